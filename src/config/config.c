@@ -1,0 +1,202 @@
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "akm-config.h"
+
+const char *akm_config_default_path(void)
+{
+	const char *env = secure_getenv(AKM_CONFIG_ENV);
+	return (env != NULL && env[0] != '\0') ? env : AKM_DEFAULT_CONF;
+}
+
+static void set_error(char *err, size_t errlen, const char *path, unsigned line,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void set_error(char *err, size_t errlen, const char *path, unsigned line,
+                      const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(err, errlen, "%s:%u: %s", path, line, what);
+	else
+		snprintf(err, errlen, "%s: %s", path, what);
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/* Relative paths in the file are relative to the file's own folder. */
+static int resolve_path(char *out, size_t outlen, const char *conf_path, const char *value)
+{
+	if (value[0] == '/')
+		return snprintf(out, outlen, "%s", value) < (int)outlen ? 0 : -1;
+	const char *slash = strrchr(conf_path, '/');
+	if (slash == NULL)
+		return snprintf(out, outlen, "%s", value) < (int)outlen ? 0 : -1;
+	int dirlen = (int)(slash - conf_path);
+	return snprintf(out, outlen, "%.*s/%s", dirlen, conf_path, value) < (int)outlen ? 0 : -1;
+}
+
+static int parse_log_level(const char *value, akm_log_level *level)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(value, names[i]) == 0) {
+			*level = (akm_log_level)i;
+			return 0;
+		}
+	return -1;
+}
+
+void akm_config_free(akm_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ntokens; i++)
+		p11_kit_uri_free(cfg->tokens[i]);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errlen)
+{
+	char line[AKM_CONFIG_MAX_LINE + 2];
+	unsigned lineno = 0;
+	int seen_module = 0, seen_registry = 0, seen_log = 0;
+	CK_RV rv = CKR_GENERAL_ERROR;
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->log_level = AKM_LOG_WARNING;
+	snprintf(cfg->path, sizeof cfg->path, "%s", path);
+
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		set_error(err, errlen, path, 0, "cannot open configuration file: %s (set %s to choose another)",
+		          strerror(errno), AKM_CONFIG_ENV);
+		return CKR_GENERAL_ERROR;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		size_t len = strlen(line);
+		if (len > AKM_CONFIG_MAX_LINE && line[len - 1] != '\n') {
+			set_error(err, errlen, path, lineno, "line longer than %d bytes", AKM_CONFIG_MAX_LINE);
+			goto fail;
+		}
+		char *hash = strchr(line, '#');
+		if (hash != NULL)
+			*hash = '\0';
+		char *text = trim(line);
+		if (*text == '\0')
+			continue;
+		char *eq = strchr(text, '=');
+		if (eq == NULL) {
+			set_error(err, errlen, path, lineno, "expected 'key = value', found '%.80s'", text);
+			goto fail;
+		}
+		*eq = '\0';
+		char *key = trim(text), *value = trim(eq + 1);
+		if (*value == '\0') {
+			set_error(err, errlen, path, lineno, "'%s' has no value", key);
+			goto fail;
+		}
+		if (strcmp(key, "backend.module") == 0) {
+			if (seen_module++) {
+				set_error(err, errlen, path, lineno, "backend.module given twice");
+				goto fail;
+			}
+			if (resolve_path(cfg->backend_module, sizeof cfg->backend_module, path, value) != 0) {
+				set_error(err, errlen, path, lineno, "backend.module: path too long");
+				goto fail;
+			}
+			if (access(cfg->backend_module, R_OK) != 0) {
+				set_error(err, errlen, path, lineno, "backend.module: %s: %s",
+				          cfg->backend_module, strerror(errno));
+				goto fail;
+			}
+		} else if (strcmp(key, "backend.token") == 0) {
+			if (cfg->ntokens == AKM_CONFIG_MAX_TOKENS) {
+				set_error(err, errlen, path, lineno, "more than %d backend.token lines",
+				          AKM_CONFIG_MAX_TOKENS);
+				goto fail;
+			}
+			P11KitUri *uri = p11_kit_uri_new();
+			if (uri == NULL) {
+				rv = CKR_HOST_MEMORY;
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+			int ret = p11_kit_uri_parse(value, P11_KIT_URI_FOR_TOKEN, uri);
+			if (ret != P11_KIT_URI_OK) {
+				p11_kit_uri_free(uri);
+				set_error(err, errlen, path, lineno, "backend.token: '%.200s' is not a PKCS#11 token URI: %s",
+				          value, p11_kit_uri_message(ret));
+				goto fail;
+			}
+			cfg->tokens[cfg->ntokens++] = uri;
+		} else if (strcmp(key, "registry.path") == 0) {
+			if (seen_registry++) {
+				set_error(err, errlen, path, lineno, "registry.path given twice");
+				goto fail;
+			}
+			if (resolve_path(cfg->registry_path, sizeof cfg->registry_path, path, value) != 0) {
+				set_error(err, errlen, path, lineno, "registry.path: path too long");
+				goto fail;
+			}
+		} else if (strcmp(key, "log.level") == 0) {
+			if (seen_log++) {
+				set_error(err, errlen, path, lineno, "log.level given twice");
+				goto fail;
+			}
+			if (parse_log_level(value, &cfg->log_level) != 0) {
+				set_error(err, errlen, path, lineno,
+				          "log.level: '%.40s' is not one of error, warning, info, debug", value);
+				goto fail;
+			}
+		} else {
+			set_error(err, errlen, path, lineno, "unknown key '%.80s'", key);
+			goto fail;
+		}
+	}
+	if (ferror(f)) {
+		set_error(err, errlen, path, 0, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (!seen_module) {
+		set_error(err, errlen, path, 0, "backend.module is missing (the backend PKCS#11 module to load)");
+		goto fail;
+	}
+	if (!seen_registry)
+		resolve_path(cfg->registry_path, sizeof cfg->registry_path, path, "registry.db");
+	fclose(f);
+	return CKR_OK;
+
+fail:
+	fclose(f);
+	akm_config_free(cfg);
+	return rv;
+}
+
+int akm_config_selects_token(const akm_config *cfg, CK_TOKEN_INFO *info)
+{
+	if (cfg->ntokens == 0)
+		return 1;
+	for (size_t i = 0; i < cfg->ntokens; i++)
+		if (p11_kit_uri_match_token_info(cfg->tokens[i], info))
+			return 1;
+	return 0;
+}

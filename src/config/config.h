@@ -1,0 +1,42 @@
+/*
+ * The module's configuration file (docs/configuration.md): which backend
+ * module to load, which of its tokens to present (PKCS#11 URIs, RFC 7512),
+ * where the registry lives, how much to log.
+ */
+#ifndef AKM_CONFIG_H
+#define AKM_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+
+#include "common/log.h"
+
+#define AKM_CONFIG_ENV "AKM_PKCS11_CONF"
+#define AKM_CONFIG_MAX_TOKENS 16
+#define AKM_CONFIG_MAX_LINE 4096
+
+typedef struct akm_config {
+	char path[PATH_MAX];           /* the file read */
+	char backend_module[PATH_MAX];
+	P11KitUri *tokens[AKM_CONFIG_MAX_TOKENS];
+	size_t ntokens;                /* 0: every token of the backend */
+	char registry_path[PATH_MAX];  /* absolute */
+	akm_log_level log_level;
+} akm_config;
+
+/* The file named by $AKM_PKCS11_CONF, else the built-in default path. */
+const char *akm_config_default_path(void);
+
+/* Reads and checks `path`.  On failure returns CKR_GENERAL_ERROR (or
+ * CKR_HOST_MEMORY), leaves *cfg empty and writes "<file>:<line>: <what>" (or
+ * "<file>: <what>") into err. */
+CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errlen);
+
+/* True when the backend token described by `info` is selected. */
+int akm_config_selects_token(const akm_config *cfg, CK_TOKEN_INFO *info);
+
+void akm_config_free(akm_config *cfg);
+
+#endif

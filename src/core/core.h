@@ -1,0 +1,85 @@
+/*
+ * The token core: module state, slots (the selected backend tokens), our
+ * sessions mapped to backend sessions, the object handle table, login state
+ * and per-session operation state.
+ *
+ * Lock order (outer first): init_lock (C_Initialize/C_Finalize/exit/fork
+ * only) > table lock (sessions, handles, slot login state).  The table lock
+ * is held only for table lookups and updates, never across a backend call,
+ * so a slow HSM operation in one thread never blocks another thread.
+ */
+#ifndef AKM_CORE_H
+#define AKM_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+/* Operations a session can have active (PKCS#11 v2.40 §5.8–5.13). */
+enum akm_op {
+	AKM_OP_FIND = 1u << 0,
+	AKM_OP_ENCRYPT = 1u << 1,
+	AKM_OP_DECRYPT = 1u << 2,
+	AKM_OP_DIGEST = 1u << 3,
+	AKM_OP_SIGN = 1u << 4,
+	AKM_OP_VERIFY = 1u << 5,
+	AKM_OP_SIGN_RECOVER = 1u << 6,
+	AKM_OP_VERIFY_RECOVER = 1u << 7,
+};
+
+#define AKM_NOT_LOGGED_IN ((CK_USER_TYPE)-1)
+
+/* What one call needs to reach the backend, resolved under the lock. */
+typedef struct akm_call {
+	CK_FUNCTION_LIST *be;  /* backend function list */
+	uint32_t slot;         /* our slot index == our CK_SLOT_ID */
+	CK_SLOT_ID bslot;      /* backend slot id */
+	CK_SESSION_HANDLE session; /* ours (0 for slot-level calls) */
+	CK_SESSION_HANDLE bs;      /* backend session */
+} akm_call;
+
+/* Module life cycle.  `args` has already been checked by the entry layer. */
+CK_RV akm_core_initialize(const CK_C_INITIALIZE_ARGS *args);
+CK_RV akm_core_finalize(void);
+bool akm_core_initialized(void);
+
+/* Slots. */
+CK_RV akm_core_slot_list(CK_SLOT_ID *list, CK_ULONG *count);
+CK_RV akm_core_slot(CK_SLOT_ID id, akm_call *c);
+bool akm_core_slot_has_sessions(uint32_t slot);
+/* After C_InitToken: finds the token again by its new label (SoftHSM2 moves
+ * re-initialised tokens to a new slot id) and forgets its old objects. */
+void akm_core_slot_reinitialised(uint32_t slot, const CK_UTF8CHAR label[32]);
+
+/* Sessions. */
+CK_RV akm_core_session(CK_SESSION_HANDLE h, akm_call *c);
+CK_RV akm_core_session_add(const akm_call *slot_call, CK_SESSION_HANDLE backend,
+                           CK_SESSION_HANDLE *out);
+/* Forgets our session (after the backend closed it) and its session objects;
+ * logs the slot out when it was the slot's last session (§5.6). */
+void akm_core_session_remove(CK_SESSION_HANDLE h);
+/* Our sessions on a slot, for C_CloseAllSessions; caller frees *out. */
+CK_RV akm_core_slot_sessions(uint32_t slot, CK_SESSION_HANDLE **out, size_t *n);
+
+/* Login state of a slot (per application, §6.7). */
+CK_USER_TYPE akm_core_login_state(uint32_t slot);
+void akm_core_set_login_state(uint32_t slot, CK_USER_TYPE who);
+
+/* Operation state of the call's session. */
+unsigned akm_core_ops_active(const akm_call *c);
+/* Marks ops active, or ended; `stale` marks ended ops that the backend may
+ * still consider active (ended by an error or refused by us). */
+void akm_core_ops_begin(const akm_call *c, unsigned ops);
+void akm_core_ops_end(const akm_call *c, unsigned ops, bool stale);
+/* Returns and clears the stale set. */
+unsigned akm_core_ops_take_stale(const akm_call *c);
+
+/* Objects. */
+CK_RV akm_core_object(const akm_call *c, CK_OBJECT_HANDLE h, CK_OBJECT_HANDLE *backend);
+CK_RV akm_core_object_add(const akm_call *c, CK_OBJECT_HANDLE backend, bool session_object,
+                          CK_OBJECT_HANDLE *out);
+void akm_core_object_remove(CK_OBJECT_HANDLE h);
+/* Replaces backend handles by ours in place (C_FindObjects results). */
+CK_RV akm_core_objects_translate(const akm_call *c, CK_OBJECT_HANDLE *handles, CK_ULONG n);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * Test support: throwaway SoftHSM2 tokens and akm-pkcs11 configurations in a
+ * temporary folder, the real module loaded with dlopen, and real programs run
+ * with their output captured.  Nothing here mocks the backend.
+ *
+ * Environment set by tests/meson.build for every test:
+ *   AKM_TEST_MODULE   path of the built akm-pkcs11.so
+ *   AKM_TEST_SOFTHSM  path of libsofthsm2.so (the backend)
+ *   AKM_TEST_SRCDIR   source root, AKM_TEST_BUILDDIR build root
+ */
+#ifndef AKM_TESTENV_H
+#define AKM_TESTENV_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <p11-kit/pkcs11.h>
+
+#define AKM_TEST_USER_PIN "1234"
+#define AKM_TEST_SO_PIN "12345678"
+#define AKM_TEST_SKIP 77
+
+typedef struct akm_testenv {
+	char dir[PATH_MAX];          /* temporary root; removed by akm_testenv_destroy */
+	char token_dir[PATH_MAX];    /* SoftHSM2 token directory (inside dir) */
+	char softhsm_conf[PATH_MAX]; /* SOFTHSM2_CONF file written for this env */
+	char akm_conf[PATH_MAX];     /* AKM_PKCS11_CONF file written for this env */
+	char module_path[PATH_MAX];  /* built akm-pkcs11.so (from AKM_TEST_MODULE) */
+	char softhsm_path[PATH_MAX]; /* backend libsofthsm2.so (from AKM_TEST_SOFTHSM) */
+	char token_label[33];        /* label of the first token */
+} akm_testenv;
+
+/* Creates the folder, a SoftHSM2 configuration, one token initialised with
+ * softhsm2-util (label, SO PIN AKM_TEST_SO_PIN, user PIN AKM_TEST_USER_PIN),
+ * and an akm-pkcs11 configuration selecting "pkcs11:token=<label>"; exports
+ * SOFTHSM2_CONF and AKM_PKCS11_CONF into this process's environment.
+ * Exits with AKM_TEST_SKIP when softhsm2-util or the modules are missing.
+ * Returns 0, or -1 with a message on stderr. */
+int akm_testenv_create(akm_testenv *env, const char *token_label);
+
+/* Initialises one more token in the same SoftHSM2 token directory. */
+int akm_testenv_add_token(akm_testenv *env, const char *label);
+
+/* Rewrites the akm-pkcs11 configuration file with the given text. */
+int akm_testenv_write_conf(akm_testenv *env, const char *text);
+
+/* Removes the folder and everything in it. */
+void akm_testenv_destroy(akm_testenv *env);
+
+/* Runs argv[0] (looked up in PATH) with argv, stdin from /dev/null (or from
+ * `input` when not NULL), capturing stdout and stderr together into a
+ * malloc'd NUL-terminated *output (may be NULL).  Returns the exit status,
+ * 128+signal if killed, or -1 if it could not run.  Kills it after
+ * `timeout_s` seconds (0 = 120 s). */
+int akm_run(const char *const argv[], const char *input, char **output, int timeout_s);
+
+/* True when `name` is an executable in PATH. */
+bool akm_have_program(const char *name);
+
+/* Exits with AKM_TEST_SKIP, naming the missing program, unless every program
+ * in the NULL-terminated list is present. */
+void akm_require_programs(const char *const names[]);
+
+/* dlopens `path` and returns its function list (C_GetFunctionList), or NULL. */
+CK_FUNCTION_LIST *akm_test_load_module(const char *path, void **dl_handle);
+
+/* Finds the slot whose token label is `label` (space padding ignored); returns
+ * CKR_OK and sets *slot, or CKR_TOKEN_NOT_PRESENT. */
+CK_RV akm_test_find_slot(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slot);
+
+#endif

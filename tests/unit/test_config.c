@@ -1,0 +1,159 @@
+/* The configuration file: good files, and every kind of bad one names the
+ * file, the line and what is wrong. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+static char dir[] = "/tmp/akm-config-test-XXXXXX";
+static char module[512];
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(module, sizeof module, "%s/backend.so", dir);
+	FILE *f = fopen(module, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+}
+
+static void teardown(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Writes `text` (with %s replaced by the module path) and loads it. */
+static CK_RV load(const char *text, akm_config *cfg, char *err, size_t errlen)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/akm.conf", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	fprintf(f, text, module, module); /* the table's texts hold %s */
+#pragma GCC diagnostic pop
+	fclose(f);
+	err[0] = '\0';
+	return akm_config_load(cfg, path, err, errlen);
+}
+
+START_TEST(test_good_file)
+{
+	akm_config cfg;
+	char err[1024];
+	CK_RV rv = load("# comment\n\n"
+	                "backend.module = %s   # trailing comment\n"
+	                "backend.token = pkcs11:token=akm-station\n"
+	                "  backend.token=pkcs11:manufacturer=SoftHSM%%20project\n"
+	                "registry.path = state/registry.db\n"
+	                "log.level = debug\n", &cfg, err, sizeof err);
+	ck_assert_msg(rv == CKR_OK, "%s", err);
+	ck_assert_str_eq(cfg.backend_module, module);
+	ck_assert_uint_eq(cfg.ntokens, 2);
+	ck_assert_int_eq(cfg.log_level, AKM_LOG_DEBUG);
+	char expect[600];
+	snprintf(expect, sizeof expect, "%s/state/registry.db", dir); /* relative to the file */
+	ck_assert_str_eq(cfg.registry_path, expect);
+
+	CK_TOKEN_INFO info;
+	memset(&info, ' ', sizeof info);
+	memcpy(info.label, "akm-station", 11);
+	ck_assert(akm_config_selects_token(&cfg, &info));
+	memcpy(info.label, "other-token", 11);
+	ck_assert(!akm_config_selects_token(&cfg, &info));
+	memcpy(info.manufacturerID, "SoftHSM project", 15);
+	ck_assert(akm_config_selects_token(&cfg, &info));
+	akm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	akm_config cfg;
+	char err[1024], expect[600];
+	ck_assert_int_eq(load("backend.module = %s\n", &cfg, err, sizeof err), CKR_OK);
+	ck_assert_uint_eq(cfg.ntokens, 0);
+	CK_TOKEN_INFO info;
+	memset(&info, ' ', sizeof info);
+	ck_assert(akm_config_selects_token(&cfg, &info)); /* no URI: every token */
+	ck_assert_int_eq(cfg.log_level, AKM_LOG_WARNING);
+	snprintf(expect, sizeof expect, "%s/registry.db", dir);
+	ck_assert_str_eq(cfg.registry_path, expect);
+	akm_config_free(&cfg);
+}
+END_TEST
+
+/* Each bad file, and what the message must contain. */
+static const struct { const char *text, *expect; } bad_files[] = {
+	{"backend.module = %s\nnonsense\n", "akm.conf:2: expected 'key = value'"},
+	{"backend.module = %s\nbackend.colour = red\n", "akm.conf:2: unknown key 'backend.colour'"},
+	{"backend.module = %s\nlog.level = loud\n", "akm.conf:2: log.level: 'loud' is not one of"},
+	{"backend.module = %s\nbackend.token = https://example\n", "akm.conf:2: backend.token: 'https://example' is not a PKCS#11 token URI"},
+	{"backend.module = %s\nbackend.module = %s\n", "akm.conf:2: backend.module given twice"},
+	{"backend.module = /nonexistent/lib.so\n", "akm.conf:1: backend.module: /nonexistent/lib.so: No such file"},
+	{"log.level = error\n", "akm.conf: backend.module is missing"},
+	{"backend.module =\n", "akm.conf:1: 'backend.module' has no value"},
+	{"backend.module = %s\nregistry.path = a\nregistry.path = b\n", "akm.conf:3: registry.path given twice"},
+};
+
+START_TEST(test_bad_files)
+{
+	akm_config cfg;
+	char err[1024];
+	CK_RV rv = load(bad_files[_i].text, &cfg, err, sizeof err);
+	ck_assert_int_eq(rv, CKR_GENERAL_ERROR);
+	ck_assert_msg(strstr(err, bad_files[_i].expect) != NULL, "got '%s', want '%s'", err,
+	              bad_files[_i].expect);
+	ck_assert_uint_eq(cfg.ntokens, 0); /* nothing half-loaded */
+}
+END_TEST
+
+START_TEST(test_long_line_and_missing_file)
+{
+	akm_config cfg;
+	char err[1024];
+	char *text = malloc(AKM_CONFIG_MAX_LINE + 100);
+	memset(text, 'x', AKM_CONFIG_MAX_LINE + 50);
+	strcpy(text + AKM_CONFIG_MAX_LINE + 50, "\n");
+	ck_assert_int_eq(load(text, &cfg, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_msg(strstr(err, "akm.conf:1: line longer than") != NULL, "%s", err);
+	free(text);
+
+	ck_assert_int_eq(akm_config_load(&cfg, "/nonexistent/akm.conf", err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_msg(strstr(err, "/nonexistent/akm.conf: cannot open configuration file") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, AKM_CONFIG_ENV) != NULL, "%s", err);
+}
+END_TEST
+
+START_TEST(test_env_selects_file)
+{
+	setenv(AKM_CONFIG_ENV, "/some/where.conf", 1);
+	ck_assert_str_eq(akm_config_default_path(), "/some/where.conf");
+	unsetenv(AKM_CONFIG_ENV);
+	ck_assert_str_ne(akm_config_default_path(), "/some/where.conf");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_good_file);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_loop_test(tc, test_bad_files, 0, sizeof bad_files / sizeof bad_files[0]);
+	tcase_add_test(tc, test_long_line_and_missing_file);
+	tcase_add_test(tc, test_env_selects_file);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
