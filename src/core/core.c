@@ -25,6 +25,7 @@ typedef struct akm_session {
 	uint32_t slot;
 	unsigned active; /* enum akm_op bits */
 	unsigned stale;  /* ended here, maybe not in the backend */
+	CK_MECHANISM_TYPE mechanism[8]; /* per enum akm_op bit */
 } akm_session;
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -411,15 +412,25 @@ unsigned akm_core_ops_active(const akm_call *c)
 	return active;
 }
 
-void akm_core_ops_begin(const akm_call *c, unsigned ops)
+void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism)
 {
 	akm_mutex_lock(g.lock);
 	akm_session *s = akm_hmap_get(&g.sessions, c->session);
 	if (s != NULL) {
-		s->active |= ops;
-		s->stale &= ~ops;
+		s->active |= op;
+		s->stale &= ~op;
+		s->mechanism[__builtin_ctz(op)] = mechanism;
 	}
 	akm_mutex_unlock(g.lock);
+}
+
+CK_MECHANISM_TYPE akm_core_op_mechanism(const akm_call *c, unsigned op)
+{
+	akm_mutex_lock(g.lock);
+	akm_session *s = akm_hmap_get(&g.sessions, c->session);
+	CK_MECHANISM_TYPE mechanism = s != NULL ? s->mechanism[__builtin_ctz(op)] : CKM_VENDOR_DEFINED;
+	akm_mutex_unlock(g.lock);
+	return mechanism;
 }
 
 void akm_core_ops_end(const akm_call *c, unsigned ops, bool stale)

@@ -69,8 +69,10 @@ void akm_core_set_login_state(uint32_t slot, CK_USER_TYPE who);
 unsigned akm_core_ops_active(const akm_call *c);
 /* Marks ops active, or ended; `stale` marks ended ops that the backend may
  * still consider active (ended by an error or refused by us). */
-void akm_core_ops_begin(const akm_call *c, unsigned ops);
+void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism);
 void akm_core_ops_end(const akm_call *c, unsigned ops, bool stale);
+/* The mechanism the active `op` (one bit) was initialised with. */
+CK_MECHANISM_TYPE akm_core_op_mechanism(const akm_call *c, unsigned op);
 /* Returns and clears the stale set. */
 unsigned akm_core_ops_take_stale(const akm_call *c);
 

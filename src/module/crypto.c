@@ -72,6 +72,17 @@ int akm_drain_stale_ops(const akm_call *c)
 	return 1;
 }
 
+/* An authenticated decryption whose tag does not verify is
+ * CKR_ENCRYPTED_DATA_INVALID (PKCS#11 v2.40 mechanisms, AES-GCM/CCM);
+ * SoftHSM2 says CKR_GENERAL_ERROR, which would hide a forgery. */
+static CK_RV decrypt_result(const akm_call *c, unsigned ops, CK_RV rv)
+{
+	if (rv != CKR_GENERAL_ERROR || !(ops & AKM_OP_DECRYPT))
+		return rv;
+	CK_MECHANISM_TYPE m = akm_core_op_mechanism(c, AKM_OP_DECRYPT);
+	return (m == CKM_AES_GCM || m == CKM_AES_CCM) ? CKR_ENCRYPTED_DATA_INVALID : rv;
+}
+
 /* C_*Init with a key, or without (digest: key_required false). */
 static CK_RV op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM_PTR mech,
                      CK_OBJECT_HANDLE key, int key_required, size_t fn_off)
@@ -94,7 +105,7 @@ static CK_RV op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM_PTR mech,
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK)
-		akm_core_ops_begin(&c, op);
+		akm_core_ops_begin(&c, op, mech->mechanism);
 	return rv;
 }
 
@@ -129,6 +140,7 @@ static CK_RV op_inout(CK_SESSION_HANDLE h, unsigned ops, CK_BYTE_PTR in, CK_ULON
 	if ((in == NULL && inlen > 0) || outlen == NULL)
 		return op_refuse(&c, ops);
 	rv = AKM_BACKEND_FN(&c, inout_fn, fn_off)(c.bs, INPUT(in, inlen), inlen, out, outlen);
+	rv = decrypt_result(&c, ops, rv);
 	if (final ? !keeps_operation(rv, out) : (rv != CKR_OK && !keeps_operation(rv, out)))
 		akm_core_ops_end(&c, ops, rv != CKR_OK);
 	return rv;
@@ -159,6 +171,7 @@ static CK_RV op_final(CK_SESSION_HANDLE h, unsigned op, CK_BYTE_PTR out, CK_ULON
 	if (outlen == NULL)
 		return op_refuse(&c, op);
 	rv = AKM_BACKEND_FN(&c, out_fn, fn_off)(c.bs, out, outlen);
+	rv = decrypt_result(&c, op, rv);
 	if (!keeps_operation(rv, out))
 		akm_core_ops_end(&c, op, rv != CKR_OK);
 	return rv;

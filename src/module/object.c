@@ -142,7 +142,7 @@ AKM_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR 
 	if (rv == CKR_OPERATION_ACTIVE && akm_drain_stale_ops(&c))
 		rv = c.be->C_FindObjectsInit(c.bs, pTemplate, ulCount);
 	if (rv == CKR_OK)
-		akm_core_ops_begin(&c, AKM_OP_FIND);
+		akm_core_ops_begin(&c, AKM_OP_FIND, CKM_VENDOR_DEFINED);
 	return rv;
 }
 
