@@ -344,6 +344,7 @@ CK_RV akm_core_session(CK_SESSION_HANDLE h, akm_call *c)
 	c->bslot = g.slots[s->slot].backend_id;
 	c->session = h;
 	c->bs = s->backend;
+	c->active = s->active;
 	akm_mutex_unlock(g.lock);
 	return CKR_OK;
 }
@@ -402,15 +403,6 @@ CK_RV akm_core_slot_sessions(uint32_t slot, CK_SESSION_HANDLE **out, size_t *n)
 }
 
 /* ---- operation state ----------------------------------------------------- */
-
-unsigned akm_core_ops_active(const akm_call *c)
-{
-	akm_mutex_lock(g.lock);
-	akm_session *s = akm_hmap_get(&g.sessions, c->session);
-	unsigned active = s != NULL ? s->active : 0;
-	akm_mutex_unlock(g.lock);
-	return active;
-}
 
 void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism)
 {

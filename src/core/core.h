@@ -36,6 +36,7 @@ typedef struct akm_call {
 	CK_SLOT_ID bslot;      /* backend slot id */
 	CK_SESSION_HANDLE session; /* ours (0 for slot-level calls) */
 	CK_SESSION_HANDLE bs;      /* backend session */
+	unsigned active;           /* the session's active operations when resolved */
 } akm_call;
 
 /* Module life cycle.  `args` has already been checked by the entry layer. */
@@ -65,8 +66,9 @@ CK_RV akm_core_slot_sessions(uint32_t slot, CK_SESSION_HANDLE **out, size_t *n);
 CK_USER_TYPE akm_core_login_state(uint32_t slot);
 void akm_core_set_login_state(uint32_t slot, CK_USER_TYPE who);
 
-/* Operation state of the call's session. */
-unsigned akm_core_ops_active(const akm_call *c);
+/* Operation state of the call's session: c->active, read when the session
+ * was resolved (PKCS#11 leaves concurrent use of one session to the
+ * application to serialise). */
 /* Marks ops active, or ended; `stale` marks ended ops that the backend may
  * still consider active (ended by an error or refused by us). */
 void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism);

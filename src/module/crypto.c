@@ -93,7 +93,7 @@ static CK_RV op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM_PTR mech,
 		return rv;
 	if (mech == NULL)
 		return CKR_ARGUMENTS_BAD;
-	if (akm_core_ops_active(&c) & op)
+	if (c.active & op)
 		return CKR_OPERATION_ACTIVE;
 	CK_OBJECT_HANDLE bkey = 0;
 	if (key_required && akm_core_object(&c, key, &bkey) != CKR_OK)
@@ -115,7 +115,7 @@ static CK_RV op_session(CK_SESSION_HANDLE h, unsigned ops, akm_call *c)
 	CK_RV rv = akm_core_session(h, c);
 	if (rv != CKR_OK)
 		return rv;
-	if ((akm_core_ops_active(c) & ops) != ops)
+	if ((c->active & ops) != ops)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	return CKR_OK;
 }

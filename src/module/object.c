@@ -136,7 +136,7 @@ AKM_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR 
 		return rv;
 	if ((rv = akm_template_check(pTemplate, ulCount)) != CKR_OK)
 		return rv;
-	if (akm_core_ops_active(&c) & AKM_OP_FIND)
+	if (c.active & AKM_OP_FIND)
 		return CKR_OPERATION_ACTIVE;
 	rv = c.be->C_FindObjectsInit(c.bs, pTemplate, ulCount);
 	if (rv == CKR_OPERATION_ACTIVE && akm_drain_stale_ops(&c))
@@ -155,7 +155,7 @@ AKM_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR 
 		return rv;
 	if ((phObject == NULL && ulMaxObjectCount > 0) || pulObjectCount == NULL)
 		return CKR_ARGUMENTS_BAD;
-	if (!(akm_core_ops_active(&c) & AKM_OP_FIND))
+	if (!(c.active & AKM_OP_FIND))
 		return CKR_OPERATION_NOT_INITIALIZED;
 	rv = c.be->C_FindObjects(c.bs, phObject, ulMaxObjectCount, pulObjectCount);
 	if (rv != CKR_OK)
@@ -169,7 +169,7 @@ AKM_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 	CK_RV rv = akm_core_session(hSession, &c);
 	if (rv != CKR_OK)
 		return rv;
-	if (!(akm_core_ops_active(&c) & AKM_OP_FIND))
+	if (!(c.active & AKM_OP_FIND))
 		return CKR_OPERATION_NOT_INITIALIZED;
 	rv = c.be->C_FindObjectsFinal(c.bs);
 	akm_core_ops_end(&c, AKM_OP_FIND, rv != CKR_OK);
