@@ -1,0 +1,1160 @@
+/*
+ * akm-bench: the same PKCS#11 operations through akm-pkcs11.so and through
+ * the backend (SoftHSM2) directly, in one run, with ops/s for each and the
+ * ratio akm/softhsm.
+ *
+ * SoftHSM2 keeps one global state per process, so the two modules are never
+ * loaded in the same process: every measurement runs in a forked child that
+ * dlopens its module, initialises it, finds the token by label, logs in,
+ * creates the session-object keys it needs, runs the operation in a loop for
+ * the time budget and sends its figure back through a pipe.  The parent
+ * process never loads a PKCS#11 module.
+ *
+ * Noise: each round measures every operation through both targets, the order
+ * of the two targets alternating from round to round, and the figure reported
+ * for each target is the median over the rounds.
+ *
+ * Exit status: 0 whatever the ratios (this is a measurement); 1 when a C_*
+ * call failed or the set-up failed; 2 on a bad command line.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+extern char **environ;
+
+#define BENCH_TOKEN_LABEL "akm-bench"
+#define BENCH_USER_PIN "1234"
+#define BENCH_SO_PIN "12345678"
+#define BENCH_TARGET_RATIO 0.95
+#define BENCH_DATA_SIZE 1024
+/* The clock is read once every this many operations; the cheapest operation
+ * here takes a few microseconds, so the clock read costs well under 1%. */
+#define BENCH_OPS_PER_CLOCK_CHECK 4
+#define BENCH_MAX_THREADS 2
+#define BENCH_MAX_ROUNDS 99
+
+/* ---------------------------------------------------------------------- */
+/* CK_RV names                                                             */
+
+static const char *ckr_name(CK_RV rv)
+{
+#define CKR_ENTRY(name) case name: return #name;
+	switch (rv) {
+	CKR_ENTRY(CKR_OK) CKR_ENTRY(CKR_CANCEL) CKR_ENTRY(CKR_HOST_MEMORY)
+	CKR_ENTRY(CKR_SLOT_ID_INVALID) CKR_ENTRY(CKR_GENERAL_ERROR)
+	CKR_ENTRY(CKR_FUNCTION_FAILED) CKR_ENTRY(CKR_ARGUMENTS_BAD)
+	CKR_ENTRY(CKR_NO_EVENT) CKR_ENTRY(CKR_NEED_TO_CREATE_THREADS)
+	CKR_ENTRY(CKR_CANT_LOCK) CKR_ENTRY(CKR_ATTRIBUTE_READ_ONLY)
+	CKR_ENTRY(CKR_ATTRIBUTE_SENSITIVE) CKR_ENTRY(CKR_ATTRIBUTE_TYPE_INVALID)
+	CKR_ENTRY(CKR_ATTRIBUTE_VALUE_INVALID) CKR_ENTRY(CKR_ACTION_PROHIBITED)
+	CKR_ENTRY(CKR_DATA_INVALID) CKR_ENTRY(CKR_DATA_LEN_RANGE)
+	CKR_ENTRY(CKR_DEVICE_ERROR) CKR_ENTRY(CKR_DEVICE_MEMORY)
+	CKR_ENTRY(CKR_DEVICE_REMOVED) CKR_ENTRY(CKR_ENCRYPTED_DATA_INVALID)
+	CKR_ENTRY(CKR_ENCRYPTED_DATA_LEN_RANGE) CKR_ENTRY(CKR_FUNCTION_CANCELED)
+	CKR_ENTRY(CKR_FUNCTION_NOT_PARALLEL) CKR_ENTRY(CKR_FUNCTION_NOT_SUPPORTED)
+	CKR_ENTRY(CKR_KEY_HANDLE_INVALID) CKR_ENTRY(CKR_KEY_SIZE_RANGE)
+	CKR_ENTRY(CKR_KEY_TYPE_INCONSISTENT) CKR_ENTRY(CKR_KEY_NOT_NEEDED)
+	CKR_ENTRY(CKR_KEY_CHANGED) CKR_ENTRY(CKR_KEY_NEEDED)
+	CKR_ENTRY(CKR_KEY_INDIGESTIBLE) CKR_ENTRY(CKR_KEY_FUNCTION_NOT_PERMITTED)
+	CKR_ENTRY(CKR_KEY_NOT_WRAPPABLE) CKR_ENTRY(CKR_KEY_UNEXTRACTABLE)
+	CKR_ENTRY(CKR_MECHANISM_INVALID) CKR_ENTRY(CKR_MECHANISM_PARAM_INVALID)
+	CKR_ENTRY(CKR_OBJECT_HANDLE_INVALID) CKR_ENTRY(CKR_OPERATION_ACTIVE)
+	CKR_ENTRY(CKR_OPERATION_NOT_INITIALIZED) CKR_ENTRY(CKR_PIN_INCORRECT)
+	CKR_ENTRY(CKR_PIN_INVALID) CKR_ENTRY(CKR_PIN_LEN_RANGE)
+	CKR_ENTRY(CKR_PIN_EXPIRED) CKR_ENTRY(CKR_PIN_LOCKED)
+	CKR_ENTRY(CKR_SESSION_CLOSED) CKR_ENTRY(CKR_SESSION_COUNT)
+	CKR_ENTRY(CKR_SESSION_HANDLE_INVALID)
+	CKR_ENTRY(CKR_SESSION_PARALLEL_NOT_SUPPORTED)
+	CKR_ENTRY(CKR_SESSION_READ_ONLY) CKR_ENTRY(CKR_SESSION_EXISTS)
+	CKR_ENTRY(CKR_SESSION_READ_ONLY_EXISTS)
+	CKR_ENTRY(CKR_SESSION_READ_WRITE_SO_EXISTS)
+	CKR_ENTRY(CKR_SIGNATURE_INVALID) CKR_ENTRY(CKR_SIGNATURE_LEN_RANGE)
+	CKR_ENTRY(CKR_TEMPLATE_INCOMPLETE) CKR_ENTRY(CKR_TEMPLATE_INCONSISTENT)
+	CKR_ENTRY(CKR_TOKEN_NOT_PRESENT) CKR_ENTRY(CKR_TOKEN_NOT_RECOGNIZED)
+	CKR_ENTRY(CKR_TOKEN_WRITE_PROTECTED)
+	CKR_ENTRY(CKR_UNWRAPPING_KEY_HANDLE_INVALID)
+	CKR_ENTRY(CKR_UNWRAPPING_KEY_SIZE_RANGE)
+	CKR_ENTRY(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)
+	CKR_ENTRY(CKR_USER_ALREADY_LOGGED_IN) CKR_ENTRY(CKR_USER_NOT_LOGGED_IN)
+	CKR_ENTRY(CKR_USER_PIN_NOT_INITIALIZED) CKR_ENTRY(CKR_USER_TYPE_INVALID)
+	CKR_ENTRY(CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
+	CKR_ENTRY(CKR_USER_TOO_MANY_TYPES) CKR_ENTRY(CKR_WRAPPED_KEY_INVALID)
+	CKR_ENTRY(CKR_WRAPPED_KEY_LEN_RANGE)
+	CKR_ENTRY(CKR_WRAPPING_KEY_HANDLE_INVALID)
+	CKR_ENTRY(CKR_WRAPPING_KEY_SIZE_RANGE)
+	CKR_ENTRY(CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
+	CKR_ENTRY(CKR_RANDOM_SEED_NOT_SUPPORTED) CKR_ENTRY(CKR_RANDOM_NO_RNG)
+	CKR_ENTRY(CKR_DOMAIN_PARAMS_INVALID) CKR_ENTRY(CKR_CURVE_NOT_SUPPORTED)
+	CKR_ENTRY(CKR_BUFFER_TOO_SMALL) CKR_ENTRY(CKR_SAVED_STATE_INVALID)
+	CKR_ENTRY(CKR_INFORMATION_SENSITIVE) CKR_ENTRY(CKR_STATE_UNSAVEABLE)
+	CKR_ENTRY(CKR_CRYPTOKI_NOT_INITIALIZED)
+	CKR_ENTRY(CKR_CRYPTOKI_ALREADY_INITIALIZED) CKR_ENTRY(CKR_MUTEX_BAD)
+	CKR_ENTRY(CKR_MUTEX_NOT_LOCKED) CKR_ENTRY(CKR_NEW_PIN_MODE)
+	CKR_ENTRY(CKR_NEXT_OTP) CKR_ENTRY(CKR_EXCEEDED_MAX_ITERATIONS)
+	CKR_ENTRY(CKR_FIPS_SELF_TEST_FAILED) CKR_ENTRY(CKR_LIBRARY_LOAD_FAILED)
+	CKR_ENTRY(CKR_PIN_TOO_WEAK) CKR_ENTRY(CKR_PUBLIC_KEY_INVALID)
+	CKR_ENTRY(CKR_FUNCTION_REJECTED)
+	default: return rv >= CKR_VENDOR_DEFINED ? "CKR_VENDOR_DEFINED+" : "CKR_(unknown)";
+	}
+#undef CKR_ENTRY
+}
+
+/* ---------------------------------------------------------------------- */
+/* Workers: one session each, running one operation in a timed loop        */
+
+typedef struct bench_worker {
+	CK_FUNCTION_LIST *p11;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE session;
+	CK_OBJECT_HANDLE secret_key;   /* AES or generic secret, per operation */
+	CK_OBJECT_HANDLE wrapping_key; /* AES KEK (aes-kwp-wrap-unwrap) */
+	CK_OBJECT_HANDLE private_key;  /* EC P-256 (ecdsa-p256-sign) */
+	CK_OBJECT_HANDLE public_key;
+	unsigned char data[BENCH_DATA_SIZE];
+	unsigned char output[BENCH_DATA_SIZE + 256];
+	uint64_t iv_counter;
+	double seconds;
+	pthread_barrier_t *start_line;
+	bool passed_start_line;
+	uint64_t ops;
+	double elapsed;     /* wall-clock seconds of the timed loop */
+	double cpu_elapsed; /* CPU seconds this thread used in the timed loop */
+	char error[256]; /* empty unless something failed */
+} bench_worker;
+
+typedef struct bench_op {
+	const char *name;
+	const char *what;
+	unsigned threads;
+	int (*setup)(bench_worker *worker);
+	int (*run_once)(bench_worker *worker);
+} bench_op;
+
+static int worker_fail(bench_worker *worker, const char *function, CK_RV rv)
+{
+	if (worker->error[0] == '\0')
+		snprintf(worker->error, sizeof worker->error, "%s failed: %s (0x%lx)",
+		         function, ckr_name(rv), (unsigned long)rv);
+	return -1;
+}
+
+static int worker_fail_text(bench_worker *worker, const char *text)
+{
+	if (worker->error[0] == '\0')
+		snprintf(worker->error, sizeof worker->error, "%s", text);
+	return -1;
+}
+
+/* Calls worker->p11->fn(...) and returns -1 from the caller, with the
+ * function's name and CK_RV recorded, when it does not return CKR_OK. */
+#define P11_CALL(worker, fn, ...)                                              \
+	do {                                                                   \
+		CK_RV call_rv_ = (worker)->p11->fn(__VA_ARGS__);               \
+		if (call_rv_ != CKR_OK)                                        \
+			return worker_fail((worker), #fn, call_rv_);           \
+	} while (0)
+
+static CK_BBOOL ck_true = CK_TRUE;
+static CK_BBOOL ck_false = CK_FALSE;
+
+static int generate_aes_key(bench_worker *worker, CK_OBJECT_HANDLE *key, bool extractable)
+{
+	CK_MECHANISM mechanism = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_ULONG key_len = 32;
+	CK_ATTRIBUTE template[] = {
+		{ CKA_TOKEN, &ck_false, sizeof ck_false },
+		{ CKA_VALUE_LEN, &key_len, sizeof key_len },
+		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
+		{ CKA_EXTRACTABLE, extractable ? &ck_true : &ck_false, sizeof ck_true },
+		{ CKA_ENCRYPT, &ck_true, sizeof ck_true },
+		{ CKA_DECRYPT, &ck_true, sizeof ck_true },
+		{ CKA_WRAP, &ck_true, sizeof ck_true },
+		{ CKA_UNWRAP, &ck_true, sizeof ck_true },
+	};
+	P11_CALL(worker, C_GenerateKey, worker->session, &mechanism, template,
+	         sizeof template / sizeof template[0], key);
+	return 0;
+}
+
+/* aes-gcm-encrypt-1k: AES-256-GCM, 12-byte IV (a fresh one per operation),
+ * no AAD, 16-byte tag, over 1 KiB; C_EncryptInit + C_Encrypt per operation. */
+static int setup_aes_gcm(bench_worker *worker)
+{
+	return generate_aes_key(worker, &worker->secret_key, false);
+}
+
+static int run_aes_gcm_encrypt(bench_worker *worker)
+{
+	unsigned char iv[12] = { 0 };
+	uint64_t counter = ++worker->iv_counter;
+	memcpy(iv + 4, &counter, sizeof counter);
+	CK_GCM_PARAMS gcm = {
+		.pIv = iv, .ulIvLen = sizeof iv, .ulIvBits = 8 * sizeof iv,
+		.pAAD = NULL, .ulAADLen = 0, .ulTagBits = 128,
+	};
+	CK_MECHANISM mechanism = { CKM_AES_GCM, &gcm, sizeof gcm };
+	CK_ULONG out_len = sizeof worker->output;
+	P11_CALL(worker, C_EncryptInit, worker->session, &mechanism, worker->secret_key);
+	P11_CALL(worker, C_Encrypt, worker->session, worker->data, sizeof worker->data,
+	         worker->output, &out_len);
+	if (out_len != sizeof worker->data + 16)
+		return worker_fail_text(worker, "C_Encrypt (AES-GCM) returned a wrong length");
+	return 0;
+}
+
+/* hmac-sha256-sign: CKM_SHA256_HMAC with a 256-bit generic secret key over
+ * 1 KiB; C_SignInit + C_Sign per operation. */
+static int setup_hmac(bench_worker *worker)
+{
+	CK_MECHANISM mechanism = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+	CK_ULONG key_len = 32;
+	CK_ATTRIBUTE template[] = {
+		{ CKA_TOKEN, &ck_false, sizeof ck_false },
+		{ CKA_VALUE_LEN, &key_len, sizeof key_len },
+		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
+		{ CKA_SIGN, &ck_true, sizeof ck_true },
+		{ CKA_VERIFY, &ck_true, sizeof ck_true },
+	};
+	P11_CALL(worker, C_GenerateKey, worker->session, &mechanism, template,
+	         sizeof template / sizeof template[0], &worker->secret_key);
+	return 0;
+}
+
+static int run_hmac_sign(bench_worker *worker)
+{
+	CK_MECHANISM mechanism = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_ULONG mac_len = sizeof worker->output;
+	P11_CALL(worker, C_SignInit, worker->session, &mechanism, worker->secret_key);
+	P11_CALL(worker, C_Sign, worker->session, worker->data, sizeof worker->data,
+	         worker->output, &mac_len);
+	if (mac_len != 32)
+		return worker_fail_text(worker, "C_Sign (HMAC-SHA256) returned a wrong length");
+	return 0;
+}
+
+/* ecdsa-p256-sign: CKM_ECDSA (raw, the caller hashes) over a 32-byte hash. */
+static int setup_ecdsa(bench_worker *worker)
+{
+	/* DER of OID 1.2.840.10045.3.1.7 (prime256v1). */
+	static const unsigned char p256_params[] = {
+		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
+	};
+	CK_MECHANISM mechanism = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE public_template[] = {
+		{ CKA_TOKEN, &ck_false, sizeof ck_false },
+		{ CKA_VERIFY, &ck_true, sizeof ck_true },
+		{ CKA_EC_PARAMS, (void *)p256_params, sizeof p256_params },
+	};
+	CK_ATTRIBUTE private_template[] = {
+		{ CKA_TOKEN, &ck_false, sizeof ck_false },
+		{ CKA_PRIVATE, &ck_true, sizeof ck_true },
+		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
+		{ CKA_SIGN, &ck_true, sizeof ck_true },
+	};
+	P11_CALL(worker, C_GenerateKeyPair, worker->session, &mechanism,
+	         public_template, sizeof public_template / sizeof public_template[0],
+	         private_template, sizeof private_template / sizeof private_template[0],
+	         &worker->public_key, &worker->private_key);
+	return 0;
+}
+
+static int run_ecdsa_sign(bench_worker *worker)
+{
+	CK_MECHANISM mechanism = { CKM_ECDSA, NULL, 0 };
+	CK_ULONG signature_len = sizeof worker->output;
+	P11_CALL(worker, C_SignInit, worker->session, &mechanism, worker->private_key);
+	P11_CALL(worker, C_Sign, worker->session, worker->data, 32,
+	         worker->output, &signature_len);
+	if (signature_len != 64)
+		return worker_fail_text(worker, "C_Sign (ECDSA P-256) returned a wrong length");
+	return 0;
+}
+
+/* aes-kwp-wrap-unwrap: CKM_AES_KEY_WRAP_PAD (RFC 5649); wrap an extractable
+ * AES-256 key with an AES-256 KEK, unwrap it as a new session object and
+ * destroy that; one operation = wrap + unwrap + destroy. */
+static int setup_kwp(bench_worker *worker)
+{
+	if (generate_aes_key(worker, &worker->wrapping_key, false) != 0)
+		return -1;
+	return generate_aes_key(worker, &worker->secret_key, true);
+}
+
+static int run_kwp_wrap_unwrap(bench_worker *worker)
+{
+	CK_MECHANISM mechanism = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_OBJECT_CLASS secret_class = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes_type = CKK_AES;
+	CK_ATTRIBUTE unwrap_template[] = {
+		{ CKA_CLASS, &secret_class, sizeof secret_class },
+		{ CKA_KEY_TYPE, &aes_type, sizeof aes_type },
+		{ CKA_TOKEN, &ck_false, sizeof ck_false },
+		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
+		{ CKA_EXTRACTABLE, &ck_true, sizeof ck_true },
+		{ CKA_ENCRYPT, &ck_true, sizeof ck_true },
+		{ CKA_DECRYPT, &ck_true, sizeof ck_true },
+	};
+	CK_ULONG wrapped_len = sizeof worker->output;
+	CK_OBJECT_HANDLE unwrapped = CK_INVALID_HANDLE;
+	P11_CALL(worker, C_WrapKey, worker->session, &mechanism, worker->wrapping_key,
+	         worker->secret_key, worker->output, &wrapped_len);
+	if (wrapped_len != 40)
+		return worker_fail_text(worker, "C_WrapKey (AES-KWP) returned a wrong length");
+	P11_CALL(worker, C_UnwrapKey, worker->session, &mechanism, worker->wrapping_key,
+	         worker->output, wrapped_len, unwrap_template,
+	         sizeof unwrap_template / sizeof unwrap_template[0], &unwrapped);
+	P11_CALL(worker, C_DestroyObject, worker->session, unwrapped);
+	return 0;
+}
+
+/* aes-keygen: C_GenerateKey of an AES-256 session object, then destroy it. */
+static int setup_nothing(bench_worker *worker)
+{
+	(void)worker;
+	return 0;
+}
+
+static int run_aes_keygen(bench_worker *worker)
+{
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	if (generate_aes_key(worker, &key, false) != 0)
+		return -1;
+	P11_CALL(worker, C_DestroyObject, worker->session, key);
+	return 0;
+}
+
+/* sha256-digest-1k: C_DigestInit + C_Digest of 1 KiB. */
+static int run_sha256_digest(bench_worker *worker)
+{
+	CK_MECHANISM mechanism = { CKM_SHA256, NULL, 0 };
+	CK_ULONG digest_len = sizeof worker->output;
+	P11_CALL(worker, C_DigestInit, worker->session, &mechanism);
+	P11_CALL(worker, C_Digest, worker->session, worker->data, sizeof worker->data,
+	         worker->output, &digest_len);
+	if (digest_len != 32)
+		return worker_fail_text(worker, "C_Digest (SHA-256) returned a wrong length");
+	return 0;
+}
+
+static const bench_op bench_ops[] = {
+	{ "aes-gcm-encrypt-1k", "AES-256-GCM encrypt 1 KiB, 12-byte IV, 16-byte tag (EncryptInit+Encrypt)",
+	  1, setup_aes_gcm, run_aes_gcm_encrypt },
+	{ "hmac-sha256-sign", "CKM_SHA256_HMAC over 1 KiB, 256-bit generic secret key (SignInit+Sign)",
+	  1, setup_hmac, run_hmac_sign },
+	{ "ecdsa-p256-sign", "CKM_ECDSA P-256 over a 32-byte hash (SignInit+Sign)",
+	  1, setup_ecdsa, run_ecdsa_sign },
+	{ "aes-kwp-wrap-unwrap", "CKM_AES_KEY_WRAP_PAD: wrap AES-256 with AES-256 KEK, unwrap, destroy",
+	  1, setup_kwp, run_kwp_wrap_unwrap },
+	{ "aes-keygen", "C_GenerateKey AES-256 session object, then C_DestroyObject",
+	  1, setup_nothing, run_aes_keygen },
+	{ "sha256-digest-1k", "CKM_SHA256 of 1 KiB (DigestInit+Digest)",
+	  1, setup_nothing, run_sha256_digest },
+	{ "aes-gcm-encrypt-1k-2threads", "aes-gcm-encrypt-1k in 2 threads, own session and key each; total ops/s",
+	  2, setup_aes_gcm, run_aes_gcm_encrypt },
+};
+#define BENCH_OP_COUNT (sizeof bench_ops / sizeof bench_ops[0])
+
+static double clock_seconds(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_seconds(void)
+{
+	return clock_seconds(CLOCK_MONOTONIC);
+}
+
+/* Runs op->run_once for `seconds`, after a short warm-up; the clock is read
+ * every BENCH_OPS_PER_CLOCK_CHECK operations. */
+static int worker_timed_loop(bench_worker *worker, const bench_op *op)
+{
+	double warm_up_end = now_seconds() + worker->seconds / 10.0;
+	do {
+		if (op->run_once(worker) != 0)
+			return -1;
+	} while (now_seconds() < warm_up_end);
+
+	if (worker->start_line)
+		pthread_barrier_wait(worker->start_line);
+	worker->passed_start_line = true;
+
+	double cpu_start = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+	double start = now_seconds();
+	double deadline = start + worker->seconds;
+	double now;
+	uint64_t ops = 0;
+	do {
+		for (int i = 0; i < BENCH_OPS_PER_CLOCK_CHECK; i++)
+			if (op->run_once(worker) != 0)
+				return -1;
+		ops += BENCH_OPS_PER_CLOCK_CHECK;
+		now = now_seconds();
+	} while (now < deadline);
+	worker->cpu_elapsed = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+	worker->ops = ops;
+	worker->elapsed = now - start;
+	return 0;
+}
+
+typedef struct worker_thread_arg {
+	bench_worker *worker;
+	const bench_op *op;
+} worker_thread_arg;
+
+/* Opens the worker's session, creates its keys and runs the timed loop.
+ * A worker that fails before the start line still waits there once, so the
+ * other threads are not left waiting for it. */
+static void *worker_thread(void *opaque)
+{
+	worker_thread_arg *arg = opaque;
+	bench_worker *worker = arg->worker;
+	CK_RV rv = worker->p11->C_OpenSession(worker->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+	                                      NULL, NULL, &worker->session);
+	if (rv != CKR_OK) {
+		worker_fail(worker, "C_OpenSession", rv);
+		worker->session = CK_INVALID_HANDLE;
+	} else if (arg->op->setup(worker) == 0 && worker_timed_loop(worker, arg->op) == 0) {
+		return NULL;
+	}
+	if (worker->start_line && !worker->passed_start_line)
+		pthread_barrier_wait(worker->start_line);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* One measurement, in a forked child                                      */
+
+typedef struct measurement {
+	int ok;
+	double ops_per_second;     /* wall clock, all threads together */
+	double ops_per_cpu_second; /* per CPU-second the measuring threads used */
+	char error[320];
+} measurement;
+
+static int find_slot_by_label(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_ID *slot,
+                              char *error, size_t error_size)
+{
+	CK_ULONG count = 0;
+	CK_RV rv = p11->C_GetSlotList(CK_TRUE, NULL, &count);
+	if (rv != CKR_OK) {
+		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", ckr_name(rv), (unsigned long)rv);
+		return -1;
+	}
+	CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof *slots);
+	if (!slots) {
+		snprintf(error, error_size, "out of memory");
+		return -1;
+	}
+	rv = p11->C_GetSlotList(CK_TRUE, slots, &count);
+	if (rv != CKR_OK) {
+		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", ckr_name(rv), (unsigned long)rv);
+		free(slots);
+		return -1;
+	}
+	/* Token labels are 32 bytes padded with spaces, not NUL-terminated. */
+	unsigned char wanted[32];
+	memset(wanted, ' ', sizeof wanted);
+	memcpy(wanted, label, strlen(label));
+	int found = -1;
+	for (CK_ULONG i = 0; i < count && found < 0; i++) {
+		CK_TOKEN_INFO info;
+		rv = p11->C_GetTokenInfo(slots[i], &info);
+		if (rv != CKR_OK) {
+			snprintf(error, error_size, "C_GetTokenInfo failed: %s (0x%lx)", ckr_name(rv), (unsigned long)rv);
+			free(slots);
+			return -1;
+		}
+		if (memcmp(info.label, wanted, sizeof wanted) == 0) {
+			*slot = slots[i];
+			found = 0;
+		}
+	}
+	free(slots);
+	if (found < 0)
+		snprintf(error, error_size, "no token labelled \"%s\" among %lu slots", label,
+		         (unsigned long)count);
+	return found;
+}
+
+#define RECORD_CKR(result, fn, rv)                                                      \
+	snprintf((result)->error, sizeof (result)->error, "%s failed: %s (0x%lx)", fn,   \
+	         ckr_name(rv), (unsigned long)(rv))
+
+/* Everything a child does: load, initialise, log in, measure, tear down. */
+static measurement measure_in_this_process(const bench_op *op, const char *module_path, double seconds)
+{
+	measurement result = { 0 };
+	bench_worker workers[BENCH_MAX_THREADS];
+	memset(workers, 0, sizeof workers);
+
+	void *library = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+	if (!library) {
+		snprintf(result.error, sizeof result.error, "dlopen: %s", dlerror());
+		return result;
+	}
+	CK_C_GetFunctionList get_function_list =
+		(CK_C_GetFunctionList)dlsym(library, "C_GetFunctionList");
+	if (!get_function_list) {
+		snprintf(result.error, sizeof result.error, "%s has no C_GetFunctionList", module_path);
+		return result;
+	}
+	CK_FUNCTION_LIST *p11 = NULL;
+	CK_RV rv = get_function_list(&p11);
+	if (rv != CKR_OK) {
+		RECORD_CKR(&result, "C_GetFunctionList", rv);
+		return result;
+	}
+	CK_C_INITIALIZE_ARGS init_args = { .flags = CKF_OS_LOCKING_OK };
+	rv = p11->C_Initialize(&init_args);
+	if (rv != CKR_OK) {
+		RECORD_CKR(&result, "C_Initialize", rv);
+		return result;
+	}
+
+	CK_SLOT_ID slot = 0;
+	CK_SESSION_HANDLE login_session = CK_INVALID_HANDLE;
+	if (find_slot_by_label(p11, BENCH_TOKEN_LABEL, &slot, result.error, sizeof result.error) != 0)
+		goto finalize;
+	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &login_session);
+	if (rv != CKR_OK) {
+		RECORD_CKR(&result, "C_OpenSession", rv);
+		goto finalize;
+	}
+	/* Login state is per token and application: one login covers every
+	 * session the workers open. */
+	rv = p11->C_Login(login_session, CKU_USER, (CK_UTF8CHAR_PTR)BENCH_USER_PIN,
+	                  strlen(BENCH_USER_PIN));
+	if (rv != CKR_OK) {
+		RECORD_CKR(&result, "C_Login", rv);
+		goto close_login_session;
+	}
+
+	unsigned threads = op->threads;
+	pthread_barrier_t start_line;
+	bool use_barrier = threads > 1;
+	if (use_barrier)
+		pthread_barrier_init(&start_line, NULL, threads);
+	for (unsigned t = 0; t < threads; t++) {
+		bench_worker *worker = &workers[t];
+		worker->p11 = p11;
+		worker->slot = slot;
+		worker->seconds = seconds;
+		worker->start_line = use_barrier ? &start_line : NULL;
+		for (size_t i = 0; i < sizeof worker->data; i++)
+			worker->data[i] = (unsigned char)(i * 7 + t);
+	}
+	worker_thread_arg args[BENCH_MAX_THREADS];
+	pthread_t thread_ids[BENCH_MAX_THREADS];
+	bool started[BENCH_MAX_THREADS] = { false };
+	for (unsigned t = 0; t < threads; t++) {
+		args[t] = (worker_thread_arg){ .worker = &workers[t], .op = op };
+		if (threads == 1) {
+			worker_thread(&args[t]);
+		} else if (pthread_create(&thread_ids[t], NULL, worker_thread, &args[t]) != 0) {
+			/* The barrier would never fill; give up before starting more. */
+			snprintf(workers[t].error, sizeof workers[t].error, "pthread_create failed");
+			fprintf(stderr, "akm-bench: pthread_create failed\n");
+			_exit(1);
+		} else {
+			started[t] = true;
+		}
+	}
+	double total_ops_per_second = 0.0;
+	double total_ops = 0.0, total_cpu_seconds = 0.0;
+	for (unsigned t = 0; t < threads; t++) {
+		if (started[t])
+			pthread_join(thread_ids[t], NULL);
+		if (workers[t].error[0] != '\0' && result.error[0] == '\0')
+			snprintf(result.error, sizeof result.error, "%s", workers[t].error);
+		if (workers[t].elapsed > 0)
+			total_ops_per_second += (double)workers[t].ops / workers[t].elapsed;
+		total_ops += (double)workers[t].ops;
+		total_cpu_seconds += workers[t].cpu_elapsed;
+	}
+	if (use_barrier)
+		pthread_barrier_destroy(&start_line);
+
+	/* Closing a session destroys its session objects (PKCS#11 v2.40 §4.4). */
+	for (unsigned t = 0; t < threads; t++) {
+		if (workers[t].session == CK_INVALID_HANDLE)
+			continue;
+		rv = p11->C_CloseSession(workers[t].session);
+		if (rv != CKR_OK && result.error[0] == '\0')
+			RECORD_CKR(&result, "C_CloseSession", rv);
+	}
+	rv = p11->C_Logout(login_session);
+	if (rv != CKR_OK && result.error[0] == '\0')
+		RECORD_CKR(&result, "C_Logout", rv);
+	if (result.error[0] == '\0') {
+		result.ok = 1;
+		result.ops_per_second = total_ops_per_second;
+		result.ops_per_cpu_second = total_cpu_seconds > 0 ? total_ops / total_cpu_seconds : 0.0;
+	}
+
+close_login_session:
+	rv = p11->C_CloseSession(login_session);
+	if (rv != CKR_OK && result.error[0] == '\0') {
+		RECORD_CKR(&result, "C_CloseSession", rv);
+		result.ok = 0;
+	}
+finalize:
+	rv = p11->C_Finalize(NULL);
+	if (rv != CKR_OK && result.error[0] == '\0') {
+		RECORD_CKR(&result, "C_Finalize", rv);
+		result.ok = 0;
+	}
+	/* No dlclose: the child exits right away, and some modules register
+	 * handlers that must not outlive their code. */
+	return result;
+}
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_interrupt(int signal_number)
+{
+	(void)signal_number;
+	interrupted = 1;
+}
+
+static bool write_all(int fd, const void *buffer, size_t size)
+{
+	const char *p = buffer;
+	while (size > 0) {
+		ssize_t n = write(fd, p, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		size -= (size_t)n;
+	}
+	return true;
+}
+
+/* Forks a child that loads `module_path` and measures `op`; the parent never
+ * loads a module. */
+static measurement measure_in_child(const bench_op *op, const char *module_path, double seconds)
+{
+	measurement result = { 0 };
+	int pipe_fds[2];
+	if (pipe(pipe_fds) != 0) {
+		snprintf(result.error, sizeof result.error, "pipe: %s", strerror(errno));
+		return result;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(result.error, sizeof result.error, "fork: %s", strerror(errno));
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+		return result;
+	}
+	if (pid == 0) {
+		close(pipe_fds[0]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		/* A module that hangs must not hang the benchmark. */
+		alarm((unsigned)(seconds * 3) + 120);
+		measurement child_result = measure_in_this_process(op, module_path, seconds);
+		bool sent = write_all(pipe_fds[1], &child_result, sizeof child_result);
+		/* _exit: the parent's stdio buffers and atexit handlers are not ours. */
+		_exit(sent && child_result.ok ? 0 : 1);
+	}
+	close(pipe_fds[1]);
+	size_t got = 0;
+	while (got < sizeof result) {
+		ssize_t n = read(pipe_fds[0], (char *)&result + got, sizeof result - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(pipe_fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (got != sizeof result) {
+		memset(&result, 0, sizeof result);
+		if (WIFSIGNALED(status))
+			snprintf(result.error, sizeof result.error, "measuring process killed by signal %d (%s)",
+			         WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else
+			snprintf(result.error, sizeof result.error,
+			         "measuring process exited with status %d without a result",
+			         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	result.error[sizeof result.error - 1] = '\0';
+	return result;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The throwaway token                                                     */
+
+typedef struct bench_env {
+	char dir[PATH_MAX - 64]; /* shorter, so the file paths under it always fit */
+	char token_dir[PATH_MAX];
+	char softhsm_conf[PATH_MAX];
+	char akm_conf[PATH_MAX];
+	char init_log[PATH_MAX];
+} bench_env;
+
+static int write_text_file(const char *path, const char *text)
+{
+	FILE *file = fopen(path, "w");
+	if (!file) {
+		fprintf(stderr, "akm-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fputs(text, file);
+	if (fclose(file) != 0) {
+		fprintf(stderr, "akm-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path); /* best effort: keep going */
+	return 0;
+}
+
+static void env_destroy(bench_env *env)
+{
+	if (env->dir[0] != '\0')
+		nftw(env->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	env->dir[0] = '\0';
+}
+
+static void print_file(const char *path)
+{
+	FILE *file = fopen(path, "r");
+	if (!file)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, file))
+		fprintf(stderr, "  %s", line);
+	fclose(file);
+}
+
+static int env_create(bench_env *env, const char *softhsm_path)
+{
+	memset(env, 0, sizeof *env);
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	char template_path[sizeof env->dir];
+	if (strlen(tmp) + sizeof "/akm-bench.XXXXXX" > sizeof template_path) {
+		fprintf(stderr, "akm-bench: TMPDIR is too long\n");
+		return -1;
+	}
+	snprintf(template_path, sizeof template_path, "%s/akm-bench.XXXXXX", tmp);
+	if (!mkdtemp(template_path)) {
+		fprintf(stderr, "akm-bench: mkdtemp %s: %s\n", template_path, strerror(errno));
+		return -1;
+	}
+	snprintf(env->dir, sizeof env->dir, "%s", template_path);
+	snprintf(env->token_dir, sizeof env->token_dir, "%s/tokens", env->dir);
+	snprintf(env->softhsm_conf, sizeof env->softhsm_conf, "%s/softhsm2.conf", env->dir);
+	snprintf(env->akm_conf, sizeof env->akm_conf, "%s/akm-pkcs11.conf", env->dir);
+	snprintf(env->init_log, sizeof env->init_log, "%s/softhsm2-util.log", env->dir);
+	if (mkdir(env->token_dir, 0700) != 0) {
+		fprintf(stderr, "akm-bench: mkdir %s: %s\n", env->token_dir, strerror(errno));
+		return -1;
+	}
+
+	char text[3 * PATH_MAX];
+	snprintf(text, sizeof text,
+	         "# SoftHSM2 configuration written by akm-bench\n"
+	         "directories.tokendir = %s\n"
+	         "objectstore.backend = file\n"
+	         "log.level = ERROR\n"
+	         "slots.removable = false\n",
+	         env->token_dir);
+	if (write_text_file(env->softhsm_conf, text) != 0)
+		return -1;
+	snprintf(text, sizeof text,
+	         "# akm-pkcs11 configuration written by akm-bench\n"
+	         "backend.module = %s\n"
+	         "backend.token = pkcs11:token=" BENCH_TOKEN_LABEL "\n"
+	         "registry.path = registry.db\n"
+	         "log.level = error\n",
+	         softhsm_path);
+	if (write_text_file(env->akm_conf, text) != 0)
+		return -1;
+	setenv("SOFTHSM2_CONF", env->softhsm_conf, 1);
+	setenv("AKM_PKCS11_CONF", env->akm_conf, 1);
+
+	/* softhsm2-util --module: initialise the token with the very library
+	 * being measured. */
+	char *const argv[] = {
+		"softhsm2-util", "--module", (char *)softhsm_path, "--init-token", "--free",
+		"--label", BENCH_TOKEN_LABEL, "--so-pin", BENCH_SO_PIN, "--pin", BENCH_USER_PIN,
+		NULL
+	};
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, env->init_log,
+	                                 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+	pid_t pid;
+	int spawn_error = posix_spawnp(&pid, "softhsm2-util", &actions, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&actions);
+	if (spawn_error != 0) {
+		fprintf(stderr, "akm-bench: cannot run softhsm2-util: %s\n", strerror(spawn_error));
+		return -1;
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "akm-bench: softhsm2-util --init-token failed:\n");
+		print_file(env->init_log);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Command line, statistics, output                                        */
+
+typedef struct bench_options {
+	const char *module_path;
+	const char *softhsm_path;
+	double seconds;
+	int rounds;
+	bool json;
+	const char *only;
+} bench_options;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: akm-bench --module PATH --softhsm PATH [options]\n"
+	        "\n"
+	        "Runs the same PKCS#11 operations through akm-pkcs11.so (--module) and\n"
+	        "through SoftHSM2 directly (--softhsm) on a throwaway token, and prints\n"
+	        "ops/s for each and the ratio akm/softhsm (target %.2f).\n"
+	        "\n"
+	        "Options:\n"
+	        "  --module PATH    akm-pkcs11.so\n"
+	        "  --softhsm PATH   libsofthsm2.so (also the backend akm-pkcs11 is configured with)\n"
+	        "  --seconds S      timed run per measurement (default 1.0)\n"
+	        "  --rounds R       rounds (default 3); each round measures both targets, in\n"
+	        "                   alternating order; the figures reported are the median\n"
+	        "                   over the rounds (pass/fail) and the best round of each\n"
+	        "  --only NAME      run one operation only\n"
+	        "  --list           list the operations and exit\n"
+	        "  --json           one JSON object per line instead of a table\n"
+	        "  --help           this text\n"
+	        "\n"
+	        "Each measurement runs in its own forked process (SoftHSM2 has one global\n"
+	        "state per process). Exit status: 0 whatever the ratios, 1 on any error.\n",
+	        BENCH_TARGET_RATIO);
+}
+
+static int parse_options(int argc, char **argv, bench_options *options)
+{
+	*options = (bench_options){ .seconds = 1.0, .rounds = 3 };
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes_value = true;
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(arg, "--list") == 0) {
+			for (size_t k = 0; k < BENCH_OP_COUNT; k++)
+				printf("%-28s %s\n", bench_ops[k].name, bench_ops[k].what);
+			exit(0);
+		} else if (strcmp(arg, "--json") == 0) {
+			options->json = true;
+			takes_value = false;
+		} else if (!value) {
+			fprintf(stderr, "akm-bench: %s needs a value (or is unknown); see --help\n", arg);
+			return -1;
+		} else if (strcmp(arg, "--module") == 0) {
+			options->module_path = value;
+		} else if (strcmp(arg, "--softhsm") == 0) {
+			options->softhsm_path = value;
+		} else if (strcmp(arg, "--only") == 0) {
+			options->only = value;
+		} else if (strcmp(arg, "--seconds") == 0) {
+			char *end;
+			options->seconds = strtod(value, &end);
+			if (*end != '\0' || !(options->seconds > 0.0) || options->seconds > 3600.0) {
+				fprintf(stderr, "akm-bench: --seconds: expected a number in (0, 3600]\n");
+				return -1;
+			}
+		} else if (strcmp(arg, "--rounds") == 0) {
+			char *end;
+			long rounds = strtol(value, &end, 10);
+			if (*end != '\0' || rounds < 1 || rounds > BENCH_MAX_ROUNDS) {
+				fprintf(stderr, "akm-bench: --rounds: expected an integer in [1, %d]\n",
+				        BENCH_MAX_ROUNDS);
+				return -1;
+			}
+			options->rounds = (int)rounds;
+		} else {
+			fprintf(stderr, "akm-bench: unknown option %s; see --help\n", arg);
+			return -1;
+		}
+		if (takes_value)
+			i++;
+	}
+	if (!options->module_path || !options->softhsm_path) {
+		fprintf(stderr, "akm-bench: --module and --softhsm are required; see --help\n");
+		return -1;
+	}
+	if (options->only) {
+		bool known = false;
+		for (size_t k = 0; k < BENCH_OP_COUNT; k++)
+			known = known || strcmp(bench_ops[k].name, options->only) == 0;
+		if (!known) {
+			fprintf(stderr, "akm-bench: unknown operation \"%s\"; see --list\n", options->only);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(const double *values, int n)
+{
+	double sorted[BENCH_MAX_ROUNDS];
+	memcpy(sorted, values, (size_t)n * sizeof *values);
+	qsort(sorted, (size_t)n, sizeof *sorted, compare_doubles);
+	return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+}
+
+static double best(const double *values, int n)
+{
+	double top = 0.0;
+	for (int i = 0; i < n; i++)
+		if (values[i] > top)
+			top = values[i];
+	return top;
+}
+
+static void print_json_string(const char *text)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_json_rounds(const char *key, const double *values, int n)
+{
+	printf("%s[", key);
+	for (int i = 0; i < n; i++)
+		printf("%s%.1f", i ? "," : "", values[i]);
+	printf("]");
+}
+
+typedef struct op_result {
+	const bench_op *op;
+	double softhsm[BENCH_MAX_ROUNDS]; /* wall-clock ops/s per round */
+	double akm[BENCH_MAX_ROUNDS];
+	double softhsm_cpu[BENCH_MAX_ROUNDS]; /* ops per CPU-second per round */
+	double akm_cpu[BENCH_MAX_ROUNDS];
+	int rounds_done;
+	char error[400];
+} op_result;
+
+int main(int argc, char **argv)
+{
+	bench_options options;
+	if (parse_options(argc, argv, &options) != 0)
+		return 2;
+
+	struct sigaction action = { 0 };
+	action.sa_handler = on_interrupt;
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGINT, &action, NULL);
+	sigaction(SIGTERM, &action, NULL);
+
+	bench_env env;
+	if (env_create(&env, options.softhsm_path) != 0) {
+		env_destroy(&env);
+		return 1;
+	}
+
+	op_result results[BENCH_OP_COUNT];
+	size_t result_count = 0;
+	memset(results, 0, sizeof results);
+	for (size_t k = 0; k < BENCH_OP_COUNT; k++)
+		if (!options.only || strcmp(options.only, bench_ops[k].name) == 0)
+			results[result_count++].op = &bench_ops[k];
+
+	bool progress = !options.json && isatty(STDERR_FILENO);
+	/* Rounds outermost, so a burst of noise from elsewhere on the machine
+	 * lands in one round of several operations, which the median discards,
+	 * rather than in every round of one operation. */
+	for (int round = 0; round < options.rounds && !interrupted; round++) {
+		for (size_t k = 0; k < result_count && !interrupted; k++) {
+			op_result *r = &results[k];
+			if (r->error[0] != '\0')
+				continue;
+			/* Alternate which target goes first from round to round. */
+			bool akm_first = round % 2 == 1;
+			for (int leg = 0; leg < 2 && r->error[0] == '\0' && !interrupted; leg++) {
+				bool via_akm = akm_first == (leg == 0);
+				const char *path = via_akm ? options.module_path : options.softhsm_path;
+				if (progress)
+					fprintf(stderr, "\rakm-bench: round %d/%d %-28s %-7s   ", round + 1,
+					        options.rounds, r->op->name, via_akm ? "akm" : "softhsm");
+				measurement m = measure_in_child(r->op, path, options.seconds);
+				if (!m.ok) {
+					snprintf(r->error, sizeof r->error, "via %s (%s): %s",
+					         via_akm ? "akm" : "softhsm", path,
+					         m.error[0] ? m.error : "failed");
+					break;
+				}
+				(via_akm ? r->akm : r->softhsm)[round] = m.ops_per_second;
+				(via_akm ? r->akm_cpu : r->softhsm_cpu)[round] = m.ops_per_cpu_second;
+			}
+			if (r->error[0] == '\0' && !interrupted)
+				r->rounds_done = round + 1;
+		}
+	}
+	if (progress)
+		fprintf(stderr, "\r%70s\r", "");
+	env_destroy(&env);
+	if (interrupted) {
+		fprintf(stderr, "akm-bench: interrupted\n");
+		return 1;
+	}
+
+	int passed = 0, missed = 0, errors = 0;
+	double worst_ratio = INFINITY;
+	const char *worst_op = NULL;
+	if (!options.json) {
+		printf("# akm-bench: %d rounds of %.2f s per target, the two targets alternating;\n"
+		       "# ops/s and ratio: median over the rounds (pass/fail); best-ratio: best round of each;\n"
+		       "# cpu-ratio: median ops per CPU-second of the measuring threads (steadier when shared)\n",
+		       options.rounds, options.seconds);
+		printf("# akm:     %s\n# softhsm: %s\n", options.module_path, options.softhsm_path);
+		printf("%-28s %14s %14s %7s %10s %9s %7s  %s\n", "op", "softhsm ops/s", "akm ops/s",
+		       "ratio", "best-ratio", "cpu-ratio", "target", "result");
+	}
+	for (size_t k = 0; k < result_count; k++) {
+		op_result *r = &results[k];
+		if (r->error[0] != '\0') {
+			errors++;
+			fprintf(stderr, "akm-bench: %s: %s\n", r->op->name, r->error);
+			if (options.json) {
+				printf("{\"op\":");
+				print_json_string(r->op->name);
+				printf(",\"error\":");
+				print_json_string(r->error);
+				printf("}\n");
+			} else {
+				printf("%-28s %14s %14s %7s %10s %9s %7.2f  %s\n", r->op->name, "-", "-", "-",
+				       "-", "-", BENCH_TARGET_RATIO, "ERROR");
+			}
+			continue;
+		}
+		double softhsm = median(r->softhsm, r->rounds_done);
+		double akm = median(r->akm, r->rounds_done);
+		double ratio = softhsm > 0 ? akm / softhsm : 0.0;
+		/* The best round of each: the least disturbed by the rest of the
+		 * machine; shown beside the median, never used for pass/fail. */
+		double softhsm_best = best(r->softhsm, r->rounds_done);
+		double akm_best = best(r->akm, r->rounds_done);
+		double best_ratio = softhsm_best > 0 ? akm_best / softhsm_best : 0.0;
+		/* Per CPU-second of the measuring threads: time the process spent
+		 * descheduled (other load on the machine) does not count, so this
+		 * is steadier on a shared machine; it also does not see time spent
+		 * asleep waiting for a lock, so the wall-clock ratio stays the
+		 * figure of record. */
+		double softhsm_cpu = median(r->softhsm_cpu, r->rounds_done);
+		double akm_cpu = median(r->akm_cpu, r->rounds_done);
+		double cpu_ratio = softhsm_cpu > 0 ? akm_cpu / softhsm_cpu : 0.0;
+		bool pass = ratio >= BENCH_TARGET_RATIO;
+		pass ? passed++ : missed++;
+		if (ratio < worst_ratio) {
+			worst_ratio = ratio;
+			worst_op = r->op->name;
+		}
+		if (options.json) {
+			printf("{\"op\":");
+			print_json_string(r->op->name);
+			printf(",\"softhsm_ops_per_s\":%.1f,\"akm_ops_per_s\":%.1f,\"ratio\":%.4f,"
+			       "\"rounds\":%d,\"seconds\":%.3f,\"threads\":%u,\"statistic\":\"median\","
+			       "\"softhsm_best_ops_per_s\":%.1f,\"akm_best_ops_per_s\":%.1f,"
+			       "\"best_ratio\":%.4f,\"softhsm_ops_per_cpu_s\":%.1f,"
+			       "\"akm_ops_per_cpu_s\":%.1f,\"cpu_ratio\":%.4f,"
+			       "\"target\":%.2f,\"pass\":%s",
+			       softhsm, akm, ratio, r->rounds_done, options.seconds, r->op->threads,
+			       softhsm_best, akm_best, best_ratio, softhsm_cpu, akm_cpu, cpu_ratio,
+			       BENCH_TARGET_RATIO, pass ? "true" : "false");
+			print_json_rounds(",\"softhsm_rounds\":", r->softhsm, r->rounds_done);
+			print_json_rounds(",\"akm_rounds\":", r->akm, r->rounds_done);
+			printf("}\n");
+		} else {
+			printf("%-28s %14.1f %14.1f %7.3f %10.3f %9.3f %7.2f  %s\n", r->op->name, softhsm,
+			       akm, ratio, best_ratio, cpu_ratio, BENCH_TARGET_RATIO, pass ? "pass" : "FAIL");
+		}
+	}
+	if (options.json) {
+		printf("{\"summary\":true,\"ops\":%zu,\"passed\":%d,\"below_target\":%d,\"errors\":%d,"
+		       "\"target\":%.2f,\"worst_op\":",
+		       result_count, passed, missed, errors, BENCH_TARGET_RATIO);
+		if (worst_op)
+			print_json_string(worst_op);
+		else
+			printf("null");
+		printf(",\"worst_ratio\":");
+		if (worst_op)
+			printf("%.4f", worst_ratio);
+		else
+			printf("null");
+		printf("}\n");
+	} else {
+		printf("summary: %d of %zu ops at or above %.2f, %d below, %d errors", passed,
+		       result_count, BENCH_TARGET_RATIO, missed, errors);
+		if (worst_op)
+			printf("; lowest ratio %.3f (%s)", worst_ratio, worst_op);
+		printf("\n");
+	}
+	return errors ? 1 : 0;
+}
