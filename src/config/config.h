@@ -11,9 +11,10 @@
 #include <p11-kit/pkcs11.h>
 #include <p11-kit/uri.h>
 
+#include "akm/pkcs11-akm.h"
 #include "common/log.h"
 
-#define AKM_CONFIG_ENV "AKM_PKCS11_CONF"
+#define AKM_CONFIG_ENV AKM_PKCS11_CONF_ENV
 #define AKM_CONFIG_MAX_TOKENS 16
 #define AKM_CONFIG_MAX_LINE 4096
 

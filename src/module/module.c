@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "akm-config.h"
+#include "akm/pkcs11-akm.h"
 #include "module/entry.h"
 
 void akm_pad_field(CK_UTF8CHAR *dst, size_t len, const char *src)
@@ -43,7 +44,7 @@ AKM_EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 	memset(pInfo, 0, sizeof *pInfo);
 	pInfo->cryptokiVersion.major = 2;
 	pInfo->cryptokiVersion.minor = 40;
-	akm_pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "akm-pkcs11");
+	akm_pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, AKM_PKCS11_MANUFACTURER);
 	akm_pad_field(pInfo->libraryDescription, sizeof pInfo->libraryDescription,
 	              "AKM security relationships");
 	pInfo->libraryVersion.major = AKM_VERSION_MAJOR;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "akm/pkcs11-akm.h"
 #include "module/entry.h"
 
 AKM_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
@@ -37,7 +38,7 @@ AKM_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 	trimmed(backend_desc, sizeof backend_desc, pInfo->slotDescription, sizeof pInfo->slotDescription);
 	snprintf(desc, sizeof desc, "akm-pkcs11 on %s", backend_desc);
 	akm_pad_field(pInfo->slotDescription, sizeof pInfo->slotDescription, desc);
-	akm_pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "akm-pkcs11");
+	akm_pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, AKM_PKCS11_MANUFACTURER);
 	return CKR_OK;
 }
 
@@ -53,8 +54,8 @@ AKM_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 	if (rv != CKR_OK)
 		return rv;
 	/* Label, serial number, flags and counters stay the backend token's. */
-	akm_pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "akm-pkcs11");
-	akm_pad_field(pInfo->model, sizeof pInfo->model, "akm-pkcs11");
+	akm_pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, AKM_PKCS11_MANUFACTURER);
+	akm_pad_field(pInfo->model, sizeof pInfo->model, AKM_PKCS11_MANUFACTURER);
 	return CKR_OK;
 }
 
