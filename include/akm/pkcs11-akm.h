@@ -1,12 +1,23 @@
 /*
- * akm-pkcs11: the public contract for applications.
+ * akm-pkcs11: the public contract for applications (docs/object-model.md).
  *
- * This header grows with the product: AKM relationship attributes, object
- * kinds and vendor mechanisms are added here (docs/object-model.md).  Today
- * it names what an application needs to recognise and configure the module.
+ * AKM security relationships (ASRs, also called ATRs) are token objects of
+ * akm-pkcs11.so.  A relationship is an ID, a kind, a set of members and a
+ * credential set; each credential is a CKO_SECRET_KEY object carrying the
+ * CKA_AKM_* attributes below, usable with standard mechanisms, never
+ * extractable in plaintext.  Relationships are created with C_GenerateKey and
+ * CKM_AKM_RELATIONSHIP_GEN.
+ *
+ * Every value here lives in the vendor range, under one prefix, 0x8A4B4D00:
+ * "A" as a hex digit, then the letters "KM" (0x4B 0x4D).  It stays clear of
+ * other vendors' usual choices (CK*_VENDOR_DEFINED + small numbers, or
+ * four-letter prefixes such as NSS's 0xCE534350), and of bit 30, which
+ * PKCS#11 reserves for attribute arrays (CKF_ARRAY_ATTRIBUTE).
  */
 #ifndef AKM_PKCS11_AKM_H
 #define AKM_PKCS11_AKM_H
+
+/* Include a PKCS#11 header (e.g. <p11-kit/pkcs11.h>) before this one. */
 
 /* CK_INFO.manufacturerID, CK_SLOT_INFO.manufacturerID,
  * CK_TOKEN_INFO.manufacturerID and CK_TOKEN_INFO.model of the module (blank
@@ -16,5 +27,73 @@
 /* The environment variable naming the module's configuration file
  * (docs/configuration.md). */
 #define AKM_PKCS11_CONF_ENV "AKM_PKCS11_CONF"
+
+#define AKM_VENDOR_PREFIX 0x0A4B4D00UL
+
+/* ---- attributes -------------------------------------------------------- */
+
+#define CKA_AKM_BASE (CKA_VENDOR_DEFINED | AKM_VENDOR_PREFIX) /* 0x8A4B4D00 */
+
+/* Byte array, 1–32 bytes: the relationship's ID.  Generated (16 random
+ * bytes) when the creating template does not give one.  Unique. */
+#define CKA_AKM_RELATIONSHIP_ID (CKA_AKM_BASE + 0x01)
+/* CK_ULONG, CKV_AKM_KIND_*: provisioning (NMM–node) or operational (nodes). */
+#define CKA_AKM_KIND (CKA_AKM_BASE + 0x02)
+/* CK_ULONG: the credential epoch, 0 at creation. */
+#define CKA_AKM_EPOCH (CKA_AKM_BASE + 0x03)
+/* CK_ULONG, CKV_AKM_STATE_*. */
+#define CKA_AKM_STATE (CKA_AKM_BASE + 0x04)
+/* Byte array, 1–32 bytes: the AKM ID of the station (NMM) that made it. */
+#define CKA_AKM_STATION_ID (CKA_AKM_BASE + 0x05)
+/* Byte array, 1–32 bytes: the node's AKM ID (provisioning relationships). */
+#define CKA_AKM_PEER_NODE (CKA_AKM_BASE + 0x06)
+/* Byte array: the member nodes of an operational relationship, each as one
+ * length byte (1–32) followed by that many bytes of AKM ID; 2–1024 members,
+ * no duplicates. */
+#define CKA_AKM_MEMBERS (CKA_AKM_BASE + 0x07)
+/* Byte array, 1–64 bytes: the node's unique hardware value the relationship
+ * is bound to (e.g. a secure element serial or a TPM EK hash). */
+#define CKA_AKM_HW_BINDING (CKA_AKM_BASE + 0x08)
+/* CK_ULONG, CKV_AKM_PURPOSE_*: what this credential of the set is for. */
+#define CKA_AKM_KEY_PURPOSE (CKA_AKM_BASE + 0x09)
+/* CK_ULONG: seconds since 1970-01-01 UTC of creation and of the last change. */
+#define CKA_AKM_CREATED (CKA_AKM_BASE + 0x0A)
+#define CKA_AKM_CHANGED (CKA_AKM_BASE + 0x0B)
+
+/* CKA_AKM_KIND values. */
+#define CKV_AKM_KIND_PROVISIONING 1UL
+#define CKV_AKM_KIND_OPERATIONAL 2UL
+
+/* CKA_AKM_STATE values.  Changes allowed by C_SetAttributeValue:
+ * pending -> active | revoked; active -> suspended | revoked;
+ * suspended -> active | revoked; revoked is final.  Keys of a suspended or
+ * revoked relationship refuse every operation (CKR_KEY_FUNCTION_NOT_PERMITTED). */
+#define CKV_AKM_STATE_PENDING 1UL
+#define CKV_AKM_STATE_ACTIVE 2UL
+#define CKV_AKM_STATE_SUSPENDED 3UL
+#define CKV_AKM_STATE_REVOKED 4UL
+
+/* CKA_AKM_KEY_PURPOSE values.  The encryption key is an AES-256 key for
+ * CKM_AES_GCM and CKM_AES_KEY_WRAP_PAD; the MAC key a 256-bit
+ * CKK_GENERIC_SECRET for CKM_SHA256_HMAC.  Their CKA_ID is the relationship
+ * ID followed by one byte, the purpose value; their CKA_LABEL the
+ * relationship's label followed by "/enc" or "/mac". */
+#define CKV_AKM_PURPOSE_ENCRYPT 1UL
+#define CKV_AKM_PURPOSE_MAC 2UL
+
+/* ---- mechanisms -------------------------------------------------------- */
+
+#define CKM_AKM_BASE (CKM_VENDOR_DEFINED | AKM_VENDOR_PREFIX) /* 0x8A4B4D00 */
+
+/* C_GenerateKey: creates a relationship and its credential set in the
+ * token, in one transaction, and returns the handle of its encryption key.
+ * No parameter.  The template takes CKA_AKM_KIND (required),
+ * CKA_AKM_RELATIONSHIP_ID, CKA_AKM_STATION_ID, CKA_AKM_STATE (pending or
+ * active; default active), CKA_LABEL, and per kind: provisioning requires
+ * CKA_AKM_PEER_NODE and CKA_AKM_HW_BINDING; operational requires
+ * CKA_AKM_MEMBERS.  CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE may be given as
+ * CK_TRUE, CKA_EXTRACTABLE as CK_FALSE, CKA_CLASS as CKO_SECRET_KEY;
+ * anything else is refused (see docs/object-model.md for the codes). */
+#define CKM_AKM_RELATIONSHIP_GEN (CKM_AKM_BASE + 0x01)
 
 #endif

@@ -25,8 +25,19 @@ typedef struct akm_session {
 	uint32_t slot;
 	unsigned active; /* enum akm_op bits */
 	unsigned stale;  /* ended here, maybe not in the backend */
+	bool rw;
 	CK_MECHANISM_TYPE mechanism[8]; /* per enum akm_op bit */
+	CK_OBJECT_HANDLE key[8];
+	akm_find_state find;
 } akm_session;
+
+static void session_free(akm_session *s)
+{
+	if (s == NULL)
+		return;
+	free(s->find.tmpl);
+	free(s);
+}
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -36,6 +47,7 @@ static struct {
 	bool finalized_at_exit; /* the exit handler already finalised */
 	akm_config config;
 	akm_backend backend;
+	akm_relationships *rels; /* the registry, on slot 0 */
 	akm_mutex *lock;        /* the table lock */
 	akm_slot *slots;
 	uint32_t nslots;
@@ -56,7 +68,7 @@ static void free_tables(void)
 	size_t cursor = 0;
 	akm_session *s;
 	while ((s = akm_hmap_next(&g.sessions, &cursor, NULL)) != NULL)
-		free(s);
+		session_free(s);
 	akm_hmap_clear(&g.sessions);
 	akm_handles_free(&g.objects);
 	free(g.slots);
@@ -154,6 +166,8 @@ CK_RV akm_core_initialize(const CK_C_INITIALIZE_ARGS *args)
 		/* Drop what the parent had (memory only: its sessions and locks
 		 * belong to the parent) and reset the backend's inherited copy. */
 		free_tables();
+		akm_relationships_abandon(g.rels);
+		g.rels = NULL;
 		akm_backend_forget_after_fork(&g.backend);
 		g.lock = NULL;
 		g.forked = false;
@@ -188,6 +202,14 @@ CK_RV akm_core_initialize(const CK_C_INITIALIZE_ARGS *args)
 	rv = akm_handles_init(&g.objects, g.nslots);
 	if (rv != CKR_OK)
 		goto fail_backend;
+	if (g.nslots > 0) {
+		rv = akm_relationships_open(&g.rels, g.config.registry_path, g.backend.f, g.slots[0].backend_id,
+		                            err, sizeof err);
+		if (rv != CKR_OK) {
+			akm_log(AKM_LOG_ERROR, "%s: %s", g.config.path, err);
+			goto fail_backend;
+		}
+	}
 
 	if (!handlers_registered) {
 		/* The module is linked with -z nodelete, so these stay valid. */
@@ -214,6 +236,8 @@ out:
 static void finalize_inlock(void)
 {
 	atomic_store_explicit(&g.initialized, false, memory_order_release);
+	akm_relationships_close(g.rels);
+	g.rels = NULL;
 	if (g.backend.f != NULL && !g.backend.owns_init) {
 		/* A shared backend stays up for its other users: close only ours. */
 		size_t cursor = 0;
@@ -312,6 +336,26 @@ void akm_core_slot_reinitialised(uint32_t slot, const CK_UTF8CHAR label[32])
 	}
 }
 
+void akm_core_registry_release(uint32_t slot)
+{
+	if (slot != 0 || g.rels == NULL)
+		return;
+	akm_relationships_close(g.rels);
+	g.rels = NULL;
+}
+
+CK_RV akm_core_registry_reopen(uint32_t slot)
+{
+	char err[1024];
+	if (slot != 0 || g.rels != NULL)
+		return CKR_OK;
+	CK_RV rv = akm_relationships_open(&g.rels, g.config.registry_path, g.backend.f, g.slots[0].backend_id,
+	                                  err, sizeof err);
+	if (rv != CKR_OK)
+		akm_log(AKM_LOG_ERROR, "%s: %s", g.config.path, err);
+	return rv;
+}
+
 CK_USER_TYPE akm_core_login_state(uint32_t slot)
 {
 	akm_mutex_lock(g.lock);
@@ -345,17 +389,19 @@ CK_RV akm_core_session(CK_SESSION_HANDLE h, akm_call *c)
 	c->session = h;
 	c->bs = s->backend;
 	c->active = s->active;
+	c->rw = s->rw;
 	akm_mutex_unlock(g.lock);
 	return CKR_OK;
 }
 
-CK_RV akm_core_session_add(const akm_call *slot_call, CK_SESSION_HANDLE backend,
+CK_RV akm_core_session_add(const akm_call *slot_call, CK_SESSION_HANDLE backend, bool rw,
                            CK_SESSION_HANDLE *out)
 {
 	akm_session *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return CKR_HOST_MEMORY;
 	s->backend = backend;
+	s->rw = rw;
 	s->slot = slot_call->slot;
 	akm_mutex_lock(g.lock);
 	s->handle = g.next_session;
@@ -373,15 +419,27 @@ CK_RV akm_core_session_add(const akm_call *slot_call, CK_SESSION_HANDLE backend,
 
 void akm_core_session_remove(CK_SESSION_HANDLE h)
 {
+	bool logged_out = false;
 	akm_mutex_lock(g.lock);
 	akm_session *s = akm_hmap_remove(&g.sessions, h);
 	if (s != NULL) {
 		akm_handles_remove_owned(&g.objects, h);
-		if (--g.slots[s->slot].sessions == 0)
+		if (--g.slots[s->slot].sessions == 0) {
+			logged_out = g.slots[s->slot].login != AKM_NOT_LOGGED_IN;
 			g.slots[s->slot].login = AKM_NOT_LOGGED_IN;
+		}
 	}
 	akm_mutex_unlock(g.lock);
-	free(s);
+	/* The registry's own backend session would keep the token logged in:
+	 * log out as the closing of the last session does (§5.6). */
+	if (logged_out && s->slot == 0 && g.rels != NULL)
+		akm_relationships_logout(g.rels);
+	session_free(s);
+}
+
+akm_relationships *akm_core_relationships(const akm_call *c)
+{
+	return c->slot == 0 ? g.rels : NULL;
 }
 
 CK_RV akm_core_slot_sessions(uint32_t slot, CK_SESSION_HANDLE **out, size_t *n)
@@ -404,7 +462,8 @@ CK_RV akm_core_slot_sessions(uint32_t slot, CK_SESSION_HANDLE **out, size_t *n)
 
 /* ---- operation state ----------------------------------------------------- */
 
-void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism)
+void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism,
+                        CK_OBJECT_HANDLE key)
 {
 	akm_mutex_lock(g.lock);
 	akm_session *s = akm_hmap_get(&g.sessions, c->session);
@@ -412,17 +471,68 @@ void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechan
 		s->active |= op;
 		s->stale &= ~op;
 		s->mechanism[__builtin_ctz(op)] = mechanism;
+		s->key[__builtin_ctz(op)] = key;
 	}
 	akm_mutex_unlock(g.lock);
 }
 
-CK_MECHANISM_TYPE akm_core_op_mechanism(const akm_call *c, unsigned op)
+void akm_core_op_info(const akm_call *c, unsigned op, CK_MECHANISM_TYPE *mechanism,
+                      CK_OBJECT_HANDLE *key)
 {
 	akm_mutex_lock(g.lock);
 	akm_session *s = akm_hmap_get(&g.sessions, c->session);
-	CK_MECHANISM_TYPE mechanism = s != NULL ? s->mechanism[__builtin_ctz(op)] : CKM_VENDOR_DEFINED;
+	*mechanism = s != NULL ? s->mechanism[__builtin_ctz(op)] : CKM_VENDOR_DEFINED;
+	*key = s != NULL ? s->key[__builtin_ctz(op)] : 0;
 	akm_mutex_unlock(g.lock);
-	return mechanism;
+}
+
+void akm_core_find_start(const akm_call *c, const akm_find_state *st)
+{
+	akm_mutex_lock(g.lock);
+	akm_session *s = akm_hmap_get(&g.sessions, c->session);
+	if (s != NULL) {
+		free(s->find.tmpl);
+		s->find = *st;
+		s->active |= AKM_OP_FIND;
+		s->stale &= ~AKM_OP_FIND;
+	} else {
+		free(st->tmpl);
+	}
+	akm_mutex_unlock(g.lock);
+}
+
+bool akm_core_find_load(const akm_call *c, akm_find_state *st)
+{
+	akm_mutex_lock(g.lock);
+	akm_session *s = akm_hmap_get(&g.sessions, c->session);
+	if (s != NULL)
+		*st = s->find;
+	akm_mutex_unlock(g.lock);
+	return s != NULL;
+}
+
+void akm_core_find_save(const akm_call *c, const akm_find_state *st)
+{
+	akm_mutex_lock(g.lock);
+	akm_session *s = akm_hmap_get(&g.sessions, c->session);
+	if (s != NULL) {
+		s->find.backend = st->backend;
+		s->find.registry = st->registry;
+		s->find.cursor = st->cursor;
+	}
+	akm_mutex_unlock(g.lock);
+}
+
+void akm_core_find_end(const akm_call *c)
+{
+	akm_mutex_lock(g.lock);
+	akm_session *s = akm_hmap_get(&g.sessions, c->session);
+	if (s != NULL) {
+		free(s->find.tmpl);
+		memset(&s->find, 0, sizeof s->find);
+		s->active &= ~AKM_OP_FIND;
+	}
+	akm_mutex_unlock(g.lock);
 }
 
 void akm_core_ops_end(const akm_call *c, unsigned ops, bool stale)

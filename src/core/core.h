@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <p11-kit/pkcs11.h>
 
+#include "akm/relationships.h"
+
 /* Operations a session can have active (PKCS#11 v2.40 §5.8–5.13). */
 enum akm_op {
 	AKM_OP_FIND = 1u << 0,
@@ -37,7 +39,18 @@ typedef struct akm_call {
 	CK_SESSION_HANDLE session; /* ours (0 for slot-level calls) */
 	CK_SESSION_HANDLE bs;      /* backend session */
 	unsigned active;           /* the session's active operations when resolved */
+	bool rw;                   /* a read/write session */
 } akm_call;
+
+/* A search in progress: the template (owned by the session), and where it
+ * stands in the backend's objects and then in the registry's. */
+typedef struct akm_find_state {
+	CK_ATTRIBUTE *tmpl;
+	CK_ULONG count;
+	bool backend;   /* backend search still running */
+	bool registry;  /* registry search still to run or running */
+	int64_t cursor; /* last registry key id returned */
+} akm_find_state;
 
 /* Module life cycle.  `args` has already been checked by the entry layer. */
 CK_RV akm_core_initialize(const CK_C_INITIALIZE_ARGS *args);
@@ -52,13 +65,22 @@ bool akm_core_slot_has_sessions(uint32_t slot);
  * re-initialised tokens to a new slot id) and forgets its old objects. */
 void akm_core_slot_reinitialised(uint32_t slot, const CK_UTF8CHAR label[32]);
 
+/* C_InitToken on the registry's token: the registry lets go of its backend
+ * session first (no session may be open) and opens again afterwards. */
+void akm_core_registry_release(uint32_t slot);
+CK_RV akm_core_registry_reopen(uint32_t slot);
+
 /* Sessions. */
 CK_RV akm_core_session(CK_SESSION_HANDLE h, akm_call *c);
-CK_RV akm_core_session_add(const akm_call *slot_call, CK_SESSION_HANDLE backend,
+CK_RV akm_core_session_add(const akm_call *slot_call, CK_SESSION_HANDLE backend, bool rw,
                            CK_SESSION_HANDLE *out);
 /* Forgets our session (after the backend closed it) and its session objects;
  * logs the slot out when it was the slot's last session (§5.6). */
 void akm_core_session_remove(CK_SESSION_HANDLE h);
+
+/* The relationships of the call's slot (the registry lives on the first
+ * slot), or NULL. */
+akm_relationships *akm_core_relationships(const akm_call *c);
 /* Our sessions on a slot, for C_CloseAllSessions; caller frees *out. */
 CK_RV akm_core_slot_sessions(uint32_t slot, CK_SESSION_HANDLE **out, size_t *n);
 
@@ -71,10 +93,20 @@ void akm_core_set_login_state(uint32_t slot, CK_USER_TYPE who);
  * application to serialise). */
 /* Marks ops active, or ended; `stale` marks ended ops that the backend may
  * still consider active (ended by an error or refused by us). */
-void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism);
+void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism,
+                        CK_OBJECT_HANDLE key);
 void akm_core_ops_end(const akm_call *c, unsigned ops, bool stale);
-/* The mechanism the active `op` (one bit) was initialised with. */
-CK_MECHANISM_TYPE akm_core_op_mechanism(const akm_call *c, unsigned op);
+/* The mechanism and key (ours) the active `op` (one bit) was initialised with. */
+void akm_core_op_info(const akm_call *c, unsigned op, CK_MECHANISM_TYPE *mechanism,
+                      CK_OBJECT_HANDLE *key);
+
+/* The session's search (C_FindObjects*).  start takes ownership of
+ * st->tmpl; load copies the state (the template stays the session's);
+ * end frees it. */
+void akm_core_find_start(const akm_call *c, const akm_find_state *st);
+bool akm_core_find_load(const akm_call *c, akm_find_state *st);
+void akm_core_find_save(const akm_call *c, const akm_find_state *st);
+void akm_core_find_end(const akm_call *c);
 /* Returns and clears the stale set. */
 unsigned akm_core_ops_take_stale(const akm_call *c);
 

@@ -77,10 +77,47 @@ int akm_drain_stale_ops(const akm_call *c)
  * SoftHSM2 says CKR_GENERAL_ERROR, which would hide a forgery. */
 static CK_RV decrypt_result(const akm_call *c, unsigned ops, CK_RV rv)
 {
-	if (rv != CKR_GENERAL_ERROR || !(ops & AKM_OP_DECRYPT))
+	CK_MECHANISM_TYPE m;
+	CK_OBJECT_HANDLE key;
+	if (!(ops & AKM_OP_DECRYPT) || (rv != CKR_GENERAL_ERROR && rv != CKR_ENCRYPTED_DATA_INVALID))
 		return rv;
-	CK_MECHANISM_TYPE m = akm_core_op_mechanism(c, AKM_OP_DECRYPT);
-	return (m == CKM_AES_GCM || m == CKM_AES_CCM) ? CKR_ENCRYPTED_DATA_INVALID : rv;
+	akm_core_op_info(c, AKM_OP_DECRYPT, &m, &key);
+	if (rv == CKR_GENERAL_ERROR && (m == CKM_AES_GCM || m == CKM_AES_CCM))
+		rv = CKR_ENCRYPTED_DATA_INVALID;
+	return rv;
+}
+
+/* A forged message or MAC under a relationship key is a breach signal:
+ * record it in the audit trail. */
+static void audit_failed_check(const akm_call *c, unsigned ops, CK_RV rv)
+{
+	CK_MECHANISM_TYPE m;
+	CK_OBJECT_HANDLE key;
+	akm_relationships *rels = akm_core_relationships(c);
+	if (rels == NULL)
+		return;
+	if (rv == CKR_ENCRYPTED_DATA_INVALID && (ops & AKM_OP_DECRYPT)) {
+		akm_core_op_info(c, AKM_OP_DECRYPT, &m, &key);
+		if (AKM_IS_REGISTRY_HANDLE(key))
+			akm_relationships_audit_failure(rels, "decrypt-failed", key, rv, NULL);
+	} else if ((rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE) && (ops & AKM_OP_VERIFY)) {
+		akm_core_op_info(c, AKM_OP_VERIFY, &m, &key);
+		if (AKM_IS_REGISTRY_HANDLE(key))
+			akm_relationships_audit_failure(rels, "verify-failed", key, rv, NULL);
+	}
+}
+
+/* What a key must allow for each operation. */
+static CK_ATTRIBUTE_TYPE usage_of(unsigned op)
+{
+	switch (op) {
+	case AKM_OP_ENCRYPT: return CKA_ENCRYPT;
+	case AKM_OP_DECRYPT: return CKA_DECRYPT;
+	case AKM_OP_SIGN: return CKA_SIGN;
+	case AKM_OP_VERIFY: return CKA_VERIFY;
+	case AKM_OP_SIGN_RECOVER: return CKA_SIGN_RECOVER;
+	default: return CKA_VERIFY_RECOVER;
+	}
 }
 
 /* C_*Init with a key, or without (digest: key_required false). */
@@ -96,8 +133,8 @@ static CK_RV op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM_PTR mech,
 	if (c.active & op)
 		return CKR_OPERATION_ACTIVE;
 	CK_OBJECT_HANDLE bkey = 0;
-	if (key_required && akm_core_object(&c, key, &bkey) != CKR_OK)
-		return CKR_KEY_HANDLE_INVALID;
+	if (key_required && (rv = akm_resolve_key(&c, key, usage_of(op), &bkey)) != CKR_OK)
+		return rv;
 	init_fn fn = AKM_BACKEND_FN(&c, init_fn, fn_off);
 	rv = fn(c.bs, mech, bkey);
 	if (rv == CKR_OPERATION_ACTIVE && akm_drain_stale_ops(&c))
@@ -105,7 +142,7 @@ static CK_RV op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM_PTR mech,
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK)
-		akm_core_ops_begin(&c, op, mech->mechanism);
+		akm_core_ops_begin(&c, op, mech->mechanism, key_required ? key : 0);
 	return rv;
 }
 
@@ -141,6 +178,7 @@ static CK_RV op_inout(CK_SESSION_HANDLE h, unsigned ops, CK_BYTE_PTR in, CK_ULON
 		return op_refuse(&c, ops);
 	rv = AKM_BACKEND_FN(&c, inout_fn, fn_off)(c.bs, INPUT(in, inlen), inlen, out, outlen);
 	rv = decrypt_result(&c, ops, rv);
+	audit_failed_check(&c, ops, rv);
 	if (final ? !keeps_operation(rv, out) : (rv != CKR_OK && !keeps_operation(rv, out)))
 		akm_core_ops_end(&c, ops, rv != CKR_OK);
 	return rv;
@@ -172,6 +210,7 @@ static CK_RV op_final(CK_SESSION_HANDLE h, unsigned op, CK_BYTE_PTR out, CK_ULON
 		return op_refuse(&c, op);
 	rv = AKM_BACKEND_FN(&c, out_fn, fn_off)(c.bs, out, outlen);
 	rv = decrypt_result(&c, op, rv);
+	audit_failed_check(&c, op, rv);
 	if (!keeps_operation(rv, out))
 		akm_core_ops_end(&c, op, rv != CKR_OK);
 	return rv;
@@ -230,6 +269,10 @@ AKM_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hKey)
 	if (rv != CKR_OK)
 		return rv;
 	CK_OBJECT_HANDLE key;
+	if (AKM_IS_REGISTRY_HANDLE(hKey)) { /* a digest of a secret is a way to learn about it */
+		akm_core_ops_end(&c, AKM_OP_DIGEST, true);
+		return akm_registry_key_refused(&c, hKey, CKR_KEY_INDIGESTIBLE);
+	}
 	if (akm_core_object(&c, hKey, &key) != CKR_OK) {
 		akm_core_ops_end(&c, AKM_OP_DIGEST, true);
 		return CKR_KEY_HANDLE_INVALID;
@@ -283,6 +326,7 @@ AKM_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG datale
 	if ((data == NULL && datalen > 0) || (sig == NULL && siglen > 0))
 		return op_refuse(&c, AKM_OP_VERIFY);
 	rv = c.be->C_Verify(c.bs, INPUT(data, datalen), datalen, INPUT(sig, siglen), siglen);
+	audit_failed_check(&c, AKM_OP_VERIFY, rv);
 	if (rv != CKR_FUNCTION_NOT_SUPPORTED)
 		akm_core_ops_end(&c, AKM_OP_VERIFY, rv != CKR_OK);
 	return rv;
@@ -300,6 +344,7 @@ AKM_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG si
 	if (sig == NULL && siglen > 0)
 		return op_refuse(&c, AKM_OP_VERIFY);
 	rv = c.be->C_VerifyFinal(c.bs, INPUT(sig, siglen), siglen);
+	audit_failed_check(&c, AKM_OP_VERIFY, rv);
 	if (rv != CKR_FUNCTION_NOT_SUPPORTED)
 		akm_core_ops_end(&c, AKM_OP_VERIFY, rv != CKR_OK);
 	return rv;

@@ -34,4 +34,16 @@ int akm_template_is_token(const CK_ATTRIBUTE *tmpl, CK_ULONG count);
 CK_RV akm_adopt_object(const akm_call *c, CK_OBJECT_HANDLE backend, int token_object,
                        CK_OBJECT_HANDLE *out);
 
+/* Our key handle (pass-through or relationship key) to the backend's, for a
+ * use (CKA_ENCRYPT, CKA_SIGN, ...): CKR_KEY_HANDLE_INVALID when it names
+ * nothing here; a relationship key may also refuse the use
+ * (CKR_KEY_FUNCTION_NOT_PERMITTED). */
+CK_RV akm_resolve_key(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE usage,
+                      CK_OBJECT_HANDLE *backend);
+
+/* A relationship key asked to do what it never does (be wrapped out,
+ * derived from, digested): `refusal` when it exists here,
+ * CKR_KEY_HANDLE_INVALID when it names nothing. */
+CK_RV akm_registry_key_refused(const akm_call *c, CK_OBJECT_HANDLE h, CK_RV refusal);
+
 #endif

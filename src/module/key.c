@@ -1,4 +1,5 @@
 /* Key management and random numbers (PKCS#11 v2.40 §5.14–5.15). */
+#include "akm/pkcs11-akm.h"
 #include "module/entry.h"
 
 AKM_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -12,6 +13,16 @@ AKM_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = akm_template_check(pTemplate, ulCount)) != CKR_OK)
 		return rv;
+	if (pMechanism->mechanism == CKM_AKM_RELATIONSHIP_GEN) {
+		akm_relationships *rels = akm_core_relationships(&c);
+		if (rels == NULL)
+			return CKR_MECHANISM_INVALID; /* only the registry's token has relationships */
+		if (pMechanism->pParameter != NULL || pMechanism->ulParameterLen != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (!c.rw)
+			return CKR_SESSION_READ_ONLY;
+		return akm_relationships_create(rels, pTemplate, ulCount, phKey);
+	}
 	CK_OBJECT_HANDLE key;
 	rv = c.be->C_GenerateKey(c.bs, pMechanism, pTemplate, ulCount, &key);
 	if (rv != CKR_OK)
@@ -62,10 +73,13 @@ AKM_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechani
 	if (pMechanism == NULL || pulWrappedKeyLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	CK_OBJECT_HANDLE wrapping, key;
-	if (akm_core_object(&c, hWrappingKey, &wrapping) != CKR_OK)
-		return CKR_WRAPPING_KEY_HANDLE_INVALID;
+	if (AKM_IS_REGISTRY_HANDLE(hKey)) /* relationship keys leave only through AKM mechanisms */
+		return akm_registry_key_refused(&c, hKey, CKR_KEY_UNEXTRACTABLE);
 	if (akm_core_object(&c, hKey, &key) != CKR_OK)
 		return CKR_KEY_HANDLE_INVALID;
+	rv = akm_resolve_key(&c, hWrappingKey, CKA_WRAP, &wrapping);
+	if (rv != CKR_OK)
+		return rv == CKR_KEY_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : rv;
 	return c.be->C_WrapKey(c.bs, pMechanism, wrapping, key, pWrappedKey, pulWrappedKeyLen);
 }
 
@@ -83,8 +97,9 @@ AKM_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
 	if ((rv = akm_template_check(pTemplate, ulAttributeCount)) != CKR_OK)
 		return rv;
 	CK_OBJECT_HANDLE unwrapping, key;
-	if (akm_core_object(&c, hUnwrappingKey, &unwrapping) != CKR_OK)
-		return CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+	rv = akm_resolve_key(&c, hUnwrappingKey, CKA_UNWRAP, &unwrapping);
+	if (rv != CKR_OK)
+		return rv == CKR_KEY_HANDLE_INVALID ? CKR_UNWRAPPING_KEY_HANDLE_INVALID : rv;
 	rv = c.be->C_UnwrapKey(c.bs, pMechanism, unwrapping, pWrappedKey, ulWrappedKeyLen,
 	                       pTemplate, ulAttributeCount, &key);
 	if (rv != CKR_OK)
@@ -105,6 +120,8 @@ AKM_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
 	if ((rv = akm_template_check(pTemplate, ulAttributeCount)) != CKR_OK)
 		return rv;
 	CK_OBJECT_HANDLE base, key;
+	if (AKM_IS_REGISTRY_HANDLE(hBaseKey)) /* CKA_DERIVE is false for relationship keys */
+		return akm_registry_key_refused(&c, hBaseKey, CKR_KEY_FUNCTION_NOT_PERMITTED);
 	if (akm_core_object(&c, hBaseKey, &base) != CKR_OK)
 		return CKR_KEY_HANDLE_INVALID;
 

@@ -20,7 +20,7 @@ AKM_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pA
 	rv = c.be->C_OpenSession(c.bslot, flags, NULL, NULL, &backend);
 	if (rv != CKR_OK)
 		return rv;
-	rv = akm_core_session_add(&c, backend, phSession);
+	rv = akm_core_session_add(&c, backend, (flags & CKF_RW_SESSION) != 0, phSession);
 	if (rv != CKR_OK)
 		c.be->C_CloseSession(backend);
 	return rv;
@@ -129,6 +129,16 @@ AKM_EXPORT CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_U
 	 * process: that login is ours too from now on. */
 	if ((rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) && userType != CKU_CONTEXT_SPECIFIC)
 		akm_core_set_login_state(c.slot, userType);
+	akm_relationships *rels = akm_core_relationships(&c);
+	if (rels != NULL) {
+		/* The registry's keys open with the user's login; a wrong PIN is
+		 * a breach signal. */
+		if ((rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) && userType == CKU_USER)
+			akm_relationships_login(rels);
+		else if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
+			akm_relationships_audit_failure(rels, "login", 0, rv,
+			                                userType == CKU_SO ? "security officer" : "user");
+	}
 	return rv;
 }
 
@@ -143,6 +153,9 @@ AKM_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 	rv = c.be->C_Logout(c.bs);
 	if (rv == CKR_OK || rv == CKR_USER_NOT_LOGGED_IN) {
 		akm_core_set_login_state(c.slot, AKM_NOT_LOGGED_IN);
+		akm_relationships *rels = akm_core_relationships(&c);
+		if (rels != NULL)
+			akm_relationships_logout(rels);
 		rv = CKR_OK;
 	}
 	return rv;

@@ -68,7 +68,25 @@ AKM_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMe
 		return rv;
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
-	return c.be->C_GetMechanismList(c.bslot, pMechanismList, pulCount);
+	if (akm_core_relationships(&c) == NULL)
+		return c.be->C_GetMechanismList(c.bslot, pMechanismList, pulCount);
+	/* The registry's slot adds the AKM mechanisms to the backend's. */
+	CK_ULONG n = 0;
+	if ((rv = c.be->C_GetMechanismList(c.bslot, NULL, &n)) != CKR_OK)
+		return rv;
+	if (pMechanismList == NULL) {
+		*pulCount = n + 1;
+		return CKR_OK;
+	}
+	if (*pulCount < n + 1) {
+		*pulCount = n + 1;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if ((rv = c.be->C_GetMechanismList(c.bslot, pMechanismList, &n)) != CKR_OK)
+		return rv;
+	pMechanismList[n] = CKM_AKM_RELATIONSHIP_GEN;
+	*pulCount = n + 1;
+	return CKR_OK;
 }
 
 AKM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
@@ -80,6 +98,13 @@ AKM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 		return rv;
 	if (pInfo == NULL)
 		return CKR_ARGUMENTS_BAD;
+	if (type == CKM_AKM_RELATIONSHIP_GEN) {
+		if (akm_core_relationships(&c) == NULL)
+			return CKR_MECHANISM_INVALID;
+		pInfo->ulMinKeySize = pInfo->ulMaxKeySize = 32;
+		pInfo->flags = CKF_GENERATE;
+		return CKR_OK;
+	}
 	return c.be->C_GetMechanismInfo(c.bslot, type, pInfo);
 }
 
@@ -94,10 +119,12 @@ AKM_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG u
 		return CKR_ARGUMENTS_BAD;
 	if (akm_core_slot_has_sessions(c.slot))
 		return CKR_SESSION_EXISTS; /* §5.5: no session may be open */
+	akm_core_registry_release(c.slot);
 	rv = c.be->C_InitToken(c.bslot, pPin, ulPinLen, pLabel);
 	if (rv == CKR_OK)
 		akm_core_slot_reinitialised(c.slot, pLabel);
-	return rv;
+	CK_RV reopened = akm_core_registry_reopen(c.slot);
+	return rv != CKR_OK ? rv : reopened;
 }
 
 AKM_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)

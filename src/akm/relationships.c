@@ -1,0 +1,1169 @@
+#include "akm/relationships.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "akm/pkcs11-akm.h"
+#include "common/lock.h"
+#include "common/log.h"
+#include "core/hmap.h"
+#include "core/template.h"
+
+#define KEK_LABEL "akm-pkcs11 KEK"
+/* The counter is a data object found by its CKA_APPLICATION; its value is
+ * written into CKA_LABEL, the one attribute PKCS#11 makes modifiable on
+ * every storage object (a data object's CKA_VALUE need not be). */
+#define COUNTER_APPLICATION "akm-pkcs11 registry counter"
+#define COUNTER_PREFIX "akm-pkcs11 registry counter "
+#define COUNTER_LEN (8 + 8 + AKM_AUDIT_HASH_LEN)
+#define COUNTER_LABEL_LEN (sizeof COUNTER_PREFIX - 1 + 2 * COUNTER_LEN)
+#define KEY_BYTES 32
+#define CACHE_MAX 4096
+#define MEMBERS_MAX 1024
+
+typedef struct cache_entry {
+	int64_t id;
+	CK_OBJECT_HANDLE backend;
+	struct cache_entry *prev, *next; /* most recently used first */
+} cache_entry;
+
+struct akm_relationships {
+	akm_registry *reg;
+	CK_FUNCTION_LIST *be;
+	CK_SLOT_ID bslot;
+	CK_SESSION_HANDLE service; /* our own backend session */
+	CK_OBJECT_HANDLE kek, counter;
+	CK_RV status;              /* CKR_OK when usable; why not otherwise */
+	akm_mutex *lock;
+	akm_hmap cache;            /* key id -> cache_entry */
+	akm_hmap cached_objects;   /* backend handle -> cache_entry: hidden from searches */
+	cache_entry *mru, *lru;
+};
+
+static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+
+/* ---- small helpers --------------------------------------------------- */
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int64_t key_id_of(CK_OBJECT_HANDLE h)
+{
+	return AKM_IS_REGISTRY_HANDLE(h) ? (int64_t)(h - AKM_REGISTRY_HANDLE_BASE) : 0;
+}
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+bool akm_template_has_akm(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+	for (CK_ULONG i = 0; i < count; i++)
+		if ((tmpl[i].type & ~0xffUL) == CKA_AKM_BASE)
+			return true;
+	return false;
+}
+
+/* ---- the key cache (lock held) -------------------------------------- */
+
+static void cache_unlink(akm_relationships *r, cache_entry *e)
+{
+	if (e->prev) e->prev->next = e->next; else r->mru = e->next;
+	if (e->next) e->next->prev = e->prev; else r->lru = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void cache_push_front(akm_relationships *r, cache_entry *e)
+{
+	e->next = r->mru;
+	if (r->mru) r->mru->prev = e;
+	r->mru = e;
+	if (!r->lru) r->lru = e;
+}
+
+static void cache_drop(akm_relationships *r, cache_entry *e)
+{
+	cache_unlink(r, e);
+	akm_hmap_remove(&r->cache, (uint64_t)e->id);
+	akm_hmap_remove(&r->cached_objects, e->backend);
+	r->be->C_DestroyObject(r->service, e->backend);
+	free(e);
+}
+
+static void cache_clear(akm_relationships *r, bool destroy_objects)
+{
+	while (r->mru != NULL) {
+		cache_entry *e = r->mru;
+		cache_unlink(r, e);
+		if (destroy_objects)
+			r->be->C_DestroyObject(r->service, e->backend);
+		free(e);
+	}
+	akm_hmap_clear(&r->cache);
+	akm_hmap_clear(&r->cached_objects);
+}
+
+static void cache_forget(akm_relationships *r, int64_t id)
+{
+	cache_entry *e = akm_hmap_get(&r->cache, (uint64_t)id);
+	if (e != NULL)
+		cache_drop(r, e);
+}
+
+static CK_RV cache_put(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE backend)
+{
+	cache_entry *e = calloc(1, sizeof *e);
+	if (e == NULL)
+		return CKR_HOST_MEMORY;
+	e->id = id;
+	e->backend = backend;
+	if (akm_hmap_put(&r->cache, (uint64_t)id, e) != CKR_OK) {
+		free(e);
+		return CKR_HOST_MEMORY;
+	}
+	if (akm_hmap_put(&r->cached_objects, backend, e) != CKR_OK) {
+		akm_hmap_remove(&r->cache, (uint64_t)id);
+		free(e);
+		return CKR_HOST_MEMORY;
+	}
+	cache_push_front(r, e);
+	if (r->cache.count > CACHE_MAX)
+		cache_drop(r, r->lru);
+	return CKR_OK;
+}
+
+/* ---- audit and the token counter (lock held) ------------------------ */
+
+static void audit(akm_relationships *r, const char *actor, const char *action, const uint8_t *rid,
+                  size_t rid_len, CK_RV result, const char *detail)
+{
+	akm_audit_event ev = {actor, action, rid, rid_len, result, detail};
+	CK_RV rv = akm_registry_audit_append(r->reg, &ev);
+	if (rv != CKR_OK)
+		akm_log(AKM_LOG_ERROR, "registry %s: cannot append to the audit trail (%s)",
+		        akm_registry_path(r->reg), action);
+}
+
+static void counter_label(char label[COUNTER_LABEL_LEN + 1], const uint8_t value[COUNTER_LEN])
+{
+	memcpy(label, COUNTER_PREFIX, sizeof COUNTER_PREFIX - 1);
+	hex(label + sizeof COUNTER_PREFIX - 1, value, COUNTER_LEN);
+}
+
+/* Reads the counter's value back from its label. */
+static CK_RV counter_read(akm_relationships *r, uint8_t value[COUNTER_LEN])
+{
+	char label[COUNTER_LABEL_LEN + 1];
+	CK_ATTRIBUTE a = {CKA_LABEL, label, COUNTER_LABEL_LEN};
+	if (r->be->C_GetAttributeValue(r->service, r->counter, &a, 1) != CKR_OK || a.ulValueLen != COUNTER_LABEL_LEN ||
+	    memcmp(label, COUNTER_PREFIX, sizeof COUNTER_PREFIX - 1) != 0)
+		return CKR_DEVICE_ERROR;
+	const char *h = label + sizeof COUNTER_PREFIX - 1;
+	for (size_t i = 0; i < COUNTER_LEN; i++) {
+		unsigned hi, lo;
+		if (sscanf(h + 2 * i, "%1x%1x", &hi, &lo) != 2)
+			return CKR_DEVICE_ERROR;
+		value[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return CKR_OK;
+}
+
+/* Writes the registry's generation and audit head into the token's counter
+ * object: a registry file older than that is a rollback. */
+static void counter_update(akm_relationships *r)
+{
+	int64_t gen = 0, seq;
+	bool present;
+	uint8_t value[COUNTER_LEN];
+	if (akm_registry_get_int(r->reg, "generation", &gen, &present) != CKR_OK ||
+	    akm_registry_audit_head(r->reg, &seq, value + 16) != CKR_OK)
+		return;
+	put_be64(value, (uint64_t)gen);
+	put_be64(value + 8, (uint64_t)seq);
+	char label[COUNTER_LABEL_LEN + 1];
+	counter_label(label, value);
+	CK_ATTRIBUTE a = {CKA_LABEL, label, COUNTER_LABEL_LEN};
+	CK_RV rv = r->be->C_SetAttributeValue(r->service, r->counter, &a, 1);
+	if (rv != CKR_OK)
+		akm_log(AKM_LOG_WARNING, "cannot record the registry generation in the token (0x%lx)", rv);
+}
+
+/* Begins a change: the transaction, and the generation it will have. */
+static CK_RV change_begin(akm_relationships *r)
+{
+	CK_RV rv = akm_registry_begin(r->reg);
+	if (rv != CKR_OK)
+		return rv;
+	int64_t gen = 0;
+	bool present;
+	if ((rv = akm_registry_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
+	    (rv = akm_registry_set_int(r->reg, "generation", gen + 1)) != CKR_OK)
+		akm_registry_rollback(r->reg);
+	return rv;
+}
+
+static CK_RV change_commit(akm_relationships *r)
+{
+	CK_RV rv = akm_registry_commit(r->reg);
+	if (rv == CKR_OK)
+		counter_update(r);
+	return rv;
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+CK_RV akm_relationships_open(akm_relationships **out, const char *path, CK_FUNCTION_LIST *be,
+                             CK_SLOT_ID bslot, char *err, size_t errlen)
+{
+	akm_relationships *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return CKR_HOST_MEMORY;
+	r->be = be;
+	r->bslot = bslot;
+	r->status = CKR_USER_NOT_LOGGED_IN;
+	akm_hmap_init(&r->cache);
+	akm_hmap_init(&r->cached_objects);
+	CK_RV rv = akm_mutex_new(&r->lock);
+	if (rv != CKR_OK) {
+		free(r);
+		return rv;
+	}
+	rv = akm_registry_open(path, &r->reg, err, errlen);
+	if (rv != CKR_OK)
+		goto fail;
+	rv = be->C_OpenSession(bslot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &r->service);
+	if (rv != CKR_OK) {
+		snprintf(err, errlen, "cannot open a backend session for the registry (0x%lx)", rv);
+		goto fail;
+	}
+	*out = r;
+	return CKR_OK;
+fail:
+	akm_registry_close(r->reg);
+	akm_mutex_free(r->lock);
+	free(r);
+	return rv == CKR_HOST_MEMORY ? rv : CKR_GENERAL_ERROR;
+}
+
+void akm_relationships_close(akm_relationships *r)
+{
+	if (r == NULL)
+		return;
+	/* The backend session goes, and its session objects with it. */
+	cache_clear(r, false);
+	r->be->C_CloseSession(r->service);
+	akm_registry_close(r->reg);
+	akm_mutex_free(r->lock);
+	free(r);
+}
+
+void akm_relationships_abandon(akm_relationships *r)
+{
+	/* Memory only: the registry connection and the backend session are
+	 * the parent's; see akm_registry_abandon. */
+	if (r == NULL)
+		return;
+	akm_registry_abandon(r->reg);
+	cache_clear(r, false);
+	free(r);
+}
+
+static CK_RV find_one(akm_relationships *r, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h,
+                      bool *found)
+{
+	CK_ULONG count = 0;
+	CK_RV rv = r->be->C_FindObjectsInit(r->service, tmpl, n);
+	if (rv != CKR_OK)
+		return rv;
+	rv = r->be->C_FindObjects(r->service, h, 1, &count);
+	r->be->C_FindObjectsFinal(r->service);
+	*found = rv == CKR_OK && count == 1;
+	return rv;
+}
+
+static CK_RV login_inlock(akm_relationships *r)
+{
+	CK_OBJECT_CLASS secret = CKO_SECRET_KEY, data = CKO_DATA;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_ULONG len = KEY_BYTES;
+	bool have_kek, have_counter;
+	int64_t gen = 0, keys = 0;
+	bool present;
+	CK_RV rv;
+
+	CK_ATTRIBUTE kek_find[] = {{CKA_CLASS, &secret, sizeof secret}, {CKA_LABEL, KEK_LABEL, strlen(KEK_LABEL)}};
+	CK_ATTRIBUTE counter_find[] = {{CKA_CLASS, &data, sizeof data},
+	                               {CKA_APPLICATION, COUNTER_APPLICATION, strlen(COUNTER_APPLICATION)}};
+	if ((rv = find_one(r, kek_find, 2, &r->kek, &have_kek)) != CKR_OK ||
+	    (rv = find_one(r, counter_find, 2, &r->counter, &have_counter)) != CKR_OK)
+		return rv;
+	if ((rv = akm_registry_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
+	    (rv = akm_registry_count(r->reg, "key", &keys)) != CKR_OK)
+		return rv;
+
+	if (!have_kek) {
+		if (keys > 0) {
+			akm_log(AKM_LOG_ERROR, "registry %s holds %lld keys but the token has no %s: wrong token?",
+			        akm_registry_path(r->reg), (long long)keys, KEK_LABEL);
+			return CKR_DEVICE_ERROR;
+		}
+		CK_MECHANISM gen_mech = {CKM_AES_KEY_GEN, NULL, 0};
+		CK_ATTRIBUTE kek_new[] = {
+			{CKA_CLASS, &secret, sizeof secret}, {CKA_KEY_TYPE, &aes, sizeof aes},
+			{CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, (void *)&yes, 1},
+			{CKA_PRIVATE, (void *)&yes, 1}, {CKA_SENSITIVE, (void *)&yes, 1},
+			{CKA_EXTRACTABLE, (void *)&no, 1}, {CKA_WRAP, (void *)&yes, 1},
+			{CKA_UNWRAP, (void *)&yes, 1}, {CKA_ENCRYPT, (void *)&no, 1},
+			{CKA_DECRYPT, (void *)&no, 1}, {CKA_LABEL, KEK_LABEL, strlen(KEK_LABEL)},
+		};
+		rv = r->be->C_GenerateKey(r->service, &gen_mech, kek_new, sizeof kek_new / sizeof kek_new[0], &r->kek);
+		if (rv != CKR_OK) {
+			akm_log(AKM_LOG_ERROR, "cannot create the registry's key-encryption key in the token (0x%lx)", rv);
+			return rv;
+		}
+	}
+	if (!have_counter) {
+		if (gen > 0) {
+			akm_log(AKM_LOG_ERROR, "registry %s has changes (generation %lld) but the token has no %s: "
+			        "wrong token, or the counter was removed", akm_registry_path(r->reg), (long long)gen,
+			        COUNTER_APPLICATION);
+			return CKR_DEVICE_ERROR;
+		}
+		uint8_t zero[COUNTER_LEN] = {0};
+		char label[COUNTER_LABEL_LEN + 1];
+		counter_label(label, zero);
+		CK_ATTRIBUTE counter_new[] = {
+			{CKA_CLASS, &data, sizeof data}, {CKA_TOKEN, (void *)&yes, 1},
+			{CKA_PRIVATE, (void *)&yes, 1}, {CKA_MODIFIABLE, (void *)&yes, 1},
+			{CKA_LABEL, label, COUNTER_LABEL_LEN},
+			{CKA_APPLICATION, COUNTER_APPLICATION, strlen(COUNTER_APPLICATION)},
+			{CKA_VALUE, "", 0},
+		};
+		rv = r->be->C_CreateObject(r->service, counter_new, 7, &r->counter);
+		if (rv != CKR_OK) {
+			akm_log(AKM_LOG_ERROR, "cannot create the registry counter in the token (0x%lx)", rv);
+			return rv;
+		}
+		return CKR_OK;
+	}
+	/* Rollback: the token remembers a later generation than the file has. */
+	uint8_t value[COUNTER_LEN];
+	if (counter_read(r, value) != CKR_OK) {
+		akm_log(AKM_LOG_ERROR, "the token's %s is unreadable", COUNTER_APPLICATION);
+		return CKR_DEVICE_ERROR;
+	}
+	uint64_t token_gen = get_be64(value);
+	if (token_gen > (uint64_t)gen) {
+		akm_log(AKM_LOG_ERROR, "registry %s is older than the token's record of it (generation %lld < %llu): "
+		        "it was restored from an old copy, replaced or deleted; refusing to use it",
+		        akm_registry_path(r->reg), (long long)gen, (unsigned long long)token_gen);
+		audit(r, "module", "rollback-detected", NULL, 0, CKR_DEVICE_ERROR, NULL);
+		return CKR_DEVICE_ERROR;
+	}
+	return CKR_OK;
+}
+
+CK_RV akm_relationships_login(akm_relationships *r)
+{
+	akm_mutex_lock(r->lock);
+	CK_RV rv = login_inlock(r);
+	r->status = rv;
+	akm_mutex_unlock(r->lock);
+	return rv;
+}
+
+void akm_relationships_logout(akm_relationships *r)
+{
+	akm_mutex_lock(r->lock);
+	cache_clear(r, true);
+	r->be->C_Logout(r->service); /* already done when the application logged out */
+	r->kek = r->counter = 0;
+	r->status = CKR_USER_NOT_LOGGED_IN;
+	akm_mutex_unlock(r->lock);
+}
+
+bool akm_relationships_ready(akm_relationships *r)
+{
+	akm_mutex_lock(r->lock);
+	bool ready = r->status == CKR_OK;
+	akm_mutex_unlock(r->lock);
+	return ready;
+}
+
+bool akm_relationships_hides(akm_relationships *r, CK_OBJECT_HANDLE backend)
+{
+	akm_mutex_lock(r->lock);
+	bool hidden = backend != 0 && (backend == r->kek || backend == r->counter ||
+	                               akm_hmap_get(&r->cached_objects, backend) != NULL);
+	akm_mutex_unlock(r->lock);
+	return hidden;
+}
+
+/* ---- the attribute policy ---------------------------------------------- */
+
+/* One row per attribute a creating template may name (docs/object-model.md):
+ * what it holds, for which kind it is required or allowed, and whether
+ * C_SetAttributeValue may change it. */
+enum {
+	P_BYTES = 1, P_ULONG = 2, P_BOOL = 4,
+	P_CREATE = 8,          /* may be given at creation */
+	P_REQUIRED_PR = 16,    /* required for a provisioning relationship */
+	P_REQUIRED_OP = 32,    /* required for an operational relationship */
+	P_ONLY_PR = 64, P_ONLY_OP = 128,
+	P_MODIFIABLE = 256,
+	P_FIXED = 512,         /* may be given at creation, but only with the value it always has */
+};
+
+typedef struct attr_rule {
+	CK_ATTRIBUTE_TYPE type;
+	unsigned flags;
+	size_t min, max;       /* byte length, for P_BYTES */
+	CK_ULONG fixed;        /* for P_FIXED */
+} attr_rule;
+
+static const attr_rule rules[] = {
+	{CKA_CLASS, P_ULONG | P_FIXED, 0, 0, CKO_SECRET_KEY},
+	{CKA_TOKEN, P_BOOL | P_FIXED, 0, 0, CK_TRUE},
+	{CKA_PRIVATE, P_BOOL | P_FIXED, 0, 0, CK_TRUE},
+	{CKA_SENSITIVE, P_BOOL | P_FIXED, 0, 0, CK_TRUE},
+	{CKA_EXTRACTABLE, P_BOOL | P_FIXED, 0, 0, CK_FALSE},
+	{CKA_LABEL, P_BYTES | P_CREATE | P_MODIFIABLE, 0, AKM_LABEL_MAX - 4, 0},
+	{CKA_AKM_KIND, P_ULONG | P_CREATE | P_REQUIRED_PR | P_REQUIRED_OP, 0, 0, 0},
+	{CKA_AKM_RELATIONSHIP_ID, P_BYTES | P_CREATE, 1, AKM_ID_MAX, 0},
+	{CKA_AKM_STATION_ID, P_BYTES | P_CREATE, 1, AKM_ID_MAX, 0},
+	{CKA_AKM_PEER_NODE, P_BYTES | P_CREATE | P_REQUIRED_PR | P_ONLY_PR, 1, AKM_ID_MAX, 0},
+	{CKA_AKM_HW_BINDING, P_BYTES | P_CREATE | P_REQUIRED_PR | P_ONLY_PR, 1, AKM_HW_MAX, 0},
+	{CKA_AKM_MEMBERS, P_BYTES | P_CREATE | P_REQUIRED_OP | P_ONLY_OP, 4, MEMBERS_MAX * (AKM_ID_MAX + 1), 0},
+	{CKA_AKM_STATE, P_ULONG | P_CREATE | P_MODIFIABLE, 0, 0, 0},
+};
+
+static const attr_rule *rule_for(CK_ATTRIBUTE_TYPE type)
+{
+	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+		if (rules[i].type == type)
+			return &rules[i];
+	return NULL;
+}
+
+/* Attributes every relationship key has but nobody sets. */
+static bool is_known_readonly(CK_ATTRIBUTE_TYPE type)
+{
+	static const CK_ATTRIBUTE_TYPE fixed[] = {
+		CKA_AKM_EPOCH, CKA_AKM_KEY_PURPOSE, CKA_AKM_CREATED, CKA_AKM_CHANGED, CKA_ID,
+		CKA_KEY_TYPE, CKA_VALUE, CKA_VALUE_LEN, CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN,
+		CKA_VERIFY, CKA_WRAP, CKA_UNWRAP, CKA_DERIVE, CKA_SIGN_RECOVER, CKA_VERIFY_RECOVER,
+		CKA_LOCAL, CKA_KEY_GEN_MECHANISM, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE,
+		CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_START_DATE, CKA_END_DATE,
+		CKA_TRUSTED, CKA_WRAP_WITH_TRUSTED,
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (fixed[i] == type)
+			return true;
+	return false;
+}
+
+static CK_RV value_ulong(const CK_ATTRIBUTE *a, CK_ULONG *v)
+{
+	if (a->pValue == NULL || a->ulValueLen != sizeof(CK_ULONG))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	memcpy(v, a->pValue, sizeof *v);
+	return CKR_OK;
+}
+
+/* Members: (length byte 1..32, ID bytes) repeated, 2..MEMBERS_MAX, no duplicates. */
+static bool members_valid(const uint8_t *p, size_t n)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n;) {
+		size_t len = p[i];
+		if (len < 1 || len > AKM_ID_MAX || i + 1 + len > n)
+			return false;
+		for (size_t j = 0; j < i;) { /* earlier members */
+			size_t l2 = p[j];
+			if (l2 == len && memcmp(p + j + 1, p + i + 1, len) == 0)
+				return false;
+			j += 1 + l2;
+		}
+		i += 1 + len;
+		count++;
+	}
+	return count >= 2 && count <= MEMBERS_MAX;
+}
+
+static bool state_valid(CK_ULONG s)
+{
+	return s >= CKV_AKM_STATE_PENDING && s <= CKV_AKM_STATE_REVOKED;
+}
+
+static bool transition_allowed(CK_ULONG from, CK_ULONG to)
+{
+	if (from == to)
+		return true;
+	switch (from) {
+	case CKV_AKM_STATE_PENDING: return to == CKV_AKM_STATE_ACTIVE || to == CKV_AKM_STATE_REVOKED;
+	case CKV_AKM_STATE_ACTIVE: return to == CKV_AKM_STATE_SUSPENDED || to == CKV_AKM_STATE_REVOKED;
+	case CKV_AKM_STATE_SUSPENDED: return to == CKV_AKM_STATE_ACTIVE || to == CKV_AKM_STATE_REVOKED;
+	default: return false;
+	}
+}
+
+/*
+ * Checks a creating template against the rules and fills `rel` and the
+ * label.  Codes, in the order they are checked (PKCS#11 v2.40 §4.1.3 and
+ * §5.7): an unknown attribute CKR_ATTRIBUTE_TYPE_INVALID; one that cannot
+ * be set CKR_ATTRIBUTE_READ_ONLY; a bad value CKR_ATTRIBUTE_VALUE_INVALID;
+ * an attribute of the other kind CKR_TEMPLATE_INCONSISTENT; a missing
+ * required one CKR_TEMPLATE_INCOMPLETE.
+ */
+static CK_RV check_create_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_relationship *rel,
+                                   uint8_t *label, size_t *label_len)
+{
+	/* Pass 1: every attribute known and settable. */
+	for (CK_ULONG i = 0; i < count; i++) {
+		const attr_rule *rule = rule_for(tmpl[i].type);
+		if (rule == NULL)
+			return is_known_readonly(tmpl[i].type) ? CKR_ATTRIBUTE_READ_ONLY : CKR_ATTRIBUTE_TYPE_INVALID;
+	}
+	/* Pass 2: values. */
+	bool have_kind = false;
+	for (CK_ULONG i = 0; i < count; i++) {
+		const CK_ATTRIBUTE *a = &tmpl[i];
+		const attr_rule *rule = rule_for(a->type);
+		CK_ULONG u = 0;
+		if (rule->flags & P_BOOL) {
+			if (a->pValue == NULL || a->ulValueLen != 1 || *(CK_BBOOL *)a->pValue != (CK_BBOOL)rule->fixed)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			continue;
+		}
+		if (rule->flags & P_ULONG) {
+			if (value_ulong(a, &u) != CKR_OK)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			if ((rule->flags & P_FIXED) && u != rule->fixed)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+		} else if (a->ulValueLen < rule->min || a->ulValueLen > rule->max ||
+		           (a->ulValueLen > 0 && a->pValue == NULL)) {
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		}
+		switch (a->type) {
+		case CKA_AKM_KIND:
+			if (u != CKV_AKM_KIND_PROVISIONING && u != CKV_AKM_KIND_OPERATIONAL)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			rel->kind = u;
+			have_kind = true;
+			break;
+		case CKA_AKM_STATE:
+			if (u != CKV_AKM_STATE_PENDING && u != CKV_AKM_STATE_ACTIVE)
+				return CKR_ATTRIBUTE_VALUE_INVALID; /* a new relationship is not suspended or revoked */
+			rel->state = u;
+			break;
+		case CKA_AKM_RELATIONSHIP_ID:
+			memcpy(rel->rid, a->pValue, a->ulValueLen);
+			rel->rid_len = a->ulValueLen;
+			break;
+		case CKA_AKM_STATION_ID:
+			memcpy(rel->station, a->pValue, a->ulValueLen);
+			rel->station_len = a->ulValueLen;
+			break;
+		case CKA_AKM_PEER_NODE:
+			memcpy(rel->peer, a->pValue, a->ulValueLen);
+			rel->peer_len = a->ulValueLen;
+			break;
+		case CKA_AKM_HW_BINDING:
+			memcpy(rel->hw, a->pValue, a->ulValueLen);
+			rel->hw_len = a->ulValueLen;
+			break;
+		case CKA_AKM_MEMBERS:
+			if (!members_valid(a->pValue, a->ulValueLen))
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			free(rel->members);
+			rel->members = malloc(a->ulValueLen);
+			if (rel->members == NULL)
+				return CKR_HOST_MEMORY;
+			memcpy(rel->members, a->pValue, a->ulValueLen);
+			rel->members_len = a->ulValueLen;
+			break;
+		case CKA_LABEL:
+			memcpy(label, a->pValue, a->ulValueLen);
+			*label_len = a->ulValueLen;
+			break;
+		default:
+			break;
+		}
+	}
+	if (!have_kind)
+		return CKR_TEMPLATE_INCOMPLETE;
+	/* Pass 3: per kind. */
+	unsigned only_other = rel->kind == CKV_AKM_KIND_PROVISIONING ? P_ONLY_OP : P_ONLY_PR;
+	unsigned required = rel->kind == CKV_AKM_KIND_PROVISIONING ? P_REQUIRED_PR : P_REQUIRED_OP;
+	for (CK_ULONG i = 0; i < count; i++)
+		if (rule_for(tmpl[i].type)->flags & only_other)
+			return CKR_TEMPLATE_INCONSISTENT;
+	for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++)
+		if ((rules[k].flags & required) && akm_template_find(tmpl, count, rules[k].type) == NULL)
+			return CKR_TEMPLATE_INCOMPLETE;
+	return CKR_OK;
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+/* Generates one credential in the backend, wraps it under the KEK, and
+ * leaves the backend copy non-extractable for the cache. */
+static CK_RV make_key(akm_relationships *r, CK_ULONG purpose, akm_key *key, CK_OBJECT_HANDLE *backend)
+{
+	CK_ULONG len = KEY_BYTES;
+	CK_MECHANISM gen = {purpose == CKV_AKM_PURPOSE_ENCRYPT ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
+	const CK_BBOOL *enc = purpose == CKV_AKM_PURPOSE_ENCRYPT ? &yes : &no;
+	const CK_BBOOL *mac = purpose == CKV_AKM_PURPOSE_MAC ? &yes : &no;
+	CK_ATTRIBUTE t[] = {
+		{CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, (void *)&no, 1},
+		{CKA_PRIVATE, (void *)&yes, 1}, {CKA_SENSITIVE, (void *)&yes, 1},
+		{CKA_EXTRACTABLE, (void *)&yes, 1}, /* once, to wrap it under the KEK */
+		{CKA_ENCRYPT, (void *)enc, 1}, {CKA_DECRYPT, (void *)enc, 1},
+		{CKA_WRAP, (void *)enc, 1}, {CKA_UNWRAP, (void *)enc, 1},
+		{CKA_SIGN, (void *)mac, 1}, {CKA_VERIFY, (void *)mac, 1},
+	};
+	CK_RV rv = r->be->C_GenerateKey(r->service, &gen, t, sizeof t / sizeof t[0], backend);
+	if (rv != CKR_OK)
+		return rv;
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	CK_ULONG wlen = sizeof key->wrapped;
+	rv = r->be->C_WrapKey(r->service, &kwp, r->kek, *backend, key->wrapped, &wlen);
+	CK_ATTRIBUTE seal = {CKA_EXTRACTABLE, (void *)&no, 1};
+	if (rv == CKR_OK)
+		rv = r->be->C_SetAttributeValue(r->service, *backend, &seal, 1);
+	if (rv != CKR_OK) {
+		r->be->C_DestroyObject(r->service, *backend);
+		return rv;
+	}
+	key->wrapped_len = wlen;
+	key->purpose = purpose;
+	key->key_type = purpose == CKV_AKM_PURPOSE_ENCRYPT ? CKK_AES : CKK_GENERIC_SECRET;
+	key->value_len = KEY_BYTES;
+	return CKR_OK;
+}
+
+static void key_names(akm_key *key, const akm_relationship *rel, const uint8_t *label, size_t label_len)
+{
+	const char *suffix = key->purpose == CKV_AKM_PURPOSE_ENCRYPT ? "/enc" : "/mac";
+	memcpy(key->ckid, rel->rid, rel->rid_len);
+	key->ckid[rel->rid_len] = (uint8_t)key->purpose;
+	key->ckid_len = rel->rid_len + 1;
+	memcpy(key->label, label, label_len);
+	memcpy(key->label + label_len, suffix, 4);
+	key->label_len = label_len + 4;
+}
+
+CK_RV akm_relationships_create(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                               CK_OBJECT_HANDLE *handle)
+{
+	akm_relationship rel;
+	uint8_t label[AKM_LABEL_MAX];
+	size_t label_len = 0;
+	memset(&rel, 0, sizeof rel);
+	rel.state = CKV_AKM_STATE_ACTIVE;
+
+	CK_RV rv = check_create_template(tmpl, count, &rel, label, &label_len);
+	if (rv != CKR_OK) {
+		akm_relationship_clear(&rel);
+		return rv;
+	}
+	akm_mutex_lock(r->lock);
+	if ((rv = r->status) != CKR_OK)
+		goto out;
+	if (rel.rid_len == 0) {
+		rel.rid_len = 16;
+		if ((rv = r->be->C_GenerateRandom(r->service, rel.rid, rel.rid_len)) != CKR_OK)
+			goto out;
+	}
+	if (label_len == 0) {
+		label_len = (size_t)snprintf((char *)label, sizeof label, "akm:");
+		hex((char *)label + label_len, rel.rid, rel.rid_len);
+		label_len += 2 * rel.rid_len;
+	}
+	rel.created = rel.changed = (int64_t)time(NULL);
+
+	akm_key enc = {0}, mac = {0};
+	CK_OBJECT_HANDLE benc = 0, bmac = 0;
+	if ((rv = make_key(r, CKV_AKM_PURPOSE_ENCRYPT, &enc, &benc)) != CKR_OK)
+		goto out;
+	if ((rv = make_key(r, CKV_AKM_PURPOSE_MAC, &mac, &bmac)) != CKR_OK) {
+		r->be->C_DestroyObject(r->service, benc);
+		goto out;
+	}
+	key_names(&enc, &rel, label, label_len);
+	key_names(&mac, &rel, label, label_len);
+
+	/* One transaction: the relationship, both keys and the audit record
+	 * are there together, or none of them. */
+	if ((rv = change_begin(r)) != CKR_OK)
+		goto fail_keys;
+	if ((rv = akm_registry_insert_relationship(r->reg, &rel)) != CKR_OK)
+		goto fail_tx; /* a duplicate ID: CKR_ATTRIBUTE_VALUE_INVALID */
+	enc.relationship = mac.relationship = rel.id;
+	if ((rv = akm_registry_insert_key(r->reg, &enc)) != CKR_OK ||
+	    (rv = akm_registry_insert_key(r->reg, &mac)) != CKR_OK)
+		goto fail_tx;
+	akm_audit_event ev = {"user", "create", rel.rid, rel.rid_len, CKR_OK,
+	                      rel.kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational"};
+	if ((rv = akm_registry_audit_append(r->reg, &ev)) != CKR_OK)
+		goto fail_tx;
+	if ((rv = change_commit(r)) != CKR_OK)
+		goto fail_keys;
+	/* Keep the fresh backend copies: the first use costs no unwrap. */
+	if (cache_put(r, enc.id, benc) != CKR_OK)
+		r->be->C_DestroyObject(r->service, benc);
+	if (cache_put(r, mac.id, bmac) != CKR_OK)
+		r->be->C_DestroyObject(r->service, bmac);
+	*handle = AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)enc.id;
+	goto out;
+
+fail_tx:
+	akm_registry_rollback(r->reg);
+fail_keys:
+	r->be->C_DestroyObject(r->service, benc);
+	r->be->C_DestroyObject(r->service, bmac);
+out:
+	akm_mutex_unlock(r->lock);
+	akm_relationship_clear(&rel);
+	return rv;
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+/* Everything a registry key shows, with storage for the values. */
+typedef struct key_view {
+	akm_key key;
+	akm_relationship rel;
+	CK_OBJECT_CLASS cls;
+	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed;
+	CK_MECHANISM_TYPE gen_mech;
+	akm_attr_value attrs[48];
+	size_t n;
+} key_view;
+
+static void add(key_view *v, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len, bool sensitive)
+{
+	v->attrs[v->n++] = (akm_attr_value){type, value, len, sensitive};
+}
+
+static CK_RV view_key(akm_relationships *r, int64_t id, key_view *v)
+{
+	memset(v, 0, sizeof *v);
+	CK_RV rv = akm_registry_get_key(r->reg, id, &v->key, &v->rel);
+	if (rv != CKR_OK)
+		return rv;
+	bool enc = v->key.purpose == CKV_AKM_PURPOSE_ENCRYPT;
+	const CK_BBOOL *e = enc ? &yes : &no, *m = enc ? &no : &yes;
+	v->cls = CKO_SECRET_KEY;
+	v->key_type = v->key.key_type;
+	v->value_len = v->key.value_len;
+	v->kind = v->rel.kind;
+	v->state = v->rel.state;
+	v->epoch = v->rel.epoch;
+	v->purpose = v->key.purpose;
+	v->created = (CK_ULONG)v->rel.created;
+	v->changed = (CK_ULONG)v->rel.changed;
+	v->gen_mech = CKM_AKM_RELATIONSHIP_GEN;
+	add(v, CKA_CLASS, &v->cls, sizeof v->cls, false);
+	add(v, CKA_TOKEN, &yes, 1, false);
+	add(v, CKA_PRIVATE, &yes, 1, false);
+	add(v, CKA_MODIFIABLE, &yes, 1, false);
+	add(v, CKA_COPYABLE, &no, 1, false);
+	add(v, CKA_DESTROYABLE, &yes, 1, false);
+	add(v, CKA_LABEL, v->key.label, v->key.label_len, false);
+	add(v, CKA_ID, v->key.ckid, v->key.ckid_len, false);
+	add(v, CKA_KEY_TYPE, &v->key_type, sizeof v->key_type, false);
+	add(v, CKA_START_DATE, "", 0, false);
+	add(v, CKA_END_DATE, "", 0, false);
+	add(v, CKA_DERIVE, &no, 1, false);
+	add(v, CKA_LOCAL, &yes, 1, false);
+	add(v, CKA_KEY_GEN_MECHANISM, &v->gen_mech, sizeof v->gen_mech, false);
+	add(v, CKA_SENSITIVE, &yes, 1, false);
+	add(v, CKA_ENCRYPT, e, 1, false);
+	add(v, CKA_DECRYPT, e, 1, false);
+	add(v, CKA_WRAP, e, 1, false);
+	add(v, CKA_UNWRAP, e, 1, false);
+	add(v, CKA_SIGN, m, 1, false);
+	add(v, CKA_VERIFY, m, 1, false);
+	add(v, CKA_SIGN_RECOVER, &no, 1, false);
+	add(v, CKA_VERIFY_RECOVER, &no, 1, false);
+	add(v, CKA_EXTRACTABLE, &no, 1, false);
+	add(v, CKA_ALWAYS_SENSITIVE, &yes, 1, false);
+	add(v, CKA_NEVER_EXTRACTABLE, &yes, 1, false);
+	add(v, CKA_WRAP_WITH_TRUSTED, &no, 1, false);
+	add(v, CKA_TRUSTED, &no, 1, false);
+	add(v, CKA_VALUE, NULL, 0, true);
+	add(v, CKA_VALUE_LEN, &v->value_len, sizeof v->value_len, false);
+	add(v, CKA_AKM_RELATIONSHIP_ID, v->rel.rid, v->rel.rid_len, false);
+	add(v, CKA_AKM_KIND, &v->kind, sizeof v->kind, false);
+	add(v, CKA_AKM_EPOCH, &v->epoch, sizeof v->epoch, false);
+	add(v, CKA_AKM_STATE, &v->state, sizeof v->state, false);
+	add(v, CKA_AKM_STATION_ID, v->rel.station, v->rel.station_len, false);
+	if (v->kind == CKV_AKM_KIND_PROVISIONING) {
+		add(v, CKA_AKM_PEER_NODE, v->rel.peer, v->rel.peer_len, false);
+		add(v, CKA_AKM_HW_BINDING, v->rel.hw, v->rel.hw_len, false);
+	} else {
+		add(v, CKA_AKM_MEMBERS, v->rel.members, v->rel.members_len, false);
+	}
+	add(v, CKA_AKM_KEY_PURPOSE, &v->purpose, sizeof v->purpose, false);
+	add(v, CKA_AKM_CREATED, &v->created, sizeof v->created, false);
+	add(v, CKA_AKM_CHANGED, &v->changed, sizeof v->changed, false);
+	return CKR_OK;
+}
+
+static void view_clear(key_view *v)
+{
+	akm_relationship_clear(&v->rel);
+}
+
+/* Whether the key shows every template entry with exactly that value. */
+static bool view_matches(const key_view *v, const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+	for (CK_ULONG i = 0; i < count; i++) {
+		const akm_attr_value *a = NULL;
+		for (size_t k = 0; k < v->n; k++)
+			if (v->attrs[k].type == tmpl[i].type)
+				a = &v->attrs[k];
+		if (a == NULL || a->sensitive || a->len != tmpl[i].ulValueLen ||
+		    (a->len > 0 && memcmp(a->value, tmpl[i].pValue, a->len) != 0))
+			return false;
+	}
+	return true;
+}
+
+/* Every read goes to the registry, so changes made by other processes
+ * (a revocation, a destroyed relationship) count at once; the cache only
+ * maps a key id, whose key never changes, to its unwrapped copy. */
+static CK_RV ready_or_status(akm_relationships *r)
+{
+	return r->status;
+}
+
+CK_RV akm_relationships_get_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
+                                       CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+	key_view v;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv == CKR_OK && (rv = view_key(r, key_id_of(h), &v)) == CKR_OK) {
+		rv = akm_template_fill(v.attrs, v.n, tmpl, count);
+		view_clear(&v);
+	}
+	akm_mutex_unlock(r->lock);
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
+}
+
+CK_RV akm_relationships_exists(akm_relationships *r, CK_OBJECT_HANDLE h)
+{
+	CK_ULONG size;
+	return akm_relationships_object_size(r, h, &size);
+}
+
+CK_RV akm_relationships_object_size(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ULONG *size)
+{
+	key_view v;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv == CKR_OK && (rv = view_key(r, key_id_of(h), &v)) == CKR_OK) {
+		*size = (CK_ULONG)(v.key.wrapped_len + v.key.label_len + v.key.ckid_len + v.rel.members_len +
+		                   v.rel.rid_len + v.rel.peer_len + v.rel.hw_len + v.rel.station_len);
+		view_clear(&v);
+	}
+	akm_mutex_unlock(r->lock);
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
+}
+
+/* Key ids of a relationship's credential set. */
+static CK_RV relationship_keys(akm_relationships *r, const akm_relationship *rel, int64_t ids[2], size_t *n)
+{
+	akm_registry_query q = {0};
+	q.rid = rel->rid;
+	q.rid_len = rel->rid_len;
+	return akm_registry_find(r->reg, &q, 0, ids, 2, n);
+}
+
+CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
+                                       const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+	key_view v;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv != CKR_OK || (rv = view_key(r, key_id_of(h), &v)) != CKR_OK)
+		goto out;
+	/* Check everything before changing anything. */
+	const CK_ATTRIBUTE *label = NULL;
+	CK_ULONG new_state = v.rel.state;
+	for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
+		const attr_rule *rule = rule_for(tmpl[i].type);
+		if (rule == NULL && !is_known_readonly(tmpl[i].type) && !akm_template_has_akm(&tmpl[i], 1))
+			rv = CKR_ATTRIBUTE_TYPE_INVALID;
+		else if (rule == NULL || !(rule->flags & P_MODIFIABLE))
+			rv = CKR_ATTRIBUTE_READ_ONLY;
+		else if (tmpl[i].type == CKA_LABEL) {
+			if (tmpl[i].ulValueLen > rule->max || (tmpl[i].ulValueLen > 0 && tmpl[i].pValue == NULL))
+				rv = CKR_ATTRIBUTE_VALUE_INVALID;
+			label = &tmpl[i];
+		} else if (value_ulong(&tmpl[i], &new_state) != CKR_OK || !state_valid(new_state) ||
+		           !transition_allowed(v.rel.state, new_state)) {
+			rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		}
+	}
+	if (rv != CKR_OK)
+		goto out_view;
+	if ((rv = change_begin(r)) != CKR_OK)
+		goto out_view;
+	if (label != NULL)
+		rv = akm_registry_update_key_label(r->reg, v.key.id, label->pValue, label->ulValueLen);
+	if (rv == CKR_OK && new_state != v.rel.state) {
+		static const char *const names[] = {"", "pending", "active", "suspended", "revoked"};
+		char detail[64];
+		snprintf(detail, sizeof detail, "state %s -> %s", names[v.rel.state], names[new_state]);
+		v.rel.state = new_state;
+		v.rel.changed = (int64_t)time(NULL);
+		rv = akm_registry_update_relationship(r->reg, &v.rel);
+		akm_audit_event ev = {"user", "set-state", v.rel.rid, v.rel.rid_len, CKR_OK, detail};
+		if (rv == CKR_OK)
+			rv = akm_registry_audit_append(r->reg, &ev);
+	}
+	if (rv == CKR_OK && label != NULL) {
+		akm_audit_event ev = {"user", "set-label", v.rel.rid, v.rel.rid_len, CKR_OK, NULL};
+		rv = akm_registry_audit_append(r->reg, &ev);
+	}
+	if (rv == CKR_OK)
+		rv = change_commit(r);
+	else
+		akm_registry_rollback(r->reg);
+out_view:
+	view_clear(&v);
+out:
+	akm_mutex_unlock(r->lock);
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
+}
+
+CK_RV akm_relationships_destroy(akm_relationships *r, CK_OBJECT_HANDLE h)
+{
+	key_view v;
+	int64_t ids[2];
+	size_t n = 0;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv != CKR_OK || (rv = view_key(r, key_id_of(h), &v)) != CKR_OK)
+		goto out;
+	if ((rv = relationship_keys(r, &v.rel, ids, &n)) != CKR_OK || (rv = change_begin(r)) != CKR_OK)
+		goto out_view;
+	akm_audit_event ev = {"user", "destroy", v.rel.rid, v.rel.rid_len, CKR_OK, NULL};
+	if ((rv = akm_registry_delete_relationship(r->reg, v.rel.id)) != CKR_OK ||
+	    (rv = akm_registry_audit_append(r->reg, &ev)) != CKR_OK) {
+		akm_registry_rollback(r->reg);
+		goto out_view;
+	}
+	if ((rv = change_commit(r)) == CKR_OK)
+		for (size_t i = 0; i < n; i++)
+			cache_forget(r, ids[i]);
+out_view:
+	view_clear(&v);
+out:
+	akm_mutex_unlock(r->lock);
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
+}
+
+/* ---- use ----------------------------------------------------------------- */
+
+static bool usage_allowed(CK_ULONG purpose, CK_ATTRIBUTE_TYPE usage)
+{
+	if (purpose == CKV_AKM_PURPOSE_ENCRYPT)
+		return usage == CKA_ENCRYPT || usage == CKA_DECRYPT || usage == CKA_WRAP || usage == CKA_UNWRAP;
+	return usage == CKA_SIGN || usage == CKA_VERIFY;
+}
+
+CK_RV akm_relationships_use(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE usage,
+                            CK_OBJECT_HANDLE *backend)
+{
+	int64_t id = key_id_of(h);
+	key_view v;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv != CKR_OK)
+		goto out;
+	if ((rv = view_key(r, id, &v)) != CKR_OK)
+		goto out;
+	if (v.rel.state != CKV_AKM_STATE_ACTIVE && v.rel.state != CKV_AKM_STATE_PENDING) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		audit(r, "user", "use-refused", v.rel.rid, v.rel.rid_len, rv,
+		      v.rel.state == CKV_AKM_STATE_REVOKED ? "revoked" : "suspended");
+		goto out_view;
+	}
+	if (!usage_allowed(v.key.purpose, usage)) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		goto out_view;
+	}
+	cache_entry *e = akm_hmap_get(&r->cache, (uint64_t)id);
+	if (e != NULL) {
+		cache_unlink(r, e);
+		cache_push_front(r, e);
+		*backend = e->backend;
+		goto out_view;
+	}
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = v.key.key_type;
+	bool enc = v.key.purpose == CKV_AKM_PURPOSE_ENCRYPT;
+	const CK_BBOOL *ev = enc ? &yes : &no, *mv = enc ? &no : &yes;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+		{CKA_TOKEN, (void *)&no, 1}, {CKA_PRIVATE, (void *)&yes, 1},
+		{CKA_SENSITIVE, (void *)&yes, 1}, {CKA_EXTRACTABLE, (void *)&no, 1},
+		{CKA_ENCRYPT, (void *)ev, 1}, {CKA_DECRYPT, (void *)ev, 1},
+		{CKA_WRAP, (void *)ev, 1}, {CKA_UNWRAP, (void *)ev, 1},
+		{CKA_SIGN, (void *)mv, 1}, {CKA_VERIFY, (void *)mv, 1},
+	};
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	rv = r->be->C_UnwrapKey(r->service, &kwp, r->kek, v.key.wrapped, v.key.wrapped_len, t,
+	                        sizeof t / sizeof t[0], backend);
+	if (rv != CKR_OK) {
+		akm_log(AKM_LOG_ERROR, "registry %s: key %lld does not unwrap under the token's KEK (0x%lx)",
+		        akm_registry_path(r->reg), (long long)id, rv);
+		audit(r, "module", "unwrap-failed", v.rel.rid, v.rel.rid_len, rv, NULL);
+		rv = CKR_DEVICE_ERROR;
+		goto out_view;
+	}
+	if (cache_put(r, id, *backend) != CKR_OK) {
+		r->be->C_DestroyObject(r->service, *backend);
+		rv = CKR_HOST_MEMORY;
+	}
+out_view:
+	view_clear(&v);
+out:
+	akm_mutex_unlock(r->lock);
+	if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID)
+		rv = CKR_KEY_HANDLE_INVALID;
+	return rv;
+}
+
+/* ---- search ---------------------------------------------------------------- */
+
+/* Narrows a template to the columns the registry can search on; whatever
+ * else the template says is checked key by key. */
+static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_registry_query *q)
+{
+	memset(q, 0, sizeof *q);
+	for (CK_ULONG i = 0; i < count; i++) {
+		const CK_ATTRIBUTE *a = &tmpl[i];
+		CK_ULONG u;
+		switch (a->type) {
+		case CKA_AKM_RELATIONSHIP_ID: q->rid = a->pValue; q->rid_len = a->ulValueLen; break;
+		case CKA_ID: q->ckid = a->pValue; q->ckid_len = a->ulValueLen; break;
+		case CKA_LABEL: q->label = a->pValue; q->label_len = a->ulValueLen; break;
+		case CKA_AKM_PEER_NODE: q->peer = a->pValue; q->peer_len = a->ulValueLen; break;
+		case CKA_AKM_KIND:
+		case CKA_AKM_STATE:
+		case CKA_AKM_KEY_PURPOSE:
+			if (value_ulong(a, &u) != CKR_OK)
+				return false; /* malformed: matches nothing */
+			if (a->type == CKA_AKM_KIND) { q->has_kind = true; q->kind = u; }
+			if (a->type == CKA_AKM_STATE) { q->has_state = true; q->state = u; }
+			if (a->type == CKA_AKM_KEY_PURPOSE) { q->has_purpose = true; q->purpose = u; }
+			break;
+		default:
+			break;
+		}
+		/* A NULL value with a length names nothing: no key matches. */
+		if ((a->type == CKA_AKM_RELATIONSHIP_ID || a->type == CKA_ID || a->type == CKA_LABEL ||
+		     a->type == CKA_AKM_PEER_NODE) && a->pValue == NULL)
+			return false;
+	}
+	return true;
+}
+
+CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                             int64_t *cursor, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
+{
+	akm_registry_query q;
+	int64_t ids[64];
+	*n = 0;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv != CKR_OK) {
+		rv = CKR_OK; /* not logged in: private objects are not there */
+		goto out;
+	}
+	if (!template_to_query(tmpl, count, &q))
+		goto out;
+	bool first = *cursor == 0;
+	while (*n < max) {
+		size_t got = 0;
+		if ((rv = akm_registry_find(r->reg, &q, *cursor, ids, 64, &got)) != CKR_OK || got == 0)
+			break;
+		for (size_t i = 0; i < got && *n < max; i++) {
+			key_view v;
+			*cursor = ids[i];
+			if ((rv = view_key(r, ids[i], &v)) != CKR_OK)
+				goto out;
+			if (view_matches(&v, tmpl, count))
+				out[(*n)++] = AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)ids[i];
+			view_clear(&v);
+		}
+	}
+	/* Asking for a relationship nobody has is worth recording. */
+	if (rv == CKR_OK && first && *n == 0 && q.rid != NULL)
+		audit(r, "user", "unknown-relationship", q.rid, q.rid_len, CKR_OBJECT_HANDLE_INVALID, NULL);
+out:
+	akm_mutex_unlock(r->lock);
+	return rv;
+}
+
+/* ---- audit ------------------------------------------------------------------ */
+
+void akm_relationships_audit_failure(akm_relationships *r, const char *action, CK_OBJECT_HANDLE h,
+                                     CK_RV rv, const char *detail)
+{
+	key_view v;
+	akm_mutex_lock(r->lock);
+	if (r->reg != NULL) {
+		bool known = h != 0 && view_key(r, key_id_of(h), &v) == CKR_OK;
+		audit(r, "user", action, known ? v.rel.rid : NULL, known ? v.rel.rid_len : 0, rv, detail);
+		if (known)
+			view_clear(&v);
+	}
+	akm_mutex_unlock(r->lock);
+}
+
+CK_RV akm_relationships_verify_audit(akm_relationships *r, int64_t *records, char *err, size_t errlen)
+{
+	akm_mutex_lock(r->lock);
+	CK_RV rv = akm_registry_audit_verify(r->reg, records, err, errlen);
+	if (rv == CKR_OK && r->status == CKR_OK && r->counter != 0) {
+		/* The token remembers a head the chain must still contain. */
+		uint8_t value[COUNTER_LEN], head[AKM_AUDIT_HASH_LEN];
+		if (counter_read(r, value) == CKR_OK) {
+			int64_t seq = (int64_t)get_be64(value + 8);
+			if (seq > *records ||
+			    (seq > 0 && (akm_registry_audit_hash_at(r->reg, seq, head) != CKR_OK ||
+			                 memcmp(head, value + 16, sizeof head) != 0))) {
+				snprintf(err, errlen, "the audit trail no longer holds record %lld as the token recorded it",
+				         (long long)seq);
+				rv = CKR_GENERAL_ERROR;
+			}
+		}
+	}
+	akm_mutex_unlock(r->lock);
+	return rv;
+}

@@ -1,0 +1,676 @@
+#include "store/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+struct akm_registry {
+	sqlite3 *db;
+	char *path;
+	int tx_depth; /* a write transaction is open */
+	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *meta_get, *meta_set;
+};
+
+/* The one place SQLite results become CK_RV. */
+static CK_RV rv_from_sqlite(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return CKR_OK;
+	case SQLITE_NOMEM:
+		return CKR_HOST_MEMORY;
+	case SQLITE_CONSTRAINT:
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return CKR_FUNCTION_FAILED;
+	case SQLITE_FULL:
+		return CKR_DEVICE_MEMORY;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+		return CKR_DEVICE_ERROR;
+	default:
+		return CKR_GENERAL_ERROR;
+	}
+}
+
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE relationship ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  rid BLOB NOT NULL UNIQUE,"
+	"  kind INTEGER NOT NULL, state INTEGER NOT NULL, epoch INTEGER NOT NULL,"
+	"  station BLOB NOT NULL, peer BLOB NOT NULL, members BLOB NOT NULL, hw BLOB NOT NULL,"
+	"  created INTEGER NOT NULL, changed INTEGER NOT NULL);"
+	"CREATE INDEX relationship_peer ON relationship(peer);"
+	"CREATE TABLE key ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  relationship INTEGER NOT NULL REFERENCES relationship(id) ON DELETE CASCADE,"
+	"  purpose INTEGER NOT NULL, key_type INTEGER NOT NULL, value_len INTEGER NOT NULL,"
+	"  ckid BLOB NOT NULL, label BLOB NOT NULL, wrapped BLOB NOT NULL,"
+	"  UNIQUE (relationship, purpose));"
+	"CREATE INDEX key_ckid ON key(ckid);"
+	"CREATE INDEX key_label ON key(label);"
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL, rid BLOB, result INTEGER NOT NULL, detail TEXT,"
+	"  prev BLOB NOT NULL, hash BLOB NOT NULL);",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static CK_RV exec(akm_registry *r, const char *sql)
+{
+	return rv_from_sqlite(sqlite3_exec(r->db, sql, NULL, NULL, NULL));
+}
+
+static CK_RV prepare(akm_registry *r, sqlite3_stmt **st, const char *sql)
+{
+	return rv_from_sqlite(sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL));
+}
+
+static CK_RV migrate(akm_registry *r, char *err, size_t errlen)
+{
+	int version = 0;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		goto sql_error;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > NMIGRATIONS) {
+		snprintf(err, errlen, "registry %s has schema version %d, newer than this module's %d",
+		         r->path, version, NMIGRATIONS);
+		return CKR_GENERAL_ERROR;
+	}
+	if (version == NMIGRATIONS)
+		return CKR_OK;
+	/* Each step in one transaction with its version bump: a crash leaves
+	 * either the old schema or the new one. */
+	if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto sql_error;
+	/* Re-read under the write lock: another process may have migrated. */
+	if (sqlite3_prepare_v2(r->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		goto sql_error_tx;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	for (; version < NMIGRATIONS; version++) {
+		char bump[64];
+		if (sqlite3_exec(r->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK)
+			goto sql_error_tx;
+		snprintf(bump, sizeof bump, "PRAGMA user_version = %d", version + 1);
+		if (sqlite3_exec(r->db, bump, NULL, NULL, NULL) != SQLITE_OK)
+			goto sql_error_tx;
+	}
+	if (sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto sql_error_tx;
+	return CKR_OK;
+sql_error_tx:
+	snprintf(err, errlen, "registry %s: migrating the schema failed: %s", r->path, sqlite3_errmsg(r->db));
+	sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	return CKR_DEVICE_ERROR;
+sql_error:
+	snprintf(err, errlen, "registry %s: %s", r->path, sqlite3_errmsg(r->db));
+	return rv_from_sqlite(sqlite3_errcode(r->db)) == CKR_OK ? CKR_DEVICE_ERROR
+	                                                         : rv_from_sqlite(sqlite3_errcode(r->db));
+}
+
+CK_RV akm_registry_open(const char *path, akm_registry **out, char *err, size_t errlen)
+{
+	akm_registry *r = calloc(1, sizeof *r);
+	CK_RV rv;
+	if (r == NULL || (r->path = strdup(path)) == NULL) {
+		free(r);
+		snprintf(err, errlen, "out of memory");
+		return CKR_HOST_MEMORY;
+	}
+	int rc = sqlite3_open_v2(path, &r->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open registry %s: %s", path,
+		         r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+		akm_registry_close(r);
+		return CKR_DEVICE_ERROR;
+	}
+	sqlite3_busy_timeout(r->db, 10000);
+	/* WAL with synchronous=NORMAL: a committed transaction survives the
+	 * process being killed at any point; secure_delete zeroes what is
+	 * deleted, so a destroyed relationship's wrapped keys leave no trace. */
+	static const char *const pragmas =
+		"PRAGMA journal_mode = WAL;"
+		"PRAGMA synchronous = NORMAL;"
+		"PRAGMA foreign_keys = ON;"
+		"PRAGMA secure_delete = ON;";
+	if (sqlite3_exec(r->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+		/* The first read of a damaged file fails here. */
+		snprintf(err, errlen, "registry %s is unusable: %s", path, sqlite3_errmsg(r->db));
+		akm_registry_close(r);
+		return CKR_DEVICE_ERROR;
+	}
+	if ((rv = migrate(r, err, errlen)) != CKR_OK) {
+		akm_registry_close(r);
+		return rv;
+	}
+	if ((rv = prepare(r, &r->get_key,
+	                  "SELECT k.relationship, k.purpose, k.key_type, k.value_len, k.ckid, k.label, k.wrapped,"
+	                  " r.rid, r.kind, r.state, r.epoch, r.station, r.peer, r.members, r.hw, r.created, r.changed"
+	                  " FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id = ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->insert_key,
+	                  "INSERT INTO key (relationship, purpose, key_type, value_len, ckid, label, wrapped)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = prepare(r, &r->insert_rel,
+	                  "INSERT INTO relationship (rid, kind, state, epoch, station, peer, members, hw, created, changed)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = prepare(r, &r->audit_insert,
+	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = prepare(r, &r->meta_get, "SELECT value FROM meta WHERE name = ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->meta_set, "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)")) != CKR_OK) {
+		snprintf(err, errlen, "registry %s: %s", path, sqlite3_errmsg(r->db));
+		akm_registry_close(r);
+		return rv;
+	}
+	*out = r;
+	return CKR_OK;
+}
+
+void akm_registry_close(akm_registry *r)
+{
+	if (r == NULL)
+		return;
+	sqlite3_finalize(r->get_key);
+	sqlite3_finalize(r->insert_key);
+	sqlite3_finalize(r->insert_rel);
+	sqlite3_finalize(r->audit_insert);
+	sqlite3_finalize(r->meta_get);
+	sqlite3_finalize(r->meta_set);
+	if (r->db != NULL)
+		sqlite3_close(r->db);
+	free(r->path);
+	free(r);
+}
+
+void akm_registry_abandon(akm_registry *r)
+{
+	(void)r; /* deliberately leaked: see registry.h */
+}
+
+const char *akm_registry_path(const akm_registry *r)
+{
+	return r->path;
+}
+
+CK_RV akm_registry_begin(akm_registry *r)
+{
+	CK_RV rv = exec(r, "BEGIN IMMEDIATE");
+	if (rv == CKR_OK)
+		r->tx_depth = 1;
+	return rv;
+}
+
+CK_RV akm_registry_commit(akm_registry *r)
+{
+	CK_RV rv = exec(r, "COMMIT");
+	if (rv != CKR_OK)
+		akm_registry_rollback(r);
+	r->tx_depth = 0;
+	return rv;
+}
+
+void akm_registry_rollback(akm_registry *r)
+{
+	if (!sqlite3_get_autocommit(r->db))
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	r->tx_depth = 0;
+}
+
+/* Runs a prepared statement to completion; resets it either way. */
+static CK_RV step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? CKR_OK : rv_from_sqlite(rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	/* A zero-length blob, not NULL: columns are NOT NULL. */
+	sqlite3_bind_blob(st, i, n ? p : "", (int)n, SQLITE_TRANSIENT);
+}
+
+static size_t column_blob(sqlite3_stmt *st, int i, void *buf, size_t cap)
+{
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+	const void *p = sqlite3_column_blob(st, i);
+	if (n > cap)
+		n = cap;
+	if (n > 0 && p != NULL)
+		memcpy(buf, p, n);
+	return n;
+}
+
+CK_RV akm_registry_get_blob(akm_registry *r, const char *name, uint8_t *buf, size_t *len, bool *present)
+{
+	sqlite3_bind_text(r->meta_get, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(r->meta_get);
+	*present = rc == SQLITE_ROW;
+	if (*present)
+		*len = column_blob(r->meta_get, 0, buf, *len);
+	sqlite3_reset(r->meta_get);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : rv_from_sqlite(rc);
+}
+
+CK_RV akm_registry_set_blob(akm_registry *r, const char *name, const uint8_t *buf, size_t len)
+{
+	sqlite3_bind_text(r->meta_set, 1, name, -1, SQLITE_STATIC);
+	bind_blob(r->meta_set, 2, buf, len);
+	return step_done(r->meta_set);
+}
+
+CK_RV akm_registry_get_int(akm_registry *r, const char *name, int64_t *value, bool *present)
+{
+	sqlite3_bind_text(r->meta_get, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(r->meta_get);
+	*present = rc == SQLITE_ROW;
+	if (*present)
+		*value = sqlite3_column_int64(r->meta_get, 0);
+	sqlite3_reset(r->meta_get);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : rv_from_sqlite(rc);
+}
+
+CK_RV akm_registry_set_int(akm_registry *r, const char *name, int64_t value)
+{
+	sqlite3_bind_text(r->meta_set, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(r->meta_set, 2, value);
+	return step_done(r->meta_set);
+}
+
+CK_RV akm_registry_insert_relationship(akm_registry *r, akm_relationship *rel)
+{
+	sqlite3_stmt *st = r->insert_rel;
+	bind_blob(st, 1, rel->rid, rel->rid_len);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)rel->kind);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)rel->state);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)rel->epoch);
+	bind_blob(st, 5, rel->station, rel->station_len);
+	bind_blob(st, 6, rel->peer, rel->peer_len);
+	bind_blob(st, 7, rel->members, rel->members_len);
+	bind_blob(st, 8, rel->hw, rel->hw_len);
+	sqlite3_bind_int64(st, 9, rel->created);
+	sqlite3_bind_int64(st, 10, rel->changed);
+	CK_RV rv = step_done(st);
+	if (rv == CKR_OK)
+		rel->id = sqlite3_last_insert_rowid(r->db);
+	return rv;
+}
+
+CK_RV akm_registry_insert_key(akm_registry *r, akm_key *key)
+{
+	sqlite3_stmt *st = r->insert_key;
+	sqlite3_bind_int64(st, 1, key->relationship);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)key->purpose);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)key->key_type);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)key->value_len);
+	bind_blob(st, 5, key->ckid, key->ckid_len);
+	bind_blob(st, 6, key->label, key->label_len);
+	bind_blob(st, 7, key->wrapped, key->wrapped_len);
+	CK_RV rv = step_done(st);
+	if (rv == CKR_OK)
+		key->id = sqlite3_last_insert_rowid(r->db);
+	return rv;
+}
+
+void akm_relationship_clear(akm_relationship *rel)
+{
+	free(rel->members);
+	memset(rel, 0, sizeof *rel);
+}
+
+CK_RV akm_registry_get_key(akm_registry *r, int64_t id, akm_key *key, akm_relationship *rel)
+{
+	sqlite3_stmt *st = r->get_key;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	CK_RV rv = CKR_OK;
+	if (rc == SQLITE_DONE) {
+		rv = CKR_OBJECT_HANDLE_INVALID;
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		rv = rv_from_sqlite(rc);
+		goto out;
+	}
+	memset(key, 0, sizeof *key);
+	key->id = id;
+	key->relationship = sqlite3_column_int64(st, 0);
+	key->purpose = (CK_ULONG)sqlite3_column_int64(st, 1);
+	key->key_type = (CK_ULONG)sqlite3_column_int64(st, 2);
+	key->value_len = (CK_ULONG)sqlite3_column_int64(st, 3);
+	key->ckid_len = column_blob(st, 4, key->ckid, sizeof key->ckid);
+	key->label_len = column_blob(st, 5, key->label, sizeof key->label);
+	key->wrapped_len = column_blob(st, 6, key->wrapped, sizeof key->wrapped);
+	if (rel != NULL) {
+		memset(rel, 0, sizeof *rel);
+		rel->id = key->relationship;
+		rel->rid_len = column_blob(st, 7, rel->rid, sizeof rel->rid);
+		rel->kind = (CK_ULONG)sqlite3_column_int64(st, 8);
+		rel->state = (CK_ULONG)sqlite3_column_int64(st, 9);
+		rel->epoch = (CK_ULONG)sqlite3_column_int64(st, 10);
+		rel->station_len = column_blob(st, 11, rel->station, sizeof rel->station);
+		rel->peer_len = column_blob(st, 12, rel->peer, sizeof rel->peer);
+		size_t n = (size_t)sqlite3_column_bytes(st, 13);
+		if (n > 0) {
+			rel->members = malloc(n);
+			if (rel->members == NULL) {
+				rv = CKR_HOST_MEMORY;
+				goto out;
+			}
+			rel->members_len = column_blob(st, 13, rel->members, n);
+		}
+		rel->hw_len = column_blob(st, 14, rel->hw, sizeof rel->hw);
+		rel->created = sqlite3_column_int64(st, 15);
+		rel->changed = sqlite3_column_int64(st, 16);
+	}
+out:
+	sqlite3_reset(st);
+	return rv;
+}
+
+CK_RV akm_registry_update_relationship(akm_registry *r, const akm_relationship *rel)
+{
+	sqlite3_stmt *st;
+	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db,
+		"UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ? WHERE id = ?", -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)rel->state);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)rel->epoch);
+	bind_blob(st, 3, rel->members, rel->members_len);
+	sqlite3_bind_int64(st, 4, rel->changed);
+	sqlite3_bind_int64(st, 5, rel->id);
+	rv = step_done(st);
+	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV akm_registry_update_key_label(akm_registry *r, int64_t id, const uint8_t *label, size_t len)
+{
+	sqlite3_stmt *st;
+	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, "UPDATE key SET label = ? WHERE id = ?", -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	bind_blob(st, 1, label, len);
+	sqlite3_bind_int64(st, 2, id);
+	rv = step_done(st);
+	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV akm_registry_delete_relationship(akm_registry *r, int64_t id)
+{
+	sqlite3_stmt *st;
+	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, "DELETE FROM relationship WHERE id = ?", -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	sqlite3_bind_int64(st, 1, id);
+	rv = step_done(st);
+	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV akm_registry_find(akm_registry *r, const akm_registry_query *q, int64_t after,
+                        int64_t *ids, size_t max, size_t *n)
+{
+	char sql[768] = "SELECT k.id FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id > ?";
+	if (q->rid) strcat(sql, " AND r.rid = ?");
+	if (q->ckid) strcat(sql, " AND k.ckid = ?");
+	if (q->label) strcat(sql, " AND k.label = ?");
+	if (q->peer) strcat(sql, " AND r.peer = ?");
+	if (q->has_kind) strcat(sql, " AND r.kind = ?");
+	if (q->has_state) strcat(sql, " AND r.state = ?");
+	if (q->has_purpose) strcat(sql, " AND k.purpose = ?");
+	strcat(sql, " ORDER BY k.id LIMIT ?");
+	sqlite3_stmt *st;
+	/* Cached by SQLite's own statement text; queries are few shapes. */
+	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	int i = 1;
+	sqlite3_bind_int64(st, i++, after);
+	if (q->rid) bind_blob(st, i++, q->rid, q->rid_len);
+	if (q->ckid) bind_blob(st, i++, q->ckid, q->ckid_len);
+	if (q->label) bind_blob(st, i++, q->label, q->label_len);
+	if (q->peer) bind_blob(st, i++, q->peer, q->peer_len);
+	if (q->has_kind) sqlite3_bind_int64(st, i++, (sqlite3_int64)q->kind);
+	if (q->has_state) sqlite3_bind_int64(st, i++, (sqlite3_int64)q->state);
+	if (q->has_purpose) sqlite3_bind_int64(st, i++, (sqlite3_int64)q->purpose);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)max);
+	*n = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	rv = rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : rv_from_sqlite(rc);
+	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV akm_registry_count(akm_registry *r, const char *table, int64_t *n)
+{
+	char sql[64];
+	sqlite3_stmt *st;
+	if (strcmp(table, "relationship") != 0 && strcmp(table, "key") != 0 && strcmp(table, "audit") != 0)
+		return CKR_ARGUMENTS_BAD;
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	int rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? CKR_OK : rv_from_sqlite(rc);
+}
+
+/* ---- audit ---------------------------------------------------------------- */
+
+static void put_u64(EVP_MD_CTX *md, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+	EVP_DigestUpdate(md, b, 8);
+}
+
+static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n)
+{
+	put_u64(md, n);
+	if (n > 0)
+		EVP_DigestUpdate(md, p, n);
+}
+
+/* hash = SHA-256("AKM-AUDIT-1" || prev || seq || time || actor || action ||
+ * rid || result || detail), every variable field length-prefixed
+ * (docs/formats.md). */
+static int audit_hash(const uint8_t prev[AKM_AUDIT_HASH_LEN], int64_t seq, int64_t time,
+                      const char *actor, const char *action, const uint8_t *rid, size_t rid_len,
+                      uint64_t result, const char *detail, uint8_t out[AKM_AUDIT_HASH_LEN])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	if (ok) {
+		EVP_DigestUpdate(md, "AKM-AUDIT-1", 11);
+		EVP_DigestUpdate(md, prev, AKM_AUDIT_HASH_LEN);
+		put_u64(md, (uint64_t)seq);
+		put_u64(md, (uint64_t)time);
+		put_bytes(md, actor, strlen(actor));
+		put_bytes(md, action, strlen(action));
+		put_bytes(md, rid, rid ? rid_len : 0);
+		put_u64(md, result);
+		put_bytes(md, detail, detail ? strlen(detail) : 0);
+		ok = EVP_DigestFinal_ex(md, out, &len) && len == AKM_AUDIT_HASH_LEN;
+	}
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+CK_RV akm_registry_audit_head(akm_registry *r, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+{
+	bool present;
+	size_t len = AKM_AUDIT_HASH_LEN;
+	CK_RV rv = akm_registry_get_int(r, "audit_seq", seq, &present);
+	if (rv != CKR_OK)
+		return rv;
+	if (!present) {
+		*seq = 0;
+		memset(hash, 0, AKM_AUDIT_HASH_LEN);
+		return CKR_OK;
+	}
+	rv = akm_registry_get_blob(r, "audit_hash", hash, &len, &present);
+	if (rv == CKR_OK && (!present || len != AKM_AUDIT_HASH_LEN))
+		rv = CKR_DEVICE_ERROR;
+	return rv;
+}
+
+CK_RV akm_registry_audit_append(akm_registry *r, const akm_audit_event *ev)
+{
+	bool own_tx = r->tx_depth == 0;
+	CK_RV rv;
+	if (own_tx && (rv = akm_registry_begin(r)) != CKR_OK)
+		return rv;
+	int64_t seq;
+	uint8_t prev[AKM_AUDIT_HASH_LEN], hash[AKM_AUDIT_HASH_LEN];
+	if ((rv = akm_registry_audit_head(r, &seq, prev)) != CKR_OK)
+		goto out;
+	seq++;
+	int64_t now = (int64_t)time(NULL);
+	if (!audit_hash(prev, seq, now, ev->actor, ev->action, ev->rid, ev->rid_len, ev->result,
+	                ev->detail, hash)) {
+		rv = CKR_GENERAL_ERROR;
+		goto out;
+	}
+	sqlite3_stmt *st = r->audit_insert;
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, ev->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ev->action, -1, SQLITE_STATIC);
+	if (ev->rid != NULL)
+		bind_blob(st, 5, ev->rid, ev->rid_len);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)ev->result);
+	if (ev->detail != NULL)
+		sqlite3_bind_text(st, 7, ev->detail, -1, SQLITE_STATIC);
+	bind_blob(st, 8, prev, sizeof prev);
+	bind_blob(st, 9, hash, sizeof hash);
+	if ((rv = step_done(st)) != CKR_OK)
+		goto out;
+	if ((rv = akm_registry_set_int(r, "audit_seq", seq)) != CKR_OK)
+		goto out;
+	rv = akm_registry_set_blob(r, "audit_hash", hash, sizeof hash);
+out:
+	if (own_tx) {
+		if (rv == CKR_OK)
+			rv = akm_registry_commit(r);
+		else
+			akm_registry_rollback(r);
+	}
+	return rv;
+}
+
+CK_RV akm_registry_audit_hash_at(akm_registry *r, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+{
+	sqlite3_stmt *st;
+	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, "SELECT hash FROM audit WHERE seq = ?", -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	sqlite3_bind_int64(st, 1, seq);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rv = column_blob(st, 0, hash, AKM_AUDIT_HASH_LEN) == AKM_AUDIT_HASH_LEN ? CKR_OK : CKR_DEVICE_ERROR;
+	else
+		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : rv_from_sqlite(rc);
+	sqlite3_finalize(st);
+	return rv;
+}
+
+CK_RV akm_registry_audit_verify(akm_registry *r, int64_t *records, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db,
+		"SELECT seq, time, actor, action, rid, result, detail, prev, hash FROM audit ORDER BY seq",
+		-1, &st, NULL));
+	if (rv != CKR_OK) {
+		snprintf(err, errlen, "registry %s: %s", r->path, sqlite3_errmsg(r->db));
+		return rv;
+	}
+	uint8_t expect_prev[AKM_AUDIT_HASH_LEN] = {0}, hash[AKM_AUDIT_HASH_LEN];
+	int64_t expect_seq = 1;
+	int rc;
+	rv = CKR_OK;
+	*records = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		uint8_t prev[AKM_AUDIT_HASH_LEN], stored[AKM_AUDIT_HASH_LEN];
+		if (seq != expect_seq) {
+			snprintf(err, errlen, "audit record %lld is missing (found %lld next)",
+			         (long long)expect_seq, (long long)seq);
+			rv = CKR_GENERAL_ERROR;
+			break;
+		}
+		if (column_blob(st, 7, prev, sizeof prev) != sizeof prev ||
+		    memcmp(prev, expect_prev, sizeof prev) != 0) {
+			snprintf(err, errlen, "audit record %lld does not follow record %lld (removed or reordered)",
+			         (long long)seq, (long long)seq - 1);
+			rv = CKR_GENERAL_ERROR;
+			break;
+		}
+		const uint8_t *rid = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : sqlite3_column_blob(st, 4);
+		size_t rid_len = (size_t)sqlite3_column_bytes(st, 4);
+		const char *detail = (const char *)sqlite3_column_text(st, 6);
+		if (!audit_hash(prev, seq, sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2),
+		                (const char *)sqlite3_column_text(st, 3), rid ? rid : (const uint8_t *)"", rid ? rid_len : 0,
+		                (uint64_t)sqlite3_column_int64(st, 5), detail, hash) ||
+		    column_blob(st, 8, stored, sizeof stored) != sizeof stored ||
+		    memcmp(hash, stored, sizeof hash) != 0) {
+			snprintf(err, errlen, "audit record %lld was altered", (long long)seq);
+			rv = CKR_GENERAL_ERROR;
+			break;
+		}
+		memcpy(expect_prev, stored, sizeof stored);
+		expect_seq++;
+		(*records)++;
+	}
+	if (rv == CKR_OK && rc != SQLITE_DONE) {
+		snprintf(err, errlen, "registry %s: %s", r->path, sqlite3_errmsg(r->db));
+		rv = rv_from_sqlite(rc);
+	}
+	sqlite3_finalize(st);
+	if (rv != CKR_OK)
+		return rv;
+	int64_t head_seq;
+	uint8_t head_hash[AKM_AUDIT_HASH_LEN];
+	if ((rv = akm_registry_audit_head(r, &head_seq, head_hash)) != CKR_OK) {
+		snprintf(err, errlen, "registry %s: the audit head is unreadable", r->path);
+		return rv;
+	}
+	if (head_seq != expect_seq - 1 || memcmp(head_hash, expect_prev, sizeof head_hash) != 0) {
+		snprintf(err, errlen, "the audit trail ends at record %lld but its head says %lld (records removed at the end)",
+		         (long long)(expect_seq - 1), (long long)head_seq);
+		return CKR_GENERAL_ERROR;
+	}
+	return CKR_OK;
+}

@@ -1,0 +1,455 @@
+/*
+ * AKM relationships through the vendor header only: creation of both kinds,
+ * search by every AKM attribute, attributes read and changed, every policy
+ * refusal with the spec's code, use with standard mechanisms, persistence,
+ * the audit trail, and what the registry file holds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "akm/pkcs11-akm.h"
+
+/* A relationship-key handle that names nothing: the base plus an id far
+ * beyond any created here. */
+#define AKM_REGISTRY_HANDLE_FOR_TESTS (0x40000000UL + 999999UL)
+
+static it_ctx t;
+
+static void setup(void) { it_setup_env(&t, "akm-rel"); it_open(&t); }
+static void teardown(void) { it_close(&t); }
+
+static CK_MECHANISM rel_gen = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
+static CK_ULONG kind_pr = CKV_AKM_KIND_PROVISIONING, kind_op = CKV_AKM_KIND_OPERATIONAL;
+
+/* A provisioning relationship for node `node` bound to `hw`. */
+static CK_RV make_pr(CK_SESSION_HANDLE s, const char *node, const char *hw, const char *label,
+                     CK_OBJECT_HANDLE *h)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_AKM_KIND, &kind_pr, sizeof kind_pr},
+		{CKA_AKM_PEER_NODE, (void *)node, strlen(node)},
+		{CKA_AKM_HW_BINDING, (void *)hw, strlen(hw)},
+		{CKA_AKM_STATION_ID, "nmm-1", 5},
+		{CKA_LABEL, (void *)label, strlen(label)},
+	};
+	return t.f->C_GenerateKey(s, &rel_gen, tmpl, 5, h);
+}
+
+/* Members A..E as the header encodes them. */
+static const CK_BYTE members_ae[] = {1, 'A', 1, 'B', 1, 'C', 1, 'D', 1, 'E'};
+
+static CK_ULONG find_all(CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out, CK_ULONG max)
+{
+	CK_ULONG got = 0, total = 0;
+	ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, tmpl, n), CKR_OK);
+	do {
+		ck_assert_int_eq(t.f->C_FindObjects(t.s, out + total, 1, &got), CKR_OK); /* one at a time: paging */
+		total += got;
+	} while (got > 0 && total < max);
+	ck_assert_int_eq(t.f->C_FindObjectsFinal(t.s), CKR_OK);
+	return total;
+}
+
+static CK_ULONG get_ulong(CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type)
+{
+	CK_ULONG v = 0;
+	CK_ATTRIBUTE a = {type, &v, sizeof v};
+	ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, h, &a, 1), CKR_OK);
+	return v;
+}
+
+START_TEST(test_create_both_kinds_and_find)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	CK_OBJECT_HANDLE pr, op;
+	ck_assert_int_eq(make_pr(t.s, "node-A", "hw-serial-A", "pr-A", &pr), CKR_OK);
+	CK_BYTE rid[] = {0xa5, 1, 2, 3};
+	CK_ATTRIBUTE op_t[] = {
+		{CKA_AKM_KIND, &kind_op, sizeof kind_op},
+		{CKA_AKM_MEMBERS, (void *)members_ae, sizeof members_ae},
+		{CKA_AKM_RELATIONSHIP_ID, rid, sizeof rid},
+		{CKA_LABEL, "asr-1", 5},
+	};
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &rel_gen, op_t, 4, &op), CKR_OK);
+
+	/* The encryption key came back; it carries everything. */
+	CK_BYTE got_rid[32], id[33], label[64], peer[32], hw[64], members[64];
+	CK_ULONG cls, kt, purpose, kind, state, epoch;
+	CK_BBOOL sensitive, extractable, encrypt, sign, token, priv;
+	CK_ATTRIBUTE read[] = {
+		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+		{CKA_AKM_KEY_PURPOSE, &purpose, sizeof purpose}, {CKA_AKM_KIND, &kind, sizeof kind},
+		{CKA_AKM_STATE, &state, sizeof state}, {CKA_AKM_EPOCH, &epoch, sizeof epoch},
+		{CKA_SENSITIVE, &sensitive, 1}, {CKA_EXTRACTABLE, &extractable, 1},
+		{CKA_ENCRYPT, &encrypt, 1}, {CKA_SIGN, &sign, 1}, {CKA_TOKEN, &token, 1},
+		{CKA_PRIVATE, &priv, 1}, {CKA_AKM_RELATIONSHIP_ID, got_rid, sizeof got_rid},
+		{CKA_ID, id, sizeof id}, {CKA_LABEL, label, sizeof label},
+		{CKA_AKM_PEER_NODE, peer, sizeof peer}, {CKA_AKM_HW_BINDING, hw, sizeof hw},
+	};
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, pr, read, 17), CKR_OK);
+	ck_assert_uint_eq(cls, CKO_SECRET_KEY);
+	ck_assert_uint_eq(kt, CKK_AES);
+	ck_assert_uint_eq(purpose, CKV_AKM_PURPOSE_ENCRYPT);
+	ck_assert_uint_eq(kind, CKV_AKM_KIND_PROVISIONING);
+	ck_assert_uint_eq(state, CKV_AKM_STATE_ACTIVE);
+	ck_assert_uint_eq(epoch, 0);
+	ck_assert(sensitive && !extractable && encrypt && !sign && token && priv);
+	ck_assert_uint_eq(read[12].ulValueLen, 16); /* generated ID */
+	ck_assert_uint_eq(read[13].ulValueLen, 17);
+	ck_assert(memcmp(id, got_rid, 16) == 0 && id[16] == CKV_AKM_PURPOSE_ENCRYPT);
+	ck_assert_uint_eq(read[14].ulValueLen, 8);
+	ck_assert(memcmp(label, "pr-A/enc", 8) == 0);
+	ck_assert(read[15].ulValueLen == 6 && memcmp(peer, "node-A", 6) == 0);
+	ck_assert(read[16].ulValueLen == 11 && memcmp(hw, "hw-serial-A", 11) == 0);
+
+	/* Members of the operational one; a PR attribute is not there. */
+	CK_ATTRIBUTE m = {CKA_AKM_MEMBERS, members, sizeof members};
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, op, &m, 1), CKR_OK);
+	ck_assert(m.ulValueLen == sizeof members_ae && memcmp(members, members_ae, sizeof members_ae) == 0);
+	CK_ATTRIBUTE p = {CKA_AKM_PEER_NODE, peer, sizeof peer};
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, op, &p, 1), CKR_ATTRIBUTE_TYPE_INVALID);
+	CK_ATTRIBUTE v = {CKA_VALUE, hw, sizeof hw};
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, op, &v, 1), CKR_ATTRIBUTE_SENSITIVE);
+
+	/* Search by each AKM attribute, alone and mixed with standard ones. */
+	CK_OBJECT_HANDLE found[8];
+	CK_ATTRIBUTE by_rid = {CKA_AKM_RELATIONSHIP_ID, rid, sizeof rid};
+	ck_assert_uint_eq(find_all(&by_rid, 1, found, 8), 2); /* its encryption and MAC keys */
+	CK_ATTRIBUTE by_kind = {CKA_AKM_KIND, &kind_pr, sizeof kind_pr};
+	ck_assert_uint_eq(find_all(&by_kind, 1, found, 8), 2);
+	ck_assert(found[0] == pr || found[1] == pr);
+	CK_ULONG mac = CKV_AKM_PURPOSE_MAC;
+	CK_ATTRIBUTE by_purpose[] = {{CKA_AKM_KIND, &kind_op, sizeof kind_op}, {CKA_AKM_KEY_PURPOSE, &mac, sizeof mac}};
+	ck_assert_uint_eq(find_all(by_purpose, 2, found, 8), 1);
+	ck_assert_uint_eq(get_ulong(found[0], CKA_KEY_TYPE), CKK_GENERIC_SECRET);
+	CK_ATTRIBUTE by_peer = {CKA_AKM_PEER_NODE, "node-A", 6};
+	ck_assert_uint_eq(find_all(&by_peer, 1, found, 8), 2);
+	CK_ATTRIBUTE by_hw = {CKA_AKM_HW_BINDING, "hw-serial-A", 11};
+	ck_assert_uint_eq(find_all(&by_hw, 1, found, 8), 2);
+	CK_ATTRIBUTE by_station = {CKA_AKM_STATION_ID, "nmm-1", 5};
+	ck_assert_uint_eq(find_all(&by_station, 1, found, 8), 2);
+	CK_ATTRIBUTE by_members = {CKA_AKM_MEMBERS, (void *)members_ae, sizeof members_ae};
+	ck_assert_uint_eq(find_all(&by_members, 1, found, 8), 2);
+	CK_ULONG active = CKV_AKM_STATE_ACTIVE;
+	CK_ATTRIBUTE by_state = {CKA_AKM_STATE, &active, sizeof active};
+	ck_assert_uint_eq(find_all(&by_state, 1, found, 8), 4);
+	CK_ULONG zero = 0;
+	CK_ATTRIBUTE by_epoch = {CKA_AKM_EPOCH, &zero, sizeof zero};
+	ck_assert_uint_eq(find_all(&by_epoch, 1, found, 8), 4);
+	CK_ATTRIBUTE by_label = {CKA_LABEL, "asr-1/mac", 9};
+	ck_assert_uint_eq(find_all(&by_label, 1, found, 8), 1);
+	CK_BYTE mac_id[5] = {0xa5, 1, 2, 3, CKV_AKM_PURPOSE_MAC};
+	CK_ATTRIBUTE by_id = {CKA_ID, mac_id, sizeof mac_id};
+	ck_assert_uint_eq(find_all(&by_id, 1, found, 8), 1);
+	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE mixed[] = {{CKA_CLASS, &secret, sizeof secret}, {CKA_SIGN, &yes, 1},
+	                        {CKA_AKM_PEER_NODE, "node-A", 6}};
+	ck_assert_uint_eq(find_all(mixed, 3, found, 8), 1);
+	CK_ATTRIBUTE nobody = {CKA_AKM_PEER_NODE, "node-Z", 6};
+	ck_assert_uint_eq(find_all(&nobody, 1, found, 8), 0);
+	/* Standard searches see relationship keys beside the backend's objects,
+	 * but never the module's own KEK. */
+	it_aes_key(&t, t.s, CK_TRUE);
+	CK_ATTRIBUTE all_secret = {CKA_CLASS, &secret, sizeof secret};
+	ck_assert_uint_eq(find_all(&all_secret, 1, found, 8), 5);
+	CK_ATTRIBUTE kek = {CKA_LABEL, "akm-pkcs11 KEK", 14};
+	ck_assert_uint_eq(find_all(&kek, 1, found, 8), 0);
+}
+END_TEST
+
+START_TEST(test_policy_refusals)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	CK_OBJECT_HANDLE h;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG bad_kind = 9, revoked = CKV_AKM_STATE_REVOKED, one = 1;
+	CK_BYTE big[80] = {0};
+	CK_BYTE dup_members[] = {1, 'A', 1, 'A'}, one_member[] = {1, 'A'}, broken[] = {5, 'A'};
+	struct { CK_ATTRIBUTE t[4]; CK_ULONG n; CK_RV want; const char *why; } cases[] = {
+		{{{CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}}, 2, CKR_TEMPLATE_INCOMPLETE, "no kind"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}}, 2, CKR_TEMPLATE_INCOMPLETE, "PR without hardware binding"},
+		{{{CKA_AKM_KIND, &kind_op, sizeof kind_op}}, 1, CKR_TEMPLATE_INCOMPLETE, "ASR without members"},
+		{{{CKA_AKM_KIND, &kind_op, sizeof kind_op}, {CKA_AKM_MEMBERS, (void *)members_ae, sizeof members_ae}, {CKA_AKM_PEER_NODE, "n", 1}}, 3, CKR_TEMPLATE_INCONSISTENT, "ASR with a peer node"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_AKM_MEMBERS, (void *)members_ae, sizeof members_ae}}, 4, CKR_TEMPLATE_INCONSISTENT, "PR with members"},
+		{{{CKA_AKM_KIND, &bad_kind, sizeof bad_kind}}, 1, CKR_ATTRIBUTE_VALUE_INVALID, "unknown kind"},
+		{{{CKA_AKM_KIND, &kind_pr, 2}}, 1, CKR_ATTRIBUTE_VALUE_INVALID, "kind of the wrong size"},
+		{{{CKA_AKM_KIND, &kind_op, sizeof kind_op}, {CKA_AKM_MEMBERS, dup_members, sizeof dup_members}}, 2, CKR_ATTRIBUTE_VALUE_INVALID, "duplicate member"},
+		{{{CKA_AKM_KIND, &kind_op, sizeof kind_op}, {CKA_AKM_MEMBERS, one_member, sizeof one_member}}, 2, CKR_ATTRIBUTE_VALUE_INVALID, "one member"},
+		{{{CKA_AKM_KIND, &kind_op, sizeof kind_op}, {CKA_AKM_MEMBERS, broken, sizeof broken}}, 2, CKR_ATTRIBUTE_VALUE_INVALID, "truncated member"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, big, 33}, {CKA_AKM_HW_BINDING, "h", 1}}, 3, CKR_ATTRIBUTE_VALUE_INVALID, "peer ID too long"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, big, 65}}, 3, CKR_ATTRIBUTE_VALUE_INVALID, "hardware value too long"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_AKM_STATE, &revoked, sizeof revoked}}, 4, CKR_ATTRIBUTE_VALUE_INVALID, "created revoked"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_SENSITIVE, &no, 1}}, 4, CKR_ATTRIBUTE_VALUE_INVALID, "not sensitive"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_EXTRACTABLE, &yes, 1}}, 4, CKR_ATTRIBUTE_VALUE_INVALID, "extractable"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_AKM_EPOCH, &one, sizeof one}}, 4, CKR_ATTRIBUTE_READ_ONLY, "epoch given"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_VALUE, big, 32}}, 4, CKR_ATTRIBUTE_READ_ONLY, "key value given"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_MODULUS, big, 32}}, 4, CKR_ATTRIBUTE_TYPE_INVALID, "foreign attribute"},
+		{{{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1}, {CKA_AKM_HW_BINDING, "h", 1}, {CKA_AKM_BASE + 0x7f, big, 1}}, 4, CKR_ATTRIBUTE_TYPE_INVALID, "unknown AKM attribute"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		ck_assert_msg(f->C_GenerateKey(t.s, &rel_gen, cases[i].t, cases[i].n, &h) == cases[i].want,
+		              "%s: got 0x%lx", cases[i].why, f->C_GenerateKey(t.s, &rel_gen, cases[i].t, cases[i].n, &h));
+	CK_OBJECT_HANDLE none[2];
+	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+	CK_ATTRIBUTE any = {CKA_CLASS, &secret, sizeof secret};
+	ck_assert_uint_eq(find_all(&any, 1, none, 2), 0); /* nothing half-made */
+
+	/* A parameter, a read-only session, a duplicate ID. */
+	CK_BYTE param = 0;
+	CK_MECHANISM with_param = {CKM_AKM_RELATIONSHIP_GEN, &param, 1};
+	CK_BYTE rid[] = "rid-dup";
+	CK_ATTRIBUTE ok[] = {{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1},
+	                     {CKA_AKM_HW_BINDING, "h", 1}, {CKA_AKM_RELATIONSHIP_ID, rid, 7}};
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &with_param, ok, 4, &h), CKR_MECHANISM_PARAM_INVALID);
+	CK_SESSION_HANDLE ro;
+	ck_assert_int_eq(f->C_OpenSession(t.slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+	ck_assert_int_eq(f->C_GenerateKey(ro, &rel_gen, ok, 4, &h), CKR_SESSION_READ_ONLY);
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &rel_gen, ok, 4, &h), CKR_OK);
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &rel_gen, ok, 4, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+
+	/* Changes: label and state may change, along the allowed transitions. */
+	ck_assert_int_eq(f->C_SetAttributeValue(ro, h, &ok[0], 1), CKR_SESSION_READ_ONLY);
+	CK_ATTRIBUTE kind_change = {CKA_AKM_KIND, &kind_op, sizeof kind_op};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, &kind_change, 1), CKR_ATTRIBUTE_READ_ONLY);
+	CK_ATTRIBUTE value = {CKA_VALUE, big, 32};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, &value, 1), CKR_ATTRIBUTE_READ_ONLY);
+	CK_ATTRIBUTE foreign = {CKA_MODULUS, big, 32};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, &foreign, 1), CKR_ATTRIBUTE_TYPE_INVALID);
+	CK_ULONG pending = CKV_AKM_STATE_PENDING, suspended = CKV_AKM_STATE_SUSPENDED, active = CKV_AKM_STATE_ACTIVE;
+	CK_ATTRIBUTE to_pending = {CKA_AKM_STATE, &pending, sizeof pending};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, &to_pending, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	/* Nothing changes when one entry of the template is refused. */
+	CK_ATTRIBUTE relabel_and_bad[] = {{CKA_LABEL, "new", 3}, {CKA_AKM_STATE, &bad_kind, sizeof bad_kind}};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, relabel_and_bad, 2), CKR_ATTRIBUTE_VALUE_INVALID);
+	CK_BYTE label[64];
+	CK_ATTRIBUTE l = {CKA_LABEL, label, sizeof label};
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, h, &l, 1), CKR_OK);
+	ck_assert(l.ulValueLen > 3 && memcmp(label, "new", 3) != 0);
+	CK_ATTRIBUTE suspend[] = {{CKA_AKM_STATE, &suspended, sizeof suspended}, {CKA_LABEL, "renamed", 7}};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, suspend, 2), CKR_OK);
+	ck_assert_uint_eq(get_ulong(h, CKA_AKM_STATE), CKV_AKM_STATE_SUSPENDED);
+	l.ulValueLen = sizeof label;
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, h, &l, 1), CKR_OK);
+	ck_assert(l.ulValueLen == 7 && memcmp(label, "renamed", 7) == 0);
+	/* A suspended relationship's keys refuse to work until it is active again. */
+	CK_BYTE iv[12] = {0};
+	CK_GCM_PARAMS gp = {iv, 12, 96, NULL, 0, 128};
+	CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof gp};
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, h), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	CK_ATTRIBUTE resume = {CKA_AKM_STATE, &active, sizeof active};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, &resume, 1), CKR_OK);
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, h), CKR_OK);
+	CK_BYTE out[64];
+	CK_ULONG outlen = sizeof out;
+	ck_assert_int_eq(f->C_Encrypt(t.s, (CK_BYTE_PTR) "x", 1, out, &outlen), CKR_OK);
+	CK_ATTRIBUTE revoke = {CKA_AKM_STATE, &revoked, sizeof revoked};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, &revoke, 1), CKR_OK);
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, h), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, h, &resume, 1), CKR_ATTRIBUTE_VALUE_INVALID); /* final */
+
+	/* Keys never leave in plaintext, are not copied, derived or digested. */
+	CK_OBJECT_HANDLE pr, other = it_aes_key(&t, t.s, CK_FALSE), copy;
+	ck_assert_int_eq(make_pr(t.s, "node-B", "hw-B", "pr-B", &pr), CKR_OK);
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	CK_BYTE wrapped[128];
+	CK_ULONG wlen = sizeof wrapped;
+	ck_assert_int_eq(f->C_WrapKey(t.s, &kwp, other, pr, wrapped, &wlen), CKR_KEY_UNEXTRACTABLE);
+	ck_assert_int_eq(f->C_CopyObject(t.s, pr, NULL, 0, &copy), CKR_ACTION_PROHIBITED);
+	ck_assert_int_eq(f->C_DeriveKey(t.s, &kwp, pr, NULL, 0, &copy), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	ck_assert_int_eq(f->C_DigestInit(t.s, &sha), CKR_OK);
+	ck_assert_int_eq(f->C_DigestKey(t.s, pr), CKR_KEY_INDIGESTIBLE);
+	/* Purposes are separate: the encryption key does not MAC. */
+	CK_MECHANISM hmac = {CKM_SHA256_HMAC, NULL, 0};
+	ck_assert_int_eq(f->C_SignInit(t.s, &hmac, pr), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	/* A handle that names no relationship. */
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, AKM_REGISTRY_HANDLE_FOR_TESTS), CKR_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, AKM_REGISTRY_HANDLE_FOR_TESTS, &l, 1), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_int_eq(f->C_CopyObject(t.s, AKM_REGISTRY_HANDLE_FOR_TESTS, NULL, 0, &copy), CKR_OBJECT_HANDLE_INVALID);
+}
+END_TEST
+
+START_TEST(test_use_with_standard_mechanisms)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	CK_OBJECT_HANDLE enc, macs[2];
+	ck_assert_int_eq(make_pr(t.s, "node-C", "hw-C", "pr-C", &enc), CKR_OK);
+	CK_ULONG mac_purpose = CKV_AKM_PURPOSE_MAC;
+	CK_ATTRIBUTE q[] = {{CKA_AKM_PEER_NODE, "node-C", 6}, {CKA_AKM_KEY_PURPOSE, &mac_purpose, sizeof mac_purpose}};
+	ck_assert_uint_eq(find_all(q, 2, macs, 2), 1);
+
+	/* AES-GCM round trip; a forged message fails with the spec's code. */
+	CK_BYTE iv[12] = {9}, msg[1024], ct[1100], pt[1100];
+	memset(msg, 0x42, sizeof msg);
+	CK_GCM_PARAMS gp = {iv, 12, 96, (CK_BYTE_PTR) "hdr", 3, 128};
+	CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof gp};
+	CK_ULONG ctlen = sizeof ct, ptlen = sizeof pt;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, enc), CKR_OK);
+	ck_assert_int_eq(f->C_Encrypt(t.s, msg, sizeof msg, ct, &ctlen), CKR_OK);
+	ck_assert_int_eq(f->C_DecryptInit(t.s, &gcm, enc), CKR_OK);
+	ck_assert_int_eq(f->C_Decrypt(t.s, ct, ctlen, pt, &ptlen), CKR_OK);
+	ck_assert(ptlen == sizeof msg && memcmp(pt, msg, sizeof msg) == 0);
+	ct[10] ^= 0x80;
+	ptlen = sizeof pt;
+	ck_assert_int_eq(f->C_DecryptInit(t.s, &gcm, enc), CKR_OK);
+	ck_assert_int_eq(f->C_Decrypt(t.s, ct, ctlen, pt, &ptlen), CKR_ENCRYPTED_DATA_INVALID);
+
+	/* HMAC-SHA256 with the MAC key; a wrong MAC fails. */
+	CK_MECHANISM hmac = {CKM_SHA256_HMAC, NULL, 0};
+	CK_BYTE tag[32];
+	CK_ULONG taglen = sizeof tag;
+	ck_assert_int_eq(f->C_SignInit(t.s, &hmac, macs[0]), CKR_OK);
+	ck_assert_int_eq(f->C_Sign(t.s, msg, sizeof msg, tag, &taglen), CKR_OK);
+	ck_assert_int_eq(f->C_VerifyInit(t.s, &hmac, macs[0]), CKR_OK);
+	ck_assert_int_eq(f->C_Verify(t.s, msg, sizeof msg, tag, taglen), CKR_OK);
+	tag[0] ^= 1;
+	ck_assert_int_eq(f->C_VerifyInit(t.s, &hmac, macs[0]), CKR_OK);
+	ck_assert_int_eq(f->C_Verify(t.s, msg, sizeof msg, tag, taglen), CKR_SIGNATURE_INVALID);
+
+	/* AES key wrap with padding: the relationship key wraps another key. */
+	CK_OBJECT_HANDLE other = it_hmac_key(&t, t.s), back;
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	CK_BYTE wrapped[128];
+	CK_ULONG wlen = sizeof wrapped;
+	ck_assert_int_eq(f->C_WrapKey(t.s, &kwp, enc, other, wrapped, &wlen), CKR_OK);
+	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+	CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE ut[] = {{CKA_CLASS, &secret, sizeof secret}, {CKA_KEY_TYPE, &generic, sizeof generic}, {CKA_SIGN, &yes, 1}};
+	ck_assert_int_eq(f->C_UnwrapKey(t.s, &kwp, enc, wrapped, wlen, ut, 3, &back), CKR_OK);
+
+	/* After logout the keys are not there; after login they work again
+	 * (unwrapped anew from the registry). */
+	ck_assert_int_eq(f->C_Logout(t.s), CKR_OK);
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, enc), CKR_KEY_HANDLE_INVALID);
+	CK_OBJECT_HANDLE none[2];
+	CK_ATTRIBUTE by_peer = {CKA_AKM_PEER_NODE, "node-C", 6};
+	ck_assert_uint_eq(find_all(&by_peer, 1, none, 2), 0);
+	ck_assert_int_eq(f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	ctlen = sizeof ct;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, enc), CKR_OK);
+	ck_assert_int_eq(f->C_Encrypt(t.s, msg, sizeof msg, ct, &ctlen), CKR_OK);
+}
+END_TEST
+
+START_TEST(test_persistence_destroy_and_audit)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	CK_OBJECT_HANDLE h, keep;
+	ck_assert_int_eq(make_pr(t.s, "node-D", "hw-D", "pr-D", &h), CKR_OK);
+	ck_assert_int_eq(make_pr(t.s, "node-E", "hw-E", "pr-E", &keep), CKR_OK);
+	CK_BYTE iv[12] = {1}, ct[64];
+	CK_GCM_PARAMS gp = {iv, 12, 96, NULL, 0, 128};
+	CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof gp};
+	CK_ULONG ctlen = sizeof ct;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, keep), CKR_OK);
+	ck_assert_int_eq(f->C_Encrypt(t.s, (CK_BYTE_PTR) "persist", 7, ct, &ctlen), CKR_OK);
+
+	/* Across C_Finalize/C_Initialize the same handles name the same keys. */
+	ck_assert_int_eq(f->C_Finalize(NULL), CKR_OK);
+	it_open(&t);
+	CK_BYTE pt[64];
+	CK_ULONG ptlen = sizeof pt;
+	ck_assert_int_eq(f->C_DecryptInit(t.s, &gcm, keep), CKR_OK);
+	ck_assert_int_eq(f->C_Decrypt(t.s, ct, ctlen, pt, &ptlen), CKR_OK);
+	ck_assert(ptlen == 7 && memcmp(pt, "persist", 7) == 0);
+
+	/* Destroying a key destroys its relationship's whole credential set. */
+	ck_assert_int_eq(f->C_DestroyObject(t.s, h), CKR_OK);
+	CK_OBJECT_HANDLE found[4];
+	CK_ATTRIBUTE by_peer = {CKA_AKM_PEER_NODE, "node-D", 6};
+	ck_assert_uint_eq(find_all(&by_peer, 1, found, 4), 0);
+	ck_assert_int_eq(f->C_DestroyObject(t.s, h), CKR_OBJECT_HANDLE_INVALID);
+	CK_ATTRIBUTE all = {CKA_AKM_KIND, &kind_pr, sizeof kind_pr};
+	ck_assert_uint_eq(find_all(&all, 1, found, 4), 2);
+
+	/* Breach signals: a wrong PIN, an unknown relationship ID. */
+	ck_assert_int_eq(f->C_Logout(t.s), CKR_OK);
+	ck_assert_int_eq(f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR) "0000", 4), CKR_PIN_INCORRECT);
+	ck_assert_int_eq(f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	CK_ATTRIBUTE unknown = {CKA_AKM_RELATIONSHIP_ID, "no-such-id", 10};
+	ck_assert_uint_eq(find_all(&unknown, 1, found, 4), 0);
+	ck_assert_int_eq(f->C_Finalize(NULL), CKR_OK);
+
+	/* The audit trail, read with sqlite3: every event in order, chained. */
+	char registry[PATH_MAX + 16], *out = NULL;
+	snprintf(registry, sizeof registry, "%s/registry.db", t.env.dir);
+	const char *argv[] = {"sqlite3", registry, "SELECT action || ':' || result FROM audit ORDER BY seq", NULL};
+	if (!akm_have_program("sqlite3"))
+		return; /* the chain itself is checked in tests/unit/test_registry.c */
+	ck_assert_int_eq(akm_run(argv, NULL, &out, 30), 0);
+	ck_assert_msg(strstr(out, "create:0\ncreate:0\ndestroy:0\nlogin:160\nunknown-relationship:130\n") != NULL,
+	              "audit trail:\n%s", out);
+	free(out);
+
+	/* No plaintext key material in the file: the keys are only there
+	 * wrapped, and a destroyed relationship's blobs are zeroed. */
+	const char *wal[] = {"sqlite3", registry, "PRAGMA wal_checkpoint(TRUNCATE)", NULL};
+	ck_assert_int_eq(akm_run(wal, NULL, NULL, 30), 0);
+	const char *blobs[] = {"sqlite3", registry, "SELECT count(*), min(length(wrapped)) FROM key", NULL};
+	ck_assert_int_eq(akm_run(blobs, NULL, &out, 30), 0);
+	ck_assert_msg(strncmp(out, "2|40", 4) == 0, "keys: %s", out); /* AES-KWP of 32 bytes */
+	free(out);
+}
+END_TEST
+
+START_TEST(test_registry_damage_and_rollback)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	CK_OBJECT_HANDLE h;
+	char registry[PATH_MAX + 16], copy[PATH_MAX + 32], cmd[4 * PATH_MAX];
+	snprintf(registry, sizeof registry, "%s/registry.db", t.env.dir);
+	snprintf(copy, sizeof copy, "%s/registry-old.db", t.env.dir);
+	ck_assert_int_eq(make_pr(t.s, "node-F", "hw-F", "pr-F", &h), CKR_OK);
+	ck_assert_int_eq(f->C_Finalize(NULL), CKR_OK);
+	/* Keep an old copy, then make another change. */
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", registry, copy);
+	ck_assert_int_eq(system(cmd), 0);
+	it_open(&t);
+	ck_assert_int_eq(make_pr(t.s, "node-G", "hw-G", "pr-G", &h), CKR_OK);
+	ck_assert_int_eq(f->C_Finalize(NULL), CKR_OK);
+
+	/* Restoring the old copy is detected at login: relationships refuse. */
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s-wal' '%s-shm'", copy, registry, registry, registry);
+	ck_assert_int_eq(system(cmd), 0);
+	it_open(&t);
+	ck_assert_int_eq(make_pr(t.s, "node-H", "hw-H", "pr-H", &h), CKR_DEVICE_ERROR);
+	ck_assert_int_eq(f->C_Finalize(NULL), CKR_OK);
+
+	/* A deleted registry is detected the same way. */
+	snprintf(cmd, sizeof cmd, "rm -f '%s' '%s-wal' '%s-shm'", registry, registry, registry);
+	ck_assert_int_eq(system(cmd), 0);
+	it_open(&t);
+	ck_assert_int_eq(make_pr(t.s, "node-H", "hw-H", "pr-H", &h), CKR_DEVICE_ERROR);
+	ck_assert_int_eq(f->C_Finalize(NULL), CKR_OK);
+
+	/* A corrupted one: C_Initialize fails with a message, no crash. */
+	FILE *fp = fopen(registry, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("this is not a registry, it is garbage garbage garbage garbage", fp);
+	fclose(fp);
+	ck_assert_int_eq(f->C_Initialize(NULL), CKR_GENERAL_ERROR);
+	CK_INFO info;
+	ck_assert_int_eq(f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
+	t.f = NULL;
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("relationships");
+	TCase *tc = tcase_create("relationships");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_create_both_kinds_and_find);
+	tcase_add_test(tc, test_policy_refusals);
+	tcase_add_test(tc, test_use_with_standard_mechanisms);
+	tcase_add_test(tc, test_persistence_destroy_and_audit);
+	tcase_add_test(tc, test_registry_damage_and_rollback);
+	suite_add_tcase(s, tc);
+	IT_RUN_SUITE(s);
+}
