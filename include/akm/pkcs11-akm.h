@@ -96,4 +96,20 @@
  * anything else is refused (see docs/object-model.md for the codes). */
 #define CKM_AKM_RELATIONSHIP_GEN (CKM_AKM_BASE + 0x01)
 
+/* C_GenerateKey: creates many relationships in one transaction — all of
+ * them or, on any refusal, none — which is how a station provisions a batch
+ * quickly.  The parameter is a CK_AKM_BATCH_GEN_PARAMS; C_GenerateKey's own
+ * template must be empty (NULL, 0), and *phKey receives the first
+ * relationship's encryption key.  Each template follows the rules of
+ * CKM_AKM_RELATIONSHIP_GEN; IDs must differ. */
+#define CKM_AKM_RELATIONSHIP_BATCH_GEN (CKM_AKM_BASE + 0x02)
+#define AKM_BATCH_MAX 10000UL
+
+typedef struct CK_AKM_BATCH_GEN_PARAMS {
+	CK_ULONG ulCount;                  /* 1 .. AKM_BATCH_MAX relationships */
+	CK_ATTRIBUTE_PTR *ppTemplates;     /* ulCount creating templates */
+	CK_ULONG_PTR pulTemplateCounts;    /* their attribute counts */
+	CK_OBJECT_HANDLE_PTR phKeys;       /* out: ulCount encryption-key handles */
+} CK_AKM_BATCH_GEN_PARAMS;
+
 #endif

@@ -26,6 +26,10 @@
 typedef struct cache_entry {
 	int64_t id;
 	CK_OBJECT_HANDLE backend;
+	CK_ULONG purpose;
+	CK_ULONG state;                  /* 0: read it again from the registry */
+	uint8_t rid[AKM_ID_MAX];         /* for audit records */
+	size_t rid_len;
 	struct cache_entry *prev, *next; /* most recently used first */
 } cache_entry;
 
@@ -35,10 +39,14 @@ struct akm_relationships {
 	CK_SLOT_ID bslot;
 	CK_SESSION_HANDLE service; /* our own backend session */
 	CK_OBJECT_HANDLE kek, counter;
+	CK_OBJECT_HANDLE kek_token;  /* the KEK itself; kek may be a session copy of it */
 	CK_RV status;              /* CKR_OK when usable; why not otherwise */
 	akm_mutex *lock;
 	akm_hmap cache;            /* key id -> cache_entry */
 	akm_hmap cached_objects;   /* backend handle -> cache_entry: hidden from searches */
+	int64_t data_version;      /* the registry as other processes left it when states were cached */
+	struct timespec counter_written; /* when the token counter was last brought up to date */
+	bool counter_dirty;        /* the registry has changes the token counter does not know */
 	cache_entry *mru, *lru;
 };
 
@@ -129,13 +137,18 @@ static void cache_forget(akm_relationships *r, int64_t id)
 		cache_drop(r, e);
 }
 
-static CK_RV cache_put(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE backend)
+static CK_RV cache_put(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE backend, CK_ULONG purpose,
+                       CK_ULONG state, const uint8_t *rid, size_t rid_len)
 {
 	cache_entry *e = calloc(1, sizeof *e);
 	if (e == NULL)
 		return CKR_HOST_MEMORY;
 	e->id = id;
 	e->backend = backend;
+	e->purpose = purpose;
+	e->state = state;
+	memcpy(e->rid, rid, rid_len);
+	e->rid_len = rid_len;
 	if (akm_hmap_put(&r->cache, (uint64_t)id, e) != CKR_OK) {
 		free(e);
 		return CKR_HOST_MEMORY;
@@ -149,6 +162,28 @@ static CK_RV cache_put(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE backen
 	if (r->cache.count > CACHE_MAX)
 		cache_drop(r, r->lru);
 	return CKR_OK;
+}
+
+/* States cached from the registry hold until another process commits a
+ * change (SQLite's data_version moves); then every state is read again. */
+static void cache_check_others(akm_relationships *r)
+{
+	int64_t version;
+	if (akm_registry_data_version(r->reg, &version) != CKR_OK || version == r->data_version)
+		return;
+	r->data_version = version;
+	for (cache_entry *e = r->mru; e != NULL; e = e->next)
+		e->state = 0;
+}
+
+/* Our own change of a relationship's state, into the cache. */
+static void cache_set_state(akm_relationships *r, const int64_t *ids, size_t n, CK_ULONG state)
+{
+	for (size_t i = 0; i < n; i++) {
+		cache_entry *e = akm_hmap_get(&r->cache, (uint64_t)ids[i]);
+		if (e != NULL)
+			e->state = state;
+	}
 }
 
 /* ---- audit and the token counter (lock held) ------------------------ */
@@ -221,11 +256,35 @@ static CK_RV change_begin(akm_relationships *r)
 	return rv;
 }
 
+/* The token counter is written at most once a second (a token object write
+ * costs milliseconds on a soft token and wears an HSM's storage), and at
+ * logout and finalisation.  A counter that lags the registry is harmless:
+ * only a registry older than the counter is refused. */
+#define COUNTER_INTERVAL_NS 1000000000LL
+
+static void counter_flush(akm_relationships *r)
+{
+	if (!r->counter_dirty || r->counter == 0)
+		return;
+	counter_update(r);
+	clock_gettime(CLOCK_MONOTONIC, &r->counter_written);
+	r->counter_dirty = false;
+}
+
 static CK_RV change_commit(akm_relationships *r)
 {
 	CK_RV rv = akm_registry_commit(r->reg);
-	if (rv == CKR_OK)
-		counter_update(r);
+	if (rv != CKR_OK)
+		return rv;
+	/* Our own commit is not another process's: keep the cached states. */
+	akm_registry_data_version(r->reg, &r->data_version);
+	r->counter_dirty = true;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long elapsed = (now.tv_sec - r->counter_written.tv_sec) * 1000000000LL +
+	                    (now.tv_nsec - r->counter_written.tv_nsec);
+	if (elapsed >= COUNTER_INTERVAL_NS)
+		counter_flush(r);
 	return rv;
 }
 
@@ -268,6 +327,8 @@ void akm_relationships_close(akm_relationships *r)
 {
 	if (r == NULL)
 		return;
+	if (r->status == CKR_OK)
+		counter_flush(r);
 	/* The backend session goes, and its session objects with it. */
 	cache_clear(r, false);
 	r->be->C_CloseSession(r->service);
@@ -298,6 +359,19 @@ static CK_RV find_one(akm_relationships *r, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_O
 	r->be->C_FindObjectsFinal(r->service);
 	*found = rv == CKR_OK && count == 1;
 	return rv;
+}
+
+/* Wrapping and unwrapping with a session copy of the KEK (inside the
+ * backend, like the KEK itself) spares a soft token from re-reading its
+ * token object on every use; a backend that does not copy keeps using the
+ * token KEK. */
+static void kek_session_copy(akm_relationships *r)
+{
+	CK_ATTRIBUTE as_session = {CKA_TOKEN, (void *)&no, 1};
+	CK_OBJECT_HANDLE copy;
+	r->kek_token = r->kek;
+	if (r->be->C_CopyObject(r->service, r->kek, &as_session, 1, &copy) == CKR_OK)
+		r->kek = copy;
 }
 
 static CK_RV login_inlock(akm_relationships *r)
@@ -385,8 +459,20 @@ static CK_RV login_inlock(akm_relationships *r)
 CK_RV akm_relationships_login(akm_relationships *r)
 {
 	akm_mutex_lock(r->lock);
-	CK_RV rv = login_inlock(r);
+	/* Under the registry's write lock, which other processes share: two
+	 * first logins at once must not each make a KEK. */
+	CK_RV rv = akm_registry_begin(r->reg);
+	if (rv == CKR_OK) {
+		rv = login_inlock(r);
+		CK_RV end = akm_registry_commit(r->reg);
+		if (rv == CKR_OK)
+			rv = end;
+	}
+	if (rv == CKR_OK)
+		kek_session_copy(r);
 	r->status = rv;
+	if (rv == CKR_OK)
+		akm_registry_data_version(r->reg, &r->data_version);
 	akm_mutex_unlock(r->lock);
 	return rv;
 }
@@ -394,9 +480,13 @@ CK_RV akm_relationships_login(akm_relationships *r)
 void akm_relationships_logout(akm_relationships *r)
 {
 	akm_mutex_lock(r->lock);
+	if (r->status == CKR_OK)
+		counter_flush(r); /* while the counter is still within reach */
 	cache_clear(r, true);
+	if (r->kek != r->kek_token)
+		r->be->C_DestroyObject(r->service, r->kek);
 	r->be->C_Logout(r->service); /* already done when the application logged out */
-	r->kek = r->counter = 0;
+	r->kek = r->kek_token = r->counter = 0;
 	r->status = CKR_USER_NOT_LOGGED_IN;
 	akm_mutex_unlock(r->lock);
 }
@@ -412,7 +502,7 @@ bool akm_relationships_ready(akm_relationships *r)
 bool akm_relationships_hides(akm_relationships *r, CK_OBJECT_HANDLE backend)
 {
 	akm_mutex_lock(r->lock);
-	bool hidden = backend != 0 && (backend == r->kek || backend == r->counter ||
+	bool hidden = backend != 0 && (backend == r->kek || backend == r->kek_token || backend == r->counter ||
 	                               akm_hmap_get(&r->cached_objects, backend) != NULL);
 	akm_mutex_unlock(r->lock);
 	return hidden;
@@ -672,78 +762,122 @@ static void key_names(akm_key *key, const akm_relationship *rel, const uint8_t *
 	key->label_len = label_len + 4;
 }
 
-CK_RV akm_relationships_create(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
-                               CK_OBJECT_HANDLE *handle)
-{
+/* One relationship of a creation: checked, its keys made, then stored. */
+typedef struct pending_rel {
 	akm_relationship rel;
 	uint8_t label[AKM_LABEL_MAX];
-	size_t label_len = 0;
-	memset(&rel, 0, sizeof rel);
-	rel.state = CKV_AKM_STATE_ACTIVE;
+	size_t label_len;
+	akm_key enc, mac;
+	CK_OBJECT_HANDLE benc, bmac;
+} pending_rel;
 
-	CK_RV rv = check_create_template(tmpl, count, &rel, label, &label_len);
-	if (rv != CKR_OK) {
-		akm_relationship_clear(&rel);
-		return rv;
+static void pending_discard(akm_relationships *r, pending_rel *p)
+{
+	if (p->benc != 0)
+		r->be->C_DestroyObject(r->service, p->benc);
+	if (p->bmac != 0)
+		r->be->C_DestroyObject(r->service, p->bmac);
+	p->benc = p->bmac = 0;
+}
+
+/* Lock held: an ID, a label, and both keys made and wrapped. */
+static CK_RV pending_make(akm_relationships *r, pending_rel *p)
+{
+	CK_RV rv;
+	if (p->rel.rid_len == 0) {
+		p->rel.rid_len = 16;
+		if ((rv = r->be->C_GenerateRandom(r->service, p->rel.rid, p->rel.rid_len)) != CKR_OK)
+			return rv;
 	}
+	if (p->label_len == 0) {
+		p->label_len = (size_t)snprintf((char *)p->label, sizeof p->label, "akm:");
+		hex((char *)p->label + p->label_len, p->rel.rid, p->rel.rid_len);
+		p->label_len += 2 * p->rel.rid_len;
+	}
+	p->rel.created = p->rel.changed = (int64_t)time(NULL);
+	if ((rv = make_key(r, CKV_AKM_PURPOSE_ENCRYPT, &p->enc, &p->benc)) != CKR_OK)
+		return rv;
+	if ((rv = make_key(r, CKV_AKM_PURPOSE_MAC, &p->mac, &p->bmac)) != CKR_OK)
+		return rv;
+	key_names(&p->enc, &p->rel, p->label, p->label_len);
+	key_names(&p->mac, &p->rel, p->label, p->label_len);
+	return CKR_OK;
+}
+
+/* Lock and transaction held: the relationship, its keys and its audit
+ * record.  A duplicate ID is CKR_ATTRIBUTE_VALUE_INVALID. */
+static CK_RV pending_store(akm_relationships *r, pending_rel *p)
+{
+	CK_RV rv;
+	if ((rv = akm_registry_insert_relationship(r->reg, &p->rel)) != CKR_OK)
+		return rv;
+	p->enc.relationship = p->mac.relationship = p->rel.id;
+	if ((rv = akm_registry_insert_key(r->reg, &p->enc)) != CKR_OK ||
+	    (rv = akm_registry_insert_key(r->reg, &p->mac)) != CKR_OK)
+		return rv;
+	akm_audit_event ev = {"user", "create", p->rel.rid, p->rel.rid_len, CKR_OK,
+	                      p->rel.kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational"};
+	return akm_registry_audit_append(r->reg, &ev);
+}
+
+/* Keeps the fresh backend copies: the first use costs no unwrap. */
+static void pending_keep(akm_relationships *r, pending_rel *p)
+{
+	if (cache_put(r, p->enc.id, p->benc, p->enc.purpose, p->rel.state, p->rel.rid, p->rel.rid_len) != CKR_OK)
+		r->be->C_DestroyObject(r->service, p->benc);
+	if (cache_put(r, p->mac.id, p->bmac, p->mac.purpose, p->rel.state, p->rel.rid, p->rel.rid_len) != CKR_OK)
+		r->be->C_DestroyObject(r->service, p->bmac);
+	p->benc = p->bmac = 0;
+}
+
+CK_RV akm_relationships_create(akm_relationships *r, CK_ATTRIBUTE *const *tmpls, const CK_ULONG *counts,
+                               CK_ULONG n, CK_OBJECT_HANDLE *handles)
+{
+	pending_rel *p = calloc(n ? n : 1, sizeof *p);
+	CK_ULONG made = 0;
+	CK_RV rv = CKR_OK;
+	if (p == NULL)
+		return CKR_HOST_MEMORY;
+	/* Every template is checked before anything is made. */
+	for (CK_ULONG i = 0; i < n && rv == CKR_OK; i++) {
+		p[i].rel.state = CKV_AKM_STATE_ACTIVE;
+		rv = check_create_template(tmpls[i], counts[i], &p[i].rel, p[i].label, &p[i].label_len);
+		if (rv != CKR_OK && n > 1)
+			akm_log(AKM_LOG_INFO, "relationship %lu of the batch refused (0x%lx)", i, rv);
+	}
+	if (rv != CKR_OK)
+		goto out_free;
 	akm_mutex_lock(r->lock);
 	if ((rv = r->status) != CKR_OK)
 		goto out;
-	if (rel.rid_len == 0) {
-		rel.rid_len = 16;
-		if ((rv = r->be->C_GenerateRandom(r->service, rel.rid, rel.rid_len)) != CKR_OK)
-			goto out;
-	}
-	if (label_len == 0) {
-		label_len = (size_t)snprintf((char *)label, sizeof label, "akm:");
-		hex((char *)label + label_len, rel.rid, rel.rid_len);
-		label_len += 2 * rel.rid_len;
-	}
-	rel.created = rel.changed = (int64_t)time(NULL);
-
-	akm_key enc = {0}, mac = {0};
-	CK_OBJECT_HANDLE benc = 0, bmac = 0;
-	if ((rv = make_key(r, CKV_AKM_PURPOSE_ENCRYPT, &enc, &benc)) != CKR_OK)
+	for (; made < n && rv == CKR_OK; made++)
+		rv = pending_make(r, &p[made]);
+	if (rv != CKR_OK)
 		goto out;
-	if ((rv = make_key(r, CKV_AKM_PURPOSE_MAC, &mac, &bmac)) != CKR_OK) {
-		r->be->C_DestroyObject(r->service, benc);
-		goto out;
-	}
-	key_names(&enc, &rel, label, label_len);
-	key_names(&mac, &rel, label, label_len);
-
-	/* One transaction: the relationship, both keys and the audit record
+	/* One transaction: every relationship, its keys and its audit record
 	 * are there together, or none of them. */
 	if ((rv = change_begin(r)) != CKR_OK)
-		goto fail_keys;
-	if ((rv = akm_registry_insert_relationship(r->reg, &rel)) != CKR_OK)
-		goto fail_tx; /* a duplicate ID: CKR_ATTRIBUTE_VALUE_INVALID */
-	enc.relationship = mac.relationship = rel.id;
-	if ((rv = akm_registry_insert_key(r->reg, &enc)) != CKR_OK ||
-	    (rv = akm_registry_insert_key(r->reg, &mac)) != CKR_OK)
-		goto fail_tx;
-	akm_audit_event ev = {"user", "create", rel.rid, rel.rid_len, CKR_OK,
-	                      rel.kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational"};
-	if ((rv = akm_registry_audit_append(r->reg, &ev)) != CKR_OK)
-		goto fail_tx;
+		goto out;
+	for (CK_ULONG i = 0; i < n && rv == CKR_OK; i++)
+		rv = pending_store(r, &p[i]);
+	if (rv != CKR_OK) {
+		akm_registry_rollback(r->reg);
+		goto out;
+	}
 	if ((rv = change_commit(r)) != CKR_OK)
-		goto fail_keys;
-	/* Keep the fresh backend copies: the first use costs no unwrap. */
-	if (cache_put(r, enc.id, benc) != CKR_OK)
-		r->be->C_DestroyObject(r->service, benc);
-	if (cache_put(r, mac.id, bmac) != CKR_OK)
-		r->be->C_DestroyObject(r->service, bmac);
-	*handle = AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)enc.id;
-	goto out;
-
-fail_tx:
-	akm_registry_rollback(r->reg);
-fail_keys:
-	r->be->C_DestroyObject(r->service, benc);
-	r->be->C_DestroyObject(r->service, bmac);
+		goto out;
+	for (CK_ULONG i = 0; i < n; i++) {
+		handles[i] = AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)p[i].enc.id;
+		pending_keep(r, &p[i]);
+	}
 out:
+	for (CK_ULONG i = 0; i < made; i++)
+		pending_discard(r, &p[i]);
 	akm_mutex_unlock(r->lock);
-	akm_relationship_clear(&rel);
+out_free:
+	for (CK_ULONG i = 0; i < n; i++)
+		akm_relationship_clear(&p[i].rel);
+	free(p);
 	return rv;
 }
 
@@ -948,10 +1082,14 @@ CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
 		akm_audit_event ev = {"user", "set-label", v.rel.rid, v.rel.rid_len, CKR_OK, NULL};
 		rv = akm_registry_audit_append(r->reg, &ev);
 	}
-	if (rv == CKR_OK)
-		rv = change_commit(r);
-	else
+	if (rv == CKR_OK && (rv = change_commit(r)) == CKR_OK) {
+		int64_t ids[2];
+		size_t n = 0;
+		if (relationship_keys(r, &v.rel, ids, &n) == CKR_OK)
+			cache_set_state(r, ids, n, v.rel.state);
+	} else if (rv != CKR_OK) {
 		akm_registry_rollback(r->reg);
+	}
 out_view:
 	view_clear(&v);
 out:
@@ -1000,28 +1138,42 @@ CK_RV akm_relationships_use(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ATTRIBU
 {
 	int64_t id = key_id_of(h);
 	key_view v;
+	bool viewed = false;
 	akm_mutex_lock(r->lock);
 	CK_RV rv = ready_or_status(r);
 	if (rv != CKR_OK)
 		goto out;
-	if ((rv = view_key(r, id, &v)) != CKR_OK)
-		goto out;
-	if (v.rel.state != CKV_AKM_STATE_ACTIVE && v.rel.state != CKV_AKM_STATE_PENDING) {
-		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		audit(r, "user", "use-refused", v.rel.rid, v.rel.rid_len, rv,
-		      v.rel.state == CKV_AKM_STATE_REVOKED ? "revoked" : "suspended");
-		goto out_view;
-	}
-	if (!usage_allowed(v.key.purpose, usage)) {
-		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		goto out_view;
-	}
+	/* A cached key with a known state costs no registry read (the hot
+	 * path of every operation); otherwise the registry says. */
+	cache_check_others(r);
 	cache_entry *e = akm_hmap_get(&r->cache, (uint64_t)id);
+	if (e == NULL || e->state == 0) {
+		if ((rv = view_key(r, id, &v)) != CKR_OK) {
+			if (e != NULL)
+				cache_drop(r, e); /* destroyed elsewhere */
+			goto out;
+		}
+		viewed = true;
+		if (e != NULL)
+			e->state = v.rel.state;
+	}
+	CK_ULONG state = e != NULL ? e->state : v.rel.state;
+	CK_ULONG purpose = e != NULL ? e->purpose : v.key.purpose;
+	if (state != CKV_AKM_STATE_ACTIVE && state != CKV_AKM_STATE_PENDING) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		audit(r, "user", "use-refused", e != NULL ? e->rid : v.rel.rid, e != NULL ? e->rid_len : v.rel.rid_len,
+		      rv, state == CKV_AKM_STATE_REVOKED ? "revoked" : "suspended");
+		goto out;
+	}
+	if (!usage_allowed(purpose, usage)) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		goto out;
+	}
 	if (e != NULL) {
 		cache_unlink(r, e);
 		cache_push_front(r, e);
 		*backend = e->backend;
-		goto out_view;
+		goto out;
 	}
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = v.key.key_type;
@@ -1043,15 +1195,15 @@ CK_RV akm_relationships_use(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ATTRIBU
 		        akm_registry_path(r->reg), (long long)id, rv);
 		audit(r, "module", "unwrap-failed", v.rel.rid, v.rel.rid_len, rv, NULL);
 		rv = CKR_DEVICE_ERROR;
-		goto out_view;
+		goto out;
 	}
-	if (cache_put(r, id, *backend) != CKR_OK) {
+	if (cache_put(r, id, *backend, v.key.purpose, v.rel.state, v.rel.rid, v.rel.rid_len) != CKR_OK) {
 		r->be->C_DestroyObject(r->service, *backend);
 		rv = CKR_HOST_MEMORY;
 	}
-out_view:
-	view_clear(&v);
 out:
+	if (viewed)
+		view_clear(&v);
 	akm_mutex_unlock(r->lock);
 	if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
@@ -1061,10 +1213,12 @@ out:
 /* ---- search ---------------------------------------------------------------- */
 
 /* Narrows a template to the columns the registry can search on; whatever
- * else the template says is checked key by key. */
-static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_registry_query *q)
+ * else the template says is checked key by key (*exact stays true when
+ * nothing else is left to check). */
+static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_registry_query *q, bool *exact)
 {
 	memset(q, 0, sizeof *q);
+	*exact = true;
 	for (CK_ULONG i = 0; i < count; i++) {
 		const CK_ATTRIBUTE *a = &tmpl[i];
 		CK_ULONG u;
@@ -1083,6 +1237,7 @@ static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_regi
 			if (a->type == CKA_AKM_KEY_PURPOSE) { q->has_purpose = true; q->purpose = u; }
 			break;
 		default:
+			*exact = false;
 			break;
 		}
 		/* A NULL value with a length names nothing: no key matches. */
@@ -1105,22 +1260,31 @@ CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_
 		rv = CKR_OK; /* not logged in: private objects are not there */
 		goto out;
 	}
-	if (!template_to_query(tmpl, count, &q))
+	bool exact;
+	if (!template_to_query(tmpl, count, &q, &exact))
 		goto out;
 	bool first = *cursor == 0;
 	while (*n < max) {
-		size_t got = 0;
-		if ((rv = akm_registry_find(r->reg, &q, *cursor, ids, 64, &got)) != CKR_OK || got == 0)
+		size_t got = 0, page = exact ? max - *n : 64;
+		if (page > 64)
+			page = 64;
+		if ((rv = akm_registry_find(r->reg, &q, *cursor, ids, page, &got)) != CKR_OK || got == 0)
 			break;
 		for (size_t i = 0; i < got && *n < max; i++) {
 			key_view v;
 			*cursor = ids[i];
+			if (exact) {
+				out[(*n)++] = AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)ids[i];
+				continue;
+			}
 			if ((rv = view_key(r, ids[i], &v)) != CKR_OK)
 				goto out;
 			if (view_matches(&v, tmpl, count))
 				out[(*n)++] = AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)ids[i];
 			view_clear(&v);
 		}
+		if (got < page)
+			break; /* the registry has no more */
 	}
 	/* Asking for a relationship nobody has is worth recording. */
 	if (rv == CKR_OK && first && *n == 0 && q.rid != NULL)

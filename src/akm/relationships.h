@@ -53,9 +53,11 @@ bool akm_relationships_ready(akm_relationships *r);
  * C_FindObjects. */
 bool akm_relationships_hides(akm_relationships *r, CK_OBJECT_HANDLE backend);
 
-/* C_GenerateKey with CKM_AKM_RELATIONSHIP_GEN. */
-CK_RV akm_relationships_create(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
-                               CK_OBJECT_HANDLE *handle);
+/* C_GenerateKey with CKM_AKM_RELATIONSHIP_GEN (n == 1) or
+ * CKM_AKM_RELATIONSHIP_BATCH_GEN: n relationships in one transaction, all
+ * or none; handles[i] receives the i-th one's encryption key. */
+CK_RV akm_relationships_create(akm_relationships *r, CK_ATTRIBUTE *const *tmpls, const CK_ULONG *counts,
+                               CK_ULONG n, CK_OBJECT_HANDLE *handles);
 
 /* Attributes of a registry key. */
 CK_RV akm_relationships_get_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,

@@ -1,6 +1,39 @@
 /* Key management and random numbers (PKCS#11 v2.40 §5.14–5.15). */
-#include "akm/pkcs11-akm.h"
 #include "module/entry.h"
+#include "akm/pkcs11-akm.h"
+
+/* The AKM creation mechanisms: one relationship, or a batch. */
+static CK_RV generate_relationships(const akm_call *c, const CK_MECHANISM *m, CK_ATTRIBUTE_PTR tmpl,
+                                    CK_ULONG count, CK_OBJECT_HANDLE_PTR phKey)
+{
+	akm_relationships *rels = akm_core_relationships(c);
+	if (rels == NULL)
+		return CKR_MECHANISM_INVALID; /* only the registry's token has relationships */
+	if (m->mechanism == CKM_AKM_RELATIONSHIP_GEN) {
+		if (m->pParameter != NULL || m->ulParameterLen != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (!c->rw)
+			return CKR_SESSION_READ_ONLY;
+		return akm_relationships_create(rels, &tmpl, &count, 1, phKey);
+	}
+	const CK_AKM_BATCH_GEN_PARAMS *b = m->pParameter;
+	if (b == NULL || m->ulParameterLen != sizeof *b || b->ulCount == 0 || b->ulCount > AKM_BATCH_MAX ||
+	    b->ppTemplates == NULL || b->pulTemplateCounts == NULL || b->phKeys == NULL)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (tmpl != NULL || count != 0)
+		return CKR_TEMPLATE_INCONSISTENT; /* the templates are in the parameter */
+	for (CK_ULONG i = 0; i < b->ulCount; i++) {
+		CK_RV rv = akm_template_check(b->ppTemplates[i], b->pulTemplateCounts[i]);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	if (!c->rw)
+		return CKR_SESSION_READ_ONLY;
+	CK_RV rv = akm_relationships_create(rels, b->ppTemplates, b->pulTemplateCounts, b->ulCount, b->phKeys);
+	if (rv == CKR_OK)
+		*phKey = b->phKeys[0];
+	return rv;
+}
 
 AKM_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
@@ -13,16 +46,9 @@ AKM_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = akm_template_check(pTemplate, ulCount)) != CKR_OK)
 		return rv;
-	if (pMechanism->mechanism == CKM_AKM_RELATIONSHIP_GEN) {
-		akm_relationships *rels = akm_core_relationships(&c);
-		if (rels == NULL)
-			return CKR_MECHANISM_INVALID; /* only the registry's token has relationships */
-		if (pMechanism->pParameter != NULL || pMechanism->ulParameterLen != 0)
-			return CKR_MECHANISM_PARAM_INVALID;
-		if (!c.rw)
-			return CKR_SESSION_READ_ONLY;
-		return akm_relationships_create(rels, pTemplate, ulCount, phKey);
-	}
+	if (pMechanism->mechanism == CKM_AKM_RELATIONSHIP_GEN ||
+	    pMechanism->mechanism == CKM_AKM_RELATIONSHIP_BATCH_GEN)
+		return generate_relationships(&c, pMechanism, pTemplate, ulCount, phKey);
 	CK_OBJECT_HANDLE key;
 	rv = c.be->C_GenerateKey(c.bs, pMechanism, pTemplate, ulCount, &key);
 	if (rv != CKR_OK)

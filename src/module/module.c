@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "akm-config.h"
-#include "akm/pkcs11-akm.h"
 #include "module/entry.h"
+#include "akm/pkcs11-akm.h"
 
 void akm_pad_field(CK_UTF8CHAR *dst, size_t len, const char *src)
 {

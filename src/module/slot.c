@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "akm/pkcs11-akm.h"
 #include "module/entry.h"
+#include "akm/pkcs11-akm.h"
 
 AKM_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
@@ -74,18 +74,21 @@ AKM_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMe
 	CK_ULONG n = 0;
 	if ((rv = c.be->C_GetMechanismList(c.bslot, NULL, &n)) != CKR_OK)
 		return rv;
+	static const CK_MECHANISM_TYPE akm_mechanisms[] = {CKM_AKM_RELATIONSHIP_GEN, CKM_AKM_RELATIONSHIP_BATCH_GEN};
+	const CK_ULONG extra = sizeof akm_mechanisms / sizeof akm_mechanisms[0];
 	if (pMechanismList == NULL) {
-		*pulCount = n + 1;
+		*pulCount = n + extra;
 		return CKR_OK;
 	}
-	if (*pulCount < n + 1) {
-		*pulCount = n + 1;
+	if (*pulCount < n + extra) {
+		*pulCount = n + extra;
 		return CKR_BUFFER_TOO_SMALL;
 	}
 	if ((rv = c.be->C_GetMechanismList(c.bslot, pMechanismList, &n)) != CKR_OK)
 		return rv;
-	pMechanismList[n] = CKM_AKM_RELATIONSHIP_GEN;
-	*pulCount = n + 1;
+	for (CK_ULONG i = 0; i < extra; i++)
+		pMechanismList[n + i] = akm_mechanisms[i];
+	*pulCount = n + extra;
 	return CKR_OK;
 }
 
@@ -98,7 +101,7 @@ AKM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 		return rv;
 	if (pInfo == NULL)
 		return CKR_ARGUMENTS_BAD;
-	if (type == CKM_AKM_RELATIONSHIP_GEN) {
+	if (type == CKM_AKM_RELATIONSHIP_GEN || type == CKM_AKM_RELATIONSHIP_BATCH_GEN) {
 		if (akm_core_relationships(&c) == NULL)
 			return CKR_MECHANISM_INVALID;
 		pInfo->ulMinKeySize = pInfo->ulMaxKeySize = 32;

@@ -7,11 +7,16 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#define FIND_SHAPES 128 /* one prepared statement per combination of filters */
+
 struct akm_registry {
 	sqlite3 *db;
 	char *path;
 	int tx_depth; /* a write transaction is open */
 	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *meta_get, *meta_set;
+	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *audit_at,
+		*data_version;
+	sqlite3_stmt *find[FIND_SHAPES];
 };
 
 /* The one place SQLite results become CK_RV. */
@@ -66,11 +71,6 @@ static const char *const migrations[] = {
 	"  prev BLOB NOT NULL, hash BLOB NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
-
-static CK_RV exec(akm_registry *r, const char *sql)
-{
-	return rv_from_sqlite(sqlite3_exec(r->db, sql, NULL, NULL, NULL));
-}
 
 static CK_RV prepare(akm_registry *r, sqlite3_stmt **st, const char *sql)
 {
@@ -146,11 +146,19 @@ CK_RV akm_registry_open(const char *path, akm_registry **out, char *err, size_t 
 	 * process being killed at any point; secure_delete zeroes what is
 	 * deleted, so a destroyed relationship's wrapped keys leave no trace. */
 	static const char *const pragmas =
-		"PRAGMA journal_mode = WAL;"
 		"PRAGMA synchronous = NORMAL;"
 		"PRAGMA foreign_keys = ON;"
 		"PRAGMA secure_delete = ON;";
-	if (sqlite3_exec(r->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+	/* Switching a new file to WAL takes an exclusive lock and does not wait
+	 * for it: when several processes create the registry at once, retry
+	 * within the busy timeout. */
+	for (int waited_ms = 0;; waited_ms += 10) {
+		rc = sqlite3_exec(r->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= 10000)
+			break;
+		sqlite3_sleep(10);
+	}
+	if (rc != SQLITE_OK || sqlite3_exec(r->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		/* The first read of a damaged file fails here. */
 		snprintf(err, errlen, "registry %s is unusable: %s", path, sqlite3_errmsg(r->db));
 		akm_registry_close(r);
@@ -174,7 +182,16 @@ CK_RV akm_registry_open(const char *path, akm_registry **out, char *err, size_t 
 	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = prepare(r, &r->meta_get, "SELECT value FROM meta WHERE name = ?")) != CKR_OK ||
-	    (rv = prepare(r, &r->meta_set, "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)")) != CKR_OK) {
+	    (rv = prepare(r, &r->meta_set, "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)")) != CKR_OK ||
+	    (rv = prepare(r, &r->begin, "BEGIN IMMEDIATE")) != CKR_OK ||
+	    (rv = prepare(r, &r->commit, "COMMIT")) != CKR_OK ||
+	    (rv = prepare(r, &r->rollback, "ROLLBACK")) != CKR_OK ||
+	    (rv = prepare(r, &r->update_rel,
+	                  "UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ? WHERE id = ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->update_label, "UPDATE key SET label = ? WHERE id = ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->delete_rel, "DELETE FROM relationship WHERE id = ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->audit_at, "SELECT hash FROM audit WHERE seq = ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->data_version, "PRAGMA data_version")) != CKR_OK) {
 		snprintf(err, errlen, "registry %s: %s", path, sqlite3_errmsg(r->db));
 		akm_registry_close(r);
 		return rv;
@@ -193,6 +210,12 @@ void akm_registry_close(akm_registry *r)
 	sqlite3_finalize(r->audit_insert);
 	sqlite3_finalize(r->meta_get);
 	sqlite3_finalize(r->meta_set);
+	sqlite3_stmt **all[] = {&r->begin, &r->commit, &r->rollback, &r->update_rel, &r->update_label,
+	                        &r->delete_rel, &r->audit_at, &r->data_version};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		sqlite3_finalize(*all[i]);
+	for (int i = 0; i < FIND_SHAPES; i++)
+		sqlite3_finalize(r->find[i]);
 	if (r->db != NULL)
 		sqlite3_close(r->db);
 	free(r->path);
@@ -209,9 +232,11 @@ const char *akm_registry_path(const akm_registry *r)
 	return r->path;
 }
 
+static CK_RV step_done(sqlite3_stmt *st);
+
 CK_RV akm_registry_begin(akm_registry *r)
 {
-	CK_RV rv = exec(r, "BEGIN IMMEDIATE");
+	CK_RV rv = step_done(r->begin);
 	if (rv == CKR_OK)
 		r->tx_depth = 1;
 	return rv;
@@ -219,7 +244,7 @@ CK_RV akm_registry_begin(akm_registry *r)
 
 CK_RV akm_registry_commit(akm_registry *r)
 {
-	CK_RV rv = exec(r, "COMMIT");
+	CK_RV rv = step_done(r->commit);
 	if (rv != CKR_OK)
 		akm_registry_rollback(r);
 	r->tx_depth = 0;
@@ -229,7 +254,7 @@ CK_RV akm_registry_commit(akm_registry *r)
 void akm_registry_rollback(akm_registry *r)
 {
 	if (!sqlite3_get_autocommit(r->db))
-		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		step_done(r->rollback);
 	r->tx_depth = 0;
 }
 
@@ -388,11 +413,8 @@ out:
 
 CK_RV akm_registry_update_relationship(akm_registry *r, const akm_relationship *rel)
 {
-	sqlite3_stmt *st;
-	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db,
-		"UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ? WHERE id = ?", -1, &st, NULL));
-	if (rv != CKR_OK)
-		return rv;
+	sqlite3_stmt *st = r->update_rel;
+	CK_RV rv;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)rel->state);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)rel->epoch);
 	bind_blob(st, 3, rel->members, rel->members_len);
@@ -401,56 +423,51 @@ CK_RV akm_registry_update_relationship(akm_registry *r, const akm_relationship *
 	rv = step_done(st);
 	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
 		rv = CKR_OBJECT_HANDLE_INVALID;
-	sqlite3_finalize(st);
 	return rv;
 }
 
 CK_RV akm_registry_update_key_label(akm_registry *r, int64_t id, const uint8_t *label, size_t len)
 {
-	sqlite3_stmt *st;
-	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, "UPDATE key SET label = ? WHERE id = ?", -1, &st, NULL));
-	if (rv != CKR_OK)
-		return rv;
+	sqlite3_stmt *st = r->update_label;
 	bind_blob(st, 1, label, len);
 	sqlite3_bind_int64(st, 2, id);
-	rv = step_done(st);
+	CK_RV rv = step_done(st);
 	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
 		rv = CKR_OBJECT_HANDLE_INVALID;
-	sqlite3_finalize(st);
 	return rv;
 }
 
 CK_RV akm_registry_delete_relationship(akm_registry *r, int64_t id)
 {
-	sqlite3_stmt *st;
-	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, "DELETE FROM relationship WHERE id = ?", -1, &st, NULL));
-	if (rv != CKR_OK)
-		return rv;
+	sqlite3_stmt *st = r->delete_rel;
 	sqlite3_bind_int64(st, 1, id);
-	rv = step_done(st);
+	CK_RV rv = step_done(st);
 	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
 		rv = CKR_OBJECT_HANDLE_INVALID;
-	sqlite3_finalize(st);
 	return rv;
 }
 
 CK_RV akm_registry_find(akm_registry *r, const akm_registry_query *q, int64_t after,
                         int64_t *ids, size_t max, size_t *n)
 {
-	char sql[768] = "SELECT k.id FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id > ?";
-	if (q->rid) strcat(sql, " AND r.rid = ?");
-	if (q->ckid) strcat(sql, " AND k.ckid = ?");
-	if (q->label) strcat(sql, " AND k.label = ?");
-	if (q->peer) strcat(sql, " AND r.peer = ?");
-	if (q->has_kind) strcat(sql, " AND r.kind = ?");
-	if (q->has_state) strcat(sql, " AND r.state = ?");
-	if (q->has_purpose) strcat(sql, " AND k.purpose = ?");
-	strcat(sql, " ORDER BY k.id LIMIT ?");
-	sqlite3_stmt *st;
-	/* Cached by SQLite's own statement text; queries are few shapes. */
-	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
-	if (rv != CKR_OK)
-		return rv;
+	unsigned shape = (q->rid != NULL) | (q->ckid != NULL) << 1 | (q->label != NULL) << 2 |
+	                 (q->peer != NULL) << 3 | q->has_kind << 4 | q->has_state << 5 | q->has_purpose << 6;
+	sqlite3_stmt *st = r->find[shape];
+	CK_RV rv;
+	if (st == NULL) {
+		char sql[768] = "SELECT k.id FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id > ?";
+		if (q->rid) strcat(sql, " AND r.rid = ?");
+		if (q->ckid) strcat(sql, " AND k.ckid = ?");
+		if (q->label) strcat(sql, " AND k.label = ?");
+		if (q->peer) strcat(sql, " AND r.peer = ?");
+		if (q->has_kind) strcat(sql, " AND r.kind = ?");
+		if (q->has_state) strcat(sql, " AND r.state = ?");
+		if (q->has_purpose) strcat(sql, " AND k.purpose = ?");
+		strcat(sql, " ORDER BY k.id LIMIT ?");
+		if ((rv = prepare(r, &r->find[shape], sql)) != CKR_OK)
+			return rv;
+		st = r->find[shape];
+	}
 	int i = 1;
 	sqlite3_bind_int64(st, i++, after);
 	if (q->rid) bind_blob(st, i++, q->rid, q->rid_len);
@@ -463,11 +480,20 @@ CK_RV akm_registry_find(akm_registry *r, const akm_registry_query *q, int64_t af
 	sqlite3_bind_int64(st, i++, (sqlite3_int64)max);
 	*n = 0;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max)
+	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		ids[(*n)++] = sqlite3_column_int64(st, 0);
-	rv = rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : rv_from_sqlite(rc);
-	sqlite3_finalize(st);
+	rv = *n == max || rc == SQLITE_DONE ? CKR_OK : rv_from_sqlite(rc);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rv;
+}
+
+CK_RV akm_registry_data_version(akm_registry *r, int64_t *version)
+{
+	int rc = sqlite3_step(r->data_version);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int64(r->data_version, 0) : 0;
+	sqlite3_reset(r->data_version);
+	return rc == SQLITE_ROW ? CKR_OK : rv_from_sqlite(rc);
 }
 
 CK_RV akm_registry_count(akm_registry *r, const char *table, int64_t *n)
@@ -593,17 +619,15 @@ out:
 
 CK_RV akm_registry_audit_hash_at(akm_registry *r, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
 {
-	sqlite3_stmt *st;
-	CK_RV rv = rv_from_sqlite(sqlite3_prepare_v2(r->db, "SELECT hash FROM audit WHERE seq = ?", -1, &st, NULL));
-	if (rv != CKR_OK)
-		return rv;
+	sqlite3_stmt *st = r->audit_at;
+	CK_RV rv;
 	sqlite3_bind_int64(st, 1, seq);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		rv = column_blob(st, 0, hash, AKM_AUDIT_HASH_LEN) == AKM_AUDIT_HASH_LEN ? CKR_OK : CKR_DEVICE_ERROR;
 	else
 		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : rv_from_sqlite(rc);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rv;
 }
 
@@ -668,8 +692,11 @@ CK_RV akm_registry_audit_verify(akm_registry *r, int64_t *records, char *err, si
 		return rv;
 	}
 	if (head_seq != expect_seq - 1 || memcmp(head_hash, expect_prev, sizeof head_hash) != 0) {
-		snprintf(err, errlen, "the audit trail ends at record %lld but its head says %lld (records removed at the end)",
-		         (long long)(expect_seq - 1), (long long)head_seq);
+		if (head_seq == expect_seq - 1)
+			snprintf(err, errlen, "the audit head's hash does not match record %lld (altered)", (long long)head_seq);
+		else
+			snprintf(err, errlen, "the audit trail ends at record %lld but its head says %lld (records removed at the end)",
+			         (long long)(expect_seq - 1), (long long)head_seq);
 		return CKR_GENERAL_ERROR;
 	}
 	return CKR_OK;

@@ -101,6 +101,9 @@ typedef struct akm_registry_query {
 CK_RV akm_registry_find(akm_registry *r, const akm_registry_query *q, int64_t after,
                         int64_t *ids, size_t max, size_t *n);
 CK_RV akm_registry_count(akm_registry *r, const char *table, int64_t *n);
+/* SQLite's data_version: changes when another connection (process)
+ * commits, so a cache of what it read can tell when to read again. */
+CK_RV akm_registry_data_version(akm_registry *r, int64_t *version);
 
 /* The audit trail: append-only, hash-chained (docs/formats.md).  Appended in
  * the caller's transaction when one is open, else in its own. */

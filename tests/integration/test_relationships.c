@@ -401,7 +401,7 @@ START_TEST(test_registry_damage_and_rollback)
 {
 	CK_FUNCTION_LIST *f = t.f;
 	CK_OBJECT_HANDLE h;
-	char registry[PATH_MAX + 16], copy[PATH_MAX + 32], cmd[4 * PATH_MAX];
+	char registry[PATH_MAX + 16], copy[PATH_MAX + 32], cmd[5 * PATH_MAX];
 	snprintf(registry, sizeof registry, "%s/registry.db", t.env.dir);
 	snprintf(copy, sizeof copy, "%s/registry-old.db", t.env.dir);
 	ck_assert_int_eq(make_pr(t.s, "node-F", "hw-F", "pr-F", &h), CKR_OK);
@@ -439,6 +439,67 @@ START_TEST(test_registry_damage_and_rollback)
 }
 END_TEST
 
+START_TEST(test_batch_all_or_nothing)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	enum { N = 100 };
+	static char ids[N][16];
+	static CK_ATTRIBUTE tmpls[N][4];
+	CK_ATTRIBUTE_PTR ptrs[N];
+	CK_ULONG counts[N];
+	CK_OBJECT_HANDLE keys[N], first = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(ids[i], sizeof ids[i], "batch-%03d", i);
+		tmpls[i][0] = (CK_ATTRIBUTE){CKA_AKM_KIND, &kind_pr, sizeof kind_pr};
+		tmpls[i][1] = (CK_ATTRIBUTE){CKA_AKM_PEER_NODE, ids[i], strlen(ids[i])};
+		tmpls[i][2] = (CK_ATTRIBUTE){CKA_AKM_HW_BINDING, "hw", 2};
+		tmpls[i][3] = (CK_ATTRIBUTE){CKA_AKM_RELATIONSHIP_ID, ids[i], strlen(ids[i])};
+		ptrs[i] = tmpls[i];
+		counts[i] = 4;
+	}
+	CK_AKM_BATCH_GEN_PARAMS bp = {N, ptrs, counts, keys};
+	CK_MECHANISM batch = {CKM_AKM_RELATIONSHIP_BATCH_GEN, &bp, sizeof bp};
+	CK_OBJECT_HANDLE found[2 * N + 1];
+
+	/* One bad template refuses the whole batch: nothing is created. */
+	tmpls[57][2].ulValueLen = 0;
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &batch, NULL, 0, &first), CKR_ATTRIBUTE_VALUE_INVALID);
+	tmpls[57][2].ulValueLen = 2;
+	/* So does an ID used twice. */
+	tmpls[80][3] = tmpls[20][3];
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &batch, NULL, 0, &first), CKR_ATTRIBUTE_VALUE_INVALID);
+	tmpls[80][3] = (CK_ATTRIBUTE){CKA_AKM_RELATIONSHIP_ID, ids[80], strlen(ids[80])};
+	CK_ATTRIBUTE any = {CKA_AKM_KIND, &kind_pr, sizeof kind_pr};
+	ck_assert_uint_eq(find_all(&any, 1, found, 2 * N + 1), 0);
+
+	/* Malformed parameters. */
+	CK_AKM_BATCH_GEN_PARAMS empty = {0, ptrs, counts, keys}, huge = {AKM_BATCH_MAX + 1, ptrs, counts, keys};
+	CK_MECHANISM bad = {CKM_AKM_RELATIONSHIP_BATCH_GEN, &empty, sizeof empty};
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &bad, NULL, 0, &first), CKR_MECHANISM_PARAM_INVALID);
+	bad.pParameter = &huge;
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &bad, NULL, 0, &first), CKR_MECHANISM_PARAM_INVALID);
+	bad.pParameter = NULL;
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &bad, NULL, 0, &first), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &batch, &any, 1, &first), CKR_TEMPLATE_INCONSISTENT);
+
+	/* The whole batch, then every relationship is there and works. */
+	ck_assert_int_eq(f->C_GenerateKey(t.s, &batch, NULL, 0, &first), CKR_OK);
+	ck_assert_uint_eq(first, keys[0]);
+	ck_assert_uint_eq(find_all(&any, 1, found, 2 * N + 1), 2 * N);
+	for (int i = 0; i < N; i += 33) {
+		CK_ATTRIBUTE by_id = {CKA_AKM_RELATIONSHIP_ID, ids[i], strlen(ids[i])};
+		ck_assert_uint_eq(find_all(&by_id, 1, found, 4), 2);
+		ck_assert(found[0] == keys[i] || found[1] == keys[i]);
+		CK_BYTE iv[12] = {0}, ct[64];
+		CK_GCM_PARAMS gp = {iv, 12, 96, NULL, 0, 128};
+		CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof gp};
+		CK_ULONG ctlen = sizeof ct;
+		ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, keys[i]), CKR_OK);
+		ck_assert_int_eq(f->C_Encrypt(t.s, (CK_BYTE_PTR) "batch", 5, ct, &ctlen), CKR_OK);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("relationships");
@@ -450,6 +511,7 @@ int main(void)
 	tcase_add_test(tc, test_use_with_standard_mechanisms);
 	tcase_add_test(tc, test_persistence_destroy_and_audit);
 	tcase_add_test(tc, test_registry_damage_and_rollback);
+	tcase_add_test(tc, test_batch_all_or_nothing);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }

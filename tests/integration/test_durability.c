@@ -1,0 +1,461 @@
+/*
+ * Durability of the registry, through the real module in separate
+ * processes (durability-worker, whose path is argv[1]):
+ *
+ *   - relationships made by one process are found and used by the next;
+ *   - two processes creating relationships at once lose nothing;
+ *   - a process SIGKILLed at random moments while it creates relationships
+ *     leaves a registry that opens, holds every relationship it reported,
+ *     none half-written, with an audit chain that verifies.
+ *
+ * This process never loads the module: every use of it is a fresh worker
+ * (fork + exec), as an application restarted after a crash would be.  The
+ * registry file is opened here only with the store API, to verify the audit
+ * chain and count rows, while no worker runs.
+ *
+ * AKM_DURABILITY_ROUNDS sets the number of kills (default 25);
+ * AKM_DURABILITY_SEED the random seed (default: time and pid, printed).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "store/registry.h"
+
+static const char *worker_path;
+static akm_testenv env;
+
+static void setup(void) { ck_assert_int_eq(akm_testenv_create(&env, "akm-dur"), 0); }
+static void teardown(void) { akm_testenv_destroy(&env); }
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- lines: a growable list of strings ---------------------------------- */
+
+typedef struct lines {
+	char **v;
+	size_t n, cap;
+} lines;
+
+static void lines_add(lines *l, const char *s, size_t len)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = realloc(l->v, l->cap * sizeof *l->v);
+		ck_assert_ptr_nonnull(l->v);
+	}
+	l->v[l->n] = strndup(s, len);
+	ck_assert_ptr_nonnull(l->v[l->n]);
+	l->n++;
+}
+
+static void lines_free(lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void lines_sort(lines *l)
+{
+	if (l->n > 0)
+		qsort(l->v, l->n, sizeof *l->v, str_cmp);
+}
+
+/* In a sorted list? */
+static bool lines_has(const lines *l, const char *s)
+{
+	return l->n > 0 && bsearch(&s, l->v, l->n, sizeof *l->v, str_cmp) != NULL;
+}
+
+/* Splits text into complete lines ("\n"-terminated); lines starting with
+ * '#' (the worker's control lines) are counted, not kept.  Returns the
+ * length consumed (an unterminated tail stays for the next call). */
+static size_t lines_parse(lines *l, const char *text, size_t len, int *controls)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] != '\n')
+			continue;
+		if (i > start && text[start] == '#') {
+			if (controls != NULL)
+				(*controls)++;
+		} else if (i > start) {
+			lines_add(l, text + start, i - start);
+		}
+		start = i + 1;
+	}
+	return start;
+}
+
+static void lines_write_file(const lines *l, const char *path)
+{
+	FILE *fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(fp, "%s\n", l->v[i]);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+/* Starts the worker with stdin from `stdin_path` (or /dev/null) and stdout
+ * to `stdout_fd`; its stderr is ours. */
+static pid_t spawn_worker(const char *mode, const char *prefix, unsigned long count,
+                          const char *stdin_path, int stdout_fd)
+{
+	char count_s[32];
+	snprintf(count_s, sizeof count_s, "%lu", count);
+	fflush(NULL);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int in = open(stdin_path != NULL ? stdin_path : "/dev/null", O_RDONLY);
+		if (in < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(stdout_fd, STDOUT_FILENO) < 0)
+			_exit(126);
+		char *const argv[] = {(char *)worker_path, env.module_path, env.token_label, (char *)mode,
+		                      (char *)prefix, count_s, NULL};
+		execv(worker_path, argv);
+		fprintf(stderr, "exec %s: %s\n", worker_path, strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		ck_assert_int_eq(errno, EINTR);
+	return status;
+}
+
+/* Runs a worker to its end; its ID lines go to *out (may be NULL).
+ * Returns its exit code (or 128 + signal). */
+static int run_worker(const char *mode, const char *prefix, unsigned long count, const char *stdin_path,
+                      lines *out)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = spawn_worker(mode, prefix, count, stdin_path, p[1]);
+	close(p[1]);
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 4096 > cap) {
+			cap = cap ? 2 * cap : 65536;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		ssize_t n = read(p[0], buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_int_ge(n, 0);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(p[0]);
+	if (out != NULL)
+		lines_parse(out, buf, len, NULL);
+	free(buf);
+	int status = wait_status(pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- the registry, read with the store API -------------------------------- */
+
+static void registry_file(char *path, size_t len)
+{
+	snprintf(path, len, "%s/registry.db", env.dir);
+}
+
+/* The registry opens, its audit chain verifies, and it holds exactly
+ * `relationships` relationships with two keys each. */
+static void check_registry(int64_t relationships, const char *when)
+{
+	char path[PATH_MAX + 16], err[512] = "";
+	registry_file(path, sizeof path);
+	akm_registry *reg = NULL;
+	CK_RV rv = akm_registry_open(path, &reg, err, sizeof err);
+	ck_assert_msg(rv == CKR_OK, "%s: the registry does not open (0x%lx): %s", when, rv, err);
+	int64_t records = 0, rels = -1, keys = -1, audit = -1;
+	rv = akm_registry_audit_verify(reg, &records, err, sizeof err);
+	ck_assert_msg(rv == CKR_OK, "%s: the audit chain does not verify (0x%lx): %s", when, rv, err);
+	ck_assert_int_eq(akm_registry_count(reg, "relationship", &rels), CKR_OK);
+	ck_assert_int_eq(akm_registry_count(reg, "key", &keys), CKR_OK);
+	ck_assert_int_eq(akm_registry_count(reg, "audit", &audit), CKR_OK);
+	akm_registry_close(reg);
+	ck_assert_msg(rels == relationships, "%s: %lld relationships in the registry, expected %lld", when,
+	              (long long)rels, (long long)relationships);
+	ck_assert_msg(keys == 2 * relationships, "%s: %lld keys for %lld relationships", when,
+	              (long long)keys, (long long)relationships);
+	/* Every creation left its audit record. */
+	ck_assert_msg(audit == records && audit >= relationships, "%s: %lld audit records (%lld verified) for %lld relationships",
+	              when, (long long)audit, (long long)records, (long long)relationships);
+}
+
+/* ---- the tests ------------------------------------------------------------- */
+
+START_TEST(test_persistence_across_processes)
+{
+	enum { N = 50 };
+	lines made = {0}, found = {0};
+	/* Process A creates them and exits. */
+	ck_assert_int_eq(run_worker("create", "persist-", N, NULL, &made), 0);
+	ck_assert_uint_eq(made.n, N);
+	/* Process B finds each by ID and uses both keys. */
+	ck_assert_int_eq(run_worker("check", "persist-", N, NULL, NULL), 0);
+	/* Listing by kind shows exactly those, each complete. */
+	ck_assert_int_eq(run_worker("scan", "", 0, NULL, &found), 0);
+	ck_assert_uint_eq(found.n, N);
+	lines_sort(&found);
+	for (size_t i = 0; i < made.n; i++)
+		ck_assert_msg(lines_has(&found, made.v[i]), "%s is gone", made.v[i]);
+	/* And a process that never created anything can still add to them. */
+	ck_assert_int_eq(run_worker("create", "later-", 2, NULL, NULL), 0);
+	ck_assert_int_eq(run_worker("check", "persist-", N, NULL, NULL), 0);
+	check_registry(N + 2, "after two processes");
+	lines_free(&made);
+	lines_free(&found);
+}
+END_TEST
+
+START_TEST(test_two_processes_create_at_once)
+{
+	enum { N = 300 };
+	/* The first login creates the KEK and the counter; done before the race
+	 * so the race is about relationships. */
+	ck_assert_int_eq(run_worker("check", "none-", 0, NULL, NULL), 0);
+
+	char out_a[PATH_MAX + 16], out_b[PATH_MAX + 16];
+	snprintf(out_a, sizeof out_a, "%s/out-a", env.dir);
+	snprintf(out_b, sizeof out_b, "%s/out-b", env.dir);
+	int fa = open(out_a, O_WRONLY | O_CREAT | O_TRUNC, 0600), fb = open(out_b, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert(fa >= 0 && fb >= 0);
+	double t0 = now_s();
+	pid_t a = spawn_worker("create", "a-", N, NULL, fa);
+	pid_t b = spawn_worker("create", "b-", N, NULL, fb);
+	close(fa);
+	close(fb);
+	int sa = wait_status(a), sb = wait_status(b);
+	double took = now_s() - t0;
+	ck_assert_msg(WIFEXITED(sa) && WEXITSTATUS(sa) == 0, "creator a failed (status 0x%x)", sa);
+	ck_assert_msg(WIFEXITED(sb) && WEXITSTATUS(sb) == 0, "creator b failed (status 0x%x)", sb);
+	fprintf(stderr, "durability: two processes created %d relationships in %.2f s\n", 2 * N, took);
+
+	/* Both reported all of theirs. */
+	const char *files[] = {out_a, out_b};
+	for (int k = 0; k < 2; k++) {
+		FILE *fp = fopen(files[k], "r");
+		ck_assert_ptr_nonnull(fp);
+		char buf[65536];
+		size_t len = fread(buf, 1, sizeof buf, fp);
+		fclose(fp);
+		lines l = {0};
+		int controls = 0;
+		lines_parse(&l, buf, len, &controls);
+		ck_assert_uint_eq(l.n, N);
+		lines_free(&l);
+	}
+	/* Every one is there exactly once, with both keys, and works. */
+	ck_assert_int_eq(run_worker("check", "a-", N, NULL, NULL), 0);
+	ck_assert_int_eq(run_worker("check", "b-", N, NULL, NULL), 0);
+	lines found = {0};
+	ck_assert_int_eq(run_worker("scan", "", 0, NULL, &found), 0);
+	ck_assert_uint_eq(found.n, 2 * N);
+	lines_sort(&found);
+	for (size_t i = 1; i < found.n; i++)
+		ck_assert_str_ne(found.v[i - 1], found.v[i]);
+	lines_free(&found);
+	check_registry(2 * N, "after two concurrent creators");
+}
+END_TEST
+
+static int env_int(const char *name, int fallback)
+{
+	const char *v = getenv(name);
+	return v != NULL && *v != '\0' ? atoi(v) : fallback;
+}
+
+/* Reads whatever the worker wrote within `ms` milliseconds (all of it when
+ * ms < 0: until EOF); returns false at EOF. */
+static bool drain(int fd, char **buf, size_t *len, size_t *cap, int ms)
+{
+	double deadline = now_s() + ms / 1000.0;
+	for (;;) {
+		int wait_ms = -1;
+		if (ms >= 0) {
+			double left = deadline - now_s();
+			if (left <= 0)
+				return true;
+			wait_ms = (int)(left * 1000.0) + 1;
+		}
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int r = poll(&pfd, 1, wait_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		ck_assert_int_ge(r, 0);
+		if (r == 0)
+			continue; /* the deadline is checked above */
+		if (*len + 4096 > *cap) {
+			*cap = *cap ? 2 * *cap : 65536;
+			*buf = realloc(*buf, *cap);
+			ck_assert_ptr_nonnull(*buf);
+		}
+		ssize_t n = read(fd, *buf + *len, *cap - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_int_ge(n, 0);
+		if (n == 0)
+			return false;
+		*len += (size_t)n;
+	}
+}
+
+START_TEST(test_crash_safety)
+{
+	int rounds = env_int("AKM_DURABILITY_ROUNDS", 25);
+	unsigned seed = (unsigned)env_int("AKM_DURABILITY_SEED", 0);
+	if (seed == 0)
+		seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 8;
+	fprintf(stderr, "durability: %d rounds, AKM_DURABILITY_SEED=%u\n", rounds, seed);
+	srand(seed);
+
+	lines known = {0}; /* every relationship found after the last round, sorted */
+	size_t reported_total = 0, unreported_total = 0;
+	int killed_early = 0;
+	double t0 = now_s(), check_time = 0;
+	char stdin_path[PATH_MAX + 16];
+	snprintf(stdin_path, sizeof stdin_path, "%s/reported", env.dir);
+
+	for (int round = 0; round < rounds; round++) {
+		char prefix[32];
+		snprintf(prefix, sizeof prefix, "crash-%d-", round);
+		int p[2];
+		ck_assert_int_eq(pipe(p), 0);
+		pid_t pid = spawn_worker("create", prefix, 100000000UL, NULL, p[1]);
+		close(p[1]);
+
+		/* Most rounds kill it while it creates; one in four counts the
+		 * delay from its start, so some kills land in C_Initialize or
+		 * C_Login (where the first login creates the KEK and counter). */
+		char *buf = NULL;
+		size_t len = 0, cap = 0;
+		lines reported = {0};
+		int controls = 0;
+		bool open = true;
+		if (round % 4 != 0) {
+			double give_up = now_s() + 20;
+			while (controls == 0 && open && now_s() < give_up) {
+				open = drain(p[0], &buf, &len, &cap, 10);
+				size_t used = lines_parse(&reported, buf, len, &controls);
+				memmove(buf, buf + used, len - used);
+				len -= used;
+			}
+			ck_assert_msg(controls == 1, "round %d: the worker never got ready", round);
+		}
+		int delay_ms = 5 + rand() % 196;
+		if (open)
+			open = drain(p[0], &buf, &len, &cap, delay_ms);
+		ck_assert_msg(open, "round %d: the worker ended before the kill", round);
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		drain(p[0], &buf, &len, &cap, -1);
+		close(p[0]);
+		int status = wait_status(pid);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		              "round %d: the worker ended by itself (status 0x%x)", round, status);
+		lines_parse(&reported, buf, len, &controls);
+		free(buf);
+		if (controls == 0)
+			killed_early++;
+		reported_total += reported.n;
+
+		/* Reopen in a fresh process: every reported one is there and
+		 * works, every listed one is complete; this round's are used. */
+		double c0 = now_s();
+		lines_write_file(&reported, stdin_path);
+		lines found = {0};
+		int rc = run_worker("scan", prefix, 0, stdin_path, &found);
+		ck_assert_msg(rc == 0, "round %d (killed after %d ms, %zu reported): the check after the kill failed "
+		              "(exit %d); see the worker's message above", round, delay_ms, reported.n, rc);
+		lines_sort(&found);
+		lines_sort(&reported);
+		for (size_t i = 0; i < reported.n; i++)
+			ck_assert_msg(lines_has(&found, reported.v[i]), "round %d: reported %s is gone", round, reported.v[i]);
+		for (size_t i = 0; i < known.n; i++)
+			ck_assert_msg(lines_has(&found, known.v[i]), "round %d: %s of an earlier round is gone", round,
+			              known.v[i]);
+		/* Creation is sequential, so the only one that may exist unreported
+		 * is the next ID after the last reported (killed between its
+		 * commit and its line). */
+		char next[64];
+		snprintf(next, sizeof next, "%s%zu", prefix, reported.n);
+		size_t unreported = 0;
+		for (size_t i = 0; i < found.n; i++) {
+			if (lines_has(&known, found.v[i]) || lines_has(&reported, found.v[i]))
+				continue;
+			ck_assert_msg(strcmp(found.v[i], next) == 0, "round %d: %s appeared from nowhere (expected at most %s)",
+			              round, found.v[i], next);
+			unreported++;
+		}
+		ck_assert_uint_le(unreported, 1);
+		unreported_total += unreported;
+		ck_assert_uint_eq(found.n, known.n + reported.n + unreported);
+
+		char when[64];
+		snprintf(when, sizeof when, "round %d", round);
+		check_registry((int64_t)found.n, when);
+		check_time += now_s() - c0;
+
+		lines_free(&known);
+		known = found;
+		lines_free(&reported);
+	}
+
+	/* After all that, the registry still takes new relationships. */
+	ck_assert_int_eq(run_worker("create", "final-", 4, NULL, NULL), 0);
+	ck_assert_int_eq(run_worker("check", "final-", 4, NULL, NULL), 0);
+	check_registry((int64_t)known.n + 4, "at the end");
+	fprintf(stderr, "durability: %d kills (%d before the worker was ready), %zu relationships reported, "
+	        "%zu unreported but complete, %.1f s (%.1f s checking)\n",
+	        rounds, killed_early, reported_total, unreported_total, now_s() - t0, check_time);
+	lines_free(&known);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: test-durability PATH-OF-durability-worker\n");
+		return 2;
+	}
+	worker_path = argv[1];
+	Suite *s = suite_create("durability");
+	TCase *tc = tcase_create("durability");
+	tcase_set_timeout(tc, 240);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_persistence_across_processes);
+	tcase_add_test(tc, test_two_processes_create_at_once);
+	tcase_add_test(tc, test_crash_safety);
+	suite_add_tcase(s, tc);
+	IT_RUN_SUITE(s);
+}
