@@ -1,0 +1,372 @@
+/*
+ * akm-mkrel: creates one AKM security relationship in an akm-pkcs11 token,
+ * through nothing but the PKCS#11 interface and include/akm/pkcs11-akm.h.
+ *
+ *   akm-mkrel --module PATH --token LABEL --pin PIN
+ *             (--pr NODE --hw HWVALUE | --asr MEMBER,MEMBER[,...])
+ *             [--id HEX] [--label LABEL] [--station ID] [--pending]
+ *
+ * --pr makes a provisioning relationship with node NODE, bound to the
+ * node's hardware value HWVALUE; --asr an operational relationship between
+ * the members (at least two).  NODE, HWVALUE, the members and the station
+ * ID are taken as the bytes of the text given; --id is the relationship ID
+ * in hex (1-32 bytes; without it the module picks 16 random bytes).
+ *
+ * Prints the relationship ID and the CKA_ID and CKA_LABEL of its two keys:
+ *
+ *   relationship id: 00112233
+ *   encryption key:  id 0011223301 label pr-1/enc
+ *   mac key:         id 0011223302 label pr-1/mac
+ *
+ * Exit status: 0 created; 1 bad command line; 2 the module could not be
+ * loaded, the token was not found, or a C_* call failed (its CKR_* name is
+ * printed).
+ *
+ * It is also the worked example of docs/object-model.md: each step is the
+ * plain PKCS#11 call an application makes.
+ */
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <p11-kit/pkcs11.h>
+#include "akm/pkcs11-akm.h"
+
+#define EXIT_USAGE 1
+#define EXIT_PKCS11 2
+#define ID_MAX 32       /* relationship, node and station IDs (pkcs11-akm.h) */
+#define MEMBERS_MAX 1024
+
+static const char *ckr_name(CK_RV rv)
+{
+#define CKR_ENTRY(name) case name: return #name;
+	switch (rv) {
+	CKR_ENTRY(CKR_OK) CKR_ENTRY(CKR_CANCEL) CKR_ENTRY(CKR_HOST_MEMORY)
+	CKR_ENTRY(CKR_SLOT_ID_INVALID) CKR_ENTRY(CKR_GENERAL_ERROR)
+	CKR_ENTRY(CKR_FUNCTION_FAILED) CKR_ENTRY(CKR_ARGUMENTS_BAD)
+	CKR_ENTRY(CKR_NO_EVENT) CKR_ENTRY(CKR_NEED_TO_CREATE_THREADS)
+	CKR_ENTRY(CKR_CANT_LOCK) CKR_ENTRY(CKR_ATTRIBUTE_READ_ONLY)
+	CKR_ENTRY(CKR_ATTRIBUTE_SENSITIVE) CKR_ENTRY(CKR_ATTRIBUTE_TYPE_INVALID)
+	CKR_ENTRY(CKR_ATTRIBUTE_VALUE_INVALID) CKR_ENTRY(CKR_ACTION_PROHIBITED)
+	CKR_ENTRY(CKR_DATA_INVALID) CKR_ENTRY(CKR_DATA_LEN_RANGE)
+	CKR_ENTRY(CKR_DEVICE_ERROR) CKR_ENTRY(CKR_DEVICE_MEMORY)
+	CKR_ENTRY(CKR_DEVICE_REMOVED) CKR_ENTRY(CKR_ENCRYPTED_DATA_INVALID)
+	CKR_ENTRY(CKR_ENCRYPTED_DATA_LEN_RANGE) CKR_ENTRY(CKR_FUNCTION_CANCELED)
+	CKR_ENTRY(CKR_FUNCTION_NOT_PARALLEL) CKR_ENTRY(CKR_FUNCTION_NOT_SUPPORTED)
+	CKR_ENTRY(CKR_KEY_HANDLE_INVALID) CKR_ENTRY(CKR_KEY_SIZE_RANGE)
+	CKR_ENTRY(CKR_KEY_TYPE_INCONSISTENT) CKR_ENTRY(CKR_KEY_NOT_NEEDED)
+	CKR_ENTRY(CKR_KEY_CHANGED) CKR_ENTRY(CKR_KEY_NEEDED)
+	CKR_ENTRY(CKR_KEY_INDIGESTIBLE) CKR_ENTRY(CKR_KEY_FUNCTION_NOT_PERMITTED)
+	CKR_ENTRY(CKR_KEY_NOT_WRAPPABLE) CKR_ENTRY(CKR_KEY_UNEXTRACTABLE)
+	CKR_ENTRY(CKR_MECHANISM_INVALID) CKR_ENTRY(CKR_MECHANISM_PARAM_INVALID)
+	CKR_ENTRY(CKR_OBJECT_HANDLE_INVALID) CKR_ENTRY(CKR_OPERATION_ACTIVE)
+	CKR_ENTRY(CKR_OPERATION_NOT_INITIALIZED) CKR_ENTRY(CKR_PIN_INCORRECT)
+	CKR_ENTRY(CKR_PIN_INVALID) CKR_ENTRY(CKR_PIN_LEN_RANGE)
+	CKR_ENTRY(CKR_PIN_EXPIRED) CKR_ENTRY(CKR_PIN_LOCKED)
+	CKR_ENTRY(CKR_SESSION_CLOSED) CKR_ENTRY(CKR_SESSION_COUNT)
+	CKR_ENTRY(CKR_SESSION_HANDLE_INVALID) CKR_ENTRY(CKR_SESSION_PARALLEL_NOT_SUPPORTED)
+	CKR_ENTRY(CKR_SESSION_READ_ONLY) CKR_ENTRY(CKR_SESSION_EXISTS)
+	CKR_ENTRY(CKR_SESSION_READ_ONLY_EXISTS) CKR_ENTRY(CKR_SESSION_READ_WRITE_SO_EXISTS)
+	CKR_ENTRY(CKR_SIGNATURE_INVALID) CKR_ENTRY(CKR_SIGNATURE_LEN_RANGE)
+	CKR_ENTRY(CKR_TEMPLATE_INCOMPLETE) CKR_ENTRY(CKR_TEMPLATE_INCONSISTENT)
+	CKR_ENTRY(CKR_TOKEN_NOT_PRESENT) CKR_ENTRY(CKR_TOKEN_NOT_RECOGNIZED)
+	CKR_ENTRY(CKR_TOKEN_WRITE_PROTECTED) CKR_ENTRY(CKR_UNWRAPPING_KEY_SIZE_RANGE)
+	CKR_ENTRY(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT) CKR_ENTRY(CKR_USER_ALREADY_LOGGED_IN)
+	CKR_ENTRY(CKR_USER_NOT_LOGGED_IN) CKR_ENTRY(CKR_USER_PIN_NOT_INITIALIZED)
+	CKR_ENTRY(CKR_USER_TYPE_INVALID) CKR_ENTRY(CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
+	CKR_ENTRY(CKR_USER_TOO_MANY_TYPES) CKR_ENTRY(CKR_WRAPPED_KEY_INVALID)
+	CKR_ENTRY(CKR_WRAPPED_KEY_LEN_RANGE) CKR_ENTRY(CKR_WRAPPING_KEY_HANDLE_INVALID)
+	CKR_ENTRY(CKR_WRAPPING_KEY_SIZE_RANGE) CKR_ENTRY(CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
+	CKR_ENTRY(CKR_RANDOM_SEED_NOT_SUPPORTED) CKR_ENTRY(CKR_RANDOM_NO_RNG)
+	CKR_ENTRY(CKR_DOMAIN_PARAMS_INVALID) CKR_ENTRY(CKR_CURVE_NOT_SUPPORTED)
+	CKR_ENTRY(CKR_BUFFER_TOO_SMALL) CKR_ENTRY(CKR_SAVED_STATE_INVALID)
+	CKR_ENTRY(CKR_INFORMATION_SENSITIVE) CKR_ENTRY(CKR_STATE_UNSAVEABLE)
+	CKR_ENTRY(CKR_CRYPTOKI_NOT_INITIALIZED) CKR_ENTRY(CKR_CRYPTOKI_ALREADY_INITIALIZED)
+	CKR_ENTRY(CKR_MUTEX_BAD) CKR_ENTRY(CKR_MUTEX_NOT_LOCKED)
+	CKR_ENTRY(CKR_NEW_PIN_MODE) CKR_ENTRY(CKR_NEXT_OTP)
+	CKR_ENTRY(CKR_EXCEEDED_MAX_ITERATIONS) CKR_ENTRY(CKR_FIPS_SELF_TEST_FAILED)
+	CKR_ENTRY(CKR_LIBRARY_LOAD_FAILED) CKR_ENTRY(CKR_PIN_TOO_WEAK)
+	CKR_ENTRY(CKR_PUBLIC_KEY_INVALID) CKR_ENTRY(CKR_FUNCTION_REJECTED)
+	default: return NULL;
+	}
+#undef CKR_ENTRY
+}
+
+/* Prints "akm-mkrel: <what>: CKR_NAME" and says whether rv is an error. */
+static bool failed(const char *what, CK_RV rv)
+{
+	if (rv == CKR_OK)
+		return false;
+	const char *name = ckr_name(rv);
+	if (name != NULL)
+		fprintf(stderr, "akm-mkrel: %s: %s\n", what, name);
+	else
+		fprintf(stderr, "akm-mkrel: %s: CKR 0x%08lx\n", what, (unsigned long)rv);
+	return true;
+}
+
+static void usage(FILE *to)
+{
+	fputs("usage: akm-mkrel --module PATH --token LABEL --pin PIN\n"
+	      "                 (--pr NODE --hw HWVALUE | --asr MEMBER,MEMBER[,...])\n"
+	      "                 [--id HEX] [--label LABEL] [--station ID] [--pending]\n"
+	      "Creates one AKM relationship (CKM_AKM_RELATIONSHIP_GEN) and prints its ID and its keys.\n"
+	      "Exit status: 0 created, 1 bad command line, 2 PKCS#11 error.\n",
+	      to);
+}
+
+static void print_hex(const CK_BYTE *p, CK_ULONG n)
+{
+	for (CK_ULONG i = 0; i < n; i++)
+		printf("%02x", p[i]);
+}
+
+/* "0a1B..." -> bytes; false for an odd length, a non-hex digit, or too long. */
+static bool parse_hex(const char *text, CK_BYTE *out, size_t max, size_t *len)
+{
+	size_t n = strlen(text);
+	if (n == 0 || n % 2 != 0 || n / 2 > max)
+		return false;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned value;
+		if (strspn(text + 2 * i, "0123456789abcdefABCDEF") < 2 || sscanf(text + 2 * i, "%2x", &value) != 1)
+			return false;
+		out[i] = (CK_BYTE)value;
+	}
+	*len = n / 2;
+	return true;
+}
+
+/* "A,B,C" -> CKA_AKM_MEMBERS: each member as one length byte and its bytes.
+ * The module checks the count and duplicates; here only the lengths. */
+static CK_BYTE *encode_members(const char *list, CK_ULONG *len)
+{
+	size_t cap = strlen(list) + 1; /* one length byte per comma-separated item, at most */
+	CK_BYTE *out = malloc(cap), *w = out;
+	if (out == NULL)
+		return NULL;
+	for (const char *item = list;;) {
+		size_t n = strcspn(item, ",");
+		if (n < 1 || n > ID_MAX) {
+			fprintf(stderr, "akm-mkrel: --asr: a member ID must have 1 to %d bytes\n", ID_MAX);
+			free(out);
+			return NULL;
+		}
+		*w++ = (CK_BYTE)n;
+		memcpy(w, item, n);
+		w += n;
+		if (item[n] == '\0')
+			break;
+		item += n + 1;
+	}
+	*len = (CK_ULONG)(w - out);
+	return out;
+}
+
+/* The slot whose token has this label (CK_TOKEN_INFO.label is blank padded). */
+static CK_RV find_token(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_ID *slot)
+{
+	CK_ULONG count = 0;
+	CK_RV rv = p11->C_GetSlotList(CK_TRUE, NULL, &count);
+	if (rv != CKR_OK)
+		return rv;
+	CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof *slots);
+	if (slots == NULL)
+		return CKR_HOST_MEMORY;
+	if ((rv = p11->C_GetSlotList(CK_TRUE, slots, &count)) != CKR_OK) {
+		free(slots);
+		return rv;
+	}
+	size_t label_len = strlen(label);
+	rv = CKR_TOKEN_NOT_PRESENT;
+	for (CK_ULONG i = 0; i < count && rv == CKR_TOKEN_NOT_PRESENT; i++) {
+		CK_TOKEN_INFO info;
+		if (p11->C_GetTokenInfo(slots[i], &info) != CKR_OK || label_len > sizeof info.label)
+			continue;
+		size_t used = sizeof info.label;
+		while (used > 0 && info.label[used - 1] == ' ')
+			used--;
+		if (used == label_len && memcmp(info.label, label, label_len) == 0) {
+			*slot = slots[i];
+			rv = CKR_OK;
+		}
+	}
+	free(slots);
+	return rv;
+}
+
+typedef struct options {
+	const char *module, *token, *pin, *pr_node, *hw, *asr_members, *id_hex, *label, *station;
+	bool pending;
+} options;
+
+static int parse_options(int argc, char **argv, options *o)
+{
+	memset(o, 0, sizeof *o);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char **slot = NULL;
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		} else if (strcmp(arg, "--pending") == 0) {
+			o->pending = true;
+			continue;
+		}
+		static const struct { const char *name; size_t offset; } with_value[] = {
+			{"--module", offsetof(options, module)}, {"--token", offsetof(options, token)},
+			{"--pin", offsetof(options, pin)}, {"--pr", offsetof(options, pr_node)},
+			{"--hw", offsetof(options, hw)}, {"--asr", offsetof(options, asr_members)},
+			{"--id", offsetof(options, id_hex)}, {"--label", offsetof(options, label)},
+			{"--station", offsetof(options, station)},
+		};
+		for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+			if (strcmp(arg, with_value[k].name) == 0)
+				slot = (const char **)((char *)o + with_value[k].offset);
+		if (slot == NULL) {
+			fprintf(stderr, "akm-mkrel: unknown option %s\n", arg);
+			return -1;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "akm-mkrel: %s needs a value\n", arg);
+			return -1;
+		}
+		*slot = argv[++i];
+	}
+	if (!o->module || !o->token || !o->pin) {
+		fprintf(stderr, "akm-mkrel: --module, --token and --pin are required\n");
+		return -1;
+	}
+	if ((o->pr_node != NULL) == (o->asr_members != NULL)) {
+		fprintf(stderr, "akm-mkrel: give either --pr (with --hw) or --asr\n");
+		return -1;
+	}
+	if ((o->pr_node != NULL) != (o->hw != NULL)) {
+		fprintf(stderr, "akm-mkrel: --hw goes with --pr, and --pr needs it\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	options o;
+	if (parse_options(argc, argv, &o) != 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	CK_BYTE rid[ID_MAX];
+	size_t rid_len = 0;
+	if (o.id_hex && !parse_hex(o.id_hex, rid, sizeof rid, &rid_len)) {
+		fprintf(stderr, "akm-mkrel: --id must be 1 to %d bytes in hex\n", ID_MAX);
+		return EXIT_USAGE;
+	}
+	CK_ULONG members_len = 0;
+	CK_BYTE *members = NULL;
+	if (o.asr_members && (members = encode_members(o.asr_members, &members_len)) == NULL)
+		return EXIT_USAGE;
+
+	/* The template: the kind, what that kind requires, and the options. */
+	CK_ULONG kind = o.pr_node ? CKV_AKM_KIND_PROVISIONING : CKV_AKM_KIND_OPERATIONAL;
+	CK_ULONG state = o.pending ? CKV_AKM_STATE_PENDING : CKV_AKM_STATE_ACTIVE;
+	CK_ATTRIBUTE tmpl[8];
+	CK_ULONG n = 0;
+	tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_KIND, &kind, sizeof kind};
+	tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_STATE, &state, sizeof state};
+	if (o.pr_node) {
+		tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_PEER_NODE, (void *)o.pr_node, strlen(o.pr_node)};
+		tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_HW_BINDING, (void *)o.hw, strlen(o.hw)};
+	} else {
+		tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_MEMBERS, members, members_len};
+	}
+	if (rid_len > 0)
+		tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_RELATIONSHIP_ID, rid, rid_len};
+	if (o.label)
+		tmpl[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)o.label, strlen(o.label)};
+	if (o.station)
+		tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_STATION_ID, (void *)o.station, strlen(o.station)};
+
+	void *dl = dlopen(o.module, RTLD_NOW | RTLD_LOCAL);
+	CK_C_GetFunctionList get_function_list = dl ? (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList") : NULL;
+	if (get_function_list == NULL) {
+		fprintf(stderr, "akm-mkrel: cannot load the PKCS#11 module %s: %s\n", o.module, dlerror());
+		free(members);
+		return EXIT_PKCS11;
+	}
+	CK_FUNCTION_LIST *p11 = NULL;
+	int status = EXIT_PKCS11;
+	if (failed("C_GetFunctionList", get_function_list(&p11)) || failed("C_Initialize", p11->C_Initialize(NULL)))
+		goto out_unload;
+
+	CK_SLOT_ID slot = 0;
+	CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+	CK_RV rv = find_token(p11, o.token, &slot);
+	if (rv == CKR_TOKEN_NOT_PRESENT)
+		fprintf(stderr, "akm-mkrel: no token labelled \"%s\"\n", o.token);
+	if (failed("finding the token", rv))
+		goto out_finalize;
+	/* Creating a relationship needs a R/W session and the user logged in. */
+	if (failed("C_OpenSession", p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &session)))
+		goto out_finalize;
+	rv = p11->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR)o.pin, strlen(o.pin));
+	if (rv != CKR_USER_ALREADY_LOGGED_IN && failed("C_Login", rv))
+		goto out_close;
+
+	/* One call makes the relationship and its credential set; the handle
+	 * returned is the encryption key's. */
+	CK_MECHANISM gen = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
+	CK_OBJECT_HANDLE enc_key;
+	if (failed("C_GenerateKey(CKM_AKM_RELATIONSHIP_GEN)", p11->C_GenerateKey(session, &gen, tmpl, n, &enc_key)))
+		goto out_logout;
+
+	/* Its ID (generated when --id was not given), and the MAC key, found by
+	 * the relationship ID and the purpose. */
+	CK_BYTE got_rid[ID_MAX], enc_id[ID_MAX + 1], mac_id[ID_MAX + 1], enc_label[256], mac_label[256];
+	CK_ATTRIBUTE enc_read[] = {
+		{CKA_AKM_RELATIONSHIP_ID, got_rid, sizeof got_rid},
+		{CKA_ID, enc_id, sizeof enc_id},
+		{CKA_LABEL, enc_label, sizeof enc_label},
+	};
+	if (failed("C_GetAttributeValue", p11->C_GetAttributeValue(session, enc_key, enc_read, 3)))
+		goto out_logout;
+	CK_ULONG mac_purpose = CKV_AKM_PURPOSE_MAC, found = 0;
+	CK_ATTRIBUTE mac_find[] = {
+		{CKA_AKM_RELATIONSHIP_ID, got_rid, enc_read[0].ulValueLen},
+		{CKA_AKM_KEY_PURPOSE, &mac_purpose, sizeof mac_purpose},
+	};
+	CK_OBJECT_HANDLE mac_key;
+	if (failed("C_FindObjectsInit", p11->C_FindObjectsInit(session, mac_find, 2)))
+		goto out_logout;
+	rv = p11->C_FindObjects(session, &mac_key, 1, &found);
+	p11->C_FindObjectsFinal(session);
+	if (rv == CKR_OK && found != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	if (failed("finding the MAC key", rv))
+		goto out_logout;
+	CK_ATTRIBUTE mac_read[] = {{CKA_ID, mac_id, sizeof mac_id}, {CKA_LABEL, mac_label, sizeof mac_label}};
+	if (failed("C_GetAttributeValue", p11->C_GetAttributeValue(session, mac_key, mac_read, 2)))
+		goto out_logout;
+
+	printf("relationship id: ");
+	print_hex(got_rid, enc_read[0].ulValueLen);
+	printf("\nencryption key:  id ");
+	print_hex(enc_id, enc_read[1].ulValueLen);
+	printf(" label %.*s\nmac key:         id ", (int)enc_read[2].ulValueLen, (const char *)enc_label);
+	print_hex(mac_id, mac_read[0].ulValueLen);
+	printf(" label %.*s\n", (int)mac_read[1].ulValueLen, (const char *)mac_label);
+	status = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_PKCS11;
+
+out_logout:
+	p11->C_Logout(session);
+out_close:
+	p11->C_CloseSession(session);
+out_finalize:
+	p11->C_Finalize(NULL);
+out_unload:
+	/* Not dlclose: a module may keep threads or atexit handlers. */
+	free(members);
+	return status;
+}
