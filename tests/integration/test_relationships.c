@@ -500,6 +500,99 @@ START_TEST(test_batch_all_or_nothing)
 }
 END_TEST
 
+/* Reads a whole file; *len gets its size. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	if (fp == NULL) {
+		*len = 0;
+		return NULL;
+	}
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
+	*len = fread(buf, 1, n > 0 ? (size_t)n : 0, fp);
+	fclose(fp);
+	return buf;
+}
+
+static bool contains(const unsigned char *hay, size_t n, const unsigned char *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (memcmp(hay + i, needle, m) == 0)
+			return true;
+	return false;
+}
+
+START_TEST(test_registry_holds_no_plaintext_keys)
+{
+	CK_OBJECT_HANDLE h;
+	ck_assert_int_eq(make_pr(t.s, "node-K", "hw-K", "pr-K", &h), CKR_OK);
+	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	t.f = NULL;
+	akm_require_programs((const char *const[]){"sqlite3", NULL});
+
+	/* Recover the real key values the way only the token can: SoftHSM2
+	 * directly, unwrapping each stored blob with the KEK into a readable
+	 * key.  Then none of those values may appear in the registry files. */
+	char registry[PATH_MAX + 16], *out = NULL;
+	snprintf(registry, sizeof registry, "%s/registry.db", t.env.dir);
+	const char *argv[] = {"sqlite3", registry, "SELECT hex(wrapped) FROM key ORDER BY id", NULL};
+	ck_assert_int_eq(akm_run(argv, NULL, &out, 30), 0);
+	void *dl;
+	CK_FUNCTION_LIST *hsm = akm_test_load_module(t.env.softhsm_path, &dl);
+	ck_assert_ptr_nonnull(hsm);
+	ck_assert_int_eq(hsm->C_Initialize(NULL), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot(hsm, t.env.token_label, &slot), CKR_OK);
+	CK_SESSION_HANDLE s;
+	ck_assert_int_eq(hsm->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_int_eq(hsm->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	CK_OBJECT_HANDLE kek;
+	CK_ULONG n = 0;
+	CK_ATTRIBUTE by_label = {CKA_LABEL, "akm-pkcs11 KEK", 14};
+	ck_assert_int_eq(hsm->C_FindObjectsInit(s, &by_label, 1), CKR_OK);
+	ck_assert_int_eq(hsm->C_FindObjects(s, &kek, 1, &n), CKR_OK);
+	hsm->C_FindObjectsFinal(s);
+	ck_assert_uint_eq(n, 1);
+
+	size_t db_len, wal_len;
+	char wal[PATH_MAX + 32];
+	snprintf(wal, sizeof wal, "%s-wal", registry);
+	unsigned char *db = slurp(registry, &db_len), *walbuf = slurp(wal, &wal_len);
+	ck_assert_uint_gt(db_len, 0);
+	int keys = 0;
+	for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		CK_BYTE blob[128], value[64];
+		size_t blen = strlen(line) / 2;
+		for (size_t i = 0; i < blen; i++)
+			sscanf(line + 2 * i, "%2hhx", &blob[i]);
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+		CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+		CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+		                     {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}, {CKA_TOKEN, &no, 1}};
+		CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+		CK_OBJECT_HANDLE plain;
+		ck_assert_int_eq(hsm->C_UnwrapKey(s, &kwp, kek, blob, blen, ut, 5, &plain), CKR_OK);
+		CK_ATTRIBUTE v = {CKA_VALUE, value, sizeof value};
+		ck_assert_int_eq(hsm->C_GetAttributeValue(s, plain, &v, 1), CKR_OK);
+		ck_assert_uint_eq(v.ulValueLen, 32);
+		ck_assert_msg(!contains(db, db_len, value, 32), "a key's plaintext is in the registry file");
+		ck_assert_msg(walbuf == NULL || !contains(walbuf, wal_len, value, 32), "a key's plaintext is in the WAL");
+		/* The scan can find what is there: the wrapped blob itself is. */
+		ck_assert(contains(db, db_len, blob, blen) || (walbuf != NULL && contains(walbuf, wal_len, blob, blen)));
+		keys++;
+	}
+	ck_assert_int_eq(keys, 2);
+	free(db);
+	free(walbuf);
+	free(out);
+	hsm->C_Finalize(NULL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("relationships");
@@ -512,6 +605,7 @@ int main(void)
 	tcase_add_test(tc, test_persistence_destroy_and_audit);
 	tcase_add_test(tc, test_registry_damage_and_rollback);
 	tcase_add_test(tc, test_batch_all_or_nothing);
+	tcase_add_test(tc, test_registry_holds_no_plaintext_keys);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }
