@@ -193,6 +193,7 @@ static void audit(akm_relationships *r, const char *actor, const char *action, c
 {
 	akm_audit_event ev = {actor, action, rid, rid_len, result, detail};
 	CK_RV rv = akm_registry_audit_append(r->reg, &ev);
+	r->counter_dirty = true; /* the token keeps the audit head too */
 	if (rv != CKR_OK)
 		akm_log(AKM_LOG_ERROR, "registry %s: cannot append to the audit trail (%s)",
 		        akm_registry_path(r->reg), action);
@@ -1048,7 +1049,10 @@ CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
 	CK_ULONG new_state = v.rel.state;
 	for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
 		const attr_rule *rule = rule_for(tmpl[i].type);
-		if (rule == NULL && !is_known_readonly(tmpl[i].type) && !akm_template_has_akm(&tmpl[i], 1))
+		bool shown = false; /* an attribute this key has */
+		for (size_t k = 0; k < v.n; k++)
+			shown = shown || v.attrs[k].type == tmpl[i].type;
+		if (!shown)
 			rv = CKR_ATTRIBUTE_TYPE_INVALID;
 		else if (rule == NULL || !(rule->flags & P_MODIFIABLE))
 			rv = CKR_ATTRIBUTE_READ_ONLY;
@@ -1286,9 +1290,17 @@ CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_
 		if (got < page)
 			break; /* the registry has no more */
 	}
-	/* Asking for a relationship nobody has is worth recording. */
-	if (rv == CKR_OK && first && *n == 0 && q.rid != NULL)
-		audit(r, "user", "unknown-relationship", q.rid, q.rid_len, CKR_OBJECT_HANDLE_INVALID, NULL);
+	/* Asking for a relationship nobody has is worth recording (not a
+	 * search whose other attributes matched nothing). */
+	if (rv == CKR_OK && first && *n == 0 && q.rid != NULL) {
+		akm_registry_query only_rid = {0};
+		int64_t any;
+		size_t found = 0;
+		only_rid.rid = q.rid;
+		only_rid.rid_len = q.rid_len;
+		if (akm_registry_find(r->reg, &only_rid, 0, &any, 1, &found) == CKR_OK && found == 0)
+			audit(r, "user", "unknown-relationship", q.rid, q.rid_len, CKR_OBJECT_HANDLE_INVALID, NULL);
+	}
 out:
 	akm_mutex_unlock(r->lock);
 	return rv;

@@ -72,9 +72,10 @@ int akm_drain_stale_ops(const akm_call *c)
 	return 1;
 }
 
-/* An authenticated decryption whose tag does not verify is
- * CKR_ENCRYPTED_DATA_INVALID (PKCS#11 v2.40 mechanisms, AES-GCM/CCM);
- * SoftHSM2 says CKR_GENERAL_ERROR, which would hide a forgery. */
+/* A decryption whose tag does not verify (AES-GCM/CCM), or whose padding
+ * is wrong (the *_CBC_PAD mechanisms), is CKR_ENCRYPTED_DATA_INVALID
+ * (PKCS#11 v2.40 mechanisms); SoftHSM2 says CKR_GENERAL_ERROR, which would
+ * hide a forgery. */
 static CK_RV decrypt_result(const akm_call *c, unsigned ops, CK_RV rv)
 {
 	CK_MECHANISM_TYPE m;
@@ -82,7 +83,8 @@ static CK_RV decrypt_result(const akm_call *c, unsigned ops, CK_RV rv)
 	if (!(ops & AKM_OP_DECRYPT) || (rv != CKR_GENERAL_ERROR && rv != CKR_ENCRYPTED_DATA_INVALID))
 		return rv;
 	akm_core_op_info(c, AKM_OP_DECRYPT, &m, &key);
-	if (rv == CKR_GENERAL_ERROR && (m == CKM_AES_GCM || m == CKM_AES_CCM))
+	if (rv == CKR_GENERAL_ERROR && (m == CKM_AES_GCM || m == CKM_AES_CCM || m == CKM_AES_CBC_PAD ||
+	                                m == CKM_DES3_CBC_PAD))
 		rv = CKR_ENCRYPTED_DATA_INVALID;
 	return rv;
 }

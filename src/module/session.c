@@ -150,12 +150,15 @@ AKM_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 		return rv;
 	if (akm_core_login_state(c.slot) == AKM_NOT_LOGGED_IN)
 		return CKR_USER_NOT_LOGGED_IN; /* §5.6: SoftHSM2 answers CKR_OK here */
+	/* The registry records its state in the token first, while the
+	 * token's private objects are still within reach; its logout is the
+	 * token's (one login state per application). */
+	akm_relationships *rels = akm_core_relationships(&c);
+	if (rels != NULL)
+		akm_relationships_logout(rels);
 	rv = c.be->C_Logout(c.bs);
 	if (rv == CKR_OK || rv == CKR_USER_NOT_LOGGED_IN) {
 		akm_core_set_login_state(c.slot, AKM_NOT_LOGGED_IN);
-		akm_relationships *rels = akm_core_relationships(&c);
-		if (rels != NULL)
-			akm_relationships_logout(rels);
 		rv = CKR_OK;
 	}
 	return rv;

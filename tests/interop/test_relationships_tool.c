@@ -584,8 +584,8 @@ START_TEST(registry_audit_chain_and_counter_follow_the_documented_formats)
 		ck_assert_msg(memcmp(sqlite3_column_blob(st, 8), hash, 32) == 0, "record %lld: hash differs from the "
 		              "documented layout", (long long)n + 1);
 		memcpy(prev, hash, 32);
-		if (n == 1)
-			memcpy(counted_hash, hash, 32); /* the last change: the second create */
+		if (n == 2)
+			memcpy(counted_hash, hash, 32); /* the MAC failure, the last record while logged in */
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -615,13 +615,14 @@ START_TEST(registry_audit_chain_and_counter_follow_the_documented_formats)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 
-	/* The counter was written at the last change (record 2), not at the
-	 * two failure records after it. */
+	/* The counter holds the head as it was at the last moment the token's
+	 * private objects were within reach (logout or finalisation): record 3,
+	 * the failed MAC check; the wrong PIN came after, while logged out. */
 	uint64_t counter_gen, counter_seq;
 	uint8_t counter_hash[32];
 	read_counter(&env, &counter_gen, &counter_seq, counter_hash);
 	ck_assert_uint_eq(counter_gen, 2);
-	ck_assert_uint_eq(counter_seq, 2);
+	ck_assert_uint_eq(counter_seq, 3);
 	ck_assert(memcmp(counter_hash, counted_hash, 32) == 0);
 	akm_testenv_destroy(&env);
 }
