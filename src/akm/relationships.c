@@ -83,6 +83,15 @@ static void hex(char *out, const uint8_t *p, size_t n)
 	out[2 * n] = '\0';
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
 bool akm_template_has_akm(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
 	for (CK_ULONG i = 0; i < count; i++)
@@ -215,8 +224,8 @@ static CK_RV counter_read(akm_relationships *r, uint8_t value[COUNTER_LEN])
 		return CKR_DEVICE_ERROR;
 	const char *h = label + sizeof COUNTER_PREFIX - 1;
 	for (size_t i = 0; i < COUNTER_LEN; i++) {
-		unsigned hi, lo;
-		if (sscanf(h + 2 * i, "%1x%1x", &hi, &lo) != 2)
+		int hi = hex_digit(h[2 * i]), lo = hex_digit(h[2 * i + 1]);
+		if (hi < 0 || lo < 0)
 			return CKR_DEVICE_ERROR;
 		value[i] = (uint8_t)(hi << 4 | lo);
 	}
