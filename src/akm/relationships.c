@@ -347,17 +347,6 @@ void akm_relationships_close(akm_relationships *r)
 	free(r);
 }
 
-void akm_relationships_abandon(akm_relationships *r)
-{
-	/* Memory only: the registry connection and the backend session are
-	 * the parent's; see akm_registry_abandon. */
-	if (r == NULL)
-		return;
-	akm_registry_abandon(r->reg);
-	cache_clear(r, false);
-	free(r);
-}
-
 static CK_RV find_one(akm_relationships *r, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *h,
                       bool *found)
 {

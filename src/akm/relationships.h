@@ -38,7 +38,6 @@ typedef struct akm_relationships akm_relationships;
 CK_RV akm_relationships_open(akm_relationships **out, const char *path, CK_FUNCTION_LIST *be,
                              CK_SLOT_ID bslot, char *err, size_t errlen);
 void akm_relationships_close(akm_relationships *r);
-void akm_relationships_abandon(akm_relationships *r); /* after fork */
 
 /* After the user logged in: finds (or, for an empty registry, creates) the
  * KEK and the counter object, and checks the registry against the counter.

@@ -41,6 +41,9 @@ static void session_free(akm_session *s)
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* What a forked child inherited and must leave alone (see akm_core_initialize). */
+static void *volatile left_by_parent[2];
+
 static struct {
 	atomic_bool initialized;
 	bool forked;            /* we are a child whose parent had initialised */
@@ -166,7 +169,12 @@ CK_RV akm_core_initialize(const CK_C_INITIALIZE_ARGS *args)
 		/* Drop what the parent had (memory only: its sessions and locks
 		 * belong to the parent) and reset the backend's inherited copy. */
 		free_tables();
-		akm_relationships_abandon(g.rels);
+		/* Neither closed nor freed: the registry connection must not be
+		 * used or closed in a child (closing could checkpoint the parent's
+		 * database or drop its locks, as SQLite warns), the backend session
+		 * is the parent's, and the lock may be held.  Kept reachable. */
+		left_by_parent[0] = g.rels;
+		left_by_parent[1] = g.lock;
 		g.rels = NULL;
 		akm_backend_forget_after_fork(&g.backend);
 		g.lock = NULL;

@@ -222,11 +222,6 @@ void akm_registry_close(akm_registry *r)
 	free(r);
 }
 
-void akm_registry_abandon(akm_registry *r)
-{
-	(void)r; /* deliberately leaked: see registry.h */
-}
-
 const char *akm_registry_path(const akm_registry *r)
 {
 	return r->path;

@@ -57,9 +57,6 @@ typedef struct akm_key {
  * failure writes a sentence naming the file into err. */
 CK_RV akm_registry_open(const char *path, akm_registry **out, char *err, size_t errlen);
 void akm_registry_close(akm_registry *r);
-/* After fork(): a child must not use or close its parent's connection
- * (closing could checkpoint or drop the parent's locks); this forgets it. */
-void akm_registry_abandon(akm_registry *r);
 const char *akm_registry_path(const akm_registry *r);
 
 /* Write transactions (BEGIN IMMEDIATE: the cross-process write lock). */

@@ -12,6 +12,8 @@
  *           logged in, then each ID on its own line, written with one
  *           write() only after C_GenerateKey returned CKR_OK: a line in the
  *           output is a promise that the relationship exists.
+ *   create-on-go  the same, but after "#ready" waits for a line on stdin
+ *           before creating (the test starts two creators at one moment).
  *   check   finds PREFIX0 .. PREFIX<COUNT-1> by CKA_AKM_RELATIONSHIP_ID
  *           (exactly its two keys) and uses them (AES-GCM round trip,
  *           HMAC-SHA256 sign and verify).
@@ -26,6 +28,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,14 +270,18 @@ static void scan(const char *prefix)
 int main(int argc, char **argv)
 {
 	if (argc != 6)
-		die("usage: durability-worker MODULE TOKEN-LABEL create|check|scan PREFIX COUNT");
+		die("usage: durability-worker MODULE TOKEN-LABEL create|create-on-go|check|scan PREFIX COUNT");
 	const char *mode = argv[3], *prefix = argv[4];
 	unsigned long count = strtoul(argv[5], NULL, 10);
 	open_module(argv[1], argv[2]);
 
 	char rid[RID_MAX + 1];
-	if (strcmp(mode, "create") == 0) {
+	bool on_go = strcmp(mode, "create-on-go") == 0;
+	if (on_go || strcmp(mode, "create") == 0) {
 		say("#ready", 6);
+		char go[16];
+		if (on_go && fgets(go, sizeof go, stdin) == NULL)
+			die("no go on stdin");
 		for (unsigned long i = 0; i < count; i++) {
 			int len = snprintf(rid, sizeof rid, "%s%lu", prefix, i);
 			if (len < 0 || (size_t)len >= sizeof rid)

@@ -150,10 +150,11 @@ static void worker_log_flush(const char *when)
 		fprintf(stderr, "durability: truncate %s: %s\n", worker_err, strerror(errno));
 }
 
-/* Starts the worker with stdin from `stdin_path` (or /dev/null), stdout to
- * `stdout_fd` and stderr appended to worker_err. */
-static pid_t spawn_worker(const char *mode, const char *prefix, unsigned long count,
-                          const char *stdin_path, int stdout_fd)
+/* Starts the worker with stdin from `stdin_fd` (or /dev/null when -1),
+ * stdout to `stdout_fd` and stderr appended to worker_err.  Our pipes are
+ * O_CLOEXEC, so a worker holds no other worker's pipe open. */
+static pid_t spawn_worker(const char *mode, const char *prefix, unsigned long count, int stdin_fd,
+                          int stdout_fd)
 {
 	char count_s[32];
 	snprintf(count_s, sizeof count_s, "%lu", count);
@@ -161,7 +162,7 @@ static pid_t spawn_worker(const char *mode, const char *prefix, unsigned long co
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		int in = open(stdin_path != NULL ? stdin_path : "/dev/null", O_RDONLY);
+		int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
 		int err = open(worker_err, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (in < 0 || err < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(stdout_fd, STDOUT_FILENO) < 0 ||
 		    dup2(err, STDERR_FILENO) < 0)
@@ -188,10 +189,14 @@ static int wait_status(pid_t pid)
 static int run_worker(const char *mode, const char *prefix, unsigned long count, const char *stdin_path,
                       lines *out)
 {
-	int p[2];
-	ck_assert_int_eq(pipe(p), 0);
-	pid_t pid = spawn_worker(mode, prefix, count, stdin_path, p[1]);
+	int p[2], in = -1;
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	if (stdin_path != NULL)
+		ck_assert_int_ge(in = open(stdin_path, O_RDONLY | O_CLOEXEC), 0);
+	pid_t pid = spawn_worker(mode, prefix, count, in, p[1]);
 	close(p[1]);
+	if (in >= 0)
+		close(in);
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	for (;;) {
@@ -256,85 +261,6 @@ static void check_registry(int64_t relationships, const char *when)
 	              when, (long long)audit, (long long)records, (long long)relationships);
 }
 
-/* ---- the tests ------------------------------------------------------------- */
-
-START_TEST(test_persistence_across_processes)
-{
-	enum { N = 50 };
-	lines made = {0}, found = {0};
-	/* Process A creates them and exits. */
-	RUN_OK("create", "persist-", N, NULL, &made);
-	ck_assert_uint_eq(made.n, N);
-	/* Process B finds each by ID and uses both keys. */
-	RUN_OK("check", "persist-", N, NULL, NULL);
-	/* Listing by kind shows exactly those, each complete. */
-	RUN_OK("scan", "", 0, NULL, &found);
-	ck_assert_uint_eq(found.n, N);
-	lines_sort(&found);
-	for (size_t i = 0; i < made.n; i++)
-		ck_assert_msg(lines_has(&found, made.v[i]), "%s is gone", made.v[i]);
-	/* And a process that never created anything can still add to them. */
-	RUN_OK("create", "later-", 2, NULL, NULL);
-	RUN_OK("check", "persist-", N, NULL, NULL);
-	check_registry(N + 2, "after two processes");
-	worker_log_flush("persistence");
-	lines_free(&made);
-	lines_free(&found);
-}
-END_TEST
-
-START_TEST(test_two_processes_create_at_once)
-{
-	enum { N = 300 };
-	/* The first login creates the KEK and the counter; done before the race
-	 * so the race is about relationships. */
-	RUN_OK("check", "none-", 0, NULL, NULL);
-
-	char out_a[PATH_MAX + 16], out_b[PATH_MAX + 16];
-	snprintf(out_a, sizeof out_a, "%s/out-a", env.dir);
-	snprintf(out_b, sizeof out_b, "%s/out-b", env.dir);
-	int fa = open(out_a, O_WRONLY | O_CREAT | O_TRUNC, 0600), fb = open(out_b, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ck_assert(fa >= 0 && fb >= 0);
-	double t0 = now_s();
-	pid_t a = spawn_worker("create", "a-", N, NULL, fa);
-	pid_t b = spawn_worker("create", "b-", N, NULL, fb);
-	close(fa);
-	close(fb);
-	int sa = wait_status(a), sb = wait_status(b);
-	double took = now_s() - t0;
-	ck_assert_msg(WIFEXITED(sa) && WEXITSTATUS(sa) == 0, "creator a failed (status 0x%x)", sa);
-	ck_assert_msg(WIFEXITED(sb) && WEXITSTATUS(sb) == 0, "creator b failed (status 0x%x)", sb);
-	fprintf(stderr, "durability: two processes created %d relationships in %.2f s\n", 2 * N, took);
-
-	/* Both reported all of theirs. */
-	const char *files[] = {out_a, out_b};
-	for (int k = 0; k < 2; k++) {
-		FILE *fp = fopen(files[k], "r");
-		ck_assert_ptr_nonnull(fp);
-		char buf[65536];
-		size_t len = fread(buf, 1, sizeof buf, fp);
-		fclose(fp);
-		lines l = {0};
-		int controls = 0;
-		lines_parse(&l, buf, len, &controls);
-		ck_assert_uint_eq(l.n, N);
-		lines_free(&l);
-	}
-	/* Every one is there exactly once, with both keys, and works. */
-	RUN_OK("check", "a-", N, NULL, NULL);
-	RUN_OK("check", "b-", N, NULL, NULL);
-	lines found = {0};
-	RUN_OK("scan", "", 0, NULL, &found);
-	ck_assert_uint_eq(found.n, 2 * N);
-	lines_sort(&found);
-	for (size_t i = 1; i < found.n; i++)
-		ck_assert_str_ne(found.v[i - 1], found.v[i]);
-	lines_free(&found);
-	check_registry(2 * N, "after two concurrent creators");
-	worker_log_flush("two creators");
-}
-END_TEST
-
 static int env_int(const char *name, int fallback)
 {
 	const char *v = getenv(name);
@@ -376,6 +302,107 @@ static bool drain(int fd, char **buf, size_t *len, size_t *cap, int ms)
 	}
 }
 
+/* ---- the tests ------------------------------------------------------------- */
+
+START_TEST(test_persistence_across_processes)
+{
+	enum { N = 50 };
+	lines made = {0}, found = {0};
+	/* Process A creates them and exits. */
+	RUN_OK("create", "persist-", N, NULL, &made);
+	ck_assert_uint_eq(made.n, N);
+	/* Process B finds each by ID and uses both keys. */
+	RUN_OK("check", "persist-", N, NULL, NULL);
+	/* Listing by kind shows exactly those, each complete. */
+	RUN_OK("scan", "", 0, NULL, &found);
+	ck_assert_uint_eq(found.n, N);
+	lines_sort(&found);
+	for (size_t i = 0; i < made.n; i++)
+		ck_assert_msg(lines_has(&found, made.v[i]), "%s is gone", made.v[i]);
+	/* And a process that never created anything can still add to them. */
+	RUN_OK("create", "later-", 2, NULL, NULL);
+	RUN_OK("check", "persist-", N, NULL, NULL);
+	check_registry(N + 2, "after two processes");
+	worker_log_flush("persistence");
+	lines_free(&made);
+	lines_free(&found);
+}
+END_TEST
+
+START_TEST(test_two_processes_create_at_once)
+{
+	enum { N = 300 };
+	/* The first login creates the KEK and the counter; done before the race
+	 * so the race is about relationships. */
+	RUN_OK("check", "none-", 0, NULL, NULL);
+
+	/* Each creator logs in first and waits for "go" on stdin: the two
+	 * logins are kept apart because SoftHSM2's file store rewrites
+	 * token.object in place at every C_Login, and another process reading
+	 * it meanwhile sees no token; the creations then run at once. */
+	const char *prefixes[2] = {"a-", "b-"};
+	pid_t pids[2];
+	int go[2], out[2];
+	char *buf[2] = {NULL, NULL};
+	size_t len[2] = {0, 0}, cap[2] = {0, 0};
+	lines made[2] = {{0}, {0}};
+	int ready[2] = {0, 0};
+	for (int k = 0; k < 2; k++) {
+		int in_pipe[2], out_pipe[2];
+		ck_assert_int_eq(pipe2(in_pipe, O_CLOEXEC), 0);
+		ck_assert_int_eq(pipe2(out_pipe, O_CLOEXEC), 0);
+		pids[k] = spawn_worker("create-on-go", prefixes[k], N, in_pipe[0], out_pipe[1]);
+		close(in_pipe[0]);
+		close(out_pipe[1]);
+		go[k] = in_pipe[1];
+		out[k] = out_pipe[0];
+		bool open = true;
+		double give_up = now_s() + 30;
+		while (ready[k] == 0 && open && now_s() < give_up) {
+			open = drain(out[k], &buf[k], &len[k], &cap[k], 10);
+			size_t used = lines_parse(&made[k], buf[k], len[k], &ready[k]);
+			memmove(buf[k], buf[k] + used, len[k] - used);
+			len[k] -= used;
+		}
+		if (ready[k] != 1)
+			for (int j = 0; j <= k; j++)
+				kill(pids[j], SIGKILL); /* leave nothing running behind a failure */
+		ck_assert_msg(ready[k] == 1, "creator %s never got ready:\n%s", prefixes[k], worker_log());
+	}
+	double t0 = now_s();
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(write(go[k], "go\n", 3), 3);
+		close(go[k]);
+	}
+	for (int k = 0; k < 2; k++) {
+		drain(out[k], &buf[k], &len[k], &cap[k], -1);
+		close(out[k]);
+		lines_parse(&made[k], buf[k], len[k], NULL);
+		free(buf[k]);
+		int status = wait_status(pids[k]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "creator %s failed (status 0x%x):\n%s",
+		              prefixes[k], status, worker_log());
+		/* It reported all of its own. */
+		ck_assert_uint_eq(made[k].n, N);
+		lines_free(&made[k]);
+	}
+	fprintf(stderr, "durability: two processes created %d relationships in %.2f s\n", 2 * N, now_s() - t0);
+
+	/* Every one is there exactly once, with both keys, and works. */
+	RUN_OK("check", "a-", N, NULL, NULL);
+	RUN_OK("check", "b-", N, NULL, NULL);
+	lines found = {0};
+	RUN_OK("scan", "", 0, NULL, &found);
+	ck_assert_uint_eq(found.n, 2 * N);
+	lines_sort(&found);
+	for (size_t i = 1; i < found.n; i++)
+		ck_assert_str_ne(found.v[i - 1], found.v[i]);
+	lines_free(&found);
+	check_registry(2 * N, "after two concurrent creators");
+	worker_log_flush("two creators");
+}
+END_TEST
+
 START_TEST(test_crash_safety)
 {
 	int rounds = env_int("AKM_DURABILITY_ROUNDS", 25);
@@ -395,8 +422,8 @@ START_TEST(test_crash_safety)
 		char prefix[32];
 		snprintf(prefix, sizeof prefix, "crash-%d-", round);
 		int p[2];
-		ck_assert_int_eq(pipe(p), 0);
-		pid_t pid = spawn_worker("create", prefix, 100000000UL, NULL, p[1]);
+		ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+		pid_t pid = spawn_worker("create", prefix, 100000000UL, -1, p[1]);
 		close(p[1]);
 
 		/* The delay counts from the worker's "#ready" (after C_Login), not
@@ -415,10 +442,18 @@ START_TEST(test_crash_safety)
 			memmove(buf, buf + used, len - used);
 			len -= used;
 		}
+		if (controls != 1)
+			kill(pid, SIGKILL); /* leave nothing running behind a failure */
 		ck_assert_msg(controls == 1, "round %d: the worker never got ready:\n%s", round, worker_log());
-		int delay_ms = 5 + rand() % 196;
-		if (open)
-			open = drain(p[0], &buf, &len, &cap, delay_ms);
+		/* One round in five kills within 3 ms of "#ready": that is where
+		 * the first commit after login also writes the token's counter
+		 * object (later ones at most once a second), the moment a kill
+		 * must not turn into a refused registry. */
+		int delay_us = round % 5 == 4 ? rand() % 3000 : 1000 * (5 + rand() % 196);
+		if (delay_us < 5000)
+			usleep((useconds_t)delay_us);
+		else if (open)
+			open = drain(p[0], &buf, &len, &cap, delay_us / 1000);
 		ck_assert_msg(open, "round %d: the worker ended before the kill:\n%s", round, worker_log());
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
 		drain(p[0], &buf, &len, &cap, -1);
@@ -436,8 +471,8 @@ START_TEST(test_crash_safety)
 		lines_write_file(&reported, stdin_path);
 		lines found = {0};
 		int rc = run_worker("scan", prefix, 0, stdin_path, &found);
-		ck_assert_msg(rc == 0, "round %d (killed after %d ms, %zu reported): the check after the kill failed "
-		              "(exit %d):\n%s", round, delay_ms, reported.n, rc, worker_log());
+		ck_assert_msg(rc == 0, "round %d (killed %d us after ready, %zu reported): the check after the kill "
+		              "failed (exit %d):\n%s", round, delay_us, reported.n, rc, worker_log());
 		lines_sort(&found);
 		lines_sort(&reported);
 		for (size_t i = 0; i < reported.n; i++)
