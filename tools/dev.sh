@@ -179,6 +179,21 @@ cmd_demo() {
 	demo_p11 "${token[@]}" "${login[@]}" --keypairgen --key-type EC:prime256v1 \
 		--label akm-demo-ec --id e1 --usage-sign
 
+	local mkrel=("$BUILD_DIR/tools/akm-mkrel" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin "$DEMO_USER_PIN")
+	heading "AKM relationships: provisioning relationships with nodes A and B (tools/akm-mkrel)"
+	run "${mkrel[@]}" --pr node-A --hw hw-serial-A --id 0a01 --label pr-node-A --station nmm-demo
+	run "${mkrel[@]}" --pr node-B --hw hw-serial-B --id 0b01 --label pr-node-B --station nmm-demo
+	heading "AKM relationships: an operational relationship among A and B"
+	run "${mkrel[@]}" --asr node-A,node-B --id ab01 --label asr-1 --station nmm-demo
+
+	heading "A relationship key used by a standard tool: HMAC-SHA256 with asr-1's MAC key (--id ab0102)"
+	printf 'a message between node A and node B\n' >"$demo/message.txt"
+	demo_p11 "${token[@]}" "${login[@]}" --sign -m SHA256-HMAC --id ab0102 \
+		--input-file "$demo/message.txt" --output-file "$demo/message.mac"
+	demo_p11 "${token[@]}" "${login[@]}" --verify -m SHA256-HMAC --id ab0102 \
+		--input-file "$demo/message.txt" --signature-file "$demo/message.mac" | tee "$out"
+	expect "$out" "Signature is valid" "the relationship's MAC does not verify"
+
 	heading "The slots and tokens akm-pkcs11 presents (pkcs11-tool -L)"
 	demo_p11 -L | tee "$out"
 	expect "$out" "$DEMO_TOKEN" "the demo token is not listed"
@@ -189,10 +204,12 @@ cmd_demo() {
 	expect "$out" "AES-KEY-GEN" "no AES key generation mechanism listed"
 	expect "$out" "ECDSA" "no ECDSA mechanism listed"
 
-	heading "The token's objects (pkcs11-tool -O --login)"
+	heading "The token's objects (pkcs11-tool -O --login): the keys above and each relationship's two keys"
 	demo_p11 "${token[@]}" -O "${login[@]}" | tee "$out"
 	expect "$out" "akm-demo-aes" "the AES key is not listed"
 	expect "$out" "akm-demo-ec" "the EC key pair is not listed"
+	expect "$out" "pr-node-A/enc" "the relationship keys are not listed"
+	expect "$out" "asr-1/mac" "the relationship keys are not listed"
 
 	heading "Demo done"
 	note "The token stays in $demo until the next run.  To use it yourself:"
