@@ -12,9 +12,12 @@
 #include "core/template.h"
 
 #define KEK_LABEL "akm-pkcs11 KEK"
-/* The counter is a data object found by its CKA_APPLICATION; its value is
- * written into CKA_LABEL, the one attribute PKCS#11 makes modifiable on
- * every storage object (a data object's CKA_VALUE need not be). */
+/* The counter is a pair of data objects found by their CKA_APPLICATION; the
+ * value is written into CKA_LABEL, the one attribute PKCS#11 makes
+ * modifiable on every storage object (a data object's CKA_VALUE need not
+ * be).  Writes go to the older of the two, so a crash in the middle of a
+ * write (SoftHSM2 truncates an object file, then rewrites it) leaves the
+ * other one readable: the counter may lag, never vanish. */
 #define COUNTER_APPLICATION "akm-pkcs11 registry counter"
 #define COUNTER_PREFIX "akm-pkcs11 registry counter "
 #define COUNTER_LEN (8 + 8 + AKM_AUDIT_HASH_LEN)
@@ -38,7 +41,8 @@ struct akm_relationships {
 	CK_FUNCTION_LIST *be;
 	CK_SLOT_ID bslot;
 	CK_SESSION_HANDLE service; /* our own backend session */
-	CK_OBJECT_HANDLE kek, counter;
+	CK_OBJECT_HANDLE kek, counter[2];
+	uint64_t counter_gen[2];     /* the generation each counter object holds */
 	CK_OBJECT_HANDLE kek_token;  /* the KEK itself; kek may be a session copy of it */
 	CK_RV status;              /* CKR_OK when usable; why not otherwise */
 	akm_mutex *lock;
@@ -214,22 +218,37 @@ static void counter_label(char label[COUNTER_LABEL_LEN + 1], const uint8_t value
 	hex(label + sizeof COUNTER_PREFIX - 1, value, COUNTER_LEN);
 }
 
-/* Reads the counter's value back from its label. */
-static CK_RV counter_read(akm_relationships *r, uint8_t value[COUNTER_LEN])
+/* Reads a counter object's value back from its label. */
+static CK_RV counter_read(akm_relationships *r, CK_OBJECT_HANDLE h, uint8_t value[COUNTER_LEN])
 {
 	char label[COUNTER_LABEL_LEN + 1];
 	CK_ATTRIBUTE a = {CKA_LABEL, label, COUNTER_LABEL_LEN};
-	if (r->be->C_GetAttributeValue(r->service, r->counter, &a, 1) != CKR_OK || a.ulValueLen != COUNTER_LABEL_LEN ||
+	if (r->be->C_GetAttributeValue(r->service, h, &a, 1) != CKR_OK || a.ulValueLen != COUNTER_LABEL_LEN ||
 	    memcmp(label, COUNTER_PREFIX, sizeof COUNTER_PREFIX - 1) != 0)
 		return CKR_DEVICE_ERROR;
-	const char *h = label + sizeof COUNTER_PREFIX - 1;
+	const char *digits = label + sizeof COUNTER_PREFIX - 1;
 	for (size_t i = 0; i < COUNTER_LEN; i++) {
-		int hi = hex_digit(h[2 * i]), lo = hex_digit(h[2 * i + 1]);
+		int hi = hex_digit(digits[2 * i]), lo = hex_digit(digits[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return CKR_DEVICE_ERROR;
 		value[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return CKR_OK;
+}
+
+static CK_RV counter_create(akm_relationships *r, const uint8_t value[COUNTER_LEN], CK_OBJECT_HANDLE *h)
+{
+	CK_OBJECT_CLASS data = CKO_DATA;
+	char label[COUNTER_LABEL_LEN + 1];
+	counter_label(label, value);
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &data, sizeof data}, {CKA_TOKEN, (void *)&yes, 1},
+		{CKA_PRIVATE, (void *)&yes, 1}, {CKA_MODIFIABLE, (void *)&yes, 1},
+		{CKA_LABEL, label, COUNTER_LABEL_LEN},
+		{CKA_APPLICATION, COUNTER_APPLICATION, strlen(COUNTER_APPLICATION)},
+		{CKA_VALUE, "", 0},
+	};
+	return r->be->C_CreateObject(r->service, t, sizeof t / sizeof t[0], h);
 }
 
 /* Writes the registry's generation and audit head into the token's counter
@@ -247,8 +266,14 @@ static void counter_update(akm_relationships *r)
 	char label[COUNTER_LABEL_LEN + 1];
 	counter_label(label, value);
 	CK_ATTRIBUTE a = {CKA_LABEL, label, COUNTER_LABEL_LEN};
-	CK_RV rv = r->be->C_SetAttributeValue(r->service, r->counter, &a, 1);
-	if (rv != CKR_OK)
+	int older = r->counter_gen[0] <= r->counter_gen[1] ? 0 : 1;
+	CK_RV rv = r->counter[older] != 0 ? r->be->C_SetAttributeValue(r->service, r->counter[older], &a, 1)
+	                                  : CKR_OBJECT_HANDLE_INVALID;
+	if (rv == CKR_OBJECT_HANDLE_INVALID) /* gone (a crash left it unreadable): make it anew */
+		rv = counter_create(r, value, &r->counter[older]);
+	if (rv == CKR_OK)
+		r->counter_gen[older] = (uint64_t)gen;
+	else
 		akm_log(AKM_LOG_WARNING, "cannot record the registry generation in the token (0x%lx)", rv);
 }
 
@@ -274,7 +299,7 @@ static CK_RV change_begin(akm_relationships *r)
 
 static void counter_flush(akm_relationships *r)
 {
-	if (!r->counter_dirty || r->counter == 0)
+	if (!r->counter_dirty || (r->counter[0] == 0 && r->counter[1] == 0))
 		return;
 	counter_update(r);
 	clock_gettime(CLOCK_MONOTONIC, &r->counter_written);
@@ -373,21 +398,88 @@ static void kek_session_copy(akm_relationships *r)
 		r->kek = copy;
 }
 
+/* Finds the counter objects (registry lock held), keeps the two newest
+ * readable ones, and compares the newest with the registry: a registry
+ * older than the token's record of it is refused. */
+static CK_RV counters_check(akm_relationships *r, uint64_t gen)
+{
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_ATTRIBUTE find[] = {{CKA_CLASS, &data, sizeof data},
+	                       {CKA_APPLICATION, COUNTER_APPLICATION, strlen(COUNTER_APPLICATION)}};
+	CK_OBJECT_HANDLE found[8];
+	CK_ULONG n = 0;
+	CK_RV rv = r->be->C_FindObjectsInit(r->service, find, 2);
+	if (rv != CKR_OK)
+		return rv;
+	rv = r->be->C_FindObjects(r->service, found, 8, &n);
+	r->be->C_FindObjectsFinal(r->service);
+	if (rv != CKR_OK)
+		return rv;
+	uint8_t best[COUNTER_LEN] = {0};
+	bool any = false;
+	r->counter[0] = r->counter[1] = 0;
+	r->counter_gen[0] = r->counter_gen[1] = 0;
+	for (CK_ULONG i = 0; i < n; i++) {
+		uint8_t value[COUNTER_LEN];
+		if (counter_read(r, found[i], value) != CKR_OK) {
+			r->be->C_DestroyObject(r->service, found[i]); /* a write cut short */
+			continue;
+		}
+		uint64_t g = get_be64(value);
+		/* Keep the two newest; an extra one (made while another was
+		 * unreadable) goes. */
+		int slot = r->counter[0] == 0 ? 0 : r->counter[1] == 0 ? 1 : (r->counter_gen[0] <= r->counter_gen[1] ? 0 : 1);
+		if (r->counter[slot] != 0) {
+			if (g <= r->counter_gen[slot]) {
+				r->be->C_DestroyObject(r->service, found[i]);
+				continue;
+			}
+			r->be->C_DestroyObject(r->service, r->counter[slot]);
+		}
+		r->counter[slot] = found[i];
+		r->counter_gen[slot] = g;
+		if (!any || g > get_be64(best))
+			memcpy(best, value, sizeof best);
+		any = true;
+	}
+	if (!any && gen > 0) {
+		akm_log(AKM_LOG_ERROR, "registry %s has changes (generation %llu) but the token has no %s: "
+		        "wrong token, or the counter was removed", akm_registry_path(r->reg), (unsigned long long)gen,
+		        COUNTER_APPLICATION);
+		return CKR_DEVICE_ERROR;
+	}
+	uint64_t token_gen = get_be64(best);
+	if (token_gen > gen) {
+		akm_log(AKM_LOG_ERROR, "registry %s is older than the token's record of it (generation %llu < %llu): "
+		        "it was restored from an old copy, replaced or deleted; refusing to use it",
+		        akm_registry_path(r->reg), (unsigned long long)gen, (unsigned long long)token_gen);
+		audit(r, "module", "rollback-detected", NULL, 0, CKR_DEVICE_ERROR, NULL);
+		return CKR_DEVICE_ERROR;
+	}
+	/* Two objects from the start, so a write always has one to spare. */
+	for (int i = 0; i < 2; i++)
+		if (r->counter[i] == 0) {
+			if ((rv = counter_create(r, best, &r->counter[i])) != CKR_OK) {
+				akm_log(AKM_LOG_ERROR, "cannot create the registry counter in the token (0x%lx)", rv);
+				return rv;
+			}
+			r->counter_gen[i] = token_gen;
+		}
+	return CKR_OK;
+}
+
 static CK_RV login_inlock(akm_relationships *r)
 {
-	CK_OBJECT_CLASS secret = CKO_SECRET_KEY, data = CKO_DATA;
+	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_ULONG len = KEY_BYTES;
-	bool have_kek, have_counter;
+	bool have_kek;
 	int64_t gen = 0, keys = 0;
 	bool present;
 	CK_RV rv;
 
 	CK_ATTRIBUTE kek_find[] = {{CKA_CLASS, &secret, sizeof secret}, {CKA_LABEL, KEK_LABEL, strlen(KEK_LABEL)}};
-	CK_ATTRIBUTE counter_find[] = {{CKA_CLASS, &data, sizeof data},
-	                               {CKA_APPLICATION, COUNTER_APPLICATION, strlen(COUNTER_APPLICATION)}};
-	if ((rv = find_one(r, kek_find, 2, &r->kek, &have_kek)) != CKR_OK ||
-	    (rv = find_one(r, counter_find, 2, &r->counter, &have_counter)) != CKR_OK)
+	if ((rv = find_one(r, kek_find, 2, &r->kek, &have_kek)) != CKR_OK)
 		return rv;
 	if ((rv = akm_registry_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
 	    (rv = akm_registry_count(r->reg, "key", &keys)) != CKR_OK)
@@ -414,45 +506,7 @@ static CK_RV login_inlock(akm_relationships *r)
 			return rv;
 		}
 	}
-	if (!have_counter) {
-		if (gen > 0) {
-			akm_log(AKM_LOG_ERROR, "registry %s has changes (generation %lld) but the token has no %s: "
-			        "wrong token, or the counter was removed", akm_registry_path(r->reg), (long long)gen,
-			        COUNTER_APPLICATION);
-			return CKR_DEVICE_ERROR;
-		}
-		uint8_t zero[COUNTER_LEN] = {0};
-		char label[COUNTER_LABEL_LEN + 1];
-		counter_label(label, zero);
-		CK_ATTRIBUTE counter_new[] = {
-			{CKA_CLASS, &data, sizeof data}, {CKA_TOKEN, (void *)&yes, 1},
-			{CKA_PRIVATE, (void *)&yes, 1}, {CKA_MODIFIABLE, (void *)&yes, 1},
-			{CKA_LABEL, label, COUNTER_LABEL_LEN},
-			{CKA_APPLICATION, COUNTER_APPLICATION, strlen(COUNTER_APPLICATION)},
-			{CKA_VALUE, "", 0},
-		};
-		rv = r->be->C_CreateObject(r->service, counter_new, 7, &r->counter);
-		if (rv != CKR_OK) {
-			akm_log(AKM_LOG_ERROR, "cannot create the registry counter in the token (0x%lx)", rv);
-			return rv;
-		}
-		return CKR_OK;
-	}
-	/* Rollback: the token remembers a later generation than the file has. */
-	uint8_t value[COUNTER_LEN];
-	if (counter_read(r, value) != CKR_OK) {
-		akm_log(AKM_LOG_ERROR, "the token's %s is unreadable", COUNTER_APPLICATION);
-		return CKR_DEVICE_ERROR;
-	}
-	uint64_t token_gen = get_be64(value);
-	if (token_gen > (uint64_t)gen) {
-		akm_log(AKM_LOG_ERROR, "registry %s is older than the token's record of it (generation %lld < %llu): "
-		        "it was restored from an old copy, replaced or deleted; refusing to use it",
-		        akm_registry_path(r->reg), (long long)gen, (unsigned long long)token_gen);
-		audit(r, "module", "rollback-detected", NULL, 0, CKR_DEVICE_ERROR, NULL);
-		return CKR_DEVICE_ERROR;
-	}
-	return CKR_OK;
+	return counters_check(r, (uint64_t)gen);
 }
 
 CK_RV akm_relationships_login(akm_relationships *r)
@@ -485,7 +539,7 @@ void akm_relationships_logout(akm_relationships *r)
 	if (r->kek != r->kek_token)
 		r->be->C_DestroyObject(r->service, r->kek);
 	r->be->C_Logout(r->service); /* already done when the application logged out */
-	r->kek = r->kek_token = r->counter = 0;
+	r->kek = r->kek_token = r->counter[0] = r->counter[1] = 0;
 	r->status = CKR_USER_NOT_LOGGED_IN;
 	akm_mutex_unlock(r->lock);
 }
@@ -501,7 +555,8 @@ bool akm_relationships_ready(akm_relationships *r)
 bool akm_relationships_hides(akm_relationships *r, CK_OBJECT_HANDLE backend)
 {
 	akm_mutex_lock(r->lock);
-	bool hidden = backend != 0 && (backend == r->kek || backend == r->kek_token || backend == r->counter ||
+	bool hidden = backend != 0 && (backend == r->kek || backend == r->kek_token ||
+	                               backend == r->counter[0] || backend == r->counter[1] ||
 	                               akm_hmap_get(&r->cached_objects, backend) != NULL);
 	akm_mutex_unlock(r->lock);
 	return hidden;
@@ -1259,8 +1314,9 @@ CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_
 	akm_mutex_lock(r->lock);
 	CK_RV rv = ready_or_status(r);
 	if (rv != CKR_OK) {
-		rv = CKR_OK; /* not logged in: private objects are not there */
-		goto out;
+		if (rv == CKR_USER_NOT_LOGGED_IN)
+			rv = CKR_OK; /* private objects are not there */
+		goto out;     /* a refused registry says so (CKR_DEVICE_ERROR) */
 	}
 	bool exact;
 	if (!template_to_query(tmpl, count, &q, &exact))
@@ -1324,10 +1380,12 @@ CK_RV akm_relationships_verify_audit(akm_relationships *r, int64_t *records, cha
 {
 	akm_mutex_lock(r->lock);
 	CK_RV rv = akm_registry_audit_verify(r->reg, records, err, errlen);
-	if (rv == CKR_OK && r->status == CKR_OK && r->counter != 0) {
-		/* The token remembers a head the chain must still contain. */
+	if (rv == CKR_OK && r->status == CKR_OK) {
+		/* The token remembers a head the chain must still contain: the
+		 * newer of the two counter objects. */
 		uint8_t value[COUNTER_LEN], head[AKM_AUDIT_HASH_LEN];
-		if (counter_read(r, value) == CKR_OK) {
+		int newer = r->counter_gen[0] >= r->counter_gen[1] ? 0 : 1;
+		if (r->counter[newer] != 0 && counter_read(r, r->counter[newer], value) == CKR_OK) {
 			int64_t seq = (int64_t)get_be64(value + 8);
 			if (seq > *records ||
 			    (seq > 0 && (akm_registry_audit_hash_at(r->reg, seq, head) != CKR_OK ||

@@ -265,6 +265,13 @@ AKM_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR 
 	if (rv == CKR_OK && n < ulMaxObjectCount && st.registry && rels != NULL) {
 		rv = akm_relationships_find(rels, st.tmpl, st.count, &st.cursor, phObject + n,
 		                            ulMaxObjectCount - n, &more);
+		/* A refused registry fails a search for relationships; a general
+		 * search still lists the backend's objects (the refusal is in
+		 * the log). */
+		if (rv != CKR_OK && !akm_template_has_akm(st.tmpl, st.count)) {
+			rv = CKR_OK;
+			more = 0;
+		}
 		if (rv == CKR_OK && more < ulMaxObjectCount - n)
 			st.registry = false;
 		n += more;

@@ -143,13 +143,13 @@ START_TEST(pkcs11_tool_lists_relationship_keys_by_label_and_id)
 	ck_assert_uint_eq(akm_interop_count(out, " Object; "), 0);
 	free(out);
 
-	/* The backend token itself holds the KEK and the counter, and none of
-	 * the relationship keys: they live, wrapped, in the registry. */
+	/* The backend token itself holds the KEK and the counter's two objects,
+	 * and none of the relationship keys: they live, wrapped, in the registry. */
 	ck_assert_int_eq(TOOL(&env, env.softhsm_path, &out, PIN_ARGS, "-O"), 0);
 	ck_assert_uint_eq(akm_interop_count(out, "Secret Key Object; AES length 32\n  label:      akm-pkcs11 KEK\n"), 1);
-	ck_assert_uint_eq(akm_interop_count(out, "  application:    'akm-pkcs11 registry counter'\n"), 1);
+	ck_assert_uint_eq(akm_interop_count(out, "  application:    'akm-pkcs11 registry counter'\n"), 2);
 	ck_assert_uint_eq(akm_interop_count(out, " Object; "), 1);
-	ck_assert_uint_eq(akm_interop_count(out, "Data object"), 1);
+	ck_assert_uint_eq(akm_interop_count(out, "Data object"), 2);
 	ck_assert_uint_eq(akm_interop_count(out, "/enc"), 0);
 	ck_assert_uint_eq(akm_interop_count(out, "/mac"), 0);
 	free(out);
@@ -500,25 +500,33 @@ END_TEST
 
 /* The counter's label as the backend token shows it (pkcs11-tool -O
  * directly on SoftHSM2): generation, audit sequence, audit hash. */
+/* The counter's value: the newer (higher generation) of its two objects. */
 static void read_counter(const akm_testenv *env, uint64_t *generation, uint64_t *seq, uint8_t hash[32])
 {
 	char *out = NULL;
 	ck_assert_int_eq(TOOL(env, env->softhsm_path, &out, PIN_ARGS, "-O", "--type", "data"), 0);
 	static const char prefix[] = "  label:          'akm-pkcs11 registry counter ";
-	const char *at = strstr(out, prefix);
-	ck_assert_ptr_nonnull(at);
-	at += strlen(prefix);
-	ck_assert_uint_eq(strspn(at, "0123456789abcdef"), 2 * (8 + 8 + 32));
-	ck_assert_int_eq(at[2 * (8 + 8 + 32)], '\'');
-	uint8_t value[48];
-	from_hex(value, at, sizeof value);
-	free(out);
+	int objects = 0;
 	*generation = *seq = 0;
-	for (int i = 0; i < 8; i++) {
-		*generation = *generation << 8 | value[i];
-		*seq = *seq << 8 | value[8 + i];
+	for (const char *at = strstr(out, prefix); at != NULL; at = strstr(at, prefix)) {
+		at += strlen(prefix);
+		ck_assert_uint_eq(strspn(at, "0123456789abcdef"), 2 * (8 + 8 + 32));
+		ck_assert_int_eq(at[2 * (8 + 8 + 32)], '\'');
+		uint8_t value[48];
+		from_hex(value, at, sizeof value);
+		uint64_t g = 0, q = 0;
+		for (int i = 0; i < 8; i++) {
+			g = g << 8 | value[i];
+			q = q << 8 | value[8 + i];
+		}
+		if (objects++ == 0 || g > *generation || (g == *generation && q > *seq)) {
+			*generation = g;
+			*seq = q;
+			memcpy(hash, value + 16, 32);
+		}
 	}
-	memcpy(hash, value + 16, 32);
+	ck_assert_int_eq(objects, 2);
+	free(out);
 }
 
 START_TEST(registry_audit_chain_and_counter_follow_the_documented_formats)
