@@ -383,23 +383,7 @@ void akm_core_set_login_state(uint32_t slot, CK_USER_TYPE who)
 
 CK_RV akm_core_session(CK_SESSION_HANDLE h, akm_call *c)
 {
-	if (!akm_core_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	akm_mutex_lock(g.lock);
-	akm_session *s = akm_hmap_get(&g.sessions, h);
-	if (s == NULL) {
-		akm_mutex_unlock(g.lock);
-		return CKR_SESSION_HANDLE_INVALID;
-	}
-	c->be = g.backend.f;
-	c->slot = s->slot;
-	c->bslot = g.slots[s->slot].backend_id;
-	c->session = h;
-	c->bs = s->backend;
-	c->active = s->active;
-	c->rw = s->rw;
-	akm_mutex_unlock(g.lock);
-	return CKR_OK;
+	return akm_core_session_ops(h, c, 0, 0, 0, 0, 0);
 }
 
 CK_RV akm_core_session_add(const akm_call *slot_call, CK_SESSION_HANDLE backend, bool rw,
@@ -470,17 +454,62 @@ CK_RV akm_core_slot_sessions(uint32_t slot, CK_SESSION_HANDLE **out, size_t *n)
 
 /* ---- operation state ----------------------------------------------------- */
 
-void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism,
-                        CK_OBJECT_HANDLE key)
+CK_RV akm_core_session_ops(CK_SESSION_HANDLE h, akm_call *c, unsigned require, unsigned begin,
+                           CK_MECHANISM_TYPE mechanism, CK_OBJECT_HANDLE key, unsigned end)
+{
+	if (!akm_core_initialized())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	akm_mutex_lock(g.lock);
+	akm_session *s = akm_hmap_get(&g.sessions, h);
+	CK_RV rv = CKR_OK;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	c->be = g.backend.f;
+	c->slot = s->slot;
+	c->bslot = g.slots[s->slot].backend_id;
+	c->session = h;
+	c->bs = s->backend;
+	c->active = s->active;
+	c->stale = s->stale;
+	c->rw = s->rw;
+	if ((s->active & require) != require) {
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+		goto out;
+	}
+	if (s->active & begin) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	if (begin) {
+		/* Stale stays until the backend accepted the Init: a lingering
+		 * backend operation is what it would refuse with. */
+		s->active |= begin;
+		s->mechanism[__builtin_ctz(begin)] = mechanism;
+		s->key[__builtin_ctz(begin)] = key;
+	}
+	s->active &= ~end;
+out:
+	akm_mutex_unlock(g.lock);
+	return rv;
+}
+
+void akm_core_ops_resume(const akm_call *c, unsigned ops)
 {
 	akm_mutex_lock(g.lock);
 	akm_session *s = akm_hmap_get(&g.sessions, c->session);
-	if (s != NULL) {
-		s->active |= op;
-		s->stale &= ~op;
-		s->mechanism[__builtin_ctz(op)] = mechanism;
-		s->key[__builtin_ctz(op)] = key;
-	}
+	if (s != NULL)
+		s->active |= ops;
+	akm_mutex_unlock(g.lock);
+}
+
+void akm_core_ops_fresh(const akm_call *c, unsigned ops)
+{
+	akm_mutex_lock(g.lock);
+	akm_session *s = akm_hmap_get(&g.sessions, c->session);
+	if (s != NULL)
+		s->stale &= ~ops;
 	akm_mutex_unlock(g.lock);
 }
 

@@ -39,6 +39,7 @@ typedef struct akm_call {
 	CK_SESSION_HANDLE session; /* ours (0 for slot-level calls) */
 	CK_SESSION_HANDLE bs;      /* backend session */
 	unsigned active;           /* the session's active operations when resolved */
+	unsigned stale;            /* ... and those that may linger in the backend */
 	bool rw;                   /* a read/write session */
 } akm_call;
 
@@ -93,8 +94,6 @@ void akm_core_set_login_state(uint32_t slot, CK_USER_TYPE who);
  * application to serialise). */
 /* Marks ops active, or ended; `stale` marks ended ops that the backend may
  * still consider active (ended by an error or refused by us). */
-void akm_core_ops_begin(const akm_call *c, unsigned op, CK_MECHANISM_TYPE mechanism,
-                        CK_OBJECT_HANDLE key);
 void akm_core_ops_end(const akm_call *c, unsigned ops, bool stale);
 /* The mechanism and key (ours) the active `op` (one bit) was initialised with. */
 void akm_core_op_info(const akm_call *c, unsigned op, CK_MECHANISM_TYPE *mechanism,
@@ -107,6 +106,19 @@ void akm_core_find_start(const akm_call *c, const akm_find_state *st);
 bool akm_core_find_load(const akm_call *c, akm_find_state *st);
 void akm_core_find_save(const akm_call *c, const akm_find_state *st);
 void akm_core_find_end(const akm_call *c);
+/* Resolves the session and, in the same critical section, updates its
+ * operations: every op in `require` must be active (else
+ * CKR_OPERATION_NOT_INITIALIZED), no op in `begin` may be (else
+ * CKR_OPERATION_ACTIVE); `begin` ops become active with `mechanism` and
+ * `key`, `end` ops inactive.  c->active is the state before the change.  One
+ * lock round trip where a lookup and an update would take two: the calls of
+ * an operation are the module's hot path. */
+CK_RV akm_core_session_ops(CK_SESSION_HANDLE h, akm_call *c, unsigned require, unsigned begin,
+                           CK_MECHANISM_TYPE mechanism, CK_OBJECT_HANDLE key, unsigned end);
+/* Makes ended ops active again (the backend kept them: CKR_BUFFER_TOO_SMALL). */
+void akm_core_ops_resume(const akm_call *c, unsigned ops);
+/* The backend began `ops` afresh: nothing of them lingers any more. */
+void akm_core_ops_fresh(const akm_call *c, unsigned ops);
 /* Returns and clears the stale set. */
 unsigned akm_core_ops_take_stale(const akm_call *c);
 

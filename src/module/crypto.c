@@ -122,41 +122,36 @@ static CK_ATTRIBUTE_TYPE usage_of(unsigned op)
 	}
 }
 
-/* C_*Init with a key, or without (digest: key_required false). */
+/* C_*Init with a key, or without (digest: key_required false).  The
+ * operation is marked active with the session lookup and unmarked if the
+ * backend refuses. */
 static CK_RV op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM_PTR mech,
                      CK_OBJECT_HANDLE key, int key_required, size_t fn_off)
 {
 	akm_call c;
-	CK_RV rv = akm_core_session(h, &c);
+	CK_RV rv;
+	if (mech == NULL)
+		return (rv = akm_core_session(h, &c)) != CKR_OK ? rv : CKR_ARGUMENTS_BAD;
+	rv = akm_core_session_ops(h, &c, 0, op, mech->mechanism, key_required ? key : 0, 0);
 	if (rv != CKR_OK)
 		return rv;
-	if (mech == NULL)
-		return CKR_ARGUMENTS_BAD;
-	if (c.active & op)
-		return CKR_OPERATION_ACTIVE;
 	CK_OBJECT_HANDLE bkey = 0;
 	if (key_required && (rv = akm_resolve_key(&c, key, usage_of(op), &bkey)) != CKR_OK)
-		return rv;
+		goto refused;
 	init_fn fn = AKM_BACKEND_FN(&c, init_fn, fn_off);
 	rv = fn(c.bs, mech, bkey);
 	if (rv == CKR_OPERATION_ACTIVE && akm_drain_stale_ops(&c))
 		rv = fn(c.bs, mech, bkey);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
-	if (rv == CKR_OK)
-		akm_core_ops_begin(&c, op, mech->mechanism, key_required ? key : 0);
-	return rv;
-}
-
-/* Resolves the session and checks that every op in `ops` is active. */
-static CK_RV op_session(CK_SESSION_HANDLE h, unsigned ops, akm_call *c)
-{
-	CK_RV rv = akm_core_session(h, c);
-	if (rv != CKR_OK)
+	if (rv == CKR_OK) {
+		if (c.stale & op)
+			akm_core_ops_fresh(&c, op);
 		return rv;
-	if ((c->active & ops) != ops)
-		return CKR_OPERATION_NOT_INITIALIZED;
-	return CKR_OK;
+	}
+refused:
+	akm_core_ops_end(&c, op, false); /* never began in the backend */
+	return rv;
 }
 
 /* Refused arguments end the operation too (§5.2), here and in the backend. */
@@ -166,14 +161,28 @@ static CK_RV op_refuse(const akm_call *c, unsigned ops)
 	return CKR_ARGUMENTS_BAD;
 }
 
+/* After a call that was expected to end `ops` (already marked ended):
+ * put them back if the backend kept them, and mark them stale if it ended
+ * them with an error. */
+static void op_ended(const akm_call *c, unsigned ops, CK_RV rv, const void *out)
+{
+	if (keeps_operation(rv, out))
+		akm_core_ops_resume(c, ops);
+	else if (rv != CKR_OK)
+		akm_core_ops_end(c, ops, true);
+}
+
 /* Single-part calls (C_Encrypt, C_Sign, ...) and C_*Final with output, when
  * `final` is set, end the operation unless it must be kept; updates with
- * output (C_EncryptUpdate and the dual functions) end it on errors only. */
+ * output (C_EncryptUpdate and the dual functions) end it on errors only.
+ * A final call with an output buffer almost always ends the operation, so
+ * it is marked ended with the session lookup. */
 static CK_RV op_inout(CK_SESSION_HANDLE h, unsigned ops, CK_BYTE_PTR in, CK_ULONG inlen,
                       CK_BYTE_PTR out, CK_ULONG_PTR outlen, int final, size_t fn_off)
 {
 	akm_call c;
-	CK_RV rv = op_session(h, ops, &c);
+	bool end_now = final && out != NULL;
+	CK_RV rv = akm_core_session_ops(h, &c, ops, 0, 0, 0, end_now ? ops : 0);
 	if (rv != CKR_OK)
 		return rv;
 	if ((in == NULL && inlen > 0) || outlen == NULL)
@@ -181,7 +190,9 @@ static CK_RV op_inout(CK_SESSION_HANDLE h, unsigned ops, CK_BYTE_PTR in, CK_ULON
 	rv = AKM_BACKEND_FN(&c, inout_fn, fn_off)(c.bs, INPUT(in, inlen), inlen, out, outlen);
 	rv = decrypt_result(&c, ops, rv);
 	audit_failed_check(&c, ops, rv);
-	if (final ? !keeps_operation(rv, out) : (rv != CKR_OK && !keeps_operation(rv, out)))
+	if (end_now)
+		op_ended(&c, ops, rv, out);
+	else if (!keeps_operation(rv, out) && (final || rv != CKR_OK))
 		akm_core_ops_end(&c, ops, rv != CKR_OK);
 	return rv;
 }
@@ -190,7 +201,7 @@ static CK_RV op_update(CK_SESSION_HANDLE h, unsigned op, CK_BYTE_PTR part, CK_UL
                        size_t fn_off)
 {
 	akm_call c;
-	CK_RV rv = op_session(h, op, &c);
+	CK_RV rv = akm_core_session_ops(h, &c, op, 0, 0, 0, 0);
 	if (rv != CKR_OK)
 		return rv;
 	if (part == NULL && len > 0)
@@ -205,7 +216,8 @@ static CK_RV op_final(CK_SESSION_HANDLE h, unsigned op, CK_BYTE_PTR out, CK_ULON
                       size_t fn_off)
 {
 	akm_call c;
-	CK_RV rv = op_session(h, op, &c);
+	bool end_now = out != NULL;
+	CK_RV rv = akm_core_session_ops(h, &c, op, 0, 0, 0, end_now ? op : 0);
 	if (rv != CKR_OK)
 		return rv;
 	if (outlen == NULL)
@@ -213,7 +225,9 @@ static CK_RV op_final(CK_SESSION_HANDLE h, unsigned op, CK_BYTE_PTR out, CK_ULON
 	rv = AKM_BACKEND_FN(&c, out_fn, fn_off)(c.bs, out, outlen);
 	rv = decrypt_result(&c, op, rv);
 	audit_failed_check(&c, op, rv);
-	if (!keeps_operation(rv, out))
+	if (end_now)
+		op_ended(&c, op, rv, out);
+	else if (!keeps_operation(rv, out))
 		akm_core_ops_end(&c, op, rv != CKR_OK);
 	return rv;
 }
@@ -267,7 +281,7 @@ AKM_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG 
 AKM_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hKey)
 {
 	akm_call c;
-	CK_RV rv = op_session(h, AKM_OP_DIGEST, &c);
+	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_DIGEST, 0, 0, 0, 0);
 	if (rv != CKR_OK)
 		return rv;
 	CK_OBJECT_HANDLE key;
@@ -322,15 +336,14 @@ AKM_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG datale
                           CK_BYTE_PTR sig, CK_ULONG siglen)
 {
 	akm_call c;
-	CK_RV rv = op_session(h, AKM_OP_VERIFY, &c);
+	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_VERIFY, 0, 0, 0, AKM_OP_VERIFY);
 	if (rv != CKR_OK)
 		return rv;
 	if ((data == NULL && datalen > 0) || (sig == NULL && siglen > 0))
 		return op_refuse(&c, AKM_OP_VERIFY);
 	rv = c.be->C_Verify(c.bs, INPUT(data, datalen), datalen, INPUT(sig, siglen), siglen);
 	audit_failed_check(&c, AKM_OP_VERIFY, rv);
-	if (rv != CKR_FUNCTION_NOT_SUPPORTED)
-		akm_core_ops_end(&c, AKM_OP_VERIFY, rv != CKR_OK);
+	op_ended(&c, AKM_OP_VERIFY, rv, sig);
 	return rv;
 }
 
@@ -340,15 +353,14 @@ AKM_EXPORT CK_RV C_VerifyUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG 
 AKM_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
 {
 	akm_call c;
-	CK_RV rv = op_session(h, AKM_OP_VERIFY, &c);
+	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_VERIFY, 0, 0, 0, AKM_OP_VERIFY);
 	if (rv != CKR_OK)
 		return rv;
 	if (sig == NULL && siglen > 0)
 		return op_refuse(&c, AKM_OP_VERIFY);
 	rv = c.be->C_VerifyFinal(c.bs, INPUT(sig, siglen), siglen);
 	audit_failed_check(&c, AKM_OP_VERIFY, rv);
-	if (rv != CKR_FUNCTION_NOT_SUPPORTED)
-		akm_core_ops_end(&c, AKM_OP_VERIFY, rv != CKR_OK);
+	op_ended(&c, AKM_OP_VERIFY, rv, sig);
 	return rv;
 }
 

@@ -1,0 +1,1463 @@
+/*
+ * akm-bench-registry: akm-pkcs11 relationships at scale, compared with
+ * SoftHSM2 directly in the same run (issue 3, item 5; docs/performance.md).
+ *
+ * For each size N (--sizes), in a fresh throwaway SoftHSM2 token and a fresh
+ * registry of its own:
+ *   1. creation: N provisioning relationships through
+ *      CKM_AKM_RELATIONSHIP_BATCH_GEN in batches of --batch, then 1,000 more
+ *      one call each through CKM_AKM_RELATIONSHIP_GEN;
+ *   2. cold start: dlopen + C_Initialize + finding the slot by label +
+ *      C_OpenSession + C_Login in a fresh process, median of 5;
+ *   3. find-by-ID: C_FindObjectsInit/C_FindObjects/C_FindObjectsFinal on a
+ *      random existing CKA_AKM_RELATIONSHIP_ID, which must give 2 objects
+ *      (the relationship's encryption and MAC keys);
+ *   4. AES-256-GCM encrypt of 1 KiB with one relationship's encryption key,
+ *      and the same operation on a plain AES-256 session key in SoftHSM2
+ *      directly, with the ratio;
+ *   5. VmRSS of the process that ran 3 and 4;
+ *   6. the size of the registry file (and its WAL) on disk.
+ * Then, once, SoftHSM2 alone with --softhsm-objects token AES keys: its cold
+ * start and its find-by-CKA_ID rate, the figures the issue compares with.
+ *
+ * Every measurement runs in a forked child that dlopens its module, so a
+ * cold start is a real one and SoftHSM2 (one global state per process) and
+ * akm-pkcs11 never share a process; the parent never loads a module.  Steps
+ * 3–4 run --rounds times, akm and SoftHSM2 alternating which goes first; the
+ * figures of record are the medians.
+ *
+ * "Cold" means a new process; the operating system's page cache still holds
+ * the registry and the libraries (this tool cannot drop it without root).
+ *
+ * Exit status: 0 whatever the targets say (this is a measurement); 1 when a
+ * C_* call or the set-up failed; 2 on a bad command line.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "akm/pkcs11-akm.h"
+
+extern char **environ;
+
+#define RB_TOKEN_LABEL "akm-rbench"
+#define RB_USER_PIN "1234"
+#define RB_SO_PIN "12345678"
+#define RB_DATA_SIZE 1024
+#define RB_SINGLE_CREATIONS 1000
+#define RB_COLD_RUNS 5
+#define RB_SOFTHSM_COLD_RUNS 3
+#define RB_MAX_SIZES 16
+#define RB_MAX_ROUNDS 15
+/* SoftHSM2's find-by-CKA_ID takes a third of a second with 10,000 token
+ * objects: time at least this long, and at least this many finds. */
+#define RB_SOFTHSM_FIND_MIN_SECONDS 3.0
+#define RB_SOFTHSM_FIND_MIN_OPS 3
+
+/* The issue's targets. */
+#define RB_TARGET_FIND_PER_S 50000.0
+#define RB_TARGET_COLD_MS 20.0
+#define RB_TARGET_CREATE_PER_S 5000.0
+#define RB_TARGET_GCM_RATIO 0.9
+/* "Flat in N": from the smallest to the largest N, resident memory may grow
+ * by this fraction of the smallest figure, plus a fixed allowance for
+ * SQLite's page cache (bounded: 2 MiB per connection by default), which a
+ * small registry does not fill and a large one does.  Anything that grew
+ * with the number of relationships would pass this only below ~4 bytes per
+ * relationship at 1,000,000. */
+#define RB_RSS_FLAT_FRACTION 0.10
+#define RB_RSS_FLAT_ALLOWANCE_MB 3.0
+
+/* ---------------------------------------------------------------------- */
+/* CK_RV names                                                             */
+
+static const char *ckr_name(CK_RV rv)
+{
+#define CKR_ENTRY(name) case name: return #name;
+	switch (rv) {
+	CKR_ENTRY(CKR_OK) CKR_ENTRY(CKR_HOST_MEMORY) CKR_ENTRY(CKR_SLOT_ID_INVALID)
+	CKR_ENTRY(CKR_GENERAL_ERROR) CKR_ENTRY(CKR_FUNCTION_FAILED) CKR_ENTRY(CKR_ARGUMENTS_BAD)
+	CKR_ENTRY(CKR_ATTRIBUTE_READ_ONLY) CKR_ENTRY(CKR_ATTRIBUTE_SENSITIVE)
+	CKR_ENTRY(CKR_ATTRIBUTE_TYPE_INVALID) CKR_ENTRY(CKR_ATTRIBUTE_VALUE_INVALID)
+	CKR_ENTRY(CKR_ACTION_PROHIBITED) CKR_ENTRY(CKR_DATA_LEN_RANGE)
+	CKR_ENTRY(CKR_DEVICE_ERROR) CKR_ENTRY(CKR_DEVICE_MEMORY)
+	CKR_ENTRY(CKR_FUNCTION_NOT_SUPPORTED) CKR_ENTRY(CKR_KEY_HANDLE_INVALID)
+	CKR_ENTRY(CKR_KEY_TYPE_INCONSISTENT) CKR_ENTRY(CKR_KEY_FUNCTION_NOT_PERMITTED)
+	CKR_ENTRY(CKR_MECHANISM_INVALID) CKR_ENTRY(CKR_MECHANISM_PARAM_INVALID)
+	CKR_ENTRY(CKR_OBJECT_HANDLE_INVALID) CKR_ENTRY(CKR_OPERATION_ACTIVE)
+	CKR_ENTRY(CKR_OPERATION_NOT_INITIALIZED) CKR_ENTRY(CKR_PIN_INCORRECT)
+	CKR_ENTRY(CKR_PIN_LOCKED) CKR_ENTRY(CKR_SESSION_HANDLE_INVALID)
+	CKR_ENTRY(CKR_SESSION_READ_ONLY) CKR_ENTRY(CKR_TEMPLATE_INCOMPLETE)
+	CKR_ENTRY(CKR_TEMPLATE_INCONSISTENT) CKR_ENTRY(CKR_TOKEN_NOT_PRESENT)
+	CKR_ENTRY(CKR_TOKEN_WRITE_PROTECTED) CKR_ENTRY(CKR_USER_ALREADY_LOGGED_IN)
+	CKR_ENTRY(CKR_USER_NOT_LOGGED_IN) CKR_ENTRY(CKR_USER_PIN_NOT_INITIALIZED)
+	CKR_ENTRY(CKR_BUFFER_TOO_SMALL) CKR_ENTRY(CKR_CRYPTOKI_NOT_INITIALIZED)
+	CKR_ENTRY(CKR_CRYPTOKI_ALREADY_INITIALIZED)
+	default: return rv >= CKR_VENDOR_DEFINED ? "CKR_VENDOR_DEFINED+" : "CKR_(other)";
+	}
+#undef CKR_ENTRY
+}
+
+/* ---------------------------------------------------------------------- */
+/* Clocks, random numbers, names                                           */
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* xorshift64*: cheap enough that picking an ID costs nothing next to a
+ * find; seeded per round so every run picks the same IDs. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* The i-th relationship's ID, peer node and hardware binding: distinct per
+ * relationship, so every index of the registry sees realistic data. */
+static CK_ULONG relationship_id(unsigned long i, char *out, size_t size)
+{
+	return (CK_ULONG)snprintf(out, size, "akm-rel-%010lu", i);
+}
+
+static CK_ULONG peer_node(unsigned long i, char *out, size_t size)
+{
+	return (CK_ULONG)snprintf(out, size, "node-%010lu", i);
+}
+
+static CK_ULONG hw_binding(unsigned long i, char *out, size_t size)
+{
+	return (CK_ULONG)snprintf(out, size, "se-serial-%010lu", i);
+}
+
+/* VmRSS or VmHWM of this process, in MiB; -1 when unreadable. */
+static double proc_status_mb(const char *field)
+{
+	FILE *file = fopen("/proc/self/status", "r");
+	if (!file)
+		return -1.0;
+	char line[256];
+	size_t field_len = strlen(field);
+	double mb = -1.0;
+	while (fgets(line, sizeof line, file)) {
+		if (strncmp(line, field, field_len) == 0 && line[field_len] == ':') {
+			mb = strtod(line + field_len + 1, NULL) / 1024.0; /* the kernel says kB */
+			break;
+		}
+	}
+	fclose(file);
+	return mb;
+}
+
+/* ---------------------------------------------------------------------- */
+/* What a child sends back                                                 */
+
+typedef struct figures {
+	int ok;
+	char error[320];
+	/* creation */
+	double batch_per_s;
+	double batch_seconds;
+	double single_per_s;
+	double batch_tail_per_s; /* over the last tenth of the batches */
+	/* cold start, and its parts: dlopen, C_Initialize, finding the slot,
+	 * C_OpenSession, C_Login */
+	double cold_ms;
+	double cold_phase_ms[5];
+	/* find */
+	double finds_per_s;
+	uint64_t finds;
+	/* AES-GCM */
+	double gcm_per_s;
+	/* memory */
+	double rss_mb;
+	double hwm_mb;
+} figures;
+
+/* One loaded, initialised, logged-in module in a child. */
+typedef struct p11_target {
+	CK_FUNCTION_LIST *p11;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE session;
+} p11_target;
+
+static int fail_ckr(figures *f, const char *function, CK_RV rv)
+{
+	if (f->error[0] == '\0')
+		snprintf(f->error, sizeof f->error, "%s failed: %s (0x%lx)", function, ckr_name(rv),
+		         (unsigned long)rv);
+	return -1;
+}
+
+static int fail_text(figures *f, const char *text)
+{
+	if (f->error[0] == '\0')
+		snprintf(f->error, sizeof f->error, "%s", text);
+	return -1;
+}
+
+/* Calls t->p11->fn(...) and returns -1 from the caller, with the function's
+ * name and CK_RV recorded in f, when it does not return CKR_OK. */
+#define P11_CALL(f, t, fn, ...)                                                \
+	do {                                                                   \
+		CK_RV call_rv_ = (t)->p11->fn(__VA_ARGS__);                    \
+		if (call_rv_ != CKR_OK)                                        \
+			return fail_ckr((f), #fn, call_rv_);                   \
+	} while (0)
+
+static int find_slot_by_label(figures *f, p11_target *t, const char *label)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG count = sizeof slots / sizeof slots[0];
+	P11_CALL(f, t, C_GetSlotList, CK_TRUE, slots, &count);
+	/* Token labels are 32 bytes padded with spaces, not NUL-terminated. */
+	unsigned char wanted[32];
+	memset(wanted, ' ', sizeof wanted);
+	memcpy(wanted, label, strlen(label));
+	for (CK_ULONG i = 0; i < count; i++) {
+		CK_TOKEN_INFO info;
+		P11_CALL(f, t, C_GetTokenInfo, slots[i], &info);
+		if (memcmp(info.label, wanted, sizeof wanted) == 0) {
+			t->slot = slots[i];
+			return 0;
+		}
+	}
+	snprintf(f->error, sizeof f->error, "no token labelled \"%s\" among %lu slots", label,
+	         (unsigned long)count);
+	return -1;
+}
+
+/* dlopen + C_GetFunctionList + C_Initialize + slot by label + R/W session +
+ * user login: exactly what the cold-start figure times.  With `phase_ends`,
+ * the clock is read after each of those five steps. */
+static int target_open_timed(figures *f, p11_target *t, const char *module_path, double *phase_ends)
+{
+	memset(t, 0, sizeof *t);
+	void *library = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
+	if (!library) {
+		snprintf(f->error, sizeof f->error, "dlopen: %s", dlerror());
+		return -1;
+	}
+	CK_C_GetFunctionList get_function_list =
+		(CK_C_GetFunctionList)dlsym(library, "C_GetFunctionList");
+	if (!get_function_list)
+		return fail_text(f, "the module has no C_GetFunctionList");
+	CK_RV rv = get_function_list(&t->p11);
+	if (rv != CKR_OK)
+		return fail_ckr(f, "C_GetFunctionList", rv);
+	CK_C_INITIALIZE_ARGS init_args = { .flags = CKF_OS_LOCKING_OK };
+	if (phase_ends)
+		phase_ends[0] = now_seconds();
+	P11_CALL(f, t, C_Initialize, &init_args);
+	if (phase_ends)
+		phase_ends[1] = now_seconds();
+	if (find_slot_by_label(f, t, RB_TOKEN_LABEL) != 0)
+		return -1;
+	if (phase_ends)
+		phase_ends[2] = now_seconds();
+	P11_CALL(f, t, C_OpenSession, t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+	         &t->session);
+	if (phase_ends)
+		phase_ends[3] = now_seconds();
+	P11_CALL(f, t, C_Login, t->session, CKU_USER, (CK_UTF8CHAR_PTR)RB_USER_PIN,
+	         strlen(RB_USER_PIN));
+	if (phase_ends)
+		phase_ends[4] = now_seconds();
+	return 0;
+}
+
+static int target_open(figures *f, p11_target *t, const char *module_path)
+{
+	return target_open_timed(f, t, module_path, NULL);
+}
+
+static int target_close(figures *f, p11_target *t)
+{
+	P11_CALL(f, t, C_Logout, t->session);
+	P11_CALL(f, t, C_CloseSession, t->session);
+	P11_CALL(f, t, C_Finalize, NULL);
+	/* No dlclose: the child exits right away. */
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The jobs children run                                                   */
+
+typedef enum job_kind {
+	JOB_CREATE,          /* akm: batches, then single calls */
+	JOB_COLD_START,      /* either module */
+	JOB_AKM_USE,         /* akm: find-by-ID, AES-GCM, memory */
+	JOB_SOFTHSM_GCM,     /* SoftHSM2: AES-GCM on a session key */
+	JOB_SOFTHSM_POPULATE, /* SoftHSM2: token AES keys */
+	JOB_SOFTHSM_FIND,    /* SoftHSM2: find-by-CKA_ID */
+} job_kind;
+
+typedef struct job {
+	job_kind kind;
+	const char *module_path;
+	unsigned long n;     /* relationships (akm) or token objects (SoftHSM2) */
+	unsigned long batch;
+	double seconds;
+	uint64_t seed;
+	const char *what;    /* for progress lines */
+} job;
+
+static CK_BBOOL ck_true = CK_TRUE;
+static CK_BBOOL ck_false = CK_FALSE;
+
+typedef struct relationship_template {
+	char id[40], node[40], hw[40];
+	CK_ATTRIBUTE attrs[4];
+} relationship_template;
+
+static CK_ULONG kind_provisioning = CKV_AKM_KIND_PROVISIONING;
+
+static void fill_relationship_template(relationship_template *rt, unsigned long i)
+{
+	CK_ULONG id_len = relationship_id(i, rt->id, sizeof rt->id);
+	CK_ULONG node_len = peer_node(i, rt->node, sizeof rt->node);
+	CK_ULONG hw_len = hw_binding(i, rt->hw, sizeof rt->hw);
+	rt->attrs[0] = (CK_ATTRIBUTE){ CKA_AKM_KIND, &kind_provisioning, sizeof kind_provisioning };
+	rt->attrs[1] = (CK_ATTRIBUTE){ CKA_AKM_RELATIONSHIP_ID, rt->id, id_len };
+	rt->attrs[2] = (CK_ATTRIBUTE){ CKA_AKM_PEER_NODE, rt->node, node_len };
+	rt->attrs[3] = (CK_ATTRIBUTE){ CKA_AKM_HW_BINDING, rt->hw, hw_len };
+}
+
+/* Step 1.  Relationships 0..n-1 in batches, then n..n+999 one call each. */
+static int job_create(figures *f, const job *jb)
+{
+	p11_target t;
+	if (target_open(f, &t, jb->module_path) != 0)
+		return -1;
+	unsigned long batch = jb->batch;
+	relationship_template *templates = calloc(batch, sizeof *templates);
+	CK_ATTRIBUTE_PTR *template_ptrs = calloc(batch, sizeof *template_ptrs);
+	CK_ULONG *template_counts = calloc(batch, sizeof *template_counts);
+	CK_OBJECT_HANDLE *keys = calloc(batch, sizeof *keys);
+	if (!templates || !template_ptrs || !template_counts || !keys)
+		return fail_text(f, "out of memory");
+
+	unsigned long report_every = jb->n / 10 > batch ? jb->n / 10 : jb->n + 1;
+	unsigned long next_report = report_every;
+	/* Where the last tenth of the batches starts: does creation slow down
+	 * as the registry grows? */
+	unsigned long tail_from = jb->n - jb->n / 10;
+	double tail_start = 0.0;
+	unsigned long tail_created = 0;
+	double start = now_seconds();
+	for (unsigned long first = 0; first < jb->n; first += batch) {
+		unsigned long count = jb->n - first < batch ? jb->n - first : batch;
+		if (first >= tail_from && tail_start == 0.0)
+			tail_start = now_seconds();
+		if (tail_start != 0.0)
+			tail_created += count;
+		for (unsigned long j = 0; j < count; j++) {
+			fill_relationship_template(&templates[j], first + j);
+			template_ptrs[j] = templates[j].attrs;
+			template_counts[j] = 4;
+		}
+		CK_AKM_BATCH_GEN_PARAMS params = {
+			.ulCount = count, .ppTemplates = template_ptrs,
+			.pulTemplateCounts = template_counts, .phKeys = keys,
+		};
+		CK_MECHANISM mechanism = { CKM_AKM_RELATIONSHIP_BATCH_GEN, &params, sizeof params };
+		CK_OBJECT_HANDLE first_key = CK_INVALID_HANDLE;
+		P11_CALL(f, &t, C_GenerateKey, t.session, &mechanism, NULL, 0, &first_key);
+		if (first_key != keys[0] || first_key == CK_INVALID_HANDLE)
+			return fail_text(f, "batch creation: *phKey is not phKeys[0]");
+		if (first + count >= next_report) {
+			double elapsed = now_seconds() - start;
+			fprintf(stderr, "akm-bench-registry: %s: %lu of %lu created, %.0f/s so far\n",
+			        jb->what, first + count, jb->n, (double)(first + count) / elapsed);
+			next_report += report_every;
+		}
+	}
+	double end = now_seconds();
+	f->batch_seconds = end - start;
+	f->batch_per_s = (double)jb->n / f->batch_seconds;
+	f->batch_tail_per_s = tail_start != 0.0 && end > tail_start ? (double)tail_created / (end - tail_start)
+	                                                             : f->batch_per_s;
+
+	CK_MECHANISM single = { CKM_AKM_RELATIONSHIP_GEN, NULL, 0 };
+	start = now_seconds();
+	for (unsigned long i = 0; i < RB_SINGLE_CREATIONS; i++) {
+		fill_relationship_template(&templates[0], jb->n + i);
+		CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+		P11_CALL(f, &t, C_GenerateKey, t.session, &single, templates[0].attrs, 4, &key);
+	}
+	f->single_per_s = RB_SINGLE_CREATIONS / (now_seconds() - start);
+	f->rss_mb = proc_status_mb("VmRSS");
+	f->hwm_mb = proc_status_mb("VmHWM");
+	free(templates);
+	free(template_ptrs);
+	free(template_counts);
+	free(keys);
+	return target_close(f, &t);
+}
+
+/* Step 2 (and SoftHSM2's cold start): the clock starts before dlopen. */
+static int job_cold_start(figures *f, const job *jb)
+{
+	p11_target t;
+	double phase_ends[5];
+	double start = now_seconds();
+	if (target_open_timed(f, &t, jb->module_path, phase_ends) != 0)
+		return -1;
+	f->cold_ms = (phase_ends[4] - start) * 1e3;
+	for (int i = 0; i < 5; i++)
+		f->cold_phase_ms[i] = (phase_ends[i] - (i ? phase_ends[i - 1] : start)) * 1e3;
+	return target_close(f, &t);
+}
+
+/* Finds by one attribute (a byte string); the number of objects found. */
+static int find_count(figures *f, p11_target *t, CK_ATTRIBUTE_TYPE type, const void *value,
+                      CK_ULONG len, CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *count)
+{
+	CK_ATTRIBUTE tmpl[] = { { type, (void *)value, len } };
+	P11_CALL(f, t, C_FindObjectsInit, t->session, tmpl, 1);
+	P11_CALL(f, t, C_FindObjects, t->session, found, max, count);
+	P11_CALL(f, t, C_FindObjectsFinal, t->session);
+	return 0;
+}
+
+/* Finds a random one of objects 0..n-1 by `type` in a timed loop (after a
+ * warm-up of a tenth of the time), insisting on `expected` results. */
+static int timed_finds(figures *f, p11_target *t, CK_ATTRIBUTE_TYPE type, bool is_softhsm_key,
+                       unsigned long n, CK_ULONG expected, double seconds, uint64_t min_ops,
+                       uint64_t seed)
+{
+	uint64_t state = seed | 1;
+	CK_OBJECT_HANDLE found[4];
+	char value[40];
+	double warm_up_end = now_seconds() + seconds / 10.0;
+	double start = 0.0, now = 0.0;
+	uint64_t ops = 0;
+	bool timing = false;
+	for (;;) {
+		unsigned long i = (unsigned long)(next_random(&state) % n);
+		CK_ULONG len = is_softhsm_key ? (CK_ULONG)snprintf(value, sizeof value, "obj-%08lu", i)
+		                              : relationship_id(i, value, sizeof value);
+		CK_ULONG count = 0;
+		if (find_count(f, t, type, value, len, found, 4, &count) != 0)
+			return -1;
+		if (count != expected) {
+			snprintf(f->error, sizeof f->error, "find of \"%s\" gave %lu objects, expected %lu",
+			         value, (unsigned long)count, (unsigned long)expected);
+			return -1;
+		}
+		now = now_seconds();
+		if (!timing) {
+			if (now >= warm_up_end || min_ops > 0) {
+				timing = true;
+				start = now;
+			}
+			continue;
+		}
+		ops++;
+		if (now - start >= seconds && ops >= min_ops)
+			break;
+	}
+	f->finds = ops;
+	f->finds_per_s = (double)ops / (now - start);
+	return 0;
+}
+
+/* AES-256-GCM, 12-byte IV (a fresh one each time), no AAD, 16-byte tag,
+ * over 1 KiB: C_EncryptInit + C_Encrypt, timed after a warm-up. */
+static int timed_gcm(figures *f, p11_target *t, CK_OBJECT_HANDLE key, double seconds)
+{
+	unsigned char data[RB_DATA_SIZE], out[RB_DATA_SIZE + 64];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)(i * 7);
+	uint64_t counter = 0;
+	double warm_up_end = now_seconds() + seconds / 10.0;
+	double start = 0.0, now = 0.0;
+	uint64_t ops = 0;
+	bool timing = false;
+	for (;;) {
+		unsigned char iv[12] = { 0 };
+		counter++;
+		memcpy(iv + 4, &counter, sizeof counter);
+		CK_GCM_PARAMS gcm = {
+			.pIv = iv, .ulIvLen = sizeof iv, .ulIvBits = 8 * sizeof iv,
+			.pAAD = NULL, .ulAADLen = 0, .ulTagBits = 128,
+		};
+		CK_MECHANISM mechanism = { CKM_AES_GCM, &gcm, sizeof gcm };
+		CK_ULONG out_len = sizeof out;
+		P11_CALL(f, t, C_EncryptInit, t->session, &mechanism, key);
+		P11_CALL(f, t, C_Encrypt, t->session, data, sizeof data, out, &out_len);
+		if (out_len != sizeof data + 16)
+			return fail_text(f, "C_Encrypt (AES-GCM) returned a wrong length");
+		/* Reading the clock costs ~1% of one operation here. */
+		now = now_seconds();
+		if (!timing) {
+			if (now >= warm_up_end) {
+				timing = true;
+				start = now;
+			}
+			continue;
+		}
+		ops++;
+		if (now - start >= seconds)
+			break;
+	}
+	f->gcm_per_s = (double)ops / (now - start);
+	return 0;
+}
+
+/* Steps 3, 4 and 5 through akm-pkcs11. */
+static int job_akm_use(figures *f, const job *jb)
+{
+	p11_target t;
+	if (target_open(f, &t, jb->module_path) != 0)
+		return -1;
+	if (timed_finds(f, &t, CKA_AKM_RELATIONSHIP_ID, false, jb->n, 2, jb->seconds, 0, jb->seed) != 0)
+		return -1;
+	/* One fixed relationship's encryption key, selected the way standard
+	 * tools do: CKA_ID = relationship ID || CKV_AKM_PURPOSE_ENCRYPT. */
+	unsigned char ckid[48];
+	CK_ULONG id_len = relationship_id(jb->n / 2, (char *)ckid, sizeof ckid - 1);
+	ckid[id_len] = (unsigned char)CKV_AKM_PURPOSE_ENCRYPT;
+	CK_OBJECT_HANDLE found[2];
+	CK_ULONG count = 0;
+	if (find_count(f, &t, CKA_ID, ckid, id_len + 1, found, 2, &count) != 0)
+		return -1;
+	if (count != 1)
+		return fail_text(f, "the relationship's encryption key is not found by CKA_ID");
+	if (timed_gcm(f, &t, found[0], jb->seconds) != 0)
+		return -1;
+	f->rss_mb = proc_status_mb("VmRSS");
+	f->hwm_mb = proc_status_mb("VmHWM");
+	return target_close(f, &t);
+}
+
+/* Step 4's reference: the same operation on a plain AES-256 session key
+ * (sensitive, not extractable) in SoftHSM2 directly. */
+static int job_softhsm_gcm(figures *f, const job *jb)
+{
+	p11_target t;
+	if (target_open(f, &t, jb->module_path) != 0)
+		return -1;
+	CK_MECHANISM mechanism = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_ULONG key_len = 32;
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_TOKEN, &ck_false, sizeof ck_false },
+		{ CKA_VALUE_LEN, &key_len, sizeof key_len },
+		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
+		{ CKA_EXTRACTABLE, &ck_false, sizeof ck_false },
+		{ CKA_ENCRYPT, &ck_true, sizeof ck_true },
+		{ CKA_DECRYPT, &ck_true, sizeof ck_true },
+	};
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	P11_CALL(f, &t, C_GenerateKey, t.session, &mechanism, tmpl, sizeof tmpl / sizeof tmpl[0], &key);
+	if (timed_gcm(f, &t, key, jb->seconds) != 0)
+		return -1;
+	f->rss_mb = proc_status_mb("VmRSS");
+	f->hwm_mb = proc_status_mb("VmHWM");
+	return target_close(f, &t);
+}
+
+/* The SoftHSM2 comparison token: n AES-256 token keys, CKA_ID "obj-%08lu". */
+static int job_softhsm_populate(figures *f, const job *jb)
+{
+	p11_target t;
+	if (target_open(f, &t, jb->module_path) != 0)
+		return -1;
+	CK_MECHANISM mechanism = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_ULONG key_len = 32;
+	unsigned long report_every = jb->n / 20 > 0 ? jb->n / 20 : 1;
+	double start = now_seconds();
+	for (unsigned long i = 0; i < jb->n; i++) {
+		char id[40], label[40];
+		CK_ULONG id_len = (CK_ULONG)snprintf(id, sizeof id, "obj-%08lu", i);
+		CK_ULONG label_len = (CK_ULONG)snprintf(label, sizeof label, "key %lu", i);
+		CK_ATTRIBUTE tmpl[] = {
+			{ CKA_TOKEN, &ck_true, sizeof ck_true },
+			{ CKA_PRIVATE, &ck_true, sizeof ck_true },
+			{ CKA_VALUE_LEN, &key_len, sizeof key_len },
+			{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
+			{ CKA_EXTRACTABLE, &ck_false, sizeof ck_false },
+			{ CKA_ENCRYPT, &ck_true, sizeof ck_true },
+			{ CKA_DECRYPT, &ck_true, sizeof ck_true },
+			{ CKA_ID, id, id_len },
+			{ CKA_LABEL, label, label_len },
+		};
+		CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+		P11_CALL(f, &t, C_GenerateKey, t.session, &mechanism, tmpl, sizeof tmpl / sizeof tmpl[0], &key);
+		if ((i + 1) % report_every == 0 || i + 1 == jb->n)
+			fprintf(stderr, "akm-bench-registry: %s: %lu of %lu token keys, %.0f/s so far\n",
+			        jb->what, i + 1, jb->n, (double)(i + 1) / (now_seconds() - start));
+	}
+	f->batch_seconds = now_seconds() - start;
+	f->batch_per_s = (double)jb->n / f->batch_seconds;
+	return target_close(f, &t);
+}
+
+static int job_softhsm_find(figures *f, const job *jb)
+{
+	p11_target t;
+	if (target_open(f, &t, jb->module_path) != 0)
+		return -1;
+	double seconds = jb->seconds > RB_SOFTHSM_FIND_MIN_SECONDS ? jb->seconds : RB_SOFTHSM_FIND_MIN_SECONDS;
+	if (timed_finds(f, &t, CKA_ID, true, jb->n, 1, seconds, RB_SOFTHSM_FIND_MIN_OPS, jb->seed) != 0)
+		return -1;
+	f->rss_mb = proc_status_mb("VmRSS");
+	f->hwm_mb = proc_status_mb("VmHWM");
+	return target_close(f, &t);
+}
+
+static int run_job(figures *f, const job *jb)
+{
+	switch (jb->kind) {
+	case JOB_CREATE: return job_create(f, jb);
+	case JOB_COLD_START: return job_cold_start(f, jb);
+	case JOB_AKM_USE: return job_akm_use(f, jb);
+	case JOB_SOFTHSM_GCM: return job_softhsm_gcm(f, jb);
+	case JOB_SOFTHSM_POPULATE: return job_softhsm_populate(f, jb);
+	case JOB_SOFTHSM_FIND: return job_softhsm_find(f, jb);
+	}
+	return fail_text(f, "unknown job");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Forked children                                                         */
+
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_interrupt(int signal_number)
+{
+	(void)signal_number;
+	interrupted = 1;
+}
+
+static bool write_all(int fd, const void *buffer, size_t size)
+{
+	const char *p = buffer;
+	while (size > 0) {
+		ssize_t n = write(fd, p, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		size -= (size_t)n;
+	}
+	return true;
+}
+
+/* A time limit for a job, so a module that hangs cannot hang the run;
+ * creation is allowed a generous 200 relationships/s, SoftHSM2's
+ * population 2 keys/s. */
+static unsigned job_alarm(const job *jb)
+{
+	double limit = 120.0 + 20.0 * jb->seconds;
+	if (jb->kind == JOB_CREATE)
+		limit += (double)jb->n / 200.0;
+	else if (jb->kind == JOB_SOFTHSM_POPULATE)
+		limit += (double)jb->n / 2.0;
+	return (unsigned)limit;
+}
+
+static figures run_in_child(const job *jb)
+{
+	figures result = { 0 };
+	int pipe_fds[2];
+	if (pipe(pipe_fds) != 0) {
+		snprintf(result.error, sizeof result.error, "pipe: %s", strerror(errno));
+		return result;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(result.error, sizeof result.error, "fork: %s", strerror(errno));
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+		return result;
+	}
+	if (pid == 0) {
+		close(pipe_fds[0]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		alarm(job_alarm(jb));
+		figures child = { 0 };
+		child.ok = run_job(&child, jb) == 0 && child.error[0] == '\0';
+		bool sent = write_all(pipe_fds[1], &child, sizeof child);
+		/* _exit: the parent's stdio buffers and atexit handlers are not ours. */
+		_exit(sent && child.ok ? 0 : 1);
+	}
+	close(pipe_fds[1]);
+	size_t got = 0;
+	while (got < sizeof result) {
+		ssize_t n = read(pipe_fds[0], (char *)&result + got, sizeof result - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(pipe_fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (got != sizeof result) {
+		memset(&result, 0, sizeof result);
+		if (WIFSIGNALED(status))
+			snprintf(result.error, sizeof result.error, "measuring process killed by signal %d (%s)",
+			         WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else
+			snprintf(result.error, sizeof result.error,
+			         "measuring process exited with status %d without a result",
+			         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	result.error[sizeof result.error - 1] = '\0';
+	return result;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Throwaway folders: a SoftHSM2 token and an akm-pkcs11 configuration      */
+
+typedef struct rb_env {
+	char dir[PATH_MAX - 64]; /* shorter, so the file paths under it always fit */
+	char token_dir[PATH_MAX];
+	char softhsm_conf[PATH_MAX];
+	char akm_conf[PATH_MAX];
+	char registry[PATH_MAX];
+	char init_log[PATH_MAX];
+} rb_env;
+
+static int write_text_file(const char *path, const char *text)
+{
+	FILE *file = fopen(path, "w");
+	if (!file) {
+		fprintf(stderr, "akm-bench-registry: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fputs(text, file);
+	if (fclose(file) != 0) {
+		fprintf(stderr, "akm-bench-registry: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path); /* best effort: keep going */
+	return 0;
+}
+
+static void env_destroy(rb_env *env)
+{
+	if (env->dir[0] != '\0')
+		nftw(env->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	env->dir[0] = '\0';
+}
+
+static void print_file(const char *path)
+{
+	FILE *file = fopen(path, "r");
+	if (!file)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, file))
+		fprintf(stderr, "  %s", line);
+	fclose(file);
+}
+
+/* softhsm2-util --module: the token is initialised by the very library
+ * being measured. */
+static int init_token(const rb_env *env, const char *softhsm_path)
+{
+	char *const argv[] = {
+		"softhsm2-util", "--module", (char *)softhsm_path, "--init-token", "--free",
+		"--label", RB_TOKEN_LABEL, "--so-pin", RB_SO_PIN, "--pin", RB_USER_PIN, NULL
+	};
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, env->init_log,
+	                                 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+	pid_t pid;
+	int spawn_error = posix_spawnp(&pid, "softhsm2-util", &actions, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&actions);
+	if (spawn_error != 0) {
+		fprintf(stderr, "akm-bench-registry: cannot run softhsm2-util: %s\n", strerror(spawn_error));
+		return -1;
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "akm-bench-registry: softhsm2-util --init-token failed:\n");
+		print_file(env->init_log);
+		return -1;
+	}
+	return 0;
+}
+
+/* A folder with a fresh token and both configurations, exported through
+ * SOFTHSM2_CONF and AKM_PKCS11_CONF for the children to come. */
+static int env_create(rb_env *env, const char *softhsm_path, const char *tag)
+{
+	memset(env, 0, sizeof *env);
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	char template_path[sizeof env->dir];
+	if (strlen(tmp) + strlen(tag) + sizeof "/akm-bench-registry-.XXXXXX" > sizeof template_path) {
+		fprintf(stderr, "akm-bench-registry: TMPDIR is too long\n");
+		return -1;
+	}
+	snprintf(template_path, sizeof template_path, "%s/akm-bench-registry-%s.XXXXXX", tmp, tag);
+	if (!mkdtemp(template_path)) {
+		fprintf(stderr, "akm-bench-registry: mkdtemp %s: %s\n", template_path, strerror(errno));
+		return -1;
+	}
+	snprintf(env->dir, sizeof env->dir, "%s", template_path);
+	snprintf(env->token_dir, sizeof env->token_dir, "%s/tokens", env->dir);
+	snprintf(env->softhsm_conf, sizeof env->softhsm_conf, "%s/softhsm2.conf", env->dir);
+	snprintf(env->akm_conf, sizeof env->akm_conf, "%s/akm-pkcs11.conf", env->dir);
+	snprintf(env->registry, sizeof env->registry, "%s/registry.db", env->dir);
+	snprintf(env->init_log, sizeof env->init_log, "%s/softhsm2-util.log", env->dir);
+	if (mkdir(env->token_dir, 0700) != 0) {
+		fprintf(stderr, "akm-bench-registry: mkdir %s: %s\n", env->token_dir, strerror(errno));
+		return -1;
+	}
+	char text[3 * PATH_MAX];
+	snprintf(text, sizeof text,
+	         "# SoftHSM2 configuration written by akm-bench-registry\n"
+	         "directories.tokendir = %s\n"
+	         "objectstore.backend = file\n"
+	         "log.level = ERROR\n"
+	         "slots.removable = false\n",
+	         env->token_dir);
+	if (write_text_file(env->softhsm_conf, text) != 0)
+		return -1;
+	snprintf(text, sizeof text,
+	         "# akm-pkcs11 configuration written by akm-bench-registry\n"
+	         "backend.module = %s\n"
+	         "backend.token = pkcs11:token=" RB_TOKEN_LABEL "\n"
+	         "registry.path = registry.db\n"
+	         "log.level = error\n",
+	         softhsm_path);
+	if (write_text_file(env->akm_conf, text) != 0)
+		return -1;
+	setenv("SOFTHSM2_CONF", env->softhsm_conf, 1);
+	setenv("AKM_PKCS11_CONF", env->akm_conf, 1);
+	return init_token(env, softhsm_path);
+}
+
+static long long file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Command line                                                            */
+
+typedef struct rb_options {
+	const char *module_path;
+	const char *softhsm_path;
+	unsigned long sizes[RB_MAX_SIZES];
+	int size_count;
+	unsigned long batch;
+	double seconds;
+	int rounds;
+	unsigned long softhsm_objects;
+	bool json;
+} rb_options;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: akm-bench-registry --module PATH --softhsm PATH [options]\n"
+	        "\n"
+	        "Measures akm-pkcs11 relationships at scale (creation, cold start, find-by-ID,\n"
+	        "AES-GCM with a relationship key, memory, registry size) for several numbers of\n"
+	        "relationships, each in a fresh throwaway token and registry, and compares with\n"
+	        "SoftHSM2 directly in the same run; prints the issue's targets with pass/fail.\n"
+	        "\n"
+	        "Options:\n"
+	        "  --module PATH          akm-pkcs11.so\n"
+	        "  --softhsm PATH         libsofthsm2.so (also akm-pkcs11's backend)\n"
+	        "  --sizes N,N,...        numbers of relationships (default 1000,100000,1000000)\n"
+	        "  --batch B              relationships per CKM_AKM_RELATIONSHIP_BATCH_GEN call\n"
+	        "                         (default 1000, at most %lu)\n"
+	        "  --seconds S            timed run per operation (default 2)\n"
+	        "  --rounds R             rounds of find-by-ID and AES-GCM (default 3), akm and\n"
+	        "                         SoftHSM2 alternating; the figures are the medians\n"
+	        "  --softhsm-objects K    token keys in the SoftHSM2 comparison token\n"
+	        "                         (default 10000; 0 skips the comparison)\n"
+	        "  --json                 one JSON object per line instead of a table\n"
+	        "  --help                 this text\n"
+	        "\n"
+	        "Every measurement runs in its own forked process that loads its module.\n"
+	        "Exit status: 0 whatever the targets say, 1 on any error, 2 on a bad command line.\n",
+	        (unsigned long)AKM_BATCH_MAX);
+}
+
+static int parse_count(const char *text, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long value = strtoull(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value < min || value > max)
+		return -1;
+	*out = (unsigned long)value;
+	return 0;
+}
+
+static int parse_sizes(const char *text, rb_options *options)
+{
+	char copy[512];
+	if (strlen(text) >= sizeof copy)
+		return -1;
+	snprintf(copy, sizeof copy, "%s", text);
+	options->size_count = 0;
+	char *saveptr = NULL;
+	for (char *item = strtok_r(copy, ",", &saveptr); item; item = strtok_r(NULL, ",", &saveptr)) {
+		if (options->size_count == RB_MAX_SIZES ||
+		    parse_count(item, 1, 100000000UL, &options->sizes[options->size_count]) != 0)
+			return -1;
+		options->size_count++;
+	}
+	return options->size_count > 0 ? 0 : -1;
+}
+
+static int parse_options(int argc, char **argv, rb_options *options)
+{
+	*options = (rb_options){
+		.sizes = { 1000, 100000, 1000000 }, .size_count = 3, .batch = 1000,
+		.seconds = 2.0, .rounds = 3, .softhsm_objects = 10000,
+	};
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes_value = true;
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(arg, "--json") == 0) {
+			options->json = true;
+			takes_value = false;
+		} else if (!value) {
+			fprintf(stderr, "akm-bench-registry: %s needs a value (or is unknown); see --help\n", arg);
+			return -1;
+		} else if (strcmp(arg, "--module") == 0) {
+			options->module_path = value;
+		} else if (strcmp(arg, "--softhsm") == 0) {
+			options->softhsm_path = value;
+		} else if (strcmp(arg, "--sizes") == 0) {
+			if (parse_sizes(value, options) != 0) {
+				fprintf(stderr, "akm-bench-registry: --sizes: expected up to %d comma-separated "
+				        "counts in [1, 100000000]\n", RB_MAX_SIZES);
+				return -1;
+			}
+		} else if (strcmp(arg, "--batch") == 0) {
+			if (parse_count(value, 1, AKM_BATCH_MAX, &options->batch) != 0) {
+				fprintf(stderr, "akm-bench-registry: --batch: expected a count in [1, %lu]\n",
+				        (unsigned long)AKM_BATCH_MAX);
+				return -1;
+			}
+		} else if (strcmp(arg, "--softhsm-objects") == 0) {
+			if (parse_count(value, 0, 1000000UL, &options->softhsm_objects) != 0) {
+				fprintf(stderr, "akm-bench-registry: --softhsm-objects: expected a count in [0, 1000000]\n");
+				return -1;
+			}
+		} else if (strcmp(arg, "--rounds") == 0) {
+			unsigned long rounds;
+			if (parse_count(value, 1, RB_MAX_ROUNDS, &rounds) != 0) {
+				fprintf(stderr, "akm-bench-registry: --rounds: expected a count in [1, %d]\n",
+				        RB_MAX_ROUNDS);
+				return -1;
+			}
+			options->rounds = (int)rounds;
+		} else if (strcmp(arg, "--seconds") == 0) {
+			char *end;
+			options->seconds = strtod(value, &end);
+			if (*end != '\0' || !(options->seconds > 0.0) || options->seconds > 3600.0) {
+				fprintf(stderr, "akm-bench-registry: --seconds: expected a number in (0, 3600]\n");
+				return -1;
+			}
+		} else {
+			fprintf(stderr, "akm-bench-registry: unknown option %s; see --help\n", arg);
+			return -1;
+		}
+		if (takes_value)
+			i++;
+	}
+	if (!options->module_path || !options->softhsm_path) {
+		fprintf(stderr, "akm-bench-registry: --module and --softhsm are required; see --help\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Statistics and output                                                   */
+
+static int compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(const double *values, int n)
+{
+	double sorted[RB_MAX_ROUNDS > RB_COLD_RUNS ? RB_MAX_ROUNDS : RB_COLD_RUNS];
+	if (n <= 0)
+		return 0.0;
+	memcpy(sorted, values, (size_t)n * sizeof *values);
+	qsort(sorted, (size_t)n, sizeof *sorted, compare_doubles);
+	return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+}
+
+static void print_json_string(const char *text)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_json_list(const char *key, const double *values, int n, int decimals)
+{
+	printf(",\"%s\":[", key);
+	for (int i = 0; i < n; i++)
+		printf("%s%.*f", i ? "," : "", decimals, values[i]);
+	printf("]");
+}
+
+/* The medians of the cold start's parts (they need not add up to the
+ * median of the whole). */
+static void print_json_phases(const double *phase_ms)
+{
+	printf(",\"cold_start_phases_ms\":{\"dlopen\":%.2f,\"C_Initialize\":%.2f,\"find_slot\":%.2f,"
+	       "\"C_OpenSession\":%.2f,\"C_Login\":%.2f}",
+	       phase_ms[0], phase_ms[1], phase_ms[2], phase_ms[3], phase_ms[4]);
+}
+
+typedef struct size_result {
+	unsigned long n;
+	bool ok;
+	char error[400];
+	double batch_per_s, batch_seconds, batch_tail_per_s, single_per_s;
+	double create_rss_mb;
+	double cold_ms_runs[RB_COLD_RUNS];
+	double cold_phase_runs[5][RB_COLD_RUNS];
+	double cold_ms, cold_phase_ms[5];
+	double find_rounds[RB_MAX_ROUNDS];
+	double gcm_akm_rounds[RB_MAX_ROUNDS];
+	double gcm_softhsm_rounds[RB_MAX_ROUNDS];
+	double rss_rounds[RB_MAX_ROUNDS];
+	double hwm_rounds[RB_MAX_ROUNDS];
+	int rounds_done;
+	double finds_per_s, gcm_akm, gcm_softhsm, gcm_ratio, rss_mb, hwm_mb;
+	long long registry_bytes, wal_bytes;
+} size_result;
+
+typedef struct softhsm_result {
+	bool ran, ok;
+	char error[400];
+	unsigned long objects;
+	double create_per_s, create_seconds;
+	double cold_ms_runs[RB_SOFTHSM_COLD_RUNS];
+	double cold_phase_runs[5][RB_SOFTHSM_COLD_RUNS];
+	double cold_ms, cold_phase_ms[5];
+	double finds_per_s;
+	uint64_t finds;
+} softhsm_result;
+
+static figures run_reported(const job *jb, const char *step, char *error, size_t error_size)
+{
+	figures f = run_in_child(jb);
+	if (!f.ok && error[0] == '\0')
+		snprintf(error, error_size, "%s: %s", step, f.error[0] ? f.error : "failed");
+	return f;
+}
+
+/* Steps 1–6 for one size, in a folder of its own. */
+static void measure_size(const rb_options *o, unsigned long n, size_result *r)
+{
+	memset(r, 0, sizeof *r);
+	r->n = n;
+	char tag[32];
+	snprintf(tag, sizeof tag, "%lu", n);
+	rb_env env;
+	if (env_create(&env, o->softhsm_path, tag) != 0) {
+		snprintf(r->error, sizeof r->error, "setting up the token failed");
+		env_destroy(&env);
+		return;
+	}
+	char what[64];
+	snprintf(what, sizeof what, "N=%lu", n);
+
+	fprintf(stderr, "akm-bench-registry: %s: creating relationships in batches of %lu\n", what, o->batch);
+	job create = { .kind = JOB_CREATE, .module_path = o->module_path, .n = n, .batch = o->batch,
+	               .seconds = o->seconds, .what = what };
+	figures f = run_reported(&create, "creation", r->error, sizeof r->error);
+	if (!f.ok)
+		goto done;
+	r->batch_per_s = f.batch_per_s;
+	r->batch_seconds = f.batch_seconds;
+	r->batch_tail_per_s = f.batch_tail_per_s;
+	r->single_per_s = f.single_per_s;
+	r->create_rss_mb = f.rss_mb;
+
+	fprintf(stderr, "akm-bench-registry: %s: cold starts\n", what);
+	for (int i = 0; i < RB_COLD_RUNS && !interrupted; i++) {
+		job cold = { .kind = JOB_COLD_START, .module_path = o->module_path, .seconds = o->seconds };
+		f = run_reported(&cold, "cold start", r->error, sizeof r->error);
+		if (!f.ok)
+			goto done;
+		r->cold_ms_runs[i] = f.cold_ms;
+		for (int p = 0; p < 5; p++)
+			r->cold_phase_runs[p][i] = f.cold_phase_ms[p];
+	}
+	r->cold_ms = median(r->cold_ms_runs, RB_COLD_RUNS);
+	for (int p = 0; p < 5; p++)
+		r->cold_phase_ms[p] = median(r->cold_phase_runs[p], RB_COLD_RUNS);
+
+	for (int round = 0; round < o->rounds && !interrupted; round++) {
+		fprintf(stderr, "akm-bench-registry: %s: find-by-ID and AES-GCM, round %d of %d\n", what,
+		        round + 1, o->rounds);
+		/* Alternate which target goes first from round to round. */
+		bool akm_first = round % 2 == 0;
+		for (int leg = 0; leg < 2; leg++) {
+			if (akm_first == (leg == 0)) {
+				job use = { .kind = JOB_AKM_USE, .module_path = o->module_path, .n = n,
+				            .seconds = o->seconds, .seed = 0x9E3779B97F4A7C15ULL + (uint64_t)round };
+				f = run_reported(&use, "find-by-ID / AES-GCM via akm", r->error, sizeof r->error);
+				if (!f.ok)
+					goto done;
+				r->find_rounds[round] = f.finds_per_s;
+				r->gcm_akm_rounds[round] = f.gcm_per_s;
+				r->rss_rounds[round] = f.rss_mb;
+				r->hwm_rounds[round] = f.hwm_mb;
+			} else {
+				job gcm = { .kind = JOB_SOFTHSM_GCM, .module_path = o->softhsm_path,
+				            .seconds = o->seconds };
+				f = run_reported(&gcm, "AES-GCM via SoftHSM2", r->error, sizeof r->error);
+				if (!f.ok)
+					goto done;
+				r->gcm_softhsm_rounds[round] = f.gcm_per_s;
+			}
+		}
+		r->rounds_done = round + 1;
+	}
+	if (interrupted)
+		goto done;
+	r->finds_per_s = median(r->find_rounds, r->rounds_done);
+	r->gcm_akm = median(r->gcm_akm_rounds, r->rounds_done);
+	r->gcm_softhsm = median(r->gcm_softhsm_rounds, r->rounds_done);
+	r->gcm_ratio = r->gcm_softhsm > 0 ? r->gcm_akm / r->gcm_softhsm : 0.0;
+	r->rss_mb = median(r->rss_rounds, r->rounds_done);
+	r->hwm_mb = median(r->hwm_rounds, r->rounds_done);
+
+	char wal[PATH_MAX + 8];
+	snprintf(wal, sizeof wal, "%s-wal", env.registry);
+	r->registry_bytes = file_size(env.registry);
+	r->wal_bytes = file_size(wal);
+	r->ok = true;
+done:
+	env_destroy(&env);
+}
+
+static void measure_softhsm(const rb_options *o, softhsm_result *s)
+{
+	memset(s, 0, sizeof *s);
+	s->ran = true;
+	s->objects = o->softhsm_objects;
+	rb_env env;
+	if (env_create(&env, o->softhsm_path, "softhsm") != 0) {
+		snprintf(s->error, sizeof s->error, "setting up the token failed");
+		env_destroy(&env);
+		return;
+	}
+	char what[64];
+	snprintf(what, sizeof what, "SoftHSM2 with %lu token keys", s->objects);
+	fprintf(stderr, "akm-bench-registry: %s: creating them (slow)\n", what);
+	job populate = { .kind = JOB_SOFTHSM_POPULATE, .module_path = o->softhsm_path,
+	                 .n = s->objects, .seconds = o->seconds, .what = what };
+	figures f = run_reported(&populate, "SoftHSM2 token keys", s->error, sizeof s->error);
+	if (!f.ok)
+		goto done;
+	s->create_per_s = f.batch_per_s;
+	s->create_seconds = f.batch_seconds;
+	fprintf(stderr, "akm-bench-registry: %s: cold starts\n", what);
+	for (int i = 0; i < RB_SOFTHSM_COLD_RUNS && !interrupted; i++) {
+		job cold = { .kind = JOB_COLD_START, .module_path = o->softhsm_path, .seconds = o->seconds };
+		f = run_reported(&cold, "SoftHSM2 cold start", s->error, sizeof s->error);
+		if (!f.ok)
+			goto done;
+		s->cold_ms_runs[i] = f.cold_ms;
+		for (int p = 0; p < 5; p++)
+			s->cold_phase_runs[p][i] = f.cold_phase_ms[p];
+	}
+	s->cold_ms = median(s->cold_ms_runs, RB_SOFTHSM_COLD_RUNS);
+	for (int p = 0; p < 5; p++)
+		s->cold_phase_ms[p] = median(s->cold_phase_runs[p], RB_SOFTHSM_COLD_RUNS);
+	if (interrupted)
+		goto done;
+	fprintf(stderr, "akm-bench-registry: %s: find-by-CKA_ID\n", what);
+	job find = { .kind = JOB_SOFTHSM_FIND, .module_path = o->softhsm_path, .n = s->objects,
+	             .seconds = o->seconds, .seed = 0x9E3779B97F4A7C15ULL };
+	f = run_reported(&find, "SoftHSM2 find-by-CKA_ID", s->error, sizeof s->error);
+	if (!f.ok)
+		goto done;
+	s->finds_per_s = f.finds_per_s;
+	s->finds = f.finds;
+	s->ok = true;
+done:
+	env_destroy(&env);
+}
+
+typedef struct target_line {
+	const char *name;
+	const char *what;
+	double value;
+	double threshold;
+	bool at_least; /* value >= threshold passes, else value <= threshold */
+	bool measured;
+	bool pass;
+	char detail[160];
+} target_line;
+
+static void judge(target_line *t)
+{
+	t->pass = t->measured && (t->at_least ? t->value >= t->threshold : t->value <= t->threshold);
+}
+
+int main(int argc, char **argv)
+{
+	rb_options options;
+	if (parse_options(argc, argv, &options) != 0)
+		return 2;
+
+	struct sigaction action = { 0 };
+	action.sa_handler = on_interrupt;
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGINT, &action, NULL);
+	sigaction(SIGTERM, &action, NULL);
+
+	size_result *results = calloc((size_t)options.size_count, sizeof *results);
+	if (!results) {
+		fprintf(stderr, "akm-bench-registry: out of memory\n");
+		return 1;
+	}
+	int errors = 0;
+	for (int k = 0; k < options.size_count && !interrupted; k++) {
+		measure_size(&options, options.sizes[k], &results[k]);
+		if (!results[k].ok && !interrupted) {
+			errors++;
+			fprintf(stderr, "akm-bench-registry: N=%lu: %s\n", results[k].n, results[k].error);
+		}
+	}
+	softhsm_result softhsm = { 0 };
+	if (options.softhsm_objects > 0 && !interrupted) {
+		measure_softhsm(&options, &softhsm);
+		if (!softhsm.ok && !interrupted) {
+			errors++;
+			fprintf(stderr, "akm-bench-registry: SoftHSM2 comparison: %s\n", softhsm.error);
+		}
+	}
+	if (interrupted) {
+		fprintf(stderr, "akm-bench-registry: interrupted\n");
+		return 1;
+	}
+
+	/* The targets, judged on the largest N measured where the issue says
+	 * "at 1,000,000", and on every N otherwise. */
+	const size_result *largest = NULL, *smallest = NULL;
+	for (int k = 0; k < options.size_count; k++) {
+		const size_result *r = &results[k];
+		if (!r->ok)
+			continue;
+		if (!largest || r->n > largest->n)
+			largest = r;
+		if (!smallest || r->n < smallest->n)
+			smallest = r;
+	}
+	target_line targets[5] = {
+		{ "find_by_id", "find-by-ID/s at the largest N", 0, RB_TARGET_FIND_PER_S, true },
+		{ "cold_start", "cold start ms at the largest N", 0, RB_TARGET_COLD_MS, false },
+		{ "creation", "batch creation/s, lowest over N", 0, RB_TARGET_CREATE_PER_S, true },
+		{ "aes_gcm_ratio", "AES-GCM akm/SoftHSM2, lowest over N", 0, RB_TARGET_GCM_RATIO, true },
+		{ "memory_flat", "RSS growth MB, smallest to largest N", 0, 0, false },
+	};
+	const size_result *lowest_create = NULL, *lowest_ratio = NULL;
+	for (int k = 0; k < options.size_count; k++) {
+		const size_result *r = &results[k];
+		if (!r->ok)
+			continue;
+		if (!lowest_create || r->batch_per_s < lowest_create->batch_per_s)
+			lowest_create = r;
+		if (!lowest_ratio || r->gcm_ratio < lowest_ratio->gcm_ratio)
+			lowest_ratio = r;
+	}
+	if (largest) {
+		const char *note = largest->n < 1000000 ? " (the issue says at 1000000)" : "";
+		targets[0].value = largest->finds_per_s;
+		targets[0].measured = true;
+		snprintf(targets[0].detail, sizeof targets[0].detail, "N=%lu%s", largest->n, note);
+		targets[1].value = largest->cold_ms;
+		targets[1].measured = true;
+		snprintf(targets[1].detail, sizeof targets[1].detail, "N=%lu%s", largest->n, note);
+		targets[2].value = lowest_create->batch_per_s;
+		targets[2].measured = true;
+		snprintf(targets[2].detail, sizeof targets[2].detail, "N=%lu, batches of %lu",
+		         lowest_create->n, options.batch);
+		targets[3].value = lowest_ratio->gcm_ratio;
+		targets[3].measured = true;
+		snprintf(targets[3].detail, sizeof targets[3].detail, "N=%lu", lowest_ratio->n);
+		targets[4].value = largest->rss_mb - smallest->rss_mb;
+		targets[4].threshold = RB_RSS_FLAT_FRACTION * smallest->rss_mb + RB_RSS_FLAT_ALLOWANCE_MB;
+		targets[4].measured = largest != smallest;
+		snprintf(targets[4].detail, sizeof targets[4].detail,
+		         "%.1f MB at N=%lu, %.1f MB at N=%lu; allowed %.0f%% + %.0f MB", smallest->rss_mb,
+		         smallest->n, largest->rss_mb, largest->n, 100.0 * RB_RSS_FLAT_FRACTION,
+		         RB_RSS_FLAT_ALLOWANCE_MB);
+		if (!targets[4].measured)
+			snprintf(targets[4].detail, sizeof targets[4].detail, "needs two sizes");
+	}
+	size_t target_count = sizeof targets / sizeof targets[0];
+	for (size_t i = 0; i < target_count; i++)
+		judge(&targets[i]);
+
+	if (options.json) {
+		for (int k = 0; k < options.size_count; k++) {
+			const size_result *r = &results[k];
+			printf("{\"n\":%lu", r->n);
+			if (!r->ok) {
+				printf(",\"error\":");
+				print_json_string(r->error);
+				printf("}\n");
+				continue;
+			}
+			printf(",\"batch\":%lu,\"batch_create_per_s\":%.1f,\"batch_create_seconds\":%.2f,"
+			       "\"batch_create_last_tenth_per_s\":%.1f,\"single_create_per_s\":%.1f,\"single_creations\":%d,\"create_rss_mb\":%.1f,"
+			       "\"cold_start_ms\":%.2f",
+			       options.batch, r->batch_per_s, r->batch_seconds, r->batch_tail_per_s, r->single_per_s,
+			       RB_SINGLE_CREATIONS, r->create_rss_mb, r->cold_ms);
+			print_json_list("cold_start_ms_runs", r->cold_ms_runs, RB_COLD_RUNS, 2);
+			print_json_phases(r->cold_phase_ms);
+			printf(",\"rounds\":%d,\"seconds\":%.3f,\"statistic\":\"median\","
+			       "\"find_by_id_per_s\":%.1f,\"aes_gcm_akm_per_s\":%.1f,"
+			       "\"aes_gcm_softhsm_per_s\":%.1f,\"aes_gcm_ratio\":%.4f,\"rss_mb\":%.2f,"
+			       "\"hwm_mb\":%.2f,\"registry_bytes\":%lld,\"wal_bytes\":%lld,"
+			       "\"registry_bytes_per_relationship\":%.1f",
+			       r->rounds_done, options.seconds, r->finds_per_s, r->gcm_akm, r->gcm_softhsm,
+			       r->gcm_ratio, r->rss_mb, r->hwm_mb, r->registry_bytes, r->wal_bytes,
+			       (double)(r->registry_bytes + r->wal_bytes) / (double)(r->n + RB_SINGLE_CREATIONS));
+			print_json_list("find_by_id_rounds", r->find_rounds, r->rounds_done, 1);
+			print_json_list("aes_gcm_akm_rounds", r->gcm_akm_rounds, r->rounds_done, 1);
+			print_json_list("aes_gcm_softhsm_rounds", r->gcm_softhsm_rounds, r->rounds_done, 1);
+			print_json_list("rss_mb_rounds", r->rss_rounds, r->rounds_done, 2);
+			printf("}\n");
+		}
+		if (softhsm.ran) {
+			printf("{\"softhsm_comparison\":true,\"token_objects\":%lu", softhsm.objects);
+			if (!softhsm.ok) {
+				printf(",\"error\":");
+				print_json_string(softhsm.error);
+			} else {
+				printf(",\"create_per_s\":%.1f,\"create_seconds\":%.1f,\"cold_start_ms\":%.2f",
+				       softhsm.create_per_s, softhsm.create_seconds, softhsm.cold_ms);
+				print_json_list("cold_start_ms_runs", softhsm.cold_ms_runs, RB_SOFTHSM_COLD_RUNS, 2);
+				print_json_phases(softhsm.cold_phase_ms);
+				printf(",\"find_by_cka_id_per_s\":%.2f,\"finds\":%llu", softhsm.finds_per_s,
+				       (unsigned long long)softhsm.finds);
+			}
+			printf("}\n");
+		}
+		for (size_t i = 0; i < target_count; i++) {
+			const target_line *t = &targets[i];
+			printf("{\"target\":\"%s\",\"what\":", t->name);
+			print_json_string(t->what);
+			if (t->measured)
+				printf(",\"value\":%.4f", t->value);
+			else
+				printf(",\"value\":null");
+			printf(",\"%s\":%.4f,\"pass\":%s,\"detail\":", t->at_least ? "min" : "max",
+			       t->threshold, t->pass ? "true" : "false");
+			print_json_string(t->detail);
+			printf("}\n");
+		}
+	} else {
+		printf("# akm-bench-registry: batches of %lu, %d rounds of %.2f s per timed op (medians),"
+		       " cold start median of %d\n",
+		       options.batch, options.rounds, options.seconds, RB_COLD_RUNS);
+		printf("# akm:     %s\n# softhsm: %s\n", options.module_path, options.softhsm_path);
+		printf("%10s %10s %10s %8s %10s %10s %10s %6s %7s %10s\n", "N", "create/s", "single/s",
+		       "cold ms", "find/s", "gcm akm/s", "gcm shsm/s", "ratio", "RSS MB", "registry MB");
+		for (int k = 0; k < options.size_count; k++) {
+			const size_result *r = &results[k];
+			if (!r->ok) {
+				printf("%10lu ERROR: %s\n", r->n, r->error);
+				continue;
+			}
+			printf("%10lu %10.0f %10.0f %8.2f %10.0f %10.0f %10.0f %6.3f %7.1f %10.1f\n", r->n,
+			       r->batch_per_s, r->single_per_s, r->cold_ms, r->finds_per_s, r->gcm_akm,
+			       r->gcm_softhsm, r->gcm_ratio, r->rss_mb,
+			       (double)(r->registry_bytes + r->wal_bytes) / (1024.0 * 1024.0));
+		}
+		if (softhsm.ran) {
+			if (softhsm.ok)
+				printf("SoftHSM2 directly, %lu token AES keys: created %.0f/s, cold start %.1f ms,"
+				       " find-by-CKA_ID %.2f/s (%llu finds)\n",
+				       softhsm.objects, softhsm.create_per_s, softhsm.cold_ms, softhsm.finds_per_s,
+				       (unsigned long long)softhsm.finds);
+			else
+				printf("SoftHSM2 directly, %lu token AES keys: ERROR: %s\n", softhsm.objects,
+				       softhsm.error);
+		}
+		printf("targets:\n");
+		for (size_t i = 0; i < target_count; i++) {
+			const target_line *t = &targets[i];
+			if (t->measured)
+				printf("  %-40s %12.3f %s %-10.3f %-5s %s\n", t->what, t->value,
+				       t->at_least ? ">=" : "<=", t->threshold, t->pass ? "pass" : "FAIL",
+				       t->detail);
+			else
+				printf("  %-40s %12s %s %-10.3f %-5s %s\n", t->what, "-", t->at_least ? ">=" : "<=",
+				       t->threshold, "n/a", t->detail);
+		}
+	}
+	free(results);
+	return errors ? 1 : 0;
+}
