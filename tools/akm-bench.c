@@ -42,6 +42,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "common/rv.h"
+
 extern char **environ;
 
 #define BENCH_TOKEN_LABEL "akm-bench"
@@ -57,69 +59,6 @@ extern char **environ;
 
 /* ---------------------------------------------------------------------- */
 /* CK_RV names                                                             */
-
-static const char *ckr_name(CK_RV rv)
-{
-#define CKR_ENTRY(name) case name: return #name;
-	switch (rv) {
-	CKR_ENTRY(CKR_OK) CKR_ENTRY(CKR_CANCEL) CKR_ENTRY(CKR_HOST_MEMORY)
-	CKR_ENTRY(CKR_SLOT_ID_INVALID) CKR_ENTRY(CKR_GENERAL_ERROR)
-	CKR_ENTRY(CKR_FUNCTION_FAILED) CKR_ENTRY(CKR_ARGUMENTS_BAD)
-	CKR_ENTRY(CKR_NO_EVENT) CKR_ENTRY(CKR_NEED_TO_CREATE_THREADS)
-	CKR_ENTRY(CKR_CANT_LOCK) CKR_ENTRY(CKR_ATTRIBUTE_READ_ONLY)
-	CKR_ENTRY(CKR_ATTRIBUTE_SENSITIVE) CKR_ENTRY(CKR_ATTRIBUTE_TYPE_INVALID)
-	CKR_ENTRY(CKR_ATTRIBUTE_VALUE_INVALID) CKR_ENTRY(CKR_ACTION_PROHIBITED)
-	CKR_ENTRY(CKR_DATA_INVALID) CKR_ENTRY(CKR_DATA_LEN_RANGE)
-	CKR_ENTRY(CKR_DEVICE_ERROR) CKR_ENTRY(CKR_DEVICE_MEMORY)
-	CKR_ENTRY(CKR_DEVICE_REMOVED) CKR_ENTRY(CKR_ENCRYPTED_DATA_INVALID)
-	CKR_ENTRY(CKR_ENCRYPTED_DATA_LEN_RANGE) CKR_ENTRY(CKR_FUNCTION_CANCELED)
-	CKR_ENTRY(CKR_FUNCTION_NOT_PARALLEL) CKR_ENTRY(CKR_FUNCTION_NOT_SUPPORTED)
-	CKR_ENTRY(CKR_KEY_HANDLE_INVALID) CKR_ENTRY(CKR_KEY_SIZE_RANGE)
-	CKR_ENTRY(CKR_KEY_TYPE_INCONSISTENT) CKR_ENTRY(CKR_KEY_NOT_NEEDED)
-	CKR_ENTRY(CKR_KEY_CHANGED) CKR_ENTRY(CKR_KEY_NEEDED)
-	CKR_ENTRY(CKR_KEY_INDIGESTIBLE) CKR_ENTRY(CKR_KEY_FUNCTION_NOT_PERMITTED)
-	CKR_ENTRY(CKR_KEY_NOT_WRAPPABLE) CKR_ENTRY(CKR_KEY_UNEXTRACTABLE)
-	CKR_ENTRY(CKR_MECHANISM_INVALID) CKR_ENTRY(CKR_MECHANISM_PARAM_INVALID)
-	CKR_ENTRY(CKR_OBJECT_HANDLE_INVALID) CKR_ENTRY(CKR_OPERATION_ACTIVE)
-	CKR_ENTRY(CKR_OPERATION_NOT_INITIALIZED) CKR_ENTRY(CKR_PIN_INCORRECT)
-	CKR_ENTRY(CKR_PIN_INVALID) CKR_ENTRY(CKR_PIN_LEN_RANGE)
-	CKR_ENTRY(CKR_PIN_EXPIRED) CKR_ENTRY(CKR_PIN_LOCKED)
-	CKR_ENTRY(CKR_SESSION_CLOSED) CKR_ENTRY(CKR_SESSION_COUNT)
-	CKR_ENTRY(CKR_SESSION_HANDLE_INVALID)
-	CKR_ENTRY(CKR_SESSION_PARALLEL_NOT_SUPPORTED)
-	CKR_ENTRY(CKR_SESSION_READ_ONLY) CKR_ENTRY(CKR_SESSION_EXISTS)
-	CKR_ENTRY(CKR_SESSION_READ_ONLY_EXISTS)
-	CKR_ENTRY(CKR_SESSION_READ_WRITE_SO_EXISTS)
-	CKR_ENTRY(CKR_SIGNATURE_INVALID) CKR_ENTRY(CKR_SIGNATURE_LEN_RANGE)
-	CKR_ENTRY(CKR_TEMPLATE_INCOMPLETE) CKR_ENTRY(CKR_TEMPLATE_INCONSISTENT)
-	CKR_ENTRY(CKR_TOKEN_NOT_PRESENT) CKR_ENTRY(CKR_TOKEN_NOT_RECOGNIZED)
-	CKR_ENTRY(CKR_TOKEN_WRITE_PROTECTED)
-	CKR_ENTRY(CKR_UNWRAPPING_KEY_HANDLE_INVALID)
-	CKR_ENTRY(CKR_UNWRAPPING_KEY_SIZE_RANGE)
-	CKR_ENTRY(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT)
-	CKR_ENTRY(CKR_USER_ALREADY_LOGGED_IN) CKR_ENTRY(CKR_USER_NOT_LOGGED_IN)
-	CKR_ENTRY(CKR_USER_PIN_NOT_INITIALIZED) CKR_ENTRY(CKR_USER_TYPE_INVALID)
-	CKR_ENTRY(CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
-	CKR_ENTRY(CKR_USER_TOO_MANY_TYPES) CKR_ENTRY(CKR_WRAPPED_KEY_INVALID)
-	CKR_ENTRY(CKR_WRAPPED_KEY_LEN_RANGE)
-	CKR_ENTRY(CKR_WRAPPING_KEY_HANDLE_INVALID)
-	CKR_ENTRY(CKR_WRAPPING_KEY_SIZE_RANGE)
-	CKR_ENTRY(CKR_WRAPPING_KEY_TYPE_INCONSISTENT)
-	CKR_ENTRY(CKR_RANDOM_SEED_NOT_SUPPORTED) CKR_ENTRY(CKR_RANDOM_NO_RNG)
-	CKR_ENTRY(CKR_DOMAIN_PARAMS_INVALID) CKR_ENTRY(CKR_CURVE_NOT_SUPPORTED)
-	CKR_ENTRY(CKR_BUFFER_TOO_SMALL) CKR_ENTRY(CKR_SAVED_STATE_INVALID)
-	CKR_ENTRY(CKR_INFORMATION_SENSITIVE) CKR_ENTRY(CKR_STATE_UNSAVEABLE)
-	CKR_ENTRY(CKR_CRYPTOKI_NOT_INITIALIZED)
-	CKR_ENTRY(CKR_CRYPTOKI_ALREADY_INITIALIZED) CKR_ENTRY(CKR_MUTEX_BAD)
-	CKR_ENTRY(CKR_MUTEX_NOT_LOCKED) CKR_ENTRY(CKR_NEW_PIN_MODE)
-	CKR_ENTRY(CKR_NEXT_OTP) CKR_ENTRY(CKR_EXCEEDED_MAX_ITERATIONS)
-	CKR_ENTRY(CKR_FIPS_SELF_TEST_FAILED) CKR_ENTRY(CKR_LIBRARY_LOAD_FAILED)
-	CKR_ENTRY(CKR_PIN_TOO_WEAK) CKR_ENTRY(CKR_PUBLIC_KEY_INVALID)
-	CKR_ENTRY(CKR_FUNCTION_REJECTED)
-	default: return rv >= CKR_VENDOR_DEFINED ? "CKR_VENDOR_DEFINED+" : "CKR_(unknown)";
-	}
-#undef CKR_ENTRY
-}
 
 /* ---------------------------------------------------------------------- */
 /* Workers: one session each, running one operation in a timed loop        */
@@ -156,7 +95,7 @@ static int worker_fail(bench_worker *worker, const char *function, CK_RV rv)
 {
 	if (worker->error[0] == '\0')
 		snprintf(worker->error, sizeof worker->error, "%s failed: %s (0x%lx)",
-		         function, ckr_name(rv), (unsigned long)rv);
+		         function, akm_rv_name(rv), (unsigned long)rv);
 	return -1;
 }
 
@@ -461,7 +400,7 @@ static int find_slot_by_label(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_
 	CK_ULONG count = 0;
 	CK_RV rv = p11->C_GetSlotList(CK_TRUE, NULL, &count);
 	if (rv != CKR_OK) {
-		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", ckr_name(rv), (unsigned long)rv);
+		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", akm_rv_name(rv), (unsigned long)rv);
 		return -1;
 	}
 	CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof *slots);
@@ -471,7 +410,7 @@ static int find_slot_by_label(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_
 	}
 	rv = p11->C_GetSlotList(CK_TRUE, slots, &count);
 	if (rv != CKR_OK) {
-		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", ckr_name(rv), (unsigned long)rv);
+		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", akm_rv_name(rv), (unsigned long)rv);
 		free(slots);
 		return -1;
 	}
@@ -484,7 +423,7 @@ static int find_slot_by_label(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_
 		CK_TOKEN_INFO info;
 		rv = p11->C_GetTokenInfo(slots[i], &info);
 		if (rv != CKR_OK) {
-			snprintf(error, error_size, "C_GetTokenInfo failed: %s (0x%lx)", ckr_name(rv), (unsigned long)rv);
+			snprintf(error, error_size, "C_GetTokenInfo failed: %s (0x%lx)", akm_rv_name(rv), (unsigned long)rv);
 			free(slots);
 			return -1;
 		}
@@ -502,7 +441,7 @@ static int find_slot_by_label(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_
 
 #define RECORD_CKR(result, fn, rv)                                                      \
 	snprintf((result)->error, sizeof (result)->error, "%s failed: %s (0x%lx)", fn,   \
-	         ckr_name(rv), (unsigned long)(rv))
+	         akm_rv_name(rv), (unsigned long)(rv))
 
 /* Everything a child does: load, initialise, log in, measure, tear down. */
 static measurement measure_in_this_process(const bench_op *op, const char *module_path, double seconds)

@@ -50,7 +50,6 @@ out:
 
 CK_RV akm_backend_open(akm_backend *b, const char *path, char *err, size_t errlen)
 {
-	char rvbuf[32];
 	loaded_module *m = load_module(path, err, errlen);
 	memset(b, 0, sizeof *b);
 	if (m == NULL)
@@ -74,7 +73,7 @@ CK_RV akm_backend_open(akm_backend *b, const char *path, char *err, size_t errle
 		b->owns_init = false;
 	} else if (rv != CKR_OK) {
 		snprintf(err, errlen, "backend module %s: C_Initialize failed: %s", path,
-		         akm_rv_name(rv, rvbuf));
+		         akm_rv_name(rv));
 		return rv == CKR_HOST_MEMORY ? rv : CKR_GENERAL_ERROR;
 	} else {
 		b->owns_init = true;

@@ -5,6 +5,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "common/rv.h"
+
 typedef enum akm_log_level {
 	AKM_LOG_ERROR = 0,
 	AKM_LOG_WARNING = 1,
@@ -17,7 +19,5 @@ akm_log_level akm_log_get_level(void);
 void akm_log(akm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* "CKR_KEY_HANDLE_INVALID" or "CKR_0x..." for unknown values. */
-const char *akm_rv_name(CK_RV rv, char buf[32]);
 
 #endif

@@ -82,7 +82,6 @@ static void free_tables(void)
 
 static CK_RV find_slots(char *err, size_t errlen)
 {
-	char rvbuf[32];
 	CK_FUNCTION_LIST *be = g.backend.f;
 	CK_ULONG n = 0;
 	CK_SLOT_ID *ids = NULL;
@@ -101,7 +100,7 @@ static CK_RV find_slots(char *err, size_t errlen)
 			break;
 	}
 	if (rv != CKR_OK) {
-		snprintf(err, errlen, "backend C_GetSlotList failed: %s", akm_rv_name(rv, rvbuf));
+		snprintf(err, errlen, "backend C_GetSlotList failed: %s", akm_rv_name(rv));
 		free(ids);
 		return CKR_GENERAL_ERROR;
 	}
