@@ -361,8 +361,10 @@ START_TEST(test_two_processes_create_at_once)
 		while (ready[k] == 0 && open && now_s() < give_up) {
 			open = drain(out[k], &buf[k], &len[k], &cap[k], 10);
 			size_t used = lines_parse(&made[k], buf[k], len[k], &ready[k]);
-			memmove(buf[k], buf[k] + used, len[k] - used);
-			len[k] -= used;
+			if (used > 0) { /* buf may still be NULL: memmove must not see it */
+				memmove(buf[k], buf[k] + used, len[k] - used);
+				len[k] -= used;
+			}
 		}
 		if (ready[k] != 1)
 			for (int j = 0; j <= k; j++)
@@ -441,8 +443,10 @@ START_TEST(test_crash_safety)
 		while (controls == 0 && open && now_s() < give_up) {
 			open = drain(p[0], &buf, &len, &cap, 10);
 			size_t used = lines_parse(&reported, buf, len, &controls);
-			memmove(buf, buf + used, len - used);
-			len -= used;
+			if (used > 0) {
+				memmove(buf, buf + used, len - used);
+				len -= used;
+			}
 		}
 		if (controls != 1)
 			kill(pid, SIGKILL); /* leave nothing running behind a failure */
@@ -467,8 +471,10 @@ START_TEST(test_crash_safety)
 					slice_ms = 0; /* drain() takes a negative time as "until EOF" */
 				open = drain(p[0], &buf, &len, &cap, slice_ms);
 				size_t used = lines_parse(&reported, buf, len, &controls);
-				memmove(buf, buf + used, len - used);
-				len -= used;
+				if (used > 0) {
+					memmove(buf, buf + used, len - used);
+					len -= used;
+				}
 				if (!first_seen && reported.n > 0) {
 					first_seen = true;
 					first_latency_sum += now_s() - ready_at;
