@@ -48,7 +48,7 @@ struct akm_relationships {
 	akm_mutex *lock;
 	akm_hmap cache;            /* key id -> cache_entry */
 	akm_hmap cached_objects;   /* backend handle -> cache_entry: hidden from searches */
-	int64_t data_version;      /* the registry as other processes left it when states were cached */
+	uint64_t change_mark;      /* the registry's change mark when the cached states were read */
 	struct timespec counter_written; /* when the token counter was last brought up to date */
 	bool counter_dirty;        /* the registry has changes the token counter does not know */
 	cache_entry *mru, *lru;
@@ -177,14 +177,14 @@ static CK_RV cache_put(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE backen
 	return CKR_OK;
 }
 
-/* States cached from the registry hold until another process commits a
- * change (SQLite's data_version moves); then every state is read again. */
+/* States cached from the registry hold until a process commits a change
+ * (the registry's change mark moves); then every state is read again. */
 static void cache_check_others(akm_relationships *r)
 {
-	int64_t version;
-	if (akm_registry_data_version(r->reg, &version) != CKR_OK || version == r->data_version)
+	uint64_t mark;
+	if (akm_registry_change_mark(r->reg, &mark) != CKR_OK || mark == r->change_mark)
 		return;
-	r->data_version = version;
+	r->change_mark = mark;
 	for (cache_entry *e = r->mru; e != NULL; e = e->next)
 		e->state = 0;
 }
@@ -311,8 +311,10 @@ static CK_RV change_commit(akm_relationships *r)
 	CK_RV rv = akm_registry_commit(r->reg);
 	if (rv != CKR_OK)
 		return rv;
-	/* Our own commit is not another process's: keep the cached states. */
-	akm_registry_data_version(r->reg, &r->data_version);
+	/* Our own commit changed what we cached ourselves: keep the states.
+	 * (A commit of another process in between is missed until the next
+	 * one; the window is the length of this call.) */
+	akm_registry_change_mark(r->reg, &r->change_mark);
 	r->counter_dirty = true;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -474,21 +476,26 @@ static CK_RV login_inlock(akm_relationships *r)
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_ULONG len = KEY_BYTES;
 	bool have_kek;
-	int64_t gen = 0, keys = 0;
+	int64_t gen = 0;
 	bool present;
 	CK_RV rv;
 
 	CK_ATTRIBUTE kek_find[] = {{CKA_CLASS, &secret, sizeof secret}, {CKA_LABEL, KEK_LABEL, strlen(KEK_LABEL)}};
 	if ((rv = find_one(r, kek_find, 2, &r->kek, &have_kek)) != CKR_OK)
 		return rv;
-	if ((rv = akm_registry_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
-	    (rv = akm_registry_count(r->reg, "key", &keys)) != CKR_OK)
+	if ((rv = akm_registry_get_int(r->reg, "generation", &gen, &present)) != CKR_OK)
 		return rv;
 
 	if (!have_kek) {
-		if (keys > 0) {
-			akm_log(AKM_LOG_ERROR, "registry %s holds %lld keys but the token has no %s: wrong token?",
-			        akm_registry_path(r->reg), (long long)keys, KEK_LABEL);
+		/* Whether any key exists: the first id, not a count of millions. */
+		akm_registry_query all = {0};
+		int64_t first;
+		size_t any = 0;
+		if ((rv = akm_registry_find(r->reg, &all, 0, &first, 1, &any)) != CKR_OK)
+			return rv;
+		if (any > 0) {
+			akm_log(AKM_LOG_ERROR, "registry %s holds keys but the token has no %s: wrong token?",
+			        akm_registry_path(r->reg), KEK_LABEL);
 			return CKR_DEVICE_ERROR;
 		}
 		CK_MECHANISM gen_mech = {CKM_AES_KEY_GEN, NULL, 0};
@@ -525,7 +532,7 @@ CK_RV akm_relationships_login(akm_relationships *r)
 		kek_session_copy(r);
 	r->status = rv;
 	if (rv == CKR_OK)
-		akm_registry_data_version(r->reg, &r->data_version);
+		akm_registry_change_mark(r->reg, &r->change_mark);
 	akm_mutex_unlock(r->lock);
 	return rv;
 }

@@ -1,9 +1,13 @@
 #include "store/registry.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
@@ -17,7 +21,14 @@ struct akm_registry {
 	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *audit_at,
 		*data_version;
 	sqlite3_stmt *find[FIND_SHAPES];
+	/* A counter every writer bumps after each commit, in a small file
+	 * beside the registry mapped into every process that uses it: reading
+	 * it is a memory load, where asking SQLite (data_version) takes file
+	 * locks.  NULL when it could not be mapped. */
+	uint64_t *changes;
 };
+
+static void map_changes(akm_registry *r);
 
 /* The one place SQLite results become CK_RV. */
 static CK_RV rv_from_sqlite(int rc)
@@ -196,14 +207,34 @@ CK_RV akm_registry_open(const char *path, akm_registry **out, char *err, size_t 
 		akm_registry_close(r);
 		return rv;
 	}
+	map_changes(r);
 	*out = r;
 	return CKR_OK;
+}
+
+static void map_changes(akm_registry *r)
+{
+	char path[4096];
+	if (snprintf(path, sizeof path, "%s-changes", r->path) >= (int)sizeof path)
+		return;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (st.st_size >= (off_t)sizeof(uint64_t) || ftruncate(fd, sizeof(uint64_t)) == 0)) {
+		void *map = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map != MAP_FAILED)
+			r->changes = map;
+	}
+	close(fd);
 }
 
 void akm_registry_close(akm_registry *r)
 {
 	if (r == NULL)
 		return;
+	if (r->changes != NULL)
+		munmap(r->changes, sizeof(uint64_t));
 	sqlite3_finalize(r->get_key);
 	sqlite3_finalize(r->insert_key);
 	sqlite3_finalize(r->insert_rel);
@@ -242,7 +273,21 @@ CK_RV akm_registry_commit(akm_registry *r)
 	CK_RV rv = step_done(r->commit);
 	if (rv != CKR_OK)
 		akm_registry_rollback(r);
+	else if (r->changes != NULL)
+		__atomic_add_fetch(r->changes, 1, __ATOMIC_SEQ_CST);
 	r->tx_depth = 0;
+	return rv;
+}
+
+CK_RV akm_registry_change_mark(akm_registry *r, uint64_t *mark)
+{
+	if (r->changes != NULL) {
+		*mark = __atomic_load_n(r->changes, __ATOMIC_SEQ_CST);
+		return CKR_OK;
+	}
+	int64_t version;
+	CK_RV rv = akm_registry_data_version(r, &version);
+	*mark = (uint64_t)version;
 	return rv;
 }
 

@@ -101,6 +101,9 @@ CK_RV akm_registry_count(akm_registry *r, const char *table, int64_t *n);
 /* SQLite's data_version: changes when another connection (process)
  * commits, so a cache of what it read can tell when to read again. */
 CK_RV akm_registry_data_version(akm_registry *r, int64_t *version);
+/* A mark that changes whenever any process (this one included) commits a
+ * change to the registry; reading it costs no system call. */
+CK_RV akm_registry_change_mark(akm_registry *r, uint64_t *mark);
 
 /* The audit trail: append-only, hash-chained (docs/formats.md).  Appended in
  * the caller's transaction when one is open, else in its own. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -513,6 +514,42 @@ START_TEST(test_batch_all_or_nothing)
 }
 END_TEST
 
+START_TEST(test_revocation_by_another_process)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	CK_OBJECT_HANDLE h;
+	ck_assert_int_eq(make_pr(t.s, "node-R", "hw-R", "pr-R", &h), CKR_OK);
+	CK_BYTE iv[12] = {0}, ct[64];
+	CK_GCM_PARAMS gp = {iv, 12, 96, NULL, 0, 128};
+	CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof gp};
+	CK_ULONG ctlen = sizeof ct;
+	/* Used here, so its key and state are cached in this process. */
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, h), CKR_OK);
+	ck_assert_int_eq(f->C_Encrypt(t.s, (CK_BYTE_PTR) "x", 1, ct, &ctlen), CKR_OK);
+
+	/* Another process revokes it. */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		CK_SLOT_ID slot;
+		CK_SESSION_HANDLE s;
+		CK_ULONG revoked = CKV_AKM_STATE_REVOKED;
+		CK_ATTRIBUTE revoke = {CKA_AKM_STATE, &revoked, sizeof revoked};
+		if (f->C_Initialize(NULL) != CKR_OK || akm_test_find_slot(f, t.env.token_label, &slot) != CKR_OK ||
+		    f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK ||
+		    f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4) != CKR_OK)
+			_exit(2);
+		_exit(f->C_SetAttributeValue(s, h, &revoke, 1) == CKR_OK && f->C_Finalize(NULL) == CKR_OK ? 0 : 3);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Here it stops working at once, though its state was cached. */
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, h), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(get_ulong(h, CKA_AKM_STATE), CKV_AKM_STATE_REVOKED);
+}
+END_TEST
+
 /* Reads a whole file; *len gets its size. */
 static unsigned char *slurp(const char *path, size_t *len)
 {
@@ -619,6 +656,7 @@ int main(void)
 	tcase_add_test(tc, test_registry_damage_and_rollback);
 	tcase_add_test(tc, test_batch_all_or_nothing);
 	tcase_add_test(tc, test_registry_holds_no_plaintext_keys);
+	tcase_add_test(tc, test_revocation_by_another_process);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }
