@@ -52,6 +52,9 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "bench-env.h"
+#include "common/rv.h"
+
 #include "akm/pkcs11-akm.h"
 
 extern char **environ;
@@ -86,33 +89,6 @@ extern char **environ;
 
 /* ---------------------------------------------------------------------- */
 /* CK_RV names                                                             */
-
-static const char *ckr_name(CK_RV rv)
-{
-#define CKR_ENTRY(name) case name: return #name;
-	switch (rv) {
-	CKR_ENTRY(CKR_OK) CKR_ENTRY(CKR_HOST_MEMORY) CKR_ENTRY(CKR_SLOT_ID_INVALID)
-	CKR_ENTRY(CKR_GENERAL_ERROR) CKR_ENTRY(CKR_FUNCTION_FAILED) CKR_ENTRY(CKR_ARGUMENTS_BAD)
-	CKR_ENTRY(CKR_ATTRIBUTE_READ_ONLY) CKR_ENTRY(CKR_ATTRIBUTE_SENSITIVE)
-	CKR_ENTRY(CKR_ATTRIBUTE_TYPE_INVALID) CKR_ENTRY(CKR_ATTRIBUTE_VALUE_INVALID)
-	CKR_ENTRY(CKR_ACTION_PROHIBITED) CKR_ENTRY(CKR_DATA_LEN_RANGE)
-	CKR_ENTRY(CKR_DEVICE_ERROR) CKR_ENTRY(CKR_DEVICE_MEMORY)
-	CKR_ENTRY(CKR_FUNCTION_NOT_SUPPORTED) CKR_ENTRY(CKR_KEY_HANDLE_INVALID)
-	CKR_ENTRY(CKR_KEY_TYPE_INCONSISTENT) CKR_ENTRY(CKR_KEY_FUNCTION_NOT_PERMITTED)
-	CKR_ENTRY(CKR_MECHANISM_INVALID) CKR_ENTRY(CKR_MECHANISM_PARAM_INVALID)
-	CKR_ENTRY(CKR_OBJECT_HANDLE_INVALID) CKR_ENTRY(CKR_OPERATION_ACTIVE)
-	CKR_ENTRY(CKR_OPERATION_NOT_INITIALIZED) CKR_ENTRY(CKR_PIN_INCORRECT)
-	CKR_ENTRY(CKR_PIN_LOCKED) CKR_ENTRY(CKR_SESSION_HANDLE_INVALID)
-	CKR_ENTRY(CKR_SESSION_READ_ONLY) CKR_ENTRY(CKR_TEMPLATE_INCOMPLETE)
-	CKR_ENTRY(CKR_TEMPLATE_INCONSISTENT) CKR_ENTRY(CKR_TOKEN_NOT_PRESENT)
-	CKR_ENTRY(CKR_TOKEN_WRITE_PROTECTED) CKR_ENTRY(CKR_USER_ALREADY_LOGGED_IN)
-	CKR_ENTRY(CKR_USER_NOT_LOGGED_IN) CKR_ENTRY(CKR_USER_PIN_NOT_INITIALIZED)
-	CKR_ENTRY(CKR_BUFFER_TOO_SMALL) CKR_ENTRY(CKR_CRYPTOKI_NOT_INITIALIZED)
-	CKR_ENTRY(CKR_CRYPTOKI_ALREADY_INITIALIZED)
-	default: return rv >= CKR_VENDOR_DEFINED ? "CKR_VENDOR_DEFINED+" : "CKR_(other)";
-	}
-#undef CKR_ENTRY
-}
 
 /* ---------------------------------------------------------------------- */
 /* Clocks, random numbers, names                                           */
@@ -207,7 +183,7 @@ typedef struct p11_target {
 static int fail_ckr(figures *f, const char *function, CK_RV rv)
 {
 	if (f->error[0] == '\0')
-		snprintf(f->error, sizeof f->error, "%s failed: %s (0x%lx)", function, ckr_name(rv),
+		snprintf(f->error, sizeof f->error, "%s failed: %s (0x%lx)", function, akm_rv_name(rv),
 		         (unsigned long)rv);
 	return -1;
 }
@@ -751,140 +727,6 @@ static figures run_in_child(const job *jb)
 /* ---------------------------------------------------------------------- */
 /* Throwaway folders: a SoftHSM2 token and an akm-pkcs11 configuration      */
 
-typedef struct rb_env {
-	char dir[PATH_MAX - 64]; /* shorter, so the file paths under it always fit */
-	char token_dir[PATH_MAX];
-	char softhsm_conf[PATH_MAX];
-	char akm_conf[PATH_MAX];
-	char registry[PATH_MAX];
-	char init_log[PATH_MAX];
-} rb_env;
-
-static int write_text_file(const char *path, const char *text)
-{
-	FILE *file = fopen(path, "w");
-	if (!file) {
-		fprintf(stderr, "akm-bench-registry: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	fputs(text, file);
-	if (fclose(file) != 0) {
-		fprintf(stderr, "akm-bench-registry: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path); /* best effort: keep going */
-	return 0;
-}
-
-static void env_destroy(rb_env *env)
-{
-	if (env->dir[0] != '\0')
-		nftw(env->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	env->dir[0] = '\0';
-}
-
-static void print_file(const char *path)
-{
-	FILE *file = fopen(path, "r");
-	if (!file)
-		return;
-	char line[512];
-	while (fgets(line, sizeof line, file))
-		fprintf(stderr, "  %s", line);
-	fclose(file);
-}
-
-/* softhsm2-util --module: the token is initialised by the very library
- * being measured. */
-static int init_token(const rb_env *env, const char *softhsm_path)
-{
-	char *const argv[] = {
-		"softhsm2-util", "--module", (char *)softhsm_path, "--init-token", "--free",
-		"--label", RB_TOKEN_LABEL, "--so-pin", RB_SO_PIN, "--pin", RB_USER_PIN, NULL
-	};
-	posix_spawn_file_actions_t actions;
-	posix_spawn_file_actions_init(&actions);
-	posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, env->init_log,
-	                                 O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-	pid_t pid;
-	int spawn_error = posix_spawnp(&pid, "softhsm2-util", &actions, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&actions);
-	if (spawn_error != 0) {
-		fprintf(stderr, "akm-bench-registry: cannot run softhsm2-util: %s\n", strerror(spawn_error));
-		return -1;
-	}
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "akm-bench-registry: softhsm2-util --init-token failed:\n");
-		print_file(env->init_log);
-		return -1;
-	}
-	return 0;
-}
-
-/* A folder with a fresh token and both configurations, exported through
- * SOFTHSM2_CONF and AKM_PKCS11_CONF for the children to come. */
-static int env_create(rb_env *env, const char *softhsm_path, const char *tag)
-{
-	memset(env, 0, sizeof *env);
-	const char *tmp = getenv("TMPDIR");
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	char template_path[sizeof env->dir];
-	if (strlen(tmp) + strlen(tag) + sizeof "/akm-bench-registry-.XXXXXX" > sizeof template_path) {
-		fprintf(stderr, "akm-bench-registry: TMPDIR is too long\n");
-		return -1;
-	}
-	snprintf(template_path, sizeof template_path, "%s/akm-bench-registry-%s.XXXXXX", tmp, tag);
-	if (!mkdtemp(template_path)) {
-		fprintf(stderr, "akm-bench-registry: mkdtemp %s: %s\n", template_path, strerror(errno));
-		return -1;
-	}
-	snprintf(env->dir, sizeof env->dir, "%s", template_path);
-	snprintf(env->token_dir, sizeof env->token_dir, "%s/tokens", env->dir);
-	snprintf(env->softhsm_conf, sizeof env->softhsm_conf, "%s/softhsm2.conf", env->dir);
-	snprintf(env->akm_conf, sizeof env->akm_conf, "%s/akm-pkcs11.conf", env->dir);
-	snprintf(env->registry, sizeof env->registry, "%s/registry.db", env->dir);
-	snprintf(env->init_log, sizeof env->init_log, "%s/softhsm2-util.log", env->dir);
-	if (mkdir(env->token_dir, 0700) != 0) {
-		fprintf(stderr, "akm-bench-registry: mkdir %s: %s\n", env->token_dir, strerror(errno));
-		return -1;
-	}
-	char text[3 * PATH_MAX];
-	snprintf(text, sizeof text,
-	         "# SoftHSM2 configuration written by akm-bench-registry\n"
-	         "directories.tokendir = %s\n"
-	         "objectstore.backend = file\n"
-	         "log.level = ERROR\n"
-	         "slots.removable = false\n",
-	         env->token_dir);
-	if (write_text_file(env->softhsm_conf, text) != 0)
-		return -1;
-	snprintf(text, sizeof text,
-	         "# akm-pkcs11 configuration written by akm-bench-registry\n"
-	         "backend.module = %s\n"
-	         "backend.token = pkcs11:token=" RB_TOKEN_LABEL "\n"
-	         "registry.path = registry.db\n"
-	         "log.level = error\n",
-	         softhsm_path);
-	if (write_text_file(env->akm_conf, text) != 0)
-		return -1;
-	setenv("SOFTHSM2_CONF", env->softhsm_conf, 1);
-	setenv("AKM_PKCS11_CONF", env->akm_conf, 1);
-	return init_token(env, softhsm_path);
-}
 
 static long long file_size(const char *path)
 {
@@ -1129,10 +971,10 @@ static void measure_size(const rb_options *o, unsigned long n, size_result *r)
 	r->n = n;
 	char tag[32];
 	snprintf(tag, sizeof tag, "%lu", n);
-	rb_env env;
-	if (env_create(&env, o->softhsm_path, tag) != 0) {
+	bench_env env;
+	if (bench_env_create(&env, "akm-bench-registry", tag, o->softhsm_path, RB_TOKEN_LABEL, RB_SO_PIN, RB_USER_PIN) != 0) {
 		snprintf(r->error, sizeof r->error, "setting up the token failed");
-		env_destroy(&env);
+		bench_env_destroy(&env);
 		return;
 	}
 	char what[64];
@@ -1206,7 +1048,7 @@ static void measure_size(const rb_options *o, unsigned long n, size_result *r)
 	r->wal_bytes = file_size(wal);
 	r->ok = true;
 done:
-	env_destroy(&env);
+	bench_env_destroy(&env);
 }
 
 static void measure_softhsm(const rb_options *o, softhsm_result *s)
@@ -1214,10 +1056,10 @@ static void measure_softhsm(const rb_options *o, softhsm_result *s)
 	memset(s, 0, sizeof *s);
 	s->ran = true;
 	s->objects = o->softhsm_objects;
-	rb_env env;
-	if (env_create(&env, o->softhsm_path, "softhsm") != 0) {
+	bench_env env;
+	if (bench_env_create(&env, "akm-bench-registry", "softhsm", o->softhsm_path, RB_TOKEN_LABEL, RB_SO_PIN, RB_USER_PIN) != 0) {
 		snprintf(s->error, sizeof s->error, "setting up the token failed");
-		env_destroy(&env);
+		bench_env_destroy(&env);
 		return;
 	}
 	char what[64];
@@ -1255,7 +1097,7 @@ static void measure_softhsm(const rb_options *o, softhsm_result *s)
 	s->finds = f.finds;
 	s->ok = true;
 done:
-	env_destroy(&env);
+	bench_env_destroy(&env);
 }
 
 typedef struct target_line {

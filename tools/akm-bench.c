@@ -42,6 +42,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "bench-env.h"
+
 #include "common/rv.h"
 
 extern char **environ;
@@ -655,135 +657,6 @@ static measurement measure_in_child(const bench_op *op, const char *module_path,
 /* ---------------------------------------------------------------------- */
 /* The throwaway token                                                     */
 
-typedef struct bench_env {
-	char dir[PATH_MAX - 64]; /* shorter, so the file paths under it always fit */
-	char token_dir[PATH_MAX];
-	char softhsm_conf[PATH_MAX];
-	char akm_conf[PATH_MAX];
-	char init_log[PATH_MAX];
-} bench_env;
-
-static int write_text_file(const char *path, const char *text)
-{
-	FILE *file = fopen(path, "w");
-	if (!file) {
-		fprintf(stderr, "akm-bench: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	fputs(text, file);
-	if (fclose(file) != 0) {
-		fprintf(stderr, "akm-bench: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path); /* best effort: keep going */
-	return 0;
-}
-
-static void env_destroy(bench_env *env)
-{
-	if (env->dir[0] != '\0')
-		nftw(env->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	env->dir[0] = '\0';
-}
-
-static void print_file(const char *path)
-{
-	FILE *file = fopen(path, "r");
-	if (!file)
-		return;
-	char line[512];
-	while (fgets(line, sizeof line, file))
-		fprintf(stderr, "  %s", line);
-	fclose(file);
-}
-
-static int env_create(bench_env *env, const char *softhsm_path)
-{
-	memset(env, 0, sizeof *env);
-	const char *tmp = getenv("TMPDIR");
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
-	char template_path[sizeof env->dir];
-	if (strlen(tmp) + sizeof "/akm-bench.XXXXXX" > sizeof template_path) {
-		fprintf(stderr, "akm-bench: TMPDIR is too long\n");
-		return -1;
-	}
-	snprintf(template_path, sizeof template_path, "%s/akm-bench.XXXXXX", tmp);
-	if (!mkdtemp(template_path)) {
-		fprintf(stderr, "akm-bench: mkdtemp %s: %s\n", template_path, strerror(errno));
-		return -1;
-	}
-	snprintf(env->dir, sizeof env->dir, "%s", template_path);
-	snprintf(env->token_dir, sizeof env->token_dir, "%s/tokens", env->dir);
-	snprintf(env->softhsm_conf, sizeof env->softhsm_conf, "%s/softhsm2.conf", env->dir);
-	snprintf(env->akm_conf, sizeof env->akm_conf, "%s/akm-pkcs11.conf", env->dir);
-	snprintf(env->init_log, sizeof env->init_log, "%s/softhsm2-util.log", env->dir);
-	if (mkdir(env->token_dir, 0700) != 0) {
-		fprintf(stderr, "akm-bench: mkdir %s: %s\n", env->token_dir, strerror(errno));
-		return -1;
-	}
-
-	char text[3 * PATH_MAX];
-	snprintf(text, sizeof text,
-	         "# SoftHSM2 configuration written by akm-bench\n"
-	         "directories.tokendir = %s\n"
-	         "objectstore.backend = file\n"
-	         "log.level = ERROR\n"
-	         "slots.removable = false\n",
-	         env->token_dir);
-	if (write_text_file(env->softhsm_conf, text) != 0)
-		return -1;
-	snprintf(text, sizeof text,
-	         "# akm-pkcs11 configuration written by akm-bench\n"
-	         "backend.module = %s\n"
-	         "backend.token = pkcs11:token=" BENCH_TOKEN_LABEL "\n"
-	         "registry.path = registry.db\n"
-	         "log.level = error\n",
-	         softhsm_path);
-	if (write_text_file(env->akm_conf, text) != 0)
-		return -1;
-	setenv("SOFTHSM2_CONF", env->softhsm_conf, 1);
-	setenv("AKM_PKCS11_CONF", env->akm_conf, 1);
-
-	/* softhsm2-util --module: initialise the token with the very library
-	 * being measured. */
-	char *const argv[] = {
-		"softhsm2-util", "--module", (char *)softhsm_path, "--init-token", "--free",
-		"--label", BENCH_TOKEN_LABEL, "--so-pin", BENCH_SO_PIN, "--pin", BENCH_USER_PIN,
-		NULL
-	};
-	posix_spawn_file_actions_t actions;
-	posix_spawn_file_actions_init(&actions);
-	posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, env->init_log,
-	                                 O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-	pid_t pid;
-	int spawn_error = posix_spawnp(&pid, "softhsm2-util", &actions, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&actions);
-	if (spawn_error != 0) {
-		fprintf(stderr, "akm-bench: cannot run softhsm2-util: %s\n", strerror(spawn_error));
-		return -1;
-	}
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "akm-bench: softhsm2-util --init-token failed:\n");
-		print_file(env->init_log);
-		return -1;
-	}
-	return 0;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Command line, statistics, output                                        */
 
@@ -966,8 +839,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &action, NULL);
 
 	bench_env env;
-	if (env_create(&env, options.softhsm_path) != 0) {
-		env_destroy(&env);
+	if (bench_env_create(&env, "akm-bench", "run", options.softhsm_path, BENCH_TOKEN_LABEL, BENCH_SO_PIN, BENCH_USER_PIN) != 0) {
+		bench_env_destroy(&env);
 		return 1;
 	}
 
@@ -1011,7 +884,7 @@ int main(int argc, char **argv)
 	}
 	if (progress)
 		fprintf(stderr, "\r%70s\r", "");
-	env_destroy(&env);
+	bench_env_destroy(&env);
 	if (interrupted) {
 		fprintf(stderr, "akm-bench: interrupted\n");
 		return 1;
