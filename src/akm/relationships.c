@@ -24,6 +24,7 @@
 #define COUNTER_LABEL_LEN (sizeof COUNTER_PREFIX - 1 + 2 * COUNTER_LEN)
 #define KEY_BYTES 32
 #define CACHE_MAX 4096
+#define KEEP_CREATED_MAX 16 /* creations of at most this many keep their keys cached */
 #define MEMBERS_MAX 1024
 
 typedef struct cache_entry {
@@ -776,9 +777,12 @@ static CK_RV check_create_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm
 
 /* ---- creation ------------------------------------------------------------ */
 
-/* Generates one credential in the backend, wraps it under the KEK, and
- * leaves the backend copy non-extractable for the cache. */
-static CK_RV make_key(akm_relationships *r, CK_ULONG purpose, akm_key *key, CK_OBJECT_HANDLE *backend)
+/* Generates one credential in the backend and wraps it under the KEK.
+ * With `keep`, the backend copy is made non-extractable for the cache;
+ * otherwise it is destroyed at once (*backend = 0): a bulk creation would
+ * only push it out of the cache again, and sealing it is a backend call. */
+static CK_RV make_key(akm_relationships *r, CK_ULONG purpose, akm_key *key, CK_OBJECT_HANDLE *backend,
+                      bool keep)
 {
 	CK_ULONG len = KEY_BYTES;
 	CK_MECHANISM gen = {purpose == CKV_AKM_PURPOSE_ENCRYPT ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN, NULL, 0};
@@ -799,11 +803,13 @@ static CK_RV make_key(akm_relationships *r, CK_ULONG purpose, akm_key *key, CK_O
 	CK_ULONG wlen = sizeof key->wrapped;
 	rv = r->be->C_WrapKey(r->service, &kwp, r->kek, *backend, key->wrapped, &wlen);
 	CK_ATTRIBUTE seal = {CKA_EXTRACTABLE, (void *)&no, 1};
-	if (rv == CKR_OK)
+	if (rv == CKR_OK && keep)
 		rv = r->be->C_SetAttributeValue(r->service, *backend, &seal, 1);
-	if (rv != CKR_OK) {
+	if (rv != CKR_OK || !keep) {
 		r->be->C_DestroyObject(r->service, *backend);
-		return rv;
+		*backend = 0;
+		if (rv != CKR_OK)
+			return rv;
 	}
 	key->wrapped_len = wlen;
 	key->purpose = purpose;
@@ -841,8 +847,9 @@ static void pending_discard(akm_relationships *r, pending_rel *p)
 	p->benc = p->bmac = 0;
 }
 
-/* Lock held: an ID, a label, and both keys made and wrapped. */
-static CK_RV pending_make(akm_relationships *r, pending_rel *p)
+/* Lock held: an ID, a label, and both keys made and wrapped (and kept in
+ * the backend for the cache, with `keep`). */
+static CK_RV pending_make(akm_relationships *r, pending_rel *p, bool keep)
 {
 	CK_RV rv;
 	if (p->rel.rid_len == 0) {
@@ -856,9 +863,9 @@ static CK_RV pending_make(akm_relationships *r, pending_rel *p)
 		p->label_len += 2 * p->rel.rid_len;
 	}
 	p->rel.created = p->rel.changed = (int64_t)time(NULL);
-	if ((rv = make_key(r, CKV_AKM_PURPOSE_ENCRYPT, &p->enc, &p->benc)) != CKR_OK)
+	if ((rv = make_key(r, CKV_AKM_PURPOSE_ENCRYPT, &p->enc, &p->benc, keep)) != CKR_OK)
 		return rv;
-	if ((rv = make_key(r, CKV_AKM_PURPOSE_MAC, &p->mac, &p->bmac)) != CKR_OK)
+	if ((rv = make_key(r, CKV_AKM_PURPOSE_MAC, &p->mac, &p->bmac, keep)) != CKR_OK)
 		return rv;
 	key_names(&p->enc, &p->rel, p->label, p->label_len);
 	key_names(&p->mac, &p->rel, p->label, p->label_len);
@@ -881,9 +888,12 @@ static CK_RV pending_store(akm_relationships *r, pending_rel *p)
 	return akm_registry_audit_append(r->reg, &ev);
 }
 
-/* Keeps the fresh backend copies: the first use costs no unwrap. */
+/* Keeps the fresh backend copies, when there are any: the first use costs
+ * no unwrap. */
 static void pending_keep(akm_relationships *r, pending_rel *p)
 {
+	if (p->benc == 0 || p->bmac == 0)
+		return;
 	if (cache_put(r, p->enc.id, p->benc, p->enc.purpose, p->rel.state, p->rel.rid, p->rel.rid_len) != CKR_OK)
 		r->be->C_DestroyObject(r->service, p->benc);
 	if (cache_put(r, p->mac.id, p->bmac, p->mac.purpose, p->rel.state, p->rel.rid, p->rel.rid_len) != CKR_OK)
@@ -911,8 +921,11 @@ CK_RV akm_relationships_create(akm_relationships *r, CK_ATTRIBUTE *const *tmpls,
 	akm_mutex_lock(r->lock);
 	if ((rv = r->status) != CKR_OK)
 		goto out;
+	/* A few new relationships are likely to be used at once; a bulk
+	 * creation's would only churn the cache. */
+	bool keep = n <= KEEP_CREATED_MAX;
 	for (; made < n && rv == CKR_OK; made++)
-		rv = pending_make(r, &p[made]);
+		rv = pending_make(r, &p[made], keep);
 	if (rv != CKR_OK)
 		goto out;
 	/* One transaction: every relationship, its keys and its audit record
