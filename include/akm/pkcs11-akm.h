@@ -17,7 +17,11 @@
 #ifndef AKM_PKCS11_AKM_H
 #define AKM_PKCS11_AKM_H
 
-/* Include a PKCS#11 header (e.g. <p11-kit/pkcs11.h>) before this one. */
+/* Uses the PKCS#11 header already included (any that defines
+ * CRYPTOKI_VERSION_MAJOR, such as OASIS's pkcs11.h), else p11-kit's. */
+#ifndef CRYPTOKI_VERSION_MAJOR
+#include <p11-kit/pkcs11.h>
+#endif
 
 /* CK_INFO.manufacturerID, CK_SLOT_INFO.manufacturerID,
  * CK_TOKEN_INFO.manufacturerID and CK_TOKEN_INFO.model of the module (blank

@@ -552,14 +552,6 @@ void akm_relationships_logout(akm_relationships *r)
 	akm_mutex_unlock(r->lock);
 }
 
-bool akm_relationships_ready(akm_relationships *r)
-{
-	akm_mutex_lock(r->lock);
-	bool ready = r->status == CKR_OK;
-	akm_mutex_unlock(r->lock);
-	return ready;
-}
-
 bool akm_relationships_hides(akm_relationships *r, CK_OBJECT_HANDLE backend)
 {
 	akm_mutex_lock(r->lock);

@@ -46,7 +46,6 @@ CK_RV akm_relationships_login(akm_relationships *r);
 /* After logout: the cache and the KEK handle are dropped (the backend
  * forgets private session objects at logout anyway). */
 void akm_relationships_logout(akm_relationships *r);
-bool akm_relationships_ready(akm_relationships *r);
 
 /* Backend objects the module keeps for itself (KEK, counter): hidden from
  * C_FindObjects. */

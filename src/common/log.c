@@ -6,7 +6,6 @@
 static akm_log_level current_level = AKM_LOG_WARNING;
 
 void akm_log_set_level(akm_log_level level) { current_level = level; }
-akm_log_level akm_log_get_level(void) { return current_level; }
 
 void akm_log(akm_log_level level, const char *fmt, ...)
 {

@@ -15,7 +15,6 @@ typedef enum akm_log_level {
 } akm_log_level;
 
 void akm_log_set_level(akm_log_level level);
-akm_log_level akm_log_get_level(void);
 void akm_log(akm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
