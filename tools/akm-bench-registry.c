@@ -636,24 +636,6 @@ static void on_interrupt(int signal_number)
 		kill((pid_t)running_child, SIGTERM);
 }
 
-static bool write_all(int fd, const void *buffer, size_t size)
-{
-	const char *p = buffer;
-	while (size > 0) {
-		ssize_t n = write(fd, p, size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		size -= (size_t)n;
-	}
-	return true;
-}
-
-/* A time limit for a job, so a module that hangs cannot hang the run;
- * creation is allowed a generous 200 relationships/s, SoftHSM2's
- * population 2 keys/s. */
 static unsigned job_alarm(const job *jb)
 {
 	double limit = 120.0 + 20.0 * jb->seconds;
@@ -664,62 +646,20 @@ static unsigned job_alarm(const job *jb)
 	return (unsigned)limit;
 }
 
+static bool job_child(void *out, const void *arg)
+{
+	figures *f = out;
+	f->ok = run_job(f, arg) == 0 && f->error[0] == '\0';
+	return f->ok;
+}
+
 static figures run_in_child(const job *jb)
 {
-	figures result = { 0 };
-	int pipe_fds[2];
-	if (pipe(pipe_fds) != 0) {
-		snprintf(result.error, sizeof result.error, "pipe: %s", strerror(errno));
-		return result;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(result.error, sizeof result.error, "fork: %s", strerror(errno));
-		close(pipe_fds[0]);
-		close(pipe_fds[1]);
-		return result;
-	}
-	if (pid == 0) {
-		close(pipe_fds[0]);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		alarm(job_alarm(jb));
-		figures child = { 0 };
-		child.ok = run_job(&child, jb) == 0 && child.error[0] == '\0';
-		bool sent = write_all(pipe_fds[1], &child, sizeof child);
-		/* _exit: the parent's stdio buffers and atexit handlers are not ours. */
-		_exit(sent && child.ok ? 0 : 1);
-	}
-	close(pipe_fds[1]);
-	running_child = pid;
-	if (interrupted) /* the signal came between fork and the line above */
-		kill(pid, SIGTERM);
-	size_t got = 0;
-	while (got < sizeof result) {
-		ssize_t n = read(pipe_fds[0], (char *)&result + got, sizeof result - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(pipe_fds[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	running_child = 0;
-	if (got != sizeof result) {
-		memset(&result, 0, sizeof result);
-		if (WIFSIGNALED(status))
-			snprintf(result.error, sizeof result.error, "measuring process killed by signal %d (%s)",
-			         WTERMSIG(status), strsignal(WTERMSIG(status)));
-		else
-			snprintf(result.error, sizeof result.error,
-			         "measuring process exited with status %d without a result",
-			         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	}
+	figures result;
+	char error[sizeof result.error];
+	if (!bench_run_in_child(job_child, jb, &result, sizeof result, job_alarm(jb), &running_child, &interrupted,
+	                        error, sizeof error))
+		snprintf(result.error, sizeof result.error, "%s", error);
 	result.error[sizeof result.error - 1] = '\0';
 	return result;
 }

@@ -581,75 +581,30 @@ static void on_interrupt(int signal_number)
 	interrupted = 1;
 }
 
-static bool write_all(int fd, const void *buffer, size_t size)
+typedef struct child_args {
+	const bench_op *op;
+	const char *module_path;
+	double seconds;
+} child_args;
+
+static bool measure_child(void *out, const void *arg)
 {
-	const char *p = buffer;
-	while (size > 0) {
-		ssize_t n = write(fd, p, size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		size -= (size_t)n;
-	}
-	return true;
+	const child_args *ca = arg;
+	measurement *m = out;
+	*m = measure_in_this_process(ca->op, ca->module_path, ca->seconds);
+	return m->ok;
 }
 
 /* Forks a child that loads `module_path` and measures `op`; the parent never
  * loads a module. */
 static measurement measure_in_child(const bench_op *op, const char *module_path, double seconds)
 {
-	measurement result = { 0 };
-	int pipe_fds[2];
-	if (pipe(pipe_fds) != 0) {
-		snprintf(result.error, sizeof result.error, "pipe: %s", strerror(errno));
-		return result;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(result.error, sizeof result.error, "fork: %s", strerror(errno));
-		close(pipe_fds[0]);
-		close(pipe_fds[1]);
-		return result;
-	}
-	if (pid == 0) {
-		close(pipe_fds[0]);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		/* A module that hangs must not hang the benchmark. */
-		alarm((unsigned)(seconds * 3) + 120);
-		measurement child_result = measure_in_this_process(op, module_path, seconds);
-		bool sent = write_all(pipe_fds[1], &child_result, sizeof child_result);
-		/* _exit: the parent's stdio buffers and atexit handlers are not ours. */
-		_exit(sent && child_result.ok ? 0 : 1);
-	}
-	close(pipe_fds[1]);
-	size_t got = 0;
-	while (got < sizeof result) {
-		ssize_t n = read(pipe_fds[0], (char *)&result + got, sizeof result - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(pipe_fds[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (got != sizeof result) {
-		memset(&result, 0, sizeof result);
-		if (WIFSIGNALED(status))
-			snprintf(result.error, sizeof result.error, "measuring process killed by signal %d (%s)",
-			         WTERMSIG(status), strsignal(WTERMSIG(status)));
-		else
-			snprintf(result.error, sizeof result.error,
-			         "measuring process exited with status %d without a result",
-			         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	}
+	measurement result;
+	child_args ca = {op, module_path, seconds};
+	char error[sizeof result.error];
+	if (!bench_run_in_child(measure_child, &ca, &result, sizeof result, (unsigned)(seconds * 3) + 120, NULL,
+	                        NULL, error, sizeof error))
+		snprintf(result.error, sizeof result.error, "%s", error);
 	result.error[sizeof result.error - 1] = '\0';
 	return result;
 }

@@ -140,3 +140,79 @@ int bench_env_create(bench_env *env, const char *program, const char *tag, const
 	return init_token(env, program, softhsm_path, label, so_pin, user_pin);
 }
 
+
+static bool write_all(int fd, const void *buffer, size_t size)
+{
+	const char *p = buffer;
+	while (size > 0) {
+		ssize_t n = write(fd, p, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		size -= (size_t)n;
+	}
+	return true;
+}
+
+bool bench_run_in_child(bool (*fn)(void *out, const void *arg), const void *arg, void *out, size_t size,
+                        unsigned alarm_s, volatile sig_atomic_t *running,
+                        const volatile sig_atomic_t *interrupted, char *error, size_t errlen)
+{
+	int pipe_fds[2];
+	memset(out, 0, size);
+	if (pipe(pipe_fds) != 0) {
+		snprintf(error, errlen, "pipe: %s", strerror(errno));
+		return false;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(error, errlen, "fork: %s", strerror(errno));
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+		return false;
+	}
+	if (pid == 0) {
+		close(pipe_fds[0]);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		alarm(alarm_s); /* a module that hangs must not hang the benchmark */
+		bool ok = fn(out, arg);
+		bool sent = write_all(pipe_fds[1], out, size);
+		/* _exit: the parent's stdio buffers and atexit handlers are not ours. */
+		_exit(sent && ok ? 0 : 1);
+	}
+	close(pipe_fds[1]);
+	if (running != NULL)
+		*running = pid;
+	if (interrupted != NULL && *interrupted) /* the signal came before the line above */
+		kill(pid, SIGTERM);
+	size_t got = 0;
+	while (got < size) {
+		ssize_t n = read(pipe_fds[0], (char *)out + got, size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(pipe_fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (running != NULL)
+		*running = 0;
+	if (got == size)
+		return true;
+	memset(out, 0, size);
+	if (WIFSIGNALED(status))
+		snprintf(error, errlen, "measuring process killed by signal %d (%s)", WTERMSIG(status),
+		         strsignal(WTERMSIG(status)));
+	else
+		snprintf(error, errlen, "measuring process exited with status %d without a result",
+		         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return false;
+}

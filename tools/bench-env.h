@@ -8,6 +8,9 @@
 #define AKM_BENCH_ENV_H
 
 #include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 typedef struct bench_env {
 	char dir[PATH_MAX - 64]; /* shorter, so the file paths under it always fit */
@@ -24,5 +27,16 @@ typedef struct bench_env {
 int bench_env_create(bench_env *env, const char *program, const char *tag, const char *softhsm_path,
                      const char *label, const char *so_pin, const char *user_pin);
 void bench_env_destroy(bench_env *env);
+
+/* Runs fn(out, arg) in a forked child — where the measured module is
+ * loaded, never in the caller — and copies its `size`-byte result back
+ * through a pipe.  The child leaves with _exit, status 0 when fn returned
+ * true; SIGALRM ends it after alarm_s seconds.  While it runs its pid is in
+ * *running and a set *interrupted sends it SIGTERM (either may be NULL).
+ * True when a whole result came back, else `out` is zeroed and `error` says
+ * how the child ended. */
+bool bench_run_in_child(bool (*fn)(void *out, const void *arg), const void *arg, void *out, size_t size,
+                        unsigned alarm_s, volatile sig_atomic_t *running,
+                        const volatile sig_atomic_t *interrupted, char *error, size_t errlen);
 
 #endif
