@@ -818,22 +818,6 @@ static int parse_options(int argc, char **argv, rb_options *options)
 /* ---------------------------------------------------------------------- */
 /* Statistics and output                                                   */
 
-static int compare_doubles(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(const double *values, int n)
-{
-	double sorted[RB_MAX_ROUNDS > RB_COLD_RUNS ? RB_MAX_ROUNDS : RB_COLD_RUNS];
-	if (n <= 0)
-		return 0.0;
-	memcpy(sorted, values, (size_t)n * sizeof *values);
-	qsort(sorted, (size_t)n, sizeof *sorted, compare_doubles);
-	return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
-}
-
 static void print_json_string(const char *text)
 {
 	putchar('"');
@@ -942,9 +926,9 @@ static void measure_size(const rb_options *o, unsigned long n, size_result *r)
 		for (int p = 0; p < 5; p++)
 			r->cold_phase_runs[p][i] = f.cold_phase_ms[p];
 	}
-	r->cold_ms = median(r->cold_ms_runs, RB_COLD_RUNS);
+	r->cold_ms = bench_median(r->cold_ms_runs, RB_COLD_RUNS);
 	for (int p = 0; p < 5; p++)
-		r->cold_phase_ms[p] = median(r->cold_phase_runs[p], RB_COLD_RUNS);
+		r->cold_phase_ms[p] = bench_median(r->cold_phase_runs[p], RB_COLD_RUNS);
 
 	for (int round = 0; round < o->rounds && !interrupted; round++) {
 		fprintf(stderr, "akm-bench-registry: %s: find-by-ID and AES-GCM, round %d of %d\n", what,
@@ -975,12 +959,12 @@ static void measure_size(const rb_options *o, unsigned long n, size_result *r)
 	}
 	if (interrupted)
 		goto done;
-	r->finds_per_s = median(r->find_rounds, r->rounds_done);
-	r->gcm_akm = median(r->gcm_akm_rounds, r->rounds_done);
-	r->gcm_softhsm = median(r->gcm_softhsm_rounds, r->rounds_done);
+	r->finds_per_s = bench_median(r->find_rounds, r->rounds_done);
+	r->gcm_akm = bench_median(r->gcm_akm_rounds, r->rounds_done);
+	r->gcm_softhsm = bench_median(r->gcm_softhsm_rounds, r->rounds_done);
 	r->gcm_ratio = r->gcm_softhsm > 0 ? r->gcm_akm / r->gcm_softhsm : 0.0;
-	r->rss_mb = median(r->rss_rounds, r->rounds_done);
-	r->hwm_mb = median(r->hwm_rounds, r->rounds_done);
+	r->rss_mb = bench_median(r->rss_rounds, r->rounds_done);
+	r->hwm_mb = bench_median(r->hwm_rounds, r->rounds_done);
 
 	char wal[PATH_MAX + 8];
 	snprintf(wal, sizeof wal, "%s-wal", env.registry);
@@ -1022,9 +1006,9 @@ static void measure_softhsm(const rb_options *o, softhsm_result *s)
 		for (int p = 0; p < 5; p++)
 			s->cold_phase_runs[p][i] = f.cold_phase_ms[p];
 	}
-	s->cold_ms = median(s->cold_ms_runs, RB_SOFTHSM_COLD_RUNS);
+	s->cold_ms = bench_median(s->cold_ms_runs, RB_SOFTHSM_COLD_RUNS);
 	for (int p = 0; p < 5; p++)
-		s->cold_phase_ms[p] = median(s->cold_phase_runs[p], RB_SOFTHSM_COLD_RUNS);
+		s->cold_phase_ms[p] = bench_median(s->cold_phase_runs[p], RB_SOFTHSM_COLD_RUNS);
 	if (interrupted)
 		goto done;
 	fprintf(stderr, "akm-bench-registry: %s: find-by-CKA_ID\n", what);

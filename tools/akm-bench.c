@@ -726,20 +726,6 @@ static int parse_options(int argc, char **argv, bench_options *options)
 	return 0;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(const double *values, int n)
-{
-	double sorted[BENCH_MAX_ROUNDS];
-	memcpy(sorted, values, (size_t)n * sizeof *values);
-	qsort(sorted, (size_t)n, sizeof *sorted, compare_doubles);
-	return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
-}
-
 static double best(const double *values, int n)
 {
 	double top = 0.0;
@@ -878,8 +864,8 @@ int main(int argc, char **argv)
 			}
 			continue;
 		}
-		double softhsm_median = median(r->softhsm, r->rounds_done);
-		double akm_median = median(r->akm, r->rounds_done);
+		double softhsm_median = bench_median(r->softhsm, r->rounds_done);
+		double akm_median = bench_median(r->akm, r->rounds_done);
 		double median_ratio = softhsm_median > 0 ? akm_median / softhsm_median : 0.0;
 		/* The best round of each: the one least disturbed by the rest of
 		 * the machine, which only ever slows a measurement down. */
@@ -895,8 +881,8 @@ int main(int argc, char **argv)
 		 * does time asleep waiting for a lock, so the wall-clock ratio stays
 		 * the figure of record.  It does not help against a busy host under
 		 * a VM, whose stolen time still counts as ours. */
-		double softhsm_cpu = median(r->softhsm_cpu, r->rounds_done);
-		double akm_cpu = median(r->akm_cpu, r->rounds_done);
+		double softhsm_cpu = bench_median(r->softhsm_cpu, r->rounds_done);
+		double akm_cpu = bench_median(r->akm_cpu, r->rounds_done);
 		double cpu_ratio = softhsm_cpu > 0 ? akm_cpu / softhsm_cpu : 0.0;
 		bool pass = ratio >= BENCH_TARGET_RATIO;
 		pass ? passed++ : missed++;

@@ -216,3 +216,23 @@ bool bench_run_in_child(bool (*fn)(void *out, const void *arg), const void *arg,
 		         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	return false;
 }
+
+static int compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double bench_median(const double *values, int n)
+{
+	if (n <= 0)
+		return 0.0;
+	double *sorted = malloc((size_t)n * sizeof *sorted);
+	if (sorted == NULL)
+		return 0.0;
+	memcpy(sorted, values, (size_t)n * sizeof *values);
+	qsort(sorted, (size_t)n, sizeof *sorted, compare_doubles);
+	double m = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+	free(sorted);
+	return m;
+}

@@ -39,4 +39,7 @@ bool bench_run_in_child(bool (*fn)(void *out, const void *arg), const void *arg,
                         unsigned alarm_s, volatile sig_atomic_t *running,
                         const volatile sig_atomic_t *interrupted, char *error, size_t errlen);
 
+/* The median of n values (0 when n is 0); the values are not changed. */
+double bench_median(const double *values, int n);
+
 #endif

@@ -473,3 +473,13 @@ int akm_interop_free_port(void)
 	close(fd);
 	return port;
 }
+
+int akm_interop_engine_main(Suite *(*make_suite)(void))
+{
+	akm_interop_prepare((const char *const[]){"pkcs11-tool", "openssl", "env", NULL});
+	if (!akm_interop_pkcs11_engine_path()) {
+		fprintf(stderr, "SKIP: the OpenSSL pkcs11 engine (libengine-pkcs11-openssl) is not installed\n");
+		return AKM_TEST_SKIP;
+	}
+	return akm_interop_run_suite(make_suite());
+}

@@ -40,6 +40,11 @@ bool akm_interop_sanitizer_preloaded(void);
 /* Runs the suite with check and returns the process exit status. */
 int akm_interop_run_suite(Suite *suite);
 
+/* main() of a test that goes through OpenSSL's libp11 engine: prepares
+ * (pkcs11-tool, openssl and env are needed), skips with AKM_TEST_SKIP when
+ * the engine is not installed, else runs the suite. */
+int akm_interop_engine_main(Suite *(*make_suite)(void));
+
 /* akm_run, but logs the command line, its exit status and its output on
  * stderr (the test log), so that a failure shows what the program said.
  * *output is always set (to "" at worst); free it. */

@@ -215,10 +215,5 @@ static Suite *tls_suite(void)
 
 int main(void)
 {
-	akm_interop_prepare((const char *const[]){"pkcs11-tool", "openssl", "env", NULL});
-	if (!akm_interop_pkcs11_engine_path()) {
-		fprintf(stderr, "SKIP: the OpenSSL pkcs11 engine (libengine-pkcs11-openssl) is not installed\n");
-		return AKM_TEST_SKIP;
-	}
-	return akm_interop_run_suite(tls_suite());
+	return akm_interop_engine_main(tls_suite);
 }
