@@ -65,6 +65,38 @@
 #define CKA_AKM_CHANGED (CKA_AKM_BASE + 0x0B)
 
 /* CKA_AKM_KIND values. */
+/* Station-side provisioning state of a relationship (docs/object-model.md,
+ * "Provisioning").  CKA_AKM_STATUS is how far the credential has got:
+ * CKV_AKM_STATUS_*; C_SetAttributeValue may only move it forward, and each
+ * change is an audit record.  Revocation is CKA_AKM_STATE. */
+#define CKA_AKM_STATUS (CKA_AKM_BASE + 0x0C)
+/* CK_ULONG: the relationship's export sequence number, 0 when never
+ * exported.  C_SetAttributeValue accepts only the current value plus one, so
+ * every bundle gets a fresh, increasing number (anti-rollback on the node). */
+#define CKA_AKM_SEQUENCE (CKA_AKM_BASE + 0x0D)
+/* Byte string, up to 256 bytes of UTF-8: the site / location metadata the
+ * station recorded when it created the relationship.  Read-only. */
+#define CKA_AKM_SITE (CKA_AKM_BASE + 0x0E)
+/* Byte string: the node's public key as a raw uncompressed P-256 point
+ * (65 bytes, 0x04 || X || Y), or empty.  Given at creation or set once while
+ * empty; read-only once set. */
+#define CKA_AKM_NODE_KEY (CKA_AKM_BASE + 0x0F)
+
+/* Audit records (class CKO_AKM_AUDIT_RECORD): read-only token objects, one
+ * per record of the hash-chained trail, found in sequence order. */
+#define CKA_AKM_AUDIT_SEQ (CKA_AKM_BASE + 0x10)    /* CK_ULONG, from 1 */
+#define CKA_AKM_AUDIT_TIME (CKA_AKM_BASE + 0x11)   /* CK_ULONG, Unix seconds */
+#define CKA_AKM_AUDIT_ACTOR (CKA_AKM_BASE + 0x12)  /* string: user, so, public, module, app */
+#define CKA_AKM_AUDIT_ACTION (CKA_AKM_BASE + 0x13) /* string */
+#define CKA_AKM_AUDIT_RESULT (CKA_AKM_BASE + 0x14) /* CK_ULONG: a CK_RV */
+#define CKA_AKM_AUDIT_DETAIL (CKA_AKM_BASE + 0x15) /* string, may be empty */
+#define CKA_AKM_AUDIT_PREV (CKA_AKM_BASE + 0x16)   /* 32 bytes: previous record's hash */
+#define CKA_AKM_AUDIT_HASH (CKA_AKM_BASE + 0x17)   /* 32 bytes: this record's hash */
+/* 40 bytes: the chain head the token itself keeps, u64 big-endian sequence
+ * number then its 32-byte hash; an audit verifier checks the chain reaches
+ * it (docs/formats.md).  Readable on every audit record. */
+#define CKA_AKM_AUDIT_TOKEN_HEAD (CKA_AKM_BASE + 0x18)
+
 #define CKV_AKM_KIND_PROVISIONING 1UL
 #define CKV_AKM_KIND_OPERATIONAL 2UL
 
@@ -87,6 +119,21 @@
 
 /* ---- mechanisms -------------------------------------------------------- */
 
+/* CKA_AKM_STATUS values, in the order a credential reaches them. */
+#define CKV_AKM_STATUS_CREATED 1UL
+#define CKV_AKM_STATUS_EXPORTED 2UL
+#define CKV_AKM_STATUS_IMPORTED 3UL
+#define CKV_AKM_STATUS_ACTIVATED 4UL
+#define CKV_AKM_STATUS_VERIFIED 5UL
+
+/* The audit record object class.  C_CreateObject with this class appends an
+ * application record: CKA_AKM_AUDIT_ACTION required (1-32 characters of
+ * a-z, 0-9, '-' and '.'), CKA_AKM_RELATIONSHIP_ID, CKA_AKM_AUDIT_DETAIL (up to
+ * 512 bytes, no secrets) and CKA_AKM_AUDIT_RESULT optional, CKA_TOKEN may be
+ * given as CK_TRUE; its actor is "app".  Records are never modified or
+ * destroyed (CKR_ACTION_PROHIBITED). */
+#define CKO_AKM_AUDIT_RECORD (CKO_VENDOR_DEFINED | AKM_VENDOR_PREFIX | 0x01) /* 0x8A4B4D01 */
+
 #define CKM_AKM_BASE (CKM_VENDOR_DEFINED | AKM_VENDOR_PREFIX) /* 0x8A4B4D00 */
 
 /* C_GenerateKey: creates a relationship and its credential set in the
@@ -108,6 +155,17 @@
  * CKM_AKM_RELATIONSHIP_GEN; IDs must differ. */
 #define CKM_AKM_RELATIONSHIP_BATCH_GEN (CKM_AKM_BASE + 0x02)
 #define AKM_BATCH_MAX 10000UL
+
+/* C_WrapKey mechanism that exports one key of a provisioning relationship
+ * for delivery to its node: the key's value wrapped with AES key wrap with
+ * padding (RFC 5649, CKM_AES_KEY_WRAP_PAD) under hWrappingKey, an AES key of
+ * the backend token with CKA_WRAP (typically a session key from ECDH with the
+ * node's public key, or one derived from a bundle passphrase).  The plaintext
+ * never leaves the backend token.  No parameter.  The relationship must be
+ * active (a pending one gives CKR_KEY_FUNCTION_NOT_PERMITTED), operational
+ * relationships are refused (CKR_KEY_NOT_WRAPPABLE), and every call is an
+ * audit record ("export"). */
+#define CKM_AKM_EXPORT_WRAP (CKM_AKM_BASE + 0x03)
 
 typedef struct CK_AKM_BATCH_GEN_PARAMS {
 	CK_ULONG ulCount;                  /* 1 .. AKM_BATCH_MAX relationships */

@@ -1,0 +1,2 @@
+/* being written (issue 4) */
+typedef int akm_placeholder_t;
