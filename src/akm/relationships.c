@@ -598,6 +598,10 @@ static const attr_rule rules[] = {
 	{CKA_AKM_HW_BINDING, P_BYTES | P_CREATE | P_REQUIRED_PR | P_ONLY_PR, 1, AKM_HW_MAX, 0},
 	{CKA_AKM_MEMBERS, P_BYTES | P_CREATE | P_REQUIRED_OP | P_ONLY_OP, 4, MEMBERS_MAX * (AKM_ID_MAX + 1), 0},
 	{CKA_AKM_STATE, P_ULONG | P_CREATE | P_MODIFIABLE, 0, 0, 0},
+	{CKA_AKM_SITE, P_BYTES | P_CREATE, 0, AKM_SITE_MAX, 0},
+	{CKA_AKM_NODE_KEY, P_BYTES | P_CREATE | P_ONLY_PR | P_MODIFIABLE, AKM_NODE_KEY_LEN, AKM_NODE_KEY_LEN, 0},
+	{CKA_AKM_STATUS, P_ULONG | P_MODIFIABLE, 0, 0, 0},
+	{CKA_AKM_SEQUENCE, P_ULONG | P_MODIFIABLE, 0, 0, 0},
 };
 
 static const attr_rule *rule_for(CK_ATTRIBUTE_TYPE type)
@@ -686,6 +690,8 @@ static CK_RV check_create_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm
 		const attr_rule *rule = rule_for(tmpl[i].type);
 		if (rule == NULL)
 			return is_known_readonly(tmpl[i].type) ? CKR_ATTRIBUTE_READ_ONLY : CKR_ATTRIBUTE_TYPE_INVALID;
+		if (!(rule->flags & (P_CREATE | P_FIXED)))
+			return CKR_ATTRIBUTE_READ_ONLY; /* set later, by the station (CKA_AKM_STATUS, _SEQUENCE) */
 	}
 	/* Pass 2: values. */
 	bool have_kind = false;
@@ -748,6 +754,16 @@ static CK_RV check_create_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm
 		case CKA_LABEL:
 			memcpy(label, a->pValue, a->ulValueLen);
 			*label_len = a->ulValueLen;
+			break;
+		case CKA_AKM_SITE:
+			memcpy(rel->site, a->pValue, a->ulValueLen);
+			rel->site_len = a->ulValueLen;
+			break;
+		case CKA_AKM_NODE_KEY:
+			if (((const uint8_t *)a->pValue)[0] != 0x04)
+				return CKR_ATTRIBUTE_VALUE_INVALID; /* not an uncompressed point */
+			memcpy(rel->node_key, a->pValue, a->ulValueLen);
+			rel->node_key_len = a->ulValueLen;
 			break;
 		default:
 			break;
@@ -904,6 +920,7 @@ CK_RV akm_relationships_create(akm_relationships *r, CK_ATTRIBUTE *const *tmpls,
 	/* Every template is checked before anything is made. */
 	for (CK_ULONG i = 0; i < n && rv == CKR_OK; i++) {
 		p[i].rel.state = CKV_AKM_STATE_ACTIVE;
+		p[i].rel.status = CKV_AKM_STATUS_CREATED;
 		rv = check_create_template(tmpls[i], counts[i], &p[i].rel, p[i].label, &p[i].label_len);
 		if (rv != CKR_OK && n > 1)
 			akm_log(AKM_LOG_INFO, "relationship %lu of the batch refused (0x%lx)", i, rv);
@@ -954,9 +971,9 @@ typedef struct key_view {
 	akm_key key;
 	akm_relationship rel;
 	CK_OBJECT_CLASS cls;
-	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed;
+	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed, status, seq;
 	CK_MECHANISM_TYPE gen_mech;
-	akm_attr_value attrs[48];
+	akm_attr_value attrs[56];
 	size_t n;
 } key_view;
 
@@ -982,6 +999,8 @@ static CK_RV view_key(akm_relationships *r, int64_t id, key_view *v)
 	v->purpose = v->key.purpose;
 	v->created = (CK_ULONG)v->rel.created;
 	v->changed = (CK_ULONG)v->rel.changed;
+	v->status = v->rel.status;
+	v->seq = v->rel.seq;
 	v->gen_mech = CKM_AKM_RELATIONSHIP_GEN;
 	add(v, CKA_CLASS, &v->cls, sizeof v->cls, false);
 	add(v, CKA_TOKEN, &yes, 1, false);
@@ -1021,12 +1040,16 @@ static CK_RV view_key(akm_relationships *r, int64_t id, key_view *v)
 	if (v->kind == CKV_AKM_KIND_PROVISIONING) {
 		add(v, CKA_AKM_PEER_NODE, v->rel.peer, v->rel.peer_len, false);
 		add(v, CKA_AKM_HW_BINDING, v->rel.hw, v->rel.hw_len, false);
+		add(v, CKA_AKM_NODE_KEY, v->rel.node_key, v->rel.node_key_len, false);
 	} else {
 		add(v, CKA_AKM_MEMBERS, v->rel.members, v->rel.members_len, false);
 	}
 	add(v, CKA_AKM_KEY_PURPOSE, &v->purpose, sizeof v->purpose, false);
 	add(v, CKA_AKM_CREATED, &v->created, sizeof v->created, false);
 	add(v, CKA_AKM_CHANGED, &v->changed, sizeof v->changed, false);
+	add(v, CKA_AKM_STATUS, &v->status, sizeof v->status, false);
+	add(v, CKA_AKM_SEQUENCE, &v->seq, sizeof v->seq, false);
+	add(v, CKA_AKM_SITE, v->rel.site, v->rel.site_len, false);
 	return CKR_OK;
 }
 
@@ -1035,14 +1058,14 @@ static void view_clear(key_view *v)
 	akm_relationship_clear(&v->rel);
 }
 
-/* Whether the key shows every template entry with exactly that value. */
-static bool view_matches(const key_view *v, const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+/* Whether an object shows every template entry with exactly that value. */
+static bool attrs_match(const akm_attr_value *attrs, size_t nattrs, const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
 	for (CK_ULONG i = 0; i < count; i++) {
 		const akm_attr_value *a = NULL;
-		for (size_t k = 0; k < v->n; k++)
-			if (v->attrs[k].type == tmpl[i].type)
-				a = &v->attrs[k];
+		for (size_t k = 0; k < nattrs; k++)
+			if (attrs[k].type == tmpl[i].type)
+				a = &attrs[k];
 		if (a == NULL || a->sensitive || a->len != tmpl[i].ulValueLen ||
 		    (a->len > 0 && memcmp(a->value, tmpl[i].pValue, a->len) != 0))
 			return false;
@@ -1092,6 +1115,13 @@ CK_RV akm_relationships_object_size(akm_relationships *r, CK_OBJECT_HANDLE h, CK
 	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
 }
 
+/* A user's audit record about `rel`, in the caller's transaction. */
+static CK_RV append(akm_relationships *r, const char *action, const akm_relationship *rel, const char *detail)
+{
+	akm_audit_event ev = {"user", action, rel->rid, rel->rid_len, CKR_OK, detail};
+	return akm_registry_audit_append(r->reg, &ev);
+}
+
 /* Key ids of a relationship's credential set. */
 static CK_RV relationship_keys(akm_relationships *r, const akm_relationship *rel, int64_t ids[2], size_t *n)
 {
@@ -1111,23 +1141,45 @@ CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
 		goto out;
 	/* Check everything before changing anything. */
 	const CK_ATTRIBUTE *label = NULL;
-	CK_ULONG new_state = v.rel.state;
+	akm_relationship was = v.rel;      /* scalar fields, to compare and name the changes */
 	for (CK_ULONG i = 0; i < count && rv == CKR_OK; i++) {
-		const attr_rule *rule = rule_for(tmpl[i].type);
+		const CK_ATTRIBUTE *a = &tmpl[i];
+		const attr_rule *rule = rule_for(a->type);
 		bool shown = false; /* an attribute this key has */
+		CK_ULONG u = 0;
 		for (size_t k = 0; k < v.n; k++)
-			shown = shown || v.attrs[k].type == tmpl[i].type;
+			shown = shown || v.attrs[k].type == a->type;
 		if (!shown)
 			rv = CKR_ATTRIBUTE_TYPE_INVALID;
 		else if (rule == NULL || !(rule->flags & P_MODIFIABLE))
 			rv = CKR_ATTRIBUTE_READ_ONLY;
-		else if (tmpl[i].type == CKA_LABEL) {
-			if (tmpl[i].ulValueLen > rule->max || (tmpl[i].ulValueLen > 0 && tmpl[i].pValue == NULL))
+		else if (a->type == CKA_LABEL) {
+			if (a->ulValueLen > rule->max || (a->ulValueLen > 0 && a->pValue == NULL))
 				rv = CKR_ATTRIBUTE_VALUE_INVALID;
-			label = &tmpl[i];
-		} else if (value_ulong(&tmpl[i], &new_state) != CKR_OK || !state_valid(new_state) ||
-		           !transition_allowed(v.rel.state, new_state)) {
+			label = a;
+		} else if (a->type == CKA_AKM_NODE_KEY) {
+			if (a->ulValueLen != AKM_NODE_KEY_LEN || a->pValue == NULL || ((const uint8_t *)a->pValue)[0] != 0x04)
+				rv = CKR_ATTRIBUTE_VALUE_INVALID;
+			else if (was.node_key_len != 0 && memcmp(was.node_key, a->pValue, AKM_NODE_KEY_LEN) != 0)
+				rv = CKR_ATTRIBUTE_READ_ONLY; /* set once */
+			else {
+				memcpy(v.rel.node_key, a->pValue, AKM_NODE_KEY_LEN);
+				v.rel.node_key_len = AKM_NODE_KEY_LEN;
+			}
+		} else if (value_ulong(a, &u) != CKR_OK) {
 			rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		} else if (a->type == CKA_AKM_STATE) {
+			if (!state_valid(u) || !transition_allowed(was.state, u))
+				rv = CKR_ATTRIBUTE_VALUE_INVALID;
+			v.rel.state = u;
+		} else if (a->type == CKA_AKM_STATUS) {
+			if (u < was.status || u > CKV_AKM_STATUS_VERIFIED) /* forward only */
+				rv = CKR_ATTRIBUTE_VALUE_INVALID;
+			v.rel.status = u;
+		} else if (a->type == CKA_AKM_SEQUENCE) {
+			if (u != was.seq + 1) /* every bundle gets the next number */
+				rv = CKR_ATTRIBUTE_VALUE_INVALID;
+			v.rel.seq = u;
 		}
 	}
 	if (rv != CKR_OK)
@@ -1136,21 +1188,32 @@ CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
 		goto out_view;
 	if (label != NULL)
 		rv = akm_registry_update_key_label(r->reg, v.key.id, label->pValue, label->ulValueLen);
-	if (rv == CKR_OK && new_state != v.rel.state) {
-		static const char *const names[] = {"", "pending", "active", "suspended", "revoked"};
-		char detail[64];
-		snprintf(detail, sizeof detail, "state %s -> %s", names[v.rel.state], names[new_state]);
-		v.rel.state = new_state;
+	bool key_changed = was.node_key_len != v.rel.node_key_len;
+	if (rv == CKR_OK && (v.rel.state != was.state || v.rel.status != was.status || v.rel.seq != was.seq ||
+	                     key_changed)) {
 		v.rel.changed = (int64_t)time(NULL);
 		rv = akm_registry_update_relationship(r->reg, &v.rel);
-		akm_audit_event ev = {"user", "set-state", v.rel.rid, v.rel.rid_len, CKR_OK, detail};
-		if (rv == CKR_OK)
-			rv = akm_registry_audit_append(r->reg, &ev);
 	}
-	if (rv == CKR_OK && label != NULL) {
-		akm_audit_event ev = {"user", "set-label", v.rel.rid, v.rel.rid_len, CKR_OK, NULL};
-		rv = akm_registry_audit_append(r->reg, &ev);
+	/* One audit record per change, in the same transaction. */
+	static const char *const states[] = {"", "pending", "active", "suspended", "revoked"};
+	static const char *const statuses[] = {"", "created", "exported", "imported", "activated", "verified"};
+	char detail[64];
+	if (rv == CKR_OK && v.rel.state != was.state) {
+		snprintf(detail, sizeof detail, "state %s -> %s", states[was.state], states[v.rel.state]);
+		rv = append(r, "set-state", &v.rel, detail);
 	}
+	if (rv == CKR_OK && v.rel.status != was.status) {
+		snprintf(detail, sizeof detail, "status %s -> %s", statuses[was.status], statuses[v.rel.status]);
+		rv = append(r, "set-status", &v.rel, detail);
+	}
+	if (rv == CKR_OK && v.rel.seq != was.seq) {
+		snprintf(detail, sizeof detail, "sequence %lu", v.rel.seq);
+		rv = append(r, "set-sequence", &v.rel, detail);
+	}
+	if (rv == CKR_OK && key_changed)
+		rv = append(r, "set-node-key", &v.rel, NULL);
+	if (rv == CKR_OK && label != NULL)
+		rv = append(r, "set-label", &v.rel, NULL);
 	if (rv == CKR_OK && (rv = change_commit(r)) == CKR_OK) {
 		int64_t ids[2];
 		size_t n = 0;
@@ -1296,6 +1359,10 @@ static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_regi
 		case CKA_ID: q->ckid = a->pValue; q->ckid_len = a->ulValueLen; break;
 		case CKA_LABEL: q->label = a->pValue; q->label_len = a->ulValueLen; break;
 		case CKA_AKM_PEER_NODE: q->peer = a->pValue; q->peer_len = a->ulValueLen; break;
+		case CKA_CLASS: /* every registry key is a secret key */
+			if (value_ulong(a, &u) != CKR_OK || u != CKO_SECRET_KEY)
+				return false;
+			break;
 		case CKA_AKM_KIND:
 		case CKA_AKM_STATE:
 		case CKA_AKM_KEY_PURPOSE:
@@ -1349,7 +1416,7 @@ CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_
 			}
 			if ((rv = view_key(r, ids[i], &v)) != CKR_OK)
 				goto out;
-			if (view_matches(&v, tmpl, count))
+			if (attrs_match(v.attrs, v.n, tmpl, count))
 				out[(*n)++] = AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)ids[i];
 			view_clear(&v);
 		}
@@ -1408,6 +1475,303 @@ CK_RV akm_relationships_verify_audit(akm_relationships *r, int64_t *records, cha
 			}
 		}
 	}
+	akm_mutex_unlock(r->lock);
+	return rv;
+}
+
+/* ---- export ---------------------------------------------------------------- */
+
+CK_RV akm_relationships_export(akm_relationships *r, CK_OBJECT_HANDLE h, CK_OBJECT_HANDLE wrapping,
+                               CK_BYTE *out, CK_ULONG *out_len)
+{
+	key_view v;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv != CKR_OK || (rv = view_key(r, key_id_of(h), &v)) != CKR_OK) {
+		akm_mutex_unlock(r->lock);
+		return rv == CKR_OK || rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID
+		       ? CKR_KEY_HANDLE_INVALID : rv;
+	}
+	const char *what = v.key.purpose == CKV_AKM_PURPOSE_ENCRYPT ? "enc key" : "mac key";
+	if (v.rel.kind != CKV_AKM_KIND_PROVISIONING) {
+		rv = CKR_KEY_NOT_WRAPPABLE; /* operational keys reach members through their PRs */
+	} else if (v.rel.state != CKV_AKM_STATE_ACTIVE) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		if (out != NULL)
+			audit(r, "user", "export-refused", v.rel.rid, v.rel.rid_len, rv,
+			      v.rel.state == CKV_AKM_STATE_PENDING ? "pending" :
+			      v.rel.state == CKV_AKM_STATE_REVOKED ? "revoked" : "suspended");
+	} else if (out == NULL) {
+		*out_len = (CK_ULONG)((v.key.value_len + 7) / 8 * 8 + 8); /* RFC 5649 */
+	} else {
+		/* A short-lived extractable copy inside the backend, wrapped there
+		 * under the caller's key and destroyed: the value never reaches
+		 * this process. */
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = v.key.key_type;
+		CK_ATTRIBUTE t[] = {
+			{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+			{CKA_TOKEN, (void *)&no, 1}, {CKA_PRIVATE, (void *)&yes, 1},
+			{CKA_SENSITIVE, (void *)&yes, 1}, {CKA_EXTRACTABLE, (void *)&yes, 1},
+		};
+		CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+		CK_OBJECT_HANDLE tmp = 0;
+		rv = r->be->C_UnwrapKey(r->service, &kwp, r->kek, v.key.wrapped, v.key.wrapped_len, t,
+		                        sizeof t / sizeof t[0], &tmp);
+		if (rv != CKR_OK) {
+			akm_log(AKM_LOG_ERROR, "registry %s: a key does not unwrap under the token's KEK (0x%lx)",
+			        akm_registry_path(r->reg), rv);
+			rv = CKR_DEVICE_ERROR;
+		} else {
+			rv = r->be->C_WrapKey(r->service, &kwp, wrapping, tmp, out, out_len);
+			r->be->C_DestroyObject(r->service, tmp);
+		}
+		if (rv != CKR_BUFFER_TOO_SMALL)
+			audit(r, "user", "export", v.rel.rid, v.rel.rid_len, rv, what);
+	}
+	view_clear(&v);
+	akm_mutex_unlock(r->lock);
+	return rv;
+}
+
+/* ---- audit records as objects ----------------------------------------------- */
+
+bool akm_template_is_audit(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+	const CK_ATTRIBUTE *a = akm_template_find(tmpl, count, CKA_CLASS);
+	CK_ULONG cls;
+	return a != NULL && value_ulong(a, &cls) == CKR_OK && cls == CKO_AKM_AUDIT_RECORD;
+}
+
+typedef struct audit_view {
+	akm_audit_record rec;
+	CK_OBJECT_CLASS cls;
+	CK_ULONG seq, time, result;
+	uint8_t head[8 + AKM_AUDIT_HASH_LEN];
+	akm_attr_value attrs[20];
+	size_t n;
+} audit_view;
+
+static int64_t audit_seq_of(CK_OBJECT_HANDLE h)
+{
+	return AKM_IS_AUDIT_HANDLE(h) ? (int64_t)(h - AKM_AUDIT_HANDLE_BASE) : 0;
+}
+
+/* The chain head the token keeps (the newer counter object): u64 sequence
+ * number and hash; zeros when there is none. */
+static void token_head(akm_relationships *r, uint8_t head[8 + AKM_AUDIT_HASH_LEN])
+{
+	uint8_t value[COUNTER_LEN];
+	int newer = r->counter_gen[0] >= r->counter_gen[1] ? 0 : 1;
+	memset(head, 0, 8 + AKM_AUDIT_HASH_LEN);
+	counter_flush(r); /* so that the head is as recent as the registry */
+	if (r->counter[newer] != 0 && counter_read(r, r->counter[newer], value) == CKR_OK)
+		memcpy(head, value + 8, 8 + AKM_AUDIT_HASH_LEN);
+}
+
+static CK_RV view_audit(akm_relationships *r, int64_t seq, audit_view *v, bool with_head)
+{
+	memset(v, 0, sizeof *v);
+	CK_RV rv = akm_registry_audit_get(r->reg, seq, &v->rec);
+	if (rv != CKR_OK)
+		return rv;
+	v->cls = CKO_AKM_AUDIT_RECORD;
+	v->seq = (CK_ULONG)seq;
+	v->time = (CK_ULONG)v->rec.time;
+	v->result = (CK_ULONG)v->rec.result;
+	akm_attr_value *a = v->attrs;
+	*a++ = (akm_attr_value){CKA_CLASS, &v->cls, sizeof v->cls, false};
+	*a++ = (akm_attr_value){CKA_TOKEN, &yes, 1, false};
+	*a++ = (akm_attr_value){CKA_PRIVATE, &yes, 1, false};
+	*a++ = (akm_attr_value){CKA_MODIFIABLE, &no, 1, false};
+	*a++ = (akm_attr_value){CKA_COPYABLE, &no, 1, false};
+	*a++ = (akm_attr_value){CKA_DESTROYABLE, &no, 1, false};
+	*a++ = (akm_attr_value){CKA_LABEL, "", 0, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_SEQ, &v->seq, sizeof v->seq, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_TIME, &v->time, sizeof v->time, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_ACTOR, v->rec.actor, v->rec.actor_len, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_ACTION, v->rec.action, v->rec.action_len, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_RESULT, &v->result, sizeof v->result, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_DETAIL, v->rec.detail, v->rec.detail_len, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_PREV, v->rec.prev, sizeof v->rec.prev, false};
+	*a++ = (akm_attr_value){CKA_AKM_AUDIT_HASH, v->rec.hash, sizeof v->rec.hash, false};
+	*a++ = (akm_attr_value){CKA_AKM_RELATIONSHIP_ID, v->rec.rid, v->rec.rid_len, false};
+	if (with_head) {
+		token_head(r, v->head);
+		*a++ = (akm_attr_value){CKA_AKM_AUDIT_TOKEN_HEAD, v->head, sizeof v->head, false};
+	}
+	v->n = (size_t)(a - v->attrs);
+	return CKR_OK;
+}
+
+CK_RV akm_relationships_audit_get(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl,
+                                  CK_ULONG count)
+{
+	audit_view v;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	bool head = akm_template_find(tmpl, count, CKA_AKM_AUDIT_TOKEN_HEAD) != NULL;
+	if (rv == CKR_OK && (rv = view_audit(r, audit_seq_of(h), &v, head)) == CKR_OK)
+		rv = akm_template_fill(v.attrs, v.n, tmpl, count);
+	akm_mutex_unlock(r->lock);
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
+}
+
+CK_RV akm_relationships_audit_size(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ULONG *size)
+{
+	audit_view v;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv == CKR_OK && (rv = view_audit(r, audit_seq_of(h), &v, false)) == CKR_OK)
+		*size = (CK_ULONG)(16 + v.rec.actor_len + v.rec.action_len + v.rec.detail_len + v.rec.rid_len +
+		                   2 * AKM_AUDIT_HASH_LEN);
+	akm_mutex_unlock(r->lock);
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
+}
+
+static bool action_valid(const CK_ATTRIBUTE *a)
+{
+	if (a->pValue == NULL || a->ulValueLen < 1 || a->ulValueLen > 32)
+		return false;
+	for (CK_ULONG i = 0; i < a->ulValueLen; i++) {
+		char ch = ((const char *)a->pValue)[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Printable text without control characters (UTF-8 allowed), up to 512 bytes. */
+static bool detail_valid(const CK_ATTRIBUTE *a)
+{
+	if (a->ulValueLen > 512 || (a->ulValueLen > 0 && a->pValue == NULL))
+		return false;
+	for (CK_ULONG i = 0; i < a->ulValueLen; i++) {
+		unsigned char ch = ((const unsigned char *)a->pValue)[i];
+		if (ch < 0x20 || ch == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+CK_RV akm_relationships_audit_create(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                                     CK_OBJECT_HANDLE *h)
+{
+	const CK_ATTRIBUTE *action = NULL, *rid = NULL, *detail = NULL;
+	CK_ULONG result = CKR_OK;
+	/* Checked in the order of check_create_template: unknown, read-only,
+	 * value, incomplete. */
+	for (CK_ULONG i = 0; i < count; i++) {
+		switch (tmpl[i].type) {
+		case CKA_CLASS: case CKA_TOKEN: case CKA_AKM_AUDIT_ACTION: case CKA_AKM_RELATIONSHIP_ID:
+		case CKA_AKM_AUDIT_DETAIL: case CKA_AKM_AUDIT_RESULT:
+			break;
+		case CKA_PRIVATE: case CKA_MODIFIABLE: case CKA_COPYABLE: case CKA_DESTROYABLE: case CKA_LABEL:
+		case CKA_AKM_AUDIT_SEQ: case CKA_AKM_AUDIT_TIME: case CKA_AKM_AUDIT_ACTOR: case CKA_AKM_AUDIT_PREV:
+		case CKA_AKM_AUDIT_HASH: case CKA_AKM_AUDIT_TOKEN_HEAD:
+			return CKR_ATTRIBUTE_READ_ONLY;
+		default:
+			return CKR_ATTRIBUTE_TYPE_INVALID;
+		}
+	}
+	for (CK_ULONG i = 0; i < count; i++) {
+		const CK_ATTRIBUTE *a = &tmpl[i];
+		switch (a->type) {
+		case CKA_TOKEN:
+			if (a->pValue == NULL || a->ulValueLen != 1 || *(const CK_BBOOL *)a->pValue != CK_TRUE)
+				return CKR_ATTRIBUTE_VALUE_INVALID; /* records are token objects */
+			break;
+		case CKA_AKM_AUDIT_ACTION:
+			if (!action_valid(a))
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			action = a;
+			break;
+		case CKA_AKM_RELATIONSHIP_ID:
+			if (a->pValue == NULL || a->ulValueLen < 1 || a->ulValueLen > AKM_ID_MAX)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			rid = a;
+			break;
+		case CKA_AKM_AUDIT_DETAIL:
+			if (!detail_valid(a))
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			detail = a;
+			break;
+		case CKA_AKM_AUDIT_RESULT:
+			if (value_ulong(a, &result) != CKR_OK)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			break;
+		default:
+			break;
+		}
+	}
+	if (action == NULL)
+		return CKR_TEMPLATE_INCOMPLETE;
+	char action_text[33], detail_text[513];
+	memcpy(action_text, action->pValue, action->ulValueLen);
+	action_text[action->ulValueLen] = '\0';
+	if (detail != NULL) {
+		memcpy(detail_text, detail->pValue, detail->ulValueLen);
+		detail_text[detail->ulValueLen] = '\0';
+	}
+	akm_audit_event ev = {"app", action_text, rid ? rid->pValue : NULL, rid ? rid->ulValueLen : 0, result,
+	                      detail ? detail_text : NULL};
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	int64_t seq = 0;
+	uint8_t hash[AKM_AUDIT_HASH_LEN];
+	if (rv == CKR_OK && (rv = change_begin(r)) == CKR_OK) {
+		if ((rv = akm_registry_audit_append(r->reg, &ev)) == CKR_OK &&
+		    (rv = akm_registry_audit_head(r->reg, &seq, hash)) == CKR_OK)
+			rv = change_commit(r);
+		else
+			akm_registry_rollback(r->reg);
+	}
+	akm_mutex_unlock(r->lock);
+	if (rv == CKR_OK)
+		*h = AKM_AUDIT_HANDLE_BASE + (CK_OBJECT_HANDLE)seq;
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_USER_NOT_LOGGED_IN : rv;
+}
+
+CK_RV akm_relationships_audit_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                                   int64_t *cursor, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
+{
+	const CK_ATTRIBUTE *rid = akm_template_find(tmpl, count, CKA_AKM_RELATIONSHIP_ID);
+	bool exact = true; /* nothing but the class and the relationship to check */
+	for (CK_ULONG i = 0; i < count; i++)
+		if (tmpl[i].type != CKA_CLASS && tmpl[i].type != CKA_AKM_RELATIONSHIP_ID)
+			exact = false;
+	*n = 0;
+	akm_mutex_lock(r->lock);
+	CK_RV rv = ready_or_status(r);
+	if (rv != CKR_OK) {
+		if (rv == CKR_USER_NOT_LOGGED_IN)
+			rv = CKR_OK; /* private objects are not there */
+		goto out;
+	}
+	if (rid != NULL && (rid->pValue == NULL || rid->ulValueLen == 0))
+		goto out; /* records without a relationship are not searched for this way */
+	while (*n < max) {
+		int64_t seqs[64];
+		size_t got = 0;
+		if ((rv = akm_registry_audit_find(r->reg, rid ? rid->pValue : NULL, rid ? rid->ulValueLen : 0, *cursor,
+		                                  seqs, 64, &got)) != CKR_OK || got == 0)
+			break;
+		size_t i;
+		for (i = 0; i < got && *n < max; i++) {
+			audit_view v;
+			*cursor = seqs[i];
+			if (!exact) {
+				if ((rv = view_audit(r, seqs[i], &v, false)) != CKR_OK)
+					goto out;
+				if (!attrs_match(v.attrs, v.n, tmpl, count))
+					continue;
+			}
+			out[(*n)++] = AKM_AUDIT_HANDLE_BASE + (CK_OBJECT_HANDLE)seqs[i];
+		}
+		if (got < 64 && i == got)
+			break;
+	}
+out:
 	akm_mutex_unlock(r->lock);
 	return rv;
 }

@@ -30,6 +30,9 @@
  * entry.  Pass-through handles are counted from 1 and stay below it. */
 #define AKM_REGISTRY_HANDLE_BASE 0x40000000UL
 #define AKM_IS_REGISTRY_HANDLE(h) ((h) > AKM_REGISTRY_HANDLE_BASE)
+/* Audit records (CKO_AKM_AUDIT_RECORD): this base plus the sequence number. */
+#define AKM_AUDIT_HANDLE_BASE 0x20000000UL
+#define AKM_IS_AUDIT_HANDLE(h) ((h) > AKM_AUDIT_HANDLE_BASE && (h) <= AKM_REGISTRY_HANDLE_BASE)
 
 typedef struct akm_relationships akm_relationships;
 
@@ -88,5 +91,23 @@ void akm_relationships_audit_failure(akm_relationships *r, const char *action, C
 /* Verifies the audit chain and that it contains the head last recorded in
  * the token.  CKR_OK or CKR_GENERAL_ERROR with the reason in err. */
 CK_RV akm_relationships_verify_audit(akm_relationships *r, int64_t *records, char *err, size_t errlen);
+
+/* CKM_AKM_EXPORT_WRAP: the value of provisioning-relationship key h,
+ * wrapped with AES-KWP under the backend key `wrapping` without leaving the
+ * backend; out NULL asks for the length.  Audited. */
+CK_RV akm_relationships_export(akm_relationships *r, CK_OBJECT_HANDLE h, CK_OBJECT_HANDLE wrapping,
+                               CK_BYTE *out, CK_ULONG *out_len);
+
+/* Audit records as read-only token objects (docs/object-model.md). */
+bool akm_template_is_audit(const CK_ATTRIBUTE *tmpl, CK_ULONG count);
+/* Appends an application record from a C_CreateObject template. */
+CK_RV akm_relationships_audit_create(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                                     CK_OBJECT_HANDLE *h);
+CK_RV akm_relationships_audit_get(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl,
+                                  CK_ULONG count);
+CK_RV akm_relationships_audit_size(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ULONG *size);
+/* Like akm_relationships_find, over the audit records (cursor: last seq). */
+CK_RV akm_relationships_audit_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                                   int64_t *cursor, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n);
 
 #endif

@@ -50,7 +50,8 @@ typedef struct akm_find_state {
 	CK_ULONG count;
 	bool backend;   /* backend search still running */
 	bool registry;  /* registry search still to run or running */
-	int64_t cursor; /* last registry key id returned */
+	int64_t cursor; /* last registry key id (or audit sequence number) returned */
+	bool audit;     /* a search of the audit records (CKO_AKM_AUDIT_RECORD) */
 } akm_find_state;
 
 /* Module life cycle.  `args` has already been checked by the entry layer. */

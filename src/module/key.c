@@ -99,6 +99,22 @@ AKM_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechani
 	if (pMechanism == NULL || pulWrappedKeyLen == NULL)
 		return CKR_ARGUMENTS_BAD;
 	CK_OBJECT_HANDLE wrapping, key;
+	if (pMechanism->mechanism == CKM_AKM_EXPORT_WRAP) {
+		akm_relationships *rels = akm_core_relationships(&c);
+		if (rels == NULL)
+			return CKR_MECHANISM_INVALID;
+		if (pMechanism->pParameter != NULL || pMechanism->ulParameterLen != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (!AKM_IS_REGISTRY_HANDLE(hKey)) /* only relationship keys are exported this way */
+			return akm_core_object(&c, hKey, &key) == CKR_OK ? CKR_KEY_NOT_WRAPPABLE : CKR_KEY_HANDLE_INVALID;
+		if (AKM_IS_REGISTRY_HANDLE(hWrappingKey)) /* a transport key is the backend's */
+			return akm_registry_key_refused(&c, hWrappingKey, CKR_WRAPPING_KEY_TYPE_INCONSISTENT) ==
+			               CKR_KEY_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID
+			                                      : CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
+		if (akm_core_object(&c, hWrappingKey, &wrapping) != CKR_OK)
+			return CKR_WRAPPING_KEY_HANDLE_INVALID;
+		return akm_relationships_export(rels, hKey, wrapping, pWrappedKey, pulWrappedKeyLen);
+	}
 	if (AKM_IS_REGISTRY_HANDLE(hKey)) /* relationship keys leave only through AKM mechanisms */
 		return akm_registry_key_refused(&c, hKey, CKR_KEY_UNEXTRACTABLE);
 	if (akm_core_object(&c, hKey, &key) != CKR_OK)

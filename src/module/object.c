@@ -46,6 +46,19 @@ static akm_relationships *registry_of(const akm_call *c, CK_OBJECT_HANDLE h)
 	return AKM_IS_REGISTRY_HANDLE(h) ? akm_core_relationships(c) : NULL;
 }
 
+/* The same for audit-record handles (CKO_AKM_AUDIT_RECORD). */
+static akm_relationships *audit_of(const akm_call *c, CK_OBJECT_HANDLE h)
+{
+	return AKM_IS_AUDIT_HANDLE(h) ? akm_core_relationships(c) : NULL;
+}
+
+/* Whether a search asks the backend: not for AKM attributes or audit
+ * records, which no backend object has. */
+static bool searches_backend(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+	return !akm_template_has_akm(tmpl, count) && !akm_template_is_audit(tmpl, count);
+}
+
 AKM_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
                                 CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
 {
@@ -57,6 +70,12 @@ AKM_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTe
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = akm_template_check(pTemplate, ulCount)) != CKR_OK)
 		return rv;
+	if (akm_template_is_audit(pTemplate, ulCount)) { /* an application's audit record */
+		akm_relationships *rels = akm_core_relationships(&c);
+		if (rels == NULL)
+			return CKR_TEMPLATE_INCONSISTENT; /* this slot keeps no registry */
+		return c.rw ? akm_relationships_audit_create(rels, pTemplate, ulCount, phObject) : CKR_SESSION_READ_ONLY;
+	}
 	CK_OBJECT_HANDLE backend;
 	rv = c.be->C_CreateObject(c.bs, pTemplate, ulCount, &backend);
 	if (rv != CKR_OK)
@@ -80,6 +99,9 @@ AKM_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
 	akm_relationships *rels = registry_of(&c, hObject);
 	if (rels != NULL) /* relationship keys are not copyable (CKA_COPYABLE) */
 		return (rv = akm_relationships_exists(rels, hObject)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
+	CK_ULONG size;
+	if ((rels = audit_of(&c, hObject)) != NULL) /* nor are audit records */
+		return (rv = akm_relationships_audit_size(rels, hObject, &size)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
 	if ((rv = akm_core_object(&c, hObject, &original)) != CKR_OK)
 		return rv;
 	rv = c.be->C_CopyObject(c.bs, original, pTemplate, ulCount, &copy);
@@ -105,6 +127,9 @@ AKM_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
 	akm_relationships *rels = registry_of(&c, hObject);
 	if (rels != NULL)
 		return c.rw ? akm_relationships_destroy(rels, hObject) : CKR_SESSION_READ_ONLY;
+	CK_ULONG size;
+	if ((rels = audit_of(&c, hObject)) != NULL) /* the trail is append-only */
+		return (rv = akm_relationships_audit_size(rels, hObject, &size)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
 	CK_OBJECT_HANDLE backend;
 	if ((rv = akm_core_object(&c, hObject, &backend)) != CKR_OK)
 		return rv;
@@ -126,6 +151,8 @@ AKM_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
 	akm_relationships *rels = registry_of(&c, hObject);
 	if (rels != NULL)
 		return akm_relationships_object_size(rels, hObject, pulSize);
+	if ((rels = audit_of(&c, hObject)) != NULL)
+		return akm_relationships_audit_size(rels, hObject, pulSize);
 	CK_OBJECT_HANDLE backend;
 	if ((rv = akm_core_object(&c, hObject, &backend)) != CKR_OK)
 		return rv;
@@ -144,6 +171,8 @@ AKM_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 	akm_relationships *rels = registry_of(&c, hObject);
 	if (rels != NULL)
 		return akm_relationships_get_attributes(rels, hObject, pTemplate, ulCount);
+	if ((rels = audit_of(&c, hObject)) != NULL)
+		return akm_relationships_audit_get(rels, hObject, pTemplate, ulCount);
 	CK_OBJECT_HANDLE backend;
 	if ((rv = akm_core_object(&c, hObject, &backend)) != CKR_OK)
 		return rv;
@@ -163,6 +192,9 @@ AKM_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 	if (rels != NULL)
 		return c.rw ? akm_relationships_set_attributes(rels, hObject, pTemplate, ulCount)
 		            : CKR_SESSION_READ_ONLY;
+	CK_ULONG size;
+	if ((rels = audit_of(&c, hObject)) != NULL) /* records are never modified */
+		return (rv = akm_relationships_audit_size(rels, hObject, &size)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
 	CK_OBJECT_HANDLE backend;
 	if ((rv = akm_core_object(&c, hObject, &backend)) != CKR_OK)
 		return rv;
@@ -206,7 +238,8 @@ AKM_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR 
 		return CKR_OPERATION_ACTIVE;
 	akm_find_state st = {0};
 	st.count = ulCount;
-	st.backend = !akm_template_has_akm(pTemplate, ulCount);
+	st.backend = searches_backend(pTemplate, ulCount);
+	st.audit = akm_template_is_audit(pTemplate, ulCount);
 	st.registry = akm_core_relationships(&c) != NULL;
 	if ((st.tmpl = copy_template(pTemplate, ulCount)) == NULL)
 		return CKR_HOST_MEMORY;
@@ -263,12 +296,14 @@ AKM_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR 
 	rv = find_backend(&c, &st, phObject, ulMaxObjectCount, &n);
 	akm_relationships *rels = akm_core_relationships(&c);
 	if (rv == CKR_OK && n < ulMaxObjectCount && st.registry && rels != NULL) {
-		rv = akm_relationships_find(rels, st.tmpl, st.count, &st.cursor, phObject + n,
-		                            ulMaxObjectCount - n, &more);
+		rv = st.audit ? akm_relationships_audit_find(rels, st.tmpl, st.count, &st.cursor, phObject + n,
+		                                             ulMaxObjectCount - n, &more)
+		              : akm_relationships_find(rels, st.tmpl, st.count, &st.cursor, phObject + n,
+		                                       ulMaxObjectCount - n, &more);
 		/* A refused registry fails a search for relationships; a general
 		 * search still lists the backend's objects (the refusal is in
 		 * the log). */
-		if (rv != CKR_OK && !akm_template_has_akm(st.tmpl, st.count)) {
+		if (rv != CKR_OK && searches_backend(st.tmpl, st.count)) {
 			rv = CKR_OK;
 			more = 0;
 		}
@@ -292,7 +327,7 @@ AKM_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 	if (!(c.active & AKM_OP_FIND) || !akm_core_find_load(&c, &st))
 		return CKR_OPERATION_NOT_INITIALIZED;
 	/* The backend's search was started unless the template was AKM-only. */
-	if (!akm_template_has_akm(st.tmpl, st.count))
+	if (searches_backend(st.tmpl, st.count))
 		rv = c.be->C_FindObjectsFinal(c.bs);
 	akm_core_find_end(&c);
 	if (rv != CKR_OK) /* ended here; the backend's copy is ended before the next search */

@@ -74,7 +74,8 @@ AKM_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMe
 	CK_ULONG n = 0;
 	if ((rv = c.be->C_GetMechanismList(c.bslot, NULL, &n)) != CKR_OK)
 		return rv;
-	static const CK_MECHANISM_TYPE akm_mechanisms[] = {CKM_AKM_RELATIONSHIP_GEN, CKM_AKM_RELATIONSHIP_BATCH_GEN};
+	static const CK_MECHANISM_TYPE akm_mechanisms[] = {CKM_AKM_RELATIONSHIP_GEN, CKM_AKM_RELATIONSHIP_BATCH_GEN,
+	                                                    CKM_AKM_EXPORT_WRAP};
 	const CK_ULONG extra = sizeof akm_mechanisms / sizeof akm_mechanisms[0];
 	if (pMechanismList == NULL) {
 		*pulCount = n + extra;
@@ -106,6 +107,13 @@ AKM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 			return CKR_MECHANISM_INVALID;
 		pInfo->ulMinKeySize = pInfo->ulMaxKeySize = 32;
 		pInfo->flags = CKF_GENERATE;
+		return CKR_OK;
+	}
+	if (type == CKM_AKM_EXPORT_WRAP) {
+		if (akm_core_relationships(&c) == NULL)
+			return CKR_MECHANISM_INVALID;
+		pInfo->ulMinKeySize = pInfo->ulMaxKeySize = 32;
+		pInfo->flags = CKF_WRAP;
 		return CKR_OK;
 	}
 	return c.be->C_GetMechanismInfo(c.bslot, type, pInfo);

@@ -19,7 +19,7 @@ struct akm_registry {
 	int tx_depth; /* a write transaction is open */
 	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *meta_get, *meta_set;
 	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *audit_at,
-		*data_version;
+		*data_version, *audit_get, *audit_find, *audit_find_rid;
 	sqlite3_stmt *find[FIND_SHAPES];
 	/* A counter every writer bumps after each commit, in a small file
 	 * beside the registry mapped into every process that uses it: reading
@@ -80,6 +80,13 @@ static const char *const migrations[] = {
 	"  seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,"
 	"  action TEXT NOT NULL, rid BLOB, result INTEGER NOT NULL, detail TEXT,"
 	"  prev BLOB NOT NULL, hash BLOB NOT NULL);",
+	/* 1 -> 2: the station's provisioning state of a relationship, and
+	 * audit records found by relationship. */
+	"ALTER TABLE relationship ADD COLUMN status INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE relationship ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE relationship ADD COLUMN site BLOB NOT NULL DEFAULT x'';"
+	"ALTER TABLE relationship ADD COLUMN node_key BLOB NOT NULL DEFAULT x'';"
+	"CREATE INDEX audit_rid ON audit(rid);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -181,14 +188,15 @@ CK_RV akm_registry_open(const char *path, akm_registry **out, char *err, size_t 
 	}
 	if ((rv = prepare(r, &r->get_key,
 	                  "SELECT k.relationship, k.purpose, k.key_type, k.value_len, k.ckid, k.label, k.wrapped,"
-	                  " r.rid, r.kind, r.state, r.epoch, r.station, r.peer, r.members, r.hw, r.created, r.changed"
+	                  " r.rid, r.kind, r.state, r.epoch, r.station, r.peer, r.members, r.hw, r.created, r.changed,"
+	                  " r.status, r.seq, r.site, r.node_key"
 	                  " FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id = ?")) != CKR_OK ||
 	    (rv = prepare(r, &r->insert_key,
 	                  "INSERT INTO key (relationship, purpose, key_type, value_len, ckid, label, wrapped)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = prepare(r, &r->insert_rel,
-	                  "INSERT INTO relationship (rid, kind, state, epoch, station, peer, members, hw, created, changed)"
-	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	                  "INSERT INTO relationship (rid, kind, state, epoch, station, peer, members, hw, created, changed,"
+	                  " status, seq, site, node_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = prepare(r, &r->audit_insert,
 	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
@@ -198,11 +206,17 @@ CK_RV akm_registry_open(const char *path, akm_registry **out, char *err, size_t 
 	    (rv = prepare(r, &r->commit, "COMMIT")) != CKR_OK ||
 	    (rv = prepare(r, &r->rollback, "ROLLBACK")) != CKR_OK ||
 	    (rv = prepare(r, &r->update_rel,
-	                  "UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ? WHERE id = ?")) != CKR_OK ||
+	                  "UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ?,"
+	                  " status = ?, seq = ?, node_key = ? WHERE id = ?")) != CKR_OK ||
 	    (rv = prepare(r, &r->update_label, "UPDATE key SET label = ? WHERE id = ?")) != CKR_OK ||
 	    (rv = prepare(r, &r->delete_rel, "DELETE FROM relationship WHERE id = ?")) != CKR_OK ||
 	    (rv = prepare(r, &r->audit_at, "SELECT hash FROM audit WHERE seq = ?")) != CKR_OK ||
-	    (rv = prepare(r, &r->data_version, "PRAGMA data_version")) != CKR_OK) {
+	    (rv = prepare(r, &r->data_version, "PRAGMA data_version")) != CKR_OK ||
+	    (rv = prepare(r, &r->audit_get,
+	                  "SELECT time, actor, action, rid, result, detail, prev, hash FROM audit WHERE seq = ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->audit_find, "SELECT seq FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
+	    (rv = prepare(r, &r->audit_find_rid,
+	                  "SELECT seq FROM audit WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?")) != CKR_OK) {
 		snprintf(err, errlen, "registry %s: %s", path, sqlite3_errmsg(r->db));
 		akm_registry_close(r);
 		return rv;
@@ -242,7 +256,8 @@ void akm_registry_close(akm_registry *r)
 	sqlite3_finalize(r->meta_get);
 	sqlite3_finalize(r->meta_set);
 	sqlite3_stmt **all[] = {&r->begin, &r->commit, &r->rollback, &r->update_rel, &r->update_label,
-	                        &r->delete_rel, &r->audit_at, &r->data_version};
+	                        &r->delete_rel, &r->audit_at, &r->data_version,
+	                        &r->audit_get, &r->audit_find, &r->audit_find_rid};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(*all[i]);
 	for (int i = 0; i < FIND_SHAPES; i++)
@@ -373,6 +388,10 @@ CK_RV akm_registry_insert_relationship(akm_registry *r, akm_relationship *rel)
 	bind_blob(st, 8, rel->hw, rel->hw_len);
 	sqlite3_bind_int64(st, 9, rel->created);
 	sqlite3_bind_int64(st, 10, rel->changed);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)rel->status);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)rel->seq);
+	bind_blob(st, 13, rel->site, rel->site_len);
+	bind_blob(st, 14, rel->node_key, rel->node_key_len);
 	CK_RV rv = step_done(st);
 	if (rv == CKR_OK)
 		rel->id = sqlite3_last_insert_rowid(r->db);
@@ -445,6 +464,10 @@ CK_RV akm_registry_get_key(akm_registry *r, int64_t id, akm_key *key, akm_relati
 		rel->hw_len = column_blob(st, 14, rel->hw, sizeof rel->hw);
 		rel->created = sqlite3_column_int64(st, 15);
 		rel->changed = sqlite3_column_int64(st, 16);
+		rel->status = (CK_ULONG)sqlite3_column_int64(st, 17);
+		rel->seq = (CK_ULONG)sqlite3_column_int64(st, 18);
+		rel->site_len = column_blob(st, 19, rel->site, sizeof rel->site);
+		rel->node_key_len = column_blob(st, 20, rel->node_key, sizeof rel->node_key);
 	}
 out:
 	sqlite3_reset(st);
@@ -459,7 +482,10 @@ CK_RV akm_registry_update_relationship(akm_registry *r, const akm_relationship *
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)rel->epoch);
 	bind_blob(st, 3, rel->members, rel->members_len);
 	sqlite3_bind_int64(st, 4, rel->changed);
-	sqlite3_bind_int64(st, 5, rel->id);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)rel->status);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)rel->seq);
+	bind_blob(st, 7, rel->node_key, rel->node_key_len);
+	sqlite3_bind_int64(st, 8, rel->id);
 	rv = step_done(st);
 	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
 		rv = CKR_OBJECT_HANDLE_INVALID;
@@ -740,4 +766,47 @@ CK_RV akm_registry_audit_verify(akm_registry *r, int64_t *records, char *err, si
 		return CKR_GENERAL_ERROR;
 	}
 	return CKR_OK;
+}
+
+CK_RV akm_registry_audit_get(akm_registry *r, int64_t seq, akm_audit_record *rec)
+{
+	sqlite3_stmt *st = r->audit_get;
+	CK_RV rv = CKR_OK;
+	sqlite3_bind_int64(st, 1, seq);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : rv_from_sqlite(rc);
+		goto out;
+	}
+	memset(rec, 0, sizeof *rec);
+	rec->seq = seq;
+	rec->time = sqlite3_column_int64(st, 0);
+	rec->actor_len = column_blob(st, 1, rec->actor, sizeof rec->actor);
+	rec->action_len = column_blob(st, 2, rec->action, sizeof rec->action);
+	rec->rid_len = column_blob(st, 3, rec->rid, sizeof rec->rid);
+	rec->result = (CK_RV)sqlite3_column_int64(st, 4);
+	rec->detail_len = column_blob(st, 5, rec->detail, sizeof rec->detail);
+	if (column_blob(st, 6, rec->prev, sizeof rec->prev) != sizeof rec->prev ||
+	    column_blob(st, 7, rec->hash, sizeof rec->hash) != sizeof rec->hash)
+		rv = CKR_DEVICE_ERROR;
+out:
+	sqlite3_reset(st);
+	return rv;
+}
+
+CK_RV akm_registry_audit_find(akm_registry *r, const uint8_t *rid, size_t rid_len, int64_t after,
+                              int64_t *seqs, size_t max, size_t *n)
+{
+	sqlite3_stmt *st = rid != NULL ? r->audit_find_rid : r->audit_find;
+	int i = 1;
+	if (rid != NULL)
+		bind_blob(st, i++, rid, rid_len);
+	sqlite3_bind_int64(st, i++, after);
+	sqlite3_bind_int64(st, i, (sqlite3_int64)max);
+	int rc;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		seqs[(*n)++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? CKR_OK : rv_from_sqlite(rc);
 }

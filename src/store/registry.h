@@ -16,12 +16,14 @@
 #include <stdint.h>
 #include <p11-kit/pkcs11.h>
 
-#define AKM_REGISTRY_SCHEMA_VERSION 1
+#define AKM_REGISTRY_SCHEMA_VERSION 2
 #define AKM_ID_MAX 32            /* relationship, station and node IDs */
 #define AKM_HW_MAX 64            /* hardware binding */
 #define AKM_LABEL_MAX 128
 #define AKM_WRAPPED_MAX 128      /* a wrapped 256-bit key with room to spare */
 #define AKM_AUDIT_HASH_LEN 32
+#define AKM_SITE_MAX 256         /* site / location metadata */
+#define AKM_NODE_KEY_LEN 65      /* raw uncompressed P-256 point */
 
 typedef struct akm_registry akm_registry;
 
@@ -39,6 +41,11 @@ typedef struct akm_relationship {
 	uint8_t hw[AKM_HW_MAX];
 	size_t hw_len;
 	int64_t created, changed;
+	CK_ULONG status, seq;         /* CKA_AKM_STATUS, CKA_AKM_SEQUENCE */
+	uint8_t site[AKM_SITE_MAX];
+	size_t site_len;
+	uint8_t node_key[AKM_NODE_KEY_LEN];
+	size_t node_key_len;          /* 0 or AKM_NODE_KEY_LEN */
 } akm_relationship;
 
 typedef struct akm_key {
@@ -125,5 +132,23 @@ CK_RV akm_registry_audit_hash_at(akm_registry *r, int64_t seq, uint8_t hash[AKM_
  * record named in err (removed, altered, reordered, or a head that does not
  * match the chain). */
 CK_RV akm_registry_audit_verify(akm_registry *r, int64_t *records, char *err, size_t errlen);
+
+/* One audit record, as stored (text fields are not NUL-terminated). */
+typedef struct akm_audit_record {
+	int64_t seq, time;
+	char actor[16], action[48], detail[1024];
+	size_t actor_len, action_len, detail_len;
+	uint8_t rid[AKM_ID_MAX];
+	size_t rid_len;
+	CK_RV result;
+	uint8_t prev[AKM_AUDIT_HASH_LEN], hash[AKM_AUDIT_HASH_LEN];
+} akm_audit_record;
+
+/* Record `seq` (CKR_OBJECT_HANDLE_INVALID when there is none). */
+CK_RV akm_registry_audit_get(akm_registry *r, int64_t seq, akm_audit_record *rec);
+/* Sequence numbers greater than `after`, ascending, at most `max`, of the
+ * records about relationship `rid` (any record when rid is NULL). */
+CK_RV akm_registry_audit_find(akm_registry *r, const uint8_t *rid, size_t rid_len, int64_t after,
+                              int64_t *seqs, size_t max, size_t *n);
 
 #endif
