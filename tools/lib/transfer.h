@@ -76,10 +76,12 @@ akm_open_rc akm_transfer_open(akm_p11 *node, const uint8_t *buf, size_t len,
                               char *err, size_t errlen);
 
 /* Node token helpers shared by akm-node and akm-nmm (write-se, verify). */
-/* The identity key pair, generated on first use when `create`. */
+/* The identity key pair, generated on first use when `create`.  Returns 0,
+ * 1 when there is none and !create, -1 on error (p->err says why). */
 int akm_node_identity(akm_p11 *node, bool create, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv,
                       uint8_t point[65]);
-/* Pins the station anchor (refuses to replace a different one: -1). */
+/* Pins the station anchor: 0 pinned (or the same one already was), -1
+ * refused (a different one is pinned), -2 token failure; err says why. */
 int akm_node_trust(akm_p11 *node, const akm_anchor *anchor, char *err, size_t errlen);
 /* Reads the node state; returns 1 when there is none yet, 0 when read, -1 on error. */
 int akm_node_state_read(akm_p11 *node, akm_node_state *state, CK_OBJECT_HANDLE *obj);
