@@ -313,6 +313,83 @@ START_TEST(test_open_creates_and_migrates)
 }
 END_TEST
 
+/* A file made by schema version 1 (the first module release) is migrated:
+ * its rows stay, with the defaults of the new columns, and the audit trail
+ * can be searched by relationship. */
+START_TEST(test_migrates_version_1)
+{
+	FILE *empty = fopen(db_path, "w"); /* an empty file is an empty database */
+	ck_assert_ptr_nonnull(empty);
+	fclose(empty);
+	raw_exec(db_path,
+		"PRAGMA journal_mode=WAL;"
+		"CREATE TABLE meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+		"CREATE TABLE relationship (id INTEGER PRIMARY KEY AUTOINCREMENT, rid BLOB NOT NULL UNIQUE,"
+		"  kind INTEGER NOT NULL, state INTEGER NOT NULL, epoch INTEGER NOT NULL,"
+		"  station BLOB NOT NULL, peer BLOB NOT NULL, members BLOB NOT NULL, hw BLOB NOT NULL,"
+		"  created INTEGER NOT NULL, changed INTEGER NOT NULL);"
+		"CREATE INDEX relationship_peer ON relationship(peer);"
+		"CREATE TABLE key (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		"  relationship INTEGER NOT NULL REFERENCES relationship(id) ON DELETE CASCADE,"
+		"  purpose INTEGER NOT NULL, key_type INTEGER NOT NULL, value_len INTEGER NOT NULL,"
+		"  ckid BLOB NOT NULL, label BLOB NOT NULL, wrapped BLOB NOT NULL, UNIQUE (relationship, purpose));"
+		"CREATE INDEX key_ckid ON key(ckid);"
+		"CREATE INDEX key_label ON key(label);"
+		"CREATE TABLE audit (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,"
+		"  action TEXT NOT NULL, rid BLOB, result INTEGER NOT NULL, detail TEXT,"
+		"  prev BLOB NOT NULL, hash BLOB NOT NULL);"
+		"INSERT INTO relationship VALUES (1, x'0102', 1, 2, 0, x'', x'4e', x'', x'4857', 100, 100);"
+		"INSERT INTO key VALUES (1, 1, 1, 31, 32, x'010201', x'6c2f656e63', x'00');"
+		"PRAGMA user_version = 1;");
+	akm_registry *r = open_ok(db_path);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_REGISTRY_SCHEMA_VERSION);
+	akm_key key;
+	akm_relationship rel;
+	ck_assert_int_eq(akm_registry_get_key(r, 1, &key, &rel), CKR_OK);
+	ck_assert(rel.rid_len == 2 && rel.rid[0] == 1 && rel.rid[1] == 2);
+	ck_assert_uint_eq(rel.status, 1);
+	ck_assert_uint_eq(rel.seq, 0);
+	ck_assert_uint_eq(rel.site_len, 0);
+	ck_assert_uint_eq(rel.node_key_len, 0);
+	/* The new columns are written and read back. */
+	rel.status = 3;
+	rel.seq = 7;
+	rel.node_key_len = AKM_NODE_KEY_LEN;
+	memset(rel.node_key, 0x04, AKM_NODE_KEY_LEN);
+	ck_assert_int_eq(akm_registry_update_relationship(r, &rel), CKR_OK);
+	akm_relationship_clear(&rel);
+	ck_assert_int_eq(akm_registry_get_key(r, 1, &key, &rel), CKR_OK);
+	ck_assert_uint_eq(rel.status, 3);
+	ck_assert_uint_eq(rel.seq, 7);
+	ck_assert_uint_eq(rel.node_key_len, AKM_NODE_KEY_LEN);
+	akm_relationship_clear(&rel);
+	/* Audit records by number and by relationship. */
+	akm_audit_event a = {"user", "create", (const uint8_t *)"\x01\x02", 2, CKR_OK, "provisioning"};
+	akm_audit_event b = {"module", "other", NULL, 0, CKR_DEVICE_ERROR, NULL};
+	ck_assert_int_eq(akm_registry_audit_append(r, &a), CKR_OK);
+	ck_assert_int_eq(akm_registry_audit_append(r, &b), CKR_OK);
+	ck_assert_int_eq(akm_registry_audit_append(r, &a), CKR_OK);
+	int64_t seqs[8];
+	size_t n = 0;
+	ck_assert_int_eq(akm_registry_audit_find(r, (const uint8_t *)"\x01\x02", 2, 0, seqs, 8, &n), CKR_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(seqs[0] == 1 && seqs[1] == 3);
+	ck_assert_int_eq(akm_registry_audit_find(r, NULL, 0, 1, seqs, 8, &n), CKR_OK);
+	ck_assert(n == 2 && seqs[0] == 2 && seqs[1] == 3);
+	akm_audit_record rec;
+	ck_assert_int_eq(akm_registry_audit_get(r, 2, &rec), CKR_OK);
+	ck_assert(rec.actor_len == 6 && memcmp(rec.actor, "module", 6) == 0);
+	ck_assert(rec.action_len == 5 && rec.rid_len == 0 && rec.detail_len == 0);
+	ck_assert_uint_eq(rec.result, CKR_DEVICE_ERROR);
+	uint8_t h1[AKM_AUDIT_HASH_LEN];
+	ck_assert_int_eq(akm_registry_audit_hash_at(r, 1, h1), CKR_OK);
+	ck_assert(memcmp(rec.prev, h1, sizeof h1) == 0);
+	ck_assert_int_eq(akm_registry_audit_get(r, 9, &rec), CKR_OBJECT_HANDLE_INVALID);
+	assert_verifies(r, 3);
+	akm_registry_close(r);
+}
+END_TEST
+
 START_TEST(test_reopen_keeps_data)
 {
 	akm_registry *r = open_ok(db_path);
@@ -1360,6 +1437,7 @@ int main(void)
 	}
 	tcase_add_test(open, test_open_creates_and_migrates);
 	tcase_add_test(open, test_reopen_keeps_data);
+	tcase_add_test(open, test_migrates_version_1);
 	tcase_add_test(open, test_newer_schema_is_refused);
 	tcase_add_test(open, test_not_a_database);
 	tcase_add_test(open, test_foreign_database);
