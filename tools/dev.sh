@@ -5,6 +5,7 @@
 #   bash tools/dev.sh test        the full test suite (meson test)
 #   bash tools/dev.sh test-asan   the suite again, built with ASan + UBSan
 #   bash tools/dev.sh build       only install what is missing and build
+#   bash tools/dev.sh fuzz        libFuzzer on the file parsers (clang build)
 #
 # Arguments after "test" or "test-asan" go to `meson test` (e.g. a test name,
 # --suite unit, --setup valgrind).  On Debian/Ubuntu, packages that are
@@ -15,6 +16,8 @@
 #   ASAN_BUILD_DIR  build folder for test-asan (default: build-asan)
 #   DEMO_DIR        folder the demo recreates (default: demo)
 #   AKM_SKIP_APT=1  never call apt-get (only report what is missing)
+#   FUZZ_BUILD_DIR  clang build folder for fuzz (default: build-fuzz)
+#   FUZZ_SECONDS    how long fuzz runs each parser (default: 20)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,7 +55,7 @@ run() {
 }
 
 usage() {
-	sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 # --- set-up -----------------------------------------------------------------
@@ -123,6 +126,42 @@ cmd_test_asan() {
 	run meson test -C "$ASAN_BUILD_DIR" --print-errorlogs "$@"
 }
 
+# Fuzzes each parser (tests/fuzz/) for FUZZ_SECONDS (default 20) in a clang
+# build with -Dfuzz=true (FUZZ_BUILD_DIR, default build-fuzz), starting from
+# a copy of the seed corpus (tests/fuzz/corpus/<target>; the seeds are not
+# changed).  Findings (crash-*, leak-*, timeout-*) go to FUZZ_BUILD_DIR/findings.
+cmd_fuzz() {
+	install_missing_packages
+	local dir=${FUZZ_BUILD_DIR:-build-fuzz} seconds=${FUZZ_SECONDS:-20}
+	case "$dir" in /*) ;; *) dir="$ROOT/$dir" ;; esac
+	command -v clang >/dev/null 2>&1 || die "fuzz: clang is needed (apt-get install clang libclang-rt-14-dev)"
+	heading "Building the fuzz harnesses in $dir (clang, -Dfuzz=true)"
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		run meson setup --reconfigure "$dir" -Dfuzz=true
+	else
+		run env CC=clang meson setup "$dir" -Dfuzz=true
+	fi
+	run ninja -C "$dir" tests/fuzz/fuzz-bundle tests/fuzz/fuzz-request \
+		tests/fuzz/fuzz-anchor tests/fuzz/fuzz-node-state
+	mkdir -p "$dir/findings"
+	local target failed=()
+	for target in bundle request anchor node_state; do
+		local work="$dir/fuzz-corpus/$target"
+		rm -rf -- "$work"
+		mkdir -p -- "$work"
+		cp -- tests/fuzz/corpus/"$target"/* "$work"/
+		heading "Fuzzing $target for ${seconds}s"
+		if ! run "$dir/tests/fuzz/fuzz-${target//_/-}" -max_total_time="$seconds" -max_len=1100 \
+			-print_final_stats=1 -artifact_prefix="$dir/findings/$target-" "$work"; then
+			failed+=("$target")
+		fi
+	done
+	if [ "${#failed[@]}" -gt 0 ]; then
+		die "fuzz: findings for ${failed[*]} in $dir/findings"
+	fi
+	heading "Fuzz done: no findings (new inputs kept in $dir/fuzz-corpus)"
+}
+
 # demo_p11 <pkcs11-tool arguments...>: pkcs11-tool against akm-pkcs11.so.
 demo_p11() {
 	run pkcs11-tool --module "$DEMO_MODULE" "$@"
@@ -133,6 +172,22 @@ expect() {
 	grep -qF -- "$2" "$1" || die "demo: $3 (\"$2\" not in the output above)"
 }
 
+# demo_nmm <sub-command> [args...]: the station, on the station token through
+# akm-pkcs11.so.
+demo_nmm() {
+	local sub=$1
+	shift
+	run "$DEMO_NMM" "$sub" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin-file "$DEMO_PIN_FILE" "$@"
+}
+
+# demo_node <node> <sub-command> [args...]: a node, on its own SoftHSM2 token
+# (its "secure element"), used directly through libsofthsm2.so.
+demo_node() {
+	local node=$1 sub=$2
+	shift 2
+	run "$DEMO_NODE" "$sub" --module "$DEMO_SOFTHSM" --token "akm-node-$node" --pin-file "$DEMO_PIN_FILE" "$@"
+}
+
 cmd_demo() {
 	# The folder is deleted and recreated: keep it a plain folder of the tree.
 	case "/$DEMO_DIR/" in
@@ -140,14 +195,21 @@ cmd_demo() {
 	esac
 	cmd_build
 	DEMO_MODULE="$BUILD_DIR/src/akm-pkcs11.so"
+	DEMO_NMM="$BUILD_DIR/tools/akm-nmm"
+	DEMO_NODE="$BUILD_DIR/tools/akm-node"
 	local akm_conf_template="$BUILD_DIR/conf/akm-pkcs11-build.conf"
 	[ -f "$DEMO_MODULE" ] || die "the build made no $DEMO_MODULE"
 	[ -f "$akm_conf_template" ] || die "the build made no $akm_conf_template"
+	[ -x "$DEMO_NMM" ] || die "the build made no $DEMO_NMM"
+	[ -x "$DEMO_NODE" ] || die "the build made no $DEMO_NODE"
+	# The backend akm-pkcs11 uses; the nodes' tokens use it directly.
+	DEMO_SOFTHSM=$(sed -n 's/^backend\.module *= *//p' "$akm_conf_template")
+	[ -f "$DEMO_SOFTHSM" ] || die "no SoftHSM2 module at \"$DEMO_SOFTHSM\" (backend.module of $akm_conf_template)"
 
 	local demo="$ROOT/$DEMO_DIR"
 	heading "A fresh demo folder: $demo"
 	rm -rf -- "$demo"
-	mkdir -p -- "$demo/tokens"
+	mkdir -p -- "$demo/tokens" "$demo/usb"
 	chmod 700 -- "$demo"
 
 	# SoftHSM2's own configuration, from conf/softhsm2.conf.in.
@@ -162,10 +224,18 @@ cmd_demo() {
 	note "SOFTHSM2_CONF=$SOFTHSM2_CONF"
 	note "AKM_PKCS11_CONF=$AKM_PKCS11_CONF"
 	grep -v -e '^#' -e '^$' "$AKM_PKCS11_CONF" | sed 's/^/    /'
+	# The tools read PINs from files (never from the command line).
+	DEMO_PIN_FILE="$demo/user.pin"
+	(umask 077 && printf '%s\n' "$DEMO_USER_PIN" >"$DEMO_PIN_FILE")
 
-	heading "A throwaway SoftHSM2 token \"$DEMO_TOKEN\" (SO PIN $DEMO_SO_PIN, user PIN $DEMO_USER_PIN)"
+	local nodes=(A B C D E) node
+	heading "Throwaway SoftHSM2 tokens (SO PIN $DEMO_SO_PIN, user PIN $DEMO_USER_PIN): the station \"$DEMO_TOKEN\", and a secure element per node"
 	run softhsm2-util --init-token --free --label "$DEMO_TOKEN" \
 		--so-pin "$DEMO_SO_PIN" --pin "$DEMO_USER_PIN"
+	for node in "${nodes[@]}"; do
+		run softhsm2-util --init-token --free --label "akm-node-$node" \
+			--so-pin "$DEMO_SO_PIN" --pin "$DEMO_USER_PIN"
+	done
 
 	local out="$demo/pkcs11-tool.out"
 	local token=(--token-label "$DEMO_TOKEN")
@@ -180,11 +250,89 @@ cmd_demo() {
 	demo_p11 "${token[@]}" "${login[@]}" --keypairgen --key-type EC:prime256v1 \
 		--label akm-demo-ec --id e1 --usage-sign
 
+	# --- the provisioning station ---------------------------------------------
+	heading "Station: akm-nmm init (station ID, signing key, site metadata)"
+	demo_nmm init --site "Demo site" --location "Bench 1" --anchor-out "$demo/station.akmp" | tee "$out"
+
+	# Each node's hardware value is its secure element's serial.
+	declare -A hw
+	heading "Nodes: their hardware values (akm-node hw-id: the token serial)"
+	for node in "${nodes[@]}"; do
+		demo_node "$node" hw-id | tee "$out"
+		# The last line: the first is the command, as run prints it.
+		hw[$node]=$(tail -n 1 "$out" | awk '{print $NF}')
+		[ -n "${hw[$node]}" ] || die "demo: akm-node hw-id printed no hardware value for node $node"
+	done
+
+	heading "Station: provision nodes A-E, each bound to its hardware value"
+	: >"$demo/batch.txt"
+	for node in "${nodes[@]}"; do
+		printf 'node-%s %s\n' "$node" "${hw[$node]}" >>"$demo/batch.txt"
+	done
+	sed 's/^/    /' "$demo/batch.txt"
+	demo_nmm provision --batch "$demo/batch.txt" | tee "$out"
+	expect "$out" "provisioned 5" "the station did not provision the five nodes"
+
+	heading "Station: USB bundles for A-C under one generated batch passphrase (shown once, and as a QR code)"
+	note "(the passphrase travels apart from the drive: the QR code goes to $demo/passphrase-qr.png, not onto it)"
+	demo_nmm export --nodes node-A,node-B,node-C --out "$demo/usb" --protection passphrase \
+		--generate-passphrase --qr-png "$demo/passphrase-qr.png" | tee "$out"
+	[ -s "$demo/passphrase-qr.png" ] || die "demo: no QR code PNG was written"
+	local passphrase
+	passphrase=$(grep -oE '([A-Za-z0-9]{5}-){5}[A-Za-z0-9]{5}' "$out" | head -n 1 || true)
+	[ -n "$passphrase" ] || die "demo: the batch passphrase is not in akm-nmm's output"
+	if command -v zbarimg >/dev/null 2>&1; then
+		note "The field technician scans the QR code (zbarimg reads the PNG):"
+		local scanned
+		# (zbarimg's complaint about a missing D-Bus is noise: dropped.)
+		scanned=$(zbarimg --quiet --raw "$demo/passphrase-qr.png" 2>/dev/null | head -n 1)
+		[ "$scanned" = "$passphrase" ] || die "demo: the QR code does not hold the passphrase shown"
+		note "    the QR code holds the passphrase shown above"
+	fi
+	run ls -l "$demo/usb"
+
+	heading "Nodes A-C: import their bundles from the drive (the station's anchor pinned on first use)"
+	for node in A B C; do
+		AKM_PASSPHRASE="$passphrase" demo_node "$node" import --dir "$demo/usb" \
+			--anchor "$demo/usb/station.akmp"
+	done
+
+	heading "Nodes D-E: the station writes their relationships straight into their secure elements"
+	for node in D E; do
+		demo_nmm write-se --node "node-$node" --se-module "$DEMO_SOFTHSM" --se-token "akm-node-$node" \
+			--se-pin-file "$DEMO_PIN_FILE"
+	done
+
+	heading "Station: verify all five (each node proves it holds its PR's key)"
+	for node in "${nodes[@]}"; do
+		demo_nmm verify --node "node-$node" --se-module "$DEMO_SOFTHSM" --se-token "akm-node-$node" \
+			--se-pin-file "$DEMO_PIN_FILE"
+	done
+
+	heading "What each node says about itself (akm-node id)"
+	for node in "${nodes[@]}"; do
+		demo_node "$node" id | tee "$out"
+		expect "$out" "name: node-$node" "node $node does not know its name"
+	done
+
+	heading "Station: akm-nmm list"
+	demo_nmm list | tee "$out"
+	for node in "${nodes[@]}"; do
+		expect "$out" "node-$node" "node $node is not listed"
+	done
+	demo_nmm list --json >"$out"
+	[ "$(grep -o '"verified"' "$out" | wc -l)" -eq 5 ] || die "demo: not all five nodes are verified"
+	note "(list --json: all five verified)"
+
+	heading "Station: node A's record and history (akm-nmm show node-A)"
+	demo_nmm show node-A
+
+	heading "Station: the audit trail's hash chain (akm-nmm audit --verify)"
+	demo_nmm audit --verify
+
+	# --- relationships for applications -----------------------------------------
 	local mkrel=("$BUILD_DIR/tools/akm-mkrel" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin "$DEMO_USER_PIN")
-	heading "AKM relationships: provisioning relationships with nodes A and B (tools/akm-mkrel)"
-	run "${mkrel[@]}" --pr node-A --hw hw-serial-A --id 0a01 --label pr-node-A --station nmm-demo
-	run "${mkrel[@]}" --pr node-B --hw hw-serial-B --id 0b01 --label pr-node-B --station nmm-demo
-	heading "AKM relationships: an operational relationship among A and B"
+	heading "AKM relationships: an operational relationship among A and B (tools/akm-mkrel)"
 	run "${mkrel[@]}" --asr node-A,node-B --id ab01 --label asr-1 --station nmm-demo
 
 	heading "A relationship key used by a standard tool: HMAC-SHA256 with asr-1's MAC key (--id ab0102)"
@@ -205,16 +353,25 @@ cmd_demo() {
 	expect "$out" "AES-KEY-GEN" "no AES key generation mechanism listed"
 	expect "$out" "ECDSA" "no ECDSA mechanism listed"
 
-	heading "The token's objects (pkcs11-tool -O --login): the keys above and each relationship's two keys"
+	heading "The station token's objects (pkcs11-tool -O --login): the keys above, the station's key pair, each node's PR keys"
 	demo_p11 "${token[@]}" -O "${login[@]}" | tee "$out"
 	expect "$out" "akm-demo-aes" "the AES key is not listed"
 	expect "$out" "akm-demo-ec" "the EC key pair is not listed"
-	expect "$out" "pr-node-A/enc" "the relationship keys are not listed"
+	for node in "${nodes[@]}"; do
+		expect "$out" "node-$node/enc" "node $node's PR keys are not listed"
+		expect "$out" "node-$node/mac" "node $node's PR keys are not listed"
+	done
 	expect "$out" "asr-1/mac" "the relationship keys are not listed"
 
+	heading "Node A's secure element (pkcs11-tool on SoftHSM2 directly): its PR keys, identity and pinned station"
+	run pkcs11-tool --module "$DEMO_SOFTHSM" --token-label akm-node-A -O "${login[@]}" | tee "$out"
+	expect "$out" "node-A/enc" "node A's token does not hold its PR's encryption key"
+	expect "$out" "node-A/mac" "node A's token does not hold its PR's MAC key"
+
 	heading "Demo done"
-	note "The token stays in $demo until the next run.  To use it yourself:"
+	note "The tokens stay in $demo until the next run.  To use them yourself:"
 	note "    export SOFTHSM2_CONF=$SOFTHSM2_CONF AKM_PKCS11_CONF=$AKM_PKCS11_CONF"
+	note "    $DEMO_NMM list --module $DEMO_MODULE --token $DEMO_TOKEN --pin-file $DEMO_PIN_FILE"
 	note "    pkcs11-tool --module $DEMO_MODULE -O --login --pin $DEMO_USER_PIN"
 }
 
@@ -226,6 +383,7 @@ main() {
 	test) cmd_test "$@" ;;
 	test-asan) cmd_test_asan "$@" ;;
 	build) cmd_build "$@" ;;
+	fuzz) cmd_fuzz "$@" ;;
 	-h | --help | help) usage ;;
 	*)
 		usage >&2

@@ -1,2 +1,835 @@
-/* being written (issue 4) */
-int main(void) { return 77; }
+/*
+ * The station flow end to end (issue 4, "Must show"): a station token used
+ * through akm-pkcs11.so, and one SoftHSM2 token per node, used directly
+ * through libsofthsm2.so as the node's secure element.  The real akm-nmm and
+ * akm-node run as processes:
+ *
+ *   - init a station; provision nodes A–E bound to their tokens' serials
+ *     (A one by one, B–E from a batch file);
+ *   - export A–C to a "USB" folder under one batch passphrase, import them
+ *     with akm-node (the anchor pinned with --anchor, or with `trust`);
+ *   - write D and E straight into their tokens (write-se);
+ *   - verify all five: exit 0, `list --json` says verified, `akm-node id`
+ *     agrees with `show --json`, `audit --verify` passes, pkcs11-tool lists
+ *     the relationship keys on the station and on a node;
+ *   - enrollment: request -> enroll -> pending (export refused) -> approve ->
+ *     export protected by the node's key -> import -> verify; another
+ *     enrolled node rejected (export and write-se refused); a forged request
+ *     refused;
+ *   - a generated batch passphrase: printed once, its QR code PNG holds it,
+ *     and it opens the bundles.
+ */
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testenv.h"
+
+#define STATION "nmm-station"
+#define PASSPHRASE "correct horse battery staple 4"
+
+static akm_testenv env;
+static const char *nmm_path, *node_path;
+static char pin_file[PATH_MAX + 16];
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+	ck_assert_msg(fp != NULL, "cannot write %s: %s", path, strerror(errno));
+	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static void path_in(char *out, size_t size, const char *name)
+{
+	int n = snprintf(out, size, "%s/%s", env.dir, name);
+	ck_assert(n > 0 && (size_t)n < size);
+}
+
+/* Runs argv; returns the exit status; *out gets stdout+stderr (caller frees). */
+static int run_argv(const char *const *argv, char **out)
+{
+	char *text = NULL;
+	int rc = akm_run(argv, NULL, &text, 300);
+	if (out)
+		*out = text ? text : strdup("");
+	else
+		free(text);
+	return rc;
+}
+
+#define MAX_ARGS 48
+
+/* prog sub [common options] args... NULL */
+static int tool_v(char **out, const char *prog, const char *sub, const char *const *common, va_list ap)
+{
+	const char *argv[MAX_ARGS];
+	size_t n = 0;
+	argv[n++] = prog;
+	argv[n++] = sub;
+	for (size_t i = 0; common && common[i]; i++)
+		argv[n++] = common[i];
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		ck_assert_uint_lt(n, MAX_ARGS - 1);
+		argv[n++] = a;
+	}
+	argv[n] = NULL;
+	return run_argv(argv, out);
+}
+
+/* pkcs11-tool with argv; in an ASan build (this program maps libasan) the
+ * uninstrumented pkcs11-tool gets the runtime preloaded, with its own leak
+ * detection off, as the interop tests do (tests/interop/interop.c): only
+ * for this call, so the tools keep theirs. */
+static int run_pkcs11_tool(const char *const *args, char **out)
+{
+	char asan[PATH_MAX] = "", line[PATH_MAX + 256];
+	FILE *maps = fopen("/proc/self/maps", "r");
+	while (maps && fgets(line, sizeof line, maps)) {
+		char *path = strchr(line, '/');
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = '\0';
+		if (strncmp(strrchr(path, '/') + 1, "libasan.so", 10) == 0) {
+			snprintf(asan, sizeof asan, "%s", path);
+			break;
+		}
+	}
+	if (maps)
+		fclose(maps);
+	const char *argv[MAX_ARGS];
+	size_t n = 0;
+	char preload[PATH_MAX + 16], options[1200];
+	if (asan[0]) {
+		const char *old = getenv("ASAN_OPTIONS");
+		snprintf(preload, sizeof preload, "LD_PRELOAD=%s", asan);
+		snprintf(options, sizeof options, "ASAN_OPTIONS=%s%sdetect_leaks=0:verify_asan_link_order=0",
+		         old ? old : "", old && *old ? ":" : "");
+		argv[n++] = "env";
+		argv[n++] = preload;
+		argv[n++] = options;
+	}
+	argv[n++] = "pkcs11-tool";
+	for (size_t i = 0; args[i] && n < MAX_ARGS - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return run_argv(argv, out);
+}
+
+/* akm-nmm SUB --module akm-pkcs11.so --token STATION --pin-file PIN args... */
+static int nmm(char **out, const char *sub, ...)
+{
+	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file, NULL};
+	va_list ap;
+	va_start(ap, sub);
+	int rc = tool_v(out, nmm_path, sub, common, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* akm-node SUB --module libsofthsm2.so --token LABEL --pin-file PIN args... */
+static int node(char **out, const char *label, const char *sub, ...)
+{
+	const char *common[] = {"--module", env.softhsm_path, "--token", label, "--pin-file", pin_file, NULL};
+	va_list ap;
+	va_start(ap, sub);
+	int rc = tool_v(out, node_path, sub, common, ap);
+	va_end(ap);
+	return rc;
+}
+
+#define EXPECT_RC(rc_expr, want, out, what)                                                   \
+	do {                                                                                  \
+		int rc_ = (rc_expr);                                                          \
+		ck_assert_msg(rc_ == (want), "%s: exit %d, expected %d; output:\n%s", (what), \
+		              rc_, (want), (out) ? (out) : "");                              \
+	} while (0)
+
+/* ---- a minimal JSON reader: enough for the tools' --json output ---------- */
+
+static const char *json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* Skips one JSON value; returns the character after it, or NULL. */
+static const char *json_skip(const char *p)
+{
+	p = json_ws(p);
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++)
+			if (*p == '\\' && p[1])
+				p++;
+		return *p == '"' ? p + 1 : NULL;
+	}
+	if (*p == '{' || *p == '[') {
+		int depth = 0;
+		for (; *p; p++) {
+			if (*p == '"') {
+				p = json_skip(p);
+				if (!p)
+					return NULL;
+				p--;
+			} else if (*p == '{' || *p == '[') {
+				depth++;
+			} else if (*p == '}' || *p == ']') {
+				if (--depth == 0)
+					return p + 1;
+			}
+		}
+		return NULL;
+	}
+	while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n')
+		p++;
+	return p;
+}
+
+/* In the object starting at obj ('{'), the raw text of member `key` at its
+ * top level (strings without quotes, unescaped simply); false if absent. */
+static bool json_member(const char *obj, const char *key, char *out, size_t size)
+{
+	const char *p = json_ws(obj);
+	if (*p != '{')
+		return false;
+	p++;
+	size_t klen = strlen(key);
+	for (;;) {
+		p = json_ws(p);
+		if (*p != '"')
+			return false;
+		const char *k = p + 1;
+		const char *kend = json_skip(p);
+		if (!kend)
+			return false;
+		bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
+		p = json_ws(kend);
+		if (*p != ':')
+			return false;
+		p = json_ws(p + 1);
+		const char *vend = json_skip(p);
+		if (!vend)
+			return false;
+		if (match) {
+			const char *v = p;
+			size_t vlen = (size_t)(vend - p);
+			if (*v == '"') {
+				v++;
+				vlen -= 2;
+			}
+			if (vlen >= size)
+				vlen = size - 1;
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			return true;
+		}
+		p = json_ws(vend);
+		if (*p == ',')
+			p++;
+		else
+			return false;
+	}
+}
+
+/* The first of several possible member names that is present. */
+static bool json_member_any(const char *obj, const char *const *keys, char *out, size_t size)
+{
+	for (size_t i = 0; keys[i]; i++)
+		if (json_member(obj, keys[i], out, size))
+			return true;
+	return false;
+}
+
+static const char *const name_keys[] = {"name", "node", NULL};
+static const char *const status_keys[] = {"status", NULL};
+
+/* Finds, anywhere in text, the object describing node `name` (an object with
+ * a top-level name/node member equal to it).  Returns its start or NULL. */
+static const char *json_find_node(const char *text, const char *name)
+{
+	for (const char *p = strchr(text, '{'); p; p = strchr(p + 1, '{')) {
+		char v[128];
+		if (json_member_any(p, name_keys, v, sizeof v) && strcmp(v, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* How many objects in text have a name/node and a status member. */
+static size_t json_count_nodes(const char *text)
+{
+	size_t n = 0;
+	for (const char *p = strchr(text, '{'); p; p = strchr(p + 1, '{')) {
+		char v[128], s[64];
+		if (json_member_any(p, name_keys, v, sizeof v) && json_member_any(p, status_keys, s, sizeof s))
+			n++;
+	}
+	return n;
+}
+
+/* The value after "<label>:" on a line of text output ("AKM ID: 00ab..."). */
+static bool text_field(const char *text, const char *label, char *out, size_t size)
+{
+	size_t llen = strlen(label);
+	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		const char *p = line;
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, label, llen) != 0 || p[llen] != ':')
+			continue;
+		p += llen + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, " \t\r\n");
+		if (n >= size)
+			n = size - 1;
+		memcpy(out, p, n);
+		out[n] = '\0';
+		return n > 0;
+	}
+	return false;
+}
+
+/* ---- fixtures -------------------------------------------------------------- */
+
+static void setup(void)
+{
+	ck_assert_int_eq(akm_testenv_create(&env, STATION), 0);
+	snprintf(pin_file, sizeof pin_file, "%s/pin", env.dir);
+	write_file(pin_file, AKM_TEST_USER_PIN "\n", strlen(AKM_TEST_USER_PIN) + 1);
+}
+
+static void teardown(void)
+{
+	akm_testenv_destroy(&env);
+}
+
+/* The node's hardware value as akm-node reports it (its token serial). */
+static void node_hw(const char *label, char *hw, size_t size)
+{
+	char *out;
+	EXPECT_RC(node(&out, label, "hw-id", NULL), 0, out, "akm-node hw-id");
+	size_t n = strcspn(out, "\r\n");
+	/* "serial: X" or just "X": take the last word of the first line. */
+	const char *w = out;
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == ' ' || out[i] == '\t')
+			w = out + i + 1;
+	size_t wl = (size_t)(out + n - w);
+	ck_assert_msg(wl > 0 && wl < size, "akm-node hw-id printed \"%s\"", out);
+	memcpy(hw, w, wl);
+	hw[wl] = '\0';
+	free(out);
+}
+
+/* The serial of token `label` read through libsofthsm2.so directly. */
+static void token_serial(const char *label, char serial[17])
+{
+	void *dl = NULL;
+	CK_FUNCTION_LIST *f = akm_test_load_module(env.softhsm_path, &dl);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->C_Initialize(NULL), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot(f, label, &slot), CKR_OK);
+	CK_TOKEN_INFO info;
+	ck_assert_int_eq(f->C_GetTokenInfo(slot, &info), CKR_OK);
+	size_t n = sizeof info.serialNumber;
+	while (n > 0 && info.serialNumber[n - 1] == ' ')
+		n--;
+	memcpy(serial, info.serialNumber, n);
+	serial[n] = '\0';
+	f->C_Finalize(NULL);
+	/* SoftHSM2 is not unloaded: its atexit handlers stay valid. */
+}
+
+typedef struct node_ids {
+	char akm_id[80], pr_id[80], station[80], name[80];
+} node_ids;
+
+static void node_id(const char *label, node_ids *ids)
+{
+	char *out;
+	EXPECT_RC(node(&out, label, "id", NULL), 0, out, "akm-node id");
+	ck_assert_msg(text_field(out, "AKM ID", ids->akm_id, sizeof ids->akm_id) &&
+	              text_field(out, "PR ID", ids->pr_id, sizeof ids->pr_id) &&
+	              text_field(out, "station", ids->station, sizeof ids->station) &&
+	              text_field(out, "name", ids->name, sizeof ids->name),
+	              "akm-node id printed:\n%s", out);
+	free(out);
+}
+
+static void expect_status(const char *list_json, const char *name, const char *status)
+{
+	const char *obj = json_find_node(list_json, name);
+	ck_assert_msg(obj != NULL, "%s is not in list --json:\n%s", name, list_json);
+	char s[64];
+	ck_assert_msg(json_member_any(obj, status_keys, s, sizeof s), "no status for %s in:\n%s", name, list_json);
+	ck_assert_msg(strcmp(s, status) == 0, "%s: status \"%s\", expected \"%s\"", name, s, status);
+}
+
+/* Lists DIR's entries (names joined by spaces) for messages and checks. */
+static size_t dir_entries(const char *dir, char *names, size_t size)
+{
+	DIR *d = opendir(dir);
+	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
+	size_t n = 0;
+	names[0] = '\0';
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		n++;
+		size_t used = strlen(names);
+		snprintf(names + used, size - used, "%s%s", used ? " " : "", e->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- the flow ------------------------------------------------------------ */
+
+static const char *const nodes[] = {"node-A", "node-B", "node-C", "node-D", "node-E"};
+enum { NODES = 5 };
+
+START_TEST(test_full_flow)
+{
+	char *out = NULL;
+	char hw[NODES][40];
+	for (int i = 0; i < NODES; i++) {
+		ck_assert_int_eq(akm_testenv_add_token(&env, nodes[i]), 0);
+		node_hw(nodes[i], hw[i], sizeof hw[i]);
+		char serial[17];
+		token_serial(nodes[i], serial);
+		ck_assert_msg(strcmp(hw[i], serial) == 0, "akm-node hw-id says %s, the token's serial is %s", hw[i],
+		              serial);
+	}
+
+	/* A station. */
+	char anchor[PATH_MAX + 32];
+	path_in(anchor, sizeof anchor, "anchor.akmp");
+	EXPECT_RC(nmm(&out, "init", "--site", "Test site", "--location", "Lab 1", "--anchor-out", anchor, NULL), 0,
+	          out, "akm-nmm init");
+	free(out);
+	ck_assert(file_exists(anchor));
+	EXPECT_RC(nmm(&out, "init", "--site", "Other", NULL), 2, out, "a second akm-nmm init");
+	free(out);
+
+	/* A alone, B–E from a batch file. */
+	EXPECT_RC(nmm(&out, "provision", "--node", nodes[0], "--hw-id", hw[0], NULL), 0, out, "provision A");
+	free(out);
+	char batch[PATH_MAX + 32], text[1024] = "# name hw-id\n\n";
+	path_in(batch, sizeof batch, "batch.txt");
+	for (int i = 1; i < NODES; i++) {
+		size_t used = strlen(text);
+		snprintf(text + used, sizeof text - used, "%s\t%s\n", nodes[i], hw[i]);
+	}
+	write_file(batch, text, strlen(text));
+	EXPECT_RC(nmm(&out, "provision", "--batch", batch, "--json", NULL), 0, out, "provision B-E");
+	ck_assert_msg(strstr(out, "\"provisioned\"") != NULL, "provision --json printed:\n%s", out);
+	free(out);
+	/* Rerunning the batch resumes: nothing new, nothing failed. */
+	EXPECT_RC(nmm(&out, "provision", "--batch", batch, NULL), 0, out, "provision B-E again");
+	ck_assert_msg(strstr(out, "provisioned 0") && strstr(out, "already present 4") && strstr(out, "failed 0"),
+	              "a rerun printed:\n%s", out);
+	free(out);
+	/* The same name with another hardware value is refused, named. */
+	EXPECT_RC(nmm(&out, "provision", "--node", nodes[1], "--hw-id", "some-other-hw", NULL), 2, out,
+	          "provision B with another hw-id");
+	ck_assert_msg(strstr(out, nodes[1]) != NULL, "the refusal does not name the node:\n%s", out);
+	free(out);
+
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	ck_assert_uint_eq(json_count_nodes(out), NODES);
+	for (int i = 0; i < NODES; i++)
+		expect_status(out, nodes[i], "created");
+	free(out);
+
+	/* A–C on a USB drive, one batch passphrase. */
+	char usb[PATH_MAX + 32], pass_file[PATH_MAX + 32];
+	path_in(usb, sizeof usb, "usb");
+	path_in(pass_file, sizeof pass_file, "passphrase");
+	ck_assert_int_eq(mkdir(usb, 0700), 0);
+	write_file(pass_file, PASSPHRASE "\n", strlen(PASSPHRASE) + 1);
+	EXPECT_RC(nmm(&out, "export", "--nodes", "node-A,node-B,node-C", "--out", usb, "--protection", "passphrase",
+	              "--passphrase-file", pass_file, "--argon2-ops", "1", "--argon2-mem-kib", "8192", NULL),
+	          0, out, "export A-C");
+	free(out);
+	char names[1024];
+	ck_assert_uint_eq(dir_entries(usb, names, sizeof names), 4);
+	ck_assert_msg(strstr(names, "node-A.akmb") && strstr(names, "node-B.akmb") && strstr(names, "node-C.akmb") &&
+	              strstr(names, "station.akmp"), "the USB folder holds: %s", names);
+	char station_anchor[PATH_MAX + 48];
+	snprintf(station_anchor, sizeof station_anchor, "%s/station.akmp", usb);
+
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	for (int i = 0; i < 3; i++)
+		expect_status(out, nodes[i], "exported");
+	free(out);
+
+	/* Without a trusted station the node refuses. */
+	EXPECT_RC(node(&out, nodes[0], "import", "--dir", usb, "--passphrase-file", pass_file, NULL), 2, out,
+	          "import without a trusted station");
+	free(out);
+	/* A and B pin the anchor from the drive; C trusts it first by fingerprint. */
+	for (int i = 0; i < 2; i++) {
+		EXPECT_RC(node(&out, nodes[i], "import", "--dir", usb, "--passphrase-file", pass_file, "--anchor",
+		               station_anchor, NULL), 0, out, "import A/B");
+		free(out);
+	}
+	EXPECT_RC(node(&out, nodes[2], "trust", station_anchor, NULL), 0, out, "trust on C");
+	free(out);
+	EXPECT_RC(node(&out, nodes[2], "import", "--dir", usb, "--passphrase-file", pass_file, NULL), 0, out,
+	          "import C");
+	free(out);
+	/* D's bundle is not on the drive. */
+	EXPECT_RC(node(&out, nodes[3], "import", "--dir", usb, "--passphrase-file", pass_file, "--anchor",
+	               station_anchor, NULL), 3, out, "import on D from a drive without its bundle");
+	free(out);
+
+	/* D and E written straight into their secure elements. */
+	for (int i = 3; i < NODES; i++) {
+		EXPECT_RC(nmm(&out, "write-se", "--node", nodes[i], "--se-module", env.softhsm_path, "--se-token",
+		              nodes[i], "--se-pin-file", pin_file, NULL), 0, out, "write-se D/E");
+		free(out);
+	}
+	/* Writing D into E's token is refused: E's serial is not D's hw-id. */
+	EXPECT_RC(nmm(&out, "write-se", "--node", nodes[3], "--se-module", env.softhsm_path, "--se-token",
+	              nodes[4], "--se-pin-file", pin_file, NULL), 2, out, "write-se D into E's token");
+	free(out);
+
+	/* All five verify. */
+	for (int i = 0; i < NODES; i++) {
+		EXPECT_RC(nmm(&out, "verify", "--node", nodes[i], "--se-module", env.softhsm_path, "--se-token",
+		              nodes[i], "--se-pin-file", pin_file, NULL), 0, out, nodes[i]);
+		free(out);
+	}
+	/* A node asked through another node's token does not. */
+	EXPECT_RC(nmm(&out, "verify", "--node", nodes[0], "--se-module", env.softhsm_path, "--se-token", nodes[1],
+	              "--se-pin-file", pin_file, NULL), 6, out, "verify A through B's token");
+	free(out);
+
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	ck_assert_uint_eq(json_count_nodes(out), NODES);
+	for (int i = 0; i < NODES; i++)
+		expect_status(out, nodes[i], "verified");
+	free(out);
+
+	/* What each node says about itself is what the station recorded. */
+	for (int i = 0; i < NODES; i++) {
+		node_ids ids;
+		node_id(nodes[i], &ids);
+		ck_assert_str_eq(ids.name, nodes[i]);
+		EXPECT_RC(nmm(&out, "show", nodes[i], "--json", NULL), 0, out, "show --json");
+		/* docs/akm-nmm.md: {"node":{"name","node_id","pr_id","station_id","hw_id","site",...},"history":[...]} */
+		const char *obj = json_find_node(out, nodes[i]);
+		ck_assert_msg(obj != NULL, "show --json has no object for %s:\n%s", nodes[i], out);
+		char node_id[80] = "", pr_id[80] = "", station_id[80] = "", hw_id[80] = "", site[160] = "";
+		json_member(obj, "node_id", node_id, sizeof node_id);
+		json_member(obj, "pr_id", pr_id, sizeof pr_id);
+		json_member(obj, "station_id", station_id, sizeof station_id);
+		json_member(obj, "hw_id", hw_id, sizeof hw_id);
+		json_member(obj, "site", site, sizeof site);
+		ck_assert_msg(strcmp(node_id, ids.akm_id) == 0 && strcmp(pr_id, ids.pr_id) == 0 &&
+		              strcmp(station_id, ids.station) == 0,
+		              "%s: akm-node id says AKM ID %s, PR ID %s, station %s; show --json says:\n%s", nodes[i],
+		              ids.akm_id, ids.pr_id, ids.station, out);
+		ck_assert_msg(strcmp(hw_id, hw[i]) == 0, "show --json gives %s's hw-id as \"%s\", not %s", nodes[i],
+		              hw_id, hw[i]);
+		ck_assert_msg(strstr(site, "Test site") && strstr(site, "Lab 1"), "show --json: site \"%s\"", site);
+		ck_assert_msg(strstr(out, "\"history\"") != NULL, "show --json has no history:\n%s", out);
+		free(out);
+	}
+
+	EXPECT_RC(nmm(&out, "audit", "--verify", NULL), 0, out, "audit --verify");
+	free(out);
+	EXPECT_RC(nmm(&out, "audit", "--node", nodes[0], "--json", NULL), 0, out, "audit --node A --json");
+	ck_assert_msg(strstr(out, "verify") != NULL, "A's audit trail has no verify record:\n%s", out);
+	free(out);
+
+	/* The relationship keys, seen by a standard PKCS#11 application. */
+	if (akm_have_program("pkcs11-tool")) {
+		const char *argv[] = {"--module", env.module_path, "--token-label", STATION, "-O", "--login", "--pin",
+		                      AKM_TEST_USER_PIN, NULL};
+		EXPECT_RC(run_pkcs11_tool(argv, &out), 0, out, "pkcs11-tool -O on the station");
+		for (int i = 0; i < NODES; i++) {
+			char label[64];
+			snprintf(label, sizeof label, "%s/enc", nodes[i]);
+			ck_assert_msg(strstr(out, label) != NULL, "pkcs11-tool does not list %s:\n%s", label, out);
+			snprintf(label, sizeof label, "%s/mac", nodes[i]);
+			ck_assert_msg(strstr(out, label) != NULL, "pkcs11-tool does not list %s:\n%s", label, out);
+		}
+		free(out);
+		for (int i = 0; i < NODES; i += 3) { /* A (USB) and D (written) */
+			const char *nargv[] = {"--module", env.softhsm_path, "--token-label", nodes[i], "-O", "--login",
+			                       "--pin", AKM_TEST_USER_PIN, NULL};
+			EXPECT_RC(run_pkcs11_tool(nargv, &out), 0, out, "pkcs11-tool -O on a node");
+			char label[64];
+			snprintf(label, sizeof label, "%s/enc", nodes[i]);
+			ck_assert_msg(strstr(out, label) != NULL, "the node token has no %s:\n%s", label, out);
+			snprintf(label, sizeof label, "%s/mac", nodes[i]);
+			ck_assert_msg(strstr(out, label) != NULL, "the node token has no %s:\n%s", label, out);
+			free(out);
+		}
+	} else {
+		fprintf(stderr, "nmm-flow: pkcs11-tool not found: the listing through it is skipped\n");
+	}
+}
+END_TEST
+
+START_TEST(test_enrollment)
+{
+	char *out = NULL;
+	EXPECT_RC(nmm(&out, "init", "--site", "Enrol site", "--location", "Bench", NULL), 0, out, "init");
+	free(out);
+	ck_assert_int_eq(akm_testenv_add_token(&env, "node-F"), 0);
+	ck_assert_int_eq(akm_testenv_add_token(&env, "node-G"), 0);
+	char req_f[PATH_MAX + 32], req_g[PATH_MAX + 32], req_bad[PATH_MAX + 32];
+	path_in(req_f, sizeof req_f, "node-F.akmr");
+	path_in(req_g, sizeof req_g, "node-G.akmr");
+	path_in(req_bad, sizeof req_bad, "forged.akmr");
+
+	/* Export of a node that does not exist: not found. */
+	char usb[PATH_MAX + 32];
+	path_in(usb, sizeof usb, "usb");
+	ck_assert_int_eq(mkdir(usb, 0700), 0);
+	EXPECT_RC(nmm(&out, "export", "--node", "node-F", "--out", usb, NULL), 3, out, "export of an unknown node");
+	free(out);
+
+	EXPECT_RC(node(&out, "node-F", "request", "--name", "node-F", "--out", req_f, NULL), 0, out, "request F");
+	free(out);
+	EXPECT_RC(node(&out, "node-G", "request", "--name", "node-G", "--out", req_g, NULL), 0, out, "request G");
+	free(out);
+
+	/* A forged request (one byte of G's changed, its signature no longer
+	 * matches) is refused and creates nothing. */
+	FILE *fp = fopen(req_g, "rb");
+	ck_assert_ptr_nonnull(fp);
+	unsigned char buf[4096];
+	size_t len = fread(buf, 1, sizeof buf, fp);
+	fclose(fp);
+	ck_assert_uint_gt(len, 80);
+	buf[len / 2] ^= 0x01;
+	write_file(req_bad, buf, len);
+	EXPECT_RC(nmm(&out, "enroll", req_bad, NULL), 2, out, "enroll of a forged request");
+	free(out);
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	ck_assert_uint_eq(json_count_nodes(out), 0);
+	free(out);
+
+	EXPECT_RC(nmm(&out, "enroll", req_f, NULL), 0, out, "enroll F");
+	free(out);
+	EXPECT_RC(nmm(&out, "enroll", req_g, NULL), 0, out, "enroll G");
+	free(out);
+	EXPECT_RC(nmm(&out, "list", "--pending", "--json", NULL), 0, out, "list --pending");
+	ck_assert_msg(json_find_node(out, "node-F") && json_find_node(out, "node-G"), "pending list:\n%s", out);
+	free(out);
+
+	/* Pending: neither exported nor written. */
+	EXPECT_RC(nmm(&out, "export", "--node", "node-F", "--out", usb, NULL), 2, out, "export of a pending node");
+	free(out);
+	char names[512];
+	ck_assert_msg(dir_entries(usb, names, sizeof names) == 0, "a refused export left: %s", names);
+	EXPECT_RC(nmm(&out, "write-se", "--node", "node-F", "--se-module", env.softhsm_path, "--se-token", "node-F",
+	              "--se-pin-file", pin_file, NULL), 2, out, "write-se of a pending node");
+	free(out);
+
+	/* Approved: exported under the node's own key, no passphrase anywhere. */
+	EXPECT_RC(nmm(&out, "approve", "node-F", NULL), 0, out, "approve F");
+	free(out);
+	unsetenv("AKM_PASSPHRASE");
+	EXPECT_RC(nmm(&out, "export", "--node", "node-F", "--out", usb, "--protection", "node-key", NULL), 0, out,
+	          "export F (node key)");
+	free(out);
+	char anchor[PATH_MAX + 48];
+	snprintf(anchor, sizeof anchor, "%s/station.akmp", usb);
+	/* G's token cannot open F's bundle (another node). */
+	char bundle_f[PATH_MAX + 48];
+	snprintf(bundle_f, sizeof bundle_f, "%s/node-F.akmb", usb);
+	EXPECT_RC(node(&out, "node-G", "import", bundle_f, "--anchor", anchor, NULL), 2, out,
+	          "F's bundle imported on G");
+	free(out);
+	EXPECT_RC(node(&out, "node-F", "import", "--dir", usb, "--anchor", anchor, NULL), 0, out, "import F");
+	free(out);
+	node_ids ids;
+	node_id("node-F", &ids);
+	ck_assert_str_eq(ids.name, "node-F");
+	EXPECT_RC(nmm(&out, "verify", "--node", "node-F", "--se-module", env.softhsm_path, "--se-token", "node-F",
+	              "--se-pin-file", pin_file, NULL), 0, out, "verify F");
+	free(out);
+
+	/* Rejected: stays out. */
+	EXPECT_RC(nmm(&out, "reject", "node-G", "--reason", "unknown device", NULL), 0, out, "reject G");
+	free(out);
+	char usb2[PATH_MAX + 32];
+	path_in(usb2, sizeof usb2, "usb2");
+	ck_assert_int_eq(mkdir(usb2, 0700), 0);
+	EXPECT_RC(nmm(&out, "export", "--node", "node-G", "--out", usb2, NULL), 2, out, "export of a rejected node");
+	free(out);
+	ck_assert_msg(dir_entries(usb2, names, sizeof names) == 0, "a refused export left: %s", names);
+	EXPECT_RC(nmm(&out, "approve", "node-G", NULL), 2, out, "approve after reject");
+	free(out);
+	EXPECT_RC(nmm(&out, "write-se", "--node", "node-G", "--se-module", env.softhsm_path, "--se-token", "node-G",
+	              "--se-pin-file", pin_file, NULL), 2, out, "write-se of a rejected node");
+	free(out);
+	EXPECT_RC(node(&out, "node-G", "id", NULL), 3, out, "akm-node id on G (never provisioned)");
+	free(out);
+
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	expect_status(out, "node-F", "verified");
+	free(out);
+	EXPECT_RC(nmm(&out, "show", "node-G", "--json", NULL), 0, out, "show G");
+	ck_assert_msg(strstr(out, "reject") != NULL && strstr(out, "unknown device") != NULL,
+	              "show G has no reject record with its reason:\n%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "audit", "--verify", NULL), 0, out, "audit --verify");
+	free(out);
+}
+END_TEST
+
+/* A generated batch passphrase: printed once (text and QR code), written as
+ * a PNG; the same passphrase (read back from the QR code when zbarimg is
+ * there) opens the bundles on the nodes. */
+START_TEST(test_generated_passphrase)
+{
+	char *out = NULL;
+	EXPECT_RC(nmm(&out, "init", "--site", "QR site", NULL), 0, out, "init");
+	free(out);
+	const char *labels[] = {"node-Q1", "node-Q2"};
+	char hw[2][40];
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(akm_testenv_add_token(&env, labels[i]), 0);
+		node_hw(labels[i], hw[i], sizeof hw[i]);
+		EXPECT_RC(nmm(&out, "provision", "--node", labels[i], "--hw-id", hw[i], NULL), 0, out, "provision");
+		free(out);
+	}
+	char usb[PATH_MAX + 32], png[PATH_MAX + 32];
+	path_in(usb, sizeof usb, "usb");
+	path_in(png, sizeof png, "passphrase.png");
+	ck_assert_int_eq(mkdir(usb, 0700), 0);
+	EXPECT_RC(nmm(&out, "export", "--nodes", "node-Q1,node-Q2", "--out", usb, "--protection", "passphrase",
+	              "--generate-passphrase", "--qr-png", png, "--argon2-ops", "1", "--argon2-mem-kib", "8192", NULL),
+	          0, out, "export with a generated passphrase");
+	/* Six groups of five characters, joined by '-'. */
+	char pass[64] = "";
+	for (const char *p = out; *p && !pass[0]; p++) {
+		size_t n = 0;
+		while (n < 35 && (n % 6 == 5 ? p[n] == '-' : (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9')))
+			n++;
+		if (n == 35 && (p == out || p[-1] == ' ' || p[-1] == '\n') && (p[35] == '\n' || p[35] == '\0' || p[35] == ' '))
+			memcpy(pass, p, 35);
+	}
+	ck_assert_msg(pass[0] != '\0', "no generated passphrase in:\n%s", out);
+	/* Shown once: it appears once in the output. */
+	ck_assert_ptr_null(strstr(strstr(out, pass) + 1, pass));
+	free(out);
+	FILE *fp = fopen(png, "rb");
+	ck_assert_msg(fp != NULL, "no QR code PNG written");
+	unsigned char magic[8];
+	ck_assert_uint_eq(fread(magic, 1, 8, fp), 8);
+	fclose(fp);
+	ck_assert_int_eq(memcmp(magic, "\x89PNG\r\n\x1a\n", 8), 0);
+	if (akm_have_program("zbarimg")) {
+		const char *argv[] = {"zbarimg", "--quiet", "--raw", png, NULL};
+		int rc = run_argv(argv, &out);
+		ck_assert_msg(rc == 0 && strstr(out, pass) != NULL, "zbarimg read (exit %d):\n%s", rc, out);
+		free(out);
+	}
+	/* Nowhere on the drive. */
+	char names[512];
+	dir_entries(usb, names, sizeof names);
+	ck_assert_ptr_null(strstr(names, "png"));
+
+	char anchor[PATH_MAX + 48];
+	snprintf(anchor, sizeof anchor, "%s/station.akmp", usb);
+	ck_assert_int_eq(setenv("AKM_PASSPHRASE", pass, 1), 0);
+	for (int i = 0; i < 2; i++) {
+		EXPECT_RC(node(&out, labels[i], "import", "--dir", usb, "--anchor", anchor, NULL), 0, out,
+		          "import with the generated passphrase (AKM_PASSPHRASE)");
+		free(out);
+	}
+	unsetenv("AKM_PASSPHRASE");
+	for (int i = 0; i < 2; i++) {
+		EXPECT_RC(nmm(&out, "verify", "--node", labels[i], "--se-module", env.softhsm_path, "--se-token",
+		              labels[i], "--se-pin-file", pin_file, NULL), 0, out, "verify");
+		free(out);
+	}
+}
+END_TEST
+
+/* Every test environment of this process lives in one scratch folder that
+ * the main process removes when it exits: check ends a forked test with
+ * _exit() when an assertion fails, so the teardown does not run then. */
+static char scratch_root[PATH_MAX];
+static pid_t scratch_owner;
+
+static int remove_scratch_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void remove_scratch_root(void)
+{
+	if (getpid() == scratch_owner && scratch_root[0])
+		nftw(scratch_root, remove_scratch_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_scratch_root(const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(scratch_root, sizeof scratch_root, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+	if (!mkdtemp(scratch_root)) {
+		fprintf(stderr, "%s: mkdtemp %s: %s\n", name, scratch_root, strerror(errno));
+		exit(1);
+	}
+	scratch_owner = getpid();
+	atexit(remove_scratch_root);
+	setenv("TMPDIR", scratch_root, 1);
+}
+
+int main(void)
+{
+	nmm_path = getenv("AKM_TEST_NMM");
+	node_path = getenv("AKM_TEST_NODE");
+	if (!nmm_path || !node_path || access(nmm_path, X_OK) != 0 || access(node_path, X_OK) != 0) {
+		fprintf(stderr, "SKIP: AKM_TEST_NMM / AKM_TEST_NODE not set or not executable\n");
+		return AKM_TEST_SKIP;
+	}
+	make_scratch_root("nmm-flow");
+	Suite *s = suite_create("nmm-flow");
+	TCase *tc = tcase_create("flow");
+	tcase_set_timeout(tc, 600);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_full_flow);
+	tcase_add_test(tc, test_enrollment);
+	tcase_add_test(tc, test_generated_passphrase);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

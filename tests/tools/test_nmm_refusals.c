@@ -1,2 +1,829 @@
-/* being written (issue 4) */
-int main(void) { return 77; }
+/*
+ * Refusals (issue 4, "Must show"): each with a clear message (exit 2, or 5
+ * for the file system) and nothing imported or changed.  Real bundles
+ * exported by akm-nmm through akm-pkcs11.so, imported by akm-node into
+ * SoftHSM2 tokens used directly:
+ *
+ *   - every byte position of a real bundle with one bit flipped (a
+ *     passphrase bundle and a node-key bundle), each a separate akm-node
+ *     import: exit 2, and the node token's objects unchanged;
+ *   - a bundle for another node, a wrong hardware value (in the station's
+ *     record, and given with --hw-id), a wrong passphrase, an older bundle
+ *     after a newer one, the same bundle twice, every truncation of a bundle;
+ *   - an export into a directory that cannot be written (not a directory, a
+ *     read-only medium, a full medium): exit 5, no file left behind, the
+ *     node's status unchanged.
+ * After the refusals, the untouched bundle still imports: the refusals were
+ * about what was wrong with them.
+ */
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testenv.h"
+
+#define STATION "nmm-station"
+#define PASSPHRASE "Refusal-Test-Passphrase-1"
+
+static akm_testenv env;
+static const char *nmm_path, *node_path;
+static char pin_file[PATH_MAX + 16];
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+	ck_assert_msg(fp != NULL, "cannot write %s: %s", path, strerror(errno));
+	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+
+static void path_in(char *out, size_t size, const char *name)
+{
+	int n = snprintf(out, size, "%s/%s", env.dir, name);
+	ck_assert(n > 0 && (size_t)n < size);
+}
+
+/* Runs argv; returns the exit status; *out gets stdout+stderr (caller frees). */
+static int run_argv(const char *const *argv, char **out)
+{
+	char *text = NULL;
+	int rc = akm_run(argv, NULL, &text, 300);
+	if (out)
+		*out = text ? text : strdup("");
+	else
+		free(text);
+	return rc;
+}
+
+#define MAX_ARGS 48
+
+/* prog sub [common options] args... NULL */
+static int tool_v(char **out, const char *prog, const char *sub, const char *const *common, va_list ap)
+{
+	const char *argv[MAX_ARGS];
+	size_t n = 0;
+	argv[n++] = prog;
+	argv[n++] = sub;
+	for (size_t i = 0; common && common[i]; i++)
+		argv[n++] = common[i];
+	const char *a;
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		ck_assert_uint_lt(n, MAX_ARGS - 1);
+		argv[n++] = a;
+	}
+	argv[n] = NULL;
+	return run_argv(argv, out);
+}
+
+/* akm-nmm SUB --module akm-pkcs11.so --token STATION --pin-file PIN args... */
+static int nmm(char **out, const char *sub, ...)
+{
+	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file, NULL};
+	va_list ap;
+	va_start(ap, sub);
+	int rc = tool_v(out, nmm_path, sub, common, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* akm-node SUB --module libsofthsm2.so --token LABEL --pin-file PIN args... */
+static int node(char **out, const char *label, const char *sub, ...)
+{
+	const char *common[] = {"--module", env.softhsm_path, "--token", label, "--pin-file", pin_file, NULL};
+	va_list ap;
+	va_start(ap, sub);
+	int rc = tool_v(out, node_path, sub, common, ap);
+	va_end(ap);
+	return rc;
+}
+
+#define EXPECT_RC(rc_expr, want, out, what)                                                   \
+	do {                                                                                  \
+		int rc_ = (rc_expr);                                                          \
+		ck_assert_msg(rc_ == (want), "%s: exit %d, expected %d; output:\n%s", (what), \
+		              rc_, (want), (out) ? (out) : "");                              \
+	} while (0)
+
+/* ---- a minimal JSON reader: enough for the tools' --json output ---------- */
+
+static const char *json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* Skips one JSON value; returns the character after it, or NULL. */
+static const char *json_skip(const char *p)
+{
+	p = json_ws(p);
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++)
+			if (*p == '\\' && p[1])
+				p++;
+		return *p == '"' ? p + 1 : NULL;
+	}
+	if (*p == '{' || *p == '[') {
+		int depth = 0;
+		for (; *p; p++) {
+			if (*p == '"') {
+				p = json_skip(p);
+				if (!p)
+					return NULL;
+				p--;
+			} else if (*p == '{' || *p == '[') {
+				depth++;
+			} else if (*p == '}' || *p == ']') {
+				if (--depth == 0)
+					return p + 1;
+			}
+		}
+		return NULL;
+	}
+	while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n')
+		p++;
+	return p;
+}
+
+/* In the object starting at obj ('{'), the raw text of member `key` at its
+ * top level (strings without quotes, unescaped simply); false if absent. */
+static bool json_member(const char *obj, const char *key, char *out, size_t size)
+{
+	const char *p = json_ws(obj);
+	if (*p != '{')
+		return false;
+	p++;
+	size_t klen = strlen(key);
+	for (;;) {
+		p = json_ws(p);
+		if (*p != '"')
+			return false;
+		const char *k = p + 1;
+		const char *kend = json_skip(p);
+		if (!kend)
+			return false;
+		bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
+		p = json_ws(kend);
+		if (*p != ':')
+			return false;
+		p = json_ws(p + 1);
+		const char *vend = json_skip(p);
+		if (!vend)
+			return false;
+		if (match) {
+			const char *v = p;
+			size_t vlen = (size_t)(vend - p);
+			if (*v == '"') {
+				v++;
+				vlen -= 2;
+			}
+			if (vlen >= size)
+				vlen = size - 1;
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			return true;
+		}
+		p = json_ws(vend);
+		if (*p == ',')
+			p++;
+		else
+			return false;
+	}
+}
+
+/* The first of several possible member names that is present. */
+static bool json_member_any(const char *obj, const char *const *keys, char *out, size_t size)
+{
+	for (size_t i = 0; keys[i]; i++)
+		if (json_member(obj, keys[i], out, size))
+			return true;
+	return false;
+}
+
+static const char *const name_keys[] = {"name", "node", NULL};
+static const char *const status_keys[] = {"status", NULL};
+
+/* Finds, anywhere in text, the object describing node `name` (an object with
+ * a top-level name/node member equal to it).  Returns its start or NULL. */
+static const char *json_find_node(const char *text, const char *name)
+{
+	for (const char *p = strchr(text, '{'); p; p = strchr(p + 1, '{')) {
+		char v[128];
+		if (json_member_any(p, name_keys, v, sizeof v) && strcmp(v, name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+
+
+/* ---- fixtures -------------------------------------------------------------- */
+/* Lists DIR's entries (names joined by spaces) for messages and checks. */
+static size_t dir_entries(const char *dir, char *names, size_t size)
+{
+	DIR *d = opendir(dir);
+	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
+	size_t n = 0;
+	names[0] = '\0';
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		n++;
+		size_t used = strlen(names);
+		snprintf(names + used, size - used, "%s%s", used ? " " : "", e->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- fixtures and helpers of this test ------------------------------------- */
+
+static void setup(void)
+{
+	ck_assert_int_eq(akm_testenv_create(&env, STATION), 0);
+	snprintf(pin_file, sizeof pin_file, "%s/pin", env.dir);
+	write_file(pin_file, AKM_TEST_USER_PIN "\n", strlen(AKM_TEST_USER_PIN) + 1);
+}
+
+static void teardown(void)
+{
+	akm_testenv_destroy(&env);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	ck_assert_msg(fp != NULL, "cannot read %s: %s", path, strerror(errno));
+	unsigned char *buf = malloc(65536);
+	ck_assert_ptr_nonnull(buf);
+	*len = fread(buf, 1, 65536, fp);
+	fclose(fp);
+	return buf;
+}
+
+/* The node's hardware value as akm-node reports it (its token serial). */
+static void node_hw(const char *label, char *hw, size_t size)
+{
+	char *out;
+	EXPECT_RC(node(&out, label, "hw-id", NULL), 0, out, "akm-node hw-id");
+	size_t n = strcspn(out, "\r\n");
+	const char *w = out;
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == ' ' || out[i] == '\t')
+			w = out + i + 1;
+	size_t wl = (size_t)(out + n - w);
+	ck_assert_msg(wl > 0 && wl < size, "akm-node hw-id printed \"%s\"", out);
+	memcpy(hw, w, wl);
+	hw[wl] = '\0';
+	free(out);
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void append_hex(FILE *fp, const unsigned char *v, CK_ULONG len)
+{
+	for (CK_ULONG i = 0; i < len; i++)
+		fprintf(fp, "%02x", v[i]);
+}
+
+/* Everything a node token holds, as sorted text: one line per object with
+ * its class, label, ID and (data objects, public keys) value.  Read through
+ * libsofthsm2.so directly, logged in, so private objects count too. */
+static char *token_snapshot(const char *label)
+{
+	void *dl = NULL;
+	CK_FUNCTION_LIST *f = akm_test_load_module(env.softhsm_path, &dl);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->C_Initialize(NULL), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot(f, label, &slot), CKR_OK);
+	CK_SESSION_HANDLE s;
+	ck_assert_int_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_int_eq(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)),
+	                 CKR_OK);
+	CK_OBJECT_HANDLE objs[256];
+	CK_ULONG n = 0;
+	ck_assert_int_eq(f->C_FindObjectsInit(s, NULL, 0), CKR_OK);
+	ck_assert_int_eq(f->C_FindObjects(s, objs, 256, &n), CKR_OK);
+	ck_assert_int_eq(f->C_FindObjectsFinal(s), CKR_OK);
+	char **lines = calloc(n + 1, sizeof *lines);
+	ck_assert_ptr_nonnull(lines);
+	for (CK_ULONG i = 0; i < n; i++) {
+		char *line = NULL;
+		size_t line_len = 0;
+		FILE *fp = open_memstream(&line, &line_len);
+		CK_OBJECT_CLASS cls = 0;
+		CK_ATTRIBUTE a = {CKA_CLASS, &cls, sizeof cls};
+		f->C_GetAttributeValue(s, objs[i], &a, 1);
+		fprintf(fp, "class=%lu", (unsigned long)cls);
+		CK_ATTRIBUTE_TYPE types[] = {CKA_LABEL, CKA_ID, CKA_VALUE, CKA_EC_POINT};
+		for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+			unsigned char v[2048];
+			CK_ATTRIBUTE at = {types[t], v, sizeof v};
+			if (f->C_GetAttributeValue(s, objs[i], &at, 1) != CKR_OK || at.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+				continue;
+			fprintf(fp, " %lx=", (unsigned long)types[t]);
+			append_hex(fp, v, at.ulValueLen);
+		}
+		fclose(fp);
+		lines[i] = line;
+	}
+	qsort(lines, n, sizeof *lines, cmp_lines);
+	char *text = NULL;
+	size_t text_len = 0;
+	FILE *fp = open_memstream(&text, &text_len);
+	fprintf(fp, "%lu objects\n", (unsigned long)n);
+	for (CK_ULONG i = 0; i < n; i++) {
+		fprintf(fp, "%s\n", lines[i]);
+		free(lines[i]);
+	}
+	fclose(fp);
+	free(lines);
+	f->C_Logout(s);
+	f->C_CloseSession(s);
+	f->C_Finalize(NULL);
+	return text;
+}
+
+static void export_to(const char *name, const char *dir, const char *protection, const char *pass_file)
+{
+	char *out;
+	mkdir(dir, 0700);
+	if (strcmp(protection, "passphrase") == 0)
+		EXPECT_RC(nmm(&out, "export", "--node", name, "--out", dir, "--protection", "passphrase",
+		              "--passphrase-file", pass_file, "--argon2-ops", "1", "--argon2-mem-kib", "8192", NULL),
+		          0, out, "export");
+	else
+		EXPECT_RC(nmm(&out, "export", "--node", name, "--out", dir, "--protection", protection, NULL), 0, out,
+		          "export");
+	free(out);
+}
+
+/* akm-node import FILE on token `label`; the exit status, output in *out. */
+static int import_file(char **out, const char *label, const char *file, const char *pass_file)
+{
+	if (pass_file)
+		return node(out, label, "import", file, "--passphrase-file", pass_file, NULL);
+	return node(out, label, "import", file, NULL);
+}
+
+/* A refusal: exit 2 with a message naming akm-node. */
+static void expect_refused(const char *label, const char *file, const char *pass_file, const char *what)
+{
+	char *out;
+	int rc = import_file(&out, label, file, pass_file);
+	ck_assert_msg(rc == 2, "%s: exit %d, expected 2:\n%s", what, rc, out);
+	ck_assert_msg(strstr(out, "akm-node: ") != NULL, "%s: no message:\n%s", what, out);
+	free(out);
+}
+
+static void expect_unchanged(const char *label, const char *before, const char *what)
+{
+	char *now = token_snapshot(label);
+	ck_assert_msg(strcmp(now, before) == 0, "%s changed the node token:\nbefore:\n%s\nafter:\n%s", what, before,
+	              now);
+	free(now);
+}
+
+/* What `akm-node id` says (exit 3, "not provisioned", before any import),
+ * with its exit status, for comparing before and after. */
+static void id_text(const char *label, char **out)
+{
+	char *text;
+	int rc = node(&text, label, "id", NULL);
+	ck_assert_msg(rc == 0 || rc == 3, "akm-node id: exit %d:\n%s", rc, text);
+	ck_assert_int_ge(asprintf(out, "exit %d: %s", rc, text), 0);
+	free(text);
+}
+
+/* ---- setting up a station and nodes ------------------------------------------ */
+
+static char pass_file[PATH_MAX + 32];
+
+static void station_with_nodes(void)
+{
+	char *out;
+	EXPECT_RC(nmm(&out, "init", "--site", "Refusals", "--location", "Lab", NULL), 0, out, "init");
+	free(out);
+	path_in(pass_file, sizeof pass_file, "passphrase");
+	write_file(pass_file, PASSPHRASE "\n", strlen(PASSPHRASE) + 1);
+}
+
+static void provision_token_node(const char *name, char *hw, size_t hw_size)
+{
+	char *out;
+	ck_assert_int_eq(akm_testenv_add_token(&env, name), 0);
+	node_hw(name, hw, hw_size);
+	EXPECT_RC(nmm(&out, "provision", "--node", name, "--hw-id", hw, NULL), 0, out, "provision");
+	free(out);
+}
+
+/* Flips one bit at every byte position of `bundle` (a different bit from
+ * position to position), imports each copy on `label`: every one refused,
+ * the token unchanged. */
+static void flip_every_byte(const char *label, const char *bundle, const char *pass_for_import, const char *tag)
+{
+	size_t len;
+	unsigned char *good = read_file(bundle, &len);
+	ck_assert_uint_gt(len, 64);
+	char *before = token_snapshot(label), *id_before;
+	id_text(label, &id_before);
+	char copy[PATH_MAX + 64];
+	snprintf(copy, sizeof copy, "%s/flipped-%s.akmb", env.dir, tag);
+	double t0 = now_s();
+	for (size_t i = 0; i < len; i++) {
+		unsigned char *bad = malloc(len);
+		memcpy(bad, good, len);
+		bad[i] ^= (unsigned char)(1u << (i % 8));
+		write_file(copy, bad, len);
+		free(bad);
+		char *out;
+		int rc = import_file(&out, label, copy, pass_for_import);
+		ck_assert_msg(rc == 2, "%s: bit %zu of byte %zu of %zu flipped: exit %d, expected 2:\n%s", tag, i % 8, i,
+		              len, rc, out);
+		ck_assert_msg(strstr(out, "akm-node: ") != NULL, "%s: byte %zu: no message:\n%s", tag, i, out);
+		free(out);
+		/* The whole token compared after every refusal. */
+		char *now = token_snapshot(label);
+		ck_assert_msg(strcmp(now, before) == 0, "%s: byte %zu flipped: the node token changed:\n%s\nvs\n%s", tag,
+		              i, before, now);
+		free(now);
+		if (i % 64 == 0) {
+			char *id_now;
+			id_text(label, &id_now);
+			ck_assert_str_eq(id_now, id_before);
+			free(id_now);
+		}
+	}
+	fprintf(stderr, "nmm-refusals: %s: %zu flipped copies refused in %.1f s\n", tag, len, now_s() - t0);
+	char *id_now;
+	id_text(label, &id_now);
+	ck_assert_str_eq(id_now, id_before);
+	free(id_now);
+	free(id_before);
+	free(before);
+	free(good);
+}
+
+/* ---- the tests ------------------------------------------------------------- */
+
+/* Passphrase bundles: sequence, replay, passphrase, truncation, flips. */
+START_TEST(test_passphrase_bundles)
+{
+	station_with_nodes();
+	char hw_p[40], hw_q[40], *out;
+	provision_token_node("node-P", hw_p, sizeof hw_p);
+	provision_token_node("node-Q", hw_q, sizeof hw_q);
+	char d1[PATH_MAX + 32], d2[PATH_MAX + 32], d3[PATH_MAX + 32], d4[PATH_MAX + 32], dq[PATH_MAX + 32];
+	path_in(d1, sizeof d1, "usb1");
+	path_in(d2, sizeof d2, "usb2");
+	path_in(d3, sizeof d3, "usb3");
+	path_in(d4, sizeof d4, "usb4");
+	path_in(dq, sizeof dq, "usbq");
+	char b1[PATH_MAX + 64], b2[PATH_MAX + 64], b3[PATH_MAX + 64], b4[PATH_MAX + 64], bq[PATH_MAX + 64];
+	char anchor[PATH_MAX + 64];
+	snprintf(b1, sizeof b1, "%s/node-P.akmb", d1);
+	snprintf(b2, sizeof b2, "%s/node-P.akmb", d2);
+	snprintf(b3, sizeof b3, "%s/node-P.akmb", d3);
+	snprintf(b4, sizeof b4, "%s/node-P.akmb", d4);
+	snprintf(bq, sizeof bq, "%s/node-Q.akmb", dq);
+	snprintf(anchor, sizeof anchor, "%s/station.akmp", d1);
+	export_to("node-P", d1, "passphrase", pass_file);
+	export_to("node-Q", dq, "passphrase", pass_file);
+
+	/* The station is pinned on both nodes (trust changes the token once). */
+	EXPECT_RC(node(&out, "node-P", "trust", anchor, NULL), 0, out, "trust on P");
+	free(out);
+	EXPECT_RC(node(&out, "node-Q", "trust", anchor, NULL), 0, out, "trust on Q");
+	free(out);
+	char *fresh_q = token_snapshot("node-Q");
+
+	/* A bundle for another node: Q's on P. */
+	char *p_before = token_snapshot("node-P");
+	expect_refused("node-P", bq, pass_file, "Q's bundle on P");
+	expect_unchanged("node-P", p_before, "Q's bundle on P");
+	/* A wrong passphrase. */
+	char wrong_pass[PATH_MAX + 32];
+	path_in(wrong_pass, sizeof wrong_pass, "wrong-passphrase");
+	write_file(wrong_pass, "Refusal-Test-Passphrase-2\n", 26);
+	expect_refused("node-P", b1, wrong_pass, "a wrong passphrase");
+	expect_unchanged("node-P", p_before, "a wrong passphrase");
+	/* A wrong hardware value given on the command line. */
+	EXPECT_RC(node(&out, "node-P", "import", b1, "--passphrase-file", pass_file, "--hw-id", hw_q, NULL), 2, out,
+	          "import with --hw-id of another node");
+	free(out);
+	expect_unchanged("node-P", p_before, "a wrong --hw-id");
+	free(p_before);
+
+	/* Seq 1 imports; the same bundle a second time is refused. */
+	EXPECT_RC(import_file(&out, "node-P", b1, pass_file), 0, out, "import of P's first bundle");
+	free(out);
+	char *after1 = token_snapshot("node-P");
+	expect_refused("node-P", b1, pass_file, "the same bundle twice");
+	expect_unchanged("node-P", after1, "the same bundle twice");
+	free(after1);
+
+	/* Seq 2 and 3 exported; 3 imported; then 2 (older) is refused. */
+	export_to("node-P", d2, "passphrase", pass_file);
+	export_to("node-P", d3, "passphrase", pass_file);
+	EXPECT_RC(import_file(&out, "node-P", b3, pass_file), 0, out, "import of P's third bundle");
+	free(out);
+	char *after3 = token_snapshot("node-P");
+	expect_refused("node-P", b2, pass_file, "an older bundle after a newer one");
+	expect_unchanged("node-P", after3, "an older bundle after a newer one");
+	expect_refused("node-P", b1, pass_file, "the first bundle after the third");
+	expect_unchanged("node-P", after3, "the first bundle after the third");
+
+	/* Seq 4: every truncation, then every bit-flip position, refused. */
+	export_to("node-P", d4, "passphrase", pass_file);
+	size_t len;
+	unsigned char *good = read_file(b4, &len);
+	char cut[PATH_MAX + 32];
+	path_in(cut, sizeof cut, "cut.akmb");
+	double t0 = now_s();
+	for (size_t n = 0; n < len; n++) {
+		write_file(cut, good, n);
+		int rc = import_file(&out, "node-P", cut, pass_file);
+		ck_assert_msg(rc == 2, "P's bundle cut to %zu of %zu bytes: exit %d, expected 2:\n%s", n, len, rc, out);
+		free(out);
+		if (n % 32 == 0)
+			expect_unchanged("node-P", after3, "a truncated bundle");
+	}
+	/* And one byte too many. */
+	unsigned char *longer = malloc(len + 1);
+	memcpy(longer, good, len);
+	longer[len] = 0;
+	write_file(cut, longer, len + 1);
+	free(longer);
+	expect_refused("node-P", cut, pass_file, "a bundle with a byte appended");
+	expect_unchanged("node-P", after3, "truncated bundles");
+	fprintf(stderr, "nmm-refusals: %zu truncations refused in %.1f s\n", len, now_s() - t0);
+	free(good);
+
+	flip_every_byte("node-P", b4, pass_file, "passphrase bundle");
+
+	/* The untouched seq-4 bundle still imports. */
+	EXPECT_RC(import_file(&out, "node-P", b4, pass_file), 0, out, "import of P's fourth bundle");
+	free(out);
+	free(after3);
+
+	/* Q never took anything: its token is as trust left it. */
+	expect_unchanged("node-Q", fresh_q, "the refusals on P");
+	free(fresh_q);
+	EXPECT_RC(import_file(&out, "node-Q", bq, pass_file), 0, out, "Q's own bundle");
+	free(out);
+}
+END_TEST
+
+/* A node-key bundle (enrolled node): every bit flip refused. */
+START_TEST(test_node_key_bundle_flips)
+{
+	station_with_nodes();
+	char *out;
+	ck_assert_int_eq(akm_testenv_add_token(&env, "node-K"), 0);
+	char req[PATH_MAX + 32], dir[PATH_MAX + 32], bundle[PATH_MAX + 64], anchor[PATH_MAX + 64];
+	path_in(req, sizeof req, "node-K.akmr");
+	path_in(dir, sizeof dir, "usb");
+	snprintf(bundle, sizeof bundle, "%s/node-K.akmb", dir);
+	snprintf(anchor, sizeof anchor, "%s/station.akmp", dir);
+	EXPECT_RC(node(&out, "node-K", "request", "--name", "node-K", "--out", req, NULL), 0, out, "request");
+	free(out);
+	EXPECT_RC(nmm(&out, "enroll", req, NULL), 0, out, "enroll");
+	free(out);
+	EXPECT_RC(nmm(&out, "approve", "node-K", NULL), 0, out, "approve");
+	free(out);
+	export_to("node-K", dir, "node-key", NULL);
+	EXPECT_RC(node(&out, "node-K", "trust", anchor, NULL), 0, out, "trust");
+	free(out);
+	flip_every_byte("node-K", bundle, NULL, "node-key bundle");
+	EXPECT_RC(import_file(&out, "node-K", bundle, NULL), 0, out, "import of the untouched bundle");
+	free(out);
+}
+END_TEST
+
+/* A node provisioned with a hardware value that is not its token's. */
+START_TEST(test_wrong_hardware)
+{
+	station_with_nodes();
+	char *out;
+	ck_assert_int_eq(akm_testenv_add_token(&env, "node-W"), 0);
+	EXPECT_RC(nmm(&out, "provision", "--node", "node-W", "--hw-id", "0000000000000000", NULL), 0, out,
+	          "provision W");
+	free(out);
+	char dir[PATH_MAX + 32], bundle[PATH_MAX + 64], anchor[PATH_MAX + 64];
+	path_in(dir, sizeof dir, "usb");
+	snprintf(bundle, sizeof bundle, "%s/node-W.akmb", dir);
+	snprintf(anchor, sizeof anchor, "%s/station.akmp", dir);
+	export_to("node-W", dir, "passphrase", pass_file);
+	EXPECT_RC(node(&out, "node-W", "trust", anchor, NULL), 0, out, "trust");
+	free(out);
+	char *before = token_snapshot("node-W");
+	expect_refused("node-W", bundle, pass_file, "a bundle bound to another hardware value");
+	expect_unchanged("node-W", before, "a wrong hardware value");
+	/* --dir finds no bundle for this node: not found. */
+	EXPECT_RC(node(&out, "node-W", "import", "--dir", dir, "--passphrase-file", pass_file, NULL), 3, out,
+	          "import --dir with no bundle bound to this node");
+	free(out);
+	expect_unchanged("node-W", before, "import --dir");
+	/* write-se refuses it too: the token's serial is not the hw-id. */
+	EXPECT_RC(nmm(&out, "write-se", "--node", "node-W", "--se-module", env.softhsm_path, "--se-token", "node-W",
+	              "--se-pin-file", pin_file, NULL), 2, out, "write-se into a token with another serial");
+	free(out);
+	expect_unchanged("node-W", before, "write-se");
+	free(before);
+}
+END_TEST
+
+/* ---- unwritable export directories -------------------------------------------- */
+
+static void status_of(const char *name, char *status, size_t size)
+{
+	char *out;
+	EXPECT_RC(nmm(&out, "show", name, "--json", NULL), 0, out, "show --json");
+	const char *obj = json_find_node(out, name);
+	if (!obj)
+		obj = out;
+	ck_assert_msg(json_member_any(obj, status_keys, status, size), "show --json has no status:\n%s", out);
+	free(out);
+}
+
+/* An export into `dir` that must fail with exit 5, leaving `dir` as it was
+ * (`entries` names) and the node's status unchanged. */
+static void expect_export_fails(const char *name, const char *dir, const char *what)
+{
+	char status_before[64], status_after[64], before[1024] = "", after[1024] = "";
+	status_of(name, status_before, sizeof status_before);
+	struct stat st;
+	bool is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	if (is_dir)
+		dir_entries(dir, before, sizeof before);
+	char *out;
+	int rc = nmm(&out, "export", "--node", name, "--out", dir, "--protection", "passphrase", "--passphrase-file",
+	             pass_file, "--argon2-ops", "1", "--argon2-mem-kib", "8192", NULL);
+	ck_assert_msg(rc == 5, "%s: exit %d, expected 5:\n%s", what, rc, out);
+	ck_assert_msg(strstr(out, "akm-nmm: ") != NULL, "%s: no message:\n%s", what, out);
+	free(out);
+	if (is_dir) {
+		dir_entries(dir, after, sizeof after);
+		ck_assert_msg(strcmp(before, after) == 0, "%s: the directory held \"%s\", now \"%s\"", what, before, after);
+	}
+	status_of(name, status_after, sizeof status_after);
+	ck_assert_msg(strcmp(status_before, status_after) == 0, "%s: status %s became %s", what, status_before,
+	              status_after);
+	fprintf(stderr, "nmm-refusals: %s: refused (exit 5), nothing left, status %s\n", what, status_after);
+}
+
+START_TEST(test_unwritable_export)
+{
+	station_with_nodes();
+	char *out;
+	EXPECT_RC(nmm(&out, "provision", "--node", "node-R", "--hw-id", "hw-node-R", NULL), 0, out, "provision R");
+	free(out);
+
+	/* A path under a regular file (ENOTDIR). */
+	char file[PATH_MAX + 32], under_file[PATH_MAX + 48];
+	path_in(file, sizeof file, "plain-file");
+	write_file(file, "x", 1);
+	snprintf(under_file, sizeof under_file, "%s/usb", file);
+	expect_export_fails("node-R", under_file, "a directory under a regular file");
+	/* A directory that does not exist. */
+	char missing[PATH_MAX + 32];
+	path_in(missing, sizeof missing, "no-such-dir");
+	expect_export_fails("node-R", missing, "a missing directory");
+
+	char ro[PATH_MAX + 32], full[PATH_MAX + 32];
+	path_in(ro, sizeof ro, "read-only");
+	path_in(full, sizeof full, "full");
+	ck_assert_int_eq(mkdir(ro, 0700), 0);
+	ck_assert_int_eq(mkdir(full, 0700), 0);
+	if (geteuid() != 0) {
+		/* Not root: permissions stop us. */
+		ck_assert_int_eq(chmod(ro, 0500), 0);
+		expect_export_fails("node-R", ro, "a read-only directory (mode 0500)");
+		chmod(ro, 0700);
+	} else if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) {
+		/* Root ignores permissions: real read-only and full media, tmpfs
+		 * mounts in this test process's own mount namespace (its children,
+		 * the tools, see them; nothing outside does). */
+		ck_assert_msg(mount("tmpfs", ro, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k") == 0,
+		              "mount read-only tmpfs: %s", strerror(errno));
+		expect_export_fails("node-R", ro, "a read-only medium");
+		ck_assert_msg(mount("tmpfs", full, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k,nr_inodes=64") == 0,
+		              "mount tmpfs: %s", strerror(errno));
+		char filler[PATH_MAX + 48];
+		snprintf(filler, sizeof filler, "%s/filler", full);
+		int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		ck_assert_int_ge(fd, 0);
+		char block[512];
+		memset(block, 0xa5, sizeof block);
+		while (write(fd, block, sizeof block) > 0)
+			;
+		ck_assert_int_eq(errno, ENOSPC);
+		/* Fill the last partial block too. */
+		while (write(fd, block, 1) > 0)
+			;
+		close(fd);
+		expect_export_fails("node-R", full, "a full medium");
+		umount2(full, MNT_DETACH);
+		umount2(ro, MNT_DETACH);
+	} else {
+		fprintf(stderr, "nmm-refusals: root without mount namespaces: the read-only and full media are "
+		        "not tested (%s)\n", strerror(errno));
+	}
+
+	/* And a writable one works. */
+	char ok_dir[PATH_MAX + 32];
+	path_in(ok_dir, sizeof ok_dir, "usb-ok");
+	export_to("node-R", ok_dir, "passphrase", pass_file);
+	char status[64];
+	status_of("node-R", status, sizeof status);
+	ck_assert_str_eq(status, "exported");
+}
+END_TEST
+
+/* Every test environment of this process lives in one scratch folder that
+ * the main process removes when it exits: check ends a forked test with
+ * _exit() when an assertion fails, so the teardown does not run then. */
+static char scratch_root[PATH_MAX];
+static pid_t scratch_owner;
+
+static int remove_scratch_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void remove_scratch_root(void)
+{
+	if (getpid() == scratch_owner && scratch_root[0])
+		nftw(scratch_root, remove_scratch_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_scratch_root(const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(scratch_root, sizeof scratch_root, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+	if (!mkdtemp(scratch_root)) {
+		fprintf(stderr, "%s: mkdtemp %s: %s\n", name, scratch_root, strerror(errno));
+		exit(1);
+	}
+	scratch_owner = getpid();
+	atexit(remove_scratch_root);
+	setenv("TMPDIR", scratch_root, 1);
+}
+
+int main(void)
+{
+	nmm_path = getenv("AKM_TEST_NMM");
+	node_path = getenv("AKM_TEST_NODE");
+	if (!nmm_path || !node_path || access(nmm_path, X_OK) != 0 || access(node_path, X_OK) != 0) {
+		fprintf(stderr, "SKIP: AKM_TEST_NMM / AKM_TEST_NODE not set or not executable\n");
+		return AKM_TEST_SKIP;
+	}
+	make_scratch_root("nmm-refusals");
+	Suite *s = suite_create("nmm-refusals");
+	TCase *tc = tcase_create("refusals");
+	tcase_set_timeout(tc, 600);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_wrong_hardware);
+	tcase_add_test(tc, test_unwritable_export);
+	tcase_add_test(tc, test_passphrase_bundles);
+	tcase_add_test(tc, test_node_key_bundle_flips);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
