@@ -252,7 +252,7 @@ cmd_demo() {
 
 	# --- the provisioning station ---------------------------------------------
 	heading "Station: akm-nmm init (station ID, signing key, site metadata)"
-	demo_nmm init --site "Demo site" --location "Bench 1" --anchor-out "$demo/station.akmp" | tee "$out"
+	demo_nmm init --site "Demo site" --location "Bench 1" --anchor-out "$demo/station.akmp" | tee "$demo/init.out"
 
 	# Each node's hardware value is its secure element's serial.
 	declare -A hw
@@ -291,10 +291,15 @@ cmd_demo() {
 	fi
 	run ls -l "$demo/usb"
 
-	heading "Nodes A-C: import their bundles from the drive (the station's anchor pinned on first use)"
+	# The anchor on the drive is only as good as its fingerprint: each node
+	# pins it checked against the one akm-nmm init printed at the station.
+	local fingerprint
+	fingerprint=$(sed -n 's/^anchor fingerprint: //p' "$demo/init.out")
+	[ -n "$fingerprint" ] || die "demo: akm-nmm init printed no anchor fingerprint"
+	heading "Nodes A-C: pin the station's anchor (fingerprint checked), then import their bundles from the drive"
 	for node in A B C; do
-		AKM_PASSPHRASE="$passphrase" demo_node "$node" import --dir "$demo/usb" \
-			--anchor "$demo/usb/station.akmp"
+		demo_node "$node" trust "$demo/usb/station.akmp" --fingerprint "$fingerprint"
+		AKM_PASSPHRASE="$passphrase" demo_node "$node" import --dir "$demo/usb"
 	done
 
 	heading "Nodes D-E: the station writes their relationships straight into their secure elements"
