@@ -19,79 +19,22 @@
  *   - a generated batch passphrase: printed once, its QR code PNG holds it,
  *     and it opens the bundles.
  */
-#include <check.h>
-#include <errno.h>
-#include <ftw.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "testenv.h"
+#include "nmm-test.h"
 
-#define STATION "nmm-station"
 #define PASSPHRASE "correct horse battery staple 4"
 
-static akm_testenv env;
-static const char *nmm_path, *node_path;
-static char pin_file[PATH_MAX + 16];
-
 /* ---- small helpers ------------------------------------------------------ */
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *fp = fopen(path, "wb");
-	ck_assert_msg(fp != NULL, "cannot write %s: %s", path, strerror(errno));
-	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
-	ck_assert_int_eq(fclose(fp), 0);
-}
 
 static bool file_exists(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0;
-}
-
-static void path_in(char *out, size_t size, const char *name)
-{
-	int n = snprintf(out, size, "%s/%s", env.dir, name);
-	ck_assert(n > 0 && (size_t)n < size);
-}
-
-/* Runs argv; returns the exit status; *out gets stdout+stderr (caller frees). */
-static int run_argv(const char *const *argv, char **out)
-{
-	char *text = NULL;
-	int rc = akm_run(argv, NULL, &text, 300);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return rc;
-}
-
-#define MAX_ARGS 48
-
-/* prog sub [common options] args... NULL */
-static int tool_v(char **out, const char *prog, const char *sub, const char *const *common, va_list ap)
-{
-	const char *argv[MAX_ARGS];
-	size_t n = 0;
-	argv[n++] = prog;
-	argv[n++] = sub;
-	for (size_t i = 0; common && common[i]; i++)
-		argv[n++] = common[i];
-	const char *a;
-	while ((a = va_arg(ap, const char *)) != NULL) {
-		ck_assert_uint_lt(n, MAX_ARGS - 1);
-		argv[n++] = a;
-	}
-	argv[n] = NULL;
-	return run_argv(argv, out);
 }
 
 /* pkcs11-tool with argv; in an ASan build (this program maps libasan) the
@@ -114,7 +57,7 @@ static int run_pkcs11_tool(const char *const *args, char **out)
 	}
 	if (maps)
 		fclose(maps);
-	const char *argv[MAX_ARGS];
+	const char *argv[NMM_MAX_ARGS];
 	size_t n = 0;
 	char preload[PATH_MAX + 16], options[1200];
 	if (asan[0]) {
@@ -127,151 +70,13 @@ static int run_pkcs11_tool(const char *const *args, char **out)
 		argv[n++] = options;
 	}
 	argv[n++] = "pkcs11-tool";
-	for (size_t i = 0; args[i] && n < MAX_ARGS - 1; i++)
+	for (size_t i = 0; args[i] && n < NMM_MAX_ARGS - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	return run_argv(argv, out);
 }
 
-/* akm-nmm SUB --module akm-pkcs11.so --token STATION --pin-file PIN args... */
-static int nmm(char **out, const char *sub, ...)
-{
-	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file, NULL};
-	va_list ap;
-	va_start(ap, sub);
-	int rc = tool_v(out, nmm_path, sub, common, ap);
-	va_end(ap);
-	return rc;
-}
-
-/* akm-node SUB --module libsofthsm2.so --token LABEL --pin-file PIN args... */
-static int node(char **out, const char *label, const char *sub, ...)
-{
-	const char *common[] = {"--module", env.softhsm_path, "--token", label, "--pin-file", pin_file, NULL};
-	va_list ap;
-	va_start(ap, sub);
-	int rc = tool_v(out, node_path, sub, common, ap);
-	va_end(ap);
-	return rc;
-}
-
-#define EXPECT_RC(rc_expr, want, out, what)                                                   \
-	do {                                                                                  \
-		int rc_ = (rc_expr);                                                          \
-		ck_assert_msg(rc_ == (want), "%s: exit %d, expected %d; output:\n%s", (what), \
-		              rc_, (want), (out) ? (out) : "");                              \
-	} while (0)
-
-/* ---- a minimal JSON reader: enough for the tools' --json output ---------- */
-
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-/* Skips one JSON value; returns the character after it, or NULL. */
-static const char *json_skip(const char *p)
-{
-	p = json_ws(p);
-	if (*p == '"') {
-		for (p++; *p && *p != '"'; p++)
-			if (*p == '\\' && p[1])
-				p++;
-		return *p == '"' ? p + 1 : NULL;
-	}
-	if (*p == '{' || *p == '[') {
-		int depth = 0;
-		for (; *p; p++) {
-			if (*p == '"') {
-				p = json_skip(p);
-				if (!p)
-					return NULL;
-				p--;
-			} else if (*p == '{' || *p == '[') {
-				depth++;
-			} else if (*p == '}' || *p == ']') {
-				if (--depth == 0)
-					return p + 1;
-			}
-		}
-		return NULL;
-	}
-	while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n')
-		p++;
-	return p;
-}
-
-/* In the object starting at obj ('{'), the raw text of member `key` at its
- * top level (strings without quotes, unescaped simply); false if absent. */
-static bool json_member(const char *obj, const char *key, char *out, size_t size)
-{
-	const char *p = json_ws(obj);
-	if (*p != '{')
-		return false;
-	p++;
-	size_t klen = strlen(key);
-	for (;;) {
-		p = json_ws(p);
-		if (*p != '"')
-			return false;
-		const char *k = p + 1;
-		const char *kend = json_skip(p);
-		if (!kend)
-			return false;
-		bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
-		p = json_ws(kend);
-		if (*p != ':')
-			return false;
-		p = json_ws(p + 1);
-		const char *vend = json_skip(p);
-		if (!vend)
-			return false;
-		if (match) {
-			const char *v = p;
-			size_t vlen = (size_t)(vend - p);
-			if (*v == '"') {
-				v++;
-				vlen -= 2;
-			}
-			if (vlen >= size)
-				vlen = size - 1;
-			memcpy(out, v, vlen);
-			out[vlen] = '\0';
-			return true;
-		}
-		p = json_ws(vend);
-		if (*p == ',')
-			p++;
-		else
-			return false;
-	}
-}
-
-/* The first of several possible member names that is present. */
-static bool json_member_any(const char *obj, const char *const *keys, char *out, size_t size)
-{
-	for (size_t i = 0; keys[i]; i++)
-		if (json_member(obj, keys[i], out, size))
-			return true;
-	return false;
-}
-
-static const char *const name_keys[] = {"name", "node", NULL};
-static const char *const status_keys[] = {"status", NULL};
-
-/* Finds, anywhere in text, the object describing node `name` (an object with
- * a top-level name/node member equal to it).  Returns its start or NULL. */
-static const char *json_find_node(const char *text, const char *name)
-{
-	for (const char *p = strchr(text, '{'); p; p = strchr(p + 1, '{')) {
-		char v[128];
-		if (json_member_any(p, name_keys, v, sizeof v) && strcmp(v, name) == 0)
-			return p;
-	}
-	return NULL;
-}
+/* ---- what the tools print ------------------------------------------------- */
 
 /* How many objects in text have a name/node and a status member. */
 static size_t json_count_nodes(const char *text)
@@ -308,47 +113,13 @@ static bool text_field(const char *text, const char *label, char *out, size_t si
 	return false;
 }
 
-/* ---- fixtures -------------------------------------------------------------- */
-
-static void setup(void)
-{
-	ck_assert_int_eq(akm_testenv_create(&env, STATION), 0);
-	snprintf(pin_file, sizeof pin_file, "%s/pin", env.dir);
-	write_file(pin_file, AKM_TEST_USER_PIN "\n", strlen(AKM_TEST_USER_PIN) + 1);
-}
-
-static void teardown(void)
-{
-	akm_testenv_destroy(&env);
-}
-
-/* The node's hardware value as akm-node reports it (its token serial). */
-static void node_hw(const char *label, char *hw, size_t size)
-{
-	char *out;
-	EXPECT_RC(node(&out, label, "hw-id", NULL), 0, out, "akm-node hw-id");
-	size_t n = strcspn(out, "\r\n");
-	/* "serial: X" or just "X": take the last word of the first line. */
-	const char *w = out;
-	for (size_t i = 0; i < n; i++)
-		if (out[i] == ' ' || out[i] == '\t')
-			w = out + i + 1;
-	size_t wl = (size_t)(out + n - w);
-	ck_assert_msg(wl > 0 && wl < size, "akm-node hw-id printed \"%s\"", out);
-	memcpy(hw, w, wl);
-	hw[wl] = '\0';
-	free(out);
-}
+/* ---- node tokens --------------------------------------------------------- */
 
 /* The serial of token `label` read through libsofthsm2.so directly. */
 static void token_serial(const char *label, char serial[17])
 {
-	void *dl = NULL;
-	CK_FUNCTION_LIST *f = akm_test_load_module(env.softhsm_path, &dl);
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(f->C_Initialize(NULL), CKR_OK);
 	CK_SLOT_ID slot;
-	ck_assert_int_eq(akm_test_find_slot(f, label, &slot), CKR_OK);
+	CK_FUNCTION_LIST *f = node_token_open(label, &slot);
 	CK_TOKEN_INFO info;
 	ck_assert_int_eq(f->C_GetTokenInfo(slot, &info), CKR_OK);
 	size_t n = sizeof info.serialNumber;
@@ -383,25 +154,6 @@ static void expect_status(const char *list_json, const char *name, const char *s
 	char s[64];
 	ck_assert_msg(json_member_any(obj, status_keys, s, sizeof s), "no status for %s in:\n%s", name, list_json);
 	ck_assert_msg(strcmp(s, status) == 0, "%s: status \"%s\", expected \"%s\"", name, s, status);
-}
-
-/* Lists DIR's entries (names joined by spaces) for messages and checks. */
-static size_t dir_entries(const char *dir, char *names, size_t size)
-{
-	DIR *d = opendir(dir);
-	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
-	size_t n = 0;
-	names[0] = '\0';
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		n++;
-		size_t used = strlen(names);
-		snprintf(names + used, size - used, "%s%s", used ? " " : "", e->d_name);
-	}
-	closedir(d);
-	return n;
 }
 
 /* ---- the flow ------------------------------------------------------------ */
@@ -774,62 +526,14 @@ START_TEST(test_generated_passphrase)
 }
 END_TEST
 
-/* Every test environment of this process lives in one scratch folder that
- * the main process removes when it exits: check ends a forked test with
- * _exit() when an assertion fails, so the teardown does not run then. */
-static char scratch_root[PATH_MAX];
-static pid_t scratch_owner;
-
-static int remove_scratch_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static void add_tests(TCase *tc)
 {
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void remove_scratch_root(void)
-{
-	if (getpid() == scratch_owner && scratch_root[0])
-		nftw(scratch_root, remove_scratch_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void make_scratch_root(const char *name)
-{
-	const char *tmp = getenv("TMPDIR");
-	snprintf(scratch_root, sizeof scratch_root, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
-	if (!mkdtemp(scratch_root)) {
-		fprintf(stderr, "%s: mkdtemp %s: %s\n", name, scratch_root, strerror(errno));
-		exit(1);
-	}
-	scratch_owner = getpid();
-	atexit(remove_scratch_root);
-	setenv("TMPDIR", scratch_root, 1);
+	tcase_add_test(tc, test_full_flow);
+	tcase_add_test(tc, test_enrollment);
+	tcase_add_test(tc, test_generated_passphrase);
 }
 
 int main(void)
 {
-	nmm_path = getenv("AKM_TEST_NMM");
-	node_path = getenv("AKM_TEST_NODE");
-	if (!nmm_path || !node_path || access(nmm_path, X_OK) != 0 || access(node_path, X_OK) != 0) {
-		fprintf(stderr, "SKIP: AKM_TEST_NMM / AKM_TEST_NODE not set or not executable\n");
-		return AKM_TEST_SKIP;
-	}
-	make_scratch_root("nmm-flow");
-	Suite *s = suite_create("nmm-flow");
-	TCase *tc = tcase_create("flow");
-	tcase_set_timeout(tc, 600);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_full_flow);
-	tcase_add_test(tc, test_enrollment);
-	tcase_add_test(tc, test_generated_passphrase);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return nmm_test_main("nmm-flow", "flow", 600, true, add_tests);
 }

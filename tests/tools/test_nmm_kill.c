@@ -24,83 +24,25 @@
  * one transaction each, so a larger count also kills between chunks);
  * AKM_KILL_SEED the random seed (default: time and pid, printed).
  */
-#include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "testenv.h"
+#include "nmm-test.h"
 #include "akm/pkcs11-akm.h"
 
-#define STATION "nmm-station"
 #define STATION_ID "5a5a0123456789abcdef0123456789ab"
 #define BATCH_DEFAULT 1000
 static int batch_size = BATCH_DEFAULT; /* AKM_KILL_COUNT */
 
-static akm_testenv env;
-static const char *nmm_path;
-static char pin_file[PATH_MAX + 16];
-
 /* ---- small helpers ------------------------------------------------------ */
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *fp = fopen(path, "wb");
-	ck_assert_msg(fp != NULL, "cannot write %s: %s", path, strerror(errno));
-	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
-	ck_assert_int_eq(fclose(fp), 0);
-}
-
-/* akm-nmm SUB --module akm-pkcs11.so --token STATION --pin-file PIN args... */
-static int nmm(char **out, const char *sub, ...)
-{
-	const char *argv[32];
-	size_t n = 0;
-	argv[n++] = nmm_path;
-	argv[n++] = sub;
-	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file};
-	for (size_t i = 0; i < 6; i++)
-		argv[n++] = common[i];
-	va_list ap;
-	va_start(ap, sub);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) != NULL && n < 31)
-		argv[n++] = a;
-	va_end(ap);
-	argv[n] = NULL;
-	char *text = NULL;
-	int rc = akm_run(argv, NULL, &text, 600);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return rc;
-}
-
-#define EXPECT_RC(rc_expr, want, out, what)                                                   \
-	do {                                                                                  \
-		int rc_ = (rc_expr);                                                          \
-		ck_assert_msg(rc_ == (want), "%s: exit %d, expected %d; output:\n%s", (what), \
-		              rc_, (want), (out) ? (out) : "");                              \
-	} while (0)
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int env_int(const char *name, int fallback)
 {
@@ -484,18 +426,6 @@ static const char *log_text(const char *path)
 
 /* ---- the test -------------------------------------------------------------------- */
 
-static void setup(void)
-{
-	ck_assert_int_eq(akm_testenv_create(&env, STATION), 0);
-	snprintf(pin_file, sizeof pin_file, "%s/pin", env.dir);
-	write_file(pin_file, AKM_TEST_USER_PIN "\n", strlen(AKM_TEST_USER_PIN) + 1);
-}
-
-static void teardown(void)
-{
-	akm_testenv_destroy(&env);
-}
-
 START_TEST(test_kill_provision)
 {
 	int rounds = env_int("AKM_KILL_ROUNDS", 10);
@@ -643,60 +573,14 @@ START_TEST(test_kill_provision)
 }
 END_TEST
 
-/* Every test environment of this process lives in one scratch folder that
- * the main process removes when it exits: check ends a forked test with
- * _exit() when an assertion fails, so the teardown does not run then. */
-static char scratch_root[PATH_MAX];
-static pid_t scratch_owner;
-
-static int remove_scratch_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static void add_tests(TCase *tc)
 {
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void remove_scratch_root(void)
-{
-	if (getpid() == scratch_owner && scratch_root[0])
-		nftw(scratch_root, remove_scratch_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void make_scratch_root(const char *name)
-{
-	const char *tmp = getenv("TMPDIR");
-	snprintf(scratch_root, sizeof scratch_root, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
-	if (!mkdtemp(scratch_root)) {
-		fprintf(stderr, "%s: mkdtemp %s: %s\n", name, scratch_root, strerror(errno));
-		exit(1);
-	}
-	scratch_owner = getpid();
-	atexit(remove_scratch_root);
-	setenv("TMPDIR", scratch_root, 1);
+	tcase_add_test(tc, test_kill_provision);
 }
 
 int main(void)
 {
-	nmm_path = getenv("AKM_TEST_NMM");
-	if (!nmm_path || access(nmm_path, X_OK) != 0) {
-		fprintf(stderr, "SKIP: AKM_TEST_NMM not set or not executable\n");
-		return AKM_TEST_SKIP;
-	}
+	nmm_test_timeout = 600; /* a batch of 1000 and more */
 	signal(SIGPIPE, SIG_IGN);
-	make_scratch_root("nmm-kill");
-	Suite *s = suite_create("nmm-kill");
-	TCase *tc = tcase_create("kill");
-	tcase_set_timeout(tc, 840);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_kill_provision);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return nmm_test_main("nmm-kill", "kill", 840, false, add_tests);
 }

@@ -16,262 +16,22 @@
  * After the refusals, the untouched bundle still imports: the refusals were
  * about what was wrong with them.
  */
-#include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "testenv.h"
+#include "nmm-test.h"
 
-#define STATION "nmm-station"
 #define PASSPHRASE "Refusal-Test-Passphrase-1"
 
-static akm_testenv env;
-static const char *nmm_path, *node_path;
-static char pin_file[PATH_MAX + 16];
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *fp = fopen(path, "wb");
-	ck_assert_msg(fp != NULL, "cannot write %s: %s", path, strerror(errno));
-	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
-	ck_assert_int_eq(fclose(fp), 0);
-}
-
-
-static void path_in(char *out, size_t size, const char *name)
-{
-	int n = snprintf(out, size, "%s/%s", env.dir, name);
-	ck_assert(n > 0 && (size_t)n < size);
-}
-
-/* Runs argv; returns the exit status; *out gets stdout+stderr (caller frees). */
-static int run_argv(const char *const *argv, char **out)
-{
-	char *text = NULL;
-	int rc = akm_run(argv, NULL, &text, 300);
-	if (out)
-		*out = text ? text : strdup("");
-	else
-		free(text);
-	return rc;
-}
-
-#define MAX_ARGS 48
-
-/* prog sub [common options] args... NULL */
-static int tool_v(char **out, const char *prog, const char *sub, const char *const *common, va_list ap)
-{
-	const char *argv[MAX_ARGS];
-	size_t n = 0;
-	argv[n++] = prog;
-	argv[n++] = sub;
-	for (size_t i = 0; common && common[i]; i++)
-		argv[n++] = common[i];
-	const char *a;
-	while ((a = va_arg(ap, const char *)) != NULL) {
-		ck_assert_uint_lt(n, MAX_ARGS - 1);
-		argv[n++] = a;
-	}
-	argv[n] = NULL;
-	return run_argv(argv, out);
-}
-
-/* akm-nmm SUB --module akm-pkcs11.so --token STATION --pin-file PIN args... */
-static int nmm(char **out, const char *sub, ...)
-{
-	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file, NULL};
-	va_list ap;
-	va_start(ap, sub);
-	int rc = tool_v(out, nmm_path, sub, common, ap);
-	va_end(ap);
-	return rc;
-}
-
-/* akm-node SUB --module libsofthsm2.so --token LABEL --pin-file PIN args... */
-static int node(char **out, const char *label, const char *sub, ...)
-{
-	const char *common[] = {"--module", env.softhsm_path, "--token", label, "--pin-file", pin_file, NULL};
-	va_list ap;
-	va_start(ap, sub);
-	int rc = tool_v(out, node_path, sub, common, ap);
-	va_end(ap);
-	return rc;
-}
-
-#define EXPECT_RC(rc_expr, want, out, what)                                                   \
-	do {                                                                                  \
-		int rc_ = (rc_expr);                                                          \
-		ck_assert_msg(rc_ == (want), "%s: exit %d, expected %d; output:\n%s", (what), \
-		              rc_, (want), (out) ? (out) : "");                              \
-	} while (0)
-
-/* ---- a minimal JSON reader: enough for the tools' --json output ---------- */
-
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-/* Skips one JSON value; returns the character after it, or NULL. */
-static const char *json_skip(const char *p)
-{
-	p = json_ws(p);
-	if (*p == '"') {
-		for (p++; *p && *p != '"'; p++)
-			if (*p == '\\' && p[1])
-				p++;
-		return *p == '"' ? p + 1 : NULL;
-	}
-	if (*p == '{' || *p == '[') {
-		int depth = 0;
-		for (; *p; p++) {
-			if (*p == '"') {
-				p = json_skip(p);
-				if (!p)
-					return NULL;
-				p--;
-			} else if (*p == '{' || *p == '[') {
-				depth++;
-			} else if (*p == '}' || *p == ']') {
-				if (--depth == 0)
-					return p + 1;
-			}
-		}
-		return NULL;
-	}
-	while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n')
-		p++;
-	return p;
-}
-
-/* In the object starting at obj ('{'), the raw text of member `key` at its
- * top level (strings without quotes, unescaped simply); false if absent. */
-static bool json_member(const char *obj, const char *key, char *out, size_t size)
-{
-	const char *p = json_ws(obj);
-	if (*p != '{')
-		return false;
-	p++;
-	size_t klen = strlen(key);
-	for (;;) {
-		p = json_ws(p);
-		if (*p != '"')
-			return false;
-		const char *k = p + 1;
-		const char *kend = json_skip(p);
-		if (!kend)
-			return false;
-		bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
-		p = json_ws(kend);
-		if (*p != ':')
-			return false;
-		p = json_ws(p + 1);
-		const char *vend = json_skip(p);
-		if (!vend)
-			return false;
-		if (match) {
-			const char *v = p;
-			size_t vlen = (size_t)(vend - p);
-			if (*v == '"') {
-				v++;
-				vlen -= 2;
-			}
-			if (vlen >= size)
-				vlen = size - 1;
-			memcpy(out, v, vlen);
-			out[vlen] = '\0';
-			return true;
-		}
-		p = json_ws(vend);
-		if (*p == ',')
-			p++;
-		else
-			return false;
-	}
-}
-
-/* The first of several possible member names that is present. */
-static bool json_member_any(const char *obj, const char *const *keys, char *out, size_t size)
-{
-	for (size_t i = 0; keys[i]; i++)
-		if (json_member(obj, keys[i], out, size))
-			return true;
-	return false;
-}
-
-static const char *const name_keys[] = {"name", "node", NULL};
-static const char *const status_keys[] = {"status", NULL};
-
-/* Finds, anywhere in text, the object describing node `name` (an object with
- * a top-level name/node member equal to it).  Returns its start or NULL. */
-static const char *json_find_node(const char *text, const char *name)
-{
-	for (const char *p = strchr(text, '{'); p; p = strchr(p + 1, '{')) {
-		char v[128];
-		if (json_member_any(p, name_keys, v, sizeof v) && strcmp(v, name) == 0)
-			return p;
-	}
-	return NULL;
-}
-
-
-
-/* ---- fixtures -------------------------------------------------------------- */
-/* Lists DIR's entries (names joined by spaces) for messages and checks. */
-static size_t dir_entries(const char *dir, char *names, size_t size)
-{
-	DIR *d = opendir(dir);
-	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
-	size_t n = 0;
-	names[0] = '\0';
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		n++;
-		size_t used = strlen(names);
-		snprintf(names + used, size - used, "%s%s", used ? " " : "", e->d_name);
-	}
-	closedir(d);
-	return n;
-}
-
-/* ---- fixtures and helpers of this test ------------------------------------- */
-
-static void setup(void)
-{
-	ck_assert_int_eq(akm_testenv_create(&env, STATION), 0);
-	snprintf(pin_file, sizeof pin_file, "%s/pin", env.dir);
-	write_file(pin_file, AKM_TEST_USER_PIN "\n", strlen(AKM_TEST_USER_PIN) + 1);
-}
-
-static void teardown(void)
-{
-	akm_testenv_destroy(&env);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* ---- helpers of this test ------------------------------------------------- */
 
 static unsigned char *read_file(const char *path, size_t *len)
 {
@@ -282,23 +42,6 @@ static unsigned char *read_file(const char *path, size_t *len)
 	*len = fread(buf, 1, 65536, fp);
 	fclose(fp);
 	return buf;
-}
-
-/* The node's hardware value as akm-node reports it (its token serial). */
-static void node_hw(const char *label, char *hw, size_t size)
-{
-	char *out;
-	EXPECT_RC(node(&out, label, "hw-id", NULL), 0, out, "akm-node hw-id");
-	size_t n = strcspn(out, "\r\n");
-	const char *w = out;
-	for (size_t i = 0; i < n; i++)
-		if (out[i] == ' ' || out[i] == '\t')
-			w = out + i + 1;
-	size_t wl = (size_t)(out + n - w);
-	ck_assert_msg(wl > 0 && wl < size, "akm-node hw-id printed \"%s\"", out);
-	memcpy(hw, w, wl);
-	hw[wl] = '\0';
-	free(out);
 }
 
 static int cmp_lines(const void *a, const void *b)
@@ -317,12 +60,8 @@ static void append_hex(FILE *fp, const unsigned char *v, CK_ULONG len)
  * libsofthsm2.so directly, logged in, so private objects count too. */
 static char *token_snapshot(const char *label)
 {
-	void *dl = NULL;
-	CK_FUNCTION_LIST *f = akm_test_load_module(env.softhsm_path, &dl);
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(f->C_Initialize(NULL), CKR_OK);
 	CK_SLOT_ID slot;
-	ck_assert_int_eq(akm_test_find_slot(f, label, &slot), CKR_OK);
+	CK_FUNCTION_LIST *f = node_token_open(label, &slot);
 	CK_SESSION_HANDLE s;
 	ck_assert_int_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
 	ck_assert_int_eq(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)),
@@ -767,63 +506,15 @@ START_TEST(test_unwritable_export)
 }
 END_TEST
 
-/* Every test environment of this process lives in one scratch folder that
- * the main process removes when it exits: check ends a forked test with
- * _exit() when an assertion fails, so the teardown does not run then. */
-static char scratch_root[PATH_MAX];
-static pid_t scratch_owner;
-
-static int remove_scratch_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static void add_tests(TCase *tc)
 {
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void remove_scratch_root(void)
-{
-	if (getpid() == scratch_owner && scratch_root[0])
-		nftw(scratch_root, remove_scratch_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void make_scratch_root(const char *name)
-{
-	const char *tmp = getenv("TMPDIR");
-	snprintf(scratch_root, sizeof scratch_root, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
-	if (!mkdtemp(scratch_root)) {
-		fprintf(stderr, "%s: mkdtemp %s: %s\n", name, scratch_root, strerror(errno));
-		exit(1);
-	}
-	scratch_owner = getpid();
-	atexit(remove_scratch_root);
-	setenv("TMPDIR", scratch_root, 1);
-}
-
-int main(void)
-{
-	nmm_path = getenv("AKM_TEST_NMM");
-	node_path = getenv("AKM_TEST_NODE");
-	if (!nmm_path || !node_path || access(nmm_path, X_OK) != 0 || access(node_path, X_OK) != 0) {
-		fprintf(stderr, "SKIP: AKM_TEST_NMM / AKM_TEST_NODE not set or not executable\n");
-		return AKM_TEST_SKIP;
-	}
-	make_scratch_root("nmm-refusals");
-	Suite *s = suite_create("nmm-refusals");
-	TCase *tc = tcase_create("refusals");
-	tcase_set_timeout(tc, 600);
-	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_wrong_hardware);
 	tcase_add_test(tc, test_unwritable_export);
 	tcase_add_test(tc, test_passphrase_bundles);
 	tcase_add_test(tc, test_node_key_bundle_flips);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+}
+
+int main(void)
+{
+	return nmm_test_main("nmm-refusals", "refusals", 600, true, add_tests);
 }
