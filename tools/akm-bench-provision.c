@@ -67,23 +67,8 @@ typedef struct bp_options {
 	unsigned long argon2_ops, argon2_mem_kib;
 } bp_options;
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static volatile sig_atomic_t interrupted = 0;
-static volatile sig_atomic_t running_child = 0;
 
-static void on_interrupt(int signal_number)
-{
-	(void)signal_number;
-	interrupted = 1;
-	if (running_child > 0)
-		kill((pid_t)running_child, SIGTERM);
-}
 
 /* ---------------------------------------------------------------------- */
 /* akm-nmm as a child process                                               */
@@ -127,19 +112,19 @@ static double run_nmm(const bp_options *o, const bench_env *env, const char *pin
 	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
 	pid_t pid;
-	double start = now_seconds();
+	double start = bench_now();
 	int spawn_error = posix_spawn(&pid, o->nmm_path, &actions, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&actions);
 	if (spawn_error != 0) {
 		fprintf(stderr, "akm-bench-provision: cannot run %s: %s\n", o->nmm_path, strerror(spawn_error));
 		return -1;
 	}
-	running_child = pid;
+	bench_running_child = pid;
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	running_child = 0;
-	double elapsed = now_seconds() - start;
+	bench_running_child = 0;
+	double elapsed = bench_now() - start;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "akm-bench-provision: akm-nmm %s failed (status 0x%x):\n", args[0], status);
 		print_tail(log);
@@ -244,10 +229,10 @@ static bool softhsm_prs(void *out, const void *arg)
 	akm_secret_free(&pin);
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG len = 32;
-	double start = now_seconds(), report = start + 10;
+	double start = bench_now(), report = start + 10;
 	unsigned long i;
 	for (i = 0; i < jb->count; i++) {
-		double now = now_seconds();
+		double now = bench_now();
 		if (now - start >= jb->seconds)
 			break;
 		if (now >= report) {
@@ -287,7 +272,7 @@ static bool softhsm_prs(void *out, const void *arg)
 			return false;
 		}
 	}
-	r->seconds = now_seconds() - start;
+	r->seconds = bench_now() - start;
 	r->prs = i;
 	akm_p11_close(&p);
 	r->ok = 1;
@@ -441,11 +426,7 @@ int main(int argc, char **argv)
 	bp_options o;
 	if (parse_options(argc, argv, &o) != 0)
 		return 2;
-	struct sigaction action = {0};
-	action.sa_handler = on_interrupt;
-	sigemptyset(&action.sa_mask);
-	sigaction(SIGINT, &action, NULL);
-	sigaction(SIGTERM, &action, NULL);
+	bench_catch_interrupts();
 	akm_secret_init();
 
 	int errors = 0;
@@ -508,7 +489,7 @@ int main(int argc, char **argv)
 	       o.count, o.count, t, akm_prs_per_s, t > overhead ? o.count / (t - overhead) : 0.0, BP_TARGET_PRS_PER_S,
 	       akm_prs_per_s >= BP_TARGET_PRS_PER_S ? "true" : "false");
 	fflush(stdout);
-	if (interrupted)
+	if (bench_interrupted)
 		goto fail;
 
 	/* ---- (b) exports ---- */
@@ -523,7 +504,7 @@ int main(int argc, char **argv)
 		node_key_result res;
 		char error[256];
 		fprintf(stderr, "akm-bench-provision: node keys for %lu PRs\n", o.export_count);
-		if (!bench_run_in_child(set_node_keys, &job, &res, sizeof res, 600, &running_child, &interrupted, error,
+		if (!bench_run_in_child(set_node_keys, &job, &res, sizeof res, 600, &bench_running_child, &bench_interrupted, error,
 		                        sizeof error) || !res.ok) {
 			fprintf(stderr, "akm-bench-provision: setting node keys: %s\n", res.error[0] ? res.error : error);
 			goto fail;
@@ -562,13 +543,13 @@ int main(int argc, char **argv)
 		if (akm_secret_from(&pass, BP_PASSPHRASE, strlen(BP_PASSPHRASE)) != 0)
 			goto fail;
 		for (int i = 0; i < 3; i++) {
-			double s = now_seconds();
+			double s = bench_now();
 			if (akm_pass_master(&master, &pass, salt, (uint32_t)o.argon2_ops, (uint32_t)o.argon2_mem_kib) != 0) {
 				fprintf(stderr, "akm-bench-provision: Argon2id failed (out of memory?)\n");
 				akm_secret_free(&pass);
 				goto fail;
 			}
-			runs[i] = now_seconds() - s;
+			runs[i] = bench_now() - s;
 			akm_secret_free(&master);
 		}
 		akm_secret_free(&pass);
@@ -584,7 +565,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	bench_env_destroy(&env);
-	if (interrupted)
+	if (bench_interrupted)
 		return 1;
 
 	/* ---- (c) SoftHSM2 directly ---- */
@@ -598,8 +579,8 @@ int main(int argc, char **argv)
 	softhsm_job sj = {.softhsm_path = o.softhsm_path, .count = o.count, .seconds = o.seconds};
 	softhsm_result sr;
 	char error[256];
-	if (!bench_run_in_child(softhsm_prs, &sj, &sr, sizeof sr, (unsigned)(o.seconds + 300), &running_child,
-	                        &interrupted, error, sizeof error) || !sr.ok) {
+	if (!bench_run_in_child(softhsm_prs, &sj, &sr, sizeof sr, (unsigned)(o.seconds + 300), &bench_running_child,
+	                        &bench_interrupted, error, sizeof error) || !sr.ok) {
 		fprintf(stderr, "akm-bench-provision: SoftHSM2: %s\n", sr.error[0] ? sr.error : error);
 		errors++;
 	} else {

@@ -91,14 +91,7 @@ extern char **environ;
 /* CK_RV names                                                             */
 
 /* ---------------------------------------------------------------------- */
-/* Clocks, random numbers, names                                           */
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* Random numbers, names                                                   */
 
 /* xorshift64*: cheap enough that picking an ID costs nothing next to a
  * find; seeded per round so every run picks the same IDs. */
@@ -246,22 +239,22 @@ static int target_open_timed(figures *f, p11_target *t, const char *module_path,
 		return fail_ckr(f, "C_GetFunctionList", rv);
 	CK_C_INITIALIZE_ARGS init_args = { .flags = CKF_OS_LOCKING_OK };
 	if (phase_ends)
-		phase_ends[0] = now_seconds();
+		phase_ends[0] = bench_now();
 	P11_CALL(f, t, C_Initialize, &init_args);
 	if (phase_ends)
-		phase_ends[1] = now_seconds();
+		phase_ends[1] = bench_now();
 	if (find_slot_by_label(f, t, RB_TOKEN_LABEL) != 0)
 		return -1;
 	if (phase_ends)
-		phase_ends[2] = now_seconds();
+		phase_ends[2] = bench_now();
 	P11_CALL(f, t, C_OpenSession, t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 	         &t->session);
 	if (phase_ends)
-		phase_ends[3] = now_seconds();
+		phase_ends[3] = bench_now();
 	P11_CALL(f, t, C_Login, t->session, CKU_USER, (CK_UTF8CHAR_PTR)RB_USER_PIN,
 	         strlen(RB_USER_PIN));
 	if (phase_ends)
-		phase_ends[4] = now_seconds();
+		phase_ends[4] = bench_now();
 	return 0;
 }
 
@@ -343,11 +336,11 @@ static int job_create(figures *f, const job *jb)
 	unsigned long tail_from = jb->n - jb->n / 10;
 	double tail_start = 0.0;
 	unsigned long tail_created = 0;
-	double start = now_seconds();
+	double start = bench_now();
 	for (unsigned long first = 0; first < jb->n; first += batch) {
 		unsigned long count = jb->n - first < batch ? jb->n - first : batch;
 		if (first >= tail_from && tail_start == 0.0)
-			tail_start = now_seconds();
+			tail_start = bench_now();
 		if (tail_start != 0.0)
 			tail_created += count;
 		for (unsigned long j = 0; j < count; j++) {
@@ -365,26 +358,26 @@ static int job_create(figures *f, const job *jb)
 		if (first_key != keys[0] || first_key == CK_INVALID_HANDLE)
 			return fail_text(f, "batch creation: *phKey is not phKeys[0]");
 		if (first + count >= next_report) {
-			double elapsed = now_seconds() - start;
+			double elapsed = bench_now() - start;
 			fprintf(stderr, "akm-bench-registry: %s: %lu of %lu created, %.0f/s so far\n",
 			        jb->what, first + count, jb->n, (double)(first + count) / elapsed);
 			next_report += report_every;
 		}
 	}
-	double end = now_seconds();
+	double end = bench_now();
 	f->batch_seconds = end - start;
 	f->batch_per_s = (double)jb->n / f->batch_seconds;
 	f->batch_tail_per_s = tail_start != 0.0 && end > tail_start ? (double)tail_created / (end - tail_start)
 	                                                             : f->batch_per_s;
 
 	CK_MECHANISM single = { CKM_AKM_RELATIONSHIP_GEN, NULL, 0 };
-	start = now_seconds();
+	start = bench_now();
 	for (unsigned long i = 0; i < RB_SINGLE_CREATIONS; i++) {
 		fill_relationship_template(&templates[0], jb->n + i);
 		CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 		P11_CALL(f, &t, C_GenerateKey, t.session, &single, templates[0].attrs, 4, &key);
 	}
-	f->single_per_s = RB_SINGLE_CREATIONS / (now_seconds() - start);
+	f->single_per_s = RB_SINGLE_CREATIONS / (bench_now() - start);
 	f->rss_mb = proc_status_mb("VmRSS");
 	f->hwm_mb = proc_status_mb("VmHWM");
 	free(templates);
@@ -399,7 +392,7 @@ static int job_cold_start(figures *f, const job *jb)
 {
 	p11_target t;
 	double phase_ends[5];
-	double start = now_seconds();
+	double start = bench_now();
 	if (target_open_timed(f, &t, jb->module_path, phase_ends) != 0)
 		return -1;
 	f->cold_ms = (phase_ends[4] - start) * 1e3;
@@ -430,7 +423,7 @@ static int timed_finds(figures *f, p11_target *t, CK_ATTRIBUTE_TYPE type, bool i
 	uint64_t state = seed | 1;
 	CK_OBJECT_HANDLE found[4];
 	char value[40];
-	double warm_up_end = now_seconds() + seconds / 10.0;
+	double warm_up_end = bench_now() + seconds / 10.0;
 	double start = 0.0, now = 0.0;
 	uint64_t ops = 0;
 	bool timing = false;
@@ -446,7 +439,7 @@ static int timed_finds(figures *f, p11_target *t, CK_ATTRIBUTE_TYPE type, bool i
 			         value, (unsigned long)count, (unsigned long)expected);
 			return -1;
 		}
-		now = now_seconds();
+		now = bench_now();
 		if (!timing) {
 			if (now >= warm_up_end || min_ops > 0) {
 				timing = true;
@@ -471,7 +464,7 @@ static int timed_gcm(figures *f, p11_target *t, CK_OBJECT_HANDLE key, double sec
 	for (size_t i = 0; i < sizeof data; i++)
 		data[i] = (unsigned char)(i * 7);
 	uint64_t counter = 0;
-	double warm_up_end = now_seconds() + seconds / 10.0;
+	double warm_up_end = bench_now() + seconds / 10.0;
 	double start = 0.0, now = 0.0;
 	uint64_t ops = 0;
 	bool timing = false;
@@ -490,7 +483,7 @@ static int timed_gcm(figures *f, p11_target *t, CK_OBJECT_HANDLE key, double sec
 		if (out_len != sizeof data + 16)
 			return fail_text(f, "C_Encrypt (AES-GCM) returned a wrong length");
 		/* Reading the clock costs ~1% of one operation here. */
-		now = now_seconds();
+		now = bench_now();
 		if (!timing) {
 			if (now >= warm_up_end) {
 				timing = true;
@@ -567,7 +560,7 @@ static int job_softhsm_populate(figures *f, const job *jb)
 	CK_MECHANISM mechanism = { CKM_AES_KEY_GEN, NULL, 0 };
 	CK_ULONG key_len = 32;
 	unsigned long report_every = jb->n / 20 > 0 ? jb->n / 20 : 1;
-	double start = now_seconds();
+	double start = bench_now();
 	for (unsigned long i = 0; i < jb->n; i++) {
 		char id[40], label[40];
 		CK_ULONG id_len = (CK_ULONG)snprintf(id, sizeof id, "obj-%08lu", i);
@@ -587,9 +580,9 @@ static int job_softhsm_populate(figures *f, const job *jb)
 		P11_CALL(f, &t, C_GenerateKey, t.session, &mechanism, tmpl, sizeof tmpl / sizeof tmpl[0], &key);
 		if ((i + 1) % report_every == 0 || i + 1 == jb->n)
 			fprintf(stderr, "akm-bench-registry: %s: %lu of %lu token keys, %.0f/s so far\n",
-			        jb->what, i + 1, jb->n, (double)(i + 1) / (now_seconds() - start));
+			        jb->what, i + 1, jb->n, (double)(i + 1) / (bench_now() - start));
 	}
-	f->batch_seconds = now_seconds() - start;
+	f->batch_seconds = bench_now() - start;
 	f->batch_per_s = (double)jb->n / f->batch_seconds;
 	return target_close(f, &t);
 }
@@ -623,18 +616,6 @@ static int run_job(figures *f, const job *jb)
 /* ---------------------------------------------------------------------- */
 /* Forked children                                                         */
 
-static volatile sig_atomic_t interrupted = 0;
-/* The measuring child, so an interrupt need not wait for it (creating a
- * million relationships takes minutes). */
-static volatile sig_atomic_t running_child = 0;
-
-static void on_interrupt(int signal_number)
-{
-	(void)signal_number;
-	interrupted = 1;
-	if (running_child > 0)
-		kill((pid_t)running_child, SIGTERM);
-}
 
 static unsigned job_alarm(const job *jb)
 {
@@ -657,7 +638,7 @@ static figures run_in_child(const job *jb)
 {
 	figures result;
 	char error[sizeof result.error];
-	if (!bench_run_in_child(job_child, jb, &result, sizeof result, job_alarm(jb), &running_child, &interrupted,
+	if (!bench_run_in_child(job_child, jb, &result, sizeof result, job_alarm(jb), &bench_running_child, &bench_interrupted,
 	                        error, sizeof error))
 		snprintf(result.error, sizeof result.error, "%s", error);
 	result.error[sizeof result.error - 1] = '\0';
@@ -917,7 +898,7 @@ static void measure_size(const rb_options *o, unsigned long n, size_result *r)
 	r->create_rss_mb = f.rss_mb;
 
 	fprintf(stderr, "akm-bench-registry: %s: cold starts\n", what);
-	for (int i = 0; i < RB_COLD_RUNS && !interrupted; i++) {
+	for (int i = 0; i < RB_COLD_RUNS && !bench_interrupted; i++) {
 		job cold = { .kind = JOB_COLD_START, .module_path = o->module_path, .seconds = o->seconds };
 		f = run_reported(&cold, "cold start", r->error, sizeof r->error);
 		if (!f.ok)
@@ -930,7 +911,7 @@ static void measure_size(const rb_options *o, unsigned long n, size_result *r)
 	for (int p = 0; p < 5; p++)
 		r->cold_phase_ms[p] = bench_median(r->cold_phase_runs[p], RB_COLD_RUNS);
 
-	for (int round = 0; round < o->rounds && !interrupted; round++) {
+	for (int round = 0; round < o->rounds && !bench_interrupted; round++) {
 		fprintf(stderr, "akm-bench-registry: %s: find-by-ID and AES-GCM, round %d of %d\n", what,
 		        round + 1, o->rounds);
 		/* Alternate which target goes first from round to round. */
@@ -957,7 +938,7 @@ static void measure_size(const rb_options *o, unsigned long n, size_result *r)
 		}
 		r->rounds_done = round + 1;
 	}
-	if (interrupted)
+	if (bench_interrupted)
 		goto done;
 	r->finds_per_s = bench_median(r->find_rounds, r->rounds_done);
 	r->gcm_akm = bench_median(r->gcm_akm_rounds, r->rounds_done);
@@ -997,7 +978,7 @@ static void measure_softhsm(const rb_options *o, softhsm_result *s)
 	s->create_per_s = f.batch_per_s;
 	s->create_seconds = f.batch_seconds;
 	fprintf(stderr, "akm-bench-registry: %s: cold starts\n", what);
-	for (int i = 0; i < RB_SOFTHSM_COLD_RUNS && !interrupted; i++) {
+	for (int i = 0; i < RB_SOFTHSM_COLD_RUNS && !bench_interrupted; i++) {
 		job cold = { .kind = JOB_COLD_START, .module_path = o->softhsm_path, .seconds = o->seconds };
 		f = run_reported(&cold, "SoftHSM2 cold start", s->error, sizeof s->error);
 		if (!f.ok)
@@ -1009,7 +990,7 @@ static void measure_softhsm(const rb_options *o, softhsm_result *s)
 	s->cold_ms = bench_median(s->cold_ms_runs, RB_SOFTHSM_COLD_RUNS);
 	for (int p = 0; p < 5; p++)
 		s->cold_phase_ms[p] = bench_median(s->cold_phase_runs[p], RB_SOFTHSM_COLD_RUNS);
-	if (interrupted)
+	if (bench_interrupted)
 		goto done;
 	fprintf(stderr, "akm-bench-registry: %s: find-by-CKA_ID\n", what);
 	job find = { .kind = JOB_SOFTHSM_FIND, .module_path = o->softhsm_path, .n = s->objects,
@@ -1046,11 +1027,7 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &options) != 0)
 		return 2;
 
-	struct sigaction action = { 0 };
-	action.sa_handler = on_interrupt;
-	sigemptyset(&action.sa_mask);
-	sigaction(SIGINT, &action, NULL);
-	sigaction(SIGTERM, &action, NULL);
+	bench_catch_interrupts();
 
 	size_result *results = calloc((size_t)options.size_count, sizeof *results);
 	if (!results) {
@@ -1058,22 +1035,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int errors = 0;
-	for (int k = 0; k < options.size_count && !interrupted; k++) {
+	for (int k = 0; k < options.size_count && !bench_interrupted; k++) {
 		measure_size(&options, options.sizes[k], &results[k]);
-		if (!results[k].ok && !interrupted) {
+		if (!results[k].ok && !bench_interrupted) {
 			errors++;
 			fprintf(stderr, "akm-bench-registry: N=%lu: %s\n", results[k].n, results[k].error);
 		}
 	}
 	softhsm_result softhsm = { 0 };
-	if (options.softhsm_objects > 0 && !interrupted) {
+	if (options.softhsm_objects > 0 && !bench_interrupted) {
 		measure_softhsm(&options, &softhsm);
-		if (!softhsm.ok && !interrupted) {
+		if (!softhsm.ok && !bench_interrupted) {
 			errors++;
 			fprintf(stderr, "akm-bench-registry: SoftHSM2 comparison: %s\n", softhsm.error);
 		}
 	}
-	if (interrupted) {
+	if (bench_interrupted) {
 		fprintf(stderr, "akm-bench-registry: interrupted\n");
 		return 1;
 	}

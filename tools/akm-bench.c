@@ -324,27 +324,22 @@ static double clock_seconds(clockid_t clock)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double now_seconds(void)
-{
-	return clock_seconds(CLOCK_MONOTONIC);
-}
-
 /* Runs op->run_once for `seconds`, after a short warm-up; the clock is read
  * every BENCH_OPS_PER_CLOCK_CHECK operations. */
 static int worker_timed_loop(bench_worker *worker, const bench_op *op)
 {
-	double warm_up_end = now_seconds() + worker->seconds / 10.0;
+	double warm_up_end = bench_now() + worker->seconds / 10.0;
 	do {
 		if (op->run_once(worker) != 0)
 			return -1;
-	} while (now_seconds() < warm_up_end);
+	} while (bench_now() < warm_up_end);
 
 	if (worker->start_line)
 		pthread_barrier_wait(worker->start_line);
 	worker->passed_start_line = true;
 
 	double cpu_start = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
-	double start = now_seconds();
+	double start = bench_now();
 	double deadline = start + worker->seconds;
 	double now;
 	uint64_t ops = 0;
@@ -353,7 +348,7 @@ static int worker_timed_loop(bench_worker *worker, const bench_op *op)
 			if (op->run_once(worker) != 0)
 				return -1;
 		ops += BENCH_OPS_PER_CLOCK_CHECK;
-		now = now_seconds();
+		now = bench_now();
 	} while (now < deadline);
 	worker->cpu_elapsed = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
 	worker->ops = ops;
@@ -573,14 +568,6 @@ finalize:
 	return result;
 }
 
-static volatile sig_atomic_t interrupted = 0;
-
-static void on_interrupt(int signal_number)
-{
-	(void)signal_number;
-	interrupted = 1;
-}
-
 typedef struct child_args {
 	const bench_op *op;
 	const char *module_path;
@@ -602,8 +589,8 @@ static measurement measure_in_child(const bench_op *op, const char *module_path,
 	measurement result;
 	child_args ca = {op, module_path, seconds};
 	char error[sizeof result.error];
-	if (!bench_run_in_child(measure_child, &ca, &result, sizeof result, (unsigned)(seconds * 3) + 120, NULL,
-	                        NULL, error, sizeof error))
+	if (!bench_run_in_child(measure_child, &ca, &result, sizeof result, (unsigned)(seconds * 3) + 120, &bench_running_child,
+	                        &bench_interrupted, error, sizeof error))
 		snprintf(result.error, sizeof result.error, "%s", error);
 	result.error[sizeof result.error - 1] = '\0';
 	return result;
@@ -773,11 +760,7 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &options) != 0)
 		return 2;
 
-	struct sigaction action = { 0 };
-	action.sa_handler = on_interrupt;
-	sigemptyset(&action.sa_mask);
-	sigaction(SIGINT, &action, NULL);
-	sigaction(SIGTERM, &action, NULL);
+	bench_catch_interrupts();
 
 	bench_env env;
 	if (bench_env_create(&env, "akm-bench", "run", options.softhsm_path, BENCH_TOKEN_LABEL, BENCH_SO_PIN, BENCH_USER_PIN) != 0) {
@@ -796,14 +779,14 @@ int main(int argc, char **argv)
 	/* Rounds outermost, so a burst of noise from elsewhere on the machine
 	 * lands in one round of several operations, which the median discards,
 	 * rather than in every round of one operation. */
-	for (int round = 0; round < options.rounds && !interrupted; round++) {
-		for (size_t k = 0; k < result_count && !interrupted; k++) {
+	for (int round = 0; round < options.rounds && !bench_interrupted; round++) {
+		for (size_t k = 0; k < result_count && !bench_interrupted; k++) {
 			op_result *r = &results[k];
 			if (r->error[0] != '\0')
 				continue;
 			/* Alternate which target goes first from round to round. */
 			bool akm_first = round % 2 == 1;
-			for (int leg = 0; leg < 2 && r->error[0] == '\0' && !interrupted; leg++) {
+			for (int leg = 0; leg < 2 && r->error[0] == '\0' && !bench_interrupted; leg++) {
 				bool via_akm = akm_first == (leg == 0);
 				const char *path = via_akm ? options.module_path : options.softhsm_path;
 				if (progress)
@@ -819,14 +802,14 @@ int main(int argc, char **argv)
 				(via_akm ? r->akm : r->softhsm)[round] = m.ops_per_second;
 				(via_akm ? r->akm_cpu : r->softhsm_cpu)[round] = m.ops_per_cpu_second;
 			}
-			if (r->error[0] == '\0' && !interrupted)
+			if (r->error[0] == '\0' && !bench_interrupted)
 				r->rounds_done = round + 1;
 		}
 	}
 	if (progress)
 		fprintf(stderr, "\r%70s\r", "");
 	bench_env_destroy(&env);
-	if (interrupted) {
+	if (bench_interrupted) {
 		fprintf(stderr, "akm-bench: interrupted\n");
 		return 1;
 	}

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -235,4 +236,30 @@ double bench_median(const double *values, int n)
 	double m = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
 	free(sorted);
 	return m;
+}
+
+volatile sig_atomic_t bench_interrupted = 0, bench_running_child = 0;
+
+static void on_interrupt(int signal_number)
+{
+	(void)signal_number;
+	bench_interrupted = 1;
+	if (bench_running_child > 0)
+		kill((pid_t)bench_running_child, SIGTERM);
+}
+
+void bench_catch_interrupts(void)
+{
+	struct sigaction action = {0};
+	action.sa_handler = on_interrupt;
+	sigemptyset(&action.sa_mask);
+	sigaction(SIGINT, &action, NULL);
+	sigaction(SIGTERM, &action, NULL);
+}
+
+double bench_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

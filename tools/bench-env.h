@@ -39,6 +39,15 @@ bool bench_run_in_child(bool (*fn)(void *out, const void *arg), const void *arg,
                         unsigned alarm_s, volatile sig_atomic_t *running,
                         const volatile sig_atomic_t *interrupted, char *error, size_t errlen);
 
+/* Interrupts: after bench_catch_interrupts, SIGINT and SIGTERM set
+ * bench_interrupted and send SIGTERM to the measuring child whose pid is in
+ * bench_running_child (pass both to bench_run_in_child). */
+extern volatile sig_atomic_t bench_interrupted, bench_running_child;
+void bench_catch_interrupts(void);
+
+/* A monotonic clock in seconds. */
+double bench_now(void);
+
 /* The median of n values (0 when n is 0); the values are not changed. */
 double bench_median(const double *values, int n);
 

@@ -228,6 +228,31 @@ static void print_record(const audit_rec *r, bool with_rid)
 		       akm_rv_name(r->result), r->detail);
 }
 
+/* Prints records h[0..count) (JSON into the open array of j, or lines with
+ * or without the PR ID), then closes the JSON document; the exit code. */
+static int emit_records(nmm_opts *o, nmm_station *s, const CK_OBJECT_HANDLE *h, size_t count, akm_json *j,
+                        bool with_rid, const char *cmd)
+{
+	int code = 0;
+	for (size_t i = 0; i < count; i++) {
+		audit_rec r;
+		if (audit_read(s, h[i], &r) != 0) {
+			code = nmm_fail(NMM_TOKEN, cmd, "%s", s->p.err);
+			break;
+		}
+		if (o->json)
+			json_record(j, &r);
+		else
+			print_record(&r, with_rid);
+	}
+	if (o->json) {
+		akm_json_array_end(j);
+		akm_json_object_end(j);
+		akm_json_finish(j);
+	}
+	return code;
+}
+
 int nmm_cmd_show(nmm_opts *o)
 {
 	nmm_station s;
@@ -271,22 +296,7 @@ int nmm_cmd_show(nmm_opts *o)
 		       (int)n.hw_len, (const char *)n.hw, nid, pid, sid, n.site,
 		       n.has_node_key ? key : "(none)", created, changed);
 	}
-	for (size_t i = 0; i < count; i++) {
-		audit_rec r;
-		if (audit_read(&s, h[i], &r) != 0) {
-			code = nmm_fail(NMM_TOKEN, "show", "%s", s.p.err);
-			break;
-		}
-		if (o->json)
-			json_record(&j, &r);
-		else
-			print_record(&r, false);
-	}
-	if (o->json) {
-		akm_json_array_end(&j);
-		akm_json_object_end(&j);
-		akm_json_finish(&j);
-	}
+	code = emit_records(o, &s, h, count, &j, false, "show");
 out:
 	free(h);
 	nmm_station_close(&s);
@@ -399,22 +409,7 @@ int nmm_cmd_audit(nmm_opts *o)
 	} else {
 		printf("%6s %-20s %-6s %-20s %-28s %-32s %s\n", "SEQ", "TIME", "ACTOR", "ACTION", "RESULT", "PR-ID", "DETAIL");
 	}
-	for (size_t i = 0; i < count; i++) {
-		audit_rec r;
-		if (audit_read(&s, h[i], &r) != 0) {
-			code = nmm_fail(NMM_TOKEN, "audit", "%s", s.p.err);
-			break;
-		}
-		if (o->json)
-			json_record(&j, &r);
-		else
-			print_record(&r, true);
-	}
-	if (o->json) {
-		akm_json_array_end(&j);
-		akm_json_object_end(&j);
-		akm_json_finish(&j);
-	}
+	code = emit_records(o, &s, h, count, &j, true, "audit");
 out:
 	free(h);
 	nmm_station_close(&s);

@@ -47,54 +47,10 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- lines: a growable list of strings ---------------------------------- */
-
-typedef struct lines {
-	char **v;
-	size_t n, cap;
-} lines;
-
-static void lines_add(lines *l, const char *s, size_t len)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		ck_assert_ptr_nonnull(l->v);
-	}
-	l->v[l->n] = strndup(s, len);
-	ck_assert_ptr_nonnull(l->v[l->n]);
-	l->n++;
-}
-
-static void lines_free(lines *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void lines_sort(lines *l)
-{
-	if (l->n > 0)
-		qsort(l->v, l->n, sizeof *l->v, str_cmp);
-}
-
-/* In a sorted list? */
-static bool lines_has(const lines *l, const char *s)
-{
-	return l->n > 0 && bsearch(&s, l->v, l->n, sizeof *l->v, str_cmp) != NULL;
-}
-
 /* Splits text into complete lines ("\n"-terminated); lines starting with
  * '#' (the worker's control lines) are counted, not kept.  Returns the
  * length consumed (an unterminated tail stays for the next call). */
-static size_t lines_parse(lines *l, const char *text, size_t len, int *controls)
+static size_t lines_parse(akm_strlist *l, const char *text, size_t len, int *controls)
 {
 	size_t start = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -104,14 +60,14 @@ static size_t lines_parse(lines *l, const char *text, size_t len, int *controls)
 			if (controls != NULL)
 				(*controls)++;
 		} else if (i > start) {
-			lines_add(l, text + start, i - start);
+			akm_strlist_add(l, text + start, i - start);
 		}
 		start = i + 1;
 	}
 	return start;
 }
 
-static void lines_write_file(const lines *l, const char *path)
+static void lines_write_file(const akm_strlist *l, const char *path)
 {
 	FILE *fp = fopen(path, "w");
 	ck_assert_ptr_nonnull(fp);
@@ -184,10 +140,10 @@ static int wait_status(pid_t pid)
 	return status;
 }
 
-/* Runs a worker to its end; its ID lines go to *out (may be NULL).
+/* Runs a worker to its end; its ID akm_strlist go to *out (may be NULL).
  * Returns its exit code (or 128 + signal). */
 static int run_worker(const char *mode, const char *prefix, unsigned long count, const char *stdin_path,
-                      lines *out)
+                      akm_strlist *out)
 {
 	int p[2], in = -1;
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
@@ -307,7 +263,7 @@ static bool drain(int fd, char **buf, size_t *len, size_t *cap, int ms)
 START_TEST(test_persistence_across_processes)
 {
 	enum { N = 50 };
-	lines made = {0}, found = {0};
+	akm_strlist made = {0}, found = {0};
 	/* Process A creates them and exits. */
 	RUN_OK("create", "persist-", N, NULL, &made);
 	ck_assert_uint_eq(made.n, N);
@@ -316,16 +272,16 @@ START_TEST(test_persistence_across_processes)
 	/* Listing by kind shows exactly those, each complete. */
 	RUN_OK("scan", "", 0, NULL, &found);
 	ck_assert_uint_eq(found.n, N);
-	lines_sort(&found);
+	akm_strlist_sort(&found);
 	for (size_t i = 0; i < made.n; i++)
-		ck_assert_msg(lines_has(&found, made.v[i]), "%s is gone", made.v[i]);
+		ck_assert_msg(akm_strlist_has(&found, made.v[i]), "%s is gone", made.v[i]);
 	/* And a process that never created anything can still add to them. */
 	RUN_OK("create", "later-", 2, NULL, NULL);
 	RUN_OK("check", "persist-", N, NULL, NULL);
 	check_registry(N + 2, "after two processes");
 	worker_log_flush("persistence");
-	lines_free(&made);
-	lines_free(&found);
+	akm_strlist_free(&made);
+	akm_strlist_free(&found);
 }
 END_TEST
 
@@ -345,7 +301,7 @@ START_TEST(test_two_processes_create_at_once)
 	int go[2], out[2];
 	char *buf[2] = {NULL, NULL};
 	size_t len[2] = {0, 0}, cap[2] = {0, 0};
-	lines made[2] = {{0}, {0}};
+	akm_strlist made[2] = {{0}, {0}};
 	int ready[2] = {0, 0};
 	for (int k = 0; k < 2; k++) {
 		int in_pipe[2], out_pipe[2];
@@ -386,20 +342,20 @@ START_TEST(test_two_processes_create_at_once)
 		              prefixes[k], status, worker_log());
 		/* It reported all of its own. */
 		ck_assert_uint_eq(made[k].n, N);
-		lines_free(&made[k]);
+		akm_strlist_free(&made[k]);
 	}
 	fprintf(stderr, "durability: two processes created %d relationships in %.2f s\n", 2 * N, now_s() - t0);
 
 	/* Every one is there exactly once, with both keys, and works. */
 	RUN_OK("check", "a-", N, NULL, NULL);
 	RUN_OK("check", "b-", N, NULL, NULL);
-	lines found = {0};
+	akm_strlist found = {0};
 	RUN_OK("scan", "", 0, NULL, &found);
 	ck_assert_uint_eq(found.n, 2 * N);
-	lines_sort(&found);
+	akm_strlist_sort(&found);
 	for (size_t i = 1; i < found.n; i++)
 		ck_assert_str_ne(found.v[i - 1], found.v[i]);
-	lines_free(&found);
+	akm_strlist_free(&found);
 	check_registry(2 * N, "after two concurrent creators");
 	worker_log_flush("two creators");
 }
@@ -414,7 +370,7 @@ START_TEST(test_crash_safety)
 	fprintf(stderr, "durability: %d rounds, AKM_DURABILITY_SEED=%u\n", rounds, seed);
 	srand(seed);
 
-	lines known = {0}; /* every relationship found after the last round, sorted */
+	akm_strlist known = {0}; /* every relationship found after the last round, sorted */
 	size_t reported_total = 0, unreported_total = 0;
 	double t0 = now_s(), check_time = 0;
 	double first_latency_sum = 0; /* "#ready" to the first ID line, seconds */
@@ -436,7 +392,7 @@ START_TEST(test_crash_safety)
 		 * can wipe the whole backend token, whoever the caller is. */
 		char *buf = NULL;
 		size_t len = 0, cap = 0;
-		lines reported = {0};
+		akm_strlist reported = {0};
 		int controls = 0;
 		bool open = true;
 		double give_up = now_s() + 20;
@@ -497,21 +453,21 @@ START_TEST(test_crash_safety)
 		 * works, every listed one is complete; this round's are used. */
 		double c0 = now_s();
 		lines_write_file(&reported, stdin_path);
-		lines found = {0};
+		akm_strlist found = {0};
 		int rc = run_worker("scan", prefix, 0, stdin_path, &found);
 		ck_assert_msg(rc == 0, "round %d (killed %d us after ready, %zu reported): the check after the kill "
 		              "failed (exit %d):\n%s", round, delay_us, reported.n, rc, worker_log());
-		lines_sort(&found);
-		lines_sort(&reported);
+		akm_strlist_sort(&found);
+		akm_strlist_sort(&reported);
 		for (size_t i = 0; i < reported.n; i++)
-			ck_assert_msg(lines_has(&found, reported.v[i]), "round %d: reported %s is gone:\n%s", round, reported.v[i],
+			ck_assert_msg(akm_strlist_has(&found, reported.v[i]), "round %d: reported %s is gone:\n%s", round, reported.v[i],
 			              worker_log());
 		/* A refused registry (status not OK after login) lists as empty. */
 		ck_assert_msg(known.n == 0 || found.n > 0, "round %d (killed %d us after ready): every relationship is "
 		              "gone (%zu known): the module refuses the registry after the kill:\n%s", round, delay_us,
 		              known.n, worker_log());
 		for (size_t i = 0; i < known.n; i++)
-			ck_assert_msg(lines_has(&found, known.v[i]), "round %d: %s of an earlier round is gone "
+			ck_assert_msg(akm_strlist_has(&found, known.v[i]), "round %d: %s of an earlier round is gone "
 			              "(%zu relationships listed, %zu known):\n%s", round, known.v[i], found.n, known.n,
 			              worker_log());
 		/* Creation is sequential, so the only one that may exist unreported
@@ -521,7 +477,7 @@ START_TEST(test_crash_safety)
 		snprintf(next, sizeof next, "%s%zu", prefix, reported.n);
 		size_t unreported = 0;
 		for (size_t i = 0; i < found.n; i++) {
-			if (lines_has(&known, found.v[i]) || lines_has(&reported, found.v[i]))
+			if (akm_strlist_has(&known, found.v[i]) || akm_strlist_has(&reported, found.v[i]))
 				continue;
 			ck_assert_msg(strcmp(found.v[i], next) == 0, "round %d: %s appeared from nowhere (expected at most %s)",
 			              round, found.v[i], next);
@@ -537,9 +493,9 @@ START_TEST(test_crash_safety)
 		check_time += now_s() - c0;
 		worker_log_flush(when);
 
-		lines_free(&known);
+		akm_strlist_free(&known);
 		known = found;
-		lines_free(&reported);
+		akm_strlist_free(&reported);
 	}
 
 	/* After all that, the registry still takes new relationships. */
@@ -550,7 +506,7 @@ START_TEST(test_crash_safety)
 	        "%zu unreported but complete, first creation after login %.1f ms, %.1f s (%.1f s checking)\n",
 	        rounds, reported_total, unreported_total,
 	        first_latency_n ? first_latency_sum / first_latency_n * 1000 : 0.0, now_s() - t0, check_time);
-	lines_free(&known);
+	akm_strlist_free(&known);
 }
 END_TEST
 

@@ -4,6 +4,8 @@
  */
 #include "testenv.h"
 
+#include <check.h>
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -556,4 +558,42 @@ CK_RV akm_test_find_slot(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slo
 	}
 	free(slots);
 	return rv;
+}
+
+/* ---- string lists ---------------------------------------------------------- */
+
+void akm_strlist_add(akm_strlist *l, const char *s, size_t len)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = realloc(l->v, l->cap * sizeof *l->v);
+		ck_assert_ptr_nonnull(l->v);
+	}
+	l->v[l->n] = strndup(s, len);
+	ck_assert_ptr_nonnull(l->v[l->n]);
+	l->n++;
+}
+
+void akm_strlist_free(akm_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+static int strlist_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void akm_strlist_sort(akm_strlist *l)
+{
+	if (l->n > 0)
+		qsort(l->v, l->n, sizeof *l->v, strlist_cmp);
+}
+
+bool akm_strlist_has(const akm_strlist *l, const char *s)
+{
+	return l->n > 0 && bsearch(&s, l->v, l->n, sizeof *l->v, strlist_cmp) != NULL;
 }

@@ -68,4 +68,18 @@ CK_FUNCTION_LIST *akm_test_load_module(const char *path, void **dl_handle);
  * CKR_OK and sets *slot, or CKR_TOKEN_NOT_PRESENT. */
 CK_RV akm_test_find_slot(CK_FUNCTION_LIST *f, const char *label, CK_SLOT_ID *slot);
 
+/* A growable list of strings (test bookkeeping: IDs, names).  Allocation
+ * failures fail the test (check's ck_assert). */
+typedef struct akm_strlist {
+	char **v;
+	size_t n, cap;
+} akm_strlist;
+
+/* Appends a copy of s[0..len). */
+void akm_strlist_add(akm_strlist *l, const char *s, size_t len);
+void akm_strlist_free(akm_strlist *l);
+void akm_strlist_sort(akm_strlist *l);
+/* Whether s is in the list (sorted first with akm_strlist_sort). */
+bool akm_strlist_has(const akm_strlist *l, const char *s);
+
 #endif

@@ -52,43 +52,7 @@ static int env_int(const char *name, int fallback)
 
 /* ---- name sets ---------------------------------------------------------------- */
 
-typedef struct names {
-	char **v;
-	size_t n, cap;
-} names;
-
-static void names_add(names *l, const char *s, size_t len)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 256;
-		l->v = realloc(l->v, l->cap * sizeof *l->v);
-		ck_assert_ptr_nonnull(l->v);
-	}
-	l->v[l->n] = strndup(s, len);
-	ck_assert_ptr_nonnull(l->v[l->n]);
-	l->n++;
-}
-
-static void names_free(names *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void names_sort(names *l)
-{
-	if (l->n > 0)
-		qsort(l->v, l->n, sizeof *l->v, str_cmp);
-}
-
-static size_t names_with_prefix(const names *l, const char *prefix)
+static size_t names_with_prefix(const akm_strlist *l, const char *prefix)
 {
 	size_t n = 0, pl = strlen(prefix);
 	for (size_t i = 0; i < l->n; i++)
@@ -97,7 +61,7 @@ static size_t names_with_prefix(const names *l, const char *prefix)
 }
 
 /* Every "name" (or "node") string member in list --json output. */
-static void names_from_list_json(names *l, const char *text)
+static void names_from_list_json(akm_strlist *l, const char *text)
 {
 	const char *keys[] = {"\"name\"", "\"node\""};
 	for (size_t k = 0; k < 2; k++) {
@@ -114,7 +78,7 @@ static void names_from_list_json(names *l, const char *text)
 				continue;
 			q++;
 			size_t len = strcspn(q, "\"");
-			names_add(l, q, len);
+			akm_strlist_add(l, q, len);
 		}
 		if (l->n > 0)
 			return; /* one of the two spellings */
@@ -307,7 +271,7 @@ static void child_check(const char *names_path)
 }
 
 /* Runs child_check in a fresh process; the names of the whole relationships. */
-static void check_station(names *found, const char *when)
+static void check_station(akm_strlist *found, const char *when)
 {
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/names.txt", env.dir);
@@ -325,37 +289,36 @@ static void check_station(names *found, const char *when)
 	ck_assert_ptr_nonnull(fp);
 	char line[256];
 	while (fgets(line, sizeof line, fp))
-		names_add(found, line, strcspn(line, "\n"));
+		akm_strlist_add(found, line, strcspn(line, "\n"));
 	fclose(fp);
-	names_sort(found);
+	akm_strlist_sort(found);
 	for (size_t i = 1; i < found->n; i++)
 		ck_assert_msg(strcmp(found->v[i - 1], found->v[i]) != 0, "%s: node %s twice", when, found->v[i]);
 
 	/* akm-nmm lists exactly these. */
 	char *out;
 	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
-	names listed = {0};
+	akm_strlist listed = {0};
 	names_from_list_json(&listed, out);
-	names_sort(&listed);
+	akm_strlist_sort(&listed);
 	ck_assert_msg(listed.n == found->n, "%s: list --json names %zu nodes, the module holds %zu", when, listed.n,
 	              found->n);
 	for (size_t i = 0; i < listed.n; i++)
 		ck_assert_msg(strcmp(listed.v[i], found->v[i]) == 0, "%s: list --json names %s where the module has %s",
 		              when, listed.v[i], found->v[i]);
-	names_free(&listed);
+	akm_strlist_free(&listed);
 	free(out);
 }
 
 /* The nodes of batch `prefix` present form a prefix of the batch: P000001 ..
  * P00000k for k = how many there are (chunks are created in order). */
-static size_t check_batch_prefix(const names *found, const char *prefix, const char *when)
+static size_t check_batch_prefix(const akm_strlist *found, const char *prefix, const char *when)
 {
 	size_t k = names_with_prefix(found, prefix);
 	for (size_t i = 1; i <= k; i++) {
 		char name[64];
 		snprintf(name, sizeof name, "%s%06zu", prefix, i);
-		char *key = name;
-		ck_assert_msg(bsearch(&key, found->v, found->n, sizeof *found->v, str_cmp) != NULL,
+		ck_assert_msg(akm_strlist_has(found, name),
 		              "%s: %zu nodes of batch %s, but %s is missing", when, k, prefix, name);
 	}
 	return k;
@@ -469,10 +432,10 @@ START_TEST(test_kill_provision)
 	if (span < 0.02)
 		span = 0.02;
 
-	names found = {0};
+	akm_strlist found = {0};
 	check_station(&found, "after the uninterrupted batch");
 	ck_assert_uint_eq(check_batch_prefix(&found, "cal-", "after the uninterrupted batch"), batch_size);
-	names_free(&found);
+	akm_strlist_free(&found);
 
 	double est_end = span, lo = 0, hi = -1; /* where the commit seems to be */
 	int killed_before = 0, killed_mid = 0, killed_after = 0, finished = 0;
@@ -544,7 +507,7 @@ START_TEST(test_kill_provision)
 		total_partial += k;
 		fprintf(stderr, "nmm-kill: %s: %s %.0f ms after the first registry write: %zu of %d nodes there, all "
 		        "whole\n", when, was_killed ? "killed" : "finished before the kill", delay * 1e3, k, batch_size);
-		names_free(&found);
+		akm_strlist_free(&found);
 	}
 
 	/* Every batch rerun without a kill: each completes to exactly batch_size. */
@@ -564,7 +527,7 @@ START_TEST(test_kill_provision)
 		ck_assert_uint_eq(check_batch_prefix(&found, prefix, "after the reruns"), batch_size);
 	}
 	ck_assert_uint_eq(found.n, (size_t)batch_size * (size_t)(rounds + 1));
-	names_free(&found);
+	akm_strlist_free(&found);
 	EXPECT_RC(nmm(&out, "audit", "--verify", NULL), 0, out, "audit --verify");
 	free(out);
 	fprintf(stderr, "nmm-kill: killed with none of the batch there %d times, with part of it %d, with all of it "
