@@ -52,6 +52,14 @@ static akm_relationships *audit_of(const akm_call *c, CK_OBJECT_HANDLE h)
 	return AKM_IS_AUDIT_HANDLE(h) ? akm_core_relationships(c) : NULL;
 }
 
+/* Audit records are never copied, changed or destroyed. */
+static CK_RV audit_prohibited(akm_relationships *rels, CK_OBJECT_HANDLE h)
+{
+	CK_ULONG size;
+	CK_RV rv = akm_relationships_audit_size(rels, h, &size);
+	return rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
+}
+
 /* Whether a search asks the backend: not for AKM attributes or audit
  * records, which no backend object has. */
 static bool searches_backend(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
@@ -99,9 +107,8 @@ AKM_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
 	akm_relationships *rels = registry_of(&c, hObject);
 	if (rels != NULL) /* relationship keys are not copyable (CKA_COPYABLE) */
 		return (rv = akm_relationships_exists(rels, hObject)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
-	CK_ULONG size;
 	if ((rels = audit_of(&c, hObject)) != NULL) /* nor are audit records */
-		return (rv = akm_relationships_audit_size(rels, hObject, &size)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
+		return audit_prohibited(rels, hObject);
 	if ((rv = akm_core_object(&c, hObject, &original)) != CKR_OK)
 		return rv;
 	rv = c.be->C_CopyObject(c.bs, original, pTemplate, ulCount, &copy);
@@ -127,9 +134,8 @@ AKM_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
 	akm_relationships *rels = registry_of(&c, hObject);
 	if (rels != NULL)
 		return c.rw ? akm_relationships_destroy(rels, hObject) : CKR_SESSION_READ_ONLY;
-	CK_ULONG size;
 	if ((rels = audit_of(&c, hObject)) != NULL) /* the trail is append-only */
-		return (rv = akm_relationships_audit_size(rels, hObject, &size)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
+		return audit_prohibited(rels, hObject);
 	CK_OBJECT_HANDLE backend;
 	if ((rv = akm_core_object(&c, hObject, &backend)) != CKR_OK)
 		return rv;
@@ -192,9 +198,8 @@ AKM_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 	if (rels != NULL)
 		return c.rw ? akm_relationships_set_attributes(rels, hObject, pTemplate, ulCount)
 		            : CKR_SESSION_READ_ONLY;
-	CK_ULONG size;
 	if ((rels = audit_of(&c, hObject)) != NULL) /* records are never modified */
-		return (rv = akm_relationships_audit_size(rels, hObject, &size)) != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
+		return audit_prohibited(rels, hObject);
 	CK_OBJECT_HANDLE backend;
 	if ((rv = akm_core_object(&c, hObject, &backend)) != CKR_OK)
 		return rv;
