@@ -384,7 +384,7 @@ static void template_fill(pr_template *t, nmm_station *s, const char *site, cons
 	t->n = n;
 }
 
-#define CHUNK 1000
+#define CHUNK 250
 
 /* Creates the relationships of chunk[0..n): one batch transaction, or one
  * by one when the batch is refused.  Returns 0, or NMM_TOKEN. */

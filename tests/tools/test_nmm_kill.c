@@ -20,8 +20,8 @@
  * kill: each completes to exactly 1000 nodes, and `audit --verify` passes.
  *
  * AKM_KILL_ROUNDS sets the number of kills (default 10); AKM_KILL_COUNT the
- * batch size (default 1000, the issue's; akm-nmm creates chunks of 1000 in
- * one transaction each, so a larger count also kills between chunks);
+ * batch size (default 1000, the issue's; akm-nmm creates chunks of 250 in
+ * one transaction each, so a kill can land between chunks);
  * AKM_KILL_SEED the random seed (default: time and pid, printed).
  */
 #include <errno.h>
@@ -446,8 +446,8 @@ START_TEST(test_kill_provision)
 		snprintf(when, sizeof when, "round %d", round);
 		registry_mark(&mark);
 		/* Even rounds: anywhere in the batch.  Odd rounds aim at the
-		 * moment its (last) chunk commits — a batch of 1000 is one chunk,
-		 * one transaction — narrowing the window between the latest kill
+		 * moment its last chunk commits (a batch of 1000 is four chunks,
+		 * four transactions), narrowing the window between the latest kill
 		 * that found none of the batch and the earliest that found it
 		 * all; until one has found it all, the window grows. */
 		double u = rand() / (RAND_MAX + 1.0), delay;
