@@ -147,22 +147,30 @@ typedef struct node_key_result {
 	char error[sizeof ((akm_p11 *)0)->err];
 } node_key_result;
 
+/* In a measuring child: the bench token of `module`, logged in.  Returns 0,
+ * or -1 with the reason in error. */
+static int open_bench_token(akm_p11 *p, const char *module, char *error, size_t errlen)
+{
+	akm_secret pin;
+	akm_secret_init();
+	if (akm_secret_from(&pin, BP_USER_PIN, strlen(BP_USER_PIN)) != 0) {
+		snprintf(error, errlen, "no memory for the PIN");
+		return -1;
+	}
+	int rc = akm_p11_open(p, module, BP_TOKEN_LABEL) != 0 || akm_p11_login(p, &pin) != 0 ? -1 : 0;
+	akm_secret_free(&pin);
+	if (rc != 0)
+		snprintf(error, errlen, "%s", p->err);
+	return rc;
+}
+
 static bool set_node_keys(void *out, const void *arg)
 {
 	node_key_result *r = out;
 	const node_key_job *jb = arg;
 	akm_p11 p;
-	akm_secret pin;
-	akm_secret_init();
-	if (akm_secret_from(&pin, BP_USER_PIN, strlen(BP_USER_PIN)) != 0) {
-		snprintf(r->error, sizeof r->error, "no memory for the PIN");
+	if (open_bench_token(&p, jb->module_path, r->error, sizeof r->error) != 0)
 		return false;
-	}
-	if (akm_p11_open(&p, jb->module_path, BP_TOKEN_LABEL) != 0 || akm_p11_login(&p, &pin) != 0) {
-		snprintf(r->error, sizeof r->error, "%s", p.err);
-		return false;
-	}
-	akm_secret_free(&pin);
 	for (unsigned long i = 1; i <= jb->count; i++) {
 		CK_OBJECT_HANDLE pub, priv;
 		uint8_t point[65];
@@ -216,17 +224,8 @@ static bool softhsm_prs(void *out, const void *arg)
 	softhsm_result *r = out;
 	const softhsm_job *jb = arg;
 	akm_p11 p;
-	akm_secret pin;
-	akm_secret_init();
-	if (akm_secret_from(&pin, BP_USER_PIN, strlen(BP_USER_PIN)) != 0) {
-		snprintf(r->error, sizeof r->error, "no memory for the PIN");
+	if (open_bench_token(&p, jb->softhsm_path, r->error, sizeof r->error) != 0)
 		return false;
-	}
-	if (akm_p11_open(&p, jb->softhsm_path, BP_TOKEN_LABEL) != 0 || akm_p11_login(&p, &pin) != 0) {
-		snprintf(r->error, sizeof r->error, "%s", p.err);
-		return false;
-	}
-	akm_secret_free(&pin);
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG len = 32;
 	double start = bench_now(), report = start + 10;
