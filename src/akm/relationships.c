@@ -1729,7 +1729,7 @@ CK_RV akm_relationships_audit_create(akm_relationships *r, const CK_ATTRIBUTE *t
 	akm_mutex_unlock(r->lock);
 	if (rv == CKR_OK)
 		*h = AKM_AUDIT_HANDLE_BASE + (CK_OBJECT_HANDLE)seq;
-	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_USER_NOT_LOGGED_IN : rv;
+	return rv;
 }
 
 CK_RV akm_relationships_audit_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
