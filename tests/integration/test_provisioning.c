@@ -312,6 +312,10 @@ START_TEST(test_export_wrap)
 	ck_assert(has_record(rid, r.ulValueLen, "export", "enc key"));
 	ck_assert(has_record(rid, r.ulValueLen, "export", "mac key"));
 	ck_assert(has_record(rid, r.ulValueLen, "export-refused", "revoked"));
+	/* Without a login there is no relationship key to export. */
+	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
+	wlen = sizeof wrapped;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, mac, wrapped, &wlen), CKR_KEY_HANDLE_INVALID);
 }
 END_TEST
 
@@ -444,6 +448,8 @@ START_TEST(test_audit_records)
 	ck_assert_int_eq(t.f->C_OpenSession(t.slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
 	ck_assert_int_eq(t.f->C_CreateObject(ro, rec, 6, &h), CKR_SESSION_READ_ONLY);
 	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
+	ck_assert_int_eq(t.f->C_CreateObject(t.s, rec, 6, &h), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, all[0], &change, 1), CKR_OBJECT_HANDLE_INVALID);
 	ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, rec, 1), CKR_OK);
 	ck_assert_int_eq(t.f->C_FindObjects(t.s, found, 8, &got), CKR_OK);
 	ck_assert_int_eq(t.f->C_FindObjectsFinal(t.s), CKR_OK);
