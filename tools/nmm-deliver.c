@@ -372,6 +372,8 @@ int nmm_cmd_write_se(nmm_opts *o)
 	size_t len = 0;
 	akm_node_state st;
 	if (strlen(serial) != n.hw_len || memcmp(serial, n.hw, n.hw_len) != 0) {
+		/* A wrong hardware value is a breach signal: on the record. */
+		nmm_audit_node(&s, &n, "write-se", CKR_FUNCTION_REJECTED, "se=%s; error=wrong hardware value", serial);
 		code = nmm_fail(NMM_REFUSED, n.name, "the secure element's hardware value \"%s\" is not the node's hw-id \"%.*s\"",
 		                serial, (int)n.hw_len, (const char *)n.hw);
 		goto out;
@@ -381,6 +383,7 @@ int nmm_cmd_write_se(nmm_opts *o)
 		goto out;
 	}
 	if (n.has_node_key && memcmp(n.node_key, point, sizeof point) != 0) {
+		nmm_audit_node(&s, &n, "write-se", CKR_FUNCTION_REJECTED, "se=%s; error=another node key", serial);
 		code = nmm_fail(NMM_REFUSED, n.name, "the secure element's key is not the node key recorded for this node");
 		goto out;
 	}

@@ -266,6 +266,10 @@ START_TEST(test_full_flow)
 	EXPECT_RC(nmm(&out, "write-se", "--node", nodes[3], "--se-module", env.softhsm_path, "--se-token",
 	              nodes[4], "--se-pin-file", pin_file, NULL), 2, out, "write-se D into E's token");
 	free(out);
+	/* ... and on the record, as a breach signal. */
+	EXPECT_RC(nmm(&out, "audit", "--node", nodes[3], NULL), 0, out, "audit --node D");
+	ck_assert_msg(strstr(out, "wrong hardware value") != NULL, "D's trail does not show the refused write:\n%s", out);
+	free(out);
 
 	/* All five verify. */
 	for (int i = 0; i < NODES; i++) {
