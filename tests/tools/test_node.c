@@ -418,6 +418,19 @@ START_TEST(trust_pins_one_station)
 	char err[256];
 	ck_assert_int_eq(akm_node_trust(&p, &x, err, sizeof err), 0);
 	ck_assert_int_eq(akm_node_trust(&p, &y, err, sizeof err), -1);
+	/* The pinned anchor only verifies, and cannot be changed in place. */
+	CK_OBJECT_CLASS pub_cls = CKO_PUBLIC_KEY;
+	CK_ATTRIBUTE find[] = { { CKA_CLASS, &pub_cls, sizeof pub_cls },
+	                        { CKA_LABEL, (void *)AKM_NODE_ANCHOR_LABEL, sizeof AKM_NODE_ANCHOR_LABEL - 1 } };
+	CK_OBJECT_HANDLE anchor;
+	size_t n = 0;
+	ck_assert_int_eq(akm_p11_find(&p, find, 2, &anchor, 1, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	CK_BBOOL verify = CK_FALSE, encrypt = CK_TRUE, wrap = CK_TRUE, modifiable = CK_TRUE;
+	CK_ATTRIBUTE flags[] = { { CKA_VERIFY, &verify, 1 }, { CKA_ENCRYPT, &encrypt, 1 }, { CKA_WRAP, &wrap, 1 },
+	                         { CKA_MODIFIABLE, &modifiable, 1 } };
+	ck_assert_int_eq(p.f->C_GetAttributeValue(p.session, anchor, flags, 4), CKR_OK);
+	ck_assert(verify && !encrypt && !wrap && !modifiable);
 	akm_p11_close(&p);
 }
 END_TEST

@@ -276,10 +276,13 @@ int akm_p11_ec_generate(akm_p11 *p, bool token, const char *label, const uint8_t
 {
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_BBOOL *tok = token ? &ck_true : &ck_false;
-	CK_ATTRIBUTE pub_t[5] = {
+	/* The public half verifies; nothing else (tokens default to more). */
+	CK_ATTRIBUTE pub_t[7] = {
 		{ CKA_TOKEN, tok, sizeof ck_true },
 		{ CKA_EC_PARAMS, (void *)akm_p11_p256_params, sizeof akm_p11_p256_params },
 		{ CKA_VERIFY, &ck_true, sizeof ck_true },
+		{ CKA_ENCRYPT, &ck_false, sizeof ck_false },
+		{ CKA_WRAP, &ck_false, sizeof ck_false },
 	};
 	CK_ATTRIBUTE priv_t[9] = {
 		{ CKA_TOKEN, tok, sizeof ck_true },
@@ -289,7 +292,7 @@ int akm_p11_ec_generate(akm_p11 *p, bool token, const char *label, const uint8_t
 		{ CKA_SIGN, &ck_true, sizeof ck_true },
 		{ CKA_DERIVE, &ck_true, sizeof ck_true },
 	};
-	CK_ULONG npub = 3, npriv = 6;
+	CK_ULONG npub = 5, npriv = 6;
 	if (label != NULL) {
 		pub_t[npub++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, (CK_ULONG)strlen(label) };
 		priv_t[npriv++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, (CK_ULONG)strlen(label) };
