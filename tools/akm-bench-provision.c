@@ -307,17 +307,6 @@ static void usage(FILE *out)
 	        AKM_PASS_OPSLIMIT, AKM_PASS_MEMLIMIT_KIB);
 }
 
-static int parse_count(const char *text, unsigned long min, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long value = strtoull(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value < min || value > max)
-		return -1;
-	*out = (unsigned long)value;
-	return 0;
-}
-
 static char default_nmm[PATH_MAX];
 
 static int parse_options(int argc, char **argv, bp_options *o)
@@ -342,29 +331,27 @@ static int parse_options(int argc, char **argv, bp_options *o)
 		} else if (strcmp(arg, "--nmm") == 0) {
 			o->nmm_path = value;
 		} else if (strcmp(arg, "--count") == 0) {
-			if (parse_count(value, 1, 10000000UL, &o->count) != 0) {
+			if (bench_parse_count(value, 1, 10000000UL, &o->count) != 0) {
 				fprintf(stderr, "akm-bench-provision: --count: expected a count in [1, 10000000]\n");
 				return -1;
 			}
 		} else if (strcmp(arg, "--export-count") == 0) {
-			if (parse_count(value, 1, 100000UL, &o->export_count) != 0) {
+			if (bench_parse_count(value, 1, 100000UL, &o->export_count) != 0) {
 				fprintf(stderr, "akm-bench-provision: --export-count: expected a count in [1, 100000]\n");
 				return -1;
 			}
 		} else if (strcmp(arg, "--argon2-ops") == 0) {
-			if (parse_count(value, 1, 100UL, &o->argon2_ops) != 0) {
+			if (bench_parse_count(value, 1, 100UL, &o->argon2_ops) != 0) {
 				fprintf(stderr, "akm-bench-provision: --argon2-ops: expected a count in [1, 100]\n");
 				return -1;
 			}
 		} else if (strcmp(arg, "--argon2-mem-kib") == 0) {
-			if (parse_count(value, 8, 4UL * 1024 * 1024, &o->argon2_mem_kib) != 0) {
+			if (bench_parse_count(value, 8, 4UL * 1024 * 1024, &o->argon2_mem_kib) != 0) {
 				fprintf(stderr, "akm-bench-provision: --argon2-mem-kib: expected a size in [8, 4194304]\n");
 				return -1;
 			}
 		} else if (strcmp(arg, "--seconds") == 0) {
-			char *end;
-			o->seconds = strtod(value, &end);
-			if (*end != '\0' || !(o->seconds > 0.0) || o->seconds > 36000.0) {
+			if (bench_parse_seconds(value, 36000.0, &o->seconds) != 0) {
 				fprintf(stderr, "akm-bench-provision: --seconds: expected a number in (0, 36000]\n");
 				return -1;
 			}

@@ -699,17 +699,6 @@ static void usage(FILE *out)
 	        (unsigned long)AKM_BATCH_MAX);
 }
 
-static int parse_count(const char *text, unsigned long min, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long value = strtoull(text, &end, 10);
-	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value < min || value > max)
-		return -1;
-	*out = (unsigned long)value;
-	return 0;
-}
-
 static int parse_sizes(const char *text, rb_options *options)
 {
 	char copy[512];
@@ -720,7 +709,7 @@ static int parse_sizes(const char *text, rb_options *options)
 	char *saveptr = NULL;
 	for (char *item = strtok_r(copy, ",", &saveptr); item; item = strtok_r(NULL, ",", &saveptr)) {
 		if (options->size_count == RB_MAX_SIZES ||
-		    parse_count(item, 1, 100000000UL, &options->sizes[options->size_count]) != 0)
+		    bench_parse_count(item, 1, 100000000UL, &options->sizes[options->size_count]) != 0)
 			return -1;
 		options->size_count++;
 	}
@@ -757,28 +746,26 @@ static int parse_options(int argc, char **argv, rb_options *options)
 				return -1;
 			}
 		} else if (strcmp(arg, "--batch") == 0) {
-			if (parse_count(value, 1, AKM_BATCH_MAX, &options->batch) != 0) {
+			if (bench_parse_count(value, 1, AKM_BATCH_MAX, &options->batch) != 0) {
 				fprintf(stderr, "akm-bench-registry: --batch: expected a count in [1, %lu]\n",
 				        (unsigned long)AKM_BATCH_MAX);
 				return -1;
 			}
 		} else if (strcmp(arg, "--softhsm-objects") == 0) {
-			if (parse_count(value, 0, 1000000UL, &options->softhsm_objects) != 0) {
+			if (bench_parse_count(value, 0, 1000000UL, &options->softhsm_objects) != 0) {
 				fprintf(stderr, "akm-bench-registry: --softhsm-objects: expected a count in [0, 1000000]\n");
 				return -1;
 			}
 		} else if (strcmp(arg, "--rounds") == 0) {
 			unsigned long rounds;
-			if (parse_count(value, 1, RB_MAX_ROUNDS, &rounds) != 0) {
+			if (bench_parse_count(value, 1, RB_MAX_ROUNDS, &rounds) != 0) {
 				fprintf(stderr, "akm-bench-registry: --rounds: expected a count in [1, %d]\n",
 				        RB_MAX_ROUNDS);
 				return -1;
 			}
 			options->rounds = (int)rounds;
 		} else if (strcmp(arg, "--seconds") == 0) {
-			char *end;
-			options->seconds = strtod(value, &end);
-			if (*end != '\0' || !(options->seconds > 0.0) || options->seconds > 3600.0) {
+			if (bench_parse_seconds(value, 3600.0, &options->seconds) != 0) {
 				fprintf(stderr, "akm-bench-registry: --seconds: expected a number in (0, 3600]\n");
 				return -1;
 			}

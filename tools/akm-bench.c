@@ -675,16 +675,13 @@ static int parse_options(int argc, char **argv, bench_options *options)
 			}
 			options->use_best = strcmp(value, "best") == 0;
 		} else if (strcmp(arg, "--seconds") == 0) {
-			char *end;
-			options->seconds = strtod(value, &end);
-			if (*end != '\0' || !(options->seconds > 0.0) || options->seconds > 3600.0) {
+			if (bench_parse_seconds(value, 3600.0, &options->seconds) != 0) {
 				fprintf(stderr, "akm-bench: --seconds: expected a number in (0, 3600]\n");
 				return -1;
 			}
 		} else if (strcmp(arg, "--rounds") == 0) {
-			char *end;
-			long rounds = strtol(value, &end, 10);
-			if (*end != '\0' || rounds < 1 || rounds > BENCH_MAX_ROUNDS) {
+			unsigned long rounds;
+			if (bench_parse_count(value, 1, BENCH_MAX_ROUNDS, &rounds) != 0) {
 				fprintf(stderr, "akm-bench: --rounds: expected an integer in [1, %d]\n",
 				        BENCH_MAX_ROUNDS);
 				return -1;

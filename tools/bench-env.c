@@ -263,3 +263,24 @@ double bench_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+int bench_parse_count(const char *text, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long value = strtoull(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value < min || value > max)
+		return -1;
+	*out = (unsigned long)value;
+	return 0;
+}
+
+int bench_parse_seconds(const char *text, double max, double *out)
+{
+	char *end;
+	double value = strtod(text, &end);
+	if (end == text || *end != '\0' || !(value > 0.0) || value > max)
+		return -1;
+	*out = value;
+	return 0;
+}

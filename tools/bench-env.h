@@ -45,6 +45,11 @@ bool bench_run_in_child(bool (*fn)(void *out, const void *arg), const void *arg,
 extern volatile sig_atomic_t bench_interrupted, bench_running_child;
 void bench_catch_interrupts(void);
 
+/* Command-line numbers: 0, or -1 when `text` is not a whole decimal count
+ * in [min, max] / a number of seconds in (0, max]. */
+int bench_parse_count(const char *text, unsigned long min, unsigned long max, unsigned long *out);
+int bench_parse_seconds(const char *text, double max, double *out);
+
 /* A monotonic clock in seconds. */
 double bench_now(void);
 
