@@ -53,7 +53,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "bench-env.h"
-#include "common/rv.h"
+#include "lib/rv.h"
 
 #include "akm/pkcs11-akm.h"
 

@@ -44,7 +44,7 @@
 
 #include "bench-env.h"
 
-#include "common/rv.h"
+#include "lib/rv.h"
 
 extern char **environ;
 

@@ -34,7 +34,7 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "common/rv.h"
+#include "lib/rv.h"
 #include "akm/pkcs11-akm.h"
 
 #define EXIT_USAGE 1

@@ -18,7 +18,7 @@
 
 #include <sodium.h>
 
-#include "common/rv.h"
+#include "lib/rv.h"
 #include "out.h"
 #include "secret.h"
 

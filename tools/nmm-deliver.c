@@ -14,7 +14,7 @@
 
 #include <sodium.h>
 
-#include "common/rv.h"
+#include "lib/rv.h"
 #include "out.h"
 #include "secret.h"
 #include "transfer.h"

@@ -13,7 +13,7 @@
 
 #include <sodium.h>
 
-#include "common/rv.h"
+#include "lib/rv.h"
 #include "out.h"
 
 /* Text given on the command line for the records: printable UTF-8, no

@@ -13,7 +13,8 @@
 
 #include <sodium.h>
 
-#include "common/rv.h"
+#include "lib/audit.h"
+#include "lib/rv.h"
 #include "out.h"
 
 static void iso_time(CK_ULONG t, char out[32])
@@ -149,42 +150,6 @@ static int audit_read(nmm_station *s, CK_OBJECT_HANDLE h, audit_rec *r)
 	return 0;
 }
 
-static void u64_be(uint64_t v, uint8_t out[8])
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		out[i] = (uint8_t)v;
-}
-
-static void hash_field(crypto_hash_sha256_state *st, const void *data, size_t len)
-{
-	uint8_t l[8];
-	u64_be(len, l);
-	crypto_hash_sha256_update(st, l, 8);
-	if (len)
-		crypto_hash_sha256_update(st, data, len);
-}
-
-/* AKM-AUDIT-1 (docs/formats.md §3). */
-static void audit_hash(const audit_rec *r, uint8_t out[32])
-{
-	crypto_hash_sha256_state st;
-	uint8_t u[8];
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8_t *)"AKM-AUDIT-1", 11);
-	crypto_hash_sha256_update(&st, r->prev, 32);
-	u64_be(r->seq, u);
-	crypto_hash_sha256_update(&st, u, 8);
-	u64_be(r->time, u);
-	crypto_hash_sha256_update(&st, u, 8);
-	hash_field(&st, r->actor, r->actor_len);
-	hash_field(&st, r->action, r->action_len);
-	hash_field(&st, r->rid, r->rid_len);
-	u64_be(r->result, u);
-	crypto_hash_sha256_update(&st, u, 8);
-	hash_field(&st, r->detail, r->detail_len);
-	crypto_hash_sha256_final(&st, out);
-}
-
 static int audit_find(nmm_station *s, const nmm_node *n, CK_OBJECT_HANDLE **h, size_t *count)
 {
 	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
@@ -306,7 +271,9 @@ out:
 /* audit --verify: 0 when the chain holds, else the exit code (message printed). */
 static int audit_verify(nmm_opts *o, nmm_station *s, CK_OBJECT_HANDLE *h, size_t count)
 {
-	uint8_t prev[32] = {0}, head[40] = {0};
+	uint8_t head[40] = {0};
+	akm_audit_chain chain;
+	akm_audit_chain_init(&chain);
 	uint64_t head_seq = 0, last_seq = 0;
 	bool have_head = false, head_found = false;
 	char why[200] = "";
@@ -325,21 +292,12 @@ static int audit_verify(nmm_opts *o, nmm_station *s, CK_OBJECT_HANDLE *h, size_t
 			for (int k = 0; k < 8; k++)
 				head_seq = head_seq << 8 | head[k];
 		}
-		uint8_t hash[32];
-		audit_hash(&r, hash);
-		if (r.seq != last_seq + 1) {
-			bad = last_seq + 1;
-			snprintf(why, sizeof why, "audit record %llu is missing", (unsigned long long)bad);
-		} else if (sodium_memcmp(r.prev, prev, 32) != 0) {
-			bad = r.seq;
-			snprintf(why, sizeof why, "audit record %llu does not follow record %llu (removed or reordered)",
-			         (unsigned long long)r.seq, (unsigned long long)r.seq - 1);
-		} else if (sodium_memcmp(hash, r.hash, 32) != 0) {
-			bad = r.seq;
-			snprintf(why, sizeof why, "audit record %llu was altered", (unsigned long long)r.seq);
-		}
-		if (why[0] != '\0')
+		akm_audit_entry e = {(int64_t)r.seq, (int64_t)r.time, r.actor, r.actor_len, r.action, r.action_len,
+		                     r.rid, r.rid_len, r.result, r.detail, r.detail_len};
+		if (akm_audit_chain_next(&chain, &e, r.prev, sizeof r.prev, r.hash, sizeof r.hash, why, sizeof why) != 0) {
+			bad = chain.records + 1;
 			break;
+		}
 		if (r.seq == head_seq) {
 			if (sodium_memcmp(head + 8, r.hash, 32) != 0) {
 				bad = r.seq;
@@ -349,7 +307,6 @@ static int audit_verify(nmm_opts *o, nmm_station *s, CK_OBJECT_HANDLE *h, size_t
 			}
 			head_found = true;
 		}
-		memcpy(prev, r.hash, 32);
 		last_seq = r.seq;
 	}
 	if (why[0] == '\0' && head_seq != 0 && !head_found) {

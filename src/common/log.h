@@ -5,7 +5,7 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "common/rv.h"
+#include "lib/rv.h"
 
 typedef enum akm_log_level {
 	AKM_LOG_ERROR = 0,

@@ -1,5 +1,7 @@
 #include "store/registry.h"
 
+#include "lib/audit.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #define FIND_SHAPES 128 /* one prepared statement per combination of filters */
@@ -580,47 +581,6 @@ CK_RV akm_registry_count(akm_registry *r, const char *table, int64_t *n)
 
 /* ---- audit ---------------------------------------------------------------- */
 
-static void put_u64(EVP_MD_CTX *md, uint64_t v)
-{
-	uint8_t b[8];
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
-	EVP_DigestUpdate(md, b, 8);
-}
-
-static void put_bytes(EVP_MD_CTX *md, const void *p, size_t n)
-{
-	put_u64(md, n);
-	if (n > 0)
-		EVP_DigestUpdate(md, p, n);
-}
-
-/* hash = SHA-256("AKM-AUDIT-1" || prev || seq || time || actor || action ||
- * rid || result || detail), every variable field length-prefixed
- * (docs/formats.md). */
-static int audit_hash(const uint8_t prev[AKM_AUDIT_HASH_LEN], int64_t seq, int64_t time,
-                      const char *actor, const char *action, const uint8_t *rid, size_t rid_len,
-                      uint64_t result, const char *detail, uint8_t out[AKM_AUDIT_HASH_LEN])
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int len = 0;
-	int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	if (ok) {
-		EVP_DigestUpdate(md, "AKM-AUDIT-1", 11);
-		EVP_DigestUpdate(md, prev, AKM_AUDIT_HASH_LEN);
-		put_u64(md, (uint64_t)seq);
-		put_u64(md, (uint64_t)time);
-		put_bytes(md, actor, strlen(actor));
-		put_bytes(md, action, strlen(action));
-		put_bytes(md, rid, rid ? rid_len : 0);
-		put_u64(md, result);
-		put_bytes(md, detail, detail ? strlen(detail) : 0);
-		ok = EVP_DigestFinal_ex(md, out, &len) && len == AKM_AUDIT_HASH_LEN;
-	}
-	EVP_MD_CTX_free(md);
-	return ok;
-}
-
 CK_RV akm_registry_audit_head(akm_registry *r, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
 {
 	bool present;
@@ -651,11 +611,9 @@ CK_RV akm_registry_audit_append(akm_registry *r, const akm_audit_event *ev)
 		goto out;
 	seq++;
 	int64_t now = (int64_t)time(NULL);
-	if (!audit_hash(prev, seq, now, ev->actor, ev->action, ev->rid, ev->rid_len, ev->result,
-	                ev->detail, hash)) {
-		rv = CKR_GENERAL_ERROR;
-		goto out;
-	}
+	akm_audit_entry e = {seq, now, ev->actor, strlen(ev->actor), ev->action, strlen(ev->action),
+	                     ev->rid, ev->rid_len, ev->result, ev->detail, ev->detail ? strlen(ev->detail) : 0};
+	akm_audit_hash(prev, &e, hash);
 	sqlite3_stmt *st = r->audit_insert;
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_int64(st, 2, now);
@@ -707,41 +665,28 @@ CK_RV akm_registry_audit_verify(akm_registry *r, int64_t *records, char *err, si
 		snprintf(err, errlen, "registry %s: %s", r->path, sqlite3_errmsg(r->db));
 		return rv;
 	}
-	uint8_t expect_prev[AKM_AUDIT_HASH_LEN] = {0}, hash[AKM_AUDIT_HASH_LEN];
-	int64_t expect_seq = 1;
+	akm_audit_chain chain;
 	int rc;
+	akm_audit_chain_init(&chain);
 	rv = CKR_OK;
 	*records = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 0);
-		uint8_t prev[AKM_AUDIT_HASH_LEN], stored[AKM_AUDIT_HASH_LEN];
-		if (seq != expect_seq) {
-			snprintf(err, errlen, "audit record %lld is missing (found %lld next)",
-			         (long long)expect_seq, (long long)seq);
-			rv = CKR_GENERAL_ERROR;
-			break;
-		}
-		if (column_blob(st, 7, prev, sizeof prev) != sizeof prev ||
-		    memcmp(prev, expect_prev, sizeof prev) != 0) {
-			snprintf(err, errlen, "audit record %lld does not follow record %lld (removed or reordered)",
-			         (long long)seq, (long long)seq - 1);
-			rv = CKR_GENERAL_ERROR;
-			break;
-		}
-		const uint8_t *rid = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : sqlite3_column_blob(st, 4);
-		size_t rid_len = (size_t)sqlite3_column_bytes(st, 4);
+		const char *actor = (const char *)sqlite3_column_text(st, 2);
+		const char *action = (const char *)sqlite3_column_text(st, 3);
 		const char *detail = (const char *)sqlite3_column_text(st, 6);
-		if (!audit_hash(prev, seq, sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2),
-		                (const char *)sqlite3_column_text(st, 3), rid ? rid : (const uint8_t *)"", rid ? rid_len : 0,
-		                (uint64_t)sqlite3_column_int64(st, 5), detail, hash) ||
-		    column_blob(st, 8, stored, sizeof stored) != sizeof stored ||
-		    memcmp(hash, stored, sizeof hash) != 0) {
-			snprintf(err, errlen, "audit record %lld was altered", (long long)seq);
+		const uint8_t *rid = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : sqlite3_column_blob(st, 4);
+		akm_audit_entry e = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		                     actor, actor ? strlen(actor) : 0, action, action ? strlen(action) : 0,
+		                     rid, rid ? (size_t)sqlite3_column_bytes(st, 4) : 0,
+		                     (uint64_t)sqlite3_column_int64(st, 5), detail, detail ? strlen(detail) : 0};
+		const uint8_t *prev = sqlite3_column_blob(st, 7);
+		size_t prev_len = (size_t)sqlite3_column_bytes(st, 7);
+		const uint8_t *stored = sqlite3_column_blob(st, 8);
+		size_t stored_len = (size_t)sqlite3_column_bytes(st, 8);
+		if (akm_audit_chain_next(&chain, &e, prev, prev_len, stored, stored_len, err, errlen) != 0) {
 			rv = CKR_GENERAL_ERROR;
 			break;
 		}
-		memcpy(expect_prev, stored, sizeof stored);
-		expect_seq++;
 		(*records)++;
 	}
 	if (rv == CKR_OK && rc != SQLITE_DONE) {
@@ -757,12 +702,12 @@ CK_RV akm_registry_audit_verify(akm_registry *r, int64_t *records, char *err, si
 		snprintf(err, errlen, "registry %s: the audit head is unreadable", r->path);
 		return rv;
 	}
-	if (head_seq != expect_seq - 1 || memcmp(head_hash, expect_prev, sizeof head_hash) != 0) {
-		if (head_seq == expect_seq - 1)
+	if (head_seq != chain.records || memcmp(head_hash, chain.last, sizeof head_hash) != 0) {
+		if (head_seq == chain.records)
 			snprintf(err, errlen, "the audit head's hash does not match record %lld (altered)", (long long)head_seq);
 		else
 			snprintf(err, errlen, "the audit trail ends at record %lld but its head says %lld (records removed at the end)",
-			         (long long)(expect_seq - 1), (long long)head_seq);
+			         (long long)chain.records, (long long)head_seq);
 		return CKR_GENERAL_ERROR;
 	}
 	return CKR_OK;

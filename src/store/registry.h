@@ -16,12 +16,13 @@
 #include <stdint.h>
 #include <p11-kit/pkcs11.h>
 
+#include "lib/audit.h"
+
 #define AKM_REGISTRY_SCHEMA_VERSION 2
 #define AKM_ID_MAX 32            /* relationship, station and node IDs */
 #define AKM_HW_MAX 64            /* hardware binding */
 #define AKM_LABEL_MAX 128
 #define AKM_WRAPPED_MAX 128      /* a wrapped 256-bit key with room to spare */
-#define AKM_AUDIT_HASH_LEN 32
 #define AKM_SITE_MAX 256         /* site / location metadata */
 #define AKM_NODE_KEY_LEN 65      /* raw uncompressed P-256 point */
 

@@ -118,8 +118,6 @@ typedef struct akm_node_state {
 akm_fmt_rc akm_node_state_encode(const akm_node_state *s, uint8_t *buf, size_t cap, size_t *len);
 akm_fmt_rc akm_node_state_parse(const uint8_t *buf, size_t len, akm_node_state *s);
 
-/* Hex helpers: lower-case; akm_hex_decode returns -1 on bad input. */
-void akm_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
-int akm_hex_decode(const char *in, uint8_t *out, size_t cap, size_t *len);
+#include "lib/hex.h"
 
 #endif

@@ -12,7 +12,7 @@
 
 #include <p11-kit/uri.h>
 
-#include "common/rv.h"
+#include "lib/rv.h"
 
 /* DER of OID 1.2.840.10045.3.1.7 (prime256v1 / secp256r1). */
 const uint8_t akm_p11_p256_params[10] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };

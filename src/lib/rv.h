@@ -1,6 +1,6 @@
 /* Names of CK_RV values, for messages: the module's log and the tools'. */
-#ifndef AKM_RV_H
-#define AKM_RV_H
+#ifndef AKM_LIB_RV_H
+#define AKM_LIB_RV_H
 
 #include <p11-kit/pkcs11.h>
 

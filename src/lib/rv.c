@@ -1,4 +1,4 @@
-#include "common/rv.h"
+#include "lib/rv.h"
 
 const char *akm_rv_name(CK_RV rv)
 {
