@@ -8,7 +8,7 @@
 #include "akm/pkcs11-akm.h"
 #include "common/lock.h"
 #include "common/log.h"
-#include "core/hmap.h"
+#include "common/hmap.h"
 #include "core/template.h"
 
 #define KEK_LABEL "akm-pkcs11 KEK"
@@ -38,7 +38,7 @@ typedef struct cache_entry {
 } cache_entry;
 
 struct akm_relationships {
-	akm_registry *reg;
+	akm_store *reg;
 	CK_FUNCTION_LIST *be;
 	CK_SLOT_ID bslot;
 	CK_SESSION_HANDLE service; /* our own backend session */
@@ -183,7 +183,7 @@ static CK_RV cache_put(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE backen
 static void cache_check_others(akm_relationships *r)
 {
 	uint64_t mark;
-	if (akm_registry_change_mark(r->reg, &mark) != CKR_OK || mark == r->change_mark)
+	if (akm_store_change_mark(r->reg, &mark) != CKR_OK || mark == r->change_mark)
 		return;
 	r->change_mark = mark;
 	for (cache_entry *e = r->mru; e != NULL; e = e->next)
@@ -206,11 +206,11 @@ static void audit(akm_relationships *r, const char *actor, const char *action, c
                   size_t rid_len, CK_RV result, const char *detail)
 {
 	akm_audit_event ev = {actor, action, rid, rid_len, result, detail};
-	CK_RV rv = akm_registry_audit_append(r->reg, &ev);
+	CK_RV rv = akm_store_audit_append(r->reg, &ev);
 	r->counter_dirty = true; /* the token keeps the audit head too */
 	if (rv != CKR_OK)
 		akm_log(AKM_LOG_ERROR, "registry %s: cannot append to the audit trail (%s)",
-		        akm_registry_path(r->reg), action);
+		        akm_store_location(r->reg), action);
 }
 
 static void counter_label(char label[COUNTER_LABEL_LEN + 1], const uint8_t value[COUNTER_LEN])
@@ -259,8 +259,8 @@ static void counter_update(akm_relationships *r)
 	int64_t gen = 0, seq;
 	bool present;
 	uint8_t value[COUNTER_LEN];
-	if (akm_registry_get_int(r->reg, "generation", &gen, &present) != CKR_OK ||
-	    akm_registry_audit_head(r->reg, &seq, value + 16) != CKR_OK)
+	if (akm_store_get_int(r->reg, "generation", &gen, &present) != CKR_OK ||
+	    akm_store_audit_head(r->reg, &seq, value + 16) != CKR_OK)
 		return;
 	put_be64(value, (uint64_t)gen);
 	put_be64(value + 8, (uint64_t)seq);
@@ -281,14 +281,14 @@ static void counter_update(akm_relationships *r)
 /* Begins a change: the transaction, and the generation it will have. */
 static CK_RV change_begin(akm_relationships *r)
 {
-	CK_RV rv = akm_registry_begin(r->reg);
+	CK_RV rv = akm_store_begin(r->reg);
 	if (rv != CKR_OK)
 		return rv;
 	int64_t gen = 0;
 	bool present;
-	if ((rv = akm_registry_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
-	    (rv = akm_registry_set_int(r->reg, "generation", gen + 1)) != CKR_OK)
-		akm_registry_rollback(r->reg);
+	if ((rv = akm_store_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
+	    (rv = akm_store_set_int(r->reg, "generation", gen + 1)) != CKR_OK)
+		akm_store_rollback(r->reg);
 	return rv;
 }
 
@@ -309,13 +309,13 @@ static void counter_flush(akm_relationships *r)
 
 static CK_RV change_commit(akm_relationships *r)
 {
-	CK_RV rv = akm_registry_commit(r->reg);
+	CK_RV rv = akm_store_commit(r->reg);
 	if (rv != CKR_OK)
 		return rv;
 	/* Our own commit changed what we cached ourselves: keep the states.
 	 * (A commit of another process in between is missed until the next
 	 * one; the window is the length of this call.) */
-	akm_registry_change_mark(r->reg, &r->change_mark);
+	akm_store_change_mark(r->reg, &r->change_mark);
 	r->counter_dirty = true;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -344,7 +344,7 @@ CK_RV akm_relationships_open(akm_relationships **out, const char *path, CK_FUNCT
 		free(r);
 		return rv;
 	}
-	rv = akm_registry_open(path, &r->reg, err, errlen);
+	rv = akm_store_open(path, &r->reg, err, errlen);
 	if (rv != CKR_OK)
 		goto fail;
 	rv = be->C_OpenSession(bslot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &r->service);
@@ -355,7 +355,7 @@ CK_RV akm_relationships_open(akm_relationships **out, const char *path, CK_FUNCT
 	*out = r;
 	return CKR_OK;
 fail:
-	akm_registry_close(r->reg);
+	akm_store_close(r->reg);
 	akm_mutex_free(r->lock);
 	free(r);
 	return rv == CKR_HOST_MEMORY ? rv : CKR_GENERAL_ERROR;
@@ -370,7 +370,7 @@ void akm_relationships_close(akm_relationships *r)
 	/* The backend session goes, and its session objects with it. */
 	cache_clear(r, false);
 	r->be->C_CloseSession(r->service);
-	akm_registry_close(r->reg);
+	akm_store_close(r->reg);
 	akm_mutex_free(r->lock);
 	free(r);
 }
@@ -447,7 +447,7 @@ static CK_RV counters_check(akm_relationships *r, uint64_t gen)
 	}
 	if (!any && gen > 0) {
 		akm_log(AKM_LOG_ERROR, "registry %s has changes (generation %llu) but the token has no %s: "
-		        "wrong token, or the counter was removed", akm_registry_path(r->reg), (unsigned long long)gen,
+		        "wrong token, or the counter was removed", akm_store_location(r->reg), (unsigned long long)gen,
 		        COUNTER_APPLICATION);
 		return CKR_DEVICE_ERROR;
 	}
@@ -455,7 +455,7 @@ static CK_RV counters_check(akm_relationships *r, uint64_t gen)
 	if (token_gen > gen) {
 		akm_log(AKM_LOG_ERROR, "registry %s is older than the token's record of it (generation %llu < %llu): "
 		        "it was restored from an old copy, replaced or deleted; refusing to use it",
-		        akm_registry_path(r->reg), (unsigned long long)gen, (unsigned long long)token_gen);
+		        akm_store_location(r->reg), (unsigned long long)gen, (unsigned long long)token_gen);
 		audit(r, "module", "rollback-detected", NULL, 0, CKR_DEVICE_ERROR, NULL);
 		return CKR_DEVICE_ERROR;
 	}
@@ -484,19 +484,19 @@ static CK_RV login_inlock(akm_relationships *r)
 	CK_ATTRIBUTE kek_find[] = {{CKA_CLASS, &secret, sizeof secret}, {CKA_LABEL, KEK_LABEL, strlen(KEK_LABEL)}};
 	if ((rv = find_one(r, kek_find, 2, &r->kek, &have_kek)) != CKR_OK)
 		return rv;
-	if ((rv = akm_registry_get_int(r->reg, "generation", &gen, &present)) != CKR_OK)
+	if ((rv = akm_store_get_int(r->reg, "generation", &gen, &present)) != CKR_OK)
 		return rv;
 
 	if (!have_kek) {
 		/* Whether any key exists: the first id, not a count of millions. */
-		akm_registry_query all = {0};
+		akm_store_query all = {0};
 		int64_t first;
 		size_t any = 0;
-		if ((rv = akm_registry_find(r->reg, &all, 0, &first, 1, &any)) != CKR_OK)
+		if ((rv = akm_store_find(r->reg, &all, 0, &first, 1, &any)) != CKR_OK)
 			return rv;
 		if (any > 0) {
 			akm_log(AKM_LOG_ERROR, "registry %s holds keys but the token has no %s: wrong token?",
-			        akm_registry_path(r->reg), KEK_LABEL);
+			        akm_store_location(r->reg), KEK_LABEL);
 			return CKR_DEVICE_ERROR;
 		}
 		CK_MECHANISM gen_mech = {CKM_AES_KEY_GEN, NULL, 0};
@@ -522,10 +522,10 @@ CK_RV akm_relationships_login(akm_relationships *r)
 	akm_mutex_lock(r->lock);
 	/* Under the registry's write lock, which other processes share: two
 	 * first logins at once must not each make a KEK. */
-	CK_RV rv = akm_registry_begin(r->reg);
+	CK_RV rv = akm_store_begin(r->reg);
 	if (rv == CKR_OK) {
 		rv = login_inlock(r);
-		CK_RV end = akm_registry_commit(r->reg);
+		CK_RV end = akm_store_commit(r->reg);
 		if (rv == CKR_OK)
 			rv = end;
 	}
@@ -533,7 +533,7 @@ CK_RV akm_relationships_login(akm_relationships *r)
 		kek_session_copy(r);
 	r->status = rv;
 	if (rv == CKR_OK)
-		akm_registry_change_mark(r->reg, &r->change_mark);
+		akm_store_change_mark(r->reg, &r->change_mark);
 	akm_mutex_unlock(r->lock);
 	return rv;
 }
@@ -885,15 +885,15 @@ static CK_RV pending_make(akm_relationships *r, pending_rel *p, bool keep)
 static CK_RV pending_store(akm_relationships *r, pending_rel *p)
 {
 	CK_RV rv;
-	if ((rv = akm_registry_insert_relationship(r->reg, &p->rel)) != CKR_OK)
+	if ((rv = akm_store_insert_relationship(r->reg, &p->rel)) != CKR_OK)
 		return rv;
 	p->enc.relationship = p->mac.relationship = p->rel.id;
-	if ((rv = akm_registry_insert_key(r->reg, &p->enc)) != CKR_OK ||
-	    (rv = akm_registry_insert_key(r->reg, &p->mac)) != CKR_OK)
+	if ((rv = akm_store_insert_key(r->reg, &p->enc)) != CKR_OK ||
+	    (rv = akm_store_insert_key(r->reg, &p->mac)) != CKR_OK)
 		return rv;
 	akm_audit_event ev = {"user", "create", p->rel.rid, p->rel.rid_len, CKR_OK,
 	                      p->rel.kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational"};
-	return akm_registry_audit_append(r->reg, &ev);
+	return akm_store_audit_append(r->reg, &ev);
 }
 
 /* Keeps the fresh backend copies, when there are any: the first use costs
@@ -944,7 +944,7 @@ CK_RV akm_relationships_create(akm_relationships *r, CK_ATTRIBUTE *const *tmpls,
 	for (CK_ULONG i = 0; i < n && rv == CKR_OK; i++)
 		rv = pending_store(r, &p[i]);
 	if (rv != CKR_OK) {
-		akm_registry_rollback(r->reg);
+		akm_store_rollback(r->reg);
 		goto out;
 	}
 	if ((rv = change_commit(r)) != CKR_OK)
@@ -985,7 +985,7 @@ static void add(key_view *v, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG
 static CK_RV view_key(akm_relationships *r, int64_t id, key_view *v)
 {
 	memset(v, 0, sizeof *v);
-	CK_RV rv = akm_registry_get_key(r->reg, id, &v->key, &v->rel);
+	CK_RV rv = akm_store_get_key(r->reg, id, &v->key, &v->rel);
 	if (rv != CKR_OK)
 		return rv;
 	bool enc = v->key.purpose == CKV_AKM_PURPOSE_ENCRYPT;
@@ -1119,16 +1119,16 @@ CK_RV akm_relationships_object_size(akm_relationships *r, CK_OBJECT_HANDLE h, CK
 static CK_RV append(akm_relationships *r, const char *action, const akm_relationship *rel, const char *detail)
 {
 	akm_audit_event ev = {"user", action, rel->rid, rel->rid_len, CKR_OK, detail};
-	return akm_registry_audit_append(r->reg, &ev);
+	return akm_store_audit_append(r->reg, &ev);
 }
 
 /* Key ids of a relationship's credential set. */
 static CK_RV relationship_keys(akm_relationships *r, const akm_relationship *rel, int64_t ids[2], size_t *n)
 {
-	akm_registry_query q = {0};
+	akm_store_query q = {0};
 	q.rid = rel->rid;
 	q.rid_len = rel->rid_len;
-	return akm_registry_find(r->reg, &q, 0, ids, 2, n);
+	return akm_store_find(r->reg, &q, 0, ids, 2, n);
 }
 
 CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
@@ -1187,12 +1187,12 @@ CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
 	if ((rv = change_begin(r)) != CKR_OK)
 		goto out_view;
 	if (label != NULL)
-		rv = akm_registry_update_key_label(r->reg, v.key.id, label->pValue, label->ulValueLen);
+		rv = akm_store_update_key_label(r->reg, v.key.id, label->pValue, label->ulValueLen);
 	bool key_changed = was.node_key_len != v.rel.node_key_len;
 	if (rv == CKR_OK && (v.rel.state != was.state || v.rel.status != was.status || v.rel.seq != was.seq ||
 	                     key_changed)) {
 		v.rel.changed = (int64_t)time(NULL);
-		rv = akm_registry_update_relationship(r->reg, &v.rel);
+		rv = akm_store_update_relationship(r->reg, &v.rel);
 	}
 	/* One audit record per change, in the same transaction. */
 	static const char *const states[] = {"", "pending", "active", "suspended", "revoked"};
@@ -1220,7 +1220,7 @@ CK_RV akm_relationships_set_attributes(akm_relationships *r, CK_OBJECT_HANDLE h,
 		if (relationship_keys(r, &v.rel, ids, &n) == CKR_OK)
 			cache_set_state(r, ids, n, v.rel.state);
 	} else if (rv != CKR_OK) {
-		akm_registry_rollback(r->reg);
+		akm_store_rollback(r->reg);
 	}
 out_view:
 	view_clear(&v);
@@ -1241,9 +1241,9 @@ CK_RV akm_relationships_destroy(akm_relationships *r, CK_OBJECT_HANDLE h)
 	if ((rv = relationship_keys(r, &v.rel, ids, &n)) != CKR_OK || (rv = change_begin(r)) != CKR_OK)
 		goto out_view;
 	akm_audit_event ev = {"user", "destroy", v.rel.rid, v.rel.rid_len, CKR_OK, NULL};
-	if ((rv = akm_registry_delete_relationship(r->reg, v.rel.id)) != CKR_OK ||
-	    (rv = akm_registry_audit_append(r->reg, &ev)) != CKR_OK) {
-		akm_registry_rollback(r->reg);
+	if ((rv = akm_store_delete_relationship(r->reg, v.rel.id)) != CKR_OK ||
+	    (rv = akm_store_audit_append(r->reg, &ev)) != CKR_OK) {
+		akm_store_rollback(r->reg);
 		goto out_view;
 	}
 	if ((rv = change_commit(r)) == CKR_OK)
@@ -1324,7 +1324,7 @@ CK_RV akm_relationships_use(akm_relationships *r, CK_OBJECT_HANDLE h, CK_ATTRIBU
 	                        sizeof t / sizeof t[0], backend);
 	if (rv != CKR_OK) {
 		akm_log(AKM_LOG_ERROR, "registry %s: key %lld does not unwrap under the token's KEK (0x%lx)",
-		        akm_registry_path(r->reg), (long long)id, rv);
+		        akm_store_location(r->reg), (long long)id, rv);
 		audit(r, "module", "unwrap-failed", v.rel.rid, v.rel.rid_len, rv, NULL);
 		rv = CKR_DEVICE_ERROR;
 		goto out;
@@ -1347,7 +1347,7 @@ out:
 /* Narrows a template to the columns the registry can search on; whatever
  * else the template says is checked key by key (*exact stays true when
  * nothing else is left to check). */
-static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_registry_query *q, bool *exact)
+static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_store_query *q, bool *exact)
 {
 	memset(q, 0, sizeof *q);
 	*exact = true;
@@ -1387,7 +1387,7 @@ static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_regi
 CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
                              int64_t *cursor, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
 {
-	akm_registry_query q;
+	akm_store_query q;
 	int64_t ids[64];
 	*n = 0;
 	akm_mutex_lock(r->lock);
@@ -1405,7 +1405,7 @@ CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_
 		size_t got = 0, page = exact ? max - *n : 64;
 		if (page > 64)
 			page = 64;
-		if ((rv = akm_registry_find(r->reg, &q, *cursor, ids, page, &got)) != CKR_OK || got == 0)
+		if ((rv = akm_store_find(r->reg, &q, *cursor, ids, page, &got)) != CKR_OK || got == 0)
 			break;
 		for (size_t i = 0; i < got && *n < max; i++) {
 			key_view v;
@@ -1426,12 +1426,12 @@ CK_RV akm_relationships_find(akm_relationships *r, const CK_ATTRIBUTE *tmpl, CK_
 	/* Asking for a relationship nobody has is worth recording (not a
 	 * search whose other attributes matched nothing). */
 	if (rv == CKR_OK && first && *n == 0 && q.rid != NULL) {
-		akm_registry_query only_rid = {0};
+		akm_store_query only_rid = {0};
 		int64_t any;
 		size_t found = 0;
 		only_rid.rid = q.rid;
 		only_rid.rid_len = q.rid_len;
-		if (akm_registry_find(r->reg, &only_rid, 0, &any, 1, &found) == CKR_OK && found == 0)
+		if (akm_store_find(r->reg, &only_rid, 0, &any, 1, &found) == CKR_OK && found == 0)
 			audit(r, "user", "unknown-relationship", q.rid, q.rid_len, CKR_OBJECT_HANDLE_INVALID, NULL);
 	}
 out:
@@ -1458,7 +1458,7 @@ void akm_relationships_audit_failure(akm_relationships *r, const char *action, C
 CK_RV akm_relationships_verify_audit(akm_relationships *r, int64_t *records, char *err, size_t errlen)
 {
 	akm_mutex_lock(r->lock);
-	CK_RV rv = akm_registry_audit_verify(r->reg, records, err, errlen);
+	CK_RV rv = akm_store_audit_verify(r->reg, records, err, errlen);
 	if (rv == CKR_OK && r->status == CKR_OK) {
 		/* The token remembers a head the chain must still contain: the
 		 * newer of the two counter objects. */
@@ -1467,7 +1467,7 @@ CK_RV akm_relationships_verify_audit(akm_relationships *r, int64_t *records, cha
 		if (r->counter[newer] != 0 && counter_read(r, r->counter[newer], value) == CKR_OK) {
 			int64_t seq = (int64_t)get_be64(value + 8);
 			if (seq > *records ||
-			    (seq > 0 && (akm_registry_audit_hash_at(r->reg, seq, head) != CKR_OK ||
+			    (seq > 0 && (akm_store_audit_hash_at(r->reg, seq, head) != CKR_OK ||
 			                 memcmp(head, value + 16, sizeof head) != 0))) {
 				snprintf(err, errlen, "the audit trail no longer holds record %lld as the token recorded it",
 				         (long long)seq);
@@ -1520,7 +1520,7 @@ CK_RV akm_relationships_export(akm_relationships *r, CK_OBJECT_HANDLE h, CK_OBJE
 		                        sizeof t / sizeof t[0], &tmp);
 		if (rv != CKR_OK) {
 			akm_log(AKM_LOG_ERROR, "registry %s: a key does not unwrap under the token's KEK (0x%lx)",
-			        akm_registry_path(r->reg), rv);
+			        akm_store_location(r->reg), rv);
 			rv = CKR_DEVICE_ERROR;
 		} else {
 			rv = r->be->C_WrapKey(r->service, &kwp, wrapping, tmp, out, out_len);
@@ -1572,7 +1572,7 @@ static void token_head(akm_relationships *r, uint8_t head[8 + AKM_AUDIT_HASH_LEN
 static CK_RV view_audit(akm_relationships *r, int64_t seq, audit_view *v, bool with_head)
 {
 	memset(v, 0, sizeof *v);
-	CK_RV rv = akm_registry_audit_get(r->reg, seq, &v->rec);
+	CK_RV rv = akm_store_audit_get(r->reg, seq, &v->rec);
 	if (rv != CKR_OK)
 		return rv;
 	v->cls = CKO_AKM_AUDIT_RECORD;
@@ -1720,11 +1720,11 @@ CK_RV akm_relationships_audit_create(akm_relationships *r, const CK_ATTRIBUTE *t
 	int64_t seq = 0;
 	uint8_t hash[AKM_AUDIT_HASH_LEN];
 	if (rv == CKR_OK && (rv = change_begin(r)) == CKR_OK) {
-		if ((rv = akm_registry_audit_append(r->reg, &ev)) == CKR_OK &&
-		    (rv = akm_registry_audit_head(r->reg, &seq, hash)) == CKR_OK)
+		if ((rv = akm_store_audit_append(r->reg, &ev)) == CKR_OK &&
+		    (rv = akm_store_audit_head(r->reg, &seq, hash)) == CKR_OK)
 			rv = change_commit(r);
 		else
-			akm_registry_rollback(r->reg);
+			akm_store_rollback(r->reg);
 	}
 	akm_mutex_unlock(r->lock);
 	if (rv == CKR_OK)
@@ -1753,7 +1753,7 @@ CK_RV akm_relationships_audit_find(akm_relationships *r, const CK_ATTRIBUTE *tmp
 	while (*n < max) {
 		int64_t seqs[64];
 		size_t got = 0;
-		if ((rv = akm_registry_audit_find(r->reg, rid ? rid->pValue : NULL, rid ? rid->ulValueLen : 0, *cursor,
+		if ((rv = akm_store_audit_find(r->reg, rid ? rid->pValue : NULL, rid ? rid->ulValueLen : 0, *cursor,
 		                                  seqs, 64, &got)) != CKR_OK || got == 0)
 			break;
 		size_t i;

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <p11-kit/pkcs11.h>
 
-#include "store/registry.h"
+#include "store/store.h"
 
 /* Our object handles for registry keys: this base plus the key's row id,
  * so a handle is the same in every session and process and costs no table

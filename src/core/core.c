@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "core/handles.h"
-#include "core/hmap.h"
+#include "common/hmap.h"
 
 typedef struct akm_slot {
 	CK_SLOT_ID backend_id;

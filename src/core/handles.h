@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <p11-kit/pkcs11.h>
 
-#include "core/hmap.h"
+#include "common/hmap.h"
 
 typedef struct akm_object {
 	CK_OBJECT_HANDLE handle;  /* ours, never 0 */

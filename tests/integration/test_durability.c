@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "store/registry.h"
+#include "store/store.h"
 
 static const char *worker_path;
 static akm_testenv env;
@@ -198,16 +198,16 @@ static void check_registry(int64_t relationships, const char *when)
 {
 	char path[PATH_MAX + 16], err[512] = "";
 	registry_file(path, sizeof path);
-	akm_registry *reg = NULL;
-	CK_RV rv = akm_registry_open(path, &reg, err, sizeof err);
+	akm_store *reg = NULL;
+	CK_RV rv = akm_store_open(path, &reg, err, sizeof err);
 	ck_assert_msg(rv == CKR_OK, "%s: the registry does not open (0x%lx): %s", when, rv, err);
 	int64_t records = 0, rels = -1, keys = -1, audit = -1;
-	rv = akm_registry_audit_verify(reg, &records, err, sizeof err);
+	rv = akm_store_audit_verify(reg, &records, err, sizeof err);
 	ck_assert_msg(rv == CKR_OK, "%s: the audit chain does not verify (0x%lx): %s", when, rv, err);
-	ck_assert_int_eq(akm_registry_count(reg, "relationship", &rels), CKR_OK);
-	ck_assert_int_eq(akm_registry_count(reg, "key", &keys), CKR_OK);
-	ck_assert_int_eq(akm_registry_count(reg, "audit", &audit), CKR_OK);
-	akm_registry_close(reg);
+	ck_assert_int_eq(akm_store_count(reg, AKM_STORE_RELATIONSHIPS, &rels), CKR_OK);
+	ck_assert_int_eq(akm_store_count(reg, AKM_STORE_KEYS, &keys), CKR_OK);
+	ck_assert_int_eq(akm_store_count(reg, AKM_STORE_AUDIT, &audit), CKR_OK);
+	akm_store_close(reg);
 	ck_assert_msg(rels == relationships, "%s: %lld relationships in the registry, expected %lld", when,
 	              (long long)rels, (long long)relationships);
 	ck_assert_msg(keys == 2 * relationships, "%s: %lld keys for %lld relationships", when,

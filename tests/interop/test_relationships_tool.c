@@ -20,7 +20,8 @@
 #include <sqlite3.h>
 
 #include "akm/pkcs11-akm.h"
-#include "store/registry.h"
+#include "store/store.h"
+#include "store/sqlite/sqlite.h"
 
 #define PIN_ARGS "--login", "--pin", AKM_TEST_USER_PIN
 #define CBC_IV "000102030405060708090a0b0c0d0e0f"
@@ -445,9 +446,9 @@ START_TEST(audit_test_vector_matches_the_registry_code)
 	snprintf(path, sizeof path, "%s/vector-XXXXXX", akm_interop_scratch_root());
 	ck_assert_ptr_nonnull(mkdtemp(path));
 	strcat(path, "/registry.db");
-	akm_registry *reg = NULL;
-	ck_assert_int_eq(akm_registry_open(path, &reg, err, sizeof err), CKR_OK); /* schema v1 */
-	akm_registry_close(reg);
+	akm_store *reg = NULL;
+	ck_assert_int_eq(akm_store_open(path, &reg, err, sizeof err), CKR_OK); /* schema v1 */
+	akm_store_close(reg);
 
 	sqlite3 *db = NULL;
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
@@ -463,17 +464,17 @@ START_TEST(audit_test_vector_matches_the_registry_code)
 
 	int64_t records = 0, seq = 0;
 	uint8_t head[32];
-	ck_assert_int_eq(akm_registry_open(path, &reg, err, sizeof err), CKR_OK);
-	ck_assert_msg(akm_registry_audit_verify(reg, &records, err, sizeof err) == CKR_OK, "%s", err);
+	ck_assert_int_eq(akm_store_open(path, &reg, err, sizeof err), CKR_OK);
+	ck_assert_msg(akm_store_audit_verify(reg, &records, err, sizeof err) == CKR_OK, "%s", err);
 	ck_assert_int_eq(records, 2);
-	ck_assert_int_eq(akm_registry_audit_head(reg, &seq, head), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_head(reg, &seq, head), CKR_OK);
 	ck_assert_int_eq(seq, 2);
 	ck_assert(memcmp(head, h2, 32) == 0);
 
 	/* 3. The code's own append chains onto them with the same layout. */
 	akm_audit_event ev = {"module", "vector-check", vector_rid, sizeof vector_rid, CKR_OK, NULL};
-	ck_assert_int_eq(akm_registry_audit_append(reg, &ev), CKR_OK);
-	akm_registry_close(reg);
+	ck_assert_int_eq(akm_store_audit_append(reg, &ev), CKR_OK);
+	akm_store_close(reg);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_stmt *st = NULL;
 	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT time, prev, hash FROM audit WHERE seq = 3", -1, &st, NULL),
@@ -491,10 +492,10 @@ START_TEST(audit_test_vector_matches_the_registry_code)
 	/* 4. One second later in record 1 breaks the chain. */
 	sql_ok(db, "UPDATE audit SET time = 1700000001 WHERE seq = 1");
 	sqlite3_close(db);
-	ck_assert_int_eq(akm_registry_open(path, &reg, err, sizeof err), CKR_OK);
-	ck_assert_int_eq(akm_registry_audit_verify(reg, &records, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_int_eq(akm_store_open(path, &reg, err, sizeof err), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_verify(reg, &records, err, sizeof err), CKR_GENERAL_ERROR);
 	ck_assert_msg(strstr(err, "audit record 1 was altered"), "%s", err);
-	akm_registry_close(reg);
+	akm_store_close(reg);
 }
 END_TEST
 
@@ -615,7 +616,7 @@ START_TEST(registry_audit_chain_and_counter_follow_the_documented_formats)
 	ck_assert_int_eq(generation, 2);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	ck_assert_int_eq(sqlite3_column_int(st, 0), AKM_REGISTRY_SCHEMA_VERSION);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), AKM_SQLITE_SCHEMA_VERSION);
 	sqlite3_finalize(st);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);

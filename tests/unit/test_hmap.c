@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "core/hmap.h"
+#include "common/hmap.h"
 
 static void *val(uint64_t k) { return (void *)(uintptr_t)(k * 2 + 1); }
 

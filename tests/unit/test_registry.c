@@ -15,7 +15,8 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-#include "store/registry.h"
+#include "store/store.h"
+#include "store/sqlite/sqlite.h"
 
 #define KIND_PROVISIONING 1
 #define KIND_OPERATIONAL 2
@@ -54,11 +55,11 @@ static void path_in_dir(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", dir, name);
 }
 
-static akm_registry *open_ok(const char *path)
+static akm_store *open_ok(const char *path)
 {
-	akm_registry *r = NULL;
+	akm_store *r = NULL;
 	char err[512] = "";
-	CK_RV rv = akm_registry_open(path, &r, err, sizeof err);
+	CK_RV rv = akm_store_open(path, &r, err, sizeof err);
 	ck_assert_msg(rv == CKR_OK, "open %s: rv 0x%lx: %s", path, rv, err);
 	ck_assert_ptr_nonnull(r);
 	return r;
@@ -171,19 +172,19 @@ static akm_key make_key(int64_t rel_id, CK_ULONG purpose, const char *ckid, cons
 
 /* Inserts a relationship with one key of each purpose (in its own
  * transaction); returns the relationship's row id. */
-static int64_t insert_pair(akm_registry *r, const char *rid, int64_t key_ids[2])
+static int64_t insert_pair(akm_store *r, const char *rid, int64_t key_ids[2])
 {
 	akm_relationship rel = make_rel(rid, KIND_OPERATIONAL, STATE_ACTIVE, "peer-1");
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &rel), CKR_OK);
 	char label[64];
 	snprintf(label, sizeof label, "%s-enc", rid);
 	akm_key enc = make_key(rel.id, PURPOSE_ENC, rid, label);
 	snprintf(label, sizeof label, "%s-mac", rid);
 	akm_key mac = make_key(rel.id, PURPOSE_MAC, rid, label);
-	ck_assert_int_eq(akm_registry_insert_key(r, &enc), CKR_OK);
-	ck_assert_int_eq(akm_registry_insert_key(r, &mac), CKR_OK);
-	ck_assert_int_eq(akm_registry_commit(r), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &enc), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &mac), CKR_OK);
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
 	if (key_ids != NULL) {
 		key_ids[0] = enc.id;
 		key_ids[1] = mac.id;
@@ -191,10 +192,13 @@ static int64_t insert_pair(akm_registry *r, const char *rid, int64_t key_ids[2])
 	return rel.id;
 }
 
-static int64_t count(akm_registry *r, const char *table)
+static int64_t count(akm_store *r, const char *table)
 {
+	akm_store_table t = strcmp(table, "relationship") == 0 ? AKM_STORE_RELATIONSHIPS
+	                    : strcmp(table, "key") == 0        ? AKM_STORE_KEYS
+	                                                       : AKM_STORE_AUDIT;
 	int64_t n = -1;
-	ck_assert_int_eq(akm_registry_count(r, table, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_count(r, t, &n), CKR_OK);
 	return n;
 }
 
@@ -239,7 +243,7 @@ static void assert_rel_eq(const akm_relationship *got, const akm_relationship *w
 	ck_assert_int_eq(got->changed, want->changed);
 }
 
-static void append_event(akm_registry *r, const char *action, const char *rid, CK_RV result,
+static void append_event(akm_store *r, const char *action, const char *rid, CK_RV result,
                          const char *detail)
 {
 	akm_audit_event ev = {
@@ -247,11 +251,11 @@ static void append_event(akm_registry *r, const char *action, const char *rid, C
 		.rid = (const uint8_t *)rid, .rid_len = rid ? strlen(rid) : 0,
 		.result = result, .detail = detail,
 	};
-	ck_assert_int_eq(akm_registry_audit_append(r, &ev), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_append(r, &ev), CKR_OK);
 }
 
 /* N events: every third without a relationship, every fourth without detail. */
-static void append_events(akm_registry *r, int n)
+static void append_events(akm_store *r, int n)
 {
 	for (int i = 0; i < n; i++) {
 		char rid[32], detail[64];
@@ -262,21 +266,21 @@ static void append_events(akm_registry *r, int n)
 	}
 }
 
-static void assert_verifies(akm_registry *r, int64_t want_records)
+static void assert_verifies(akm_store *r, int64_t want_records)
 {
 	int64_t records = -1;
 	char err[512] = "";
-	CK_RV rv = akm_registry_audit_verify(r, &records, err, sizeof err);
+	CK_RV rv = akm_store_audit_verify(r, &records, err, sizeof err);
 	ck_assert_msg(rv == CKR_OK, "verify: rv 0x%lx: %s", rv, err);
 	ck_assert_int_eq(records, want_records);
 }
 
 /* Verification must fail with a message containing each of `words`. */
-static void assert_verify_fails(akm_registry *r, const char *const *words)
+static void assert_verify_fails(akm_store *r, const char *const *words)
 {
 	int64_t records = -1;
 	char err[512] = "";
-	ck_assert_uint_eq(akm_registry_audit_verify(r, &records, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_uint_eq(akm_store_audit_verify(r, &records, err, sizeof err), CKR_GENERAL_ERROR);
 	for (; *words != NULL; words++)
 		ck_assert_msg(strstr(err, *words) != NULL, "\"%s\" not in \"%s\"", *words, err);
 }
@@ -286,17 +290,17 @@ static void assert_verify_fails(akm_registry *r, const char *const *words)
 START_TEST(test_open_creates_and_migrates)
 {
 	ck_assert(!file_exists(db_path));
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	ck_assert(file_exists(db_path));
-	ck_assert_str_eq(akm_registry_path(r), db_path);
+	ck_assert_str_eq(akm_store_location(r), db_path);
 	ck_assert_int_eq(count(r, "relationship"), 0);
 	ck_assert_int_eq(count(r, "key"), 0);
 	ck_assert_int_eq(count(r, "audit"), 0);
 	int64_t n = 7;
-	ck_assert_uint_eq(akm_registry_count(r, "meta", &n), CKR_ARGUMENTS_BAD);
-	ck_assert_uint_eq(akm_registry_count(r, "key; DROP TABLE key", &n), CKR_ARGUMENTS_BAD);
-	akm_registry_close(r);
-	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_REGISTRY_SCHEMA_VERSION);
+	/* Tables are named by type, not by text: nothing else can be asked. */
+	ck_assert_uint_eq(akm_store_count(r, (akm_store_table)99, &n), CKR_ARGUMENTS_BAD);
+	akm_store_close(r);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
 	/* WAL is persistent in the file: readers never block the writer. */
 	sqlite3 *db = raw_open(db_path);
 	sqlite3_stmt *st;
@@ -307,9 +311,9 @@ START_TEST(test_open_creates_and_migrates)
 	sqlite3_close(db);
 	/* Opening again does not migrate again (it would fail: tables exist). */
 	r = open_ok(db_path);
-	akm_registry_close(r);
-	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_REGISTRY_SCHEMA_VERSION);
-	akm_registry_close(NULL); /* harmless */
+	akm_store_close(r);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
+	akm_store_close(NULL); /* harmless */
 }
 END_TEST
 
@@ -341,11 +345,11 @@ START_TEST(test_migrates_version_1)
 		"INSERT INTO relationship VALUES (1, x'0102', 1, 2, 0, x'', x'4e', x'', x'4857', 100, 100);"
 		"INSERT INTO key VALUES (1, 1, 1, 31, 32, x'010201', x'6c2f656e63', x'00');"
 		"PRAGMA user_version = 1;");
-	akm_registry *r = open_ok(db_path);
-	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_REGISTRY_SCHEMA_VERSION);
+	akm_store *r = open_ok(db_path);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
 	akm_key key;
 	akm_relationship rel;
-	ck_assert_int_eq(akm_registry_get_key(r, 1, &key, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, 1, &key, &rel), CKR_OK);
 	ck_assert(rel.rid_len == 2 && rel.rid[0] == 1 && rel.rid[1] == 2);
 	ck_assert_uint_eq(rel.status, 1);
 	ck_assert_uint_eq(rel.seq, 0);
@@ -356,9 +360,9 @@ START_TEST(test_migrates_version_1)
 	rel.seq = 7;
 	rel.node_key_len = AKM_NODE_KEY_LEN;
 	memset(rel.node_key, 0x04, AKM_NODE_KEY_LEN);
-	ck_assert_int_eq(akm_registry_update_relationship(r, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_update_relationship(r, &rel), CKR_OK);
 	akm_relationship_clear(&rel);
-	ck_assert_int_eq(akm_registry_get_key(r, 1, &key, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, 1, &key, &rel), CKR_OK);
 	ck_assert_uint_eq(rel.status, 3);
 	ck_assert_uint_eq(rel.seq, 7);
 	ck_assert_uint_eq(rel.node_key_len, AKM_NODE_KEY_LEN);
@@ -366,77 +370,77 @@ START_TEST(test_migrates_version_1)
 	/* Audit records by number and by relationship. */
 	akm_audit_event a = {"user", "create", (const uint8_t *)"\x01\x02", 2, CKR_OK, "provisioning"};
 	akm_audit_event b = {"module", "other", NULL, 0, CKR_DEVICE_ERROR, NULL};
-	ck_assert_int_eq(akm_registry_audit_append(r, &a), CKR_OK);
-	ck_assert_int_eq(akm_registry_audit_append(r, &b), CKR_OK);
-	ck_assert_int_eq(akm_registry_audit_append(r, &a), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_append(r, &a), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_append(r, &b), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_append(r, &a), CKR_OK);
 	int64_t seqs[8];
 	size_t n = 0;
-	ck_assert_int_eq(akm_registry_audit_find(r, (const uint8_t *)"\x01\x02", 2, 0, seqs, 8, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_find(r, (const uint8_t *)"\x01\x02", 2, 0, seqs, 8, &n), CKR_OK);
 	ck_assert_uint_eq(n, 2);
 	ck_assert(seqs[0] == 1 && seqs[1] == 3);
-	ck_assert_int_eq(akm_registry_audit_find(r, NULL, 0, 1, seqs, 8, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_find(r, NULL, 0, 1, seqs, 8, &n), CKR_OK);
 	ck_assert(n == 2 && seqs[0] == 2 && seqs[1] == 3);
 	akm_audit_record rec;
-	ck_assert_int_eq(akm_registry_audit_get(r, 2, &rec), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_get(r, 2, &rec), CKR_OK);
 	ck_assert(rec.actor_len == 6 && memcmp(rec.actor, "module", 6) == 0);
 	ck_assert(rec.action_len == 5 && rec.rid_len == 0 && rec.detail_len == 0);
 	ck_assert_uint_eq(rec.result, CKR_DEVICE_ERROR);
 	uint8_t h1[AKM_AUDIT_HASH_LEN];
-	ck_assert_int_eq(akm_registry_audit_hash_at(r, 1, h1), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_hash_at(r, 1, h1), CKR_OK);
 	ck_assert(memcmp(rec.prev, h1, sizeof h1) == 0);
-	ck_assert_int_eq(akm_registry_audit_get(r, 9, &rec), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_int_eq(akm_store_audit_get(r, 9, &rec), CKR_OBJECT_HANDLE_INVALID);
 	assert_verifies(r, 3);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
 START_TEST(test_reopen_keeps_data)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	int64_t keys[2];
 	int64_t rel_id = insert_pair(r, "rel-keep", keys);
-	ck_assert_int_eq(akm_registry_set_int(r, "counter", 42), CKR_OK);
+	ck_assert_int_eq(akm_store_set_int(r, "counter", 42), CKR_OK);
 	append_events(r, 3);
 	akm_key before;
 	akm_relationship rel_before;
-	ck_assert_int_eq(akm_registry_get_key(r, keys[1], &before, &rel_before), CKR_OK);
-	akm_registry_close(r);
+	ck_assert_int_eq(akm_store_get_key(r, keys[1], &before, &rel_before), CKR_OK);
+	akm_store_close(r);
 
 	r = open_ok(db_path);
 	akm_key after;
 	akm_relationship rel_after;
-	ck_assert_int_eq(akm_registry_get_key(r, keys[1], &after, &rel_after), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, keys[1], &after, &rel_after), CKR_OK);
 	assert_key_eq(&after, &before);
 	assert_rel_eq(&rel_after, &rel_before);
 	ck_assert_int_eq(rel_after.id, rel_id);
 	int64_t v = 0;
 	bool present = false;
-	ck_assert_int_eq(akm_registry_get_int(r, "counter", &v, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_int(r, "counter", &v, &present), CKR_OK);
 	ck_assert(present);
 	ck_assert_int_eq(v, 42);
 	assert_verifies(r, 3);
 	ck_assert_int_eq(count(r, "key"), 2);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
 START_TEST(test_newer_schema_is_refused)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	insert_pair(r, "rel-1", NULL);
-	akm_registry_close(r);
+	akm_store_close(r);
 	char sql[64];
-	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", AKM_REGISTRY_SCHEMA_VERSION + 1);
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", AKM_SQLITE_SCHEMA_VERSION + 1);
 	raw_exec(db_path, sql);
 
 	char err[512] = "";
 	r = NULL;
-	ck_assert_uint_eq(akm_registry_open(db_path, &r, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_uint_eq(akm_store_open(db_path, &r, err, sizeof err), CKR_GENERAL_ERROR);
 	ck_assert_ptr_null(r);
 	ck_assert_msg(strstr(err, db_path) != NULL, "path not in \"%s\"", err);
 	ck_assert_msg(strstr(err, "newer") != NULL, "\"newer\" not in \"%s\"", err);
 	/* Refusing did not touch the data or the version. */
-	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_REGISTRY_SCHEMA_VERSION + 1);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION + 1);
 	ck_assert_int_eq(raw_int(db_path, "SELECT count(*) FROM relationship"), 1);
 }
 END_TEST
@@ -454,8 +458,8 @@ START_TEST(test_not_a_database)
 	write_file(db_path, junk, sizeof junk);
 
 	char err[512] = "";
-	akm_registry *r = NULL;
-	CK_RV rv = akm_registry_open(db_path, &r, err, sizeof err);
+	akm_store *r = NULL;
+	CK_RV rv = akm_store_open(db_path, &r, err, sizeof err);
 	ck_assert_uint_eq(rv, CKR_DEVICE_ERROR);
 	ck_assert_ptr_null(r);
 	ck_assert_msg(strstr(err, db_path) != NULL, "path not in \"%s\"", err);
@@ -474,8 +478,8 @@ START_TEST(test_foreign_database)
 	                 SQLITE_OK);
 	sqlite3_close(db);
 	char err[512] = "";
-	akm_registry *r = NULL;
-	ck_assert_uint_eq(akm_registry_open(db_path, &r, err, sizeof err), CKR_DEVICE_ERROR);
+	akm_store *r = NULL;
+	ck_assert_uint_eq(akm_store_open(db_path, &r, err, sizeof err), CKR_DEVICE_ERROR);
 	ck_assert_ptr_null(r);
 	ck_assert_msg(strstr(err, db_path) != NULL, "path not in \"%s\"", err);
 	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), 0);
@@ -488,14 +492,14 @@ END_TEST
  * the first use, reports an error instead of crashing. */
 static void check_truncated(off_t keep)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	char rid[32];
 	for (int i = 0; i < 200; i++) {
 		snprintf(rid, sizeof rid, "rel-%04d", i);
 		insert_pair(r, rid, NULL);
 	}
 	append_events(r, 50);
-	akm_registry_close(r);
+	akm_store_close(r);
 	struct stat sb;
 	ck_assert_int_eq(stat(db_path, &sb), 0);
 	ck_assert_int_gt(sb.st_size, 8 * 4096); /* many pages to lose */
@@ -503,7 +507,7 @@ static void check_truncated(off_t keep)
 
 	char err[512] = "";
 	r = NULL;
-	CK_RV rv = akm_registry_open(db_path, &r, err, sizeof err);
+	CK_RV rv = akm_store_open(db_path, &r, err, sizeof err);
 	ck_assert_msg(rv == CKR_DEVICE_ERROR, "a truncated registry (%lld bytes) opened with rv 0x%lx",
 	              (long long)(keep < 0 ? sb.st_size / 2 : keep), rv);
 	ck_assert_ptr_null(r);
@@ -533,8 +537,8 @@ START_TEST(test_missing_directory)
 	char path[256];
 	path_in_dir(path, sizeof path, "no/such/folder/registry.db");
 	char err[512] = "";
-	akm_registry *r = NULL;
-	ck_assert_uint_eq(akm_registry_open(path, &r, err, sizeof err), CKR_DEVICE_ERROR);
+	akm_store *r = NULL;
+	ck_assert_uint_eq(akm_store_open(path, &r, err, sizeof err), CKR_DEVICE_ERROR);
 	ck_assert_ptr_null(r);
 	ck_assert_msg(strstr(err, path) != NULL, "path not in \"%s\"", err);
 	ck_assert(!file_exists(path));
@@ -545,7 +549,7 @@ END_TEST
 
 START_TEST(test_insert_and_get)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	/* Every field at its largest, with zero bytes inside the IDs. */
 	akm_relationship rel;
 	memset(&rel, 0, sizeof rel);
@@ -569,7 +573,7 @@ START_TEST(test_insert_and_get)
 	rel.created = 1700000001;
 	rel.changed = INT64_MAX;
 	ck_assert_int_eq(rel.id, 0);
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &rel), CKR_OK);
 	ck_assert_int_gt(rel.id, 0);
 
 	akm_key enc;
@@ -587,71 +591,71 @@ START_TEST(test_insert_and_get)
 	for (size_t i = 0; i < AKM_WRAPPED_MAX; i++)
 		enc.wrapped[i] = (uint8_t)(i ^ 0x3c);
 	akm_key mac = make_key(rel.id, PURPOSE_MAC, "mac-id", "mac label");
-	ck_assert_int_eq(akm_registry_insert_key(r, &enc), CKR_OK);
-	ck_assert_int_eq(akm_registry_insert_key(r, &mac), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &enc), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &mac), CKR_OK);
 	ck_assert_int_gt(enc.id, 0);
 	ck_assert_int_gt(mac.id, enc.id);
 
 	akm_key got;
 	akm_relationship got_rel;
 	memset(&got_rel, 0xee, sizeof got_rel); /* everything must be overwritten */
-	ck_assert_int_eq(akm_registry_get_key(r, enc.id, &got, &got_rel), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, enc.id, &got, &got_rel), CKR_OK);
 	assert_key_eq(&got, &enc);
 	assert_rel_eq(&got_rel, &rel);
 	akm_relationship_clear(&got_rel);
 	ck_assert_ptr_null(got_rel.members);
 	ck_assert_uint_eq(got_rel.members_len, 0);
 
-	ck_assert_int_eq(akm_registry_get_key(r, mac.id, &got, &got_rel), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, mac.id, &got, &got_rel), CKR_OK);
 	assert_key_eq(&got, &mac);
 	assert_rel_eq(&got_rel, &rel);
 	akm_relationship_clear(&got_rel);
 	memset(&got, 0, sizeof got);
-	ck_assert_int_eq(akm_registry_get_key(r, mac.id, &got, NULL), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, mac.id, &got, NULL), CKR_OK);
 	assert_key_eq(&got, &mac);
 
 	/* A relationship without members reads back with members NULL. */
 	akm_relationship bare = make_rel("rel-bare", KIND_OPERATIONAL, STATE_ACTIVE, "peer-2");
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &bare), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &bare), CKR_OK);
 	ck_assert_int_gt(bare.id, rel.id);
 	akm_key bare_key = make_key(bare.id, PURPOSE_ENC, "", "");
-	ck_assert_int_eq(akm_registry_insert_key(r, &bare_key), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &bare_key), CKR_OK);
 	memset(&got_rel, 0xee, sizeof got_rel);
-	ck_assert_int_eq(akm_registry_get_key(r, bare_key.id, &got, &got_rel), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, bare_key.id, &got, &got_rel), CKR_OK);
 	assert_key_eq(&got, &bare_key);
 	assert_rel_eq(&got_rel, &bare);
 	akm_relationship_clear(&got_rel);
 
 	/* Refusals. */
 	akm_relationship dup = make_rel("rel-bare", KIND_PROVISIONING, STATE_PENDING, "other");
-	ck_assert_uint_eq(akm_registry_insert_relationship(r, &dup), CKR_ATTRIBUTE_VALUE_INVALID);
+	ck_assert_uint_eq(akm_store_insert_relationship(r, &dup), CKR_ATTRIBUTE_VALUE_INVALID);
 	ck_assert_int_eq(dup.id, 0);
 	akm_key dup_purpose = make_key(rel.id, PURPOSE_MAC, "x", "x");
-	ck_assert_uint_eq(akm_registry_insert_key(r, &dup_purpose), CKR_ATTRIBUTE_VALUE_INVALID);
+	ck_assert_uint_eq(akm_store_insert_key(r, &dup_purpose), CKR_ATTRIBUTE_VALUE_INVALID);
 	akm_key orphan = make_key(999999, PURPOSE_ENC, "x", "x"); /* foreign key */
-	ck_assert_uint_eq(akm_registry_insert_key(r, &orphan), CKR_ATTRIBUTE_VALUE_INVALID);
+	ck_assert_uint_eq(akm_store_insert_key(r, &orphan), CKR_ATTRIBUTE_VALUE_INVALID);
 	ck_assert_int_eq(count(r, "relationship"), 2);
 	ck_assert_int_eq(count(r, "key"), 3);
 
-	ck_assert_uint_eq(akm_registry_get_key(r, bare_key.id + 1, &got, &got_rel), CKR_OBJECT_HANDLE_INVALID);
-	ck_assert_uint_eq(akm_registry_get_key(r, 0, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
-	ck_assert_uint_eq(akm_registry_get_key(r, -1, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
-	ck_assert_uint_eq(akm_registry_get_key(r, INT64_MAX, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_get_key(r, bare_key.id + 1, &got, &got_rel), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_get_key(r, 0, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_get_key(r, -1, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_get_key(r, INT64_MAX, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
 	/* The statement was reset after the miss: a hit still works. */
-	ck_assert_int_eq(akm_registry_get_key(r, enc.id, &got, NULL), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, enc.id, &got, NULL), CKR_OK);
 	assert_key_eq(&got, &enc);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
 START_TEST(test_updates)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	int64_t keys[2];
 	insert_pair(r, "rel-upd", keys);
 	akm_key key;
 	akm_relationship rel;
-	ck_assert_int_eq(akm_registry_get_key(r, keys[0], &key, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, keys[0], &key, &rel), CKR_OK);
 
 	akm_relationship want = rel;
 	uint8_t members[] = {1, 2, 3, 0, 5};
@@ -666,82 +670,82 @@ START_TEST(test_updates)
 	set_bytes(request.rid, &request.rid_len, "rel-other");
 	set_bytes(request.peer, &request.peer_len, "peer-other");
 	request.created = 1;
-	ck_assert_int_eq(akm_registry_update_relationship(r, &request), CKR_OK);
+	ck_assert_int_eq(akm_store_update_relationship(r, &request), CKR_OK);
 	akm_relationship_clear(&rel);
 	akm_key got;
-	ck_assert_int_eq(akm_registry_get_key(r, keys[1], &got, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, keys[1], &got, &rel), CKR_OK);
 	assert_rel_eq(&rel, &want);
 	akm_relationship_clear(&rel);
 
 	/* Members removed again. */
 	want.members = NULL;
 	want.members_len = 0;
-	ck_assert_int_eq(akm_registry_update_relationship(r, &want), CKR_OK);
-	ck_assert_int_eq(akm_registry_get_key(r, keys[1], &got, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_update_relationship(r, &want), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, keys[1], &got, &rel), CKR_OK);
 	assert_rel_eq(&rel, &want);
 	akm_relationship_clear(&rel);
 
 	akm_relationship missing = want;
 	missing.id = want.id + 100;
-	ck_assert_uint_eq(akm_registry_update_relationship(r, &missing), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_update_relationship(r, &missing), CKR_OBJECT_HANDLE_INVALID);
 
 	/* Labels: only the one key changes. */
 	const uint8_t label[] = "renamed \x01 label";
-	ck_assert_int_eq(akm_registry_update_key_label(r, keys[0], label, sizeof label - 1), CKR_OK);
-	ck_assert_int_eq(akm_registry_get_key(r, keys[0], &got, NULL), CKR_OK);
+	ck_assert_int_eq(akm_store_update_key_label(r, keys[0], label, sizeof label - 1), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, keys[0], &got, NULL), CKR_OK);
 	akm_key want_key = key;
 	memcpy(want_key.label, label, sizeof label - 1);
 	want_key.label_len = sizeof label - 1;
 	assert_key_eq(&got, &want_key);
-	ck_assert_int_eq(akm_registry_get_key(r, keys[1], &got, NULL), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, keys[1], &got, NULL), CKR_OK);
 	ck_assert_mem_eq(got.label, "rel-upd-mac", 11);
 	ck_assert_uint_eq(got.label_len, 11);
-	ck_assert_int_eq(akm_registry_update_key_label(r, keys[0], NULL, 0), CKR_OK);
-	ck_assert_int_eq(akm_registry_get_key(r, keys[0], &got, NULL), CKR_OK);
+	ck_assert_int_eq(akm_store_update_key_label(r, keys[0], NULL, 0), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, keys[0], &got, NULL), CKR_OK);
 	ck_assert_uint_eq(got.label_len, 0);
-	ck_assert_uint_eq(akm_registry_update_key_label(r, keys[1] + 100, label, 3), CKR_OBJECT_HANDLE_INVALID);
-	akm_registry_close(r);
+	ck_assert_uint_eq(akm_store_update_key_label(r, keys[1] + 100, label, 3), CKR_OBJECT_HANDLE_INVALID);
+	akm_store_close(r);
 }
 END_TEST
 
 START_TEST(test_delete_cascades_and_ids_not_reused)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	int64_t a_keys[2], b_keys[2];
 	int64_t a = insert_pair(r, "rel-a", a_keys);
 	int64_t b = insert_pair(r, "rel-b", b_keys);
 	ck_assert_int_eq(count(r, "key"), 4);
 
-	ck_assert_int_eq(akm_registry_delete_relationship(r, b), CKR_OK);
+	ck_assert_int_eq(akm_store_delete_relationship(r, b), CKR_OK);
 	akm_key got;
-	ck_assert_uint_eq(akm_registry_get_key(r, b_keys[0], &got, NULL), CKR_OBJECT_HANDLE_INVALID);
-	ck_assert_uint_eq(akm_registry_get_key(r, b_keys[1], &got, NULL), CKR_OBJECT_HANDLE_INVALID);
-	ck_assert_int_eq(akm_registry_get_key(r, a_keys[0], &got, NULL), CKR_OK);
-	ck_assert_int_eq(akm_registry_get_key(r, a_keys[1], &got, NULL), CKR_OK);
+	ck_assert_uint_eq(akm_store_get_key(r, b_keys[0], &got, NULL), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_get_key(r, b_keys[1], &got, NULL), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_int_eq(akm_store_get_key(r, a_keys[0], &got, NULL), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, a_keys[1], &got, NULL), CKR_OK);
 	ck_assert_int_eq(count(r, "relationship"), 1);
 	ck_assert_int_eq(count(r, "key"), 2);
-	ck_assert_uint_eq(akm_registry_delete_relationship(r, b), CKR_OBJECT_HANDLE_INVALID);
-	ck_assert_uint_eq(akm_registry_delete_relationship(r, 12345), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_delete_relationship(r, b), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_delete_relationship(r, 12345), CKR_OBJECT_HANDLE_INVALID);
 
 	/* A key id names one object forever: the deleted (highest) ids are not
 	 * handed out again, not even after reopening. */
-	akm_registry_close(r);
+	akm_store_close(r);
 	r = open_ok(db_path);
 	int64_t c_keys[2];
 	int64_t c = insert_pair(r, "rel-b", c_keys); /* the same rid may come back */
 	ck_assert_int_gt(c, b);
 	ck_assert_int_gt(c_keys[0], b_keys[1]);
 	ck_assert_int_gt(c_keys[1], c_keys[0]);
-	ck_assert_uint_eq(akm_registry_get_key(r, b_keys[0], &got, NULL), CKR_OBJECT_HANDLE_INVALID);
-	ck_assert_int_eq(akm_registry_delete_relationship(r, a), CKR_OK);
+	ck_assert_uint_eq(akm_store_get_key(r, b_keys[0], &got, NULL), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_int_eq(akm_store_delete_relationship(r, a), CKR_OK);
 	ck_assert_int_eq(count(r, "key"), 2);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
 START_TEST(test_delete_leaves_no_trace_in_file)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	/* Two distinctive 48-byte wrapped blobs: one destroyed, one kept to prove
 	 * the scan would find a blob that is there. */
 	uint8_t gone[48], kept[48];
@@ -752,29 +756,29 @@ START_TEST(test_delete_leaves_no_trace_in_file)
 	memcpy(gone, "GONE-BLOB", 9);
 	memcpy(kept, "KEPT-BLOB", 9);
 
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
 	akm_relationship doomed = make_rel("rel-doomed", KIND_OPERATIONAL, STATE_ACTIVE, "peer-1");
 	akm_relationship keeper = make_rel("rel-keeper", KIND_OPERATIONAL, STATE_ACTIVE, "peer-1");
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &doomed), CKR_OK);
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &keeper), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &doomed), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &keeper), CKR_OK);
 	akm_key k1 = make_key(doomed.id, PURPOSE_ENC, "d", "doomed");
 	akm_key k2 = make_key(keeper.id, PURPOSE_ENC, "k", "keeper");
 	memcpy(k1.wrapped, gone, sizeof gone);
 	k1.wrapped_len = sizeof gone;
 	memcpy(k2.wrapped, kept, sizeof kept);
 	k2.wrapped_len = sizeof kept;
-	ck_assert_int_eq(akm_registry_insert_key(r, &k1), CKR_OK);
-	ck_assert_int_eq(akm_registry_insert_key(r, &k2), CKR_OK);
-	ck_assert_int_eq(akm_registry_commit(r), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &k1), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &k2), CKR_OK);
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
 	/* Force the pages into the main file so that the deletion has something
 	 * to scrub there (otherwise the blob might only ever live in the WAL). */
 	raw_exec(db_path, "PRAGMA wal_checkpoint(TRUNCATE)");
 	ck_assert(file_contains(db_path, gone, sizeof gone));
 
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
-	ck_assert_int_eq(akm_registry_delete_relationship(r, doomed.id), CKR_OK);
-	ck_assert_int_eq(akm_registry_commit(r), CKR_OK);
-	akm_registry_close(r);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_delete_relationship(r, doomed.id), CKR_OK);
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
+	akm_store_close(r);
 
 	/* Closing the last connection normally checkpoints and removes the WAL.
 	 * If a WAL is still there, checkpoint it through a separate connection:
@@ -804,18 +808,18 @@ static row rows[NREL * 2];
 
 /* NREL relationships with two keys each, attributes spread so that every
  * filter has several matches and combinations narrow them down. */
-static akm_registry *populate(void)
+static akm_store *populate(void)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	static const char *const peers[] = {"peer-x", "peer-y", "peer-z"};
 	static const CK_ULONG states[] = {STATE_PENDING, STATE_ACTIVE, STATE_REVOKED};
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
 	for (int i = 0; i < NREL; i++) {
 		char rid[16];
 		snprintf(rid, sizeof rid, "rid-%02d", i);
 		akm_relationship rel = make_rel(rid, i % 2 ? KIND_OPERATIONAL : KIND_PROVISIONING,
 		                                states[i % 3], peers[(i / 2) % 3]);
-		ck_assert_int_eq(akm_registry_insert_relationship(r, &rel), CKR_OK);
+		ck_assert_int_eq(akm_store_insert_relationship(r, &rel), CKR_OK);
 		for (int p = 0; p < 2; p++) {
 			row *w = &rows[i * 2 + p];
 			snprintf(w->rid, sizeof w->rid, "%s", rid);
@@ -830,17 +834,17 @@ static akm_registry *populate(void)
 			w->state = rel.state;
 			w->purpose = p ? PURPOSE_MAC : PURPOSE_ENC;
 			akm_key key = make_key(rel.id, w->purpose, w->ckid, w->label);
-			ck_assert_int_eq(akm_registry_insert_key(r, &key), CKR_OK);
+			ck_assert_int_eq(akm_store_insert_key(r, &key), CKR_OK);
 			w->key_id = key.id;
 		}
 	}
-	ck_assert_int_eq(akm_registry_commit(r), CKR_OK);
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
 	for (int i = 1; i < NREL * 2; i++)
 		ck_assert_int_gt(rows[i].key_id, rows[i - 1].key_id);
 	return r;
 }
 
-static bool row_matches(const row *w, const akm_registry_query *q)
+static bool row_matches(const row *w, const akm_store_query *q)
 {
 #define MATCH(f) (q->f == NULL || (q->f##_len == strlen(w->f) && memcmp(q->f, w->f, q->f##_len) == 0))
 	return MATCH(rid) && MATCH(ckid) && MATCH(label) && MATCH(peer) &&
@@ -850,7 +854,7 @@ static bool row_matches(const row *w, const akm_registry_query *q)
 }
 
 /* find() in one call and in pages of every size agrees with a scan of rows. */
-static void check_query(akm_registry *r, const akm_registry_query *q, const char *what)
+static void check_query(akm_store *r, const akm_store_query *q, const char *what)
 {
 	int64_t want[NREL * 2];
 	size_t nwant = 0;
@@ -859,7 +863,7 @@ static void check_query(akm_registry *r, const akm_registry_query *q, const char
 			want[nwant++] = rows[i].key_id;
 	int64_t got[NREL * 2 + 1];
 	size_t n = 999;
-	ck_assert_int_eq(akm_registry_find(r, q, 0, got, NREL * 2 + 1, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, q, 0, got, NREL * 2 + 1, &n), CKR_OK);
 	ck_assert_msg(n == nwant, "%s: %zu results, expected %zu", what, n, nwant);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_msg(got[i] == want[i], "%s: result %zu is %" PRId64 ", expected %" PRId64, what, i,
@@ -869,7 +873,7 @@ static void check_query(akm_registry *r, const akm_registry_query *q, const char
 		int64_t after = 0;
 		for (;;) {
 			int64_t buf[4] = {-1, -1, -1, -1};
-			ck_assert_int_eq(akm_registry_find(r, q, after, buf, page, &n), CKR_OK);
+			ck_assert_int_eq(akm_store_find(r, q, after, buf, page, &n), CKR_OK);
 			ck_assert_uint_le(n, page);
 			for (size_t i = n; i < 4; i++)
 				ck_assert_int_eq(buf[i], -1); /* nothing written past the results */
@@ -888,19 +892,19 @@ static void check_query(akm_registry *r, const akm_registry_query *q, const char
 
 START_TEST(test_find)
 {
-	akm_registry *r = populate();
-	akm_registry_query q;
+	akm_store *r = populate();
+	akm_store_query q;
 	memset(&q, 0, sizeof q);
 	check_query(r, &q, "no filter");
 	int64_t ids[NREL * 2];
 	size_t n = 99;
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
 	ck_assert_uint_eq(n, NREL * 2);
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, 0, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, 0, &n), CKR_OK);
 	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(akm_registry_find(r, &q, rows[NREL * 2 - 1].key_id, ids, 5, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, rows[NREL * 2 - 1].key_id, ids, 5, &n), CKR_OK);
 	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(akm_registry_find(r, &q, rows[5].key_id, ids, 5, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, rows[5].key_id, ids, 5, &n), CKR_OK);
 	ck_assert_uint_eq(n, 5);
 	ck_assert_int_eq(ids[0], rows[6].key_id);
 
@@ -929,22 +933,22 @@ START_TEST(test_find)
 	memset(&q, 0, sizeof q);
 	q.rid = (const uint8_t *)"rid-0";
 	q.rid_len = 5;
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
 	ck_assert_uint_eq(n, 0);
 	q.rid = (const uint8_t *)"RID-01";
 	q.rid_len = 6;
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
 	ck_assert_uint_eq(n, 0);
 	memset(&q, 0, sizeof q);
 	q.has_kind = true;
 	q.kind = 99;
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
 	ck_assert_uint_eq(n, 0);
 	/* A single rid: its two keys, encryption first. */
 	memset(&q, 0, sizeof q);
 	q.rid = (const uint8_t *)"rid-04";
 	q.rid_len = 6;
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_int_eq(ids[0], rows[8].key_id);
 	ck_assert_int_eq(ids[1], rows[9].key_id);
@@ -953,18 +957,18 @@ START_TEST(test_find)
 	memset(&q, 0, sizeof q);
 	akm_key k;
 	akm_relationship rel;
-	ck_assert_int_eq(akm_registry_get_key(r, rows[8].key_id, &k, &rel), CKR_OK);
-	ck_assert_int_eq(akm_registry_delete_relationship(r, rel.id), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, rows[8].key_id, &k, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_delete_relationship(r, rel.id), CKR_OK);
 	akm_relationship_clear(&rel);
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
 	ck_assert_uint_eq(n, NREL * 2 - 2);
-	ck_assert_int_eq(akm_registry_update_key_label(r, rows[0].key_id, (const uint8_t *)"fresh", 5), CKR_OK);
+	ck_assert_int_eq(akm_store_update_key_label(r, rows[0].key_id, (const uint8_t *)"fresh", 5), CKR_OK);
 	q.label = (const uint8_t *)"fresh";
 	q.label_len = 5;
-	ck_assert_int_eq(akm_registry_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
+	ck_assert_int_eq(akm_store_find(r, &q, 0, ids, NREL * 2, &n), CKR_OK);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(ids[0], rows[0].key_id);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
@@ -972,73 +976,73 @@ END_TEST
 
 START_TEST(test_transactions)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	append_events(r, 2);
 
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
 	akm_relationship rel = make_rel("rel-rb", KIND_OPERATIONAL, STATE_ACTIVE, "p");
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &rel), CKR_OK);
 	akm_key key = make_key(rel.id, PURPOSE_ENC, "id", "label");
-	ck_assert_int_eq(akm_registry_insert_key(r, &key), CKR_OK);
-	ck_assert_int_eq(akm_registry_set_int(r, "counter", 9), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &key), CKR_OK);
+	ck_assert_int_eq(akm_store_set_int(r, "counter", 9), CKR_OK);
 	append_event(r, "create", "rel-rb", CKR_OK, "rolled back");
 	/* Inside the transaction the changes are visible to us... */
 	ck_assert_int_eq(count(r, "key"), 1);
 	/* ...and to nobody else. */
 	ck_assert_int_eq(raw_int(db_path, "SELECT count(*) FROM relationship"), 0);
-	akm_registry_rollback(r);
+	akm_store_rollback(r);
 	ck_assert_int_eq(count(r, "relationship"), 0);
 	ck_assert_int_eq(count(r, "key"), 0);
 	ck_assert_int_eq(count(r, "audit"), 2);
 	akm_key got;
-	ck_assert_uint_eq(akm_registry_get_key(r, key.id, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(akm_store_get_key(r, key.id, &got, NULL), CKR_OBJECT_HANDLE_INVALID);
 	int64_t v = 0;
 	bool present = true;
-	ck_assert_int_eq(akm_registry_get_int(r, "counter", &v, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_int(r, "counter", &v, &present), CKR_OK);
 	ck_assert(!present);
 	int64_t seq = -1;
 	uint8_t head[AKM_AUDIT_HASH_LEN];
-	ck_assert_int_eq(akm_registry_audit_head(r, &seq, head), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_head(r, &seq, head), CKR_OK);
 	ck_assert_int_eq(seq, 2);
 	assert_verifies(r, 2);
-	akm_registry_rollback(r); /* nothing open: harmless */
+	akm_store_rollback(r); /* nothing open: harmless */
 
 	/* After the rollback, work outside a transaction commits by itself. */
 	append_event(r, "login", NULL, CKR_OK, NULL);
 	ck_assert_int_eq(raw_int(db_path, "SELECT count(*) FROM audit"), 3);
 
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &rel), CKR_OK);
 	key.relationship = rel.id;
-	ck_assert_int_eq(akm_registry_insert_key(r, &key), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_key(r, &key), CKR_OK);
 	append_event(r, "create", "rel-rb", CKR_OK, NULL);
-	ck_assert_int_eq(akm_registry_commit(r), CKR_OK);
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
 	ck_assert_int_eq(raw_int(db_path, "SELECT count(*) FROM key"), 1);
-	akm_registry_close(r);
+	akm_store_close(r);
 	r = open_ok(db_path);
-	ck_assert_int_eq(akm_registry_get_key(r, key.id, &got, NULL), CKR_OK);
+	ck_assert_int_eq(akm_store_get_key(r, key.id, &got, NULL), CKR_OK);
 	assert_key_eq(&got, &key);
 	assert_verifies(r, 4);
 	/* COMMIT with nothing open is an error, and leaves the registry usable. */
-	ck_assert_uint_ne(akm_registry_commit(r), CKR_OK);
+	ck_assert_uint_ne(akm_store_commit(r), CKR_OK);
 	append_event(r, "logout", NULL, CKR_OK, NULL);
 	assert_verifies(r, 5);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
 START_TEST(test_meta_values)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	int64_t v = 5;
 	bool present = true;
-	ck_assert_int_eq(akm_registry_get_int(r, "absent", &v, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_int(r, "absent", &v, &present), CKR_OK);
 	ck_assert(!present);
 	ck_assert_int_eq(v, 5); /* untouched when absent */
 	static const int64_t values[] = {0, 1, -1, INT64_MAX, INT64_MIN, 1234567890123};
 	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
-		ck_assert_int_eq(akm_registry_set_int(r, "n", values[i]), CKR_OK);
-		ck_assert_int_eq(akm_registry_get_int(r, "n", &v, &present), CKR_OK);
+		ck_assert_int_eq(akm_store_set_int(r, "n", values[i]), CKR_OK);
+		ck_assert_int_eq(akm_store_get_int(r, "n", &v, &present), CKR_OK);
 		ck_assert(present);
 		ck_assert_int_eq(v, values[i]);
 	}
@@ -1046,39 +1050,39 @@ START_TEST(test_meta_values)
 	uint8_t buf[64];
 	size_t len = sizeof buf;
 	present = true;
-	ck_assert_int_eq(akm_registry_get_blob(r, "absent", buf, &len, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_blob(r, "absent", buf, &len, &present), CKR_OK);
 	ck_assert(!present);
 	uint8_t blob[40];
 	for (size_t i = 0; i < sizeof blob; i++)
 		blob[i] = (uint8_t)(i == 3 ? 0 : 200 + i);
-	ck_assert_int_eq(akm_registry_set_blob(r, "b", blob, sizeof blob), CKR_OK);
+	ck_assert_int_eq(akm_store_set_blob(r, "b", blob, sizeof blob), CKR_OK);
 	len = sizeof buf;
-	ck_assert_int_eq(akm_registry_get_blob(r, "b", buf, &len, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_blob(r, "b", buf, &len, &present), CKR_OK);
 	ck_assert(present);
 	ck_assert_uint_eq(len, sizeof blob);
 	ck_assert_mem_eq(buf, blob, sizeof blob);
 	/* Replaced by a shorter one, then by an empty one. */
-	ck_assert_int_eq(akm_registry_set_blob(r, "b", blob + 30, 10), CKR_OK);
+	ck_assert_int_eq(akm_store_set_blob(r, "b", blob + 30, 10), CKR_OK);
 	len = sizeof buf;
-	ck_assert_int_eq(akm_registry_get_blob(r, "b", buf, &len, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_blob(r, "b", buf, &len, &present), CKR_OK);
 	ck_assert_uint_eq(len, 10);
 	ck_assert_mem_eq(buf, blob + 30, 10);
-	ck_assert_int_eq(akm_registry_set_blob(r, "b", NULL, 0), CKR_OK);
+	ck_assert_int_eq(akm_store_set_blob(r, "b", NULL, 0), CKR_OK);
 	len = sizeof buf;
-	ck_assert_int_eq(akm_registry_get_blob(r, "b", buf, &len, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_blob(r, "b", buf, &len, &present), CKR_OK);
 	ck_assert(present);
 	ck_assert_uint_eq(len, 0);
 
 	/* Names are independent, and values persist. */
-	ck_assert_int_eq(akm_registry_set_int(r, "other", 77), CKR_OK);
-	akm_registry_close(r);
+	ck_assert_int_eq(akm_store_set_int(r, "other", 77), CKR_OK);
+	akm_store_close(r);
 	r = open_ok(db_path);
-	ck_assert_int_eq(akm_registry_get_int(r, "n", &v, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_int(r, "n", &v, &present), CKR_OK);
 	ck_assert(present);
 	ck_assert_int_eq(v, 1234567890123);
-	ck_assert_int_eq(akm_registry_get_int(r, "other", &v, &present), CKR_OK);
+	ck_assert_int_eq(akm_store_get_int(r, "other", &v, &present), CKR_OK);
 	ck_assert_int_eq(v, 77);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
@@ -1088,18 +1092,18 @@ END_TEST
 
 START_TEST(test_audit_chain)
 {
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	int64_t seq = -1;
 	uint8_t head[AKM_AUDIT_HASH_LEN], zeros[AKM_AUDIT_HASH_LEN] = {0};
 	memset(head, 0xff, sizeof head);
-	ck_assert_int_eq(akm_registry_audit_head(r, &seq, head), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_head(r, &seq, head), CKR_OK);
 	ck_assert_int_eq(seq, 0);
 	ck_assert_mem_eq(head, zeros, sizeof head);
 	assert_verifies(r, 0);
 
 	append_events(r, NEVENTS);
 	assert_verifies(r, NEVENTS);
-	ck_assert_int_eq(akm_registry_audit_head(r, &seq, head), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_head(r, &seq, head), CKR_OK);
 	ck_assert_int_eq(seq, NEVENTS);
 	ck_assert_mem_ne(head, zeros, sizeof head);
 
@@ -1136,21 +1140,21 @@ START_TEST(test_audit_chain)
 	ck_assert_mem_eq(head, prev, AKM_AUDIT_HASH_LEN);
 
 	/* Rolled-back appends leave the chain as it was; later ones extend it. */
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
 	append_events(r, 3);
 	ck_assert_int_eq(count(r, "audit"), NEVENTS + 3);
-	akm_registry_rollback(r);
+	akm_store_rollback(r);
 	assert_verifies(r, NEVENTS);
 	uint8_t head2[AKM_AUDIT_HASH_LEN];
-	ck_assert_int_eq(akm_registry_audit_head(r, &seq, head2), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_head(r, &seq, head2), CKR_OK);
 	ck_assert_int_eq(seq, NEVENTS);
 	ck_assert_mem_eq(head2, head, sizeof head);
 	append_event(r, "login", NULL, CKR_OK, "");
 	assert_verifies(r, NEVENTS + 1);
-	akm_registry_close(r);
+	akm_store_close(r);
 	r = open_ok(db_path);
 	assert_verifies(r, NEVENTS + 1);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
@@ -1161,15 +1165,15 @@ static void check_tamper(const char *name, const char *sql, const char *const *w
 {
 	char path[256];
 	path_in_dir(path, sizeof path, name);
-	akm_registry *r = open_ok(path);
+	akm_store *r = open_ok(path);
 	append_events(r, NEVENTS);
 	assert_verifies(r, NEVENTS);
 	raw_exec(path, sql);
 	assert_verify_fails(r, words);
-	akm_registry_close(r);
+	akm_store_close(r);
 	r = open_ok(path);
 	assert_verify_fails(r, words);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 
 START_TEST(test_audit_detects_removed_record)
@@ -1249,9 +1253,9 @@ static int child_insert(const char *path, int who, int n, int start_fd)
 	char go;
 	if (start_fd >= 0 && read(start_fd, &go, 1) != 1)
 		return 10;
-	akm_registry *r = NULL;
+	akm_store *r = NULL;
 	char err[512];
-	if (akm_registry_open(path, &r, err, sizeof err) != CKR_OK) {
+	if (akm_store_open(path, &r, err, sizeof err) != CKR_OK) {
 		fprintf(stderr, "child %d: %s\n", who, err);
 		return 11;
 	}
@@ -1259,7 +1263,7 @@ static int child_insert(const char *path, int who, int n, int start_fd)
 		char rid[32];
 		snprintf(rid, sizeof rid, "proc%d-rel%04d", who, i);
 		akm_relationship rel = make_rel(rid, KIND_OPERATIONAL, STATE_ACTIVE, "peer");
-		CK_RV rv = akm_registry_begin(r);
+		CK_RV rv = akm_store_begin(r);
 		if (rv != CKR_OK) {
 			fprintf(stderr, "child %d: begin %d: 0x%lx\n", who, i, rv);
 			return 12;
@@ -1267,27 +1271,27 @@ static int child_insert(const char *path, int who, int n, int start_fd)
 		akm_key key = make_key(0, PURPOSE_ENC, rid, rid);
 		akm_audit_event ev = {.actor = "user", .action = "create", .rid = rel.rid,
 		                      .rid_len = rel.rid_len, .result = CKR_OK, .detail = NULL};
-		if ((rv = akm_registry_insert_relationship(r, &rel)) != CKR_OK ||
-		    (key.relationship = rel.id, rv = akm_registry_insert_key(r, &key)) != CKR_OK ||
-		    (rv = akm_registry_audit_append(r, &ev)) != CKR_OK ||
-		    (rv = akm_registry_commit(r)) != CKR_OK) {
+		if ((rv = akm_store_insert_relationship(r, &rel)) != CKR_OK ||
+		    (key.relationship = rel.id, rv = akm_store_insert_key(r, &key)) != CKR_OK ||
+		    (rv = akm_store_audit_append(r, &ev)) != CKR_OK ||
+		    (rv = akm_store_commit(r)) != CKR_OK) {
 			fprintf(stderr, "child %d: relationship %d: 0x%lx\n", who, i, rv);
 			return 13;
 		}
 		/* And one appended outside any transaction of ours. */
 		ev.action = "use";
-		if ((rv = akm_registry_audit_append(r, &ev)) != CKR_OK) {
+		if ((rv = akm_store_audit_append(r, &ev)) != CKR_OK) {
 			fprintf(stderr, "child %d: audit %d: 0x%lx\n", who, i, rv);
 			return 14;
 		}
 	}
-	akm_registry_close(r);
+	akm_store_close(r);
 	return 0;
 }
 
 /* Starts `nchildren` inserters released together through a pipe; the
  * parent's own open registry `parent` (may be NULL) is abandoned in them. */
-static void run_children(const char *path, akm_registry *parent, int nchildren, int n)
+static void run_children(const char *path, akm_store *parent, int nchildren, int n)
 {
 	int start[2];
 	ck_assert_int_eq(pipe(start), 0);
@@ -1313,7 +1317,7 @@ static void run_children(const char *path, akm_registry *parent, int nchildren, 
 	}
 }
 
-static void check_children_results(akm_registry *r, int nchildren, int n, int64_t extra_events)
+static void check_children_results(akm_store *r, int nchildren, int n, int64_t extra_events)
 {
 	ck_assert_int_eq(count(r, "relationship"), (int64_t)nchildren * n);
 	ck_assert_int_eq(count(r, "key"), (int64_t)nchildren * n);
@@ -1321,10 +1325,10 @@ static void check_children_results(akm_registry *r, int nchildren, int n, int64_
 		for (int i = 0; i < n; i++) {
 			char rid[32];
 			snprintf(rid, sizeof rid, "proc%d-rel%04d", c, i);
-			akm_registry_query q = {.rid = (const uint8_t *)rid, .rid_len = strlen(rid)};
+			akm_store_query q = {.rid = (const uint8_t *)rid, .rid_len = strlen(rid)};
 			int64_t id;
 			size_t found = 0;
-			ck_assert_int_eq(akm_registry_find(r, &q, 0, &id, 1, &found), CKR_OK);
+			ck_assert_int_eq(akm_store_find(r, &q, 0, &id, 1, &found), CKR_OK);
 			ck_assert_msg(found == 1, "%s is missing", rid);
 		}
 	assert_verifies(r, (int64_t)nchildren * n * 2 + extra_events);
@@ -1334,13 +1338,13 @@ START_TEST(test_two_processes_insert)
 {
 	/* The parent keeps its connection open across fork() and goes on using
 	 * it afterwards: the children abandon, not close, their copy. */
-	akm_registry *r = open_ok(db_path);
+	akm_store *r = open_ok(db_path);
 	append_event(r, "login", NULL, CKR_OK, NULL);
 	run_children(db_path, r, 2, 300);
 	check_children_results(r, 2, 300, 1);
 	append_event(r, "logout", NULL, CKR_OK, NULL);
 	assert_verifies(r, 2 * 300 * 2 + 2);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 
@@ -1352,10 +1356,10 @@ START_TEST(test_processes_create_registry_at_once)
 	for (int round = 0; round < 20; round++) {
 		snprintf(db_path, sizeof db_path, "%s/race-%d.db", dir, round);
 		run_children(db_path, NULL, 4, 20);
-		akm_registry *r = open_ok(db_path);
+		akm_store *r = open_ok(db_path);
 		check_children_results(r, 4, 20, 0);
-		akm_registry_close(r);
-		ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_REGISTRY_SCHEMA_VERSION);
+		akm_store_close(r);
+		ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
 	}
 }
 END_TEST
@@ -1384,41 +1388,41 @@ START_TEST(test_write_lock_waits)
 		close(to_parent[0]);
 		if (!wait_byte(to_child[0])) /* the parent holds the lock */
 			_exit(10);
-		akm_registry *mine = NULL;
+		akm_store *mine = NULL;
 		char err[512];
-		if (akm_registry_open(db_path, &mine, err, sizeof err) != CKR_OK)
+		if (akm_store_open(db_path, &mine, err, sizeof err) != CKR_OK)
 			_exit(11);
 		if (write(to_parent[1], "x", 1) != 1)
 			_exit(10);
-		if (akm_registry_begin(mine) != CKR_OK)
+		if (akm_store_begin(mine) != CKR_OK)
 			_exit(12);
 		int64_t n = 0;
-		if (akm_registry_count(mine, "relationship", &n) != CKR_OK || n != 1)
+		if (akm_store_count(mine, AKM_STORE_RELATIONSHIPS, &n) != CKR_OK || n != 1)
 			_exit(13);
 		akm_relationship second = make_rel("rel-second", KIND_OPERATIONAL, STATE_ACTIVE, "p");
-		if (akm_registry_insert_relationship(mine, &second) != CKR_OK || akm_registry_commit(mine) != CKR_OK)
+		if (akm_store_insert_relationship(mine, &second) != CKR_OK || akm_store_commit(mine) != CKR_OK)
 			_exit(14);
-		akm_registry_close(mine);
+		akm_store_close(mine);
 		_exit(0);
 	}
 	close(to_child[0]);
 	close(to_parent[1]);
-	akm_registry *r = open_ok(db_path);
-	ck_assert_int_eq(akm_registry_begin(r), CKR_OK);
+	akm_store *r = open_ok(db_path);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
 	akm_relationship rel = make_rel("rel-first", KIND_OPERATIONAL, STATE_ACTIVE, "p");
-	ck_assert_int_eq(akm_registry_insert_relationship(r, &rel), CKR_OK);
+	ck_assert_int_eq(akm_store_insert_relationship(r, &rel), CKR_OK);
 	ck_assert_int_eq(write(to_child[1], "x", 1), 1);
 	ck_assert(wait_byte(to_parent[0])); /* the child has opened the registry */
 	usleep(300 * 1000);                 /* and is now waiting for our lock */
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);
-	ck_assert_int_eq(akm_registry_commit(r), CKR_OK);
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
 	ck_assert_int_eq(count(r, "relationship"), 2);
 	close(to_child[1]);
 	close(to_parent[0]);
-	akm_registry_close(r);
+	akm_store_close(r);
 }
 END_TEST
 

@@ -1,4 +1,4 @@
-#include "core/hmap.h"
+#include "common/hmap.h"
 
 #include <stdlib.h>
 

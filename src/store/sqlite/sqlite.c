@@ -1,0 +1,338 @@
+#include "store/sqlite/sqlite.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void map_changes(akm_sqlite *r);
+static void sqlite_close(akm_store *s);
+
+/* The one place SQLite results become CK_RV. */
+CK_RV akm_sqlite_rv(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return CKR_OK;
+	case SQLITE_NOMEM:
+		return CKR_HOST_MEMORY;
+	case SQLITE_CONSTRAINT:
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return CKR_FUNCTION_FAILED;
+	case SQLITE_FULL:
+		return CKR_DEVICE_MEMORY;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+		return CKR_DEVICE_ERROR;
+	default:
+		return CKR_GENERAL_ERROR;
+	}
+}
+
+CK_RV akm_sqlite_prepare(akm_sqlite *r, sqlite3_stmt **st, const char *sql)
+{
+	return akm_sqlite_rv(sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL));
+}
+
+/* Runs a prepared statement to completion; resets it either way. */
+CK_RV akm_sqlite_step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
+}
+
+void akm_sqlite_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	/* A zero-length blob, not NULL: columns are NOT NULL. */
+	sqlite3_bind_blob(st, i, n ? p : "", (int)n, SQLITE_TRANSIENT);
+}
+
+size_t akm_sqlite_column_blob(sqlite3_stmt *st, int i, void *buf, size_t cap)
+{
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+	const void *p = sqlite3_column_blob(st, i);
+	if (n > cap)
+		n = cap;
+	if (n > 0 && p != NULL)
+		memcpy(buf, p, n);
+	return n;
+}
+
+static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t errlen)
+{
+	akm_sqlite *r = calloc(1, sizeof *r);
+	CK_RV rv;
+	if (r != NULL)
+		r->base.ops = &akm_store_sqlite_ops;
+	if (r == NULL || (r->path = strdup(path)) == NULL) {
+		free(r);
+		snprintf(err, errlen, "out of memory");
+		return CKR_HOST_MEMORY;
+	}
+	int rc = sqlite3_open_v2(path, &r->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open registry %s: %s", path,
+		         r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+		sqlite_close(&r->base);
+		return CKR_DEVICE_ERROR;
+	}
+	sqlite3_busy_timeout(r->db, 10000);
+	/* WAL with synchronous=NORMAL: a committed transaction survives the
+	 * process being killed at any point; secure_delete zeroes what is
+	 * deleted, so a destroyed relationship's wrapped keys leave no trace. */
+	static const char *const pragmas =
+		"PRAGMA synchronous = NORMAL;"
+		"PRAGMA foreign_keys = ON;"
+		"PRAGMA secure_delete = ON;";
+	/* Switching a new file to WAL takes an exclusive lock and does not wait
+	 * for it: when several processes create the registry at once, retry
+	 * within the busy timeout. */
+	for (int waited_ms = 0;; waited_ms += 10) {
+		rc = sqlite3_exec(r->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= 10000)
+			break;
+		sqlite3_sleep(10);
+	}
+	if (rc != SQLITE_OK || sqlite3_exec(r->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+		/* The first read of a damaged file fails here. */
+		snprintf(err, errlen, "registry %s is unusable: %s", path, sqlite3_errmsg(r->db));
+		sqlite_close(&r->base);
+		return CKR_DEVICE_ERROR;
+	}
+	if ((rv = akm_sqlite_migrate(r, err, errlen)) != CKR_OK) {
+		sqlite_close(&r->base);
+		return rv;
+	}
+	if ((rv = akm_sqlite_prepare(r, &r->get_key,
+	                  "SELECT k.relationship, k.purpose, k.key_type, k.value_len, k.ckid, k.label, k.wrapped,"
+	                  " r.rid, r.kind, r.state, r.epoch, r.station, r.peer, r.members, r.hw, r.created, r.changed,"
+	                  " r.status, r.seq, r.site, r.node_key"
+	                  " FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->insert_key,
+	                  "INSERT INTO key (relationship, purpose, key_type, value_len, ckid, label, wrapped)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->insert_rel,
+	                  "INSERT INTO relationship (rid, kind, state, epoch, station, peer, members, hw, created, changed,"
+	                  " status, seq, site, node_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_insert,
+	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->meta_get, "SELECT value FROM meta WHERE name = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->meta_set, "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->begin, "BEGIN IMMEDIATE")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->commit, "COMMIT")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->rollback, "ROLLBACK")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->update_rel,
+	                  "UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ?,"
+	                  " status = ?, seq = ?, node_key = ? WHERE id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->update_label, "UPDATE key SET label = ? WHERE id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->delete_rel, "DELETE FROM relationship WHERE id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_at, "SELECT hash FROM audit WHERE seq = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->data_version, "PRAGMA data_version")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_get,
+	                  "SELECT time, actor, action, rid, result, detail, prev, hash FROM audit WHERE seq = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_find, "SELECT seq FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_find_rid,
+	                  "SELECT seq FROM audit WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?")) != CKR_OK) {
+		snprintf(err, errlen, "registry %s: %s", path, sqlite3_errmsg(r->db));
+		sqlite_close(&r->base);
+		return rv;
+	}
+	r->base.location = r->path;
+	map_changes(r);
+	*out = &r->base;
+	return CKR_OK;
+}
+
+static void map_changes(akm_sqlite *r)
+{
+	char path[4096];
+	if (snprintf(path, sizeof path, "%s-changes", r->path) >= (int)sizeof path)
+		return;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (st.st_size >= (off_t)sizeof(uint64_t) || ftruncate(fd, sizeof(uint64_t)) == 0)) {
+		void *map = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map != MAP_FAILED)
+			r->changes = map;
+	}
+	close(fd);
+}
+
+static void sqlite_close(akm_store *s)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	if (r->changes != NULL)
+		munmap(r->changes, sizeof(uint64_t));
+	sqlite3_finalize(r->get_key);
+	sqlite3_finalize(r->insert_key);
+	sqlite3_finalize(r->insert_rel);
+	sqlite3_finalize(r->audit_insert);
+	sqlite3_finalize(r->meta_get);
+	sqlite3_finalize(r->meta_set);
+	sqlite3_stmt **all[] = {&r->begin, &r->commit, &r->rollback, &r->update_rel, &r->update_label,
+	                        &r->delete_rel, &r->audit_at, &r->data_version,
+	                        &r->audit_get, &r->audit_find, &r->audit_find_rid};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		sqlite3_finalize(*all[i]);
+	for (int i = 0; i < AKM_SQLITE_FIND_SHAPES; i++)
+		sqlite3_finalize(r->find[i]);
+	if (r->db != NULL)
+		sqlite3_close(r->db);
+	free(r->path);
+	free(r);
+}
+
+CK_RV akm_sqlite_begin(akm_store *s)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	CK_RV rv = akm_sqlite_step_done(r->begin);
+	if (rv == CKR_OK)
+		r->tx_depth = 1;
+	return rv;
+}
+
+CK_RV akm_sqlite_commit(akm_store *s)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	CK_RV rv = akm_sqlite_step_done(r->commit);
+	if (rv != CKR_OK)
+		akm_sqlite_rollback(&r->base);
+	else if (r->changes != NULL)
+		__atomic_add_fetch(r->changes, 1, __ATOMIC_SEQ_CST);
+	r->tx_depth = 0;
+	return rv;
+}
+
+/* SQLite's data_version: changes when another connection commits. */
+static CK_RV data_version(akm_sqlite *r, int64_t *version)
+{
+	int rc = sqlite3_step(r->data_version);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int64(r->data_version, 0) : 0;
+	sqlite3_reset(r->data_version);
+	return rc == SQLITE_ROW ? CKR_OK : akm_sqlite_rv(rc);
+}
+
+CK_RV akm_sqlite_change_mark(akm_store *s, uint64_t *mark)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	if (r->changes != NULL) {
+		*mark = __atomic_load_n(r->changes, __ATOMIC_SEQ_CST);
+		return CKR_OK;
+	}
+	int64_t version;
+	CK_RV rv = data_version(r, &version);
+	*mark = (uint64_t)version;
+	return rv;
+}
+
+void akm_sqlite_rollback(akm_store *s)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	if (!sqlite3_get_autocommit(r->db))
+		akm_sqlite_step_done(r->rollback);
+	r->tx_depth = 0;
+}
+
+CK_RV akm_sqlite_get_blob(akm_store *s, const char *name, uint8_t *buf, size_t *len, bool *present)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	sqlite3_bind_text(r->meta_get, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(r->meta_get);
+	*present = rc == SQLITE_ROW;
+	if (*present)
+		*len = akm_sqlite_column_blob(r->meta_get, 0, buf, *len);
+	sqlite3_reset(r->meta_get);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+}
+
+CK_RV akm_sqlite_set_blob(akm_store *s, const char *name, const uint8_t *buf, size_t len)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	sqlite3_bind_text(r->meta_set, 1, name, -1, SQLITE_STATIC);
+	akm_sqlite_bind_blob(r->meta_set, 2, buf, len);
+	return akm_sqlite_step_done(r->meta_set);
+}
+
+CK_RV akm_sqlite_get_int(akm_store *s, const char *name, int64_t *value, bool *present)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	sqlite3_bind_text(r->meta_get, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(r->meta_get);
+	*present = rc == SQLITE_ROW;
+	if (*present)
+		*value = sqlite3_column_int64(r->meta_get, 0);
+	sqlite3_reset(r->meta_get);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+}
+
+CK_RV akm_sqlite_set_int(akm_store *s, const char *name, int64_t value)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	sqlite3_bind_text(r->meta_set, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(r->meta_set, 2, value);
+	return akm_sqlite_step_done(r->meta_set);
+}
+
+CK_RV akm_sqlite_count(akm_store *s, akm_store_table table, int64_t *n)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	static const char *const sql[] = {
+		[AKM_STORE_RELATIONSHIPS] = "SELECT count(*) FROM relationship",
+		[AKM_STORE_KEYS] = "SELECT count(*) FROM key",
+		[AKM_STORE_AUDIT] = "SELECT count(*) FROM audit",
+	};
+	sqlite3_stmt *st;
+	if ((unsigned)table >= sizeof sql / sizeof sql[0])
+		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db, sql[table], -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	int rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? CKR_OK : akm_sqlite_rv(rc);
+}
+
+const akm_store_ops akm_store_sqlite_ops = {
+	.scheme = "sqlite",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.begin = akm_sqlite_begin,
+	.commit = akm_sqlite_commit,
+	.rollback = akm_sqlite_rollback,
+	.change_mark = akm_sqlite_change_mark,
+	.get_int = akm_sqlite_get_int,
+	.set_int = akm_sqlite_set_int,
+	.get_blob = akm_sqlite_get_blob,
+	.set_blob = akm_sqlite_set_blob,
+	.insert_relationship = akm_sqlite_insert_relationship,
+	.insert_key = akm_sqlite_insert_key,
+	.get_key = akm_sqlite_get_key,
+	.update_relationship = akm_sqlite_update_relationship,
+	.update_key_label = akm_sqlite_update_key_label,
+	.delete_relationship = akm_sqlite_delete_relationship,
+	.find = akm_sqlite_find,
+	.count = akm_sqlite_count,
+	.audit_append = akm_sqlite_audit_append,
+	.audit_head = akm_sqlite_audit_head,
+	.audit_hash_at = akm_sqlite_audit_hash_at,
+	.audit_verify = akm_sqlite_audit_verify,
+	.audit_get = akm_sqlite_audit_get,
+	.audit_find = akm_sqlite_audit_find,
+};

@@ -1,0 +1,165 @@
+/*
+ * The store: where the registry's relationships, their wrapped keys, named
+ * values and the audit trail live, behind an interface of typed rows that
+ * an implementation provides (akm_store_ops).  A store is opened by URI:
+ * "sqlite:PATH" (store/sqlite/, the embedded default; a bare path means the
+ * same).  A server database can be added beside it without touching the
+ * layers above.
+ *
+ * Keys are stored only as blobs wrapped by the backend's key-encryption key:
+ * this layer never sees key material.  Each implementation converts its own
+ * errors to CK_RV in one place.  Not thread-safe: the caller serialises (the
+ * akm layer's lock).
+ */
+#ifndef AKM_STORE_H
+#define AKM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+#include "lib/audit.h"
+
+/* Row limits. */
+#define AKM_ID_MAX 32            /* relationship, station and node IDs */
+#define AKM_HW_MAX 64            /* hardware binding */
+#define AKM_LABEL_MAX 128
+#define AKM_WRAPPED_MAX 128      /* a wrapped 256-bit key with room to spare */
+#define AKM_SITE_MAX 256         /* site / location metadata */
+#define AKM_NODE_KEY_LEN 65      /* raw uncompressed P-256 point */
+
+typedef struct akm_relationship {
+	int64_t id;                   /* row id, 0 before insertion */
+	uint8_t rid[AKM_ID_MAX];
+	size_t rid_len;
+	CK_ULONG kind, state, epoch;
+	uint8_t station[AKM_ID_MAX];
+	size_t station_len;
+	uint8_t peer[AKM_ID_MAX];
+	size_t peer_len;
+	uint8_t *members;             /* malloc'd or NULL; see CKA_AKM_MEMBERS */
+	size_t members_len;
+	uint8_t hw[AKM_HW_MAX];
+	size_t hw_len;
+	int64_t created, changed;
+	CK_ULONG status, seq;         /* CKA_AKM_STATUS, CKA_AKM_SEQUENCE */
+	uint8_t site[AKM_SITE_MAX];
+	size_t site_len;
+	uint8_t node_key[AKM_NODE_KEY_LEN];
+	size_t node_key_len;          /* 0 or AKM_NODE_KEY_LEN */
+} akm_relationship;
+
+typedef struct akm_key {
+	int64_t id;                   /* row id: the object's identity, never reused */
+	int64_t relationship;         /* row id of its relationship */
+	CK_ULONG purpose, key_type, value_len;
+	uint8_t ckid[AKM_ID_MAX + 1];
+	size_t ckid_len;
+	uint8_t label[AKM_LABEL_MAX];
+	size_t label_len;
+	uint8_t wrapped[AKM_WRAPPED_MAX];
+	size_t wrapped_len;
+} akm_key;
+
+/* Search: key ids greater than `after`, ascending, at most `max`, whose
+ * columns equal every filter given (NULL/absent filters match all). */
+typedef struct akm_store_query {
+	const uint8_t *rid; size_t rid_len;
+	const uint8_t *ckid; size_t ckid_len;
+	const uint8_t *label; size_t label_len;
+	const uint8_t *peer; size_t peer_len;
+	bool has_kind, has_state, has_purpose;
+	CK_ULONG kind, state, purpose;
+} akm_store_query;
+
+/* What a change or a failure records in the audit trail. */
+typedef struct akm_audit_event {
+	const char *actor;    /* who: "user", "so", "public", "module" */
+	const char *action;   /* what: "create", "destroy", "login", ... */
+	const uint8_t *rid;   /* which relationship, or NULL */
+	size_t rid_len;
+	CK_RV result;         /* CKR_OK, or the failure */
+	const char *detail;   /* free text without secrets, or NULL */
+} akm_audit_event;
+
+/* One audit record, as stored (text fields are not NUL-terminated). */
+typedef struct akm_audit_record {
+	int64_t seq, time;
+	char actor[16], action[48], detail[1024];
+	size_t actor_len, action_len, detail_len;
+	uint8_t rid[AKM_ID_MAX];
+	size_t rid_len;
+	CK_RV result;
+	uint8_t prev[AKM_AUDIT_HASH_LEN], hash[AKM_AUDIT_HASH_LEN];
+} akm_audit_record;
+
+/* Row counts (statistics and tests). */
+typedef enum akm_store_table {
+	AKM_STORE_RELATIONSHIPS,
+	AKM_STORE_KEYS,
+	AKM_STORE_AUDIT,
+} akm_store_table;
+
+typedef struct akm_store akm_store;
+
+/* Opens (creating when absent) and migrates the store `uri` names.  On
+ * failure writes a sentence naming it into err. */
+CK_RV akm_store_open(const char *uri, akm_store **out, char *err, size_t errlen);
+void akm_store_close(akm_store *s);
+/* What to call the store in messages (its file for SQLite). */
+const char *akm_store_location(const akm_store *s);
+
+/* Write transactions: one writer at a time, across processes (others wait
+ * up to a timeout); a crash or a rollback leaves nothing of it. */
+CK_RV akm_store_begin(akm_store *s);
+CK_RV akm_store_commit(akm_store *s);
+void akm_store_rollback(akm_store *s);
+
+/* A mark that changes whenever any process (this one included) commits a
+ * change: a cache of what was read can tell when to read again.  Cheap
+ * enough for every operation's hot path. */
+CK_RV akm_store_change_mark(akm_store *s, uint64_t *mark);
+
+/* Named values. */
+CK_RV akm_store_get_int(akm_store *s, const char *name, int64_t *value, bool *present);
+CK_RV akm_store_set_int(akm_store *s, const char *name, int64_t value);
+CK_RV akm_store_get_blob(akm_store *s, const char *name, uint8_t *buf, size_t *len, bool *present);
+CK_RV akm_store_set_blob(akm_store *s, const char *name, const uint8_t *buf, size_t len);
+
+/* Relationships and keys.  A duplicate relationship ID is
+ * CKR_ATTRIBUTE_VALUE_INVALID. */
+CK_RV akm_store_insert_relationship(akm_store *s, akm_relationship *rel);
+CK_RV akm_store_insert_key(akm_store *s, akm_key *key);
+/* CKR_OBJECT_HANDLE_INVALID when there is no such key.  `rel` may be NULL;
+ * otherwise its members are malloc'd (free with akm_relationship_clear). */
+CK_RV akm_store_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
+CK_RV akm_store_update_relationship(akm_store *s, const akm_relationship *rel);
+CK_RV akm_store_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+/* Deletes a relationship and its keys, leaving no trace of their blobs. */
+CK_RV akm_store_delete_relationship(akm_store *s, int64_t id);
+void akm_relationship_clear(akm_relationship *rel);
+
+CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
+                     size_t *n);
+CK_RV akm_store_count(akm_store *s, akm_store_table table, int64_t *n);
+
+/* The audit trail: append-only, hash-chained (docs/formats.md).  Appended in
+ * the caller's transaction when one is open, else in its own. */
+CK_RV akm_store_audit_append(akm_store *s, const akm_audit_event *ev);
+/* The chain's head: last sequence number and hash (0 and zeros when empty). */
+CK_RV akm_store_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
+/* The stored hash of record `seq` (CKR_OBJECT_HANDLE_INVALID when absent). */
+CK_RV akm_store_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
+/* Walks the whole chain: CKR_OK, or CKR_GENERAL_ERROR with the first broken
+ * record named in err (removed, altered, reordered, or a head that does not
+ * match the chain). */
+CK_RV akm_store_audit_verify(akm_store *s, int64_t *records, char *err, size_t errlen);
+/* Record `seq` (CKR_OBJECT_HANDLE_INVALID when there is none). */
+CK_RV akm_store_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec);
+/* Sequence numbers greater than `after`, ascending, at most `max`, of the
+ * records about relationship `rid` (any record when rid is NULL). */
+CK_RV akm_store_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, int64_t after, int64_t *seqs,
+                           size_t max, size_t *n);
+
+#endif
