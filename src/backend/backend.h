@@ -1,32 +1,215 @@
 /*
- * The backend PKCS#11 module (SoftHSM2 by default, any HSM by configuration):
- * loaded through p11-kit, initialised with OS locking, and never unloaded
- * (unloading a module that registered exit handlers is a classic crash).
+ * The backend PKCS#11 module (SoftHSM2 by default, any HSM by
+ * configuration) and the only code that holds its function list:
+ *
+ *   loader.c   loading, C_Initialize/C_Finalize, fork (never unloaded:
+ *              unloading a module that registered exit handlers is a
+ *              classic crash);
+ *   forward.c  the calls the module passes through, on the application's
+ *              backend sessions;
+ *   quirks.c   where a backend's answers are smoothed: NULL input for zero
+ *              bytes, the code of a forged AEAD tag, operations that linger
+ *              after an error;
+ *   service.c  the module's own backend session on a token: random bytes,
+ *              the data objects of the rollback counter;
+ *   kek.c      the key-encryption key and every use of it: making a
+ *              relationship key and wrapping it, unwrapping one for use,
+ *              re-wrapping one for export.
+ *
+ * Tests that need the backend to fail configure a fault-injecting wrapper
+ * module as the backend (tests/support/): it plugs in here, through the
+ * same loader, and nothing above this layer can tell.
  */
 #ifndef AKM_BACKEND_H
 #define AKM_BACKEND_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <p11-kit/pkcs11.h>
 
-typedef struct akm_backend {
-	CK_FUNCTION_LIST *f;
-	/* We called the backend's C_Initialize and so owe it C_Finalize.  False
-	 * when another user in this process had already initialised it. */
-	bool owns_init;
-} akm_backend;
+/* The operations a session can have active (PKCS#11 v2.40 §5.8–5.13), as
+ * bits. */
+enum akm_op {
+	AKM_OP_FIND = 1u << 0,
+	AKM_OP_ENCRYPT = 1u << 1,
+	AKM_OP_DECRYPT = 1u << 2,
+	AKM_OP_DIGEST = 1u << 3,
+	AKM_OP_SIGN = 1u << 4,
+	AKM_OP_VERIFY = 1u << 5,
+	AKM_OP_SIGN_RECOVER = 1u << 6,
+	AKM_OP_VERIFY_RECOVER = 1u << 7,
+};
+
+typedef struct akm_backend akm_backend;
+
+/* ---- life cycle (loader.c) ----------------------------------------------- */
 
 /* Loads `path` (or reuses it when loaded before) and initialises it.
  * On failure writes a sentence into err. */
-CK_RV akm_backend_open(akm_backend *b, const char *path, char *err, size_t errlen);
-
-/* Calls the backend's C_Finalize when we initialised it. */
+CK_RV akm_backend_open(akm_backend **out, const char *path, char *err, size_t errlen);
+/* Calls the backend's C_Finalize when we initialised it; frees b. */
 void akm_backend_close(akm_backend *b);
-
+/* True when another user in this process had initialised the backend: it
+ * stays up for them, and only our own sessions are ours to close. */
+bool akm_backend_shared(const akm_backend *b);
 /* Forgets the backend after fork(): the parent's initialisation is not ours
  * to finalise or reuse; the next akm_backend_open finalises the copy the
- * child inherited and initialises afresh. */
+ * child inherited and initialises afresh.  Frees b (memory only). */
 void akm_backend_forget_after_fork(akm_backend *b);
+
+/* ---- pass-through calls (forward.c): the backend's own answers ---------- */
+
+/* The backend's slots with a token, in its order; *ids is malloc'd. */
+CK_RV akm_backend_slots(akm_backend *b, CK_SLOT_ID **ids, CK_ULONG *n);
+CK_RV akm_backend_slot_info(akm_backend *b, CK_SLOT_ID slot, CK_SLOT_INFO *info);
+CK_RV akm_backend_token_info(akm_backend *b, CK_SLOT_ID slot, CK_TOKEN_INFO *info);
+CK_RV akm_backend_mechanism_list(akm_backend *b, CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *count);
+CK_RV akm_backend_mechanism_info(akm_backend *b, CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+                                 CK_MECHANISM_INFO *info);
+CK_RV akm_backend_init_token(akm_backend *b, CK_SLOT_ID slot, CK_UTF8CHAR *pin, CK_ULONG pin_len,
+                             CK_UTF8CHAR *label);
+CK_RV akm_backend_wait_for_slot_event(akm_backend *b, CK_FLAGS flags, CK_SLOT_ID *slot);
+
+/* The application's backend sessions, opened without its callback (the
+ * backend's session handle is not the one the application knows). */
+CK_RV akm_backend_open_session(akm_backend *b, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
+CK_RV akm_backend_close_session(akm_backend *b, CK_SESSION_HANDLE s);
+CK_RV akm_backend_session_info(akm_backend *b, CK_SESSION_HANDLE s, CK_SESSION_INFO *info);
+CK_RV akm_backend_get_operation_state(akm_backend *b, CK_SESSION_HANDLE s, CK_BYTE *state, CK_ULONG *len);
+CK_RV akm_backend_set_operation_state(akm_backend *b, CK_SESSION_HANDLE s, CK_BYTE *state, CK_ULONG len,
+                                      CK_OBJECT_HANDLE enc_key, CK_OBJECT_HANDLE auth_key);
+CK_RV akm_backend_login(akm_backend *b, CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_UTF8CHAR *pin,
+                        CK_ULONG pin_len);
+CK_RV akm_backend_logout(akm_backend *b, CK_SESSION_HANDLE s);
+CK_RV akm_backend_init_pin(akm_backend *b, CK_SESSION_HANDLE s, CK_UTF8CHAR *pin, CK_ULONG len);
+CK_RV akm_backend_set_pin(akm_backend *b, CK_SESSION_HANDLE s, CK_UTF8CHAR *old_pin, CK_ULONG old_len,
+                          CK_UTF8CHAR *new_pin, CK_ULONG new_len);
+
+CK_RV akm_backend_create_object(akm_backend *b, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                                CK_OBJECT_HANDLE *out);
+CK_RV akm_backend_copy_object(akm_backend *b, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl,
+                              CK_ULONG count, CK_OBJECT_HANDLE *out);
+CK_RV akm_backend_destroy_object(akm_backend *b, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h);
+CK_RV akm_backend_object_size(akm_backend *b, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ULONG *size);
+CK_RV akm_backend_get_attributes(akm_backend *b, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl,
+                                 CK_ULONG count);
+CK_RV akm_backend_set_attributes(akm_backend *b, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl,
+                                 CK_ULONG count);
+CK_RV akm_backend_find_init(akm_backend *b, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG count);
+CK_RV akm_backend_find(akm_backend *b, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n);
+CK_RV akm_backend_find_final(akm_backend *b, CK_SESSION_HANDLE s);
+
+/* Cryptographic operations, by the function of CK_FUNCTION_LIST they call:
+ * `fn` is AKM_BACKEND_FN(C_EncryptInit), AKM_BACKEND_FN(C_Encrypt), ...
+ * Input pointers may be NULL for zero bytes (quirks.c). */
+#define AKM_BACKEND_FN(name) offsetof(CK_FUNCTION_LIST, name)
+/* C_EncryptInit, C_DecryptInit, C_DigestInit (key 0), C_SignInit, ... */
+CK_RV akm_backend_op_init(akm_backend *b, size_t fn, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+/* C_Encrypt, C_EncryptUpdate, C_Decrypt..., C_Digest, C_Sign, C_SignRecover,
+ * C_VerifyRecover and the dual-function updates: input, then output. */
+CK_RV akm_backend_op_inout(akm_backend *b, size_t fn, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in_len,
+                           CK_BYTE *out, CK_ULONG *out_len);
+/* C_DigestUpdate, C_SignUpdate, C_VerifyUpdate, C_VerifyFinal: input only. */
+CK_RV akm_backend_op_in(akm_backend *b, size_t fn, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in_len);
+/* C_EncryptFinal, C_DecryptFinal, C_DigestFinal, C_SignFinal: output only. */
+CK_RV akm_backend_op_out(akm_backend *b, size_t fn, CK_SESSION_HANDLE s, CK_BYTE *out, CK_ULONG *out_len);
+CK_RV akm_backend_verify(akm_backend *b, CK_SESSION_HANDLE s, CK_BYTE *data, CK_ULONG data_len, CK_BYTE *sig,
+                         CK_ULONG sig_len);
+CK_RV akm_backend_digest_key(akm_backend *b, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
+
+CK_RV akm_backend_generate_key(akm_backend *b, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl,
+                               CK_ULONG count, CK_OBJECT_HANDLE *out);
+CK_RV akm_backend_generate_key_pair(akm_backend *b, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_ATTRIBUTE *pub_tmpl,
+                                    CK_ULONG pub_count, CK_ATTRIBUTE *priv_tmpl, CK_ULONG priv_count,
+                                    CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
+CK_RV akm_backend_wrap_key(akm_backend *b, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE wrapping,
+                           CK_OBJECT_HANDLE key, CK_BYTE *out, CK_ULONG *out_len);
+CK_RV akm_backend_unwrap_key(akm_backend *b, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE unwrapping,
+                             CK_BYTE *wrapped, CK_ULONG wrapped_len, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                             CK_OBJECT_HANDLE *out);
+CK_RV akm_backend_derive_key(akm_backend *b, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE base,
+                             CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out);
+CK_RV akm_backend_seed_random(akm_backend *b, CK_SESSION_HANDLE s, CK_BYTE *seed, CK_ULONG len);
+CK_RV akm_backend_generate_random(akm_backend *b, CK_SESSION_HANDLE s, CK_BYTE *out, CK_ULONG len);
+
+/* ---- quirks (quirks.c) ---------------------------------------------------- */
+
+/* A decryption whose tag does not verify (AES-GCM/CCM) or whose padding is
+ * wrong (*_CBC_PAD) is CKR_ENCRYPTED_DATA_INVALID (PKCS#11 v2.40
+ * mechanisms); SoftHSM2 says CKR_GENERAL_ERROR, which would hide a forgery. */
+CK_RV akm_backend_decrypt_result(CK_MECHANISM_TYPE m, CK_RV rv);
+/* Ends, in the backend session, the operations `ops` (enum akm_op bits)
+ * that we already ended but the backend may still consider active (ended
+ * by an error, or arguments we refused before calling it). */
+void akm_backend_end_operations(akm_backend *b, CK_SESSION_HANDLE s, unsigned ops);
+
+/* ---- the module's own backend session (service.c, kek.c) ----------------- */
+
+typedef struct akm_backend_service akm_backend_service;
+
+/* A R/W session of the module's own on the token in `slot`; it shares the
+ * application's login state, as every session of one application does. */
+CK_RV akm_backend_service_open(akm_backend *b, CK_SLOT_ID slot, akm_backend_service **out);
+/* Closes the session (its session objects go with it) and frees s. */
+void akm_backend_service_close(akm_backend_service *s);
+/* After the application's logout (or before, while the token's private
+ * objects are still in reach): forgets the KEK, destroys only the session
+ * copy made of it, and logs the token out. */
+void akm_backend_service_logout(akm_backend_service *s);
+
+CK_RV akm_backend_random(akm_backend_service *s, uint8_t *out, size_t len);
+CK_RV akm_backend_destroy(akm_backend_service *s, CK_OBJECT_HANDLE h);
+/* Private token data objects with CKA_APPLICATION `application`: up to
+ * `max` of them. */
+CK_RV akm_backend_data_find(akm_backend_service *s, const char *application, CK_OBJECT_HANDLE *out, size_t max,
+                            size_t *n);
+/* A new private, modifiable token data object with that application and
+ * CKA_LABEL `label`. */
+CK_RV akm_backend_data_create(akm_backend_service *s, const char *application, const char *label, size_t len,
+                              CK_OBJECT_HANDLE *out);
+/* CKA_LABEL of an object, exactly `len` bytes long (else CKR_DEVICE_ERROR). */
+CK_RV akm_backend_label_read(akm_backend_service *s, CK_OBJECT_HANDLE h, char *label, size_t len);
+CK_RV akm_backend_label_write(akm_backend_service *s, CK_OBJECT_HANDLE h, const char *label, size_t len);
+
+/* The key-encryption key: a non-extractable AES-256 token object labelled
+ * AKM_BACKEND_KEK_LABEL that only wraps and unwraps. */
+#define AKM_BACKEND_KEK_LABEL "akm-pkcs11 KEK"
+/* Finds the token's KEK: *found tells whether there is one. */
+CK_RV akm_backend_kek_find(akm_backend_service *s, bool *found);
+CK_RV akm_backend_kek_create(akm_backend_service *s);
+/* Wrapping and unwrapping with a session copy of the KEK (inside the
+ * backend, like the KEK itself) spares a soft token from re-reading its
+ * token object on every use; a backend that does not copy keeps using the
+ * token KEK. */
+void akm_backend_kek_session_copy(akm_backend_service *s);
+/* Whether h is the KEK or its copy (hidden from applications' searches). */
+bool akm_backend_kek_is(const akm_backend_service *s, CK_OBJECT_HANDLE h);
+
+/* What a relationship key does: a cipher key (AES: encrypt, decrypt, wrap,
+ * unwrap) or a MAC key (generic secret: sign, verify). */
+typedef enum akm_backend_key_kind {
+	AKM_BACKEND_KEY_CIPHER,
+	AKM_BACKEND_KEY_MAC,
+} akm_backend_key_kind;
+
+#define AKM_BACKEND_KEY_BYTES 32
+/* Generates a 32-byte key in the backend and wraps it under the KEK
+ * (CKM_AES_KEY_WRAP_PAD) into wrapped (*wrapped_len: capacity in, length
+ * out).  With `keep` the backend copy is made non-extractable and returned
+ * in *kept; otherwise it is destroyed at once and *kept is 0. */
+CK_RV akm_backend_key_generate(akm_backend_service *s, akm_backend_key_kind kind, bool keep, uint8_t *wrapped,
+                               size_t *wrapped_len, CK_OBJECT_HANDLE *kept);
+/* A non-extractable session object of the key wrapped in `wrapped`. */
+CK_RV akm_backend_key_unwrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
+                             size_t wrapped_len, CK_OBJECT_HANDLE *out);
+/* The key wrapped in `wrapped`, wrapped again (CKM_AES_KEY_WRAP_PAD) under
+ * the backend key `wrapping`, through a short-lived extractable copy that
+ * is destroyed at once: the value never leaves the backend.  When the blob
+ * does not unwrap under the KEK, *kek_rv gets the backend's answer (else
+ * CKR_OK) and so does the result. */
+CK_RV akm_backend_key_rewrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
+                             size_t wrapped_len, CK_OBJECT_HANDLE wrapping, CK_BYTE *out, CK_ULONG *out_len,
+                             CK_RV *kek_rv);
 
 #endif

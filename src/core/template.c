@@ -114,3 +114,18 @@ CK_RV akm_template_fill(const akm_attr_value *attrs, size_t nattrs,
 		return CKR_BUFFER_TOO_SMALL;
 	return CKR_OK;
 }
+
+bool akm_template_matches(const akm_attr_value *attrs, size_t nattrs, const CK_ATTRIBUTE *tmpl,
+                          CK_ULONG count)
+{
+	for (CK_ULONG i = 0; i < count; i++) {
+		const akm_attr_value *a = NULL;
+		for (size_t k = 0; k < nattrs; k++)
+			if (attrs[k].type == tmpl[i].type)
+				a = &attrs[k];
+		if (a == NULL || a->sensitive || a->len != tmpl[i].ulValueLen ||
+		    (a->len > 0 && memcmp(a->value, tmpl[i].pValue, a->len) != 0))
+			return false;
+	}
+	return true;
+}

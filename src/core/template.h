@@ -51,4 +51,9 @@ typedef struct akm_attr_value {
 CK_RV akm_template_fill(const akm_attr_value *attrs, size_t nattrs,
                         CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
+/* Whether an object with attributes `attrs` shows every entry of tmpl with
+ * exactly that value (a search's match; sensitive values never match). */
+bool akm_template_matches(const akm_attr_value *attrs, size_t nattrs, const CK_ATTRIBUTE *tmpl,
+                          CK_ULONG count);
+
 #endif

@@ -1,18 +1,8 @@
 /* General-purpose functions (PKCS#11 v2.40 §5.4) and the function list. */
 #include <string.h>
 
-#include "akm-config.h"
 #include "module/entry.h"
 #include "akm/pkcs11-akm.h"
-
-void akm_pad_field(CK_UTF8CHAR *dst, size_t len, const char *src)
-{
-	size_t n = strlen(src);
-	if (n > len)
-		n = len;
-	memset(dst, ' ', len);
-	memcpy(dst, src, n);
-}
 
 AKM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
@@ -37,60 +27,30 @@ AKM_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
 
 AKM_EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 {
-	if (!akm_core_initialized())
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (pInfo == NULL)
-		return CKR_ARGUMENTS_BAD;
-	memset(pInfo, 0, sizeof *pInfo);
-	pInfo->cryptokiVersion.major = 2;
-	pInfo->cryptokiVersion.minor = 40;
-	akm_pad_field(pInfo->manufacturerID, sizeof pInfo->manufacturerID, AKM_PKCS11_MANUFACTURER);
-	akm_pad_field(pInfo->libraryDescription, sizeof pInfo->libraryDescription,
-	              "AKM security relationships");
-	pInfo->libraryVersion.major = AKM_VERSION_MAJOR;
-	pInfo->libraryVersion.minor = AKM_VERSION_MINOR;
+	ENTRY_INITIALIZED();
+	ENTRY_ARGUMENT(pInfo != NULL);
+	akm_core_info(pInfo);
 	return CKR_OK;
 }
 
 /* Legacy parallel-function calls (§5.16): always CKR_FUNCTION_NOT_PARALLEL. */
 AKM_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
 {
-	akm_call c;
-	CK_RV rv = akm_core_session(hSession, &c);
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_PARALLEL;
+	ENTRY_SESSION(c, hSession);
+	(void)c;
+	return CKR_FUNCTION_NOT_PARALLEL;
 }
 
 AKM_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession)
 {
-	akm_call c;
-	CK_RV rv = akm_core_session(hSession, &c);
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_PARALLEL;
+	ENTRY_SESSION(c, hSession);
+	(void)c;
+	return CKR_FUNCTION_NOT_PARALLEL;
 }
 
 AKM_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
-	akm_call c;
-	CK_RV rv = akm_core_slot(0, &c);
-	if (rv == CKR_SLOT_ID_INVALID) /* initialised, but no slots: nothing can happen */
-		return (flags & CKF_DONT_BLOCK) ? CKR_NO_EVENT : CKR_FUNCTION_NOT_SUPPORTED;
-	if (rv != CKR_OK)
-		return rv;
-	if (pSlot == NULL || pReserved != NULL)
-		return CKR_ARGUMENTS_BAD;
-	CK_SLOT_ID backend_slot;
-	rv = c.be->C_WaitForSlotEvent(flags, &backend_slot, NULL);
-	if (rv != CKR_OK)
-		return rv;
-	/* Report only events of our slots. */
-	CK_ULONG n = 0;
-	akm_core_slot_list(NULL, &n);
-	for (CK_SLOT_ID id = 0; id < n; id++) {
-		if (akm_core_slot(id, &c) == CKR_OK && c.bslot == backend_slot) {
-			*pSlot = id;
-			return CKR_OK;
-		}
-	}
-	return CKR_NO_EVENT;
+	return akm_core_wait_for_slot_event(flags, pSlot, pReserved);
 }
 
 /* ---- the function list ---------------------------------------------------- */

@@ -1,7 +1,7 @@
 /*
  * The audit trail against the token's record of its head: records cut from
  * the end of the chain, with the registry's own head rewritten to match,
- * pass the registry's verifier but not akm_relationships_verify_audit,
+ * pass the registry's verifier but not akm_audit_verify,
  * which also asks the token.  Internal API, real SoftHSM2 token.
  */
 #include <check.h>
@@ -18,39 +18,47 @@ START_TEST(test_token_head_catches_a_cut_chain)
 {
 	akm_testenv env;
 	ck_assert_int_eq(akm_testenv_create(&env, "akm-head"), 0);
-	void *dl;
-	CK_FUNCTION_LIST *be = akm_test_load_module(env.softhsm_path, &dl);
-	ck_assert_ptr_nonnull(be);
-	ck_assert_int_eq(be->C_Initialize(NULL), CKR_OK);
-	CK_SLOT_ID slot;
-	ck_assert_int_eq(akm_test_find_slot(be, env.token_label, &slot), CKR_OK);
-	CK_SESSION_HANDLE s;
-	ck_assert_int_eq(be->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
-
 	char registry[PATH_MAX + 16], err[512];
+	akm_backend *be;
+	ck_assert_msg(akm_backend_open(&be, env.softhsm_path, err, sizeof err) == CKR_OK, "%s", err);
+	CK_SLOT_ID *slots, slot = 0;
+	CK_ULONG nslots;
+	bool found = false;
+	ck_assert_int_eq(akm_backend_slots(be, &slots, &nslots), CKR_OK);
+	for (CK_ULONG i = 0; i < nslots && !found; i++) {
+		CK_TOKEN_INFO info;
+		ck_assert_int_eq(akm_backend_token_info(be, slots[i], &info), CKR_OK);
+		found = strncmp((const char *)info.label, env.token_label, strlen(env.token_label)) == 0;
+		slot = slots[i];
+	}
+	free(slots);
+	ck_assert(found);
+	CK_SESSION_HANDLE s;
+	ck_assert_int_eq(akm_backend_open_session(be, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CKR_OK);
+
 	snprintf(registry, sizeof registry, "%s/registry.db", env.dir);
 	akm_relationships *rels;
 	ck_assert_int_eq(akm_relationships_open(&rels, registry, be, slot, err, sizeof err), CKR_OK);
-	ck_assert_int_eq(be->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	ck_assert_int_eq(akm_backend_login(be, s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
 	ck_assert_int_eq(akm_relationships_login(rels), CKR_OK);
 
-	CK_ULONG kind = CKV_AKM_KIND_PROVISIONING;
 	for (int i = 0; i < 3; i++) {
-		char node[16];
-		snprintf(node, sizeof node, "node-%d", i);
-		CK_ATTRIBUTE t[] = {{CKA_AKM_KIND, &kind, sizeof kind}, {CKA_AKM_PEER_NODE, node, strlen(node)},
-		                    {CKA_AKM_HW_BINDING, "hw", 2}};
-		CK_ATTRIBUTE *tp = t;
-		CK_ULONG n = 3;
-		CK_OBJECT_HANDLE h;
-		ck_assert_int_eq(akm_relationships_create(rels, &tp, &n, 1, &h), CKR_OK);
+		akm_relationship_spec spec = {0};
+		spec.rel.kind = CKV_AKM_KIND_PROVISIONING;
+		spec.rel.state = CKV_AKM_STATE_ACTIVE;
+		spec.rel.status = CKV_AKM_STATUS_CREATED;
+		spec.rel.peer_len = (size_t)snprintf((char *)spec.rel.peer, sizeof spec.rel.peer, "node-%d", i);
+		memcpy(spec.rel.hw, "hw", 2);
+		spec.rel.hw_len = 2;
+		int64_t id;
+		ck_assert_int_eq(akm_relationships_create(rels, &spec, 1, &id), CKR_OK);
 	}
 	/* Logout brings the token's record of the head up to date. */
 	akm_relationships_logout(rels);
-	ck_assert_int_eq(be->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	ck_assert_int_eq(akm_backend_login(be, s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
 	ck_assert_int_eq(akm_relationships_login(rels), CKR_OK);
 	int64_t records = 0;
-	ck_assert_msg(akm_relationships_verify_audit(rels, &records, err, sizeof err) == CKR_OK, "%s", err);
+	ck_assert_msg(akm_audit_verify(rels, &records, err, sizeof err) == CKR_OK, "%s", err);
 	ck_assert_int_eq(records, 3);
 
 	/* Cut the last record and rewrite the registry's head to match. */
@@ -63,11 +71,11 @@ START_TEST(test_token_head_catches_a_cut_chain)
 		NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
-	ck_assert_int_eq(akm_relationships_verify_audit(rels, &records, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_int_eq(akm_audit_verify(rels, &records, err, sizeof err), CKR_GENERAL_ERROR);
 	ck_assert_msg(strstr(err, "no longer holds record 3") != NULL, "%s", err);
 
 	akm_relationships_close(rels);
-	be->C_Finalize(NULL);
+	akm_backend_close(be);
 	akm_testenv_destroy(&env);
 }
 END_TEST

@@ -1,4 +1,4 @@
-#include "backend/backend.h"
+#include "backend/internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -8,7 +8,8 @@
 
 #include "common/log.h"
 
-/* Modules loaded so far, by path: never released, see backend.h. */
+/* Loading and initialising the backend module (backend.h).  Modules loaded
+ * so far, by path: never released, see backend.h. */
 typedef struct loaded_module {
 	char *path;
 	CK_FUNCTION_LIST *f;
@@ -48,12 +49,16 @@ out:
 	return m;
 }
 
-CK_RV akm_backend_open(akm_backend *b, const char *path, char *err, size_t errlen)
+CK_RV akm_backend_open(akm_backend **out, const char *path, char *err, size_t errlen)
 {
 	loaded_module *m = load_module(path, err, errlen);
-	memset(b, 0, sizeof *b);
 	if (m == NULL)
 		return CKR_GENERAL_ERROR;
+	akm_backend *b = calloc(1, sizeof *b);
+	if (b == NULL) {
+		snprintf(err, errlen, "out of memory loading %s", path);
+		return CKR_HOST_MEMORY;
+	}
 
 	if (m->initialised_by_parent) {
 		/* A forked child: its copy of the backend believes it is initialised
@@ -74,29 +79,38 @@ CK_RV akm_backend_open(akm_backend *b, const char *path, char *err, size_t errle
 	} else if (rv != CKR_OK) {
 		snprintf(err, errlen, "backend module %s: C_Initialize failed: %s", path,
 		         akm_rv_name(rv));
+		free(b);
 		return rv == CKR_HOST_MEMORY ? rv : CKR_GENERAL_ERROR;
 	} else {
 		b->owns_init = true;
 	}
 	b->f = m->f;
+	*out = b;
 	return CKR_OK;
 }
 
 void akm_backend_close(akm_backend *b)
 {
+	if (b == NULL)
+		return;
 	if (b->f != NULL && b->owns_init)
 		b->f->C_Finalize(NULL);
-	b->f = NULL;
-	b->owns_init = false;
+	free(b);
+}
+
+bool akm_backend_shared(const akm_backend *b)
+{
+	return !b->owns_init;
 }
 
 void akm_backend_forget_after_fork(akm_backend *b)
 {
+	if (b == NULL)
+		return;
 	if (b->f != NULL && b->owns_init) {
 		for (loaded_module *m = loaded; m != NULL; m = m->next)
 			if (m->f == b->f)
 				m->initialised_by_parent = true;
 	}
-	b->f = NULL;
-	b->owns_init = false;
+	free(b);
 }

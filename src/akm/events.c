@@ -1,0 +1,78 @@
+/*
+ * Typed events: every change and every failure that could be an attack
+ * becomes an audit record, in the transaction of the change when there is
+ * one.  The breach signals are what the monitor will count.
+ */
+#include <string.h>
+
+#include "akm/internal.h"
+#include "common/log.h"
+
+static const struct {
+	const char *action;
+	const char *actor;
+	bool breach;
+} events[AKM_EVENT_KINDS] = {
+	[AKM_EVENT_CREATE] = {"create", "user", false},
+	[AKM_EVENT_DESTROY] = {"destroy", "user", false},
+	[AKM_EVENT_SET_STATE] = {"set-state", "user", false},
+	[AKM_EVENT_SET_STATUS] = {"set-status", "user", false},
+	[AKM_EVENT_SET_SEQUENCE] = {"set-sequence", "user", false},
+	[AKM_EVENT_SET_NODE_KEY] = {"set-node-key", "user", false},
+	[AKM_EVENT_SET_LABEL] = {"set-label", "user", false},
+	[AKM_EVENT_EXPORT] = {"export", "user", false},
+	[AKM_EVENT_LOGIN_FAILED] = {"login", "user", true},
+	[AKM_EVENT_EXPORT_REFUSED] = {"export-refused", "user", true},
+	[AKM_EVENT_USE_REFUSED] = {"use-refused", "user", true},
+	[AKM_EVENT_UNWRAP_FAILED] = {"unwrap-failed", "module", true},
+	[AKM_EVENT_UNKNOWN_RELATIONSHIP] = {"unknown-relationship", "user", true},
+	[AKM_EVENT_DECRYPT_FAILED] = {"decrypt-failed", "user", true},
+	[AKM_EVENT_VERIFY_FAILED] = {"verify-failed", "user", true},
+	[AKM_EVENT_ROLLBACK_DETECTED] = {"rollback-detected", "module", true},
+};
+
+const char *akm_event_action(akm_event_kind kind)
+{
+	return kind < AKM_EVENT_KINDS ? events[kind].action : "unknown";
+}
+
+const char *akm_event_actor(akm_event_kind kind)
+{
+	return kind < AKM_EVENT_KINDS ? events[kind].actor : "module";
+}
+
+bool akm_event_is_breach(akm_event_kind kind)
+{
+	return kind < AKM_EVENT_KINDS && events[kind].breach;
+}
+
+CK_RV akm_event_append(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
+                       CK_RV result, const char *detail)
+{
+	akm_audit_event ev = {akm_event_actor(kind), akm_event_action(kind), rid, rid_len, result, detail};
+	CK_RV rv = akm_store_audit_append(r->reg, &ev);
+	r->counter.dirty = true; /* the token keeps the audit head too */
+	return rv;
+}
+
+void akm_event_record(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
+                      CK_RV result, const char *detail)
+{
+	if (akm_event_append(r, kind, rid, rid_len, result, detail) != CKR_OK)
+		akm_log(AKM_LOG_ERROR, "registry %s: cannot append to the audit trail (%s)", akm_store_location(r->reg),
+		        akm_event_action(kind));
+}
+
+void akm_relationships_event(akm_relationships *r, akm_event_kind kind, int64_t key_id, CK_RV result,
+                             const char *detail)
+{
+	akm_key_record k;
+	akm_mutex_lock(r->lock);
+	if (r->reg != NULL) {
+		bool known = key_id != 0 && akm_store_get_key(r->reg, key_id, &k.key, &k.rel) == CKR_OK;
+		akm_event_record(r, kind, known ? k.rel.rid : NULL, known ? k.rel.rid_len : 0, result, detail);
+		if (known)
+			akm_key_record_clear(&k);
+	}
+	akm_mutex_unlock(r->lock);
+}

@@ -1,0 +1,33 @@
+/* Shared by the backend layer's files only. */
+#ifndef AKM_BACKEND_INTERNAL_H
+#define AKM_BACKEND_INTERNAL_H
+
+#include "backend/backend.h"
+
+struct akm_backend {
+	CK_FUNCTION_LIST *f;
+	/* We called the backend's C_Initialize and so owe it C_Finalize.  False
+	 * when another user in this process had already initialised it. */
+	bool owns_init;
+};
+
+struct akm_backend_service {
+	CK_FUNCTION_LIST *f;
+	CK_SESSION_HANDLE session;
+	CK_OBJECT_HANDLE kek;       /* the KEK in use: the token's, or a session copy of it */
+	CK_OBJECT_HANDLE kek_token; /* the token's KEK once found or made; 0 otherwise */
+};
+
+/* Some backends (SoftHSM2) refuse a NULL pointer even for zero bytes,
+ * which the specification allows: they get an empty buffer instead. */
+extern CK_BYTE akm_backend_empty_input[1];
+static inline CK_BYTE *akm_backend_input(CK_BYTE *p, CK_ULONG len)
+{
+	return p == NULL && len == 0 ? akm_backend_empty_input : p;
+}
+
+/* Up to `max` objects of the service session matching tmpl. */
+CK_RV akm_backend_service_find(akm_backend_service *s, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out,
+                               size_t max, size_t *n);
+
+#endif

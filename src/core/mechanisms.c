@@ -1,0 +1,113 @@
+/*
+ * Mechanisms: the backend's, passed through, and the vendor mechanisms of
+ * the registry's slot, all in one table (include/akm/pkcs11-akm.h): what
+ * C_GetMechanismList adds, what C_GetMechanismInfo says, and which call each
+ * one handles.
+ */
+#include "akm/pkcs11-akm.h"
+#include "core/internal.h"
+#include "core/mechanisms.h"
+#include "core/object.h"
+#include "core/template.h"
+
+/* CKM_AKM_RELATIONSHIP_GEN: one relationship from the template. */
+static CK_RV generate_one(const akm_call *c, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                          CK_OBJECT_HANDLE *out)
+{
+	if (m->pParameter != NULL || m->ulParameterLen != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (!c->rw)
+		return CKR_SESSION_READ_ONLY;
+	return akm_relationship_generate(c, &tmpl, &count, 1, out);
+}
+
+/* CKM_AKM_RELATIONSHIP_BATCH_GEN: the templates are in the parameter. */
+static CK_RV generate_batch(const akm_call *c, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                            CK_OBJECT_HANDLE *out)
+{
+	const CK_AKM_BATCH_GEN_PARAMS *b = m->pParameter;
+	if (b == NULL || m->ulParameterLen != sizeof *b || b->ulCount == 0 || b->ulCount > AKM_BATCH_MAX ||
+	    b->ppTemplates == NULL || b->pulTemplateCounts == NULL || b->phKeys == NULL)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (tmpl != NULL || count != 0)
+		return CKR_TEMPLATE_INCONSISTENT;
+	for (CK_ULONG i = 0; i < b->ulCount; i++) {
+		CK_RV rv = akm_template_check(b->ppTemplates[i], b->pulTemplateCounts[i]);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	if (!c->rw)
+		return CKR_SESSION_READ_ONLY;
+	CK_RV rv = akm_relationship_generate(c, b->ppTemplates, b->pulTemplateCounts, b->ulCount, b->phKeys);
+	if (rv == CKR_OK)
+		*out = b->phKeys[0];
+	return rv;
+}
+
+/* CKM_AKM_EXPORT_WRAP: a relationship key wrapped under a transport key of
+ * the backend's, without leaving it. */
+static CK_RV export_wrap(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
+                         CK_BYTE *out, CK_ULONG *out_len)
+{
+	CK_OBJECT_HANDLE transport, plain;
+	if (m->pParameter != NULL || m->ulParameterLen != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	const akm_object_class *cls = akm_object_class_of(key);
+	if (cls->export == NULL) /* only relationship keys are exported this way */
+		return cls->use(c, key, AKM_USE_PLAIN, &plain) == CKR_OK ? CKR_KEY_NOT_WRAPPABLE : CKR_KEY_HANDLE_INVALID;
+	CK_RV rv = akm_core_use_key(c, wrapping, AKM_USE_TRANSPORT, &transport);
+	if (rv != CKR_OK)
+		return rv == CKR_KEY_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : rv;
+	return cls->export(c, key, transport, out, out_len);
+}
+
+static const akm_vendor_mechanism vendor_mechanisms[] = {
+	{CKM_AKM_RELATIONSHIP_GEN, {32, 32, CKF_GENERATE}, generate_one, NULL},
+	{CKM_AKM_RELATIONSHIP_BATCH_GEN, {32, 32, CKF_GENERATE}, generate_batch, NULL},
+	{CKM_AKM_EXPORT_WRAP, {32, 32, CKF_WRAP}, NULL, export_wrap},
+};
+#define NVENDOR (sizeof vendor_mechanisms / sizeof vendor_mechanisms[0])
+
+const akm_vendor_mechanism *akm_vendor_mechanism_find(CK_MECHANISM_TYPE type)
+{
+	for (size_t i = 0; i < NVENDOR; i++)
+		if (vendor_mechanisms[i].type == type)
+			return &vendor_mechanisms[i];
+	return NULL;
+}
+
+CK_RV akm_core_mechanism_list(const akm_call *c, CK_MECHANISM_TYPE *list, CK_ULONG *count)
+{
+	if (akm_core_relationships(c) == NULL)
+		return akm_backend_mechanism_list(c->be, c->bslot, list, count);
+	/* The registry's slot adds the vendor mechanisms to the backend's. */
+	CK_ULONG n = 0;
+	CK_RV rv = akm_backend_mechanism_list(c->be, c->bslot, NULL, &n);
+	if (rv != CKR_OK)
+		return rv;
+	if (list == NULL) {
+		*count = n + NVENDOR;
+		return CKR_OK;
+	}
+	if (*count < n + NVENDOR) {
+		*count = n + NVENDOR;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	if ((rv = akm_backend_mechanism_list(c->be, c->bslot, list, &n)) != CKR_OK)
+		return rv;
+	for (CK_ULONG i = 0; i < NVENDOR; i++)
+		list[n + i] = vendor_mechanisms[i].type;
+	*count = n + NVENDOR;
+	return CKR_OK;
+}
+
+CK_RV akm_core_mechanism_info(const akm_call *c, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info)
+{
+	const akm_vendor_mechanism *m = akm_vendor_mechanism_find(type);
+	if (m == NULL)
+		return akm_backend_mechanism_info(c->be, c->bslot, type, info);
+	if (akm_core_relationships(c) == NULL)
+		return CKR_MECHANISM_INVALID; /* only the registry's slot has them */
+	*info = m->info;
+	return CKR_OK;
+}

@@ -1,0 +1,24 @@
+/* The vendor mechanisms' table (mechanisms.c): each one's information and
+ * the call it handles; the core's key calls look a mechanism up here
+ * before passing it to the backend. */
+#ifndef AKM_CORE_MECHANISMS_H
+#define AKM_CORE_MECHANISMS_H
+
+#include "core/core.h"
+
+typedef struct akm_vendor_mechanism {
+	CK_MECHANISM_TYPE type;
+	CK_MECHANISM_INFO info;
+	/* C_GenerateKey with it, or NULL */
+	CK_RV (*generate)(const akm_call *c, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+	                  CK_OBJECT_HANDLE *out);
+	/* C_WrapKey with it, or NULL */
+	CK_RV (*wrap)(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
+	              CK_BYTE *out, CK_ULONG *out_len);
+} akm_vendor_mechanism;
+
+/* The vendor mechanism of that type, or NULL.  They exist only on the
+ * registry's slot: elsewhere they are CKR_MECHANISM_INVALID. */
+const akm_vendor_mechanism *akm_vendor_mechanism_find(CK_MECHANISM_TYPE type);
+
+#endif

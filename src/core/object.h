@@ -1,0 +1,96 @@
+/*
+ * Object classes: each kind of object the token shows brings its own
+ * operations (OpenSC's sc_pkcs11_object_ops is the model), so that no entry
+ * point tests what kind of object a handle names.
+ *
+ *   class_backend.c       the backend token's objects, passed through
+ *   class_relationship.c  relationship keys (docs/object-model.md §4): the
+ *                         attribute table, templates into typed specs,
+ *                         changes and queries for the akm layer
+ *   class_audit.c         audit records (CKO_AKM_AUDIT_RECORD)
+ *
+ * Handles say the class: the module's own objects have handles of their own
+ * that need no table entry and are the same in every session and process.
+ */
+#ifndef AKM_CORE_OBJECT_H
+#define AKM_CORE_OBJECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+#include "core/core.h"
+
+/* Relationship keys: this base plus the key's id.  Pass-through handles are
+ * counted from 1 and stay below both bases. */
+#define AKM_REGISTRY_HANDLE_BASE 0x40000000UL
+#define AKM_IS_REGISTRY_HANDLE(h) ((h) > AKM_REGISTRY_HANDLE_BASE)
+/* Audit records: this base plus the sequence number. */
+#define AKM_AUDIT_HANDLE_BASE 0x20000000UL
+#define AKM_IS_AUDIT_HANDLE(h) ((h) > AKM_AUDIT_HANDLE_BASE && (h) <= AKM_REGISTRY_HANDLE_BASE)
+
+/* What a key is asked to do. */
+typedef enum akm_use {
+	AKM_USE_ENCRYPT,
+	AKM_USE_DECRYPT,
+	AKM_USE_SIGN,
+	AKM_USE_VERIFY,
+	AKM_USE_SIGN_RECOVER,
+	AKM_USE_VERIFY_RECOVER,
+	AKM_USE_WRAP,      /* the wrapping key of C_WrapKey */
+	AKM_USE_UNWRAP,    /* the unwrapping key of C_UnwrapKey */
+	AKM_USE_EXTRACT,   /* the key C_WrapKey wraps */
+	AKM_USE_DIGEST,    /* C_DigestKey */
+	AKM_USE_DERIVE,    /* the base key of C_DeriveKey */
+	AKM_USE_TRANSPORT, /* the transport key of CKM_AKM_EXPORT_WRAP */
+	AKM_USE_PLAIN,     /* a key as the backend has it (operation state, mechanism parameters) */
+} akm_use;
+
+typedef struct akm_object_class {
+	const char *name;
+	CK_RV (*get_attributes)(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG count);
+	CK_RV (*set_attributes)(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG count);
+	CK_RV (*size)(const akm_call *c, CK_OBJECT_HANDLE h, CK_ULONG *size);
+	CK_RV (*destroy)(const akm_call *c, CK_OBJECT_HANDLE h);
+	CK_RV (*copy)(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+	              CK_OBJECT_HANDLE *out);
+	/* The backend object h stands for, for `use`: CKR_KEY_HANDLE_INVALID
+	 * when h names nothing here, the refusal when it may not be used so. */
+	CK_RV (*use)(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_OBJECT_HANDLE *backend);
+	/* A check with key h failed (a forged message or MAC): a breach signal. */
+	void (*check_failed)(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_RV rv);
+
+	/* The module's own objects (NULL for the backend's). */
+	/* Whether a template is about this class only (C_CreateObject, searches). */
+	bool (*claims)(const CK_ATTRIBUTE *tmpl, CK_ULONG count);
+	CK_RV (*create)(const akm_call *c, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out);
+	/* Handles of objects matching tmpl after *cursor (updated), at most max. */
+	CK_RV (*find)(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, int64_t *cursor,
+	              CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n);
+	/* CKM_AKM_EXPORT_WRAP: h's value wrapped under the backend key `transport`. */
+	CK_RV (*export)(const akm_call *c, CK_OBJECT_HANDLE h, CK_OBJECT_HANDLE transport, CK_BYTE *out,
+	                CK_ULONG *out_len);
+} akm_object_class;
+
+extern const akm_object_class akm_class_backend;
+extern const akm_object_class akm_class_relationship;
+extern const akm_object_class akm_class_audit;
+
+/* The class of handle h. */
+const akm_object_class *akm_object_class_of(CK_OBJECT_HANDLE h);
+
+/* The backend object of key h for `use`, whatever its class. */
+CK_RV akm_core_use_key(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_OBJECT_HANDLE *backend);
+
+/* The module's own classes that templates can claim, in the order they
+ * are asked, and the one a search without a claim covers. */
+extern const akm_object_class *const akm_held_classes[];
+extern const size_t akm_held_class_count;
+
+/* Relationship keys for the vendor mechanisms (class_relationship.c):
+ * CKM_AKM_RELATIONSHIP_GEN and _BATCH_GEN create n relationships from n
+ * templates, all or none; handles[i] gets the i-th one's encryption key. */
+CK_RV akm_relationship_generate(const akm_call *c, CK_ATTRIBUTE *const *tmpls, const CK_ULONG *counts,
+                                CK_ULONG n, CK_OBJECT_HANDLE *handles);
+
+#endif
