@@ -32,6 +32,10 @@ static char registry[PATH_MAX + 16];
  * fail once with all of them, so that one run says everything the module
  * does differently. */
 static char mismatches[4096];
+/* The texts the cases compare live in these, freed at teardown, so that a
+ * case stopped by a failed assertion leaves nothing for valgrind to call
+ * lost. */
+static char *rows_before, *rows_now, *trail_text;
 
 static void setup(void)
 {
@@ -58,6 +62,10 @@ static void setup(void)
 static void teardown(void)
 {
 	fc.disarm_all();
+	free(rows_before);
+	free(rows_now);
+	free(trail_text);
+	rows_before = rows_now = trail_text = NULL;
 	it_close(&t);
 }
 
@@ -238,11 +246,21 @@ static char *registry_rows(void)
 	return text;
 }
 
+
+/* The registry as it is now, to compare with later. */
+static const char *snapshot(void)
+{
+	free(rows_before);
+	rows_before = registry_rows();
+	return rows_before;
+}
+
 static void assert_registry_is(const char *before)
 {
-	char *now = registry_rows();
-	ck_assert_msg(strcmp(before, now) == 0, "the registry changed:\nbefore:\n%s\nafter:\n%s", before, now);
-	free(now);
+	free(rows_now);
+	rows_now = registry_rows();
+	ck_assert_msg(strcmp(before, rows_now) == 0, "the registry changed:\nbefore:\n%s\nafter:\n%s", before,
+	              rows_now);
 }
 
 static long long audit_head(void)
@@ -280,11 +298,17 @@ static char *audit_since(long long seq)
 	return text;
 }
 
+static const char *audit_trail(long long seq)
+{
+	free(trail_text);
+	trail_text = audit_since(seq);
+	return trail_text;
+}
+
 static void assert_audit_since(long long seq, const char *expected)
 {
-	char *got = audit_since(seq);
+	const char *got = audit_trail(seq);
 	ck_assert_msg(strcmp(got, expected) == 0, "audit records:\n%s\nexpected:\n%s", got, expected);
-	free(got);
 }
 
 /* The token's KEK objects, counted through SoftHSM2 itself (the module
@@ -384,7 +408,7 @@ START_TEST(test_unwrap_fails_on_first_use)
 	 * unwraps. */
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
 	it_open(&t);
-	char *before = registry_rows();
+	const char *before = snapshot();
 	long long seq = audit_head();
 	unsigned long live = fc.live_objects();
 
@@ -418,7 +442,6 @@ START_TEST(test_unwrap_fails_on_first_use)
 	ck_assert_int_eq(t.f->C_Sign(t.s, msg, sizeof msg, tag, &taglen), CKR_OK);
 	ck_assert_uint_eq(fc.live_objects(), live + 2);
 	assert_registry_is(before);
-	free(before);
 }
 END_TEST
 
@@ -453,7 +476,7 @@ START_TEST(test_export_wrap_fails)
 	CK_OBJECT_HANDLE transport;
 	ck_assert_int_eq(t.f->C_CreateObject(t.s, kt, 5, &transport), CKR_OK);
 
-	char *before = registry_rows();
+	const char *before = snapshot();
 	long long seq = audit_head();
 	unsigned long live = fc.live_objects();
 	unsigned long unwraps = fc.calls("C_UnwrapKey"), destroys = fc.calls("C_DestroyObject");
@@ -503,7 +526,6 @@ START_TEST(test_export_wrap_fails)
 	ck_assert(EVP_DecryptFinal_ex(ctx, pt + n, &n) == 1);
 	EVP_CIPHER_CTX_free(ctx);
 	ck_assert(memcmp(pt, msg, sizeof msg) == 0);
-	free(before);
 }
 END_TEST
 
@@ -516,7 +538,7 @@ START_TEST(test_batch_generate_fails)
 	ck_assert_int_eq(make_pr("rid-before", &other), CKR_OK);
 	static batch b;
 	batch_init(&b, "gen", N);
-	char *before = registry_rows();
+	const char *before = snapshot();
 	unsigned long live = fc.live_objects(), gens = fc.calls("C_GenerateKey");
 
 	/* The backend runs out of memory in the middle. */
@@ -536,7 +558,6 @@ START_TEST(test_batch_generate_fails)
 	assert_key_works(b.keys[FAIL_AT / 2]);
 	assert_key_works(b.keys[N - 1]);
 	assert_key_works(other);
-	free(before);
 }
 END_TEST
 
@@ -545,7 +566,7 @@ START_TEST(test_batch_wrap_under_kek_fails)
 	enum { N = 20, FAIL_AT = 30 }; /* the 30th wrap: the 15th relationship's MAC key */
 	static batch b;
 	batch_init(&b, "wrap", N);
-	char *before = registry_rows();
+	const char *before = snapshot();
 	unsigned long live = fc.live_objects();
 
 	ck_assert_int_eq(fc.arm("C_WrapKey", FAIL_AT, CKR_DEVICE_ERROR), 0);
@@ -559,7 +580,6 @@ START_TEST(test_batch_wrap_under_kek_fails)
 	ck_assert_uint_eq(count_pr_keys(), 2 * N);
 	ck_assert_uint_eq(fc.live_objects(), live);
 	assert_key_works(b.keys[FAIL_AT / 2 - 1]);
-	free(before);
 }
 END_TEST
 
@@ -576,7 +596,7 @@ static void sweep(const char *function, CK_ULONG n, CK_ULONG *failures)
 	batch_init(&b, n == 3 ? NULL : prefix, n);
 	CK_ATTRIBUTE *single = b.tmpls[0];
 	for (unsigned long nth = 1;; nth++) {
-		char *before = registry_rows();
+		const char *before = snapshot();
 		unsigned long live = fc.live_objects(), fired = fc.fired(function);
 		CK_OBJECT_HANDLE h = 0;
 		ck_assert_int_eq(fc.arm(function, nth, CKR_DEVICE_ERROR), 0);
@@ -587,14 +607,12 @@ static void sweep(const char *function, CK_ULONG n, CK_ULONG *failures)
 			ck_assert_uint_eq(fc.live_objects(), live + 2 * n); /* kept for the cache */
 			assert_key_works(n == 1 ? h : b.keys[n - 1]);
 			*failures = nth - 1;
-			free(before);
 			return;
 		}
 		ck_assert_msg(rv == CKR_DEVICE_ERROR, "%s call %lu failed: creation says 0x%lx", function, nth, rv);
 		ck_assert_msg(fc.live_objects() == live, "%s call %lu failed: %lu backend objects left behind",
 		              function, nth, fc.live_objects() - live);
 		assert_registry_is(before);
-		free(before);
 	}
 }
 
@@ -691,7 +709,7 @@ START_TEST(test_module_session_vanishes)
 {
 	CK_OBJECT_HANDLE cold, cached, h = 0;
 	two_relationships(&cold, &cached);
-	char *before = registry_rows();
+	const char *before = snapshot();
 	long long seq = audit_head();
 	/* The module opened its own backend session at C_Initialize, before
 	 * the application's. */
@@ -721,8 +739,7 @@ START_TEST(test_module_session_vanishes)
 	if (created) { /* complete: both keys; then gone again */
 		ck_assert_uint_eq(count_pr_keys(), 6);
 		ck_assert_int_eq(t.f->C_DestroyObject(t.s, h), CKR_OK);
-		free(before);
-		before = registry_rows();
+		before = snapshot();
 	}
 	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, NULL, 0};
 	CK_BYTE wrapped[64];
@@ -734,10 +751,9 @@ START_TEST(test_module_session_vanishes)
 	ck_assert_uint_eq(get_ulong(cold, CKA_AKM_STATE), CKV_AKM_STATE_ACTIVE);
 	assert_registry_is(before);
 	/* A key that did not unwrap is on record. */
-	char *trail = audit_since(seq);
+	const char *trail = audit_trail(seq);
 	ck_assert_msg(!cold_failed || strstr(trail, "module:unwrap-failed:0xb3:\n") != NULL, "audit records:\n%s", trail);
 	ck_assert_msg(created || strstr(trail, "user:create") == NULL, "audit records:\n%s", trail);
-	free(trail);
 
 	/* A new login is where an application recovers: the relationships
 	 * work again. */
@@ -751,7 +767,6 @@ START_TEST(test_module_session_vanishes)
 		t.f->C_DestroyObject(t.s, h); /* the registry compared below is the one before */
 	assert_recovers_after_reinitialising(cold, cached);
 	assert_no_mismatches();
-	free(before);
 }
 END_TEST
 
@@ -759,7 +774,7 @@ START_TEST(test_application_session_vanishes)
 {
 	CK_OBJECT_HANDLE cold, cached, h = 0;
 	two_relationships(&cold, &cached);
-	char *before = registry_rows();
+	const char *before = snapshot();
 	CK_SESSION_HANDLE bs[4];
 	ck_assert_uint_eq(fc.sessions(bs, 4), 2);
 	ck_assert_int_eq(fc.kill_session(bs[1]), CKR_OK);
@@ -796,7 +811,6 @@ START_TEST(test_application_session_vanishes)
 	ck_assert_int_eq(make_pr("rid-after", &h), CKR_OK);
 	ck_assert_int_eq(t.f->C_DestroyObject(t.s, h), CKR_OK);
 	assert_recovers_after_reinitialising(cold, cached);
-	free(before);
 }
 END_TEST
 
@@ -804,7 +818,7 @@ START_TEST(test_all_sessions_vanish)
 {
 	CK_OBJECT_HANDLE cold, cached, h = 0;
 	two_relationships(&cold, &cached);
-	char *before = registry_rows();
+	const char *before = snapshot();
 	long long seq = audit_head();
 	/* As when the token restarts: every session gone, the token logged out. */
 	ck_assert_uint_eq(fc.kill_sessions(), 2);
@@ -819,10 +833,9 @@ START_TEST(test_all_sessions_vanish)
 	ck_assert_msg(rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_DEVICE_ERROR, "creation: 0x%lx", rv);
 	rv = t.f->C_EncryptInit(t.s, &gcm, cold);
 	ck_assert_msg(rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_DEVICE_ERROR, "use of a key not cached: 0x%lx", rv);
-	char *trail = audit_since(seq);
+	const char *trail = audit_trail(seq);
 	ck_assert_msg(rv != CKR_DEVICE_ERROR || strcmp(trail, "module:unwrap-failed:0xb3:\n") == 0,
 	              "audit records:\n%s", trail);
-	free(trail);
 	assert_registry_is(before);
 
 	/* The application starts over with a new session and login: the
@@ -840,7 +853,6 @@ START_TEST(test_all_sessions_vanish)
 		t.f->C_DestroyObject(t.s, h);
 	assert_recovers_after_reinitialising(cold, cached);
 	assert_no_mismatches();
-	free(before);
 }
 END_TEST
 
@@ -859,7 +871,7 @@ static void login_with_backend_failure(const char *function, unsigned long nth, 
 	ck_assert_int_eq(t.f->C_EncryptInit(t.s, &gcm, enc), CKR_OK);
 	ck_assert_int_eq(t.f->C_Encrypt(t.s, msg, sizeof msg, ct, &ctlen), CKR_OK);
 	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
-	char *before = registry_rows();
+	const char *before = snapshot();
 
 	ck_assert_int_eq(fc.arm(function, nth, CKR_DEVICE_ERROR), 0);
 	/* The backend's login is the user's: it succeeds. */
@@ -898,7 +910,6 @@ static void login_with_backend_failure(const char *function, unsigned long nth, 
 	ck_assert_int_eq(t.f->C_DecryptInit(t.s, &gcm, enc), CKR_OK);
 	ck_assert_int_eq(t.f->C_Decrypt(t.s, ct, ctlen, pt, &ptlen), CKR_OK);
 	ck_assert(ptlen == sizeof msg && memcmp(pt, msg, sizeof msg) == 0);
-	free(before);
 }
 
 START_TEST(test_login_kek_lookup_fails)
