@@ -602,13 +602,18 @@ static void sweep(const char *function, CK_ULONG n, CK_ULONG *failures)
 		ck_assert_int_eq(fc.arm(function, nth, CKR_DEVICE_ERROR), 0);
 		CK_RV rv = n == 1 ? t.f->C_GenerateKey(t.s, &rel_gen, single, 4, &h) : batch_create(&b);
 		fc.disarm(function);
-		if (fc.fired(function) == fired) { /* no nth call: it went through */
-			ck_assert_msg(rv == CKR_OK, "%s: a creation without a fault failed: 0x%lx", function, rv);
+		if (rv == CKR_OK) {
+			/* Through: there was no nth call, or only one after the
+			 * commit -- the token's registry counter, written at most
+			 * once a second, may lag (C_SetAttributeValue).  The
+			 * counts asserted by the caller show that every call of
+			 * the creation itself failed once before. */
 			ck_assert_uint_eq(fc.live_objects(), live + 2 * n); /* kept for the cache */
 			assert_key_works(n == 1 ? h : b.keys[n - 1]);
 			*failures = nth - 1;
 			return;
 		}
+		ck_assert_msg(fc.fired(function) == fired + 1, "%s: a creation without a fault failed: 0x%lx", function, rv);
 		ck_assert_msg(rv == CKR_DEVICE_ERROR, "%s call %lu failed: creation says 0x%lx", function, nth, rv);
 		ck_assert_msg(fc.live_objects() == live, "%s call %lu failed: %lu backend objects left behind",
 		              function, nth, fc.live_objects() - live);
