@@ -94,8 +94,8 @@ CK_RV akm_relationships_login(akm_relationships *r)
 	akm_mutex_lock(r->lock);
 	/* Under the registry's write lock, which other processes share: two
 	 * first logins at once must not each make a KEK. */
-	CK_RV rv = akm_store_begin(r->reg);
-	if (rv == CKR_OK) {
+	CK_RV rv = akm_backend_service_revive(r->be);
+	if (rv == CKR_OK && (rv = akm_store_begin(r->reg)) == CKR_OK) {
 		rv = login_inlock(r);
 		CK_RV end = akm_store_commit(r->reg);
 		if (rv == CKR_OK)

@@ -83,6 +83,13 @@ out:
 	return rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
 }
 
+void akm_relationships_lost(akm_relationships *r, int64_t id)
+{
+	akm_mutex_lock(r->lock);
+	akm_cache_forget(&r->cache, id);
+	akm_mutex_unlock(r->lock);
+}
+
 CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE wrapping, CK_BYTE *out,
                                CK_ULONG *out_len)
 {

@@ -185,6 +185,8 @@ CK_RV akm_relationships_create(akm_relationships *r, akm_relationship_spec *spec
 	bool keep = n <= AKM_KEEP_CREATED_MAX;
 	for (; made < n && rv == CKR_OK; made++)
 		rv = pending_make(r, &p[made], keep);
+	if (akm_backend_session_lost(rv))
+		rv = CKR_DEVICE_ERROR; /* the module's own session, not the application's */
 	if (rv != CKR_OK)
 		goto out;
 	/* One transaction: every relationship, its keys and its audit record

@@ -146,6 +146,10 @@ typedef enum akm_key_use {
  * a suspended or revoked relationship (audited); CKR_DEVICE_ERROR when it
  * does not unwrap under the KEK (audited). */
 CK_RV akm_relationships_use(akm_relationships *r, int64_t key_id, akm_key_use use, CK_OBJECT_HANDLE *backend);
+/* The backend lost the object akm_relationships_use gave for key `key_id`
+ * (its session went away): the cache forgets it, the next use unwraps the
+ * key again. */
+void akm_relationships_lost(akm_relationships *r, int64_t key_id);
 /* CKM_AKM_EXPORT_WRAP: the value of provisioning-relationship key `key_id`,
  * wrapped with AES-KWP under the backend key `wrapping` without leaving the
  * backend; out NULL asks for the length.  Audited.  CKR_KEY_HANDLE_INVALID

@@ -158,6 +158,12 @@ void akm_backend_service_close(akm_backend_service *s);
  * copy made of it, and logs the token out. */
 void akm_backend_service_logout(akm_backend_service *s);
 
+/* Whether a backend answer means the session itself is gone. */
+bool akm_backend_session_lost(CK_RV rv);
+/* Opens the session again when it was closed behind the module's back (its
+ * objects went with it); CKR_OK when it is usable. */
+CK_RV akm_backend_service_revive(akm_backend_service *s);
+
 CK_RV akm_backend_random(akm_backend_service *s, uint8_t *out, size_t len);
 CK_RV akm_backend_destroy(akm_backend_service *s, CK_OBJECT_HANDLE h);
 /* Private token data objects with CKA_APPLICATION `application`: up to

@@ -13,6 +13,7 @@ struct akm_backend {
 
 struct akm_backend_service {
 	CK_FUNCTION_LIST *f;
+	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;
 	CK_OBJECT_HANDLE kek;       /* the KEK in use: the token's, or a session copy of it */
 	CK_OBJECT_HANDLE kek_token; /* the token's KEK once found or made; 0 otherwise */

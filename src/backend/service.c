@@ -13,6 +13,7 @@ CK_RV akm_backend_service_open(akm_backend *b, CK_SLOT_ID slot, akm_backend_serv
 	if (s == NULL)
 		return CKR_HOST_MEMORY;
 	s->f = b->f;
+	s->slot = slot;
 	CK_RV rv = s->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s->session);
 	if (rv != CKR_OK) {
 		free(s);
@@ -28,6 +29,28 @@ void akm_backend_service_close(akm_backend_service *s)
 		return;
 	s->f->C_CloseSession(s->session);
 	free(s);
+}
+
+bool akm_backend_session_lost(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+}
+
+CK_RV akm_backend_service_revive(akm_backend_service *s)
+{
+	CK_SESSION_INFO info;
+	CK_RV rv = s->f->C_GetSessionInfo(s->session, &info);
+	if (!akm_backend_session_lost(rv))
+		return CKR_OK;
+	/* Closed behind our back (the token restarted, another user of a
+	 * shared backend closed every session): what was in it is gone. */
+	CK_SESSION_HANDLE fresh;
+	rv = s->f->C_OpenSession(s->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &fresh);
+	if (rv != CKR_OK)
+		return rv;
+	s->session = fresh;
+	s->kek = s->kek_token = 0;
+	return CKR_OK;
 }
 
 void akm_backend_service_logout(akm_backend_service *s)

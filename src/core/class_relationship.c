@@ -488,6 +488,13 @@ static CK_RV rel_use(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_OBJE
 	}
 }
 
+static void rel_lost(const akm_call *c, CK_OBJECT_HANDLE h)
+{
+	akm_relationships *rels = akm_core_relationships(c);
+	if (rels != NULL)
+		akm_relationships_lost(rels, key_id_of(h));
+}
+
 /* A forged message or MAC under a relationship key is a breach signal. */
 static void rel_check_failed(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_RV rv)
 {
@@ -600,6 +607,7 @@ const akm_object_class akm_class_relationship = {
 	.destroy = rel_destroy,
 	.copy = rel_copy,
 	.use = rel_use,
+	.lost = rel_lost,
 	.check_failed = rel_check_failed,
 	.claims = rel_claims,
 	.find = rel_find,

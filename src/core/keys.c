@@ -50,7 +50,7 @@ CK_RV akm_core_wrap_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE wra
 		return rv;
 	if ((rv = akm_core_use_key(c, wrapping, AKM_USE_WRAP, &bwrapping)) != CKR_OK)
 		return rv == CKR_KEY_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : rv;
-	return akm_backend_wrap_key(c->be, c->bs, m, bwrapping, bkey, out, out_len);
+	return akm_core_key_answer(c, wrapping, akm_backend_wrap_key(c->be, c->bs, m, bwrapping, bkey, out, out_len));
 }
 
 CK_RV akm_core_unwrap_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE unwrapping, CK_BYTE *wrapped,
@@ -62,7 +62,7 @@ CK_RV akm_core_unwrap_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE u
 		return rv == CKR_KEY_HANDLE_INVALID ? CKR_UNWRAPPING_KEY_HANDLE_INVALID : rv;
 	rv = akm_backend_unwrap_key(c->be, c->bs, m, bunwrapping, wrapped, wrapped_len, tmpl, count, &key);
 	if (rv != CKR_OK)
-		return rv;
+		return akm_core_key_answer(c, unwrapping, rv);
 	return akm_core_adopt(c, key, akm_core_template_is_token(tmpl, count), out);
 }
 

@@ -57,6 +57,9 @@ typedef struct akm_object_class {
 	/* The backend object h stands for, for `use`: CKR_KEY_HANDLE_INVALID
 	 * when h names nothing here, the refusal when it may not be used so. */
 	CK_RV (*use)(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_OBJECT_HANDLE *backend);
+	/* The backend no longer knows the object `use` gave for h (the module's
+	 * own session went away): forget it.  NULL for the backend's objects. */
+	void (*lost)(const akm_call *c, CK_OBJECT_HANDLE h);
 	/* A check with key h failed (a forged message or MAC): a breach signal. */
 	void (*check_failed)(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_RV rv);
 
@@ -81,6 +84,11 @@ const akm_object_class *akm_object_class_of(CK_OBJECT_HANDLE h);
 
 /* The backend object of key h for `use`, whatever its class. */
 CK_RV akm_core_use_key(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_OBJECT_HANDLE *backend);
+/* The backend's answer `rv` to a call with the object `use` gave for key h:
+ * when the backend says it does not know an object of the module's own,
+ * the object was lost with the module's session: the class forgets it, and
+ * the answer is CKR_DEVICE_ERROR (the key itself is fine). */
+CK_RV akm_core_key_answer(const akm_call *c, CK_OBJECT_HANDLE h, CK_RV rv);
 
 /* The module's own classes that templates can claim, in the order they
  * are asked, and the one a search without a claim covers. */

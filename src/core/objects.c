@@ -24,6 +24,16 @@ CK_RV akm_core_use_key(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_OB
 	return akm_object_class_of(h)->use(c, h, use, backend);
 }
 
+CK_RV akm_core_key_answer(const akm_call *c, CK_OBJECT_HANDLE h, CK_RV rv)
+{
+	const akm_object_class *cls = akm_object_class_of(h);
+	if (cls->lost == NULL || (rv != CKR_KEY_HANDLE_INVALID && rv != CKR_OBJECT_HANDLE_INVALID &&
+	                          rv != CKR_WRAPPING_KEY_HANDLE_INVALID && rv != CKR_UNWRAPPING_KEY_HANDLE_INVALID))
+		return rv;
+	cls->lost(c, h);
+	return CKR_DEVICE_ERROR;
+}
+
 /* ---- the handle table ---------------------------------------------------------- */
 
 CK_RV akm_core_object(const akm_call *c, CK_OBJECT_HANDLE h, CK_OBJECT_HANDLE *backend)

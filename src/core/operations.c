@@ -190,6 +190,8 @@ CK_RV akm_core_op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM *mech, CK_
 	rv = akm_backend_op_init(c.be, fn, c.bs, mech, bkey);
 	if (rv == CKR_OPERATION_ACTIVE && akm_core_ops_drain(&c))
 		rv = akm_backend_op_init(c.be, fn, c.bs, mech, bkey);
+	if (key_required)
+		rv = akm_core_key_answer(&c, key, rv);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK) {
