@@ -22,11 +22,6 @@ static CK_OBJECT_HANDLE handle_of(int64_t seq)
 	return AKM_AUDIT_HANDLE_BASE + (CK_OBJECT_HANDLE)seq;
 }
 
-static CK_RV as_object(CK_RV rv)
-{
-	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
-}
-
 typedef struct audit_view {
 	akm_audit_record rec;
 	CK_OBJECT_CLASS cls;
@@ -82,7 +77,7 @@ static CK_RV audit_get_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTR
 	CK_RV rv = view_audit(rels, seq_of(h), &v, head);
 	if (rv == CKR_OK)
 		rv = akm_template_fill(v.attrs, v.n, tmpl, count);
-	return as_object(rv);
+	return akm_held_answer(rv);
 }
 
 static CK_RV audit_size(const akm_call *c, CK_OBJECT_HANDLE h, CK_ULONG *size)
@@ -95,7 +90,7 @@ static CK_RV audit_size(const akm_call *c, CK_OBJECT_HANDLE h, CK_ULONG *size)
 	if (rv == CKR_OK)
 		*size = (CK_ULONG)(16 + rec.actor_len + rec.action_len + rec.detail_len + rec.rid_len +
 		                   2 * AKM_AUDIT_HASH_LEN);
-	return as_object(rv);
+	return akm_held_answer(rv);
 }
 
 /* The trail is append-only: records are never changed, copied or destroyed. */

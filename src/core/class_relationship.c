@@ -24,13 +24,6 @@ static CK_OBJECT_HANDLE handle_of(int64_t id)
 	return AKM_REGISTRY_HANDLE_BASE + (CK_OBJECT_HANDLE)id;
 }
 
-/* The akm layer's answers as an object's: a key that is not there, or a
- * registry not open (not logged in), is an invalid handle. */
-static CK_RV as_object(CK_RV rv)
-{
-	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
-}
-
 
 /* ---- the attribute table ------------------------------------------------- */
 
@@ -335,7 +328,7 @@ static CK_RV rel_get_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIB
 		rv = akm_template_fill(v.attrs, v.n, tmpl, count);
 		view_clear(&v);
 	}
-	return as_object(rv);
+	return akm_held_answer(rv);
 }
 
 static CK_RV rel_size(const akm_call *c, CK_OBJECT_HANDLE h, CK_ULONG *size)
@@ -350,7 +343,7 @@ static CK_RV rel_size(const akm_call *c, CK_OBJECT_HANDLE h, CK_ULONG *size)
 		                   k.rel.rid_len + k.rel.peer_len + k.rel.hw_len + k.rel.station_len);
 		akm_key_record_clear(&k);
 	}
-	return as_object(rv);
+	return akm_held_answer(rv);
 }
 
 /* Checks a changing template against the key (every entry, in order, the
@@ -416,12 +409,12 @@ static CK_RV rel_set_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIB
 		return CKR_SESSION_READ_ONLY;
 	CK_RV rv = view_key(rels, key_id_of(h), &v);
 	if (rv != CKR_OK)
-		return as_object(rv);
+		return akm_held_answer(rv);
 	/* Check everything before changing anything. */
 	if ((rv = change_from_template(&v, tmpl, count, &ch)) == CKR_OK)
 		rv = akm_relationships_update(rels, key_id_of(h), &ch);
 	view_clear(&v);
-	return as_object(rv);
+	return akm_held_answer(rv);
 }
 
 static CK_RV rel_destroy(const akm_call *c, CK_OBJECT_HANDLE h)
@@ -431,7 +424,7 @@ static CK_RV rel_destroy(const akm_call *c, CK_OBJECT_HANDLE h)
 		return CKR_OBJECT_HANDLE_INVALID;
 	if (!c->rw)
 		return CKR_SESSION_READ_ONLY;
-	return as_object(akm_relationships_destroy(rels, key_id_of(h)));
+	return akm_held_answer(akm_relationships_destroy(rels, key_id_of(h)));
 }
 
 /* Whether key h exists here: CKR_OK, or why not (as an object). */
@@ -444,7 +437,7 @@ static CK_RV exists(const akm_call *c, CK_OBJECT_HANDLE h)
 	CK_RV rv = akm_relationships_get(rels, key_id_of(h), &k);
 	if (rv == CKR_OK)
 		akm_key_record_clear(&k);
-	return as_object(rv);
+	return akm_held_answer(rv);
 }
 
 /* A key asked to do what it never does: `refusal` when it exists here. */

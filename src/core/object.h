@@ -79,6 +79,13 @@ extern const akm_object_class akm_class_backend;
 extern const akm_object_class akm_class_relationship;
 extern const akm_object_class akm_class_audit;
 
+/* The akm layer's answer for an object of the module's own: one that is
+ * not there, or a registry not open (no login), is an invalid handle. */
+static inline CK_RV akm_held_answer(CK_RV rv)
+{
+	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OBJECT_HANDLE_INVALID : rv;
+}
+
 /* The class of handle h. */
 const akm_object_class *akm_object_class_of(CK_OBJECT_HANDLE h);
 
