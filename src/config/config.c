@@ -55,6 +55,44 @@ static int resolve_path(char *out, size_t outlen, const char *conf_path, const c
 	return snprintf(out, outlen, "%.*s/%s", dirlen, conf_path, value) < (int)outlen ? 0 : -1;
 }
 
+/* A PKCS#11 token URI (RFC 7512) into *out. */
+static CK_RV parse_token_uri(const char *path, unsigned lineno, const char *key, const char *value, P11KitUri **out,
+                             char *err, size_t errlen)
+{
+	P11KitUri *uri = p11_kit_uri_new();
+	if (uri == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return CKR_HOST_MEMORY;
+	}
+	int ret = p11_kit_uri_parse(value, P11_KIT_URI_FOR_TOKEN, uri);
+	if (ret != P11_KIT_URI_OK) {
+		p11_kit_uri_free(uri);
+		set_error(err, errlen, path, lineno, "%s: '%.200s' is not a PKCS#11 token URI: %s", key, value,
+		          p11_kit_uri_message(ret));
+		return CKR_GENERAL_ERROR;
+	}
+	*out = uri;
+	return CKR_OK;
+}
+
+/* "scheme:location"; a SQLite location is a path, relative to the file's
+ * folder like every path here.  0, or -1 when it is not of that form. */
+static int parse_store_uri(akm_config *cfg, const char *conf_path, const char *value)
+{
+	const char *colon = strchr(value, ':');
+	if (colon == NULL || colon == value || colon[1] == '\0')
+		return -1;
+	for (const char *p = value; p < colon; p++)
+		if (!isalnum((unsigned char)*p))
+			return -1;
+	if (strncmp(value, "sqlite:", 7) != 0)
+		return snprintf(cfg->registry_uri, sizeof cfg->registry_uri, "%s", value) < (int)sizeof cfg->registry_uri ? 0 : -1;
+	if (resolve_path(cfg->registry_path, sizeof cfg->registry_path, conf_path, colon + 1) != 0)
+		return -1;
+	snprintf(cfg->registry_uri, sizeof cfg->registry_uri, "sqlite:%s", cfg->registry_path);
+	return 0;
+}
+
 static int parse_log_level(const char *value, akm_log_level *level)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -70,6 +108,8 @@ void akm_config_free(akm_config *cfg)
 {
 	for (size_t i = 0; i < cfg->ntokens; i++)
 		p11_kit_uri_free(cfg->tokens[i]);
+	if (cfg->registry_token != NULL)
+		p11_kit_uri_free(cfg->registry_token);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -77,8 +117,8 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 {
 	char line[AKM_CONFIG_MAX_LINE + 2];
 	unsigned lineno = 0;
-	int seen_module = 0, seen_registry = 0, seen_log = 0;
-	CK_RV rv = CKR_GENERAL_ERROR;
+	int seen_module = 0, seen_registry = 0, seen_uri = 0, seen_log = 0;
+	CK_RV rv = CKR_GENERAL_ERROR, parsed;
 
 	memset(cfg, 0, sizeof *cfg);
 	cfg->log_level = AKM_LOG_WARNING;
@@ -134,23 +174,35 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 				          AKM_CONFIG_MAX_TOKENS);
 				goto fail;
 			}
-			P11KitUri *uri = p11_kit_uri_new();
-			if (uri == NULL) {
-				rv = CKR_HOST_MEMORY;
-				snprintf(err, errlen, "out of memory");
+			if ((parsed = parse_token_uri(path, lineno, key, value, &cfg->tokens[cfg->ntokens], err, errlen)) != CKR_OK) {
+				rv = parsed;
 				goto fail;
 			}
-			int ret = p11_kit_uri_parse(value, P11_KIT_URI_FOR_TOKEN, uri);
-			if (ret != P11_KIT_URI_OK) {
-				p11_kit_uri_free(uri);
-				set_error(err, errlen, path, lineno, "backend.token: '%.200s' is not a PKCS#11 token URI: %s",
-				          value, p11_kit_uri_message(ret));
+			cfg->ntokens++;
+		} else if (strcmp(key, "registry.token") == 0) {
+			if (cfg->registry_token != NULL) {
+				set_error(err, errlen, path, lineno, "registry.token given twice");
 				goto fail;
 			}
-			cfg->tokens[cfg->ntokens++] = uri;
+			if ((parsed = parse_token_uri(path, lineno, key, value, &cfg->registry_token, err, errlen)) != CKR_OK) {
+				rv = parsed;
+				goto fail;
+			}
+		} else if (strcmp(key, "registry.uri") == 0) {
+			if (seen_uri++ || seen_registry) {
+				set_error(err, errlen, path, lineno, seen_registry ? "registry.uri and registry.path both given"
+				                                                   : "registry.uri given twice");
+				goto fail;
+			}
+			if (parse_store_uri(cfg, path, value) != 0) {
+				set_error(err, errlen, path, lineno,
+				          "registry.uri: '%.200s' is not a store URI (scheme:location, e.g. sqlite:registry.db)", value);
+				goto fail;
+			}
 		} else if (strcmp(key, "registry.path") == 0) {
-			if (seen_registry++) {
-				set_error(err, errlen, path, lineno, "registry.path given twice");
+			if (seen_registry++ || seen_uri) {
+				set_error(err, errlen, path, lineno, seen_uri ? "registry.uri and registry.path both given"
+				                                              : "registry.path given twice");
 				goto fail;
 			}
 			if (resolve_path(cfg->registry_path, sizeof cfg->registry_path, path, value) != 0) {
@@ -180,8 +232,10 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 		set_error(err, errlen, path, 0, "backend.module is missing (the backend PKCS#11 module to load)");
 		goto fail;
 	}
-	if (!seen_registry)
+	if (!seen_registry && !seen_uri)
 		resolve_path(cfg->registry_path, sizeof cfg->registry_path, path, "registry.db");
+	if (!seen_uri)
+		snprintf(cfg->registry_uri, sizeof cfg->registry_uri, "sqlite:%s", cfg->registry_path);
 	fclose(f);
 	return CKR_OK;
 
@@ -199,4 +253,9 @@ int akm_config_selects_token(const akm_config *cfg, CK_TOKEN_INFO *info)
 		if (p11_kit_uri_match_token_info(cfg->tokens[i], info))
 			return 1;
 	return 0;
+}
+
+int akm_config_is_registry_token(const akm_config *cfg, CK_TOKEN_INFO *info)
+{
+	return cfg->registry_token == NULL || p11_kit_uri_match_token_info(cfg->registry_token, info);
 }

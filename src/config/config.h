@@ -23,7 +23,9 @@ typedef struct akm_config {
 	char backend_module[PATH_MAX];
 	P11KitUri *tokens[AKM_CONFIG_MAX_TOKENS];
 	size_t ntokens;                /* 0: every token of the backend */
-	char registry_path[PATH_MAX];  /* absolute */
+	char registry_path[PATH_MAX];  /* absolute, for a SQLite registry; empty for another store */
+	char registry_uri[PATH_MAX + 16]; /* the store to open: "sqlite:<registry_path>", or registry.uri */
+	P11KitUri *registry_token;     /* the token that keeps the registry; NULL: the first slot */
 	akm_log_level log_level;
 } akm_config;
 
@@ -37,6 +39,8 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 
 /* True when the backend token described by `info` is selected. */
 int akm_config_selects_token(const akm_config *cfg, CK_TOKEN_INFO *info);
+/* True when it is the token registry.token names (or none is named). */
+int akm_config_is_registry_token(const akm_config *cfg, CK_TOKEN_INFO *info);
 
 void akm_config_free(akm_config *cfg);
 

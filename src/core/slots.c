@@ -23,20 +23,29 @@ CK_RV akm_core_slots_find(char *err, size_t errlen)
 		free(ids);
 		return CKR_HOST_MEMORY;
 	}
+	/* The registry lives on the first slot registry.token names (any
+	 * slot when it names none). */
+	akm_core.registry_slot = UINT32_MAX;
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO info;
 		if (akm_backend_token_info(akm_core.backend, ids[i], &info) != CKR_OK ||
 		    !akm_config_selects_token(&akm_core.config, &info))
 			continue;
+		if (akm_core.registry_slot == UINT32_MAX && akm_config_is_registry_token(&akm_core.config, &info))
+			akm_core.registry_slot = akm_core.nslots;
 		akm_core.slots[akm_core.nslots].backend_id = ids[i];
 		akm_core.slots[akm_core.nslots].login = AKM_NOT_LOGGED_IN;
 		akm_core.nslots++;
 	}
 	free(ids);
-	akm_core.registry_slot = 0;
-	if (akm_core.nslots == 0)
+	if (akm_core.nslots == 0) {
 		akm_log(AKM_LOG_WARNING, "%s: no token of the backend matches backend.token; the module has no slots",
 		        akm_core.config.path);
+	} else if (akm_core.registry_slot == UINT32_MAX) {
+		snprintf(err, errlen, "%s: registry.token matches none of the module's tokens: the registry's KEK would "
+		         "be on no token", akm_core.config.path);
+		return CKR_GENERAL_ERROR;
+	}
 	return CKR_OK;
 }
 
@@ -125,7 +134,7 @@ CK_RV akm_core_registry_open(void)
 	char err[1024];
 	if (akm_core.nslots == 0 || akm_core.rels != NULL)
 		return CKR_OK;
-	CK_RV rv = akm_relationships_open(&akm_core.rels, akm_core.config.registry_path, akm_core.backend,
+	CK_RV rv = akm_relationships_open(&akm_core.rels, akm_core.config.registry_uri, akm_core.backend,
 	                                  akm_core.slots[akm_core.registry_slot].backend_id, err, sizeof err);
 	if (rv != CKR_OK)
 		akm_log(AKM_LOG_ERROR, "%s: %s", akm_core.config.path, err);

@@ -100,6 +100,13 @@ static const struct { const char *text, *expect; } bad_files[] = {
 	{"log.level = error\n", "akm.conf: backend.module is missing"},
 	{"backend.module =\n", "akm.conf:1: 'backend.module' has no value"},
 	{"backend.module = %s\nregistry.path = a\nregistry.path = b\n", "akm.conf:3: registry.path given twice"},
+	{"backend.module = %s\nregistry.path = a\nregistry.uri = sqlite:b\n", "akm.conf:3: registry.uri and registry.path both given"},
+	{"backend.module = %s\nregistry.uri = sqlite:b\nregistry.path = a\n", "akm.conf:3: registry.uri and registry.path both given"},
+	{"backend.module = %s\nregistry.uri = registry.db\n", "akm.conf:2: registry.uri: 'registry.db' is not a store URI"},
+	{"backend.module = %s\nregistry.uri = sqlite:\n", "akm.conf:2: registry.uri: 'sqlite:' is not a store URI"},
+	{"backend.module = %s\nregistry.uri = a b:x\n", "akm.conf:2: registry.uri: 'a b:x' is not a store URI"},
+	{"backend.module = %s\nregistry.token = token=x\n", "akm.conf:2: registry.token: 'token=x' is not a PKCS#11 token URI"},
+	{"backend.module = %s\nregistry.token = pkcs11:token=a\nregistry.token = pkcs11:token=b\n", "akm.conf:3: registry.token given twice"},
 };
 
 START_TEST(test_bad_files)
@@ -111,6 +118,43 @@ START_TEST(test_bad_files)
 	ck_assert_msg(strstr(err, bad_files[_i].expect) != NULL, "got '%s', want '%s'", err,
 	              bad_files[_i].expect);
 	ck_assert_uint_eq(cfg.ntokens, 0); /* nothing half-loaded */
+}
+END_TEST
+
+START_TEST(test_registry_uri_and_token)
+{
+	akm_config cfg;
+	char err[1024], expect[700];
+	/* registry.path is a SQLite file: the store URI says so. */
+	ck_assert_int_eq(load("backend.module = %s\nregistry.path = r.db\n", &cfg, err, sizeof err), CKR_OK);
+	snprintf(expect, sizeof expect, "sqlite:%s/r.db", dir);
+	ck_assert_str_eq(cfg.registry_uri, expect);
+	ck_assert_ptr_null(cfg.registry_token);
+	CK_TOKEN_INFO info;
+	memset(&info, ' ', sizeof info);
+	ck_assert(akm_config_is_registry_token(&cfg, &info)); /* none named: any */
+	akm_config_free(&cfg);
+
+	/* A SQLite location relative to the file, like every path here. */
+	ck_assert_int_eq(load("backend.module = %s\nregistry.uri = sqlite:state/r.db\n"
+	                      "registry.token = pkcs11:token=akm-station\n", &cfg, err, sizeof err), CKR_OK);
+	snprintf(expect, sizeof expect, "%s/state/r.db", dir);
+	ck_assert_str_eq(cfg.registry_path, expect);
+	snprintf(expect, sizeof expect, "sqlite:%s/state/r.db", dir);
+	ck_assert_str_eq(cfg.registry_uri, expect);
+	memcpy(info.label, "akm-station", 11);
+	ck_assert(akm_config_is_registry_token(&cfg, &info));
+	memcpy(info.label, "other-token", 11);
+	ck_assert(!akm_config_is_registry_token(&cfg, &info));
+	akm_config_free(&cfg);
+	ck_assert_ptr_null(cfg.registry_token);
+
+	/* Another store's URI is kept as it is, for the store to judge. */
+	ck_assert_int_eq(load("backend.module = %s\nregistry.uri = postgresql://station@db/akm\n", &cfg, err,
+	                      sizeof err), CKR_OK);
+	ck_assert_str_eq(cfg.registry_uri, "postgresql://station@db/akm");
+	ck_assert_str_eq(cfg.registry_path, "");
+	akm_config_free(&cfg);
 }
 END_TEST
 
@@ -148,6 +192,7 @@ int main(void)
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_loop_test(tc, test_bad_files, 0, sizeof bad_files / sizeof bad_files[0]);
+	tcase_add_test(tc, test_registry_uri_and_token);
 	tcase_add_test(tc, test_long_line_and_missing_file);
 	tcase_add_test(tc, test_env_selects_file);
 	suite_add_tcase(s, tc);
