@@ -21,8 +21,9 @@ CK_RV akm_store_open(const char *uri, akm_store **out, char *err, size_t errlen)
 		if (strlen(ops->scheme) == (size_t)(colon - uri) && memcmp(uri, ops->scheme, (size_t)(colon - uri)) == 0)
 			return ops->open(colon + 1, out, err, errlen);
 	}
-	snprintf(err, errlen, "registry %s: unknown store type \"%.*s\" (this module has: sqlite)", uri,
-	         (int)(colon - uri), uri);
+	/* Only the scheme: a server's URI may hold credentials. */
+	snprintf(err, errlen, "registry: unknown store type \"%.*s\" (this module has: sqlite)", (int)(colon - uri),
+	         uri);
 	return CKR_GENERAL_ERROR;
 }
 
