@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "openssl-check.h"
 #include "akm/pkcs11-akm.h"
 
 static it_ctx t;
@@ -206,19 +207,6 @@ START_TEST(test_station_attributes)
 }
 END_TEST
 
-/* RFC 5649 unwrap of an export under the known key `kek`. */
-static size_t unwrap_kwp(const CK_BYTE kek[32], const CK_BYTE *in, size_t len, CK_BYTE out[64])
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int n = 0, fin = 0;
-	EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	ck_assert(EVP_DecryptInit_ex(ctx, EVP_aes_256_wrap_pad(), NULL, kek, NULL) == 1);
-	ck_assert(EVP_DecryptUpdate(ctx, out, &n, in, (int)len) == 1);
-	ck_assert(EVP_DecryptFinal_ex(ctx, out + n, &fin) == 1);
-	EVP_CIPHER_CTX_free(ctx);
-	return (size_t)(n + fin);
-}
-
 START_TEST(test_export_wrap)
 {
 	/* The mechanism is listed on the registry's slot. */
@@ -253,30 +241,23 @@ START_TEST(test_export_wrap)
 	wlen = sizeof wrapped;
 	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, enc, wrapped, &wlen), CKR_OK);
 	ck_assert_uint_eq(wlen, 40);
-	ck_assert_uint_eq(unwrap_kwp(kek, wrapped, wlen, value), 32);
+	ck_assert_int_eq(it_unwrap_kwp(kek, wrapped, wlen, value), 32);
 
 	/* It is the relationship's key: a GCM ciphertext made through the
 	 * module opens with it in OpenSSL. */
-	CK_BYTE iv[12] = {1, 2, 3}, ct[64], pt[16], msg[16] = "exported key ok";
+	CK_BYTE iv[12] = {1, 2, 3}, ct[64], msg[16] = "exported key ok";
 	CK_GCM_PARAMS gcm = {iv, sizeof iv, 96, NULL, 0, 128};
 	CK_MECHANISM gm = {CKM_AES_GCM, &gcm, sizeof gcm};
 	CK_ULONG ctlen = sizeof ct;
 	ck_assert_int_eq(t.f->C_EncryptInit(t.s, &gm, enc), CKR_OK);
 	ck_assert_int_eq(t.f->C_Encrypt(t.s, msg, sizeof msg, ct, &ctlen), CKR_OK);
 	ck_assert_uint_eq(ctlen, 32);
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int n = 0;
-	ck_assert(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, value, iv) == 1);
-	ck_assert(EVP_DecryptUpdate(ctx, pt, &n, ct, 16) == 1);
-	ck_assert(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, ct + 16) == 1);
-	ck_assert(EVP_DecryptFinal_ex(ctx, pt + n, &n) == 1);
-	EVP_CIPHER_CTX_free(ctx);
-	ck_assert(memcmp(pt, msg, sizeof msg) == 0);
+	it_assert_gcm_opens(value, iv, ct, msg);
 
 	/* And the MAC key: HMAC-SHA256 through the module equals OpenSSL's. */
 	wlen = sizeof wrapped;
 	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, mac, wrapped, &wlen), CKR_OK);
-	ck_assert_uint_eq(unwrap_kwp(kek, wrapped, wlen, value), 32);
+	ck_assert_int_eq(it_unwrap_kwp(kek, wrapped, wlen, value), 32);
 	CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
 	CK_BYTE tag[32], expect[32];
 	CK_ULONG taglen = sizeof tag;
