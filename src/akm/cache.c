@@ -58,8 +58,16 @@ void akm_cache_drop(akm_key_cache *c, akm_cache_entry *e)
 CK_RV akm_cache_put(akm_key_cache *c, int64_t id, CK_OBJECT_HANDLE backend, CK_ULONG purpose, CK_ULONG state,
                     const uint8_t *rid, size_t rid_len)
 {
-	akm_cache_entry *e = calloc(1, sizeof *e);
-	if (e == NULL)
+	akm_cache_entry *e = akm_cache_get(c, id);
+	if (e != NULL && e->backend == backend) { /* the same object again */
+		e->purpose = purpose;
+		e->state = state;
+		akm_cache_touch(c, e);
+		return CKR_OK;
+	}
+	if (e != NULL)
+		akm_cache_drop(c, e); /* replaced: one entry per key */
+	if ((e = calloc(1, sizeof *e)) == NULL)
 		return CKR_HOST_MEMORY;
 	e->id = id;
 	e->backend = backend;

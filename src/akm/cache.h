@@ -42,7 +42,8 @@ void akm_cache_init(akm_key_cache *c, size_t max, akm_cache_destroy_fn destroy, 
  * their session is going anyway). */
 void akm_cache_clear(akm_key_cache *c, bool destroy_objects);
 akm_cache_entry *akm_cache_get(const akm_key_cache *c, int64_t id);
-/* Adds an entry as the most recently used; the least recently used goes
+/* Adds an entry as the most recently used (replacing the key's entry, whose
+ * object is destroyed when it is another); the least recently used goes
  * when the cache is full.  CKR_HOST_MEMORY leaves the cache as it was (the
  * caller still owns `backend`). */
 CK_RV akm_cache_put(akm_key_cache *c, int64_t id, CK_OBJECT_HANDLE backend, CK_ULONG purpose, CK_ULONG state,

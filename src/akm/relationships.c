@@ -38,7 +38,7 @@ bool akm_status_change_allowed(CK_ULONG from, CK_ULONG to)
 
 bool akm_sequence_change_allowed(CK_ULONG from, CK_ULONG to)
 {
-	return to == from + 1;
+	return from < (CK_ULONG)-1 && to == from + 1; /* higher, never wrapping to 0 */
 }
 
 CK_RV akm_node_key_change(const akm_relationship *rel, const uint8_t *point, size_t len)

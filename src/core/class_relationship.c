@@ -507,6 +507,26 @@ static bool rel_claims(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 	return false;
 }
 
+/* A filter on a byte column: false when the template already named
+ * another value for it. */
+static bool narrow(const uint8_t **value, size_t *len, const CK_ATTRIBUTE *a)
+{
+	if (*value != NULL && (*len != a->ulValueLen || memcmp(*value, a->pValue, *len) != 0))
+		return false;
+	*value = a->pValue;
+	*len = a->ulValueLen;
+	return true;
+}
+
+static bool narrow_ulong(bool *has, CK_ULONG *value, CK_ULONG u)
+{
+	if (*has && *value != u)
+		return false;
+	*has = true;
+	*value = u;
+	return true;
+}
+
 /* Narrows a template to the columns the registry can search on; whatever
  * else the template says is checked key by key (*exact stays true when
  * nothing else is left to check).  False when nothing can match. */
@@ -517,11 +537,16 @@ static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_stor
 	for (CK_ULONG i = 0; i < count; i++) {
 		const CK_ATTRIBUTE *a = &tmpl[i];
 		CK_ULONG u;
+		/* A NULL value with a length names nothing: no key matches. */
+		if ((a->type == CKA_AKM_RELATIONSHIP_ID || a->type == CKA_ID || a->type == CKA_LABEL ||
+		     a->type == CKA_AKM_PEER_NODE) && a->pValue == NULL)
+			return false;
 		switch (a->type) {
-		case CKA_AKM_RELATIONSHIP_ID: q->rid = a->pValue; q->rid_len = a->ulValueLen; break;
-		case CKA_ID: q->ckid = a->pValue; q->ckid_len = a->ulValueLen; break;
-		case CKA_LABEL: q->label = a->pValue; q->label_len = a->ulValueLen; break;
-		case CKA_AKM_PEER_NODE: q->peer = a->pValue; q->peer_len = a->ulValueLen; break;
+		/* An attribute named twice with two values: no key has both. */
+		case CKA_AKM_RELATIONSHIP_ID: if (!narrow(&q->rid, &q->rid_len, a)) return false; break;
+		case CKA_ID: if (!narrow(&q->ckid, &q->ckid_len, a)) return false; break;
+		case CKA_LABEL: if (!narrow(&q->label, &q->label_len, a)) return false; break;
+		case CKA_AKM_PEER_NODE: if (!narrow(&q->peer, &q->peer_len, a)) return false; break;
 		case CKA_CLASS: /* every relationship key is a secret key */
 			if (value_ulong(a, &u) != CKR_OK || u != CKO_SECRET_KEY)
 				return false;
@@ -531,18 +556,14 @@ static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_stor
 		case CKA_AKM_KEY_PURPOSE:
 			if (value_ulong(a, &u) != CKR_OK)
 				return false; /* malformed: matches nothing */
-			if (a->type == CKA_AKM_KIND) { q->has_kind = true; q->kind = u; }
-			if (a->type == CKA_AKM_STATE) { q->has_state = true; q->state = u; }
-			if (a->type == CKA_AKM_KEY_PURPOSE) { q->has_purpose = true; q->purpose = u; }
+			if (a->type == CKA_AKM_KIND && !narrow_ulong(&q->has_kind, &q->kind, u)) return false;
+			if (a->type == CKA_AKM_STATE && !narrow_ulong(&q->has_state, &q->state, u)) return false;
+			if (a->type == CKA_AKM_KEY_PURPOSE && !narrow_ulong(&q->has_purpose, &q->purpose, u)) return false;
 			break;
 		default:
 			*exact = false;
 			break;
 		}
-		/* A NULL value with a length names nothing: no key matches. */
-		if ((a->type == CKA_AKM_RELATIONSHIP_ID || a->type == CKA_ID || a->type == CKA_LABEL ||
-		     a->type == CKA_AKM_PEER_NODE) && a->pValue == NULL)
-			return false;
 	}
 	return true;
 }

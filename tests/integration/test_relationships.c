@@ -162,6 +162,31 @@ START_TEST(test_create_both_kinds_and_find)
 }
 END_TEST
 
+/* An attribute named twice in a search: an object has one value, so two
+ * different values match nothing, on the indexed path and off it alike;
+ * the same value twice is the value once. */
+START_TEST(test_search_with_an_attribute_twice)
+{
+	CK_OBJECT_HANDLE a, b, found[8];
+	ck_assert_int_eq(make_pr(t.s, "node-a", "hw-a", "twice-a", &a), CKR_OK);
+	ck_assert_int_eq(make_pr(t.s, "node-b", "hw-b", "twice-b", &b), CKR_OK);
+	CK_BBOOL yes = CK_TRUE;
+	CK_ULONG enc = CKV_AKM_PURPOSE_ENCRYPT, mac = CKV_AKM_PURPOSE_MAC;
+	CK_ATTRIBUTE two_peers[] = {{CKA_AKM_PEER_NODE, "node-a", 6}, {CKA_AKM_PEER_NODE, "node-b", 6}};
+	CK_ATTRIBUTE two_peers_slow[] = {{CKA_AKM_PEER_NODE, "node-a", 6}, {CKA_AKM_PEER_NODE, "node-b", 6},
+	                                 {CKA_TOKEN, &yes, 1}};
+	CK_ATTRIBUTE two_purposes[] = {{CKA_AKM_PEER_NODE, "node-a", 6}, {CKA_AKM_KEY_PURPOSE, &enc, sizeof enc},
+	                               {CKA_AKM_KEY_PURPOSE, &mac, sizeof mac}};
+	CK_ATTRIBUTE same_twice[] = {{CKA_AKM_PEER_NODE, "node-b", 6}, {CKA_AKM_PEER_NODE, "node-b", 6},
+	                             {CKA_AKM_KEY_PURPOSE, &enc, sizeof enc}};
+	ck_assert_uint_eq(find_all(two_peers, 2, found, 8), 0);
+	ck_assert_uint_eq(find_all(two_peers_slow, 3, found, 8), 0);
+	ck_assert_uint_eq(find_all(two_purposes, 3, found, 8), 0);
+	ck_assert_uint_eq(find_all(same_twice, 3, found, 8), 1);
+	ck_assert_uint_eq(found[0], b);
+}
+END_TEST
+
 START_TEST(test_policy_refusals)
 {
 	CK_FUNCTION_LIST *f = t.f;
@@ -657,6 +682,7 @@ int main(void)
 	tcase_add_test(tc, test_batch_all_or_nothing);
 	tcase_add_test(tc, test_registry_holds_no_plaintext_keys);
 	tcase_add_test(tc, test_revocation_by_another_process);
+	tcase_add_test(tc, test_search_with_an_attribute_twice);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }

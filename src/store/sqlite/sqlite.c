@@ -72,6 +72,12 @@ size_t akm_sqlite_column_blob(sqlite3_stmt *st, int i, void *buf, size_t cap)
 
 static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t errlen)
 {
+	/* SQLite takes "" and ":memory:" for databases that vanish at close: a
+	 * registry that would lose every relationship. */
+	if (path[0] == '\0' || strcmp(path, ":memory:") == 0) {
+		snprintf(err, errlen, "registry: a SQLite store is a file (sqlite:PATH), not \"%s\"", path);
+		return CKR_GENERAL_ERROR;
+	}
 	akm_sqlite *r = calloc(1, sizeof *r);
 	CK_RV rv;
 	if (r != NULL)
