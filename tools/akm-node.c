@@ -24,7 +24,11 @@
 
 #include <sodium.h>
 
-#include "formats.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
+#include "lib/hex.h"
 #include "out.h"
 #include "p11.h"
 #include "secret.h"

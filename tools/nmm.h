@@ -12,7 +12,11 @@
 #include <stdint.h>
 
 #include "p11.h"
-#include "formats.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
+#include "lib/hex.h"
 #include "akm/pkcs11-akm.h"
 
 /* Exit codes (docs/akm-nmm.md). */

@@ -16,7 +16,11 @@
 #ifndef AKM_TRANSFER_H
 #define AKM_TRANSFER_H
 
-#include "formats.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
+#include "lib/hex.h"
 #include "p11.h"
 #include "secret.h"
 
