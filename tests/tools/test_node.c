@@ -18,7 +18,11 @@
 #include <sodium.h>
 
 #include "akm/pkcs11-akm.h"
-#include "formats.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
+#include "lib/hex.h"
 #include "p11.h"
 #include "secret.h"
 #include "testenv.h"
