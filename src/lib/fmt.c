@@ -52,6 +52,11 @@ size_t akm_fmt_name_len(const char name[AKM_FMT_NAME_MAX + 1])
 	return name_len_ok(n) && name_chars_ok(name, n) ? n : 0;
 }
 
+bool akm_fmt_name_ok(const char *name)
+{
+	return akm_fmt_name_len(name) > 0;
+}
+
 /* ---- fields ---- */
 
 akm_fmt_rc akm_fmt_get_header(akm_buf_reader *r, const char magic[4])

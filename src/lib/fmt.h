@@ -14,6 +14,7 @@
 #ifndef AKM_LIB_FMT_H
 #define AKM_LIB_FMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,10 @@ typedef enum {
 	AKM_FMT_BAD_FIELD,      /* a field with a length or value out of range */
 	AKM_FMT_TOO_BIG         /* over AKM_FMT_BUNDLE_MAX / output buffer too small */
 } akm_fmt_rc;
+
+/* A node name as every format carries it: 1-64 characters of
+ * [A-Za-z0-9._-] (a NUL-terminated string of any length). */
+bool akm_fmt_name_ok(const char *name);
 
 /* The problem in a sentence ("the file is truncated (...)"). */
 const char *akm_fmt_strerror(akm_fmt_rc rc);

@@ -1,6 +1,6 @@
 /*
  * The station's and node's file formats (src/lib/fmt-*.c) and the
- * passphrase keys (tools/lib/secret.c): the test vectors of docs/formats.md
+ * passphrase keys (tools/common/secret.c): the test vectors of docs/formats.md
  * (sections "USB bundle (AKMB)" to "Passphrase keys"), round trips, and every
  * refusal of the strict parsers.  The vectors are real: the bundles' and
  * request's signatures verify, the protection-2 payload opens with the
@@ -29,7 +29,7 @@
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
 #include "lib/hex.h"
-#include "secret.h"
+#include "common/secret.h"
 
 /* ---- the vectors of docs/formats.md ---- */
 

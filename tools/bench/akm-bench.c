@@ -20,7 +20,6 @@
  * Exit status: 0 whatever the ratios (this is a measurement); 1 when a C_*
  * call failed or the set-up failed; 2 on a bad command line.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -42,8 +41,8 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "bench-env.h"
-
+#include "bench/bench-env.h"
+#include "common/p11.h"
 #include "lib/rv.h"
 
 extern char **environ;
@@ -391,51 +390,6 @@ typedef struct measurement {
 	char error[320];
 } measurement;
 
-static int find_slot_by_label(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_ID *slot,
-                              char *error, size_t error_size)
-{
-	CK_ULONG count = 0;
-	CK_RV rv = p11->C_GetSlotList(CK_TRUE, NULL, &count);
-	if (rv != CKR_OK) {
-		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", akm_rv_name(rv), (unsigned long)rv);
-		return -1;
-	}
-	CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof *slots);
-	if (!slots) {
-		snprintf(error, error_size, "out of memory");
-		return -1;
-	}
-	rv = p11->C_GetSlotList(CK_TRUE, slots, &count);
-	if (rv != CKR_OK) {
-		snprintf(error, error_size, "C_GetSlotList failed: %s (0x%lx)", akm_rv_name(rv), (unsigned long)rv);
-		free(slots);
-		return -1;
-	}
-	/* Token labels are 32 bytes padded with spaces, not NUL-terminated. */
-	unsigned char wanted[32];
-	memset(wanted, ' ', sizeof wanted);
-	memcpy(wanted, label, strlen(label));
-	int found = -1;
-	for (CK_ULONG i = 0; i < count && found < 0; i++) {
-		CK_TOKEN_INFO info;
-		rv = p11->C_GetTokenInfo(slots[i], &info);
-		if (rv != CKR_OK) {
-			snprintf(error, error_size, "C_GetTokenInfo failed: %s (0x%lx)", akm_rv_name(rv), (unsigned long)rv);
-			free(slots);
-			return -1;
-		}
-		if (memcmp(info.label, wanted, sizeof wanted) == 0) {
-			*slot = slots[i];
-			found = 0;
-		}
-	}
-	free(slots);
-	if (found < 0)
-		snprintf(error, error_size, "no token labelled \"%s\" among %lu slots", label,
-		         (unsigned long)count);
-	return found;
-}
-
 #define RECORD_CKR(result, fn, rv)                                                      \
 	snprintf((result)->error, sizeof (result)->error, "%s failed: %s (0x%lx)", fn,   \
 	         akm_rv_name(rv), (unsigned long)(rv))
@@ -447,45 +401,21 @@ static measurement measure_in_this_process(const bench_op *op, const char *modul
 	bench_worker workers[BENCH_MAX_THREADS];
 	memset(workers, 0, sizeof workers);
 
-	void *library = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
-	if (!library) {
-		snprintf(result.error, sizeof result.error, "dlopen: %s", dlerror());
+	/* The one loader (tools/common/p11.h); the operations below call the
+	 * module's function list directly, as any application does. */
+	akm_p11 p;
+	if (akm_p11_open(&p, module_path, BENCH_TOKEN_LABEL) != 0) {
+		snprintf(result.error, sizeof result.error, "%.300s", p.err);
 		return result;
 	}
-	CK_C_GetFunctionList get_function_list =
-		(CK_C_GetFunctionList)dlsym(library, "C_GetFunctionList");
-	if (!get_function_list) {
-		snprintf(result.error, sizeof result.error, "%s has no C_GetFunctionList", module_path);
-		return result;
-	}
-	CK_FUNCTION_LIST *p11 = NULL;
-	CK_RV rv = get_function_list(&p11);
-	if (rv != CKR_OK) {
-		RECORD_CKR(&result, "C_GetFunctionList", rv);
-		return result;
-	}
-	CK_C_INITIALIZE_ARGS init_args = { .flags = CKF_OS_LOCKING_OK };
-	rv = p11->C_Initialize(&init_args);
-	if (rv != CKR_OK) {
-		RECORD_CKR(&result, "C_Initialize", rv);
-		return result;
-	}
-
-	CK_SLOT_ID slot = 0;
-	CK_SESSION_HANDLE login_session = CK_INVALID_HANDLE;
-	if (find_slot_by_label(p11, BENCH_TOKEN_LABEL, &slot, result.error, sizeof result.error) != 0)
-		goto finalize;
-	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &login_session);
-	if (rv != CKR_OK) {
-		RECORD_CKR(&result, "C_OpenSession", rv);
-		goto finalize;
-	}
+	CK_FUNCTION_LIST *p11 = p.f;
+	CK_SLOT_ID slot = p.slot;
+	CK_SESSION_HANDLE login_session = p.session;
+	CK_RV rv;
 	/* Login state is per token and application: one login covers every
 	 * session the workers open. */
-	rv = p11->C_Login(login_session, CKU_USER, (CK_UTF8CHAR_PTR)BENCH_USER_PIN,
-	                  strlen(BENCH_USER_PIN));
-	if (rv != CKR_OK) {
-		RECORD_CKR(&result, "C_Login", rv);
+	if (akm_p11_login(&p, BENCH_USER_PIN, strlen(BENCH_USER_PIN)) != 0) {
+		snprintf(result.error, sizeof result.error, "%.300s", p.err);
 		goto close_login_session;
 	}
 
@@ -552,19 +482,13 @@ static measurement measure_in_this_process(const bench_op *op, const char *modul
 	}
 
 close_login_session:
-	rv = p11->C_CloseSession(login_session);
-	if (rv != CKR_OK && result.error[0] == '\0') {
-		RECORD_CKR(&result, "C_CloseSession", rv);
+	/* The login session, C_Finalize; no dlclose: the child exits right
+	 * away, and some modules register handlers that must not outlive
+	 * their code. */
+	if (akm_p11_end(&p, false) != 0 && result.error[0] == '\0') {
+		snprintf(result.error, sizeof result.error, "%.300s", p.err);
 		result.ok = 0;
 	}
-finalize:
-	rv = p11->C_Finalize(NULL);
-	if (rv != CKR_OK && result.error[0] == '\0') {
-		RECORD_CKR(&result, "C_Finalize", rv);
-		result.ok = 0;
-	}
-	/* No dlclose: the child exits right away, and some modules register
-	 * handlers that must not outlive their code. */
 	return result;
 }
 

@@ -25,7 +25,6 @@
  * It is also the worked example of docs/object-model.md: each step is the
  * plain PKCS#11 call an application makes.
  */
-#include <dlfcn.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,8 +33,10 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "lib/rv.h"
 #include "akm/pkcs11-akm.h"
+#include "common/p11.h"
+#include "lib/hex.h"
+#include "lib/rv.h"
 
 #define EXIT_USAGE 1
 #define EXIT_PKCS11 2
@@ -65,26 +66,12 @@ static void usage(FILE *to)
 	      to);
 }
 
+/* Bytes as lower-case hex on stdout. */
 static void print_hex(const CK_BYTE *p, CK_ULONG n)
 {
-	for (CK_ULONG i = 0; i < n; i++)
-		printf("%02x", p[i]);
-}
-
-/* "0a1B..." -> bytes; false for an odd length, a non-hex digit, or too long. */
-static bool parse_hex(const char *text, CK_BYTE *out, size_t max, size_t *len)
-{
-	size_t n = strlen(text);
-	if (n == 0 || n % 2 != 0 || n / 2 > max)
-		return false;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned value;
-		if (strspn(text + 2 * i, "0123456789abcdefABCDEF") < 2 || sscanf(text + 2 * i, "%2x", &value) != 1)
-			return false;
-		out[i] = (CK_BYTE)value;
-	}
-	*len = n / 2;
-	return true;
+	char hex[2 * 256 + 1];
+	akm_hex_encode(p, n < 256 ? n : 256, hex);
+	fputs(hex, stdout);
 }
 
 /* "A,B,C" -> CKA_AKM_MEMBERS: each member as one length byte and its bytes.
@@ -111,38 +98,6 @@ static CK_BYTE *encode_members(const char *list, CK_ULONG *len)
 	}
 	*len = (CK_ULONG)(w - out);
 	return out;
-}
-
-/* The slot whose token has this label (CK_TOKEN_INFO.label is blank padded). */
-static CK_RV find_token(CK_FUNCTION_LIST *p11, const char *label, CK_SLOT_ID *slot)
-{
-	CK_ULONG count = 0;
-	CK_RV rv = p11->C_GetSlotList(CK_TRUE, NULL, &count);
-	if (rv != CKR_OK)
-		return rv;
-	CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof *slots);
-	if (slots == NULL)
-		return CKR_HOST_MEMORY;
-	if ((rv = p11->C_GetSlotList(CK_TRUE, slots, &count)) != CKR_OK) {
-		free(slots);
-		return rv;
-	}
-	size_t label_len = strlen(label);
-	rv = CKR_TOKEN_NOT_PRESENT;
-	for (CK_ULONG i = 0; i < count && rv == CKR_TOKEN_NOT_PRESENT; i++) {
-		CK_TOKEN_INFO info;
-		if (p11->C_GetTokenInfo(slots[i], &info) != CKR_OK || label_len > sizeof info.label)
-			continue;
-		size_t used = sizeof info.label;
-		while (used > 0 && info.label[used - 1] == ' ')
-			used--;
-		if (used == label_len && memcmp(info.label, label, label_len) == 0) {
-			*slot = slots[i];
-			rv = CKR_OK;
-		}
-	}
-	free(slots);
-	return rv;
 }
 
 typedef struct options {
@@ -207,7 +162,7 @@ int main(int argc, char **argv)
 	}
 	CK_BYTE rid[ID_MAX];
 	size_t rid_len = 0;
-	if (o.id_hex && !parse_hex(o.id_hex, rid, sizeof rid, &rid_len)) {
+	if (o.id_hex && (akm_hex_decode(o.id_hex, rid, sizeof rid, &rid_len) != 0 || rid_len == 0)) {
 		fprintf(stderr, "akm-mkrel: --id must be 1 to %d bytes in hex\n", ID_MAX);
 		return EXIT_USAGE;
 	}
@@ -236,31 +191,39 @@ int main(int argc, char **argv)
 	if (o.station)
 		tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_STATION_ID, (void *)o.station, strlen(o.station)};
 
-	void *dl = dlopen(o.module, RTLD_NOW | RTLD_LOCAL);
-	CK_C_GetFunctionList get_function_list = dl ? (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList") : NULL;
-	if (get_function_list == NULL) {
-		fprintf(stderr, "akm-mkrel: cannot load the PKCS#11 module %s: %s\n", o.module, dlerror());
+	/* Loading the module and finding the token by label: the tools' one
+	 * loader (tools/common/p11.c), which is plain dlopen, C_GetFunctionList,
+	 * C_Initialize, C_GetSlotList and C_GetTokenInfo. */
+	akm_p11 p;
+	int status = EXIT_PKCS11;
+	if (akm_p11_load(&p, o.module) != 0) {
+		fprintf(stderr, "akm-mkrel: %s\n", p.err);
 		free(members);
 		return EXIT_PKCS11;
 	}
-	CK_FUNCTION_LIST *p11 = NULL;
-	int status = EXIT_PKCS11;
-	if (failed("C_GetFunctionList", get_function_list(&p11)) || failed("C_Initialize", p11->C_Initialize(NULL)))
-		goto out_unload;
-
-	CK_SLOT_ID slot = 0;
+	CK_FUNCTION_LIST *p11 = p.f;
 	CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
-	CK_RV rv = find_token(p11, o.token, &slot);
-	if (rv == CKR_TOKEN_NOT_PRESENT)
-		fprintf(stderr, "akm-mkrel: no token labelled \"%s\"\n", o.token);
-	if (failed("finding the token", rv))
+	CK_RV rv;
+	if (akm_p11_initialize(&p) != 0) {
+		failed("C_Initialize", p.rv);
+		goto out_unload;
+	}
+	if (akm_p11_select(&p, o.token) != 0) {
+		if (p.rv == CKR_TOKEN_NOT_PRESENT)
+			fprintf(stderr, "akm-mkrel: no token labelled \"%s\"\n", o.token);
+		failed("finding the token", p.rv != CKR_OK ? p.rv : CKR_GENERAL_ERROR);
 		goto out_finalize;
+	}
 	/* Creating a relationship needs a R/W session and the user logged in. */
-	if (failed("C_OpenSession", p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &session)))
+	if (akm_p11_open_session(&p) != 0) {
+		failed("C_OpenSession", p.rv);
 		goto out_finalize;
-	rv = p11->C_Login(session, CKU_USER, (CK_UTF8CHAR_PTR)o.pin, strlen(o.pin));
-	if (rv != CKR_USER_ALREADY_LOGGED_IN && failed("C_Login", rv))
+	}
+	session = p.session;
+	if (akm_p11_login(&p, o.pin, strlen(o.pin)) != 0) {
+		failed("C_Login", p.rv);
 		goto out_close;
+	}
 
 	/* One call makes the relationship and its credential set; the handle
 	 * returned is the encryption key's. */
@@ -309,11 +272,11 @@ int main(int argc, char **argv)
 out_logout:
 	p11->C_Logout(session);
 out_close:
-	p11->C_CloseSession(session);
 out_finalize:
-	p11->C_Finalize(NULL);
+	/* The session, C_Finalize; not dlclose: a module may keep threads or
+	 * atexit handlers. */
+	akm_p11_end(&p, false);
 out_unload:
-	/* Not dlclose: a module may keep threads or atexit handlers. */
 	free(members);
 	return status;
 }

@@ -32,7 +32,6 @@
  * Exit status: 0 whatever the targets say (this is a measurement); 1 when a
  * C_* call or the set-up failed; 2 on a bad command line.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -52,7 +51,8 @@
 
 #include <p11-kit/pkcs11.h>
 
-#include "bench-env.h"
+#include "bench/bench-env.h"
+#include "common/p11.h"
 #include "lib/rv.h"
 
 #include "akm/pkcs11-akm.h"
@@ -166,12 +166,9 @@ typedef struct figures {
 	double hwm_mb;
 } figures;
 
-/* One loaded, initialised, logged-in module in a child. */
-typedef struct p11_target {
-	CK_FUNCTION_LIST *p11;
-	CK_SLOT_ID slot;
-	CK_SESSION_HANDLE session;
-} p11_target;
+/* One loaded, initialised, logged-in module in a child (tools/common/p11.h:
+ * operations call its function list, t->f, directly). */
+typedef akm_p11 p11_target;
 
 static int fail_ckr(figures *f, const char *function, CK_RV rv)
 {
@@ -184,77 +181,42 @@ static int fail_ckr(figures *f, const char *function, CK_RV rv)
 static int fail_text(figures *f, const char *text)
 {
 	if (f->error[0] == '\0')
-		snprintf(f->error, sizeof f->error, "%s", text);
+		snprintf(f->error, sizeof f->error, "%.300s", text);
 	return -1;
 }
 
-/* Calls t->p11->fn(...) and returns -1 from the caller, with the function's
+/* Calls t->f->fn(...) and returns -1 from the caller, with the function's
  * name and CK_RV recorded in f, when it does not return CKR_OK. */
 #define P11_CALL(f, t, fn, ...)                                                \
 	do {                                                                   \
-		CK_RV call_rv_ = (t)->p11->fn(__VA_ARGS__);                    \
+		CK_RV call_rv_ = (t)->f->fn(__VA_ARGS__);                    \
 		if (call_rv_ != CKR_OK)                                        \
 			return fail_ckr((f), #fn, call_rv_);                   \
 	} while (0)
 
-static int find_slot_by_label(figures *f, p11_target *t, const char *label)
-{
-	CK_SLOT_ID slots[64];
-	CK_ULONG count = sizeof slots / sizeof slots[0];
-	P11_CALL(f, t, C_GetSlotList, CK_TRUE, slots, &count);
-	/* Token labels are 32 bytes padded with spaces, not NUL-terminated. */
-	unsigned char wanted[32];
-	memset(wanted, ' ', sizeof wanted);
-	memcpy(wanted, label, strlen(label));
-	for (CK_ULONG i = 0; i < count; i++) {
-		CK_TOKEN_INFO info;
-		P11_CALL(f, t, C_GetTokenInfo, slots[i], &info);
-		if (memcmp(info.label, wanted, sizeof wanted) == 0) {
-			t->slot = slots[i];
-			return 0;
-		}
-	}
-	snprintf(f->error, sizeof f->error, "no token labelled \"%s\" among %lu slots", label,
-	         (unsigned long)count);
-	return -1;
-}
-
-/* dlopen + C_GetFunctionList + C_Initialize + slot by label + R/W session +
+/* Loading, initialising, finding the slot by label, a R/W session and the
  * user login: exactly what the cold-start figure times.  With `phase_ends`,
  * the clock is read after each of those five steps. */
 static int target_open_timed(figures *f, p11_target *t, const char *module_path, double *phase_ends)
 {
-	memset(t, 0, sizeof *t);
-	void *library = dlopen(module_path, RTLD_NOW | RTLD_LOCAL);
-	if (!library) {
-		snprintf(f->error, sizeof f->error, "dlopen: %s", dlerror());
-		return -1;
-	}
-	CK_C_GetFunctionList get_function_list =
-		(CK_C_GetFunctionList)dlsym(library, "C_GetFunctionList");
-	if (!get_function_list)
-		return fail_text(f, "the module has no C_GetFunctionList");
-	CK_RV rv = get_function_list(&t->p11);
-	if (rv != CKR_OK)
-		return fail_ckr(f, "C_GetFunctionList", rv);
-	CK_C_INITIALIZE_ARGS init_args = { .flags = CKF_OS_LOCKING_OK };
+	double ends[5];
+	if (akm_p11_load(t, module_path) != 0)
+		return fail_text(f, t->err);
+	ends[0] = bench_now();
+	if (akm_p11_initialize(t) != 0)
+		return fail_text(f, t->err);
+	ends[1] = bench_now();
+	if (akm_p11_select(t, RB_TOKEN_LABEL) != 0)
+		return fail_text(f, t->err);
+	ends[2] = bench_now();
+	if (akm_p11_open_session(t) != 0)
+		return fail_text(f, t->err);
+	ends[3] = bench_now();
+	if (akm_p11_login(t, RB_USER_PIN, strlen(RB_USER_PIN)) != 0)
+		return fail_text(f, t->err);
+	ends[4] = bench_now();
 	if (phase_ends)
-		phase_ends[0] = bench_now();
-	P11_CALL(f, t, C_Initialize, &init_args);
-	if (phase_ends)
-		phase_ends[1] = bench_now();
-	if (find_slot_by_label(f, t, RB_TOKEN_LABEL) != 0)
-		return -1;
-	if (phase_ends)
-		phase_ends[2] = bench_now();
-	P11_CALL(f, t, C_OpenSession, t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
-	         &t->session);
-	if (phase_ends)
-		phase_ends[3] = bench_now();
-	P11_CALL(f, t, C_Login, t->session, CKU_USER, (CK_UTF8CHAR_PTR)RB_USER_PIN,
-	         strlen(RB_USER_PIN));
-	if (phase_ends)
-		phase_ends[4] = bench_now();
+		memcpy(phase_ends, ends, sizeof ends);
 	return 0;
 }
 
@@ -266,9 +228,9 @@ static int target_open(figures *f, p11_target *t, const char *module_path)
 static int target_close(figures *f, p11_target *t)
 {
 	P11_CALL(f, t, C_Logout, t->session);
-	P11_CALL(f, t, C_CloseSession, t->session);
-	P11_CALL(f, t, C_Finalize, NULL);
 	/* No dlclose: the child exits right away. */
+	if (akm_p11_end(t, false) != 0)
+		return fail_text(f, t->err);
 	return 0;
 }
 

@@ -4,7 +4,7 @@
  * wiped by sodium_free.  The passphrase protection of bundles:
  * docs/formats.md, "Passphrase keys".
  */
-#include "secret.h"
+#include "common/secret.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <sodium.h>
+
+#include "lib/buf.h"
 
 #define SECRET_MAX 4096 /* the longest line read as a secret */
 
@@ -232,29 +234,26 @@ int akm_pass_master(akm_secret *master, const akm_secret *passphrase, const uint
 int akm_pass_subkeys(akm_secret *out64, const akm_secret *master, const uint8_t *pr_id,
                      size_t pr_id_len, uint64_t seq)
 {
-	static const char label[] = "AKM-BUNDLE-1";
-	crypto_generichash_state st;
-	uint8_t len8 = (uint8_t)pr_id_len, seq_be[8];
 	out64->data = NULL;
 	out64->len = 0;
 	if (master->len < crypto_generichash_KEYBYTES_MIN || master->len > crypto_generichash_KEYBYTES_MAX ||
 	    pr_id_len < 1 || pr_id_len > 32)
 		return -1;
-	for (int i = 0; i < 8; i++)
-		seq_be[i] = (uint8_t)(seq >> (56 - 8 * i));
-	if (secret_alloc(out64, 64) != 0)
+	/* "AKM-BUNDLE-1" || u8 len || pr_id || u64 seq */
+	uint8_t info[12 + 1 + 32 + 8];
+	size_t info_len = 0;
+	akm_buf_writer w;
+	akm_buf_writer_init(&w, info, sizeof info);
+	akm_buf_put_bytes(&w, "AKM-BUNDLE-1", 12);
+	akm_buf_put_lv8(&w, pr_id, pr_id_len);
+	akm_buf_put_u64(&w, seq);
+	if (akm_buf_writer_done(&w, &info_len) != AKM_BUF_OK || secret_alloc(out64, 64) != 0)
 		return -1;
-	if (crypto_generichash_init(&st, (const unsigned char *)master->data, master->len, 64) != 0 ||
-	    crypto_generichash_update(&st, (const unsigned char *)label, sizeof label - 1) != 0 ||
-	    crypto_generichash_update(&st, &len8, 1) != 0 ||
-	    crypto_generichash_update(&st, pr_id, pr_id_len) != 0 ||
-	    crypto_generichash_update(&st, seq_be, sizeof seq_be) != 0 ||
-	    crypto_generichash_final(&st, (unsigned char *)out64->data, 64) != 0) {
-		sodium_memzero(&st, sizeof st);
+	if (crypto_generichash((unsigned char *)out64->data, 64, info, info_len,
+	                       (const unsigned char *)master->data, master->len) != 0) {
 		akm_secret_free(out64);
 		return -1;
 	}
-	sodium_memzero(&st, sizeof st);
 	out64->len = 64;
 	return 0;
 }
