@@ -42,6 +42,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "bench/bench-env.h"
+#include "bench/bench-ops.h"
 #include "common/p11.h"
 #include "lib/rv.h"
 
@@ -51,270 +52,11 @@ extern char **environ;
 #define BENCH_USER_PIN "1234"
 #define BENCH_SO_PIN "12345678"
 #define BENCH_TARGET_RATIO 0.95
-#define BENCH_DATA_SIZE 1024
 /* The clock is read once every this many operations; the cheapest operation
  * here takes a few microseconds, so the clock read costs well under 1%. */
 #define BENCH_OPS_PER_CLOCK_CHECK 4
 #define BENCH_MAX_THREADS 2
 #define BENCH_MAX_ROUNDS 99
-
-/* ---------------------------------------------------------------------- */
-/* CK_RV names                                                             */
-
-/* ---------------------------------------------------------------------- */
-/* Workers: one session each, running one operation in a timed loop        */
-
-typedef struct bench_worker {
-	CK_FUNCTION_LIST *p11;
-	CK_SLOT_ID slot;
-	CK_SESSION_HANDLE session;
-	CK_OBJECT_HANDLE secret_key;   /* AES or generic secret, per operation */
-	CK_OBJECT_HANDLE wrapping_key; /* AES KEK (aes-kwp-wrap-unwrap) */
-	CK_OBJECT_HANDLE private_key;  /* EC P-256 (ecdsa-p256-sign) */
-	CK_OBJECT_HANDLE public_key;
-	unsigned char data[BENCH_DATA_SIZE];
-	unsigned char output[BENCH_DATA_SIZE + 256];
-	uint64_t iv_counter;
-	double seconds;
-	pthread_barrier_t *start_line;
-	bool passed_start_line;
-	uint64_t ops;
-	double elapsed;     /* wall-clock seconds of the timed loop */
-	double cpu_elapsed; /* CPU seconds this thread used in the timed loop */
-	char error[256]; /* empty unless something failed */
-} bench_worker;
-
-typedef struct bench_op {
-	const char *name;
-	const char *what;
-	unsigned threads;
-	int (*setup)(bench_worker *worker);
-	int (*run_once)(bench_worker *worker);
-} bench_op;
-
-static int worker_fail(bench_worker *worker, const char *function, CK_RV rv)
-{
-	if (worker->error[0] == '\0')
-		snprintf(worker->error, sizeof worker->error, "%s failed: %s (0x%lx)",
-		         function, akm_rv_name(rv), (unsigned long)rv);
-	return -1;
-}
-
-static int worker_fail_text(bench_worker *worker, const char *text)
-{
-	if (worker->error[0] == '\0')
-		snprintf(worker->error, sizeof worker->error, "%s", text);
-	return -1;
-}
-
-/* Calls worker->p11->fn(...) and returns -1 from the caller, with the
- * function's name and CK_RV recorded, when it does not return CKR_OK. */
-#define P11_CALL(worker, fn, ...)                                              \
-	do {                                                                   \
-		CK_RV call_rv_ = (worker)->p11->fn(__VA_ARGS__);               \
-		if (call_rv_ != CKR_OK)                                        \
-			return worker_fail((worker), #fn, call_rv_);           \
-	} while (0)
-
-static CK_BBOOL ck_true = CK_TRUE;
-static CK_BBOOL ck_false = CK_FALSE;
-
-static int generate_aes_key(bench_worker *worker, CK_OBJECT_HANDLE *key, bool extractable)
-{
-	CK_MECHANISM mechanism = { CKM_AES_KEY_GEN, NULL, 0 };
-	CK_ULONG key_len = 32;
-	CK_ATTRIBUTE template[] = {
-		{ CKA_TOKEN, &ck_false, sizeof ck_false },
-		{ CKA_VALUE_LEN, &key_len, sizeof key_len },
-		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
-		{ CKA_EXTRACTABLE, extractable ? &ck_true : &ck_false, sizeof ck_true },
-		{ CKA_ENCRYPT, &ck_true, sizeof ck_true },
-		{ CKA_DECRYPT, &ck_true, sizeof ck_true },
-		{ CKA_WRAP, &ck_true, sizeof ck_true },
-		{ CKA_UNWRAP, &ck_true, sizeof ck_true },
-	};
-	P11_CALL(worker, C_GenerateKey, worker->session, &mechanism, template,
-	         sizeof template / sizeof template[0], key);
-	return 0;
-}
-
-/* aes-gcm-encrypt-1k: AES-256-GCM, 12-byte IV (a fresh one per operation),
- * no AAD, 16-byte tag, over 1 KiB; C_EncryptInit + C_Encrypt per operation. */
-static int setup_aes_gcm(bench_worker *worker)
-{
-	return generate_aes_key(worker, &worker->secret_key, false);
-}
-
-static int run_aes_gcm_encrypt(bench_worker *worker)
-{
-	unsigned char iv[12] = { 0 };
-	uint64_t counter = ++worker->iv_counter;
-	memcpy(iv + 4, &counter, sizeof counter);
-	CK_GCM_PARAMS gcm = {
-		.pIv = iv, .ulIvLen = sizeof iv, .ulIvBits = 8 * sizeof iv,
-		.pAAD = NULL, .ulAADLen = 0, .ulTagBits = 128,
-	};
-	CK_MECHANISM mechanism = { CKM_AES_GCM, &gcm, sizeof gcm };
-	CK_ULONG out_len = sizeof worker->output;
-	P11_CALL(worker, C_EncryptInit, worker->session, &mechanism, worker->secret_key);
-	P11_CALL(worker, C_Encrypt, worker->session, worker->data, sizeof worker->data,
-	         worker->output, &out_len);
-	if (out_len != sizeof worker->data + 16)
-		return worker_fail_text(worker, "C_Encrypt (AES-GCM) returned a wrong length");
-	return 0;
-}
-
-/* hmac-sha256-sign: CKM_SHA256_HMAC with a 256-bit generic secret key over
- * 1 KiB; C_SignInit + C_Sign per operation. */
-static int setup_hmac(bench_worker *worker)
-{
-	CK_MECHANISM mechanism = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
-	CK_ULONG key_len = 32;
-	CK_ATTRIBUTE template[] = {
-		{ CKA_TOKEN, &ck_false, sizeof ck_false },
-		{ CKA_VALUE_LEN, &key_len, sizeof key_len },
-		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
-		{ CKA_SIGN, &ck_true, sizeof ck_true },
-		{ CKA_VERIFY, &ck_true, sizeof ck_true },
-	};
-	P11_CALL(worker, C_GenerateKey, worker->session, &mechanism, template,
-	         sizeof template / sizeof template[0], &worker->secret_key);
-	return 0;
-}
-
-static int run_hmac_sign(bench_worker *worker)
-{
-	CK_MECHANISM mechanism = { CKM_SHA256_HMAC, NULL, 0 };
-	CK_ULONG mac_len = sizeof worker->output;
-	P11_CALL(worker, C_SignInit, worker->session, &mechanism, worker->secret_key);
-	P11_CALL(worker, C_Sign, worker->session, worker->data, sizeof worker->data,
-	         worker->output, &mac_len);
-	if (mac_len != 32)
-		return worker_fail_text(worker, "C_Sign (HMAC-SHA256) returned a wrong length");
-	return 0;
-}
-
-/* ecdsa-p256-sign: CKM_ECDSA (raw, the caller hashes) over a 32-byte hash. */
-static int setup_ecdsa(bench_worker *worker)
-{
-	/* DER of OID 1.2.840.10045.3.1.7 (prime256v1). */
-	static const unsigned char p256_params[] = {
-		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
-	};
-	CK_MECHANISM mechanism = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-	CK_ATTRIBUTE public_template[] = {
-		{ CKA_TOKEN, &ck_false, sizeof ck_false },
-		{ CKA_VERIFY, &ck_true, sizeof ck_true },
-		{ CKA_EC_PARAMS, (void *)p256_params, sizeof p256_params },
-	};
-	CK_ATTRIBUTE private_template[] = {
-		{ CKA_TOKEN, &ck_false, sizeof ck_false },
-		{ CKA_PRIVATE, &ck_true, sizeof ck_true },
-		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
-		{ CKA_SIGN, &ck_true, sizeof ck_true },
-	};
-	P11_CALL(worker, C_GenerateKeyPair, worker->session, &mechanism,
-	         public_template, sizeof public_template / sizeof public_template[0],
-	         private_template, sizeof private_template / sizeof private_template[0],
-	         &worker->public_key, &worker->private_key);
-	return 0;
-}
-
-static int run_ecdsa_sign(bench_worker *worker)
-{
-	CK_MECHANISM mechanism = { CKM_ECDSA, NULL, 0 };
-	CK_ULONG signature_len = sizeof worker->output;
-	P11_CALL(worker, C_SignInit, worker->session, &mechanism, worker->private_key);
-	P11_CALL(worker, C_Sign, worker->session, worker->data, 32,
-	         worker->output, &signature_len);
-	if (signature_len != 64)
-		return worker_fail_text(worker, "C_Sign (ECDSA P-256) returned a wrong length");
-	return 0;
-}
-
-/* aes-kwp-wrap-unwrap: CKM_AES_KEY_WRAP_PAD (RFC 5649); wrap an extractable
- * AES-256 key with an AES-256 KEK, unwrap it as a new session object and
- * destroy that; one operation = wrap + unwrap + destroy. */
-static int setup_kwp(bench_worker *worker)
-{
-	if (generate_aes_key(worker, &worker->wrapping_key, false) != 0)
-		return -1;
-	return generate_aes_key(worker, &worker->secret_key, true);
-}
-
-static int run_kwp_wrap_unwrap(bench_worker *worker)
-{
-	CK_MECHANISM mechanism = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
-	CK_OBJECT_CLASS secret_class = CKO_SECRET_KEY;
-	CK_KEY_TYPE aes_type = CKK_AES;
-	CK_ATTRIBUTE unwrap_template[] = {
-		{ CKA_CLASS, &secret_class, sizeof secret_class },
-		{ CKA_KEY_TYPE, &aes_type, sizeof aes_type },
-		{ CKA_TOKEN, &ck_false, sizeof ck_false },
-		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
-		{ CKA_EXTRACTABLE, &ck_true, sizeof ck_true },
-		{ CKA_ENCRYPT, &ck_true, sizeof ck_true },
-		{ CKA_DECRYPT, &ck_true, sizeof ck_true },
-	};
-	CK_ULONG wrapped_len = sizeof worker->output;
-	CK_OBJECT_HANDLE unwrapped = CK_INVALID_HANDLE;
-	P11_CALL(worker, C_WrapKey, worker->session, &mechanism, worker->wrapping_key,
-	         worker->secret_key, worker->output, &wrapped_len);
-	if (wrapped_len != 40)
-		return worker_fail_text(worker, "C_WrapKey (AES-KWP) returned a wrong length");
-	P11_CALL(worker, C_UnwrapKey, worker->session, &mechanism, worker->wrapping_key,
-	         worker->output, wrapped_len, unwrap_template,
-	         sizeof unwrap_template / sizeof unwrap_template[0], &unwrapped);
-	P11_CALL(worker, C_DestroyObject, worker->session, unwrapped);
-	return 0;
-}
-
-/* aes-keygen: C_GenerateKey of an AES-256 session object, then destroy it. */
-static int setup_nothing(bench_worker *worker)
-{
-	(void)worker;
-	return 0;
-}
-
-static int run_aes_keygen(bench_worker *worker)
-{
-	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	if (generate_aes_key(worker, &key, false) != 0)
-		return -1;
-	P11_CALL(worker, C_DestroyObject, worker->session, key);
-	return 0;
-}
-
-/* sha256-digest-1k: C_DigestInit + C_Digest of 1 KiB. */
-static int run_sha256_digest(bench_worker *worker)
-{
-	CK_MECHANISM mechanism = { CKM_SHA256, NULL, 0 };
-	CK_ULONG digest_len = sizeof worker->output;
-	P11_CALL(worker, C_DigestInit, worker->session, &mechanism);
-	P11_CALL(worker, C_Digest, worker->session, worker->data, sizeof worker->data,
-	         worker->output, &digest_len);
-	if (digest_len != 32)
-		return worker_fail_text(worker, "C_Digest (SHA-256) returned a wrong length");
-	return 0;
-}
-
-static const bench_op bench_ops[] = {
-	{ "aes-gcm-encrypt-1k", "AES-256-GCM encrypt 1 KiB, 12-byte IV, 16-byte tag (EncryptInit+Encrypt)",
-	  1, setup_aes_gcm, run_aes_gcm_encrypt },
-	{ "hmac-sha256-sign", "CKM_SHA256_HMAC over 1 KiB, 256-bit generic secret key (SignInit+Sign)",
-	  1, setup_hmac, run_hmac_sign },
-	{ "ecdsa-p256-sign", "CKM_ECDSA P-256 over a 32-byte hash (SignInit+Sign)",
-	  1, setup_ecdsa, run_ecdsa_sign },
-	{ "aes-kwp-wrap-unwrap", "CKM_AES_KEY_WRAP_PAD: wrap AES-256 with AES-256 KEK, unwrap, destroy",
-	  1, setup_kwp, run_kwp_wrap_unwrap },
-	{ "aes-keygen", "C_GenerateKey AES-256 session object, then C_DestroyObject",
-	  1, setup_nothing, run_aes_keygen },
-	{ "sha256-digest-1k", "CKM_SHA256 of 1 KiB (DigestInit+Digest)",
-	  1, setup_nothing, run_sha256_digest },
-	{ "aes-gcm-encrypt-1k-2threads", "aes-gcm-encrypt-1k in 2 threads, own session and key each; total ops/s",
-	  2, setup_aes_gcm, run_aes_gcm_encrypt },
-};
-#define BENCH_OP_COUNT (sizeof bench_ops / sizeof bench_ops[0])
 
 static double clock_seconds(clockid_t clock)
 {
@@ -370,7 +112,7 @@ static void *worker_thread(void *opaque)
 	CK_RV rv = worker->p11->C_OpenSession(worker->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
 	                                      NULL, NULL, &worker->session);
 	if (rv != CKR_OK) {
-		worker_fail(worker, "C_OpenSession", rv);
+		bench_worker_fail(worker, "C_OpenSession", rv);
 		worker->session = CK_INVALID_HANDLE;
 	} else if (arg->op->setup(worker) == 0 && worker_timed_loop(worker, arg->op) == 0) {
 		return NULL;
@@ -577,7 +319,7 @@ static int parse_options(int argc, char **argv, bench_options *options)
 			usage(stdout);
 			exit(0);
 		} else if (strcmp(arg, "--list") == 0) {
-			for (size_t k = 0; k < BENCH_OP_COUNT; k++)
+			for (size_t k = 0; k < bench_op_count; k++)
 				printf("%-28s %s\n", bench_ops[k].name, bench_ops[k].what);
 			exit(0);
 		} else if (strcmp(arg, "--json") == 0) {
@@ -624,7 +366,7 @@ static int parse_options(int argc, char **argv, bench_options *options)
 	}
 	if (options->only) {
 		bool known = false;
-		for (size_t k = 0; k < BENCH_OP_COUNT; k++)
+		for (size_t k = 0; k < bench_op_count; k++)
 			known = known || strcmp(bench_ops[k].name, options->only) == 0;
 		if (!known) {
 			fprintf(stderr, "akm-bench: unknown operation \"%s\"; see --list\n", options->only);
@@ -641,20 +383,6 @@ static double best(const double *values, int n)
 		if (values[i] > top)
 			top = values[i];
 	return top;
-}
-
-static void print_json_string(const char *text)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
 }
 
 static void print_json_rounds(const char *key, const double *values, int n)
@@ -689,10 +417,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	op_result results[BENCH_OP_COUNT];
+	op_result results[BENCH_MAX_OPS];
 	size_t result_count = 0;
 	memset(results, 0, sizeof results);
-	for (size_t k = 0; k < BENCH_OP_COUNT; k++)
+	for (size_t k = 0; k < bench_op_count; k++)
 		if (!options.only || strcmp(options.only, bench_ops[k].name) == 0)
 			results[result_count++].op = &bench_ops[k];
 
@@ -758,9 +486,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "akm-bench: %s: %s\n", r->op->name, r->error);
 			if (options.json) {
 				printf("{\"op\":");
-				print_json_string(r->op->name);
+				bench_json_string(r->op->name);
 				printf(",\"error\":");
-				print_json_string(r->error);
+				bench_json_string(r->error);
 				printf("}\n");
 			} else {
 				printf("%-28s %14s %14s %7s %12s %7.2f  %s\n", r->op->name, "-", "-", "-",
@@ -796,7 +524,7 @@ int main(int argc, char **argv)
 		}
 		if (options.json) {
 			printf("{\"op\":");
-			print_json_string(r->op->name);
+			bench_json_string(r->op->name);
 			printf(",\"softhsm_ops_per_s\":%.1f,\"akm_ops_per_s\":%.1f,\"ratio\":%.4f,"
 			       "\"rounds\":%d,\"seconds\":%.3f,\"threads\":%u,\"statistic\":\"%s\","
 			       "\"median_ratio\":%.4f,\"best_ratio\":%.4f,"
@@ -818,7 +546,7 @@ int main(int argc, char **argv)
 		       "\"target\":%.2f,\"statistic\":\"%s\",\"worst_op\":",
 		       result_count, passed, missed, errors, BENCH_TARGET_RATIO, statistic);
 		if (worst_op)
-			print_json_string(worst_op);
+			bench_json_string(worst_op);
 		else
 			printf("null");
 		printf(",\"worst_ratio\":");

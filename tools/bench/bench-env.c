@@ -1,4 +1,4 @@
-#include "bench-env.h"
+#include "bench/bench-env.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -283,4 +283,18 @@ int bench_parse_seconds(const char *text, double max, double *out)
 		return -1;
 	*out = value;
 	return 0;
+}
+
+void bench_json_string(const char *text)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
 }

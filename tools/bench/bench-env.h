@@ -53,6 +53,9 @@ int bench_parse_seconds(const char *text, double max, double *out);
 /* A monotonic clock in seconds. */
 double bench_now(void);
 
+/* A text as a JSON string on stdout (for the benchmarks' --json lines). */
+void bench_json_string(const char *text);
+
 /* The median of n values (0 when n is 0); the values are not changed. */
 double bench_median(const double *values, int n);
 

@@ -51,6 +51,11 @@ typedef struct nmm_cli_cmd {
 } nmm_cli_cmd;
 
 #define NMM_OPTS(table) table, sizeof table / sizeof table[0]
+/* The option struct of a command without options of its own. */
+typedef struct nmm_cli_none {
+	char unused;
+} nmm_cli_none;
+#define NMM_NO_OPTS NULL, 0, sizeof(nmm_cli_none)
 
 extern const nmm_cli_cmd nmm_cmd_init, nmm_cmd_anchor;
 extern const nmm_cli_cmd nmm_cmd_provision, nmm_cmd_enroll, nmm_cmd_approve, nmm_cmd_reject;

@@ -207,74 +207,85 @@ static int open_all(const nmm_cli *c, const se_opts *o, nmm_station *s, nmm_node
 	return code;
 }
 
-static int run_write_se(const nmm_cli *c, const void *opts)
+static void print_written(const nmm_cli *c, const nmm_node *n, const nmm_se_result *r)
+{
+	if (!c->json) {
+		printf("%s: written into secure element %s (sequence %llu)\n", n->name, r->serial,
+		       (unsigned long long)r->state.seq);
+		return;
+	}
+	akm_json j;
+	akm_json_init(&j, stdout);
+	akm_json_object_begin(&j);
+	akm_json_kv_string(&j, "node", n->name);
+	akm_json_kv_string(&j, "se_serial", r->serial);
+	akm_json_kv_hex(&j, "node_id", n->node_id, n->node_id_len);
+	akm_json_kv_hex(&j, "pr_id", n->pr_id, n->pr_id_len);
+	akm_json_kv_uint(&j, "sequence", r->state.seq);
+	akm_json_kv_string(&j, "status", nmm_status_name(n->status));
+	akm_json_object_end(&j);
+	akm_json_finish(&j);
+}
+
+/* verify's verdict: with --json also when the node failed verification. */
+static void print_verified(const nmm_cli *c, const nmm_node *n, const nmm_se_result *r)
+{
+	if (!c->json) {
+		if (r->differs != NULL)
+			return;
+		char nid[2 * AKM_FMT_ID_MAX + 1], pid[2 * AKM_FMT_ID_MAX + 1];
+		akm_hex_encode(r->state.node_id, r->state.node_id_len, nid);
+		akm_hex_encode(r->state.pr_id, r->state.pr_id_len, pid);
+		printf("%s: verified (AKM ID %s, PR ID %s, sequence %llu)\n", n->name, nid, pid,
+		       (unsigned long long)r->state.seq);
+		return;
+	}
+	akm_json j;
+	akm_json_init(&j, stdout);
+	akm_json_object_begin(&j);
+	akm_json_kv_string(&j, "node", n->name);
+	akm_json_kv_bool(&j, "verified", r->differs == NULL);
+	if (r->differs)
+		akm_json_kv_string(&j, "error", r->differs);
+	akm_json_kv_string(&j, "se_serial", r->serial);
+	if (r->have_state) {
+		akm_json_kv_hex(&j, "node_id", r->state.node_id, r->state.node_id_len);
+		akm_json_kv_hex(&j, "pr_id", r->state.pr_id, r->state.pr_id_len);
+		akm_json_kv_uint(&j, "sequence", r->state.seq);
+	}
+	akm_json_object_end(&j);
+	akm_json_finish(&j);
+}
+
+/* write-se or verify: the library call, then its result; `shown` is the
+ * code (besides success) that still has a result to show. */
+static int run_se(const nmm_cli *c, const se_opts *o,
+                  int (*op)(nmm_station *, nmm_node *, akm_p11 *, nmm_se_result *),
+                  void (*print)(const nmm_cli *, const nmm_node *, const nmm_se_result *), int shown)
 {
 	nmm_station s;
 	nmm_node n;
 	akm_p11 se;
-	int code = open_all(c, opts, &s, &n, &se);
+	int code = open_all(c, o, &s, &n, &se);
 	if (code != AKM_RC_OK)
 		return code;
 	nmm_se_result r;
-	code = nmm_write_se(&s, &n, &se, &r);
-	if (code == AKM_RC_OK && c->json) {
-		akm_json j;
-		akm_json_init(&j, stdout);
-		akm_json_object_begin(&j);
-		akm_json_kv_string(&j, "node", n.name);
-		akm_json_kv_string(&j, "se_serial", r.serial);
-		akm_json_kv_hex(&j, "node_id", n.node_id, n.node_id_len);
-		akm_json_kv_hex(&j, "pr_id", n.pr_id, n.pr_id_len);
-		akm_json_kv_uint(&j, "sequence", r.state.seq);
-		akm_json_kv_string(&j, "status", nmm_status_name(n.status));
-		akm_json_object_end(&j);
-		akm_json_finish(&j);
-	} else if (code == AKM_RC_OK) {
-		printf("%s: written into secure element %s (sequence %llu)\n", n.name, r.serial,
-		       (unsigned long long)r.state.seq);
-	}
+	code = op(&s, &n, &se, &r);
+	if (code == AKM_RC_OK || code == shown)
+		print(c, &n, &r);
 	akm_p11_close(&se);
 	nmm_station_close(&s);
 	return code;
 }
 
+static int run_write_se(const nmm_cli *c, const void *opts)
+{
+	return run_se(c, opts, nmm_write_se, print_written, AKM_RC_OK);
+}
+
 static int run_verify(const nmm_cli *c, const void *opts)
 {
-	nmm_station s;
-	nmm_node n;
-	akm_p11 se;
-	int code = open_all(c, opts, &s, &n, &se);
-	if (code != AKM_RC_OK)
-		return code;
-	nmm_se_result r;
-	code = nmm_verify(&s, &n, &se, &r);
-	/* A node that fails verification is a result too. */
-	if ((code == AKM_RC_OK || code == AKM_RC_VERIFY) && c->json) {
-		akm_json j;
-		akm_json_init(&j, stdout);
-		akm_json_object_begin(&j);
-		akm_json_kv_string(&j, "node", n.name);
-		akm_json_kv_bool(&j, "verified", r.differs == NULL);
-		if (r.differs)
-			akm_json_kv_string(&j, "error", r.differs);
-		akm_json_kv_string(&j, "se_serial", r.serial);
-		if (r.have_state) {
-			akm_json_kv_hex(&j, "node_id", r.state.node_id, r.state.node_id_len);
-			akm_json_kv_hex(&j, "pr_id", r.state.pr_id, r.state.pr_id_len);
-			akm_json_kv_uint(&j, "sequence", r.state.seq);
-		}
-		akm_json_object_end(&j);
-		akm_json_finish(&j);
-	} else if (code == AKM_RC_OK) {
-		char nid[2 * AKM_FMT_ID_MAX + 1], pid[2 * AKM_FMT_ID_MAX + 1];
-		akm_hex_encode(r.state.node_id, r.state.node_id_len, nid);
-		akm_hex_encode(r.state.pr_id, r.state.pr_id_len, pid);
-		printf("%s: verified (AKM ID %s, PR ID %s, sequence %llu)\n", n.name, nid, pid,
-		       (unsigned long long)r.state.seq);
-	}
-	akm_p11_close(&se);
-	nmm_station_close(&s);
-	return code;
+	return run_se(c, opts, nmm_verify, print_verified, AKM_RC_VERIFY);
 }
 
 static const nmm_cli_opt se_options[] = {

@@ -101,10 +101,6 @@ const nmm_cli_cmd nmm_cmd_provision = {
 
 /* ---- enroll ---- */
 
-typedef struct no_opts {
-	char unused;
-} no_opts;
-
 static int run_enroll(const nmm_cli *c, const void *opts)
 {
 	(void)opts;
@@ -141,7 +137,7 @@ const nmm_cli_cmd nmm_cmd_enroll = {
 	"enroll", run_enroll, 1, 1,
 	"enroll FILE\n"
 	"  Checks a node's enrollment request (AKMR) and records the node as pending.\n",
-	NULL, 0, sizeof(no_opts),
+	NMM_NO_OPTS,
 };
 
 /* ---- approve, reject ---- */
@@ -194,7 +190,7 @@ const nmm_cli_cmd nmm_cmd_approve = {
 	"approve", run_approve, 1, 1,
 	"approve NAME\n"
 	"  Makes a pending node active.\n",
-	NULL, 0, sizeof(no_opts),
+	NMM_NO_OPTS,
 };
 
 static const nmm_cli_opt reject_options[] = {

@@ -188,10 +188,6 @@ static void print_node(const nmm_node *n)
 	       changed);
 }
 
-typedef struct no_opts {
-	char unused;
-} no_opts;
-
 static int run_show(const nmm_cli *c, const void *opts)
 {
 	(void)opts;
@@ -230,7 +226,7 @@ const nmm_cli_cmd nmm_cmd_show = {
 	"show", run_show, 1, 1,
 	"show NAME\n"
 	"  One node's relationship and its history from the audit trail.\n",
-	NULL, 0, sizeof(no_opts),
+	NMM_NO_OPTS,
 };
 
 typedef struct audit_opts {
