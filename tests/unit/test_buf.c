@@ -149,7 +149,7 @@ END_TEST
 
 START_TEST(length_prefixes)
 {
-	static uint8_t big[70000];
+	static uint8_t big[70000], src[70000];
 	uint8_t buf[600];
 	akm_buf_writer w;
 	size_t len;
@@ -164,25 +164,25 @@ START_TEST(length_prefixes)
 
 	/* 255 fits a u8 length, 256 does not, and nothing is written. */
 	akm_buf_writer_init(&w, buf, sizeof buf);
-	akm_buf_put_lv8(&w, big, 255);
+	akm_buf_put_lv8(&w, src, 255);
 	ck_assert_int_eq(akm_buf_writer_done(&w, &len), AKM_BUF_OK);
 	ck_assert_uint_eq(len, 256);
 	ck_assert_uint_eq(buf[0], 255);
 	akm_buf_writer_init(&w, buf, sizeof buf);
-	akm_buf_put_lv8(&w, big, 256);
+	akm_buf_put_lv8(&w, src, 256);
 	ck_assert_int_eq(akm_buf_writer_done(&w, NULL), AKM_BUF_LENGTH);
 	ck_assert_uint_eq(akm_buf_writer_len(&w), 0);
 
 	akm_buf_writer_init(&w, big, sizeof big);
 	akm_buf_put_lv16(&w, buf, 0);
 	akm_buf_writer_init(&w, big, sizeof big);
-	akm_buf_put_lv16(&w, big + 2, 65535);
+	akm_buf_put_lv16(&w, src, 65535);
 	ck_assert_int_eq(akm_buf_writer_done(&w, &len), AKM_BUF_OK);
 	ck_assert_uint_eq(len, 65537);
 	ck_assert_uint_eq(big[0], 0xff);
 	ck_assert_uint_eq(big[1], 0xff);
 	akm_buf_writer_init(&w, big, sizeof big);
-	akm_buf_put_lv16(&w, big + 2, 65536);
+	akm_buf_put_lv16(&w, src, 65536);
 	ck_assert_int_eq(akm_buf_writer_done(&w, NULL), AKM_BUF_LENGTH);
 	ck_assert_uint_eq(akm_buf_writer_len(&w), 0);
 }
@@ -230,10 +230,10 @@ START_TEST(reserve_and_fill)
 	guard_check(&g, 2);
 
 	/* A field too long for its u16 length. */
-	static uint8_t big[70000];
+	static uint8_t big[70000], src[65536];
 	akm_buf_writer_init(&w, big, sizeof big);
 	at = akm_buf_reserve(&w, 2);
-	akm_buf_put_bytes(&w, big + 4, 65536);
+	akm_buf_put_bytes(&w, src, sizeof src);
 	akm_buf_fill_len16(&w, at);
 	ck_assert_int_eq(akm_buf_writer_done(&w, NULL), AKM_BUF_LENGTH);
 }
