@@ -19,6 +19,8 @@
 /* ---- appending ---- */
 
 static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                     const char *site, const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
+static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
                      const char *site, const char *fmt, va_list ap)
 {
 	char detail[512];

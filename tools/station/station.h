@@ -5,7 +5,9 @@
  * usage text, no prompts, nothing printed on stdout: functions take an open,
  * logged-in station token and typed requests, report failures through
  * common/report.h ("<what>: <why>") and return AKM_RC_* codes; what they
- * produce comes back in structs for the caller to show.
+ * produce comes back in structs for the caller to show.  Long runs
+ * (provisioning, export) draw common/progress.h's bar on stderr, and only
+ * when it is a terminal.
  *
  *   station.c    the station's record and key pair in the token, its anchor
  *   nodes.c      nodes (provisioning relationships): find, read, list, change
