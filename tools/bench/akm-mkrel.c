@@ -22,8 +22,10 @@
  * loaded, the token was not found, or a C_* call failed (its CKR_* name is
  * printed).
  *
- * It is also the worked example of docs/object-model.md: each step is the
- * plain PKCS#11 call an application makes.
+ * It is also the worked example of docs/object-model.md: each step after
+ * loading is the plain PKCS#11 call an application makes; loading the
+ * module and finding the token by label are the tools' one loader's
+ * (tools/common/p11.c).
  */
 #include <stddef.h>
 #include <stdbool.h>
