@@ -4,11 +4,14 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "lib/buf.h"
+
 static void put_u64(crypto_hash_sha256_state *st, uint64_t v)
 {
 	uint8_t b[8];
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
+	akm_buf_writer w;
+	akm_buf_writer_init(&w, b, sizeof b);
+	akm_buf_put_u64(&w, v);
 	crypto_hash_sha256_update(st, b, sizeof b);
 }
 

@@ -1,5 +1,5 @@
 /* Fuzz target: the station trust anchor parser ("AKMP"). */
-#include "formats.h"
+#include "lib/fmt-anchor.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 /* Fuzz target: the USB bundle parser ("AKMB") and its inner plaintext. */
-#include "formats.h"
+#include "lib/fmt-bundle.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 /* Fuzz target: the node state parser ("AKMN"). */
-#include "formats.h"
+#include "lib/fmt-node-state.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,5 +1,5 @@
 /* Fuzz target: the enrollment request parser ("AKMR"). */
-#include "formats.h"
+#include "lib/fmt-request.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

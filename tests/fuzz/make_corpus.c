@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "formats.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
 
 static const char *root;
 

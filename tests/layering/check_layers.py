@@ -124,8 +124,13 @@ def check_tools(tools):
                 if not m or m.group(1) in PUBLIC:
                     continue
                 target = m.group(1).split("/")[0]
-                if target in LAYERS and target != "lib":
+                own = os.path.exists(os.path.join(os.path.dirname(path), m.group(1))) or \
+                    os.path.exists(os.path.join(tools, m.group(1)))
+                if target in LAYERS and target != "lib" and not own:
                     found.append(f"{rel}:{no}: a tool includes {m.group(1)} (tools use PKCS#11 and lib/ only)")
+                elif target in LAYERS and own:
+                    found.append(f"{rel}:{no}: tools/{target}/ has the name of a layer of src/: "
+                                 f"\"{m.group(1)}\" is ambiguous")
     return found
 
 
@@ -162,6 +167,7 @@ VIOLATIONS = {
     "src/akm/bad_typed.c": ("static CK_ATTRIBUTE t;\n", "akm/ works on typed structs"),
     "src/extra/file.c": ("int x;\n", "a folder that is no layer"),
     "tools/bad_tool.c": ('#include "core/core.h"\n', "a tool includes core/core.h"),
+    "tools/clash.c": ('#include "common/x.h"\n', "has the name of a layer of src/", {"tools/common/x.h": "int x;\n"}),
 }
 
 
@@ -178,13 +184,17 @@ def self_test():
         found = check(root)
         if found:
             failures.append("a clean tree was refused:\n  " + "\n  ".join(found))
-        for rel, (text, expected) in VIOLATIONS.items():
+        for rel, (text, expected, *extra) in VIOLATIONS.items():
+            extra = extra[0] if extra else {}
+            for other, other_text in extra.items():
+                write(other, other_text)
             write(rel, text)
             found = check(root)
             hits = [v for v in found if v.startswith(rel + ":") and expected in v]
             if not hits:
                 failures.append(f"{rel}: '{expected}' not caught; found: {found}")
-            os.remove(os.path.join(root, rel))
+            for other in [rel, *extra]:
+                os.remove(os.path.join(root, other))
             shutil.rmtree(os.path.join(root, "src", "extra"), ignore_errors=True)
     for f in failures:
         print("self-test:", f)

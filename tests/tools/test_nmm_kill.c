@@ -37,6 +37,7 @@
 
 #include "nmm-test.h"
 #include "akm/pkcs11-akm.h"
+#include "lib/hex.h"
 
 #define STATION_ID "5a5a0123456789abcdef0123456789ab"
 #define BATCH_DEFAULT 1000
@@ -187,9 +188,9 @@ static void child_check(const char *names_path)
 	if (!out)
 		CHILD_FAIL("cannot write %s", names_path);
 	unsigned char station_id[32];
-	size_t station_id_len = strlen(STATION_ID) / 2;
-	for (size_t i = 0; i < station_id_len; i++)
-		sscanf(STATION_ID + 2 * i, "%2hhx", &station_id[i]);
+	size_t station_id_len = 0;
+	if (akm_hex_decode(STATION_ID, station_id, sizeof station_id, &station_id_len) != 0)
+		CHILD_FAIL("STATION_ID is not hex");
 	for (size_t i = 0; i < n; i += 2) {
 		key_info *e = &keys[i], *m = &keys[i + 1];
 		if (e->rid_len != m->rid_len || memcmp(e->rid, m->rid, e->rid_len) != 0)

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "nmm-test.h"
+#include "lib/hex.h"
 
 #define PASSPHRASE "Refusal-Test-Passphrase-1"
 
@@ -51,8 +52,11 @@ static int cmp_lines(const void *a, const void *b)
 
 static void append_hex(FILE *fp, const unsigned char *v, CK_ULONG len)
 {
-	for (CK_ULONG i = 0; i < len; i++)
-		fprintf(fp, "%02x", v[i]);
+	char *hex = malloc(2 * (size_t)len + 1);
+	ck_assert_ptr_nonnull(hex);
+	akm_hex_encode(v, len, hex);
+	fputs(hex, fp);
+	free(hex);
 }
 
 /* Everything a node token holds, as sorted text: one line per object with

@@ -1,9 +1,9 @@
 /*
- * akm-node and the key transfer (tools/lib/transfer.c) against real tokens:
- * SoftHSM2 tokens as the nodes' secure elements, akm-pkcs11.so on another
- * SoftHSM2 token as the station.  The akm-node program runs as a process;
- * the station side of the transfer is called through the tools' library
- * (akm_transfer_seal), so these tests do not need akm-nmm.
+ * akm-node and the key transfer (tools/station/seal.c, tools/node/import.c)
+ * against real tokens: SoftHSM2 tokens as the nodes' secure elements,
+ * akm-pkcs11.so on another SoftHSM2 token as the station.  The akm-node
+ * program runs as a process; the station side of the transfer is called
+ * through the station library (nmm_seal), so these tests do not need akm-nmm.
  *
  * Environment: AKM_TEST_NODE (akm-node), AKM_TEST_MODULE, AKM_TEST_SOFTHSM.
  */
@@ -18,11 +18,16 @@
 #include <sodium.h>
 
 #include "akm/pkcs11-akm.h"
-#include "formats.h"
-#include "p11.h"
-#include "secret.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
+#include "lib/hex.h"
+#include "shared/p11.h"
+#include "shared/secret.h"
+#include "node/node.h"
+#include "station/station.h"
 #include "testenv.h"
-#include "transfer.h"
 
 #define STATION "station"
 #define NODE_A "node-a"
@@ -89,7 +94,7 @@ static void open_node(akm_p11 *p, const char *label)
 	ck_assert_msg(akm_p11_open(p, env.softhsm_path, label) == 0, "%s", p->err);
 	akm_secret pin;
 	ck_assert_int_eq(akm_secret_from(&pin, AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)), 0);
-	ck_assert_msg(akm_p11_login(p, &pin) == 0, "%s", p->err);
+	ck_assert_msg(akm_p11_login(p, pin.data, pin.len) == 0, "%s", p->err);
 	akm_secret_free(&pin);
 }
 
@@ -98,7 +103,7 @@ static void open_station(akm_p11 *p)
 	ck_assert_msg(akm_p11_open(p, env.module_path, NULL) == 0, "%s", p->err);
 	akm_secret pin;
 	ck_assert_int_eq(akm_secret_from(&pin, AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)), 0);
-	ck_assert_msg(akm_p11_login(p, &pin) == 0, "%s", p->err);
+	ck_assert_msg(akm_p11_login(p, pin.data, pin.len) == 0, "%s", p->err);
 	akm_secret_free(&pin);
 }
 
@@ -194,7 +199,7 @@ static size_t seal(station *s, CK_OBJECT_HANDLE enc, CK_OBJECT_HANDLE mac, uint8
                    const uint8_t *node_point, const akm_secret *master, const uint8_t *salt,
                    uint8_t buf[AKM_FMT_BUNDLE_MAX])
 {
-	akm_seal_args a = {
+	nmm_seal_args a = {
 		.enc_key = enc, .mac_key = mac, .station_priv = s->priv,
 		.station_id = station_id, .station_id_len = sizeof station_id,
 		.protection = protection, .node_point = node_point, .master = master, .salt = salt,
@@ -202,7 +207,7 @@ static size_t seal(station *s, CK_OBJECT_HANDLE enc, CK_OBJECT_HANDLE mac, uint8
 	};
 	size_t len = 0;
 	char err[512];
-	ck_assert_msg(akm_transfer_seal(&s->p, &a, buf, &len, err, sizeof err) == 0, "seal: %s", err);
+	ck_assert_msg(nmm_seal(&s->p, &a, buf, &len, err, sizeof err) == 0, "seal: %s", err);
 	return len;
 }
 
@@ -232,27 +237,27 @@ static void check_proof(station *s, akm_p11 *node, const akm_node_state *state, 
 	ck_assert_int_eq(s->p.f->C_Verify(s->p.session, msg, (CK_ULONG)m, proof, 32), CKR_SIGNATURE_INVALID);
 }
 
-static akm_open_rc node_open(akm_p11 *node, const uint8_t *buf, size_t len, const char *hw,
+static akm_import_rc node_open(akm_p11 *node, const uint8_t *buf, size_t len, const char *hw,
                              const akm_secret *pass, akm_node_state *st)
 {
-	akm_open_args a = { .hw = hw, .passphrase = pass, .file_hash = NULL };
+	akm_import_args a = { .hw = hw, .passphrase = pass, .file_hash = NULL };
 	char err[512] = "";
-	akm_open_rc rc = akm_transfer_open(node, buf, len, &a, st, err, sizeof err);
-	if (rc != AKM_OPEN_OK)
+	akm_import_rc rc = akm_node_import(node, buf, len, &a, st, err, sizeof err);
+	if (rc != AKM_IMPORT_OK)
 		ck_assert_msg(err[0] != '\0', "a refusal without a reason");
-	if (getenv("AKM_TEST_VERBOSE") != NULL && rc != AKM_OPEN_OK)
+	if (getenv("AKM_TEST_VERBOSE") != NULL && rc != AKM_IMPORT_OK)
 		fprintf(stderr, "refused (%d): %s\n", (int)rc, err);
 	return rc;
 }
 
 /* Opening must be refused with `want` and leave the node token as it was. */
 static void refused(akm_p11 *node, const uint8_t *buf, size_t len, const char *hw,
-                    const akm_secret *pass, akm_open_rc want)
+                    const akm_secret *pass, akm_import_rc want)
 {
 	uint8_t before[32], after[32];
 	size_t n_before = count_objects(node, before);
 	akm_node_state st;
-	akm_open_rc rc = node_open(node, buf, len, hw, pass, &st);
+	akm_import_rc rc = node_open(node, buf, len, hw, pass, &st);
 	ck_assert_int_eq(rc, want);
 	ck_assert_uint_eq(count_objects(node, after), n_before);
 	ck_assert(memcmp(before, after, 32) == 0);
@@ -461,7 +466,7 @@ START_TEST(transfer_node_key)
 	size_t l1 = seal(&s, enc, mac, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b1);
 
 	/* untrusted before the anchor is pinned */
-	refused(&a, b1, l1, hw_a, NULL, AKM_OPEN_UNTRUSTED);
+	refused(&a, b1, l1, hw_a, NULL, AKM_IMPORT_UNTRUSTED);
 	ck_assert_int_eq(akm_node_trust(&a, &s.anchor, err, sizeof err), 0);
 
 	/* every single bit flip of the bundle is refused (a few bits per byte) */
@@ -470,15 +475,15 @@ START_TEST(transfer_node_key)
 		memcpy(bad, b1, l1);
 		bad[i] ^= (uint8_t)(1u << (i % 8));
 		akm_node_state st;
-		akm_open_rc rc = node_open(&a, bad, l1, hw_a, NULL, &st);
-		ck_assert_msg(rc == AKM_OPEN_MALFORMED || rc == AKM_OPEN_UNTRUSTED,
+		akm_import_rc rc = node_open(&a, bad, l1, hw_a, NULL, &st);
+		ck_assert_msg(rc == AKM_IMPORT_MALFORMED || rc == AKM_IMPORT_UNTRUSTED,
 		              "byte %zu flipped: %d", i, (int)rc);
 	}
-	refused(&a, b1, l1 - 1, hw_a, NULL, AKM_OPEN_MALFORMED);
-	refused(&a, b1, l1, "other-hw", NULL, AKM_OPEN_WRONG_NODE);
+	refused(&a, b1, l1 - 1, hw_a, NULL, AKM_IMPORT_MALFORMED);
+	refused(&a, b1, l1, "other-hw", NULL, AKM_IMPORT_WRONG_NODE);
 
 	akm_node_state st;
-	ck_assert_int_eq(node_open(&a, b1, l1, hw_a, NULL, &st), AKM_OPEN_OK);
+	ck_assert_int_eq(node_open(&a, b1, l1, hw_a, NULL, &st), AKM_IMPORT_OK);
 	ck_assert_uint_eq(st.seq, 1);
 	ck_assert_str_eq(st.name, "node-A");
 	ck_assert(st.pr_id_len == 16 && memcmp(st.pr_id, pr, 16) == 0);
@@ -501,14 +506,14 @@ START_TEST(transfer_node_key)
 	}
 
 	/* the same bundle twice: replay */
-	refused(&a, b1, l1, hw_a, NULL, AKM_OPEN_REPLAY);
+	refused(&a, b1, l1, hw_a, NULL, AKM_IMPORT_REPLAY);
 	/* a newer one is taken; then the older one is refused */
 	size_t l2 = seal(&s, enc, mac, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b2);
-	ck_assert_int_eq(node_open(&a, b2, l2, hw_a, NULL, &st), AKM_OPEN_OK);
+	ck_assert_int_eq(node_open(&a, b2, l2, hw_a, NULL, &st), AKM_IMPORT_OK);
 	ck_assert_uint_eq(st.seq, 2);
 	check_proof(&s, &a, &st, mac);
-	refused(&a, b1, l1, hw_a, NULL, AKM_OPEN_REPLAY);
-	refused(&a, b2, l2, hw_a, NULL, AKM_OPEN_REPLAY);
+	refused(&a, b1, l1, hw_a, NULL, AKM_IMPORT_REPLAY);
+	refused(&a, b2, l2, hw_a, NULL, AKM_IMPORT_REPLAY);
 	/* exactly one state object and one key of each purpose */
 	uint8_t dg[32];
 	size_t objects = count_objects(&a, dg);
@@ -516,14 +521,14 @@ START_TEST(transfer_node_key)
 
 	/* sealed to node B's key (same hardware value): refused by A */
 	size_t lo = seal(&s, enc, mac, AKM_BUNDLE_NODE_KEY, point_b, NULL, NULL, other);
-	refused(&a, other, lo, hw_a, NULL, AKM_OPEN_WRONG_NODE);
+	refused(&a, other, lo, hw_a, NULL, AKM_IMPORT_WRONG_NODE);
 
 	/* a bundle of another PR (another node AKM ID) for the same hardware */
 	uint8_t pr2[16];
 	CK_OBJECT_HANDLE enc2, mac2;
 	station_pr(&s, "node-A2", hw_a, pr2, &enc2, &mac2);
 	lo = seal(&s, enc2, mac2, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, other);
-	refused(&a, other, lo, hw_a, NULL, AKM_OPEN_WRONG_NODE); /* another node AKM ID */
+	refused(&a, other, lo, hw_a, NULL, AKM_IMPORT_WRONG_NODE); /* another node AKM ID */
 
 	/* node B: trusts another station -> untrusted */
 	akm_anchor fake = s.anchor;
@@ -533,7 +538,7 @@ START_TEST(transfer_node_key)
 	CK_OBJECT_HANDLE enc3, mac3;
 	station_pr(&s, "node-B", hw_b, pr3, &enc3, &mac3);
 	lo = seal(&s, enc3, mac3, AKM_BUNDLE_NODE_KEY, point_b, NULL, NULL, other);
-	refused(&b, other, lo, hw_b, NULL, AKM_OPEN_UNTRUSTED);
+	refused(&b, other, lo, hw_b, NULL, AKM_IMPORT_UNTRUSTED);
 
 	akm_p11_close(&b);
 	akm_p11_close(&a);
@@ -565,27 +570,27 @@ START_TEST(transfer_passphrase)
 	uint8_t b1[AKM_FMT_BUNDLE_MAX], b2[AKM_FMT_BUNDLE_MAX];
 	size_t l1 = seal(&s, enc, mac, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b1);
 
-	refused(&b, b1, l1, hw_b, &wrong, AKM_OPEN_BAD_PASSPHRASE);
-	refused(&b, b1, l1, hw_b, NULL, AKM_OPEN_BAD_PASSPHRASE);
-	refused(&b, b1, l1, "not-b", &pass, AKM_OPEN_WRONG_NODE);
+	refused(&b, b1, l1, hw_b, &wrong, AKM_IMPORT_BAD_PASSPHRASE);
+	refused(&b, b1, l1, hw_b, NULL, AKM_IMPORT_BAD_PASSPHRASE);
+	refused(&b, b1, l1, "not-b", &pass, AKM_IMPORT_WRONG_NODE);
 	for (size_t i = 0; i < l1; i += 7) {
 		uint8_t bad[AKM_FMT_BUNDLE_MAX];
 		memcpy(bad, b1, l1);
 		bad[i] ^= 0x80;
 		akm_node_state st;
-		akm_open_rc rc = node_open(&b, bad, l1, hw_b, &pass, &st);
-		ck_assert_msg(rc == AKM_OPEN_MALFORMED || rc == AKM_OPEN_UNTRUSTED, "byte %zu: %d", i, (int)rc);
+		akm_import_rc rc = node_open(&b, bad, l1, hw_b, &pass, &st);
+		ck_assert_msg(rc == AKM_IMPORT_MALFORMED || rc == AKM_IMPORT_UNTRUSTED, "byte %zu: %d", i, (int)rc);
 	}
 
 	akm_node_state st;
-	ck_assert_int_eq(node_open(&b, b1, l1, hw_b, &pass, &st), AKM_OPEN_OK);
+	ck_assert_int_eq(node_open(&b, b1, l1, hw_b, &pass, &st), AKM_IMPORT_OK);
 	ck_assert_uint_eq(st.seq, 1);
 	check_proof(&s, &b, &st, mac);
-	refused(&b, b1, l1, hw_b, &pass, AKM_OPEN_REPLAY);
+	refused(&b, b1, l1, hw_b, &pass, AKM_IMPORT_REPLAY);
 	size_t l2 = seal(&s, enc, mac, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b2);
-	ck_assert_int_eq(node_open(&b, b2, l2, hw_b, &pass, &st), AKM_OPEN_OK);
+	ck_assert_int_eq(node_open(&b, b2, l2, hw_b, &pass, &st), AKM_IMPORT_OK);
 	ck_assert_uint_eq(st.seq, 2);
-	refused(&b, b1, l1, hw_b, &pass, AKM_OPEN_REPLAY);
+	refused(&b, b1, l1, hw_b, &pass, AKM_IMPORT_REPLAY);
 
 	akm_secret_free(&master);
 	akm_secret_free(&wrong);

@@ -1,6 +1,6 @@
 /*
- * The station's and node's file formats (tools/lib/formats.c) and the
- * passphrase keys (tools/lib/secret.c): the test vectors of docs/formats.md
+ * The station's and node's file formats (src/lib/fmt-*.c) and the
+ * passphrase keys (tools/shared/secret.c): the test vectors of docs/formats.md
  * (sections "USB bundle (AKMB)" to "Passphrase keys"), round trips, and every
  * refusal of the strict parsers.  The vectors are real: the bundles' and
  * request's signatures verify, the protection-2 payload opens with the
@@ -24,8 +24,12 @@
 #include <openssl/params.h>
 #include <sodium.h>
 
-#include "formats.h"
-#include "secret.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
+#include "lib/hex.h"
+#include "shared/secret.h"
 
 /* ---- the vectors of docs/formats.md ---- */
 
@@ -1126,34 +1130,6 @@ END_TEST
 
 /* ---- hex, messages ---- */
 
-START_TEST(hex_helpers)
-{
-	static const uint8_t bytes[] = { 0x00, 0xff, 0x10, 0xab };
-	char hex[9];
-	uint8_t out[8];
-	size_t len = 99;
-	akm_hex_encode(bytes, sizeof bytes, hex);
-	ck_assert_str_eq(hex, "00ff10ab");
-	akm_hex_encode(bytes, 0, hex);
-	ck_assert_str_eq(hex, "");
-	ck_assert_int_eq(akm_hex_decode("00FF10aB", out, sizeof out, &len), 0);
-	ck_assert_uint_eq(len, 4);
-	ck_assert_mem_eq(out, bytes, 4);
-	ck_assert_int_eq(akm_hex_decode("", out, sizeof out, &len), 0);
-	ck_assert_uint_eq(len, 0);
-	len = 99;
-	ck_assert_int_eq(akm_hex_decode("abc", out, sizeof out, &len), -1);
-	ck_assert_int_eq(akm_hex_decode("zz", out, sizeof out, &len), -1);
-	ck_assert_int_eq(akm_hex_decode("0g", out, sizeof out, &len), -1);
-	ck_assert_int_eq(akm_hex_decode(" 00", out, sizeof out, &len), -1);
-	ck_assert_int_eq(akm_hex_decode("0x00", out, sizeof out, &len), -1);
-	ck_assert_int_eq(akm_hex_decode("000102030405060708", out, sizeof out, &len), -1);
-	ck_assert_uint_eq(len, 99); /* unchanged by a refusal */
-	ck_assert_int_eq(akm_hex_decode("0001020304050607", out, sizeof out, &len), 0);
-	ck_assert_uint_eq(len, 8);
-}
-END_TEST
-
 START_TEST(messages)
 {
 	const char *seen[AKM_FMT_TOO_BIG + 1];
@@ -1265,7 +1241,6 @@ int main(void)
 	tcase_add_test(tc, encoder_capacities);
 	tcase_add_test(tc, encoder_refusals);
 	tcase_add_test(tc, round_trip_limits);
-	tcase_add_test(tc, hex_helpers);
 	tcase_add_test(tc, messages);
 	tcase_add_test(tc, docs_show_these_vectors);
 	suite_add_tcase(s, tc);

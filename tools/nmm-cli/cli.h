@@ -1,0 +1,80 @@
+/*
+ * akm-nmm's command line (docs/akm-nmm.md): akm-nmm.c holds the command
+ * table, the option parser and the usage text; each cmd-*.c file holds one
+ * group of commands, each with its own option struct, turning options into
+ * a call of the station library (tools/station/) and its result into text
+ * or --json on stdout.
+ *
+ *   cmd-station.c    init, anchor
+ *   cmd-provision.c  provision, enroll, approve, reject
+ *   cmd-deliver.c    export, write-se, verify
+ *   cmd-report.c     list, show, audit
+ */
+#ifndef AKM_NMM_CLI_H
+#define AKM_NMM_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "shared/json.h"
+#include "station/station.h"
+
+/* What every command gets: its name, the common options, its arguments. */
+typedef struct nmm_cli {
+	const char *cmd;
+	const char *module, *token, *pin_file;
+	bool json;
+	char **args;
+	int nargs;
+} nmm_cli;
+
+/* An option a command takes: its name (one of the names akm-nmm.c knows,
+ * which also says whether it is a flag, a text or a number) and where its
+ * value goes in the command's option struct (a bool, a const char * or an
+ * unsigned long; a number also sets the bool at set_off). */
+typedef struct nmm_cli_opt {
+	const char *name;
+	size_t off, set_off;
+} nmm_cli_opt;
+
+#define NMM_OPT(type, field, name) {name, offsetof(type, field), (size_t)-1}
+#define NMM_NUM_OPT(type, field, set_field, name) {name, offsetof(type, field), offsetof(type, set_field)}
+
+typedef struct nmm_cli_cmd {
+	const char *name;
+	int (*run)(const nmm_cli *c, const void *opts);
+	int min_args, max_args;
+	const char *usage;
+	const nmm_cli_opt *opts;
+	size_t nopts;
+	size_t opts_size; /* of its option struct (at least 1) */
+} nmm_cli_cmd;
+
+#define NMM_OPTS(table) table, sizeof table / sizeof table[0]
+/* The option struct of a command without options of its own. */
+typedef struct nmm_cli_none {
+	char unused;
+} nmm_cli_none;
+#define NMM_NO_OPTS NULL, 0, sizeof(nmm_cli_none)
+
+extern const nmm_cli_cmd nmm_cmd_init, nmm_cmd_anchor;
+extern const nmm_cli_cmd nmm_cmd_provision, nmm_cmd_enroll, nmm_cmd_approve, nmm_cmd_reject;
+extern const nmm_cli_cmd nmm_cmd_export, nmm_cmd_write_se, nmm_cmd_verify;
+extern const nmm_cli_cmd nmm_cmd_list, nmm_cmd_show, nmm_cmd_audit;
+
+/* ---- what the command files share (akm-nmm.c) ---- */
+
+/* Opens the token of --module/--token (or AKM_MODULE/AKM_TOKEN) and logs in
+ * with --pin-file / AKM_PIN / a prompt.  Returns an AKM_RC_* code. */
+int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p);
+/* The token, then the station in it (AKM_RC_NOT_FOUND when it is not
+ * initialised). */
+int nmm_cli_station_open(const nmm_cli *c, nmm_station *s);
+/* A node's secure element: --se-module, --se-token, --se-pin-file (or
+ * AKM_SE_PIN, or a prompt). */
+int nmm_cli_se_open(const nmm_cli *c, const char *module, const char *token, const char *pin_file, akm_p11 *se);
+/* Text given on the command line for the records: at most max bytes of
+ * printable UTF-8, no control characters. */
+bool nmm_cli_valid_text(const char *t, size_t max);
+
+#endif

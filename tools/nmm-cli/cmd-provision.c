@@ -1,0 +1,205 @@
+/* akm-nmm provision, enroll, approve, reject (docs/akm-nmm.md): nodes in. */
+#include "nmm-cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/hex.h"
+
+/* ---- provision ---- */
+
+typedef struct provision_opts {
+	const char *node, *hw_id, *batch, *prefix;
+	unsigned long count;
+	bool count_set;
+} provision_opts;
+
+static void print_provisioned(const nmm_cli *c, const nmm_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->e[i].error)
+			akm_report(0, p->e[i].name, "%s", p->e[i].error);
+	if (!c->json) {
+		printf("provisioned %zu, already present %zu, failed %zu\n", p->provisioned, p->present, p->failed);
+		return;
+	}
+	akm_json j;
+	akm_json_init(&j, stdout);
+	akm_json_object_begin(&j);
+	akm_json_kv_uint(&j, "provisioned", p->provisioned);
+	akm_json_kv_uint(&j, "present", p->present);
+	akm_json_key(&j, "failed");
+	akm_json_array_begin(&j);
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->e[i].error)
+			continue;
+		akm_json_object_begin(&j);
+		akm_json_kv_string(&j, "node", p->e[i].name);
+		akm_json_kv_string(&j, "error", p->e[i].error);
+		akm_json_object_end(&j);
+	}
+	akm_json_array_end(&j);
+	akm_json_object_end(&j);
+	akm_json_finish(&j);
+}
+
+static int run_provision(const nmm_cli *c, const void *opts)
+{
+	const provision_opts *o = opts;
+	int modes = (o->node != NULL) + (o->batch != NULL) + (o->count_set ? 1 : 0);
+	if (modes != 1)
+		return akm_report(AKM_RC_USAGE, "provision",
+		                  "give one of --node NAME --hw-id VALUE, --batch FILE, --count N");
+	if ((o->node != NULL) != (o->hw_id != NULL))
+		return akm_report(AKM_RC_USAGE, "provision", "--node and --hw-id go together");
+	if (o->prefix && !o->count_set)
+		return akm_report(AKM_RC_USAGE, "provision", "--prefix goes with --count");
+	if (o->count_set && (o->count < 1 || o->count > 10000000UL))
+		return akm_report(AKM_RC_USAGE, "provision", "--count must be 1 to 10000000");
+	nmm_plan p;
+	memset(&p, 0, sizeof p);
+	int code = AKM_RC_OK;
+	if (o->node)
+		code = nmm_plan_add(&p, o->node, o->hw_id, 0) == 0 ? AKM_RC_OK
+		                                                   : akm_report(AKM_RC_FILES, "provision", "out of memory");
+	else if (o->batch)
+		code = nmm_plan_from_file(&p, o->batch);
+	else
+		code = nmm_plan_from_count(&p, o->count, o->prefix ? o->prefix : "node-");
+	if (code == AKM_RC_OK)
+		code = nmm_plan_check(&p);
+	nmm_station s;
+	if (code == AKM_RC_OK && (code = nmm_cli_station_open(c, &s)) == AKM_RC_OK) {
+		code = nmm_provision(&s, &p);
+		nmm_station_close(&s);
+	}
+	if (code == AKM_RC_OK) {
+		print_provisioned(c, &p);
+		code = p.failed ? AKM_RC_REFUSED : AKM_RC_OK;
+	}
+	nmm_plan_free(&p);
+	return code;
+}
+
+static const nmm_cli_opt provision_options[] = {
+	NMM_OPT(provision_opts, node, "--node"),
+	NMM_OPT(provision_opts, hw_id, "--hw-id"),
+	NMM_OPT(provision_opts, batch, "--batch"),
+	NMM_NUM_OPT(provision_opts, count, count_set, "--count"),
+	NMM_OPT(provision_opts, prefix, "--prefix"),
+};
+
+const nmm_cli_cmd nmm_cmd_provision = {
+	"provision", run_provision, 0, 0,
+	"provision (--node NAME --hw-id VALUE | --batch FILE | --count N [--prefix P])\n"
+	"  Creates a provisioning relationship per node, bound to its hardware value.\n"
+	"  Batch file: lines \"NAME HWID\"; blank lines and #-lines are ignored.\n"
+	"  --count N: nodes P000001.. (P default \"node-\") with hw-id \"hw-<name>\".\n"
+	"  A rerun skips nodes already present with the same hw-id.\n",
+	NMM_OPTS(provision_options), sizeof(provision_opts),
+};
+
+/* ---- enroll ---- */
+
+static int run_enroll(const nmm_cli *c, const void *opts)
+{
+	(void)opts;
+	nmm_enrollment e;
+	int code = nmm_enroll_read(c->args[0], &e);
+	if (code != AKM_RC_OK)
+		return code;
+	nmm_station s;
+	if ((code = nmm_cli_station_open(c, &s)) != AKM_RC_OK)
+		return code;
+	nmm_enrolled out;
+	code = nmm_enroll(&s, &e, &out);
+	if (code == AKM_RC_OK && c->json) {
+		akm_json j;
+		akm_json_init(&j, stdout);
+		akm_json_object_begin(&j);
+		akm_json_kv_string(&j, "node", e.r.name);
+		akm_json_kv_string(&j, "state", "pending");
+		akm_json_kv_string(&j, "hw_id", out.hw);
+		akm_json_kv_hex(&j, "node_id", out.node_id, sizeof out.node_id);
+		akm_json_kv_hex(&j, "pr_id", out.pr_id, sizeof out.pr_id);
+		akm_json_kv_string(&j, "node_key_fingerprint", out.key_fingerprint);
+		akm_json_object_end(&j);
+		akm_json_finish(&j);
+	} else if (code == AKM_RC_OK) {
+		printf("enrolled %s (hw-id %s), pending approval\nnode key fingerprint: %s\n", e.r.name, out.hw,
+		       out.key_fingerprint);
+	}
+	nmm_station_close(&s);
+	return code;
+}
+
+const nmm_cli_cmd nmm_cmd_enroll = {
+	"enroll", run_enroll, 1, 1,
+	"enroll FILE\n"
+	"  Checks a node's enrollment request (AKMR) and records the node as pending.\n",
+	NMM_NO_OPTS,
+};
+
+/* ---- approve, reject ---- */
+
+typedef struct reject_opts {
+	const char *reason;
+} reject_opts;
+
+static int change_state(const nmm_cli *c, const char *reason, CK_ULONG to, const char *action)
+{
+	const char *name = c->args[0];
+	if (reason && !nmm_cli_valid_text(reason, 200))
+		return akm_report(AKM_RC_USAGE, action,
+		                  "--reason must be at most 200 bytes of text without control characters");
+	nmm_station s;
+	int code = nmm_cli_station_open(c, &s);
+	if (code != AKM_RC_OK)
+		return code;
+	CK_ULONG from = 0;
+	code = nmm_node_change_state(&s, name, to, action, reason, &from);
+	if (code == AKM_RC_OK && c->json) {
+		akm_json j;
+		akm_json_init(&j, stdout);
+		akm_json_object_begin(&j);
+		akm_json_kv_string(&j, "node", name);
+		akm_json_kv_string(&j, "state", nmm_state_name(to));
+		akm_json_kv_string(&j, "previous_state", nmm_state_name(from));
+		akm_json_object_end(&j);
+		akm_json_finish(&j);
+	} else if (code == AKM_RC_OK) {
+		printf("%s: %s\n", name, to == CKV_AKM_STATE_ACTIVE ? "approved (active)" : "rejected (revoked)");
+	}
+	nmm_station_close(&s);
+	return code;
+}
+
+static int run_approve(const nmm_cli *c, const void *opts)
+{
+	(void)opts;
+	return change_state(c, NULL, CKV_AKM_STATE_ACTIVE, "approve");
+}
+
+static int run_reject(const nmm_cli *c, const void *opts)
+{
+	const reject_opts *o = opts;
+	return change_state(c, o->reason, CKV_AKM_STATE_REVOKED, "reject");
+}
+
+const nmm_cli_cmd nmm_cmd_approve = {
+	"approve", run_approve, 1, 1,
+	"approve NAME\n"
+	"  Makes a pending node active.\n",
+	NMM_NO_OPTS,
+};
+
+static const nmm_cli_opt reject_options[] = {
+	NMM_OPT(reject_opts, reason, "--reason"),
+};
+
+const nmm_cli_cmd nmm_cmd_reject = {
+	"reject", run_reject, 1, 1,
+	"reject NAME [--reason TEXT]\n"
+	"  Revokes a node's provisioning relationship (a pending one, typically).\n",
+	NMM_OPTS(reject_options), sizeof(reject_opts),
+};

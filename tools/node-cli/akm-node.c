@@ -1,0 +1,216 @@
+/*
+ * akm-node: the node side of provisioning (docs/akm-node.md), the command
+ * line of the node library (tools/node/).  A thin PKCS#11 client of the
+ * node's own token (its secure element, or any PKCS#11 token).  This file:
+ * the command table, the options (common ones before the command, the
+ * command's own after it), the usage text, and opening the token.
+ *
+ *   akm-node [--module PATH] [--token URI|LABEL] [--pin-file FILE] [--json]
+ *            (hw-id | trust | import | id | request) [options]
+ *
+ * Exit status: 0 ok; 1 usage; 2 refused (bad or untrusted input); 3 not
+ * found; 4 token or module failure; 5 file-system error.
+ */
+#include "node-cli/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const node_cli_cmd *const commands[] = {
+	&node_cmd_hw_id, &node_cmd_trust, &node_cmd_import, &node_cmd_id, &node_cmd_request,
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+static const char common_help[] =
+	"Common options:\n"
+	"  --module PATH       the token's PKCS#11 module (else $AKM_MODULE)\n"
+	"  --token URI|LABEL   the token: a PKCS#11 URI or its label (else $AKM_TOKEN,\n"
+	"                      else the only token of the module)\n"
+	"  --pin-file FILE     the user PIN, first line of FILE (else $AKM_PIN, else a prompt)\n"
+	"  --json              machine-readable output on stdout\n"
+	"  -h, --help          this help\n";
+
+static void usage_all(FILE *to)
+{
+	fputs("usage: akm-node [common options] COMMAND [options]\n"
+	      "Commands:\n",
+	      to);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(to, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+	fputs("'akm-node COMMAND --help' describes each.\n", to);
+	fputs(common_help, to);
+	fputs("Exit status: 0 ok, 1 usage, 2 refused, 3 not found, 4 token or module failure,\n"
+	      "5 file-system error.\n", to);
+}
+
+void node_cli_usage(const node_cli_cmd *cmd, FILE *to)
+{
+	fputs(cmd->help, to);
+	fputs(common_help, to);
+}
+
+int node_cli_args(const node_cli_cmd *cmd, int npos, int want)
+{
+	if (npos == want)
+		return 0;
+	fprintf(stderr, "akm-node: %s: %s\n", cmd->name, npos < want ? "missing argument" : "too many arguments");
+	node_cli_usage(cmd, stderr);
+	return AKM_RC_USAGE;
+}
+
+/* ---- options ---- */
+
+enum { OPT_MODULE = 256, OPT_TOKEN, OPT_PIN_FILE, OPT_JSON, OPT_FIRST_OWN };
+enum { OWN_MAX = 16 };
+
+/* getopt_long's table: the common options, then every command's own
+ * (each name once), in command order. */
+typedef struct opt_table {
+	struct option longs[4 + 1 + OWN_MAX + 1];
+	const char *own[OWN_MAX]; /* the name of OPT_FIRST_OWN + i */
+	size_t nown;
+} opt_table;
+
+static void build_table(opt_table *t)
+{
+	static const struct option common[] = {
+		{ "module", required_argument, NULL, OPT_MODULE },
+		{ "token", required_argument, NULL, OPT_TOKEN },
+		{ "pin-file", required_argument, NULL, OPT_PIN_FILE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
+		t->longs[n++] = common[i];
+	t->nown = 0;
+	for (size_t c = 0; c < NCOMMANDS; c++)
+		for (size_t k = 0; k < commands[c]->nopts; k++) {
+			const char *name = commands[c]->opts[k].name;
+			bool known = false;
+			for (size_t i = 0; i < t->nown; i++)
+				known = known || strcmp(t->own[i], name) == 0;
+			if (known || t->nown == OWN_MAX)
+				continue;
+			t->own[t->nown] = name;
+			t->longs[n++] = (struct option){ name, required_argument, NULL, OPT_FIRST_OWN + (int)t->nown };
+			t->nown++;
+		}
+	t->longs[n] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+static const node_cli_opt *own_option(const node_cli_cmd *cmd, const char *name)
+{
+	for (size_t k = 0; cmd != NULL && k < cmd->nopts; k++)
+		if (strcmp(cmd->opts[k].name, name) == 0)
+			return &cmd->opts[k];
+	return NULL;
+}
+
+/* Parses options: the common ones before the command (cmd NULL), then the
+ * command's.  Returns 0 or AKM_RC_USAGE. */
+static int parse(const opt_table *t, int argc, char **argv, const node_cli_cmd *cmd, node_cli *c, void *opts,
+                 bool *help)
+{
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, cmd ? ":h" : "+:h", t->longs, NULL)) != -1) {
+		if (opt == '?') {
+			fprintf(stderr, "akm-node: unknown option %s\n", argv[optind - 1]);
+			return AKM_RC_USAGE;
+		}
+		if (opt == ':') {
+			fprintf(stderr, "akm-node: option %s needs a value\n", argv[optind - 1]);
+			return AKM_RC_USAGE;
+		}
+		const node_cli_opt *own = opt >= OPT_FIRST_OWN ? own_option(cmd, t->own[opt - OPT_FIRST_OWN]) : NULL;
+		if (opt >= OPT_FIRST_OWN && own == NULL) {
+			fprintf(stderr, "akm-node: option %s does not apply to %s\n", argv[optind - 1],
+			        cmd ? cmd->name : "every command");
+			return AKM_RC_USAGE;
+		}
+		switch (opt) {
+		case OPT_MODULE: c->module = optarg; break;
+		case OPT_TOKEN: c->token = optarg; break;
+		case OPT_PIN_FILE: c->pin_file = optarg; break;
+		case OPT_JSON: c->json = true; break;
+		case 'h': *help = true; break;
+		default: *(const char **)((char *)opts + own->off) = optarg; break;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	akm_secret_init();
+	akm_report_program("akm-node");
+	opt_table t;
+	build_table(&t);
+	node_cli c;
+	memset(&c, 0, sizeof c);
+	bool help = false;
+	if (parse(&t, argc, argv, NULL, &c, NULL, &help) != 0)
+		return AKM_RC_USAGE;
+	if (optind >= argc) {
+		usage_all(help ? stdout : stderr);
+		return help ? AKM_RC_OK : AKM_RC_USAGE;
+	}
+	const char *name = argv[optind];
+	const node_cli_cmd *cmd = NULL;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i]->name, name) == 0)
+			cmd = commands[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "akm-node: unknown command %s\n", name);
+		usage_all(stderr);
+		return AKM_RC_USAGE;
+	}
+	void *opts = calloc(1, cmd->opts_size);
+	if (opts == NULL)
+		return akm_report_why(AKM_RC_USAGE, "out of memory", NULL);
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	optind = 0; /* glibc: start over, on the command's arguments */
+	int code;
+	if (parse(&t, sub_argc, sub_argv, cmd, &c, opts, &help) != 0) {
+		node_cli_usage(cmd, stderr);
+		code = AKM_RC_USAGE;
+	} else if (help) {
+		node_cli_usage(cmd, stdout);
+		code = AKM_RC_OK;
+	} else {
+		code = cmd->run(&c, opts, sub_argc - optind, sub_argv + optind);
+	}
+	free(opts);
+	return code;
+}
+
+/* ---- the token ---- */
+
+int node_cli_token_open(const node_cli *c, akm_p11 *p, bool login)
+{
+	const char *module = c->module ? c->module : getenv("AKM_MODULE");
+	const char *token = c->token ? c->token : getenv("AKM_TOKEN");
+	if (module == NULL || module[0] == '\0') {
+		memset(p, 0, sizeof *p);
+		return akm_report_why(AKM_RC_USAGE, "no PKCS#11 module", "give --module PATH or set AKM_MODULE");
+	}
+	if (token != NULL && token[0] == '\0')
+		token = NULL;
+	if (akm_p11_open(p, module, token) != 0)
+		return akm_report_why(AKM_RC_TOKEN, "opening the token", p->err);
+	if (!login)
+		return 0;
+	akm_secret pin = { 0 };
+	char err[256];
+	if (akm_secret_read(&pin, c->pin_file, "AKM_PIN", "User PIN: ", "PIN", err, sizeof err) != 0)
+		return akm_report_why(AKM_RC_USAGE, "logging in", err);
+	int rc = akm_p11_login(p, pin.data, pin.len);
+	akm_secret_free(&pin);
+	if (rc != 0)
+		return akm_report_why(strstr(p->err, "CKR_PIN_") ? AKM_RC_REFUSED : AKM_RC_TOKEN, "logging in", p->err);
+	return 0;
+}

@@ -1,0 +1,122 @@
+/*
+ * The node library: what a node does with its own token (its secure
+ * element, a TPM's or a software token), through PKCS#11 only.  akm-node is
+ * its command line; the station's write-se and verify use it on a node's
+ * secure element attached to the station.  No argument parsing, no usage
+ * text: functions take typed requests and report failures through
+ * shared/report.h (the ones that run on a station's behalf put their
+ * sentence in an err buffer instead, for the station to report).
+ *
+ * Node-side objects (docs/formats.md, "Node token"):
+ *   identity key pair  label "akm-node identity", CKA_ID "akm-node"
+ *   station anchor     CKO_PUBLIC_KEY, label "akm-station", CKA_ID = station ID
+ *   PR keys            CKA_ID = PR ID || purpose byte, label "<name>/enc", "/mac"
+ *   state              CKO_DATA, CKA_APPLICATION "akm-node", label "akm-node state",
+ *                      CKA_VALUE an akm_node_state record
+ */
+#ifndef AKM_TOOLS_NODE_H
+#define AKM_TOOLS_NODE_H
+
+#include <stdbool.h>
+
+#include "shared/p11.h"
+#include "shared/report.h"
+#include "shared/secret.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-node-state.h"
+
+#define AKM_NODE_IDENTITY_LABEL "akm-node identity"
+#define AKM_NODE_IDENTITY_ID "akm-node"
+#define AKM_NODE_ANCHOR_LABEL "akm-station"
+#define AKM_NODE_STATE_LABEL "akm-node state"
+#define AKM_NODE_APPLICATION "akm-node"
+
+#define AKM_NODE_FILE_MAX 4096 /* no anchor, request or bundle is larger */
+
+/* ---- the token (token.c) ---- */
+
+/* The identity key pair, generated on first use when `create`.  Returns 0,
+ * 1 when there is none and !create, -1 on error (p->err says why). */
+int akm_node_identity(akm_p11 *node, bool create, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv,
+                      uint8_t point[65]);
+/* Whether a station anchor is pinned, and its handle.  0 or -1. */
+int akm_node_anchor_find(akm_p11 *node, bool *found, CK_OBJECT_HANDLE *h);
+/* The pinned anchor, if any: handle, station ID and point.  0 or -1. */
+int akm_node_anchor_read(akm_p11 *node, bool *found, CK_OBJECT_HANDLE *h, uint8_t id[AKM_FMT_ID_MAX],
+                         size_t *id_len, uint8_t point[65]);
+/* Pins the station anchor: 0 pinned (or the same one already was), -1
+ * refused (a different one is pinned), -2 token failure; err says why. */
+int akm_node_trust(akm_p11 *node, const akm_anchor *anchor, char *err, size_t errlen);
+/* Reads the node state; returns 1 when there is none yet, 0 when read, -1
+ * on error.  *obj (if not NULL) gets its object. */
+int akm_node_state_read(akm_p11 *node, akm_node_state *state, CK_OBJECT_HANDLE *obj);
+/* The proof of possession a verifier asks for: HMAC-SHA256 with the node's
+ * PR MAC key over the verification message (lib/fmt-verify.h), C_Sign in
+ * the node token. */
+int akm_node_prove(akm_p11 *node, const akm_node_state *state, const uint8_t challenge[32],
+                   uint8_t mac[32]);
+
+/* ---- a bundle into the token (import.c) ---- */
+
+/* Refusal reasons of akm_node_import, each with a sentence in err. */
+typedef enum {
+	AKM_IMPORT_OK = 0,
+	AKM_IMPORT_MALFORMED,     /* not a bundle / damaged / truncated */
+	AKM_IMPORT_UNTRUSTED,     /* no anchor, other station, or bad signature */
+	AKM_IMPORT_WRONG_NODE,    /* for another node (hardware value, node key or name) */
+	AKM_IMPORT_REPLAY,        /* sequence not newer than the last accepted */
+	AKM_IMPORT_BAD_PASSPHRASE,/* passphrase does not open it */
+	AKM_IMPORT_TOKEN_ERROR    /* the token failed */
+} akm_import_rc;
+
+typedef struct akm_import_args {
+	const char *hw;                  /* the node's hardware value (text) */
+	const akm_secret *passphrase;    /* for protection 2, else NULL */
+	const uint8_t *file_hash;        /* SHA-256 of the bundle file (recorded) */
+} akm_import_args;
+
+/* Checks one bundle against the node (its station anchor and signature,
+ * hardware value, node key, sequence) and unwraps its keys into the node
+ * token `node` (logged in); the plaintext keys never reach this host.
+ * Nothing is changed unless every check passes.  On success *state (if not
+ * NULL) is the node's new state. */
+akm_import_rc akm_node_import(akm_p11 *node, const uint8_t *buf, size_t len, const akm_import_args *args,
+                              akm_node_state *state, char *err, size_t errlen);
+
+/* ---- akm-node's tasks (tasks.c): failures reported, AKM_RC_* returned ---- */
+
+/* The node's hardware value: `given` when not NULL (checked: 1-64
+ * printable characters, no spaces; p may be NULL), else the token serial. */
+int akm_node_hw(const akm_p11 *p, const char *given, char out[AKM_FMT_HW_MAX + 1]);
+/* Reads and parses a station anchor file; fingerprint = SHA-256 of it. */
+int akm_node_load_anchor(const char *path, akm_anchor *a, uint8_t fingerprint[32]);
+
+/* import (FILE | --dir DIR) [--anchor FILE], in two steps around the
+ * passphrase, which only a passphrase bundle needs. */
+typedef struct akm_node_import_job {
+	const char *file, *dir;        /* one of them */
+	const char *hw;                /* the node's hardware value */
+	const akm_anchor *anchor;      /* pinned first when none is (NULL: none given) */
+	char path[4096];               /* out: the bundle file */
+	uint8_t *bundle;               /* out: its bytes (malloc'd) */
+	size_t len;
+	bool wants_passphrase;         /* out */
+	bool pinned_now;               /* the anchor was pinned by this job */
+	CK_OBJECT_HANDLE anchor_obj;
+} akm_node_import_job;
+/* Finds and reads the bundle, makes sure a station is trusted. */
+int akm_node_import_prepare(akm_p11 *node, akm_node_import_job *job);
+/* Imports it; what is refused is reported under the bundle's path. */
+int akm_node_import_finish(akm_p11 *node, akm_node_import_job *job, const akm_secret *passphrase,
+                           akm_node_state *state);
+/* Frees the job; an anchor it pinned for a bundle that was not accepted is
+ * removed again (a refusal changes nothing). */
+void akm_node_import_end(akm_p11 *node, akm_node_import_job *job);
+
+/* request: an enrollment request for `name`, signed by the identity key
+ * (made on first use), written to out_path; key_fp = SHA-256 of the node's
+ * public point. */
+int akm_node_request(akm_p11 *node, const char *name, const char *hw, const char *out_path,
+                     uint8_t key_fp[32]);
+
+#endif

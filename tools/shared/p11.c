@@ -1,0 +1,335 @@
+/*
+ * The tools' PKCS#11 loader and object helpers (p11.h).  Tokens are found
+ * by PKCS#11 URI (RFC 7512, parsed and matched by p11-kit) or by label,
+ * never by slot number.  Every failure leaves one sentence in p->err.
+ */
+#include "shared/p11.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <p11-kit/uri.h>
+
+#include "lib/rv.h"
+
+int akm_p11_fail(akm_p11 *p, const char *call, CK_RV rv, const char *context)
+{
+	const char *name = akm_rv_name(rv);
+	p->rv = rv;
+	if (context != NULL && context[0] != '\0')
+		snprintf(p->err, sizeof p->err, "%s (%s): %s", call, context, name);
+	else
+		snprintf(p->err, sizeof p->err, "%s: %s", call, name);
+	return -1;
+}
+
+int akm_p11_fail_text(akm_p11 *p, const char *text)
+{
+	snprintf(p->err, sizeof p->err, "%s", text);
+	return -1;
+}
+
+/* ---- loading ---- */
+
+int akm_p11_load(akm_p11 *p, const char *module)
+{
+	memset(p, 0, sizeof *p);
+	p->session = CK_INVALID_HANDLE;
+	if (module == NULL || module[0] == '\0')
+		return akm_p11_fail_text(p, "no PKCS#11 module: give --module PATH or set AKM_MODULE");
+	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+	if (p->dl == NULL) {
+		snprintf(p->err, sizeof p->err, "cannot load module %s: %s", module, dlerror());
+		return -1;
+	}
+	CK_C_GetFunctionList get_list = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
+	if (get_list == NULL) {
+		snprintf(p->err, sizeof p->err, "%s is not a PKCS#11 module (no C_GetFunctionList)", module);
+		return -1;
+	}
+	CK_RV rv = get_list(&p->f);
+	if (rv != CKR_OK || p->f == NULL) {
+		p->f = NULL;
+		return akm_p11_fail(p, "C_GetFunctionList", rv, module);
+	}
+	return 0;
+}
+
+int akm_p11_initialize(akm_p11 *p)
+{
+	CK_C_INITIALIZE_ARGS init = { .flags = CKF_OS_LOCKING_OK };
+	CK_RV rv = p->f->C_Initialize(&init);
+	if (rv == CKR_OK)
+		p->initialized = true;
+	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		return akm_p11_fail(p, "C_Initialize", rv, NULL);
+	return 0;
+}
+
+/* Length of a blank-padded PKCS#11 text field without its padding. */
+static size_t padded_len(const CK_UTF8CHAR *field, size_t size)
+{
+	while (size > 0 && (field[size - 1] == ' ' || field[size - 1] == '\0'))
+		size--;
+	return size;
+}
+
+static bool label_matches(const CK_TOKEN_INFO *info, const char *label)
+{
+	size_t used = padded_len(info->label, sizeof info->label);
+	return strlen(label) == used && memcmp(info->label, label, used) == 0;
+}
+
+int akm_p11_select(akm_p11 *p, const char *token)
+{
+	CK_ULONG count = 0;
+	CK_RV rv = p->f->C_GetSlotList(CK_TRUE, NULL, &count);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_GetSlotList", rv, NULL);
+	CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof *slots);
+	if (slots == NULL)
+		return akm_p11_fail_text(p, "out of memory listing slots");
+	if ((rv = p->f->C_GetSlotList(CK_TRUE, slots, &count)) != CKR_OK) {
+		free(slots);
+		return akm_p11_fail(p, "C_GetSlotList", rv, NULL);
+	}
+
+	P11KitUri *uri = NULL;
+	if (token != NULL && strncmp(token, "pkcs11:", 7) == 0) {
+		uri = p11_kit_uri_new();
+		if (uri == NULL) {
+			free(slots);
+			return akm_p11_fail_text(p, "out of memory parsing the token URI");
+		}
+		int urv = p11_kit_uri_parse(token, P11_KIT_URI_FOR_ANY, uri);
+		if (urv != P11_KIT_URI_OK) {
+			snprintf(p->err, sizeof p->err, "token URI %s: %s", token, p11_kit_uri_message(urv));
+			p11_kit_uri_free(uri);
+			free(slots);
+			return -1;
+		}
+	}
+
+	size_t matches = 0;
+	for (CK_ULONG i = 0; i < count; i++) {
+		CK_TOKEN_INFO info;
+		if (p->f->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+			continue;
+		/* Without a name, "the only token" is the only initialised one
+		 * (SoftHSM2 always shows one more, empty, slot). */
+		bool match = token == NULL ? (info.flags & CKF_TOKEN_INITIALIZED) != 0 :
+		             uri != NULL ? p11_kit_uri_match_token_info(uri, &info) == 1
+		                         : label_matches(&info, token);
+		if (match) {
+			if (matches++ == 0) {
+				p->slot = slots[i];
+				p->token = info;
+			}
+		}
+	}
+	if (uri != NULL)
+		p11_kit_uri_free(uri);
+	free(slots);
+
+	if (matches == 1)
+		return 0;
+	if (matches == 0)
+		p->rv = CKR_TOKEN_NOT_PRESENT;
+	if (token == NULL) {
+		if (matches == 0)
+			return akm_p11_fail_text(p, "no token present in the module");
+		snprintf(p->err, sizeof p->err, "%zu tokens present: name one with --token URI|LABEL", matches);
+		return -1;
+	}
+	if (matches == 0)
+		snprintf(p->err, sizeof p->err, "no token matches %s", token);
+	else
+		snprintf(p->err, sizeof p->err, "%zu tokens match %s: give a more precise URI", matches, token);
+	return -1;
+}
+
+int akm_p11_open_session(akm_p11 *p)
+{
+	CK_RV rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->session);
+	if (rv != CKR_OK) {
+		p->session = CK_INVALID_HANDLE;
+		return akm_p11_fail(p, "C_OpenSession", rv, NULL);
+	}
+	return 0;
+}
+
+int akm_p11_open(akm_p11 *p, const char *module, const char *token)
+{
+	if (akm_p11_load(p, module) != 0)
+		return -1;
+	if (akm_p11_initialize(p) != 0) {
+		/* The module's name, as the one call that can fail for it. */
+		snprintf(p->err, sizeof p->err, "C_Initialize (%s): %s", module, akm_rv_name(p->rv));
+		return -1;
+	}
+	if (akm_p11_select(p, token) != 0 || akm_p11_open_session(p) != 0)
+		return -1;
+	return 0;
+}
+
+int akm_p11_login(akm_p11 *p, const char *pin, size_t pin_len)
+{
+	if (p->logged_in)
+		return 0;
+	CK_RV rv = p->f->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)pin_len);
+	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+		if (rv == CKR_PIN_INCORRECT) {
+			p->rv = rv;
+			return akm_p11_fail_text(p, "C_Login: CKR_PIN_INCORRECT (wrong user PIN)");
+		}
+		return akm_p11_fail(p, "C_Login", rv, NULL);
+	}
+	p->logged_in = true;
+	return 0;
+}
+
+int akm_p11_end(akm_p11 *p, bool unload)
+{
+	int rc = 0;
+	if (p->f != NULL) {
+		if (p->session != CK_INVALID_HANDLE) {
+			CK_RV rv = p->f->C_CloseSession(p->session);
+			if (rv != CKR_OK)
+				rc = akm_p11_fail(p, "C_CloseSession", rv, NULL);
+		}
+		if (p->initialized) {
+			CK_RV rv = p->f->C_Finalize(NULL);
+			if (rv != CKR_OK && rc == 0)
+				rc = akm_p11_fail(p, "C_Finalize", rv, NULL);
+		}
+	}
+	if (p->dl != NULL && unload)
+		dlclose(p->dl);
+	p->dl = NULL;
+	p->f = NULL;
+	p->session = CK_INVALID_HANDLE;
+	p->initialized = p->logged_in = false;
+	return rc;
+}
+
+void akm_p11_close(akm_p11 *p)
+{
+	akm_p11_end(p, true);
+}
+
+void akm_p11_serial(const akm_p11 *p, char out[17])
+{
+	size_t n = padded_len(p->token.serialNumber, sizeof p->token.serialNumber);
+	memcpy(out, p->token.serialNumber, n);
+	out[n] = '\0';
+}
+
+/* ---- objects ---- */
+
+int akm_p11_find(akm_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out,
+                 size_t max, size_t *n)
+{
+	*n = 0;
+	CK_RV rv = p->f->C_FindObjectsInit(p->session, tmpl, count);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_FindObjectsInit", rv, NULL);
+	while (*n < max) {
+		CK_ULONG got = 0;
+		rv = p->f->C_FindObjects(p->session, out + *n, (CK_ULONG)(max - *n), &got);
+		if (rv != CKR_OK) {
+			p->f->C_FindObjectsFinal(p->session);
+			return akm_p11_fail(p, "C_FindObjects", rv, NULL);
+		}
+		if (got == 0)
+			break;
+		*n += got;
+	}
+	rv = p->f->C_FindObjectsFinal(p->session);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_FindObjectsFinal", rv, NULL);
+	return 0;
+}
+
+int akm_p11_find_all(akm_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE **out,
+                     size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	CK_RV rv = p->f->C_FindObjectsInit(p->session, tmpl, count);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_FindObjectsInit", rv, NULL);
+	size_t cap = 256, have = 0;
+	CK_OBJECT_HANDLE *h = malloc(cap * sizeof *h);
+	for (;;) {
+		if (h == NULL) {
+			p->f->C_FindObjectsFinal(p->session);
+			return akm_p11_fail_text(p, "out of memory searching the token");
+		}
+		CK_ULONG got = 0;
+		rv = p->f->C_FindObjects(p->session, h + have, (CK_ULONG)(cap - have), &got);
+		if (rv != CKR_OK) {
+			free(h);
+			p->f->C_FindObjectsFinal(p->session);
+			return akm_p11_fail(p, "C_FindObjects", rv, NULL);
+		}
+		have += got;
+		if (got == 0)
+			break;
+		if (have == cap) {
+			cap *= 2;
+			CK_OBJECT_HANDLE *bigger = realloc(h, cap * sizeof *h);
+			if (bigger == NULL)
+				free(h);
+			h = bigger;
+		}
+	}
+	p->f->C_FindObjectsFinal(p->session);
+	*out = h;
+	*n = have;
+	return 0;
+}
+
+int akm_p11_get_bytes(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, uint8_t **val,
+                      size_t *len)
+{
+	*val = NULL;
+	*len = 0;
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_RV rv = p->f->C_GetAttributeValue(p->session, h, &a, 1);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_GetAttributeValue", rv, "length");
+	if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return akm_p11_fail_text(p, "C_GetAttributeValue: the attribute is not available");
+	uint8_t *buf = malloc(a.ulValueLen ? a.ulValueLen : 1);
+	if (buf == NULL)
+		return akm_p11_fail_text(p, "out of memory reading an attribute");
+	a.pValue = buf;
+	rv = p->f->C_GetAttributeValue(p->session, h, &a, 1);
+	if (rv != CKR_OK) {
+		free(buf);
+		return akm_p11_fail(p, "C_GetAttributeValue", rv, NULL);
+	}
+	*val = buf;
+	*len = a.ulValueLen;
+	return 0;
+}
+
+int akm_p11_get_ulong(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val)
+{
+	CK_ATTRIBUTE a = { type, val, sizeof *val };
+	CK_RV rv = p->f->C_GetAttributeValue(p->session, h, &a, 1);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_GetAttributeValue", rv, NULL);
+	if (a.ulValueLen != sizeof *val)
+		return akm_p11_fail_text(p, "C_GetAttributeValue: the attribute is not a CK_ULONG");
+	return 0;
+}
+
+void akm_p11_destroy(akm_p11 *p, CK_OBJECT_HANDLE *h)
+{
+	if (*h != CK_INVALID_HANDLE)
+		p->f->C_DestroyObject(p->session, *h);
+	*h = CK_INVALID_HANDLE;
+}

@@ -1,0 +1,113 @@
+/*
+ * The tools' one PKCS#11 loader and a small client on top of it.  Every
+ * program in tools/ loads its modules here: akm-nmm and akm-node (the
+ * station token through akm-pkcs11.so, a node's token directly), akm-mkrel
+ * and the benchmarks (akm-pkcs11.so and SoftHSM2, each in its own
+ * measuring process).  All state is in the akm_p11 a caller owns, so any
+ * number of modules can be loaded at once.  Tokens are found by PKCS#11
+ * URI (RFC 7512, matched by p11-kit) or by label, never by slot number.
+ *
+ * Calls go straight through the module's function list (p->f): the loader
+ * adds nothing to an operation, which is what the benchmarks measure.
+ *
+ * Every failure leaves one sentence in p->err naming the call and the
+ * CK_RV (akm_rv_name), and the CK_RV in p->rv (CKR_OK when the failure was
+ * not a call's, e.g. a module that does not load).
+ */
+#ifndef AKM_TOOLS_P11_H
+#define AKM_TOOLS_P11_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+typedef struct akm_p11 {
+	void *dl;
+	CK_FUNCTION_LIST *f;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE session;
+	CK_TOKEN_INFO token;
+	bool initialized, logged_in;
+	CK_RV rv;
+	char err[512];
+} akm_p11;
+
+/* ---- loading, step by step (the benchmarks time each step) ---- */
+
+/* dlopen and C_GetFunctionList.  p is reset first. */
+int akm_p11_load(akm_p11 *p, const char *module);
+/* C_Initialize with CKF_OS_LOCKING_OK.  A module already initialised in
+ * this process (one that also serves as another module's backend) is
+ * shared, and its C_Finalize left to whoever initialised it. */
+int akm_p11_initialize(akm_p11 *p);
+/* Picks the slot of `token`: a PKCS#11 URI ("pkcs11:token=...;serial=..."),
+ * a plain label, or NULL for the only initialised token.  Exactly one
+ * token must match; none is CKR_TOKEN_NOT_PRESENT in p->rv. */
+int akm_p11_select(akm_p11 *p, const char *token);
+/* A R/W session on the selected slot. */
+int akm_p11_open_session(akm_p11 *p);
+/* All four.  Returns 0 or -1 (p is safe to close either way). */
+int akm_p11_open(akm_p11 *p, const char *module, const char *token);
+/* C_Login as CKU_USER unless already logged in (CKR_USER_ALREADY_LOGGED_IN
+ * is success). */
+int akm_p11_login(akm_p11 *p, const char *pin, size_t pin_len);
+/* Closes the session, C_Finalize when initialised here, and dlclose when
+ * `unload` (a program about to exit leaves a module loaded: some keep
+ * threads or exit handlers).  0, or -1 with the first call that failed. */
+int akm_p11_end(akm_p11 *p, bool unload);
+/* akm_p11_end(p, true), for the station and node tools. */
+void akm_p11_close(akm_p11 *p);
+/* The token's hardware value: its serial number (CK_TOKEN_INFO.serialNumber,
+ * space padding removed). */
+void akm_p11_serial(const akm_p11 *p, char out[17]);
+
+/* Records a failure: "<call>: <CKR_NAME>" (or "<call> (<context>): ...")
+ * into p->err, rv into p->rv; returns -1 for `return akm_p11_fail(...)`. */
+int akm_p11_fail(akm_p11 *p, const char *call, CK_RV rv, const char *context);
+/* A failure that is not a call's: `text` into p->err; returns -1. */
+int akm_p11_fail_text(akm_p11 *p, const char *text);
+
+/* ---- objects ---- */
+
+/* Finds up to `max` objects matching tmpl; *n gets how many.  Returns 0/-1. */
+int akm_p11_find(akm_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out,
+                 size_t max, size_t *n);
+/* Every object matching tmpl, into a malloc'd array. */
+int akm_p11_find_all(akm_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE **out,
+                     size_t *n);
+/* Reads one attribute of variable length into a malloc'd buffer. */
+int akm_p11_get_bytes(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
+                      uint8_t **val, size_t *len);
+int akm_p11_get_ulong(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val);
+/* C_DestroyObject of *h unless it is CK_INVALID_HANDLE; *h becomes that. */
+void akm_p11_destroy(akm_p11 *p, CK_OBJECT_HANDLE *h);
+
+/* ---- EC P-256 and transport keys (p11-ec.c) ----
+ * CKA_EC_POINT values are DER OCTET STRINGs on most tokens and raw on some:
+ * akm_p11_ec_point reads either into the raw 65-byte point.
+ * akm_p11_p256_params is the DER OID of prime256v1 (CKA_EC_PARAMS). */
+extern const uint8_t akm_p11_p256_params[10];
+int akm_p11_ec_point(akm_p11 *p, CK_OBJECT_HANDLE pub, uint8_t point[65]);
+/* Generates a P-256 pair: token objects with `label` and `id` when `token`,
+ * else session objects; the private key non-extractable and sensitive, with
+ * CKA_DERIVE and CKA_SIGN. */
+int akm_p11_ec_generate(akm_p11 *p, bool token, const char *label, const uint8_t *id, size_t id_len,
+                        CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
+/* The CKA_EC_POINT value PKCS#11 v2.40 asks for: the point as a DER OCTET
+ * STRING (04 41 || point). */
+void akm_p11_ec_point_der(const uint8_t point[65], uint8_t der[67]);
+/* ECDSA (CKM_ECDSA) over the 32-byte digest: signature r||s (64 bytes). */
+int akm_p11_sign_digest(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t digest[32], uint8_t sig[64]);
+/* Verifies r||s over digest with a raw public point (a session public-key
+ * object is created and destroyed).  Returns 0 valid, 1 invalid, -1 error. */
+int akm_p11_verify_digest(akm_p11 *p, const uint8_t point[65], const uint8_t digest[32],
+                          const uint8_t sig[64]);
+/* ECDH (CKM_ECDH1_DERIVE, CKD_NULL) with the peer's raw point: a session AES
+ * key of 32 bytes with CKA_WRAP and CKA_UNWRAP (the transport key). */
+int akm_p11_ecdh_aes(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], CK_OBJECT_HANDLE *key);
+/* A session AES-256 key with CKA_WRAP/CKA_UNWRAP from 32 bytes of value
+ * (a passphrase-derived key). */
+int akm_p11_aes_from_value(akm_p11 *p, const uint8_t value[32], CK_OBJECT_HANDLE *key);
+
+#endif

@@ -1,0 +1,61 @@
+/* Messages of the tools' libraries (report.h). */
+#include "shared/report.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static akm_report_fn sink;
+static void *sink_ctx;
+static const char *program = "akm";
+
+void akm_report_to(akm_report_fn fn, void *ctx)
+{
+	sink = fn;
+	sink_ctx = ctx;
+}
+
+void akm_report_program(const char *name)
+{
+	program = name;
+}
+
+static void deliver(const char *what, const char *message)
+{
+	if (sink != NULL) {
+		sink(sink_ctx, what, message);
+		return;
+	}
+	if (message != NULL)
+		fprintf(stderr, "%s: %s: %s\n", program, what, message);
+	else
+		fprintf(stderr, "%s: %s\n", program, what);
+}
+
+int akm_report(int code, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	char small[512], *text = small;
+	if (n >= (int)sizeof small && (text = malloc((size_t)n + 1)) == NULL) {
+		text = small; /* out of memory: the message cut, not lost */
+		n = (int)sizeof small - 1;
+	}
+	va_start(ap, fmt);
+	vsnprintf(text, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		text[0] = '\0';
+	deliver(what, text);
+	if (text != small)
+		free(text);
+	return code;
+}
+
+int akm_report_why(int code, const char *what, const char *why)
+{
+	deliver(what, why != NULL && why[0] != '\0' ? why : NULL);
+	return code;
+}

@@ -1,0 +1,35 @@
+/*
+ * How the tools' libraries tell their user what went wrong, and the result
+ * codes they share.  A library function that fails reports one message,
+ * "<what>: <why>", and returns one of the codes below; akm-nmm and akm-node
+ * print the message as "<program>: <what>: <why>" on stderr and exit with
+ * the code (docs/akm-nmm.md, docs/akm-node.md).  A service linking the
+ * libraries sends the messages to its log instead (akm_report_to).
+ */
+#ifndef AKM_TOOLS_REPORT_H
+#define AKM_TOOLS_REPORT_H
+
+/* Results, and the tools' exit codes. */
+enum {
+	AKM_RC_OK = 0,
+	AKM_RC_USAGE = 1,     /* a bad command line or request */
+	AKM_RC_REFUSED = 2,   /* bad or untrusted input, or a state that does not allow it */
+	AKM_RC_NOT_FOUND = 3,
+	AKM_RC_TOKEN = 4,     /* the token or the module failed */
+	AKM_RC_FILES = 5,     /* a file-system error */
+	AKM_RC_VERIFY = 6     /* a verification failed */
+};
+
+/* Where messages go: `message` is NULL for one without a why. */
+typedef void (*akm_report_fn)(void *ctx, const char *what, const char *message);
+/* The sink (NULL: the default, stderr with the program's name). */
+void akm_report_to(akm_report_fn fn, void *ctx);
+/* The program name of the default sink ("akm" until set). */
+void akm_report_program(const char *name);
+
+/* Reports "<what>: <message>"; returns code, for `return akm_report(...)`. */
+int akm_report(int code, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Reports "<what>: <why>", or "<what>" alone when why is NULL or empty. */
+int akm_report_why(int code, const char *what, const char *why);
+
+#endif

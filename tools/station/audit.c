@@ -1,0 +1,174 @@
+/*
+ * The station's audit trail (station.h): the records the station appends
+ * (CKO_AKM_AUDIT_RECORD objects through akm-pkcs11.so, the detail starting
+ * with the site metadata), reading them, and checking the AKM-AUDIT-1 hash
+ * chain (lib/audit.h, docs/formats.md) against the token's head.
+ */
+#include "station/station.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "lib/audit.h"
+#include "lib/buf.h"
+#include "lib/rv.h"
+
+/* ---- appending ---- */
+
+static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                     const char *site, const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
+static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                     const char *site, const char *fmt, va_list ap)
+{
+	char detail[512];
+	int used = snprintf(detail, sizeof detail, "%s", site);
+	if (used < 0)
+		used = 0;
+	if ((size_t)used < sizeof detail && fmt != NULL && *fmt != '\0') {
+		int more = snprintf(detail + used, sizeof detail - (size_t)used, "; ");
+		if (more > 0 && (size_t)(used + more) < sizeof detail) {
+			used += more;
+			vsnprintf(detail + used, sizeof detail - (size_t)used, fmt, ap);
+		}
+	}
+	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
+	CK_ULONG res = result;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls},
+		{CKA_TOKEN, &yes, sizeof yes},
+		{CKA_AKM_AUDIT_ACTION, (void *)action, strlen(action)},
+		{CKA_AKM_AUDIT_DETAIL, detail, strlen(detail)},
+		{CKA_AKM_AUDIT_RESULT, &res, sizeof res},
+		{CKA_AKM_RELATIONSHIP_ID, (void *)rid, rid_len},
+	};
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = s->p.f->C_CreateObject(s->p.session, t, rid_len ? 6 : 5, &h);
+	if (rv != CKR_OK)
+		akm_report(0, "audit", "cannot append the \"%s\" record: %s", action, akm_rv_name(rv));
+	return rv;
+}
+
+CK_RV nmm_audit(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                const char *fmt, ...)
+{
+	char site[2 * NMM_SITE_MAX + 32];
+	nmm_station_site(s, site, sizeof site);
+	va_list ap;
+	va_start(ap, fmt);
+	CK_RV rv = audit_v(s, action, rid, rid_len, result, site, fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+CK_RV nmm_audit_node(nmm_station *s, const nmm_node *n, const char *action, CK_RV result, const char *fmt, ...)
+{
+	char site[sizeof n->site + 2 * NMM_SITE_MAX + AKM_FMT_NAME_MAX + 64];
+	if (n->site[0] != '\0')
+		snprintf(site, sizeof site, "%s; node=%s", n->site, n->name);
+	else {
+		char st[2 * NMM_SITE_MAX + 32];
+		nmm_station_site(s, st, sizeof st);
+		snprintf(site, sizeof site, "%s; node=%s", st, n->name);
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	CK_RV rv = audit_v(s, action, n->pr_id, n->pr_id_len, result, site, fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+/* ---- reading ---- */
+
+int nmm_audit_read(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r)
+{
+	memset(r, 0, sizeof *r);
+	CK_ATTRIBUTE a[] = {
+		{CKA_AKM_AUDIT_SEQ, &r->seq, sizeof r->seq},
+		{CKA_AKM_AUDIT_TIME, &r->time, sizeof r->time},
+		{CKA_AKM_AUDIT_RESULT, &r->result, sizeof r->result},
+		{CKA_AKM_AUDIT_ACTOR, r->actor, sizeof r->actor - 1},
+		{CKA_AKM_AUDIT_ACTION, r->action, sizeof r->action - 1},
+		{CKA_AKM_AUDIT_DETAIL, r->detail, sizeof r->detail - 1},
+		{CKA_AKM_RELATIONSHIP_ID, r->rid, sizeof r->rid},
+		{CKA_AKM_AUDIT_PREV, r->prev, sizeof r->prev},
+		{CKA_AKM_AUDIT_HASH, r->hash, sizeof r->hash},
+	};
+	CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, h, a, sizeof a / sizeof a[0]);
+	if (rv != CKR_OK)
+		return akm_p11_fail(&s->p, "C_GetAttributeValue", rv, "reading an audit record");
+	r->actor_len = a[3].ulValueLen;
+	r->action_len = a[4].ulValueLen;
+	r->detail_len = a[5].ulValueLen;
+	r->rid_len = a[6].ulValueLen;
+	r->actor[r->actor_len] = r->action[r->action_len] = r->detail[r->detail_len] = '\0';
+	return 0;
+}
+
+int nmm_audit_find(nmm_station *s, const nmm_node *n, CK_OBJECT_HANDLE **h, size_t *count)
+{
+	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls},
+		{CKA_AKM_RELATIONSHIP_ID, n ? (void *)n->pr_id : NULL, n ? n->pr_id_len : 0},
+	};
+	return akm_p11_find_all(&s->p, t, n ? 2 : 1, h, count);
+}
+
+/* ---- checking the chain ---- */
+
+int nmm_audit_verify(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t count, nmm_audit_check *c)
+{
+	memset(c, 0, sizeof *c);
+	/* The token's head: u64 seq || the hash of that record. */
+	uint8_t head[8 + AKM_AUDIT_HASH_LEN] = {0};
+	akm_audit_chain chain;
+	akm_audit_chain_init(&chain);
+	uint64_t last_seq = 0;
+	bool have_head = false, head_found = false;
+	for (size_t i = 0; i < count && c->why[0] == '\0'; i++) {
+		nmm_audit_rec r;
+		if (nmm_audit_read(s, h[i], &r) != 0)
+			return akm_report(AKM_RC_TOKEN, "audit", "%s", s->p.err);
+		if (!have_head) {
+			CK_ATTRIBUTE a = {CKA_AKM_AUDIT_TOKEN_HEAD, head, sizeof head};
+			CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, h[i], &a, 1);
+			if (rv != CKR_OK || a.ulValueLen != sizeof head)
+				return akm_report(AKM_RC_TOKEN, "audit",
+				                  "cannot read the token's audit head (CKA_AKM_AUDIT_TOKEN_HEAD): %s",
+				                  akm_rv_name(rv));
+			have_head = true;
+			akm_buf_reader hr;
+			akm_buf_reader_init(&hr, head, sizeof head);
+			c->head_seq = akm_buf_get_u64(&hr);
+		}
+		akm_audit_entry e = {(int64_t)r.seq, (int64_t)r.time, r.actor, r.actor_len, r.action, r.action_len,
+		                     r.rid, r.rid_len, r.result, r.detail, r.detail_len};
+		if (akm_audit_chain_next(&chain, &e, r.prev, sizeof r.prev, r.hash, sizeof r.hash, c->why,
+		                         sizeof c->why) != 0) {
+			c->bad = (uint64_t)chain.records + 1;
+			break;
+		}
+		if (r.seq == c->head_seq) {
+			if (sodium_memcmp(head + 8, r.hash, AKM_AUDIT_HASH_LEN) != 0) {
+				c->bad = r.seq;
+				snprintf(c->why, sizeof c->why, "the token's audit head does not match record %llu",
+				         (unsigned long long)r.seq);
+				break;
+			}
+			head_found = true;
+		}
+		last_seq = r.seq;
+	}
+	if (c->why[0] == '\0' && c->head_seq != 0 && !head_found) {
+		c->bad = last_seq + 1;
+		snprintf(c->why, sizeof c->why,
+		         "records removed at the end: the token's head is record %llu, the chain ends at %llu",
+		         (unsigned long long)c->head_seq, (unsigned long long)last_seq);
+	}
+	c->valid = c->why[0] == '\0';
+	return AKM_RC_OK;
+}

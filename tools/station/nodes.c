@@ -1,0 +1,249 @@
+/*
+ * The station's nodes (station.h): each is a provisioning relationship in
+ * the station token, its two keys labelled "<name>/enc" and "<name>/mac",
+ * read through the encryption key's CKA_AKM_* attributes.
+ */
+#include "station/station.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/rv.h"
+
+const char *nmm_state_name(CK_ULONG state)
+{
+	switch (state) {
+	case CKV_AKM_STATE_PENDING: return "pending";
+	case CKV_AKM_STATE_ACTIVE: return "active";
+	case CKV_AKM_STATE_SUSPENDED: return "suspended";
+	case CKV_AKM_STATE_REVOKED: return "revoked";
+	default: return "unknown";
+	}
+}
+
+const char *nmm_status_name(CK_ULONG status)
+{
+	switch (status) {
+	case CKV_AKM_STATUS_CREATED: return "created";
+	case CKV_AKM_STATUS_EXPORTED: return "exported";
+	case CKV_AKM_STATUS_IMPORTED: return "imported";
+	case CKV_AKM_STATUS_ACTIVATED: return "activated";
+	case CKV_AKM_STATUS_VERIFIED: return "verified";
+	default: return "unknown";
+	}
+}
+
+bool nmm_valid_hw(const char *hw, size_t len)
+{
+	if (len < 1 || len > AKM_FMT_HW_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)hw[i] <= 0x20 || (unsigned char)hw[i] >= 0x7F)
+			return false;
+	return true;
+}
+
+/* ---- finding and reading ---- */
+
+int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n)
+{
+	memset(n, 0, sizeof *n);
+	n->enc = enc;
+	n->mac = CK_INVALID_HANDLE;
+	char label[AKM_FMT_NAME_MAX + 8];
+	CK_ATTRIBUTE a[] = {
+		{CKA_LABEL, label, sizeof label},
+		{CKA_AKM_PEER_NODE, n->node_id, sizeof n->node_id},
+		{CKA_AKM_RELATIONSHIP_ID, n->pr_id, sizeof n->pr_id},
+		{CKA_AKM_HW_BINDING, n->hw, sizeof n->hw},
+		{CKA_AKM_STATION_ID, n->station_id, sizeof n->station_id},
+		{CKA_AKM_SITE, n->site, sizeof n->site - 1},
+		{CKA_AKM_NODE_KEY, n->node_key, sizeof n->node_key},
+		{CKA_AKM_STATE, &n->state, sizeof n->state},
+		{CKA_AKM_STATUS, &n->status, sizeof n->status},
+		{CKA_AKM_SEQUENCE, &n->sequence, sizeof n->sequence},
+		{CKA_AKM_CREATED, &n->created, sizeof n->created},
+		{CKA_AKM_CHANGED, &n->changed, sizeof n->changed},
+	};
+	enum { NA = sizeof a / sizeof a[0] };
+	CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, enc, a, NA);
+	/* A module without some of the attributes still gives the others. */
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+		return akm_p11_fail(&s->p, "C_GetAttributeValue", rv, "reading a provisioning relationship");
+	size_t *lens[] = {NULL, &n->node_id_len, &n->pr_id_len, &n->hw_len, &n->station_id_len};
+	for (size_t i = 0; i < NA; i++) {
+		bool missing = a[i].ulValueLen == CK_UNAVAILABLE_INFORMATION;
+		if (i >= 1 && i <= 4)
+			*lens[i] = missing ? 0 : a[i].ulValueLen;
+		else if (i == 0) {
+			size_t len = missing ? 0 : a[i].ulValueLen;
+			if (len >= 4 && memcmp(label + len - 4, "/enc", 4) == 0)
+				len -= 4;
+			if (len > AKM_FMT_NAME_MAX)
+				len = AKM_FMT_NAME_MAX;
+			memcpy(n->name, label, len);
+			n->name[len] = '\0';
+		} else if (i == 5)
+			n->site[missing ? 0 : a[i].ulValueLen] = '\0';
+		else if (i == 6)
+			n->has_node_key = !missing && a[i].ulValueLen == AKM_FMT_POINT_LEN;
+		else if (missing)
+			*(CK_ULONG *)a[i].pValue = 0;
+	}
+	return 0;
+}
+
+int nmm_node_lookup(nmm_station *s, const char *name, nmm_node *n)
+{
+	char label[AKM_FMT_NAME_MAX + 8];
+	int len = snprintf(label, sizeof label, "%s/enc", name);
+	if (len < 0 || (size_t)len >= sizeof label)
+		return 0;
+	CK_ULONG kind = CKV_AKM_KIND_PROVISIONING;
+	CK_ATTRIBUTE t[] = {
+		{CKA_LABEL, label, (CK_ULONG)len},
+		{CKA_AKM_KIND, &kind, sizeof kind},
+		{CKA_AKM_STATION_ID, s->id, s->id_len},
+	};
+	CK_OBJECT_HANDLE h[8];
+	size_t found = 0;
+	if (akm_p11_find(&s->p, t, 3, h, 8, &found) != 0)
+		return -1;
+	if (found == 0)
+		return 0;
+	/* More than one (a revoked node provisioned again): the one not revoked. */
+	for (size_t i = 0; i < found; i++) {
+		if (nmm_node_read(s, h[i], n) != 0)
+			return -1;
+		if (n->state != CKV_AKM_STATE_REVOKED)
+			break;
+	}
+	return 1;
+}
+
+int nmm_node_find(nmm_station *s, const char *name, nmm_node *n)
+{
+	if (!akm_fmt_name_ok(name))
+		return akm_report(AKM_RC_REFUSED, name, "not a node name (1-64 characters of A-Z a-z 0-9 . _ -)");
+	int r = nmm_node_lookup(s, name, n);
+	if (r < 0)
+		return akm_report(AKM_RC_TOKEN, name, "%s", s->p.err);
+	if (r == 0)
+		return akm_report(AKM_RC_NOT_FOUND, name, "no such node in this station");
+	return AKM_RC_OK;
+}
+
+int nmm_node_mac(nmm_station *s, nmm_node *n)
+{
+	CK_ULONG purpose = CKV_AKM_PURPOSE_MAC;
+	CK_ATTRIBUTE t[] = {
+		{CKA_AKM_RELATIONSHIP_ID, n->pr_id, n->pr_id_len},
+		{CKA_AKM_KEY_PURPOSE, &purpose, sizeof purpose},
+	};
+	size_t found = 0;
+	if (akm_p11_find(&s->p, t, 2, &n->mac, 1, &found) != 0)
+		return -1;
+	if (found == 0) {
+		snprintf(s->p.err, sizeof s->p.err, "the MAC key of node %s is missing", n->name);
+		return -1;
+	}
+	return 0;
+}
+
+int nmm_node_all(nmm_station *s, CK_ULONG state, CK_OBJECT_HANDLE **keys, size_t *count)
+{
+	CK_ULONG kind = CKV_AKM_KIND_PROVISIONING, purpose = CKV_AKM_PURPOSE_ENCRYPT;
+	CK_ATTRIBUTE t[] = {
+		{CKA_AKM_KIND, &kind, sizeof kind},
+		{CKA_AKM_KEY_PURPOSE, &purpose, sizeof purpose},
+		{CKA_AKM_STATION_ID, s->id, s->id_len},
+		{CKA_AKM_STATE, &state, sizeof state},
+	};
+	return akm_p11_find_all(&s->p, t, state ? 4 : 3, keys, count);
+}
+
+/* ---- changing ---- */
+
+CK_RV nmm_node_set(nmm_station *s, const nmm_node *n, CK_ATTRIBUTE_TYPE type, CK_ULONG value)
+{
+	CK_ATTRIBUTE t[] = {{type, &value, sizeof value}};
+	return s->p.f->C_SetAttributeValue(s->p.session, n->enc, t, 1);
+}
+
+int nmm_node_raise_status(nmm_station *s, nmm_node *n, CK_ULONG status)
+{
+	if (n->status >= status)
+		return 0;
+	CK_RV rv = nmm_node_set(s, n, CKA_AKM_STATUS, status);
+	if (rv != CKR_OK) {
+		akm_p11_fail(&s->p, "C_SetAttributeValue(CKA_AKM_STATUS)", rv, n->name);
+		return akm_report(-1, n->name, "%s", s->p.err);
+	}
+	n->status = status;
+	return 0;
+}
+
+int nmm_node_change_state(nmm_station *s, const char *name, CK_ULONG to, const char *action,
+                          const char *reason, CK_ULONG *from)
+{
+	nmm_node n;
+	int code = nmm_node_find(s, name, &n);
+	if (code != AKM_RC_OK)
+		return code;
+	*from = n.state;
+	if (to == CKV_AKM_STATE_ACTIVE && n.state != CKV_AKM_STATE_PENDING)
+		return akm_report(AKM_RC_REFUSED, name, "not pending approval (it is %s)", nmm_state_name(n.state));
+	if (to == CKV_AKM_STATE_REVOKED && n.state == CKV_AKM_STATE_REVOKED)
+		return akm_report(AKM_RC_REFUSED, name, "already revoked");
+	CK_RV rv = nmm_node_set(s, &n, CKA_AKM_STATE, to);
+	if (rv != CKR_OK)
+		return akm_report(rv == CKR_ATTRIBUTE_VALUE_INVALID ? AKM_RC_REFUSED : AKM_RC_TOKEN, name,
+		                  "C_SetAttributeValue(CKA_AKM_STATE): %s", akm_rv_name(rv));
+	if (reason)
+		rv = nmm_audit_node(s, &n, action, CKR_OK, "from=%s; reason=%s", nmm_state_name(n.state), reason);
+	else
+		rv = nmm_audit_node(s, &n, action, CKR_OK, "from=%s", nmm_state_name(n.state));
+	return rv == CKR_OK ? AKM_RC_OK : AKM_RC_TOKEN;
+}
+
+int nmm_node_open_active(nmm_station *s, const char *name, nmm_node *n)
+{
+	int code = nmm_node_find(s, name, n);
+	if (code != AKM_RC_OK)
+		return code;
+	if (n->state == CKV_AKM_STATE_PENDING)
+		return akm_report(AKM_RC_REFUSED, n->name, "pending approval: run akm-nmm approve %s first", n->name);
+	if (n->state != CKV_AKM_STATE_ACTIVE)
+		return akm_report(AKM_RC_REFUSED, n->name, "the relationship is %s, not active", nmm_state_name(n->state));
+	if (nmm_node_mac(s, n) != 0)
+		return akm_report(AKM_RC_TOKEN, n->name, "%s", s->p.err);
+	return AKM_RC_OK;
+}
+
+/* ---- listing ---- */
+
+static int cmp_node(const void *a, const void *b)
+{
+	return strcmp(((const nmm_node *)a)->name, ((const nmm_node *)b)->name);
+}
+
+int nmm_node_list(nmm_station *s, bool pending_only, const char *what, nmm_node **nodes, size_t *count)
+{
+	CK_OBJECT_HANDLE *keys = NULL;
+	*nodes = NULL;
+	*count = 0;
+	if (nmm_node_all(s, pending_only ? CKV_AKM_STATE_PENDING : 0, &keys, count) != 0)
+		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+	*nodes = calloc(*count ? *count : 1, sizeof **nodes);
+	int code = AKM_RC_OK;
+	if (*nodes == NULL)
+		code = akm_report(AKM_RC_FILES, what, "out of memory");
+	for (size_t i = 0; code == AKM_RC_OK && i < *count; i++)
+		if (nmm_node_read(s, keys[i], &(*nodes)[i]) != 0)
+			code = akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+	free(keys);
+	if (code == AKM_RC_OK)
+		qsort(*nodes, *count, sizeof **nodes, cmp_node);
+	return code;
+}

@@ -1,0 +1,388 @@
+/*
+ * Provisioning (station.h): a provisioning relationship per node, bound to
+ * its hardware value, created in batch transactions through
+ * CKM_AKM_RELATIONSHIP_BATCH_GEN; and enrollment, a node asking for one with
+ * a signed request (lib/fmt-request.h) and waiting for approval.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "station/station.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "shared/progress.h"
+#include "lib/hex.h"
+#include "lib/rv.h"
+
+/* ---- the plan ---- */
+
+int nmm_plan_add(nmm_plan *p, const char *name, const char *hw, size_t line)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 1024;
+		nmm_plan_entry *bigger = realloc(p->e, cap * sizeof *bigger);
+		if (bigger == NULL)
+			return -1;
+		p->e = bigger;
+		p->cap = cap;
+	}
+	nmm_plan_entry *e = &p->e[p->n++];
+	memset(e, 0, sizeof *e);
+	e->name = name;
+	e->hw = hw;
+	e->line = line;
+	return 0;
+}
+
+static void entry_fail(nmm_plan *p, nmm_plan_entry *e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void entry_fail(nmm_plan *p, nmm_plan_entry *e, const char *fmt, ...)
+{
+	char buf[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	free(e->error);
+	e->error = strdup(buf);
+	e->skip = true;
+	p->failed++;
+}
+
+/* "NAME HWID" lines; the names and hw-ids point into the file's bytes. */
+int nmm_plan_from_file(nmm_plan *p, const char *path)
+{
+	uint8_t *data;
+	size_t len;
+	int code = nmm_read_file("provision", path, 256u << 20, &data, &len);
+	if (code != 0)
+		return code;
+	data[len] = '\0';
+	p->arena = (char *)data;
+	char *s = p->arena;
+	size_t line = 0;
+	while (s < p->arena + len) {
+		line++;
+		char *nl = strchr(s, '\n');
+		char *next = nl ? nl + 1 : p->arena + len;
+		if (nl)
+			*nl = '\0';
+		char *fields[3] = {NULL, NULL, NULL};
+		int nf = 0;
+		for (char *t = s; *t != '\0';) {
+			while (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\v' || *t == '\f')
+				*t++ = '\0';
+			if (*t == '\0')
+				break;
+			if (nf < 3)
+				fields[nf] = t;
+			nf++;
+			while (*t != '\0' && *t != ' ' && *t != '\t' && *t != '\r' && *t != '\v' && *t != '\f')
+				t++;
+		}
+		if (nf > 0 && fields[0][0] != '#') {
+			if (nmm_plan_add(p, fields[0], nf >= 2 ? fields[1] : "", line) != 0)
+				return akm_report(AKM_RC_FILES, "provision", "out of memory");
+			if (nf != 2)
+				entry_fail(p, &p->e[p->n - 1], "%s line %zu: expected \"NAME HWID\", found %d field%s", path,
+				           line, nf, nf == 1 ? "" : "s");
+		}
+		s = next;
+	}
+	return AKM_RC_OK;
+}
+
+int nmm_plan_from_count(nmm_plan *p, unsigned long count, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	size_t per = 2 * (plen + 24 + 4);
+	p->arena = malloc(per * count + 1);
+	if (p->arena == NULL)
+		return akm_report(AKM_RC_FILES, "provision", "out of memory for %lu nodes", count);
+	for (unsigned long i = 1; i <= count; i++) {
+		char *name = p->arena + per * (i - 1), *hw = name + per / 2;
+		snprintf(name, per / 2, "%s%06lu", prefix, i);
+		snprintf(hw, per / 2, "hw-%s%06lu", prefix, i);
+		if (nmm_plan_add(p, name, hw, i) != 0)
+			return akm_report(AKM_RC_FILES, "provision", "out of memory");
+	}
+	return AKM_RC_OK;
+}
+
+static int cmp_entry_name(const void *a, const void *b)
+{
+	const nmm_plan_entry *x = *(nmm_plan_entry *const *)a, *y = *(nmm_plan_entry *const *)b;
+	int c = strcmp(x->name, y->name);
+	if (c != 0)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+/* Names and hw-ids checked; the second of two equal names fails. */
+int nmm_plan_check(nmm_plan *p)
+{
+	nmm_plan_entry **sorted = malloc((p->n ? p->n : 1) * sizeof *sorted);
+	if (sorted == NULL)
+		return akm_report(AKM_RC_FILES, "provision", "out of memory");
+	for (size_t i = 0; i < p->n; i++) {
+		nmm_plan_entry *e = &p->e[i];
+		sorted[i] = e;
+		if (e->skip)
+			continue;
+		if (!akm_fmt_name_ok(e->name))
+			entry_fail(p, e, "not a node name (1-64 characters of A-Z a-z 0-9 . _ -)");
+		else if (!nmm_valid_hw(e->hw, strlen(e->hw)))
+			entry_fail(p, e, "hw-id \"%.80s\" is not 1-64 printable characters without spaces", e->hw);
+	}
+	qsort(sorted, p->n, sizeof *sorted, cmp_entry_name);
+	for (size_t i = 1; i < p->n; i++)
+		if (strcmp(sorted[i]->name, sorted[i - 1]->name) == 0 && !sorted[i]->skip)
+			entry_fail(p, sorted[i], "given twice (line %zu and line %zu)", sorted[i - 1]->line, sorted[i]->line);
+	free(sorted);
+	return AKM_RC_OK;
+}
+
+/* A failure of the token itself, not of one node's values. */
+static bool fatal_rv(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_ATTRIBUTE_VALUE_INVALID:
+	case CKR_ATTRIBUTE_TYPE_INVALID:
+	case CKR_ATTRIBUTE_READ_ONLY:
+	case CKR_TEMPLATE_INCOMPLETE:
+	case CKR_TEMPLATE_INCONSISTENT:
+	case CKR_DATA_INVALID:
+	case CKR_DATA_LEN_RANGE:
+	case CKR_KEY_SIZE_RANGE:
+	case CKR_ARGUMENTS_BAD:
+	case CKR_FUNCTION_FAILED:
+		return false;
+	default:
+		return true;
+	}
+}
+
+enum { NATTR = 9 };
+
+typedef struct pr_template {
+	CK_ULONG kind, state;
+	CK_ATTRIBUTE a[NATTR + 1];
+	CK_ULONG n;
+} pr_template;
+
+static void template_fill(pr_template *t, nmm_station *s, const char *site, const char *name, const uint8_t *hw,
+                          size_t hw_len, const uint8_t *pr_id, const uint8_t *node_id, CK_ULONG state,
+                          const uint8_t *node_key)
+{
+	t->kind = CKV_AKM_KIND_PROVISIONING;
+	t->state = state;
+	CK_ULONG n = 0;
+	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_KIND, &t->kind, sizeof t->kind};
+	t->a[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)name, strlen(name)};
+	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_PEER_NODE, (void *)node_id, 16};
+	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_RELATIONSHIP_ID, (void *)pr_id, 16};
+	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_HW_BINDING, (void *)hw, hw_len};
+	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_STATION_ID, s->id, s->id_len};
+	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_SITE, (void *)site, strlen(site)};
+	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_STATE, &t->state, sizeof t->state};
+	if (node_key != NULL)
+		t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_NODE_KEY, (void *)node_key, AKM_FMT_POINT_LEN};
+	t->n = n;
+}
+
+#define CHUNK 250
+
+/* Creates the relationships of chunk[0..n): one batch transaction, or one
+ * by one when the batch is refused.  Returns 0, or AKM_RC_TOKEN. */
+static int create_chunk(nmm_station *s, nmm_plan *p, nmm_plan_entry **chunk, size_t n, pr_template *t, CK_ATTRIBUTE **tmpls,
+                        CK_ULONG *counts, CK_OBJECT_HANDLE *keys, const char *site)
+{
+	for (size_t i = 0; i < n; i++) {
+		randombytes_buf(chunk[i]->pr_id, sizeof chunk[i]->pr_id);
+		randombytes_buf(chunk[i]->node_id, sizeof chunk[i]->node_id);
+		template_fill(&t[i], s, site, chunk[i]->name, (const uint8_t *)chunk[i]->hw, strlen(chunk[i]->hw),
+		              chunk[i]->pr_id, chunk[i]->node_id, CKV_AKM_STATE_ACTIVE, NULL);
+		tmpls[i] = t[i].a;
+		counts[i] = t[i].n;
+	}
+	bool done = false;
+	if (n > 1) {
+		CK_AKM_BATCH_GEN_PARAMS batch = {(CK_ULONG)n, tmpls, counts, keys};
+		CK_MECHANISM mech = {CKM_AKM_RELATIONSHIP_BATCH_GEN, &batch, sizeof batch};
+		CK_OBJECT_HANDLE first;
+		CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &mech, NULL, 0, &first);
+		if (rv == CKR_OK)
+			done = true;
+		else if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_DEVICE_REMOVED ||
+		         rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_CRYPTOKI_NOT_INITIALIZED)
+			return akm_report(AKM_RC_TOKEN, "provision", "C_GenerateKey(CKM_AKM_RELATIONSHIP_BATCH_GEN): %s",
+			                akm_rv_name(rv));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!done) {
+			CK_MECHANISM mech = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
+			CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &mech, tmpls[i], counts[i], &keys[i]);
+			if (rv != CKR_OK) {
+				if (fatal_rv(rv))
+					return akm_report(AKM_RC_TOKEN, chunk[i]->name, "C_GenerateKey(CKM_AKM_RELATIONSHIP_GEN): %s",
+					                akm_rv_name(rv));
+				entry_fail(p, chunk[i], "refused by the token: C_GenerateKey: %s", akm_rv_name(rv));
+				continue;
+			}
+		}
+		p->provisioned++;
+		/* The module recorded "create" for each relationship (bound to its
+		 * hardware value, in the station's set); the station adds where and
+		 * for whom: one record per node made one by one, one per batch
+		 * transaction otherwise (a record is a transaction of its own). */
+		if (!done && nmm_audit(s, "provision", chunk[i]->pr_id, 16, CKR_OK, "node=%s; hw=%s", chunk[i]->name,
+		                       chunk[i]->hw) != CKR_OK)
+			return AKM_RC_TOKEN;
+	}
+	if (done && nmm_audit(s, "provision", NULL, 0, CKR_OK, "nodes=%zu; first=%s; last=%s", n, chunk[0]->name,
+	                      chunk[n - 1]->name) != CKR_OK)
+		return AKM_RC_TOKEN;
+	return AKM_RC_OK;
+}
+
+int nmm_provision(nmm_station *s, nmm_plan *p)
+{
+	char site[2 * NMM_SITE_MAX + 32];
+	nmm_station_site(s, site, sizeof site);
+	pr_template *t = malloc(CHUNK * sizeof *t);
+	CK_ATTRIBUTE **tmpls = malloc(CHUNK * sizeof *tmpls);
+	CK_ULONG *counts = malloc(CHUNK * sizeof *counts);
+	CK_OBJECT_HANDLE *keys = malloc(CHUNK * sizeof *keys);
+	nmm_plan_entry **chunk = malloc(CHUNK * sizeof *chunk);
+	int code = AKM_RC_OK;
+	if (!t || !tmpls || !counts || !keys || !chunk) {
+		code = akm_report(AKM_RC_FILES, "provision", "out of memory");
+		goto out;
+	}
+	akm_progress bar;
+	akm_progress_start(&bar, "provisioning", p->n);
+	size_t nchunk = 0;
+	for (size_t i = 0; i <= p->n && code == AKM_RC_OK; i++) {
+		if (i < p->n) {
+			nmm_plan_entry *e = &p->e[i];
+			if (e->skip)
+				continue;
+			nmm_node have;
+			int r = nmm_node_lookup(s, e->name, &have);
+			if (r < 0) {
+				code = akm_report(AKM_RC_TOKEN, e->name, "%s", s->p.err);
+				break;
+			}
+			if (r > 0) {
+				size_t hl = strlen(e->hw);
+				if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0) {
+					e->skip = true;
+					p->present++;
+				} else {
+					entry_fail(p, e, "already provisioned with another hw-id (%.*s)", (int)have.hw_len,
+					           (const char *)have.hw);
+				}
+				continue;
+			}
+			chunk[nchunk++] = e;
+			if (nchunk < CHUNK)
+				continue;
+		}
+		if (nchunk > 0) {
+			code = create_chunk(s, p, chunk, nchunk, t, tmpls, counts, keys, site);
+			nchunk = 0;
+		}
+		akm_progress_update(&bar, i);
+	}
+	akm_progress_end(&bar);
+out:
+	free(t);
+	free(tmpls);
+	free(counts);
+	free(keys);
+	free(chunk);
+	return code;
+}
+
+
+void nmm_plan_free(nmm_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->e[i].error);
+	free(p->e);
+	free(p->arena);
+	memset(p, 0, sizeof *p);
+}
+
+/* ---- enrollment ---- */
+
+int nmm_enroll_read(const char *path, nmm_enrollment *e)
+{
+	memset(e, 0, sizeof *e);
+	e->path = path;
+	uint8_t *buf;
+	size_t len;
+	int code = nmm_read_file("enroll", path, 4096, &buf, &len);
+	if (code != 0)
+		return code;
+	size_t signed_len = 0;
+	akm_fmt_rc frc = akm_request_parse(buf, len, &e->r, &signed_len);
+	crypto_hash_sha256(e->file_hash, buf, len);
+	if (frc == AKM_FMT_OK)
+		crypto_hash_sha256(e->digest, buf, signed_len);
+	free(buf);
+	if (frc != AKM_FMT_OK)
+		return akm_report(AKM_RC_REFUSED, "enroll", "%s is not a valid enrollment request: %s", path,
+		                  akm_fmt_strerror(frc));
+	if (!akm_fmt_name_ok(e->r.name))
+		return akm_report(AKM_RC_REFUSED, "enroll", "%s: the node name is not 1-64 characters of A-Z a-z 0-9 . _ -",
+		                  path);
+	if (!nmm_valid_hw((const char *)e->r.hw, e->r.hw_len))
+		return akm_report(AKM_RC_REFUSED, "enroll", "%s: the hw-id is not 1-64 printable characters without spaces",
+		                  path);
+	return AKM_RC_OK;
+}
+
+int nmm_enroll(nmm_station *s, const nmm_enrollment *e, nmm_enrolled *out)
+{
+	const akm_request *r = &e->r;
+	int v = akm_p11_verify_digest(&s->p, r->node_point, e->digest, r->sig);
+	if (v < 0)
+		return akm_report(AKM_RC_TOKEN, "enroll", "%s", s->p.err);
+	if (v > 0)
+		return akm_report(AKM_RC_REFUSED, "enroll", "%s: the request's self-signature does not verify", e->path);
+	nmm_node have;
+	int found = nmm_node_lookup(s, r->name, &have);
+	if (found < 0)
+		return akm_report(AKM_RC_TOKEN, "enroll", "%s", s->p.err);
+	if (found > 0)
+		return akm_report(AKM_RC_REFUSED, r->name, "a node of this name is already %s in this station",
+		                  have.state == CKV_AKM_STATE_PENDING ? "enrolled" : "provisioned");
+	char site[2 * NMM_SITE_MAX + 32];
+	nmm_station_site(s, site, sizeof site);
+	memcpy(out->hw, r->hw, r->hw_len);
+	out->hw[r->hw_len] = '\0';
+	randombytes_buf(out->pr_id, sizeof out->pr_id);
+	randombytes_buf(out->node_id, sizeof out->node_id);
+	pr_template t;
+	template_fill(&t, s, site, r->name, r->hw, r->hw_len, out->pr_id, out->node_id, CKV_AKM_STATE_PENDING,
+	              r->node_point);
+	CK_MECHANISM mech = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
+	CK_OBJECT_HANDLE key;
+	CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &mech, t.a, t.n, &key);
+	if (rv != CKR_OK)
+		return akm_report(fatal_rv(rv) ? AKM_RC_TOKEN : AKM_RC_REFUSED, r->name,
+		                  "C_GenerateKey(CKM_AKM_RELATIONSHIP_GEN): %s", akm_rv_name(rv));
+	char fh[65];
+	akm_hex_encode(e->file_hash, sizeof e->file_hash, fh);
+	uint8_t kd[32];
+	crypto_hash_sha256(kd, r->node_point, sizeof r->node_point);
+	akm_hex_encode(kd, sizeof kd, out->key_fingerprint);
+	if (nmm_audit(s, "enroll", out->pr_id, sizeof out->pr_id, CKR_OK, "node=%s; hw=%s; request=%s", r->name,
+	              out->hw, fh) != CKR_OK)
+		return AKM_RC_TOKEN;
+	return AKM_RC_OK;
+}

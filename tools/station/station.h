@@ -1,0 +1,288 @@
+/*
+ * The station library: the NMM provisioning station's logic, as a PKCS#11
+ * client of akm-pkcs11.so (docs/akm-nmm.md).  akm-nmm is its command line;
+ * the station service (akm-nmmd) links it too.  No argument parsing, no
+ * usage text, no prompts, nothing printed on stdout: functions take an open,
+ * logged-in station token and typed requests, report failures through
+ * shared/report.h ("<what>: <why>") and return AKM_RC_* codes; what they
+ * produce comes back in structs for the caller to show.  Long runs
+ * (provisioning, export) draw shared/progress.h's bar on stderr, and only
+ * when it is a terminal.
+ *
+ *   station.c    the station's record and key pair in the token, its anchor
+ *   nodes.c      nodes (provisioning relationships): find, read, list, change
+ *   audit.c      the audit records the station appends, reads and verifies
+ *   provision.c  provisioning plans (one node, a batch file, a count), enrollment
+ *   seal.c       one node's bundle (its keys wrapped, the bundle signed)
+ *   export.c     bundles onto a drive (USB)
+ *   se.c         a node's secure element attached to the station: write, verify
+ */
+#ifndef AKM_TOOLS_STATION_H
+#define AKM_TOOLS_STATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "akm/pkcs11-akm.h"
+#include "shared/p11.h"
+#include "shared/report.h"
+#include "shared/secret.h"
+#include "lib/fmt-anchor.h"
+#include "lib/fmt-bundle.h"
+#include "lib/fmt-node-state.h"
+#include "lib/fmt-request.h"
+
+/* The station's objects in its token. */
+#define NMM_STATION_LABEL "akm-nmm station"
+#define NMM_STATION_KEY_ID "akm-nmm-station"
+#define NMM_APPLICATION "akm-nmm"
+#define NMM_ANCHOR_FILE "station.akmp"
+#define NMM_SITE_MAX 120 /* site and location, each */
+
+/* ---- the station (station.c) ---- */
+
+typedef struct nmm_station {
+	akm_p11 p;               /* the station token, open and logged in */
+	bool open;
+	uint8_t id[AKM_FMT_ID_MAX];
+	size_t id_len;
+	char site[NMM_SITE_MAX + 1], location[NMM_SITE_MAX + 1];
+	uint64_t created;
+	CK_OBJECT_HANDLE pub, priv;
+	uint8_t point[AKM_FMT_POINT_LEN];
+} nmm_station;
+
+/* Reads the station objects of the open token s->p: AKM_RC_OK,
+ * AKM_RC_NOT_FOUND (silently: no station in this token) or AKM_RC_TOKEN. */
+int nmm_station_read(nmm_station *s);
+/* Creates the station in the open token s->p: its signing key pair and its
+ * record (id, site, location: checked by the caller); writes the anchor to
+ * anchor_out when not NULL; fp gets the anchor's fingerprint (hex). */
+int nmm_station_init(nmm_station *s, const uint8_t *id, size_t id_len, const char *site,
+                     const char *location, const char *anchor_out, char fp[65]);
+void nmm_station_close(nmm_station *s);
+/* The station's trust anchor file bytes; 0 or -1. */
+int nmm_station_anchor(const nmm_station *s, uint8_t *buf, size_t cap, size_t *len);
+/* Writes the anchor to path (NULL: only the fingerprint) atomically. */
+int nmm_station_write_anchor(const nmm_station *s, const char *what, const char *path, char fp[65]);
+/* "site=<s>; location=<l>" */
+void nmm_station_site(const nmm_station *s, char *out, size_t cap);
+/* The folder the file `path` goes in takes a new file now: AKM_RC_OK, or
+ * AKM_RC_FILES reported under `what`. */
+int nmm_check_target(const char *what, const char *path);
+/* Reads a whole file of at most max bytes (NUL after it): 0, or a code
+ * reported under `what`. */
+int nmm_read_file(const char *what, const char *path, size_t max, uint8_t **data, size_t *len);
+
+/* ---- nodes (nodes.c) ---- */
+
+/* A provisioning relationship as its encryption key shows it.  Values the
+ * module does not give are left 0 / empty. */
+typedef struct nmm_node {
+	char name[AKM_FMT_NAME_MAX + 1];
+	CK_OBJECT_HANDLE enc, mac; /* mac: CK_INVALID_HANDLE until nmm_node_mac */
+	uint8_t node_id[AKM_FMT_ID_MAX];
+	size_t node_id_len;
+	uint8_t pr_id[AKM_FMT_ID_MAX];
+	size_t pr_id_len;
+	uint8_t hw[AKM_FMT_HW_MAX];
+	size_t hw_len;
+	uint8_t station_id[AKM_FMT_ID_MAX];
+	size_t station_id_len;
+	char site[257];
+	uint8_t node_key[AKM_FMT_POINT_LEN];
+	bool has_node_key;
+	CK_ULONG state, status, sequence, created, changed;
+} nmm_node;
+
+const char *nmm_state_name(CK_ULONG state);
+const char *nmm_status_name(CK_ULONG status);
+/* hw-ids: 1-64 printable bytes, no space. */
+bool nmm_valid_hw(const char *hw, size_t len);
+
+/* The PR of node `name`: AKM_RC_OK, AKM_RC_NOT_FOUND or AKM_RC_TOKEN (reported). */
+int nmm_node_find(nmm_station *s, const char *name, nmm_node *n);
+/* The same without reports: 1 found, 0 absent, -1 token error (s->p.err). */
+int nmm_node_lookup(nmm_station *s, const char *name, nmm_node *n);
+/* Reads the PR's attributes from its encryption key: 0 or -1 (s->p.err). */
+int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n);
+/* Finds the MAC key of the PR into n->mac: 0 or -1 (s->p.err). */
+int nmm_node_mac(nmm_station *s, nmm_node *n);
+/* All PRs of this station (encryption keys), optionally in one state (0:
+ * any); *keys is malloc'd.  0 or -1 (s->p.err). */
+int nmm_node_all(nmm_station *s, CK_ULONG state, CK_OBJECT_HANDLE **keys, size_t *n);
+/* Every node (or the pending ones), sorted by name; *nodes is malloc'd.
+ * Failures reported under `what`. */
+int nmm_node_list(nmm_station *s, bool pending_only, const char *what, nmm_node **nodes, size_t *count);
+/* Node `name`, which must be active, with its MAC key found (for a
+ * delivery).  Failures reported. */
+int nmm_node_open_active(nmm_station *s, const char *name, nmm_node *n);
+/* Sets a CK_ULONG attribute of the PR (through its encryption key). */
+CK_RV nmm_node_set(nmm_station *s, const nmm_node *n, CK_ATTRIBUTE_TYPE type, CK_ULONG value);
+/* Moves CKA_AKM_STATUS forward to `status` (no change when it is there or
+ * beyond).  0 or -1 (reported). */
+int nmm_node_raise_status(nmm_station *s, nmm_node *n, CK_ULONG status);
+/* approve (to CKV_AKM_STATE_ACTIVE, from pending) or reject (to
+ * CKV_AKM_STATE_REVOKED), audited as `action` with the reason if any;
+ * *from gets the state before. */
+int nmm_node_change_state(nmm_station *s, const char *name, CK_ULONG to, const char *action,
+                          const char *reason, CK_ULONG *from);
+
+/* ---- the audit trail (audit.c) ---- */
+
+/* Appends an application audit record; the detail starts with the site
+ * metadata.  Returns the CK_RV (a failure is reported). */
+CK_RV nmm_audit(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The same for one node: its site metadata and name. */
+CK_RV nmm_audit_node(nmm_station *s, const nmm_node *n, const char *action, CK_RV result,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+typedef struct nmm_audit_rec {
+	CK_ULONG seq, time, result;
+	char actor[64], action[128], detail[2048];
+	CK_ULONG actor_len, action_len, detail_len;
+	uint8_t rid[AKM_FMT_ID_MAX];
+	CK_ULONG rid_len;
+	uint8_t prev[32], hash[32];
+} nmm_audit_rec;
+
+/* The records of one node (n) or of all (NULL), in order (malloc'd
+ * handles).  0 or -1 (s->p.err). */
+int nmm_audit_find(nmm_station *s, const nmm_node *n, CK_OBJECT_HANDLE **h, size_t *count);
+/* One record: 0 or -1 (s->p.err). */
+int nmm_audit_read(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r);
+
+typedef struct nmm_audit_check {
+	bool valid;
+	uint64_t head_seq;     /* the token's head (CKA_AKM_AUDIT_TOKEN_HEAD) */
+	uint64_t bad;          /* the first record that fails */
+	char why[200];         /* what is wrong, when not valid */
+} nmm_audit_check;
+/* Recomputes the AKM-AUDIT-1 chain (lib/audit.h) over records h[0..count)
+ * and checks it reaches the token's head.  AKM_RC_OK with the verdict in
+ * *c (a broken chain is a verdict, not an error), or AKM_RC_TOKEN
+ * (reported). */
+int nmm_audit_verify(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t count, nmm_audit_check *c);
+
+/* ---- provisioning (provision.c) ---- */
+
+typedef struct nmm_plan_entry {
+	const char *name, *hw;
+	size_t line;
+	char *error;       /* malloc'd: why it failed */
+	bool skip;         /* present already, or failed */
+	uint8_t pr_id[16], node_id[16];
+} nmm_plan_entry;
+
+/* The nodes one provisioning run creates. */
+typedef struct nmm_plan {
+	nmm_plan_entry *e;
+	size_t n, cap;
+	char *arena;       /* the batch file or the generated names */
+	size_t provisioned, present, failed;
+} nmm_plan;
+
+/* One node (the strings are kept, not copied). */
+int nmm_plan_add(nmm_plan *p, const char *name, const char *hw, size_t line);
+/* "NAME HWID" lines; blank lines and #-lines ignored. */
+int nmm_plan_from_file(nmm_plan *p, const char *path);
+/* <prefix>000001.. with hw-id "hw-<name>". */
+int nmm_plan_from_count(nmm_plan *p, unsigned long count, const char *prefix);
+/* Names and hw-ids checked; the second of two equal names fails. */
+int nmm_plan_check(nmm_plan *p);
+/* Creates the relationships, skipping nodes present with the same hw-id,
+ * in batch transactions of 250 (one by one when a batch is refused). */
+int nmm_provision(nmm_station *s, nmm_plan *p);
+void nmm_plan_free(nmm_plan *p);
+
+/* An enrollment request read and checked (before the station is opened). */
+typedef struct nmm_enrollment {
+	const char *path;
+	akm_request r;
+	uint8_t digest[32];     /* SHA-256 of the signed part */
+	uint8_t file_hash[32];
+} nmm_enrollment;
+int nmm_enroll_read(const char *path, nmm_enrollment *e);
+/* The node as enrolled: pending, with its node key. */
+typedef struct nmm_enrolled {
+	char hw[AKM_FMT_HW_MAX + 1];
+	uint8_t pr_id[16], node_id[16];
+	char key_fingerprint[65];
+} nmm_enrolled;
+int nmm_enroll(nmm_station *s, const nmm_enrollment *e, nmm_enrolled *out);
+
+/* ---- bundles (seal.c, export.c) ---- */
+
+/* What the station knows to make one bundle. */
+typedef struct nmm_seal_args {
+	CK_OBJECT_HANDLE enc_key, mac_key;   /* the PR's keys in the station token */
+	CK_OBJECT_HANDLE station_priv;       /* the station's signing key */
+	const uint8_t *station_id; size_t station_id_len;
+	uint8_t protection;                  /* AKM_BUNDLE_NODE_KEY or _PASSPHRASE */
+	const uint8_t *node_point;           /* protection 1: the node's 65-byte point */
+	const akm_secret *master;            /* protection 2: akm_pass_master result */
+	const uint8_t *salt;                 /* protection 2: the batch salt */
+	uint32_t opslimit, memlimit_kib;     /* protection 2: recorded in the bundle */
+} nmm_seal_args;
+
+/* Makes one bundle for the relationship of args->enc_key (its IDs,
+ * hardware binding, name and next sequence number are read from the key's
+ * CKA_AKM_* attributes; the sequence number is taken first, so it is never
+ * used twice).  The keys leave the token only wrapped (CKM_AKM_EXPORT_WRAP).
+ * buf must hold AKM_FMT_BUNDLE_MAX.  Returns 0 or -1 with a sentence in err. */
+int nmm_seal(akm_p11 *station, const nmm_seal_args *args, uint8_t *buf, size_t *len, char *err,
+             size_t errlen);
+
+typedef struct nmm_export_item {
+	nmm_node n;
+	uint8_t protection;
+	uint64_t seq;
+	bool written;
+} nmm_export_item;
+
+/* One export to a drive. */
+typedef struct nmm_export {
+	/* what: one of node, nodes ("A,B,C") or all */
+	const char *node, *nodes;
+	bool all;
+	int protection;              /* AKM_BUNDLE_*, or 0: node-key where one is recorded */
+	const char *dir;
+	uint32_t opslimit, memlimit_kib;
+	/* results */
+	nmm_export_item *items;
+	size_t count;
+	size_t npass;                /* bundles that need the passphrase */
+	uint8_t salt[AKM_FMT_SALT_LEN];
+	size_t written, pass_written;
+} nmm_export;
+
+/* Whether the drive (and the folder of qr_png, if not NULL) takes files:
+ * checked before anything changes. */
+int nmm_export_check(const nmm_export *x, const char *qr_png);
+/* Picks the nodes and their protection; x->npass tells whether a
+ * passphrase is needed. */
+int nmm_export_select(nmm_station *s, nmm_export *x);
+/* Writes the anchor and one bundle per node (passphrase: NULL when
+ * x->npass is 0); a failed export leaves no new file behind. */
+int nmm_export_run(nmm_station *s, nmm_export *x, const akm_secret *passphrase);
+void nmm_export_free(nmm_export *x);
+
+/* ---- a node's secure element attached to the station (se.c) ---- */
+
+/* write-se: the node's relationship written into its secure element `se`
+ * (open, logged in), wrapped to the element's own key. */
+typedef struct nmm_se_result {
+	char serial[17];             /* the element's hardware value */
+	akm_node_state state;        /* what the element holds now */
+	bool have_state;             /* verify: it holds one */
+	const char *differs;         /* verify: why it failed, NULL when verified */
+} nmm_se_result;
+int nmm_write_se(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out);
+/* verify: the element's record against the station's, and its proof of
+ * holding the relationship's MAC key; AKM_RC_VERIFY (reported) when it
+ * differs. */
+int nmm_verify(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out);
+
+#endif
