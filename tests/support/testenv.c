@@ -6,6 +6,7 @@
 
 #include <check.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -596,4 +597,22 @@ void akm_strlist_sort(akm_strlist *l)
 bool akm_strlist_has(const akm_strlist *l, const char *s)
 {
 	return l->n > 0 && bsearch(&s, l->v, l->n, sizeof *l->v, strlist_cmp) != NULL;
+}
+
+size_t akm_test_dir_entries(const char *dir, char *names, size_t size)
+{
+	DIR *d = opendir(dir);
+	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
+	size_t n = 0;
+	names[0] = '\0';
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		n++;
+		size_t used = strlen(names);
+		snprintf(names + used, size - used, "%s%s", used ? " " : "", e->d_name);
+	}
+	closedir(d);
+	return n;
 }

@@ -82,4 +82,9 @@ void akm_strlist_sort(akm_strlist *l);
 /* Whether s is in the list (sorted first with akm_strlist_sort). */
 bool akm_strlist_has(const akm_strlist *l, const char *s);
 
+/* The names in folder `dir` ("." and ".." aside), space-separated into
+ * names (at most size bytes): how many there are.  Fails the test when the
+ * folder cannot be read. */
+size_t akm_test_dir_entries(const char *dir, char *names, size_t size);
+
 #endif

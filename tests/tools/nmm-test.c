@@ -36,23 +36,6 @@ void path_in(char *out, size_t size, const char *name)
 	ck_assert(n > 0 && (size_t)n < size);
 }
 
-size_t dir_entries(const char *dir, char *names, size_t size)
-{
-	DIR *d = opendir(dir);
-	ck_assert_msg(d != NULL, "opendir %s: %s", dir, strerror(errno));
-	size_t n = 0;
-	names[0] = '\0';
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		n++;
-		size_t used = strlen(names);
-		snprintf(names + used, size - used, "%s%s", used ? " " : "", e->d_name);
-	}
-	closedir(d);
-	return n;
-}
 
 double now_s(void)
 {

@@ -39,8 +39,6 @@ extern int nmm_test_timeout;
 void write_file(const char *path, const void *data, size_t len);
 /* NAME in the test environment's folder. */
 void path_in(char *out, size_t size, const char *name);
-/* Lists DIR's entries (names joined by spaces) for messages and checks. */
-size_t dir_entries(const char *dir, char *names, size_t size);
 double now_s(void);
 
 /* ---- running the tools ---------------------------------------------------- */

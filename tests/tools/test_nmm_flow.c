@@ -225,7 +225,7 @@ START_TEST(test_full_flow)
 	          0, out, "export A-C");
 	free(out);
 	char names[1024];
-	ck_assert_uint_eq(dir_entries(usb, names, sizeof names), 4);
+	ck_assert_uint_eq(akm_test_dir_entries(usb, names, sizeof names), 4);
 	ck_assert_msg(strstr(names, "node-A.akmb") && strstr(names, "node-B.akmb") && strstr(names, "node-C.akmb") &&
 	              strstr(names, "station.akmp"), "the USB folder holds: %s", names);
 	char station_anchor[PATH_MAX + 48];
@@ -402,7 +402,7 @@ START_TEST(test_enrollment)
 	EXPECT_RC(nmm(&out, "export", "--node", "node-F", "--out", usb, NULL), 2, out, "export of a pending node");
 	free(out);
 	char names[512];
-	ck_assert_msg(dir_entries(usb, names, sizeof names) == 0, "a refused export left: %s", names);
+	ck_assert_msg(akm_test_dir_entries(usb, names, sizeof names) == 0, "a refused export left: %s", names);
 	EXPECT_RC(nmm(&out, "write-se", "--node", "node-F", "--se-module", env.softhsm_path, "--se-token", "node-F",
 	              "--se-pin-file", pin_file, NULL), 2, out, "write-se of a pending node");
 	free(out);
@@ -439,7 +439,7 @@ START_TEST(test_enrollment)
 	ck_assert_int_eq(mkdir(usb2, 0700), 0);
 	EXPECT_RC(nmm(&out, "export", "--node", "node-G", "--out", usb2, NULL), 2, out, "export of a rejected node");
 	free(out);
-	ck_assert_msg(dir_entries(usb2, names, sizeof names) == 0, "a refused export left: %s", names);
+	ck_assert_msg(akm_test_dir_entries(usb2, names, sizeof names) == 0, "a refused export left: %s", names);
 	EXPECT_RC(nmm(&out, "approve", "node-G", NULL), 2, out, "approve after reject");
 	free(out);
 	EXPECT_RC(nmm(&out, "write-se", "--node", "node-G", "--se-module", env.softhsm_path, "--se-token", "node-G",
@@ -510,7 +510,7 @@ START_TEST(test_generated_passphrase)
 	}
 	/* Nowhere on the drive. */
 	char names[512];
-	dir_entries(usb, names, sizeof names);
+	akm_test_dir_entries(usb, names, sizeof names);
 	ck_assert_ptr_null(strstr(names, "png"));
 
 	char anchor[PATH_MAX + 48];

@@ -425,7 +425,7 @@ static void expect_export_fails(const char *name, const char *dir, const char *w
 	struct stat st;
 	bool is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 	if (is_dir)
-		dir_entries(dir, before, sizeof before);
+		akm_test_dir_entries(dir, before, sizeof before);
 	char *out;
 	int rc = nmm(&out, "export", "--node", name, "--out", dir, "--protection", "passphrase", "--passphrase-file",
 	             pass_file, "--argon2-ops", "1", "--argon2-mem-kib", "8192", NULL);
@@ -433,7 +433,7 @@ static void expect_export_fails(const char *name, const char *dir, const char *w
 	ck_assert_msg(strstr(out, "akm-nmm: ") != NULL, "%s: no message:\n%s", what, out);
 	free(out);
 	if (is_dir) {
-		dir_entries(dir, after, sizeof after);
+		akm_test_dir_entries(dir, after, sizeof after);
 		ck_assert_msg(strcmp(before, after) == 0, "%s: the directory held \"%s\", now \"%s\"", what, before, after);
 	}
 	status_of(name, status_after, sizeof status_after);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "testenv.h"
 
 static char dir[64];
 static char old_cwd[4096];
@@ -50,29 +51,10 @@ static bool exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-/* The names in folder `path` ("." and ".." aside), comma-separated. */
-static size_t entries(const char *path, char *names, size_t len)
-{
-	DIR *d = opendir(path);
-	ck_assert_ptr_nonnull(d);
-	size_t n = 0;
-	names[0] = '\0';
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		n++;
-		size_t used = strlen(names);
-		snprintf(names + used, len - used, "%s%s", used ? "," : "", e->d_name);
-	}
-	closedir(d);
-	return n;
-}
-
 static void assert_folder_empty(const char *path)
 {
 	char names[1024];
-	size_t n = entries(path, names, sizeof names);
+	size_t n = akm_test_dir_entries(path, names, sizeof names);
 	ck_assert_msg(n == 0, "%s holds %zu entries: %s", path, n, names);
 }
 
