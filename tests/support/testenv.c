@@ -616,3 +616,21 @@ size_t akm_test_dir_entries(const char *dir, char *names, size_t size)
 	closedir(d);
 	return n;
 }
+
+char *akm_test_read_source(const char *rel)
+{
+	const char *src = getenv("AKM_TEST_SRCDIR");
+	if (src == NULL)
+		return NULL;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", src, rel);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	size_t cap = 256 * 1024, len;
+	char *text = malloc(cap);
+	ck_assert_ptr_nonnull(text);
+	len = fread(text, 1, cap - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	return text;
+}

@@ -87,4 +87,9 @@ bool akm_strlist_has(const akm_strlist *l, const char *s);
  * folder cannot be read. */
 size_t akm_test_dir_entries(const char *dir, char *names, size_t size);
 
+/* A file of the source tree (relative to AKM_TEST_SRCDIR; at most 256 KiB),
+ * malloc'd and NUL-terminated; NULL when the test runs outside meson test.
+ * Fails the test when the file cannot be read. */
+char *akm_test_read_source(const char *rel);
+
 #endif
