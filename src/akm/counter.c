@@ -4,32 +4,23 @@
 
 #include "akm/internal.h"
 #include "common/log.h"
+#include "lib/buf.h"
 #include "lib/hex.h"
 
 #define COUNTER_INTERVAL_NS 1000000000LL
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 uint64_t akm_counter_generation(const uint8_t value[AKM_COUNTER_LEN])
 {
-	return get_be64(value);
+	akm_buf_reader r;
+	akm_buf_reader_init(&r, value, AKM_COUNTER_LEN);
+	return akm_buf_get_u64(&r);
 }
 
 uint64_t akm_counter_audit_seq(const uint8_t value[AKM_COUNTER_LEN])
 {
-	return get_be64(value + 8);
+	akm_buf_reader r;
+	akm_buf_reader_init(&r, value + 8, AKM_COUNTER_LEN - 8);
+	return akm_buf_get_u64(&r);
 }
 
 void akm_counter_label(char label[AKM_COUNTER_LABEL_LEN + 1], const uint8_t value[AKM_COUNTER_LEN])
@@ -78,12 +69,15 @@ static void counter_update(akm_relationships *r)
 	akm_counter *c = &r->counter;
 	int64_t gen = 0, seq;
 	bool present;
-	uint8_t value[AKM_COUNTER_LEN];
+	uint8_t value[AKM_COUNTER_LEN], head[AKM_AUDIT_HASH_LEN];
 	if (akm_store_get_int(r->reg, "generation", &gen, &present) != CKR_OK ||
-	    akm_store_audit_head(r->reg, &seq, value + 16) != CKR_OK)
+	    akm_store_audit_head(r->reg, &seq, head) != CKR_OK)
 		return;
-	put_be64(value, (uint64_t)gen);
-	put_be64(value + 8, (uint64_t)seq);
+	akm_buf_writer w;
+	akm_buf_writer_init(&w, value, sizeof value);
+	akm_buf_put_u64(&w, (uint64_t)gen);
+	akm_buf_put_u64(&w, (uint64_t)seq);
+	akm_buf_put_bytes(&w, head, sizeof head);
 	char label[AKM_COUNTER_LABEL_LEN + 1];
 	akm_counter_label(label, value);
 	int older = c->gen[0] <= c->gen[1] ? 0 : 1;

@@ -68,11 +68,9 @@ void akm_relationships_event(akm_relationships *r, akm_event_kind kind, int64_t 
 {
 	akm_key_record k;
 	akm_mutex_lock(r->lock);
-	if (r->reg != NULL) {
-		bool known = key_id != 0 && akm_store_get_key(r->reg, key_id, &k.key, &k.rel) == CKR_OK;
-		akm_event_record(r, kind, known ? k.rel.rid : NULL, known ? k.rel.rid_len : 0, result, detail);
-		if (known)
-			akm_key_record_clear(&k);
-	}
+	bool known = key_id != 0 && akm_store_get_key(r->reg, key_id, &k.key, &k.rel) == CKR_OK;
+	akm_event_record(r, kind, known ? k.rel.rid : NULL, known ? k.rel.rid_len : 0, result, detail);
+	if (known)
+		akm_key_record_clear(&k);
 	akm_mutex_unlock(r->lock);
 }

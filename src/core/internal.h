@@ -71,7 +71,9 @@ void akm_core_pad_field(CK_UTF8CHAR *dst, size_t len, const char *src);
 CK_RV akm_core_slots_find(char *err, size_t errlen);
 CK_USER_TYPE akm_core_login_state(uint32_t slot);
 void akm_core_set_login_state(uint32_t slot, CK_USER_TYPE who);
-/* The registry of the call's slot, or NULL (only one slot keeps it). */
+/* The registry of a slot, or of the call's slot; NULL but on the one slot
+ * that keeps it. */
+akm_relationships *akm_core_slot_relationships(uint32_t slot);
 akm_relationships *akm_core_relationships(const akm_call *c);
 /* Opens the registry on its slot (module start, after C_InitToken). */
 CK_RV akm_core_registry_open(void);

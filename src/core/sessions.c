@@ -100,8 +100,7 @@ void akm_core_session_remove(CK_SESSION_HANDLE h)
 	akm_mutex_unlock(akm_core.lock);
 	/* The registry's own backend session would keep the token logged in:
 	 * log out as the closing of the last session does (§5.6). */
-	akm_call c = {.slot = slot};
-	akm_relationships *rels = akm_core_relationships(&c);
+	akm_relationships *rels = akm_core_slot_relationships(slot);
 	if (logged_out && rels != NULL)
 		akm_relationships_logout(rels);
 	akm_core_session_free(s);

@@ -124,9 +124,14 @@ CK_RV akm_core_token_info(const akm_call *c, CK_TOKEN_INFO *info)
 	return CKR_OK;
 }
 
+akm_relationships *akm_core_slot_relationships(uint32_t slot)
+{
+	return slot == akm_core.registry_slot ? akm_core.rels : NULL;
+}
+
 akm_relationships *akm_core_relationships(const akm_call *c)
 {
-	return c->slot == akm_core.registry_slot ? akm_core.rels : NULL;
+	return akm_core_slot_relationships(c->slot);
 }
 
 CK_RV akm_core_registry_open(void)

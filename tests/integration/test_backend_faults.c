@@ -756,6 +756,33 @@ START_TEST(test_module_session_vanishes)
 }
 END_TEST
 
+/* The module's own session is gone and opening a new one at the next login
+ * fails too: the relationships answer that the device failed (nothing is
+ * half-written), and the login after that, with the backend well again,
+ * brings them back. */
+START_TEST(test_module_session_cannot_be_reopened)
+{
+	CK_OBJECT_HANDLE cold, cached, h = 0;
+	two_relationships(&cold, &cached);
+	const char *before = snapshot();
+	CK_SESSION_HANDLE bs[4];
+	ck_assert_uint_eq(fc.sessions(bs, 4), 2);
+	ck_assert_int_eq(fc.kill_session(bs[0]), CKR_OK);
+	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
+	ck_assert_int_eq(fc.arm("C_OpenSession", 1, CKR_DEVICE_ERROR), 0);
+	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	ck_assert_uint_eq(fc.fired("C_OpenSession"), 1);
+	ck_assert_int_eq(t.f->C_EncryptInit(t.s, &gcm, cold), CKR_DEVICE_ERROR);
+	ck_assert_int_eq(make_pr("rid-not-made", &h), CKR_DEVICE_ERROR);
+	assert_registry_is(before);
+	fc.disarm_all();
+	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
+	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	assert_key_works(cold);
+	assert_key_works(cached);
+}
+END_TEST
+
 START_TEST(test_application_session_vanishes)
 {
 	CK_OBJECT_HANDLE cold, cached, h = 0;
@@ -979,6 +1006,7 @@ int main(void)
 	tcase_add_test(tc, test_batch_wrap_under_kek_fails);
 	tcase_add_test(tc, test_small_creation_fails_at_every_step);
 	tcase_add_test(tc, test_module_session_vanishes);
+	tcase_add_test(tc, test_module_session_cannot_be_reopened);
 	tcase_add_test(tc, test_application_session_vanishes);
 	tcase_add_test(tc, test_all_sessions_vanish);
 	tcase_add_test(tc, test_login_kek_lookup_fails);
