@@ -2,9 +2,25 @@
 
 #include <string.h>
 
-static bool is_array_attribute(CK_ATTRIBUTE_TYPE type)
+/*
+ * Which attribute values are themselves templates (arrays of CK_ATTRIBUTE
+ * whose pValues we follow).  CKF_ARRAY_ATTRIBUTE is not the test: it is also
+ * set on CKA_ALLOWED_MECHANISMS, which is a list of CK_MECHANISM_TYPE, and
+ * reading that as attributes would follow mechanism numbers as pointers.
+ * Only the three templates of the standard nest.
+ *
+ * Vendor-defined attributes that carry CKF_ARRAY_ATTRIBUTE are NOT followed:
+ * the module cannot know their layout (CKA_ALLOWED_MECHANISMS shows the bit
+ * alone does not promise a template), it never interprets them itself, and
+ * following a pointer in a value whose meaning it does not know is exactly
+ * the fault this function exists to avoid.  They are passed to the backend
+ * as opaque bytes, and the backend that defines them checks them.  The
+ * module's own attributes keep clear of that bit (include/akm/pkcs11-akm.h).
+ */
+static bool is_nested_template(CK_ATTRIBUTE_TYPE type)
 {
-	return (type & CKF_ARRAY_ATTRIBUTE) != 0;
+	return type == CKA_WRAP_TEMPLATE || type == CKA_UNWRAP_TEMPLATE ||
+	       type == CKA_DERIVE_TEMPLATE;
 }
 
 static CK_RV check_depth(const CK_ATTRIBUTE *tmpl, CK_ULONG count, int depth)
@@ -17,7 +33,11 @@ static CK_RV check_depth(const CK_ATTRIBUTE *tmpl, CK_ULONG count, int depth)
 		if (tmpl[i].pValue == NULL && tmpl[i].ulValueLen > 0 &&
 		    tmpl[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
 			return CKR_ARGUMENTS_BAD;
-		if (is_array_attribute(tmpl[i].type) && tmpl[i].pValue != NULL) {
+		/* A list of mechanisms: whole CK_MECHANISM_TYPEs, never followed. */
+		if (tmpl[i].type == CKA_ALLOWED_MECHANISMS && tmpl[i].pValue != NULL &&
+		    tmpl[i].ulValueLen % sizeof(CK_MECHANISM_TYPE) != 0)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		if (is_nested_template(tmpl[i].type) && tmpl[i].pValue != NULL) {
 			if (tmpl[i].ulValueLen % sizeof(CK_ATTRIBUTE) != 0)
 				return CKR_ATTRIBUTE_VALUE_INVALID;
 			CK_RV rv = check_depth(tmpl[i].pValue, tmpl[i].ulValueLen / sizeof(CK_ATTRIBUTE),

@@ -10,12 +10,15 @@
 #include <stddef.h>
 #include <p11-kit/pkcs11.h>
 
-/* Nested attribute arrays (CKA_WRAP_TEMPLATE ...) deeper than this are refused. */
+/* Nested templates (CKA_WRAP_TEMPLATE ...) deeper than this are refused. */
 #define AKM_TEMPLATE_MAX_DEPTH 4
 
 /* CKR_ARGUMENTS_BAD when the template pointer is NULL but count > 0, or when
  * an entry has a NULL value with a non-zero length, or nesting is deeper than
- * AKM_TEMPLATE_MAX_DEPTH; CKR_OK otherwise. */
+ * AKM_TEMPLATE_MAX_DEPTH; CKR_ATTRIBUTE_VALUE_INVALID when a nested template
+ * (CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE, the only ones
+ * followed) is not a whole number of CK_ATTRIBUTEs, or CKA_ALLOWED_MECHANISMS
+ * not a whole number of CK_MECHANISM_TYPEs; CKR_OK otherwise. */
 CK_RV akm_template_check(const CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* The last entry of `type` (later entries win, as most tokens do), or NULL. */

@@ -1,5 +1,6 @@
 /* Attribute templates: lookups, checks, and C_GetAttributeValue's rules. */
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,71 @@ START_TEST(test_check)
 		levels[i][0] = (CK_ATTRIBUTE){CKA_WRAP_TEMPLATE, levels[i - 1], sizeof(CK_ATTRIBUTE)};
 	ck_assert_int_eq(akm_template_check(levels[AKM_TEMPLATE_MAX_DEPTH - 1], 1), CKR_OK);
 	ck_assert_int_eq(akm_template_check(levels[AKM_TEMPLATE_MAX_DEPTH], 1), CKR_ARGUMENTS_BAD);
+	CK_ATTRIBUTE unwrap[] = {{CKA_UNWRAP_TEMPLATE, inner, sizeof inner - 1}};
+	CK_ATTRIBUTE derive[] = {{CKA_DERIVE_TEMPLATE, inner, sizeof inner + 1}};
+	ck_assert_int_eq(akm_template_check(unwrap, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	ck_assert_int_eq(akm_template_check(derive, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	/* A nested template's bad entry is found at depth 2. */
+	CK_ATTRIBUTE bad_inner[] = {{CKA_LABEL, NULL, 3}};
+	CK_ATTRIBUTE outer_bad[] = {{CKA_DERIVE_TEMPLATE, bad_inner, sizeof bad_inner}};
+	ck_assert_int_eq(akm_template_check(outer_bad, 1), CKR_ARGUMENTS_BAD);
+}
+END_TEST
+
+/* CKA_ALLOWED_MECHANISMS carries CKF_ARRAY_ATTRIBUTE but is a list of
+ * CK_MECHANISM_TYPE: any whole number of them is fine (a list of 1, 2, 4 or
+ * 5 used to be refused as "not a whole number of attributes"), its values
+ * are never followed, and a length that is not a multiple is invalid. */
+START_TEST(test_allowed_mechanisms_is_a_list)
+{
+	CK_MECHANISM_TYPE mechs[8] = {CKM_AES_GCM, CKM_AES_KEY_WRAP_PAD, CKM_SHA256_HMAC, CKM_AES_CBC,
+	                              CKM_AES_ECB, CKM_AES_CMAC, CKM_AES_CTR, CKM_AES_KEY_WRAP};
+	for (CK_ULONG n = 0; n <= 8; n++) {
+		CK_ATTRIBUTE a = {CKA_ALLOWED_MECHANISMS, mechs, n * sizeof(CK_MECHANISM_TYPE)};
+		ck_assert_msg(akm_template_check(&a, 1) == CKR_OK, "%lu mechanisms", (unsigned long)n);
+	}
+	/* Values that look like pointers: to unmapped memory, to NULL-ish
+	 * addresses, and to a real attribute array whose own pValue is garbage.
+	 * None is dereferenced (under ASan a dereference would be reported). */
+	CK_ATTRIBUTE decoy = {CKA_LABEL, (void *)(uintptr_t)0x10, 99};
+	CK_MECHANISM_TYPE crafted[6] = {
+		(CK_MECHANISM_TYPE)0x4141414141414141ULL, 0, (CK_MECHANISM_TYPE)0x8,
+		(CK_MECHANISM_TYPE)(uintptr_t)&decoy, sizeof decoy, (CK_MECHANISM_TYPE)0xdeadbeefUL};
+	for (CK_ULONG n = 1; n <= 6; n++) {
+		CK_ATTRIBUTE a = {CKA_ALLOWED_MECHANISMS, crafted, n * sizeof(CK_MECHANISM_TYPE)};
+		ck_assert_int_eq(akm_template_check(&a, 1), CKR_OK);
+	}
+	/* Bad lengths. */
+	CK_ULONG bad[] = {1, sizeof(CK_MECHANISM_TYPE) - 1, sizeof(CK_MECHANISM_TYPE) + 1,
+	                  sizeof(CK_ATTRIBUTE) + 1, 3 * sizeof(CK_MECHANISM_TYPE) - 2};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CK_ATTRIBUTE a = {CKA_ALLOWED_MECHANISMS, mechs, bad[i]};
+		ck_assert_int_eq(akm_template_check(&a, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	}
+	/* Inside a nested template the same rules hold. */
+	CK_ATTRIBUTE in_wrap[] = {{CKA_ALLOWED_MECHANISMS, crafted, 5 * sizeof(CK_MECHANISM_TYPE)}};
+	CK_ATTRIBUTE wrap = {CKA_UNWRAP_TEMPLATE, in_wrap, sizeof in_wrap};
+	ck_assert_int_eq(akm_template_check(&wrap, 1), CKR_OK);
+	in_wrap[0].ulValueLen = 5;
+	ck_assert_int_eq(akm_template_check(&wrap, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	/* Empty list, and a NULL value asking for nothing: fine. */
+	CK_ATTRIBUTE empty[] = {{CKA_ALLOWED_MECHANISMS, mechs, 0}, {CKA_ALLOWED_MECHANISMS, NULL, 0}};
+	ck_assert_int_eq(akm_template_check(empty, 2), CKR_OK);
+}
+END_TEST
+
+/* A vendor-defined attribute with CKF_ARRAY_ATTRIBUTE is opaque: never
+ * followed as a template (its layout is the vendor's), whatever its length. */
+START_TEST(test_vendor_array_attribute_is_opaque)
+{
+	CK_MECHANISM_TYPE crafted[3] = {(CK_MECHANISM_TYPE)0x4141414141414141ULL, 1, 2};
+	CK_ATTRIBUTE a = {CKA_VENDOR_DEFINED | CKF_ARRAY_ATTRIBUTE | 0x1234, crafted, sizeof(CK_ATTRIBUTE)};
+	ck_assert_int_eq(akm_template_check(&a, 1), CKR_OK);
+	a.ulValueLen = 7;
+	ck_assert_int_eq(akm_template_check(&a, 1), CKR_OK);
+	/* Still: a NULL value with a length is a bad argument. */
+	CK_ATTRIBUTE null_value = {CKA_VENDOR_DEFINED | CKF_ARRAY_ATTRIBUTE | 0x1234, NULL, 24};
+	ck_assert_int_eq(akm_template_check(&null_value, 1), CKR_ARGUMENTS_BAD);
 }
 END_TEST
 
@@ -126,6 +192,8 @@ int main(void)
 	TCase *tc = tcase_create("template");
 	tcase_add_test(tc, test_find_and_typed_reads);
 	tcase_add_test(tc, test_check);
+	tcase_add_test(tc, test_allowed_mechanisms_is_a_list);
+	tcase_add_test(tc, test_vendor_array_attribute_is_opaque);
 	tcase_add_test(tc, test_fill_ok_and_length_query);
 	tcase_add_test(tc, test_fill_walks_every_entry_with_precedence);
 	suite_add_tcase(s, tc);
