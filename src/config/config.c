@@ -2,11 +2,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "akm-config.h"
 
@@ -104,6 +107,92 @@ static int parse_log_level(const char *value, akm_log_level *level)
 	return -1;
 }
 
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+/*
+ * The whole file into a malloc'd buffer (*len bytes, NUL-terminated), read
+ * with a bound: a regular file of at most AKM_CONFIG_MAX_SIZE bytes.  A
+ * FIFO, a device (/dev/zero) or a directory is refused without reading it
+ * (opened non-blocking, so a FIFO without a writer does not hang us); a file
+ * that grows past the bound while read is refused too.
+ */
+static CK_RV read_bounded(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		set_error(err, errlen, path, 0, "cannot open configuration file: %s (set %s to choose another)",
+		          strerror(errno), AKM_CONFIG_ENV);
+		return CKR_GENERAL_ERROR;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		set_error(err, errlen, path, 0, "cannot read configuration file: %s", strerror(errno));
+		close(fd);
+		return CKR_GENERAL_ERROR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_error(err, errlen, path, 0, "refused: %s, not a regular file (the configuration must be one)",
+		          file_kind(st.st_mode));
+		close(fd);
+		return CKR_GENERAL_ERROR;
+	}
+	if (st.st_size > AKM_CONFIG_MAX_SIZE) {
+		set_error(err, errlen, path, 0, "refused: %lld bytes, more than the %d a configuration file may have",
+		          (long long)st.st_size, AKM_CONFIG_MAX_SIZE);
+		close(fd);
+		return CKR_GENERAL_ERROR;
+	}
+	char *buf = malloc(AKM_CONFIG_MAX_SIZE + 2);
+	if (buf == NULL) {
+		set_error(err, errlen, path, 0, "out of memory");
+		close(fd);
+		return CKR_HOST_MEMORY;
+	}
+	size_t n = 0;
+	bool failed = false;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, AKM_CONFIG_MAX_SIZE + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			set_error(err, errlen, path, 0, "read error: %s", strerror(errno));
+			failed = true;
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > AKM_CONFIG_MAX_SIZE) {
+			set_error(err, errlen, path, 0, "refused: more than the %d bytes a configuration file may have",
+			          AKM_CONFIG_MAX_SIZE);
+			failed = true;
+			break;
+		}
+	}
+	close(fd);
+	if (failed) {
+		free(buf);
+		return CKR_GENERAL_ERROR;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return CKR_OK;
+}
+
 void akm_config_free(akm_config *cfg)
 {
 	for (size_t i = 0; i < cfg->ntokens; i++)
@@ -124,19 +213,28 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 	cfg->log_level = AKM_LOG_WARNING;
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);
 
-	FILE *f = fopen(path, "re");
-	if (f == NULL) {
-		set_error(err, errlen, path, 0, "cannot open configuration file: %s (set %s to choose another)",
-		          strerror(errno), AKM_CONFIG_ENV);
-		return CKR_GENERAL_ERROR;
+	char *data = NULL;
+	size_t size = 0;
+	if ((parsed = read_bounded(path, &data, &size, err, errlen)) != CKR_OK) {
+		akm_config_free(cfg);
+		return parsed;
 	}
-	while (fgets(line, sizeof line, f) != NULL) {
+	for (size_t pos = 0; pos < size;) {
 		lineno++;
-		size_t len = strlen(line);
-		if (len > AKM_CONFIG_MAX_LINE && line[len - 1] != '\n') {
+		const char *start = data + pos;
+		const char *nl = memchr(start, '\n', size - pos);
+		size_t len = nl != NULL ? (size_t)(nl - start) : size - pos;
+		pos += len + (nl != NULL);
+		if (len > AKM_CONFIG_MAX_LINE) {
 			set_error(err, errlen, path, lineno, "line longer than %d bytes", AKM_CONFIG_MAX_LINE);
 			goto fail;
 		}
+		if (memchr(start, '\0', len) != NULL) {
+			set_error(err, errlen, path, lineno, "a NUL byte: not a text file");
+			goto fail;
+		}
+		memcpy(line, start, len);
+		line[len] = '\0';
 		char *hash = strchr(line, '#');
 		if (hash != NULL)
 			*hash = '\0';
@@ -224,10 +322,6 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 			goto fail;
 		}
 	}
-	if (ferror(f)) {
-		set_error(err, errlen, path, 0, "read error: %s", strerror(errno));
-		goto fail;
-	}
 	if (!seen_module) {
 		set_error(err, errlen, path, 0, "backend.module is missing (the backend PKCS#11 module to load)");
 		goto fail;
@@ -236,11 +330,11 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 		resolve_path(cfg->registry_path, sizeof cfg->registry_path, path, "registry.db");
 	if (!seen_uri)
 		snprintf(cfg->registry_uri, sizeof cfg->registry_uri, "sqlite:%s", cfg->registry_path);
-	fclose(f);
+	free(data);
 	return CKR_OK;
 
 fail:
-	fclose(f);
+	free(data);
 	akm_config_free(cfg);
 	return rv;
 }

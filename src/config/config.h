@@ -17,6 +17,8 @@
 #define AKM_CONFIG_ENV AKM_PKCS11_CONF_ENV
 #define AKM_CONFIG_MAX_TOKENS 16
 #define AKM_CONFIG_MAX_LINE 4096
+/* The largest configuration file read (docs/configuration.md). */
+#define AKM_CONFIG_MAX_SIZE (64 * 1024)
 
 typedef struct akm_config {
 	char path[PATH_MAX];           /* the file read */
@@ -32,9 +34,10 @@ typedef struct akm_config {
 /* The file named by $AKM_PKCS11_CONF, else the built-in default path. */
 const char *akm_config_default_path(void);
 
-/* Reads and checks `path`.  On failure returns CKR_GENERAL_ERROR (or
- * CKR_HOST_MEMORY), leaves *cfg empty and writes "<file>:<line>: <what>" (or
- * "<file>: <what>") into err. */
+/* Reads and checks `path`: a regular file of at most AKM_CONFIG_MAX_SIZE
+ * bytes (anything else is refused before it is read).  On failure returns
+ * CKR_GENERAL_ERROR (or CKR_HOST_MEMORY), leaves *cfg empty and writes
+ * "<file>:<line>: <what>" (or "<file>: <what>") into err. */
 CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errlen);
 
 /* True when the backend token described by `info` is selected. */

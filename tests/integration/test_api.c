@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "common.h"
@@ -142,6 +144,59 @@ START_TEST(test_bad_configuration_fails_cleanly)
 	char conf[8192];
 	snprintf(conf, sizeof conf, "backend.module = %s\nbackend.token = pkcs11:token=akm-api\n", t.env.softhsm_path);
 	ck_assert_int_eq(akm_testenv_write_conf(&t.env, conf), 0);
+	ck_assert_int_eq(t.f->C_Initialize(NULL), CKR_OK);
+}
+END_TEST
+
+/* C_Initialize with $AKM_PKCS11_CONF naming what is not a bounded regular
+ * file (/dev/zero once looped forever): a quick error naming the file and
+ * why, and the module stays uninitialised. */
+START_TEST(test_unreadable_configuration_refused_quickly)
+{
+	char fifo[PATH_MAX + 16], big[PATH_MAX + 16];
+	snprintf(fifo, sizeof fifo, "%s/fifo.conf", t.env.dir);
+	snprintf(big, sizeof big, "%s/big.conf", t.env.dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	FILE *bf = fopen(big, "w");
+	ck_assert_ptr_nonnull(bf);
+	for (int i = 0; i < 2000; i++)
+		fputs("# a comment line that makes the file larger than it may be\n", bf);
+	fclose(bf);
+	const struct {
+		const char *path, *why;
+	} cases[] = {
+		{"/dev/zero", "a character device, not a regular file"},
+		{t.env.dir, "a directory, not a regular file"},
+		{fifo, "a FIFO, not a regular file"},
+		{big, "more than the 65536 a configuration file may have"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		setenv("AKM_PKCS11_CONF", cases[i].path, 1);
+		int pipefd[2];
+		ck_assert_int_eq(pipe(pipefd), 0);
+		int saved = dup(2);
+		dup2(pipefd[1], 2);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CK_RV rv = t.f->C_Initialize(NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		close(pipefd[1]);
+		char msg[2048] = {0};
+		ssize_t got = read(pipefd[0], msg, sizeof msg - 1);
+		close(pipefd[0]);
+		ck_assert_int_eq(rv, CKR_GENERAL_ERROR);
+		ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+		ck_assert_int_gt(got, 0);
+		ck_assert_msg(strstr(msg, cases[i].path) != NULL && strstr(msg, cases[i].why) != NULL,
+		              "message: %s", msg);
+		CK_INFO info;
+		ck_assert_int_eq(t.f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
+	}
+	/* The right file again: it works in the same process. */
+	setenv("AKM_PKCS11_CONF", t.env.akm_conf, 1);
 	ck_assert_int_eq(t.f->C_Initialize(NULL), CKR_OK);
 }
 END_TEST
@@ -573,6 +628,7 @@ int main(void)
 	tcase_add_test(tc, test_initialize_arguments);
 	tcase_add_test(tc, test_slots_and_token_info);
 	tcase_add_test(tc, test_bad_configuration_fails_cleanly);
+	tcase_add_test(tc, test_unreadable_configuration_refused_quickly);
 	tcase_add_test(tc, test_sessions_and_login);
 	tcase_add_test(tc, test_reinitialised_token_keeps_its_slot);
 	tcase_add_test(tc, test_bogus_handles);

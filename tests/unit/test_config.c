@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config/config.h"
 
@@ -175,6 +177,100 @@ START_TEST(test_long_line_and_missing_file)
 }
 END_TEST
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Loads `path` and expects a quick refusal naming the path and `why`. */
+static void expect_refused(const char *path, const char *why)
+{
+	akm_config cfg;
+	char err[1024] = "";
+	double t0 = now_s();
+	ck_assert_int_eq(akm_config_load(&cfg, path, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_msg(now_s() - t0 < 2.0, "%s took %.1f s", path, now_s() - t0);
+	ck_assert_msg(strncmp(err, path, strlen(path)) == 0 && strstr(err, why) != NULL,
+	              "got '%s', want '%s' and '%s'", err, path, why);
+	ck_assert_uint_eq(cfg.ntokens, 0);
+	ck_assert_str_eq(cfg.backend_module, "");
+}
+
+/* What is not a regular file is refused before it is read: /dev/zero once
+ * made C_Initialize loop forever, a FIFO without a writer would block it. */
+START_TEST(test_not_a_regular_file)
+{
+	expect_refused("/dev/zero", "a character device, not a regular file");
+	expect_refused("/dev/null", "a character device, not a regular file");
+	expect_refused(dir, "a directory, not a regular file");
+	char fifo[600];
+	snprintf(fifo, sizeof fifo, "%s/fifo.conf", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	expect_refused(fifo, "a FIFO, not a regular file");
+	/* Through a symbolic link (followed: a link to a regular file is fine). */
+	char link[600];
+	snprintf(link, sizeof link, "%s/link.conf", dir);
+	ck_assert_int_eq(symlink("/dev/zero", link), 0);
+	expect_refused(link, "a character device, not a regular file");
+}
+END_TEST
+
+/* The size bound: AKM_CONFIG_MAX_SIZE bytes are read, one more is refused. */
+START_TEST(test_size_limit)
+{
+	char path[600], line[128];
+	snprintf(path, sizeof path, "%s/big.conf", dir);
+	int n = snprintf(line, sizeof line, "backend.module = %s\n", module);
+	ck_assert_int_lt(n, 100);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(line, f);
+	/* Comment lines of 64 bytes up to exactly the limit. */
+	long size = n;
+	while (size + 64 <= AKM_CONFIG_MAX_SIZE) {
+		fprintf(f, "#%62s\n", "padding");
+		size += 64;
+	}
+	while (size < AKM_CONFIG_MAX_SIZE) {
+		fputc('\n', f);
+		size++;
+	}
+	fclose(f);
+	akm_config cfg;
+	char err[1024] = "";
+	ck_assert_msg(akm_config_load(&cfg, path, err, sizeof err) == CKR_OK, "%s", err);
+	ck_assert_str_eq(cfg.backend_module, module);
+	akm_config_free(&cfg);
+
+	f = fopen(path, "a");
+	ck_assert_ptr_nonnull(f);
+	fputc('\n', f);
+	fclose(f);
+	expect_refused(path, "65537 bytes, more than the 65536 a configuration file may have");
+
+	/* A sparse file of a gigabyte: refused by its size, never read. */
+	ck_assert_int_eq(truncate(path, 1L << 30), 0);
+	expect_refused(path, "1073741824 bytes, more than the 65536");
+}
+END_TEST
+
+/* A NUL byte is not text (an earlier reader stopped the line there). */
+START_TEST(test_nul_byte)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/nul.conf", dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "backend.module = %s\nlog.level = debug", module);
+	fputc('\0', f);
+	fputs("junk\n", f);
+	fclose(f);
+	expect_refused(path, ":2: a NUL byte");
+}
+END_TEST
+
 START_TEST(test_env_selects_file)
 {
 	setenv(AKM_CONFIG_ENV, "/some/where.conf", 1);
@@ -194,6 +290,9 @@ int main(void)
 	tcase_add_loop_test(tc, test_bad_files, 0, sizeof bad_files / sizeof bad_files[0]);
 	tcase_add_test(tc, test_registry_uri_and_token);
 	tcase_add_test(tc, test_long_line_and_missing_file);
+	tcase_add_test(tc, test_not_a_regular_file);
+	tcase_add_test(tc, test_size_limit);
+	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_env_selects_file);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
