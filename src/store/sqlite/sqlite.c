@@ -1,12 +1,16 @@
 #include "store/sqlite/sqlite.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/log.h"
+#include "common/sidefile.h"
 
 static void map_changes(akm_sqlite *r);
 static void sqlite_close(akm_store *s);
@@ -87,8 +91,19 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 		snprintf(err, errlen, "out of memory");
 		return CKR_HOST_MEMORY;
 	}
+	/* The file is made here, 0600 whatever the umask, without following a
+	 * symbolic link; SQLite gives its -wal and -shm the database's mode. */
+	char why[PATH_MAX + 160];
+	int fd = akm_sidefile_open(path, AKM_SIDEFILE_CREATE | AKM_SIDEFILE_ANY_OWNER, why, sizeof why);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open registry %s", why);
+		sqlite_close(&r->base);
+		return CKR_DEVICE_ERROR;
+	}
+	close(fd);
 	int rc = sqlite3_open_v2(path, &r->db,
-	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+	                         SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open registry %s: %s", path,
 		         r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
@@ -168,9 +183,14 @@ static void map_changes(akm_sqlite *r)
 	char path[4096];
 	if (snprintf(path, sizeof path, "%s-changes", r->path) >= (int)sizeof path)
 		return;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
+	/* Beside the registry: no symbolic link followed, only a regular file
+	 * of ours; refused, the change mark falls back to data_version. */
+	char err[PATH_MAX + 160];
+	int fd = akm_sidefile_open(path, AKM_SIDEFILE_CREATE, err, sizeof err);
+	if (fd < 0) {
+		akm_log(AKM_LOG_WARNING, "registry side file %s", err);
 		return;
+	}
 	struct stat st;
 	if (fstat(fd, &st) == 0 && (st.st_size >= (off_t)sizeof(uint64_t) || ftruncate(fd, sizeof(uint64_t)) == 0)) {
 		void *map = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
