@@ -142,10 +142,10 @@ cmd_fuzz() {
 		run env CC=clang meson setup "$dir" -Dfuzz=true
 	fi
 	run ninja -C "$dir" tests/fuzz/fuzz-bundle tests/fuzz/fuzz-request \
-		tests/fuzz/fuzz-anchor tests/fuzz/fuzz-node-state
+		tests/fuzz/fuzz-anchor tests/fuzz/fuzz-node-state tests/fuzz/fuzz-login
 	mkdir -p "$dir/findings"
 	local target failed=()
-	for target in bundle request anchor node_state; do
+	for target in bundle request anchor node_state login; do
 		local work="$dir/fuzz-corpus/$target"
 		rm -rf -- "$work"
 		mkdir -p -- "$work"

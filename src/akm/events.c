@@ -29,6 +29,7 @@ static const struct {
 	[AKM_EVENT_DECRYPT_FAILED] = {"decrypt-failed", "user", true},
 	[AKM_EVENT_VERIFY_FAILED] = {"verify-failed", "user", true},
 	[AKM_EVENT_ROLLBACK_DETECTED] = {"rollback-detected", "module", true},
+	[AKM_EVENT_LOGIN_REFUSED] = {"login-refused", "user", true},
 };
 
 const char *akm_event_action(akm_event_kind kind)

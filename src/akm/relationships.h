@@ -178,6 +178,7 @@ typedef enum akm_event_kind {
 	AKM_EVENT_DECRYPT_FAILED,
 	AKM_EVENT_VERIFY_FAILED,
 	AKM_EVENT_ROLLBACK_DETECTED,
+	AKM_EVENT_LOGIN_REFUSED, /* a PIN not tried: back-off running or locked out */
 	AKM_EVENT_KINDS
 } akm_event_kind;
 

@@ -193,6 +193,78 @@ static CK_RV read_bounded(const char *path, char **out, size_t *len, char *err, 
 	return CKR_OK;
 }
 
+static int parse_on_off(const char *value, bool *on)
+{
+	if (strcmp(value, "on") == 0)
+		*on = true;
+	else if (strcmp(value, "off") == 0)
+		*on = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* A decimal integer in [min, max], nothing else on the line. */
+static int parse_uint(const char *value, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!isdigit((unsigned char)value[0]))
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(value, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The login.* keys (docs/configuration.md, "PIN throttling").  0, or -1
+ * with the reason in err. */
+static int parse_login_key(akm_config *cfg, const char *path, unsigned lineno, const char *key,
+                           const char *value, unsigned *seen, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"login.backoff", "login.backoff.after", "login.backoff.initial_ms",
+	                                   "login.backoff.max_ms", "login.lockout"};
+	static const uint64_t max[] = {0, 1000, AKM_CONFIG_LOGIN_MAX_MS, AKM_CONFIG_LOGIN_MAX_MS, 1000000};
+	static const uint64_t min[] = {0, 0, 1, 1, 0};
+	size_t i = 0;
+	while (strcmp(key, keys[i]) != 0)
+		i++;
+	if (*seen & (1u << i)) {
+		set_error(err, errlen, path, lineno, "%s given twice", key);
+		return -1;
+	}
+	*seen |= 1u << i;
+	uint64_t v = 0;
+	if (i == 0) {
+		if (parse_on_off(value, &cfg->login.backoff) == 0)
+			return 0;
+		set_error(err, errlen, path, lineno, "%s: '%.40s' is not on or off", key, value);
+		return -1;
+	}
+	if (parse_uint(value, min[i], max[i], &v) != 0) {
+		set_error(err, errlen, path, lineno, "%s: '%.40s' is not a whole number from %llu to %llu", key, value,
+		          (unsigned long long)min[i], (unsigned long long)max[i]);
+		return -1;
+	}
+	if (i == 1)
+		cfg->login.after = (uint32_t)v;
+	else if (i == 2)
+		cfg->login.initial_ms = v;
+	else if (i == 3)
+		cfg->login.max_ms = v;
+	else
+		cfg->login.lockout = (uint32_t)v;
+	return 0;
+}
+
+static bool is_login_key(const char *key)
+{
+	return strcmp(key, "login.backoff") == 0 || strcmp(key, "login.backoff.after") == 0 ||
+	       strcmp(key, "login.backoff.initial_ms") == 0 || strcmp(key, "login.backoff.max_ms") == 0 ||
+	       strcmp(key, "login.lockout") == 0;
+}
+
 void akm_config_free(akm_config *cfg)
 {
 	for (size_t i = 0; i < cfg->ntokens; i++)
@@ -209,8 +281,11 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 	int seen_module = 0, seen_registry = 0, seen_uri = 0, seen_log = 0;
 	CK_RV rv = CKR_GENERAL_ERROR, parsed;
 
+	unsigned seen_login = 0;
+
 	memset(cfg, 0, sizeof *cfg);
 	cfg->log_level = AKM_LOG_WARNING;
+	akm_login_policy_default(&cfg->login);
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);
 
 	char *data = NULL;
@@ -317,6 +392,9 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 				          "log.level: '%.40s' is not one of error, warning, info, debug", value);
 				goto fail;
 			}
+		} else if (is_login_key(key)) {
+			if (parse_login_key(cfg, path, lineno, key, value, &seen_login, err, errlen) != 0)
+				goto fail;
 		} else {
 			set_error(err, errlen, path, lineno, "unknown key '%.80s'", key);
 			goto fail;
@@ -324,6 +402,13 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 	}
 	if (!seen_module) {
 		set_error(err, errlen, path, 0, "backend.module is missing (the backend PKCS#11 module to load)");
+		goto fail;
+	}
+	if (!(seen_login & (1u << 3)) && cfg->login.max_ms < cfg->login.initial_ms)
+		cfg->login.max_ms = cfg->login.initial_ms; /* the default cap, raised to the first wait */
+	if (cfg->login.max_ms < cfg->login.initial_ms) {
+		set_error(err, errlen, path, 0, "login.backoff.max_ms (%llu) is less than login.backoff.initial_ms (%llu)",
+		          (unsigned long long)cfg->login.max_ms, (unsigned long long)cfg->login.initial_ms);
 		goto fail;
 	}
 	if (!seen_registry && !seen_uri)

@@ -13,12 +13,15 @@
 
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
+#include "lib/fmt-login.h"
 
 #define AKM_CONFIG_ENV AKM_PKCS11_CONF_ENV
 #define AKM_CONFIG_MAX_TOKENS 16
 #define AKM_CONFIG_MAX_LINE 4096
 /* The largest configuration file read (docs/configuration.md). */
 #define AKM_CONFIG_MAX_SIZE (64 * 1024)
+/* The longest back-off the login.backoff.*_ms keys allow: a day. */
+#define AKM_CONFIG_LOGIN_MAX_MS (24ULL * 60 * 60 * 1000)
 
 typedef struct akm_config {
 	char path[PATH_MAX];           /* the file read */
@@ -29,6 +32,7 @@ typedef struct akm_config {
 	char registry_uri[PATH_MAX + 16]; /* the store to open: "sqlite:<registry_path>", or registry.uri */
 	P11KitUri *registry_token;     /* the token that keeps the registry; NULL: the first slot */
 	akm_log_level log_level;
+	akm_login_policy login;        /* login.backoff, login.backoff.*, login.lockout */
 } akm_config;
 
 /* The file named by $AKM_PKCS11_CONF, else the built-in default path. */

@@ -6,6 +6,7 @@
 
 #include "core/internal.h"
 #include "core/object.h"
+#include "core/throttle.h"
 
 CK_RV akm_core_session(CK_SESSION_HANDLE h, akm_call *c)
 {
@@ -171,12 +172,27 @@ CK_RV akm_core_set_operation_state(const akm_call *c, CK_BYTE *state, CK_ULONG l
 	return rv;
 }
 
+/* Whose PIN a login or C_SetPIN tries: the SO's, or the user's (a
+ * context-specific login is the PIN of whoever is logged in). */
+static akm_login_who pin_of(CK_USER_TYPE user, CK_USER_TYPE logged_in)
+{
+	if (user == CKU_CONTEXT_SPECIFIC)
+		user = logged_in;
+	return user == CKU_SO ? AKM_LOGIN_SO : AKM_LOGIN_USER;
+}
+
 CK_RV akm_core_login(const akm_call *c, CK_USER_TYPE user, CK_UTF8CHAR *pin, CK_ULONG len)
 {
 	CK_USER_TYPE who = akm_core_login_state(c->slot);
 	if (user != CKU_CONTEXT_SPECIFIC && who != AKM_NOT_LOGGED_IN)
 		return who == user ? CKR_USER_ALREADY_LOGGED_IN : CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
-	CK_RV rv = akm_backend_login(c->be, c->bs, user, pin, len);
+	/* Repeated wrong PINs: refused here, without asking the backend. */
+	akm_throttle throttle;
+	CK_RV rv = akm_throttle_begin(c->slot, pin_of(user, who), &throttle);
+	if (rv != CKR_OK)
+		return rv;
+	rv = akm_backend_login(c->be, c->bs, user, pin, len);
+	akm_throttle_end(&throttle, rv);
 	/* ALREADY_LOGGED_IN from a backend shared with another user of this
 	 * process: that login is ours too from now on. */
 	bool in = rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN;
@@ -215,11 +231,28 @@ CK_RV akm_core_logout(const akm_call *c)
 
 CK_RV akm_core_init_pin(const akm_call *c, CK_UTF8CHAR *pin, CK_ULONG len)
 {
-	return akm_backend_init_pin(c->be, c->bs, pin, len);
+	CK_RV rv = akm_backend_init_pin(c->be, c->bs, pin, len);
+	/* The SO set the user PIN: its count and any lockout start again. */
+	if (rv == CKR_OK)
+		akm_throttle_reset(c->slot, true, false);
+	return rv;
 }
 
 CK_RV akm_core_set_pin(const akm_call *c, CK_UTF8CHAR *old_pin, CK_ULONG old_len, CK_UTF8CHAR *new_pin,
                        CK_ULONG new_len)
 {
-	return akm_backend_set_pin(c->be, c->bs, old_pin, old_len, new_pin, new_len);
+	/* The old PIN is a PIN tried like a login's: throttled and counted
+	 * (the user's PIN in a public or user session, the SO's in an SO's). */
+	CK_USER_TYPE who = akm_core_login_state(c->slot);
+	akm_login_who pin = pin_of(who, who);
+	akm_throttle throttle;
+	CK_RV rv = akm_throttle_begin(c->slot, pin, &throttle);
+	if (rv != CKR_OK)
+		return rv;
+	rv = akm_backend_set_pin(c->be, c->bs, old_pin, old_len, new_pin, new_len);
+	akm_throttle_end(&throttle, rv);
+	akm_relationships *rels = akm_core_relationships(c);
+	if (rels != NULL && rv == CKR_PIN_INCORRECT)
+		akm_relationships_event(rels, AKM_EVENT_LOGIN_FAILED, 0, rv, pin == AKM_LOGIN_SO ? "security officer" : "user");
+	return rv;
 }

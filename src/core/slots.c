@@ -8,6 +8,7 @@
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
 #include "core/internal.h"
+#include "core/throttle.h"
 
 CK_RV akm_core_slots_find(char *err, size_t errlen)
 {
@@ -118,7 +119,9 @@ CK_RV akm_core_token_info(const akm_call *c, CK_TOKEN_INFO *info)
 	CK_RV rv = akm_backend_token_info(c->be, c->bslot, info);
 	if (rv != CKR_OK)
 		return rv;
-	/* Label, serial number, flags and counters stay the backend token's. */
+	/* Label, serial number, flags and counters stay the backend token's;
+	 * the module's own count of wrong PINs adds its flags. */
+	akm_throttle_token_flags(c->slot, &info->flags);
 	akm_core_pad_field(info->manufacturerID, sizeof info->manufacturerID, AKM_PKCS11_MANUFACTURER);
 	akm_core_pad_field(info->model, sizeof info->model, AKM_PKCS11_MANUFACTURER);
 	return CKR_OK;
@@ -183,6 +186,11 @@ CK_RV akm_core_init_token(const akm_call *c, CK_UTF8CHAR *pin, CK_ULONG len, CK_
 	akm_mutex_unlock(akm_core.lock);
 	if (busy)
 		return CKR_SESSION_EXISTS; /* §5.5: no session may be open */
+	/* The SO PIN is tried here too: throttled like an SO's login. */
+	akm_throttle throttle;
+	CK_RV rv = akm_throttle_begin(c->slot, AKM_LOGIN_SO, &throttle);
+	if (rv != CKR_OK)
+		return rv;
 	/* The registry's token: the registry lets go of its backend session
 	 * first (no session may be open) and opens again afterwards. */
 	bool registry = c->slot == akm_core.registry_slot && akm_core.rels != NULL;
@@ -190,9 +198,12 @@ CK_RV akm_core_init_token(const akm_call *c, CK_UTF8CHAR *pin, CK_ULONG len, CK_
 		akm_relationships_close(akm_core.rels);
 		akm_core.rels = NULL;
 	}
-	CK_RV rv = akm_backend_init_token(c->be, c->bslot, pin, len, label);
-	if (rv == CKR_OK)
+	rv = akm_backend_init_token(c->be, c->bslot, pin, len, label);
+	akm_throttle_end(&throttle, rv);
+	if (rv == CKR_OK) {
 		slot_reinitialised(c->slot, label);
+		akm_throttle_reset(c->slot, true, true); /* new PINs: the counts start again */
+	}
 	CK_RV reopened = registry || c->slot == akm_core.registry_slot ? akm_core_registry_open() : CKR_OK;
 	return rv != CKR_OK ? rv : reopened;
 }

@@ -16,6 +16,7 @@
 
 #include "lib/fmt-anchor.h"
 #include "lib/fmt-bundle.h"
+#include "lib/fmt-login.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
 
@@ -200,6 +201,28 @@ static void node_states(void)
 	}
 }
 
+static void login_states(void)
+{
+	/* Fresh (a count of one), typical (back-off running, refusal audited),
+	 * longest values (locked out, counts at their maximum). */
+	for (int size = 0; size <= 2; size++) {
+		akm_login_state st;
+		uint8_t buf[AKM_LOGIN_STATE_LEN];
+		size_t len;
+		char name[64];
+		memset(&st, 0, sizeof st);
+		st.who[AKM_LOGIN_USER].failures = size == 0 ? 1 : size == 1 ? 5 : UINT32_MAX;
+		st.who[AKM_LOGIN_USER].flags = size == 0 ? 0 : size == 1 ? AKM_LOGIN_AUDITED : AKM_LOGIN_LOCKED | AKM_LOGIN_AUDITED;
+		st.who[AKM_LOGIN_USER].not_before = size == 0 ? 0 : size == 1 ? 1700000004000ULL : UINT64_MAX;
+		st.who[AKM_LOGIN_SO].failures = size == 2 ? UINT32_MAX : (uint32_t)size;
+		st.who[AKM_LOGIN_SO].flags = size == 2 ? AKM_LOGIN_AUDITED : 0;
+		st.who[AKM_LOGIN_SO].not_before = size == 2 ? UINT64_MAX : 0;
+		check(akm_login_state_encode(&st, buf, sizeof buf, &len), "login state");
+		snprintf(name, sizeof name, "%s.akml", size_name(size));
+		put_with_edges("login", name, buf, len);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -215,9 +238,10 @@ int main(int argc, char **argv)
 	requests();
 	anchors();
 	node_states();
+	login_states();
 	/* every target also gets an empty input */
-	static const char *const targets[] = { "bundle", "request", "anchor", "node_state" };
-	for (size_t i = 0; i < 4; i++)
+	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login" };
+	for (size_t i = 0; i < 5; i++)
 		put_file(targets[i], "edge-empty", (const uint8_t *)"", 0);
 	return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * The registry's files through the module: the database, its -wal and -shm
- * and the -changes side file are made 0600 whatever the umask; a -changes
+ * and the -changes and -login side files are made 0600 whatever the umask; a -changes
  * that is a planted symbolic link, a directory or a FIFO is refused (named
  * in the log) and left as it is, and the registry still works without it; a
  * registry path that is a symbolic link is refused.
@@ -96,8 +96,8 @@ START_TEST(test_registry_files_0600)
 	it_open(&t);
 	ck_assert_int_eq(make_pr("node-modes"), CKR_OK);
 	umask(old);
-	const char *suffixes[] = {"", "-wal", "-shm", "-changes"};
-	for (size_t i = 0; i < 4; i++) {
+	const char *suffixes[] = {"", "-wal", "-shm", "-changes", "-login"};
+	for (size_t i = 0; i < 5; i++) {
 		char path[PATH_MAX + 64];
 		snprintf(path, sizeof path, "%s%s", registry, suffixes[i]);
 		mode_t m = mode_of(path);

@@ -87,6 +87,33 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.log_level, AKM_LOG_WARNING);
 	snprintf(expect, sizeof expect, "%s/registry.db", dir);
 	ck_assert_str_eq(cfg.registry_path, expect);
+	/* PIN throttling: on, after 3, 1 s doubling up to 15 min, no lockout. */
+	ck_assert(cfg.login.backoff);
+	ck_assert_uint_eq(cfg.login.after, 3);
+	ck_assert_uint_eq(cfg.login.initial_ms, 1000);
+	ck_assert_uint_eq(cfg.login.max_ms, 900000);
+	ck_assert_uint_eq(cfg.login.lockout, 0);
+	akm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_login_keys)
+{
+	akm_config cfg;
+	char err[1024];
+	ck_assert_int_eq(load("backend.module = %s\nlogin.backoff = off\nlogin.backoff.after = 0\n"
+	                      "login.backoff.initial_ms = 250\nlogin.backoff.max_ms = 86400000\nlogin.lockout = 10\n",
+	                      &cfg, err, sizeof err), CKR_OK);
+	ck_assert(!cfg.login.backoff);
+	ck_assert_uint_eq(cfg.login.after, 0);
+	ck_assert_uint_eq(cfg.login.initial_ms, 250);
+	ck_assert_uint_eq(cfg.login.max_ms, 86400000);
+	ck_assert_uint_eq(cfg.login.lockout, 10);
+	akm_config_free(&cfg);
+	/* A first wait longer than the default cap raises the cap with it. */
+	ck_assert_int_eq(load("backend.module = %s\nlogin.backoff.initial_ms = 3600000\n", &cfg, err, sizeof err),
+	                 CKR_OK);
+	ck_assert_uint_eq(cfg.login.max_ms, 3600000);
 	akm_config_free(&cfg);
 }
 END_TEST
@@ -102,6 +129,18 @@ static const struct { const char *text, *expect; } bad_files[] = {
 	{"log.level = error\n", "akm.conf: backend.module is missing"},
 	{"backend.module =\n", "akm.conf:1: 'backend.module' has no value"},
 	{"backend.module = %s\nregistry.path = a\nregistry.path = b\n", "akm.conf:3: registry.path given twice"},
+	{"backend.module = %s\nlogin.backoff = yes\n", "akm.conf:2: login.backoff: 'yes' is not on or off"},
+	{"backend.module = %s\nlogin.backoff = on\nlogin.backoff = off\n", "akm.conf:3: login.backoff given twice"},
+	{"backend.module = %s\nlogin.backoff.after = -1\n", "akm.conf:2: login.backoff.after: '-1' is not a whole number from 0 to 1000"},
+	{"backend.module = %s\nlogin.backoff.after = 1001\n", "akm.conf:2: login.backoff.after: '1001' is not a whole number from 0 to 1000"},
+	{"backend.module = %s\nlogin.backoff.after = 3x\n", "akm.conf:2: login.backoff.after: '3x' is not a whole number"},
+	{"backend.module = %s\nlogin.backoff.initial_ms = 0\n", "akm.conf:2: login.backoff.initial_ms: '0' is not a whole number from 1 to 86400000"},
+	{"backend.module = %s\nlogin.backoff.max_ms = 86400001\n", "akm.conf:2: login.backoff.max_ms: '86400001' is not a whole number from 1 to 86400000"},
+	{"backend.module = %s\nlogin.backoff.max_ms = 99999999999999999999999\n", "akm.conf:2: login.backoff.max_ms: '99999999999999999999999' is not"},
+	{"backend.module = %s\nlogin.backoff.initial_ms = 5000\nlogin.backoff.max_ms = 4000\n", "akm.conf: login.backoff.max_ms (4000) is less than login.backoff.initial_ms (5000)"},
+	{"backend.module = %s\nlogin.lockout = 1000001\n", "akm.conf:2: login.lockout: '1000001' is not a whole number from 0 to 1000000"},
+	{"backend.module = %s\nlogin.lockout = 3\nlogin.lockout = 4\n", "akm.conf:3: login.lockout given twice"},
+	{"backend.module = %s\nlogin.lockouts = 3\n", "akm.conf:2: unknown key 'login.lockouts'"},
 	{"backend.module = %s\nregistry.path = a\nregistry.uri = sqlite:b\n", "akm.conf:3: registry.uri and registry.path both given"},
 	{"backend.module = %s\nregistry.uri = sqlite:b\nregistry.path = a\n", "akm.conf:3: registry.uri and registry.path both given"},
 	{"backend.module = %s\nregistry.uri = registry.db\n", "akm.conf:2: registry.uri: 'registry.db' is not a store URI"},
@@ -287,6 +326,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_login_keys);
 	tcase_add_loop_test(tc, test_bad_files, 0, sizeof bad_files / sizeof bad_files[0]);
 	tcase_add_test(tc, test_registry_uri_and_token);
 	tcase_add_test(tc, test_long_line_and_missing_file);
