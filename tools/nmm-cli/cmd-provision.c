@@ -20,6 +20,11 @@ static void print_provisioned(const nmm_cli *c, const nmm_plan *p)
 		if (p->e[i].error)
 			akm_report(0, p->e[i].name, "%s", p->e[i].error);
 	if (!c->json) {
+		/* A node a concurrent run made is named: this run was asked to
+		 * make it and did not. */
+		for (size_t i = 0; i < p->n; i++)
+			if (p->e[i].meanwhile)
+				printf("%s: already present (provisioned meanwhile by another run)\n", p->e[i].name);
 		printf("provisioned %zu, already present %zu, failed %zu\n", p->provisioned, p->present, p->failed);
 		return;
 	}
@@ -28,6 +33,17 @@ static void print_provisioned(const nmm_cli *c, const nmm_plan *p)
 	akm_json_object_begin(&j);
 	akm_json_kv_uint(&j, "provisioned", p->provisioned);
 	akm_json_kv_uint(&j, "present", p->present);
+	akm_json_key(&j, "present_nodes");
+	akm_json_array_begin(&j);
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->e[i].present)
+			continue;
+		akm_json_object_begin(&j);
+		akm_json_kv_string(&j, "node", p->e[i].name);
+		akm_json_kv_bool(&j, "meanwhile", p->e[i].meanwhile);
+		akm_json_object_end(&j);
+	}
+	akm_json_array_end(&j);
 	akm_json_key(&j, "failed");
 	akm_json_array_begin(&j);
 	for (size_t i = 0; i < p->n; i++) {

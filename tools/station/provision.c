@@ -195,6 +195,42 @@ static void template_fill(pr_template *t, nmm_station *s, const char *site, cons
 
 #define CHUNK 250
 
+/* A node found present: counted, and not created by this run. */
+static void entry_present(nmm_plan *p, nmm_plan_entry *e, bool meanwhile)
+{
+	e->skip = true;
+	e->present = true;
+	e->meanwhile = meanwhile;
+	p->present++;
+}
+
+/* The token refused to create node e with `rv`.  Another run may have made
+ * it in the meantime: the store's unique relationship-key labels
+ * ("<name>/enc", "/mac") refuse a second one inside the creating
+ * transaction with CKR_ATTRIBUTE_VALUE_INVALID.  Present with the same
+ * hw-id: counted as present; with another: failed, named; absent: the
+ * token's refusal.  Returns 0, or AKM_RC_TOKEN (reported). */
+static int creation_refused(nmm_station *s, nmm_plan *p, nmm_plan_entry *e, CK_RV rv)
+{
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID) {
+		nmm_node have;
+		int r = nmm_node_lookup(s, e->name, &have);
+		if (r < 0)
+			return akm_report(AKM_RC_TOKEN, e->name, "%s", s->p.err);
+		if (r > 0) {
+			size_t hl = strlen(e->hw);
+			if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0)
+				entry_present(p, e, true);
+			else
+				entry_fail(p, e, "provisioned meanwhile by another run with another hw-id (%.*s)",
+				           (int)have.hw_len, (const char *)have.hw);
+			return AKM_RC_OK;
+		}
+	}
+	entry_fail(p, e, "refused by the token: C_GenerateKey: %s", akm_rv_name(rv));
+	return AKM_RC_OK;
+}
+
 /* Creates the relationships of chunk[0..n): one batch transaction, or one
  * by one when the batch is refused.  Returns 0, or AKM_RC_TOKEN. */
 static int create_chunk(nmm_station *s, nmm_plan *p, nmm_plan_entry **chunk, size_t n, pr_template *t, CK_ATTRIBUTE **tmpls,
@@ -229,7 +265,8 @@ static int create_chunk(nmm_station *s, nmm_plan *p, nmm_plan_entry **chunk, siz
 				if (fatal_rv(rv))
 					return akm_report(AKM_RC_TOKEN, chunk[i]->name, "C_GenerateKey(CKM_AKM_RELATIONSHIP_GEN): %s",
 					                akm_rv_name(rv));
-				entry_fail(p, chunk[i], "refused by the token: C_GenerateKey: %s", akm_rv_name(rv));
+				if (creation_refused(s, p, chunk[i], rv) != AKM_RC_OK)
+					return AKM_RC_TOKEN;
 				continue;
 			}
 		}
@@ -279,8 +316,7 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 			if (r > 0) {
 				size_t hl = strlen(e->hw);
 				if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0) {
-					e->skip = true;
-					p->present++;
+					entry_present(p, e, false);
 				} else {
 					entry_fail(p, e, "already provisioned with another hw-id (%.*s)", (int)have.hw_len,
 					           (const char *)have.hw);
@@ -373,6 +409,17 @@ int nmm_enroll(nmm_station *s, const nmm_enrollment *e, nmm_enrolled *out)
 	CK_MECHANISM mech = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
 	CK_OBJECT_HANDLE key;
 	CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &mech, t.a, t.n, &key);
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID) {
+		/* Another run enrolled or provisioned this name meanwhile (the
+		 * token refuses a second key of that label): the answer of the
+		 * check above, given now. */
+		found = nmm_node_lookup(s, r->name, &have);
+		if (found < 0)
+			return akm_report(AKM_RC_TOKEN, "enroll", "%s", s->p.err);
+		if (found > 0)
+			return akm_report(AKM_RC_REFUSED, r->name, "a node of this name is already %s in this station",
+			                  have.state == CKV_AKM_STATE_PENDING ? "enrolled" : "provisioned");
+	}
 	if (rv != CKR_OK)
 		return akm_report(fatal_rv(rv) ? AKM_RC_TOKEN : AKM_RC_REFUSED, r->name,
 		                  "C_GenerateKey(CKM_AKM_RELATIONSHIP_GEN): %s", akm_rv_name(rv));

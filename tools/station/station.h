@@ -173,6 +173,8 @@ typedef struct nmm_plan_entry {
 	size_t line;
 	char *error;       /* malloc'd: why it failed */
 	bool skip;         /* present already, or failed */
+	bool present;      /* present already, with the same hw-id */
+	bool meanwhile;    /* ... made by another run while this one was creating it */
 	uint8_t pr_id[16], node_id[16];
 } nmm_plan_entry;
 
@@ -193,7 +195,10 @@ int nmm_plan_from_count(nmm_plan *p, unsigned long count, const char *prefix);
 /* Names and hw-ids checked; the second of two equal names fails. */
 int nmm_plan_check(nmm_plan *p);
 /* Creates the relationships, skipping nodes present with the same hw-id,
- * in batch transactions of 250 (one by one when a batch is refused). */
+ * in batch transactions of 250 (one by one when a batch is refused).  A
+ * node another run creates at the same time (the token refuses a second
+ * relationship key of that label) is counted as present when it has the
+ * same hw-id (entry marked `meanwhile`), and fails, named, otherwise. */
 int nmm_provision(nmm_station *s, nmm_plan *p);
 void nmm_plan_free(nmm_plan *p);
 
