@@ -21,8 +21,8 @@
 #include "nmm-test.h"
 
 #define RUNS 4
-#define PER_RUN 300 /* two batch transactions each (250 + 50) */
-#define STEP 100    /* run i: names i*STEP .. i*STEP+PER_RUN-1 */
+#define PER_RUN 1000 /* four batch transactions each (250 each) */
+#define STEP 100    /* run i: names i*STEP .. i*STEP+PER_RUN-1, all in the same order */
 #define UNION (STEP * (RUNS - 1) + PER_RUN)
 
 static void node_name(char *out, size_t size, int k)
@@ -123,6 +123,8 @@ START_TEST(test_four_concurrent_runs)
 		fclose(f);
 		ck_assert_uint_gt(got, 0);
 		int rc = atoi(text);
+		/* For the log: how each run ended. */
+		fprintf(stderr, "--- run %d:\n%.1500s\n", i, text);
 		int nodes = PER_RUN + (i == 0 || i == RUNS - 1);
 		long provisioned, present, failed;
 		if (i % 2 == 0) {
@@ -139,9 +141,11 @@ START_TEST(test_four_concurrent_runs)
 			ck_assert_ptr_nonnull(fl);
 			failed = (long)occurrences(fl, "\"error\"");
 		} else {
-			provisioned = number_after(text, "provisioned");
-			present = number_after(text, "already present");
-			failed = number_after(text, "failed");
+			/* The summary line (node lines before it say "provisioned" too). */
+			const char *sum = strstr(text, "\nprovisioned ");
+			ck_assert_msg(sum != NULL, "run %d printed no summary:\n%.2000s", i, text);
+			ck_assert_int_eq(sscanf(sum, "\nprovisioned %ld, already present %ld, failed %ld", &provisioned,
+			                        &present, &failed), 3);
 			/* Each node made meanwhile by another run is named. */
 			meanwhile += (long)occurrences(text, ": already present (provisioned meanwhile by another run)");
 		}
