@@ -13,17 +13,6 @@ static bool use_allowed(CK_ULONG purpose, akm_key_use use)
 	return use == AKM_KEY_SIGN || use == AKM_KEY_VERIFY;
 }
 
-/* States cached from the registry hold until a process commits a change
- * (the store's change mark moves); then every state is read again. */
-static void cache_check_others(akm_relationships *r)
-{
-	uint64_t mark;
-	if (akm_store_change_mark(r->reg, &mark) != CKR_OK || mark == r->change_mark)
-		return;
-	r->change_mark = mark;
-	akm_cache_forget_states(&r->cache);
-}
-
 CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, CK_OBJECT_HANDLE *backend)
 {
 	akm_key_record k;
@@ -34,17 +23,18 @@ CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, C
 		goto out;
 	/* A cached key with a known state costs no registry read (the hot
 	 * path of every operation); otherwise the registry says. */
-	cache_check_others(r);
+	akm_cache_sync(r);
 	akm_cache_entry *e = akm_cache_get(&r->cache, id);
-	if (e == NULL || e->state == 0) {
+	if (e == NULL || akm_cache_state(e) == 0) {
 		if ((rv = akm_store_get_key(r->reg, id, &k.key, &k.rel)) != CKR_OK) {
 			if (e != NULL)
-				akm_cache_drop(&r->cache, e); /* destroyed elsewhere */
+				akm_cache_drop(&r->cache, e); /* destroyed elsewhere, or tampered with */
+			rv = akm_answer(r, rv);
 			goto out;
 		}
 		read = true;
 		if (e != NULL)
-			e->state = k.rel.state;
+			akm_cache_entry_state(e, k.rel.state);
 	}
 	CK_ULONG state = e != NULL ? e->state : k.rel.state;
 	CK_ULONG purpose = e != NULL ? e->purpose : k.key.purpose;
@@ -98,7 +88,7 @@ CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_OBJECT_HANDL
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
 	if (rv == CKR_OK)
-		rv = akm_store_get_key(r->reg, id, &k.key, &k.rel);
+		rv = akm_answer(r, akm_store_get_key(r->reg, id, &k.key, &k.rel));
 	if (rv != CKR_OK) {
 		if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID)
 			rv = CKR_KEY_HANDLE_INVALID;
