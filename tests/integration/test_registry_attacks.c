@@ -1057,8 +1057,8 @@ START_TEST(test_items2_5_6_row_edits_rows_and_schema)
 		        "INSERT INTO relationship SELECT * FROM ghost_rel;"
 		        "CREATE TEMP TABLE ghost_key AS SELECT * FROM key WHERE relationship = %lld;"
 		        "UPDATE ghost_key SET id = id - %lld + %lld, relationship = %lld;"
-		        "UPDATE ghost_key SET ckid = x'67686f73743101' WHERE purpose = 1;"
-		        "UPDATE ghost_key SET ckid = x'67686f73743102' WHERE purpose = 2;"
+		        "UPDATE ghost_key SET ckid = x'67686f73743101', label = CAST('ghost1/enc' AS BLOB) WHERE purpose = 1;"
+		        "UPDATE ghost_key SET ckid = x'67686f73743102', label = CAST('ghost1/mac' AS BLOB) WHERE purpose = 2;"
 		        "INSERT INTO key SELECT * FROM ghost_key;",
 		        (long long)rel_a.id, (long long)new_rel, (long long)rel_a.id, (long long)rel_a.enc_id, (long long)new_key,
 		        (long long)new_rel);
@@ -1601,6 +1601,10 @@ START_TEST(test_property_one_byte_anywhere)
 	ck_assert_int_eq(set_ulong(pa.enc, CKA_AKM_SEQUENCE, 1), CKR_OK);
 	ck_assert_int_eq(app_record(t.s, "app-start", "property test"), CKR_OK);
 	ck_assert_int_eq(app_record(t.s, "app-check", "second record"), CKR_OK);
+	/* A wrong PIN last: an event the module keeps before login (every
+	 * table then has a row to change). */
+	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
+	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR) "0000", 4), CKR_PIN_INCORRECT);
 	mod_fini();
 	files_save("pristine", true);
 	CK_OBJECT_HANDLE known[] = {pa.enc, pa.mac, pb.enc, pb.mac, pasr.enc, pasr.mac};
