@@ -1306,7 +1306,9 @@ START_TEST(test_item8_revocation_reaches_a_busy_writer)
 		 * and its code, or 0. */
 		close(to_parent[0]);
 		close(to_child[1]);
-		struct { int use; CK_RV rv; } report = {-1, CKR_OK};
+		struct { int use; CK_RV rv; } report;
+		memset(&report, 0, sizeof report); /* padding too: it goes down a pipe */
+		report.use = -1;
 		CK_RV rv = mod_init();
 		if (rv == CKR_OK)
 			rv = mod_login();
