@@ -46,7 +46,7 @@ typedef struct akm_store_ops {
 struct akm_store {
 	const akm_store_ops *ops;
 	const char *location; /* for messages; owned by the implementation */
-	uint8_t *key;         /* the sealing key (locked memory), NULL before login */
+	struct akm_hmac_key *key; /* the sealing key (lib/keyed.h), NULL before login */
 	char tamper[256];     /* akm_store_tamper_reason */
 };
 

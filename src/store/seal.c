@@ -12,14 +12,10 @@
 
 CK_RV akm_store_seal(akm_store *s, const uint8_t *key)
 {
-	if (key == NULL) {
-		akm_locked_free(s->key); /* wiped and unlocked */
-		s->key = NULL;
-		return CKR_OK;
-	}
-	if (s->key == NULL && (s->key = akm_locked_alloc(AKM_STORE_KEY_LEN)) == NULL)
+	akm_hmac_key_free(s->key); /* wiped and unlocked */
+	s->key = NULL;
+	if (key != NULL && (s->key = akm_hmac_key_new(key)) == NULL)
 		return CKR_HOST_MEMORY;
-	memcpy(s->key, key, AKM_STORE_KEY_LEN);
 	return CKR_OK;
 }
 
@@ -53,7 +49,7 @@ static void row_finish(const akm_store *s, akm_fieldhash *h, uint8_t mac[AKM_SEA
 	if (s->key == NULL)
 		memset(mac, 0, AKM_SEAL_LEN);
 	else
-		akm_hmac_sha256(s->key, digest, sizeof digest, mac);
+		akm_hmac_with(s->key, digest, sizeof digest, mac);
 	akm_wipe(digest, sizeof digest);
 }
 

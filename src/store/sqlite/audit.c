@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+/* The head as the file has it. */
+static CK_RV head_read(akm_sqlite *r, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
 {
-	akm_sqlite *r = (akm_sqlite *)s;
 	bool present;
 	size_t len = AKM_AUDIT_HASH_LEN;
 	CK_RV rv = akm_sqlite_get_int(&r->base, "audit_seq", seq, &present);
@@ -21,7 +21,35 @@ CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_H
 	}
 	rv = akm_sqlite_get_blob(&r->base, "audit_hash", hash, &len, &present);
 	if (rv == CKR_OK && (!present || len != AKM_AUDIT_HASH_LEN))
-		rv = akm_store_tampered(s, "meta row audit_hash: missing or not %d bytes", AKM_AUDIT_HASH_LEN);
+		rv = akm_store_tampered(&r->base, "meta row audit_hash: missing or not %d bytes", AKM_AUDIT_HASH_LEN);
+	return rv;
+}
+
+CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	if (r->tx_depth == 0)
+		return head_read(r, seq, hash);
+	if (!r->head.loaded) {
+		CK_RV rv = head_read(r, &r->head.seq, r->head.hash);
+		if (rv != CKR_OK)
+			return rv;
+		r->head.loaded = true;
+	}
+	*seq = r->head.seq;
+	memcpy(hash, r->head.hash, AKM_AUDIT_HASH_LEN);
+	return CKR_OK;
+}
+
+CK_RV akm_sqlite_head_save(akm_sqlite *r)
+{
+	if (!r->head.dirty)
+		return CKR_OK;
+	CK_RV rv = akm_sqlite_set_int(&r->base, "audit_seq", r->head.seq);
+	if (rv == CKR_OK)
+		rv = akm_sqlite_set_blob(&r->base, "audit_hash", r->head.hash, AKM_AUDIT_HASH_LEN);
+	if (rv == CKR_OK)
+		r->head.dirty = false;
 	return rv;
 }
 
@@ -60,9 +88,10 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 	akm_sqlite_bind_blob(st, 11, mac, sizeof mac);
 	if ((rv = akm_sqlite_step_done(st)) != CKR_OK)
 		goto out;
-	if ((rv = akm_sqlite_set_int(&r->base, "audit_seq", seq)) != CKR_OK)
-		goto out;
-	rv = akm_sqlite_set_blob(&r->base, "audit_hash", hash, sizeof hash);
+	/* Written with the transaction's commit. */
+	r->head.seq = seq;
+	memcpy(r->head.hash, hash, sizeof hash);
+	r->head.dirty = true;
 out:
 	if (own_tx) {
 		if (rv == CKR_OK)

@@ -248,13 +248,19 @@ static void sqlite_close(akm_store *s)
 	free(r);
 }
 
+void akm_sqlite_tx_forget(akm_sqlite *r)
+{
+	r->rows.loaded = r->rows.dirty = false;
+	r->head.loaded = r->head.dirty = false;
+}
+
 CK_RV akm_sqlite_begin(akm_store *s)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	CK_RV rv = akm_sqlite_step_done(r->begin);
 	if (rv == CKR_OK)
 		r->tx_depth = 1;
-	r->rows.loaded = r->rows.dirty = false; /* read again: another process may have written */
+	akm_sqlite_tx_forget(r); /* read again: another process may have written */
 	return rv;
 }
 
@@ -262,6 +268,8 @@ CK_RV akm_sqlite_commit(akm_store *s)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	CK_RV rv = akm_sqlite_rows_save(r);
+	if (rv == CKR_OK)
+		rv = akm_sqlite_head_save(r);
 	if (rv == CKR_OK)
 		rv = akm_sqlite_step_done(r->commit);
 	if (rv != CKR_OK) {
@@ -272,7 +280,7 @@ CK_RV akm_sqlite_commit(akm_store *s)
 			__atomic_add_fetch(r->changes, 1, __ATOMIC_SEQ_CST);
 	}
 	r->tx_depth = 0;
-	r->rows.loaded = r->rows.dirty = false;
+	akm_sqlite_tx_forget(r);
 	return rv;
 }
 
@@ -305,7 +313,7 @@ void akm_sqlite_rollback(akm_store *s)
 	if (!sqlite3_get_autocommit(r->db))
 		akm_sqlite_step_done(r->rollback);
 	r->tx_depth = 0;
-	r->rows.loaded = r->rows.dirty = false;
+	akm_sqlite_tx_forget(r);
 }
 
 /* One named value, checked: an integer (value) or a blob into blob (*len:

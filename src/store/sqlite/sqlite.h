@@ -36,6 +36,13 @@ typedef struct akm_sqlite {
 		int64_t n[4]; /* ROWS_* */
 		bool loaded, dirty;
 	} rows;
+	/* The audit head (meta audit_seq, audit_hash), the same way: a batch
+	 * of appends reads it once and writes it once. */
+	struct {
+		int64_t seq;
+		uint8_t hash[AKM_AUDIT_HASH_LEN];
+		bool loaded, dirty;
+	} head;
 } akm_sqlite;
 
 enum { ROWS_REL_COUNT, ROWS_KEY_COUNT, ROWS_REL_HIGH, ROWS_KEY_HIGH };
@@ -67,6 +74,10 @@ CK_RV akm_sqlite_migrate(akm_sqlite *r, char *err, size_t errlen);
  * its commit. */
 CK_RV akm_sqlite_rows_load(akm_sqlite *r);
 CK_RV akm_sqlite_rows_save(akm_sqlite *r);
+/* The same for the audit head (audit.c); forgetting both at the end of a
+ * transaction (sqlite.c). */
+CK_RV akm_sqlite_head_save(akm_sqlite *r);
+void akm_sqlite_tx_forget(akm_sqlite *r);
 /* The login check (check.c). */
 CK_RV akm_sqlite_check(akm_store *s, bool upgrade);
 
