@@ -328,7 +328,8 @@ CK_RV akm_sqlite_update_key_label(akm_store *s, int64_t id, const uint8_t *label
 	CK_RV rv = akm_sqlite_get_key(s, id, &key, NULL);
 	if (rv != CKR_OK)
 		return rv;
-	memcpy(key.label, label, len);
+	if (len > 0)
+		memcpy(key.label, label, len);
 	key.label_len = len;
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_key(s, &key, mac);
