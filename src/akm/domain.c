@@ -69,6 +69,13 @@ static CK_RV login_inlock(akm_relationships *r)
 		return rv;
 	if ((rv = akm_store_get_int(r->reg, "generation", &gen, &present)) != CKR_OK)
 		return rv;
+	if (have_kek && !akm_backend_kek_has_unwrap_template(r->be))
+		/* Made before KEKs had one; no backend lets it be added, and a new
+		 * KEK would orphan every blob: say so, change nothing. */
+		akm_log(AKM_LOG_WARNING,
+		        "the token's %s has no unwrap template: whoever holds the user PIN and reaches the token "
+		        "directly can unwrap registry keys into readable objects (docs/threat-model.md)",
+		        AKM_BACKEND_KEK_LABEL);
 	if (!have_kek) {
 		/* Whether any key exists: the first id, not a count of millions. */
 		akm_store_query all = {0};

@@ -48,6 +48,7 @@ typedef struct akm_relationship {
 	size_t site_len;
 	uint8_t node_key[AKM_NODE_KEY_LEN];
 	size_t node_key_len;          /* 0 or AKM_NODE_KEY_LEN */
+	CK_ULONG delivery;            /* CKA_AKM_DELIVERY: CKV_AKM_DELIVERY_*, fixed at creation (PR); 0 for an ASR */
 } akm_relationship;
 
 typedef struct akm_key {
