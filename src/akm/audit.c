@@ -10,7 +10,7 @@ CK_RV akm_audit_read(akm_relationships *r, int64_t seq, akm_audit_record *rec)
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
 	if (rv == CKR_OK)
-		rv = akm_store_audit_get(r->reg, seq, rec);
+		rv = akm_answer(r, akm_store_audit_get(r->reg, seq, rec));
 	akm_mutex_unlock(r->lock);
 	return rv;
 }
@@ -39,10 +39,12 @@ CK_RV akm_audit_append_app(akm_relationships *r, const char *action, const uint8
 	CK_RV rv = r->status;
 	if (rv == CKR_OK && (rv = akm_change_begin(r)) == CKR_OK) {
 		if ((rv = akm_store_audit_append(r->reg, &ev)) == CKR_OK &&
-		    (rv = akm_store_audit_head(r->reg, seq, hash)) == CKR_OK)
+		    (rv = akm_store_audit_head(r->reg, seq, hash)) == CKR_OK) {
 			rv = akm_change_commit(r);
-		else
+		} else {
 			akm_store_rollback(r->reg);
+			rv = akm_answer(r, rv);
+		}
 	}
 	akm_mutex_unlock(r->lock);
 	return rv;
@@ -63,8 +65,13 @@ CK_RV akm_audit_find(akm_relationships *r, const uint8_t *rid, size_t rid_len, i
 CK_RV akm_audit_verify(akm_relationships *r, int64_t *records, char *err, size_t errlen)
 {
 	akm_mutex_lock(r->lock);
-	CK_RV rv = akm_store_audit_verify(r->reg, records, err, errlen);
-	if (rv == CKR_OK && r->status == CKR_OK) {
+	CK_RV rv = r->status;
+	*records = 0;
+	if (rv != CKR_OK)
+		snprintf(err, errlen, "the registry is not in use (0x%lx): log in first", rv);
+	else
+		rv = akm_store_audit_verify(r->reg, records, err, errlen);
+	if (rv == CKR_OK) {
 		/* The token remembers a head the chain must still contain. */
 		uint8_t value[AKM_COUNTER_LEN], head[AKM_AUDIT_HASH_LEN];
 		if (akm_counter_read_newest(r, value) == CKR_OK) {

@@ -2,6 +2,25 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+CK_ULONG akm_cache_state(const akm_cache_entry *e)
+{
+	return e->state != 0 && now_ms() - e->state_at < AKM_CACHE_STATE_MS ? e->state : 0;
+}
+
+void akm_cache_entry_state(akm_cache_entry *e, CK_ULONG state)
+{
+	e->state = state;
+	e->state_at = now_ms();
+}
 
 void akm_cache_init(akm_key_cache *c, size_t max, akm_cache_destroy_fn destroy, void *ctx)
 {
@@ -61,7 +80,7 @@ CK_RV akm_cache_put(akm_key_cache *c, int64_t id, CK_OBJECT_HANDLE backend, CK_U
 	akm_cache_entry *e = akm_cache_get(c, id);
 	if (e != NULL && e->backend == backend) { /* the same object again */
 		e->purpose = purpose;
-		e->state = state;
+		akm_cache_entry_state(e, state);
 		akm_cache_touch(c, e);
 		return CKR_OK;
 	}
@@ -72,7 +91,7 @@ CK_RV akm_cache_put(akm_key_cache *c, int64_t id, CK_OBJECT_HANDLE backend, CK_U
 	e->id = id;
 	e->backend = backend;
 	e->purpose = purpose;
-	e->state = state;
+	akm_cache_entry_state(e, state);
 	if (rid_len > sizeof e->rid)
 		rid_len = sizeof e->rid;
 	memcpy(e->rid, rid, rid_len);
@@ -115,7 +134,7 @@ void akm_cache_set_state(akm_key_cache *c, int64_t id, CK_ULONG state)
 {
 	akm_cache_entry *e = akm_cache_get(c, id);
 	if (e != NULL)
-		e->state = state;
+		akm_cache_entry_state(e, state);
 }
 
 bool akm_cache_holds(const akm_key_cache *c, CK_OBJECT_HANDLE backend)

@@ -21,6 +21,7 @@ typedef struct akm_cache_entry {
 	CK_OBJECT_HANDLE backend;
 	CK_ULONG purpose;
 	CK_ULONG state;          /* 0: read it again from the registry */
+	int64_t state_at;        /* when it was read (monotonic ms) */
 	uint8_t rid[AKM_ID_MAX]; /* for audit records */
 	size_t rid_len;
 	struct akm_cache_entry *prev, *next; /* most recently used first */
@@ -56,6 +57,12 @@ void akm_cache_forget(akm_key_cache *c, int64_t id);
 /* Every state is to be read again (another process committed a change). */
 void akm_cache_forget_states(akm_key_cache *c);
 void akm_cache_set_state(akm_key_cache *c, int64_t id, CK_ULONG state);
+/* A cached state is trusted for AKM_CACHE_STATE_MS after it was read, even
+ * when no change mark moved (a side file replaced behind the module's back
+ * cannot hide a revocation for longer); 0 after that. */
+#define AKM_CACHE_STATE_MS 1000
+CK_ULONG akm_cache_state(const akm_cache_entry *e);
+void akm_cache_entry_state(akm_cache_entry *e, CK_ULONG state);
 /* Whether `backend` is an object the cache holds. */
 bool akm_cache_holds(const akm_key_cache *c, CK_OBJECT_HANDLE backend);
 size_t akm_cache_count(const akm_key_cache *c);

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "lib/buf.h"
 #include "lib/hex.h"
+#include "lib/keyed.h"
 
 #define COUNTER_INTERVAL_NS 1000000000LL
 
@@ -119,11 +120,35 @@ CK_RV akm_counter_read_newest(akm_relationships *r, uint8_t value[AKM_COUNTER_LE
 	return c->obj[newer] != 0 ? counter_read(r, c->obj[newer], value) : CKR_DEVICE_ERROR;
 }
 
+/* The audit chain still holds the head the token recorded (`value`): the
+ * trail was neither cut short nor rewritten (its records are sealed, a
+ * rewritten one no longer matches). */
+static CK_RV check_chain(akm_relationships *r, const uint8_t value[AKM_COUNTER_LEN])
+{
+	int64_t seq;
+	uint64_t token_seq = akm_counter_audit_seq(value);
+	uint8_t head[AKM_AUDIT_HASH_LEN], at[AKM_AUDIT_HASH_LEN];
+	CK_RV rv = akm_store_audit_head(r->reg, &seq, head);
+	if (rv != CKR_OK || token_seq == 0)
+		return rv;
+	if ((uint64_t)seq < token_seq)
+		return akm_store_tampered(r->reg, "the audit trail ends at record %lld, but the token recorded %llu",
+		                          (long long)seq, (unsigned long long)token_seq);
+	rv = akm_store_audit_hash_at(r->reg, (int64_t)token_seq, at);
+	if (rv == CKR_OBJECT_HANDLE_INVALID)
+		return akm_store_tampered(r->reg, "audit record %llu, which the token recorded, is missing",
+		                          (unsigned long long)token_seq);
+	if (rv == CKR_OK && !akm_equal_ct(at, value + 16, sizeof at))
+		return akm_store_tampered(r->reg, "audit record %llu is not the one the token recorded",
+		                          (unsigned long long)token_seq);
+	return rv;
+}
+
 CK_RV akm_counter_check(akm_relationships *r, uint64_t gen)
 {
 	akm_counter *c = &r->counter;
-	CK_OBJECT_HANDLE found[8];
-	size_t n = 0;
+	CK_OBJECT_HANDLE found[8], stale[8];
+	size_t n = 0, nstale = 0;
 	CK_RV rv = akm_backend_data_find(r->be, AKM_COUNTER_APPLICATION, found, 8, &n);
 	if (rv != CKR_OK)
 		return rv;
@@ -134,7 +159,7 @@ CK_RV akm_counter_check(akm_relationships *r, uint64_t gen)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t value[AKM_COUNTER_LEN];
 		if (counter_read(r, found[i], value) != CKR_OK) {
-			akm_backend_destroy(r->be, found[i]); /* a write cut short */
+			stale[nstale++] = found[i]; /* a write cut short */
 			continue;
 		}
 		uint64_t g = akm_counter_generation(value);
@@ -143,10 +168,10 @@ CK_RV akm_counter_check(akm_relationships *r, uint64_t gen)
 		int slot = c->obj[0] == 0 ? 0 : c->obj[1] == 0 ? 1 : (c->gen[0] <= c->gen[1] ? 0 : 1);
 		if (c->obj[slot] != 0) {
 			if (g <= c->gen[slot]) {
-				akm_backend_destroy(r->be, found[i]);
+				stale[nstale++] = found[i];
 				continue;
 			}
-			akm_backend_destroy(r->be, c->obj[slot]);
+			stale[nstale++] = c->obj[slot];
 		}
 		c->obj[slot] = found[i];
 		c->gen[slot] = g;
@@ -165,9 +190,13 @@ CK_RV akm_counter_check(akm_relationships *r, uint64_t gen)
 		akm_log(AKM_LOG_ERROR, "registry %s is older than the token's record of it (generation %llu < %llu): "
 		        "it was restored from an old copy, replaced or deleted; refusing to use it",
 		        akm_store_location(r->reg), (unsigned long long)gen, (unsigned long long)token_gen);
-		akm_event_record(r, AKM_EVENT_ROLLBACK_DETECTED, NULL, 0, CKR_DEVICE_ERROR, NULL);
-		return CKR_DEVICE_ERROR;
+		return AKM_ROLLBACK_DETECTED;
 	}
+	if ((rv = check_chain(r, best)) != CKR_OK)
+		return rv;
+	/* Accepted: only now is anything in the token changed. */
+	for (size_t i = 0; i < nstale; i++)
+		akm_backend_destroy(r->be, stale[i]);
 	/* Two objects from the start, so a write always has one to spare. */
 	for (int i = 0; i < 2; i++)
 		if (c->obj[i] == 0) {

@@ -6,6 +6,7 @@
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
+#include "lib/keyed.h"
 
 static void destroy_cached(void *ctx, CK_OBJECT_HANDLE backend)
 {
@@ -56,19 +57,15 @@ void akm_relationships_close(akm_relationships *r)
 	free(r);
 }
 
-/* Finds or makes the KEK and checks the counter (the store's write
- * transaction held, lock held). */
-static CK_RV login_inlock(akm_relationships *r)
-{
-	bool have_kek;
-	int64_t gen = 0;
-	bool present;
-	CK_RV rv;
+/* The purpose string the row key is derived for (docs/formats.md). */
+#define ROW_KEY_PURPOSE "akm-pkcs11 registry rows v1"
 
-	if ((rv = akm_backend_kek_find(r->be, &have_kek)) != CKR_OK)
-		return rv;
-	if ((rv = akm_store_get_int(r->reg, "generation", &gen, &present)) != CKR_OK)
-		return rv;
+/* Lock held, the store's write transaction open, the token's keys looked
+ * for: makes what a new registry lacks, seals the store, and checks the
+ * registry against the token. */
+static CK_RV login_inlock(akm_relationships *r, bool have_kek, bool have_mac)
+{
+	CK_RV rv;
 	if (have_kek && !akm_backend_kek_has_unwrap_template(r->be))
 		/* Made before KEKs had one; no backend lets it be added, and a new
 		 * KEK would orphan every blob: say so, change nothing. */
@@ -77,13 +74,11 @@ static CK_RV login_inlock(akm_relationships *r)
 		        "directly can unwrap registry keys into readable objects (docs/threat-model.md)",
 		        AKM_BACKEND_KEK_LABEL);
 	if (!have_kek) {
-		/* Whether any key exists: the first id, not a count of millions. */
-		akm_store_query all = {0};
-		int64_t first;
-		size_t any = 0;
-		if ((rv = akm_store_find(r->reg, &all, 0, &first, 1, &any)) != CKR_OK)
+		/* A registry with keys needs the KEK that wrapped them. */
+		int64_t keys = 0;
+		if ((rv = akm_store_count(r->reg, AKM_STORE_KEYS, &keys)) != CKR_OK)
 			return rv;
-		if (any > 0) {
+		if (keys > 0) {
 			akm_log(AKM_LOG_ERROR, "registry %s holds keys but the token has no %s: wrong token?",
 			        akm_store_location(r->reg), AKM_BACKEND_KEK_LABEL);
 			return CKR_DEVICE_ERROR;
@@ -93,26 +88,70 @@ static CK_RV login_inlock(akm_relationships *r)
 			return rv;
 		}
 	}
-	return akm_counter_check(r, (uint64_t)gen);
+	/* A token without a MAC key has never sealed this registry: it is
+	 * sealed now, once, as it is (a registry of an earlier version). */
+	bool upgrade = !have_mac;
+	if (upgrade && (rv = akm_backend_mac_create(r->be)) != CKR_OK) {
+		akm_log(AKM_LOG_ERROR, "cannot create the registry's MAC key in the token (0x%lx)", rv);
+		return rv;
+	}
+	uint8_t key[AKM_STORE_KEY_LEN];
+	rv = akm_backend_mac_derive(r->be, ROW_KEY_PURPOSE, key);
+	if (rv == CKR_OK)
+		rv = akm_store_seal(r->reg, key);
+	akm_wipe(key, sizeof key);
+	if (rv != CKR_OK)
+		return rv;
+	r->sealed = true;
+	int64_t gen = 0;
+	bool present;
+	if ((rv = akm_store_check(r->reg, upgrade)) != CKR_OK ||
+	    (rv = akm_store_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
+	    (rv = akm_counter_check(r, (uint64_t)gen)) != CKR_OK)
+		return rv;
+	/* Accepted: what happened before this login joins the trail. */
+	return akm_store_pending_flush(r->reg);
 }
 
 CK_RV akm_relationships_login(akm_relationships *r)
 {
+	bool have_kek = false, have_mac = false;
 	akm_mutex_lock(r->lock);
-	/* Under the registry's write lock, which other processes share: two
-	 * first logins at once must not each make a KEK. */
+	/* The token's keys first, so that they are known (and hidden) whatever
+	 * the registry says.  Then under the registry's write lock, which
+	 * other processes share: two first logins at once must not each make
+	 * a KEK. */
 	CK_RV rv = akm_backend_service_revive(r->be);
+	if (rv == CKR_OK)
+		rv = akm_backend_kek_find(r->be, &have_kek);
+	if (rv == CKR_OK)
+		rv = akm_backend_mac_find(r->be, &have_mac);
 	if (rv == CKR_OK && (rv = akm_store_begin(r->reg)) == CKR_OK) {
-		rv = login_inlock(r);
-		CK_RV end = akm_store_commit(r->reg);
+		rv = login_inlock(r, have_kek, have_mac);
 		if (rv == CKR_OK)
-			rv = end;
+			rv = akm_store_commit(r->reg);
+		else
+			akm_store_rollback(r->reg); /* nothing of a refused login stays */
 	}
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		akm_backend_kek_session_copy(r->be);
-	r->status = rv;
-	if (rv == CKR_OK)
 		akm_store_change_mark(r->reg, &r->change_mark);
+		r->status = CKR_OK;
+	} else {
+		/* Recorded, after the rollback, while the key is at hand. */
+		if (rv == AKM_ROLLBACK_DETECTED) {
+			akm_event_record(r, AKM_EVENT_ROLLBACK_DETECTED, NULL, 0, CKR_DEVICE_ERROR, NULL);
+			rv = CKR_DEVICE_ERROR;
+		}
+		rv = akm_answer(r, rv);
+		akm_log(AKM_LOG_ERROR, "registry %s refused at login (0x%lx): its relationships cannot be used",
+		        akm_store_location(r->reg), rv);
+		akm_store_seal(r->reg, NULL);
+		r->sealed = false;
+		akm_counter_forget(&r->counter);
+		r->status = rv == CKR_USER_NOT_LOGGED_IN ? CKR_DEVICE_ERROR : rv;
+		rv = r->status;
+	}
 	akm_mutex_unlock(r->lock);
 	return rv;
 }
@@ -125,6 +164,8 @@ void akm_relationships_logout(akm_relationships *r)
 	akm_cache_clear(&r->cache, true);
 	akm_backend_service_logout(r->be);
 	akm_counter_forget(&r->counter);
+	akm_store_seal(r->reg, NULL);
+	r->sealed = false;
 	r->status = CKR_USER_NOT_LOGGED_IN;
 	akm_mutex_unlock(r->lock);
 }
@@ -140,10 +181,30 @@ CK_RV akm_relationships_status(akm_relationships *r)
 bool akm_relationships_hides(akm_relationships *r, CK_OBJECT_HANDLE backend)
 {
 	akm_mutex_lock(r->lock);
-	bool hidden = backend != 0 && (akm_backend_kek_is(r->be, backend) || akm_counter_is(&r->counter, backend) ||
-	                               akm_cache_holds(&r->cache, backend));
+	bool hidden = backend != 0 && (akm_backend_kek_is(r->be, backend) || akm_backend_mac_is(r->be, backend) ||
+	                               akm_counter_is(&r->counter, backend) || akm_cache_holds(&r->cache, backend));
 	akm_mutex_unlock(r->lock);
 	return hidden;
+}
+
+CK_RV akm_answer(akm_relationships *r, CK_RV rv)
+{
+	if (rv != AKM_STORE_TAMPERED)
+		return rv;
+	const char *why = akm_store_tamper_reason(r->reg);
+	akm_log(AKM_LOG_ERROR, "registry %s: %s: it was changed outside the module; refusing it",
+	        akm_store_location(r->reg), why);
+	akm_event_record(r, AKM_EVENT_TAMPER_DETECTED, NULL, 0, CKR_DEVICE_ERROR, why);
+	return CKR_DEVICE_ERROR;
+}
+
+void akm_cache_sync(akm_relationships *r)
+{
+	uint64_t mark;
+	if (akm_store_change_mark(r->reg, &mark) != CKR_OK || mark == r->change_mark)
+		return;
+	r->change_mark = mark;
+	akm_cache_forget_states(&r->cache);
 }
 
 CK_RV akm_change_begin(akm_relationships *r)
@@ -151,23 +212,30 @@ CK_RV akm_change_begin(akm_relationships *r)
 	CK_RV rv = akm_store_begin(r->reg);
 	if (rv != CKR_OK)
 		return rv;
+	/* What others committed before this transaction is seen now. */
+	akm_cache_sync(r);
 	int64_t gen = 0;
 	bool present;
 	if ((rv = akm_store_get_int(r->reg, "generation", &gen, &present)) != CKR_OK ||
-	    (rv = akm_store_set_int(r->reg, "generation", gen + 1)) != CKR_OK)
+	    (rv = akm_store_set_int(r->reg, "generation", gen + 1)) != CKR_OK) {
 		akm_store_rollback(r->reg);
+		rv = akm_answer(r, rv);
+	}
 	return rv;
 }
 
 CK_RV akm_change_commit(akm_relationships *r)
 {
+	uint64_t before = r->change_mark, after = 0;
 	CK_RV rv = akm_store_commit(r->reg);
 	if (rv != CKR_OK)
 		return rv;
-	/* Our own commit changed what we cached ourselves: keep the states.
-	 * (A commit of another process in between is missed until the next
-	 * one; the window is the length of this call.) */
-	akm_store_change_mark(r->reg, &r->change_mark);
+	/* Our own commit moved the mark by one: the states cached are still
+	 * true.  Any more, and another process committed after ours: read
+	 * them again. */
+	if (akm_store_change_mark(r->reg, &after) != CKR_OK || after != before + 1)
+		akm_cache_forget_states(&r->cache);
+	r->change_mark = after;
 	akm_counter_changed(r);
 	return rv;
 }

@@ -29,6 +29,7 @@ static const struct {
 	[AKM_EVENT_DECRYPT_FAILED] = {"decrypt-failed", "user", true},
 	[AKM_EVENT_VERIFY_FAILED] = {"verify-failed", "user", true},
 	[AKM_EVENT_ROLLBACK_DETECTED] = {"rollback-detected", "module", true},
+	[AKM_EVENT_TAMPER_DETECTED] = {"tamper-detected", "module", true},
 };
 
 const char *akm_event_action(akm_event_kind kind)
@@ -58,6 +59,17 @@ CK_RV akm_event_append(akm_relationships *r, akm_event_kind kind, const uint8_t 
 void akm_event_record(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
                       CK_RV result, const char *detail)
 {
+	if (!r->sealed) {
+		/* Before login rows cannot be sealed: kept aside until the next
+		 * login (store.h, pending events). */
+		akm_log(AKM_LOG_WARNING, "registry %s: %s (0x%lx) before login", akm_store_location(r->reg),
+		        akm_event_action(kind), result);
+		akm_audit_event ev = {akm_event_actor(kind), akm_event_action(kind), NULL, 0, result, detail};
+		if (akm_store_pending_add(r->reg, &ev) != CKR_OK)
+			akm_log(AKM_LOG_ERROR, "registry %s: cannot keep the event for the audit trail",
+			        akm_store_location(r->reg));
+		return;
+	}
 	if (akm_event_append(r, kind, rid, rid_len, result, detail) != CKR_OK)
 		akm_log(AKM_LOG_ERROR, "registry %s: cannot append to the audit trail (%s)", akm_store_location(r->reg),
 		        akm_event_action(kind));
@@ -68,7 +80,7 @@ void akm_relationships_event(akm_relationships *r, akm_event_kind kind, int64_t 
 {
 	akm_key_record k;
 	akm_mutex_lock(r->lock);
-	bool known = key_id != 0 && akm_store_get_key(r->reg, key_id, &k.key, &k.rel) == CKR_OK;
+	bool known = key_id != 0 && r->sealed && akm_store_get_key(r->reg, key_id, &k.key, &k.rel) == CKR_OK;
 	akm_event_record(r, kind, known ? k.rel.rid : NULL, known ? k.rel.rid_len : 0, result, detail);
 	if (known)
 		akm_key_record_clear(&k);

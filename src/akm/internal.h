@@ -8,7 +8,8 @@
 #include "common/lock.h"
 
 #define AKM_CACHE_MAX 4096
-#define AKM_KEEP_CREATED_MAX 16 /* creations of at most this many keep their keys cached */
+#define AKM_KEEP_CREATED_MAX 16
+#define AKM_EARLY_EVENTS_MAX 32 /* creations of at most this many keep their keys cached */
 
 struct akm_relationships {
 	akm_store *reg;
@@ -18,13 +19,29 @@ struct akm_relationships {
 	akm_key_cache cache;
 	akm_counter counter;
 	uint64_t change_mark;    /* the store's change mark when the cached states were read */
+	bool sealed; /* the store has the row key (between login and logout) */
 };
 
-/* Begins a change: the store's write transaction, and the generation it
- * will have (domain.c). */
+/* The counter's answer to a registry older than the token's record of it
+ * (counter.c): recorded by the login once its transaction is undone. */
+#define AKM_ROLLBACK_DETECTED (CKR_VENDOR_DEFINED | 0x414b4d52UL)
+
+/* A store's answer, with tampering recorded (domain.c): AKM_STORE_TAMPERED
+ * is logged, recorded as a "tamper-detected" event naming the row, and
+ * becomes CKR_DEVICE_ERROR; anything else is returned as it is.  Lock
+ * held, no transaction open (roll back first). */
+CK_RV akm_answer(akm_relationships *r, CK_RV rv);
+/* States cached from the registry hold until a process commits a change
+ * (the store's change mark moves); then every state is read again. */
+void akm_cache_sync(akm_relationships *r);
+
+/* Begins a change: the store's write transaction (the cached states are
+ * forgotten when another process committed since they were read), and the
+ * generation it will have (domain.c). */
 CK_RV akm_change_begin(akm_relationships *r);
-/* Commits it; the cache keeps the states this process wrote itself, and
- * the counter is brought up to date. */
+/* Commits it; the cache keeps the states this process wrote itself when
+ * no other process committed in between, and the counter is brought up to
+ * date. */
 CK_RV akm_change_commit(akm_relationships *r);
 
 /* Appends an event's record in the open transaction (or in its own when

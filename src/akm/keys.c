@@ -13,17 +13,6 @@ static bool use_allowed(CK_ULONG purpose, akm_key_use use)
 	return use == AKM_KEY_SIGN || use == AKM_KEY_VERIFY;
 }
 
-/* States cached from the registry hold until a process commits a change
- * (the store's change mark moves); then every state is read again. */
-static void cache_check_others(akm_relationships *r)
-{
-	uint64_t mark;
-	if (akm_store_change_mark(r->reg, &mark) != CKR_OK || mark == r->change_mark)
-		return;
-	r->change_mark = mark;
-	akm_cache_forget_states(&r->cache);
-}
-
 CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, CK_OBJECT_HANDLE *backend)
 {
 	akm_key_record k;
@@ -34,17 +23,18 @@ CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, C
 		goto out;
 	/* A cached key with a known state costs no registry read (the hot
 	 * path of every operation); otherwise the registry says. */
-	cache_check_others(r);
+	akm_cache_sync(r);
 	akm_cache_entry *e = akm_cache_get(&r->cache, id);
-	if (e == NULL || e->state == 0) {
+	if (e == NULL || akm_cache_state(e) == 0) {
 		if ((rv = akm_store_get_key(r->reg, id, &k.key, &k.rel)) != CKR_OK) {
 			if (e != NULL)
-				akm_cache_drop(&r->cache, e); /* destroyed elsewhere */
+				akm_cache_drop(&r->cache, e); /* destroyed elsewhere, or tampered with */
+			rv = akm_answer(r, rv);
 			goto out;
 		}
 		read = true;
 		if (e != NULL)
-			e->state = k.rel.state;
+			akm_cache_entry_state(e, k.rel.state);
 	}
 	CK_ULONG state = e != NULL ? e->state : k.rel.state;
 	CK_ULONG purpose = e != NULL ? e->purpose : k.key.purpose;
@@ -117,7 +107,9 @@ static const char *export_refusal(const akm_relationship *rel, CK_ULONG mode)
 	return NULL;
 }
 
-/* Lock held: the keys of relationship `rel` (row id), encryption key first. */
+/* Lock held: the keys of relationship `rel` (row id), encryption key
+ * first; a registry that does not hold exactly those two is the device's
+ * failure (logged). */
 static CK_RV credential_set(akm_relationships *r, const akm_relationship *rel, akm_key keys[2])
 {
 	akm_store_query q;
@@ -126,23 +118,27 @@ static CK_RV credential_set(akm_relationships *r, const akm_relationship *rel, a
 	memset(&q, 0, sizeof q);
 	q.rid = rel->rid;
 	q.rid_len = rel->rid_len;
-	CK_RV rv = akm_store_find(r->reg, &q, 0, ids, 3, &n);
+	CK_RV rv = akm_answer(r, akm_store_find(r->reg, &q, 0, ids, 3, &n));
 	if (rv != CKR_OK)
 		return rv;
 	bool have[2] = {false, false};
 	for (size_t i = 0; i < n; i++) {
 		akm_key k;
-		if ((rv = akm_store_get_key(r->reg, ids[i], &k, NULL)) != CKR_OK)
+		if ((rv = akm_answer(r, akm_store_get_key(r->reg, ids[i], &k, NULL))) != CKR_OK)
 			return rv;
 		if (k.relationship != rel->id || (k.purpose != CKV_AKM_PURPOSE_ENCRYPT && k.purpose != CKV_AKM_PURPOSE_MAC))
 			continue;
 		size_t at = k.purpose == CKV_AKM_PURPOSE_ENCRYPT ? 0 : 1;
 		if (have[at])
-			return CKR_DEVICE_ERROR; /* two keys of one purpose: not a registry we wrote */
+			break; /* two keys of one purpose: not a registry we wrote */
 		keys[at] = k;
 		have[at] = true;
 	}
-	return have[0] && have[1] ? CKR_OK : CKR_DEVICE_ERROR;
+	if (have[0] && have[1] && n == 2)
+		return CKR_OK;
+	akm_log(AKM_LOG_ERROR, "registry %s: a relationship's credential set is not its two keys",
+	        akm_store_location(r->reg));
+	return CKR_DEVICE_ERROR;
 }
 
 /* A backend failure during an export as the application sees it: the
@@ -172,7 +168,7 @@ CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_ULONG mode, 
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
 	if (rv == CKR_OK)
-		rv = akm_store_get_key(r->reg, id, &k.key, &k.rel);
+		rv = akm_answer(r, akm_store_get_key(r->reg, id, &k.key, &k.rel));
 	if (rv != CKR_OK) {
 		if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID)
 			rv = CKR_KEY_HANDLE_INVALID;
@@ -197,9 +193,7 @@ CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_ULONG mode, 
 		goto out;
 	}
 	if ((rv = credential_set(r, &k.rel, keys)) != CKR_OK) {
-		akm_log(AKM_LOG_ERROR, "registry %s: the credential set of a relationship is not two keys (0x%lx)",
-		        akm_store_location(r->reg), rv);
-		rv = CKR_DEVICE_ERROR;
+		rv = export_answer(rv);
 	} else {
 		akm_backend_blob blobs[2];
 		for (size_t i = 0; i < 2; i++)

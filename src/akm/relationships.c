@@ -197,6 +197,7 @@ CK_RV akm_relationships_create(akm_relationships *r, akm_relationship_spec *spec
 		rv = pending_store(r, &p[i]);
 	if (rv != CKR_OK) {
 		akm_store_rollback(r->reg);
+		rv = akm_answer(r, rv);
 		goto out;
 	}
 	if ((rv = akm_change_commit(r)) != CKR_OK)
@@ -226,7 +227,7 @@ CK_RV akm_relationships_get(akm_relationships *r, int64_t key_id, akm_key_record
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
 	if (rv == CKR_OK)
-		rv = akm_store_get_key(r->reg, key_id, &out->key, &out->rel);
+		rv = akm_answer(r, akm_store_get_key(r->reg, key_id, &out->key, &out->rel));
 	akm_mutex_unlock(r->lock);
 	return rv;
 }
@@ -316,11 +317,13 @@ CK_RV akm_relationships_update(akm_relationships *r, int64_t key_id, const akm_r
 	 * change in between cannot slip past the rules. */
 	if ((rv = akm_store_get_key(r->reg, key_id, &was.key, &was.rel)) != CKR_OK) {
 		akm_store_rollback(r->reg);
+		rv = akm_answer(r, rv);
 		goto out;
 	}
 	akm_relationship now = was.rel; /* scalar fields; members stay was's */
 	if ((rv = change_check(&was.rel, c, &now)) != CKR_OK || (rv = change_apply(r, &was, &now, c)) != CKR_OK) {
 		akm_store_rollback(r->reg);
+		rv = akm_answer(r, rv);
 		goto out;
 	}
 	if ((rv = akm_change_commit(r)) == CKR_OK) {
@@ -344,13 +347,14 @@ CK_RV akm_relationships_destroy(akm_relationships *r, int64_t key_id)
 	memset(&k, 0, sizeof k);
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
-	if (rv != CKR_OK || (rv = akm_store_get_key(r->reg, key_id, &k.key, &k.rel)) != CKR_OK)
+	if (rv != CKR_OK || (rv = akm_answer(r, akm_store_get_key(r->reg, key_id, &k.key, &k.rel))) != CKR_OK)
 		goto out;
 	if ((rv = relationship_keys(r, &k.rel, ids, &n)) != CKR_OK || (rv = akm_change_begin(r)) != CKR_OK)
 		goto out;
 	if ((rv = akm_store_delete_relationship(r->reg, k.rel.id)) != CKR_OK ||
 	    (rv = akm_event_append(r, AKM_EVENT_DESTROY, k.rel.rid, k.rel.rid_len, CKR_OK, NULL)) != CKR_OK) {
 		akm_store_rollback(r->reg);
+		rv = akm_answer(r, rv);
 		goto out;
 	}
 	if ((rv = akm_change_commit(r)) == CKR_OK)

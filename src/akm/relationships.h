@@ -51,8 +51,14 @@ CK_RV akm_relationships_open(akm_relationships **out, const char *store, akm_bac
                              char *err, size_t errlen);
 void akm_relationships_close(akm_relationships *r);
 /* After the user logged in: finds (or, for an empty registry, creates) the
- * KEK and the counter objects, and checks the registry against the counter.
- * A failure is logged and makes every later call fail with its code. */
+ * KEK, the MAC key and the counter objects, seals the store with the row
+ * key derived from the MAC key, and checks the registry against the token:
+ * its sealed counts and named values, its generation against the counter,
+ * its audit chain against the head the token keeps.  A refusal (rollback,
+ * deletion, tampering, a busy registry) is logged, recorded when the trail
+ * itself is intact, changes nothing in the token, and is returned
+ * (CKR_DEVICE_ERROR, or the store's error); the caller then logs the token
+ * out.  Restoring the right file makes the next login succeed. */
 CK_RV akm_relationships_login(akm_relationships *r);
 /* Before or after the application's logout: the counter is brought up to
  * date while it is within reach, the cache and the KEK handle are dropped. */
@@ -193,6 +199,7 @@ typedef enum akm_event_kind {
 	AKM_EVENT_DECRYPT_FAILED,
 	AKM_EVENT_VERIFY_FAILED,
 	AKM_EVENT_ROLLBACK_DETECTED,
+	AKM_EVENT_TAMPER_DETECTED,
 	AKM_EVENT_KINDS
 } akm_event_kind;
 

@@ -195,6 +195,18 @@ void akm_backend_kek_session_copy(akm_backend_service *s);
 /* Whether h is the KEK or its copy (hidden from applications' searches). */
 bool akm_backend_kek_is(const akm_backend_service *s, CK_OBJECT_HANDLE h);
 
+/* The registry's MAC key: a non-extractable HMAC key (generic secret,
+ * sign only) in the token, labelled AKM_BACKEND_MAC_LABEL (seal.c).  The
+ * keys that authenticate the registry's rows are derived from it at login:
+ * HMAC-SHA-256 over a purpose string, computed inside the token. */
+#define AKM_BACKEND_MAC_LABEL "akm-pkcs11 registry MAC key"
+CK_RV akm_backend_mac_find(akm_backend_service *s, bool *found);
+CK_RV akm_backend_mac_create(akm_backend_service *s);
+/* HMAC-SHA-256(MAC key, purpose) into out. */
+CK_RV akm_backend_mac_derive(akm_backend_service *s, const char *purpose, uint8_t out[32]);
+/* Whether h is the MAC key (hidden from applications' searches). */
+bool akm_backend_mac_is(const akm_backend_service *s, CK_OBJECT_HANDLE h);
+
 /* What a relationship key does: a cipher key (AES: encrypt, decrypt, wrap,
  * unwrap) or a MAC key (generic secret: sign, verify). */
 typedef enum akm_backend_key_kind {

@@ -186,9 +186,17 @@ CK_RV akm_core_login(const akm_call *c, CK_USER_TYPE user, CK_UTF8CHAR *pin, CK_
 	if (rels != NULL) {
 		/* The registry's keys open with the user's login; a wrong PIN is
 		 * a breach signal. */
-		if (in && user == CKU_USER)
-			akm_relationships_login(rels);
-		else if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
+		if (in && user == CKU_USER) {
+			/* A refused registry is a refused login: nothing is half
+			 * usable, and the token's private objects (its keys among
+			 * them) are out of reach again. */
+			CK_RV refused = akm_relationships_login(rels);
+			if (refused != CKR_OK) {
+				akm_backend_logout(c->be, c->bs);
+				akm_core_set_login_state(c->slot, AKM_NOT_LOGGED_IN);
+				return refused;
+			}
+		} else if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
 			akm_relationships_event(rels, AKM_EVENT_LOGIN_FAILED, 0, rv,
 			                        user == CKU_SO ? "security officer" : "user");
 	}

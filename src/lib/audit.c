@@ -4,41 +4,22 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "lib/buf.h"
-
-static void put_u64(crypto_hash_sha256_state *st, uint64_t v)
-{
-	uint8_t b[8];
-	akm_buf_writer w;
-	akm_buf_writer_init(&w, b, sizeof b);
-	akm_buf_put_u64(&w, v);
-	crypto_hash_sha256_update(st, b, sizeof b);
-}
-
-static void put_field(crypto_hash_sha256_state *st, const void *p, size_t n)
-{
-	if (p == NULL)
-		n = 0;
-	put_u64(st, n);
-	if (n > 0)
-		crypto_hash_sha256_update(st, p, n);
-}
+#include "lib/fieldhash.h"
 
 void akm_audit_hash(const uint8_t prev[AKM_AUDIT_HASH_LEN], const akm_audit_entry *e,
                     uint8_t out[AKM_AUDIT_HASH_LEN])
 {
-	crypto_hash_sha256_state st;
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8_t *)"AKM-AUDIT-1", 11);
-	crypto_hash_sha256_update(&st, prev, AKM_AUDIT_HASH_LEN);
-	put_u64(&st, (uint64_t)e->seq);
-	put_u64(&st, (uint64_t)e->time);
-	put_field(&st, e->actor, e->actor_len);
-	put_field(&st, e->action, e->action_len);
-	put_field(&st, e->rid, e->rid_len);
-	put_u64(&st, e->result);
-	put_field(&st, e->detail, e->detail_len);
-	crypto_hash_sha256_final(&st, out);
+	akm_fieldhash h;
+	akm_fieldhash_init(&h, "AKM-AUDIT-1");
+	akm_fieldhash_raw(&h, prev, AKM_AUDIT_HASH_LEN);
+	akm_fieldhash_u64(&h, (uint64_t)e->seq);
+	akm_fieldhash_u64(&h, (uint64_t)e->time);
+	akm_fieldhash_bytes(&h, e->actor, e->actor_len);
+	akm_fieldhash_bytes(&h, e->action, e->action_len);
+	akm_fieldhash_bytes(&h, e->rid, e->rid_len);
+	akm_fieldhash_u64(&h, e->result);
+	akm_fieldhash_bytes(&h, e->detail, e->detail_len);
+	akm_fieldhash_final(&h, out);
 }
 
 void akm_audit_chain_init(akm_audit_chain *c)

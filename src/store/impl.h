@@ -13,6 +13,8 @@ typedef struct akm_store_ops {
 	/* `location` is the URI without "scheme:". */
 	CK_RV (*open)(const char *location, akm_store **out, char *err, size_t errlen);
 	void (*close)(akm_store *s);
+	/* akm_store_check (the key is in s->key already). */
+	CK_RV (*check)(akm_store *s, bool upgrade);
 	CK_RV (*begin)(akm_store *s);
 	CK_RV (*commit)(akm_store *s);
 	void (*rollback)(akm_store *s);
@@ -31,6 +33,8 @@ typedef struct akm_store_ops {
 	              size_t *n);
 	CK_RV (*count)(akm_store *s, akm_store_table table, int64_t *n);
 	CK_RV (*audit_append)(akm_store *s, const akm_audit_event *ev);
+	CK_RV (*pending_add)(akm_store *s, const akm_audit_event *ev);
+	CK_RV (*pending_flush)(akm_store *s);
 	CK_RV (*audit_head)(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 	CK_RV (*audit_hash_at)(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 	CK_RV (*audit_verify)(akm_store *s, int64_t *records, char *err, size_t errlen);
@@ -42,7 +46,28 @@ typedef struct akm_store_ops {
 struct akm_store {
 	const akm_store_ops *ops;
 	const char *location; /* for messages; owned by the implementation */
+	uint8_t *key;         /* the sealing key (locked memory), NULL before login */
+	char tamper[256];     /* akm_store_tamper_reason */
 };
+
+/* Row MACs (store/seal.c, docs/formats.md "Registry rows"): HMAC-SHA-256
+ * under the sealing key of the SHA-256 of the row's fields, its table and
+ * row id first.  An implementation seals every row it writes with these
+ * and checks every row it reads with akm_seal_matches. */
+#define AKM_SEAL_LEN 32
+void akm_seal_relationship(const akm_store *s, const akm_relationship *rel, uint8_t mac[AKM_SEAL_LEN]);
+void akm_seal_key(const akm_store *s, const akm_key *key, uint8_t mac[AKM_SEAL_LEN]);
+/* A named value: an integer (is_int, value) or a blob. */
+void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t value, const uint8_t *blob,
+                   size_t len, uint8_t mac[AKM_SEAL_LEN]);
+/* An audit record: its hashed fields, whether rid and detail are present
+ * (not NULL), its chain links. */
+void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, bool has_detail,
+                    const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN]);
+/* Whether a stored MAC (any length, NULL for none) is the computed one;
+ * constant time. */
+bool akm_seal_matches(const uint8_t mac[AKM_SEAL_LEN], const void *stored, size_t stored_len);
+
 
 extern const akm_store_ops akm_store_sqlite_ops;
 

@@ -29,8 +29,10 @@ CK_RV akm_store_open(const char *uri, akm_store **out, char *err, size_t errlen)
 
 void akm_store_close(akm_store *s)
 {
-	if (s != NULL)
-		s->ops->close(s);
+	if (s == NULL)
+		return;
+	akm_store_seal(s, NULL);
+	s->ops->close(s);
 }
 
 const char *akm_store_location(const akm_store *s)
@@ -38,6 +40,7 @@ const char *akm_store_location(const akm_store *s)
 	return s->location;
 }
 
+CK_RV akm_store_check(akm_store *s, bool upgrade) { return s->ops->check(s, upgrade); }
 CK_RV akm_store_begin(akm_store *s) { return s->ops->begin(s); }
 CK_RV akm_store_commit(akm_store *s) { return s->ops->commit(s); }
 void akm_store_rollback(akm_store *s) { s->ops->rollback(s); }
@@ -114,6 +117,9 @@ CK_RV akm_store_audit_append(akm_store *s, const akm_audit_event *ev)
 {
 	return s->ops->audit_append(s, ev);
 }
+
+CK_RV akm_store_pending_add(akm_store *s, const akm_audit_event *ev) { return s->ops->pending_add(s, ev); }
+CK_RV akm_store_pending_flush(akm_store *s) { return s->ops->pending_flush(s); }
 
 CK_RV akm_store_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
 {

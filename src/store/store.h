@@ -10,6 +10,17 @@
  * this layer never sees key material.  Each implementation converts its own
  * errors to CK_RV in one place.  Not thread-safe: the caller serialises (the
  * akm layer's lock).
+ *
+ * The storage is untrusted (whoever can write the file can edit any row):
+ * once sealed with a key (akm_store_seal, at login), every row written
+ * carries a MAC over all of its columns, its table and its row id
+ * (store/seal.c, docs/formats.md), and every row read is checked.  A row
+ * that fails, a value of the wrong type or size, a count of rows that does
+ * not match the sealed counts, is AKM_STORE_TAMPERED with the reason in
+ * akm_store_tamper_reason; the row is never returned.  Without a key
+ * (before login, or a program without the token inspecting a file) rows
+ * are read as they are, unchecked, and nothing can be written: the akm
+ * layer reads nothing before login.
  */
 #ifndef AKM_STORE_H
 #define AKM_STORE_H
@@ -48,7 +59,7 @@ typedef struct akm_relationship {
 	size_t site_len;
 	uint8_t node_key[AKM_NODE_KEY_LEN];
 	size_t node_key_len;          /* 0 or AKM_NODE_KEY_LEN */
-	CK_ULONG delivery;            /* CKA_AKM_DELIVERY: CKV_AKM_DELIVERY_*, fixed at creation (PR); 0 for an ASR */
+	CK_ULONG delivery;            /* CKA_AKM_DELIVERY; CKV_AKM_DELIVERY_* (PR); 0 for an ASR and for relationships made before it */
 } akm_relationship;
 
 typedef struct akm_key {
@@ -104,6 +115,12 @@ typedef enum akm_store_table {
 
 typedef struct akm_store akm_store;
 
+/* The answer of a store call that found a row, a value or a count that is
+ * not what the store wrote (the caller records it and answers
+ * CKR_DEVICE_ERROR; never returned through PKCS#11). */
+#define AKM_STORE_TAMPERED (CKR_VENDOR_DEFINED | 0x414b4d54UL)
+#define AKM_STORE_KEY_LEN 32
+
 /* Opens (creating when absent) and migrates the store `uri` names.  On
  * failure writes a sentence naming it into err. */
 CK_RV akm_store_open(const char *uri, akm_store **out, char *err, size_t errlen);
@@ -111,15 +128,35 @@ void akm_store_close(akm_store *s);
 /* What to call the store in messages (its file for SQLite). */
 const char *akm_store_location(const akm_store *s);
 
+/* From now on every row written is sealed and every row read checked
+ * under `key` (copied into locked memory); NULL forgets the key (logout):
+ * rows are then read unchecked and not written. */
+CK_RV akm_store_seal(akm_store *s, const uint8_t *key);
+/* Why the last AKM_STORE_TAMPERED answer was given: "table row N: ...". */
+const char *akm_store_tamper_reason(const akm_store *s);
+/* Records why (printf-style) and returns AKM_STORE_TAMPERED: for the store
+ * and for checks above it that find the registry inconsistent with the
+ * token. */
+CK_RV akm_store_tampered(akm_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* At login, in a write transaction: the sealed counts of rows and the
+ * named values against the tables (a row deleted or inserted), the
+ * implementation's own bookkeeping, and (with `upgrade`) first seals a
+ * registry written before rows were sealed: every row that has no MAC yet
+ * gets one (the registry is trusted as it is, once).  CKR_OK,
+ * AKM_STORE_TAMPERED, or the store's error. */
+CK_RV akm_store_check(akm_store *s, bool upgrade);
+
 /* Write transactions: one writer at a time, across processes (others wait
  * up to a timeout); a crash or a rollback leaves nothing of it. */
 CK_RV akm_store_begin(akm_store *s);
 CK_RV akm_store_commit(akm_store *s);
 void akm_store_rollback(akm_store *s);
 
-/* A mark that changes whenever any process (this one included) commits a
- * change: a cache of what was read can tell when to read again.  Cheap
- * enough for every operation's hot path. */
+/* A mark that moves by one whenever any process (this one included)
+ * commits a change: a cache of what was read can tell when to read again,
+ * and a writer whose commit moved it by exactly one knows nobody else
+ * committed since it began.  Cheap enough for every operation's hot
+ * path. */
 CK_RV akm_store_change_mark(akm_store *s, uint64_t *mark);
 
 /* Named values. */
@@ -144,6 +181,16 @@ void akm_relationship_clear(akm_relationship *rel);
 CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                      size_t *n);
 CK_RV akm_store_count(akm_store *s, akm_store_table table, int64_t *n);
+
+/* Events before login, when nothing can be sealed: kept unsealed (at most
+ * AKM_STORE_PENDING_MAX; more are counted in the last one) until the next
+ * login moves them into the audit trail.  Whoever can write the file can
+ * remove them; the module's log has them too. */
+#define AKM_STORE_PENDING_MAX 1000
+CK_RV akm_store_pending_add(akm_store *s, const akm_audit_event *ev);
+/* In the login's transaction, sealed: appends every pending event to the
+ * audit trail (its detail saying when it happened) and removes it. */
+CK_RV akm_store_pending_flush(akm_store *s);
 
 /* The audit trail: append-only, hash-chained (docs/formats.md).  Appended in
  * the caller's transaction when one is open, else in its own. */

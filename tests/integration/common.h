@@ -25,15 +25,21 @@ static inline void it_setup_env(it_ctx *t, const char *label)
 	ck_assert_ptr_nonnull(t->f);
 }
 
-/* C_Initialize with OS locking, finds the slot, opens a R/W session and logs in. */
-static inline void it_open(it_ctx *t)
+/* C_Initialize with OS locking, finds the slot, opens a R/W session and
+ * logs in, expecting `login` (CKR_DEVICE_ERROR for a refused registry). */
+static inline void it_open_login(it_ctx *t, CK_RV login)
 {
 	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
 	ck_assert_int_eq(t->f->C_Initialize(&args), CKR_OK);
 	ck_assert_int_eq(akm_test_find_slot(t->f, t->env.token_label, &t->slot), CKR_OK);
 	ck_assert_int_eq(t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &t->s), CKR_OK);
 	ck_assert_int_eq(t->f->C_Login(t->s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN,
-	                               strlen(AKM_TEST_USER_PIN)), CKR_OK);
+	                               strlen(AKM_TEST_USER_PIN)), login);
+}
+
+static inline void it_open(it_ctx *t)
+{
+	it_open_login(t, CKR_OK);
 }
 
 static inline void it_close(it_ctx *t)

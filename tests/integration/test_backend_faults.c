@@ -789,13 +789,12 @@ START_TEST(test_module_session_cannot_be_reopened)
 	ck_assert_int_eq(fc.kill_session(bs[0]), CKR_OK);
 	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
 	ck_assert_int_eq(fc.arm("C_OpenSession", 1, CKR_DEVICE_ERROR), 0);
-	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_DEVICE_ERROR);
 	ck_assert_uint_eq(fc.fired("C_OpenSession"), 1);
 	ck_assert_int_eq(t.f->C_EncryptInit(t.s, &gcm, cold), CKR_DEVICE_ERROR);
 	ck_assert_int_eq(make_pr("rid-not-made", &h), CKR_DEVICE_ERROR);
 	assert_registry_is(before);
 	fc.disarm_all();
-	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
 	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
 	assert_key_works(cold);
 	assert_key_works(cached);
@@ -906,8 +905,10 @@ static void login_with_backend_failure(const char *function, unsigned long nth, 
 	const char *before = snapshot();
 
 	ck_assert_int_eq(fc.arm(function, nth, CKR_DEVICE_ERROR), 0);
-	/* The backend's login is the user's: it succeeds. */
-	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	/* The backend's login succeeds, but the registry's cannot be done: the
+	 * login is refused as a whole (the token is logged out again). */
+	ck_assert_int_eq(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4),
+	                 refused ? CKR_DEVICE_ERROR : CKR_OK);
 	ck_assert_uint_eq(fc.fired(function), 1);
 	fc.disarm_all();
 	if (refused) {
@@ -922,18 +923,15 @@ static void login_with_backend_failure(const char *function, unsigned long nth, 
 		ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, &by_kind, 1), CKR_OK);
 		ck_assert_int_eq(t.f->C_FindObjects(t.s, found, 4, &n), CKR_DEVICE_ERROR);
 		ck_assert_int_eq(t.f->C_FindObjectsFinal(t.s), CKR_OK);
+		ck_assert_int_eq(t.f->C_Logout(t.s), CKR_USER_NOT_LOGGED_IN);
 	} else {
 		assert_key_works(enc);
+		ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
 	}
-	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
 	assert_registry_is(before);
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
 
-	/* KNOWN BUG (issue 9, item 1), on current code for a failure after the
-	 * KEK was found (the counter lookup): akm_relationships_logout
-	 * destroys r->kek whenever r->kek != r->kek_token, and kek_token is
-	 * still 0 after a login that failed before the KEK's session copy, so
-	 * it destroys the token's KEK itself. */
+	/* Issue 9, item 1: a refused login must not cost the token its KEK. */
 	ck_assert_msg(kek_objects_in_token() == 1, "the token's KEK is gone after a login the backend failed (%s #%lu)",
 	              function, nth);
 
@@ -950,9 +948,15 @@ START_TEST(test_login_kek_lookup_fails)
 }
 END_TEST
 
-START_TEST(test_login_counter_lookup_fails)
+START_TEST(test_login_mac_key_lookup_fails)
 {
 	login_with_backend_failure("C_FindObjectsInit", 2, true);
+}
+END_TEST
+
+START_TEST(test_login_counter_lookup_fails)
+{
+	login_with_backend_failure("C_FindObjectsInit", 3, true);
 }
 END_TEST
 
@@ -986,13 +990,11 @@ START_TEST(test_login_registry_refused_keeps_kek)
 	copy_file(old_copy, registry);
 	unlink(wal);
 	unlink(shm);
-	it_open(&t);
+	it_open_login(&t, CKR_DEVICE_ERROR);
 	CK_OBJECT_HANDLE h = 0;
 	ck_assert_int_eq(make_pr("rid-refused", &h), CKR_DEVICE_ERROR);
-	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
+	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_USER_NOT_LOGGED_IN);
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
-	/* KNOWN BUG (issue 9, item 1), on current code: the logout after the
-	 * refusal destroys the token's KEK (see login_with_backend_failure). */
 	ck_assert_msg(kek_objects_in_token() == 1, "the token's KEK is gone after a registry refused at login");
 
 	/* The right registry back: everything works. */
@@ -1029,6 +1031,7 @@ int main(void)
 	tcase_add_test(tc, test_application_session_vanishes);
 	tcase_add_test(tc, test_all_sessions_vanish);
 	tcase_add_test(tc, test_login_kek_lookup_fails);
+	tcase_add_test(tc, test_login_mac_key_lookup_fails);
 	tcase_add_test(tc, test_login_counter_lookup_fails);
 	tcase_add_test(tc, test_login_kek_copy_fails);
 	tcase_add_test(tc, test_login_registry_refused_keeps_kek);

@@ -173,12 +173,14 @@ START_TEST(generated_keys_appear_in_object_listing)
 	ck_assert_uint_eq(akm_interop_count(akm_out, "label:      interop-ec\n"), 2);
 
 	/* The same objects, seen from SoftHSM2 directly, where the module's
-	 * own key-encryption key shows too: the module hides it. */
+	 * own key-encryption key and MAC key show too: the module hides them. */
 	ck_assert_int_eq(TOOL(&env, env.softhsm_path, &direct_out, PIN_ARGS, "-O"), 0);
 	ck_assert_uint_eq(akm_interop_count(direct_out, "label:      akm-pkcs11 KEK\n"), 1);
 	ck_assert_uint_eq(akm_interop_count(akm_out, "akm-pkcs11 KEK"), 0);
 	ck_assert_uint_eq(akm_interop_count(akm_out, "akm-pkcs11 registry counter"), 0);
-	ck_assert_uint_eq(akm_interop_count(direct_out, " Object; ") - 1, akm_interop_count(akm_out, " Object; "));
+	ck_assert_uint_eq(akm_interop_count(direct_out, "label:      akm-pkcs11 registry MAC key\n"), 1);
+	ck_assert_uint_eq(akm_interop_count(akm_out, "akm-pkcs11 registry MAC key"), 0);
+	ck_assert_uint_eq(akm_interop_count(direct_out, " Object; ") - 2, akm_interop_count(akm_out, " Object; "));
 	ck_assert_uint_eq(akm_interop_count(direct_out, "label:      interop-ec\n"), 2);
 	free(akm_out);
 	free(direct_out);

@@ -55,6 +55,9 @@ static void path_in_dir(char *buf, size_t len, const char *name)
 	snprintf(buf, len, "%s/%s", dir, name);
 }
 
+/* The key a login would derive from the token; any fixed one will do. */
+static const uint8_t test_seal_key[AKM_STORE_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
+
 static akm_store *open_ok(const char *path)
 {
 	akm_store *r = NULL;
@@ -62,6 +65,7 @@ static akm_store *open_ok(const char *path)
 	CK_RV rv = akm_store_open(path, &r, err, sizeof err);
 	ck_assert_msg(rv == CKR_OK, "open %s: rv 0x%lx: %s", path, rv, err);
 	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(akm_store_seal(r, test_seal_key), CKR_OK); /* as at login */
 	return r;
 }
 
@@ -349,6 +353,11 @@ START_TEST(test_migrates_version_1)
 	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
 	akm_key key;
 	akm_relationship rel;
+	/* Its rows are not sealed: refused until the first login seals them. */
+	ck_assert_uint_eq(akm_store_get_key(r, 1, &key, &rel), AKM_STORE_TAMPERED);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
+	ck_assert_msg(akm_store_check(r, true) == CKR_OK, "%s", akm_store_tamper_reason(r));
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
 	ck_assert_int_eq(akm_store_get_key(r, 1, &key, &rel), CKR_OK);
 	ck_assert(rel.rid_len == 2 && rel.rid[0] == 1 && rel.rid[1] == 2);
 	ck_assert_uint_eq(rel.status, 1);
@@ -824,11 +833,12 @@ static akm_store *populate(void)
 			row *w = &rows[i * 2 + p];
 			snprintf(w->rid, sizeof w->rid, "%s", rid);
 			snprintf(w->ckid, sizeof w->ckid, "ck-%02d", i / 3); /* shared by 3 relationships */
-			/* Some empty labels, some shared across relationships. */
-			if (i % 4 == 3)
+			/* One empty label; the others unique (the store refuses a
+			 * label twice). */
+			if (i == 3 && p == 0)
 				w->label[0] = '\0';
 			else
-				snprintf(w->label, sizeof w->label, "%s-%d", p ? "mac" : "enc", i % 5);
+				snprintf(w->label, sizeof w->label, "%s-%d", p ? "mac" : "enc", i);
 			snprintf(w->peer, sizeof w->peer, "%s", peers[(i / 2) % 3]);
 			w->kind = rel.kind;
 			w->state = rel.state;
@@ -1206,9 +1216,9 @@ START_TEST(test_audit_detects_altered_record)
 		snprintf(name, sizeof name, "altered-%zu.db", i);
 		check_tamper(name, edits[i].sql, (const char *const[]){edits[i].record, "altered", NULL});
 	}
-	/* A changed link to the previous record is a broken chain. */
+	/* A changed link to the previous record: the record is sealed with it. */
 	check_tamper("prev.db", "UPDATE audit SET prev = zeroblob(32) WHERE seq = 7",
-	             (const char *const[]){"record 7 ", "does not follow", NULL});
+	             (const char *const[]){"record 7 ", "altered", NULL});
 }
 END_TEST
 
@@ -1220,12 +1230,12 @@ START_TEST(test_audit_detects_reordered_records)
 	             "UPDATE audit SET seq = 5 WHERE seq = 6;"
 	             "UPDATE audit SET seq = 6 WHERE seq = -1;"
 	             "COMMIT;",
-	             (const char *const[]){"record 5 ", "reordered", NULL});
+	             (const char *const[]){"record 5 ", "altered", NULL}); /* sealed with its number */
 	/* Renumbered after a deletion, so that no sequence number is missing. */
 	check_tamper("renumbered.db",
 	             "DELETE FROM audit WHERE seq = 12;"
 	             "UPDATE audit SET seq = seq - 1 WHERE seq > 12;",
-	             (const char *const[]){"record 12 ", "removed or reordered", NULL});
+	             (const char *const[]){"record 12 ", "altered", NULL});
 }
 END_TEST
 
@@ -1255,7 +1265,7 @@ static int child_insert(const char *path, int who, int n, int start_fd)
 		return 10;
 	akm_store *r = NULL;
 	char err[512];
-	if (akm_store_open(path, &r, err, sizeof err) != CKR_OK) {
+	if (akm_store_open(path, &r, err, sizeof err) != CKR_OK || akm_store_seal(r, test_seal_key) != CKR_OK) {
 		fprintf(stderr, "child %d: %s\n", who, err);
 		return 11;
 	}
@@ -1390,7 +1400,7 @@ START_TEST(test_write_lock_waits)
 			_exit(10);
 		akm_store *mine = NULL;
 		char err[512];
-		if (akm_store_open(db_path, &mine, err, sizeof err) != CKR_OK)
+		if (akm_store_open(db_path, &mine, err, sizeof err) != CKR_OK || akm_store_seal(mine, test_seal_key) != CKR_OK)
 			_exit(11);
 		if (write(to_parent[1], "x", 1) != 1)
 			_exit(10);

@@ -1,5 +1,5 @@
 /* The SQLite store's audit trail: append, read, search, verify (the hash
- * and the chain walk are lib/audit.c's). */
+ * and the chain walk are lib/audit.c's; every record is sealed too). */
 #include "store/sqlite/sqlite.h"
 
 #include <stdio.h>
@@ -21,19 +21,21 @@ CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_H
 	}
 	rv = akm_sqlite_get_blob(&r->base, "audit_hash", hash, &len, &present);
 	if (rv == CKR_OK && (!present || len != AKM_AUDIT_HASH_LEN))
-		rv = CKR_DEVICE_ERROR;
+		rv = akm_store_tampered(s, "meta row audit_hash: missing or not %d bytes", AKM_AUDIT_HASH_LEN);
 	return rv;
 }
 
 CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
+	if (s->key == NULL)
+		return CKR_USER_NOT_LOGGED_IN;
 	bool own_tx = r->tx_depth == 0;
 	CK_RV rv;
 	if (own_tx && (rv = akm_sqlite_begin(&r->base)) != CKR_OK)
 		return rv;
 	int64_t seq;
-	uint8_t prev[AKM_AUDIT_HASH_LEN], hash[AKM_AUDIT_HASH_LEN];
+	uint8_t prev[AKM_AUDIT_HASH_LEN], hash[AKM_AUDIT_HASH_LEN], mac[AKM_SEAL_LEN];
 	if ((rv = akm_sqlite_audit_head(&r->base, &seq, prev)) != CKR_OK)
 		goto out;
 	seq++;
@@ -41,6 +43,7 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 	akm_audit_entry e = {seq, now, ev->actor, strlen(ev->actor), ev->action, strlen(ev->action),
 	                     ev->rid, ev->rid_len, ev->result, ev->detail, ev->detail ? strlen(ev->detail) : 0};
 	akm_audit_hash(prev, &e, hash);
+	akm_seal_audit(s, &e, ev->rid != NULL, ev->detail != NULL, prev, hash, mac);
 	sqlite3_stmt *st = r->audit_insert;
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_int64(st, 2, now);
@@ -53,6 +56,7 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 		sqlite3_bind_text(st, 7, ev->detail, -1, SQLITE_STATIC);
 	akm_sqlite_bind_blob(st, 8, prev, sizeof prev);
 	akm_sqlite_bind_blob(st, 9, hash, sizeof hash);
+	akm_sqlite_bind_blob(st, 10, mac, sizeof mac);
 	if ((rv = akm_sqlite_step_done(st)) != CKR_OK)
 		goto out;
 	if ((rv = akm_sqlite_set_int(&r->base, "audit_seq", seq)) != CKR_OK)
@@ -68,18 +72,58 @@ out:
 	return rv;
 }
 
-CK_RV akm_sqlite_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_audit_record *rec,
+                            uint8_t *seal_out)
+{
+	akm_sqlite_row row = {st, true};
+	int64_t result;
+	bool has_rid, has_detail, present;
+	memset(rec, 0, sizeof *rec);
+	rec->seq = seq;
+	akm_sqlite_row_int(&row, 0, &rec->time);
+	akm_sqlite_row_text(&row, 1, rec->actor, sizeof rec->actor, &rec->actor_len, false, &present);
+	akm_sqlite_row_text(&row, 2, rec->action, sizeof rec->action, &rec->action_len, false, &present);
+	if ((has_rid = sqlite3_column_type(st, 3) != SQLITE_NULL))
+		akm_sqlite_row_blob(&row, 3, rec->rid, sizeof rec->rid, &rec->rid_len);
+	akm_sqlite_row_int(&row, 4, &result);
+	rec->result = (CK_RV)result;
+	akm_sqlite_row_text(&row, 5, rec->detail, sizeof rec->detail, &rec->detail_len, true, &has_detail);
+	size_t prev_len, hash_len;
+	akm_sqlite_row_blob(&row, 6, rec->prev, sizeof rec->prev, &prev_len);
+	akm_sqlite_row_blob(&row, 7, rec->hash, sizeof rec->hash, &hash_len);
+	akm_audit_entry e = {seq, rec->time, rec->actor, rec->actor_len, rec->action, rec->action_len,
+	                     has_rid ? rec->rid : NULL, rec->rid_len, (uint64_t)result,
+	                     has_detail ? rec->detail : NULL, rec->detail_len};
+	uint8_t mac[AKM_SEAL_LEN];
+	akm_seal_audit(&r->base, &e, has_rid, has_detail, rec->prev, rec->hash, seal_out != NULL ? seal_out : mac);
+	if (!row.ok || prev_len != AKM_AUDIT_HASH_LEN || hash_len != AKM_AUDIT_HASH_LEN ||
+	    (seal_out == NULL && r->base.key != NULL &&
+	     !akm_seal_matches(mac, sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8))))
+		return akm_store_tampered(&r->base, "audit record %lld was altered (its MAC does not match)", (long long)seq);
+	return CKR_OK;
+}
+
+CK_RV akm_sqlite_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
-	sqlite3_stmt *st = r->audit_at;
+	sqlite3_stmt *st = r->audit_get;
 	CK_RV rv;
 	sqlite3_bind_int64(st, 1, seq);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		rv = akm_sqlite_column_blob(st, 0, hash, AKM_AUDIT_HASH_LEN) == AKM_AUDIT_HASH_LEN ? CKR_OK : CKR_DEVICE_ERROR;
+		rv = akm_sqlite_audit_read(r, st, seq, rec, NULL);
 	else
 		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : akm_sqlite_rv(rc);
 	sqlite3_reset(st);
+	return rv;
+}
+
+CK_RV akm_sqlite_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+{
+	akm_audit_record rec;
+	CK_RV rv = akm_sqlite_audit_get(s, seq, &rec);
+	if (rv == CKR_OK)
+		memcpy(hash, rec.hash, AKM_AUDIT_HASH_LEN);
 	return rv;
 }
 
@@ -87,32 +131,31 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	sqlite3_stmt *st;
+	*records = 0;
 	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db,
-		"SELECT seq, time, actor, action, rid, result, detail, prev, hash FROM audit ORDER BY seq",
+		"SELECT time, actor, action, rid, result, detail, prev, hash, mac, seq FROM audit ORDER BY seq",
 		-1, &st, NULL));
 	if (rv != CKR_OK) {
 		snprintf(err, errlen, "registry %s: %s", r->path, sqlite3_errmsg(r->db));
 		return rv;
 	}
 	akm_audit_chain chain;
+	akm_audit_record rec;
 	int rc;
 	akm_audit_chain_init(&chain);
-	rv = CKR_OK;
-	*records = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *actor = (const char *)sqlite3_column_text(st, 2);
-		const char *action = (const char *)sqlite3_column_text(st, 3);
-		const char *detail = (const char *)sqlite3_column_text(st, 6);
-		const uint8_t *rid = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : sqlite3_column_blob(st, 4);
-		akm_audit_entry e = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-		                     actor, actor ? strlen(actor) : 0, action, action ? strlen(action) : 0,
-		                     rid, rid ? (size_t)sqlite3_column_bytes(st, 4) : 0,
-		                     (uint64_t)sqlite3_column_int64(st, 5), detail, detail ? strlen(detail) : 0};
-		const uint8_t *prev = sqlite3_column_blob(st, 7);
-		size_t prev_len = (size_t)sqlite3_column_bytes(st, 7);
-		const uint8_t *stored = sqlite3_column_blob(st, 8);
-		size_t stored_len = (size_t)sqlite3_column_bytes(st, 8);
-		if (akm_audit_chain_next(&chain, &e, prev, prev_len, stored, stored_len, err, errlen) != 0) {
+		int64_t seq = sqlite3_column_int64(st, 9);
+		if (akm_sqlite_audit_read(r, st, seq, &rec, NULL) != CKR_OK) {
+			snprintf(err, errlen, "%s", akm_store_tamper_reason(s));
+			rv = CKR_GENERAL_ERROR;
+			break;
+		}
+		akm_audit_entry e = {seq, rec.time, rec.actor, rec.actor_len, rec.action, rec.action_len,
+		                     sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL : rec.rid, rec.rid_len,
+		                     (uint64_t)rec.result,
+		                     sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : rec.detail, rec.detail_len};
+		if (akm_audit_chain_next(&chain, &e, rec.prev, sizeof rec.prev, rec.hash, sizeof rec.hash, err,
+		                         errlen) != 0) {
 			rv = CKR_GENERAL_ERROR;
 			break;
 		}
@@ -128,8 +171,8 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 	int64_t head_seq;
 	uint8_t head_hash[AKM_AUDIT_HASH_LEN];
 	if ((rv = akm_sqlite_audit_head(&r->base, &head_seq, head_hash)) != CKR_OK) {
-		snprintf(err, errlen, "registry %s: the audit head is unreadable", r->path);
-		return rv;
+		snprintf(err, errlen, "registry %s: the audit head is unreadable or altered", r->path);
+		return rv == AKM_STORE_TAMPERED ? CKR_GENERAL_ERROR : rv;
 	}
 	if (head_seq != chain.records || memcmp(head_hash, chain.last, sizeof head_hash) != 0) {
 		if (head_seq == chain.records)
@@ -142,47 +185,75 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 	return CKR_OK;
 }
 
-CK_RV akm_sqlite_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec)
-{
-	akm_sqlite *r = (akm_sqlite *)s;
-	sqlite3_stmt *st = r->audit_get;
-	CK_RV rv = CKR_OK;
-	sqlite3_bind_int64(st, 1, seq);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : akm_sqlite_rv(rc);
-		goto out;
-	}
-	memset(rec, 0, sizeof *rec);
-	rec->seq = seq;
-	rec->time = sqlite3_column_int64(st, 0);
-	rec->actor_len = akm_sqlite_column_blob(st, 1, rec->actor, sizeof rec->actor);
-	rec->action_len = akm_sqlite_column_blob(st, 2, rec->action, sizeof rec->action);
-	rec->rid_len = akm_sqlite_column_blob(st, 3, rec->rid, sizeof rec->rid);
-	rec->result = (CK_RV)sqlite3_column_int64(st, 4);
-	rec->detail_len = akm_sqlite_column_blob(st, 5, rec->detail, sizeof rec->detail);
-	if (akm_sqlite_column_blob(st, 6, rec->prev, sizeof rec->prev) != sizeof rec->prev ||
-	    akm_sqlite_column_blob(st, 7, rec->hash, sizeof rec->hash) != sizeof rec->hash)
-		rv = CKR_DEVICE_ERROR;
-out:
-	sqlite3_reset(st);
-	return rv;
-}
-
 CK_RV akm_sqlite_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, int64_t after,
                               int64_t *seqs, size_t max, size_t *n)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	sqlite3_stmt *st = rid != NULL ? r->audit_find_rid : r->audit_find;
 	int i = 1;
+	*n = 0;
 	if (rid != NULL)
 		akm_sqlite_bind_blob(st, i++, rid, rid_len);
 	sqlite3_bind_int64(st, i++, after);
 	sqlite3_bind_int64(st, i, (sqlite3_int64)max);
 	int rc;
-	*n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		seqs[(*n)++] = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+}
+
+CK_RV akm_sqlite_pending_add(akm_store *s, const akm_audit_event *ev)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	sqlite3_stmt *st;
+	/* Bounded: past the limit the last row counts the rest. */
+	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db,
+		"INSERT INTO pending (time, actor, action, result, detail)"
+		" SELECT ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM pending) < ?", -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(st, 2, ev->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, ev->action, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)ev->result);
+	if (ev->detail != NULL)
+		sqlite3_bind_text(st, 5, ev->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, AKM_STORE_PENDING_MAX);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && sqlite3_changes(r->db) == 0)
+		rc = sqlite3_exec(r->db, "UPDATE pending SET detail = ifnull(detail, '') || ' +1'"
+		                         " WHERE id = (SELECT max(id) FROM pending)", NULL, NULL, NULL) == SQLITE_OK
+		     ? SQLITE_DONE : sqlite3_errcode(r->db);
+	return rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+}
+
+CK_RV akm_sqlite_pending_flush(akm_store *s)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	sqlite3_stmt *st;
+	if (s->key == NULL)
+		return CKR_USER_NOT_LOGGED_IN;
+	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db,
+		"SELECT time, actor, action, result, ifnull(detail, '') FROM pending ORDER BY id", -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	int rc;
+	while (rv == CKR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* Text as the file holds it, bounded like any record's. */
+		char actor[16], action[48], detail[1024];
+		snprintf(actor, sizeof actor, "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(action, sizeof action, "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(detail, sizeof detail, "%s%sbefore login, at %lld", (const char *)sqlite3_column_text(st, 4),
+		         sqlite3_column_bytes(st, 4) > 0 ? "; " : "", (long long)sqlite3_column_int64(st, 0));
+		akm_audit_event ev = {actor, action, NULL, 0, (CK_RV)sqlite3_column_int64(st, 3), detail};
+		rv = akm_sqlite_audit_append(s, &ev);
+	}
+	if (rv == CKR_OK && rc != SQLITE_DONE)
+		rv = akm_sqlite_rv(rc);
+	sqlite3_finalize(st);
+	if (rv == CKR_OK)
+		rv = akm_sqlite_rv(sqlite3_exec(r->db, "DELETE FROM pending", NULL, NULL, NULL));
+	return rv;
 }

@@ -3,6 +3,8 @@
 #include "store/sqlite/sqlite.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char *const migrations[] = {
 	/* 0 -> 1 */
@@ -33,19 +35,150 @@ static const char *const migrations[] = {
 	"ALTER TABLE relationship ADD COLUMN site BLOB NOT NULL DEFAULT x'';"
 	"ALTER TABLE relationship ADD COLUMN node_key BLOB NOT NULL DEFAULT x'';"
 	"CREATE INDEX audit_rid ON audit(rid);",
+	/* 2 -> 3: every row sealed (a MAC column, store/seal.c); how a
+	 * relationship's keys may be delivered; relationship labels unique, so
+	 * two creations of one node cannot both succeed. */
+	"ALTER TABLE meta ADD COLUMN mac BLOB;"
+	"ALTER TABLE relationship ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE relationship ADD COLUMN mac BLOB;"
+	"ALTER TABLE key ADD COLUMN mac BLOB;"
+	"ALTER TABLE audit ADD COLUMN mac BLOB;"
+	"DROP INDEX key_label;"
+	"CREATE UNIQUE INDEX key_label ON key(label);"
+	/* Events seen before login (a wrong PIN), which cannot be sealed yet:
+	 * moved into the audit trail at the next login. */
+	"CREATE TABLE pending (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL, result INTEGER NOT NULL, detail TEXT);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(NMIGRATIONS == AKM_SQLITE_SCHEMA_VERSION, "a migration per schema version");
+
+/* SQL text with insignificant whitespace taken out: a run of it becomes
+ * one space, none beside a parenthesis or a comma (a registry made by
+ * hand, or by another tool from the same statements, compares equal). */
+static void normalise(char *s)
+{
+	char *out = s;
+	for (const char *p = s; *p;) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+			while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+				p++;
+			bool before = out > s && (out[-1] == '(' || out[-1] == ',' || out[-1] == ' ');
+			bool after = *p == ')' || *p == ',' || *p == '(' || *p == '\0';
+			if (!before && !after)
+				*out++ = ' ';
+			continue;
+		}
+		*out++ = *p++;
+	}
+	*out = '\0';
+}
+
+/* The schema objects of a database, one line each, in order. */
+static int schema_text(sqlite3 *db, char **out)
+{
+	sqlite3_stmt *st;
+	size_t len = 0, cap = 1024;
+	char *text = malloc(cap);
+	if (text == NULL)
+		return SQLITE_NOMEM;
+	text[0] = '\0';
+	int rc = sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_master"
+	                                " ORDER BY type, name", -1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *line = sqlite3_mprintf("%s %s on %s: %s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+		                             sqlite3_column_text(st, 2), sqlite3_column_text(st, 3));
+		if (line != NULL)
+			normalise(line);
+		char *nl = line ? sqlite3_mprintf("%s\n", line) : NULL;
+		sqlite3_free(line);
+		line = nl;
+		size_t n = line ? strlen(line) : 0;
+		if (line == NULL || (len + n + 1 > cap && (text = realloc(text, cap = 2 * (len + n + 1))) == NULL)) {
+			sqlite3_free(line);
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		memcpy(text + len, line, n + 1);
+		len += n;
+		sqlite3_free(line);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		free(text);
+		return rc;
+	}
+	*out = text;
+	return SQLITE_OK;
+}
+
+/* The first line where two schema texts differ, for the message. */
+static void first_difference(const char *have, const char *want, char *line, size_t len)
+{
+	while (*have && *have == *want) {
+		const char *nl = strchr(have, '\n');
+		size_t n = nl ? (size_t)(nl - have) + 1 : strlen(have);
+		if (strncmp(have, want, n) != 0)
+			break;
+		have += n;
+		want += n;
+	}
+	const char *src = *have ? have : want;
+	const char *what = *have ? "" : "missing: ";
+	size_t n = strcspn(src, "\n");
+	snprintf(line, len, "%s%.*s", what, (int)(n > 160 ? 160 : n), src);
+}
+
+/* Whoever can write the file can add a trigger that rewrites rows behind
+ * the module's back, or a view, index or table: the file must hold exactly
+ * the objects this module's migrations make for its version (read in one
+ * snapshot, so a migration by another process is seen whole or not). */
+static CK_RV schema_check(akm_sqlite *r, int version, char *err, size_t errlen)
+{
+	sqlite3 *mem = NULL;
+	char *want = NULL, *have = NULL;
+	CK_RV rv = CKR_OK;
+	int rc = sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	for (int v = 0; rc == SQLITE_OK && v < version; v++)
+		rc = sqlite3_exec(mem, migrations[v], NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = schema_text(mem, &want);
+	if (rc == SQLITE_OK)
+		rc = schema_text(r->db, &have);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "registry %s: reading its schema failed: %s", r->path, sqlite3_errstr(rc));
+		rv = CKR_DEVICE_ERROR;
+	} else if (strcmp(have, want) != 0) {
+		char line[200];
+		first_difference(have, want, line, sizeof line);
+		snprintf(err, errlen, "registry %s holds schema objects this module did not make (%s); refusing it",
+		         r->path, line);
+		rv = CKR_DEVICE_ERROR;
+	}
+	free(want);
+	free(have);
+	sqlite3_close(mem);
+	return rv;
+}
 
 CK_RV akm_sqlite_migrate(akm_sqlite *r, char *err, size_t errlen)
 {
 	int version = 0;
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(r->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		goto sql_error;
+	if (sqlite3_prepare_v2(r->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+		goto sql_error;
+	}
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	CK_RV rv = version <= NMIGRATIONS ? schema_check(r, version, err, errlen) : CKR_OK;
+	sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rv != CKR_OK)
+		return rv;
 	if (version > NMIGRATIONS) {
 		snprintf(err, errlen, "registry %s has schema version %d, newer than this module's %d",
 		         r->path, version, NMIGRATIONS);

@@ -70,6 +70,37 @@ size_t akm_sqlite_column_blob(sqlite3_stmt *st, int i, void *buf, size_t cap)
 	return n;
 }
 
+void akm_sqlite_row_int(akm_sqlite_row *row, int i, int64_t *v)
+{
+	row->ok &= sqlite3_column_type(row->st, i) == SQLITE_INTEGER;
+	*v = sqlite3_column_int64(row->st, i);
+}
+
+void akm_sqlite_row_blob(akm_sqlite_row *row, int i, void *buf, size_t cap, size_t *len)
+{
+	size_t n = (size_t)sqlite3_column_bytes(row->st, i);
+	row->ok &= sqlite3_column_type(row->st, i) == SQLITE_BLOB && n <= cap;
+	*len = akm_sqlite_column_blob(row->st, i, buf, cap);
+}
+
+void akm_sqlite_row_text(akm_sqlite_row *row, int i, void *buf, size_t cap, size_t *len, bool nullable,
+                         bool *present)
+{
+	int type = sqlite3_column_type(row->st, i);
+	*present = type != SQLITE_NULL;
+	*len = 0;
+	if (!*present) {
+		row->ok &= nullable;
+		return;
+	}
+	const unsigned char *p = sqlite3_column_text(row->st, i);
+	size_t n = (size_t)sqlite3_column_bytes(row->st, i);
+	row->ok &= type == SQLITE_TEXT && n <= cap;
+	*len = n <= cap ? n : cap;
+	if (*len > 0 && p != NULL)
+		memcpy(buf, p, *len);
+}
+
 static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t errlen)
 {
 	/* SQLite takes "" and ":memory:" for databases that vanish at close: a
@@ -96,6 +127,11 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 		return CKR_DEVICE_ERROR;
 	}
 	sqlite3_busy_timeout(r->db, 10000);
+	/* Whoever can write the file chose its schema: nothing in it runs
+	 * with more trust than the file (no functions with side effects in
+	 * triggers or views; those are refused by the schema check anyway). */
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(r->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	/* WAL with synchronous=NORMAL: a committed transaction survives the
 	 * process being killed at any point; secure_delete zeroes what is
 	 * deleted, so a destroyed relationship's wrapped keys leave no trace. */
@@ -123,33 +159,38 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 		return rv;
 	}
 	if ((rv = akm_sqlite_prepare(r, &r->get_key,
-	                  "SELECT k.relationship, k.purpose, k.key_type, k.value_len, k.ckid, k.label, k.wrapped,"
+	                  "SELECT k.relationship, k.purpose, k.key_type, k.value_len, k.ckid, k.label, k.wrapped, k.mac,"
 	                  " r.rid, r.kind, r.state, r.epoch, r.station, r.peer, r.members, r.hw, r.created, r.changed,"
-	                  " r.status, r.seq, r.site, r.node_key"
-	                  " FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id = ?")) != CKR_OK ||
+	                  " r.status, r.seq, r.site, r.node_key, r.delivery, r.mac"
+	                  " FROM key k LEFT JOIN relationship r ON r.id = k.relationship WHERE k.id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->insert_key,
-	                  "INSERT INTO key (relationship, purpose, key_type, value_len, ckid, label, wrapped)"
-	                  " VALUES (?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
-	    (rv = akm_sqlite_prepare(r, &r->insert_rel,
-	                  "INSERT INTO relationship (rid, kind, state, epoch, station, peer, members, hw, created, changed,"
-	                  " status, seq, site, node_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
-	    (rv = akm_sqlite_prepare(r, &r->audit_insert,
-	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash)"
+	                  "INSERT INTO key (id, relationship, purpose, key_type, value_len, ckid, label, wrapped, mac)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
-	    (rv = akm_sqlite_prepare(r, &r->meta_get, "SELECT value FROM meta WHERE name = ?")) != CKR_OK ||
-	    (rv = akm_sqlite_prepare(r, &r->meta_set, "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->insert_rel,
+	                  "INSERT INTO relationship (id, rid, kind, state, epoch, station, peer, members, hw, created,"
+	                  " changed, status, seq, site, node_key, delivery, mac)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_insert,
+	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash, mac)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->meta_get, "SELECT value, mac FROM meta WHERE name = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->meta_set,
+	                  "INSERT OR REPLACE INTO meta (name, value, mac) VALUES (?, ?, ?)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->begin, "BEGIN IMMEDIATE")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->commit, "COMMIT")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->rollback, "ROLLBACK")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->update_rel,
 	                  "UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ?,"
-	                  " status = ?, seq = ?, node_key = ? WHERE id = ?")) != CKR_OK ||
-	    (rv = akm_sqlite_prepare(r, &r->update_label, "UPDATE key SET label = ? WHERE id = ?")) != CKR_OK ||
+	                  " status = ?, seq = ?, node_key = ?, mac = ? WHERE id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->update_label, "UPDATE key SET label = ?, mac = ? WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->delete_rel, "DELETE FROM relationship WHERE id = ?")) != CKR_OK ||
-	    (rv = akm_sqlite_prepare(r, &r->audit_at, "SELECT hash FROM audit WHERE seq = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->get_rel,
+	                  "SELECT rid, kind, state, epoch, station, peer, members, hw, created, changed, status,"
+	                  " seq, site, node_key, delivery, mac FROM relationship WHERE id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->delete_keys, "DELETE FROM key WHERE relationship = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->data_version, "PRAGMA data_version")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_get,
-	                  "SELECT time, actor, action, rid, result, detail, prev, hash FROM audit WHERE seq = ?")) != CKR_OK ||
+	                  "SELECT time, actor, action, rid, result, detail, prev, hash, mac FROM audit WHERE seq = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find, "SELECT seq FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find_rid,
 	                  "SELECT seq FROM audit WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?")) != CKR_OK) {
@@ -192,7 +233,7 @@ static void sqlite_close(akm_store *s)
 	sqlite3_finalize(r->meta_get);
 	sqlite3_finalize(r->meta_set);
 	sqlite3_stmt **all[] = {&r->begin, &r->commit, &r->rollback, &r->update_rel, &r->update_label,
-	                        &r->delete_rel, &r->audit_at, &r->data_version,
+	                        &r->delete_rel, &r->delete_keys, &r->get_rel, &r->data_version,
 	                        &r->audit_get, &r->audit_find, &r->audit_find_rid};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(*all[i]);
@@ -210,18 +251,25 @@ CK_RV akm_sqlite_begin(akm_store *s)
 	CK_RV rv = akm_sqlite_step_done(r->begin);
 	if (rv == CKR_OK)
 		r->tx_depth = 1;
+	r->rows.loaded = r->rows.dirty = false; /* read again: another process may have written */
 	return rv;
 }
 
 CK_RV akm_sqlite_commit(akm_store *s)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
-	CK_RV rv = akm_sqlite_step_done(r->commit);
-	if (rv != CKR_OK)
+	CK_RV rv = akm_sqlite_rows_save(r);
+	if (rv == CKR_OK)
+		rv = akm_sqlite_step_done(r->commit);
+	if (rv != CKR_OK) {
 		akm_sqlite_rollback(&r->base);
-	else if (r->changes != NULL)
-		__atomic_add_fetch(r->changes, 1, __ATOMIC_SEQ_CST);
+	} else {
+		r->own_commits++;
+		if (r->changes != NULL)
+			__atomic_add_fetch(r->changes, 1, __ATOMIC_SEQ_CST);
+	}
 	r->tx_depth = 0;
+	r->rows.loaded = r->rows.dirty = false;
 	return rv;
 }
 
@@ -241,9 +289,10 @@ CK_RV akm_sqlite_change_mark(akm_store *s, uint64_t *mark)
 		*mark = __atomic_load_n(r->changes, __ATOMIC_SEQ_CST);
 		return CKR_OK;
 	}
+	/* data_version moves with other connections' commits only. */
 	int64_t version;
 	CK_RV rv = data_version(r, &version);
-	*mark = (uint64_t)version;
+	*mark = (uint64_t)version + r->own_commits;
 	return rv;
 }
 
@@ -253,46 +302,71 @@ void akm_sqlite_rollback(akm_store *s)
 	if (!sqlite3_get_autocommit(r->db))
 		akm_sqlite_step_done(r->rollback);
 	r->tx_depth = 0;
+	r->rows.loaded = r->rows.dirty = false;
+}
+
+/* One named value, checked: an integer (value) or a blob into blob (*len:
+ * capacity in, length out). */
+static CK_RV meta_get(akm_sqlite *r, const char *name, int64_t *value, uint8_t *blob, size_t *len, bool *present)
+{
+	sqlite3_stmt *st = r->meta_get;
+	*present = false;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	CK_RV rv = rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+	if (rc == SQLITE_ROW) {
+		akm_sqlite_row row = {st, true};
+		uint8_t mac[AKM_SEAL_LEN];
+		if (value != NULL)
+			akm_sqlite_row_int(&row, 0, value);
+		else
+			akm_sqlite_row_blob(&row, 0, blob, *len, len);
+		akm_seal_meta(&r->base, name, value != NULL, value != NULL ? *value : 0, blob, value != NULL ? 0 : *len, mac);
+		if (!row.ok ||
+		    (r->base.key != NULL && !akm_seal_matches(mac, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1))))
+			rv = akm_store_tampered(&r->base, "meta row %s: its MAC does not match", name);
+		else
+			*present = true;
+	}
+	sqlite3_reset(st);
+	return rv;
+}
+
+static CK_RV meta_set(akm_sqlite *r, const char *name, bool is_int, int64_t value, const uint8_t *blob,
+                      size_t len)
+{
+	sqlite3_stmt *st = r->meta_set;
+	uint8_t mac[AKM_SEAL_LEN];
+	if (r->base.key == NULL)
+		return CKR_USER_NOT_LOGGED_IN;
+	akm_seal_meta(&r->base, name, is_int, value, blob, len, mac);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (is_int)
+		sqlite3_bind_int64(st, 2, value);
+	else
+		akm_sqlite_bind_blob(st, 2, blob, len);
+	akm_sqlite_bind_blob(st, 3, mac, sizeof mac);
+	return akm_sqlite_step_done(st);
 }
 
 CK_RV akm_sqlite_get_blob(akm_store *s, const char *name, uint8_t *buf, size_t *len, bool *present)
 {
-	akm_sqlite *r = (akm_sqlite *)s;
-	sqlite3_bind_text(r->meta_get, 1, name, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(r->meta_get);
-	*present = rc == SQLITE_ROW;
-	if (*present)
-		*len = akm_sqlite_column_blob(r->meta_get, 0, buf, *len);
-	sqlite3_reset(r->meta_get);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+	return meta_get((akm_sqlite *)s, name, NULL, buf, len, present);
 }
 
 CK_RV akm_sqlite_set_blob(akm_store *s, const char *name, const uint8_t *buf, size_t len)
 {
-	akm_sqlite *r = (akm_sqlite *)s;
-	sqlite3_bind_text(r->meta_set, 1, name, -1, SQLITE_STATIC);
-	akm_sqlite_bind_blob(r->meta_set, 2, buf, len);
-	return akm_sqlite_step_done(r->meta_set);
+	return meta_set((akm_sqlite *)s, name, false, 0, buf, len);
 }
 
 CK_RV akm_sqlite_get_int(akm_store *s, const char *name, int64_t *value, bool *present)
 {
-	akm_sqlite *r = (akm_sqlite *)s;
-	sqlite3_bind_text(r->meta_get, 1, name, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(r->meta_get);
-	*present = rc == SQLITE_ROW;
-	if (*present)
-		*value = sqlite3_column_int64(r->meta_get, 0);
-	sqlite3_reset(r->meta_get);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+	return meta_get((akm_sqlite *)s, name, value, NULL, NULL, present);
 }
 
 CK_RV akm_sqlite_set_int(akm_store *s, const char *name, int64_t value)
 {
-	akm_sqlite *r = (akm_sqlite *)s;
-	sqlite3_bind_text(r->meta_set, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(r->meta_set, 2, value);
-	return akm_sqlite_step_done(r->meta_set);
+	return meta_set((akm_sqlite *)s, name, true, value, NULL, 0);
 }
 
 CK_RV akm_sqlite_count(akm_store *s, akm_store_table table, int64_t *n)
@@ -319,6 +393,7 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.scheme = "sqlite",
 	.open = sqlite_open,
 	.close = sqlite_close,
+	.check = akm_sqlite_check,
 	.begin = akm_sqlite_begin,
 	.commit = akm_sqlite_commit,
 	.rollback = akm_sqlite_rollback,
@@ -336,6 +411,8 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.find = akm_sqlite_find,
 	.count = akm_sqlite_count,
 	.audit_append = akm_sqlite_audit_append,
+	.pending_add = akm_sqlite_pending_add,
+	.pending_flush = akm_sqlite_pending_flush,
 	.audit_head = akm_sqlite_audit_head,
 	.audit_hash_at = akm_sqlite_audit_hash_at,
 	.audit_verify = akm_sqlite_audit_verify,

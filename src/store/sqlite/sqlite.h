@@ -9,9 +9,10 @@
 
 #include <sqlite3.h>
 
+#include "lib/buf.h"
 #include "store/impl.h"
 
-#define AKM_SQLITE_SCHEMA_VERSION 2
+#define AKM_SQLITE_SCHEMA_VERSION 3
 #define AKM_SQLITE_FIND_SHAPES 128 /* one prepared statement per combination of filters */
 
 typedef struct akm_sqlite {
@@ -20,7 +21,7 @@ typedef struct akm_sqlite {
 	char *path;
 	int tx_depth; /* a write transaction is open */
 	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *meta_get, *meta_set;
-	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *audit_at,
+	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel,
 		*data_version, *audit_get, *audit_find, *audit_find_rid;
 	sqlite3_stmt *find[AKM_SQLITE_FIND_SHAPES];
 	/* The change mark: a counter every writer bumps after each commit, in
@@ -28,7 +29,16 @@ typedef struct akm_sqlite {
 	 * it: reading it is a memory load, where asking SQLite (data_version)
 	 * takes file locks.  NULL when it could not be mapped. */
 	uint64_t *changes;
+	uint64_t own_commits; /* added to data_version when there is no side file */
+	/* The sealed bookkeeping (meta "rows"), read once per transaction and
+	 * written at its commit when it changed. */
+	struct {
+		int64_t n[4]; /* ROWS_* */
+		bool loaded, dirty;
+	} rows;
 } akm_sqlite;
+
+enum { ROWS_REL_COUNT, ROWS_KEY_COUNT, ROWS_REL_HIGH, ROWS_KEY_HIGH };
 
 /* Helpers shared by the files of this implementation. */
 CK_RV akm_sqlite_rv(int rc);
@@ -39,8 +49,26 @@ CK_RV akm_sqlite_step_done(sqlite3_stmt *st);
 void akm_sqlite_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
 /* Copies at most cap bytes of a blob column; returns how many. */
 size_t akm_sqlite_column_blob(sqlite3_stmt *st, int i, void *buf, size_t cap);
-/* Brings the schema to AKM_SQLITE_SCHEMA_VERSION (schema.c). */
+/* Reading a row strictly: a column of another type than the store writes,
+ * or longer than its field, clears `ok` (the row is then tampered with). */
+typedef struct akm_sqlite_row {
+	sqlite3_stmt *st;
+	bool ok;
+} akm_sqlite_row;
+void akm_sqlite_row_int(akm_sqlite_row *row, int i, int64_t *v);
+void akm_sqlite_row_blob(akm_sqlite_row *row, int i, void *buf, size_t cap, size_t *len);
+/* A TEXT column, or NULL when `nullable` (*present says which). */
+void akm_sqlite_row_text(akm_sqlite_row *row, int i, void *buf, size_t cap, size_t *len, bool nullable,
+                         bool *present);
+/* Brings the schema to AKM_SQLITE_SCHEMA_VERSION (schema.c), after
+ * checking that the file holds nothing but the schema of its version. */
 CK_RV akm_sqlite_migrate(akm_sqlite *r, char *err, size_t errlen);
+/* The bookkeeping of rows (rows.c): loaded in a transaction, saved before
+ * its commit. */
+CK_RV akm_sqlite_rows_load(akm_sqlite *r);
+CK_RV akm_sqlite_rows_save(akm_sqlite *r);
+/* The login check (check.c). */
+CK_RV akm_sqlite_check(akm_store *s, bool upgrade);
 
 /* The operations (store.h says what each does). */
 CK_RV akm_sqlite_begin(akm_store *s);
@@ -61,8 +89,23 @@ CK_RV akm_sqlite_delete_relationship(akm_store *s, int64_t id);
 CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                       size_t *n);
 CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev);
+CK_RV akm_sqlite_pending_add(akm_store *s, const akm_audit_event *ev);
+CK_RV akm_sqlite_pending_flush(akm_store *s);
 CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 CK_RV akm_sqlite_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
+/* Reading rows from a statement's columns, strictly (rows.c, audit.c): a
+ * key's 8 columns from `col` (relationship, purpose, key_type, value_len,
+ * ckid, label, wrapped, mac), a relationship's 16 (rid, kind, state,
+ * epoch, station, peer, members, hw, created, changed, status, seq, site,
+ * node_key, delivery, mac), an audit record's 9 from 0 (those of
+ * audit_get).  The MAC is checked, or with seal_out computed into it (to
+ * seal a row of a registry written before rows were sealed). */
+CK_RV akm_sqlite_read_key(akm_sqlite *r, sqlite3_stmt *st, int col, int64_t id, akm_key *key,
+                          uint8_t *seal_out);
+CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int64_t id,
+                                   akm_relationship *rel, uint8_t *seal_out);
+CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_audit_record *rec,
+                            uint8_t *seal_out);
 CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t errlen);
 CK_RV akm_sqlite_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec);
 CK_RV akm_sqlite_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, int64_t after, int64_t *seqs,

@@ -29,6 +29,7 @@ static const struct {
 	{AKM_EVENT_DECRYPT_FAILED, "decrypt-failed", "user", true},
 	{AKM_EVENT_VERIFY_FAILED, "verify-failed", "user", true},
 	{AKM_EVENT_ROLLBACK_DETECTED, "rollback-detected", "module", true},
+	{AKM_EVENT_TAMPER_DETECTED, "tamper-detected", "module", true},
 };
 #define NEXPECTED (sizeof expected / sizeof expected[0])
 
@@ -84,7 +85,7 @@ START_TEST(test_breach_signals)
 		breaches += expected[k].breach;
 	}
 	/* Changes are not signals; every failure that could be an attack is. */
-	ck_assert_uint_eq(breaches, 8);
+	ck_assert_uint_eq(breaches, 9);
 	ck_assert(!akm_event_is_breach(AKM_EVENT_CREATE));
 	ck_assert(!akm_event_is_breach(AKM_EVENT_EXPORT));
 	ck_assert(akm_event_is_breach(AKM_EVENT_ROLLBACK_DETECTED));

@@ -65,6 +65,8 @@ static akm_store *open_ok(const char *uri)
 	CK_RV rv = akm_store_open(uri, &s, err, sizeof err);
 	ck_assert_msg(rv == CKR_OK, "open %s: 0x%lx: %s", uri, rv, err);
 	ck_assert_ptr_nonnull(s);
+	static const uint8_t key[AKM_STORE_KEY_LEN] = {7}; /* as at login */
+	ck_assert_int_eq(akm_store_seal(s, key), CKR_OK);
 	return s;
 }
 

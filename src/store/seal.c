@@ -1,0 +1,133 @@
+/* Sealing the registry's rows (store.h, impl.h; docs/formats.md "Registry
+ * rows"): every column of a row, with its table and row id, goes into one
+ * SHA-256 over typed fields (lib/fieldhash.h), and the row's MAC is
+ * HMAC-SHA-256 of that digest under the sealing key. */
+#include "store/impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "lib/fieldhash.h"
+#include "lib/keyed.h"
+
+CK_RV akm_store_seal(akm_store *s, const uint8_t *key)
+{
+	if (key == NULL) {
+		akm_locked_free(s->key); /* wiped and unlocked */
+		s->key = NULL;
+		return CKR_OK;
+	}
+	if (s->key == NULL && (s->key = akm_locked_alloc(AKM_STORE_KEY_LEN)) == NULL)
+		return CKR_HOST_MEMORY;
+	memcpy(s->key, key, AKM_STORE_KEY_LEN);
+	return CKR_OK;
+}
+
+const char *akm_store_tamper_reason(const akm_store *s)
+{
+	return s->tamper;
+}
+
+CK_RV akm_store_tampered(akm_store *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->tamper, sizeof s->tamper, fmt, ap);
+	va_end(ap);
+	return AKM_STORE_TAMPERED;
+}
+
+static void row_start(akm_fieldhash *h, const char *table, int64_t id)
+{
+	akm_fieldhash_init(h, "AKM-ROW-1");
+	akm_fieldhash_bytes(h, table, strlen(table));
+	akm_fieldhash_u64(h, (uint64_t)id);
+}
+
+static void row_finish(const akm_store *s, akm_fieldhash *h, uint8_t mac[AKM_SEAL_LEN])
+{
+	uint8_t digest[32];
+	akm_fieldhash_final(h, digest);
+	/* Callers only seal or check with a key (the store refuses rows
+	 * before login); zeros would never match a stored MAC anyway. */
+	if (s->key == NULL)
+		memset(mac, 0, AKM_SEAL_LEN);
+	else
+		akm_hmac_sha256(s->key, digest, sizeof digest, mac);
+	akm_wipe(digest, sizeof digest);
+}
+
+void akm_seal_relationship(const akm_store *s, const akm_relationship *rel, uint8_t mac[AKM_SEAL_LEN])
+{
+	akm_fieldhash h;
+	row_start(&h, "relationship", rel->id);
+	akm_fieldhash_bytes(&h, rel->rid, rel->rid_len);
+	akm_fieldhash_u64(&h, rel->kind);
+	akm_fieldhash_u64(&h, rel->state);
+	akm_fieldhash_u64(&h, rel->epoch);
+	akm_fieldhash_bytes(&h, rel->station, rel->station_len);
+	akm_fieldhash_bytes(&h, rel->peer, rel->peer_len);
+	akm_fieldhash_bytes(&h, rel->members, rel->members_len);
+	akm_fieldhash_bytes(&h, rel->hw, rel->hw_len);
+	akm_fieldhash_u64(&h, (uint64_t)rel->created);
+	akm_fieldhash_u64(&h, (uint64_t)rel->changed);
+	akm_fieldhash_u64(&h, rel->status);
+	akm_fieldhash_u64(&h, rel->seq);
+	akm_fieldhash_bytes(&h, rel->site, rel->site_len);
+	akm_fieldhash_bytes(&h, rel->node_key, rel->node_key_len);
+	akm_fieldhash_u64(&h, rel->delivery);
+	row_finish(s, &h, mac);
+}
+
+void akm_seal_key(const akm_store *s, const akm_key *key, uint8_t mac[AKM_SEAL_LEN])
+{
+	akm_fieldhash h;
+	row_start(&h, "key", key->id);
+	/* The blob with its relationship, purpose and key id: a blob moved to
+	 * another row, or a row pointed at another relationship, fails. */
+	akm_fieldhash_u64(&h, (uint64_t)key->relationship);
+	akm_fieldhash_u64(&h, key->purpose);
+	akm_fieldhash_u64(&h, key->key_type);
+	akm_fieldhash_u64(&h, key->value_len);
+	akm_fieldhash_bytes(&h, key->ckid, key->ckid_len);
+	akm_fieldhash_bytes(&h, key->label, key->label_len);
+	akm_fieldhash_bytes(&h, key->wrapped, key->wrapped_len);
+	row_finish(s, &h, mac);
+}
+
+void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t value, const uint8_t *blob,
+                   size_t len, uint8_t mac[AKM_SEAL_LEN])
+{
+	akm_fieldhash h;
+	row_start(&h, "meta", 0);
+	akm_fieldhash_bytes(&h, name, strlen(name));
+	akm_fieldhash_u64(&h, is_int ? 1 : 2);
+	if (is_int)
+		akm_fieldhash_u64(&h, (uint64_t)value);
+	else
+		akm_fieldhash_bytes(&h, blob, len);
+	row_finish(s, &h, mac);
+}
+
+void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, bool has_detail,
+                    const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN])
+{
+	akm_fieldhash h;
+	row_start(&h, "audit", e->seq);
+	akm_fieldhash_u64(&h, (uint64_t)e->time);
+	akm_fieldhash_bytes(&h, e->actor, e->actor_len);
+	akm_fieldhash_bytes(&h, e->action, e->action_len);
+	akm_fieldhash_u64(&h, has_rid);
+	akm_fieldhash_bytes(&h, e->rid, e->rid_len);
+	akm_fieldhash_u64(&h, e->result);
+	akm_fieldhash_u64(&h, has_detail);
+	akm_fieldhash_bytes(&h, e->detail, e->detail_len);
+	akm_fieldhash_bytes(&h, prev, AKM_AUDIT_HASH_LEN);
+	akm_fieldhash_bytes(&h, hash, AKM_AUDIT_HASH_LEN);
+	row_finish(s, &h, mac);
+}
+
+bool akm_seal_matches(const uint8_t mac[AKM_SEAL_LEN], const void *stored, size_t stored_len)
+{
+	return stored != NULL && stored_len == AKM_SEAL_LEN && akm_equal_ct(mac, stored, AKM_SEAL_LEN);
+}
