@@ -478,6 +478,24 @@ START_TEST(test_export_wrap_fails)
 	const char *before = snapshot();
 	unsigned long live = fc.live_objects();
 
+	/* A length query and a buffer too small ask nothing of the backend: no
+	 * key pair made, no key unwrapped, nothing recorded. */
+	long long seq0 = audit_head();
+	fc.reset_counts();
+	CK_ULONG qlen = 0;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, NULL, &qlen), CKR_OK);
+	ck_assert_uint_eq(qlen, 80);
+	qlen = 40;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, wrapped, &qlen), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(qlen, 80);
+	static const char *const untouched[] = {"C_GenerateKeyPair", "C_DeriveKey", "C_CreateObject", "C_UnwrapKey",
+	                                        "C_WrapKey", "C_DestroyObject"};
+	for (size_t i = 0; i < sizeof untouched / sizeof untouched[0]; i++)
+		ck_assert_msg(fc.calls(untouched[i]) == 0, "a length query called %s", untouched[i]);
+	ck_assert_uint_eq(fc.live_objects(), live);
+	assert_registry_is(before);
+	assert_audit_since(seq0, "");
+
 	/* Every backend call of an export failing in turn: the ephemeral key
 	 * pair, its point, the ECDH, each key's short-lived copy under the
 	 * KEK, each wrapping under the transport key.  Each time: the
