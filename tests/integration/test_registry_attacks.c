@@ -1687,6 +1687,20 @@ START_TEST(test_property_one_byte_anywhere)
 				close(p[0]);
 				int status;
 				ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+				/* The events kept before login are not sealed until the
+				 * next login (docs/formats.md 2.5): a row the module could
+				 * not have written there is dropped with a tamper record;
+				 * a pending event's number and time cannot be checked. */
+				if (got == (ssize_t)sizeof v && !v.detected && strcmp(table, "pending") == 0) {
+					if (db_int("SELECT count(*) FROM audit WHERE action = 'tamper-detected' AND actor = 'module'") >
+					    0) {
+						v.detected = true;
+						snprintf(v.how, sizeof v.how, "dropped at login, with a tamper-detected record");
+					} else if (strcmp(col, "id") == 0 || strcmp(col, "time") == 0) {
+						fprintf(stderr, "P: not checkable by design: %s, %s\n", where, desc);
+						continue;
+					}
+				}
 				if (got != (ssize_t)sizeof v) {
 					undetected++;
 					note("P: %s, %s: the calls did not finish (status 0x%x)", where, desc, status);
@@ -1712,6 +1726,43 @@ START_TEST(test_property_one_byte_anywhere)
 END_TEST
 
 /* One case per item (CK_RUN_CASE=item1, ... runs one). */
+/* A row put back as an older sealed version of itself: B is revoked, then
+ * its row from before the revocation (MAC and all) is written back.  The
+ * row names the audit record of its last change; the sealed trail has a
+ * later one. */
+START_TEST(test_row_put_back_as_it_was)
+{
+	world_build();
+	const char *attack = "a relationship row put back as it was before its revocation";
+	files_restore("pristine", true);
+	sqlite3 *db = db_open();
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT state, changed, audit, mac FROM relationship WHERE id = ?", -1, &st,
+	                                    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, rel_b.id);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	int64_t state = sqlite3_column_int64(st, 0), changed = sqlite3_column_int64(st, 1),
+	        audit = sqlite3_column_int64(st, 2);
+	char mac[65];
+	ck_assert_int_eq(sqlite3_column_bytes(st, 3), 32);
+	hex(sqlite3_column_blob(st, 3), 32, mac);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	mod_open();
+	ck_assert_int_eq(set_ulong(rel_b.enc, CKA_AKM_STATE, CKV_AKM_STATE_REVOKED), CKR_OK);
+	mod_fini();
+	db_exec("UPDATE relationship SET state = %lld, changed = %lld, audit = %lld, mac = x'%q' WHERE id = %lld",
+	        (long long)state, (long long)changed, (long long)audit, mac, (long long)rel_b.id);
+	if (open_for_use(attack)) {
+		expect_rv(attack, "C_EncryptInit/C_Encrypt", use_enc(t.s, rel_b.enc), CKR_DEVICE_ERROR);
+		expect_rv(attack, "C_GetAttributeValue(CKA_AKM_STATE)", get_attr(rel_b.enc, CKA_AKM_STATE), CKR_DEVICE_ERROR);
+		mod_fini();
+		expect_tamper_record(attack, "relationship", rel_b.id, rel_b.rid, rel_b.rid_len);
+	}
+	report_mismatches("row put back");
+}
+END_TEST
+
 static void add_case(Suite *s, const char *name, const TTest *test)
 {
 	TCase *tc = tcase_create(name);
@@ -1728,6 +1779,7 @@ int main(void)
 	add_case(s, "items2-5-6", test_items2_5_6_row_edits_rows_and_schema);
 	add_case(s, "items3-4", test_items3_4_rollback_and_rewritten_chains);
 	add_case(s, "item8", test_item8_revocation_reaches_a_busy_writer);
+	add_case(s, "put-back", test_row_put_back_as_it_was);
 	add_case(s, "property", test_property_one_byte_anywhere);
 	IT_RUN_SUITE(s);
 }
