@@ -66,6 +66,13 @@ void akm_relationships_close(akm_relationships *r)
 static CK_RV login_inlock(akm_relationships *r, bool have_kek, bool have_mac)
 {
 	CK_RV rv;
+	if (have_kek && !akm_backend_kek_has_unwrap_template(r->be))
+		/* Made before KEKs had one; no backend lets it be added, and a new
+		 * KEK would orphan every blob: say so, change nothing. */
+		akm_log(AKM_LOG_WARNING,
+		        "the token's %s has no unwrap template: whoever holds the user PIN and reaches the token "
+		        "directly can unwrap registry keys into readable objects (docs/threat-model.md)",
+		        AKM_BACKEND_KEK_LABEL);
 	if (!have_kek) {
 		/* A registry with keys needs the KEK that wrapped them. */
 		int64_t keys = 0;

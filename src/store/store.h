@@ -59,7 +59,8 @@ typedef struct akm_relationship {
 	size_t site_len;
 	uint8_t node_key[AKM_NODE_KEY_LEN];
 	size_t node_key_len;          /* 0 or AKM_NODE_KEY_LEN */
-	CK_ULONG delivery;            /* CKA_AKM_DELIVERY; 0 for relationships made before it */
+	CK_ULONG delivery;            /* CKA_AKM_DELIVERY: CKV_AKM_DELIVERY_* (PR); 0 for an ASR, and for a
+	                               * relationship made before it (node-key) */
 	/* The audit record of its last change (the last one with
 	 * row_change); 0 before the first.  A row put back as an older sealed
 	 * version of itself names an older record than the trail has. */

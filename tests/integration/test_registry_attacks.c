@@ -556,28 +556,16 @@ static CK_RV use_mac(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 	return rv != CKR_OK ? rv : t.f->C_Sign(s, (CK_BYTE_PTR) "attack", 6, tag, &taglen);
 }
 
-/* A transport key of the backend token whose value the test knows. */
-static CK_OBJECT_HANDLE transport_key(void)
-{
-	CK_BYTE value[32];
-	for (int i = 0; i < 32; i++)
-		value[i] = (CK_BYTE)(i * 5 + 3);
-	CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
-	CK_KEY_TYPE aes = CKK_AES;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ATTRIBUTE kt[] = {{CKA_CLASS, &sk, sizeof sk}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &no, 1},
-	                     {CKA_WRAP, &yes, 1}, {CKA_VALUE, value, 32}};
-	CK_OBJECT_HANDLE h;
-	ck_assert_int_eq(t.f->C_CreateObject(t.s, kt, 5, &h), CKR_OK);
-	return h;
-}
-
+/* CKM_AKM_EXPORT_WRAP as it is called since issue 9 item 7: node-key mode,
+ * no wrapping key of the caller's (the module reads the row before it
+ * looks at the mode, so a tampered row is refused first). */
 static CK_RV export_wrap(CK_OBJECT_HANDLE key)
 {
-	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, NULL, 0};
-	CK_BYTE out[64];
+	CK_BYTE eph[65], out[80];
+	CK_AKM_EXPORT_WRAP_PARAMS p = {CKV_AKM_EXPORT_NODE_KEY, NULL, 0, eph, sizeof eph};
+	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
 	CK_ULONG len = sizeof out;
-	return t.f->C_WrapKey(t.s, &exp, transport_key(), key, out, &len);
+	return t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, key, out, &len);
 }
 
 /* A fresh P-256 public key, uncompressed (0x04 || X || Y). */

@@ -165,20 +165,21 @@ static bool fatal_rv(CK_RV rv)
 	}
 }
 
-enum { NATTR = 9 };
+enum { NATTR = 10 };
 
 typedef struct pr_template {
-	CK_ULONG kind, state;
+	CK_ULONG kind, state, delivery;
 	CK_ATTRIBUTE a[NATTR + 1];
 	CK_ULONG n;
 } pr_template;
 
 static void template_fill(pr_template *t, nmm_station *s, const char *site, const char *name, const uint8_t *hw,
                           size_t hw_len, const uint8_t *pr_id, const uint8_t *node_id, CK_ULONG state,
-                          const uint8_t *node_key)
+                          const uint8_t *node_key, CK_ULONG delivery)
 {
 	t->kind = CKV_AKM_KIND_PROVISIONING;
 	t->state = state;
+	t->delivery = delivery;
 	CK_ULONG n = 0;
 	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_KIND, &t->kind, sizeof t->kind};
 	t->a[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)name, strlen(name)};
@@ -190,6 +191,8 @@ static void template_fill(pr_template *t, nmm_station *s, const char *site, cons
 	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_STATE, &t->state, sizeof t->state};
 	if (node_key != NULL)
 		t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_NODE_KEY, (void *)node_key, AKM_FMT_POINT_LEN};
+	if (delivery != 0) /* else the module's default, node-key */
+		t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_DELIVERY, &t->delivery, sizeof t->delivery};
 	t->n = n;
 }
 
@@ -204,7 +207,7 @@ static int create_chunk(nmm_station *s, nmm_plan *p, nmm_plan_entry **chunk, siz
 		randombytes_buf(chunk[i]->pr_id, sizeof chunk[i]->pr_id);
 		randombytes_buf(chunk[i]->node_id, sizeof chunk[i]->node_id);
 		template_fill(&t[i], s, site, chunk[i]->name, (const uint8_t *)chunk[i]->hw, strlen(chunk[i]->hw),
-		              chunk[i]->pr_id, chunk[i]->node_id, CKV_AKM_STATE_ACTIVE, NULL);
+		              chunk[i]->pr_id, chunk[i]->node_id, CKV_AKM_STATE_ACTIVE, NULL, p->delivery);
 		tmpls[i] = t[i].a;
 		counts[i] = t[i].n;
 	}
@@ -278,9 +281,12 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 			}
 			if (r > 0) {
 				size_t hl = strlen(e->hw);
-				if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0) {
+				CK_ULONG want = p->delivery ? p->delivery : CKV_AKM_DELIVERY_NODE_KEY;
+				if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0 && have.delivery == want) {
 					e->skip = true;
 					p->present++;
+				} else if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0) {
+					entry_fail(p, e, "already provisioned for %s delivery", nmm_delivery_name(have.delivery));
 				} else {
 					entry_fail(p, e, "already provisioned with another hw-id (%.*s)", (int)have.hw_len,
 					           (const char *)have.hw);
@@ -368,8 +374,9 @@ int nmm_enroll(nmm_station *s, const nmm_enrollment *e, nmm_enrolled *out)
 	randombytes_buf(out->pr_id, sizeof out->pr_id);
 	randombytes_buf(out->node_id, sizeof out->node_id);
 	pr_template t;
+	/* The node proved it holds its key: its keys go to that key only. */
 	template_fill(&t, s, site, r->name, r->hw, r->hw_len, out->pr_id, out->node_id, CKV_AKM_STATE_PENDING,
-	              r->node_point);
+	              r->node_point, CKV_AKM_DELIVERY_NODE_KEY);
 	CK_MECHANISM mech = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
 	CK_OBJECT_HANDLE key;
 	CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &mech, t.a, t.n, &key);
