@@ -52,14 +52,18 @@ CK_RV akm_backend_kek_create(akm_backend_service *s)
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_ULONG len = AKM_BACKEND_KEY_BYTES;
 	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
-	/* Wrap and unwrap, nothing else, and nobody can change that
-	 * (CKA_MODIFIABLE false: a PIN-holder at the backend cannot give it
-	 * CKA_DECRYPT and decrypt blobs block by block). */
+	/* Wrap and unwrap, nothing else.  It stays modifiable: SoftHSM2 copies
+	 * no object that is not, and without its session copy every wrap and
+	 * unwrap re-reads the token object (batch creation 11% slower).  What a
+	 * PIN-holder at the raw backend could do with that (give it
+	 * CKA_DECRYPT) gives nothing an extractable unwrap does not already
+	 * give them (docs/threat-model.md); its unwrap template cannot be
+	 * changed either way. */
 	CK_ATTRIBUTE t[] = {
 		{CKA_CLASS, (void *)&secret_class, sizeof secret_class}, {CKA_KEY_TYPE, &aes, sizeof aes},
 		{CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, (void *)&yes, 1},
 		{CKA_PRIVATE, (void *)&yes, 1}, {CKA_SENSITIVE, (void *)&yes, 1},
-		{CKA_EXTRACTABLE, (void *)&no, 1}, {CKA_MODIFIABLE, (void *)&no, 1},
+		{CKA_EXTRACTABLE, (void *)&no, 1}, {CKA_MODIFIABLE, (void *)&yes, 1},
 		{CKA_WRAP, (void *)&yes, 1}, {CKA_UNWRAP, (void *)&yes, 1},
 		{CKA_ENCRYPT, (void *)&no, 1}, {CKA_DECRYPT, (void *)&no, 1},
 		{CKA_SIGN, (void *)&no, 1}, {CKA_VERIFY, (void *)&no, 1},

@@ -725,13 +725,13 @@ START_TEST(test_kek_unwrap_template)
 	CK_BYTE blob[128];
 	size_t blen = unhex_line(strtok(out, "\n"), blob, sizeof blob); /* the encryption key's */
 
-	/* The KEK: wrap and unwrap only, not modifiable, not extractable, with
-	 * an unwrap template. */
+	/* The KEK: wrap and unwrap only, not extractable, with an unwrap
+	 * template (modifiable, so that the module can keep a session copy). */
 	CK_BBOOL flags[10];
 	CK_ATTRIBUTE_TYPE types[10] = {CKA_WRAP, CKA_UNWRAP, CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY,
 	                               CKA_DERIVE, CKA_MODIFIABLE, CKA_EXTRACTABLE, CKA_SENSITIVE};
 	const CK_BBOOL want[10] = {CK_TRUE, CK_TRUE, CK_FALSE, CK_FALSE, CK_FALSE, CK_FALSE,
-	                           CK_FALSE, CK_FALSE, CK_FALSE, CK_TRUE};
+	                           CK_FALSE, CK_TRUE, CK_FALSE, CK_TRUE};
 	CK_ATTRIBUTE ka[10];
 	for (int i = 0; i < 10; i++)
 		ka[i] = (CK_ATTRIBUTE){types[i], &flags[i], 1};
@@ -741,10 +741,14 @@ START_TEST(test_kek_unwrap_template)
 	CK_ATTRIBUTE tmpl_len = {CKA_UNWRAP_TEMPLATE, NULL, 0};
 	ck_assert_int_eq(b.f->C_GetAttributeValue(b.s, b.kek, &tmpl_len, 1), CKR_OK);
 	ck_assert_uint_eq(tmpl_len.ulValueLen, 7 * sizeof(CK_ATTRIBUTE));
-	/* Nobody gives it another use: it cannot be changed. */
+	/* Its unwrap template cannot be changed, nor the KEK made extractable. */
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ATTRIBUTE decrypt = {CKA_DECRYPT, &yes, 1};
-	ck_assert_int_ne(b.f->C_SetAttributeValue(b.s, b.kek, &decrypt, 1), CKR_OK);
+	CK_ATTRIBUTE none = {CKA_UNWRAP_TEMPLATE, NULL, 0};
+	ck_assert_int_ne(b.f->C_SetAttributeValue(b.s, b.kek, &none, 1), CKR_OK);
+	CK_ATTRIBUTE extractable = {CKA_EXTRACTABLE, &yes, 1};
+	ck_assert_int_ne(b.f->C_SetAttributeValue(b.s, b.kek, &extractable, 1), CKR_OK);
+	ck_assert_int_eq(b.f->C_GetAttributeValue(b.s, b.kek, &tmpl_len, 1), CKR_OK);
+	ck_assert_uint_eq(tmpl_len.ulValueLen, 7 * sizeof(CK_ATTRIBUTE));
 	CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
 	ck_assert_int_eq(b.f->C_DecryptInit(b.s, &ecb, b.kek), CKR_KEY_FUNCTION_NOT_PERMITTED);
 
