@@ -264,14 +264,23 @@ cmd_demo() {
 		[ -n "${hw[$node]}" ] || die "demo: akm-node hw-id printed no hardware value for node $node"
 	done
 
-	heading "Station: provision nodes A-E, each bound to its hardware value"
-	: >"$demo/batch.txt"
+	# How a node's keys may leave the station is fixed when it is made: A-C
+	# on a USB drive under a passphrase, D-E only to their own keys.
+	heading "Station: provision nodes A-E, each bound to its hardware value (A-C for passphrase delivery, D-E to their own keys)"
+	: >"$demo/batch-usb.txt"
+	: >"$demo/batch-se.txt"
 	for node in "${nodes[@]}"; do
-		printf 'node-%s %s\n' "$node" "${hw[$node]}" >>"$demo/batch.txt"
+		case "$node" in
+		A | B | C) printf 'node-%s %s\n' "$node" "${hw[$node]}" >>"$demo/batch-usb.txt" ;;
+		*) printf 'node-%s %s\n' "$node" "${hw[$node]}" >>"$demo/batch-se.txt" ;;
+		esac
 	done
-	sed 's/^/    /' "$demo/batch.txt"
-	demo_nmm provision --batch "$demo/batch.txt" | tee "$out"
-	expect "$out" "provisioned 5" "the station did not provision the five nodes"
+	sed 's/^/    /' "$demo/batch-usb.txt"
+	demo_nmm provision --batch "$demo/batch-usb.txt" --delivery passphrase | tee "$out"
+	expect "$out" "provisioned 3" "the station did not provision nodes A-C"
+	sed 's/^/    /' "$demo/batch-se.txt"
+	demo_nmm provision --batch "$demo/batch-se.txt" | tee "$out"
+	expect "$out" "provisioned 2" "the station did not provision nodes D-E"
 
 	heading "Station: USB bundles for A-C under one generated batch passphrase (shown once, and as a QR code)"
 	note "(the passphrase travels apart from the drive: the QR code goes to $demo/passphrase-qr.png, not onto it)"

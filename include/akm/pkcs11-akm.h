@@ -97,6 +97,14 @@
  * it (docs/formats.md).  Readable on every audit record. */
 #define CKA_AKM_AUDIT_TOKEN_HEAD (CKA_AKM_BASE + 0x18)
 
+/* CK_ULONG, CKV_AKM_DELIVERY_*: how a provisioning relationship's keys may
+ * leave the token, fixed when it is created (CKR_ATTRIBUTE_READ_ONLY
+ * afterwards).  Given only in the creating template of a provisioning
+ * relationship (an operational one has no such attribute); the default is
+ * CKV_AKM_DELIVERY_NODE_KEY.  CKM_AKM_EXPORT_WRAP exports it only in the
+ * matching mode. */
+#define CKA_AKM_DELIVERY (CKA_AKM_BASE + 0x19)
+
 #define CKV_AKM_KIND_PROVISIONING 1UL
 #define CKV_AKM_KIND_OPERATIONAL 2UL
 
@@ -116,6 +124,14 @@
  * relationship's label followed by "/enc" or "/mac". */
 #define CKV_AKM_PURPOSE_ENCRYPT 1UL
 #define CKV_AKM_PURPOSE_MAC 2UL
+
+/* CKA_AKM_DELIVERY values.  NODE_KEY: the keys leave only wrapped to the
+ * node's own P-256 key recorded in CKA_AKM_NODE_KEY (ECDH inside the token);
+ * the safe default.  PASSPHRASE: the keys may also leave wrapped under a key
+ * the caller derived from a bundle passphrase — for nodes without a key
+ * pair; it must be asked for at creation. */
+#define CKV_AKM_DELIVERY_NODE_KEY 1UL
+#define CKV_AKM_DELIVERY_PASSPHRASE 2UL
 
 /* ---- mechanisms -------------------------------------------------------- */
 
@@ -156,16 +172,54 @@
 #define CKM_AKM_RELATIONSHIP_BATCH_GEN (CKM_AKM_BASE + 0x02)
 #define AKM_BATCH_MAX 10000UL
 
-/* C_WrapKey mechanism that exports one key of a provisioning relationship
- * for delivery to its node: the key's value wrapped with AES key wrap with
- * padding (RFC 5649, CKM_AES_KEY_WRAP_PAD) under hWrappingKey, an AES key of
- * the backend token with CKA_WRAP (typically a session key from ECDH with the
- * node's public key, or one derived from a bundle passphrase).  The plaintext
- * never leaves the backend token.  No parameter.  The relationship must be
- * active (a pending one gives CKR_KEY_FUNCTION_NOT_PERMITTED), operational
- * relationships are refused (CKR_KEY_NOT_WRAPPABLE), and every call is an
- * audit record ("export"). */
+/* C_WrapKey mechanism that exports the credential set of an active
+ * provisioning relationship for delivery to its node, in one call: both keys
+ * (hKey names either of them), each wrapped with AES key wrap with padding
+ * (RFC 5649) under a transport key the module makes and destroys inside the
+ * backend token, so that no plaintext key ever reaches the host.  The
+ * parameter is a CK_AKM_EXPORT_WRAP_PARAMS; hWrappingKey must be
+ * CK_INVALID_HANDLE (any other handle: CKR_WRAPPING_KEY_HANDLE_INVALID; the
+ * caller never chooses the wrapping key).  The output is the encryption key's
+ * wrapping followed by the MAC key's, 40 + 40 = 80 bytes; pWrappedKey NULL
+ * asks for that length and does nothing else (no key pair, no audit record),
+ * as does CKR_BUFFER_TOO_SMALL.  The mode must be the relationship's
+ * CKA_AKM_DELIVERY; a pending, suspended or revoked relationship, another
+ * mode, or node-key mode without a recorded node key give
+ * CKR_KEY_FUNCTION_NOT_PERMITTED (audited "export-refused"); operational
+ * relationships CKR_KEY_NOT_WRAPPABLE.  Every export is an audit record
+ * ("export", detail "node-key" or "passphrase"); docs/object-model.md §4b. */
 #define CKM_AKM_EXPORT_WRAP (CKM_AKM_BASE + 0x03)
+
+/* CK_AKM_EXPORT_WRAP_PARAMS.ulMode. */
+/* The transport key is the x-coordinate (32 bytes, an AES-256 key) of
+ * CKM_ECDH1_DERIVE (CKD_NULL, no shared data) between a fresh P-256 key pair
+ * the module generates in the backend token and the relationship's own
+ * CKA_AKM_NODE_KEY; the ephemeral public point is returned in pPublicData,
+ * and both ephemeral keys and the transport key are destroyed before the
+ * call returns.  The node derives the same key in its token with its private
+ * key and that point (docs/formats.md §5.2). */
+#define CKV_AKM_EXPORT_NODE_KEY 1UL
+/* The transport key is the 32 bytes in pKey, which the caller derived from
+ * the bundle passphrase (docs/formats.md §9: the kwp_key subkey).  Only for
+ * relationships created with CKA_AKM_DELIVERY = CKV_AKM_DELIVERY_PASSPHRASE. */
+#define CKV_AKM_EXPORT_PASSPHRASE 2UL
+
+#define AKM_EXPORT_POINT_LEN 65UL   /* an uncompressed P-256 point, 04 || X || Y */
+#define AKM_EXPORT_KEY_LEN 32UL     /* the passphrase mode's key-wrap key */
+#define AKM_EXPORT_WRAPPED_LEN 80UL /* the output: enc key's then MAC key's RFC 5649 wrapping */
+
+/* The parameter of CKM_AKM_EXPORT_WRAP (ulParameterLen = its size).  A
+ * field that the mode does not use must be NULL / 0; anything else is
+ * CKR_MECHANISM_PARAM_INVALID. */
+typedef struct CK_AKM_EXPORT_WRAP_PARAMS {
+	CK_ULONG ulMode;           /* CKV_AKM_EXPORT_NODE_KEY or CKV_AKM_EXPORT_PASSPHRASE */
+	CK_BYTE_PTR pKey;          /* passphrase mode: the 32-byte key-wrap key; node-key mode: NULL */
+	CK_ULONG ulKeyLen;         /* 32 (passphrase mode) or 0 */
+	CK_BYTE_PTR pPublicData;   /* node-key mode, out: the ephemeral public point (65 bytes,
+	                            * written on success only); passphrase mode: NULL */
+	CK_ULONG ulPublicDataLen;  /* node-key mode: in, the room at pPublicData (at least 65);
+	                            * out, 65 on success.  Passphrase mode: 0 */
+} CK_AKM_EXPORT_WRAP_PARAMS;
 
 typedef struct CK_AKM_BATCH_GEN_PARAMS {
 	CK_ULONG ulCount;                  /* 1 .. AKM_BATCH_MAX relationships */

@@ -66,6 +66,13 @@ void akm_relationships_close(akm_relationships *r)
 static CK_RV login_inlock(akm_relationships *r, bool have_kek, bool have_mac)
 {
 	CK_RV rv;
+	if (have_kek && !akm_backend_kek_has_unwrap_template(r->be))
+		/* Made before KEKs had one; no backend lets it be added, and a new
+		 * KEK would orphan every blob: say so, change nothing. */
+		akm_log(AKM_LOG_WARNING,
+		        "the token's %s has no unwrap template: whoever holds the user PIN and reaches the token "
+		        "directly can unwrap registry keys into readable objects (docs/threat-model.md)",
+		        AKM_BACKEND_KEK_LABEL);
 	if (!have_kek) {
 		/* A registry with keys needs the KEK that wrapped them. */
 		int64_t keys = 0;
@@ -103,7 +110,15 @@ static CK_RV login_inlock(akm_relationships *r, bool have_kek, bool have_mac)
 	    (rv = akm_counter_check(r, (uint64_t)gen)) != CKR_OK)
 		return rv;
 	/* Accepted: what happened before this login joins the trail. */
-	return akm_store_pending_flush(r->reg);
+	int64_t refused = 0;
+	if ((rv = akm_store_pending_flush(r->reg, akm_event_pending_allowed, &refused)) == CKR_OK && refused > 0) {
+		char detail[96];
+		snprintf(detail, sizeof detail, "pending: %lld rows that are not events seen before login, dropped",
+		         (long long)refused);
+		akm_log(AKM_LOG_ERROR, "registry %s: %s", akm_store_location(r->reg), detail);
+		rv = akm_event_append(r, AKM_EVENT_TAMPER_DETECTED, NULL, 0, CKR_DEVICE_ERROR, detail);
+	}
+	return rv;
 }
 
 CK_RV akm_relationships_login(akm_relationships *r)

@@ -12,25 +12,27 @@ static const struct {
 	const char *action;
 	const char *actor;
 	bool breach;
+	bool row_change;   /* it records a change of the relationship's row */
+	bool before_login; /* it can happen before the user logs in */
 } events[AKM_EVENT_KINDS] = {
-	[AKM_EVENT_CREATE] = {"create", "user", false},
-	[AKM_EVENT_DESTROY] = {"destroy", "user", false},
-	[AKM_EVENT_SET_STATE] = {"set-state", "user", false},
-	[AKM_EVENT_SET_STATUS] = {"set-status", "user", false},
-	[AKM_EVENT_SET_SEQUENCE] = {"set-sequence", "user", false},
-	[AKM_EVENT_SET_NODE_KEY] = {"set-node-key", "user", false},
-	[AKM_EVENT_SET_LABEL] = {"set-label", "user", false},
-	[AKM_EVENT_EXPORT] = {"export", "user", false},
-	[AKM_EVENT_LOGIN_FAILED] = {"login", "user", true},
-	[AKM_EVENT_EXPORT_REFUSED] = {"export-refused", "user", true},
-	[AKM_EVENT_USE_REFUSED] = {"use-refused", "user", true},
-	[AKM_EVENT_UNWRAP_FAILED] = {"unwrap-failed", "module", true},
-	[AKM_EVENT_UNKNOWN_RELATIONSHIP] = {"unknown-relationship", "user", true},
-	[AKM_EVENT_DECRYPT_FAILED] = {"decrypt-failed", "user", true},
-	[AKM_EVENT_VERIFY_FAILED] = {"verify-failed", "user", true},
-	[AKM_EVENT_ROLLBACK_DETECTED] = {"rollback-detected", "module", true},
-	[AKM_EVENT_TAMPER_DETECTED] = {"tamper-detected", "module", true},
-	[AKM_EVENT_LOGIN_REFUSED] = {"login-refused", "user", true},
+	[AKM_EVENT_CREATE] = {"create", "user", false, true, false},
+	[AKM_EVENT_DESTROY] = {"destroy", "user", false, false, false},
+	[AKM_EVENT_SET_STATE] = {"set-state", "user", false, true, false},
+	[AKM_EVENT_SET_STATUS] = {"set-status", "user", false, true, false},
+	[AKM_EVENT_SET_SEQUENCE] = {"set-sequence", "user", false, true, false},
+	[AKM_EVENT_SET_NODE_KEY] = {"set-node-key", "user", false, true, false},
+	[AKM_EVENT_SET_LABEL] = {"set-label", "user", false, false, false},
+	[AKM_EVENT_EXPORT] = {"export", "user", false, false, false},
+	[AKM_EVENT_LOGIN_FAILED] = {"login", "user", true, false, true},
+	[AKM_EVENT_EXPORT_REFUSED] = {"export-refused", "user", true, false, false},
+	[AKM_EVENT_USE_REFUSED] = {"use-refused", "user", true, false, false},
+	[AKM_EVENT_UNWRAP_FAILED] = {"unwrap-failed", "module", true, false, false},
+	[AKM_EVENT_UNKNOWN_RELATIONSHIP] = {"unknown-relationship", "user", true, false, false},
+	[AKM_EVENT_DECRYPT_FAILED] = {"decrypt-failed", "user", true, false, false},
+	[AKM_EVENT_VERIFY_FAILED] = {"verify-failed", "user", true, false, false},
+	[AKM_EVENT_ROLLBACK_DETECTED] = {"rollback-detected", "module", true, false, false},
+	[AKM_EVENT_TAMPER_DETECTED] = {"tamper-detected", "module", true, false, false},
+	[AKM_EVENT_LOGIN_REFUSED] = {"login-refused", "user", true, false, true},
 };
 
 const char *akm_event_action(akm_event_kind kind)
@@ -48,10 +50,28 @@ bool akm_event_is_breach(akm_event_kind kind)
 	return kind < AKM_EVENT_KINDS && events[kind].breach;
 }
 
+bool akm_event_pending_allowed(const char *actor, const char *action, CK_RV result, const char *detail)
+{
+	/* What the module keeps aside before login is a refused PIN, with
+	 * the user type as its detail; anything else there was put there by
+	 * whoever can write the file. */
+	bool known = false;
+	for (int k = 0; k < AKM_EVENT_KINDS; k++)
+		known |= events[k].before_login && strcmp(events[k].actor, actor) == 0 &&
+		         strcmp(events[k].action, action) == 0 &&
+		         /* a PIN refused by the backend; a try refused by the
+		          * module's throttling (back-off, lockout) */
+		         (k == AKM_EVENT_LOGIN_REFUSED ? result == CKR_FUNCTION_FAILED || result == CKR_PIN_LOCKED
+		                                       : result == CKR_PIN_INCORRECT || result == CKR_PIN_LOCKED);
+	return known && detail != NULL &&
+	       (strcmp(detail, "user") == 0 || strcmp(detail, "security officer") == 0);
+}
+
 CK_RV akm_event_append(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
                        CK_RV result, const char *detail)
 {
-	akm_audit_event ev = {akm_event_actor(kind), akm_event_action(kind), rid, rid_len, result, detail};
+	akm_audit_event ev = {akm_event_actor(kind), akm_event_action(kind), rid, rid_len, result, detail,
+	                      kind < AKM_EVENT_KINDS && events[kind].row_change};
 	CK_RV rv = akm_store_audit_append(r->reg, &ev);
 	r->counter.dirty = true; /* the token keeps the audit head too */
 	return rv;
@@ -65,7 +85,7 @@ void akm_event_record(akm_relationships *r, akm_event_kind kind, const uint8_t *
 		 * login (store.h, pending events). */
 		akm_log(AKM_LOG_WARNING, "registry %s: %s (0x%lx) before login", akm_store_location(r->reg),
 		        akm_event_action(kind), result);
-		akm_audit_event ev = {akm_event_actor(kind), akm_event_action(kind), NULL, 0, result, detail};
+		akm_audit_event ev = {akm_event_actor(kind), akm_event_action(kind), NULL, 0, result, detail, false};
 		if (akm_store_pending_add(r->reg, &ev) != CKR_OK)
 			akm_log(AKM_LOG_ERROR, "registry %s: cannot keep the event for the audit trail",
 			        akm_store_location(r->reg));

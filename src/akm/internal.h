@@ -52,6 +52,10 @@ CK_RV akm_event_append(akm_relationships *r, akm_event_kind kind, const uint8_t 
 void akm_event_record(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
                       CK_RV result, const char *detail);
 
+/* Whether a pending event (store.h) is one the module keeps aside before
+ * login (events.c). */
+bool akm_event_pending_allowed(const char *actor, const char *action, CK_RV result, const char *detail);
+
 /* The backend kind of a key of `purpose` (CKV_AKM_PURPOSE_*). */
 akm_backend_key_kind akm_key_kind(CK_ULONG purpose);
 

@@ -80,11 +80,91 @@ void akm_relationships_lost(akm_relationships *r, int64_t id)
 	akm_mutex_unlock(r->lock);
 }
 
-CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_OBJECT_HANDLE wrapping, CK_BYTE *out,
-                               CK_ULONG *out_len)
+CK_ULONG akm_relationship_delivery(const akm_relationship *rel)
+{
+	if (rel->kind != CKV_AKM_KIND_PROVISIONING)
+		return 0;
+	return rel->delivery == CKV_AKM_DELIVERY_PASSPHRASE ? CKV_AKM_DELIVERY_PASSPHRASE : CKV_AKM_DELIVERY_NODE_KEY;
+}
+
+static const char *delivery_name(CK_ULONG delivery)
+{
+	return delivery == CKV_AKM_DELIVERY_PASSPHRASE ? "passphrase" : "node-key";
+}
+
+/* Why relationship `rel` may not leave in `mode` (the audit detail), or
+ * NULL when it may. */
+static const char *export_refusal(const akm_relationship *rel, CK_ULONG mode)
+{
+	if (rel->state != CKV_AKM_STATE_ACTIVE)
+		return rel->state == CKV_AKM_STATE_PENDING ? "pending" :
+		       rel->state == CKV_AKM_STATE_REVOKED ? "revoked" : "suspended";
+	CK_ULONG delivery = akm_relationship_delivery(rel);
+	if (mode != delivery) /* the mode values are the delivery values */
+		return delivery == CKV_AKM_DELIVERY_PASSPHRASE ? "delivery passphrase" : "delivery node-key";
+	if (mode == CKV_AKM_EXPORT_NODE_KEY && rel->node_key_len != AKM_NODE_KEY_LEN)
+		return "no node key";
+	return NULL;
+}
+
+/* Lock held: the keys of relationship `rel` (row id), encryption key
+ * first; a registry that does not hold exactly those two is the device's
+ * failure (logged). */
+static CK_RV credential_set(akm_relationships *r, const akm_relationship *rel, akm_key keys[2])
+{
+	akm_store_query q;
+	int64_t ids[3];
+	size_t n = 0;
+	memset(&q, 0, sizeof q);
+	q.rid = rel->rid;
+	q.rid_len = rel->rid_len;
+	CK_RV rv = akm_answer(r, akm_store_find(r->reg, &q, 0, ids, 3, &n));
+	if (rv != CKR_OK)
+		return rv;
+	bool have[2] = {false, false};
+	for (size_t i = 0; i < n; i++) {
+		akm_key k;
+		if ((rv = akm_answer(r, akm_store_get_key(r->reg, ids[i], &k, NULL))) != CKR_OK)
+			return rv;
+		if (k.relationship != rel->id || (k.purpose != CKV_AKM_PURPOSE_ENCRYPT && k.purpose != CKV_AKM_PURPOSE_MAC))
+			continue;
+		size_t at = k.purpose == CKV_AKM_PURPOSE_ENCRYPT ? 0 : 1;
+		if (have[at])
+			break; /* two keys of one purpose: not a registry we wrote */
+		keys[at] = k;
+		have[at] = true;
+	}
+	if (have[0] && have[1] && n == 2)
+		return CKR_OK;
+	akm_log(AKM_LOG_ERROR, "registry %s: a relationship's credential set is not its two keys",
+	        akm_store_location(r->reg));
+	return CKR_DEVICE_ERROR;
+}
+
+/* A backend failure during an export as the application sees it: the
+ * objects and the session it concerns are the module's own, so anything
+ * but the device running out of memory or going away is the device's
+ * failure, never the caller's argument or session. */
+static CK_RV export_answer(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_HOST_MEMORY:
+	case CKR_DEVICE_MEMORY:
+	case CKR_DEVICE_REMOVED:
+	case CKR_TOKEN_NOT_PRESENT:
+		return rv;
+	default:
+		return CKR_DEVICE_ERROR;
+	}
+}
+
+CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_ULONG mode, const uint8_t *pass_key,
+                               uint8_t eph_point[AKM_NODE_KEY_LEN], CK_BYTE *out, CK_ULONG *out_len)
 {
 	akm_key_record k;
+	akm_key keys[2];
 	memset(&k, 0, sizeof k);
+	memset(keys, 0, sizeof keys);
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
 	if (rv == CKR_OK)
@@ -94,29 +174,55 @@ CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_OBJECT_HANDL
 			rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	const char *what = k.key.purpose == CKV_AKM_PURPOSE_ENCRYPT ? "enc key" : "mac key";
 	if (k.rel.kind != CKV_AKM_KIND_PROVISIONING) {
 		rv = CKR_KEY_NOT_WRAPPABLE; /* operational keys reach members through their PRs */
-	} else if (k.rel.state != CKV_AKM_STATE_ACTIVE) {
-		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		if (out != NULL)
-			akm_event_record(r, AKM_EVENT_EXPORT_REFUSED, k.rel.rid, k.rel.rid_len, rv,
-			                 k.rel.state == CKV_AKM_STATE_PENDING ? "pending" :
-			                 k.rel.state == CKV_AKM_STATE_REVOKED ? "revoked" : "suspended");
-	} else if (out == NULL) {
-		*out_len = (CK_ULONG)((k.key.value_len + 7) / 8 * 8 + 8); /* RFC 5649 */
-	} else {
-		CK_RV kek_rv;
-		rv = akm_backend_key_rewrap(r->be, akm_key_kind(k.key.purpose), k.key.wrapped, k.key.wrapped_len, wrapping,
-		                            out, out_len, &kek_rv);
-		if (kek_rv != CKR_OK) {
-			akm_log(AKM_LOG_ERROR, "registry %s: a key does not unwrap under the token's KEK (0x%lx)",
-			        akm_store_location(r->reg), kek_rv);
-			rv = CKR_DEVICE_ERROR;
-		}
-		if (rv != CKR_BUFFER_TOO_SMALL)
-			akm_event_record(r, AKM_EVENT_EXPORT, k.rel.rid, k.rel.rid_len, rv, what);
+		goto out;
 	}
+	const char *refusal = export_refusal(&k.rel, mode);
+	if (refusal != NULL) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		if (out != NULL) /* a length query leaves no trace */
+			akm_event_record(r, AKM_EVENT_EXPORT_REFUSED, k.rel.rid, k.rel.rid_len, rv, refusal);
+		goto out;
+	}
+	/* Both keys are 32 bytes: RFC 5649 gives 40 each. */
+	CK_ULONG need = 2 * (CK_ULONG)((AKM_BACKEND_KEY_BYTES + 7) / 8 * 8 + 8);
+	if (out == NULL || *out_len < need) {
+		rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+		*out_len = need;
+		goto out;
+	}
+	if ((rv = credential_set(r, &k.rel, keys)) != CKR_OK) {
+		rv = export_answer(rv);
+	} else {
+		akm_backend_blob blobs[2];
+		for (size_t i = 0; i < 2; i++)
+			blobs[i] = (akm_backend_blob){akm_key_kind(keys[i].purpose), keys[i].wrapped, keys[i].wrapped_len};
+		akm_backend_transport t;
+		memset(&t, 0, sizeof t);
+		if (mode == CKV_AKM_EXPORT_NODE_KEY)
+			t.node_point = k.rel.node_key; /* the relationship's own, never the caller's */
+		else
+			t.key = pass_key;
+		akm_backend_export_step step;
+		CK_ULONG len = need;
+		rv = akm_backend_export(r->be, &t, blobs, 2, out, &len, &step);
+		if (rv == CKR_OK) {
+			*out_len = len;
+			if (mode == CKV_AKM_EXPORT_NODE_KEY)
+				memcpy(eph_point, t.eph_point, AKM_NODE_KEY_LEN);
+		} else {
+			akm_log(AKM_LOG_ERROR, "registry %s: export failed in the token: %s (0x%lx)", akm_store_location(r->reg),
+			        step == AKM_BACKEND_EXPORT_UNWRAP ? "a key does not unwrap under the token's KEK"
+			        : step == AKM_BACKEND_EXPORT_WRAP ? "wrapping a key under the transport key"
+			        : mode == CKV_AKM_EXPORT_NODE_KEY
+			            ? "making the transport key by ECDH with the recorded node key (a P-256 point?)"
+			            : "making the transport key",
+			        rv);
+			rv = export_answer(rv);
+		}
+	}
+	akm_event_record(r, AKM_EVENT_EXPORT, k.rel.rid, k.rel.rid_len, rv, delivery_name(mode));
 out:
 	akm_key_record_clear(&k);
 	akm_mutex_unlock(r->lock);

@@ -129,20 +129,29 @@ static CK_RV pending_make(akm_relationships *r, pending_rel *p, bool keep)
 	return CKR_OK;
 }
 
+/* The number of the audit record just appended. */
+static CK_RV last_record(akm_relationships *r, int64_t *seq)
+{
+	uint8_t hash[AKM_AUDIT_HASH_LEN];
+	return akm_store_audit_head(r->reg, seq, hash);
+}
+
 /* Lock and transaction held: the relationship, its keys and its audit
  * record.  A duplicate ID is CKR_ATTRIBUTE_VALUE_INVALID. */
 static CK_RV pending_store(akm_relationships *r, pending_rel *p)
 {
 	akm_relationship *rel = &p->spec->rel;
 	CK_RV rv;
-	if ((rv = akm_store_insert_relationship(r->reg, rel)) != CKR_OK)
+	/* The record first: the row names it as its last change. */
+	if ((rv = akm_event_append(r, AKM_EVENT_CREATE, rel->rid, rel->rid_len, CKR_OK,
+	                           rel->kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational")) != CKR_OK ||
+	    (rv = last_record(r, &rel->audit)) != CKR_OK ||
+	    (rv = akm_store_insert_relationship(r->reg, rel)) != CKR_OK)
 		return rv;
 	p->enc.relationship = p->mac.relationship = rel->id;
-	if ((rv = akm_store_insert_key(r->reg, &p->enc)) != CKR_OK ||
-	    (rv = akm_store_insert_key(r->reg, &p->mac)) != CKR_OK)
+	if ((rv = akm_store_insert_key(r->reg, &p->enc)) != CKR_OK)
 		return rv;
-	return akm_event_append(r, AKM_EVENT_CREATE, rel->rid, rel->rid_len, CKR_OK,
-	                        rel->kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational");
+	return akm_store_insert_key(r->reg, &p->mac);
 }
 
 /* Keeps the fresh backend copies, when there are any: the first use costs
@@ -278,15 +287,11 @@ static CK_RV change_apply(akm_relationships *r, const akm_key_record *was, akm_r
 	const akm_relationship *old = &was->rel;
 	char detail[64];
 	CK_RV rv = CKR_OK;
-	if (c->set_label)
-		rv = akm_store_update_key_label(r->reg, was->key.id, c->label, c->label_len);
+	/* The records first: the row names the last one as its last change. */
 	bool key_changed = old->node_key_len != now->node_key_len;
-	if (rv == CKR_OK && (now->state != old->state || now->status != old->status || now->seq != old->seq ||
-	                     key_changed)) {
-		now->changed = (int64_t)time(NULL);
-		rv = akm_store_update_relationship(r->reg, now);
-	}
-	if (rv == CKR_OK && now->state != old->state) {
+	bool row_changed = now->state != old->state || now->status != old->status || now->seq != old->seq ||
+	                   key_changed;
+	if (now->state != old->state) {
 		snprintf(detail, sizeof detail, "state %s -> %s", states[old->state], states[now->state]);
 		rv = akm_event_append(r, AKM_EVENT_SET_STATE, now->rid, now->rid_len, CKR_OK, detail);
 	}
@@ -300,7 +305,14 @@ static CK_RV change_apply(akm_relationships *r, const akm_key_record *was, akm_r
 	}
 	if (rv == CKR_OK && key_changed)
 		rv = akm_event_append(r, AKM_EVENT_SET_NODE_KEY, now->rid, now->rid_len, CKR_OK, NULL);
-	if (rv == CKR_OK && c->set_label)
+	if (rv == CKR_OK && row_changed) {
+		now->changed = (int64_t)time(NULL);
+		if ((rv = last_record(r, &now->audit)) == CKR_OK)
+			rv = akm_store_update_relationship(r->reg, now);
+	}
+	/* The label is the key row's (not a change of the relationship's). */
+	if (rv == CKR_OK && c->set_label &&
+	    (rv = akm_store_update_key_label(r->reg, was->key.id, c->label, c->label_len)) == CKR_OK)
 		rv = akm_event_append(r, AKM_EVENT_SET_LABEL, now->rid, now->rid_len, CKR_OK, NULL);
 	return rv;
 }

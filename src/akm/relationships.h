@@ -156,12 +156,27 @@ CK_RV akm_relationships_use(akm_relationships *r, int64_t key_id, akm_key_use us
  * (its session went away): the cache forgets it, the next use unwraps the
  * key again. */
 void akm_relationships_lost(akm_relationships *r, int64_t key_id);
-/* CKM_AKM_EXPORT_WRAP: the value of provisioning-relationship key `key_id`,
- * wrapped with AES-KWP under the backend key `wrapping` without leaving the
- * backend; out NULL asks for the length.  Audited.  CKR_KEY_HANDLE_INVALID
- * when there is no such key (or no login). */
-CK_RV akm_relationships_export(akm_relationships *r, int64_t key_id, CK_OBJECT_HANDLE wrapping, CK_BYTE *out,
-                               CK_ULONG *out_len);
+/* A provisioning relationship's delivery as it counts: CKA_AKM_DELIVERY,
+ * or for a row that has none (made before there was one),
+ * CKV_AKM_DELIVERY_NODE_KEY; 0 for an operational relationship. */
+CK_ULONG akm_relationship_delivery(const akm_relationship *rel);
+
+/* CKM_AKM_EXPORT_WRAP: the credential set of the provisioning relationship
+ * key `key_id` belongs to, both keys (encryption key first), each wrapped
+ * with AES-KWP under a transport key made inside the backend for this call
+ * (backend.h, "Export").  `mode` is CKV_AKM_EXPORT_NODE_KEY (ECDH with the
+ * relationship's recorded node key; eph_point receives the ephemeral public
+ * point) or CKV_AKM_EXPORT_PASSPHRASE (pass_key: the 32 bytes of the
+ * key-wrap key); it must be the relationship's delivery.  out NULL asks for
+ * the length; a length query and CKR_BUFFER_TOO_SMALL change nothing and
+ * record nothing.  Otherwise the export is audited ("export", the mode as
+ * detail), and so is a refusal ("export-refused").  CKR_KEY_HANDLE_INVALID
+ * when there is no such key (or no login); CKR_KEY_NOT_WRAPPABLE for an
+ * operational relationship; CKR_KEY_FUNCTION_NOT_PERMITTED when the
+ * relationship is not active, was made for the other delivery, or (node-key
+ * mode) has no node key recorded. */
+CK_RV akm_relationships_export(akm_relationships *r, int64_t key_id, CK_ULONG mode, const uint8_t *pass_key,
+                               uint8_t eph_point[AKM_NODE_KEY_LEN], CK_BYTE *out, CK_ULONG *out_len);
 
 /* ---- events and the audit trail (events.c, audit.c) -------------------------- */
 

@@ -13,8 +13,11 @@
  *   service.c  the module's own backend session on a token: random bytes,
  *              the data objects of the rollback counter;
  *   kek.c      the key-encryption key and every use of it: making a
- *              relationship key and wrapping it, unwrapping one for use,
- *              re-wrapping one for export.
+ *              relationship key and wrapping it, unwrapping one for use
+ *              or for export;
+ *   export.c   a relationship's keys wrapped for its node under a transport
+ *              key the module makes in the token (ECDH with the node's
+ *              key, or from a passphrase-derived key).
  *
  * Tests that need the backend to fail configure a fault-injecting wrapper
  * module as the backend (tests/support/): it plugs in here, through the
@@ -221,13 +224,55 @@ CK_RV akm_backend_key_generate(akm_backend_service *s, akm_backend_key_kind kind
 /* A non-extractable session object of the key wrapped in `wrapped`. */
 CK_RV akm_backend_key_unwrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
                              size_t wrapped_len, CK_OBJECT_HANDLE *out);
-/* The key wrapped in `wrapped`, wrapped again (CKM_AES_KEY_WRAP_PAD) under
- * the backend key `wrapping`, through a short-lived extractable copy that
- * is destroyed at once: the value never leaves the backend.  When the blob
- * does not unwrap under the KEK, *kek_rv gets the backend's answer (else
- * CKR_OK) and so does the result. */
-CK_RV akm_backend_key_rewrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
-                             size_t wrapped_len, CK_OBJECT_HANDLE wrapping, CK_BYTE *out, CK_ULONG *out_len,
-                             CK_RV *kek_rv);
+
+/* ==== Export: a relationship's keys to its node (export.c) ================
+ *
+ * CKM_AKM_EXPORT_WRAP's work in the backend.  The transport key is made
+ * inside the token by the module itself -- ECDH with the node's recorded
+ * key, or from the passphrase-derived key it is given -- never a key of the
+ * caller's, and it is destroyed, with every other object the export made,
+ * before the call returns.  Each key travels as an extractable short-lived
+ * copy unwrapped under the KEK, wrapped once under the transport key
+ * (CKM_AES_KEY_WRAP_PAD) and destroyed at once: the values never leave the
+ * backend in plaintext. */
+
+/* One relationship key as the registry holds it. */
+typedef struct akm_backend_blob {
+	akm_backend_key_kind kind;
+	const uint8_t *wrapped;
+	size_t wrapped_len;
+} akm_backend_blob;
+
+#define AKM_BACKEND_POINT_LEN 65 /* an uncompressed P-256 point */
+
+/* How the transport key is made. */
+typedef struct akm_backend_transport {
+	/* Node key: CKM_ECDH1_DERIVE (CKD_NULL) between a fresh P-256 key pair
+	 * and node_point; the AES-256 transport key is the shared secret's
+	 * x-coordinate; eph_point receives the pair's public point. */
+	const uint8_t *node_point;            /* AKM_BACKEND_POINT_LEN bytes, or NULL */
+	uint8_t eph_point[AKM_BACKEND_POINT_LEN];
+	/* Passphrase: an AES-256 key object of these 32 bytes. */
+	const uint8_t *key;                   /* AKM_BACKEND_KEY_BYTES bytes, or NULL */
+} akm_backend_transport;
+
+/* Where an export failed. */
+typedef enum akm_backend_export_step {
+	AKM_BACKEND_EXPORT_DONE,      /* it did not */
+	AKM_BACKEND_EXPORT_TRANSPORT, /* making the transport key (key pair, point, ECDH, or the key object) */
+	AKM_BACKEND_EXPORT_UNWRAP,    /* a blob under the KEK */
+	AKM_BACKEND_EXPORT_WRAP,      /* a key under the transport key */
+} akm_backend_export_step;
+
+/* The n blobs, each wrapped under one transport key made as `t` says, one
+ * after another into out (*out_len: the room in, the length out).  On a
+ * failure *step says where, and the result is the backend's answer there.
+ * Nothing the export made is left in the backend, whatever the result. */
+CK_RV akm_backend_export(akm_backend_service *s, akm_backend_transport *t, const akm_backend_blob *keys, size_t n,
+                         CK_BYTE *out, CK_ULONG *out_len, akm_backend_export_step *step);
+
+/* Whether the token's KEK has an unwrap template (a KEK made before there
+ * was one has none, and no backend lets it be added afterwards). */
+bool akm_backend_kek_has_unwrap_template(akm_backend_service *s);
 
 #endif

@@ -32,4 +32,11 @@ static inline CK_BYTE *akm_backend_input(CK_BYTE *p, CK_ULONG len)
 CK_RV akm_backend_service_find(akm_backend_service *s, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out,
                                size_t max, size_t *n);
 
+/* The blob `wrapped` unwrapped under the KEK (kek.c) into a session object
+ * of `kind` that has the KEK's unwrap template: for use (its purpose's
+ * usage flags, not extractable) or, with for_export, for one more wrapping
+ * (no usage, extractable; export.c destroys it at once). */
+CK_RV akm_backend_kek_unwrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
+                             size_t wrapped_len, bool for_export, CK_OBJECT_HANDLE *out);
+
 #endif

@@ -22,25 +22,68 @@ CK_RV akm_backend_kek_find(akm_backend_service *s, bool *found)
 	return rv;
 }
 
+/*
+ * What every key unwrapped under the KEK is: the KEK's CKA_UNWRAP_TEMPLATE,
+ * so that whoever holds the user PIN and reaches the backend token directly
+ * (not through this module) cannot unwrap a registry blob into a readable
+ * (CKA_SENSITIVE false), persistent (CKA_TOKEN true), copyable or
+ * derivable object.  CKA_EXTRACTABLE is not fixed: export needs an
+ * extractable short-lived copy (export.c), use a non-extractable one, and
+ * PKCS#11 gives no way to tell the two callers apart (docs/threat-model.md).
+ * SoftHSM2 (2.6.1) enforces the template by refusing, with
+ * CKR_TEMPLATE_INCONSISTENT, an unwrap whose template does not name each of
+ * these attributes with the same value; it adds none itself.  So every
+ * unwrap here names them all (akm_backend_kek_unwrap).
+ */
+static const CK_OBJECT_CLASS secret_class = CKO_SECRET_KEY;
+static CK_ATTRIBUTE unwrap_fixed[] = {
+	{CKA_CLASS, (void *)&secret_class, sizeof secret_class},
+	{CKA_TOKEN, (void *)&no, 1},
+	{CKA_PRIVATE, (void *)&yes, 1},
+	{CKA_SENSITIVE, (void *)&yes, 1},
+	{CKA_COPYABLE, (void *)&no, 1},
+	{CKA_DERIVE, (void *)&no, 1},
+	{CKA_MODIFIABLE, (void *)&no, 1}, /* last: see akm_backend_kek_unwrap */
+};
+#define NFIXED (sizeof unwrap_fixed / sizeof unwrap_fixed[0])
+
 CK_RV akm_backend_kek_create(akm_backend_service *s)
 {
-	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_ULONG len = AKM_BACKEND_KEY_BYTES;
 	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	/* Wrap and unwrap, nothing else.  It stays modifiable: SoftHSM2 copies
+	 * no object that is not, and without its session copy every wrap and
+	 * unwrap re-reads the token object (batch creation 11% slower).  What a
+	 * PIN-holder at the raw backend could do with that (give it
+	 * CKA_DECRYPT) gives nothing an extractable unwrap does not already
+	 * give them (docs/threat-model.md); its unwrap template cannot be
+	 * changed either way. */
 	CK_ATTRIBUTE t[] = {
-		{CKA_CLASS, &secret, sizeof secret}, {CKA_KEY_TYPE, &aes, sizeof aes},
+		{CKA_CLASS, (void *)&secret_class, sizeof secret_class}, {CKA_KEY_TYPE, &aes, sizeof aes},
 		{CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, (void *)&yes, 1},
 		{CKA_PRIVATE, (void *)&yes, 1}, {CKA_SENSITIVE, (void *)&yes, 1},
-		{CKA_EXTRACTABLE, (void *)&no, 1}, {CKA_WRAP, (void *)&yes, 1},
-		{CKA_UNWRAP, (void *)&yes, 1}, {CKA_ENCRYPT, (void *)&no, 1},
-		{CKA_DECRYPT, (void *)&no, 1}, {CKA_LABEL, AKM_BACKEND_KEK_LABEL, strlen(AKM_BACKEND_KEK_LABEL)},
+		{CKA_EXTRACTABLE, (void *)&no, 1}, {CKA_MODIFIABLE, (void *)&yes, 1},
+		{CKA_WRAP, (void *)&yes, 1}, {CKA_UNWRAP, (void *)&yes, 1},
+		{CKA_ENCRYPT, (void *)&no, 1}, {CKA_DECRYPT, (void *)&no, 1},
+		{CKA_SIGN, (void *)&no, 1}, {CKA_VERIFY, (void *)&no, 1},
+		{CKA_DERIVE, (void *)&no, 1},
+		{CKA_UNWRAP_TEMPLATE, unwrap_fixed, sizeof unwrap_fixed},
+		{CKA_LABEL, AKM_BACKEND_KEK_LABEL, strlen(AKM_BACKEND_KEK_LABEL)},
 	};
 	CK_OBJECT_HANDLE h;
 	CK_RV rv = s->f->C_GenerateKey(s->session, &gen, t, sizeof t / sizeof t[0], &h);
 	if (rv == CKR_OK)
 		s->kek = s->kek_token = h;
 	return rv;
+}
+
+bool akm_backend_kek_has_unwrap_template(akm_backend_service *s)
+{
+	CK_ATTRIBUTE a = {CKA_UNWRAP_TEMPLATE, NULL, 0};
+	if (s->kek_token == 0 || s->f->C_GetAttributeValue(s->session, s->kek_token, &a, 1) != CKR_OK)
+		return false;
+	return a.ulValueLen != CK_UNAVAILABLE_INFORMATION && a.ulValueLen >= sizeof(CK_ATTRIBUTE);
 }
 
 void akm_backend_kek_session_copy(akm_backend_service *s)
@@ -58,7 +101,6 @@ bool akm_backend_kek_is(const akm_backend_service *s, CK_OBJECT_HANDLE h)
 
 /* The usage attributes of a relationship key of `kind`, and its type. */
 typedef struct key_profile {
-	CK_OBJECT_CLASS cls;
 	CK_KEY_TYPE type;
 	const CK_BBOOL *cipher, *mac;
 } key_profile;
@@ -66,8 +108,7 @@ typedef struct key_profile {
 static key_profile profile(akm_backend_key_kind kind)
 {
 	bool cipher = kind == AKM_BACKEND_KEY_CIPHER;
-	return (key_profile){CKO_SECRET_KEY, cipher ? CKK_AES : CKK_GENERIC_SECRET, cipher ? &yes : &no,
-	                     cipher ? &no : &yes};
+	return (key_profile){cipher ? CKK_AES : CKK_GENERIC_SECRET, cipher ? &yes : &no, cipher ? &no : &yes};
 }
 
 CK_RV akm_backend_key_generate(akm_backend_service *s, akm_backend_key_kind kind, bool keep, uint8_t *wrapped,
@@ -105,39 +146,32 @@ CK_RV akm_backend_key_generate(akm_backend_service *s, akm_backend_key_kind kind
 	return CKR_OK;
 }
 
+CK_RV akm_backend_kek_unwrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
+                             size_t wrapped_len, bool for_export, CK_OBJECT_HANDLE *out)
+{
+	key_profile p = profile(kind);
+	/* For use: the purpose's usage flags, never extractable.  For export:
+	 * no use at all, extractable only to be wrapped once more. */
+	const CK_BBOOL *cipher = for_export ? &no : p.cipher, *mac = for_export ? &no : p.mac;
+	CK_ATTRIBUTE t[NFIXED + 8];
+	/* CKA_MODIFIABLE false goes last: SoftHSM2 applies the template in
+	 * order and refuses (CKR_ATTRIBUTE_READ_ONLY) every attribute after it. */
+	memcpy(t, unwrap_fixed, sizeof unwrap_fixed - sizeof unwrap_fixed[0]);
+	CK_ULONG n = NFIXED - 1;
+	t[n++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &p.type, sizeof p.type};
+	t[n++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, (void *)(for_export ? &yes : &no), 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_ENCRYPT, (void *)cipher, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_DECRYPT, (void *)cipher, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_WRAP, (void *)cipher, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_UNWRAP, (void *)cipher, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_SIGN, (void *)mac, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_VERIFY, (void *)mac, 1};
+	t[n++] = unwrap_fixed[NFIXED - 1];
+	return s->f->C_UnwrapKey(s->session, &kwp, s->kek, (CK_BYTE *)wrapped, (CK_ULONG)wrapped_len, t, n, out);
+}
+
 CK_RV akm_backend_key_unwrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
                              size_t wrapped_len, CK_OBJECT_HANDLE *out)
 {
-	key_profile p = profile(kind);
-	CK_ATTRIBUTE t[] = {
-		{CKA_CLASS, &p.cls, sizeof p.cls}, {CKA_KEY_TYPE, &p.type, sizeof p.type},
-		{CKA_TOKEN, (void *)&no, 1}, {CKA_PRIVATE, (void *)&yes, 1},
-		{CKA_SENSITIVE, (void *)&yes, 1}, {CKA_EXTRACTABLE, (void *)&no, 1},
-		{CKA_ENCRYPT, (void *)p.cipher, 1}, {CKA_DECRYPT, (void *)p.cipher, 1},
-		{CKA_WRAP, (void *)p.cipher, 1}, {CKA_UNWRAP, (void *)p.cipher, 1},
-		{CKA_SIGN, (void *)p.mac, 1}, {CKA_VERIFY, (void *)p.mac, 1},
-	};
-	return s->f->C_UnwrapKey(s->session, &kwp, s->kek, (CK_BYTE *)wrapped, (CK_ULONG)wrapped_len, t,
-	                         sizeof t / sizeof t[0], out);
-}
-
-CK_RV akm_backend_key_rewrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
-                             size_t wrapped_len, CK_OBJECT_HANDLE wrapping, CK_BYTE *out, CK_ULONG *out_len,
-                             CK_RV *kek_rv)
-{
-	key_profile p = profile(kind);
-	CK_ATTRIBUTE t[] = {
-		{CKA_CLASS, &p.cls, sizeof p.cls}, {CKA_KEY_TYPE, &p.type, sizeof p.type},
-		{CKA_TOKEN, (void *)&no, 1}, {CKA_PRIVATE, (void *)&yes, 1},
-		{CKA_SENSITIVE, (void *)&yes, 1}, {CKA_EXTRACTABLE, (void *)&yes, 1},
-	};
-	CK_OBJECT_HANDLE tmp = 0;
-	CK_RV rv = s->f->C_UnwrapKey(s->session, &kwp, s->kek, (CK_BYTE *)wrapped, (CK_ULONG)wrapped_len, t,
-	                             sizeof t / sizeof t[0], &tmp);
-	*kek_rv = rv;
-	if (rv != CKR_OK)
-		return rv;
-	rv = s->f->C_WrapKey(s->session, &kwp, wrapping, tmp, out, out_len);
-	s->f->C_DestroyObject(s->session, tmp);
-	return rv;
+	return akm_backend_kek_unwrap(s, kind, wrapped, wrapped_len, false, out);
 }

@@ -63,6 +63,7 @@ static const attr_rule rules[] = {
 	{CKA_AKM_STATE, P_ULONG | P_CREATE | P_MODIFIABLE, 0, 0, 0},
 	{CKA_AKM_SITE, P_BYTES | P_CREATE, 0, AKM_SITE_MAX, 0},
 	{CKA_AKM_NODE_KEY, P_BYTES | P_CREATE | P_ONLY_PR | P_MODIFIABLE, AKM_NODE_KEY_LEN, AKM_NODE_KEY_LEN, 0},
+	{CKA_AKM_DELIVERY, P_ULONG | P_CREATE | P_ONLY_PR, 0, 0, 0}, /* fixed at creation */
 	{CKA_AKM_STATUS, P_ULONG | P_MODIFIABLE, 0, 0, 0},
 	{CKA_AKM_SEQUENCE, P_ULONG | P_MODIFIABLE, 0, 0, 0},
 };
@@ -157,6 +158,11 @@ static CK_RV spec_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_re
 				return CKR_ATTRIBUTE_VALUE_INVALID; /* a new relationship is not suspended or revoked */
 			rel->state = u;
 			break;
+		case CKA_AKM_DELIVERY:
+			if (u != CKV_AKM_DELIVERY_NODE_KEY && u != CKV_AKM_DELIVERY_PASSPHRASE)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			rel->delivery = u;
+			break;
 		case CKA_AKM_RELATIONSHIP_ID: set_bytes(rel->rid, &rel->rid_len, a); break;
 		case CKA_AKM_STATION_ID: set_bytes(rel->station, &rel->station_len, a); break;
 		case CKA_AKM_PEER_NODE: set_bytes(rel->peer, &rel->peer_len, a); break;
@@ -192,6 +198,10 @@ static CK_RV spec_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_re
 	for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++)
 		if ((rules[k].flags & required) && akm_template_find(tmpl, count, rules[k].type) == NULL)
 			return CKR_TEMPLATE_INCOMPLETE;
+	/* A provisioning relationship is delivered to its node's key unless
+	 * its creator asked for a passphrase. */
+	if (rel->kind == CKV_AKM_KIND_PROVISIONING && rel->delivery == 0)
+		rel->delivery = CKV_AKM_DELIVERY_NODE_KEY;
 	return CKR_OK;
 }
 
@@ -226,7 +236,7 @@ CK_RV akm_relationship_generate(const akm_call *c, CK_ATTRIBUTE *const *tmpls, c
 typedef struct key_view {
 	akm_key_record rec;
 	CK_OBJECT_CLASS cls;
-	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed, status, seq;
+	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed, status, seq, delivery;
 	CK_MECHANISM_TYPE gen_mech;
 	akm_attr_value attrs[56];
 	size_t n;
@@ -298,6 +308,8 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v)
 		add(v, CKA_AKM_PEER_NODE, rel->peer, rel->peer_len, false);
 		add(v, CKA_AKM_HW_BINDING, rel->hw, rel->hw_len, false);
 		add(v, CKA_AKM_NODE_KEY, rel->node_key, rel->node_key_len, false);
+		v->delivery = akm_relationship_delivery(rel);
+		add(v, CKA_AKM_DELIVERY, &v->delivery, sizeof v->delivery, false);
 	} else {
 		add(v, CKA_AKM_MEMBERS, rel->members, rel->members_len, false);
 	}
@@ -470,8 +482,6 @@ static CK_RV rel_use(const akm_call *c, CK_OBJECT_HANDLE h, akm_use use, CK_OBJE
 		return refused(c, h, CKR_KEY_INDIGESTIBLE);
 	case AKM_USE_DERIVE: /* CKA_DERIVE is false */
 		return refused(c, h, CKR_KEY_FUNCTION_NOT_PERMITTED);
-	case AKM_USE_TRANSPORT: /* a transport key is the backend's */
-		return refused(c, h, CKR_WRAPPING_KEY_TYPE_INCONSISTENT);
 	case AKM_USE_PLAIN:
 		return CKR_KEY_HANDLE_INVALID;
 	default:
@@ -607,10 +617,19 @@ out:
 	return rv == CKR_USER_NOT_LOGGED_IN ? CKR_OK : rv;
 }
 
-static CK_RV rel_export(const akm_call *c, CK_OBJECT_HANDLE h, CK_OBJECT_HANDLE transport, CK_BYTE *out,
+static CK_RV rel_export(const akm_call *c, CK_OBJECT_HANDLE h, CK_AKM_EXPORT_WRAP_PARAMS *p, CK_BYTE *out,
                         CK_ULONG *out_len)
 {
-	return akm_relationships_export(akm_core_relationships(c), key_id_of(h), transport, out, out_len);
+	akm_relationships *rels = akm_core_relationships(c);
+	uint8_t point[AKM_NODE_KEY_LEN];
+	if (rels == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	CK_RV rv = akm_relationships_export(rels, key_id_of(h), p->ulMode, p->pKey, point, out, out_len);
+	if (rv == CKR_OK && out != NULL && p->ulMode == CKV_AKM_EXPORT_NODE_KEY) {
+		memcpy(p->pPublicData, point, AKM_NODE_KEY_LEN);
+		p->ulPublicDataLen = AKM_NODE_KEY_LEN;
+	}
+	return rv;
 }
 
 const akm_object_class akm_class_relationship = {

@@ -44,21 +44,46 @@ static CK_RV generate_batch(const akm_call *c, CK_MECHANISM *m, CK_ATTRIBUTE *tm
 	return rv;
 }
 
-/* CKM_AKM_EXPORT_WRAP: a relationship key wrapped under a transport key of
- * the backend's, without leaving it. */
+/* CKM_AKM_EXPORT_WRAP's parameter: CKR_OK when it is well formed for its
+ * mode (include/akm/pkcs11-akm.h). */
+static CK_RV export_params_check(const CK_MECHANISM *m)
+{
+	const CK_AKM_EXPORT_WRAP_PARAMS *p = m->pParameter;
+	if (p == NULL || m->ulParameterLen != sizeof *p)
+		return CKR_MECHANISM_PARAM_INVALID;
+	switch (p->ulMode) {
+	case CKV_AKM_EXPORT_NODE_KEY:
+		if (p->pKey != NULL || p->ulKeyLen != 0 || p->pPublicData == NULL ||
+		    p->ulPublicDataLen < AKM_EXPORT_POINT_LEN)
+			return CKR_MECHANISM_PARAM_INVALID;
+		return CKR_OK;
+	case CKV_AKM_EXPORT_PASSPHRASE:
+		if (p->pKey == NULL || p->ulKeyLen != AKM_EXPORT_KEY_LEN || p->pPublicData != NULL ||
+		    p->ulPublicDataLen != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		return CKR_OK;
+	default:
+		return CKR_MECHANISM_PARAM_INVALID;
+	}
+}
+
+/* CKM_AKM_EXPORT_WRAP: a relationship's credential set wrapped under a
+ * transport key the module makes in the backend.  The caller names no
+ * wrapping key: one it could name is one whose value it may know, and a
+ * relationship key wrapped under it is a plaintext key. */
 static CK_RV export_wrap(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
                          CK_BYTE *out, CK_ULONG *out_len)
 {
-	CK_OBJECT_HANDLE transport, plain;
-	if (m->pParameter != NULL || m->ulParameterLen != 0)
-		return CKR_MECHANISM_PARAM_INVALID;
+	CK_OBJECT_HANDLE plain;
+	if (wrapping != CK_INVALID_HANDLE)
+		return CKR_WRAPPING_KEY_HANDLE_INVALID;
+	CK_RV rv = export_params_check(m);
+	if (rv != CKR_OK)
+		return rv;
 	const akm_object_class *cls = akm_object_class_of(key);
 	if (cls->export == NULL) /* only relationship keys are exported this way */
 		return cls->use(c, key, AKM_USE_PLAIN, &plain) == CKR_OK ? CKR_KEY_NOT_WRAPPABLE : CKR_KEY_HANDLE_INVALID;
-	CK_RV rv = akm_core_use_key(c, wrapping, AKM_USE_TRANSPORT, &transport);
-	if (rv != CKR_OK)
-		return rv == CKR_KEY_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : rv;
-	return cls->export(c, key, transport, out, out_len);
+	return cls->export(c, key, m->pParameter, out, out_len);
 }
 
 static const akm_vendor_mechanism vendor_mechanisms[] = {

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <p11-kit/pkcs11.h>
 
+#include "akm/pkcs11-akm.h"
 #include "core/core.h"
 
 /* Relationship keys: this base plus the key's id.  Pass-through handles are
@@ -42,7 +43,6 @@ typedef enum akm_use {
 	AKM_USE_EXTRACT,   /* the key C_WrapKey wraps */
 	AKM_USE_DIGEST,    /* C_DigestKey */
 	AKM_USE_DERIVE,    /* the base key of C_DeriveKey */
-	AKM_USE_TRANSPORT, /* the transport key of CKM_AKM_EXPORT_WRAP */
 	AKM_USE_PLAIN,     /* a key as the backend has it (operation state, mechanism parameters) */
 } akm_use;
 
@@ -70,8 +70,11 @@ typedef struct akm_object_class {
 	/* Handles of objects matching tmpl after *cursor (updated), at most max. */
 	CK_RV (*find)(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, int64_t *cursor,
 	              CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n);
-	/* CKM_AKM_EXPORT_WRAP: h's value wrapped under the backend key `transport`. */
-	CK_RV (*export)(const akm_call *c, CK_OBJECT_HANDLE h, CK_OBJECT_HANDLE transport, CK_BYTE *out,
+	/* CKM_AKM_EXPORT_WRAP: the credential set h belongs to, wrapped under a
+	 * transport key the module makes as p says (checked by the caller:
+	 * the mode and its fields); p->pPublicData receives the ephemeral
+	 * point in node-key mode. */
+	CK_RV (*export)(const akm_call *c, CK_OBJECT_HANDLE h, CK_AKM_EXPORT_WRAP_PARAMS *p, CK_BYTE *out,
 	                CK_ULONG *out_len);
 } akm_object_class;
 

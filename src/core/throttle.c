@@ -118,25 +118,24 @@ CK_RV akm_throttle_begin(uint32_t slot, akm_login_who who, akm_throttle *t)
 	uint32_t failures = r->failures;
 	close(fd);
 
-	char detail[128];
 	CK_RV rv;
 	if (v == AKM_LOGIN_LOCKED_OUT) {
 		rv = CKR_PIN_LOCKED;
-		snprintf(detail, sizeof detail, "%s: PIN locked after %lu wrong PINs", who_name[who],
-		         (unsigned long)failures);
 		akm_log(AKM_LOG_WARNING, "C_Login refused without trying the PIN: the %s PIN is locked after %lu wrong "
 		        "PINs; the security officer must set it (C_InitPIN)", who_name[who], (unsigned long)failures);
 	} else {
 		rv = CKR_FUNCTION_FAILED;
-		snprintf(detail, sizeof detail, "%s: back-off after %lu wrong PINs, %llu.%03llu s left", who_name[who],
-		         (unsigned long)failures, (unsigned long long)(wait / 1000), (unsigned long long)(wait % 1000));
 		akm_log(AKM_LOG_WARNING, "C_Login refused without trying the PIN: %lu wrong %s PINs in a row; "
 		        "try again in %llu.%03llu s", (unsigned long)failures, who_name[who],
 		        (unsigned long long)(wait / 1000), (unsigned long long)(wait % 1000));
 	}
+	/* The record says whose PIN and why (the result); the numbers are in
+	 * the log line.  Its detail is the login record's, so that a refusal
+	 * before login is kept aside and joins the trail at the next login
+	 * like a wrong PIN (events.c, pending events). */
 	akm_relationships *rels = akm_core_slot_relationships(slot);
 	if (audit && rels != NULL)
-		akm_relationships_event(rels, AKM_EVENT_LOGIN_REFUSED, 0, rv, detail);
+		akm_relationships_event(rels, AKM_EVENT_LOGIN_REFUSED, 0, rv, who_name[who]);
 	return rv;
 }
 

@@ -27,3 +27,28 @@ void akm_locked_free(void *p)
 	if (p != NULL)
 		sodium_free(p);
 }
+
+struct akm_hmac_key {
+	crypto_auth_hmacsha256_state start; /* after the key */
+};
+
+akm_hmac_key *akm_hmac_key_new(const uint8_t key[32])
+{
+	akm_hmac_key *k = akm_locked_alloc(sizeof *k);
+	if (k != NULL)
+		crypto_auth_hmacsha256_init(&k->start, key, 32);
+	return k;
+}
+
+void akm_hmac_key_free(akm_hmac_key *k)
+{
+	akm_locked_free(k);
+}
+
+void akm_hmac_with(const akm_hmac_key *k, const void *msg, size_t len, uint8_t out[AKM_HMAC_LEN])
+{
+	crypto_auth_hmacsha256_state st = k->start;
+	crypto_auth_hmacsha256_update(&st, msg, len);
+	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof st);
+}

@@ -34,7 +34,7 @@ typedef struct akm_store_ops {
 	CK_RV (*count)(akm_store *s, akm_store_table table, int64_t *n);
 	CK_RV (*audit_append)(akm_store *s, const akm_audit_event *ev);
 	CK_RV (*pending_add)(akm_store *s, const akm_audit_event *ev);
-	CK_RV (*pending_flush)(akm_store *s);
+	CK_RV (*pending_flush)(akm_store *s, akm_pending_rule allowed, int64_t *refused);
 	CK_RV (*audit_head)(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 	CK_RV (*audit_hash_at)(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 	CK_RV (*audit_verify)(akm_store *s, int64_t *records, char *err, size_t errlen);
@@ -46,7 +46,7 @@ typedef struct akm_store_ops {
 struct akm_store {
 	const akm_store_ops *ops;
 	const char *location; /* for messages; owned by the implementation */
-	uint8_t *key;         /* the sealing key (locked memory), NULL before login */
+	struct akm_hmac_key *key; /* the sealing key (lib/keyed.h), NULL before login */
 	char tamper[256];     /* akm_store_tamper_reason */
 };
 
@@ -61,9 +61,10 @@ void akm_seal_key(const akm_store *s, const akm_key *key, uint8_t mac[AKM_SEAL_L
 void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t value, const uint8_t *blob,
                    size_t len, uint8_t mac[AKM_SEAL_LEN]);
 /* An audit record: its hashed fields, whether rid and detail are present
- * (not NULL), its chain links. */
+ * (not NULL), whether it records a change of a relationship's row, its
+ * chain links. */
 void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, bool has_detail,
-                    const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN]);
+                    bool row_change, const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN]);
 /* Whether a stored MAC (any length, NULL for none) is the computed one;
  * constant time. */
 bool akm_seal_matches(const uint8_t mac[AKM_SEAL_LEN], const void *stored, size_t stored_len);

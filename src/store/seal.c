@@ -12,14 +12,10 @@
 
 CK_RV akm_store_seal(akm_store *s, const uint8_t *key)
 {
-	if (key == NULL) {
-		akm_locked_free(s->key); /* wiped and unlocked */
-		s->key = NULL;
-		return CKR_OK;
-	}
-	if (s->key == NULL && (s->key = akm_locked_alloc(AKM_STORE_KEY_LEN)) == NULL)
+	akm_hmac_key_free(s->key); /* wiped and unlocked */
+	s->key = NULL;
+	if (key != NULL && (s->key = akm_hmac_key_new(key)) == NULL)
 		return CKR_HOST_MEMORY;
-	memcpy(s->key, key, AKM_STORE_KEY_LEN);
 	return CKR_OK;
 }
 
@@ -53,7 +49,7 @@ static void row_finish(const akm_store *s, akm_fieldhash *h, uint8_t mac[AKM_SEA
 	if (s->key == NULL)
 		memset(mac, 0, AKM_SEAL_LEN);
 	else
-		akm_hmac_sha256(s->key, digest, sizeof digest, mac);
+		akm_hmac_with(s->key, digest, sizeof digest, mac);
 	akm_wipe(digest, sizeof digest);
 }
 
@@ -76,6 +72,7 @@ void akm_seal_relationship(const akm_store *s, const akm_relationship *rel, uint
 	akm_fieldhash_bytes(&h, rel->site, rel->site_len);
 	akm_fieldhash_bytes(&h, rel->node_key, rel->node_key_len);
 	akm_fieldhash_u64(&h, rel->delivery);
+	akm_fieldhash_u64(&h, (uint64_t)rel->audit);
 	row_finish(s, &h, mac);
 }
 
@@ -110,7 +107,7 @@ void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t va
 }
 
 void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, bool has_detail,
-                    const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN])
+                    bool row_change, const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN])
 {
 	akm_fieldhash h;
 	row_start(&h, "audit", e->seq);
@@ -122,6 +119,7 @@ void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, 
 	akm_fieldhash_u64(&h, e->result);
 	akm_fieldhash_u64(&h, has_detail);
 	akm_fieldhash_bytes(&h, e->detail, e->detail_len);
+	akm_fieldhash_u64(&h, row_change);
 	akm_fieldhash_bytes(&h, prev, AKM_AUDIT_HASH_LEN);
 	akm_fieldhash_bytes(&h, hash, AKM_AUDIT_HASH_LEN);
 	row_finish(s, &h, mac);

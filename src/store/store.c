@@ -119,7 +119,10 @@ CK_RV akm_store_audit_append(akm_store *s, const akm_audit_event *ev)
 }
 
 CK_RV akm_store_pending_add(akm_store *s, const akm_audit_event *ev) { return s->ops->pending_add(s, ev); }
-CK_RV akm_store_pending_flush(akm_store *s) { return s->ops->pending_flush(s); }
+CK_RV akm_store_pending_flush(akm_store *s, akm_pending_rule allowed, int64_t *refused)
+{
+	return s->ops->pending_flush(s, allowed, refused);
+}
 
 CK_RV akm_store_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
 {

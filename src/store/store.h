@@ -59,7 +59,12 @@ typedef struct akm_relationship {
 	size_t site_len;
 	uint8_t node_key[AKM_NODE_KEY_LEN];
 	size_t node_key_len;          /* 0 or AKM_NODE_KEY_LEN */
-	CK_ULONG delivery;            /* CKA_AKM_DELIVERY; 0 for relationships made before it */
+	CK_ULONG delivery;            /* CKA_AKM_DELIVERY: CKV_AKM_DELIVERY_* (PR); 0 for an ASR, and for a
+	                               * relationship made before it (node-key) */
+	/* The audit record of its last change (the last one with
+	 * row_change); 0 before the first.  A row put back as an older sealed
+	 * version of itself names an older record than the trail has. */
+	int64_t audit;
 } akm_relationship;
 
 typedef struct akm_key {
@@ -93,6 +98,7 @@ typedef struct akm_audit_event {
 	size_t rid_len;
 	CK_RV result;         /* CKR_OK, or the failure */
 	const char *detail;   /* free text without secrets, or NULL */
+	bool row_change;      /* it records a change of the relationship's row */
 } akm_audit_event;
 
 /* One audit record, as stored (text fields are not NUL-terminated). */
@@ -188,9 +194,12 @@ CK_RV akm_store_count(akm_store *s, akm_store_table table, int64_t *n);
  * remove them; the module's log has them too. */
 #define AKM_STORE_PENDING_MAX 1000
 CK_RV akm_store_pending_add(akm_store *s, const akm_audit_event *ev);
-/* In the login's transaction, sealed: appends every pending event to the
- * audit trail (its detail saying when it happened) and removes it. */
-CK_RV akm_store_pending_flush(akm_store *s);
+/* In the login's transaction, sealed: appends every pending event that
+ * `allowed` accepts to the audit trail (its detail saying when it
+ * happened), and removes them all; *refused counts the others (rows
+ * nobody but the file's writer can have put there). */
+typedef bool (*akm_pending_rule)(const char *actor, const char *action, CK_RV result, const char *detail);
+CK_RV akm_store_pending_flush(akm_store *s, akm_pending_rule allowed, int64_t *refused);
 
 /* The audit trail: append-only, hash-chained (docs/formats.md).  Appended in
  * the caller's transaction when one is open, else in its own. */

@@ -309,6 +309,9 @@ START_TEST(test_refusals_audited_once_per_wrong_pin)
 	ck_assert_uint_eq(count_action("login-refused", &result), 1);
 	ck_assert_uint_eq(result, CKR_FUNCTION_FAILED);
 	ck_assert_uint_eq(count_action("login", NULL), 1);
+	/* Kept aside before login and accepted into the trail at login, not
+	 * taken for rows planted in the file. */
+	ck_assert_uint_eq(count_action("tamper-detected", NULL), 0);
 }
 END_TEST
 

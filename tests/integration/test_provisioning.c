@@ -1,8 +1,9 @@
 /*
  * The module's provisioning interface (docs/object-model.md, "Provisioning"):
  * the station's attributes of a relationship (status, sequence, site, node
- * key) and their rules, CKM_AKM_EXPORT_WRAP (checked by unwrapping the
- * result with OpenSSL and using the key on both sides), and the audit trail
+ * key, delivery) and their rules, CKM_AKM_EXPORT_WRAP in both modes (checked
+ * by deriving the transport key and unwrapping the result with OpenSSL, and
+ * using the keys on both sides) and its refusals, and the audit trail
  * as CKO_AKM_AUDIT_RECORD objects (read, searched, appended, recomputed,
  * never changed).
  */
@@ -207,6 +208,77 @@ START_TEST(test_station_attributes)
 }
 END_TEST
 
+/* The audit trail's length. */
+static CK_ULONG audit_count(void)
+{
+	static CK_OBJECT_HANDLE all[4096];
+	return audit_records(NULL, 0, all, 4096);
+}
+
+static void rid_of(CK_OBJECT_HANDLE h, CK_BYTE rid[32], CK_ULONG *len)
+{
+	CK_ATTRIBUTE r = {CKA_AKM_RELATIONSHIP_ID, rid, 32};
+	ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, h, &r, 1), CKR_OK);
+	*len = r.ulValueLen;
+}
+
+/* How many of the relationship's records are `action` with `detail`. */
+static CK_ULONG count_records(CK_OBJECT_HANDLE h, const char *action, const char *detail)
+{
+	CK_BYTE rid[32];
+	CK_ULONG rid_len, n = 0;
+	CK_OBJECT_HANDLE recs[256];
+	rid_of(h, rid, &rid_len);
+	CK_ULONG total = audit_records(rid, rid_len, recs, 256);
+	for (CK_ULONG i = 0; i < total; i++) {
+		char act[64], det[600];
+		audit_action(recs[i], act, sizeof act);
+		CK_ATTRIBUTE d = {CKA_AKM_AUDIT_DETAIL, det, sizeof det - 1};
+		ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, recs[i], &d, 1), CKR_OK);
+		det[d.ulValueLen] = '\0';
+		n += strcmp(act, action) == 0 && strcmp(det, detail) == 0;
+	}
+	return n;
+}
+
+/* `enc` and `mac` are the values of the relationship's keys: a GCM
+ * ciphertext made through the module opens with enc in OpenSSL, and
+ * HMAC-SHA256 through the module equals OpenSSL's under mac. */
+static void assert_values(CK_OBJECT_HANDLE enc_key, const CK_BYTE enc[32], const CK_BYTE mac[32])
+{
+	CK_BYTE iv[12] = {1, 2, 3}, ct[64], msg[16] = "exported key ok";
+	CK_GCM_PARAMS gcm = {iv, sizeof iv, 96, NULL, 0, 128};
+	CK_MECHANISM gm = {CKM_AES_GCM, &gcm, sizeof gcm};
+	CK_ULONG ctlen = sizeof ct;
+	ck_assert_int_eq(t.f->C_EncryptInit(t.s, &gm, enc_key), CKR_OK);
+	ck_assert_int_eq(t.f->C_Encrypt(t.s, msg, sizeof msg, ct, &ctlen), CKR_OK);
+	ck_assert_uint_eq(ctlen, 32);
+	it_assert_gcm_opens(enc, iv, ct, msg);
+	CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
+	CK_BYTE tag[32], expect[32];
+	CK_ULONG taglen = sizeof tag;
+	unsigned int elen = 0;
+	ck_assert_int_eq(t.f->C_SignInit(t.s, &hm, mac_of(enc_key)), CKR_OK);
+	ck_assert_int_eq(t.f->C_Sign(t.s, msg, sizeof msg, tag, &taglen), CKR_OK);
+	HMAC(EVP_sha256(), mac, 32, msg, sizeof msg, expect, &elen);
+	ck_assert(taglen == 32 && elen == 32 && memcmp(tag, expect, 32) == 0);
+}
+
+/* A PR made for passphrase delivery. */
+static CK_RV make_pass_pr(const char *name, CK_OBJECT_HANDLE *h)
+{
+	CK_ULONG delivery = CKV_AKM_DELIVERY_PASSPHRASE;
+	CK_ATTRIBUTE tmpl[] = {
+		{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, (void *)name, strlen(name)},
+		{CKA_AKM_HW_BINDING, "hw-2", 4}, {CKA_LABEL, (void *)name, strlen(name)},
+		{CKA_AKM_DELIVERY, &delivery, sizeof delivery},
+	};
+	return t.f->C_GenerateKey(t.s, &rel_gen, tmpl, 5, h);
+}
+
+/* The node-key export: ECDH inside the station's token with the recorded
+ * node key; the node (here OpenSSL with the node's private key) derives
+ * the same transport key from the ephemeral point and opens both keys. */
 START_TEST(test_export_wrap)
 {
 	/* The mechanism is listed on the registry's slot. */
@@ -214,89 +286,261 @@ START_TEST(test_export_wrap)
 	ck_assert_int_eq(t.f->C_GetMechanismInfo(t.slot, CKM_AKM_EXPORT_WRAP, &info), CKR_OK);
 	ck_assert(info.flags & CKF_WRAP);
 
-	CK_OBJECT_HANDLE enc, pending;
-	ck_assert_int_eq(make_pr("node-x", 0, NULL, NULL, &enc), CKR_OK);
-	CK_OBJECT_HANDLE mac = mac_of(enc);
-	ck_assert_int_eq(make_pr("node-p", CKV_AKM_STATE_PENDING, NULL, NULL, &pending), CKR_OK);
+	CK_BYTE node_point[65];
+	EVP_PKEY *node = it_ec_generate(node_point);
+	CK_OBJECT_HANDLE enc;
+	ck_assert_int_eq(make_pr("node-x", 0, NULL, node_point, &enc), CKR_OK);
+	/* Node-key delivery is the default. */
+	ck_assert_uint_eq(get_ulong(enc, CKA_AKM_DELIVERY), CKV_AKM_DELIVERY_NODE_KEY);
+	ck_assert_uint_eq(get_ulong(mac_of(enc), CKA_AKM_DELIVERY), CKV_AKM_DELIVERY_NODE_KEY);
 
-	/* A transport key whose value the test knows. */
-	CK_BYTE kek[32];
+	CK_BYTE eph[70], wrapped[128];
+	memset(eph, 0xa5, sizeof eph);
+	CK_AKM_EXPORT_WRAP_PARAMS p = {CKV_AKM_EXPORT_NODE_KEY, NULL, 0, eph, sizeof eph};
+	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
+
+	/* A length query and a buffer too small: the length, and nothing else
+	 * (no record, no point, no object left in the backend). */
+	CK_ULONG records = audit_count(), wlen = 0;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, NULL, &wlen), CKR_OK);
+	ck_assert_uint_eq(wlen, 80);
+	wlen = 79;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, wrapped, &wlen), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(wlen, 80);
+	ck_assert_uint_eq(audit_count(), records);
+	ck_assert_uint_eq(p.ulPublicDataLen, sizeof eph);
+	for (size_t i = 0; i < sizeof eph; i++)
+		ck_assert_uint_eq(eph[i], 0xa5);
+
+	/* The export, through the MAC key's handle as well as the encryption
+	 * key's: the same credential set, encryption key first. */
+	CK_BYTE x[32], enc_value[32], mac_value[32];
+	for (int round = 0; round < 2; round++) {
+		p.ulPublicDataLen = sizeof eph;
+		wlen = sizeof wrapped;
+		ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, round ? mac_of(enc) : enc, wrapped, &wlen),
+		                 CKR_OK);
+		ck_assert_uint_eq(wlen, 80);
+		ck_assert_uint_eq(p.ulPublicDataLen, 65);
+		ck_assert_uint_eq(eph[0], 0x04);
+		ck_assert_uint_eq(eph[65], 0xa5); /* nothing written past the point */
+		it_ecdh_x(node, eph, x);
+		it_open_export(x, wrapped, enc_value, mac_value);
+		assert_values(enc, enc_value, mac_value);
+	}
+	/* One record per export, saying how the keys left. */
+	ck_assert_uint_eq(count_records(enc, "export", "node-key"), 2);
+	EVP_PKEY_free(node);
+}
+END_TEST
+
+/* Two exports use two ephemeral keys (and so two transport keys). */
+START_TEST(test_export_ephemeral_fresh)
+{
+	CK_BYTE node_point[65], eph1[65], eph2[65], w1[80], w2[80];
+	EVP_PKEY *node = it_ec_generate(node_point);
+	CK_OBJECT_HANDLE enc;
+	ck_assert_int_eq(make_pr("node-e", 0, NULL, node_point, &enc), CKR_OK);
+	CK_AKM_EXPORT_WRAP_PARAMS p = {CKV_AKM_EXPORT_NODE_KEY, NULL, 0, eph1, 65};
+	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
+	CK_ULONG wlen = sizeof w1;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, w1, &wlen), CKR_OK);
+	p.pPublicData = eph2;
+	wlen = sizeof w2;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, w2, &wlen), CKR_OK);
+	ck_assert(memcmp(eph1, eph2, 65) != 0);
+	ck_assert(memcmp(w1, w2, 80) != 0);
+	CK_BYTE x[32], e1[32], m1[32], e2[32], m2[32];
+	it_ecdh_x(node, eph1, x);
+	it_open_export(x, w1, e1, m1);
+	it_ecdh_x(node, eph2, x);
+	it_open_export(x, w2, e2, m2);
+	ck_assert(memcmp(e1, e2, 32) == 0 && memcmp(m1, m2, 32) == 0);
+	EVP_PKEY_free(node);
+}
+END_TEST
+
+START_TEST(test_export_refusals)
+{
+	CK_BYTE node_point[65];
+	EVP_PKEY *node = it_ec_generate(node_point);
+	EVP_PKEY_free(node);
+	CK_OBJECT_HANDLE enc, bare, pending;
+	ck_assert_int_eq(make_pr("node-r", 0, NULL, node_point, &enc), CKR_OK);
+	ck_assert_int_eq(make_pr("node-bare", 0, NULL, NULL, &bare), CKR_OK);
+	ck_assert_int_eq(make_pr("node-p", CKV_AKM_STATE_PENDING, NULL, node_point, &pending), CKR_OK);
+	CK_OBJECT_HANDLE mac = mac_of(enc);
+
+	/* An AES key whose value the caller knows, as the wrapping key: the
+	 * attack this mechanism used to allow.  Refused whatever the
+	 * parameter, before anything is looked at: no record at all. */
+	CK_BYTE known[32];
 	for (int i = 0; i < 32; i++)
-		kek[i] = (CK_BYTE)(i * 7 + 1);
+		known[i] = (CK_BYTE)(i * 7 + 1);
 	CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
 	CK_KEY_TYPE aes = CKK_AES;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ATTRIBUTE kt[] = {{CKA_CLASS, &sk, sizeof sk}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &no, 1},
-	                     {CKA_WRAP, &yes, 1}, {CKA_VALUE, kek, 32}};
-	CK_OBJECT_HANDLE transport;
-	ck_assert_int_eq(t.f->C_CreateObject(t.s, kt, 5, &transport), CKR_OK);
+	                     {CKA_WRAP, &yes, 1}, {CKA_VALUE, known, 32}};
+	CK_OBJECT_HANDLE mine;
+	ck_assert_int_eq(t.f->C_CreateObject(t.s, kt, 5, &mine), CKR_OK);
+	CK_BYTE eph[65], wrapped[128];
+	CK_AKM_EXPORT_WRAP_PARAMS p = {CKV_AKM_EXPORT_NODE_KEY, NULL, 0, eph, sizeof eph};
+	CK_AKM_EXPORT_WRAP_PARAMS pp = {CKV_AKM_EXPORT_PASSPHRASE, known, 32, NULL, 0};
+	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
+	CK_MECHANISM exp_pass = {CKM_AKM_EXPORT_WRAP, &pp, sizeof pp};
+	CK_MECHANISM old_form = {CKM_AKM_EXPORT_WRAP, NULL, 0};
+	CK_ULONG records = audit_count(), wlen = sizeof wrapped;
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &old_form, mine, enc, wrapped, &wlen), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, mine, enc, wrapped, &wlen), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp_pass, mine, mac, wrapped, &wlen), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, mine, enc, NULL, &wlen), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, enc, mac, wrapped, &wlen), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, 0x7777, enc, wrapped, &wlen), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(wlen, sizeof wrapped);
+	ck_assert_uint_eq(audit_count(), records);
+	/* Nor does any other mechanism wrap a relationship key. */
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &kwp, mine, enc, wrapped, &wlen), CKR_KEY_UNEXTRACTABLE);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &kwp, mine, mac, wrapped, &wlen), CKR_KEY_UNEXTRACTABLE);
 
-	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, NULL, 0};
-	CK_BYTE wrapped[64], value[64];
-	CK_ULONG wlen = 0;
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, enc, NULL, &wlen), CKR_OK);
-	ck_assert_uint_eq(wlen, 40);
-	wlen = 8;
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, enc, wrapped, &wlen), CKR_BUFFER_TOO_SMALL);
-	wlen = sizeof wrapped;
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, enc, wrapped, &wlen), CKR_OK);
-	ck_assert_uint_eq(wlen, 40);
-	ck_assert_int_eq(it_unwrap_kwp(kek, wrapped, wlen, value), 32);
+	/* A parameter missing, of the wrong size, or not right for its mode. */
+	CK_AKM_EXPORT_WRAP_PARAMS bad;
+	CK_MECHANISM bad_m = {CKM_AKM_EXPORT_WRAP, &bad, sizeof bad};
+	CK_MECHANISM short_m = {CKM_AKM_EXPORT_WRAP, &p, sizeof p - 1};
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &old_form, CK_INVALID_HANDLE, enc, wrapped, &wlen), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &short_m, CK_INVALID_HANDLE, enc, wrapped, &wlen), CKR_MECHANISM_PARAM_INVALID);
+	const CK_AKM_EXPORT_WRAP_PARAMS bads[] = {
+		{0, NULL, 0, eph, 65},
+		{3, NULL, 0, eph, 65},
+		{CKV_AKM_EXPORT_NODE_KEY, known, 32, eph, 65},  /* a key of the caller's: never */
+		{CKV_AKM_EXPORT_NODE_KEY, NULL, 0, NULL, 65},
+		{CKV_AKM_EXPORT_NODE_KEY, NULL, 0, eph, 64},
+		{CKV_AKM_EXPORT_PASSPHRASE, NULL, 32, NULL, 0},
+		{CKV_AKM_EXPORT_PASSPHRASE, known, 31, NULL, 0},
+		{CKV_AKM_EXPORT_PASSPHRASE, known, 33, NULL, 0},
+		{CKV_AKM_EXPORT_PASSPHRASE, known, 32, eph, 65},
+	};
+	for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+		bad = bads[i];
+		ck_assert_msg(t.f->C_WrapKey(t.s, &bad_m, CK_INVALID_HANDLE, enc, wrapped, &wlen) ==
+		              CKR_MECHANISM_PARAM_INVALID, "parameter %zu", i);
+		ck_assert_msg(t.f->C_WrapKey(t.s, &bad_m, CK_INVALID_HANDLE, enc, NULL, &wlen) ==
+		              CKR_MECHANISM_PARAM_INVALID, "parameter %zu (length query)", i);
+	}
+	ck_assert_uint_eq(audit_count(), records);
 
-	/* It is the relationship's key: a GCM ciphertext made through the
-	 * module opens with it in OpenSSL. */
-	CK_BYTE iv[12] = {1, 2, 3}, ct[64], msg[16] = "exported key ok";
-	CK_GCM_PARAMS gcm = {iv, sizeof iv, 96, NULL, 0, 128};
-	CK_MECHANISM gm = {CKM_AES_GCM, &gcm, sizeof gcm};
-	CK_ULONG ctlen = sizeof ct;
-	ck_assert_int_eq(t.f->C_EncryptInit(t.s, &gm, enc), CKR_OK);
-	ck_assert_int_eq(t.f->C_Encrypt(t.s, msg, sizeof msg, ct, &ctlen), CKR_OK);
-	ck_assert_uint_eq(ctlen, 32);
-	it_assert_gcm_opens(value, iv, ct, msg);
-
-	/* And the MAC key: HMAC-SHA256 through the module equals OpenSSL's. */
-	wlen = sizeof wrapped;
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, mac, wrapped, &wlen), CKR_OK);
-	ck_assert_int_eq(it_unwrap_kwp(kek, wrapped, wlen, value), 32);
-	CK_MECHANISM hm = {CKM_SHA256_HMAC, NULL, 0};
-	CK_BYTE tag[32], expect[32];
-	CK_ULONG taglen = sizeof tag;
-	unsigned int elen = 0;
-	ck_assert_int_eq(t.f->C_SignInit(t.s, &hm, mac), CKR_OK);
-	ck_assert_int_eq(t.f->C_Sign(t.s, msg, sizeof msg, tag, &taglen), CKR_OK);
-	HMAC(EVP_sha256(), value, 32, msg, sizeof msg, expect, &elen);
-	ck_assert(taglen == 32 && elen == 32 && memcmp(tag, expect, 32) == 0);
-
-	/* Refusals. */
-	wlen = sizeof wrapped;
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, pending, wrapped, &wlen), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	/* Passphrase mode on a relationship made for node-key delivery: the
+	 * caller would choose the transport key.  Refused and recorded; a
+	 * length query is refused and leaves no record. */
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp_pass, CK_INVALID_HANDLE, enc, NULL, &wlen), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(audit_count(), records);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp_pass, CK_INVALID_HANDLE, enc, wrapped, &wlen),
+	                 CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(count_records(enc, "export-refused", "delivery node-key"), 1);
+	/* Node-key mode with no node key recorded. */
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, bare, wrapped, &wlen), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(count_records(bare, "export-refused", "no node key"), 1);
+	/* Pending. */
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, pending, wrapped, &wlen),
+	                 CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(count_records(pending, "export-refused", "pending"), 1);
+	/* Not a provisioning relationship's key, or no such key. */
 	CK_ULONG kind_op = CKV_AKM_KIND_OPERATIONAL;
 	static const CK_BYTE members[] = {1, 'A', 1, 'B'};
 	CK_ATTRIBUTE op_t[] = {{CKA_AKM_KIND, &kind_op, sizeof kind_op}, {CKA_AKM_MEMBERS, (void *)members, 4}};
 	CK_OBJECT_HANDLE op;
 	ck_assert_int_eq(t.f->C_GenerateKey(t.s, &rel_gen, op_t, 2, &op), CKR_OK);
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, op, wrapped, &wlen), CKR_KEY_NOT_WRAPPABLE);
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, transport, wrapped, &wlen), CKR_KEY_NOT_WRAPPABLE);
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, enc, mac, wrapped, &wlen), CKR_WRAPPING_KEY_TYPE_INCONSISTENT);
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, 0x7777, enc, wrapped, &wlen), CKR_WRAPPING_KEY_HANDLE_INVALID);
-	CK_MECHANISM exp_param = {CKM_AKM_EXPORT_WRAP, wrapped, 4};
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp_param, transport, enc, wrapped, &wlen), CKR_MECHANISM_PARAM_INVALID);
-	/* Any other wrapping of a relationship key is still refused. */
-	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &kwp, transport, enc, wrapped, &wlen), CKR_KEY_UNEXTRACTABLE);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, op, wrapped, &wlen), CKR_KEY_NOT_WRAPPABLE);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, mine, wrapped, &wlen), CKR_KEY_NOT_WRAPPABLE);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, 0x40777777UL, wrapped, &wlen), CKR_KEY_HANDLE_INVALID);
+	/* A recorded node key that is not a point on P-256 (only a station
+	 * that skipped its checks records one): the ECDH fails in the token,
+	 * which is the device's failure, on record. */
+	CK_BYTE off_curve[65];
+	CK_OBJECT_HANDLE oc;
+	point_of(off_curve, 0x11);
+	ck_assert_int_eq(make_pr("node-off-curve", 0, NULL, off_curve, &oc), CKR_OK);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, oc, wrapped, &wlen), CKR_DEVICE_ERROR);
+	ck_assert_uint_eq(count_records(oc, "export", "node-key"), 1);
+	/* Nothing was exported. */
+	ck_assert_uint_eq(count_records(enc, "export", "node-key") + count_records(enc, "export", "passphrase"), 0);
 	/* Revoked: refused, and the refusal is a record. */
 	ck_assert_int_eq(set_ulong(enc, CKA_AKM_STATE, CKV_AKM_STATE_REVOKED), CKR_OK);
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, enc, wrapped, &wlen), CKR_KEY_FUNCTION_NOT_PERMITTED);
-	CK_BYTE rid[32];
-	CK_ATTRIBUTE r = {CKA_AKM_RELATIONSHIP_ID, rid, sizeof rid};
-	ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, enc, &r, 1), CKR_OK);
-	ck_assert(has_record(rid, r.ulValueLen, "export", "enc key"));
-	ck_assert(has_record(rid, r.ulValueLen, "export", "mac key"));
-	ck_assert(has_record(rid, r.ulValueLen, "export-refused", "revoked"));
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, wrapped, &wlen), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(count_records(enc, "export-refused", "revoked"), 1);
 	/* Without a login there is no relationship key to export. */
 	ck_assert_int_eq(t.f->C_Logout(t.s), CKR_OK);
-	wlen = sizeof wrapped;
-	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, transport, mac, wrapped, &wlen), CKR_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, mac, wrapped, &wlen), CKR_KEY_HANDLE_INVALID);
+}
+END_TEST
+
+/* A relationship made for passphrase delivery: CKA_AKM_DELIVERY fixed at
+ * creation, exported under the key the caller derived from the passphrase,
+ * and never in node-key mode. */
+START_TEST(test_export_passphrase)
+{
+	CK_OBJECT_HANDLE enc;
+	ck_assert_int_eq(make_pass_pr("node-pass", &enc), CKR_OK);
+	ck_assert_uint_eq(get_ulong(enc, CKA_AKM_DELIVERY), CKV_AKM_DELIVERY_PASSPHRASE);
+	/* Fixed: not changed afterwards, not given to an operational
+	 * relationship, only the two values. */
+	ck_assert_int_eq(set_ulong(enc, CKA_AKM_DELIVERY, CKV_AKM_DELIVERY_NODE_KEY), CKR_ATTRIBUTE_READ_ONLY);
+	ck_assert_int_eq(set_ulong(enc, CKA_AKM_DELIVERY, CKV_AKM_DELIVERY_PASSPHRASE), CKR_ATTRIBUTE_READ_ONLY);
+	ck_assert_uint_eq(get_ulong(enc, CKA_AKM_DELIVERY), CKV_AKM_DELIVERY_PASSPHRASE);
+	CK_ULONG kind_op = CKV_AKM_KIND_OPERATIONAL, delivery = CKV_AKM_DELIVERY_NODE_KEY, bad_delivery = 3;
+	static const CK_BYTE members[] = {1, 'A', 1, 'B'};
+	CK_ATTRIBUTE op_t[] = {{CKA_AKM_KIND, &kind_op, sizeof kind_op}, {CKA_AKM_MEMBERS, (void *)members, 4},
+	                       {CKA_AKM_DELIVERY, &delivery, sizeof delivery}};
+	CK_OBJECT_HANDLE op;
+	ck_assert_int_eq(t.f->C_GenerateKey(t.s, &rel_gen, op_t, 3, &op), CKR_TEMPLATE_INCONSISTENT);
+	ck_assert_int_eq(t.f->C_GenerateKey(t.s, &rel_gen, op_t, 2, &op), CKR_OK);
+	ck_assert_int_eq(set_ulong(op, CKA_AKM_DELIVERY, CKV_AKM_DELIVERY_NODE_KEY), CKR_ATTRIBUTE_TYPE_INVALID);
+	CK_ATTRIBUTE bad_t[] = {{CKA_AKM_KIND, &kind_pr, sizeof kind_pr}, {CKA_AKM_PEER_NODE, "n", 1},
+	                        {CKA_AKM_HW_BINDING, "h", 1}, {CKA_AKM_DELIVERY, &bad_delivery, sizeof bad_delivery}};
+	CK_OBJECT_HANDLE h;
+	ck_assert_int_eq(t.f->C_GenerateKey(t.s, &rel_gen, bad_t, 4, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+	bad_t[3].ulValueLen = 1;
+	ck_assert_int_eq(t.f->C_GenerateKey(t.s, &rel_gen, bad_t, 4, &h), CKR_ATTRIBUTE_VALUE_INVALID);
+	/* Found by its delivery. */
+	CK_ULONG pass = CKV_AKM_DELIVERY_PASSPHRASE, n = 0;
+	CK_ATTRIBUTE by[] = {{CKA_AKM_DELIVERY, &pass, sizeof pass}};
+	CK_OBJECT_HANDLE found[4];
+	ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, by, 1), CKR_OK);
+	ck_assert_int_eq(t.f->C_FindObjects(t.s, found, 4, &n), CKR_OK);
+	ck_assert_int_eq(t.f->C_FindObjectsFinal(t.s), CKR_OK);
+	ck_assert_uint_eq(n, 2);
+
+	/* The export, under the key the caller derived. */
+	CK_BYTE kwp_key[32], wrapped[80], enc_value[32], mac_value[32];
+	for (int i = 0; i < 32; i++)
+		kwp_key[i] = (CK_BYTE)(0x40 + i);
+	CK_AKM_EXPORT_WRAP_PARAMS pp = {CKV_AKM_EXPORT_PASSPHRASE, kwp_key, 32, NULL, 0};
+	CK_MECHANISM exp_pass = {CKM_AKM_EXPORT_WRAP, &pp, sizeof pp};
+	CK_ULONG wlen = 0, records = audit_count();
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp_pass, CK_INVALID_HANDLE, enc, NULL, &wlen), CKR_OK);
+	ck_assert_uint_eq(wlen, 80);
+	ck_assert_uint_eq(audit_count(), records);
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp_pass, CK_INVALID_HANDLE, enc, wrapped, &wlen), CKR_OK);
+	ck_assert_uint_eq(wlen, 80);
+	it_open_export(kwp_key, wrapped, enc_value, mac_value);
+	assert_values(enc, enc_value, mac_value);
+	ck_assert_uint_eq(count_records(enc, "export", "passphrase"), 1);
+
+	/* Node-key mode on it, even with a node key recorded: refused. */
+	CK_BYTE node_point[65], eph[65];
+	EVP_PKEY_free(it_ec_generate(node_point));
+	CK_ATTRIBUTE set_key = {CKA_AKM_NODE_KEY, node_point, 65};
+	ck_assert_int_eq(t.f->C_SetAttributeValue(t.s, enc, &set_key, 1), CKR_OK);
+	CK_AKM_EXPORT_WRAP_PARAMS p = {CKV_AKM_EXPORT_NODE_KEY, NULL, 0, eph, sizeof eph};
+	CK_MECHANISM exp = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
+	ck_assert_int_eq(t.f->C_WrapKey(t.s, &exp, CK_INVALID_HANDLE, enc, wrapped, &wlen), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(count_records(enc, "export-refused", "delivery passphrase"), 1);
+
+	/* The delivery persists (another process's view: a new login). */
+	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	it_open(&t);
+	ck_assert_uint_eq(get_ulong(enc, CKA_AKM_DELIVERY), CKV_AKM_DELIVERY_PASSPHRASE);
 }
 END_TEST
 
@@ -446,6 +690,9 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_station_attributes);
 	tcase_add_test(tc, test_export_wrap);
+	tcase_add_test(tc, test_export_ephemeral_fresh);
+	tcase_add_test(tc, test_export_refusals);
+	tcase_add_test(tc, test_export_passphrase);
 	tcase_add_test(tc, test_audit_records);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);

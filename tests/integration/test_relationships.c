@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "openssl-check.h"
 #include "akm/pkcs11-akm.h"
 
 /* A relationship-key handle that names nothing: the base plus an id far
@@ -598,38 +599,85 @@ static bool contains(const unsigned char *hay, size_t n, const unsigned char *ne
 	return false;
 }
 
-START_TEST(test_registry_holds_no_plaintext_keys)
+/* The backend token as a PIN-holder can reach it without this module
+ * (through p11-kit-proxy, say): SoftHSM2 itself, the user logged in, and
+ * the registry's KEK found by its label.  The module is finalised first
+ * (one SoftHSM2 per process). */
+typedef struct raw_backend {
+	void *dl;
+	CK_FUNCTION_LIST *f;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE kek;
+} raw_backend;
+
+static void raw_open(raw_backend *b)
 {
-	CK_OBJECT_HANDLE h;
-	ck_assert_int_eq(make_pr(t.s, "node-K", "hw-K", "pr-K", &h), CKR_OK);
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
 	t.f = NULL;
-	akm_require_programs((const char *const[]){"sqlite3", NULL});
+	b->f = akm_test_load_module(t.env.softhsm_path, &b->dl);
+	ck_assert_ptr_nonnull(b->f);
+	ck_assert_int_eq(b->f->C_Initialize(NULL), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot(b->f, t.env.token_label, &slot), CKR_OK);
+	ck_assert_int_eq(b->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &b->s), CKR_OK);
+	ck_assert_int_eq(b->f->C_Login(b->s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
+	CK_ULONG n = 0;
+	CK_ATTRIBUTE by_label = {CKA_LABEL, "akm-pkcs11 KEK", 14};
+	ck_assert_int_eq(b->f->C_FindObjectsInit(b->s, &by_label, 1), CKR_OK);
+	ck_assert_int_eq(b->f->C_FindObjects(b->s, &b->kek, 1, &n), CKR_OK);
+	b->f->C_FindObjectsFinal(b->s);
+	ck_assert_uint_eq(n, 1);
+}
 
-	/* Recover the real key values the way only the token can: SoftHSM2
-	 * directly, unwrapping each stored blob with the KEK into a readable
-	 * key.  Then none of those values may appear in the registry files. */
+/* The wrapped blobs of the registry, read from its file with sqlite3, as
+ * hex lines (malloc'd). */
+static char *registry_blobs(void)
+{
+	akm_require_programs((const char *const[]){"sqlite3", NULL});
 	char registry[PATH_MAX + 16], *out = NULL;
 	snprintf(registry, sizeof registry, "%s/registry.db", t.env.dir);
 	const char *argv[] = {"sqlite3", registry, "SELECT hex(wrapped) FROM key ORDER BY id", NULL};
 	ck_assert_int_eq(akm_run(argv, NULL, &out, 30), 0);
-	void *dl;
-	CK_FUNCTION_LIST *hsm = akm_test_load_module(t.env.softhsm_path, &dl);
-	ck_assert_ptr_nonnull(hsm);
-	ck_assert_int_eq(hsm->C_Initialize(NULL), CKR_OK);
-	CK_SLOT_ID slot;
-	ck_assert_int_eq(akm_test_find_slot(hsm, t.env.token_label, &slot), CKR_OK);
-	CK_SESSION_HANDLE s;
-	ck_assert_int_eq(hsm->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
-	ck_assert_int_eq(hsm->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4), CKR_OK);
-	CK_OBJECT_HANDLE kek;
-	CK_ULONG n = 0;
-	CK_ATTRIBUTE by_label = {CKA_LABEL, "akm-pkcs11 KEK", 14};
-	ck_assert_int_eq(hsm->C_FindObjectsInit(s, &by_label, 1), CKR_OK);
-	ck_assert_int_eq(hsm->C_FindObjects(s, &kek, 1, &n), CKR_OK);
-	hsm->C_FindObjectsFinal(s);
-	ck_assert_uint_eq(n, 1);
+	return out;
+}
 
+static size_t unhex_line(const char *line, CK_BYTE *blob, size_t cap)
+{
+	size_t blen = strlen(line) / 2;
+	ck_assert_uint_le(blen, cap);
+	for (size_t i = 0; i < blen; i++)
+		sscanf(line + 2 * i, "%2hhx", &blob[i]);
+	return blen;
+}
+
+static CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+
+START_TEST(test_registry_holds_no_plaintext_keys)
+{
+	CK_OBJECT_HANDLE h;
+	ck_assert_int_eq(make_pr(t.s, "node-K", "hw-K", "pr-K", &h), CKR_OK);
+	char *out = registry_blobs();
+	raw_backend b;
+	raw_open(&b);
+
+	/* Recover the real key values the way only a PIN-holder at the token
+	 * can (see test_kek_unwrap_template): each stored blob unwrapped with
+	 * the KEK into an extractable, sensitive session object, wrapped under
+	 * a key whose value the test knows, opened with OpenSSL.  Then none of
+	 * those values may appear in the registry files. */
+	CK_BYTE known[32];
+	for (int i = 0; i < 32; i++)
+		known[i] = (CK_BYTE)(5 * i + 3);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES, kt = CKK_GENERIC_SECRET;
+	CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+	CK_ATTRIBUTE mine_t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes},
+	                         {CKA_TOKEN, &no, 1}, {CKA_WRAP, &yes, 1}, {CKA_VALUE, known, 32}};
+	CK_OBJECT_HANDLE mine;
+	ck_assert_int_eq(b.f->C_CreateObject(b.s, mine_t, 5, &mine), CKR_OK);
+
+	char registry[PATH_MAX + 16];
+	snprintf(registry, sizeof registry, "%s/registry.db", t.env.dir);
 	size_t db_len, wal_len;
 	char wal[PATH_MAX + 32];
 	snprintf(wal, sizeof wal, "%s-wal", registry);
@@ -637,21 +685,16 @@ START_TEST(test_registry_holds_no_plaintext_keys)
 	ck_assert_uint_gt(db_len, 0);
 	int keys = 0;
 	for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-		CK_BYTE blob[128], value[64];
-		size_t blen = strlen(line) / 2;
-		for (size_t i = 0; i < blen; i++)
-			sscanf(line + 2 * i, "%2hhx", &blob[i]);
-		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-		CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
-		CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+		CK_BYTE blob[128], value[64], rewrapped[64];
+		size_t blen = unhex_line(line, blob, sizeof blob);
 		CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
-		                     {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}, {CKA_TOKEN, &no, 1}};
-		CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+		                     {CKA_SENSITIVE, &yes, 1}, {CKA_EXTRACTABLE, &yes, 1}, {CKA_TOKEN, &no, 1},
+		                     {CKA_COPYABLE, &no, 1}, {CKA_DERIVE, &no, 1}, {CKA_MODIFIABLE, &no, 1}};
 		CK_OBJECT_HANDLE plain;
-		ck_assert_int_eq(hsm->C_UnwrapKey(s, &kwp, kek, blob, blen, ut, 5, &plain), CKR_OK);
-		CK_ATTRIBUTE v = {CKA_VALUE, value, sizeof value};
-		ck_assert_int_eq(hsm->C_GetAttributeValue(s, plain, &v, 1), CKR_OK);
-		ck_assert_uint_eq(v.ulValueLen, 32);
+		ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, ut, 8, &plain), CKR_OK);
+		CK_ULONG rlen = sizeof rewrapped;
+		ck_assert_int_eq(b.f->C_WrapKey(b.s, &kwp, mine, plain, rewrapped, &rlen), CKR_OK);
+		ck_assert_int_eq(it_unwrap_kwp(known, rewrapped, rlen, value), 32);
 		ck_assert_msg(!contains(db, db_len, value, 32), "a key's plaintext is in the registry file");
 		ck_assert_msg(walbuf == NULL || !contains(walbuf, wal_len, value, 32), "a key's plaintext is in the WAL");
 		/* The scan can find what is there: the wrapped blob itself is. */
@@ -662,7 +705,93 @@ START_TEST(test_registry_holds_no_plaintext_keys)
 	free(db);
 	free(walbuf);
 	free(out);
-	hsm->C_Finalize(NULL);
+	b.f->C_Finalize(NULL);
+}
+END_TEST
+
+/* Issue 9, item 9a: the KEK carries an unwrap template, so that a
+ * PIN-holder who reaches the backend token directly and unwraps a blob of
+ * the registry file with it gets no readable CKA_VALUE, no token object, no
+ * copy; and the KEK itself wraps and unwraps only, for good.  (What such a
+ * PIN-holder can still do is in docs/threat-model.md, and
+ * test_registry_holds_no_plaintext_keys does it.) */
+START_TEST(test_kek_unwrap_template)
+{
+	CK_OBJECT_HANDLE h;
+	ck_assert_int_eq(make_pr(t.s, "node-T", "hw-T", "pr-T", &h), CKR_OK);
+	char *out = registry_blobs();
+	raw_backend b;
+	raw_open(&b);
+	CK_BYTE blob[128];
+	size_t blen = unhex_line(strtok(out, "\n"), blob, sizeof blob); /* the encryption key's */
+
+	/* The KEK: wrap and unwrap only, not extractable, with an unwrap
+	 * template (modifiable, so that the module can keep a session copy). */
+	CK_BBOOL flags[10];
+	CK_ATTRIBUTE_TYPE types[10] = {CKA_WRAP, CKA_UNWRAP, CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY,
+	                               CKA_DERIVE, CKA_MODIFIABLE, CKA_EXTRACTABLE, CKA_SENSITIVE};
+	const CK_BBOOL want[10] = {CK_TRUE, CK_TRUE, CK_FALSE, CK_FALSE, CK_FALSE, CK_FALSE,
+	                           CK_FALSE, CK_TRUE, CK_FALSE, CK_TRUE};
+	CK_ATTRIBUTE ka[10];
+	for (int i = 0; i < 10; i++)
+		ka[i] = (CK_ATTRIBUTE){types[i], &flags[i], 1};
+	ck_assert_int_eq(b.f->C_GetAttributeValue(b.s, b.kek, ka, 10), CKR_OK);
+	for (int i = 0; i < 10; i++)
+		ck_assert_msg(flags[i] == want[i], "KEK attribute 0x%lx is %d", types[i], flags[i]);
+	CK_ATTRIBUTE tmpl_len = {CKA_UNWRAP_TEMPLATE, NULL, 0};
+	ck_assert_int_eq(b.f->C_GetAttributeValue(b.s, b.kek, &tmpl_len, 1), CKR_OK);
+	ck_assert_uint_eq(tmpl_len.ulValueLen, 7 * sizeof(CK_ATTRIBUTE));
+	/* Its unwrap template cannot be changed, nor the KEK made extractable. */
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE none = {CKA_UNWRAP_TEMPLATE, NULL, 0};
+	ck_assert_int_ne(b.f->C_SetAttributeValue(b.s, b.kek, &none, 1), CKR_OK);
+	CK_ATTRIBUTE extractable = {CKA_EXTRACTABLE, &yes, 1};
+	ck_assert_int_ne(b.f->C_SetAttributeValue(b.s, b.kek, &extractable, 1), CKR_OK);
+	ck_assert_int_eq(b.f->C_GetAttributeValue(b.s, b.kek, &tmpl_len, 1), CKR_OK);
+	ck_assert_uint_eq(tmpl_len.ulValueLen, 7 * sizeof(CK_ATTRIBUTE));
+	CK_MECHANISM ecb = {CKM_AES_ECB, NULL, 0};
+	ck_assert_int_eq(b.f->C_DecryptInit(b.s, &ecb, b.kek), CKR_KEY_FUNCTION_NOT_PERMITTED);
+
+	/* Unwrapping a blob into a readable key, as the module's KEK allowed
+	 * before: refused, and so is a token object, or a template that does
+	 * not say what the KEK's says. */
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_OBJECT_HANDLE plain;
+	CK_ATTRIBUTE readable[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes},
+	                           {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}, {CKA_TOKEN, &no, 1}};
+	ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, readable, 5, &plain), CKR_TEMPLATE_INCONSISTENT);
+	CK_ATTRIBUTE defaults[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}};
+	ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, defaults, 2, &plain), CKR_TEMPLATE_INCONSISTENT);
+	CK_ATTRIBUTE full[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes},
+	                       {CKA_SENSITIVE, &yes, 1}, {CKA_EXTRACTABLE, &no, 1}, {CKA_TOKEN, &no, 1},
+	                       {CKA_COPYABLE, &no, 1}, {CKA_DERIVE, &no, 1}, {CKA_MODIFIABLE, &no, 1}};
+	full[4].pValue = &yes; /* a token object */
+	ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, full, 8, &plain), CKR_TEMPLATE_INCONSISTENT);
+	full[4].pValue = &no;
+	full[5].pValue = &yes; /* copyable */
+	ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, full, 8, &plain), CKR_TEMPLATE_INCONSISTENT);
+	full[5].pValue = &no;
+	full[6].pValue = &yes; /* a base for derivation */
+	ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, full, 8, &plain), CKR_TEMPLATE_INCONSISTENT);
+	full[6].pValue = &no;
+	ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, full, 7, &plain), CKR_TEMPLATE_INCONSISTENT);
+
+	/* What the template lets through has no readable value, and stays a
+	 * sensitive session object. */
+	ck_assert_int_eq(b.f->C_UnwrapKey(b.s, &kwp, b.kek, blob, blen, full, 8, &plain), CKR_OK);
+	CK_BYTE value[64];
+	CK_ATTRIBUTE v = {CKA_VALUE, value, sizeof value};
+	ck_assert_int_eq(b.f->C_GetAttributeValue(b.s, plain, &v, 1), CKR_ATTRIBUTE_SENSITIVE);
+	ck_assert_uint_eq(v.ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	CK_ATTRIBUTE to_token = {CKA_TOKEN, &yes, 1}, unsensitive = {CKA_SENSITIVE, &no, 1};
+	CK_OBJECT_HANDLE copy;
+	ck_assert_int_eq(b.f->C_CopyObject(b.s, plain, &to_token, 1, &copy), CKR_ACTION_PROHIBITED);
+	ck_assert_int_ne(b.f->C_SetAttributeValue(b.s, plain, &unsensitive, 1), CKR_OK);
+	v.ulValueLen = sizeof value;
+	ck_assert_int_eq(b.f->C_GetAttributeValue(b.s, plain, &v, 1), CKR_ATTRIBUTE_SENSITIVE);
+	free(out);
+	b.f->C_Finalize(NULL);
 }
 END_TEST
 
@@ -679,6 +808,7 @@ int main(void)
 	tcase_add_test(tc, test_registry_damage_and_rollback);
 	tcase_add_test(tc, test_batch_all_or_nothing);
 	tcase_add_test(tc, test_registry_holds_no_plaintext_keys);
+	tcase_add_test(tc, test_kek_unwrap_template);
 	tcase_add_test(tc, test_revocation_by_another_process);
 	tcase_add_test(tc, test_search_with_an_attribute_twice);
 	suite_add_tcase(s, tc);

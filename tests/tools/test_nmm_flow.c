@@ -5,9 +5,13 @@
  * akm-node run as processes:
  *
  *   - init a station; provision nodes A–E bound to their tokens' serials
- *     (A one by one, B–E from a batch file);
+ *     (A one by one and B–C from a batch file for passphrase delivery, D–E
+ *     from another for delivery to their own keys; a rerun for the other
+ *     delivery refused);
  *   - export A–C to a "USB" folder under one batch passphrase, import them
  *     with akm-node (the anchor pinned with --anchor, or with `trust`);
+ *   - each node leaves only as made for: D not exported before its key is
+ *     recorded, A neither sent to a node key nor written into an element;
  *   - write D and E straight into their tokens (write-se);
  *   - verify all five: exit 0, `list --json` says verified, `akm-node id`
  *     agrees with `show --json`, `audit --verify` passes, pkcs11-tool lists
@@ -184,27 +188,46 @@ START_TEST(test_full_flow)
 	EXPECT_RC(nmm(&out, "init", "--site", "Other", NULL), 2, out, "a second akm-nmm init");
 	free(out);
 
-	/* A alone, B–E from a batch file. */
-	EXPECT_RC(nmm(&out, "provision", "--node", nodes[0], "--hw-id", hw[0], NULL), 0, out, "provision A");
+	/* A alone and B-C from a batch file, for delivery on a USB drive under
+	 * a passphrase; D-E from another batch, for delivery to their own
+	 * keys (the default). */
+	EXPECT_RC(nmm(&out, "provision", "--node", nodes[0], "--hw-id", hw[0], "--delivery", "passphrase", NULL), 0, out,
+	          "provision A");
 	free(out);
-	char batch[PATH_MAX + 32], text[1024] = "# name hw-id\n\n";
+	char batch[PATH_MAX + 32], batch_se[PATH_MAX + 32], text[1024] = "# name hw-id\n\n", text_se[1024] = "";
 	path_in(batch, sizeof batch, "batch.txt");
+	path_in(batch_se, sizeof batch_se, "batch-se.txt");
 	for (int i = 1; i < NODES; i++) {
-		size_t used = strlen(text);
-		snprintf(text + used, sizeof text - used, "%s\t%s\n", nodes[i], hw[i]);
+		char *t = i < 3 ? text : text_se;
+		size_t used = strlen(t);
+		snprintf(t + used, 1024 - used, "%s\t%s\n", nodes[i], hw[i]);
 	}
 	write_file(batch, text, strlen(text));
-	EXPECT_RC(nmm(&out, "provision", "--batch", batch, "--json", NULL), 0, out, "provision B-E");
+	write_file(batch_se, text_se, strlen(text_se));
+	EXPECT_RC(nmm(&out, "provision", "--batch", batch, "--delivery", "passphrase", "--json", NULL), 0, out,
+	          "provision B-C");
 	ck_assert_msg(strstr(out, "\"provisioned\"") != NULL, "provision --json printed:\n%s", out);
 	free(out);
-	/* Rerunning the batch resumes: nothing new, nothing failed. */
-	EXPECT_RC(nmm(&out, "provision", "--batch", batch, NULL), 0, out, "provision B-E again");
-	ck_assert_msg(strstr(out, "provisioned 0") && strstr(out, "already present 4") && strstr(out, "failed 0"),
+	EXPECT_RC(nmm(&out, "provision", "--batch", batch_se, NULL), 0, out, "provision D-E");
+	free(out);
+	/* Rerunning a batch resumes: nothing new, nothing failed. */
+	EXPECT_RC(nmm(&out, "provision", "--batch", batch, "--delivery", "passphrase", NULL), 0, out,
+	          "provision B-C again");
+	ck_assert_msg(strstr(out, "provisioned 0") && strstr(out, "already present 2") && strstr(out, "failed 0"),
 	              "a rerun printed:\n%s", out);
 	free(out);
+	/* The same names for another delivery: refused, named (delivery is
+	 * fixed when a node is made). */
+	EXPECT_RC(nmm(&out, "provision", "--batch", batch, NULL), 2, out, "provision B-C for node-key delivery");
+	ck_assert_msg(strstr(out, "provisioned 0") && strstr(out, "failed 2") &&
+	              strstr(out, "already provisioned for passphrase delivery"), "a rerun printed:\n%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "provision", "--node", nodes[0], "--hw-id", hw[0], "--delivery", "usb", NULL), 1, out,
+	          "provision --delivery usb");
+	free(out);
 	/* The same name with another hardware value is refused, named. */
-	EXPECT_RC(nmm(&out, "provision", "--node", nodes[1], "--hw-id", "some-other-hw", NULL), 2, out,
-	          "provision B with another hw-id");
+	EXPECT_RC(nmm(&out, "provision", "--node", nodes[1], "--hw-id", "some-other-hw", "--delivery", "passphrase", NULL),
+	          2, out, "provision B with another hw-id");
 	ck_assert_msg(strstr(out, nodes[1]) != NULL, "the refusal does not name the node:\n%s", out);
 	free(out);
 
@@ -254,6 +277,24 @@ START_TEST(test_full_flow)
 	/* D's bundle is not on the drive. */
 	EXPECT_RC(node(&out, nodes[3], "import", "--dir", usb, "--passphrase-file", pass_file, "--anchor",
 	               station_anchor, NULL), 3, out, "import on D from a drive without its bundle");
+	free(out);
+
+	/* Each node leaves only the way it was made for: D has no node key
+	 * recorded yet (write-se records it), A is for passphrase delivery
+	 * (neither written nor sent to a node key); nothing is written. */
+	char usb_refused[PATH_MAX + 32];
+	path_in(usb_refused, sizeof usb_refused, "usb-refused");
+	ck_assert_int_eq(mkdir(usb_refused, 0700), 0);
+	EXPECT_RC(nmm(&out, "export", "--node", nodes[3], "--out", usb_refused, NULL), 2, out, "export D (no node key)");
+	ck_assert_msg(strstr(out, "no node key recorded") != NULL, "export D printed:\n%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "export", "--node", nodes[0], "--out", usb_refused, "--protection", "node-key", NULL), 2, out,
+	          "export A to a node key");
+	ck_assert_msg(strstr(out, "passphrase delivery") != NULL, "export A printed:\n%s", out);
+	free(out);
+	ck_assert_uint_eq(akm_test_dir_entries(usb_refused, names, sizeof names), 0);
+	EXPECT_RC(nmm(&out, "write-se", "--node", nodes[0], "--se-module", env.softhsm_path, "--se-token", nodes[0],
+	              "--se-pin-file", pin_file, NULL), 2, out, "write-se A (passphrase delivery)");
 	free(out);
 
 	/* D and E written straight into their secure elements. */
@@ -473,7 +514,8 @@ START_TEST(test_generated_passphrase)
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(akm_testenv_add_token(&env, labels[i]), 0);
 		node_hw(labels[i], hw[i], sizeof hw[i]);
-		EXPECT_RC(nmm(&out, "provision", "--node", labels[i], "--hw-id", hw[i], NULL), 0, out, "provision");
+		EXPECT_RC(nmm(&out, "provision", "--node", labels[i], "--hw-id", hw[i], "--delivery", "passphrase", NULL), 0,
+		          out, "provision");
 		free(out);
 	}
 	char usb[PATH_MAX + 32], png[PATH_MAX + 32];

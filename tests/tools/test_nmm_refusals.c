@@ -183,7 +183,8 @@ static void provision_token_node(const char *name, char *hw, size_t hw_size)
 	char *out;
 	ck_assert_int_eq(akm_testenv_add_token(&env, name), 0);
 	node_hw(name, hw, hw_size);
-	EXPECT_RC(nmm(&out, "provision", "--node", name, "--hw-id", hw, NULL), 0, out, "provision");
+	EXPECT_RC(nmm(&out, "provision", "--node", name, "--hw-id", hw, "--delivery", "passphrase", NULL), 0, out,
+	          "provision");
 	free(out);
 }
 
@@ -376,8 +377,8 @@ START_TEST(test_wrong_hardware)
 	station_with_nodes();
 	char *out;
 	ck_assert_int_eq(akm_testenv_add_token(&env, "node-W"), 0);
-	EXPECT_RC(nmm(&out, "provision", "--node", "node-W", "--hw-id", "0000000000000000", NULL), 0, out,
-	          "provision W");
+	EXPECT_RC(nmm(&out, "provision", "--node", "node-W", "--hw-id", "0000000000000000", "--delivery", "passphrase",
+	              NULL), 0, out, "provision W");
 	free(out);
 	char dir[PATH_MAX + 32], bundle[PATH_MAX + 64], anchor[PATH_MAX + 64];
 	path_in(dir, sizeof dir, "usb");
@@ -446,7 +447,8 @@ START_TEST(test_unwritable_export)
 {
 	station_with_nodes();
 	char *out;
-	EXPECT_RC(nmm(&out, "provision", "--node", "node-R", "--hw-id", "hw-node-R", NULL), 0, out, "provision R");
+	EXPECT_RC(nmm(&out, "provision", "--node", "node-R", "--hw-id", "hw-node-R", "--delivery", "passphrase", NULL), 0,
+	          out, "provision R");
 	free(out);
 
 	/* A path under a regular file (ENOTDIR). */

@@ -165,10 +165,13 @@ static void station_open(station *s)
 	ck_assert_msg(akm_p11_ec_point(&s->p, s->pub, s->anchor.point) == 0, "%s", s->p.err);
 }
 
-/* A PR for node `name` bound to hw; its enc and mac key handles. */
-static void station_pr(station *s, const char *name, const char *hw, uint8_t pr_id[16],
+/* A PR for node `name` bound to hw, for delivery to the node key `point`
+ * (recorded) or, when point is NULL, with a passphrase; its enc and mac key
+ * handles. */
+static void station_pr(station *s, const char *name, const char *hw, const uint8_t *point, uint8_t pr_id[16],
                        CK_OBJECT_HANDLE *enc, CK_OBJECT_HANDLE *mac)
 {
+	CK_ULONG delivery = point != NULL ? CKV_AKM_DELIVERY_NODE_KEY : CKV_AKM_DELIVERY_PASSPHRASE;
 	uint8_t node_id[16];
 	randombytes_buf(pr_id, 16);
 	randombytes_buf(node_id, sizeof node_id);
@@ -182,9 +185,12 @@ static void station_pr(station *s, const char *name, const char *hw, uint8_t pr_
 		{ CKA_AKM_HW_BINDING, (void *)hw, (CK_ULONG)strlen(hw) },
 		{ CKA_LABEL, (void *)name, (CK_ULONG)strlen(name) },
 		{ CKA_TOKEN, &yes, sizeof yes },
+		{ CKA_AKM_DELIVERY, &delivery, sizeof delivery },
+		{ CKA_AKM_NODE_KEY, (void *)point, 65 },
 	};
 	CK_MECHANISM gen = { CKM_AKM_RELATIONSHIP_GEN, NULL, 0 };
-	ck_assert_int_eq(s->p.f->C_GenerateKey(s->p.session, &gen, t, sizeof t / sizeof t[0], enc), CKR_OK);
+	CK_ULONG n_attrs = sizeof t / sizeof t[0] - (point == NULL);
+	ck_assert_int_eq(s->p.f->C_GenerateKey(s->p.session, &gen, t, n_attrs, enc), CKR_OK);
 	CK_ULONG purpose = CKV_AKM_PURPOSE_MAC;
 	CK_ATTRIBUTE ft[] = {
 		{ CKA_AKM_RELATIONSHIP_ID, pr_id, 16 },
@@ -195,12 +201,11 @@ static void station_pr(station *s, const char *name, const char *hw, uint8_t pr_
 	ck_assert_uint_eq(n, 1);
 }
 
-static size_t seal(station *s, CK_OBJECT_HANDLE enc, CK_OBJECT_HANDLE mac, uint8_t protection,
-                   const uint8_t *node_point, const akm_secret *master, const uint8_t *salt,
-                   uint8_t buf[AKM_FMT_BUNDLE_MAX])
+static size_t seal(station *s, CK_OBJECT_HANDLE enc, uint8_t protection, const uint8_t *node_point,
+                   const akm_secret *master, const uint8_t *salt, uint8_t buf[AKM_FMT_BUNDLE_MAX])
 {
 	nmm_seal_args a = {
-		.enc_key = enc, .mac_key = mac, .station_priv = s->priv,
+		.enc_key = enc, .station_priv = s->priv,
 		.station_id = station_id, .station_id_len = sizeof station_id,
 		.protection = protection, .node_point = node_point, .master = master, .salt = salt,
 		.opslimit = 1, .memlimit_kib = 8192,
@@ -461,9 +466,9 @@ START_TEST(transfer_node_key)
 
 	uint8_t pr[16];
 	CK_OBJECT_HANDLE enc, mac;
-	station_pr(&s, "node-A", hw_a, pr, &enc, &mac);
+	station_pr(&s, "node-A", hw_a, point_a, pr, &enc, &mac);
 	uint8_t b1[AKM_FMT_BUNDLE_MAX], b2[AKM_FMT_BUNDLE_MAX], other[AKM_FMT_BUNDLE_MAX];
-	size_t l1 = seal(&s, enc, mac, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b1);
+	size_t l1 = seal(&s, enc, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b1);
 
 	/* untrusted before the anchor is pinned */
 	refused(&a, b1, l1, hw_a, NULL, AKM_IMPORT_UNTRUSTED);
@@ -508,7 +513,7 @@ START_TEST(transfer_node_key)
 	/* the same bundle twice: replay */
 	refused(&a, b1, l1, hw_a, NULL, AKM_IMPORT_REPLAY);
 	/* a newer one is taken; then the older one is refused */
-	size_t l2 = seal(&s, enc, mac, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b2);
+	size_t l2 = seal(&s, enc, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b2);
 	ck_assert_int_eq(node_open(&a, b2, l2, hw_a, NULL, &st), AKM_IMPORT_OK);
 	ck_assert_uint_eq(st.seq, 2);
 	check_proof(&s, &a, &st, mac);
@@ -519,15 +524,26 @@ START_TEST(transfer_node_key)
 	size_t objects = count_objects(&a, dg);
 	ck_assert_uint_eq(objects, 2 /* identity */ + 1 /* anchor */ + 2 /* keys */ + 1 /* state */);
 
-	/* sealed to node B's key (same hardware value): refused by A */
-	size_t lo = seal(&s, enc, mac, AKM_BUNDLE_NODE_KEY, point_b, NULL, NULL, other);
+	/* the station seals only to the node key it recorded */
+	nmm_seal_args to_b = {
+		.enc_key = enc, .station_priv = s.priv, .station_id = station_id, .station_id_len = sizeof station_id,
+		.protection = AKM_BUNDLE_NODE_KEY, .node_point = point_b,
+	};
+	size_t lo = 0;
+	ck_assert_int_eq(nmm_seal(&s.p, &to_b, other, &lo, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not the one recorded"));
+	/* a PR sealed to node B's key, for A's hardware value: refused by A */
+	uint8_t pr_b_key[16];
+	CK_OBJECT_HANDLE enc_b_key, mac_b_key;
+	station_pr(&s, "node-A-b-key", hw_a, point_b, pr_b_key, &enc_b_key, &mac_b_key);
+	lo = seal(&s, enc_b_key, AKM_BUNDLE_NODE_KEY, point_b, NULL, NULL, other);
 	refused(&a, other, lo, hw_a, NULL, AKM_IMPORT_WRONG_NODE);
 
 	/* a bundle of another PR (another node AKM ID) for the same hardware */
 	uint8_t pr2[16];
 	CK_OBJECT_HANDLE enc2, mac2;
-	station_pr(&s, "node-A2", hw_a, pr2, &enc2, &mac2);
-	lo = seal(&s, enc2, mac2, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, other);
+	station_pr(&s, "node-A2", hw_a, point_a, pr2, &enc2, &mac2);
+	lo = seal(&s, enc2, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, other);
 	refused(&a, other, lo, hw_a, NULL, AKM_IMPORT_WRONG_NODE); /* another node AKM ID */
 
 	/* node B: trusts another station -> untrusted */
@@ -536,8 +552,8 @@ START_TEST(transfer_node_key)
 	ck_assert_int_eq(akm_node_trust(&b, &fake, err, sizeof err), 0);
 	uint8_t pr3[16];
 	CK_OBJECT_HANDLE enc3, mac3;
-	station_pr(&s, "node-B", hw_b, pr3, &enc3, &mac3);
-	lo = seal(&s, enc3, mac3, AKM_BUNDLE_NODE_KEY, point_b, NULL, NULL, other);
+	station_pr(&s, "node-B", hw_b, point_b, pr3, &enc3, &mac3);
+	lo = seal(&s, enc3, AKM_BUNDLE_NODE_KEY, point_b, NULL, NULL, other);
 	refused(&b, other, lo, hw_b, NULL, AKM_IMPORT_UNTRUSTED);
 
 	akm_p11_close(&b);
@@ -566,9 +582,9 @@ START_TEST(transfer_passphrase)
 
 	uint8_t pr[16];
 	CK_OBJECT_HANDLE enc, mac;
-	station_pr(&s, "node-B", hw_b, pr, &enc, &mac);
+	station_pr(&s, "node-B", hw_b, NULL, pr, &enc, &mac);
 	uint8_t b1[AKM_FMT_BUNDLE_MAX], b2[AKM_FMT_BUNDLE_MAX];
-	size_t l1 = seal(&s, enc, mac, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b1);
+	size_t l1 = seal(&s, enc, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b1);
 
 	refused(&b, b1, l1, hw_b, &wrong, AKM_IMPORT_BAD_PASSPHRASE);
 	refused(&b, b1, l1, hw_b, NULL, AKM_IMPORT_BAD_PASSPHRASE);
@@ -587,7 +603,7 @@ START_TEST(transfer_passphrase)
 	ck_assert_uint_eq(st.seq, 1);
 	check_proof(&s, &b, &st, mac);
 	refused(&b, b1, l1, hw_b, &pass, AKM_IMPORT_REPLAY);
-	size_t l2 = seal(&s, enc, mac, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b2);
+	size_t l2 = seal(&s, enc, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b2);
 	ck_assert_int_eq(node_open(&b, b2, l2, hw_b, &pass, &st), AKM_IMPORT_OK);
 	ck_assert_uint_eq(st.seq, 2);
 	refused(&b, b1, l1, hw_b, &pass, AKM_IMPORT_REPLAY);
@@ -625,16 +641,16 @@ START_TEST(import_program)
 
 	uint8_t pr[16];
 	CK_OBJECT_HANDLE enc, mac;
-	station_pr(&s, "node-A", hw_a, pr, &enc, &mac);
+	station_pr(&s, "node-A", hw_a, point_a, pr, &enc, &mac);
 	uint8_t b1[AKM_FMT_BUNDLE_MAX], b2[AKM_FMT_BUNDLE_MAX];
-	size_t l1 = seal(&s, enc, mac, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b1);
+	size_t l1 = seal(&s, enc, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b1);
 	snprintf(file, sizeof file, "%s/node-A.akmb", dir);
 	write_file(file, b1, l1);
 	/* a decoy for another hardware value */
 	uint8_t prx[16];
 	CK_OBJECT_HANDLE encx, macx;
-	station_pr(&s, "node-X", "hw-x", prx, &encx, &macx);
-	size_t lx = seal(&s, encx, macx, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b2);
+	station_pr(&s, "node-X", "hw-x", point_a, prx, &encx, &macx);
+	size_t lx = seal(&s, encx, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b2);
 	snprintf(decoy, sizeof decoy, "%s/node-X.akmb", dir);
 	write_file(decoy, b2, lx);
 
@@ -686,8 +702,8 @@ START_TEST(import_program)
 	ck_assert_int_eq(akm_pass_master(&master, &pass, salt, 1, 8192), 0);
 	uint8_t prb[16];
 	CK_OBJECT_HANDLE encb, macb;
-	station_pr(&s, "node-B", hw_b, prb, &encb, &macb);
-	size_t lb = seal(&s, encb, macb, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b2);
+	station_pr(&s, "node-B", hw_b, NULL, prb, &encb, &macb);
+	size_t lb = seal(&s, encb, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b2);
 	snprintf(fb, sizeof fb, "%s/node-B.akmb", dir);
 	write_file(fb, b2, lb);
 	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--passphrase-file", bad_file, NULL }, &out), 2);

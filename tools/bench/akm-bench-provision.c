@@ -478,7 +478,7 @@ int main(int argc, char **argv)
 	{
 		char export_text[32];
 		snprintf(export_text, sizeof export_text, "%lu", o.export_count);
-		const char *pp[] = {"provision", "--count", export_text, "--prefix", "pp-", NULL};
+		const char *pp[] = {"provision", "--count", export_text, "--prefix", "pp-", "--delivery", "passphrase", NULL};
 		const char *nk[] = {"provision", "--count", export_text, "--prefix", "nk-", NULL};
 		if (run_nmm(&o, &env, pin_file, log, pp) < 0 || run_nmm(&o, &env, pin_file, log, nk) < 0)
 			goto fail;

@@ -36,7 +36,7 @@ static const optdef options[] = {
 	{"--protection", O_TEXT}, {"--passphrase-file", O_TEXT}, {"--generate-passphrase", O_FLAG},
 	{"--qr-png", O_TEXT}, {"--argon2-ops", O_NUMBER}, {"--argon2-mem-kib", O_NUMBER},
 	{"--se-module", O_TEXT}, {"--se-token", O_TEXT}, {"--se-pin-file", O_TEXT}, {"--pending", O_FLAG},
-	{"--reason", O_TEXT}, {"--verify", O_FLAG},
+	{"--reason", O_TEXT}, {"--verify", O_FLAG}, {"--delivery", O_TEXT},
 };
 enum { NOPTIONS = sizeof options / sizeof options[0], NCOMMON = 4 };
 

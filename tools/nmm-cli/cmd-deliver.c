@@ -179,6 +179,8 @@ const nmm_cli_cmd nmm_cmd_export = {
 	"       [--passphrase-file FILE | --generate-passphrase [--qr-png FILE]]\n"
 	"       [--argon2-ops N] [--argon2-mem-kib N]\n"
 	"  Writes DIR/<name>.akmb for each node and DIR/station.akmp, atomically.\n"
+	"  Each node's bundle is protected as its delivery says (provision\n"
+	"  --delivery); --protection names the one expected (--all: only those).\n"
 	"  The passphrase may also come from AKM_PASSPHRASE.\n",
 	NMM_OPTS(export_options), sizeof(export_opts),
 };

@@ -9,7 +9,7 @@
 /* ---- provision ---- */
 
 typedef struct provision_opts {
-	const char *node, *hw_id, *batch, *prefix;
+	const char *node, *hw_id, *batch, *prefix, *delivery;
 	unsigned long count;
 	bool count_set;
 } provision_opts;
@@ -74,6 +74,12 @@ static int run_provision(const nmm_cli *c, const void *opts)
 		return akm_report(AKM_RC_USAGE, "provision", "--count must be 1 to 10000000");
 	nmm_plan p;
 	memset(&p, 0, sizeof p);
+	p.delivery = CKV_AKM_DELIVERY_NODE_KEY;
+	if (o->delivery != NULL && strcmp(o->delivery, "passphrase") == 0)
+		p.delivery = CKV_AKM_DELIVERY_PASSPHRASE;
+	else if (o->delivery != NULL && strcmp(o->delivery, "node-key") != 0)
+		return akm_report(AKM_RC_USAGE, "provision", "--delivery is node-key or passphrase, not \"%s\"",
+		                  o->delivery);
 	int code = AKM_RC_OK;
 	if (o->node)
 		code = nmm_plan_add(&p, o->node, o->hw_id, 0) == 0 ? AKM_RC_OK
@@ -103,15 +109,20 @@ static const nmm_cli_opt provision_options[] = {
 	NMM_OPT(provision_opts, batch, "--batch"),
 	NMM_NUM_OPT(provision_opts, count, count_set, "--count"),
 	NMM_OPT(provision_opts, prefix, "--prefix"),
+	NMM_OPT(provision_opts, delivery, "--delivery"),
 };
 
 const nmm_cli_cmd nmm_cmd_provision = {
 	"provision", run_provision, 0, 0,
 	"provision (--node NAME --hw-id VALUE | --batch FILE | --count N [--prefix P])\n"
+	"          [--delivery node-key|passphrase]\n"
 	"  Creates a provisioning relationship per node, bound to its hardware value.\n"
+	"  --delivery: how its keys may ever leave the station, fixed now: to the\n"
+	"  node's own key (node-key, the default: write-se, or export once the key is\n"
+	"  recorded) or in a passphrase-protected bundle (passphrase: export only).\n"
 	"  Batch file: lines \"NAME HWID\"; blank lines and #-lines are ignored.\n"
 	"  --count N: nodes P000001.. (P default \"node-\") with hw-id \"hw-<name>\".\n"
-	"  A rerun skips nodes already present with the same hw-id.\n",
+	"  A rerun skips nodes already present with the same hw-id and delivery.\n",
 	NMM_OPTS(provision_options), sizeof(provision_opts),
 };
 

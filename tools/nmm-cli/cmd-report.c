@@ -38,6 +38,7 @@ static void json_node(akm_json *j, const nmm_node *n)
 	akm_json_kv_hex(j, "pr_id", n->pr_id, n->pr_id_len);
 	akm_json_kv_hex(j, "station_id", n->station_id, n->station_id_len);
 	akm_json_kv_string(j, "site", n->site);
+	akm_json_kv_string(j, "delivery", nmm_delivery_name(n->delivery));
 	akm_json_key(j, "node_key");
 	if (n->has_node_key)
 		akm_json_hex(j, n->node_key, sizeof n->node_key);
@@ -181,11 +182,11 @@ static void print_node(const nmm_node *n)
 		akm_hex_encode(d, sizeof d, key);
 	}
 	printf("node:        %s\nstate:       %s\nstatus:      %s\nsequence:    %lu\nhw-id:       %.*s\n"
-	       "AKM ID:      %s\nPR ID:       %s\nstation:     %s\nsite:        %s\nnode key:    %s\n"
-	       "created:     %s\nchanged:     %s\nhistory:\n",
+	       "AKM ID:      %s\nPR ID:       %s\nstation:     %s\nsite:        %s\ndelivery:    %s\n"
+	       "node key:    %s\ncreated:     %s\nchanged:     %s\nhistory:\n",
 	       n->name, nmm_state_name(n->state), nmm_status_name(n->status), (unsigned long)n->sequence,
-	       (int)n->hw_len, (const char *)n->hw, nid, pid, sid, n->site, n->has_node_key ? key : "(none)", created,
-	       changed);
+	       (int)n->hw_len, (const char *)n->hw, nid, pid, sid, n->site, nmm_delivery_name(n->delivery),
+	       n->has_node_key ? key : "(none)", created, changed);
 }
 
 static int run_show(const nmm_cli *c, const void *opts)

@@ -98,14 +98,38 @@ int nmm_export_select(nmm_station *s, nmm_export *x)
 	int code = x->all ? select_all(s, x) : select_named(s, x);
 	if (code != AKM_RC_OK)
 		return code;
+	/* A node's keys leave the way its relationship was made for (the
+	 * module refuses any other); checked for every node before anything
+	 * is written.  --all takes the nodes that can leave so: those of the
+	 * --protection asked for, node-key ones only with a node key recorded
+	 * (the others wait for write-se). */
+	if (x->all) {
+		size_t kept = 0;
+		for (size_t i = 0; i < x->count; i++) {
+			const nmm_node *n = &x->items[i].n;
+			uint8_t protection = nmm_delivery_protection(n->delivery);
+			if ((x->protection == 0 || x->protection == protection) &&
+			    (protection != AKM_BUNDLE_NODE_KEY || n->has_node_key))
+				x->items[kept++] = x->items[i];
+		}
+		x->count = kept;
+		if (kept == 0)
+			return akm_report(AKM_RC_NOT_FOUND, "export",
+			                  "no active node can be exported%s (node-key nodes need a recorded node key)",
+			                  x->protection == AKM_BUNDLE_NODE_KEY   ? " to its node key"
+			                  : x->protection == AKM_BUNDLE_PASSPHRASE ? " with a passphrase"
+			                                                           : "");
+	}
 	for (size_t i = 0; i < x->count; i++) {
 		nmm_export_item *it = &x->items[i];
-		it->protection = (uint8_t)(x->protection      ? x->protection
-		                           : it->n.has_node_key ? AKM_BUNDLE_NODE_KEY
-		                                                : AKM_BUNDLE_PASSPHRASE);
+		it->protection = nmm_delivery_protection(it->n.delivery);
+		if (x->protection && x->protection != it->protection)
+			return akm_report(AKM_RC_REFUSED, it->n.name, "provisioned for %s delivery: its keys leave only %s",
+			                  nmm_delivery_name(it->n.delivery),
+			                  it->protection == AKM_BUNDLE_NODE_KEY ? "to its node key" : "under a passphrase");
 		if (it->protection == AKM_BUNDLE_NODE_KEY && !it->n.has_node_key)
 			return akm_report(AKM_RC_REFUSED, it->n.name,
-			                  "no node key recorded (enroll the node or use write-se): use --protection passphrase");
+			                  "no node key recorded: enroll the node, or write its secure element (write-se)");
 		if (it->protection == AKM_BUNDLE_PASSPHRASE)
 			x->npass++;
 	}
@@ -116,10 +140,8 @@ int nmm_export_select(nmm_station *s, nmm_export *x)
 static int export_one(nmm_station *s, nmm_export *x, nmm_export_item *it, const akm_secret *master)
 {
 	char err[512];
-	if (nmm_node_mac(s, &it->n) != 0)
-		return akm_report(AKM_RC_TOKEN, it->n.name, "%s", s->p.err);
 	nmm_seal_args a = {
-		.enc_key = it->n.enc, .mac_key = it->n.mac, .station_priv = s->priv,
+		.enc_key = it->n.enc, .station_priv = s->priv,
 		.station_id = s->id, .station_id_len = s->id_len, .protection = it->protection,
 		.node_point = it->protection == AKM_BUNDLE_NODE_KEY ? it->n.node_key : NULL,
 		.master = it->protection == AKM_BUNDLE_PASSPHRASE ? master : NULL,

@@ -34,6 +34,16 @@ const char *nmm_status_name(CK_ULONG status)
 	}
 }
 
+const char *nmm_delivery_name(CK_ULONG delivery)
+{
+	return delivery == CKV_AKM_DELIVERY_PASSPHRASE ? "passphrase" : "node-key";
+}
+
+uint8_t nmm_delivery_protection(CK_ULONG delivery)
+{
+	return delivery == CKV_AKM_DELIVERY_PASSPHRASE ? AKM_BUNDLE_PASSPHRASE : AKM_BUNDLE_NODE_KEY;
+}
+
 bool nmm_valid_hw(const char *hw, size_t len)
 {
 	if (len < 1 || len > AKM_FMT_HW_MAX)
@@ -65,6 +75,7 @@ int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n)
 		{CKA_AKM_SEQUENCE, &n->sequence, sizeof n->sequence},
 		{CKA_AKM_CREATED, &n->created, sizeof n->created},
 		{CKA_AKM_CHANGED, &n->changed, sizeof n->changed},
+		{CKA_AKM_DELIVERY, &n->delivery, sizeof n->delivery},
 	};
 	enum { NA = sizeof a / sizeof a[0] };
 	CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, enc, a, NA);
@@ -91,6 +102,8 @@ int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n)
 		else if (missing)
 			*(CK_ULONG *)a[i].pValue = 0;
 	}
+	if (n->delivery == 0) /* a module before CKA_AKM_DELIVERY: what it defaults to */
+		n->delivery = CKV_AKM_DELIVERY_NODE_KEY;
 	return 0;
 }
 

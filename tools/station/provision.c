@@ -165,20 +165,21 @@ static bool fatal_rv(CK_RV rv)
 	}
 }
 
-enum { NATTR = 9 };
+enum { NATTR = 10 };
 
 typedef struct pr_template {
-	CK_ULONG kind, state;
+	CK_ULONG kind, state, delivery;
 	CK_ATTRIBUTE a[NATTR + 1];
 	CK_ULONG n;
 } pr_template;
 
 static void template_fill(pr_template *t, nmm_station *s, const char *site, const char *name, const uint8_t *hw,
                           size_t hw_len, const uint8_t *pr_id, const uint8_t *node_id, CK_ULONG state,
-                          const uint8_t *node_key)
+                          const uint8_t *node_key, CK_ULONG delivery)
 {
 	t->kind = CKV_AKM_KIND_PROVISIONING;
 	t->state = state;
+	t->delivery = delivery;
 	CK_ULONG n = 0;
 	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_KIND, &t->kind, sizeof t->kind};
 	t->a[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)name, strlen(name)};
@@ -190,26 +191,42 @@ static void template_fill(pr_template *t, nmm_station *s, const char *site, cons
 	t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_STATE, &t->state, sizeof t->state};
 	if (node_key != NULL)
 		t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_NODE_KEY, (void *)node_key, AKM_FMT_POINT_LEN};
+	if (delivery != 0) /* else the module's default, node-key */
+		t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_DELIVERY, &t->delivery, sizeof t->delivery};
 	t->n = n;
 }
 
 #define CHUNK 250
 
-/* A node found present: counted, and not created by this run. */
-static void entry_present(nmm_plan *p, nmm_plan_entry *e, bool meanwhile)
+/* Node e is in the station already (`have`), found before creating it or,
+ * `meanwhile`, made by another run while this one was creating it: with
+ * the same hw-id and delivery it is counted as present, not created by
+ * this run; otherwise it fails, named. */
+static void found_present(nmm_plan *p, nmm_plan_entry *e, const nmm_node *have, bool meanwhile)
 {
-	e->skip = true;
-	e->present = true;
-	e->meanwhile = meanwhile;
-	p->present++;
+	size_t hl = strlen(e->hw);
+	bool same_hw = have->hw_len == hl && memcmp(have->hw, e->hw, hl) == 0;
+	CK_ULONG want = p->delivery ? p->delivery : CKV_AKM_DELIVERY_NODE_KEY;
+	const char *when = meanwhile ? " (by another run meanwhile)" : "";
+	if (same_hw && have->delivery == want) {
+		e->skip = true;
+		e->present = true;
+		e->meanwhile = meanwhile;
+		p->present++;
+	} else if (same_hw) {
+		entry_fail(p, e, "already provisioned%s for %s delivery", when, nmm_delivery_name(have->delivery));
+	} else {
+		entry_fail(p, e, "already provisioned%s with another hw-id (%.*s)", when, (int)have->hw_len,
+		           (const char *)have->hw);
+	}
 }
 
 /* The token refused to create node e with `rv`.  Another run may have made
  * it in the meantime: the store's unique relationship-key labels
  * ("<name>/enc", "/mac") refuse a second one inside the creating
- * transaction with CKR_ATTRIBUTE_VALUE_INVALID.  Present with the same
- * hw-id: counted as present; with another: failed, named; absent: the
- * token's refusal.  Returns 0, or AKM_RC_TOKEN (reported). */
+ * transaction with CKR_ATTRIBUTE_VALUE_INVALID.  Present: as
+ * found_present says; absent: the token's refusal.  Returns 0, or
+ * AKM_RC_TOKEN (reported). */
 static int creation_refused(nmm_station *s, nmm_plan *p, nmm_plan_entry *e, CK_RV rv)
 {
 	if (rv == CKR_ATTRIBUTE_VALUE_INVALID) {
@@ -218,12 +235,7 @@ static int creation_refused(nmm_station *s, nmm_plan *p, nmm_plan_entry *e, CK_R
 		if (r < 0)
 			return akm_report(AKM_RC_TOKEN, e->name, "%s", s->p.err);
 		if (r > 0) {
-			size_t hl = strlen(e->hw);
-			if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0)
-				entry_present(p, e, true);
-			else
-				entry_fail(p, e, "provisioned meanwhile by another run with another hw-id (%.*s)",
-				           (int)have.hw_len, (const char *)have.hw);
+			found_present(p, e, &have, true);
 			return AKM_RC_OK;
 		}
 	}
@@ -240,7 +252,7 @@ static int create_chunk(nmm_station *s, nmm_plan *p, nmm_plan_entry **chunk, siz
 		randombytes_buf(chunk[i]->pr_id, sizeof chunk[i]->pr_id);
 		randombytes_buf(chunk[i]->node_id, sizeof chunk[i]->node_id);
 		template_fill(&t[i], s, site, chunk[i]->name, (const uint8_t *)chunk[i]->hw, strlen(chunk[i]->hw),
-		              chunk[i]->pr_id, chunk[i]->node_id, CKV_AKM_STATE_ACTIVE, NULL);
+		              chunk[i]->pr_id, chunk[i]->node_id, CKV_AKM_STATE_ACTIVE, NULL, p->delivery);
 		tmpls[i] = t[i].a;
 		counts[i] = t[i].n;
 	}
@@ -314,13 +326,7 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 				break;
 			}
 			if (r > 0) {
-				size_t hl = strlen(e->hw);
-				if (have.hw_len == hl && memcmp(have.hw, e->hw, hl) == 0) {
-					entry_present(p, e, false);
-				} else {
-					entry_fail(p, e, "already provisioned with another hw-id (%.*s)", (int)have.hw_len,
-					           (const char *)have.hw);
-				}
+				found_present(p, e, &have, false);
 				continue;
 			}
 			chunk[nchunk++] = e;
@@ -404,8 +410,9 @@ int nmm_enroll(nmm_station *s, const nmm_enrollment *e, nmm_enrolled *out)
 	randombytes_buf(out->pr_id, sizeof out->pr_id);
 	randombytes_buf(out->node_id, sizeof out->node_id);
 	pr_template t;
+	/* The node proved it holds its key: its keys go to that key only. */
 	template_fill(&t, s, site, r->name, r->hw, r->hw_len, out->pr_id, out->node_id, CKV_AKM_STATE_PENDING,
-	              r->node_point);
+	              r->node_point, CKV_AKM_DELIVERY_NODE_KEY);
 	CK_MECHANISM mech = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
 	CK_OBJECT_HANDLE key;
 	CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &mech, t.a, t.n, &key);

@@ -23,6 +23,12 @@ int nmm_write_se(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out)
 	memset(out, 0, sizeof *out);
 	akm_p11_serial(se, out->serial);
 	const char *serial = out->serial;
+	/* Written to the element's own key: a node made for passphrase
+	 * delivery cannot leave that way (the module would refuse it). */
+	if (n->delivery != CKV_AKM_DELIVERY_NODE_KEY)
+		return akm_report(AKM_RC_REFUSED, n->name,
+		                  "provisioned for %s delivery: export its bundle with a passphrase instead",
+		                  nmm_delivery_name(n->delivery));
 	if (strlen(serial) != n->hw_len || memcmp(serial, n->hw, n->hw_len) != 0) {
 		nmm_audit_node(s, n, "write-se", CKR_FUNCTION_REJECTED, "se=%s; error=wrong hardware value", serial);
 		return akm_report(AKM_RC_REFUSED, n->name,
@@ -56,7 +62,7 @@ int nmm_write_se(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out)
 		n->has_node_key = true;
 	}
 	nmm_seal_args sa = {
-		.enc_key = n->enc, .mac_key = n->mac, .station_priv = s->priv, .station_id = s->id,
+		.enc_key = n->enc, .station_priv = s->priv, .station_id = s->id,
 		.station_id_len = s->id_len, .protection = AKM_BUNDLE_NODE_KEY, .node_point = point,
 	};
 	uint8_t buf[AKM_FMT_BUNDLE_MAX];

@@ -1,9 +1,10 @@
 /*
  * One node's bundle (station.h, nmm_seal; docs/formats.md "USB bundle"):
- * the PR's keys leave the station's token only wrapped, by
- * CKM_AKM_EXPORT_WRAP under a transport key (ECDH with the node's key, or
- * derived from the batch passphrase), so their plaintext never exists on
- * this host; the bundle is signed by the station's key.
+ * the PR's keys leave the station's token only wrapped, by one
+ * CKM_AKM_EXPORT_WRAP under a transport key the module makes in the token
+ * (ECDH with the node key it has recorded, or from the passphrase-derived
+ * key-wrap key), so their plaintext never exists on this host; the bundle
+ * is signed by the station's key.
  */
 #include "station/station.h"
 
@@ -93,21 +94,40 @@ static int seal_read_relationship(akm_p11 *st, const nmm_seal_args *a, akm_bundl
 	return rc;
 }
 
-static int wrap_one(akm_p11 *st, CK_OBJECT_HANDLE tkey, CK_OBJECT_HANDLE key, const char *what,
-                    uint8_t *out, size_t *out_len, char *err, size_t errlen)
+/* Both keys of the relationship in one CKM_AKM_EXPORT_WRAP: the module
+ * makes the transport key in its token (ECDH with the node key it has
+ * recorded, or from the passphrase-derived key-wrap key in `kwp_key`); the
+ * encryption key's wrapping comes first, then the MAC key's.  In node-key
+ * mode eph receives the module's ephemeral point. */
+static int export_keys(akm_p11 *st, CK_OBJECT_HANDLE enc_key, const uint8_t *kwp_key, uint8_t eph[65],
+                       akm_bundle *b, char *err, size_t errlen)
 {
-	CK_MECHANISM mech = { CKM_AKM_EXPORT_WRAP, NULL, 0 };
-	CK_ULONG len = AKM_FMT_WRAPPED_MAX;
-	CK_RV rv = st->f->C_WrapKey(st->session, &mech, tkey, key, out, &len);
+	CK_AKM_EXPORT_WRAP_PARAMS p;
+	if (kwp_key != NULL)
+		p = (CK_AKM_EXPORT_WRAP_PARAMS){CKV_AKM_EXPORT_PASSPHRASE, (CK_BYTE_PTR)kwp_key, AKM_EXPORT_KEY_LEN, NULL, 0};
+	else
+		p = (CK_AKM_EXPORT_WRAP_PARAMS){CKV_AKM_EXPORT_NODE_KEY, NULL, 0, eph, AKM_EXPORT_POINT_LEN};
+	CK_MECHANISM mech = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
+	uint8_t out[AKM_EXPORT_WRAPPED_LEN];
+	CK_ULONG len = sizeof out;
+	CK_RV rv = st->f->C_WrapKey(st->session, &mech, CK_INVALID_HANDLE, enc_key, out, &len);
 	if (rv != CKR_OK) {
-		akm_p11_fail(st, "C_WrapKey", rv, what);
+		akm_p11_fail(st, "C_WrapKey", rv, "CKM_AKM_EXPORT_WRAP");
 		if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
-			snprintf(err, errlen, "%s (the relationship is not active)", st->err);
+			snprintf(err, errlen, "%s (the relationship is not active, or not made for this delivery)", st->err);
 		else
 			snprintf(err, errlen, "%s", st->err);
 		return -1;
 	}
-	*out_len = len;
+	if (len != AKM_EXPORT_WRAPPED_LEN || (kwp_key == NULL && (p.ulPublicDataLen != 65 || eph[0] != 0x04))) {
+		snprintf(err, errlen, "C_WrapKey (CKM_AKM_EXPORT_WRAP): an answer of %lu bytes is not two wrapped keys",
+		         (unsigned long)len);
+		return -1;
+	}
+	memcpy(b->enc_wrapped, out, len / 2);
+	b->enc_wrapped_len = len / 2;
+	memcpy(b->mac_wrapped, out + len / 2, len / 2);
+	b->mac_wrapped_len = len / 2;
 	return 0;
 }
 
@@ -119,8 +139,6 @@ int nmm_seal(akm_p11 *station, const nmm_seal_args *a, uint8_t *buf, size_t *len
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	CK_OBJECT_HANDLE eph_pub = CK_INVALID_HANDLE, eph_priv = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE tkey = CK_INVALID_HANDLE;
 	akm_secret sub = { 0 };
 	int rc = -1;
 	CK_ULONG seq = 0;
@@ -131,10 +149,6 @@ int nmm_seal(akm_p11 *station, const nmm_seal_args *a, uint8_t *buf, size_t *len
 		snprintf(err, errlen, "unknown bundle protection %u", a->protection);
 		goto out;
 	}
-	if (a->protection == AKM_BUNDLE_NODE_KEY && a->node_point == NULL) {
-		snprintf(err, errlen, "node-key protection needs the node's public key");
-		goto out;
-	}
 	if (a->protection == AKM_BUNDLE_PASSPHRASE && (a->master == NULL || a->salt == NULL)) {
 		snprintf(err, errlen, "passphrase protection needs the batch key and salt");
 		goto out;
@@ -142,8 +156,13 @@ int nmm_seal(akm_p11 *station, const nmm_seal_args *a, uint8_t *buf, size_t *len
 	b->protection = a->protection;
 	if (seal_read_relationship(station, a, b, &seq, node_key, &node_key_len, err, errlen) != 0)
 		goto out;
-	if (a->protection == AKM_BUNDLE_NODE_KEY && node_key_len != 0 &&
-	    (node_key_len != 65 || memcmp(node_key, a->node_point, 65) != 0)) {
+	/* The module wraps to the node key it has recorded, never to one given
+	 * here: it must be there, and be the one the caller expects. */
+	if (a->protection == AKM_BUNDLE_NODE_KEY && node_key_len != 65) {
+		snprintf(err, errlen, "no node key is recorded for node %s", b->name);
+		goto out;
+	}
+	if (a->protection == AKM_BUNDLE_NODE_KEY && a->node_point != NULL && memcmp(node_key, a->node_point, 65) != 0) {
 		snprintf(err, errlen, "the node key given is not the one recorded for node %s", b->name);
 		goto out;
 	}
@@ -162,13 +181,9 @@ int nmm_seal(akm_p11 *station, const nmm_seal_args *a, uint8_t *buf, size_t *len
 	b->created = (uint64_t)time(NULL);
 
 	if (a->protection == AKM_BUNDLE_NODE_KEY) {
-		crypto_hash_sha256(b->node_key_hash, a->node_point, 65);
-		if (akm_p11_ec_generate(station, false, NULL, NULL, 0, &eph_pub, &eph_priv) != 0 ||
-		    akm_p11_ec_point(station, eph_pub, b->eph_point) != 0 ||
-		    akm_p11_ecdh_aes(station, eph_priv, a->node_point, &tkey) != 0) {
-			snprintf(err, errlen, "making the transport key: %s", station->err);
+		crypto_hash_sha256(b->node_key_hash, node_key, 65);
+		if (export_keys(station, a->enc_key, NULL, b->eph_point, b, err, errlen) != 0)
 			goto out;
-		}
 	} else {
 		b->opslimit = a->opslimit;
 		b->memlimit_kib = a->memlimit_kib;
@@ -178,17 +193,9 @@ int nmm_seal(akm_p11 *station, const nmm_seal_args *a, uint8_t *buf, size_t *len
 			snprintf(err, errlen, "deriving the bundle keys failed");
 			goto out;
 		}
-		if (akm_p11_aes_from_value(station, (const uint8_t *)sub.data, &tkey) != 0) {
-			snprintf(err, errlen, "making the transport key: %s", station->err);
+		if (export_keys(station, a->enc_key, (const uint8_t *)sub.data, NULL, b, err, errlen) != 0)
 			goto out;
-		}
 	}
-
-	if (wrap_one(station, tkey, a->enc_key, "encryption key", b->enc_wrapped, &b->enc_wrapped_len,
-	             err, errlen) != 0 ||
-	    wrap_one(station, tkey, a->mac_key, "MAC key", b->mac_wrapped, &b->mac_wrapped_len, err,
-	             errlen) != 0)
-		goto out;
 
 	akm_fmt_rc frc;
 	size_t signed_len;
@@ -230,9 +237,6 @@ int nmm_seal(akm_p11 *station, const nmm_seal_args *a, uint8_t *buf, size_t *len
 	}
 	rc = 0;
 out:
-	akm_p11_destroy(station, &tkey);
-	akm_p11_destroy(station, &eph_priv);
-	akm_p11_destroy(station, &eph_pub);
 	akm_secret_free(&sub);
 	sodium_memzero(b, sizeof *b);
 	free(b);

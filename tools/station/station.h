@@ -94,7 +94,13 @@ typedef struct nmm_node {
 	uint8_t node_key[AKM_FMT_POINT_LEN];
 	bool has_node_key;
 	CK_ULONG state, status, sequence, created, changed;
+	CK_ULONG delivery;         /* CKA_AKM_DELIVERY: CKV_AKM_DELIVERY_NODE_KEY or _PASSPHRASE */
 } nmm_node;
+
+/* "node-key" or "passphrase". */
+const char *nmm_delivery_name(CK_ULONG delivery);
+/* The bundle protection of a delivery (AKM_BUNDLE_*). */
+uint8_t nmm_delivery_protection(CK_ULONG delivery);
 
 const char *nmm_state_name(CK_ULONG state);
 const char *nmm_status_name(CK_ULONG status);
@@ -184,6 +190,7 @@ typedef struct nmm_plan {
 	size_t n, cap;
 	char *arena;       /* the batch file or the generated names */
 	size_t provisioned, present, failed;
+	CK_ULONG delivery; /* CKA_AKM_DELIVERY of every node made (0: the module's default, node-key) */
 } nmm_plan;
 
 /* One node (the strings are kept, not copied). */
@@ -194,11 +201,12 @@ int nmm_plan_from_file(nmm_plan *p, const char *path);
 int nmm_plan_from_count(nmm_plan *p, unsigned long count, const char *prefix);
 /* Names and hw-ids checked; the second of two equal names fails. */
 int nmm_plan_check(nmm_plan *p);
-/* Creates the relationships, skipping nodes present with the same hw-id,
- * in batch transactions of 250 (one by one when a batch is refused).  A
- * node another run creates at the same time (the token refuses a second
- * relationship key of that label) is counted as present when it has the
- * same hw-id (entry marked `meanwhile`), and fails, named, otherwise. */
+/* Creates the relationships, skipping nodes present with the same hw-id
+ * and delivery (present with another delivery: that node fails), in batch
+ * transactions of 250 (one by one when a batch is refused).  A node another
+ * run creates at the same time (the token refuses a second relationship key
+ * of that label) is counted as present the same way (entry marked
+ * `meanwhile`), and fails, named, otherwise. */
 int nmm_provision(nmm_station *s, nmm_plan *p);
 void nmm_plan_free(nmm_plan *p);
 
@@ -222,20 +230,24 @@ int nmm_enroll(nmm_station *s, const nmm_enrollment *e, nmm_enrolled *out);
 
 /* What the station knows to make one bundle. */
 typedef struct nmm_seal_args {
-	CK_OBJECT_HANDLE enc_key, mac_key;   /* the PR's keys in the station token */
+	CK_OBJECT_HANDLE enc_key;            /* the PR's encryption key in the station token */
 	CK_OBJECT_HANDLE station_priv;       /* the station's signing key */
 	const uint8_t *station_id; size_t station_id_len;
-	uint8_t protection;                  /* AKM_BUNDLE_NODE_KEY or _PASSPHRASE */
-	const uint8_t *node_point;           /* protection 1: the node's 65-byte point */
+	uint8_t protection;                  /* AKM_BUNDLE_NODE_KEY or _PASSPHRASE: the PR's delivery */
+	const uint8_t *node_point;           /* protection 1: the 65-byte point the caller expects
+	                                      * recorded (checked), or NULL */
 	const akm_secret *master;            /* protection 2: akm_pass_master result */
 	const uint8_t *salt;                 /* protection 2: the batch salt */
 	uint32_t opslimit, memlimit_kib;     /* protection 2: recorded in the bundle */
 } nmm_seal_args;
 
 /* Makes one bundle for the relationship of args->enc_key (its IDs,
- * hardware binding, name and next sequence number are read from the key's
- * CKA_AKM_* attributes; the sequence number is taken first, so it is never
- * used twice).  The keys leave the token only wrapped (CKM_AKM_EXPORT_WRAP).
+ * hardware binding, name, node key and next sequence number are read from
+ * the key's CKA_AKM_* attributes; the sequence number is taken first, so it
+ * is never used twice).  The keys leave the token only wrapped, in one
+ * CKM_AKM_EXPORT_WRAP to the recorded node key (protection 1) or under the
+ * bundle's passphrase-derived key-wrap key (protection 2); the module
+ * refuses the protection the relationship was not made for.
  * buf must hold AKM_FMT_BUNDLE_MAX.  Returns 0 or -1 with a sentence in err. */
 int nmm_seal(akm_p11 *station, const nmm_seal_args *args, uint8_t *buf, size_t *len, char *err,
              size_t errlen);
@@ -252,7 +264,8 @@ typedef struct nmm_export {
 	/* what: one of node, nodes ("A,B,C") or all */
 	const char *node, *nodes;
 	bool all;
-	int protection;              /* AKM_BUNDLE_*, or 0: node-key where one is recorded */
+	int protection;              /* AKM_BUNDLE_*, or 0: each node's delivery (a node of the
+	                              * other delivery is refused) */
 	const char *dir;
 	uint32_t opslimit, memlimit_kib;
 	/* results */

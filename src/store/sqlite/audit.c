@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+/* The head as the file has it. */
+static CK_RV head_read(akm_sqlite *r, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
 {
-	akm_sqlite *r = (akm_sqlite *)s;
 	bool present;
 	size_t len = AKM_AUDIT_HASH_LEN;
 	CK_RV rv = akm_sqlite_get_int(&r->base, "audit_seq", seq, &present);
@@ -21,7 +21,35 @@ CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_H
 	}
 	rv = akm_sqlite_get_blob(&r->base, "audit_hash", hash, &len, &present);
 	if (rv == CKR_OK && (!present || len != AKM_AUDIT_HASH_LEN))
-		rv = akm_store_tampered(s, "meta row audit_hash: missing or not %d bytes", AKM_AUDIT_HASH_LEN);
+		rv = akm_store_tampered(&r->base, "meta row audit_hash: missing or not %d bytes", AKM_AUDIT_HASH_LEN);
+	return rv;
+}
+
+CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN])
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	if (r->tx_depth == 0)
+		return head_read(r, seq, hash);
+	if (!r->head.loaded) {
+		CK_RV rv = head_read(r, &r->head.seq, r->head.hash);
+		if (rv != CKR_OK)
+			return rv;
+		r->head.loaded = true;
+	}
+	*seq = r->head.seq;
+	memcpy(hash, r->head.hash, AKM_AUDIT_HASH_LEN);
+	return CKR_OK;
+}
+
+CK_RV akm_sqlite_head_save(akm_sqlite *r)
+{
+	if (!r->head.dirty)
+		return CKR_OK;
+	CK_RV rv = akm_sqlite_set_int(&r->base, "audit_seq", r->head.seq);
+	if (rv == CKR_OK)
+		rv = akm_sqlite_set_blob(&r->base, "audit_hash", r->head.hash, AKM_AUDIT_HASH_LEN);
+	if (rv == CKR_OK)
+		r->head.dirty = false;
 	return rv;
 }
 
@@ -43,7 +71,7 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 	akm_audit_entry e = {seq, now, ev->actor, strlen(ev->actor), ev->action, strlen(ev->action),
 	                     ev->rid, ev->rid_len, ev->result, ev->detail, ev->detail ? strlen(ev->detail) : 0};
 	akm_audit_hash(prev, &e, hash);
-	akm_seal_audit(s, &e, ev->rid != NULL, ev->detail != NULL, prev, hash, mac);
+	akm_seal_audit(s, &e, ev->rid != NULL, ev->detail != NULL, ev->row_change, prev, hash, mac);
 	sqlite3_stmt *st = r->audit_insert;
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_int64(st, 2, now);
@@ -56,12 +84,14 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 		sqlite3_bind_text(st, 7, ev->detail, -1, SQLITE_STATIC);
 	akm_sqlite_bind_blob(st, 8, prev, sizeof prev);
 	akm_sqlite_bind_blob(st, 9, hash, sizeof hash);
-	akm_sqlite_bind_blob(st, 10, mac, sizeof mac);
+	sqlite3_bind_int64(st, 10, ev->row_change);
+	akm_sqlite_bind_blob(st, 11, mac, sizeof mac);
 	if ((rv = akm_sqlite_step_done(st)) != CKR_OK)
 		goto out;
-	if ((rv = akm_sqlite_set_int(&r->base, "audit_seq", seq)) != CKR_OK)
-		goto out;
-	rv = akm_sqlite_set_blob(&r->base, "audit_hash", hash, sizeof hash);
+	/* Written with the transaction's commit. */
+	r->head.seq = seq;
+	memcpy(r->head.hash, hash, sizeof hash);
+	r->head.dirty = true;
 out:
 	if (own_tx) {
 		if (rv == CKR_OK)
@@ -91,14 +121,18 @@ CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_au
 	size_t prev_len, hash_len;
 	akm_sqlite_row_blob(&row, 6, rec->prev, sizeof rec->prev, &prev_len);
 	akm_sqlite_row_blob(&row, 7, rec->hash, sizeof rec->hash, &hash_len);
+	int64_t row_change;
+	akm_sqlite_row_int(&row, 8, &row_change);
+	row.ok &= row_change == 0 || row_change == 1;
 	akm_audit_entry e = {seq, rec->time, rec->actor, rec->actor_len, rec->action, rec->action_len,
 	                     has_rid ? rec->rid : NULL, rec->rid_len, (uint64_t)result,
 	                     has_detail ? rec->detail : NULL, rec->detail_len};
 	uint8_t mac[AKM_SEAL_LEN];
-	akm_seal_audit(&r->base, &e, has_rid, has_detail, rec->prev, rec->hash, seal_out != NULL ? seal_out : mac);
+	akm_seal_audit(&r->base, &e, has_rid, has_detail, row_change != 0, rec->prev, rec->hash,
+	               seal_out != NULL ? seal_out : mac);
 	if (!row.ok || prev_len != AKM_AUDIT_HASH_LEN || hash_len != AKM_AUDIT_HASH_LEN ||
 	    (seal_out == NULL && r->base.key != NULL &&
-	     !akm_seal_matches(mac, sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8))))
+	     !akm_seal_matches(mac, sqlite3_column_blob(st, 9), (size_t)sqlite3_column_bytes(st, 9))))
 		return akm_store_tampered(&r->base, "audit record %lld was altered (its MAC does not match)", (long long)seq);
 	return CKR_OK;
 }
@@ -133,7 +167,7 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 	sqlite3_stmt *st;
 	*records = 0;
 	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db,
-		"SELECT time, actor, action, rid, result, detail, prev, hash, mac, seq FROM audit ORDER BY seq",
+		"SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac, seq FROM audit ORDER BY seq",
 		-1, &st, NULL));
 	if (rv != CKR_OK) {
 		snprintf(err, errlen, "registry %s: %s", r->path, sqlite3_errmsg(r->db));
@@ -144,7 +178,7 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 	int rc;
 	akm_audit_chain_init(&chain);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 9);
+		int64_t seq = sqlite3_column_int64(st, 10);
 		if (akm_sqlite_audit_read(r, st, seq, &rec, NULL) != CKR_OK) {
 			snprintf(err, errlen, "%s", akm_store_tamper_reason(s));
 			rv = CKR_GENERAL_ERROR;
@@ -229,10 +263,11 @@ CK_RV akm_sqlite_pending_add(akm_store *s, const akm_audit_event *ev)
 	return rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
 }
 
-CK_RV akm_sqlite_pending_flush(akm_store *s)
+CK_RV akm_sqlite_pending_flush(akm_store *s, akm_pending_rule allowed, int64_t *refused)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	sqlite3_stmt *st;
+	*refused = 0;
 	if (s->key == NULL)
 		return CKR_USER_NOT_LOGGED_IN;
 	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db,
@@ -245,9 +280,14 @@ CK_RV akm_sqlite_pending_flush(akm_store *s)
 		char actor[16], action[48], detail[1024];
 		snprintf(actor, sizeof actor, "%s", (const char *)sqlite3_column_text(st, 1));
 		snprintf(action, sizeof action, "%s", (const char *)sqlite3_column_text(st, 2));
+		CK_RV result = (CK_RV)sqlite3_column_int64(st, 3);
+		if (!allowed(actor, action, result, (const char *)sqlite3_column_text(st, 4))) {
+			(*refused)++;
+			continue;
+		}
 		snprintf(detail, sizeof detail, "%s%sbefore login, at %lld", (const char *)sqlite3_column_text(st, 4),
 		         sqlite3_column_bytes(st, 4) > 0 ? "; " : "", (long long)sqlite3_column_int64(st, 0));
-		akm_audit_event ev = {actor, action, NULL, 0, (CK_RV)sqlite3_column_int64(st, 3), detail};
+		akm_audit_event ev = {actor, action, NULL, 0, result, detail, false};
 		rv = akm_sqlite_audit_append(s, &ev);
 	}
 	if (rv == CKR_OK && rc != SQLITE_DONE)

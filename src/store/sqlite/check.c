@@ -120,14 +120,14 @@ static CK_RV seal_all(akm_sqlite *r)
 	CK_RV rv;
 	if ((rv = seal_meta(r)) != CKR_OK ||
 	    (rv = seal_table(r, "SELECT rid, kind, state, epoch, station, peer, members, hw, created, changed, status,"
-	                        " seq, site, node_key, delivery, mac, id FROM relationship WHERE mac IS NULL",
-	                     16, "UPDATE relationship SET mac = ? WHERE id = ?", seal_relationship)) != CKR_OK ||
+	                        " seq, site, node_key, delivery, audit, mac, id FROM relationship WHERE mac IS NULL",
+	                     17, "UPDATE relationship SET mac = ? WHERE id = ?", seal_relationship)) != CKR_OK ||
 	    (rv = seal_table(r, "SELECT relationship, purpose, key_type, value_len, ckid, label, wrapped, mac, id"
 	                        " FROM key WHERE mac IS NULL",
 	                     8, "UPDATE key SET mac = ? WHERE id = ?", seal_key)) != CKR_OK ||
-	    (rv = seal_table(r, "SELECT time, actor, action, rid, result, detail, prev, hash, mac, seq"
+	    (rv = seal_table(r, "SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac, seq"
 	                        " FROM audit WHERE mac IS NULL",
-	                     9, "UPDATE audit SET mac = ? WHERE seq = ?", seal_audit)) != CKR_OK)
+	                     10, "UPDATE audit SET mac = ? WHERE seq = ?", seal_audit)) != CKR_OK)
 		return rv;
 	/* The bookkeeping, from the tables as they are. */
 	bool present;

@@ -118,7 +118,8 @@ static CK_RV insert_relationship(akm_sqlite *r, const akm_relationship *rel)
 	akm_sqlite_bind_blob(st, 14, rel->site, rel->site_len);
 	akm_sqlite_bind_blob(st, 15, rel->node_key, rel->node_key_len);
 	sqlite3_bind_int64(st, 16, (sqlite3_int64)rel->delivery);
-	akm_sqlite_bind_blob(st, 17, mac, sizeof mac);
+	sqlite3_bind_int64(st, 17, rel->audit);
+	akm_sqlite_bind_blob(st, 18, mac, sizeof mac);
 	return akm_sqlite_step_done(st);
 }
 
@@ -207,6 +208,7 @@ CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int
 	akm_sqlite_row_blob(&row, col + 12, rel->site, sizeof rel->site, &rel->site_len);
 	akm_sqlite_row_blob(&row, col + 13, rel->node_key, sizeof rel->node_key, &rel->node_key_len);
 	akm_sqlite_row_int(&row, col + 14, &v[5]);
+	akm_sqlite_row_int(&row, col + 15, &rel->audit);
 	rel->kind = (CK_ULONG)v[0];
 	rel->state = (CK_ULONG)v[1];
 	rel->epoch = (CK_ULONG)v[2];
@@ -215,9 +217,27 @@ CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int
 	rel->delivery = (CK_ULONG)v[5];
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_relationship(&r->base, rel, seal_out != NULL ? seal_out : mac);
-	if (!row.ok || (seal_out == NULL && r->base.key != NULL && !akm_seal_matches(mac, sqlite3_column_blob(st, col + 15),
-	                                                      (size_t)sqlite3_column_bytes(st, col + 15))))
+	if (!row.ok || (seal_out == NULL && r->base.key != NULL && !akm_seal_matches(mac, sqlite3_column_blob(st, col + 16),
+	                                                      (size_t)sqlite3_column_bytes(st, col + 16))))
 		return akm_store_tampered(&r->base, "relationship row %lld: its MAC does not match", (long long)id);
+	return CKR_OK;
+}
+
+/* A sealed row can still be an older version of itself put back: its last
+ * change must be the last one the (sealed) audit trail records for it. */
+static CK_RV check_fresh(akm_sqlite *r, const akm_relationship *rel)
+{
+	sqlite3_stmt *st = r->audit_last;
+	akm_sqlite_bind_blob(st, 1, rel->rid, rel->rid_len);
+	int rc = sqlite3_step(st);
+	int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return akm_sqlite_rv(rc);
+	if (last != rel->audit)
+		return akm_store_tampered(&r->base, "relationship row %lld: an older version of it (it names audit record"
+		                          " %lld, the trail's last change of it is %lld)", (long long)rel->id,
+		                          (long long)rel->audit, (long long)last);
 	return CKR_OK;
 }
 
@@ -239,6 +259,8 @@ CK_RV akm_sqlite_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationshi
 		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : akm_sqlite_rv(rc);
 	}
 	sqlite3_reset(st);
+	if (rv == CKR_OK && s->key != NULL)
+		rv = check_fresh(r, rel);
 	if (rv != CKR_OK || rel == &own)
 		akm_relationship_clear(rel);
 	return rv;
@@ -273,6 +295,7 @@ CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel)
 	now.seq = rel->seq;
 	memcpy(now.node_key, rel->node_key, rel->node_key_len);
 	now.node_key_len = rel->node_key_len;
+	now.audit = rel->audit;
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_relationship(s, &now, mac);
 	st = r->update_rel;
@@ -283,8 +306,9 @@ CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel)
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)now.status);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now.seq);
 	akm_sqlite_bind_blob(st, 7, now.node_key, now.node_key_len);
-	akm_sqlite_bind_blob(st, 8, mac, sizeof mac);
-	sqlite3_bind_int64(st, 9, rel->id);
+	sqlite3_bind_int64(st, 8, now.audit);
+	akm_sqlite_bind_blob(st, 9, mac, sizeof mac);
+	sqlite3_bind_int64(st, 10, rel->id);
 	rv = akm_sqlite_step_done(st);
 	free(stored_members);
 	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
@@ -304,7 +328,8 @@ CK_RV akm_sqlite_update_key_label(akm_store *s, int64_t id, const uint8_t *label
 	CK_RV rv = akm_sqlite_get_key(s, id, &key, NULL);
 	if (rv != CKR_OK)
 		return rv;
-	memcpy(key.label, label, len);
+	if (len > 0)
+		memcpy(key.label, label, len);
 	key.label_len = len;
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_key(s, &key, mac);

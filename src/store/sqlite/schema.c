@@ -40,9 +40,12 @@ static const char *const migrations[] = {
 	 * two creations of one node cannot both succeed. */
 	"ALTER TABLE meta ADD COLUMN mac BLOB;"
 	"ALTER TABLE relationship ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE relationship ADD COLUMN audit INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE relationship ADD COLUMN mac BLOB;"
 	"ALTER TABLE key ADD COLUMN mac BLOB;"
+	"ALTER TABLE audit ADD COLUMN row_change INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE audit ADD COLUMN mac BLOB;"
+	"CREATE INDEX audit_row_change ON audit(rid, seq) WHERE row_change = 1;"
 	"DROP INDEX key_label;"
 	"CREATE UNIQUE INDEX key_label ON key(label);"
 	/* Events seen before login (a wrong PIN), which cannot be sealed yet:

@@ -176,18 +176,18 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	if ((rv = akm_sqlite_prepare(r, &r->get_key,
 	                  "SELECT k.relationship, k.purpose, k.key_type, k.value_len, k.ckid, k.label, k.wrapped, k.mac,"
 	                  " r.rid, r.kind, r.state, r.epoch, r.station, r.peer, r.members, r.hw, r.created, r.changed,"
-	                  " r.status, r.seq, r.site, r.node_key, r.delivery, r.mac"
+	                  " r.status, r.seq, r.site, r.node_key, r.delivery, r.audit, r.mac"
 	                  " FROM key k LEFT JOIN relationship r ON r.id = k.relationship WHERE k.id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->insert_key,
 	                  "INSERT INTO key (id, relationship, purpose, key_type, value_len, ckid, label, wrapped, mac)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->insert_rel,
 	                  "INSERT INTO relationship (id, rid, kind, state, epoch, station, peer, members, hw, created,"
-	                  " changed, status, seq, site, node_key, delivery, mac)"
-	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	                  " changed, status, seq, site, node_key, delivery, audit, mac)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_insert,
-	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash, mac)"
-	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash, row_change, mac)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->meta_get, "SELECT value, mac FROM meta WHERE name = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->meta_set,
 	                  "INSERT OR REPLACE INTO meta (name, value, mac) VALUES (?, ?, ?)")) != CKR_OK ||
@@ -196,16 +196,19 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	    (rv = akm_sqlite_prepare(r, &r->rollback, "ROLLBACK")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->update_rel,
 	                  "UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ?,"
-	                  " status = ?, seq = ?, node_key = ?, mac = ? WHERE id = ?")) != CKR_OK ||
+	                  " status = ?, seq = ?, node_key = ?, audit = ?, mac = ? WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->update_label, "UPDATE key SET label = ?, mac = ? WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->delete_rel, "DELETE FROM relationship WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->get_rel,
 	                  "SELECT rid, kind, state, epoch, station, peer, members, hw, created, changed, status,"
-	                  " seq, site, node_key, delivery, mac FROM relationship WHERE id = ?")) != CKR_OK ||
+	                  " seq, site, node_key, delivery, audit, mac FROM relationship WHERE id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_last,
+	                  "SELECT ifnull(max(seq), 0) FROM audit WHERE rid = ? AND row_change = 1")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->delete_keys, "DELETE FROM key WHERE relationship = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->data_version, "PRAGMA data_version")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_get,
-	                  "SELECT time, actor, action, rid, result, detail, prev, hash, mac FROM audit WHERE seq = ?")) != CKR_OK ||
+	                  "SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac"
+	                  " FROM audit WHERE seq = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find, "SELECT seq FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find_rid,
 	                  "SELECT seq FROM audit WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?")) != CKR_OK) {
@@ -253,7 +256,7 @@ static void sqlite_close(akm_store *s)
 	sqlite3_finalize(r->meta_get);
 	sqlite3_finalize(r->meta_set);
 	sqlite3_stmt **all[] = {&r->begin, &r->commit, &r->rollback, &r->update_rel, &r->update_label,
-	                        &r->delete_rel, &r->delete_keys, &r->get_rel, &r->data_version,
+	                        &r->delete_rel, &r->delete_keys, &r->get_rel, &r->audit_last, &r->data_version,
 	                        &r->audit_get, &r->audit_find, &r->audit_find_rid};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(*all[i]);
@@ -265,13 +268,19 @@ static void sqlite_close(akm_store *s)
 	free(r);
 }
 
+void akm_sqlite_tx_forget(akm_sqlite *r)
+{
+	r->rows.loaded = r->rows.dirty = false;
+	r->head.loaded = r->head.dirty = false;
+}
+
 CK_RV akm_sqlite_begin(akm_store *s)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	CK_RV rv = akm_sqlite_step_done(r->begin);
 	if (rv == CKR_OK)
 		r->tx_depth = 1;
-	r->rows.loaded = r->rows.dirty = false; /* read again: another process may have written */
+	akm_sqlite_tx_forget(r); /* read again: another process may have written */
 	return rv;
 }
 
@@ -279,6 +288,8 @@ CK_RV akm_sqlite_commit(akm_store *s)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	CK_RV rv = akm_sqlite_rows_save(r);
+	if (rv == CKR_OK)
+		rv = akm_sqlite_head_save(r);
 	if (rv == CKR_OK)
 		rv = akm_sqlite_step_done(r->commit);
 	if (rv != CKR_OK) {
@@ -289,7 +300,7 @@ CK_RV akm_sqlite_commit(akm_store *s)
 			__atomic_add_fetch(r->changes, 1, __ATOMIC_SEQ_CST);
 	}
 	r->tx_depth = 0;
-	r->rows.loaded = r->rows.dirty = false;
+	akm_sqlite_tx_forget(r);
 	return rv;
 }
 
@@ -322,7 +333,7 @@ void akm_sqlite_rollback(akm_store *s)
 	if (!sqlite3_get_autocommit(r->db))
 		akm_sqlite_step_done(r->rollback);
 	r->tx_depth = 0;
-	r->rows.loaded = r->rows.dirty = false;
+	akm_sqlite_tx_forget(r);
 }
 
 /* One named value, checked: an integer (value) or a blob into blob (*len:

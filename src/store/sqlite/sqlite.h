@@ -21,7 +21,7 @@ typedef struct akm_sqlite {
 	char *path;
 	int tx_depth; /* a write transaction is open */
 	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *meta_get, *meta_set;
-	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel,
+	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel, *audit_last,
 		*data_version, *audit_get, *audit_find, *audit_find_rid;
 	sqlite3_stmt *find[AKM_SQLITE_FIND_SHAPES];
 	/* The change mark: a counter every writer bumps after each commit, in
@@ -36,6 +36,13 @@ typedef struct akm_sqlite {
 		int64_t n[4]; /* ROWS_* */
 		bool loaded, dirty;
 	} rows;
+	/* The audit head (meta audit_seq, audit_hash), the same way: a batch
+	 * of appends reads it once and writes it once. */
+	struct {
+		int64_t seq;
+		uint8_t hash[AKM_AUDIT_HASH_LEN];
+		bool loaded, dirty;
+	} head;
 } akm_sqlite;
 
 enum { ROWS_REL_COUNT, ROWS_KEY_COUNT, ROWS_REL_HIGH, ROWS_KEY_HIGH };
@@ -67,6 +74,10 @@ CK_RV akm_sqlite_migrate(akm_sqlite *r, char *err, size_t errlen);
  * its commit. */
 CK_RV akm_sqlite_rows_load(akm_sqlite *r);
 CK_RV akm_sqlite_rows_save(akm_sqlite *r);
+/* The same for the audit head (audit.c); forgetting both at the end of a
+ * transaction (sqlite.c). */
+CK_RV akm_sqlite_head_save(akm_sqlite *r);
+void akm_sqlite_tx_forget(akm_sqlite *r);
 /* The login check (check.c). */
 CK_RV akm_sqlite_check(akm_store *s, bool upgrade);
 
@@ -90,14 +101,14 @@ CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after, int
                       size_t *n);
 CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev);
 CK_RV akm_sqlite_pending_add(akm_store *s, const akm_audit_event *ev);
-CK_RV akm_sqlite_pending_flush(akm_store *s);
+CK_RV akm_sqlite_pending_flush(akm_store *s, akm_pending_rule allowed, int64_t *refused);
 CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 CK_RV akm_sqlite_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 /* Reading rows from a statement's columns, strictly (rows.c, audit.c): a
  * key's 8 columns from `col` (relationship, purpose, key_type, value_len,
- * ckid, label, wrapped, mac), a relationship's 16 (rid, kind, state,
+ * ckid, label, wrapped, mac), a relationship's 17 (rid, kind, state,
  * epoch, station, peer, members, hw, created, changed, status, seq, site,
- * node_key, delivery, mac), an audit record's 9 from 0 (those of
+ * node_key, delivery, audit, mac), an audit record's 10 from 0 (those of
  * audit_get).  The MAC is checked, or with seal_out computed into it (to
  * seal a row of a registry written before rows were sealed). */
 CK_RV akm_sqlite_read_key(akm_sqlite *r, sqlite3_stmt *st, int col, int64_t id, akm_key *key,

@@ -160,11 +160,52 @@ START_TEST(test_export_wrap_refusals)
 {
 	const akm_vendor_mechanism *exp = akm_vendor_mechanism_find(CKM_AKM_EXPORT_WRAP);
 	akm_call c = call_ro();
-	CK_ULONG p = 0, len = 0;
-	CK_MECHANISM with_param = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
+	CK_BYTE point[65], key[32], out[80];
+	CK_ULONG len = 0;
+	CK_AKM_EXPORT_WRAP_PARAMS node = {CKV_AKM_EXPORT_NODE_KEY, NULL, 0, point, sizeof point};
+	CK_AKM_EXPORT_WRAP_PARAMS pass = {CKV_AKM_EXPORT_PASSPHRASE, key, sizeof key, NULL, 0};
+	CK_MECHANISM m = {CKM_AKM_EXPORT_WRAP, &node, sizeof node};
+	CK_MECHANISM mp = {CKM_AKM_EXPORT_WRAP, &pass, sizeof pass};
+
+	/* A wrapping key of the caller's: refused first, whatever else. */
+	CK_MECHANISM none = {CKM_AKM_EXPORT_WRAP, NULL, 0};
+	ck_assert_int_eq(exp->wrap(&c, &m, 1, 0x40000001UL, out, &len), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(exp->wrap(&c, &mp, 0x40000002UL, 0x40000001UL, NULL, &len), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_int_eq(exp->wrap(&c, &none, 7, 0x40000001UL, out, &len), CKR_WRAPPING_KEY_HANDLE_INVALID);
+
+	/* No parameter, one of the wrong size, an unknown mode, fields that do
+	 * not belong to the mode or are too short. */
+	CK_ULONG p = 0;
+	CK_MECHANISM with_ulong = {CKM_AKM_EXPORT_WRAP, &p, sizeof p};
 	CK_MECHANISM with_len = {CKM_AKM_EXPORT_WRAP, NULL, 1};
-	ck_assert_int_eq(exp->wrap(&c, &with_param, 1, 0x40000001UL, NULL, &len), CKR_MECHANISM_PARAM_INVALID);
-	ck_assert_int_eq(exp->wrap(&c, &with_len, 1, 0x40000001UL, NULL, &len), CKR_MECHANISM_PARAM_INVALID);
+	CK_MECHANISM longer = {CKM_AKM_EXPORT_WRAP, &node, sizeof node + 1};
+	ck_assert_int_eq(exp->wrap(&c, &none, CK_INVALID_HANDLE, 0x40000001UL, NULL, &len), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_int_eq(exp->wrap(&c, &with_ulong, CK_INVALID_HANDLE, 0x40000001UL, NULL, &len),
+	                 CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_int_eq(exp->wrap(&c, &with_len, CK_INVALID_HANDLE, 0x40000001UL, NULL, &len), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_int_eq(exp->wrap(&c, &longer, CK_INVALID_HANDLE, 0x40000001UL, NULL, &len), CKR_MECHANISM_PARAM_INVALID);
+	const CK_AKM_EXPORT_WRAP_PARAMS bad[] = {
+		{0, NULL, 0, point, 65},
+		{3, NULL, 0, point, 65},
+		{ULONG_MAX, key, 32, NULL, 0},
+		{CKV_AKM_EXPORT_NODE_KEY, key, 32, point, 65},
+		{CKV_AKM_EXPORT_NODE_KEY, NULL, 32, point, 65},
+		{CKV_AKM_EXPORT_NODE_KEY, NULL, 0, NULL, 65},
+		{CKV_AKM_EXPORT_NODE_KEY, NULL, 0, point, 64},
+		{CKV_AKM_EXPORT_PASSPHRASE, NULL, 32, NULL, 0},
+		{CKV_AKM_EXPORT_PASSPHRASE, key, 0, NULL, 0},
+		{CKV_AKM_EXPORT_PASSPHRASE, key, 16, NULL, 0},
+		{CKV_AKM_EXPORT_PASSPHRASE, key, 64, NULL, 0},
+		{CKV_AKM_EXPORT_PASSPHRASE, key, 32, point, 65},
+		{CKV_AKM_EXPORT_PASSPHRASE, key, 32, NULL, 65},
+	};
+	CK_AKM_EXPORT_WRAP_PARAMS b;
+	CK_MECHANISM mb = {CKM_AKM_EXPORT_WRAP, &b, sizeof b};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		b = bad[i];
+		ck_assert_msg(exp->wrap(&c, &mb, CK_INVALID_HANDLE, 0x40000001UL, out, &len) == CKR_MECHANISM_PARAM_INVALID,
+		              "parameter %zu", i);
+	}
 	ck_assert_uint_eq(len, 0);
 }
 END_TEST
