@@ -1763,6 +1763,101 @@ START_TEST(test_row_put_back_as_it_was)
 }
 END_TEST
 
+/* Item 10: the -changes side file renamed away (and a fresh one in its
+ * place) hides no revocation from a process that keeps using a key
+ * without writing: its cached state is trusted for a second at most. */
+START_TEST(test_item10_side_file_renamed)
+{
+	rel_info r;
+	mod_open();
+	make_pr(&r, "node-s", NULL);
+	ck_assert_int_eq(use_enc(t.s, r.enc), CKR_OK);
+	mod_fini(); /* the other process is one of its own, not a fork of this one */
+	int to_parent[2], to_child[2];
+	ck_assert_int_eq(pipe(to_parent), 0);
+	ck_assert_int_eq(pipe(to_child), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* Uses the key every 20 ms; reports how long after the parent's
+		 * "revoked" the first refusal came (ms), or -1. */
+		close(to_parent[0]);
+		close(to_child[1]);
+		long ms = -1;
+		if (mod_init() != CKR_OK || mod_login() != CKR_OK || use_enc(t.s, r.enc) != CKR_OK)
+			_exit(2);
+		char c = 'u', go = 0;
+		if (write(to_parent[1], &c, 1) != 1 || read(to_child[0], &go, 1) != 1 || go != 'g')
+			_exit(3);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < 250; i++) {
+			CK_RV rv = use_enc(t.s, r.enc);
+			if (rv != CKR_OK && rv != CKR_KEY_FUNCTION_NOT_PERMITTED) {
+				ms = -1000 - (long)rv; /* another answer: reported as such */
+				break;
+			}
+			if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+				break;
+			}
+			usleep(20000);
+		}
+		(void)!write(to_parent[1], &ms, sizeof ms);
+		t.f->C_Finalize(NULL);
+		_exit(0);
+	}
+	close(to_parent[1]);
+	close(to_child[0]);
+	char c = 0;
+	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+	/* The attacker moves the side file away; this process starts on a
+	 * fresh one and revokes the key. */
+	sh("mv '%s-changes' '%s-changes.moved'", registry, registry);
+	mod_open();
+	ck_assert_int_eq(set_ulong(r.enc, CKA_AKM_STATE, CKV_AKM_STATE_REVOKED), CKR_OK);
+	ck_assert_int_eq(write(to_child[1], "g", 1), 1);
+	long ms = -2;
+	ck_assert_int_eq(read(to_parent[0], &ms, sizeof ms), sizeof ms);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(ms > -1000, "the other process got 0x%lx, not the refusal", (unsigned long)(-1000 - ms));
+	ck_assert_msg(ms >= 0, "the revocation never reached the other process (%ld)", ms);
+	ck_assert_msg(ms <= 1500, "the revocation reached the other process after %ld ms", ms);
+}
+END_TEST
+
+/* Item 9: a registry busy past the wait at login (another process holds its
+ * write lock): C_Login is refused, the token stays logged out (its KEK and
+ * counter out of reach), and the next login after the lock is released
+ * succeeds. */
+START_TEST(test_item9_busy_registry_at_login)
+{
+	rel_info r;
+	mod_open();
+	make_pr(&r, "node-b", NULL);
+	mod_fini();
+	sqlite3 *db = db_open();
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(mod_init(), CKR_OK);
+	ck_assert_int_eq(mod_login(), CKR_FUNCTION_FAILED);
+	CK_SESSION_INFO si;
+	ck_assert_int_eq(t.f->C_GetSessionInfo(t.s, &si), CKR_OK);
+	ck_assert_uint_eq(si.state, CKS_RW_PUBLIC_SESSION);
+	CK_OBJECT_HANDLE found[8];
+	CK_ULONG n = 99;
+	ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, NULL, 0), CKR_OK);
+	ck_assert_int_eq(t.f->C_FindObjects(t.s, found, 8, &n), CKR_OK);
+	ck_assert_int_eq(t.f->C_FindObjectsFinal(t.s), CKR_OK);
+	ck_assert_uint_eq(n, 0); /* nothing private, nothing of the module's */
+	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(mod_login(), CKR_OK);
+	ck_assert_int_eq(use_enc(t.s, r.enc), CKR_OK);
+}
+END_TEST
+
 static void add_case(Suite *s, const char *name, const TTest *test)
 {
 	TCase *tc = tcase_create(name);
@@ -1780,6 +1875,8 @@ int main(void)
 	add_case(s, "items3-4", test_items3_4_rollback_and_rewritten_chains);
 	add_case(s, "item8", test_item8_revocation_reaches_a_busy_writer);
 	add_case(s, "put-back", test_row_put_back_as_it_was);
+	add_case(s, "item9-busy", test_item9_busy_registry_at_login);
+	add_case(s, "item10-side-file", test_item10_side_file_renamed);
 	add_case(s, "property", test_property_one_byte_anywhere);
 	IT_RUN_SUITE(s);
 }
