@@ -28,6 +28,10 @@ static inline CK_BYTE *akm_backend_input(CK_BYTE *p, CK_ULONG len)
 	return p == NULL && len == 0 ? akm_backend_empty_input : p;
 }
 
+/* The one secret key labelled `label` the session sees: *found says
+ * whether there is one, *h is it (0 when not). */
+CK_RV akm_backend_secret_find(akm_backend_service *s, const char *label, CK_OBJECT_HANDLE *h, bool *found);
+
 /* Up to `max` objects of the service session matching tmpl. */
 CK_RV akm_backend_service_find(akm_backend_service *s, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out,
                                size_t max, size_t *n);

@@ -10,13 +10,8 @@ static CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
 
 CK_RV akm_backend_kek_find(akm_backend_service *s, bool *found)
 {
-	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
-	CK_ATTRIBUTE t[] = {{CKA_CLASS, &secret, sizeof secret},
-	                    {CKA_LABEL, AKM_BACKEND_KEK_LABEL, strlen(AKM_BACKEND_KEK_LABEL)}};
-	CK_OBJECT_HANDLE h = 0;
-	size_t n = 0;
-	CK_RV rv = akm_backend_service_find(s, t, 2, &h, 1, &n);
-	*found = rv == CKR_OK && n == 1;
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = akm_backend_secret_find(s, AKM_BACKEND_KEK_LABEL, &h, found);
 	if (*found)
 		s->kek = s->kek_token = h;
 	return rv;

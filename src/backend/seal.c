@@ -9,15 +9,7 @@ static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
 CK_RV akm_backend_mac_find(akm_backend_service *s, bool *found)
 {
-	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
-	CK_ATTRIBUTE t[] = {{CKA_CLASS, &secret, sizeof secret},
-	                    {CKA_LABEL, AKM_BACKEND_MAC_LABEL, strlen(AKM_BACKEND_MAC_LABEL)}};
-	CK_OBJECT_HANDLE h = 0;
-	size_t n = 0;
-	CK_RV rv = akm_backend_service_find(s, t, 2, &h, 1, &n);
-	*found = rv == CKR_OK && n == 1;
-	s->mac = *found ? h : 0;
-	return rv;
+	return akm_backend_secret_find(s, AKM_BACKEND_MAC_LABEL, &s->mac, found);
 }
 
 CK_RV akm_backend_mac_create(akm_backend_service *s)

@@ -85,6 +85,19 @@ CK_RV akm_backend_service_find(akm_backend_service *s, CK_ATTRIBUTE *tmpl, CK_UL
 	return rv;
 }
 
+CK_RV akm_backend_secret_find(akm_backend_service *s, const char *label, CK_OBJECT_HANDLE *h, bool *found)
+{
+	CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &secret, sizeof secret}, {CKA_LABEL, (void *)label, strlen(label)}};
+	size_t n = 0;
+	*h = 0;
+	CK_RV rv = akm_backend_service_find(s, t, 2, h, 1, &n);
+	*found = rv == CKR_OK && n == 1;
+	if (!*found)
+		*h = 0;
+	return rv;
+}
+
 CK_RV akm_backend_data_find(akm_backend_service *s, const char *application, CK_OBJECT_HANDLE *out, size_t max,
                             size_t *n)
 {

@@ -1276,6 +1276,23 @@ END_TEST
 
 /* ==== 8. A revocation reaches a busy writer ================================ */
 
+/* A child process to talk to: *to_peer is the end to write to the other
+ * process, *from_peer the end to read from it, in either.  Returns fork()'s
+ * answer. */
+static pid_t fork_talking(int *to_peer, int *from_peer)
+{
+	int to_parent[2], to_child[2];
+	ck_assert_int_eq(pipe(to_parent), 0);
+	ck_assert_int_eq(pipe(to_child), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	close(pid == 0 ? to_parent[0] : to_parent[1]);
+	close(pid == 0 ? to_child[1] : to_child[0]);
+	*to_peer = pid == 0 ? to_parent[1] : to_child[1];
+	*from_peer = pid == 0 ? to_child[0] : to_parent[0];
+	return pid;
+}
+
 START_TEST(test_item8_revocation_reaches_a_busy_writer)
 {
 	rel_info r;
@@ -1283,17 +1300,12 @@ START_TEST(test_item8_revocation_reaches_a_busy_writer)
 	make_pr(&r, "node-r", NULL);
 	ck_assert_int_eq(use_enc(t.s, r.enc), CKR_OK);
 	enum { REVOKE_AFTER = 3, USES = 8 };
-	int to_parent[2], to_child[2];
-	ck_assert_int_eq(pipe(to_parent), 0);
-	ck_assert_int_eq(pipe(to_child), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
+	int to_peer, from_peer;
+	pid_t pid = fork_talking(&to_peer, &from_peer);
 	if (pid == 0) {
 		/* The busy process: uses the key, appends an application record
 		 * after each use.  Reports the use (1-based) of the first refusal
 		 * and its code, or 0. */
-		close(to_parent[0]);
-		close(to_child[1]);
 		struct { int use; CK_RV rv; } report;
 		memset(&report, 0, sizeof report); /* padding too: it goes down a pipe */
 		report.use = -1;
@@ -1302,7 +1314,7 @@ START_TEST(test_item8_revocation_reaches_a_busy_writer)
 			rv = mod_login();
 		if (rv != CKR_OK) {
 			report.rv = rv;
-			(void)!write(to_parent[1], &report, sizeof report);
+			(void)!write(to_peer, &report, sizeof report);
 			_exit(2);
 		}
 		report.use = 0;
@@ -1315,7 +1327,7 @@ START_TEST(test_item8_revocation_reaches_a_busy_writer)
 			}
 			if (use == REVOKE_AFTER) {
 				char c = 'r', go = 0;
-				if (write(to_parent[1], &c, 1) != 1 || read(to_child[0], &go, 1) != 1 || go != 'g')
+				if (write(to_peer, &c, 1) != 1 || read(from_peer, &go, 1) != 1 || go != 'g')
 					_exit(3);
 			}
 			char detail[32];
@@ -1326,21 +1338,19 @@ START_TEST(test_item8_revocation_reaches_a_busy_writer)
 				break;
 			}
 		}
-		(void)!write(to_parent[1], &report, sizeof report);
+		(void)!write(to_peer, &report, sizeof report);
 		t.f->C_Finalize(NULL);
 		_exit(0);
 	}
-	close(to_parent[1]);
-	close(to_child[0]);
 	char c = 0;
-	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+	ck_assert_int_eq(read(from_peer, &c, 1), 1);
 	ck_assert_int_eq(c, 'r');
 	/* The child has used the key (its state is cached there); revoke it
 	 * here, committed, before the child writes and uses the key again. */
 	ck_assert_int_eq(set_ulong(r.enc, CKA_AKM_STATE, CKV_AKM_STATE_REVOKED), CKR_OK);
-	ck_assert_int_eq(write(to_child[1], "g", 1), 1);
+	ck_assert_int_eq(write(to_peer, "g", 1), 1);
 	struct { int use; CK_RV rv; } report = {-1, CKR_OK};
-	ck_assert_int_eq(read(to_parent[0], &report, sizeof report), sizeof report);
+	ck_assert_int_eq(read(from_peer, &report, sizeof report), sizeof report);
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(report.use >= 0, "the child failed at step %d: %s", report.use, akm_rv_name(report.rv));
@@ -1773,21 +1783,16 @@ START_TEST(test_item10_side_file_renamed)
 	make_pr(&r, "node-s", NULL);
 	ck_assert_int_eq(use_enc(t.s, r.enc), CKR_OK);
 	mod_fini(); /* the other process is one of its own, not a fork of this one */
-	int to_parent[2], to_child[2];
-	ck_assert_int_eq(pipe(to_parent), 0);
-	ck_assert_int_eq(pipe(to_child), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
+	int to_peer, from_peer;
+	pid_t pid = fork_talking(&to_peer, &from_peer);
 	if (pid == 0) {
 		/* Uses the key every 20 ms; reports how long after the parent's
 		 * "revoked" the first refusal came (ms), or -1. */
-		close(to_parent[0]);
-		close(to_child[1]);
 		long ms = -1;
 		if (mod_init() != CKR_OK || mod_login() != CKR_OK || use_enc(t.s, r.enc) != CKR_OK)
 			_exit(2);
 		char c = 'u', go = 0;
-		if (write(to_parent[1], &c, 1) != 1 || read(to_child[0], &go, 1) != 1 || go != 'g')
+		if (write(to_peer, &c, 1) != 1 || read(from_peer, &go, 1) != 1 || go != 'g')
 			_exit(3);
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1804,22 +1809,20 @@ START_TEST(test_item10_side_file_renamed)
 			}
 			usleep(20000);
 		}
-		(void)!write(to_parent[1], &ms, sizeof ms);
+		(void)!write(to_peer, &ms, sizeof ms);
 		t.f->C_Finalize(NULL);
 		_exit(0);
 	}
-	close(to_parent[1]);
-	close(to_child[0]);
 	char c = 0;
-	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+	ck_assert_int_eq(read(from_peer, &c, 1), 1);
 	/* The attacker moves the side file away; this process starts on a
 	 * fresh one and revokes the key. */
 	sh("mv '%s-changes' '%s-changes.moved'", registry, registry);
 	mod_open();
 	ck_assert_int_eq(set_ulong(r.enc, CKA_AKM_STATE, CKV_AKM_STATE_REVOKED), CKR_OK);
-	ck_assert_int_eq(write(to_child[1], "g", 1), 1);
+	ck_assert_int_eq(write(to_peer, "g", 1), 1);
 	long ms = -2;
-	ck_assert_int_eq(read(to_parent[0], &ms, sizeof ms), sizeof ms);
+	ck_assert_int_eq(read(from_peer, &ms, sizeof ms), sizeof ms);
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(ms > -1000, "the other process got 0x%lx, not the refusal", (unsigned long)(-1000 - ms));
