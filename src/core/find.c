@@ -13,11 +13,19 @@
 #include "core/object.h"
 
 /* A copy of the caller's template for the whole search (values included). */
-static CK_ATTRIBUTE *copy_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+/* NULL with *rv set: CKR_ATTRIBUTE_VALUE_INVALID for lengths that add up
+ * past what memory holds (a value claiming CK_UNAVAILABLE_INFORMATION
+ * bytes), CKR_HOST_MEMORY. */
+static CK_ATTRIBUTE *copy_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_RV *rv)
 {
-	size_t bytes = count * sizeof(CK_ATTRIBUTE);
+	size_t bytes;
+	*rv = CKR_ATTRIBUTE_VALUE_INVALID;
+	if (__builtin_mul_overflow((size_t)count, sizeof(CK_ATTRIBUTE), &bytes))
+		return NULL;
 	for (CK_ULONG i = 0; i < count; i++)
-		bytes += tmpl[i].ulValueLen;
+		if (tmpl[i].pValue != NULL && __builtin_add_overflow(bytes, (size_t)tmpl[i].ulValueLen, &bytes))
+			return NULL;
+	*rv = CKR_HOST_MEMORY;
 	CK_ATTRIBUTE *copy = malloc(bytes ? bytes : 1);
 	if (copy == NULL)
 		return NULL;
@@ -45,10 +53,11 @@ CK_RV akm_core_find_init(const akm_call *c, CK_ATTRIBUTE *tmpl, CK_ULONG count)
 	st.count = count;
 	st.in_backend = st.backend = claimed == NULL;
 	st.held = akm_core_relationships(c) == NULL ? NULL : claimed != NULL ? claimed : &akm_class_relationship;
-	if ((st.tmpl = copy_template(tmpl, count)) == NULL)
-		return CKR_HOST_MEMORY;
+	CK_RV rv;
+	if ((st.tmpl = copy_template(tmpl, count, &rv)) == NULL)
+		return rv;
 	if (st.backend) {
-		CK_RV rv = akm_backend_find_init(c->be, c->bs, tmpl, count);
+		rv = akm_backend_find_init(c->be, c->bs, tmpl, count);
 		if (rv == CKR_OPERATION_ACTIVE && akm_core_ops_drain(c))
 			rv = akm_backend_find_init(c->be, c->bs, tmpl, count);
 		if (rv != CKR_OK) {

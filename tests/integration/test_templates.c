@@ -189,6 +189,21 @@ START_TEST(test_bad_length_refused)
 }
 END_TEST
 
+/* A search value that claims more bytes than memory holds (the lengths
+ * of a copy would wrap) is refused, not copied. */
+START_TEST(test_search_lengths_that_wrap)
+{
+	it_open(&t);
+	char label[8] = "x";
+	CK_ATTRIBUTE huge[] = {{CKA_LABEL, label, CK_UNAVAILABLE_INFORMATION}, {CKA_ID, label, 64}};
+	ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, huge, 2), CKR_ATTRIBUTE_VALUE_INVALID);
+	/* No search was left active. */
+	CK_ATTRIBUTE fine = {CKA_LABEL, label, 1};
+	ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, &fine, 1), CKR_OK);
+	ck_assert_int_eq(t.f->C_FindObjectsFinal(t.s), CKR_OK);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("templates");
@@ -198,6 +213,7 @@ int main(void)
 	tcase_add_test(tc, test_one_to_six_mechanisms);
 	tcase_add_test(tc, test_pointer_like_mechanisms_not_followed);
 	tcase_add_test(tc, test_bad_length_refused);
+	tcase_add_test(tc, test_search_lengths_that_wrap);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }
