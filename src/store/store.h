@@ -189,8 +189,8 @@ CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int6
 CK_RV akm_store_count(akm_store *s, akm_store_table table, int64_t *n);
 
 /* Events before login, when nothing can be sealed: kept unsealed (at most
- * AKM_STORE_PENDING_MAX; more are counted in the last one) until the next
- * login moves them into the audit trail.  Whoever can write the file can
+ * AKM_STORE_PENDING_MAX; past that CKR_DEVICE_MEMORY and the event is not
+ * kept) until the next login moves them into the audit trail.  Whoever can write the file can
  * remove them; the module's log has them too. */
 #define AKM_STORE_PENDING_MAX 1000
 CK_RV akm_store_pending_add(akm_store *s, const akm_audit_event *ev);

@@ -1186,6 +1186,46 @@ static void check_tamper(const char *name, const char *sql, const char *const *w
 	akm_store_close(r);
 }
 
+static bool only_logins(const char *actor, const char *action, CK_RV result, const char *detail)
+{
+	(void)actor;
+	(void)result;
+	(void)detail;
+	return strcmp(action, "login") == 0;
+}
+
+/* Events before login: kept (bounded) without a key, moved into the trail
+ * at login by the caller's rule, the others counted and dropped. */
+START_TEST(test_pending_events)
+{
+	akm_store *r = open_ok(db_path);
+	ck_assert_int_eq(akm_store_seal(r, NULL), CKR_OK); /* before login */
+	akm_audit_event login = {"user", "login", NULL, 0, CKR_PIN_INCORRECT, "user", false};
+	for (int i = 0; i < AKM_STORE_PENDING_MAX - 1; i++)
+		ck_assert_int_eq(akm_store_pending_add(r, &login), CKR_OK);
+	akm_audit_event planted = {"module", "set-state", NULL, 0, CKR_OK, "state revoked -> active", false};
+	ck_assert_int_eq(akm_store_pending_add(r, &planted), CKR_OK);
+	ck_assert_uint_eq(akm_store_pending_add(r, &login), CKR_DEVICE_MEMORY); /* full */
+	ck_assert_int_eq(raw_int(db_path, "SELECT count(*) FROM pending"), AKM_STORE_PENDING_MAX);
+	int64_t refused = -1;
+	ck_assert_uint_eq(akm_store_pending_flush(r, only_logins, &refused), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_int_eq(akm_store_seal(r, test_seal_key), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_pending_flush(r, only_logins, &refused), CKR_OK);
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
+	ck_assert_int_eq(refused, 1);
+	ck_assert_int_eq(raw_int(db_path, "SELECT count(*) FROM pending"), 0);
+	ck_assert_int_eq(count(r, "audit"), AKM_STORE_PENDING_MAX - 1);
+	akm_audit_record rec;
+	ck_assert_int_eq(akm_store_audit_get(r, 1, &rec), CKR_OK);
+	ck_assert(rec.action_len == 5 && memcmp(rec.action, "login", 5) == 0);
+	ck_assert_msg(rec.detail_len > 5 && memcmp(rec.detail, "user; before login, at ", 23) == 0, "%.*s",
+	              (int)rec.detail_len, rec.detail);
+	assert_verifies(r, AKM_STORE_PENDING_MAX - 1);
+	akm_store_close(r);
+}
+END_TEST
+
 START_TEST(test_audit_detects_removed_record)
 {
 	check_tamper("middle.db", "DELETE FROM audit WHERE seq = 10",
@@ -1467,6 +1507,7 @@ int main(void)
 	tcase_add_test(objects, test_transactions);
 	tcase_add_test(objects, test_meta_values);
 	tcase_add_test(audit, test_audit_chain);
+	tcase_add_test(audit, test_pending_events);
 	tcase_add_test(audit, test_audit_detects_removed_record);
 	tcase_add_test(audit, test_audit_detects_altered_record);
 	tcase_add_test(audit, test_audit_detects_reordered_records);

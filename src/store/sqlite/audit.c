@@ -241,7 +241,7 @@ CK_RV akm_sqlite_pending_add(akm_store *s, const akm_audit_event *ev)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
 	sqlite3_stmt *st;
-	/* Bounded: past the limit the last row counts the rest. */
+	/* Bounded: past the limit an event is not kept (the caller logs it). */
 	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db,
 		"INSERT INTO pending (time, actor, action, result, detail)"
 		" SELECT ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM pending) < ?", -1, &st, NULL));
@@ -257,9 +257,7 @@ CK_RV akm_sqlite_pending_add(akm_store *s, const akm_audit_event *ev)
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc == SQLITE_DONE && sqlite3_changes(r->db) == 0)
-		rc = sqlite3_exec(r->db, "UPDATE pending SET detail = ifnull(detail, '') || ' +1'"
-		                         " WHERE id = (SELECT max(id) FROM pending)", NULL, NULL, NULL) == SQLITE_OK
-		     ? SQLITE_DONE : sqlite3_errcode(r->db);
+		return CKR_DEVICE_MEMORY; /* full */
 	return rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
 }
 
