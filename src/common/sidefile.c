@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-static const char *kind(mode_t mode)
+const char *akm_file_kind(mode_t mode)
 {
 	if (S_ISDIR(mode))
 		return "a directory";
@@ -30,7 +30,7 @@ static void explain_open_error(const char *path, int e, char *err, size_t errlen
 	struct stat st;
 	if ((e == ELOOP || e == EISDIR || e == ENXIO || e == EMLINK) && lstat(path, &st) == 0 &&
 	    !S_ISREG(st.st_mode))
-		snprintf(err, errlen, "%s: refused: %s, not a regular file", path, kind(st.st_mode));
+		snprintf(err, errlen, "%s: refused: %s, not a regular file", path, akm_file_kind(st.st_mode));
 	else if (e == ELOOP)
 		snprintf(err, errlen, "%s: refused: a symbolic link, not a regular file", path);
 	else
@@ -60,7 +60,7 @@ int akm_sidefile_open(const char *path, int flags, char *err, size_t errlen)
 		snprintf(what, sizeof what, "cannot check it: %s", strerror(errno));
 		why = what;
 	} else if (!S_ISREG(st.st_mode)) {
-		snprintf(what, sizeof what, "refused: %s, not a regular file", kind(st.st_mode));
+		snprintf(what, sizeof what, "refused: %s, not a regular file", akm_file_kind(st.st_mode));
 		why = what;
 	} else if (!(flags & AKM_SIDEFILE_ANY_OWNER) && st.st_uid != geteuid()) {
 		snprintf(what, sizeof what, "refused: owned by uid %lu, not by this process's uid %lu",

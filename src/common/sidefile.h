@@ -11,6 +11,7 @@
 #define AKM_SIDEFILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Flags of akm_sidefile_open. */
 enum {
@@ -29,5 +30,9 @@ enum {
  * file without AKM_SIDEFILE_CREATE is -1 with errno ENOENT.
  */
 int akm_sidefile_open(const char *path, int flags, char *err, size_t errlen);
+
+/* What a file of this mode is, for a refusal: "a directory", "a FIFO", ...,
+ * "not a regular file". */
+const char *akm_file_kind(mode_t mode);
 
 #endif

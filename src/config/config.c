@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "common/sidefile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -107,21 +108,6 @@ static int parse_log_level(const char *value, akm_log_level *level)
 	return -1;
 }
 
-static const char *file_kind(mode_t mode)
-{
-	if (S_ISDIR(mode))
-		return "a directory";
-	if (S_ISFIFO(mode))
-		return "a FIFO";
-	if (S_ISCHR(mode))
-		return "a character device";
-	if (S_ISBLK(mode))
-		return "a block device";
-	if (S_ISSOCK(mode))
-		return "a socket";
-	return "not a regular file";
-}
-
 /*
  * The whole file into a malloc'd buffer (*len bytes, NUL-terminated), read
  * with a bound: a regular file of at most AKM_CONFIG_MAX_SIZE bytes.  A
@@ -145,7 +131,7 @@ static CK_RV read_bounded(const char *path, char **out, size_t *len, char *err, 
 	}
 	if (!S_ISREG(st.st_mode)) {
 		set_error(err, errlen, path, 0, "refused: %s, not a regular file (the configuration must be one)",
-		          file_kind(st.st_mode));
+		          akm_file_kind(st.st_mode));
 		close(fd);
 		return CKR_GENERAL_ERROR;
 	}
