@@ -191,7 +191,7 @@ demo_node() {
 cmd_demo() {
 	# The folder is deleted and recreated: keep it a plain folder of the tree.
 	case "/$DEMO_DIR/" in
-	*/../* | */./* | //) die "DEMO_DIR must name a folder inside the source tree, not \"$DEMO_DIR\"" ;;
+	//* | */../* | */./* | //) die "DEMO_DIR must name a folder inside the source tree, not \"$DEMO_DIR\"" ;;
 	esac
 	cmd_build
 	DEMO_MODULE="$BUILD_DIR/src/akm-pkcs11.so"
