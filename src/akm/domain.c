@@ -102,7 +102,6 @@ static CK_RV login_inlock(akm_relationships *r, bool have_kek, bool have_mac)
 	akm_wipe(key, sizeof key);
 	if (rv != CKR_OK)
 		return rv;
-	r->sealed = true;
 	int64_t gen = 0;
 	bool present;
 	if ((rv = akm_store_check(r->reg, upgrade)) != CKR_OK ||
@@ -155,7 +154,6 @@ CK_RV akm_relationships_login(akm_relationships *r)
 		akm_log(AKM_LOG_ERROR, "registry %s refused at login (0x%lx): its relationships cannot be used",
 		        akm_store_location(r->reg), rv);
 		akm_store_seal(r->reg, NULL);
-		r->sealed = false;
 		akm_counter_forget(&r->counter);
 		r->status = rv == CKR_USER_NOT_LOGGED_IN ? CKR_DEVICE_ERROR : rv;
 		rv = r->status;
@@ -173,7 +171,6 @@ void akm_relationships_logout(akm_relationships *r)
 	akm_backend_service_logout(r->be);
 	akm_counter_forget(&r->counter);
 	akm_store_seal(r->reg, NULL);
-	r->sealed = false;
 	r->status = CKR_USER_NOT_LOGGED_IN;
 	akm_mutex_unlock(r->lock);
 }

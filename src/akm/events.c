@@ -80,7 +80,7 @@ CK_RV akm_event_append(akm_relationships *r, akm_event_kind kind, const uint8_t 
 void akm_event_record(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
                       CK_RV result, const char *detail)
 {
-	if (!r->sealed) {
+	if (!akm_store_sealed(r->reg)) {
 		/* Before login rows cannot be sealed: kept aside until the next
 		 * login (store.h, pending events). */
 		akm_log(AKM_LOG_WARNING, "registry %s: %s (0x%lx) before login", akm_store_location(r->reg),
@@ -101,7 +101,7 @@ void akm_relationships_event(akm_relationships *r, akm_event_kind kind, int64_t 
 {
 	akm_key_record k;
 	akm_mutex_lock(r->lock);
-	bool known = key_id != 0 && r->sealed && akm_store_get_key(r->reg, key_id, &k.key, &k.rel) == CKR_OK;
+	bool known = key_id != 0 && akm_store_sealed(r->reg) && akm_store_get_key(r->reg, key_id, &k.key, &k.rel) == CKR_OK;
 	akm_event_record(r, kind, known ? k.rel.rid : NULL, known ? k.rel.rid_len : 0, result, detail);
 	if (known)
 		akm_key_record_clear(&k);

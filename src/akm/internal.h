@@ -19,7 +19,6 @@ struct akm_relationships {
 	akm_key_cache cache;
 	akm_counter counter;
 	uint64_t change_mark;    /* the store's change mark when the cached states were read */
-	bool sealed; /* the store has the row key (between login and logout) */
 };
 
 /* The counter's answer to a registry older than the token's record of it

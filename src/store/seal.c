@@ -19,6 +19,11 @@ CK_RV akm_store_seal(akm_store *s, const uint8_t *key)
 	return CKR_OK;
 }
 
+bool akm_store_sealed(const akm_store *s)
+{
+	return s->key != NULL;
+}
+
 const char *akm_store_tamper_reason(const akm_store *s)
 {
 	return s->tamper;

@@ -138,6 +138,8 @@ const char *akm_store_location(const akm_store *s);
  * under `key` (copied into locked memory); NULL forgets the key (logout):
  * rows are then read unchecked and not written. */
 CK_RV akm_store_seal(akm_store *s, const uint8_t *key);
+/* Whether the store has a key (between login and logout). */
+bool akm_store_sealed(const akm_store *s);
 /* Why the last AKM_STORE_TAMPERED answer was given: "table row N: ...". */
 const char *akm_store_tamper_reason(const akm_store *s);
 /* Records why (printf-style) and returns AKM_STORE_TAMPERED: for the store

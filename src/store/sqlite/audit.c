@@ -103,7 +103,7 @@ out:
 }
 
 CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_audit_record *rec,
-                            uint8_t *seal_out)
+                            akm_audit_entry *entry, uint8_t *seal_out)
 {
 	akm_sqlite_row row = {st, true};
 	int64_t result;
@@ -127,6 +127,8 @@ CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_au
 	akm_audit_entry e = {seq, rec->time, rec->actor, rec->actor_len, rec->action, rec->action_len,
 	                     has_rid ? rec->rid : NULL, rec->rid_len, (uint64_t)result,
 	                     has_detail ? rec->detail : NULL, rec->detail_len};
+	if (entry != NULL)
+		*entry = e;
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_audit(&r->base, &e, has_rid, has_detail, row_change != 0, rec->prev, rec->hash,
 	               seal_out != NULL ? seal_out : mac);
@@ -145,7 +147,7 @@ CK_RV akm_sqlite_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec)
 	sqlite3_bind_int64(st, 1, seq);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		rv = akm_sqlite_audit_read(r, st, seq, rec, NULL);
+		rv = akm_sqlite_audit_read(r, st, seq, rec, NULL, NULL);
 	else
 		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : akm_sqlite_rv(rc);
 	sqlite3_reset(st);
@@ -179,15 +181,12 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 	akm_audit_chain_init(&chain);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(st, 10);
-		if (akm_sqlite_audit_read(r, st, seq, &rec, NULL) != CKR_OK) {
+		akm_audit_entry e;
+		if (akm_sqlite_audit_read(r, st, seq, &rec, &e, NULL) != CKR_OK) {
 			snprintf(err, errlen, "%s", akm_store_tamper_reason(s));
 			rv = CKR_GENERAL_ERROR;
 			break;
 		}
-		akm_audit_entry e = {seq, rec.time, rec.actor, rec.actor_len, rec.action, rec.action_len,
-		                     sqlite3_column_type(st, 3) == SQLITE_NULL ? NULL : rec.rid, rec.rid_len,
-		                     (uint64_t)rec.result,
-		                     sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL : rec.detail, rec.detail_len};
 		if (akm_audit_chain_next(&chain, &e, rec.prev, sizeof rec.prev, rec.hash, sizeof rec.hash, err,
 		                         errlen) != 0) {
 			rv = CKR_GENERAL_ERROR;

@@ -76,7 +76,7 @@ static CK_RV seal_key(akm_sqlite *r, sqlite3_stmt *st, int64_t id, uint8_t mac[A
 static CK_RV seal_audit(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, uint8_t mac[AKM_SEAL_LEN])
 {
 	akm_audit_record rec;
-	return akm_sqlite_audit_read(r, st, seq, &rec, mac);
+	return akm_sqlite_audit_read(r, st, seq, &rec, NULL, mac);
 }
 
 static CK_RV seal_meta(akm_sqlite *r)
@@ -129,15 +129,11 @@ static CK_RV seal_all(akm_sqlite *r)
 	                        " FROM audit WHERE mac IS NULL",
 	                     10, "UPDATE audit SET mac = ? WHERE seq = ?", seal_audit)) != CKR_OK)
 		return rv;
-	/* The bookkeeping, from the tables as they are. */
-	bool present;
-	size_t len = 0;
-	uint8_t probe[1];
-	if ((rv = akm_sqlite_get_blob(&r->base, "rows", probe, &len, &present)) != CKR_OK && rv != AKM_STORE_TAMPERED)
-		return rv;
-	if (present || rv == AKM_STORE_TAMPERED)
-		return CKR_OK; /* sealed already: the check below says whether it holds */
+	/* The bookkeeping, from the tables as they are, unless there is one
+	 * (the check below says whether it holds). */
 	int64_t v[2];
+	if ((rv = query_ints(r, "SELECT count(*) FROM meta WHERE name = 'rows'", v, 1)) != CKR_OK || v[0] > 0)
+		return rv;
 	r->rows.loaded = true;
 	if ((rv = query_ints(r, "SELECT count(*), ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'relationship'), 0)"
 	                        " FROM relationship", v, 2)) != CKR_OK)

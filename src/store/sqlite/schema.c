@@ -97,7 +97,12 @@ static int schema_text(sqlite3 *db, char **out)
 		sqlite3_free(line);
 		line = nl;
 		size_t n = line ? strlen(line) : 0;
-		if (line == NULL || (len + n + 1 > cap && (text = realloc(text, cap = 2 * (len + n + 1))) == NULL)) {
+		char *grown = text;
+		if (line != NULL && len + n + 1 > cap && (grown = realloc(text, 2 * (len + n + 1))) != NULL) {
+			text = grown;
+			cap = 2 * (len + n + 1);
+		}
+		if (line == NULL || grown == NULL) {
 			sqlite3_free(line);
 			rc = SQLITE_NOMEM;
 			break;

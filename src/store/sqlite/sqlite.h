@@ -109,14 +109,14 @@ CK_RV akm_sqlite_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT
  * ckid, label, wrapped, mac), a relationship's 17 (rid, kind, state,
  * epoch, station, peer, members, hw, created, changed, status, seq, site,
  * node_key, delivery, audit, mac), an audit record's 10 from 0 (those of
- * audit_get).  The MAC is checked, or with seal_out computed into it (to
+ * audit_get; `entry` gets its hashed fields, pointing into rec).  The MAC is checked, or with seal_out computed into it (to
  * seal a row of a registry written before rows were sealed). */
 CK_RV akm_sqlite_read_key(akm_sqlite *r, sqlite3_stmt *st, int col, int64_t id, akm_key *key,
                           uint8_t *seal_out);
 CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int64_t id,
                                    akm_relationship *rel, uint8_t *seal_out);
 CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_audit_record *rec,
-                            uint8_t *seal_out);
+                            akm_audit_entry *entry, uint8_t *seal_out);
 CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t errlen);
 CK_RV akm_sqlite_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec);
 CK_RV akm_sqlite_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, int64_t after, int64_t *seqs,
