@@ -6,10 +6,12 @@
  * command's own after it), the usage text, and opening the token.
  *
  *   akm-node [--module PATH] [--token URI|LABEL] [--pin-file FILE] [--json]
- *            (hw-id | trust | import | id | request) [options]
+ *            (hw-id | trust | import | id | request | activate | checkin | report)
+ *            [options]
  *
  * Exit status: 0 ok; 1 usage; 2 refused (bad or untrusted input); 3 not
- * found; 4 token or module failure; 5 file-system error.
+ * found; 4 token or module failure; 5 file-system error; 6 verification
+ * failed; 7 the station service could not be reached.
  */
 #include "node-cli/cli.h"
 
@@ -20,6 +22,7 @@
 
 static const node_cli_cmd *const commands[] = {
 	&node_cmd_hw_id, &node_cmd_trust, &node_cmd_import, &node_cmd_id, &node_cmd_request,
+	&node_cmd_activate, &node_cmd_checkin, &node_cmd_report,
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -42,7 +45,7 @@ static void usage_all(FILE *to)
 	fputs("'akm-node COMMAND --help' describes each.\n", to);
 	fputs(common_help, to);
 	fputs("Exit status: 0 ok, 1 usage, 2 refused, 3 not found, 4 token or module failure,\n"
-	      "5 file-system error.\n", to);
+	      "5 file-system error, 6 verification failed, 7 station unreachable.\n", to);
 }
 
 void node_cli_usage(const node_cli_cmd *cmd, FILE *to)

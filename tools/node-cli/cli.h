@@ -7,6 +7,7 @@
  *
  *   cmd-identity.c  hw-id, id, request
  *   cmd-import.c    trust, import
+ *   cmd-net.c       activate, checkin, report (the station service)
  */
 #ifndef AKM_NODE_CLI_H
 #define AKM_NODE_CLI_H
@@ -46,6 +47,7 @@ typedef struct node_cli_cmd {
 #define NODE_OPTS(table) table, sizeof table / sizeof table[0]
 
 extern const node_cli_cmd node_cmd_hw_id, node_cmd_trust, node_cmd_import, node_cmd_id, node_cmd_request;
+extern const node_cli_cmd node_cmd_activate, node_cmd_checkin, node_cmd_report;
 
 /* ---- what the command files share (akm-node.c) ---- */
 

@@ -24,6 +24,7 @@
 #include "shared/secret.h"
 #include "lib/fmt-anchor.h"
 #include "lib/fmt-node-state.h"
+#include "lib/proto.h"
 
 #define AKM_NODE_IDENTITY_LABEL "akm-node identity"
 #define AKM_NODE_IDENTITY_ID "akm-node"
@@ -55,6 +56,10 @@ int akm_node_state_read(akm_p11 *node, akm_node_state *state, CK_OBJECT_HANDLE *
  * the node token. */
 int akm_node_prove(akm_p11 *node, const akm_node_state *state, const uint8_t challenge[32],
                    uint8_t mac[32]);
+/* The same in two steps: the PR's MAC key, then the proof with it. */
+int akm_node_mac_key(akm_p11 *node, const akm_node_state *state, CK_OBJECT_HANDLE *key);
+int akm_node_prove_with(akm_p11 *node, CK_OBJECT_HANDLE key, const akm_node_state *state,
+                        const uint8_t challenge[32], uint8_t mac[32]);
 
 /* ---- a bundle into the token (import.c) ---- */
 
@@ -118,5 +123,33 @@ void akm_node_import_end(akm_p11 *node, akm_node_import_job *job);
  * public point. */
 int akm_node_request(akm_p11 *node, const char *name, const char *hw, const char *out_path,
                      uint8_t key_fp[32]);
+
+/* ---- the station service over the network (act.c, docs/protocol.md) ---- */
+
+/* One exchange with akm-nmmd: activate, check in or report. */
+typedef struct akm_node_act {
+	uint8_t op;                      /* AKM_OP_* */
+	const char *nmm;                 /* HOST:PORT, [IPv6]:PORT or unix:PATH */
+	const char *hw;                  /* this node's hardware value (text) */
+	unsigned timeout_ms;             /* the whole exchange (0: 30 s) */
+	const akm_proto_event *events;   /* report: 1..AKM_PROTO_EVENTS_MAX */
+	size_t nevents;
+	/* results */
+	uint8_t error;                   /* the station's ERROR code, 0 if none */
+	bool proven;                     /* message 4 opened: the station proved the PR */
+	uint8_t result, status;          /* message 4's */
+	uint8_t station_id[AKM_FMT_ID_MAX];
+	size_t station_id_len;
+	bool done;                       /* the DONE record arrived */
+	uint8_t done_result, done_status;
+	uint16_t done_n;
+} akm_node_act;
+
+/* Runs the exchange with the PR of `state` (its MAC key in `node`, logged
+ * in).  AKM_RC_OK when the station accepted and verified; otherwise the
+ * failure is reported under `what` and the code says its kind:
+ * AKM_RC_REFUSED (the station refused, or could not prove the relationship),
+ * AKM_RC_VERIFY (the proof did not match), AKM_RC_TOKEN, AKM_RC_NETWORK. */
+int akm_node_exchange(akm_p11 *node, const akm_node_state *state, akm_node_act *a, const char *what);
 
 #endif

@@ -252,8 +252,7 @@ void akm_node_destroy_keys(akm_p11 *node, const uint8_t *pr_id, size_t pr_len)
 
 /* ---- the proof of possession ---- */
 
-int akm_node_prove(akm_p11 *node, const akm_node_state *state, const uint8_t challenge[32],
-                   uint8_t mac[32])
+int akm_node_mac_key(akm_p11 *node, const akm_node_state *state, CK_OBJECT_HANDLE *key)
 {
 	CK_OBJECT_HANDLE hs[2];
 	size_t n;
@@ -261,20 +260,26 @@ int akm_node_prove(akm_p11 *node, const akm_node_state *state, const uint8_t cha
 		return -1;
 	if (n == 0)
 		return akm_p11_fail_text(node, "the node has no MAC key for its PR");
+	*key = hs[0];
+	return 0;
+}
+
+int akm_node_prove_with(akm_p11 *node, CK_OBJECT_HANDLE key, const akm_node_state *state,
+                        const uint8_t challenge[32], uint8_t mac[32])
+{
 	uint8_t msg[AKM_VERIFY_MSG_MAX];
 	size_t m = 0;
 	if (akm_verify_message(state->node_id, state->node_id_len, state->pr_id, state->pr_id_len, challenge, msg,
 	                       sizeof msg, &m) != AKM_FMT_OK)
 		return akm_p11_fail_text(node, "the node state's IDs do not make a verification message");
-	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
-	CK_RV rv = node->f->C_SignInit(node->session, &mech, hs[0]);
-	if (rv != CKR_OK)
-		return akm_p11_fail(node, "C_SignInit", rv, "CKM_SHA256_HMAC");
-	CK_ULONG len = 32;
-	rv = node->f->C_Sign(node->session, msg, (CK_ULONG)m, mac, &len);
-	if (rv != CKR_OK)
-		return akm_p11_fail(node, "C_Sign", rv, "CKM_SHA256_HMAC");
-	if (len != 32)
-		return akm_p11_fail_text(node, "C_Sign (CKM_SHA256_HMAC): the MAC is not 32 bytes");
-	return 0;
+	return akm_p11_hmac(node, key, msg, m, mac);
+}
+
+int akm_node_prove(akm_p11 *node, const akm_node_state *state, const uint8_t challenge[32],
+                   uint8_t mac[32])
+{
+	CK_OBJECT_HANDLE key;
+	if (akm_node_mac_key(node, state, &key) != 0)
+		return -1;
+	return akm_node_prove_with(node, key, state, challenge, mac);
 }

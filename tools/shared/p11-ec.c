@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/keyed.h"
+
 /* DER of OID 1.2.840.10045.3.1.7 (prime256v1 / secp256r1). */
 const uint8_t akm_p11_p256_params[10] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 
@@ -181,5 +183,44 @@ int akm_p11_aes_from_value(akm_p11 *p, const uint8_t value[32], CK_OBJECT_HANDLE
 	CK_RV rv = p->f->C_CreateObject(p->session, t, sizeof t / sizeof t[0], key);
 	if (rv != CKR_OK)
 		return akm_p11_fail(p, "C_CreateObject", rv, "AES transport key");
+	return 0;
+}
+
+int akm_p11_ecdh_secret(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], uint8_t z[32])
+{
+	CK_ECDH1_DERIVE_PARAMS params = {
+		.kdf = CKD_NULL,
+		.ulSharedDataLen = 0,
+		.pSharedData = NULL,
+		.ulPublicDataLen = 65,
+		.pPublicData = (CK_BYTE_PTR)peer,
+	};
+	CK_MECHANISM mech = { CKM_ECDH1_DERIVE, &params, sizeof params };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ULONG value_len = 32;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &kt, sizeof kt },
+		{ CKA_VALUE_LEN, &value_len, sizeof value_len },
+		{ CKA_TOKEN, &ck_false, sizeof ck_false },
+		{ CKA_SENSITIVE, &ck_false, sizeof ck_false },
+		{ CKA_EXTRACTABLE, &ck_true, sizeof ck_true },
+	};
+	CK_OBJECT_HANDLE key;
+	CK_RV rv = p->f->C_DeriveKey(p->session, &mech, priv, t, sizeof t / sizeof t[0], &key);
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_MECHANISM_PARAM_INVALID) {
+		p->rv = rv;
+		return 1; /* not a point of the curve */
+	}
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_DeriveKey", rv, "CKM_ECDH1_DERIVE");
+	CK_ATTRIBUTE v = { CKA_VALUE, z, 32 };
+	rv = p->f->C_GetAttributeValue(p->session, key, &v, 1);
+	p->f->C_DestroyObject(p->session, key);
+	if (rv != CKR_OK || v.ulValueLen != 32) {
+		akm_wipe(z, 32);
+		return akm_p11_fail(p, "C_GetAttributeValue", rv == CKR_OK ? CKR_GENERAL_ERROR : rv, "ECDH secret");
+	}
 	return 0;
 }

@@ -333,3 +333,18 @@ void akm_p11_destroy(akm_p11 *p, CK_OBJECT_HANDLE *h)
 		p->f->C_DestroyObject(p->session, *h);
 	*h = CK_INVALID_HANDLE;
 }
+
+int akm_p11_hmac(akm_p11 *p, CK_OBJECT_HANDLE key, const void *msg, size_t len, uint8_t out[32])
+{
+	CK_MECHANISM mech = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_RV rv = p->f->C_SignInit(p->session, &mech, key);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_SignInit", rv, "CKM_SHA256_HMAC");
+	CK_ULONG n = 32;
+	rv = p->f->C_Sign(p->session, (CK_BYTE_PTR)msg, (CK_ULONG)len, out, &n);
+	if (rv != CKR_OK)
+		return akm_p11_fail(p, "C_Sign", rv, "CKM_SHA256_HMAC");
+	if (n != 32)
+		return akm_p11_fail_text(p, "C_Sign (CKM_SHA256_HMAC): the MAC is not 32 bytes");
+	return 0;
+}

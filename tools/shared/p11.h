@@ -80,6 +80,8 @@ int akm_p11_find_all(akm_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_H
 int akm_p11_get_bytes(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
                       uint8_t **val, size_t *len);
 int akm_p11_get_ulong(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val);
+/* HMAC-SHA-256 (CKM_SHA256_HMAC, C_Sign) with a secret key of the token. */
+int akm_p11_hmac(akm_p11 *p, CK_OBJECT_HANDLE key, const void *msg, size_t len, uint8_t out[32]);
 /* C_DestroyObject of *h unless it is CK_INVALID_HANDLE; *h becomes that. */
 void akm_p11_destroy(akm_p11 *p, CK_OBJECT_HANDLE *h);
 
@@ -106,6 +108,11 @@ int akm_p11_verify_digest(akm_p11 *p, const uint8_t point[65], const uint8_t dig
 /* ECDH (CKM_ECDH1_DERIVE, CKD_NULL) with the peer's raw point: a session AES
  * key of 32 bytes with CKA_WRAP and CKA_UNWRAP (the transport key). */
 int akm_p11_ecdh_aes(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], CK_OBJECT_HANDLE *key);
+/* ECDH (CKM_ECDH1_DERIVE, CKD_NULL) read out: the 32-byte x-coordinate
+ * into z, through a session secret key made for it and destroyed at once
+ * (the activation protocol's Z, docs/protocol.md).  0, 1 when the token
+ * refuses the peer point (p->rv says how), -1 on another failure. */
+int akm_p11_ecdh_secret(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], uint8_t z[32]);
 /* A session AES-256 key with CKA_WRAP/CKA_UNWRAP from 32 bytes of value
  * (a passphrase-derived key). */
 int akm_p11_aes_from_value(akm_p11 *p, const uint8_t value[32], CK_OBJECT_HANDLE *key);

@@ -17,7 +17,8 @@ enum {
 	AKM_RC_NOT_FOUND = 3,
 	AKM_RC_TOKEN = 4,     /* the token or the module failed */
 	AKM_RC_FILES = 5,     /* a file-system error */
-	AKM_RC_VERIFY = 6     /* a verification failed */
+	AKM_RC_VERIFY = 6,    /* a verification failed */
+	AKM_RC_NETWORK = 7    /* the station service could not be reached, or the connection failed */
 };
 
 /* Where messages go: `message` is NULL for one without a why. */

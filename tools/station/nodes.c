@@ -135,6 +135,28 @@ int nmm_node_lookup(nmm_station *s, const char *name, nmm_node *n)
 	return 1;
 }
 
+int nmm_node_by_pr(nmm_station *s, const uint8_t *pr_id, size_t pr_len, nmm_node *n)
+{
+	uint8_t ckid[AKM_FMT_ID_MAX + 1];
+	if (pr_len < 1 || pr_len > AKM_FMT_ID_MAX)
+		return 0;
+	memcpy(ckid, pr_id, pr_len);
+	ckid[pr_len] = (uint8_t)CKV_AKM_PURPOSE_ENCRYPT;
+	CK_ULONG kind = CKV_AKM_KIND_PROVISIONING;
+	CK_ATTRIBUTE t[] = {
+		{CKA_ID, ckid, (CK_ULONG)pr_len + 1},
+		{CKA_AKM_KIND, &kind, sizeof kind},
+		{CKA_AKM_STATION_ID, s->id, s->id_len},
+	};
+	CK_OBJECT_HANDLE h;
+	size_t found = 0;
+	if (akm_p11_find(&s->p, t, 3, &h, 1, &found) != 0)
+		return -1;
+	if (found == 0)
+		return 0;
+	return nmm_node_read(s, h, n) == 0 ? 1 : -1;
+}
+
 int nmm_node_find(nmm_station *s, const char *name, nmm_node *n)
 {
 	if (!akm_fmt_name_ok(name))

@@ -16,6 +16,7 @@
  *   seal.c       one node's bundle (its keys wrapped, the bundle signed)
  *   export.c     bundles onto a drive (USB)
  *   se.c         a node's secure element attached to the station: write, verify
+ *   act.c        the activation service's side of the protocol (akm-nmmd)
  */
 #ifndef AKM_TOOLS_STATION_H
 #define AKM_TOOLS_STATION_H
@@ -32,6 +33,7 @@
 #include "lib/fmt-bundle.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
+#include "lib/proto.h"
 
 /* The station's objects in its token. */
 #define NMM_STATION_LABEL "akm-nmm station"
@@ -111,6 +113,9 @@ bool nmm_valid_hw(const char *hw, size_t len);
 int nmm_node_find(nmm_station *s, const char *name, nmm_node *n);
 /* The same without reports: 1 found, 0 absent, -1 token error (s->p.err). */
 int nmm_node_lookup(nmm_station *s, const char *name, nmm_node *n);
+/* The PR of this station with ID pr_id: 1 found, 0 absent, -1 token error
+ * (s->p.err); no reports. */
+int nmm_node_by_pr(nmm_station *s, const uint8_t *pr_id, size_t pr_len, nmm_node *n);
 /* Reads the PR's attributes from its encryption key: 0 or -1 (s->p.err). */
 int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n);
 /* Finds the MAC key of the PR into n->mac: 0 or -1 (s->p.err). */
@@ -302,5 +307,56 @@ int nmm_write_se(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out);
  * holding the relationship's MAC key; AKM_RC_VERIFY (reported) when it
  * differs. */
 int nmm_verify(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out);
+
+/* ---- the activation service (act.c, docs/protocol.md) ---- */
+
+/* Lockouts and clone signals (akm-nmmd's options). */
+typedef struct nmm_act_policy {
+	unsigned fail_limit;        /* failures that lock an address or a PR out (5) */
+	uint64_t fail_window_ms;    /* ... within this time (60 s) */
+	uint64_t lockout_ms;        /* for this long (300 s) */
+	uint64_t clone_window_ms;   /* one PR from two addresses within this time: a clone signal (60 s) */
+} nmm_act_policy;
+
+/* What the service counts (its status and benchmark figures). */
+typedef struct nmm_act_stats {
+	uint64_t hellos, completed, refused, bad_proofs, replays, clones, timeouts, lockouts, locked, failures;
+} nmm_act_stats;
+
+typedef struct nmm_act nmm_act;
+
+/* One connection.  hs is NULL until a node has proven its PR (message 3):
+ * before that the station keeps nothing but the peer's address. */
+typedef struct nmm_act_conn {
+	char peer[64];
+	akm_proto_hs *hs;
+	nmm_node n;                 /* the PR, after the proof */
+	uint8_t op;
+	uint8_t challenge[AKM_PROTO_CHALLENGE_LEN];
+} nmm_act_conn;
+
+/* What to do after a frame: send `out` and wait for the next frame, send
+ * it and close, or close without a word. */
+typedef enum { NMM_ACT_REPLY, NMM_ACT_REPLY_CLOSE, NMM_ACT_CLOSE } nmm_act_next;
+
+/* The service's state over the open, logged-in station `s` (kept, not
+ * copied): a fresh cookie key in locked memory, the lockout and clone
+ * tables.  policy NULL: the defaults.  NULL when memory is short. */
+nmm_act *nmm_act_new(nmm_station *s, const nmm_act_policy *policy);
+void nmm_act_free(nmm_act *d);
+void nmm_act_set_policy(nmm_act *d, const nmm_act_policy *policy);
+const nmm_act_stats *nmm_act_stats_of(const nmm_act *d);
+/* Whether a new connection from c->peer may proceed (not locked out). */
+bool nmm_act_admit(nmm_act *d, nmm_act_conn *c);
+/* A whole frame whose header akm_proto_header accepted: the answer into
+ * out (room: AKM_PROTO_FRAME_MAX). */
+nmm_act_next nmm_act_frame(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
+                           size_t *out_len);
+/* A header that akm_proto_header refused (why): audited, ERROR in out. */
+nmm_act_next nmm_act_malformed(nmm_act *d, nmm_act_conn *c, akm_fmt_rc why, uint8_t *out, size_t *out_len);
+/* A silent or slow peer: audited, ERROR in out. */
+nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *out_len);
+/* Forgets the connection's keys (wiped). */
+void nmm_act_conn_end(nmm_act_conn *c);
 
 #endif

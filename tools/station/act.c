@@ -1,0 +1,513 @@
+/*
+ * The station's side of the activation protocol (station.h "the activation
+ * service", docs/protocol.md): what akm-nmmd does with each frame a node
+ * sends.  Stateless until the proof: a HELLO is answered from the frame
+ * alone (the ECDH result travels in the cookie), and per-connection memory
+ * (the handshake's keys, in locked memory) exists only after message 3 has
+ * proven the relationship.  Every refusal is one audit record; lockouts
+ * keep a flood from writing more than one.
+ */
+#include "station/station.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "lib/fmt-verify.h"
+#include "lib/hex.h"
+#include "lib/keyed.h"
+#include "lib/rv.h"
+#include "shared/bytes.h"
+#include "shared/net.h"
+
+#ifndef CKA_AKM_CHECKIN
+#define CKA_AKM_CHECKIN (CKA_AKM_BASE + 0x1A)
+#endif
+
+/* ---- lockout and clone tables: fixed size, oldest entry replaced ---- */
+
+#define TABLE_SIZE 4096
+#define KEY_MAX 72
+
+typedef struct entry {
+	char key[KEY_MAX];
+	bool used;
+	uint64_t window_start, locked_until, last; /* ms, monotonic */
+	uint32_t fails;
+	bool audited;          /* the current lockout has its record */
+	char peer[64];         /* clone table: the address of the last success */
+} entry;
+
+typedef struct table {
+	entry e[TABLE_SIZE];
+} table;
+
+static uint32_t fnv(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* The entry of key (made when `create`; the least recently used one of its
+ * probe run is replaced when the run is full).  NULL when absent. */
+static entry *lookup(table *t, const char *key, bool create, uint64_t now)
+{
+	uint32_t h = fnv(key);
+	entry *victim = NULL;
+	for (uint32_t i = 0; i < 16; i++) {
+		entry *e = &t->e[(h + i) % TABLE_SIZE];
+		if (e->used && strcmp(e->key, key) == 0) {
+			e->last = now;
+			return e;
+		}
+		if (!e->used) {
+			if (victim == NULL || victim->used)
+				victim = e;
+		} else if (victim == NULL || (victim->used && e->last < victim->last)) {
+			victim = e;
+		}
+	}
+	if (!create)
+		return NULL;
+	memset(victim, 0, sizeof *victim);
+	victim->used = true;
+	snprintf(victim->key, sizeof victim->key, "%s", key);
+	victim->last = now;
+	return victim;
+}
+
+struct nmm_act {
+	nmm_station *s;
+	nmm_act_policy pol;
+	uint8_t *keys;            /* locked: the cookie key, then the previous one */
+	bool have_prev;
+	uint64_t rotated;         /* when the current key was made (monotonic ms) */
+	uint64_t last_issue;      /* the last t_issue given (wall ms) */
+	table *locks, *clones;
+	nmm_act_stats stats;
+};
+
+static const nmm_act_policy default_policy = {
+	.fail_limit = 5, .fail_window_ms = 60000, .lockout_ms = 300000, .clone_window_ms = 60000,
+};
+
+nmm_act *nmm_act_new(nmm_station *s, const nmm_act_policy *pol)
+{
+	nmm_act *d = calloc(1, sizeof *d);
+	if (d == NULL)
+		return NULL;
+	d->s = s;
+	d->pol = pol ? *pol : default_policy;
+	d->keys = akm_locked_alloc(64);
+	d->locks = calloc(1, sizeof *d->locks);
+	d->clones = calloc(1, sizeof *d->clones);
+	if (d->keys == NULL || d->locks == NULL || d->clones == NULL) {
+		nmm_act_free(d);
+		return NULL;
+	}
+	randombytes_buf(d->keys, 32);
+	d->rotated = akm_net_now_ms();
+	return d;
+}
+
+void nmm_act_free(nmm_act *d)
+{
+	if (d == NULL)
+		return;
+	akm_locked_free(d->keys);
+	free(d->locks);
+	free(d->clones);
+	free(d);
+}
+
+void nmm_act_set_policy(nmm_act *d, const nmm_act_policy *pol)
+{
+	d->pol = *pol;
+}
+
+const nmm_act_stats *nmm_act_stats_of(const nmm_act *d)
+{
+	return &d->stats;
+}
+
+/* A new cookie key every cookie lifetime; the previous one still opens
+ * cookies given just before. */
+static void rotate(nmm_act *d, uint64_t now)
+{
+	if (now - d->rotated < AKM_PROTO_COOKIE_LIFETIME_MS)
+		return;
+	memcpy(d->keys + 32, d->keys, 32);
+	d->have_prev = now - d->rotated < 2 * AKM_PROTO_COOKIE_LIFETIME_MS;
+	randombytes_buf(d->keys, 32);
+	d->rotated = now;
+}
+
+/* ---- answers ---- */
+
+static nmm_act_next error_frame(nmm_act_conn *c, uint8_t code, uint8_t *out, size_t *out_len)
+{
+	(void)c;
+	akm_proto_frame(AKM_PROTO_ERROR, &code, 1, out, AKM_PROTO_FRAME_MAX, out_len);
+	return NMM_ACT_REPLY_CLOSE;
+}
+
+/* One refusal: counted against the address (and the PR when given), audited
+ * unless the address is locked out already.  Returns the ERROR frame. */
+static void count_failure(nmm_act *d, const char *key, uint64_t now, const char *peer, const uint8_t *rid,
+                          size_t rid_len)
+{
+	entry *e = lookup(d->locks, key, true, now);
+	if (e->locked_until > now)
+		return;
+	if (now - e->window_start > d->pol.fail_window_ms) {
+		e->window_start = now;
+		e->fails = 0;
+	}
+	if (++e->fails >= d->pol.fail_limit) {
+		e->locked_until = now + d->pol.lockout_ms;
+		e->fails = 0;
+		d->stats.lockouts++;
+		nmm_audit(d->s, "lockout", rid, rid_len, CKR_PIN_LOCKED, "peer=%s; key=%s; for=%llus", peer, key,
+		          (unsigned long long)(d->pol.lockout_ms / 1000));
+	}
+}
+
+static bool locked(nmm_act *d, const char *key, uint64_t now)
+{
+	entry *e = lookup(d->locks, key, false, now);
+	return e != NULL && e->locked_until > now;
+}
+
+static void addr_key(const char *peer, char out[KEY_MAX])
+{
+	snprintf(out, KEY_MAX, "addr:%s", peer);
+}
+
+static void pr_key(const uint8_t *pr, size_t n, char out[KEY_MAX])
+{
+	memcpy(out, "pr:", 3);
+	akm_hex_encode(pr, n, out + 3);
+}
+
+/* A refusal before the PR is known. */
+static nmm_act_next refuse(nmm_act *d, nmm_act_conn *c, const char *action, const char *reason, uint8_t code,
+                           uint8_t *out, size_t *out_len)
+{
+	uint64_t now = akm_net_now_ms();
+	char k[KEY_MAX];
+	addr_key(c->peer, k);
+	d->stats.refused++;
+	if (!locked(d, k, now))
+		nmm_audit(d->s, action, NULL, 0, CKR_DATA_INVALID, "peer=%s; reason=%s", c->peer, reason);
+	count_failure(d, k, now, c->peer, NULL, 0);
+	return error_frame(c, code, out, out_len);
+}
+
+bool nmm_act_admit(nmm_act *d, nmm_act_conn *c)
+{
+	char k[KEY_MAX];
+	addr_key(c->peer, k);
+	if (locked(d, k, akm_net_now_ms())) {
+		d->stats.locked++;
+		return false;
+	}
+	return true;
+}
+
+nmm_act_next nmm_act_malformed(nmm_act *d, nmm_act_conn *c, akm_fmt_rc why, uint8_t *out, size_t *out_len)
+{
+	return refuse(d, c, "act-malformed", akm_fmt_strerror(why),
+	              why == AKM_FMT_BAD_VERSION ? AKM_PERR_VERSION : AKM_PERR_MALFORMED, out, out_len);
+}
+
+nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *out_len)
+{
+	d->stats.timeouts++;
+	return refuse(d, c, "act-timeout", c->hs ? "after the proof" : "before the proof", AKM_PERR_TIMEOUT, out,
+	              out_len);
+}
+
+void nmm_act_conn_end(nmm_act_conn *c)
+{
+	akm_proto_hs_free(c->hs);
+	c->hs = NULL;
+}
+
+/* ---- message 1 -> message 2 ---- */
+
+static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
+                             size_t *out_len)
+{
+	uint8_t n_i[AKM_PROTO_NONCE_LEN], g_x[AKM_PROTO_POINT_LEN];
+	akm_fmt_rc rc = akm_proto_hello_parse(frame + AKM_PROTO_HDR_LEN, len - AKM_PROTO_HDR_LEN, n_i, g_x);
+	if (rc != AKM_FMT_OK)
+		return nmm_act_malformed(d, c, rc, out, out_len);
+	akm_p11 *p = &d->s->p;
+	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+	uint8_t n_r[AKM_PROTO_NONCE_LEN], g_y[AKM_PROTO_POINT_LEN];
+	akm_proto_hs *hs = akm_proto_hs_new();
+	if (hs == NULL || akm_p11_ec_generate(p, false, NULL, NULL, 0, &pub, &priv) != 0 ||
+	    akm_p11_ec_point(p, pub, g_y) != 0) {
+		akm_report(0, "activation", "ephemeral key: %s", hs ? p->err : "no locked memory");
+		akm_p11_destroy(p, &priv);
+		akm_p11_destroy(p, &pub);
+		akm_proto_hs_free(hs);
+		d->stats.failures++;
+		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+	}
+	int e = akm_p11_ecdh_secret(p, priv, g_x, hs->k4 /* scratch, locked */);
+	akm_p11_destroy(p, &priv);
+	akm_p11_destroy(p, &pub);
+	if (e != 0) {
+		akm_proto_hs_free(hs);
+		if (e > 0)
+			return refuse(d, c, "act-malformed", "message 1's point is not on the curve", AKM_PERR_MALFORMED,
+			              out, out_len);
+		akm_report(0, "activation", "ECDH: %s", p->err);
+		d->stats.failures++;
+		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+	}
+	randombytes_buf(n_r, sizeof n_r);
+	akm_proto_after_ecdh(hs, frame, len, n_r, g_y, hs->k4);
+	uint64_t now = akm_net_now_ms();
+	rotate(d, now);
+	uint64_t t = akm_net_wall_ms();
+	d->last_issue = t > d->last_issue ? t : d->last_issue + 1;
+	uint8_t cn[AKM_PROTO_COOKIE_NONCE_LEN], body[AKM_PROTO_CHALLENGE_BODY_LEN];
+	randombytes_buf(cn, sizeof cn);
+	akm_proto_cookie_seal(hs, d->keys, cn, d->last_issue);
+	size_t blen;
+	akm_proto_challenge(hs, n_r, g_y, body, sizeof body, &blen);
+	akm_proto_hs_free(hs); /* nothing of this exchange stays */
+	akm_proto_frame(AKM_PROTO_CHALLENGE, body, blen, out, AKM_PROTO_FRAME_MAX, out_len);
+	d->stats.hellos++;
+	return NMM_ACT_REPLY;
+}
+
+/* ---- message 3 -> message 4 ---- */
+
+static nmm_act_next result(nmm_act *d, nmm_act_conn *c, uint8_t res, uint8_t status, uint8_t *out,
+                           size_t *out_len)
+{
+	akm_proto_result r = {.result = res, .status = status};
+	memcpy(r.station_id, d->s->id, r.station_id_len = d->s->id_len);
+	randombytes_buf(r.challenge, sizeof r.challenge);
+	memcpy(c->challenge, r.challenge, sizeof c->challenge);
+	uint8_t body[AKM_PROTO_RESULT_MAX];
+	size_t blen;
+	akm_proto_result_seal(c->hs, &r, body, sizeof body, &blen);
+	akm_proto_frame(AKM_PROTO_RESULT, body, blen, out, AKM_PROTO_FRAME_MAX, out_len);
+	return res == AKM_PRES_OK ? NMM_ACT_REPLY : NMM_ACT_REPLY_CLOSE;
+}
+
+/* The same PR from another address lately: a clone signal (the exchange
+ * goes on). */
+static void clone_check(nmm_act *d, nmm_act_conn *c, uint64_t now)
+{
+	char k[KEY_MAX];
+	pr_key(c->n.pr_id, c->n.pr_id_len, k);
+	entry *e = lookup(d->clones, k, true, now);
+	if (e->peer[0] != '\0' && strcmp(e->peer, c->peer) != 0 && now - e->window_start < d->pol.clone_window_ms) {
+		d->stats.clones++;
+		nmm_audit_node(d->s, &c->n, "clone-signal", CKR_OK, "reason=address; peer=%s; earlier=%s", c->peer,
+		               e->peer);
+	}
+	snprintf(e->peer, sizeof e->peer, "%s", c->peer);
+	e->window_start = now;
+}
+
+static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
+                             size_t *out_len)
+{
+	const uint8_t *body = frame + AKM_PROTO_HDR_LEN;
+	size_t blen = len - AKM_PROTO_HDR_LEN;
+	const uint8_t *cookie;
+	akm_fmt_rc rc = akm_proto_proof_cookie(body, blen, &cookie);
+	if (rc != AKM_FMT_OK)
+		return nmm_act_malformed(d, c, rc, out, out_len);
+	c->hs = akm_proto_hs_new();
+	if (c->hs == NULL)
+		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+	uint64_t t_issue, wall = akm_net_wall_ms();
+	rotate(d, akm_net_now_ms());
+	bool opened = akm_proto_cookie_open(c->hs, d->keys, cookie, &t_issue) ||
+	              (d->have_prev && akm_proto_cookie_open(c->hs, d->keys + 32, cookie, &t_issue));
+	if (!opened || t_issue > wall + 1000 || wall - t_issue > AKM_PROTO_COOKIE_LIFETIME_MS) {
+		nmm_act_conn_end(c);
+		return refuse(d, c, "act-refused", opened ? "cookie expired" : "cookie", AKM_PERR_REFUSED, out, out_len);
+	}
+	akm_proto_id id;
+	uint8_t mac3[32];
+	if (akm_proto_proof_open(c->hs, body, blen, &id, mac3) != AKM_FMT_OK) {
+		nmm_act_conn_end(c);
+		return refuse(d, c, "act-refused", "decrypt", AKM_PERR_REFUSED, out, out_len);
+	}
+	uint64_t now = akm_net_now_ms();
+	char pk[KEY_MAX];
+	pr_key(id.pr_id, id.pr_id_len, pk);
+	if (locked(d, pk, now)) {
+		nmm_act_conn_end(c);
+		d->stats.locked++;
+		return error_frame(c, AKM_PERR_LOCKED, out, out_len);
+	}
+	int found = nmm_node_by_pr(d->s, id.pr_id, id.pr_id_len, &c->n);
+	if (found == 1 && nmm_node_mac(d->s, &c->n) != 0)
+		found = -1;
+	if (found < 0) {
+		akm_report(0, "activation", "finding the relationship: %s", d->s->p.err);
+		nmm_act_conn_end(c);
+		d->stats.failures++;
+		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+	}
+	if (found == 0) {
+		nmm_act_conn_end(c);
+		return refuse(d, c, "act-refused", "unknown", AKM_PERR_REFUSED, out, out_len);
+	}
+	uint8_t psk[AKM_PROTO_PSK_MSG_LEN], prk3[32];
+	akm_proto_psk_message(c->hs, psk);
+	int e = akm_p11_hmac(&d->s->p, c->n.mac, psk, sizeof psk, prk3);
+	akm_wipe(psk, sizeof psk);
+	if (e != 0) {
+		akm_report(0, c->n.name, "PRK_3: %s", d->s->p.err);
+		nmm_act_conn_end(c);
+		d->stats.failures++;
+		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+	}
+	akm_proto_after_psk(c->hs, &id, prk3);
+	akm_wipe(prk3, sizeof prk3);
+	if (!akm_proto_mac3_ok(c->hs, mac3)) {
+		char ak[KEY_MAX];
+		addr_key(c->peer, ak);
+		d->stats.bad_proofs++;
+		if (!locked(d, ak, now))
+			nmm_audit_node(d->s, &c->n, "act-bad-proof", CKR_SIGNATURE_INVALID, "peer=%s; op=%s", c->peer,
+			               akm_proto_op_name(id.op));
+		count_failure(d, ak, now, c->peer, NULL, 0);
+		count_failure(d, pk, now, c->peer, c->n.pr_id, c->n.pr_id_len);
+		nmm_act_conn_end(c);
+		return error_frame(c, AKM_PERR_REFUSED, out, out_len);
+	}
+	/* The node holds the PR: from here on, answers are authenticated. */
+	c->op = id.op;
+	if (c->n.state != CKV_AKM_STATE_ACTIVE) {
+		d->stats.refused++;
+		nmm_audit_node(d->s, &c->n, "act-refused", CKR_KEY_FUNCTION_NOT_PERMITTED, "peer=%s; reason=state; state=%s",
+		               c->peer, nmm_state_name(c->n.state));
+		return result(d, c, AKM_PRES_NOT_ACTIVE, (uint8_t)c->n.state, out, out_len);
+	}
+	if (!akm_bytes_equal(id.node_id, id.node_id_len, c->n.node_id, c->n.node_id_len) ||
+	    !akm_bytes_equal(id.hw, id.hw_len, c->n.hw, c->n.hw_len)) {
+		char hw[2 * AKM_FMT_HW_MAX + 1];
+		akm_hex_encode(id.hw, id.hw_len, hw);
+		d->stats.clones++;
+		nmm_audit_node(d->s, &c->n, "clone-signal", CKR_DATA_INVALID, "reason=hardware; peer=%s; hw=%s", c->peer,
+		               hw);
+		count_failure(d, pk, now, c->peer, c->n.pr_id, c->n.pr_id_len);
+		return result(d, c, AKM_PRES_WRONG_NODE, (uint8_t)c->n.status, out, out_len);
+	}
+	/* One transaction: the replay counter, and the status. */
+	CK_ULONG counter = (CK_ULONG)t_issue, status = CKV_AKM_STATUS_ACTIVATED;
+	CK_ATTRIBUTE t[] = {
+		{CKA_AKM_CHECKIN, &counter, sizeof counter},
+		{CKA_AKM_STATUS, &status, sizeof status},
+	};
+	CK_RV rv = d->s->p.f->C_SetAttributeValue(d->s->p.session, c->n.enc, t, c->n.status < status ? 2 : 1);
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID) {
+		d->stats.replays++;
+		nmm_audit_node(d->s, &c->n, "act-replay", rv, "peer=%s; op=%s", c->peer, akm_proto_op_name(id.op));
+		return result(d, c, AKM_PRES_REPLAY, (uint8_t)c->n.status, out, out_len);
+	}
+	if (rv != CKR_OK) {
+		akm_report(0, c->n.name, "recording the exchange: C_SetAttributeValue: %s", akm_rv_name(rv));
+		d->stats.failures++;
+		return result(d, c, AKM_PRES_STATION_FAILURE, (uint8_t)c->n.status, out, out_len);
+	}
+	if (c->n.status < status)
+		c->n.status = status;
+	clone_check(d, c, now);
+	return result(d, c, AKM_PRES_OK, (uint8_t)c->n.status, out, out_len);
+}
+
+/* ---- the node's record -> DONE ---- */
+
+static nmm_act_next done(nmm_act_conn *c, uint8_t res, uint16_t n, uint8_t *out, size_t *out_len)
+{
+	akm_proto_done dn = {.result = res, .status = (uint8_t)c->n.status, .n = n};
+	uint8_t payload[4];
+	size_t plen;
+	akm_proto_done_encode(&dn, payload, sizeof payload, &plen);
+	akm_proto_record_seal(c->hs, false, AKM_REC_DONE, payload, plen, out, AKM_PROTO_FRAME_MAX, out_len);
+	return NMM_ACT_REPLY_CLOSE;
+}
+
+static nmm_act_next on_record(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
+                              size_t *out_len)
+{
+	uint8_t type, payload[AKM_PROTO_BODY_MAX];
+	size_t plen;
+	akm_proto_node_rec nr;
+	if (akm_proto_record_open(c->hs, true, frame, frame + AKM_PROTO_HDR_LEN, len - AKM_PROTO_HDR_LEN, &type,
+	                          payload, &plen) != AKM_FMT_OK ||
+	    type != (c->op == AKM_OP_REPORT ? AKM_REC_REPORT : AKM_REC_VERIFY) ||
+	    akm_proto_node_rec_parse(type, payload, plen, &nr) != AKM_FMT_OK) {
+		nmm_audit_node(d->s, &c->n, "act-malformed", CKR_DATA_INVALID, "peer=%s; reason=record", c->peer);
+		d->stats.refused++;
+		return NMM_ACT_CLOSE;
+	}
+	uint8_t msg[AKM_VERIFY_MSG_MAX], expect[32];
+	size_t m = 0;
+	bool ok = akm_verify_message(c->n.node_id, c->n.node_id_len, c->n.pr_id, c->n.pr_id_len, c->challenge, msg,
+	                             sizeof msg, &m) == AKM_FMT_OK;
+	if (ok && akm_p11_hmac(&d->s->p, c->n.mac, msg, m, expect) != 0) {
+		akm_report(0, c->n.name, "verification: %s", d->s->p.err);
+		d->stats.failures++;
+		return done(c, AKM_PRES_STATION_FAILURE, 0, out, out_len);
+	}
+	ok = ok && akm_equal_ct(expect, nr.proof, 32);
+	if (!ok) {
+		d->stats.bad_proofs++;
+		nmm_audit_node(d->s, &c->n, "node-verify-failed", CKR_SIGNATURE_INVALID, "peer=%s; op=%s", c->peer,
+		               akm_proto_op_name(c->op));
+		return done(c, AKM_PRES_VERIFY_FAILED, 0, out, out_len);
+	}
+	if (nmm_node_raise_status(d->s, &c->n, CKV_AKM_STATUS_VERIFIED) != 0) {
+		d->stats.failures++;
+		return done(c, AKM_PRES_STATION_FAILURE, 0, out, out_len);
+	}
+	uint16_t n = 0;
+	for (size_t i = 0; i < nr.nevents; i++) {
+		const akm_proto_event *ev = &nr.events[i];
+		if (nmm_audit_node(d->s, &c->n, "node-report", CKR_OK,
+		                   "peer=%s; event=%s; count=%lu; at=%llu; detail=%s", c->peer,
+		                   akm_proto_event_name(ev->kind), (unsigned long)ev->count,
+		                   (unsigned long long)ev->time, ev->detail) == CKR_OK)
+			n++;
+	}
+	CK_RV rv = nmm_audit_node(d->s, &c->n, akm_proto_op_name(c->op), CKR_OK, "peer=%s; verified; status=%s%s",
+	                          c->peer, nmm_status_name(c->n.status), c->op == AKM_OP_REPORT ? "; events" : "");
+	if (rv != CKR_OK) {
+		d->stats.failures++;
+		return done(c, AKM_PRES_STATION_FAILURE, 0, out, out_len);
+	}
+	d->stats.completed++;
+	return done(c, AKM_PRES_OK, n, out, out_len);
+}
+
+nmm_act_next nmm_act_frame(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
+                           size_t *out_len)
+{
+	uint8_t type = frame[3];
+	if (c->hs == NULL) {
+		if (type == AKM_PROTO_HELLO)
+			return on_hello(d, c, frame, len, out, out_len);
+		if (type == AKM_PROTO_PROOF)
+			return on_proof(d, c, frame, len, out, out_len);
+	} else if (type == AKM_PROTO_RECORD) {
+		return on_record(d, c, frame, len, out, out_len);
+	}
+	return nmm_act_malformed(d, c, AKM_FMT_BAD_FIELD, out, out_len);
+}
