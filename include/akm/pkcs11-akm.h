@@ -104,6 +104,20 @@
  * CKV_AKM_DELIVERY_NODE_KEY.  CKM_AKM_EXPORT_WRAP exports it only in the
  * matching mode. */
 #define CKA_AKM_DELIVERY (CKA_AKM_BASE + 0x19)
+/* CK_ULONG, provisioning relationships only (an operational relationship's
+ * key has no such attribute: CKR_ATTRIBUTE_TYPE_INVALID): the activation
+ * service's replay counter for the node, the issue time (milliseconds since
+ * 1970-01-01 UTC) of the last handshake cookie the station accepted for this
+ * relationship (docs/protocol.md, message 3 step 5).  0 at creation, and not
+ * given there (CKR_ATTRIBUTE_READ_ONLY).  C_SetAttributeValue on either key
+ * accepts only a value strictly higher than the stored one; an equal or lower
+ * one is CKR_ATTRIBUTE_VALUE_INVALID and changes nothing.  The comparison and
+ * the write are one registry transaction, so of several processes raising it
+ * to the same value exactly one succeeds: a message accepted once is never
+ * accepted again, also across processes and restarts.  It may be set in one
+ * template with CKA_AKM_STATUS (both change, or neither).  Each raise is an
+ * audit record ("set-checkin"); it does not move CKA_AKM_CHANGED. */
+#define CKA_AKM_CHECKIN (CKA_AKM_BASE + 0x1A)
 
 #define CKV_AKM_KIND_PROVISIONING 1UL
 #define CKV_AKM_KIND_OPERATIONAL 2UL

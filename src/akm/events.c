@@ -21,6 +21,7 @@ static const struct {
 	[AKM_EVENT_SET_STATUS] = {"set-status", "user", false, true, false},
 	[AKM_EVENT_SET_SEQUENCE] = {"set-sequence", "user", false, true, false},
 	[AKM_EVENT_SET_NODE_KEY] = {"set-node-key", "user", false, true, false},
+	[AKM_EVENT_SET_CHECKIN] = {"set-checkin", "user", false, true, false},
 	[AKM_EVENT_SET_LABEL] = {"set-label", "user", false, false, false},
 	[AKM_EVENT_EXPORT] = {"export", "user", false, false, false},
 	[AKM_EVENT_LOGIN_FAILED] = {"login", "user", true, false, true},

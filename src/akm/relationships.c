@@ -41,6 +41,11 @@ bool akm_sequence_change_allowed(CK_ULONG from, CK_ULONG to)
 	return from < (CK_ULONG)-1 && to == from + 1; /* higher, never wrapping to 0 */
 }
 
+bool akm_checkin_change_allowed(CK_ULONG from, CK_ULONG to)
+{
+	return to > from; /* strictly: a message accepted once is never accepted again */
+}
+
 CK_RV akm_node_key_change(const akm_relationship *rel, const uint8_t *point, size_t len)
 {
 	if (len != AKM_NODE_KEY_LEN || point == NULL || point[0] != 0x04)
@@ -262,6 +267,12 @@ static CK_RV change_check(const akm_relationship *was, const akm_relationship_ch
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	if (c->set_seq && !akm_sequence_change_allowed(was->seq, c->seq))
 		return CKR_ATTRIBUTE_VALUE_INVALID;
+	/* Checked here, against the row read in this write transaction: of
+	 * two processes raising it to the same value, the second sees the
+	 * first's value and is refused. */
+	if (c->set_checkin &&
+	    (was->kind != CKV_AKM_KIND_PROVISIONING || !akm_checkin_change_allowed(was->checkin, c->checkin)))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
 	if (c->set_node_key && (rv = akm_node_key_change(was, c->node_key, sizeof c->node_key)) != CKR_OK)
 		return rv;
 	if (c->set_state)
@@ -270,6 +281,8 @@ static CK_RV change_check(const akm_relationship *was, const akm_relationship_ch
 		now->status = c->status;
 	if (c->set_seq)
 		now->seq = c->seq;
+	if (c->set_checkin)
+		now->checkin = c->checkin;
 	if (c->set_node_key) {
 		memcpy(now->node_key, c->node_key, AKM_NODE_KEY_LEN);
 		now->node_key_len = AKM_NODE_KEY_LEN;
@@ -289,8 +302,11 @@ static CK_RV change_apply(akm_relationships *r, const akm_key_record *was, akm_r
 	CK_RV rv = CKR_OK;
 	/* The records first: the row names the last one as its last change. */
 	bool key_changed = old->node_key_len != now->node_key_len;
-	bool row_changed = now->state != old->state || now->status != old->status || now->seq != old->seq ||
-	                   key_changed;
+	/* A checkin is a change of the row (sealed, with its record, so an
+	 * older copy put back is found) but not of its state: `changed` stays. */
+	bool state_changed = now->state != old->state || now->status != old->status || now->seq != old->seq ||
+	                     key_changed;
+	bool row_changed = state_changed || now->checkin != old->checkin;
 	if (now->state != old->state) {
 		snprintf(detail, sizeof detail, "state %s -> %s", states[old->state], states[now->state]);
 		rv = akm_event_append(r, AKM_EVENT_SET_STATE, now->rid, now->rid_len, CKR_OK, detail);
@@ -305,8 +321,13 @@ static CK_RV change_apply(akm_relationships *r, const akm_key_record *was, akm_r
 	}
 	if (rv == CKR_OK && key_changed)
 		rv = akm_event_append(r, AKM_EVENT_SET_NODE_KEY, now->rid, now->rid_len, CKR_OK, NULL);
+	if (rv == CKR_OK && now->checkin != old->checkin) {
+		snprintf(detail, sizeof detail, "checkin %lu", now->checkin);
+		rv = akm_event_append(r, AKM_EVENT_SET_CHECKIN, now->rid, now->rid_len, CKR_OK, detail);
+	}
 	if (rv == CKR_OK && row_changed) {
-		now->changed = (int64_t)time(NULL);
+		if (state_changed)
+			now->changed = (int64_t)time(NULL);
 		if ((rv = last_record(r, &now->audit)) == CKR_OK)
 			rv = akm_store_update_relationship(r->reg, now);
 	}

@@ -104,6 +104,9 @@ bool akm_state_valid(CK_ULONG state);
 bool akm_state_change_allowed(CK_ULONG from, CK_ULONG to);
 bool akm_status_change_allowed(CK_ULONG from, CK_ULONG to);  /* forward only */
 bool akm_sequence_change_allowed(CK_ULONG from, CK_ULONG to); /* the next number only */
+/* The replay counter (CKA_AKM_CHECKIN): strictly higher only; the same value
+ * again is a replay, not "no change". */
+bool akm_checkin_change_allowed(CK_ULONG from, CK_ULONG to);
 /* A node key is set once: CKR_OK, CKR_ATTRIBUTE_VALUE_INVALID (not an
  * uncompressed point) or CKR_ATTRIBUTE_READ_ONLY (another one is set). */
 CK_RV akm_node_key_change(const akm_relationship *rel, const uint8_t *point, size_t len);
@@ -113,8 +116,8 @@ bool akm_members_valid(const uint8_t *p, size_t n);
 
 /* What a change asks for; unset fields stay as they are. */
 typedef struct akm_relationship_change {
-	bool set_state, set_status, set_seq, set_node_key, set_label;
-	CK_ULONG state, status, seq;
+	bool set_state, set_status, set_seq, set_node_key, set_label, set_checkin;
+	CK_ULONG state, status, seq, checkin;
 	uint8_t node_key[AKM_NODE_KEY_LEN];
 	const uint8_t *label; /* the key's label (this key only) */
 	size_t label_len;
@@ -188,6 +191,7 @@ typedef enum akm_event_kind {
 	AKM_EVENT_SET_STATUS,
 	AKM_EVENT_SET_SEQUENCE,
 	AKM_EVENT_SET_NODE_KEY,
+	AKM_EVENT_SET_CHECKIN,
 	AKM_EVENT_SET_LABEL,
 	AKM_EVENT_EXPORT,
 	/* breach signals */

@@ -66,6 +66,7 @@ static const attr_rule rules[] = {
 	{CKA_AKM_DELIVERY, P_ULONG | P_CREATE | P_ONLY_PR, 0, 0, 0}, /* fixed at creation */
 	{CKA_AKM_STATUS, P_ULONG | P_MODIFIABLE, 0, 0, 0},
 	{CKA_AKM_SEQUENCE, P_ULONG | P_MODIFIABLE, 0, 0, 0},
+	{CKA_AKM_CHECKIN, P_ULONG | P_ONLY_PR | P_MODIFIABLE, 0, 0, 0}, /* raised by the activation service */
 };
 
 static const attr_rule *rule_for(CK_ATTRIBUTE_TYPE type)
@@ -124,7 +125,7 @@ static CK_RV spec_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_re
 		if (rule == NULL)
 			return is_known_readonly(tmpl[i].type) ? CKR_ATTRIBUTE_READ_ONLY : CKR_ATTRIBUTE_TYPE_INVALID;
 		if (!(rule->flags & (P_CREATE | P_FIXED)))
-			return CKR_ATTRIBUTE_READ_ONLY; /* set later, by the station (CKA_AKM_STATUS, _SEQUENCE) */
+			return CKR_ATTRIBUTE_READ_ONLY; /* set later, by the station (CKA_AKM_STATUS, _SEQUENCE, _CHECKIN) */
 	}
 	/* Pass 2: values. */
 	bool have_kind = false;
@@ -236,7 +237,7 @@ CK_RV akm_relationship_generate(const akm_call *c, CK_ATTRIBUTE *const *tmpls, c
 typedef struct key_view {
 	akm_key_record rec;
 	CK_OBJECT_CLASS cls;
-	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed, status, seq, delivery;
+	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed, status, seq, delivery, checkin;
 	CK_MECHANISM_TYPE gen_mech;
 	akm_attr_value attrs[56];
 	size_t n;
@@ -310,6 +311,8 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v)
 		add(v, CKA_AKM_NODE_KEY, rel->node_key, rel->node_key_len, false);
 		v->delivery = akm_relationship_delivery(rel);
 		add(v, CKA_AKM_DELIVERY, &v->delivery, sizeof v->delivery, false);
+		v->checkin = rel->checkin;
+		add(v, CKA_AKM_CHECKIN, &v->checkin, sizeof v->checkin, false);
 	} else {
 		add(v, CKA_AKM_MEMBERS, rel->members, rel->members_len, false);
 	}
@@ -405,6 +408,14 @@ static CK_RV change_from_template(const key_view *v, const CK_ATTRIBUTE *tmpl, C
 				return CKR_ATTRIBUTE_VALUE_INVALID;
 			ch->set_seq = true;
 			ch->seq = u;
+		} else if (a->type == CKA_AKM_CHECKIN) {
+			/* Only a PR key shows it (an ASR key answered above).  Checked
+			 * again in the registry's write transaction: the stored value
+			 * may have been raised since it was read here. */
+			if (!akm_checkin_change_allowed(was->checkin, u))
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			ch->set_checkin = true;
+			ch->checkin = u;
 		}
 	}
 	return CKR_OK;

@@ -78,6 +78,13 @@ void akm_seal_relationship(const akm_store *s, const akm_relationship *rel, uint
 	akm_fieldhash_bytes(&h, rel->node_key, rel->node_key_len);
 	akm_fieldhash_u64(&h, rel->delivery);
 	akm_fieldhash_u64(&h, (uint64_t)rel->audit);
+	/* Schema version 4's field, hashed only when it is not 0: a row whose
+	 * counter was never raised (every row sealed by version 3) has the
+	 * digest it always had, so registries sealed before stay valid as
+	 * they are.  The encoding stays unambiguous: every field before it is
+	 * self-delimiting, so a digest with it is one of a longer input. */
+	if (rel->checkin != 0)
+		akm_fieldhash_u64(&h, rel->checkin);
 	row_finish(s, &h, mac);
 }
 

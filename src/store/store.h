@@ -65,6 +65,10 @@ typedef struct akm_relationship {
 	 * row_change); 0 before the first.  A row put back as an older sealed
 	 * version of itself names an older record than the trail has. */
 	int64_t audit;
+	/* CKA_AKM_CHECKIN (PR): the activation service's replay counter, the
+	 * issue time in ms of the last handshake cookie accepted; 0 until the
+	 * first, and for every relationship made before schema version 4. */
+	CK_ULONG checkin;
 } akm_relationship;
 
 typedef struct akm_key {

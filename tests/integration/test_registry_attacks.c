@@ -1374,7 +1374,7 @@ static const CK_ATTRIBUTE_TYPE key_attrs[] = {
 	CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE,
 	CKA_AKM_RELATIONSHIP_ID, CKA_AKM_KIND, CKA_AKM_EPOCH, CKA_AKM_STATE, CKA_AKM_STATION_ID,
 	CKA_AKM_PEER_NODE, CKA_AKM_MEMBERS, CKA_AKM_HW_BINDING, CKA_AKM_KEY_PURPOSE, CKA_AKM_CREATED,
-	CKA_AKM_CHANGED, CKA_AKM_STATUS, CKA_AKM_SEQUENCE, CKA_AKM_SITE, CKA_AKM_NODE_KEY,
+	CKA_AKM_CHANGED, CKA_AKM_STATUS, CKA_AKM_SEQUENCE, CKA_AKM_SITE, CKA_AKM_NODE_KEY, CKA_AKM_CHECKIN,
 };
 static const CK_ATTRIBUTE_TYPE audit_attrs[] = {
 	CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_MODIFIABLE, CKA_AKM_AUDIT_SEQ, CKA_AKM_AUDIT_TIME,
@@ -1599,6 +1599,7 @@ START_TEST(test_property_one_byte_anywhere)
 	make_asr(&pasr, "asr-p");
 	ck_assert_int_eq(set_ulong(pa.enc, CKA_AKM_STATUS, CKV_AKM_STATUS_EXPORTED), CKR_OK);
 	ck_assert_int_eq(set_ulong(pa.enc, CKA_AKM_SEQUENCE, 1), CKR_OK);
+	ck_assert_int_eq(set_ulong(pa.enc, CKA_AKM_CHECKIN, 1700000000123UL), CKR_OK);
 	ck_assert_int_eq(app_record(t.s, "app-start", "property test"), CKR_OK);
 	ck_assert_int_eq(app_record(t.s, "app-check", "second record"), CKR_OK);
 	/* A wrong PIN last: an event the module keeps before login (every
@@ -1773,6 +1774,94 @@ START_TEST(test_row_put_back_as_it_was)
 }
 END_TEST
 
+/* The row of a PR as it is in the file now: checkin, audit, MAC (hex). */
+typedef struct row_copy {
+	int64_t checkin, audit;
+	char mac[65];
+} row_copy;
+
+static row_copy row_copy_of(int64_t id)
+{
+	row_copy c;
+	sqlite3 *db = db_open();
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT checkin, audit, mac FROM relationship WHERE id = ?", -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	c.checkin = sqlite3_column_int64(st, 0);
+	c.audit = sqlite3_column_int64(st, 1);
+	ck_assert_int_eq(sqlite3_column_bytes(st, 2), 32);
+	hex(sqlite3_column_blob(st, 2), 32, c.mac);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return c;
+}
+
+/* The replay counter (CKA_AKM_CHECKIN) put back: after the activation
+ * service raised it, an older sealed copy of the PR's row is written back
+ * — the one from before the first raise (0) and the one from before the
+ * last — so that a handshake message accepted since would be accepted
+ * again.  The copy names an older audit record than the trail's last
+ * change of the row (every raise is one, "set-checkin"): refused when
+ * read, the replay included, and recorded. */
+START_TEST(test_checkin_put_back)
+{
+	const CK_ULONG first = 1700000000000UL, second = 1700000005000UL;
+	rel_info r;
+	mod_open();
+	make_pr(&r, "node-k", NULL);
+	mod_fini();
+	rel_row(&r);
+	row_copy at_zero = row_copy_of(r.id);
+	ck_assert_int_eq(at_zero.checkin, 0);
+	mod_open();
+	ck_assert_int_eq(set_ulong(r.enc, CKA_AKM_CHECKIN, first), CKR_OK);
+	mod_fini();
+	row_copy at_first = row_copy_of(r.id);
+	ck_assert_int_eq(at_first.checkin, (int64_t)first);
+	ck_assert_int_gt(at_first.audit, at_zero.audit);
+	mod_open();
+	ck_assert_int_eq(set_ulong(r.mac, CKA_AKM_CHECKIN, second), CKR_OK);
+	mod_fini();
+	files_save("raised", true);
+	const row_copy *copies[] = {&at_zero, &at_first};
+	const char *attacks[] = {"the PR row from before the first checkin put back",
+	                         "the PR row from before the last checkin put back"};
+	for (int i = 0; i < 2; i++) {
+		const char *attack = attacks[i];
+		files_restore("raised", true);
+		db_exec("UPDATE relationship SET checkin = %lld, audit = %lld, mac = x'%q' WHERE id = %lld",
+		        (long long)copies[i]->checkin, (long long)copies[i]->audit, copies[i]->mac, (long long)r.id);
+		if (!open_for_use(attack))
+			continue;
+		/* The message accepted at `second`, again: never accepted. */
+		expect_rv(attack, "C_SetAttributeValue(CKA_AKM_CHECKIN = the last value accepted)",
+		          set_ulong(r.enc, CKA_AKM_CHECKIN, second), CKR_DEVICE_ERROR);
+		expect_rv(attack, "C_SetAttributeValue(CKA_AKM_CHECKIN = a value between)",
+		          set_ulong(r.mac, CKA_AKM_CHECKIN, first + 1), CKR_DEVICE_ERROR);
+		expect_rv(attack, "C_GetAttributeValue(CKA_AKM_CHECKIN)", get_attr(r.enc, CKA_AKM_CHECKIN), CKR_DEVICE_ERROR);
+		expect_rv(attack, "C_EncryptInit/C_Encrypt", use_enc(t.s, r.enc), CKR_DEVICE_ERROR);
+		mod_fini();
+		expect_tamper_record(attack, "relationship", r.id, r.rid, r.rid_len);
+	}
+	/* The file as the module left it: the counter holds. */
+	files_restore("raised", true);
+	if (open_for_use("the registry as it was")) {
+		CK_ULONG v = 0;
+		CK_ATTRIBUTE a = {CKA_AKM_CHECKIN, &v, sizeof v};
+		expect_rv("the registry as it was", "C_GetAttributeValue(CKA_AKM_CHECKIN)",
+		          t.f->C_GetAttributeValue(t.s, r.enc, &a, 1), CKR_OK);
+		if (v != second)
+			note("the registry as it was: CKA_AKM_CHECKIN is %lu, not %lu", v, second);
+		expect_rv("the registry as it was", "C_SetAttributeValue(CKA_AKM_CHECKIN = the last value accepted)",
+		          set_ulong(r.enc, CKA_AKM_CHECKIN, second), CKR_ATTRIBUTE_VALUE_INVALID);
+		mod_fini();
+	}
+	report_mismatches("checkin put back");
+}
+END_TEST
+
 /* Item 10: the -changes side file renamed away (and a fresh one in its
  * place) hides no revocation from a process that keeps using a key
  * without writing: its cached state is trusted for a second at most. */
@@ -1878,6 +1967,7 @@ int main(void)
 	add_case(s, "items3-4", test_items3_4_rollback_and_rewritten_chains);
 	add_case(s, "item8", test_item8_revocation_reaches_a_busy_writer);
 	add_case(s, "put-back", test_row_put_back_as_it_was);
+	add_case(s, "checkin-put-back", test_checkin_put_back);
 	add_case(s, "item9-busy", test_item9_busy_registry_at_login);
 	add_case(s, "item10-side-file", test_item10_side_file_renamed);
 	add_case(s, "property", test_property_one_byte_anywhere);

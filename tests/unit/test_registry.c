@@ -245,6 +245,7 @@ static void assert_rel_eq(const akm_relationship *got, const akm_relationship *w
 	ck_assert_mem_eq(got->hw, want->hw, want->hw_len);
 	ck_assert_int_eq(got->created, want->created);
 	ck_assert_int_eq(got->changed, want->changed);
+	ck_assert_uint_eq(got->checkin, want->checkin);
 }
 
 static void append_event(akm_store *r, const char *action, const char *rid, CK_RV result,
@@ -364,9 +365,11 @@ START_TEST(test_migrates_version_1)
 	ck_assert_uint_eq(rel.seq, 0);
 	ck_assert_uint_eq(rel.site_len, 0);
 	ck_assert_uint_eq(rel.node_key_len, 0);
+	ck_assert_uint_eq(rel.checkin, 0);
 	/* The new columns are written and read back. */
 	rel.status = 3;
 	rel.seq = 7;
+	rel.checkin = 1700000099123UL;
 	rel.node_key_len = AKM_NODE_KEY_LEN;
 	memset(rel.node_key, 0x04, AKM_NODE_KEY_LEN);
 	ck_assert_int_eq(akm_store_update_relationship(r, &rel), CKR_OK);
@@ -374,6 +377,7 @@ START_TEST(test_migrates_version_1)
 	ck_assert_int_eq(akm_store_get_key(r, 1, &key, &rel), CKR_OK);
 	ck_assert_uint_eq(rel.status, 3);
 	ck_assert_uint_eq(rel.seq, 7);
+	ck_assert_uint_eq(rel.checkin, 1700000099123UL);
 	ck_assert_uint_eq(rel.node_key_len, AKM_NODE_KEY_LEN);
 	akm_relationship_clear(&rel);
 	/* Audit records by number and by relationship. */
@@ -399,6 +403,144 @@ START_TEST(test_migrates_version_1)
 	ck_assert(memcmp(rec.prev, h1, sizeof h1) == 0);
 	ck_assert_int_eq(akm_store_audit_get(r, 9, &rec), CKR_OBJECT_HANDLE_INVALID);
 	assert_verifies(r, 3);
+	akm_store_close(r);
+}
+END_TEST
+
+/* The documented vectors' row key (docs/formats.md §2.6). */
+static const uint8_t *vector_seal_key(void)
+{
+	static uint8_t key[AKM_STORE_KEY_LEN];
+	for (int i = 0; i < AKM_STORE_KEY_LEN; i++)
+		key[i] = (uint8_t)i;
+	return key;
+}
+
+static CK_RV check_at_login(akm_store *r, bool upgrade)
+{
+	CK_RV rv = akm_store_begin(r);
+	if (rv == CKR_OK && (rv = akm_store_check(r, upgrade)) == CKR_OK)
+		return akm_store_commit(r);
+	akm_store_rollback(r);
+	return rv;
+}
+
+/* A sealed registry of schema version 3, as a version-3 station has it,
+ * opened by this module (version 4): migrated with its rows as they are,
+ * which verify without being sealed again (the relationship row carries the
+ * MAC version 3 gave it, docs/formats.md §2.6 and §2.7); its counter is 0,
+ * can be raised, and is sealed from then on. */
+START_TEST(test_migrates_version_3_sealed)
+{
+	/* The audit trail and the named values, sealed by the store (whose
+	 * audit and meta rows are what version 3 wrote); then the file is made
+	 * version 3 again and given the documented relationship row with its
+	 * version-3 MAC, and a key row of its own. */
+	akm_store *r = NULL;
+	char err[512] = "";
+	ck_assert_int_eq(akm_store_open(db_path, &r, err, sizeof err), CKR_OK);
+	ck_assert_int_eq(akm_store_seal(r, vector_seal_key()), CKR_OK);
+	ck_assert_int_eq(akm_store_begin(r), CKR_OK);
+	ck_assert_int_eq(akm_store_set_int(r, "generation", 3), CKR_OK);
+	akm_audit_event create = {"user", "create", (const uint8_t *)"\x00\x11\x22\x33", 4, CKR_OK, "provisioning", true};
+	akm_audit_event status = {"user", "set-status", (const uint8_t *)"\x00\x11\x22\x33", 4, CKR_OK,
+	                          "status created -> activated", true};
+	akm_audit_event login = {"user", "login", NULL, 0, CKR_PIN_INCORRECT, "user", false};
+	ck_assert_int_eq(akm_store_audit_append(r, &create), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_append(r, &login), CKR_OK);
+	ck_assert_int_eq(akm_store_audit_append(r, &status), CKR_OK); /* record 3: the row's last change */
+	ck_assert_int_eq(akm_store_commit(r), CKR_OK);
+	/* The bookkeeping: one relationship, one key, ids 1 and 1. */
+	uint8_t rows[32] = {0};
+	rows[7] = 1, rows[15] = 1, rows[23] = 1, rows[31] = 1;
+	uint8_t rows_mac[AKM_SEAL_LEN], key_mac[AKM_SEAL_LEN];
+	akm_seal_meta(r, "rows", false, 0, rows, sizeof rows, rows_mac);
+	akm_key key = make_key(1, PURPOSE_ENC, "", "pr-1/enc");
+	key.id = 1;
+	memcpy(key.ckid, "\x00\x11\x22\x33\x01", 5);
+	key.ckid_len = 5;
+	akm_seal_key(r, &key, key_mac);
+	akm_store_close(r);
+	char rows_hex[65], mac_hex[65], wrapped_hex[81];
+	for (int i = 0; i < 32; i++)
+		snprintf(rows_hex + 2 * i, 3, "%02x", rows[i]);
+	for (int i = 0; i < 40; i++)
+		snprintf(wrapped_hex + 2 * i, 3, "%02x", key.wrapped[i]);
+	for (int i = 0; i < 32; i++)
+		snprintf(mac_hex + 2 * i, 3, "%02x", rows_mac[i]);
+	char *sql = sqlite3_mprintf(
+		"ALTER TABLE relationship DROP COLUMN checkin;"
+		"PRAGMA user_version = 3;"
+		"INSERT INTO relationship (id, rid, kind, state, epoch, station, peer, members, hw, created, changed,"
+		"  status, seq, site, node_key, delivery, audit, mac) VALUES (1, x'00112233', 1, 2, 0, CAST('nmm-1' AS BLOB),"
+		"  CAST('node-7' AS BLOB), x'', CAST('se-serial-0042' AS BLOB), 1700000000, 1700000100, 4, 1, x'', x'', 1,"
+		"  3, x'17c120953b5a3d2d8812576c51b055e56e7348b9188fa6dd493e28c92aacd7f7');"
+		"INSERT OR REPLACE INTO meta (name, value, mac) VALUES ('rows', x'%s', x'%s');",
+		rows_hex, mac_hex);
+	ck_assert_ptr_nonnull(sql);
+	raw_exec(db_path, sql);
+	sqlite3_free(sql);
+	for (int i = 0; i < 32; i++)
+		snprintf(mac_hex + 2 * i, 3, "%02x", key_mac[i]);
+	sql = sqlite3_mprintf("INSERT INTO key (id, relationship, purpose, key_type, value_len, ckid, label, wrapped, mac)"
+	                      " VALUES (1, 1, 1, %d, 32, x'0011223301', CAST('pr-1/enc' AS BLOB), x'%s', x'%s');",
+	                      (int)CKK_AES, wrapped_hex, mac_hex);
+	raw_exec(db_path, sql);
+	sqlite3_free(sql);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(raw_int(db_path, "SELECT count(*) FROM pragma_table_info('relationship') WHERE name = 'checkin'"), 0);
+
+	/* Opened by this module: the version-3 schema is accepted as exactly
+	 * version 3's, and migrated. */
+	r = NULL;
+	CK_RV rv = akm_store_open(db_path, &r, err, sizeof err);
+	ck_assert_msg(rv == CKR_OK, "open: 0x%lx: %s", rv, err);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
+	ck_assert_int_eq(akm_store_seal(r, vector_seal_key()), CKR_OK);
+	/* The login's check, without sealing anything anew: the rows hold. */
+	ck_assert_msg(check_at_login(r, false) == CKR_OK, "%s", akm_store_tamper_reason(r));
+	akm_key got;
+	akm_relationship rel;
+	rv = akm_store_get_key(r, 1, &got, &rel);
+	ck_assert_msg(rv == CKR_OK, "the version-3 row: 0x%lx %s", rv, akm_store_tamper_reason(r));
+	assert_key_eq(&got, &key);
+	ck_assert_uint_eq(rel.checkin, 0);
+	ck_assert_uint_eq(rel.status, 4);
+	ck_assert_uint_eq(rel.seq, 1);
+	ck_assert_int_eq(rel.audit, 3);
+	assert_verifies(r, 3);
+	/* Raised: sealed with the field, as documented. */
+	rel.checkin = 1700000099123UL;
+	ck_assert_int_eq(akm_store_update_relationship(r, &rel), CKR_OK);
+	akm_relationship_clear(&rel);
+	ck_assert_int_eq(akm_store_get_key(r, 1, &got, &rel), CKR_OK);
+	ck_assert_uint_eq(rel.checkin, 1700000099123UL);
+	akm_relationship_clear(&rel);
+	ck_assert_int_eq(raw_int(db_path, "SELECT mac = x'80e10b12a2cbd46d1db2778446d9a3e9df99d5bc6655cebc7fc3ded48e7095bf'"
+	                                  " FROM relationship WHERE id = 1"), 1);
+	akm_store_close(r);
+	/* Opened again: version 4 as it is, and still accepted. */
+	r = open_ok(db_path);
+	ck_assert_int_eq(akm_store_seal(r, vector_seal_key()), CKR_OK);
+	ck_assert_msg(check_at_login(r, false) == CKR_OK, "%s", akm_store_tamper_reason(r));
+	ck_assert_int_eq(akm_store_get_key(r, 1, &got, &rel), CKR_OK);
+	ck_assert_uint_eq(rel.checkin, 1700000099123UL);
+	akm_relationship_clear(&rel);
+	akm_store_close(r);
+	/* The counter alone set back to 0: the row's MAC (which includes the
+	 * counter now) no longer matches... */
+	raw_exec(db_path, "UPDATE relationship SET checkin = 0 WHERE id = 1");
+	r = open_ok(db_path);
+	ck_assert_int_eq(akm_store_seal(r, vector_seal_key()), CKR_OK);
+	ck_assert_uint_eq(akm_store_get_key(r, 1, &got, &rel), AKM_STORE_TAMPERED);
+	akm_store_close(r);
+	/* ...and a table rebuilt without the column (version 3 again, so that
+	 * the migration gives 0 back) neither. */
+	raw_exec(db_path, "ALTER TABLE relationship DROP COLUMN checkin; PRAGMA user_version = 3;");
+	r = open_ok(db_path);
+	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
+	ck_assert_int_eq(akm_store_seal(r, vector_seal_key()), CKR_OK);
+	ck_assert_uint_eq(akm_store_get_key(r, 1, &got, &rel), AKM_STORE_TAMPERED);
 	akm_store_close(r);
 }
 END_TEST
@@ -673,7 +815,9 @@ START_TEST(test_updates)
 	want.state = STATE_REVOKED;
 	want.epoch = 7;
 	want.changed = 1800000000;
-	/* Only state, epoch, members and changed are mutable: these are ignored. */
+	want.checkin = ~0UL; /* the whole CK_ULONG, past SQLite's signed range */
+	/* Only state, epoch, members, changed and the station's fields are
+	 * mutable: these are ignored. */
 	akm_relationship request = want;
 	request.kind = KIND_PROVISIONING;
 	set_bytes(request.rid, &request.rid_len, "rel-other");
@@ -1492,6 +1636,7 @@ int main(void)
 	tcase_add_test(open, test_open_creates_and_migrates);
 	tcase_add_test(open, test_reopen_keeps_data);
 	tcase_add_test(open, test_migrates_version_1);
+	tcase_add_test(open, test_migrates_version_3_sealed);
 	tcase_add_test(open, test_newer_schema_is_refused);
 	tcase_add_test(open, test_not_a_database);
 	tcase_add_test(open, test_foreign_database);

@@ -120,8 +120,8 @@ static CK_RV seal_all(akm_sqlite *r)
 	CK_RV rv;
 	if ((rv = seal_meta(r)) != CKR_OK ||
 	    (rv = seal_table(r, "SELECT rid, kind, state, epoch, station, peer, members, hw, created, changed, status,"
-	                        " seq, site, node_key, delivery, audit, mac, id FROM relationship WHERE mac IS NULL",
-	                     17, "UPDATE relationship SET mac = ? WHERE id = ?", seal_relationship)) != CKR_OK ||
+	                        " seq, site, node_key, delivery, audit, checkin, mac, id FROM relationship WHERE mac IS NULL",
+	                     18, "UPDATE relationship SET mac = ? WHERE id = ?", seal_relationship)) != CKR_OK ||
 	    (rv = seal_table(r, "SELECT relationship, purpose, key_type, value_len, ckid, label, wrapped, mac, id"
 	                        " FROM key WHERE mac IS NULL",
 	                     8, "UPDATE key SET mac = ? WHERE id = ?", seal_key)) != CKR_OK ||

@@ -119,7 +119,8 @@ static CK_RV insert_relationship(akm_sqlite *r, const akm_relationship *rel)
 	akm_sqlite_bind_blob(st, 15, rel->node_key, rel->node_key_len);
 	sqlite3_bind_int64(st, 16, (sqlite3_int64)rel->delivery);
 	sqlite3_bind_int64(st, 17, rel->audit);
-	akm_sqlite_bind_blob(st, 18, mac, sizeof mac);
+	sqlite3_bind_int64(st, 18, (sqlite3_int64)rel->checkin);
+	akm_sqlite_bind_blob(st, 19, mac, sizeof mac);
 	return akm_sqlite_step_done(st);
 }
 
@@ -209,16 +210,18 @@ CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int
 	akm_sqlite_row_blob(&row, col + 13, rel->node_key, sizeof rel->node_key, &rel->node_key_len);
 	akm_sqlite_row_int(&row, col + 14, &v[5]);
 	akm_sqlite_row_int(&row, col + 15, &rel->audit);
+	akm_sqlite_row_int(&row, col + 16, &v[6]);
 	rel->kind = (CK_ULONG)v[0];
 	rel->state = (CK_ULONG)v[1];
 	rel->epoch = (CK_ULONG)v[2];
 	rel->status = (CK_ULONG)v[3];
 	rel->seq = (CK_ULONG)v[4];
 	rel->delivery = (CK_ULONG)v[5];
+	rel->checkin = (CK_ULONG)v[6];
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_relationship(&r->base, rel, seal_out != NULL ? seal_out : mac);
-	if (!row.ok || (seal_out == NULL && r->base.key != NULL && !akm_seal_matches(mac, sqlite3_column_blob(st, col + 16),
-	                                                      (size_t)sqlite3_column_bytes(st, col + 16))))
+	if (!row.ok || (seal_out == NULL && r->base.key != NULL && !akm_seal_matches(mac, sqlite3_column_blob(st, col + 17),
+	                                                      (size_t)sqlite3_column_bytes(st, col + 17))))
 		return akm_store_tampered(&r->base, "relationship row %lld: its MAC does not match", (long long)id);
 	return CKR_OK;
 }
@@ -296,6 +299,7 @@ CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel)
 	memcpy(now.node_key, rel->node_key, rel->node_key_len);
 	now.node_key_len = rel->node_key_len;
 	now.audit = rel->audit;
+	now.checkin = rel->checkin;
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_relationship(s, &now, mac);
 	st = r->update_rel;
@@ -307,8 +311,9 @@ CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel)
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now.seq);
 	akm_sqlite_bind_blob(st, 7, now.node_key, now.node_key_len);
 	sqlite3_bind_int64(st, 8, now.audit);
-	akm_sqlite_bind_blob(st, 9, mac, sizeof mac);
-	sqlite3_bind_int64(st, 10, rel->id);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)now.checkin);
+	akm_sqlite_bind_blob(st, 10, mac, sizeof mac);
+	sqlite3_bind_int64(st, 11, rel->id);
 	rv = akm_sqlite_step_done(st);
 	free(stored_members);
 	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)

@@ -52,6 +52,10 @@ static const char *const migrations[] = {
 	 * moved into the audit trail at the next login. */
 	"CREATE TABLE pending (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,"
 	"  action TEXT NOT NULL, result INTEGER NOT NULL, detail TEXT);",
+	/* 3 -> 4: a provisioning relationship's replay counter
+	 * (CKA_AKM_CHECKIN).  Rows keep their MACs: the field is sealed only
+	 * once it is not 0 (store/seal.c), and every existing row gets 0. */
+	"ALTER TABLE relationship ADD COLUMN checkin INTEGER NOT NULL DEFAULT 0;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(NMIGRATIONS == AKM_SQLITE_SCHEMA_VERSION, "a migration per schema version");

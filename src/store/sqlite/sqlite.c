@@ -176,15 +176,15 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	if ((rv = akm_sqlite_prepare(r, &r->get_key,
 	                  "SELECT k.relationship, k.purpose, k.key_type, k.value_len, k.ckid, k.label, k.wrapped, k.mac,"
 	                  " r.rid, r.kind, r.state, r.epoch, r.station, r.peer, r.members, r.hw, r.created, r.changed,"
-	                  " r.status, r.seq, r.site, r.node_key, r.delivery, r.audit, r.mac"
+	                  " r.status, r.seq, r.site, r.node_key, r.delivery, r.audit, r.checkin, r.mac"
 	                  " FROM key k LEFT JOIN relationship r ON r.id = k.relationship WHERE k.id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->insert_key,
 	                  "INSERT INTO key (id, relationship, purpose, key_type, value_len, ckid, label, wrapped, mac)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->insert_rel,
 	                  "INSERT INTO relationship (id, rid, kind, state, epoch, station, peer, members, hw, created,"
-	                  " changed, status, seq, site, node_key, delivery, audit, mac)"
-	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	                  " changed, status, seq, site, node_key, delivery, audit, checkin, mac)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_insert,
 	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash, row_change, mac)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
@@ -196,12 +196,12 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	    (rv = akm_sqlite_prepare(r, &r->rollback, "ROLLBACK")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->update_rel,
 	                  "UPDATE relationship SET state = ?, epoch = ?, members = ?, changed = ?,"
-	                  " status = ?, seq = ?, node_key = ?, audit = ?, mac = ? WHERE id = ?")) != CKR_OK ||
+	                  " status = ?, seq = ?, node_key = ?, audit = ?, checkin = ?, mac = ? WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->update_label, "UPDATE key SET label = ?, mac = ? WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->delete_rel, "DELETE FROM relationship WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->get_rel,
 	                  "SELECT rid, kind, state, epoch, station, peer, members, hw, created, changed, status,"
-	                  " seq, site, node_key, delivery, audit, mac FROM relationship WHERE id = ?")) != CKR_OK ||
+	                  " seq, site, node_key, delivery, audit, checkin, mac FROM relationship WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_last,
 	                  "SELECT ifnull(max(seq), 0) FROM audit WHERE rid = ? AND row_change = 1")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->delete_keys, "DELETE FROM key WHERE relationship = ?")) != CKR_OK ||

@@ -12,7 +12,7 @@
 #include "lib/buf.h"
 #include "store/impl.h"
 
-#define AKM_SQLITE_SCHEMA_VERSION 3
+#define AKM_SQLITE_SCHEMA_VERSION 4
 #define AKM_SQLITE_FIND_SHAPES 128 /* one prepared statement per combination of filters */
 
 typedef struct akm_sqlite {
@@ -106,9 +106,9 @@ CK_RV akm_sqlite_audit_head(akm_store *s, int64_t *seq, uint8_t hash[AKM_AUDIT_H
 CK_RV akm_sqlite_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT_HASH_LEN]);
 /* Reading rows from a statement's columns, strictly (rows.c, audit.c): a
  * key's 8 columns from `col` (relationship, purpose, key_type, value_len,
- * ckid, label, wrapped, mac), a relationship's 17 (rid, kind, state,
+ * ckid, label, wrapped, mac), a relationship's 18 (rid, kind, state,
  * epoch, station, peer, members, hw, created, changed, status, seq, site,
- * node_key, delivery, audit, mac), an audit record's 10 from 0 (those of
+ * node_key, delivery, audit, checkin, mac), an audit record's 10 from 0 (those of
  * audit_get; `entry` gets its hashed fields, pointing into rec).  The MAC is checked, or with seal_out computed into it (to
  * seal a row of a registry written before rows were sealed). */
 CK_RV akm_sqlite_read_key(akm_sqlite *r, sqlite3_stmt *st, int col, int64_t id, akm_key *key,

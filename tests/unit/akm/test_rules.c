@@ -1,7 +1,8 @@
 /* The rules of a relationship's life (src/akm/relationships.c,
  * docs/object-model.md §4 and §5): valid states, the whole table of state
  * changes, status only upward, the sequence only to the next number, the
- * node key set once, and well-formed member lists. */
+ * replay counter strictly upward, the node key set once, and well-formed
+ * member lists. */
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
@@ -106,6 +107,27 @@ START_TEST(test_sequence_does_not_wrap)
 	 * is no higher number: 0 would be lower than every bundle before. */
 	ck_assert_msg(!akm_sequence_change_allowed(ULONG_MAX, 0),
 	              "sequence ULONG_MAX -> 0 is allowed: the number wraps around to a lower one");
+}
+END_TEST
+
+/* CKA_AKM_CHECKIN (docs/protocol.md, "Replays are refused"): strictly
+ * higher only.  The same value again is a replayed message, not "no
+ * change" (unlike the status); any jump forward is fine (it is a time). */
+START_TEST(test_checkin_strictly_higher)
+{
+	ck_assert(akm_checkin_change_allowed(0, 1));
+	ck_assert(akm_checkin_change_allowed(0, 1700000000123UL));
+	ck_assert(!akm_checkin_change_allowed(0, 0));
+	ck_assert(!akm_checkin_change_allowed(1700000000123UL, 1700000000123UL));
+	ck_assert(!akm_checkin_change_allowed(1700000000123UL, 1700000000122UL));
+	ck_assert(!akm_checkin_change_allowed(1700000000123UL, 0));
+	ck_assert(akm_checkin_change_allowed(1700000000123UL, 1700000000124UL));
+	ck_assert(akm_checkin_change_allowed(1700000000123UL, ULONG_MAX));
+	ck_assert(akm_checkin_change_allowed(ULONG_MAX - 1, ULONG_MAX));
+	/* Nothing is higher than the highest: it never wraps to a low value. */
+	ck_assert(!akm_checkin_change_allowed(ULONG_MAX, ULONG_MAX));
+	ck_assert(!akm_checkin_change_allowed(ULONG_MAX, 0));
+	ck_assert(!akm_checkin_change_allowed(ULONG_MAX, 1));
 }
 END_TEST
 
@@ -278,6 +300,7 @@ int main(void)
 	tcase_add_test(states, test_status_upward_only);
 	tcase_add_test(states, test_sequence_next_only);
 	tcase_add_test(states, test_sequence_does_not_wrap);
+	tcase_add_test(states, test_checkin_strictly_higher);
 	tcase_add_test(states, test_node_key_set_once);
 	suite_add_tcase(s, states);
 	TCase *mem = tcase_create("members");
