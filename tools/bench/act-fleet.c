@@ -270,12 +270,17 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Reports of the node library go nowhere during a run: results count. */
+/* Reports of the node library are not printed during a run: the first
+ * one is kept for the caller. */
+static pthread_mutex_t first_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void quiet(void *ctx, const char *what, const char *message)
 {
-	(void)ctx;
-	(void)what;
-	(void)message;
+	act_run *r = ctx;
+	pthread_mutex_lock(&first_lock);
+	if (r->first_error[0] == '\0')
+		snprintf(r->first_error, sizeof r->first_error, "%s: %s", what, message ? message : "");
+	pthread_mutex_unlock(&first_lock);
 }
 
 static void *worker(void *arg)
@@ -309,9 +314,11 @@ static void *worker(void *arg)
 		size_t slot = atomic_fetch_add(&c->done_slot, 1);
 		if (slot < c->out->nlat)
 			c->out->lat_ms[slot] = ms;
-		if (rc == AKM_RC_OK)
-			atomic_fetch_add(&c->ok, 1);
-		else
+		if (rc == AKM_RC_OK) {
+			size_t ok = atomic_fetch_add(&c->ok, 1) + 1;
+			if (f->kill_at != 0 && ok == f->kill_at && f->kill_pid > 0)
+				kill(f->kill_pid, SIGKILL);
+		} else
 			atomic_fetch_add(&c->failed, 1);
 	}
 	return NULL;
@@ -358,7 +365,7 @@ int act_fleet_run(act_fleet *f, const char *addr, unsigned threads, uint8_t op, 
 	             .nodes = nodes};
 	double t0 = now_s();
 	c.deadline = seconds > 0 ? t0 + seconds : 0;
-	akm_report_to(quiet, NULL);
+	akm_report_to(quiet, out);
 	unsigned started = 0;
 	for (; started < threads; started++)
 		if (pthread_create(&tid[started], NULL, worker, &c) != 0)

@@ -24,6 +24,10 @@ typedef struct act_fleet {
 	char (*label)[33];        /* node i's token */
 	char (*hw)[AKM_FMT_HW_MAX + 1];
 	akm_node_state *states;
+	/* For the load test: SIGKILL to kill_pid once kill_at exchanges have
+	 * succeeded in a run (0: never). */
+	pid_t kill_pid;
+	size_t kill_at;
 } act_fleet;
 
 /* Makes n node tokens (labels "<prefix>-<i>") in the SoftHSM2 token folder
@@ -60,6 +64,7 @@ typedef struct act_run {
 	double *lat_ms;           /* malloc'd, ok + failed of them */
 	size_t nlat;
 	int *rc;                  /* per node: the last exchange's AKM_RC_* (malloc'd, f->n) */
+	char first_error[256];    /* the first failure's message */
 } act_run;
 int act_fleet_run(act_fleet *f, const char *addr, unsigned threads, uint8_t op, size_t count, double seconds,
                   act_run *out, char *err, size_t errlen);

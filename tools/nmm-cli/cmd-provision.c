@@ -1,4 +1,4 @@
-/* akm-nmm provision, enroll, approve, reject (docs/akm-nmm.md): nodes in. */
+/* akm-nmm provision, enroll, approve, reject, revoke (docs/akm-nmm.md): nodes in, and out. */
 #include "nmm-cli/cli.h"
 
 #include <stdio.h>
@@ -167,7 +167,7 @@ const nmm_cli_cmd nmm_cmd_enroll = {
 	NMM_NO_OPTS,
 };
 
-/* ---- approve, reject ---- */
+/* ---- approve, reject, revoke ---- */
 
 typedef struct reject_opts {
 	const char *reason;
@@ -195,7 +195,8 @@ static int change_state(const nmm_cli *c, const char *reason, CK_ULONG to, const
 		akm_json_object_end(&j);
 		akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
-		printf("%s: %s\n", name, to == CKV_AKM_STATE_ACTIVE ? "approved (active)" : "rejected (revoked)");
+		printf("%s: %s\n", name, to == CKV_AKM_STATE_ACTIVE ? "approved (active)"
+		                          : strcmp(action, "revoke") == 0 ? "revoked" : "rejected (revoked)");
 	}
 	nmm_station_close(&s);
 	return code;
@@ -213,6 +214,12 @@ static int run_reject(const nmm_cli *c, const void *opts)
 	return change_state(c, o->reason, CKV_AKM_STATE_REVOKED, "reject");
 }
 
+static int run_revoke(const nmm_cli *c, const void *opts)
+{
+	const reject_opts *o = opts;
+	return change_state(c, o->reason, CKV_AKM_STATE_REVOKED, "revoke");
+}
+
 const nmm_cli_cmd nmm_cmd_approve = {
 	"approve", run_approve, 1, 1,
 	"approve NAME\n"
@@ -228,5 +235,13 @@ const nmm_cli_cmd nmm_cmd_reject = {
 	"reject", run_reject, 1, 1,
 	"reject NAME [--reason TEXT]\n"
 	"  Revokes a node's provisioning relationship (a pending one, typically).\n",
+	NMM_OPTS(reject_options), sizeof(reject_opts),
+};
+
+const nmm_cli_cmd nmm_cmd_revoke = {
+	"revoke", run_revoke, 1, 1,
+	"revoke NAME [--reason TEXT]\n"
+	"  Revokes an active node's provisioning relationship: its bundles are no\n"
+	"  longer made and the station service refuses its activation and check-ins.\n",
 	NMM_OPTS(reject_options), sizeof(reject_opts),
 };

@@ -45,11 +45,12 @@ typedef struct settings {
 	unsigned max_conns;
 	uint64_t idle_ms, exchange_ms;
 	nmm_act_policy policy;
+	uint64_t token_refresh;      /* re-open the station after this many ephemeral keys (0: never) */
 	bool syslog;
 } settings;
 
 static settings S = {
-	.max_conns = 1024, .idle_ms = 10000, .exchange_ms = 30000,
+	.max_conns = 1024, .idle_ms = 10000, .exchange_ms = 30000, .token_refresh = 20000,
 	.policy = {.fail_limit = 5, .fail_window_ms = 60000, .lockout_ms = 300000, .clone_window_ms = 60000},
 };
 
@@ -127,6 +128,7 @@ static bool set_number(settings *s, const char *name, const char *value, char *w
 		{"fail-window", 1, 86400, 1000, &s->policy.fail_window_ms, false},
 		{"lockout", 0, 86400 * 30, 1000, &s->policy.lockout_ms, false},
 		{"clone-window", 0, 86400, 1000, &s->policy.clone_window_ms, false},
+		{"token-refresh", 0, 100000000, 1, &s->token_refresh, false},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		if (strcmp(name, t[i].name) != 0)
@@ -214,6 +216,9 @@ typedef struct service {
 	nmm_act *act;
 	bool stopping;
 	uint64_t stop_deadline;
+	akm_secret pin;          /* kept (locked) for re-opening the station */
+	const char *module, *token;
+	bool refreshing;         /* new work waits until the station is re-opened */
 } service;
 
 static void conn_close(service *sv, conn *c)
@@ -227,7 +232,10 @@ static void conn_close(service *sv, conn *c)
 
 static void conn_arm(service *sv, conn *c)
 {
-	struct epoll_event ev = {.events = c->out_len > c->out_off ? EPOLLOUT : EPOLLIN, .data.ptr = c};
+	uint32_t events = c->out_len > c->out_off ? EPOLLOUT : EPOLLIN;
+	if (events == EPOLLIN && sv->refreshing && c->act.hs == NULL)
+		events = 0; /* parked: its next message needs the token */
+	struct epoll_event ev = {.events = events, .data.ptr = c};
 	epoll_ctl(sv->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -368,16 +376,17 @@ static void sweep(service *sv)
 
 static int open_station(service *sv)
 {
-	akm_secret pin = {0};
+	akm_secret *pin = &sv->pin;
 	char err[256];
 	nmm_station *s = &sv->station;
-	const char *module = S.module ? S.module : getenv("AKM_MODULE");
+	const char *module = sv->module = S.module ? S.module : getenv("AKM_MODULE");
 	const char *token = S.token ? S.token : getenv("AKM_TOKEN");
+	sv->token = token && *token ? token : NULL;
 	if (module == NULL || *module == '\0') {
 		logmsg(LOG_ERR, "no PKCS#11 module: give --module or set AKM_MODULE");
 		return AKM_RC_USAGE;
 	}
-	if (akm_secret_read(&pin, S.pin_file, "AKM_PIN", NULL, "PIN", err, sizeof err) != 0) {
+	if (akm_secret_read(pin, S.pin_file, "AKM_PIN", NULL, "PIN", err, sizeof err) != 0) {
 		logmsg(LOG_ERR, "%s", err);
 		return AKM_RC_USAGE;
 	}
@@ -391,11 +400,10 @@ static int open_station(service *sv)
 		logmsg(LOG_ERR, "%s is not akm-pkcs11 (its CK_INFO.manufacturerID differs): the service keeps its "
 		       "relationships only through akm-pkcs11.so", module);
 		rc = AKM_RC_TOKEN;
-	} else if (akm_p11_login(&s->p, pin.data, pin.len) != 0) {
+	} else if (akm_p11_login(&s->p, pin->data, pin->len) != 0) {
 		logmsg(LOG_ERR, "%s", s->p.err);
 		rc = AKM_RC_TOKEN;
 	}
-	akm_secret_free(&pin);
 	if (rc != AKM_RC_OK)
 		return rc;
 	s->open = true;
@@ -427,6 +435,56 @@ static int write_port_file(service *sv)
 			fprintf(f, "unix:%s\n", ((struct sockaddr_un *)&ss)->sun_path);
 	}
 	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- re-opening the station (--token-refresh) ---- */
+
+static void park_all(service *sv, bool on)
+{
+	sv->refreshing = on;
+	for (size_t i = 0; i < sv->cap; i++)
+		if (sv->conns[i].used)
+			conn_arm(sv, &sv->conns[i]);
+	for (size_t i = 0; i < sv->nl; i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &sv->lfd[i]};
+		epoll_ctl(sv->ep, on ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, sv->lfd[i], &ev);
+	}
+}
+
+static bool any_proven(const service *sv)
+{
+	for (size_t i = 0; i < sv->cap; i++)
+		if (sv->conns[i].used && sv->conns[i].act.hs != NULL)
+			return true;
+	return false;
+}
+
+/* Finalises and re-opens the station's module once no exchange holds its
+ * handles: what the token kept of the ephemeral keys goes with it.  A
+ * station that does not come back stops the service. */
+static void refresh_station(service *sv)
+{
+	if (!sv->refreshing) {
+		if (S.token_refresh == 0 || nmm_act_token_uses(sv->act) < S.token_refresh)
+			return;
+		park_all(sv, true);
+	}
+	if (any_proven(sv))
+		return;
+	uint64_t t0 = akm_net_now_ms();
+	nmm_station *s = &sv->station;
+	nmm_act_token_reset(sv->act);
+	akm_p11_end(&s->p, false);
+	if (akm_p11_open(&s->p, sv->module, sv->token) != 0 || akm_p11_login(&s->p, sv->pin.data, sv->pin.len) != 0 ||
+	    nmm_station_read(s) != AKM_RC_OK) {
+		logmsg(LOG_ERR, "re-opening the station failed, stopping: %s", s->p.err);
+		sv->stopping = true;
+		sv->stop_deadline = 0;
+		return;
+	}
+	park_all(sv, false);
+	logmsg(LOG_INFO, "station re-opened after %llu ephemeral keys (%llu ms)",
+	       (unsigned long long)S.token_refresh, (unsigned long long)(akm_net_now_ms() - t0));
 }
 
 static void reload(service *sv)
@@ -498,6 +556,8 @@ static int run(service *sv)
 			else
 				conn_read(sv, c);
 		}
+		if (!sv->stopping)
+			refresh_station(sv);
 		uint64_t now = akm_net_now_ms();
 		if (now - last_sweep >= 100) {
 			sweep(sv);
@@ -521,7 +581,8 @@ static const char usage_text[] =
 	"                         one the system chose)\n"
 	"  --config FILE          settings as \"name = value\" lines, reloaded on SIGHUP:\n"
 	"                         max-connections, idle-timeout, exchange-timeout,\n"
-	"                         fail-limit, fail-window, lockout, clone-window\n"
+	"                         fail-limit, fail-window, lockout, clone-window,\n"
+	"                         token-refresh\n"
 	"                         (times in seconds)\n"
 	"  --max-connections N    open connections at most (1024)\n"
 	"  --idle-timeout S       a silent peer is dropped after S seconds (10)\n"
@@ -531,6 +592,9 @@ static const char usage_text[] =
 	"  --lockout S            for S seconds (300)\n"
 	"  --clone-window S       one PR from two addresses within S seconds is a clone\n"
 	"                         signal (60)\n"
+	"  --token-refresh N      re-open the station token after N ephemeral keys, for\n"
+	"                         tokens that keep destroyed objects until finalised\n"
+	"                         (SoftHSM2); 0: never (20000)\n"
 	"  --syslog               log to syslog (else stderr, which systemd keeps)\n"
 	"  --version              print the version\n"
 	"  -h, --help             this help\n"
@@ -556,6 +620,7 @@ int main(int argc, char **argv)
 		{"fail-window", required_argument, NULL, O_NUM},
 		{"lockout", required_argument, NULL, O_NUM},
 		{"clone-window", required_argument, NULL, O_NUM},
+		{"token-refresh", required_argument, NULL, O_NUM},
 		{"syslog", no_argument, NULL, O_SYSLOG},
 		{"version", no_argument, NULL, O_VERSION},
 		{"help", no_argument, NULL, 'h'},
@@ -679,6 +744,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)st->replays);
 	nmm_act_free(sv.act);
 	nmm_station_close(&sv.station);
+	akm_secret_free(&sv.pin);
 	free(sv.conns);
 	return 0;
 }

@@ -22,10 +22,6 @@
 #include "shared/bytes.h"
 #include "shared/net.h"
 
-#ifndef CKA_AKM_CHECKIN
-#define CKA_AKM_CHECKIN (CKA_AKM_BASE + 0x1A)
-#endif
-
 /* ---- lockout and clone tables: fixed size, oldest entry replaced ---- */
 
 #define TABLE_SIZE 4096
@@ -89,7 +85,17 @@ struct nmm_act {
 	uint64_t last_issue;      /* the last t_issue given (wall ms) */
 	table *locks, *clones;
 	nmm_act_stats stats;
+	/* The session of the ephemeral keys, renewed every EPH_USES messages:
+	 * a token may keep a destroyed session object until its session
+	 * closes (SoftHSM2 does), so a flood of HELLOs must not accumulate
+	 * them. */
+	akm_p11 eph;
+	bool eph_open;
+	unsigned eph_uses;
+	uint64_t hellos_at_reset;
 };
+
+#define EPH_USES 256
 
 static const nmm_act_policy default_policy = {
 	.fail_limit = 5, .fail_window_ms = 60000, .lockout_ms = 300000, .clone_window_ms = 60000,
@@ -118,6 +124,8 @@ void nmm_act_free(nmm_act *d)
 {
 	if (d == NULL)
 		return;
+	if (d->eph_open)
+		d->eph.f->C_CloseSession(d->eph.session);
 	akm_locked_free(d->keys);
 	free(d->locks);
 	free(d->clones);
@@ -127,6 +135,17 @@ void nmm_act_free(nmm_act *d)
 void nmm_act_set_policy(nmm_act *d, const nmm_act_policy *pol)
 {
 	d->pol = *pol;
+}
+
+uint64_t nmm_act_token_uses(const nmm_act *d)
+{
+	return d->stats.hellos - d->hellos_at_reset;
+}
+
+void nmm_act_token_reset(nmm_act *d)
+{
+	d->eph_open = false; /* its session went with the module's */
+	d->hellos_at_reset = d->stats.hellos;
 }
 
 const nmm_act_stats *nmm_act_stats_of(const nmm_act *d)
@@ -239,6 +258,27 @@ void nmm_act_conn_end(nmm_act_conn *c)
 
 /* ---- message 1 -> message 2 ---- */
 
+/* A session for one message's ephemeral key (NULL, reported, if none opens). */
+static akm_p11 *eph_session(nmm_act *d)
+{
+	if (d->eph_open && d->eph_uses < EPH_USES) {
+		d->eph_uses++;
+		return &d->eph;
+	}
+	if (d->eph_open)
+		d->eph.f->C_CloseSession(d->eph.session);
+	d->eph_open = false;
+	d->eph = d->s->p; /* the same module and slot (logged in: login is per token) */
+	CK_RV rv = d->eph.f->C_OpenSession(d->eph.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &d->eph.session);
+	if (rv != CKR_OK) {
+		akm_report(0, "activation", "a session for ephemeral keys: C_OpenSession: %s", akm_rv_name(rv));
+		return NULL;
+	}
+	d->eph_open = true;
+	d->eph_uses = 1;
+	return &d->eph;
+}
+
 static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
                              size_t *out_len)
 {
@@ -246,7 +286,11 @@ static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	akm_fmt_rc rc = akm_proto_hello_parse(frame + AKM_PROTO_HDR_LEN, len - AKM_PROTO_HDR_LEN, n_i, g_x);
 	if (rc != AKM_FMT_OK)
 		return nmm_act_malformed(d, c, rc, out, out_len);
-	akm_p11 *p = &d->s->p;
+	akm_p11 *p = eph_session(d);
+	if (p == NULL) {
+		d->stats.failures++;
+		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+	}
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	uint8_t n_r[AKM_PROTO_NONCE_LEN], g_y[AKM_PROTO_POINT_LEN];
 	akm_proto_hs *hs = akm_proto_hs_new();
@@ -336,7 +380,10 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	rotate(d, akm_net_now_ms());
 	bool opened = akm_proto_cookie_open(c->hs, d->keys, cookie, &t_issue) ||
 	              (d->have_prev && akm_proto_cookie_open(c->hs, d->keys + 32, cookie, &t_issue));
-	if (!opened || t_issue > wall + 1000 || wall - t_issue > AKM_PROTO_COOKIE_LIFETIME_MS) {
+	/* t_issue may run ahead of the clock by a burst's worth of
+	 * milliseconds (it is kept strictly increasing): only a cookie from
+	 * the future beyond that, or past its lifetime, is refused. */
+	if (!opened || t_issue > wall + AKM_PROTO_COOKIE_LIFETIME_MS || t_issue + AKM_PROTO_COOKIE_LIFETIME_MS < wall) {
 		nmm_act_conn_end(c);
 		return refuse(d, c, "act-refused", opened ? "cookie expired" : "cookie", AKM_PERR_REFUSED, out, out_len);
 	}
@@ -367,6 +414,20 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 		nmm_act_conn_end(c);
 		return refuse(d, c, "act-refused", "unknown", AKM_PERR_REFUSED, out, out_len);
 	}
+	/* The keys of a relationship that is not active are refused by the
+	 * token, so nothing can be proven or answered under them: an
+	 * unauthenticated refusal, recorded with the PR the message names. */
+	if (c->n.state != CKV_AKM_STATE_ACTIVE) {
+		char ak[KEY_MAX];
+		addr_key(c->peer, ak);
+		d->stats.refused++;
+		if (!locked(d, ak, now))
+			nmm_audit_node(d->s, &c->n, "act-refused", CKR_KEY_FUNCTION_NOT_PERMITTED,
+			               "peer=%s; reason=state; state=%s", c->peer, nmm_state_name(c->n.state));
+		count_failure(d, ak, now, c->peer, NULL, 0);
+		nmm_act_conn_end(c);
+		return error_frame(c, AKM_PERR_REFUSED, out, out_len);
+	}
 	uint8_t psk[AKM_PROTO_PSK_MSG_LEN], prk3[32];
 	akm_proto_psk_message(c->hs, psk);
 	int e = akm_p11_hmac(&d->s->p, c->n.mac, psk, sizeof psk, prk3);
@@ -393,12 +454,6 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	}
 	/* The node holds the PR: from here on, answers are authenticated. */
 	c->op = id.op;
-	if (c->n.state != CKV_AKM_STATE_ACTIVE) {
-		d->stats.refused++;
-		nmm_audit_node(d->s, &c->n, "act-refused", CKR_KEY_FUNCTION_NOT_PERMITTED, "peer=%s; reason=state; state=%s",
-		               c->peer, nmm_state_name(c->n.state));
-		return result(d, c, AKM_PRES_NOT_ACTIVE, (uint8_t)c->n.state, out, out_len);
-	}
 	if (!akm_bytes_equal(id.node_id, id.node_id_len, c->n.node_id, c->n.node_id_len) ||
 	    !akm_bytes_equal(id.hw, id.hw_len, c->n.hw, c->n.hw_len)) {
 		char hw[2 * AKM_FMT_HW_MAX + 1];

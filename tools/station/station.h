@@ -346,6 +346,12 @@ nmm_act *nmm_act_new(nmm_station *s, const nmm_act_policy *policy);
 void nmm_act_free(nmm_act *d);
 void nmm_act_set_policy(nmm_act *d, const nmm_act_policy *policy);
 const nmm_act_stats *nmm_act_stats_of(const nmm_act *d);
+/* Ephemeral keys made in the token since the last reset.  A token may keep
+ * what it destroyed until it is finalised (SoftHSM2 does): the service
+ * re-opens the station after a number of them, and then resets the count
+ * (the ephemeral session went with the module's sessions). */
+uint64_t nmm_act_token_uses(const nmm_act *d);
+void nmm_act_token_reset(nmm_act *d);
 /* Whether a new connection from c->peer may proceed (not locked out). */
 bool nmm_act_admit(nmm_act *d, nmm_act_conn *c);
 /* A whole frame whose header akm_proto_header accepted: the answer into
