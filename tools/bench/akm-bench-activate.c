@@ -13,7 +13,8 @@
  *       (ephemeral P-256 key pair, ECDH read out, HMAC for PRK_3, HMAC for
  *       the verification), timed in a loop: the token-bound limit, and
  *       the ratio service / limit;
- *   (c) the service's peak memory (VmHWM) after the runs.
+ *   (c) the service's CPU time per activation (user + system, from
+ *       /proc) and its peak memory (VmHWM) after the runs.
  *
  * Output: one line per measurement, "name key=value ...", on stdout;
  * progress on stderr.  Exit status: 0 whatever the figures say, 1 when a
@@ -115,6 +116,25 @@ static long vm_hwm_kib(pid_t pid)
 	if (f)
 		fclose(f);
 	return v;
+}
+
+/* The CPU time pid has used (user + system), in seconds. */
+static double cpu_s(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* after the command name */
+	unsigned long long ut = 0, st = 0;
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static int usage(int code)
@@ -222,6 +242,7 @@ int main(int argc, char **argv)
 	rc = 0;
 	for (size_t l = 0; l < o.nlevels && !bench_interrupted; l++) {
 		act_run r;
+		double cpu0 = cpu_s(sv.pid);
 		if (act_fleet_run(&fleet, sv.addr, (unsigned)o.levels[l], AKM_OP_ACTIVATE, 0, o.seconds, &r, err,
 		                  sizeof err) != 0) {
 			fprintf(stderr, "akm-bench-activate: %s\n", err);
@@ -229,10 +250,11 @@ int main(int argc, char **argv)
 			break;
 		}
 		double rate = (double)r.ok / r.seconds;
+		double svc_us = r.ok ? (cpu_s(sv.pid) - cpu0) * 1e6 / (double)r.ok : 0;
 		double p50 = percentile(r.lat_ms, r.nlat, 0.50), p99 = percentile(r.lat_ms, r.nlat, 0.99);
 		printf("activate concurrency=%lu ok=%zu failed=%zu seconds=%.2f per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
-		       "ratio_to_token_limit=%.2f\n",
-		       o.levels[l], r.ok, r.failed, r.seconds, rate, p50, p99, rate / limit);
+		       "service_cpu_us=%.0f ratio_to_token_limit=%.2f\n",
+		       o.levels[l], r.ok, r.failed, r.seconds, rate, p50, p99, svc_us, rate / limit);
 		fflush(stdout);
 		if (r.failed)
 			rc = 1;
