@@ -179,16 +179,19 @@ akm_fmt_rc akm_proto_proof_open(akm_proto_hs *hs, const uint8_t *body, size_t le
 /* Whether the MAC_3 received equals hs->mac3 (constant time). */
 bool akm_proto_mac3_ok(const akm_proto_hs *hs, const uint8_t mac3[32]);
 
-/* Message 4's body. */
+/* Message 4's body: the challenge in the clear, then result, status and
+ * station ID sealed under K_4 with the challenge as the nonce. */
 typedef struct akm_proto_result {
 	uint8_t result, status;
 	uint8_t station_id[AKM_FMT_ID_MAX]; size_t station_id_len; /* 0..32 */
-	uint8_t challenge[AKM_PROTO_CHALLENGE_LEN];
+	uint8_t challenge[AKM_PROTO_CHALLENGE_LEN]; /* fresh random for EVERY message 4, refusals too */
 } akm_proto_result;
+/* AKM_FMT_BAD_FIELD for a station ID over 32 bytes or an all-zero
+ * challenge (a zeroed struct: the nonce would repeat). */
 akm_fmt_rc akm_proto_result_seal(const akm_proto_hs *hs, const akm_proto_result *r, uint8_t *out, size_t cap,
                                  size_t *len);
 /* AKM_FMT_BAD_FIELD when it does not open (the station did not prove the
- * relationship). */
+ * relationship) or its challenge is all zero. */
 akm_fmt_rc akm_proto_result_open(const akm_proto_hs *hs, const uint8_t *body, size_t len, akm_proto_result *r);
 
 /* Records: a whole frame sealed under K_n2s (node) or K_s2n (station) with
