@@ -241,7 +241,8 @@ void akm_proto_psk_message(const akm_proto_hs *hs, uint8_t out[AKM_PROTO_PSK_MSG
 /* op || lv8 PR ID || lv8 node ID || lv8 hw */
 static akm_fmt_rc put_id(akm_buf_writer *w, const akm_proto_id *id)
 {
-	if (!akm_fmt_id_ok(id->pr_id_len) || !akm_fmt_id_ok(id->node_id_len) || !akm_fmt_hw_ok(id->hw_len))
+	if (id->op < AKM_OP_ACTIVATE || id->op > AKM_OP_REPORT || !akm_fmt_id_ok(id->pr_id_len) ||
+	    !akm_fmt_id_ok(id->node_id_len) || !akm_fmt_hw_ok(id->hw_len))
 		return AKM_FMT_BAD_FIELD;
 	akm_buf_put_u8(w, id->op);
 	akm_buf_put_lv8(w, id->pr_id, id->pr_id_len);

@@ -165,7 +165,8 @@ void akm_proto_psk_message(const akm_proto_hs *hs, uint8_t out[AKM_PROTO_PSK_MSG
 void akm_proto_after_psk(akm_proto_hs *hs, const akm_proto_id *id, const uint8_t prk3[32]);
 
 /* The node: message 3's body (hs has the cookie from message 2 and PRK_3
- * from akm_proto_after_psk).  BAD_FIELD for IDs out of range. */
+ * from akm_proto_after_psk).  BAD_FIELD for an unknown op or IDs out of
+ * range (what the station's akm_proto_proof_open would refuse). */
 akm_fmt_rc akm_proto_proof(akm_proto_hs *hs, const akm_proto_id *id, uint8_t *out, size_t cap, size_t *len);
 
 /* The station, message 3 in two steps.  First the cookie, which the caller
