@@ -309,6 +309,9 @@ akm_fmt_rc akm_proto_proof_open(akm_proto_hs *hs, const uint8_t *body, size_t le
 	uint8_t plain[ID_PLAIN_MAX];
 	if (len < AKM_PROTO_PROOF_MIN || len > AKM_PROTO_PROOF_MAX)
 		return AKM_FMT_BAD_FIELD;
+	/* TH_3 and K_3 are those of hs->cookie: the message must carry it */
+	if (!akm_equal_ct(body, hs->cookie, AKM_PROTO_COOKIE_LEN))
+		return AKM_FMT_BAD_FIELD;
 	size_t cn = len - AKM_PROTO_COOKIE_LEN;
 	if (!open_(hs->k3, zero_nonce, body + AKM_PROTO_COOKIE_LEN, cn, hs->th3, 32, plain))
 		return AKM_FMT_BAD_FIELD;

@@ -174,7 +174,8 @@ akm_fmt_rc akm_proto_proof(akm_proto_hs *hs, const akm_proto_id *id, uint8_t *ou
 akm_fmt_rc akm_proto_proof_cookie(const uint8_t *body, size_t len, const uint8_t **cookie);
 /* Then, with hs holding the opened cookie, K_3 and the identities: opens
  * the AEAD into *id and mac3 (the MAC as received).  AKM_FMT_BAD_FIELD
- * when it does not open, other codes when its plaintext does not parse. */
+ * when it does not open or carries another cookie than hs's, other codes
+ * when its plaintext does not parse. */
 akm_fmt_rc akm_proto_proof_open(akm_proto_hs *hs, const uint8_t *body, size_t len, akm_proto_id *id,
                                 uint8_t mac3[32]);
 /* Whether the MAC_3 received equals hs->mac3 (constant time). */

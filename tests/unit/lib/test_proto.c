@@ -1068,6 +1068,26 @@ START_TEST(proof_plaintext_refused)
 }
 END_TEST
 
+START_TEST(proof_carries_its_cookie)
+{
+	/* The station's hs is that of the cookie it opened; a message 3 with
+	 * another cookie in front of an AEAD under that hs's K_3 is refused,
+	 * whichever cookie byte differs. */
+	exchange x;
+	exchange_run_vectors(&x);
+	uint8_t body[AKM_PROTO_BODY_MAX], mac3[32];
+	akm_proto_id id;
+	size_t n = x.msg3_len - HDR;
+	for (size_t pos = 0; pos < AKM_PROTO_COOKIE_LEN; pos++) {
+		memcpy(body, x.msg3 + HDR, n);
+		body[pos] ^= 0x01;
+		ck_assert_int_eq(akm_proto_proof_open(x.station, body, n, &id, mac3), AKM_FMT_BAD_FIELD);
+	}
+	ck_assert_int_eq(akm_proto_proof_open(x.station, x.msg3 + HDR, n, &id, mac3), AKM_FMT_OK);
+	exchange_free(&x);
+}
+END_TEST
+
 static size_t craft_result(const akm_proto_hs *node, const uint8_t challenge[32], const uint8_t *plain, size_t pn,
                            uint8_t *body)
 {
@@ -1388,6 +1408,7 @@ int main(void)
 	tcase_add_test(tc, hello_and_challenge_sizes);
 	tcase_add_test(tc, proof_sizes);
 	tcase_add_test(tc, proof_plaintext_refused);
+	tcase_add_test(tc, proof_carries_its_cookie);
 	tcase_add_test(tc, result_sizes);
 	tcase_add_test(tc, record_sizes);
 	tcase_add_test(tc, events);
