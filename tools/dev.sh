@@ -5,7 +5,7 @@
 #   bash tools/dev.sh test        the full test suite (meson test)
 #   bash tools/dev.sh test-asan   the suite again, built with ASan + UBSan
 #   bash tools/dev.sh build       only install what is missing and build
-#   bash tools/dev.sh fuzz        libFuzzer on the file parsers (clang build)
+#   bash tools/dev.sh fuzz        libFuzzer on the file and protocol parsers (clang build)
 #
 # Arguments after "test" or "test-asan" go to `meson test` (e.g. a test name,
 # --suite unit, --setup valgrind).  On Debian/Ubuntu, packages that are
@@ -36,6 +36,7 @@ DEBIAN_PACKAGES=(
 	libp11-kit-dev p11-kit softhsm2 opensc libengine-pkcs11-openssl
 	openssl libssl-dev libsqlite3-dev libsodium-dev valgrind util-linux
 	libqrencode-dev libpng-dev zbar-tools clang libclang-rt-14-dev
+	python3-cryptography
 )
 
 # The demo's throwaway token.  Its PINs are not secrets: the token lives in
@@ -142,10 +143,11 @@ cmd_fuzz() {
 		run env CC=clang meson setup "$dir" -Dfuzz=true
 	fi
 	run ninja -C "$dir" tests/fuzz/fuzz-bundle tests/fuzz/fuzz-request \
-		tests/fuzz/fuzz-anchor tests/fuzz/fuzz-node-state tests/fuzz/fuzz-login
+		tests/fuzz/fuzz-anchor tests/fuzz/fuzz-node-state tests/fuzz/fuzz-login \
+		tests/fuzz/fuzz-proto
 	mkdir -p "$dir/findings"
 	local target failed=()
-	for target in bundle request anchor node_state login; do
+	for target in bundle request anchor node_state login proto; do
 		local work="$dir/fuzz-corpus/$target"
 		rm -rf -- "$work"
 		mkdir -p -- "$work"

@@ -241,7 +241,8 @@ void akm_proto_psk_message(const akm_proto_hs *hs, uint8_t out[AKM_PROTO_PSK_MSG
 /* op || lv8 PR ID || lv8 node ID || lv8 hw */
 static akm_fmt_rc put_id(akm_buf_writer *w, const akm_proto_id *id)
 {
-	if (!akm_fmt_id_ok(id->pr_id_len) || !akm_fmt_id_ok(id->node_id_len) || !akm_fmt_hw_ok(id->hw_len))
+	if (id->op < AKM_OP_ACTIVATE || id->op > AKM_OP_REPORT || !akm_fmt_id_ok(id->pr_id_len) ||
+	    !akm_fmt_id_ok(id->node_id_len) || !akm_fmt_hw_ok(id->hw_len))
 		return AKM_FMT_BAD_FIELD;
 	akm_buf_put_u8(w, id->op);
 	akm_buf_put_lv8(w, id->pr_id, id->pr_id_len);
@@ -308,6 +309,9 @@ akm_fmt_rc akm_proto_proof_open(akm_proto_hs *hs, const uint8_t *body, size_t le
 	uint8_t plain[ID_PLAIN_MAX];
 	if (len < AKM_PROTO_PROOF_MIN || len > AKM_PROTO_PROOF_MAX)
 		return AKM_FMT_BAD_FIELD;
+	/* TH_3 and K_3 are those of hs->cookie: the message must carry it */
+	if (!akm_equal_ct(body, hs->cookie, AKM_PROTO_COOKIE_LEN))
+		return AKM_FMT_BAD_FIELD;
 	size_t cn = len - AKM_PROTO_COOKIE_LEN;
 	if (!open_(hs->k3, zero_nonce, body + AKM_PROTO_COOKIE_LEN, cn, hs->th3, 32, plain))
 		return AKM_FMT_BAD_FIELD;
@@ -333,43 +337,69 @@ bool akm_proto_mac3_ok(const akm_proto_hs *hs, const uint8_t mac3[32])
 
 /* ---- message 4 ---- */
 
+/* body = challenge (32) || AEAD(K_4, challenge[0:24], R, TH_4 || challenge)
+ * with R = result || status || lv8(station ID).  The challenge is the
+ * AEAD's nonce: a replayed message 3 gives the same K_4 again, and each
+ * answer to it must be sealed under a nonce of its own. */
+#define R_PLAIN_MAX (3 + AKM_FMT_ID_MAX)
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+static void result_ad(const akm_proto_hs *hs, const uint8_t challenge[AKM_PROTO_CHALLENGE_LEN],
+                      uint8_t ad[32 + AKM_PROTO_CHALLENGE_LEN])
+{
+	memcpy(ad, hs->th4, 32);
+	memcpy(ad + 32, challenge, AKM_PROTO_CHALLENGE_LEN);
+}
+
 akm_fmt_rc akm_proto_result_seal(const akm_proto_hs *hs, const akm_proto_result *r, uint8_t *out, size_t cap,
                                  size_t *len)
 {
-	uint8_t plain[3 + AKM_FMT_ID_MAX + AKM_PROTO_CHALLENGE_LEN];
-	if (r->station_id_len > AKM_FMT_ID_MAX)
+	uint8_t plain[R_PLAIN_MAX], ad[32 + AKM_PROTO_CHALLENGE_LEN];
+	if (r->station_id_len > AKM_FMT_ID_MAX || all_zero(r->challenge, AKM_PROTO_CHALLENGE_LEN))
 		return AKM_FMT_BAD_FIELD;
 	akm_buf_writer w;
 	akm_buf_writer_init(&w, plain, sizeof plain);
 	akm_buf_put_u8(&w, r->result);
 	akm_buf_put_u8(&w, r->status);
 	akm_buf_put_lv8(&w, r->station_id, r->station_id_len);
-	akm_buf_put_bytes(&w, r->challenge, AKM_PROTO_CHALLENGE_LEN);
 	size_t pn;
 	akm_fmt_rc rc = akm_fmt_writer_done(&w, &pn);
 	if (rc != AKM_FMT_OK)
 		return rc;
-	if (pn + AKM_PROTO_TAG_LEN > cap)
+	if (AKM_PROTO_CHALLENGE_LEN + pn + AKM_PROTO_TAG_LEN > cap)
 		return AKM_FMT_TOO_BIG;
-	seal(hs->k4, zero_nonce, plain, pn, hs->th4, 32, out);
-	*len = pn + AKM_PROTO_TAG_LEN;
+	memcpy(out, r->challenge, AKM_PROTO_CHALLENGE_LEN);
+	result_ad(hs, r->challenge, ad);
+	seal(hs->k4, r->challenge, plain, pn, ad, sizeof ad, out + AKM_PROTO_CHALLENGE_LEN);
+	*len = AKM_PROTO_CHALLENGE_LEN + pn + AKM_PROTO_TAG_LEN;
 	return AKM_FMT_OK;
 }
 
 akm_fmt_rc akm_proto_result_open(const akm_proto_hs *hs, const uint8_t *body, size_t len, akm_proto_result *r)
 {
-	uint8_t plain[AKM_PROTO_RESULT_MAX];
+	uint8_t plain[R_PLAIN_MAX], ad[32 + AKM_PROTO_CHALLENGE_LEN];
 	if (len < AKM_PROTO_RESULT_MIN || len > AKM_PROTO_RESULT_MAX)
 		return AKM_FMT_BAD_FIELD;
-	if (!open_(hs->k4, zero_nonce, body, len, hs->th4, 32, plain))
+	result_ad(hs, body, ad);
+	if (!open_(hs->k4, body, body + AKM_PROTO_CHALLENGE_LEN, len - AKM_PROTO_CHALLENGE_LEN, ad, sizeof ad,
+	           plain))
 		return AKM_FMT_BAD_FIELD;
 	akm_buf_reader rd;
-	akm_buf_reader_init(&rd, plain, len - AKM_PROTO_TAG_LEN);
+	akm_buf_reader_init(&rd, plain, len - AKM_PROTO_CHALLENGE_LEN - AKM_PROTO_TAG_LEN);
 	memset(r, 0, sizeof *r);
+	memcpy(r->challenge, body, AKM_PROTO_CHALLENGE_LEN);
+	if (all_zero(r->challenge, AKM_PROTO_CHALLENGE_LEN))
+		akm_buf_invalid(&rd);
 	r->result = akm_buf_get_u8(&rd);
 	r->status = akm_buf_get_u8(&rd);
 	r->station_id_len = akm_buf_get_lv8(&rd, r->station_id, AKM_FMT_ID_MAX, NULL);
-	akm_buf_get_bytes(&rd, r->challenge, AKM_PROTO_CHALLENGE_LEN);
 	akm_buf_end(&rd);
 	return akm_fmt_reader_done(&rd);
 }

@@ -165,7 +165,8 @@ void akm_proto_psk_message(const akm_proto_hs *hs, uint8_t out[AKM_PROTO_PSK_MSG
 void akm_proto_after_psk(akm_proto_hs *hs, const akm_proto_id *id, const uint8_t prk3[32]);
 
 /* The node: message 3's body (hs has the cookie from message 2 and PRK_3
- * from akm_proto_after_psk).  BAD_FIELD for IDs out of range. */
+ * from akm_proto_after_psk).  BAD_FIELD for an unknown op or IDs out of
+ * range (what the station's akm_proto_proof_open would refuse). */
 akm_fmt_rc akm_proto_proof(akm_proto_hs *hs, const akm_proto_id *id, uint8_t *out, size_t cap, size_t *len);
 
 /* The station, message 3 in two steps.  First the cookie, which the caller
@@ -173,22 +174,26 @@ akm_fmt_rc akm_proto_proof(akm_proto_hs *hs, const akm_proto_id *id, uint8_t *ou
 akm_fmt_rc akm_proto_proof_cookie(const uint8_t *body, size_t len, const uint8_t **cookie);
 /* Then, with hs holding the opened cookie, K_3 and the identities: opens
  * the AEAD into *id and mac3 (the MAC as received).  AKM_FMT_BAD_FIELD
- * when it does not open, other codes when its plaintext does not parse. */
+ * when it does not open or carries another cookie than hs's, other codes
+ * when its plaintext does not parse. */
 akm_fmt_rc akm_proto_proof_open(akm_proto_hs *hs, const uint8_t *body, size_t len, akm_proto_id *id,
                                 uint8_t mac3[32]);
 /* Whether the MAC_3 received equals hs->mac3 (constant time). */
 bool akm_proto_mac3_ok(const akm_proto_hs *hs, const uint8_t mac3[32]);
 
-/* Message 4's body. */
+/* Message 4's body: the challenge in the clear, then result, status and
+ * station ID sealed under K_4 with the challenge as the nonce. */
 typedef struct akm_proto_result {
 	uint8_t result, status;
 	uint8_t station_id[AKM_FMT_ID_MAX]; size_t station_id_len; /* 0..32 */
-	uint8_t challenge[AKM_PROTO_CHALLENGE_LEN];
+	uint8_t challenge[AKM_PROTO_CHALLENGE_LEN]; /* fresh random for EVERY message 4, refusals too */
 } akm_proto_result;
+/* AKM_FMT_BAD_FIELD for a station ID over 32 bytes or an all-zero
+ * challenge (a zeroed struct: the nonce would repeat). */
 akm_fmt_rc akm_proto_result_seal(const akm_proto_hs *hs, const akm_proto_result *r, uint8_t *out, size_t cap,
                                  size_t *len);
 /* AKM_FMT_BAD_FIELD when it does not open (the station did not prove the
- * relationship). */
+ * relationship) or its challenge is all zero. */
 akm_fmt_rc akm_proto_result_open(const akm_proto_hs *hs, const uint8_t *body, size_t len, akm_proto_result *r);
 
 /* Records: a whole frame sealed under K_n2s (node) or K_s2n (station) with

@@ -2,7 +2,9 @@
  * Writes the fuzz targets' seed corpus (tests/fuzz/corpus/<target>/) with the
  * real encoders: valid files of each kind with fields at their shortest,
  * typical and longest, both bundle protections, and a few refused edge cases
- * (truncated, trailing byte, other version, other kind).  Deterministic: a
+ * (truncated, trailing byte, other version, other kind); for the protocol
+ * (target proto), the frames of an exchange with the inputs of the test
+ * vectors (docs/protocol.md §8) and the plaintexts its AEADs carry.  Deterministic: a
  * rerun writes the same bytes.  Run from the source root:
  *
  *   ninja -C build tests/fuzz/fuzz-make-corpus
@@ -19,6 +21,9 @@
 #include "lib/fmt-login.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
+#include "lib/keyed.h"
+#include "lib/proto.h"
+#include "proto_vectors.h"
 
 static const char *root;
 
@@ -223,6 +228,183 @@ static void login_states(void)
 	}
 }
 
+/* ---- the protocol (docs/protocol.md) ---- */
+
+static void put_frame(const char *name, uint8_t type, const uint8_t *body, size_t n)
+{
+	uint8_t f[AKM_PROTO_FRAME_MAX + 8];
+	size_t len;
+	check(akm_proto_frame(type, body, n, f, sizeof f, &len), name);
+	put_file("proto", name, f, len);
+}
+
+/* Plaintext behind an AEAD, after a record header of its length (the
+ * harness also seals the bytes after any header itself). */
+static void put_plain(const char *name, const uint8_t *p, size_t n)
+{
+	uint8_t f[AKM_PROTO_FRAME_MAX + 8] = { 0x41, 0x4b, 0x01, AKM_PROTO_RECORD, (uint8_t)(n >> 8), (uint8_t)n };
+	memcpy(f + AKM_PROTO_HDR_LEN, p, n);
+	put_file("proto", name, f, AKM_PROTO_HDR_LEN + n);
+}
+
+static void set_id(akm_proto_id *id, int size)
+{
+	memset(id, 0, sizeof *id);
+	id->op = size == 1 ? PV_OP : size == 0 ? AKM_OP_CHECKIN : AKM_OP_REPORT;
+	id->pr_id_len = size == 1 ? sizeof PV_pr_id : id_len(size);
+	id->node_id_len = size == 1 ? sizeof PV_node_id : id_len(size);
+	id->hw_len = size == 1 ? sizeof PV_hw : hw_len(size);
+	fill(id->pr_id, id->pr_id_len, 0x80);
+	fill(id->node_id, id->node_id_len, 0x90);
+	fill(id->hw, id->hw_len, 'a');
+	if (size == 1) {
+		memcpy(id->pr_id, PV_pr_id, sizeof PV_pr_id);
+		memcpy(id->node_id, PV_node_id, sizeof PV_node_id);
+		memcpy(id->hw, PV_hw, sizeof PV_hw);
+	}
+}
+
+static void protos(void)
+{
+	uint8_t body[AKM_PROTO_BODY_MAX], f[AKM_PROTO_FRAME_MAX + 8], msg1[AKM_PROTO_FRAME_MAX];
+	size_t blen, len, msg1_len;
+	char name[64];
+	akm_proto_hs *hs = akm_proto_hs_new();
+	if (hs == NULL) {
+		fprintf(stderr, "make-corpus: no locked memory\n");
+		exit(1);
+	}
+	/* message 1, 2 */
+	check(akm_proto_hello(PV_n_i, PV_G_X, body, sizeof body, &blen), "hello");
+	check(akm_proto_frame(AKM_PROTO_HELLO, body, blen, msg1, sizeof msg1, &msg1_len), "hello frame");
+	put_file("proto", "msg1-hello", msg1, msg1_len);
+	akm_proto_after_ecdh(hs, msg1, msg1_len, PV_n_r, PV_G_Y, PV_Z);
+	akm_proto_cookie_seal(hs, PV_k_cookie, PV_n_c, PV_T_ISSUE);
+	check(akm_proto_challenge(hs, PV_n_r, PV_G_Y, body, sizeof body, &blen), "challenge");
+	put_frame("msg2-challenge", AKM_PROTO_CHALLENGE, body, blen);
+	/* message 3: the vectors' IDs (typical), the shortest and the longest */
+	uint8_t psk[AKM_PROTO_PSK_MSG_LEN], prk3[32];
+	akm_proto_psk_message(hs, psk);
+	akm_hmac_sha256(PV_k_pr_mac, psk, sizeof psk, prk3);
+	akm_proto_id id;
+	for (int size = 0; size <= 2; size++) {
+		set_id(&id, size);
+		akm_proto_after_psk(hs, &id, prk3);
+		check(akm_proto_proof(hs, &id, body, sizeof body, &blen), "proof");
+		snprintf(name, sizeof name, "msg3-proof-%s", size_name(size));
+		put_frame(name, AKM_PROTO_PROOF, body, blen);
+		/* its plaintext: ID || MAC_3 */
+		uint8_t p[256];
+		size_t n = 0;
+		p[n++] = id.op;
+		p[n++] = (uint8_t)id.pr_id_len;
+		memcpy(p + n, id.pr_id, id.pr_id_len);
+		n += id.pr_id_len;
+		p[n++] = (uint8_t)id.node_id_len;
+		memcpy(p + n, id.node_id, id.node_id_len);
+		n += id.node_id_len;
+		p[n++] = (uint8_t)id.hw_len;
+		memcpy(p + n, id.hw, id.hw_len);
+		n += id.hw_len;
+		memcpy(p + n, hs->mac3, 32);
+		n += 32;
+		snprintf(name, sizeof name, "plain-proof-%s", size_name(size));
+		put_plain(name, p, n);
+		if (size == 1) { /* the edges of the typical one */
+			memcpy(f, "\x41\x4b\x01\x03", 4);
+			f[4] = (uint8_t)(blen >> 8);
+			f[5] = (uint8_t)blen;
+			memcpy(f + AKM_PROTO_HDR_LEN, body, blen);
+			put_file("proto", "edge-short-msg3", f, AKM_PROTO_HDR_LEN + blen - 1);
+			f[AKM_PROTO_HDR_LEN + blen] = 0;
+			put_file("proto", "edge-trailing-msg3", f, AKM_PROTO_HDR_LEN + blen + 1);
+			put_file("proto", "edge-header-only", f, AKM_PROTO_HDR_LEN);
+			f[6] ^= 1; /* another cookie */
+			put_file("proto", "edge-cookie-msg3", f, AKM_PROTO_HDR_LEN + blen);
+		}
+	}
+	set_id(&id, 1); /* the rest with the vectors' keys */
+	akm_proto_after_psk(hs, &id, prk3);
+	/* message 4: station IDs of 0, 16 and 32 bytes */
+	akm_proto_result r;
+	memset(&r, 0, sizeof r);
+	r.result = PV_RESULT;
+	r.status = PV_STATUS;
+	memcpy(r.challenge, PV_challenge, 32);
+	for (int size = 0; size <= 2; size++) {
+		r.station_id_len = size == 0 ? 0 : size == 1 ? sizeof PV_station_id : AKM_FMT_ID_MAX;
+		fill(r.station_id, r.station_id_len, 0xa0);
+		if (size == 1)
+			memcpy(r.station_id, PV_station_id, sizeof PV_station_id);
+		check(akm_proto_result_seal(hs, &r, body, sizeof body, &blen), "result");
+		snprintf(name, sizeof name, "msg4-result-%s", size_name(size));
+		put_frame(name, AKM_PROTO_RESULT, body, blen);
+		uint8_t p[3 + AKM_FMT_ID_MAX] = { r.result, r.status, (uint8_t)r.station_id_len };
+		memcpy(p + 3, r.station_id, r.station_id_len);
+		snprintf(name, sizeof name, "plain-result-%s", size_name(size));
+		put_plain(name, p, 3 + r.station_id_len);
+	}
+	/* records, each at counter 0: VERIFY and REPORT from the node, DONE
+	 * from the station */
+	akm_proto_node_rec nr;
+	memset(&nr, 0, sizeof nr);
+	memcpy(nr.proof, PV_proof, 32);
+	uint8_t p[AKM_PROTO_BODY_MAX];
+	p[0] = AKM_REC_VERIFY;
+	check(akm_proto_node_rec_encode(AKM_REC_VERIFY, &nr, p + 1, sizeof p - 1, &len), "verify");
+	put_plain("plain-verify", p, 1 + len);
+	hs->sent = 0;
+	check(akm_proto_record_seal(hs, true, AKM_REC_VERIFY, p + 1, len, f, sizeof f, &len), "verify record");
+	put_file("proto", "rec-verify", f, len);
+	for (int size = 1; size <= 2; size++) {
+		/* the vectors' two events; 32 events with the longest details
+		 * that fit in one record (15 characters) */
+		nr.nevents = size == 1 ? PV_NEVENTS : AKM_PROTO_EVENTS_MAX;
+		for (size_t i = 0; i < nr.nevents; i++) {
+			nr.events[i].kind = (uint16_t)(1 + i % AKM_EVENT_KIND_MAX);
+			nr.events[i].count = (uint32_t)i * 1000u;
+			nr.events[i].time = 1700000000 + i;
+			snprintf(nr.events[i].detail, sizeof nr.events[i].detail, "%s", size == 1 ? "" : "0123456789ABCDE");
+		}
+		if (size == 1) {
+			snprintf(nr.events[0].detail, sizeof nr.events[0].detail, "%s", PV_EVENT0_DETAIL);
+			nr.events[0].kind = PV_EVENT0_KIND;
+		}
+		p[0] = AKM_REC_REPORT;
+		check(akm_proto_node_rec_encode(AKM_REC_REPORT, &nr, p + 1, sizeof p - 1, &len), "report");
+		snprintf(name, sizeof name, "plain-report-%s", size_name(size));
+		put_plain(name, p, 1 + len);
+		hs->sent = 0;
+		check(akm_proto_record_seal(hs, true, AKM_REC_REPORT, p + 1, len, f, sizeof f, &len), "report record");
+		snprintf(name, sizeof name, "rec-report-%s", size_name(size));
+		put_file("proto", name, f, len);
+	}
+	akm_proto_done d = { PV_DONE_RESULT, PV_DONE_STATUS, PV_DONE_N };
+	p[0] = AKM_REC_DONE;
+	check(akm_proto_done_encode(&d, p + 1, sizeof p - 1, &len), "done");
+	put_plain("plain-done", p, 1 + len);
+	hs->sent = 0;
+	check(akm_proto_record_seal(hs, false, AKM_REC_DONE, p + 1, len, f, sizeof f, &len), "done record");
+	put_file("proto", "rec-done", f, len);
+	/* ERROR, and headers refused */
+	const uint8_t refused = AKM_PERR_REFUSED;
+	put_frame("error-refused", AKM_PROTO_ERROR, &refused, 1);
+	memcpy(f, msg1, msg1_len);
+	f[2] = 2;
+	put_file("proto", "edge-version2-msg1", f, msg1_len);
+	f[2] = 1;
+	f[1] = 'L';
+	put_file("proto", "edge-magic-msg1", f, msg1_len);
+	f[1] = 'K';
+	f[3] = 7;
+	put_file("proto", "edge-type7", f, msg1_len);
+	f[3] = AKM_PROTO_RECORD;
+	f[4] = 0x04;
+	f[5] = 0x01;
+	put_file("proto", "edge-length1025", f, msg1_len);
+	akm_proto_hs_free(hs);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -239,9 +421,10 @@ int main(int argc, char **argv)
 	anchors();
 	node_states();
 	login_states();
+	protos();
 	/* every target also gets an empty input */
-	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login" };
-	for (size_t i = 0; i < 5; i++)
+	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto" };
+	for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		put_file(targets[i], "edge-empty", (const uint8_t *)"", 0);
 	return 0;
 }
