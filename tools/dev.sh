@@ -199,11 +199,13 @@ cmd_demo() {
 	DEMO_MODULE="$BUILD_DIR/src/akm-pkcs11.so"
 	DEMO_NMM="$BUILD_DIR/tools/akm-nmm"
 	DEMO_NODE="$BUILD_DIR/tools/akm-node"
+	DEMO_NMMD="$BUILD_DIR/tools/akm-nmmd"
 	local akm_conf_template="$BUILD_DIR/conf/akm-pkcs11-build.conf"
 	[ -f "$DEMO_MODULE" ] || die "the build made no $DEMO_MODULE"
 	[ -f "$akm_conf_template" ] || die "the build made no $akm_conf_template"
 	[ -x "$DEMO_NMM" ] || die "the build made no $DEMO_NMM"
 	[ -x "$DEMO_NODE" ] || die "the build made no $DEMO_NODE"
+	[ -x "$DEMO_NMMD" ] || die "the build made no $DEMO_NMMD"
 	# The backend akm-pkcs11 uses; the nodes' tokens use it directly.
 	DEMO_SOFTHSM=$(sed -n 's/^backend\.module *= *//p' "$akm_conf_template")
 	[ -f "$DEMO_SOFTHSM" ] || die "no SoftHSM2 module at \"$DEMO_SOFTHSM\" (backend.module of $akm_conf_template)"
@@ -319,11 +321,46 @@ cmd_demo() {
 			--se-pin-file "$DEMO_PIN_FILE"
 	done
 
-	heading "Station: verify all five (each node proves it holds its PR's key)"
-	for node in "${nodes[@]}"; do
-		demo_nmm verify --node "node-$node" --se-module "$DEMO_SOFTHSM" --se-token "akm-node-$node" \
-			--se-pin-file "$DEMO_PIN_FILE"
+	# --- activation over the network ------------------------------------------
+	heading "Station service: akm-nmmd on 127.0.0.1 (the AKM-ACT-1 protocol, docs/protocol.md)"
+	local port_file="$demo/nmmd.port"
+	rm -f -- "$port_file"
+	"$DEMO_NMMD" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin-file "$DEMO_PIN_FILE" \
+		--listen 127.0.0.1:0 --port-file "$port_file" 2>"$demo/nmmd.log" &
+	DEMO_NMMD_PID=$!
+	trap 'kill "$DEMO_NMMD_PID" 2>/dev/null || true' EXIT
+	local tries=0
+	until [ -s "$port_file" ]; do
+		kill -0 "$DEMO_NMMD_PID" 2>/dev/null || { cat "$demo/nmmd.log" >&2; die "demo: akm-nmmd did not start"; }
+		tries=$((tries + 1))
+		[ "$tries" -lt 300 ] || die "demo: akm-nmmd did not listen within 30 s"
+		sleep 0.1
 	done
+	local nmm_addr
+	nmm_addr=$(head -n 1 "$port_file")
+	note "    listening on $nmm_addr (pid $DEMO_NMMD_PID)"
+
+	heading "Nodes A-E activate over the network (each proves its PR on its hardware; the station verifies it)"
+	for node in "${nodes[@]}"; do
+		demo_node "$node" activate --nmm "$nmm_addr" | tee "$out"
+		expect "$out" "status verified" "node $node was not activated and verified"
+	done
+	heading "Node A checks in, node B reports a security event"
+	demo_node A checkin --nmm "$nmm_addr" | tee "$out"
+	expect "$out" "checked in" "node A did not check in"
+	demo_node B report --nmm "$nmm_addr" --event wrong-pin --count 2 --detail "two wrong PINs at the console" | tee "$out"
+	expect "$out" "recorded 1 event" "node B's report was not recorded"
+	heading "A node that claims another hardware value is refused (and the station records a clone signal)"
+	if demo_node C activate --nmm "$nmm_addr" --hw-id cloned-hardware >"$out" 2>&1; then
+		cat "$out"
+		die "demo: a node with the wrong hardware value was accepted"
+	fi
+	sed 's/^/    /' "$out"
+	kill -TERM "$DEMO_NMMD_PID"
+	wait "$DEMO_NMMD_PID" || die "demo: akm-nmmd did not stop cleanly"
+	trap - EXIT
+	note "akm-nmmd's log:"
+	sed 's/^/    /' "$demo/nmmd.log"
 
 	heading "What each node says about itself (akm-node id)"
 	for node in "${nodes[@]}"; do
@@ -338,7 +375,7 @@ cmd_demo() {
 	done
 	demo_nmm list --json >"$out"
 	[ "$(grep -o '"verified"' "$out" | wc -l)" -eq 5 ] || die "demo: not all five nodes are verified"
-	note "(list --json: all five verified)"
+	note "(list --json: all five activated over the network and verified)"
 
 	heading "Station: node A's record and history (akm-nmm show node-A)"
 	demo_nmm show node-A

@@ -412,6 +412,25 @@ static int open_station(service *sv)
 	return rc;
 }
 
+/* The address listening socket fd is bound to, as --listen takes it. */
+static void bound_address(int fd, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[64];
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		snprintf(out, cap, "?");
+		return;
+	}
+	akm_net_peer(&ss, host);
+	if (ss.ss_family == AF_INET)
+		snprintf(out, cap, "%s:%u", host, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	else if (ss.ss_family == AF_INET6)
+		snprintf(out, cap, "[%s]:%u", host, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	else
+		snprintf(out, cap, "unix:%s", ((struct sockaddr_un *)&ss)->sun_path);
+}
+
 static int write_port_file(service *sv)
 {
 	if (S.port_file == NULL)
@@ -422,19 +441,15 @@ static int write_port_file(service *sv)
 		return -1;
 	}
 	for (size_t i = 0; i < sv->nl; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		getsockname(sv->lfd[i], (struct sockaddr *)&ss, &sl);
-		char host[64];
-		akm_net_peer(&ss, host);
-		if (ss.ss_family == AF_INET)
-			fprintf(f, "%s:%u\n", host, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-		else if (ss.ss_family == AF_INET6)
-			fprintf(f, "[%s]:%u\n", host, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-		else
-			fprintf(f, "unix:%s\n", ((struct sockaddr_un *)&ss)->sun_path);
+		char addr[160];
+		bound_address(sv->lfd[i], addr, sizeof addr);
+		fprintf(f, "%s\n", addr);
 	}
-	return fclose(f) == 0 ? 0 : -1;
+	if (fclose(f) != 0) {
+		logmsg(LOG_ERR, "%s: %s", S.port_file, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- re-opening the station (--token-refresh) ---- */
@@ -694,6 +709,7 @@ int main(int argc, char **argv)
 	int rc = open_station(&sv);
 	if (rc != AKM_RC_OK) {
 		nmm_station_close(&sv.station);
+		akm_secret_free(&sv.pin);
 		return rc;
 	}
 	sv.act = nmm_act_new(&sv.station, &S.policy);
@@ -730,9 +746,10 @@ int main(int argc, char **argv)
 		nmm_station_close(&sv.station);
 		return AKM_RC_FILES;
 	}
-	char sid[2 * AKM_FMT_ID_MAX + 1];
+	char sid[2 * AKM_FMT_ID_MAX + 1], addr[160];
 	akm_hex_encode(sv.station.id, sv.station.id_len, sid);
-	logmsg(LOG_NOTICE, "station %s ready on %s%s", sid, S.listen[0], S.nlisten > 1 ? " (and more)" : "");
+	bound_address(sv.lfd[0], addr, sizeof addr);
+	logmsg(LOG_NOTICE, "station %s ready on %s%s", sid, addr, sv.nl > 1 ? " (and more)" : "");
 	notify("READY=1");
 	run(&sv);
 	for (size_t i = 0; i < sv.cap; i++)
