@@ -256,8 +256,15 @@ int main(int argc, char **argv)
 		       "service_cpu_us=%.0f ratio_to_token_limit=%.2f\n",
 		       o.levels[l], r.ok, r.failed, r.seconds, rate, p50, p99, svc_us, rate / limit);
 		fflush(stdout);
-		if (r.failed)
+		if (r.failed) {
+			fprintf(stderr, "akm-bench-activate: %zu failed, the first: %s; the service's log ends:\n", r.failed,
+			        r.first_error);
+			char cmd[PATH_MAX + 64];
+			snprintf(cmd, sizeof cmd, "tail -n 5 '%s/nmmd.log' >&2", sv.dir);
+			if (system(cmd) != 0)
+				fprintf(stderr, "(no log)\n");
 			rc = 1;
+		}
 		act_run_free(&r);
 	}
 	printf("service vm_hwm_kib=%ld\n", vm_hwm_kib(sv.pid));

@@ -225,7 +225,7 @@ static void conn_close(service *sv, conn *c)
 {
 	epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	nmm_act_conn_end(&c->act);
+	nmm_act_conn_end(sv->act, &c->act);
 	c->used = false;
 	sv->open--;
 }

@@ -278,7 +278,7 @@ int akm_node_prove_with(akm_p11 *node, CK_OBJECT_HANDLE key, const akm_node_stat
 int akm_node_prove(akm_p11 *node, const akm_node_state *state, const uint8_t challenge[32],
                    uint8_t mac[32])
 {
-	CK_OBJECT_HANDLE key;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 	if (akm_node_mac_key(node, state, &key) != 0)
 		return -1;
 	return akm_node_prove_with(node, key, state, challenge, mac);

@@ -25,6 +25,7 @@
 /* ---- lockout and clone tables: fixed size, oldest entry replaced ---- */
 
 #define TABLE_SIZE 4096
+#define HS_POOL 64 /* handshake states kept for reuse */
 #define KEY_MAX 72
 
 typedef struct entry {
@@ -93,6 +94,8 @@ struct nmm_act {
 	bool eph_open;
 	unsigned eph_uses;
 	uint64_t hellos_at_reset;
+	akm_proto_hs *free_hs[HS_POOL];
+	size_t nfree;
 };
 
 #define EPH_USES 256
@@ -126,6 +129,8 @@ void nmm_act_free(nmm_act *d)
 		return;
 	if (d->eph_open)
 		d->eph.f->C_CloseSession(d->eph.session);
+	while (d->nfree > 0)
+		akm_proto_hs_free(d->free_hs[--d->nfree]);
 	akm_locked_free(d->keys);
 	free(d->locks);
 	free(d->clones);
@@ -250,9 +255,31 @@ nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *
 	              out_len);
 }
 
-void nmm_act_conn_end(nmm_act_conn *c)
+/* Handshake states come from a small pool of locked memory (HS_POOL):
+ * locking and guard pages per message would cost system calls each time. */
+
+static akm_proto_hs *hs_get(nmm_act *d)
 {
-	akm_proto_hs_free(c->hs);
+	if (d->nfree > 0)
+		return d->free_hs[--d->nfree];
+	return akm_proto_hs_new();
+}
+
+static void hs_put(nmm_act *d, akm_proto_hs *hs)
+{
+	if (hs == NULL)
+		return;
+	if (d->nfree == HS_POOL) {
+		akm_proto_hs_free(hs);
+		return;
+	}
+	akm_wipe(hs, sizeof *hs);
+	d->free_hs[d->nfree++] = hs;
+}
+
+void nmm_act_conn_end(nmm_act *d, nmm_act_conn *c)
+{
+	hs_put(d, c->hs);
 	c->hs = NULL;
 }
 
@@ -293,13 +320,13 @@ static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	}
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	uint8_t n_r[AKM_PROTO_NONCE_LEN], g_y[AKM_PROTO_POINT_LEN];
-	akm_proto_hs *hs = akm_proto_hs_new();
+	akm_proto_hs *hs = hs_get(d);
 	if (hs == NULL || akm_p11_ec_generate(p, false, NULL, NULL, 0, &pub, &priv) != 0 ||
 	    akm_p11_ec_point(p, pub, g_y) != 0) {
 		akm_report(0, "activation", "ephemeral key: %s", hs ? p->err : "no locked memory");
 		akm_p11_destroy(p, &priv);
 		akm_p11_destroy(p, &pub);
-		akm_proto_hs_free(hs);
+		hs_put(d, hs);
 		d->stats.failures++;
 		return error_frame(c, AKM_PERR_BUSY, out, out_len);
 	}
@@ -307,7 +334,7 @@ static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	akm_p11_destroy(p, &priv);
 	akm_p11_destroy(p, &pub);
 	if (e != 0) {
-		akm_proto_hs_free(hs);
+		hs_put(d, hs);
 		if (e > 0)
 			return refuse(d, c, "act-malformed", "message 1's point is not on the curve", AKM_PERR_MALFORMED,
 			              out, out_len);
@@ -326,7 +353,7 @@ static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	akm_proto_cookie_seal(hs, d->keys, cn, d->last_issue);
 	size_t blen;
 	akm_proto_challenge(hs, n_r, g_y, body, sizeof body, &blen);
-	akm_proto_hs_free(hs); /* nothing of this exchange stays */
+	hs_put(d, hs); /* wiped: nothing of this exchange stays */
 	akm_proto_frame(AKM_PROTO_CHALLENGE, body, blen, out, AKM_PROTO_FRAME_MAX, out_len);
 	d->stats.hellos++;
 	return NMM_ACT_REPLY;
@@ -373,7 +400,7 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	akm_fmt_rc rc = akm_proto_proof_cookie(body, blen, &cookie);
 	if (rc != AKM_FMT_OK)
 		return nmm_act_malformed(d, c, rc, out, out_len);
-	c->hs = akm_proto_hs_new();
+	c->hs = hs_get(d);
 	if (c->hs == NULL)
 		return error_frame(c, AKM_PERR_BUSY, out, out_len);
 	uint64_t t_issue, wall = akm_net_wall_ms();
@@ -384,34 +411,32 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	 * milliseconds (it is kept strictly increasing): only a cookie from
 	 * the future beyond that, or past its lifetime, is refused. */
 	if (!opened || t_issue > wall + AKM_PROTO_COOKIE_LIFETIME_MS || t_issue + AKM_PROTO_COOKIE_LIFETIME_MS < wall) {
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		return refuse(d, c, "act-refused", opened ? "cookie expired" : "cookie", AKM_PERR_REFUSED, out, out_len);
 	}
 	akm_proto_id id;
 	uint8_t mac3[32];
 	if (akm_proto_proof_open(c->hs, body, blen, &id, mac3) != AKM_FMT_OK) {
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		return refuse(d, c, "act-refused", "decrypt", AKM_PERR_REFUSED, out, out_len);
 	}
 	uint64_t now = akm_net_now_ms();
 	char pk[KEY_MAX];
 	pr_key(id.pr_id, id.pr_id_len, pk);
 	if (locked(d, pk, now)) {
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		d->stats.locked++;
 		return error_frame(c, AKM_PERR_LOCKED, out, out_len);
 	}
 	int found = nmm_node_by_pr(d->s, id.pr_id, id.pr_id_len, &c->n);
-	if (found == 1 && nmm_node_mac(d->s, &c->n) != 0)
-		found = -1;
 	if (found < 0) {
 		akm_report(0, "activation", "finding the relationship: %s", d->s->p.err);
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		d->stats.failures++;
 		return error_frame(c, AKM_PERR_BUSY, out, out_len);
 	}
 	if (found == 0) {
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		return refuse(d, c, "act-refused", "unknown", AKM_PERR_REFUSED, out, out_len);
 	}
 	/* The keys of a relationship that is not active are refused by the
@@ -425,7 +450,7 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 			nmm_audit_node(d->s, &c->n, "act-refused", CKR_KEY_FUNCTION_NOT_PERMITTED,
 			               "peer=%s; reason=state; state=%s", c->peer, nmm_state_name(c->n.state));
 		count_failure(d, ak, now, c->peer, NULL, 0);
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		return error_frame(c, AKM_PERR_REFUSED, out, out_len);
 	}
 	uint8_t psk[AKM_PROTO_PSK_MSG_LEN], prk3[32];
@@ -434,7 +459,7 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	akm_wipe(psk, sizeof psk);
 	if (e != 0) {
 		akm_report(0, c->n.name, "PRK_3: %s", d->s->p.err);
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		d->stats.failures++;
 		return error_frame(c, AKM_PERR_BUSY, out, out_len);
 	}
@@ -449,7 +474,7 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 			               akm_proto_op_name(id.op));
 		count_failure(d, ak, now, c->peer, NULL, 0);
 		count_failure(d, pk, now, c->peer, c->n.pr_id, c->n.pr_id_len);
-		nmm_act_conn_end(c);
+		nmm_act_conn_end(d, c);
 		return error_frame(c, AKM_PERR_REFUSED, out, out_len);
 	}
 	/* The node holds the PR: from here on, answers are authenticated. */

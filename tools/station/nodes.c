@@ -89,7 +89,7 @@ int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n)
 			*lens[i] = missing ? 0 : a[i].ulValueLen;
 		else if (i == 0) {
 			size_t len = missing ? 0 : a[i].ulValueLen;
-			if (len >= 4 && memcmp(label + len - 4, "/enc", 4) == 0)
+			if (len >= 4 && (memcmp(label + len - 4, "/enc", 4) == 0 || memcmp(label + len - 4, "/mac", 4) == 0))
 				len -= 4;
 			if (len > AKM_FMT_NAME_MAX)
 				len = AKM_FMT_NAME_MAX;
@@ -141,7 +141,7 @@ int nmm_node_by_pr(nmm_station *s, const uint8_t *pr_id, size_t pr_len, nmm_node
 	if (pr_len < 1 || pr_len > AKM_FMT_ID_MAX)
 		return 0;
 	memcpy(ckid, pr_id, pr_len);
-	ckid[pr_len] = (uint8_t)CKV_AKM_PURPOSE_ENCRYPT;
+	ckid[pr_len] = (uint8_t)CKV_AKM_PURPOSE_MAC;
 	CK_ULONG kind = CKV_AKM_KIND_PROVISIONING;
 	CK_ATTRIBUTE t[] = {
 		{CKA_ID, ckid, (CK_ULONG)pr_len + 1},
@@ -154,7 +154,12 @@ int nmm_node_by_pr(nmm_station *s, const uint8_t *pr_id, size_t pr_len, nmm_node
 		return -1;
 	if (found == 0)
 		return 0;
-	return nmm_node_read(s, h, n) == 0 ? 1 : -1;
+	/* Both keys show the relationship: its MAC key is read, and kept as
+	 * the handle changes go through too. */
+	if (nmm_node_read(s, h, n) != 0)
+		return -1;
+	n->mac = h;
+	return 1;
 }
 
 int nmm_node_find(nmm_station *s, const char *name, nmm_node *n)

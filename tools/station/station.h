@@ -83,7 +83,7 @@ int nmm_read_file(const char *what, const char *path, size_t max, uint8_t **data
  * module does not give are left 0 / empty. */
 typedef struct nmm_node {
 	char name[AKM_FMT_NAME_MAX + 1];
-	CK_OBJECT_HANDLE enc, mac; /* mac: CK_INVALID_HANDLE until nmm_node_mac */
+	CK_OBJECT_HANDLE enc, mac; /* mac: CK_INVALID_HANDLE until nmm_node_mac (or nmm_node_by_pr) */
 	uint8_t node_id[AKM_FMT_ID_MAX];
 	size_t node_id_len;
 	uint8_t pr_id[AKM_FMT_ID_MAX];
@@ -114,7 +114,9 @@ int nmm_node_find(nmm_station *s, const char *name, nmm_node *n);
 /* The same without reports: 1 found, 0 absent, -1 token error (s->p.err). */
 int nmm_node_lookup(nmm_station *s, const char *name, nmm_node *n);
 /* The PR of this station with ID pr_id: 1 found, 0 absent, -1 token error
- * (s->p.err); no reports. */
+ * (s->p.err); no reports.  Read through its MAC key in one search: n->enc
+ * and n->mac are both that key (changes made through either key apply to
+ * the relationship). */
 int nmm_node_by_pr(nmm_station *s, const uint8_t *pr_id, size_t pr_len, nmm_node *n);
 /* Reads the PR's attributes from its encryption key: 0 or -1 (s->p.err). */
 int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n);
@@ -363,6 +365,6 @@ nmm_act_next nmm_act_malformed(nmm_act *d, nmm_act_conn *c, akm_fmt_rc why, uint
 /* A silent or slow peer: audited, ERROR in out. */
 nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *out_len);
 /* Forgets the connection's keys (wiped). */
-void nmm_act_conn_end(nmm_act_conn *c);
+void nmm_act_conn_end(nmm_act *d, nmm_act_conn *c);
 
 #endif
