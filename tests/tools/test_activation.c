@@ -188,6 +188,7 @@ typedef struct relay {
 	int lfd;
 	char addr[64];
 	const char *target;
+	const char *source;        /* the address it connects from (NULL: any) */
 	int flip_frame, flip_byte; /* -1: none */
 	bool replay_station;       /* answer the node with the captured station frames */
 	uint8_t frame[FRAMES][AKM_PROTO_FRAME_MAX];
@@ -222,6 +223,26 @@ static size_t read_frame(int fd, uint8_t *buf)
 	return have;
 }
 
+/* A connection to the service from a loopback address of our choice
+ * (127.0.0.0/8 all reaches lo), as a node elsewhere would have. */
+static int connect_from(const char *source)
+{
+	struct sockaddr_storage to;
+	socklen_t tl;
+	char err[256];
+	if (akm_net_resolve(sv.addr, false, &to, &tl, err, sizeof err) != 0)
+		return -1;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	inet_pton(AF_INET, source, &from.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof from) != 0 || connect(fd, (struct sockaddr *)&to, tl) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void *relay_main(void *arg)
 {
 	relay *r = arg;
@@ -234,7 +255,7 @@ static void *relay_main(void *arg)
 	int sfd = -1;
 	if (!r->replay_station) {
 		char err[256];
-		sfd = akm_net_connect(r->target, akm_net_now_ms() + 4000, err, sizeof err);
+		sfd = r->source ? connect_from(r->source) : akm_net_connect(r->target, akm_net_now_ms() + 4000, err, sizeof err);
 		if (sfd < 0) {
 			close(nfd);
 			return NULL;
@@ -454,6 +475,123 @@ START_TEST(wrong_hardware_revoked_and_malformed_input)
 }
 END_TEST
 
+static bool log_has(const char *text)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/nmmd.log", sv.dir);
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	bool found = false;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, text) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Waits up to 5 s for the service's log to say `text`. */
+static bool log_shows(const char *text)
+{
+	for (int i = 0; i < 500; i++) {
+		if (log_has(text))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+START_TEST(lockouts_clones_unix_socket_reload_and_stop)
+{
+	provision_five();
+	char conf[PATH_MAX + 16], sock[PATH_MAX + 16], listen_unix[PATH_MAX + 32];
+	path_in(conf, sizeof conf, "nmmd.conf");
+	path_in(sock, sizeof sock, "nmmd.sock");
+	snprintf(listen_unix, sizeof listen_unix, "unix:%s", sock);
+	const char good[] = "# test settings\nfail-limit = 3\nlockout = 60\n";
+	write_file(conf, good, strlen(good));
+	const char *const args[] = {"--config", conf, "--listen", listen_unix, "--idle-timeout", "1", NULL};
+	service_start(args);
+	char *out = NULL;
+
+	/* Over the Unix socket. */
+	EXPECT_RC(activate(&out, 4, "activate", listen_unix), 0, out, "activate over the Unix socket");
+	free(out);
+
+	/* One PR from two addresses within the clone window: a clone signal,
+	 * the exchange itself succeeds. */
+	EXPECT_RC(activate(&out, 3, "activate", sv.addr), 0, out, "activate D from 127.0.0.1");
+	free(out);
+	relay r;
+	relay_start(&r, sv.addr);
+	r.source = "127.0.0.2";
+	ck_assert_int_eq(relay_run(&r, 3, "checkin"), 0);
+	ck_assert_int_eq(count_records("node-D", "clone-signal"), 1);
+	ck_assert(audit_has("reason=address; peer=127.0.0.2; earlier=127.0.0.1"));
+
+	/* Three wrong hardware values lock node B's PR out: then even the
+	 * right one is refused (ERROR 04), with one lockout record. */
+	for (int i = 0; i < 3; i++) {
+		EXPECT_RC(node(&out, nodes[1], "activate", "--nmm", sv.addr, "--hw-id", "cloned", NULL), 2, out,
+		          "wrong hardware");
+		free(out);
+	}
+	EXPECT_RC(activate(&out, 1, "activate", sv.addr), 2, out, "B while locked out");
+	ck_assert_msg(strstr(out, "locked out"), "printed:\n%s", out);
+	free(out);
+	ck_assert_int_eq(count_records("node-B", "lockout"), 1);
+
+	/* Three malformed frames from 127.0.0.3 lock that address out; 127.0.0.1
+	 * goes on. */
+	uint8_t bad[] = {0x41, 0x4B, 0x01, 0x09, 0x00, 0x01, 0x00};
+	uint8_t buf[AKM_PROTO_FRAME_MAX];
+	for (int i = 0; i < 3; i++) {
+		int fd = connect_from("127.0.0.3");
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(send(fd, bad, sizeof bad, MSG_NOSIGNAL), (ssize_t)sizeof bad);
+		size_t n = read_frame(fd, buf);
+		ck_assert_msg(n == 7 && buf[6] == AKM_PERR_MALFORMED, "malformed %d: %zu bytes", i, n);
+		close(fd);
+	}
+	int fd = connect_from("127.0.0.3");
+	ck_assert_int_ge(fd, 0);
+	size_t n = read_frame(fd, buf);
+	ck_assert_msg(n == 7 && buf[6] == AKM_PERR_LOCKED, "a locked-out address: %zu bytes", n);
+	close(fd);
+	ck_assert(audit_has("key=addr:127.0.0.3"));
+	EXPECT_RC(activate(&out, 0, "activate", sv.addr), 0, out, "A from 127.0.0.1 meanwhile");
+	free(out);
+
+	/* SIGHUP: a bad file is refused naming its line, the settings stay;
+	 * a good one is taken. */
+	const char broken[] = "fail-limit = 3\nlockout = forever\n";
+	write_file(conf, broken, strlen(broken));
+	kill(sv.pid, SIGHUP);
+	ck_assert(log_shows("nmmd.conf:2: lockout: not a number: forever"));
+	ck_assert(log_has("reload refused, the previous settings stay"));
+	EXPECT_RC(activate(&out, 2, "activate", sv.addr), 0, out, "C after a refused reload");
+	free(out);
+	write_file(conf, good, strlen(good));
+	kill(sv.pid, SIGHUP);
+	ck_assert(log_shows("configuration reloaded"));
+
+	/* SIGTERM with an exchange in hand: it is finished, new ones are not
+	 * taken, and the service leaves with status 0. */
+	relay_start(&captured, sv.addr);
+	ck_assert_int_eq(relay_run(&captured, 2, "checkin"), 0);
+	fd = raw_connect();
+	ck_assert_int_eq(raw_exchange(fd, captured.frame[0], captured.len[0], NULL), AKM_PROTO_CHALLENGE);
+	kill(sv.pid, SIGTERM);
+	ck_assert(log_shows("stopping: 1 exchange(s) to finish"));
+	char err[256];
+	int refused = akm_net_connect(sv.addr, akm_net_now_ms() + 1000, err, sizeof err);
+	ck_assert_msg(refused < 0, "a new connection was taken while stopping");
+	ck_assert_int_eq(raw_exchange(fd, captured.frame[2], captured.len[2], NULL), AKM_PROTO_RESULT);
+	close(fd);
+	int status = act_service_stop(&sv, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+}
+END_TEST
+
 static long rss_kib(pid_t pid)
 {
 	char path[64], line[256];
@@ -575,6 +713,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, replays_and_changed_bytes_are_refused);
 	tcase_add_test(tc, wrong_hardware_revoked_and_malformed_input);
 	tcase_add_test(tc, a_flood_of_first_messages_keeps_no_state);
+	tcase_add_test(tc, lockouts_clones_unix_socket_reload_and_stop);
 	tcase_add_test(tc, two_hundred_at_once_and_a_kill_midway);
 }
 
