@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -189,6 +190,7 @@ const nmm_cli_cmd nmm_cmd_export = {
 
 typedef struct se_opts {
 	const char *node, *se_module, *se_token, *se_pin_file;
+	const char *nmm, *wait; /* verify over the network */
 } se_opts;
 
 /* The station, the node's PR (active, with its MAC key) and its secure
@@ -285,10 +287,68 @@ static int run_write_se(const nmm_cli *c, const void *opts)
 	return run_se(c, opts, nmm_write_se, print_written, AKM_RC_OK);
 }
 
+/* verify --nmm: the node's next exchange with the station service. */
+static int run_verify_net(const nmm_cli *c, const se_opts *o)
+{
+	if (o->node == NULL)
+		return akm_report(AKM_RC_USAGE, c->cmd, "--node NAME is required");
+	if (o->se_module || o->se_token || o->se_pin_file)
+		return akm_report(AKM_RC_USAGE, c->cmd, "--nmm and --se-* exclude each other");
+	unsigned long wait = 60;
+	char *end;
+	if (o->wait != NULL && (wait = strtoul(o->wait, &end, 10), *o->wait == '\0' || *o->wait == '-' || *end != '\0' ||
+	                        wait < 1 || wait > 86400))
+		return akm_report(AKM_RC_USAGE, c->cmd, "--wait must be 1 to 86400 seconds");
+	nmm_station s;
+	nmm_node n;
+	int code = nmm_cli_station_open(c, &s);
+	if (code != AKM_RC_OK)
+		return code;
+	nmm_net_verdict v;
+	if ((code = nmm_node_open_active(&s, o->node, &n)) == AKM_RC_OK)
+		code = nmm_verify_net(&s, &n, o->nmm, (unsigned)wait, &v);
+	if (code == AKM_RC_OK || code == AKM_RC_VERIFY) {
+		if (c->json) {
+			akm_json j;
+			akm_json_init(&j, stdout);
+			akm_json_object_begin(&j);
+			akm_json_kv_string(&j, "node", n.name);
+			akm_json_kv_bool(&j, "verified", code == AKM_RC_OK);
+			akm_json_kv_string(&j, "exchange", v.action);
+			akm_json_kv_string(&j, "peer", v.peer);
+			akm_json_kv_uint(&j, "time", v.time);
+			akm_json_kv_uint(&j, "audit_seq", v.seq);
+			akm_json_object_end(&j);
+			if (akm_json_finish(&j) != 0 && code == AKM_RC_OK)
+				code = akm_report(AKM_RC_FILES, "stdout", "write failed");
+		} else if (code == AKM_RC_OK) {
+			printf("%s: verified over the network (%s from %s, audit record %llu)\n", n.name, v.action, v.peer,
+			       (unsigned long long)v.seq);
+		}
+	}
+	nmm_station_close(&s);
+	return code;
+}
+
 static int run_verify(const nmm_cli *c, const void *opts)
 {
+	const se_opts *o = opts;
+	if (o->nmm != NULL || o->wait != NULL) {
+		if (o->nmm == NULL)
+			return akm_report(AKM_RC_USAGE, c->cmd, "--wait goes with --nmm");
+		return run_verify_net(c, o);
+	}
 	return run_se(c, opts, nmm_verify, print_verified, AKM_RC_VERIFY);
 }
+
+static const nmm_cli_opt verify_options[] = {
+	NMM_OPT(se_opts, node, "--node"),
+	NMM_OPT(se_opts, se_module, "--se-module"),
+	NMM_OPT(se_opts, se_token, "--se-token"),
+	NMM_OPT(se_opts, se_pin_file, "--se-pin-file"),
+	NMM_OPT(se_opts, nmm, "--nmm"),
+	NMM_OPT(se_opts, wait, "--wait"),
+};
 
 static const nmm_cli_opt se_options[] = {
 	NMM_OPT(se_opts, node, "--node"),
@@ -307,8 +367,12 @@ const nmm_cli_cmd nmm_cmd_write_se = {
 
 const nmm_cli_cmd nmm_cmd_verify = {
 	"verify", run_verify, 0, 0,
-	"verify --node NAME --se-module PATH --se-token URI|LABEL [--se-pin-file FILE]\n"
-	"  Compares the node's record in its secure element with the station's and\n"
-	"  checks its proof of holding the relationship's MAC key.\n",
-	NMM_OPTS(se_options), sizeof(se_opts),
+	"verify --node NAME (--se-module PATH --se-token URI|LABEL [--se-pin-file FILE]\n"
+	"                    | --nmm HOST:PORT [--wait SECONDS])\n"
+	"  With --se-*: compares the node's record in its secure element, attached to\n"
+	"  the station, with the station's and checks its proof of holding the\n"
+	"  relationship's MAC key.  With --nmm: waits (60 s) for the node's next\n"
+	"  exchange with the station service there, which asks for its AKM ID, PR ID\n"
+	"  and a proof over a fresh challenge (exit 7 when none comes in time).\n",
+	NMM_OPTS(verify_options), sizeof(se_opts),
 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -590,4 +591,73 @@ nmm_act_next nmm_act_frame(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, si
 		return on_record(d, c, frame, len, out, out_len);
 	}
 	return nmm_act_malformed(d, c, AKM_FMT_BAD_FIELD, out, out_len);
+}
+
+/* ---- verify over the network (akm-nmm verify --nmm) ---- */
+
+/* The highest sequence number among records h[0..n), and the first record
+ * after `after` that settles the question, if any: 1 verified, -1 failed,
+ * 0 neither yet. */
+static int verdict_in(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t n, uint64_t after, nmm_net_verdict *v,
+                      uint64_t *max_seq)
+{
+	int result = 0;
+	for (size_t i = 0; i < n; i++) {
+		nmm_audit_rec r;
+		if (nmm_audit_read(s, h[i], &r) != 0)
+			return -2;
+		if (r.seq > *max_seq)
+			*max_seq = r.seq;
+		if (r.seq <= after || result != 0)
+			continue;
+		bool exchange = strcmp(r.action, "activate") == 0 || strcmp(r.action, "checkin") == 0 ||
+		                strcmp(r.action, "report") == 0;
+		bool failed = strcmp(r.action, "node-verify-failed") == 0 || strcmp(r.action, "act-bad-proof") == 0 ||
+		              strcmp(r.action, "clone-signal") == 0;
+		if ((exchange && strstr(r.detail, "; verified") != NULL) || failed) {
+			result = failed ? -1 : 1;
+			v->seq = r.seq;
+			v->time = r.time;
+			snprintf(v->action, sizeof v->action, "%.63s", r.action);
+			const char *peer = strstr(r.detail, "peer=");
+			size_t len = peer ? strcspn(peer + 5, ";") : 0;
+			snprintf(v->peer, sizeof v->peer, "%.*s", (int)(len < sizeof v->peer ? len : sizeof v->peer - 1),
+			         peer ? peer + 5 : "");
+		}
+	}
+	return result;
+}
+
+int nmm_verify_net(nmm_station *s, const nmm_node *n, const char *nmm, unsigned wait_s, nmm_net_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	char err[256];
+	int fd = akm_net_connect(nmm, akm_net_now_ms() + 5000, err, sizeof err);
+	if (fd < 0)
+		return akm_report(AKM_RC_NETWORK, n->name, "the station service: %s", err);
+	close(fd); /* reachable: a connection closed before a word is not an exchange */
+	uint64_t start = 0, max_seq = 0;
+	uint64_t deadline = akm_net_now_ms() + (uint64_t)wait_s * 1000u;
+	for (bool first = true;; first = false) {
+		CK_OBJECT_HANDLE *h = NULL;
+		size_t count = 0;
+		if (nmm_audit_find(s, n, &h, &count) != 0)
+			return akm_report(AKM_RC_TOKEN, n->name, "reading its audit records: %s", s->p.err);
+		int r = verdict_in(s, h, count, first ? UINT64_MAX : start, v, &max_seq);
+		free(h);
+		if (r == -2)
+			return akm_report(AKM_RC_TOKEN, n->name, "reading its audit records: %s", s->p.err);
+		if (first)
+			start = max_seq;
+		if (r == 1)
+			return AKM_RC_OK;
+		if (r == -1)
+			return akm_report(AKM_RC_VERIFY, n->name, "verification failed at the node's exchange from %s (%s)",
+			                  v->peer, v->action);
+		if (akm_net_now_ms() >= deadline)
+			return akm_report(AKM_RC_NETWORK, n->name,
+			                  "no exchange with the node within %u s (the node proves itself when it runs "
+			                  "akm-node checkin or activate)", wait_s);
+		usleep(200000);
+	}
 }

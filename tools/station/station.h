@@ -367,4 +367,17 @@ nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *
 /* Forgets the connection's keys (wiped). */
 void nmm_act_conn_end(nmm_act *d, nmm_act_conn *c);
 
+/* verify --nmm: the station service asks every node that activates,
+ * checks in or reports for its AKM ID and PR ID and a proof over a fresh
+ * challenge (docs/protocol.md §4).  This waits, up to wait_s seconds, for
+ * the next such answer from node n recorded in the trail after the call
+ * began (the service at `nmm` must be reachable).  AKM_RC_OK verified,
+ * AKM_RC_VERIFY a failed proof or a clone signal, AKM_RC_NETWORK no answer
+ * in time or no service; reported. */
+typedef struct nmm_net_verdict {
+	uint64_t seq, time;
+	char action[64], peer[64];
+} nmm_net_verdict;
+int nmm_verify_net(nmm_station *s, const nmm_node *n, const char *nmm, unsigned wait_s, nmm_net_verdict *v);
+
 #endif
