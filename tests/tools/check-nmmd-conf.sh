@@ -48,7 +48,27 @@ config)
 	[ "$rc" -eq 1 ] || fail "an unknown setting: exit $rc, expected 1"
 	grep -q "bad.conf:[0-9]*: unknown setting: no-such-setting" "$tmp/out" ||
 		fail "an unknown setting: $(cat "$tmp/out")"
-	echo "ok: $conf accepted (as shipped and uncommented)"
+	# getopt takes "--conf" for "--config": the file is read all the same.
+	"$nmmd" --conf "$tmp/bad.conf" --version >"$tmp/out" 2>&1
+	rc=$?
+	[ "$rc" -eq 1 ] || fail "--conf with an unknown setting: exit $rc, expected 1"
+	# An unknown name is that, whatever its value.
+	printf 'no-such-setting = lots\n' >"$tmp/bad2.conf"
+	"$nmmd" --config "$tmp/bad2.conf" --version >"$tmp/out" 2>&1
+	grep -q "unknown setting: no-such-setting" "$tmp/out" || fail "unknown name, bad value: $(cat "$tmp/out")"
+	# Bad addresses and repeated options are usage errors, found before
+	# any token is opened (no module is given here).
+	"$nmmd" --listen nonsense --version >"$tmp/out" 2>&1
+	rc=$?
+	[ "$rc" -eq 1 ] && grep -q -- "--listen nonsense: not HOST:PORT" "$tmp/out" ||
+		fail "--listen nonsense: exit $rc: $(cat "$tmp/out")"
+	"$nmmd" --token a --token b --version >"$tmp/out" 2>&1
+	rc=$?
+	[ "$rc" -eq 1 ] && grep -q -- "--token given twice" "$tmp/out" || fail "--token twice: exit $rc: $(cat "$tmp/out")"
+	"$nmmd" --lockout -5 --version >"$tmp/out" 2>&1
+	rc=$?
+	[ "$rc" -eq 1 ] || fail "--lockout -5: exit $rc"
+	echo "ok: $conf accepted (as shipped and uncommented); bad options refused"
 	;;
 unit)
 	unit=$2 installed=$3 built=$4

@@ -10,9 +10,12 @@
  *     of each message (also after a station restart), every single-byte
  *     change of every message of a real exchange (made in flight by a
  *     relay between akm-node and akm-nmmd), the wrong hardware value, a
- *     revoked or suspended PR, a truncated frame, an oversized length, a
- *     client that sends nothing (dropped after the timeout while another
- *     node activates);
+ *     revoked PR (refused before its keys are used), a truncated frame, an
+ *     oversized length, a client that sends nothing (dropped after the
+ *     timeout while another node activates);
+ *   - lockouts of a PR and of an address, a clone signal from a second
+ *     address, the Unix socket, SIGHUP with a bad and a good file, SIGTERM
+ *     finishing the exchange in hand;
  *   - a flood of replayed first messages does not grow the service's
  *     memory;
  *   - 200 nodes at once all succeed; SIGKILL of the service mid-way and a
@@ -429,7 +432,7 @@ START_TEST(wrong_hardware_revoked_and_malformed_input)
 	ck_assert_int_eq(count_records("node-B", "clone-signal"), 1);
 	expect_status("node-B", "exported");
 
-	/* A revoked PR: refused, authenticated, and recorded. */
+	/* A revoked PR: refused (ERROR 05: its keys are not usable) and recorded. */
 	EXPECT_RC(nmm(&out, "revoke", "node-C", "--reason", "lost", NULL), 0, out, "revoke");
 	free(out);
 	EXPECT_RC(activate(&out, 2, "activate", sv.addr), 2, out, "revoked");

@@ -108,13 +108,6 @@ static void notify(const char *state)
 /* Sets one numeric setting; false when the name is unknown or the value bad. */
 static bool set_number(settings *s, const char *name, const char *value, char *why, size_t whylen)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(value, &end, 10);
-	if (*value == '\0' || *end != '\0' || errno != 0 || value[0] == '-') {
-		snprintf(why, whylen, "%s: not a number: %s", name, value);
-		return false;
-	}
 	struct {
 		const char *name;
 		unsigned long long min, max, scale;
@@ -133,6 +126,13 @@ static bool set_number(settings *s, const char *name, const char *value, char *w
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		if (strcmp(name, t[i].name) != 0)
 			continue;
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(value, &end, 10);
+		if (*value == '\0' || *end != '\0' || errno != 0 || value[0] == '-') {
+			snprintf(why, whylen, "%s: not a number: %s", name, value);
+			return false;
+		}
 		if (v < t[i].min || v > t[i].max) {
 			snprintf(why, whylen, "%s: %llu is out of range (%llu-%llu)", name, v, t[i].min, t[i].max);
 			return false;
@@ -219,6 +219,7 @@ typedef struct service {
 	akm_secret pin;          /* kept (locked) for re-opening the station */
 	const char *module, *token;
 	bool refreshing;         /* new work waits until the station is re-opened */
+	int exit_code;           /* of main, once the loop ends */
 } service;
 
 static void conn_close(service *sv, conn *c)
@@ -386,7 +387,9 @@ static int open_station(service *sv)
 		logmsg(LOG_ERR, "no PKCS#11 module: give --module or set AKM_MODULE");
 		return AKM_RC_USAGE;
 	}
-	if (akm_secret_read(pin, S.pin_file, "AKM_PIN", NULL, "PIN", err, sizeof err) != 0) {
+	int read = akm_secret_read(pin, S.pin_file, "AKM_PIN", "Station token PIN: ", "PIN", err, sizeof err);
+	unsetenv("AKM_PIN"); /* read once, kept in locked memory: not left for children or /proc */
+	if (read != 0) {
 		logmsg(LOG_ERR, "%s", err);
 		return AKM_RC_USAGE;
 	}
@@ -493,13 +496,39 @@ static void refresh_station(service *sv)
 	if (akm_p11_open(&s->p, sv->module, sv->token) != 0 || akm_p11_login(&s->p, sv->pin.data, sv->pin.len) != 0 ||
 	    nmm_station_read(s) != AKM_RC_OK) {
 		logmsg(LOG_ERR, "re-opening the station failed, stopping: %s", s->p.err);
+		notify("STOPPING=1");
 		sv->stopping = true;
 		sv->stop_deadline = 0;
+		sv->exit_code = AKM_RC_TOKEN;
 		return;
 	}
 	park_all(sv, false);
 	logmsg(LOG_INFO, "station re-opened after %llu ephemeral keys (%llu ms)",
 	       (unsigned long long)S.token_refresh, (unsigned long long)(akm_net_now_ms() - t0));
+}
+
+/* The numbers given on the command line: they win over the file, at the
+ * start and at every reload. */
+typedef struct cli_number {
+	const char *name, *value;
+} cli_number;
+static cli_number cli_numbers[32];
+static size_t ncli_numbers;
+static settings base; /* the defaults and the command line's other options */
+
+/* base, then the file (if any), then the command line's numbers. */
+static int build_settings(settings *out, char *why, size_t whylen)
+{
+	if (base.config != NULL) {
+		if (read_config(base.config, &base, out, why, whylen) != 0)
+			return -1;
+	} else {
+		*out = base;
+	}
+	for (size_t i = 0; i < ncli_numbers; i++)
+		if (!set_number(out, cli_numbers[i].name, cli_numbers[i].value, why, whylen))
+			return -1;
+	return 0;
 }
 
 static void reload(service *sv)
@@ -511,9 +540,14 @@ static void reload(service *sv)
 	notify("RELOADING=1");
 	settings n;
 	char why[512];
-	if (read_config(S.config, &S, &n, why, sizeof why) != 0) {
+	if (build_settings(&n, why, sizeof why) != 0) {
 		logmsg(LOG_ERR, "reload refused, the previous settings stay: %s", why);
 	} else {
+		if (n.max_conns > sv->cap) {
+			logmsg(LOG_WARNING, "max-connections %u is more than the %zu set at the start: %zu kept", n.max_conns,
+			       sv->cap, sv->cap);
+			n.max_conns = (unsigned)sv->cap;
+		}
 		S = n;
 		nmm_act_set_policy(sv->act, &S.policy);
 		logmsg(LOG_NOTICE, "configuration reloaded from %s", S.config);
@@ -644,25 +678,12 @@ int main(int argc, char **argv)
 	const char **single[] = {&S.module, &S.token, &S.pin_file, NULL, &S.port_file, &S.config};
 	int o, idx;
 	char why[512];
-	/* Numbers from the command line win over the file: the file first. */
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			S.config = argv[i + 1];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			S.config = argv[i] + 9;
-	if (S.config != NULL) {
-		settings n;
-		if (read_config(S.config, &S, &n, why, sizeof why) != 0) {
-			fprintf(stderr, "akm-nmmd: %s\n", why);
-			return AKM_RC_USAGE;
-		}
-		S = n;
-	}
+	bool version = false; /* printed once the settings (and --config) are checked */
 	while ((o = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		switch (o) {
 		case O_MODULE: case O_TOKEN: case O_PIN: case O_PORTFILE: case O_CONFIG: {
 			const char **slot = single[o - O_MODULE];
-			if (*slot != NULL && o != O_CONFIG) {
+			if (*slot != NULL) {
 				fprintf(stderr, "akm-nmmd: --%s given twice\n", opts[idx].name);
 				return AKM_RC_USAGE;
 			}
@@ -676,14 +697,21 @@ int main(int argc, char **argv)
 			}
 			S.listen[S.nlisten++] = optarg;
 			break;
-		case O_NUM:
-			if (!set_number(&S, opts[idx].name, optarg, why, sizeof why)) {
+		case O_NUM: {
+			settings probe = S;
+			if (!set_number(&probe, opts[idx].name, optarg, why, sizeof why)) {
 				fprintf(stderr, "akm-nmmd: --%s\n", why);
 				return AKM_RC_USAGE;
 			}
+			if (ncli_numbers == sizeof cli_numbers / sizeof cli_numbers[0]) {
+				fprintf(stderr, "akm-nmmd: too many options\n");
+				return AKM_RC_USAGE;
+			}
+			cli_numbers[ncli_numbers++] = (cli_number){opts[idx].name, optarg};
 			break;
+		}
 		case O_SYSLOG: S.syslog = true; break;
-		case O_VERSION: puts(VERSION_TEXT); return fflush(stdout) == 0 && !ferror(stdout) ? 0 : AKM_RC_FILES;
+		case O_VERSION: version = true; break;
 		case 'h': fputs(usage_text, stdout); return fflush(stdout) == 0 && !ferror(stdout) ? 0 : AKM_RC_FILES;
 		default: fputs(usage_text, stderr); return AKM_RC_USAGE;
 		}
@@ -694,6 +722,25 @@ int main(int argc, char **argv)
 	}
 	if (S.nlisten == 0)
 		S.listen[S.nlisten++] = "127.0.0.1:" AKM_NET_DEFAULT_PORT;
+	base = S;
+	if (build_settings(&S, why, sizeof why) != 0) {
+		fprintf(stderr, "akm-nmmd: %s\n", why);
+		return AKM_RC_USAGE;
+	}
+	/* Addresses are checked before the token is opened. */
+	for (size_t i = 0; i < S.nlisten; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		char err[512];
+		if (akm_net_resolve(S.listen[i], true, &ss, &sl, err, sizeof err) != 0) {
+			fprintf(stderr, "akm-nmmd: --listen %s\n", err);
+			return AKM_RC_USAGE;
+		}
+	}
+	if (version) {
+		puts(VERSION_TEXT);
+		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : AKM_RC_FILES;
+	}
 	use_syslog = S.syslog;
 	if (use_syslog)
 		openlog("akm-nmmd", LOG_PID, LOG_DAEMON);
@@ -752,6 +799,7 @@ int main(int argc, char **argv)
 	logmsg(LOG_NOTICE, "station %s ready on %s%s", sid, addr, sv.nl > 1 ? " (and more)" : "");
 	notify("READY=1");
 	run(&sv);
+	rc = sv.exit_code;
 	for (size_t i = 0; i < sv.cap; i++)
 		if (sv.conns[i].used)
 			conn_close(&sv, &sv.conns[i]);
@@ -763,5 +811,5 @@ int main(int argc, char **argv)
 	nmm_station_close(&sv.station);
 	akm_secret_free(&sv.pin);
 	free(sv.conns);
-	return 0;
+	return rc;
 }

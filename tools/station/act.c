@@ -185,6 +185,8 @@ static nmm_act_next error_frame(nmm_act_conn *c, uint8_t code, uint8_t *out, siz
 static void count_failure(nmm_act *d, const char *key, uint64_t now, const char *peer, const uint8_t *rid,
                           size_t rid_len)
 {
+	if (d->pol.lockout_ms == 0)
+		return; /* lockouts are off */
 	entry *e = lookup(d->locks, key, true, now);
 	if (e->locked_until > now)
 		return;
@@ -243,9 +245,22 @@ bool nmm_act_admit(nmm_act *d, nmm_act_conn *c)
 	return true;
 }
 
+/* What is wrong with a frame, in the protocol's words. */
+static const char *frame_problem(akm_fmt_rc why)
+{
+	switch (why) {
+	case AKM_FMT_BAD_MAGIC: return "not an AKM-ACT-1 frame (magic)";
+	case AKM_FMT_BAD_VERSION: return "unsupported protocol version";
+	case AKM_FMT_TOO_BIG: return "a length over 1024";
+	case AKM_FMT_TRUNCATED: return "a message shorter than its fields";
+	case AKM_FMT_TRAILING: return "bytes after the message's fields";
+	default: return "an unknown type, a length its type never has, or a message out of turn";
+	}
+}
+
 nmm_act_next nmm_act_malformed(nmm_act *d, nmm_act_conn *c, akm_fmt_rc why, uint8_t *out, size_t *out_len)
 {
-	return refuse(d, c, "act-malformed", akm_fmt_strerror(why),
+	return refuse(d, c, "act-malformed", frame_problem(why),
 	              why == AKM_FMT_BAD_VERSION ? AKM_PERR_VERSION : AKM_PERR_MALFORMED, out, out_len);
 }
 
