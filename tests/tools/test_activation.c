@@ -176,6 +176,32 @@ START_TEST(five_nodes_activate_check_in_and_report)
 	ck_assert(audit_has("event=wrong-pin; count=3"));
 	EXPECT_RC(nmm(&out, "audit", "--verify", NULL), 0, out, "audit --verify");
 	free(out);
+
+	/* akm-nmm verify --nmm waits for the node's next exchange: a check-in
+	 * while it waits verifies; no exchange within --wait is exit 7. */
+	fflush(NULL);
+	pid_t waiter = fork();
+	ck_assert_int_ge(waiter, 0);
+	if (waiter == 0) {
+		char *o = NULL;
+		int rc = nmm(&o, "verify", "--node", "node-C", "--nmm", sv.addr, "--wait", "20", NULL);
+		if (rc != 0 || strstr(o, "node-C: verified over the network (checkin from 127.0.0.1") == NULL)
+			fprintf(stderr, "verify --nmm: exit %d:\n%s", rc, o ? o : "");
+		_exit(rc == 0 && strstr(o, "verified over the network") ? 0 : 1);
+	}
+	usleep(1500000);
+	EXPECT_RC(activate(&out, 2, "checkin", sv.addr), 0, out, "checkin while verify waits");
+	free(out);
+	int wstatus;
+	ck_assert_int_eq(waitpid(waiter, &wstatus, 0), waiter);
+	ck_assert_msg(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "verify --nmm did not see the check-in");
+	EXPECT_RC(nmm(&out, "verify", "--node", "node-C", "--nmm", sv.addr, "--wait", "1", NULL), 7, out,
+	          "verify --nmm without an exchange");
+	ck_assert_msg(strstr(out, "no exchange with the node within 1 s"), "printed:\n%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "verify", "--node", "node-C", "--nmm", "127.0.0.1:1", NULL), 7, out, "verify, no service");
+	free(out);
+
 	/* No station there: exit 7. */
 	EXPECT_RC(activate(&out, 0, "activate", "127.0.0.1:1"), 7, out, "no station");
 	free(out);
@@ -595,6 +621,45 @@ START_TEST(lockouts_clones_unix_socket_reload_and_stop)
 }
 END_TEST
 
+START_TEST(the_connection_cap_and_the_module_checked)
+{
+	char *out = NULL, anchor[PATH_MAX + 16];
+	path_in(anchor, sizeof anchor, "station.akmp");
+	EXPECT_RC(nmm(&out, "init", "--anchor-out", anchor, NULL), 0, out, "init");
+	free(out);
+	/* The raw backend is refused: relationships only through akm-pkcs11. */
+	const char *argv[] = {nmmd_path, "--module", env.softhsm_path, "--token", STATION, "--pin-file", pin_file,
+	                      "--listen", "127.0.0.1:0", NULL};
+	EXPECT_RC(run_argv(argv, &out), 4, out, "akm-nmmd on the raw backend");
+	ck_assert_msg(strstr(out, "is not akm-pkcs11"), "printed:\n%s", out);
+	free(out);
+	/* Two connections at most: the third is told busy and closed. */
+	static const char *const cap[] = {"--max-connections", "2", NULL};
+	service_start(cap);
+	int a = raw_connect(), b = raw_connect();
+	usleep(200000);
+	int c = raw_connect();
+	uint8_t buf[AKM_PROTO_FRAME_MAX];
+	size_t n = read_frame(c, buf);
+	ck_assert_msg(n == 7 && buf[3] == AKM_PROTO_ERROR && buf[6] == AKM_PERR_BUSY, "third connection: %zu bytes", n);
+	close(c);
+	close(a);
+	close(b);
+}
+END_TEST
+
+static bool under_asan(void)
+{
+	char line[PATH_MAX + 256];
+	bool found = false;
+	FILE *maps = fopen("/proc/self/maps", "r");
+	while (maps && !found && fgets(line, sizeof line, maps))
+		found = strstr(line, "libasan.so") != NULL;
+	if (maps)
+		fclose(maps);
+	return found;
+}
+
 static long rss_kib(pid_t pid)
 {
 	char path[64], line[256];
@@ -632,7 +697,10 @@ START_TEST(a_flood_of_first_messages_keeps_no_state)
 	}
 	long after = rss_kib(sv.pid);
 	fprintf(stderr, "service VmRSS around 4000 replayed HELLOs: %ld -> %ld KiB\n", before, after);
-	ck_assert_msg(after - before < 1024, "the service grew by %ld KiB", after - before);
+	/* Under AddressSanitizer freed memory waits in its quarantine (up to
+	 * 256 MB): the figure says nothing there. */
+	if (!under_asan())
+		ck_assert_msg(after - before < 1024, "the service grew by %ld KiB", after - before);
 	/* None of them left a record. */
 	ck_assert_int_eq(count_records("node-A", "act-refused"), 0);
 }
@@ -717,6 +785,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, wrong_hardware_revoked_and_malformed_input);
 	tcase_add_test(tc, a_flood_of_first_messages_keeps_no_state);
 	tcase_add_test(tc, lockouts_clones_unix_socket_reload_and_stop);
+	tcase_add_test(tc, the_connection_cap_and_the_module_checked);
 	tcase_add_test(tc, two_hundred_at_once_and_a_kill_midway);
 }
 

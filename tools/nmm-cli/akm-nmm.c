@@ -37,7 +37,7 @@ static const optdef options[] = {
 	{"--protection", O_TEXT}, {"--passphrase-file", O_TEXT}, {"--generate-passphrase", O_FLAG},
 	{"--qr-png", O_TEXT}, {"--argon2-ops", O_NUMBER}, {"--argon2-mem-kib", O_NUMBER},
 	{"--se-module", O_TEXT}, {"--se-token", O_TEXT}, {"--se-pin-file", O_TEXT}, {"--pending", O_FLAG},
-	{"--reason", O_TEXT}, {"--verify", O_FLAG}, {"--delivery", O_TEXT},
+	{"--reason", O_TEXT}, {"--verify", O_FLAG}, {"--delivery", O_TEXT}, {"--nmm", O_TEXT}, {"--wait", O_TEXT},
 };
 enum { NOPTIONS = sizeof options / sizeof options[0], NCOMMON = 4 };
 
@@ -45,7 +45,8 @@ static const char common_usage[] =
 	"Common options: --module PATH (or AKM_MODULE), --token URI|LABEL (or AKM_TOKEN),\n"
 	"  --pin-file FILE (or AKM_PIN, or a prompt), --json, -h/--help.\n"
 	"Exit: 0 ok, 1 usage, 2 refused, 3 not found, 4 token/module failure,\n"
-	"  5 file-system error, 6 verification failed.\n";
+	"  5 file-system error, 6 verification failed, 7 the station service could not be\n"
+	"  reached or the node did not answer in time.\n";
 
 static void usage_all(FILE *f)
 {
