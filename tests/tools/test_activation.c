@@ -660,20 +660,6 @@ static bool under_asan(void)
 	return found;
 }
 
-static long rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long v = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			v = strtol(line + 6, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 START_TEST(a_flood_of_first_messages_keeps_no_state)
 {
 	provision_five();
@@ -687,7 +673,7 @@ START_TEST(a_flood_of_first_messages_keeps_no_state)
 	long before = 0;
 	for (int round = 0; round < 2; round++) {
 		if (round == 1)
-			before = rss_kib(sv.pid);
+			before = act_proc_kib(sv.pid, "VmRSS:");
 		for (int c = 0; c < (round ? 200 : 50); c++) {
 			int fd = raw_connect();
 			for (int k = 0; k < 20; k++)
@@ -695,7 +681,7 @@ START_TEST(a_flood_of_first_messages_keeps_no_state)
 			close(fd);
 		}
 	}
-	long after = rss_kib(sv.pid);
+	long after = act_proc_kib(sv.pid, "VmRSS:");
 	fprintf(stderr, "service VmRSS around 4000 replayed HELLOs: %ld -> %ld KiB\n", before, after);
 	/* Under AddressSanitizer freed memory waits in its quarantine (up to
 	 * 256 MB): the figure says nothing there. */

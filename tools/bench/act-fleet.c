@@ -395,3 +395,18 @@ void act_run_free(act_run *r)
 	free(r->rc);
 	memset(r, 0, sizeof *r);
 }
+
+long act_proc_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	size_t n = strlen(field);
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, field, n) == 0)
+			v = strtol(line + n, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}

@@ -70,4 +70,8 @@ int act_fleet_run(act_fleet *f, const char *addr, unsigned threads, uint8_t op, 
                   act_run *out, char *err, size_t errlen);
 void act_run_free(act_run *r);
 
+/* A "<field>: N kB" line of /proc/<pid>/status (e.g. "VmRSS:"), in KiB;
+ * -1 when it cannot be read. */
+long act_proc_kib(pid_t pid, const char *field);
+
 #endif

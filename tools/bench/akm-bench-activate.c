@@ -104,20 +104,6 @@ static bool token_alone(void *out, const void *arg)
 	return true;
 }
 
-static long vm_hwm_kib(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long v = -1;
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "VmHWM:", 6) == 0)
-			v = strtol(line + 6, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 /* The CPU time pid has used (user + system), in seconds. */
 static double cpu_s(pid_t pid)
 {
@@ -267,7 +253,7 @@ int main(int argc, char **argv)
 		}
 		act_run_free(&r);
 	}
-	printf("service vm_hwm_kib=%ld\n", vm_hwm_kib(sv.pid));
+	printf("service vm_hwm_kib=%ld\n", act_proc_kib(sv.pid, "VmHWM:"));
 out:
 	act_service_stop(&sv, SIGTERM);
 	act_fleet_free(&fleet);

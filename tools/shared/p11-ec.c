@@ -137,7 +137,12 @@ int akm_p11_verify_digest(akm_p11 *p, const uint8_t point[65], const uint8_t dig
 	return result;
 }
 
-int akm_p11_ecdh_aes(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], CK_OBJECT_HANDLE *key)
+/* C_DeriveKey with CKM_ECDH1_DERIVE (CKD_NULL, no shared data) and the
+ * peer's raw point into a 32-byte secret key of type kt; `extractable`
+ * gives a key whose value can be read (not sensitive), else a sensitive,
+ * non-extractable one with CKA_WRAP and CKA_UNWRAP. */
+static CK_RV ecdh_derive(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], CK_KEY_TYPE kt, bool extractable,
+                         CK_OBJECT_HANDLE *key)
 {
 	CK_ECDH1_DERIVE_PARAMS params = {
 		.kdf = CKD_NULL,
@@ -148,19 +153,26 @@ int akm_p11_ecdh_aes(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], 
 	};
 	CK_MECHANISM mech = { CKM_ECDH1_DERIVE, &params, sizeof params };
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE kt = CKK_AES;
 	CK_ULONG value_len = 32;
+	CK_BBOOL sensitive = extractable ? CK_FALSE : CK_TRUE;
+	CK_BBOOL wrap = extractable ? CK_FALSE : CK_TRUE;
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof cls },
 		{ CKA_KEY_TYPE, &kt, sizeof kt },
 		{ CKA_VALUE_LEN, &value_len, sizeof value_len },
 		{ CKA_TOKEN, &ck_false, sizeof ck_false },
-		{ CKA_SENSITIVE, &ck_true, sizeof ck_true },
-		{ CKA_EXTRACTABLE, &ck_false, sizeof ck_false },
-		{ CKA_WRAP, &ck_true, sizeof ck_true },
-		{ CKA_UNWRAP, &ck_true, sizeof ck_true },
+		{ CKA_SENSITIVE, &sensitive, sizeof sensitive },
+		{ CKA_EXTRACTABLE, extractable ? &ck_true : &ck_false, sizeof ck_true },
+		{ CKA_WRAP, &wrap, sizeof wrap },
+		{ CKA_UNWRAP, &wrap, sizeof wrap },
 	};
-	CK_RV rv = p->f->C_DeriveKey(p->session, &mech, priv, t, sizeof t / sizeof t[0], key);
+	/* A generic secret takes no CKA_WRAP/CKA_UNWRAP. */
+	return p->f->C_DeriveKey(p->session, &mech, priv, t, extractable ? 6 : 8, key);
+}
+
+int akm_p11_ecdh_aes(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], CK_OBJECT_HANDLE *key)
+{
+	CK_RV rv = ecdh_derive(p, priv, peer, CKK_AES, false, key);
 	if (rv != CKR_OK)
 		return akm_p11_fail(p, "C_DeriveKey", rv, "CKM_ECDH1_DERIVE");
 	return 0;
@@ -188,27 +200,8 @@ int akm_p11_aes_from_value(akm_p11 *p, const uint8_t value[32], CK_OBJECT_HANDLE
 
 int akm_p11_ecdh_secret(akm_p11 *p, CK_OBJECT_HANDLE priv, const uint8_t peer[65], uint8_t z[32])
 {
-	CK_ECDH1_DERIVE_PARAMS params = {
-		.kdf = CKD_NULL,
-		.ulSharedDataLen = 0,
-		.pSharedData = NULL,
-		.ulPublicDataLen = 65,
-		.pPublicData = (CK_BYTE_PTR)peer,
-	};
-	CK_MECHANISM mech = { CKM_ECDH1_DERIVE, &params, sizeof params };
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
-	CK_ULONG value_len = 32;
-	CK_ATTRIBUTE t[] = {
-		{ CKA_CLASS, &cls, sizeof cls },
-		{ CKA_KEY_TYPE, &kt, sizeof kt },
-		{ CKA_VALUE_LEN, &value_len, sizeof value_len },
-		{ CKA_TOKEN, &ck_false, sizeof ck_false },
-		{ CKA_SENSITIVE, &ck_false, sizeof ck_false },
-		{ CKA_EXTRACTABLE, &ck_true, sizeof ck_true },
-	};
 	CK_OBJECT_HANDLE key;
-	CK_RV rv = p->f->C_DeriveKey(p->session, &mech, priv, t, sizeof t / sizeof t[0], &key);
+	CK_RV rv = ecdh_derive(p, priv, peer, CKK_GENERIC_SECRET, true, &key);
 	if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_MECHANISM_PARAM_INVALID) {
 		p->rv = rv;
 		return 1; /* not a point of the curve */
