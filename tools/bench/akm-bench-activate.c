@@ -13,8 +13,10 @@
  *       (ephemeral P-256 key pair, ECDH read out, HMAC for PRK_3, HMAC for
  *       the verification), timed in a loop: the token-bound limit, and
  *       the ratio service / limit;
- *   (c) the service's CPU time per activation (user + system, from
- *       /proc) and its peak memory (VmHWM) after the runs.
+ *   (c) the CPU time per activation (user + system, from /proc) of the
+ *       service and of the nodes (this process: their threads and their
+ *       tokens), which together bound the rate on a machine they share;
+ *       the service's peak memory (VmHWM) after the runs.
  *
  * Output: one line per measurement, "name key=value ...", on stdout;
  * progress on stderr.  Exit status: 0 whatever the figures say, 1 when a
@@ -228,7 +230,7 @@ int main(int argc, char **argv)
 	rc = 0;
 	for (size_t l = 0; l < o.nlevels && !bench_interrupted; l++) {
 		act_run r;
-		double cpu0 = cpu_s(sv.pid);
+		double cpu0 = cpu_s(sv.pid), node_cpu0 = cpu_s(getpid());
 		if (act_fleet_run(&fleet, sv.addr, (unsigned)o.levels[l], AKM_OP_ACTIVATE, 0, o.seconds, &r, err,
 		                  sizeof err) != 0) {
 			fprintf(stderr, "akm-bench-activate: %s\n", err);
@@ -237,10 +239,11 @@ int main(int argc, char **argv)
 		}
 		double rate = (double)r.ok / r.seconds;
 		double svc_us = r.ok ? (cpu_s(sv.pid) - cpu0) * 1e6 / (double)r.ok : 0;
+		double node_us = r.ok ? (cpu_s(getpid()) - node_cpu0) * 1e6 / (double)r.ok : 0;
 		double p50 = percentile(r.lat_ms, r.nlat, 0.50), p99 = percentile(r.lat_ms, r.nlat, 0.99);
 		printf("activate concurrency=%lu ok=%zu failed=%zu seconds=%.2f per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
-		       "service_cpu_us=%.0f ratio_to_token_limit=%.2f\n",
-		       o.levels[l], r.ok, r.failed, r.seconds, rate, p50, p99, svc_us, rate / limit);
+		       "service_cpu_us=%.0f nodes_cpu_us=%.0f ratio_to_token_limit=%.2f\n",
+		       o.levels[l], r.ok, r.failed, r.seconds, rate, p50, p99, svc_us, node_us, rate / limit);
 		fflush(stdout);
 		if (r.failed) {
 			fprintf(stderr, "akm-bench-activate: %zu failed, the first: %s; the service's log ends:\n", r.failed,
