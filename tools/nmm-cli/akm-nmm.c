@@ -215,7 +215,8 @@ static int parse(int argc, char **argv, nmm_cli *cli, const nmm_cli_cmd **cmdp, 
 	return -1;
 }
 
-int main(int argc, char **argv)
+/* The command line, the command: its exit code. */
+static int run(int argc, char **argv)
 {
 	akm_secret_init();
 	akm_report_program("akm-nmm");
@@ -237,6 +238,13 @@ int main(int argc, char **argv)
 	free(seen);
 	free(args);
 	return code;
+}
+
+/* Whatever the command printed (text, --json, --help) must have reached
+ * stdout: a success whose output was lost is exit 5. */
+int main(int argc, char **argv)
+{
+	return akm_stdout_finish(run(argc, argv));
 }
 
 /* ---- what the command files share ---- */
