@@ -57,6 +57,21 @@ int run_argv(const char *const *argv, char **out)
 	return rc;
 }
 
+int run_argv_full(const char *const *argv, char **out)
+{
+	const char *full[NMM_MAX_ARGS + 4] = {"/bin/sh", "-c", "exec \"$@\" >/dev/full", "sh"};
+	size_t n = 4;
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		ck_assert_uint_lt(n, NMM_MAX_ARGS + 3);
+		full[n++] = argv[i];
+	}
+	full[n] = NULL;
+	return run_argv(full, out);
+}
+
+/* Where tool_v's programs write their stdout: the pipe, or /dev/full. */
+static bool stdout_full;
+
 /* prog sub [common options] args... NULL */
 static int tool_v(char **out, const char *prog, const char *sub, const char *const *common, va_list ap)
 {
@@ -72,7 +87,7 @@ static int tool_v(char **out, const char *prog, const char *sub, const char *con
 		argv[n++] = a;
 	}
 	argv[n] = NULL;
-	return run_argv(argv, out);
+	return stdout_full ? run_argv_full(argv, out) : run_argv(argv, out);
 }
 
 int nmm(char **out, const char *sub, ...)
@@ -91,6 +106,30 @@ int node(char **out, const char *label, const char *sub, ...)
 	va_list ap;
 	va_start(ap, sub);
 	int rc = tool_v(out, node_path, sub, common, ap);
+	va_end(ap);
+	return rc;
+}
+
+int nmm_full(char **out, const char *sub, ...)
+{
+	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file, NULL};
+	va_list ap;
+	va_start(ap, sub);
+	stdout_full = true;
+	int rc = tool_v(out, nmm_path, sub, common, ap);
+	stdout_full = false;
+	va_end(ap);
+	return rc;
+}
+
+int node_full(char **out, const char *label, const char *sub, ...)
+{
+	const char *common[] = {"--module", env.softhsm_path, "--token", label, "--pin-file", pin_file, NULL};
+	va_list ap;
+	va_start(ap, sub);
+	stdout_full = true;
+	int rc = tool_v(out, node_path, sub, common, ap);
+	stdout_full = false;
 	va_end(ap);
 	return rc;
 }

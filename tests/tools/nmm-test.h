@@ -49,6 +49,11 @@ int run_argv(const char *const *argv, char **out);
 int nmm(char **out, const char *sub, ...);
 /* akm-node SUB --module libsofthsm2.so --token LABEL --pin-file PIN args... NULL */
 int node(char **out, const char *label, const char *sub, ...);
+/* The same with the program's stdout on /dev/full (every write to it fails
+ * with ENOSPC); *out gets its stderr. */
+int run_argv_full(const char *const *argv, char **out);
+int nmm_full(char **out, const char *sub, ...);
+int node_full(char **out, const char *label, const char *sub, ...);
 /* The node's hardware value as akm-node reports it (its token serial). */
 void node_hw(const char *label, char *hw, size_t size);
 /* Token `label` through libsofthsm2.so directly (a node's secure element):

@@ -215,7 +215,8 @@ static int parse(int argc, char **argv, nmm_cli *cli, const nmm_cli_cmd **cmdp, 
 	return -1;
 }
 
-int main(int argc, char **argv)
+/* The command line, the command: its exit code. */
+static int run(int argc, char **argv)
 {
 	akm_secret_init();
 	akm_report_program("akm-nmm");
@@ -239,6 +240,13 @@ int main(int argc, char **argv)
 	return code;
 }
 
+/* Whatever the command printed (text, --json, --help) must have reached
+ * stdout: a success whose output was lost is exit 5. */
+int main(int argc, char **argv)
+{
+	return akm_stdout_finish(run(argc, argv));
+}
+
 /* ---- what the command files share ---- */
 
 bool nmm_cli_valid_text(const char *t, size_t max)
@@ -253,17 +261,22 @@ bool nmm_cli_valid_text(const char *t, size_t max)
 }
 
 /* Opens module/token and logs in with the PIN from pin_file, the variable
- * pin_env or a prompt; failures are "<cmd>: <prefix><why>". */
+ * pin_env or a prompt; failures are "<cmd>: <prefix><why>".  The station
+ * token's module must be akm-pkcs11 (checked before logging in). */
 static int open_logged_in(const nmm_cli *c, akm_p11 *p, const char *module, const char *token,
                           const char *pin_file, const char *pin_env, const char *prompt, const char *pin_what,
-                          const char *prefix)
+                          const char *prefix, bool station)
 {
 	akm_secret pin = {0};
 	char err[256];
 	if (akm_secret_read(&pin, pin_file, pin_env, prompt, pin_what, err, sizeof err) != 0)
 		return akm_report(AKM_RC_USAGE, c->cmd, "%s", err);
 	int code = AKM_RC_OK;
-	if (akm_p11_open(p, module, token) != 0 || akm_p11_login(p, pin.data, pin.len) != 0)
+	if (akm_p11_open(p, module, token) != 0)
+		code = akm_report(AKM_RC_TOKEN, c->cmd, "%s%s", prefix, p->err);
+	else if (station)
+		code = nmm_station_check_module(p, c->cmd, module);
+	if (code == AKM_RC_OK && akm_p11_login(p, pin.data, pin.len) != 0)
 		code = akm_report(AKM_RC_TOKEN, c->cmd, "%s%s", prefix, p->err);
 	akm_secret_free(&pin);
 	if (code != AKM_RC_OK)
@@ -280,7 +293,7 @@ int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p)
 		return akm_report(AKM_RC_USAGE, c->cmd, "no PKCS#11 module: give --module or set AKM_MODULE");
 	if (token != NULL && *token == '\0')
 		token = NULL;
-	return open_logged_in(c, p, module, token, c->pin_file, "AKM_PIN", "Station token PIN: ", "PIN", "");
+	return open_logged_in(c, p, module, token, c->pin_file, "AKM_PIN", "Station token PIN: ", "PIN", "", true);
 }
 
 int nmm_cli_station_open(const nmm_cli *c, nmm_station *s)
@@ -304,5 +317,5 @@ int nmm_cli_se_open(const nmm_cli *c, const char *module, const char *token, con
 	if (module == NULL || token == NULL)
 		return akm_report(AKM_RC_USAGE, c->cmd, "--se-module PATH and --se-token URI|LABEL are required");
 	return open_logged_in(c, se, module, token, pin_file, "AKM_SE_PIN", "Secure element PIN: ", "SE PIN",
-	                      "secure element: ");
+	                      "secure element: ", false);
 }

@@ -22,18 +22,25 @@ typedef struct export_opts {
 	bool argon2_ops_set, argon2_mem_set;
 } export_opts;
 
-static void print_passphrase(const nmm_cli *c, const akm_secret *pass)
+/* The generated passphrase, shown once and before anything is written: on
+ * stdout (with --json, the document begins with it, and the rest of it
+ * follows the export; on a terminal stderr also gets its QR code).  Only
+ * when stdout took it does the export go on: else AKM_RC_FILES. */
+static int show_passphrase(const nmm_cli *c, const akm_secret *pass, akm_json *j)
 {
 	if (c->json) {
 		if (isatty(STDERR_FILENO) == 1) {
 			fprintf(stderr, "batch passphrase (shown once):\n");
 			akm_qr_print(stderr, pass->data);
 		}
-		return;
+		akm_json_init(j, stdout);
+		akm_json_object_begin(j);
+		akm_json_kv_string(j, "passphrase", pass->data);
+	} else {
+		printf("batch passphrase (shown once): %s\n", pass->data);
+		akm_qr_print(stdout, pass->data);
 	}
-	printf("batch passphrase (shown once): %s\n", pass->data);
-	akm_qr_print(stdout, pass->data);
-	fflush(stdout);
+	return akm_stdout_check();
 }
 
 static const char *protection_name(uint8_t protection)
@@ -41,47 +48,52 @@ static const char *protection_name(uint8_t protection)
 	return protection == AKM_BUNDLE_NODE_KEY ? "node-key" : "passphrase";
 }
 
-static void print_exported(const nmm_cli *c, const export_opts *o, const nmm_export *x, const akm_secret *pass)
+/* What the export wrote (with --json into the document show_passphrase
+ * began, when it did: then also after a failure, so that the document is
+ * whole).  qr_png: the PNG written, or NULL. */
+static int print_exported(const nmm_cli *c, const export_opts *o, const nmm_export *x, const char *qr_png,
+                          akm_json *j, bool begun)
 {
 	if (!c->json) {
 		printf("exported %zu bundle%s to %s (%zu with a passphrase, %zu to the node key)\n", x->written,
 		       x->written == 1 ? "" : "s", o->out, x->pass_written, x->written - x->pass_written);
-		if (o->qr_png)
-			printf("passphrase QR code written to %s\n", o->qr_png);
-		return;
+		if (qr_png)
+			printf("passphrase QR code written to %s\n", qr_png);
+		return AKM_RC_OK;
 	}
-	akm_json j;
-	akm_json_init(&j, stdout);
-	akm_json_object_begin(&j);
-	akm_json_key(&j, "exported");
-	akm_json_array_begin(&j);
+	if (!begun) {
+		akm_json_init(j, stdout);
+		akm_json_object_begin(j);
+	}
+	akm_json_key(j, "exported");
+	akm_json_array_begin(j);
 	for (size_t i = 0; i < x->count; i++) {
+		if (!x->items[i].written)
+			continue;
 		char file[AKM_FMT_NAME_MAX + 8];
 		snprintf(file, sizeof file, "%s.akmb", x->items[i].n.name);
-		akm_json_object_begin(&j);
-		akm_json_kv_string(&j, "node", x->items[i].n.name);
-		akm_json_kv_string(&j, "file", file);
-		akm_json_kv_string(&j, "protection", protection_name(x->items[i].protection));
-		akm_json_kv_uint(&j, "sequence", x->items[i].seq);
-		akm_json_object_end(&j);
+		akm_json_object_begin(j);
+		akm_json_kv_string(j, "node", x->items[i].n.name);
+		akm_json_kv_string(j, "file", file);
+		akm_json_kv_string(j, "protection", protection_name(x->items[i].protection));
+		akm_json_kv_uint(j, "sequence", x->items[i].seq);
+		akm_json_object_end(j);
 	}
-	akm_json_array_end(&j);
-	akm_json_kv_string(&j, "dir", o->out);
-	akm_json_kv_string(&j, "anchor_file", NMM_ANCHOR_FILE);
-	if (x->npass > 0) {
-		akm_json_key(&j, "argon2id");
-		akm_json_object_begin(&j);
-		akm_json_kv_uint(&j, "opslimit", x->opslimit);
-		akm_json_kv_uint(&j, "memlimit_kib", x->memlimit_kib);
-		akm_json_kv_hex(&j, "salt", x->salt, sizeof x->salt);
-		akm_json_object_end(&j);
+	akm_json_array_end(j);
+	akm_json_kv_string(j, "dir", o->out);
+	akm_json_kv_string(j, "anchor_file", NMM_ANCHOR_FILE);
+	if (x->pass_written > 0) {
+		akm_json_key(j, "argon2id");
+		akm_json_object_begin(j);
+		akm_json_kv_uint(j, "opslimit", x->opslimit);
+		akm_json_kv_uint(j, "memlimit_kib", x->memlimit_kib);
+		akm_json_kv_hex(j, "salt", x->salt, sizeof x->salt);
+		akm_json_object_end(j);
 	}
-	if (o->generate_passphrase && x->pass_written > 0)
-		akm_json_kv_string(&j, "passphrase", pass->data);
-	if (o->qr_png)
-		akm_json_kv_string(&j, "qr_png", o->qr_png);
-	akm_json_object_end(&j);
-	akm_json_finish(&j);
+	if (qr_png)
+		akm_json_kv_string(j, "qr_png", qr_png);
+	akm_json_object_end(j);
+	return akm_json_finish(j);
 }
 
 /* The batch passphrase: generated, or read (file, AKM_PASSPHRASE, prompt). */
@@ -140,19 +152,35 @@ static int run_export(const nmm_cli *c, const void *opts)
 	if ((code = nmm_cli_station_open(c, &s)) != AKM_RC_OK)
 		return code;
 	akm_secret pass = {0};
+	akm_json j;
+	bool begun = false;            /* the --json document, begun with the passphrase */
+	const char *qr_written = NULL; /* the --qr-png file, once written */
 	if ((code = nmm_export_select(&s, &x)) == AKM_RC_OK && x.npass > 0)
 		code = get_passphrase(o, &pass);
-	if (code == AKM_RC_OK) {
-		code = nmm_export_run(&s, &x, x.npass > 0 ? &pass : NULL);
-		/* Shown once the bundles it protects exist, even if a later one failed. */
-		if (o->generate_passphrase && x.pass_written > 0) {
-			print_passphrase(c, &pass);
-			char err[512];
-			if (o->qr_png && akm_qr_png(o->qr_png, pass.data, 8, err, sizeof err) != 0 && code == AKM_RC_OK)
+	/* A generated passphrase is shown once, so it is shown first: when
+	 * stdout cannot take it, nothing is written, raised or audited. */
+	if (code == AKM_RC_OK && o->generate_passphrase && x.npass > 0) {
+		code = show_passphrase(c, &pass, &j);
+		begun = c->json && code == AKM_RC_OK;
+		char err[512];
+		if (code == AKM_RC_OK && o->qr_png) {
+			if (akm_qr_png(o->qr_png, pass.data, 8, err, sizeof err) != 0)
 				code = akm_report(AKM_RC_FILES, "export", "--qr-png: %s", err);
+			else
+				qr_written = o->qr_png;
 		}
+	}
+	if (code == AKM_RC_OK)
+		code = nmm_export_run(&s, &x, x.npass > 0 ? &pass : NULL);
+	/* No QR code of a passphrase that protects nothing. */
+	if (qr_written && x.pass_written == 0) {
+		unlink(qr_written);
+		qr_written = NULL;
+	}
+	if (code == AKM_RC_OK || begun) {
+		int out = print_exported(c, o, &x, qr_written, &j, begun);
 		if (code == AKM_RC_OK)
-			print_exported(c, o, &x, &pass);
+			code = out;
 	}
 	akm_secret_free(&pass);
 	nmm_export_free(&x);
@@ -211,12 +239,12 @@ static int open_all(const nmm_cli *c, const se_opts *o, nmm_station *s, nmm_node
 	return code;
 }
 
-static void print_written(const nmm_cli *c, const nmm_node *n, const nmm_se_result *r)
+static int print_written(const nmm_cli *c, const nmm_node *n, const nmm_se_result *r)
 {
 	if (!c->json) {
 		printf("%s: written into secure element %s (sequence %llu)\n", n->name, r->serial,
 		       (unsigned long long)r->state.seq);
-		return;
+		return AKM_RC_OK;
 	}
 	akm_json j;
 	akm_json_init(&j, stdout);
@@ -228,21 +256,21 @@ static void print_written(const nmm_cli *c, const nmm_node *n, const nmm_se_resu
 	akm_json_kv_uint(&j, "sequence", r->state.seq);
 	akm_json_kv_string(&j, "status", nmm_status_name(n->status));
 	akm_json_object_end(&j);
-	akm_json_finish(&j);
+	return akm_json_finish(&j);
 }
 
 /* verify's verdict: with --json also when the node failed verification. */
-static void print_verified(const nmm_cli *c, const nmm_node *n, const nmm_se_result *r)
+static int print_verified(const nmm_cli *c, const nmm_node *n, const nmm_se_result *r)
 {
 	if (!c->json) {
 		if (r->differs != NULL)
-			return;
+			return AKM_RC_OK;
 		char nid[2 * AKM_FMT_ID_MAX + 1], pid[2 * AKM_FMT_ID_MAX + 1];
 		akm_hex_encode(r->state.node_id, r->state.node_id_len, nid);
 		akm_hex_encode(r->state.pr_id, r->state.pr_id_len, pid);
 		printf("%s: verified (AKM ID %s, PR ID %s, sequence %llu)\n", n->name, nid, pid,
 		       (unsigned long long)r->state.seq);
-		return;
+		return AKM_RC_OK;
 	}
 	akm_json j;
 	akm_json_init(&j, stdout);
@@ -258,14 +286,14 @@ static void print_verified(const nmm_cli *c, const nmm_node *n, const nmm_se_res
 		akm_json_kv_uint(&j, "sequence", r->state.seq);
 	}
 	akm_json_object_end(&j);
-	akm_json_finish(&j);
+	return akm_json_finish(&j);
 }
 
 /* write-se or verify: the library call, then its result; `shown` is the
  * code (besides success) that still has a result to show. */
 static int run_se(const nmm_cli *c, const se_opts *o,
                   int (*op)(nmm_station *, nmm_node *, akm_p11 *, nmm_se_result *),
-                  void (*print)(const nmm_cli *, const nmm_node *, const nmm_se_result *), int shown)
+                  int (*print)(const nmm_cli *, const nmm_node *, const nmm_se_result *), int shown)
 {
 	nmm_station s;
 	nmm_node n;
@@ -275,8 +303,11 @@ static int run_se(const nmm_cli *c, const se_opts *o,
 		return code;
 	nmm_se_result r;
 	code = op(&s, &n, &se, &r);
-	if (code == AKM_RC_OK || code == shown)
-		print(c, &n, &r);
+	if (code == AKM_RC_OK || code == shown) {
+		int out = print(c, &n, &r);
+		if (code == AKM_RC_OK)
+			code = out;
+	}
 	akm_p11_close(&se);
 	nmm_station_close(&s);
 	return code;
@@ -319,8 +350,9 @@ static int run_verify_net(const nmm_cli *c, const se_opts *o)
 			akm_json_kv_uint(&j, "time", v.time);
 			akm_json_kv_uint(&j, "audit_seq", v.seq);
 			akm_json_object_end(&j);
-			if (akm_json_finish(&j) != 0 && code == AKM_RC_OK)
-				code = akm_report(AKM_RC_FILES, "stdout", "write failed");
+			int out = akm_json_finish(&j);
+			if (code == AKM_RC_OK)
+				code = out;
 		} else if (code == AKM_RC_OK) {
 			printf("%s: verified over the network (%s from %s, audit record %llu)\n", n.name, v.action, v.peer,
 			       (unsigned long long)v.seq);

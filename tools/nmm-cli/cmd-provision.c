@@ -14,7 +14,7 @@ typedef struct provision_opts {
 	bool count_set;
 } provision_opts;
 
-static void print_provisioned(const nmm_cli *c, const nmm_plan *p)
+static int print_provisioned(const nmm_cli *c, const nmm_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (p->e[i].error)
@@ -26,7 +26,7 @@ static void print_provisioned(const nmm_cli *c, const nmm_plan *p)
 			if (p->e[i].meanwhile)
 				printf("%s: already present (provisioned meanwhile by another run)\n", p->e[i].name);
 		printf("provisioned %zu, already present %zu, failed %zu\n", p->provisioned, p->present, p->failed);
-		return;
+		return AKM_RC_OK;
 	}
 	akm_json j;
 	akm_json_init(&j, stdout);
@@ -56,7 +56,7 @@ static void print_provisioned(const nmm_cli *c, const nmm_plan *p)
 	}
 	akm_json_array_end(&j);
 	akm_json_object_end(&j);
-	akm_json_finish(&j);
+	return akm_json_finish(&j);
 }
 
 static int run_provision(const nmm_cli *c, const void *opts)
@@ -96,8 +96,9 @@ static int run_provision(const nmm_cli *c, const void *opts)
 		nmm_station_close(&s);
 	}
 	if (code == AKM_RC_OK) {
-		print_provisioned(c, &p);
-		code = p.failed ? AKM_RC_REFUSED : AKM_RC_OK;
+		code = print_provisioned(c, &p);
+		if (code == AKM_RC_OK && p.failed)
+			code = AKM_RC_REFUSED;
 	}
 	nmm_plan_free(&p);
 	return code;
@@ -151,7 +152,7 @@ static int run_enroll(const nmm_cli *c, const void *opts)
 		akm_json_kv_hex(&j, "pr_id", out.pr_id, sizeof out.pr_id);
 		akm_json_kv_string(&j, "node_key_fingerprint", out.key_fingerprint);
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
+		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
 		printf("enrolled %s (hw-id %s), pending approval\nnode key fingerprint: %s\n", e.r.name, out.hw,
 		       out.key_fingerprint);
@@ -193,7 +194,7 @@ static int change_state(const nmm_cli *c, const char *reason, CK_ULONG to, const
 		akm_json_kv_string(&j, "state", nmm_state_name(to));
 		akm_json_kv_string(&j, "previous_state", nmm_state_name(from));
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
+		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
 		printf("%s: %s\n", name, to == CKV_AKM_STATE_ACTIVE ? "approved (active)"
 		                          : strcmp(action, "revoke") == 0 ? "revoked" : "rejected (revoked)");

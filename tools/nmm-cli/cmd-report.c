@@ -76,7 +76,7 @@ static int run_list(const nmm_cli *c, const void *opts)
 			json_node(&j, &nodes[i]);
 		akm_json_array_end(&j);
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
+		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
 		size_t pending = 0;
 		printf("%-24s %-9s %-9s %4s %-24s %-20s %s\n", "NAME", "STATE", "STATUS", "SEQ", "HW-ID", "CREATED", "SITE");
@@ -162,7 +162,9 @@ static int emit_records(const nmm_cli *c, nmm_station *s, const CK_OBJECT_HANDLE
 	if (c->json) {
 		akm_json_array_end(j);
 		akm_json_object_end(j);
-		akm_json_finish(j);
+		int out = akm_json_finish(j);
+		if (code == AKM_RC_OK)
+			code = out;
 	}
 	return code;
 }
@@ -250,7 +252,9 @@ static int print_verified(const nmm_cli *c, size_t count, const nmm_audit_check 
 			akm_json_kv_string(&j, "error", v->why);
 		}
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
+		int out = akm_json_finish(&j);
+		if (v->valid && out != AKM_RC_OK)
+			return out;
 	}
 	if (!v->valid)
 		return akm_report(AKM_RC_VERIFY, "audit", "%s", v->why);

@@ -54,7 +54,7 @@ static int run_init(const nmm_cli *c, const void *opts)
 		akm_json_kv_string(&j, "anchor_fingerprint", fp);
 		akm_json_kv_string(&j, "anchor_file", o->anchor_out);
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
+		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
 		char hex[2 * AKM_FMT_ID_MAX + 1];
 		akm_hex_encode(s.id, s.id_len, hex);
@@ -108,7 +108,7 @@ static int run_anchor(const nmm_cli *c, const void *opts)
 		akm_json_kv_string(&j, "anchor_fingerprint", fp);
 		akm_json_kv_string(&j, "anchor_file", o->out);
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
+		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
 		printf("anchor fingerprint: %s\nanchor written to %s\n", fp, o->out);
 	}

@@ -394,15 +394,11 @@ static int open_station(service *sv)
 		return AKM_RC_USAGE;
 	}
 	int rc = AKM_RC_OK;
-	CK_INFO info;
 	if (akm_p11_open(&s->p, module, token && *token ? token : NULL) != 0) {
 		logmsg(LOG_ERR, "%s", s->p.err);
 		rc = AKM_RC_TOKEN;
-	} else if (s->p.f->C_GetInfo(&info) != CKR_OK ||
-	           memcmp(info.manufacturerID, AKM_PKCS11_MANUFACTURER, sizeof AKM_PKCS11_MANUFACTURER - 1) != 0) {
-		logmsg(LOG_ERR, "%s is not akm-pkcs11 (its CK_INFO.manufacturerID differs): the service keeps its "
-		       "relationships only through akm-pkcs11.so", module);
-		rc = AKM_RC_TOKEN;
+	} else if ((rc = nmm_station_check_module(&s->p, "module", module)) != AKM_RC_OK) {
+		/* reported: the relationships live only behind akm-pkcs11.so */
 	} else if (akm_p11_login(&s->p, pin->data, pin->len) != 0) {
 		logmsg(LOG_ERR, "%s", s->p.err);
 		rc = AKM_RC_TOKEN;

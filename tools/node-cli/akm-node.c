@@ -146,7 +146,8 @@ static int parse(const opt_table *t, int argc, char **argv, const node_cli_cmd *
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The command line, the command: its exit code. */
+static int run(int argc, char **argv)
 {
 	akm_secret_init();
 	akm_report_program("akm-node");
@@ -189,6 +190,13 @@ int main(int argc, char **argv)
 	}
 	free(opts);
 	return code;
+}
+
+/* Whatever the command printed (text, --json, --help) must have reached
+ * stdout: a success whose output was lost is exit 5. */
+int main(int argc, char **argv)
+{
+	return akm_stdout_finish(run(argc, argv));
 }
 
 /* ---- the token ---- */

@@ -30,7 +30,7 @@ static int run_hw_id(const node_cli *c, const void *opts, int npos, char **pos)
 			akm_json_object_begin(&j);
 			akm_json_kv_string(&j, "hw_id", serial);
 			akm_json_object_end(&j);
-			akm_json_finish(&j);
+			rc = akm_json_finish(&j);
 		} else {
 			printf("%s\n", serial);
 		}
@@ -90,11 +90,10 @@ static int run_id(const node_cli *c, const void *opts, int npos, char **pos)
 		akm_json_kv_uint(&j, "imported", s.imported);
 		akm_json_kv_string(&j, "bundle_sha256", bh);
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
-	} else {
-		printf("AKM ID: %s\nPR ID: %s\nstation: %s\nsequence: %llu\nname: %s\n", node_id, pr_id, st,
-		       (unsigned long long)s.seq, s.name);
+		return akm_json_finish(&j);
 	}
+	printf("AKM ID: %s\nPR ID: %s\nstation: %s\nsequence: %llu\nname: %s\n", node_id, pr_id, st,
+	       (unsigned long long)s.seq, s.name);
 	return 0;
 }
 
@@ -144,7 +143,7 @@ static int run_request(const node_cli *c, const void *opts, int npos, char **pos
 			akm_json_kv_string(&j, "out", o->out);
 			akm_json_kv_string(&j, "node_key_sha256", kfph);
 			akm_json_object_end(&j);
-			akm_json_finish(&j);
+			rc = akm_json_finish(&j);
 		} else {
 			printf("request for %s (hardware value %s) written to %s; node key SHA-256 %s\n", o->name, hw,
 			       o->out, kfph);

@@ -54,10 +54,9 @@ static int run_trust(const node_cli *c, const void *opts, int npos, char **pos)
 		akm_json_kv_string(&j, "station", id);
 		akm_json_kv_string(&j, "fingerprint", fph);
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
-	} else {
-		printf("trusted station %s (anchor fingerprint %s)\n", id, fph);
+		return akm_json_finish(&j);
 	}
+	printf("trusted station %s (anchor fingerprint %s)\n", id, fph);
 	return 0;
 }
 
@@ -80,7 +79,7 @@ typedef struct import_opts {
 	const char *dir, *hw_id, *passphrase_file, *anchor;
 } import_opts;
 
-static void print_imported(const node_cli *c, const char *path, const akm_node_state *s)
+static int print_imported(const node_cli *c, const char *path, const akm_node_state *s)
 {
 	char node_id[2 * AKM_FMT_ID_MAX + 1], pr_id[2 * AKM_FMT_ID_MAX + 1], st[2 * AKM_FMT_ID_MAX + 1];
 	akm_hex_encode(s->node_id, s->node_id_len, node_id);
@@ -97,11 +96,11 @@ static void print_imported(const node_cli *c, const char *path, const akm_node_s
 		akm_json_kv_string(&j, "station", st);
 		akm_json_kv_uint(&j, "sequence", s->seq);
 		akm_json_object_end(&j);
-		akm_json_finish(&j);
-	} else {
-		printf("imported %s: node %s, AKM ID %s, PR ID %s, sequence %llu\n", path, s->name, node_id, pr_id,
-		       (unsigned long long)s->seq);
+		return akm_json_finish(&j);
 	}
+	printf("imported %s: node %s, AKM ID %s, PR ID %s, sequence %llu\n", path, s->name, node_id, pr_id,
+	       (unsigned long long)s->seq);
+	return 0;
 }
 
 static int run_import(const node_cli *c, const void *opts, int npos, char **pos)
@@ -143,7 +142,7 @@ static int run_import(const node_cli *c, const void *opts, int npos, char **pos)
 	}
 	akm_node_state s;
 	if ((rc = akm_node_import_finish(&p, &job, job.wants_passphrase ? &pass : NULL, &s)) == 0)
-		print_imported(c, job.path, &s);
+		rc = print_imported(c, job.path, &s);
 out:
 	akm_node_import_end(&p, &job);
 	akm_secret_free(&pass);

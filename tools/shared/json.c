@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lib/hex.h"
+#include "shared/report.h"
 
 void akm_json_init(akm_json *j, FILE *f)
 {
@@ -173,7 +174,9 @@ void akm_json_null(akm_json *j)
 int akm_json_finish(akm_json *j)
 {
 	fputc('\n', j->f);
-	return fflush(j->f) == 0 && !ferror(j->f) ? 0 : -1;
+	if (j->f == stdout)
+		return akm_stdout_check();
+	return fflush(j->f) == 0 && !ferror(j->f) ? AKM_RC_OK : AKM_RC_FILES;
 }
 
 void akm_json_kv_string(akm_json *j, const char *key, const char *s)

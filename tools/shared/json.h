@@ -35,8 +35,10 @@ void akm_json_uint(akm_json *j, uint64_t v);
 void akm_json_int(akm_json *j, int64_t v);
 void akm_json_bool(akm_json *j, bool v);
 void akm_json_null(akm_json *j);
-/* Ends the document with a newline and flushes; -1 when writing failed. */
-int akm_json_finish(akm_json *j);
+/* Ends the document with a newline and flushes: AKM_RC_OK, or AKM_RC_FILES
+ * when writing failed (for stdout reported once as akm_stdout_check does,
+ * report.h). */
+int akm_json_finish(akm_json *j) __attribute__((warn_unused_result));
 
 /* Shorthands for "key": value members. */
 void akm_json_kv_string(akm_json *j, const char *key, const char *s);

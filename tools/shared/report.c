@@ -1,9 +1,12 @@
 /* Messages of the tools' libraries (report.h). */
 #include "shared/report.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static akm_report_fn sink;
 static void *sink_ctx;
@@ -58,4 +61,29 @@ int akm_report_why(int code, const char *what, const char *why)
 {
 	deliver(what, why != NULL && why[0] != '\0' ? why : NULL);
 	return code;
+}
+
+static bool stdout_failed;
+
+int akm_stdout_check(void)
+{
+	if (stdout_failed)
+		return AKM_RC_FILES;
+	errno = 0;
+	int flushed = fflush(stdout);
+	int e = errno;
+	if (flushed == 0 && !ferror(stdout))
+		return AKM_RC_OK;
+	stdout_failed = true;
+	/* The reason is known when this flush failed; an earlier write's
+	 * (stdio's own, its buffer full) is only known to have failed. */
+	if (flushed != 0 && e != 0)
+		return akm_report(AKM_RC_FILES, "stdout", "write failed: %s", strerror(e));
+	return akm_report(AKM_RC_FILES, "stdout", "write failed");
+}
+
+int akm_stdout_finish(int code)
+{
+	int out = akm_stdout_check();
+	return code == AKM_RC_OK ? out : code;
 }

@@ -33,4 +33,18 @@ int akm_report(int code, const char *what, const char *fmt, ...) __attribute__((
 /* Reports "<what>: <why>", or "<what>" alone when why is NULL or empty. */
 int akm_report_why(int code, const char *what, const char *why);
 
+/* ---- stdout: every write checked ----
+ * A command's output is its result (the shown-once passphrase among it):
+ * when stdout cannot take it, the command fails with AKM_RC_FILES and
+ * "stdout: write failed: <why>" on stderr, reported once however often it
+ * is checked. */
+
+/* Flushes stdout: AKM_RC_OK when everything written to it so far reached
+ * it, else AKM_RC_FILES (reported).  A command that must not change
+ * anything unless its output was shown calls it before the change. */
+int akm_stdout_check(void);
+/* At the end of a command (the mains call it with the command's code):
+ * code, or AKM_RC_FILES when the command succeeded but stdout failed. */
+int akm_stdout_finish(int code);
+
 #endif

@@ -18,6 +18,34 @@
 #include "lib/hex.h"
 #include "lib/rv.h"
 
+int nmm_station_check_module(akm_p11 *p, const char *what, const char *module)
+{
+	CK_INFO info;
+	CK_RV rv = p->f->C_GetInfo(&info);
+	if (rv != CKR_OK)
+		return akm_report(AKM_RC_TOKEN, what, "%s: C_GetInfo: %s", module, akm_rv_name(rv));
+	size_t n = sizeof info.manufacturerID;
+	while (n > 0 && (info.manufacturerID[n - 1] == ' ' || info.manufacturerID[n - 1] == '\0'))
+		n--;
+	size_t want = sizeof AKM_PKCS11_MANUFACTURER - 1;
+	if (n == want && memcmp(info.manufacturerID, AKM_PKCS11_MANUFACTURER, want) == 0)
+		return AKM_RC_OK;
+	char id[sizeof info.manufacturerID * 4 + 1];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = info.manufacturerID[i];
+		if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\')
+			id[k++] = (char)c;
+		else
+			k += (size_t)snprintf(id + k, sizeof id - k, "\\x%02x", c);
+	}
+	id[k] = '\0';
+	return akm_report(AKM_RC_TOKEN, what,
+	                  "%s is not akm-pkcs11 (CK_INFO.manufacturerID is \"%s\"): the station keeps its "
+	                  "relationships only through akm-pkcs11.so",
+	                  module, id);
+}
+
 /* One "key=value" line of the record into s. */
 static void record_field(nmm_station *s, const char *key, size_t klen, const char *val, size_t vlen,
                          bool *have_id)
