@@ -9,7 +9,7 @@
  *     anchor and no QR code on the drive, `list --json` (states, statuses,
  *     sequences) and the whole audit trail as before;
  *   - akm-nmm on the raw SoftHSM2 module (init, list, provision): exit 4,
- *     the message names the module and its CK_INFO.manufacturerID, and
+ *     the message names the module and its token's CK_TOKEN_INFO.manufacturerID, and
  *     nothing is created: through akm-pkcs11 the station is still not
  *     initialised.
  */
@@ -221,7 +221,7 @@ START_TEST(test_raw_backend_refused)
 	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
 		EXPECT_RC(run_argv(runs[i], &out), 4, out, runs[i][1]);
 		ck_assert_msg(strstr(out, env.softhsm_path) && strstr(out, "is not akm-pkcs11") &&
-		                  strstr(out, "CK_INFO.manufacturerID is \"SoftHSM"),
+		                  strstr(out, "CK_TOKEN_INFO.manufacturerID is \"SoftHSM"),
 		              "%s printed:\n%s", runs[i][1], out);
 		free(out);
 	}

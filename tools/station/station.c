@@ -20,20 +20,20 @@
 
 int nmm_station_check_module(akm_p11 *p, const char *what, const char *module)
 {
-	CK_INFO info;
-	CK_RV rv = p->f->C_GetInfo(&info);
-	if (rv != CKR_OK)
-		return akm_report(AKM_RC_TOKEN, what, "%s: C_GetInfo: %s", module, akm_rv_name(rv));
-	size_t n = sizeof info.manufacturerID;
-	while (n > 0 && (info.manufacturerID[n - 1] == ' ' || info.manufacturerID[n - 1] == '\0'))
+	/* The token, not the module: through p11-kit-proxy (whose own CK_INFO
+	 * names p11-kit) the station token still says who presents it, and a
+	 * raw backend token beside it says something else. */
+	const CK_UTF8CHAR *m = p->token.manufacturerID;
+	size_t n = sizeof p->token.manufacturerID;
+	while (n > 0 && (m[n - 1] == ' ' || m[n - 1] == '\0'))
 		n--;
 	size_t want = sizeof AKM_PKCS11_MANUFACTURER - 1;
-	if (n == want && memcmp(info.manufacturerID, AKM_PKCS11_MANUFACTURER, want) == 0)
+	if (n == want && memcmp(m, AKM_PKCS11_MANUFACTURER, want) == 0)
 		return AKM_RC_OK;
-	char id[sizeof info.manufacturerID * 4 + 1];
+	char id[sizeof p->token.manufacturerID * 4 + 1];
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = info.manufacturerID[i];
+		unsigned char c = m[i];
 		if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\')
 			id[k++] = (char)c;
 		else
@@ -41,8 +41,8 @@ int nmm_station_check_module(akm_p11 *p, const char *what, const char *module)
 	}
 	id[k] = '\0';
 	return akm_report(AKM_RC_TOKEN, what,
-	                  "%s is not akm-pkcs11 (CK_INFO.manufacturerID is \"%s\"): the station keeps its "
-	                  "relationships only through akm-pkcs11.so",
+	                  "%s is not akm-pkcs11 (the token's CK_TOKEN_INFO.manufacturerID is \"%s\"): the station keeps "
+	                  "its relationships only through akm-pkcs11.so",
 	                  module, id);
 }
 

@@ -55,12 +55,14 @@ typedef struct nmm_station {
 	uint8_t point[AKM_FMT_POINT_LEN];
 } nmm_station;
 
-/* The station keeps its relationships only through akm-pkcs11: the module
- * p was opened from (path `module`) must say so in CK_INFO.manufacturerID.
- * AKM_RC_OK, or AKM_RC_TOKEN reported as "<what>: <module> is not
- * akm-pkcs11 (CK_INFO.manufacturerID is "..."): ...".  akm-nmm and
- * akm-nmmd call it before logging in; a node's own token (akm-node) and a
- * secure element may be any module. */
+/* The station keeps its relationships only through akm-pkcs11: the token p
+ * selected (in the module at path `module`) must be presented by it, as its
+ * CK_TOKEN_INFO.manufacturerID says (so p11-kit-proxy leading to akm-pkcs11
+ * passes, and the raw backend token does not).  AKM_RC_OK, or AKM_RC_TOKEN
+ * reported as "<what>: <module> is not akm-pkcs11 (the token's
+ * CK_TOKEN_INFO.manufacturerID is "..."): ...".  akm-nmm and akm-nmmd call
+ * it before logging in; a node's own token (akm-node) and a secure element
+ * may be any module. */
 int nmm_station_check_module(akm_p11 *p, const char *what, const char *module);
 /* Reads the station objects of the open token s->p: AKM_RC_OK,
  * AKM_RC_NOT_FOUND (silently: no station in this token) or AKM_RC_TOKEN. */
