@@ -454,6 +454,149 @@ START_TEST(test_operation_rules)
 }
 END_TEST
 
+/* §5.8–5.12: once an update (or C_DigestKey) was given to an operation, its
+ * single-part call is CKR_OPERATION_ACTIVE and the operation goes on: the
+ * Final still finishes it, with the result of the whole message.  SoftHSM2
+ * alone answers the single-part call (test_softhsm_alone_is_lax). */
+START_TEST(test_single_part_after_update)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	it_open(&t);
+	CK_OBJECT_HANDLE aes = it_aes_key(&t, t.s, CK_FALSE), hkey = it_hmac_key(&t, t.s);
+	CK_BYTE iv[16] = {7}, plain[64], ct[96], ct1[96], back[96], out[96];
+	memset(plain, 0x3c, sizeof plain);
+	CK_MECHANISM cbc = {CKM_AES_CBC_PAD, iv, sizeof iv};
+	CK_ULONG len, n;
+
+	/* Encryption: the one-shot answer first, then the same in parts. */
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &cbc, aes), CKR_OK);
+	CK_ULONG ct1len = sizeof ct1;
+	ck_assert_int_eq(f->C_Encrypt(t.s, plain, sizeof plain, ct1, &ct1len), CKR_OK);
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &cbc, aes), CKR_OK);
+	len = sizeof ct;
+	ck_assert_int_eq(f->C_EncryptUpdate(t.s, plain, 32, ct, &len), CKR_OK);
+	CK_ULONG ctlen = len;
+	n = sizeof out;
+	ck_assert_int_eq(f->C_Encrypt(t.s, plain, sizeof plain, out, &n), CKR_OPERATION_ACTIVE);
+	ck_assert_int_eq(f->C_Encrypt(t.s, plain, sizeof plain, NULL, &n), CKR_OPERATION_ACTIVE); /* length query too */
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &cbc, aes), CKR_OPERATION_ACTIVE);
+	len = sizeof ct - ctlen;
+	ck_assert_int_eq(f->C_EncryptUpdate(t.s, plain + 32, 32, ct + ctlen, &len), CKR_OK);
+	ctlen += len;
+	len = sizeof ct - ctlen;
+	ck_assert_int_eq(f->C_EncryptFinal(t.s, ct + ctlen, &len), CKR_OK);
+	ctlen += len;
+	ck_assert_uint_eq(ctlen, ct1len);
+	ck_assert(memcmp(ct, ct1, ctlen) == 0);
+	ck_assert_int_eq(f->C_EncryptFinal(t.s, out, &n), CKR_OPERATION_NOT_INITIALIZED);
+	/* A new Init starts single-part again. */
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &cbc, aes), CKR_OK);
+	n = sizeof out;
+	ck_assert_int_eq(f->C_Encrypt(t.s, plain, sizeof plain, out, &n), CKR_OK);
+
+	/* Decryption. */
+	ck_assert_int_eq(f->C_DecryptInit(t.s, &cbc, aes), CKR_OK);
+	len = sizeof back;
+	ck_assert_int_eq(f->C_DecryptUpdate(t.s, ct, 32, back, &len), CKR_OK);
+	CK_ULONG backlen = len;
+	n = sizeof out;
+	ck_assert_int_eq(f->C_Decrypt(t.s, ct, ctlen, out, &n), CKR_OPERATION_ACTIVE);
+	len = sizeof back - backlen;
+	ck_assert_int_eq(f->C_DecryptUpdate(t.s, ct + 32, ctlen - 32, back + backlen, &len), CKR_OK);
+	backlen += len;
+	len = sizeof back - backlen;
+	ck_assert_int_eq(f->C_DecryptFinal(t.s, back + backlen, &len), CKR_OK);
+	backlen += len;
+	ck_assert_uint_eq(backlen, sizeof plain);
+	ck_assert(memcmp(back, plain, sizeof plain) == 0);
+
+	/* Digest: C_DigestUpdate, and C_DigestKey, are updates. */
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	CK_BYTE d1[32], d2[32];
+	ck_assert_int_eq(f->C_DigestInit(t.s, &sha), CKR_OK);
+	len = sizeof d1;
+	ck_assert_int_eq(f->C_Digest(t.s, plain, sizeof plain, d1, &len), CKR_OK);
+	ck_assert_int_eq(f->C_DigestInit(t.s, &sha), CKR_OK);
+	ck_assert_int_eq(f->C_DigestUpdate(t.s, plain, 10), CKR_OK);
+	len = sizeof d2;
+	ck_assert_int_eq(f->C_Digest(t.s, plain, sizeof plain, d2, &len), CKR_OPERATION_ACTIVE);
+	ck_assert_int_eq(f->C_DigestUpdate(t.s, plain + 10, sizeof plain - 10), CKR_OK);
+	len = sizeof d2;
+	ck_assert_int_eq(f->C_DigestFinal(t.s, d2, &len), CKR_OK);
+	ck_assert(memcmp(d1, d2, 32) == 0);
+	ck_assert_int_eq(f->C_DigestInit(t.s, &sha), CKR_OK);
+	ck_assert_int_eq(f->C_DigestKey(t.s, aes), CKR_OK);
+	len = sizeof d2;
+	ck_assert_int_eq(f->C_Digest(t.s, plain, sizeof plain, d2, &len), CKR_OPERATION_ACTIVE);
+	ck_assert_int_eq(f->C_DigestFinal(t.s, d2, &len), CKR_OK);
+	ck_assert_int_eq(f->C_DigestFinal(t.s, d2, &len), CKR_OPERATION_NOT_INITIALIZED);
+
+	/* Signature and verification (HMAC). */
+	CK_MECHANISM hmac = {CKM_SHA256_HMAC, NULL, 0};
+	CK_BYTE mac[32], mac2[32];
+	ck_assert_int_eq(f->C_SignInit(t.s, &hmac, hkey), CKR_OK);
+	len = sizeof mac;
+	ck_assert_int_eq(f->C_Sign(t.s, plain, sizeof plain, mac, &len), CKR_OK);
+	ck_assert_int_eq(f->C_SignInit(t.s, &hmac, hkey), CKR_OK);
+	ck_assert_int_eq(f->C_SignUpdate(t.s, plain, 20), CKR_OK);
+	len = sizeof mac2;
+	ck_assert_int_eq(f->C_Sign(t.s, plain, sizeof plain, mac2, &len), CKR_OPERATION_ACTIVE);
+	ck_assert_int_eq(f->C_SignUpdate(t.s, plain + 20, sizeof plain - 20), CKR_OK);
+	len = sizeof mac2;
+	ck_assert_int_eq(f->C_SignFinal(t.s, mac2, &len), CKR_OK);
+	ck_assert(memcmp(mac, mac2, 32) == 0);
+	ck_assert_int_eq(f->C_VerifyInit(t.s, &hmac, hkey), CKR_OK);
+	ck_assert_int_eq(f->C_VerifyUpdate(t.s, plain, 20), CKR_OK);
+	ck_assert_int_eq(f->C_Verify(t.s, plain, sizeof plain, mac, sizeof mac), CKR_OPERATION_ACTIVE);
+	ck_assert_int_eq(f->C_VerifyUpdate(t.s, plain + 20, sizeof plain - 20), CKR_OK);
+	ck_assert_int_eq(f->C_VerifyFinal(t.s, mac, sizeof mac), CKR_OK);
+	ck_assert_int_eq(f->C_VerifyFinal(t.s, mac, sizeof mac), CKR_OPERATION_NOT_INITIALIZED);
+
+	/* An update that fails ends the operation; the next Init is
+	 * single-part. */
+	ck_assert_int_eq(f->C_SignInit(t.s, &hmac, hkey), CKR_OK);
+	ck_assert_int_eq(f->C_SignUpdate(t.s, NULL, 5), CKR_ARGUMENTS_BAD);
+	ck_assert_int_eq(f->C_SignInit(t.s, &hmac, hkey), CKR_OK);
+	len = sizeof mac2;
+	ck_assert_int_eq(f->C_Sign(t.s, plain, sizeof plain, mac2, &len), CKR_OK);
+	ck_assert(memcmp(mac, mac2, 32) == 0);
+}
+END_TEST
+
+/* SoftHSM2 alone (2.6 on Debian 12), what the two tests above correct:
+ * the single-part call after an update succeeds, and a CBC IV of the
+ * wrong length is CKR_MECHANISM_INVALID.  Documents docs/conformance.md's
+ * "SoftHSM2 alone" column; if a newer backend becomes strict, this test
+ * says so and the rows can go. */
+START_TEST(test_softhsm_alone_is_lax)
+{
+	void *dl = NULL;
+	CK_FUNCTION_LIST *f = akm_test_load_module(t.env.softhsm_path, &dl);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->C_Initialize(NULL), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot(f, t.env.token_label, &slot), CKR_OK);
+	CK_SESSION_HANDLE s;
+	ck_assert_int_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_int_eq(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)),
+	                 CKR_OK);
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	CK_BYTE data[16] = {0}, d[32];
+	CK_ULONG len = sizeof d;
+	ck_assert_int_eq(f->C_DigestInit(s, &sha), CKR_OK);
+	ck_assert_int_eq(f->C_DigestUpdate(s, data, sizeof data), CKR_OK);
+	ck_assert_int_eq(f->C_Digest(s, data, sizeof data, d, &len), CKR_OK); /* the spec: CKR_OPERATION_ACTIVE */
+	it_ctx direct = t;
+	direct.f = f;
+	CK_OBJECT_HANDLE aes = it_aes_key(&direct, s, CK_FALSE);
+	CK_BYTE iv[16] = {0};
+	CK_MECHANISM cbc = {CKM_AES_CBC, iv, 15};
+	ck_assert_int_eq(f->C_EncryptInit(s, &cbc, aes), CKR_MECHANISM_INVALID); /* the spec: ..._PARAM_INVALID */
+	ck_assert_int_eq(f->C_Finalize(NULL), CKR_OK);
+	dlclose(dl);
+}
+END_TEST
+
 START_TEST(test_objects_and_attributes)
 {
 	CK_FUNCTION_LIST *f = t.f;
@@ -633,6 +776,8 @@ int main(void)
 	tcase_add_test(tc, test_reinitialised_token_keeps_its_slot);
 	tcase_add_test(tc, test_bogus_handles);
 	tcase_add_test(tc, test_operation_rules);
+	tcase_add_test(tc, test_single_part_after_update);
+	tcase_add_test(tc, test_softhsm_alone_is_lax);
 	tcase_add_test(tc, test_objects_and_attributes);
 	tcase_add_test(tc, test_key_pairs_wrap_derive);
 	tcase_add_test(tc, test_interface_discovery);
