@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/mechanisms.h"
 #include "core/object.h"
 
 /* ---- the session's operation state ----------------------------------------------- */
@@ -201,6 +202,8 @@ CK_RV akm_core_op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM *mech, CK_
 	rv = akm_core_session_ops(h, &c, 0, op, mech->mechanism, key_required ? key : 0, 0, AKM_PARTS_ANY);
 	if (rv != CKR_OK)
 		return rv;
+	if ((rv = akm_core_mechanism_params(mech)) != CKR_OK)
+		goto refused;
 	CK_OBJECT_HANDLE bkey = 0;
 	if (key_required && (rv = akm_core_use_key(&c, key, use_of(op), &bkey)) != CKR_OK)
 		goto refused;

@@ -563,6 +563,84 @@ START_TEST(test_single_part_after_update)
 }
 END_TEST
 
+/* Mechanism parameters the module checks itself (core's table of
+ * parameter rules): a CBC IV that is not one block, GCM parameters out of
+ * range, are CKR_MECHANISM_PARAM_INVALID (SoftHSM2 alone says
+ * CKR_MECHANISM_INVALID or CKR_ARGUMENTS_BAD), and nothing is left active. */
+START_TEST(test_mechanism_parameters)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	it_open(&t);
+	CK_OBJECT_HANDLE aes = it_aes_key(&t, t.s, CK_FALSE), other = it_aes_key(&t, t.s, CK_FALSE);
+	CK_BYTE iv[32] = {1}, plain[32] = {2}, out[128];
+	CK_ULONG n;
+	static const CK_MECHANISM_TYPE cbcs[] = {CKM_AES_CBC, CKM_AES_CBC_PAD};
+	for (size_t i = 0; i < 2; i++) {
+		CK_MECHANISM bad[] = {{cbcs[i], iv, 15}, {cbcs[i], iv, 17}, {cbcs[i], iv, 8},
+		                      {cbcs[i], NULL, 0}, {cbcs[i], NULL, 16}, {cbcs[i], iv, 0}};
+		for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+			ck_assert_int_eq(f->C_EncryptInit(t.s, &bad[j], aes), CKR_MECHANISM_PARAM_INVALID);
+			ck_assert_int_eq(f->C_DecryptInit(t.s, &bad[j], aes), CKR_MECHANISM_PARAM_INVALID);
+		}
+		/* Nothing was left active: the right IV works at once. */
+		CK_MECHANISM good = {cbcs[i], iv, 16};
+		ck_assert_int_eq(f->C_EncryptInit(t.s, &good, aes), CKR_OK);
+		n = sizeof out;
+		ck_assert_int_eq(f->C_Encrypt(t.s, plain, sizeof plain, out, &n), CKR_OK);
+	}
+	/* The same rule for wrapping and unwrapping, checked before the
+	 * backend sees the mechanism (SoftHSM2 has no CBC key wrap at all). */
+	CK_MECHANISM wbad = {CKM_AES_CBC_PAD, iv, 12};
+	n = sizeof out;
+	ck_assert_int_eq(f->C_WrapKey(t.s, &wbad, aes, other, out, &n), CKR_MECHANISM_PARAM_INVALID);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE ut[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &no, 1}};
+	CK_OBJECT_HANDLE unwrapped = 0;
+	memset(out, 0x11, 48);
+	ck_assert_int_eq(f->C_UnwrapKey(t.s, &wbad, aes, out, 48, ut, 3, &unwrapped), CKR_MECHANISM_PARAM_INVALID);
+
+	/* AES-GCM: IV of 1 to 256 bytes, tag of 96..128 bits in bytes or
+	 * 32/64 (NIST SP 800-38D), the structure's own size. */
+	CK_GCM_PARAMS p = gcm_params(iv);
+	CK_MECHANISM gcm = {CKM_AES_GCM, &p, sizeof p};
+	static const CK_ULONG bad_tags[] = {0, 8, 16, 48, 100, 136, 256};
+	for (size_t i = 0; i < sizeof bad_tags / sizeof bad_tags[0]; i++) {
+		p.ulTagBits = bad_tags[i];
+		ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+		ck_assert_int_eq(f->C_DecryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+	}
+	p = gcm_params(iv);
+	p.ulIvLen = 0;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+	p.ulIvLen = 257;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+	p = gcm_params(iv);
+	p.pIv = NULL;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+	p = gcm_params(iv);
+	p.pAAD = NULL;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+	p = gcm_params(iv);
+	gcm.ulParameterLen = sizeof p - 1;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+	gcm.pParameter = NULL;
+	gcm.ulParameterLen = 0;
+	ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_MECHANISM_PARAM_INVALID);
+	/* Tags the rule allows work, and nothing was left active. */
+	gcm = (CK_MECHANISM){CKM_AES_GCM, &p, sizeof p};
+	static const CK_ULONG good_tags[] = {96, 104, 120, 128};
+	for (size_t i = 0; i < sizeof good_tags / sizeof good_tags[0]; i++) {
+		p.ulTagBits = good_tags[i];
+		ck_assert_int_eq(f->C_EncryptInit(t.s, &gcm, aes), CKR_OK);
+		n = sizeof out;
+		ck_assert_int_eq(f->C_Encrypt(t.s, plain, sizeof plain, out, &n), CKR_OK);
+		ck_assert_uint_eq(n, sizeof plain + good_tags[i] / 8);
+	}
+}
+END_TEST
+
 /* SoftHSM2 alone (2.6 on Debian 12), what the two tests above correct:
  * the single-part call after an update succeeds, and a CBC IV of the
  * wrong length is CKR_MECHANISM_INVALID.  Documents docs/conformance.md's
@@ -777,6 +855,7 @@ int main(void)
 	tcase_add_test(tc, test_bogus_handles);
 	tcase_add_test(tc, test_operation_rules);
 	tcase_add_test(tc, test_single_part_after_update);
+	tcase_add_test(tc, test_mechanism_parameters);
 	tcase_add_test(tc, test_softhsm_alone_is_lax);
 	tcase_add_test(tc, test_objects_and_attributes);
 	tcase_add_test(tc, test_key_pairs_wrap_derive);
