@@ -4,6 +4,7 @@
  * states them, including where SoftHSM2 itself is lax.
  */
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "common.h"
+#include "../../src/module/pkcs11-v3.h" /* the 3.0 types, absent from p11-kit 0.24 */
 
 static it_ctx t;
 
@@ -813,27 +815,111 @@ START_TEST(test_key_pairs_wrap_derive)
 }
 END_TEST
 
+/* PKCS#11 3.0 interface discovery: a complete 3.0 list (the default) beside
+ * the 2.40 one, both "PKCS 11"; the 3.0 functions the module cannot do
+ * answer CKR_FUNCTION_NOT_SUPPORTED and change nothing. */
 START_TEST(test_interface_discovery)
 {
-	typedef struct { CK_CHAR *name; void *list; CK_FLAGS flags; } iface;
-	CK_RV (*get_list)(iface *, CK_ULONG *) = (CK_RV(*)(iface *, CK_ULONG *))dlsym(t.dl, "C_GetInterfaceList");
-	CK_RV (*get)(CK_UTF8CHAR *, CK_VERSION *, iface **, CK_FLAGS) =
-		(CK_RV(*)(CK_UTF8CHAR *, CK_VERSION *, iface **, CK_FLAGS))dlsym(t.dl, "C_GetInterface");
+	CK_C_GetInterfaceList get_list = (CK_C_GetInterfaceList)dlsym(t.dl, "C_GetInterfaceList");
+	CK_C_GetInterface get = (CK_C_GetInterface)dlsym(t.dl, "C_GetInterface");
 	ck_assert_ptr_nonnull(get_list);
 	ck_assert_ptr_nonnull(get);
 	CK_ULONG n = 0;
+	ck_assert_int_eq(get_list(NULL, NULL), CKR_ARGUMENTS_BAD);
 	ck_assert_int_eq(get_list(NULL, &n), CKR_OK);
-	ck_assert_uint_eq(n, 1);
-	iface list[1];
+	ck_assert_uint_eq(n, 2);
+	CK_INTERFACE list[2];
+	n = 1;
+	ck_assert_int_eq(get_list(list, &n), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(n, 2);
 	ck_assert_int_eq(get_list(list, &n), CKR_OK);
-	ck_assert_str_eq((char *)list[0].name, "PKCS 11");
-	ck_assert_ptr_eq(list[0].list, t.f);
-	iface *one = NULL;
+	ck_assert_str_eq((char *)list[0].pInterfaceName, "PKCS 11");
+	ck_assert_str_eq((char *)list[1].pInterfaceName, "PKCS 11");
+	ck_assert_uint_eq(list[0].flags, 0);
+	ck_assert_uint_eq(list[1].flags, 0);
+	CK_FUNCTION_LIST_3_0 *f3 = list[0].pFunctionList;
+	ck_assert_int_eq(f3->version.major, 3);
+	ck_assert_int_eq(f3->version.minor, 0);
+	ck_assert_ptr_eq(list[1].pFunctionList, t.f); /* the 2.40 list is C_GetFunctionList's */
+	ck_assert_int_eq(t.f->version.major, 2);
+	ck_assert_int_eq(t.f->version.minor, 40);
+	/* The 3.0 list is complete, and its v2.40 part is the 2.40 list's. */
+	void *const *fp = (void *const *)&f3->C_Initialize;
+	size_t nfp = (sizeof *f3 - offsetof(CK_FUNCTION_LIST_3_0, C_Initialize)) / sizeof(void *);
+	ck_assert_uint_eq(nfp, 68 + 24);
+	for (size_t i = 0; i < nfp; i++)
+		ck_assert_msg(fp[i] != NULL, "3.0 list entry %zu is NULL", i);
+	ck_assert(memcmp(&f3->C_Initialize, &t.f->C_Initialize,
+	                 sizeof *t.f - offsetof(CK_FUNCTION_LIST, C_Initialize)) == 0);
+	ck_assert_ptr_eq((void *)f3->C_GetInterfaceList, (void *)get_list);
+	ck_assert_ptr_eq((void *)f3->C_GetInterface, (void *)get);
+
+	/* C_GetInterface: the default is 3.0; each version by number; a name,
+	 * version or flag it lacks is CKR_ARGUMENTS_BAD. */
+	CK_INTERFACE *one = NULL;
+	ck_assert_int_eq(get(NULL, NULL, &one, 0), CKR_OK);
+	ck_assert_ptr_eq(one->pFunctionList, f3);
 	ck_assert_int_eq(get((CK_UTF8CHAR *)"PKCS 11", NULL, &one, 0), CKR_OK);
-	ck_assert_ptr_eq(one->list, t.f);
-	CK_VERSION v3 = {3, 0};
-	ck_assert_int_eq(get(NULL, &v3, &one, 0), CKR_ARGUMENTS_BAD);
+	ck_assert_ptr_eq(one->pFunctionList, f3);
+	CK_VERSION v30 = {3, 0}, v240 = {2, 40}, v31 = {3, 1}, v220 = {2, 20};
+	ck_assert_int_eq(get(NULL, &v30, &one, 0), CKR_OK);
+	ck_assert_ptr_eq(one->pFunctionList, f3);
+	ck_assert_int_eq(get((CK_UTF8CHAR *)"PKCS 11", &v240, &one, 0), CKR_OK);
+	ck_assert_ptr_eq(one->pFunctionList, t.f);
+	one = NULL;
+	ck_assert_int_eq(get(NULL, &v31, &one, 0), CKR_ARGUMENTS_BAD);
+	ck_assert_int_eq(get(NULL, &v220, &one, 0), CKR_ARGUMENTS_BAD);
 	ck_assert_int_eq(get((CK_UTF8CHAR *)"Vendor", NULL, &one, 0), CKR_ARGUMENTS_BAD);
+	ck_assert_int_eq(get(NULL, NULL, &one, CKF_INTERFACE_FORK_SAFE), CKR_ARGUMENTS_BAD);
+	ck_assert_ptr_null(one);
+	ck_assert_int_eq(get(NULL, NULL, NULL, 0), CKR_ARGUMENTS_BAD);
+	ck_assert_int_eq(f3->C_GetInterfaceList(NULL, &n), CKR_OK);
+
+	/* Through the 3.0 list, an ordinary session works; the 3.0-only
+	 * functions are not supported and leave it as it was. */
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+	ck_assert_int_eq(f3->C_Initialize(&args), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot((CK_FUNCTION_LIST *)f3, t.env.token_label, &slot), CKR_OK);
+	CK_SESSION_HANDLE s;
+	ck_assert_int_eq(f3->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	CK_UTF8CHAR *pin = (CK_UTF8CHAR *)AKM_TEST_USER_PIN;
+	ck_assert_int_eq(f3->C_LoginUser(s, CKU_USER, pin, strlen(AKM_TEST_USER_PIN), (CK_UTF8CHAR *)"u", 1),
+	                 CKR_FUNCTION_NOT_SUPPORTED);
+	CK_SESSION_INFO si;
+	ck_assert_int_eq(f3->C_GetSessionInfo(s, &si), CKR_OK);
+	ck_assert_uint_eq(si.state, CKS_RW_PUBLIC_SESSION); /* not logged in */
+	ck_assert_int_eq(f3->C_Login(s, CKU_USER, pin, strlen(AKM_TEST_USER_PIN)), CKR_OK);
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	CK_BYTE data[8] = {0}, d[32];
+	CK_ULONG len = sizeof d;
+	ck_assert_int_eq(f3->C_DigestInit(s, &sha), CKR_OK);
+	ck_assert_int_eq(f3->C_SessionCancel(s, CKF_DIGEST), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_Digest(s, data, sizeof data, d, &len), CKR_OK); /* not cancelled */
+	ck_assert_int_eq(f3->C_MessageEncryptInit(s, &sha, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_EncryptMessage(s, NULL, 0, NULL, 0, data, 8, d, &len), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_EncryptMessageBegin(s, NULL, 0, NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_EncryptMessageNext(s, NULL, 0, data, 8, d, &len, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_MessageEncryptFinal(s), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_MessageDecryptInit(s, &sha, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_DecryptMessage(s, NULL, 0, NULL, 0, data, 8, d, &len), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_DecryptMessageBegin(s, NULL, 0, NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_DecryptMessageNext(s, NULL, 0, data, 8, d, &len, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_MessageDecryptFinal(s), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_MessageSignInit(s, &sha, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_SignMessage(s, NULL, 0, data, 8, d, &len), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_SignMessageBegin(s, NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_SignMessageNext(s, NULL, 0, data, 8, d, &len), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_MessageSignFinal(s), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_MessageVerifyInit(s, &sha, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_VerifyMessage(s, NULL, 0, data, 8, d, 32), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_VerifyMessageBegin(s, NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_VerifyMessageNext(s, NULL, 0, data, 8, d, 32), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_int_eq(f3->C_MessageVerifyFinal(s), CKR_FUNCTION_NOT_SUPPORTED);
+	CK_INFO info;
+	ck_assert_int_eq(f3->C_GetInfo(&info), CKR_OK);
+	ck_assert_int_eq(info.cryptokiVersion.major, 2); /* the module's own version: see conformance.md */
+
 	/* Only C_* symbols leave the module. */
 	ck_assert_ptr_null(dlsym(t.dl, "akm_core_initialize"));
 	ck_assert_ptr_null(dlsym(t.dl, "akm_hmap_get"));
