@@ -45,6 +45,7 @@ typedef struct akm_call {
 	CK_SESSION_HANDLE bs;      /* backend session */
 	unsigned active;           /* the session's active operations when resolved */
 	unsigned stale;            /* ... and those that may linger in the backend */
+	unsigned multipart;        /* ... and those an update was given to */
 	bool rw;                   /* a read/write session */
 } akm_call;
 

@@ -37,6 +37,8 @@ typedef struct akm_session {
 	uint32_t slot;
 	unsigned active; /* enum akm_op bits */
 	unsigned stale;  /* ended here, maybe not in the backend */
+	unsigned multipart; /* active ops an update was given to (§5.8–5.12):
+	                     * their single-part call is CKR_OPERATION_ACTIVE */
 	bool rw;
 	CK_MECHANISM_TYPE mechanism[8]; /* per enum akm_op bit */
 	CK_OBJECT_HANDLE key[8];
@@ -79,15 +81,27 @@ akm_relationships *akm_core_relationships(const akm_call *c);
 CK_RV akm_core_registry_open(void);
 
 /* ---- sessions.c ---- */
+/* What a call of an operation is, for the rule that a multi-part operation
+ * cannot be finished by the single-part call (§5.8–5.12: C_Encrypt "must be
+ * called after C_EncryptInit without intervening C_EncryptUpdate calls"). */
+typedef enum akm_parts {
+	AKM_PARTS_ANY,    /* Init, Final, the recover calls */
+	AKM_PARTS_UPDATE, /* an update: the `require` ops become multi-part */
+	AKM_PARTS_SINGLE, /* C_Encrypt, C_Decrypt, C_Digest, C_Sign, C_Verify:
+	                   * CKR_OPERATION_ACTIVE, nothing changed, when a
+	                   * `require` op is multi-part */
+} akm_parts;
+
 /* Resolves the session and, in the same critical section, updates its
  * operations: every op in `require` must be active (else
  * CKR_OPERATION_NOT_INITIALIZED), no op in `begin` may be (else
- * CKR_OPERATION_ACTIVE); `begin` ops become active with `mechanism` and
- * `key`, `end` ops inactive.  c->active is the state before the change.  One
- * lock round trip where a lookup and an update would take two: the calls of
- * an operation are the module's hot path. */
+ * CKR_OPERATION_ACTIVE), and `parts` holds (above); `begin` ops become
+ * active (single-part until an update) with `mechanism` and `key`, `end` ops
+ * inactive.  c->active and c->multipart are the state before the change.
+ * One lock round trip where a lookup and an update would take two: the
+ * calls of an operation are the module's hot path. */
 CK_RV akm_core_session_ops(CK_SESSION_HANDLE h, akm_call *c, unsigned require, unsigned begin,
-                           CK_MECHANISM_TYPE mechanism, CK_OBJECT_HANDLE key, unsigned end);
+                           CK_MECHANISM_TYPE mechanism, CK_OBJECT_HANDLE key, unsigned end, akm_parts parts);
 /* Forgets our session (after the backend closed it) and its session objects;
  * logs the slot out when it was the slot's last session (§5.6). */
 void akm_core_session_remove(CK_SESSION_HANDLE h);

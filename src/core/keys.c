@@ -45,7 +45,10 @@ CK_RV akm_core_wrap_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE wra
 		return akm_core_relationships(c) == NULL ? CKR_MECHANISM_INVALID
 		                                         : v->wrap(c, m, wrapping, key, out, out_len);
 	CK_OBJECT_HANDLE bkey, bwrapping;
-	CK_RV rv = akm_core_use_key(c, key, AKM_USE_EXTRACT, &bkey);
+	CK_RV rv = akm_core_mechanism_params(m);
+	if (rv != CKR_OK)
+		return rv;
+	rv = akm_core_use_key(c, key, AKM_USE_EXTRACT, &bkey);
 	if (rv != CKR_OK)
 		return rv;
 	if ((rv = akm_core_use_key(c, wrapping, AKM_USE_WRAP, &bwrapping)) != CKR_OK)
@@ -57,7 +60,10 @@ CK_RV akm_core_unwrap_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE u
                           CK_ULONG wrapped_len, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_HANDLE bunwrapping, key;
-	CK_RV rv = akm_core_use_key(c, unwrapping, AKM_USE_UNWRAP, &bunwrapping);
+	CK_RV rv = akm_core_mechanism_params(m);
+	if (rv != CKR_OK)
+		return rv;
+	rv = akm_core_use_key(c, unwrapping, AKM_USE_UNWRAP, &bunwrapping);
 	if (rv != CKR_OK)
 		return rv == CKR_KEY_HANDLE_INVALID ? CKR_UNWRAPPING_KEY_HANDLE_INVALID : rv;
 	rv = akm_backend_unwrap_key(c->be, c->bs, m, bunwrapping, wrapped, wrapped_len, tmpl, count, &key);

@@ -86,6 +86,55 @@ static CK_RV export_wrap(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE wr
 	return cls->export(c, key, m->pParameter, out, out_len);
 }
 
+/* ---- parameters of the backend's mechanisms ------------------------------------- */
+
+/* GCM (PKCS#11 v2.40 Current Mechanisms §2.12.3): an IV of 1 to 256
+ * bytes, AAD given when its length is, and a tag NIST SP 800-38D §5.2.1.2
+ * allows (96 to 128 bits in whole bytes, or 32 or 64); PKCS#11's "any value
+ * between 0 and 128" would allow tags no verifier should trust, and bit
+ * counts that are not whole bytes no backend computes. */
+static bool gcm_ok(const CK_MECHANISM *m)
+{
+	const CK_GCM_PARAMS *p = m->pParameter;
+	if (p == NULL || m->ulParameterLen != sizeof *p)
+		return false;
+	if (p->pIv == NULL || p->ulIvLen == 0 || p->ulIvLen > 256 || (p->pAAD == NULL && p->ulAADLen > 0))
+		return false;
+	CK_ULONG t = p->ulTagBits;
+	return t == 32 || t == 64 || (t >= 96 && t <= 128 && t % 8 == 0);
+}
+
+/* The parameter rules the module checks itself, whatever the backend
+ * answers (SoftHSM2 says CKR_MECHANISM_INVALID for a CBC IV of the wrong
+ * length, CKR_ARGUMENTS_BAD for none): a parameter that breaks one is
+ * CKR_MECHANISM_PARAM_INVALID (§5.8 and the mechanisms' sections).  One
+ * row per mechanism: a fixed IV length (the block size, §2.10 AES, §2.22
+ * DES3 of Current Mechanisms), or a check. */
+static const struct {
+	CK_MECHANISM_TYPE type;
+	CK_ULONG iv_len; /* the parameter is an IV of exactly this length, or 0 */
+	bool (*ok)(const CK_MECHANISM *m);
+} param_rules[] = {
+	{CKM_AES_CBC, 16, NULL},
+	{CKM_AES_CBC_PAD, 16, NULL},
+	{CKM_DES3_CBC, 8, NULL},
+	{CKM_DES3_CBC_PAD, 8, NULL},
+	{CKM_AES_GCM, 0, gcm_ok},
+};
+
+CK_RV akm_core_mechanism_params(const CK_MECHANISM *m)
+{
+	for (size_t i = 0; i < sizeof param_rules / sizeof param_rules[0]; i++) {
+		if (param_rules[i].type != m->mechanism)
+			continue;
+		bool ok = param_rules[i].ok != NULL
+		              ? param_rules[i].ok(m)
+		              : m->pParameter != NULL && m->ulParameterLen == param_rules[i].iv_len;
+		return ok ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
+	}
+	return CKR_OK;
+}
+
 static const akm_vendor_mechanism vendor_mechanisms[] = {
 	{CKM_AKM_RELATIONSHIP_GEN, {32, 32, CKF_GENERATE}, generate_one, NULL},
 	{CKM_AKM_RELATIONSHIP_BATCH_GEN, {32, 32, CKF_GENERATE}, generate_batch, NULL},

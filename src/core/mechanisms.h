@@ -21,4 +21,9 @@ typedef struct akm_vendor_mechanism {
  * registry's slot: elsewhere they are CKR_MECHANISM_INVALID. */
 const akm_vendor_mechanism *akm_vendor_mechanism_find(CK_MECHANISM_TYPE type);
 
+/* CKR_MECHANISM_PARAM_INVALID when a backend mechanism's parameter breaks
+ * the module's table of parameter rules (CBC IVs, GCM parameters), else
+ * CKR_OK: checked before the backend sees the mechanism. */
+CK_RV akm_core_mechanism_params(const CK_MECHANISM *m);
+
 #endif

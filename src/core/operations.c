@@ -4,7 +4,10 @@
  * does: an operation ends after any error other than CKR_BUFFER_TOO_SMALL
  * (and a successful length query), a second Init while one is active is
  * CKR_OPERATION_ACTIVE, a call without Init is CKR_OPERATION_NOT_INITIALIZED,
- * an unknown key is CKR_KEY_HANDLE_INVALID.  An operation ended here that
+ * an unknown key is CKR_KEY_HANDLE_INVALID, and once an update (or
+ * C_DigestKey) was given to an operation its single-part call (C_Encrypt,
+ * C_Decrypt, C_Digest, C_Sign, C_Verify) is CKR_OPERATION_ACTIVE and leaves
+ * the operation active, for its Final to end.  An operation ended here that
  * the backend may still consider active is marked stale and ended there
  * before the next Init (backend quirks.c).
  */
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/mechanisms.h"
 #include "core/object.h"
 
 /* ---- the session's operation state ----------------------------------------------- */
@@ -27,6 +31,7 @@ void akm_core_ops_end(const akm_call *c, unsigned ops, bool stale)
 	akm_session *s = session_inlock(c);
 	if (s != NULL) {
 		s->active &= ~ops;
+		s->multipart &= ~ops;
 		if (stale)
 			s->stale |= ops;
 	}
@@ -40,6 +45,19 @@ static void ops_resume(const akm_call *c, unsigned ops)
 	akm_session *s = session_inlock(c);
 	if (s != NULL)
 		s->active |= ops;
+	akm_mutex_unlock(akm_core.lock);
+}
+
+/* An update the backend did not do (CKR_FUNCTION_NOT_SUPPORTED) leaves the
+ * ops as single-part as they were before it (c->multipart). */
+static void ops_not_updated(const akm_call *c, unsigned ops)
+{
+	if ((c->multipart & ops) == ops)
+		return;
+	akm_mutex_lock(akm_core.lock);
+	akm_session *s = session_inlock(c);
+	if (s != NULL)
+		s->multipart &= ~(ops & ~c->multipart);
 	akm_mutex_unlock(akm_core.lock);
 }
 
@@ -181,9 +199,11 @@ CK_RV akm_core_op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM *mech, CK_
 		return (rv = akm_core_session(h, &c)) != CKR_OK ? rv : CKR_ARGUMENTS_BAD;
 	/* The operation is marked active with the session lookup, and unmarked
 	 * if the backend refuses. */
-	rv = akm_core_session_ops(h, &c, 0, op, mech->mechanism, key_required ? key : 0, 0);
+	rv = akm_core_session_ops(h, &c, 0, op, mech->mechanism, key_required ? key : 0, 0, AKM_PARTS_ANY);
 	if (rv != CKR_OK)
 		return rv;
+	if ((rv = akm_core_mechanism_params(mech)) != CKR_OK)
+		goto refused;
 	CK_OBJECT_HANDLE bkey = 0;
 	if (key_required && (rv = akm_core_use_key(&c, key, use_of(op), &bkey)) != CKR_OK)
 		goto refused;
@@ -227,15 +247,19 @@ CK_RV akm_core_op_inout(CK_SESSION_HANDLE h, unsigned ops, CK_BYTE *in, CK_ULONG
 {
 	akm_call c;
 	/* A final call with an output buffer almost always ends the operation,
-	 * so it is marked ended with the session lookup. */
+	 * so it is marked ended with the session lookup.  A single-part call
+	 * after an update is refused there, the operation left as it was. */
 	bool end_now = final && out != NULL;
-	CK_RV rv = akm_core_session_ops(h, &c, ops, 0, 0, 0, end_now ? ops : 0);
+	CK_RV rv = akm_core_session_ops(h, &c, ops, 0, 0, 0, end_now ? ops : 0,
+	                                final ? AKM_PARTS_SINGLE : AKM_PARTS_UPDATE);
 	if (rv != CKR_OK)
 		return rv;
 	if ((in == NULL && in_len > 0) || out_len == NULL)
 		return op_refuse(&c, ops);
 	rv = akm_backend_op_inout(c.be, fn, c.bs, in, in_len, out, out_len);
 	rv = check_result(&c, ops, rv);
+	if (!final && rv == CKR_FUNCTION_NOT_SUPPORTED)
+		ops_not_updated(&c, ops);
 	if (end_now)
 		op_ended(&c, ops, rv, out);
 	else if (!keeps_operation(rv, out) && (final || rv != CKR_OK))
@@ -246,13 +270,15 @@ CK_RV akm_core_op_inout(CK_SESSION_HANDLE h, unsigned ops, CK_BYTE *in, CK_ULONG
 CK_RV akm_core_op_update(CK_SESSION_HANDLE h, unsigned op, CK_BYTE *part, CK_ULONG len, size_t fn)
 {
 	akm_call c;
-	CK_RV rv = akm_core_session_ops(h, &c, op, 0, 0, 0, 0);
+	CK_RV rv = akm_core_session_ops(h, &c, op, 0, 0, 0, 0, AKM_PARTS_UPDATE);
 	if (rv != CKR_OK)
 		return rv;
 	if (part == NULL && len > 0)
 		return op_refuse(&c, op);
 	rv = akm_backend_op_in(c.be, fn, c.bs, part, len);
-	if (rv != CKR_OK && rv != CKR_FUNCTION_NOT_SUPPORTED)
+	if (rv == CKR_FUNCTION_NOT_SUPPORTED)
+		ops_not_updated(&c, op);
+	else if (rv != CKR_OK)
 		akm_core_ops_end(&c, op, true);
 	return rv;
 }
@@ -261,7 +287,7 @@ CK_RV akm_core_op_final(CK_SESSION_HANDLE h, unsigned op, CK_BYTE *out, CK_ULONG
 {
 	akm_call c;
 	bool end_now = out != NULL;
-	CK_RV rv = akm_core_session_ops(h, &c, op, 0, 0, 0, end_now ? op : 0);
+	CK_RV rv = akm_core_session_ops(h, &c, op, 0, 0, 0, end_now ? op : 0, AKM_PARTS_ANY);
 	if (rv != CKR_OK)
 		return rv;
 	if (out_len == NULL)
@@ -279,7 +305,7 @@ CK_RV akm_core_op_final(CK_SESSION_HANDLE h, unsigned op, CK_BYTE *out, CK_ULONG
 CK_RV akm_core_verify(CK_SESSION_HANDLE h, CK_BYTE *data, CK_ULONG data_len, CK_BYTE *sig, CK_ULONG sig_len)
 {
 	akm_call c;
-	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_VERIFY, 0, 0, 0, AKM_OP_VERIFY);
+	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_VERIFY, 0, 0, 0, AKM_OP_VERIFY, AKM_PARTS_SINGLE);
 	if (rv != CKR_OK)
 		return rv;
 	if ((data == NULL && data_len > 0) || (sig == NULL && sig_len > 0))
@@ -293,7 +319,7 @@ CK_RV akm_core_verify(CK_SESSION_HANDLE h, CK_BYTE *data, CK_ULONG data_len, CK_
 CK_RV akm_core_verify_final(CK_SESSION_HANDLE h, CK_BYTE *sig, CK_ULONG sig_len)
 {
 	akm_call c;
-	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_VERIFY, 0, 0, 0, AKM_OP_VERIFY);
+	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_VERIFY, 0, 0, 0, AKM_OP_VERIFY, AKM_PARTS_ANY);
 	if (rv != CKR_OK)
 		return rv;
 	if (sig == NULL && sig_len > 0)
@@ -307,7 +333,8 @@ CK_RV akm_core_verify_final(CK_SESSION_HANDLE h, CK_BYTE *sig, CK_ULONG sig_len)
 CK_RV akm_core_digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key)
 {
 	akm_call c;
-	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_DIGEST, 0, 0, 0, 0);
+	/* C_DigestKey is an update of the digest (§5.10). */
+	CK_RV rv = akm_core_session_ops(h, &c, AKM_OP_DIGEST, 0, 0, 0, 0, AKM_PARTS_UPDATE);
 	if (rv != CKR_OK)
 		return rv;
 	CK_OBJECT_HANDLE bkey;
@@ -318,7 +345,9 @@ CK_RV akm_core_digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key)
 	rv = akm_backend_digest_key(c.be, c.bs, bkey);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
-	if (rv != CKR_OK && rv != CKR_FUNCTION_NOT_SUPPORTED)
+	if (rv == CKR_FUNCTION_NOT_SUPPORTED)
+		ops_not_updated(&c, AKM_OP_DIGEST);
+	else if (rv != CKR_OK)
 		akm_core_ops_end(&c, AKM_OP_DIGEST, true);
 	return rv;
 }

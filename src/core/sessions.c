@@ -10,11 +10,11 @@
 
 CK_RV akm_core_session(CK_SESSION_HANDLE h, akm_call *c)
 {
-	return akm_core_session_ops(h, c, 0, 0, 0, 0, 0);
+	return akm_core_session_ops(h, c, 0, 0, 0, 0, 0, AKM_PARTS_ANY);
 }
 
 CK_RV akm_core_session_ops(CK_SESSION_HANDLE h, akm_call *c, unsigned require, unsigned begin,
-                           CK_MECHANISM_TYPE mechanism, CK_OBJECT_HANDLE key, unsigned end)
+                           CK_MECHANISM_TYPE mechanism, CK_OBJECT_HANDLE key, unsigned end, akm_parts parts)
 {
 	if (!akm_core_initialized())
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -32,16 +32,20 @@ CK_RV akm_core_session_ops(CK_SESSION_HANDLE h, akm_call *c, unsigned require, u
 	c->bs = s->backend;
 	c->active = s->active;
 	c->stale = s->stale;
+	c->multipart = s->multipart;
 	c->rw = s->rw;
 	if ((s->active & require) != require) {
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 		goto out;
 	}
-	if (s->active & begin) {
+	if ((s->active & begin) || (parts == AKM_PARTS_SINGLE && (s->multipart & require))) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
 	}
+	if (parts == AKM_PARTS_UPDATE)
+		s->multipart |= require;
 	if (begin) {
+		s->multipart &= ~begin;
 		/* Stale stays until the backend accepted the Init: a lingering
 		 * backend operation is what it would refuse with. */
 		s->active |= begin;

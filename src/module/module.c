@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "module/entry.h"
+#include "module/pkcs11-v3.h"
 #include "akm/pkcs11-akm.h"
 
 AKM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
@@ -53,78 +54,60 @@ AKM_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOI
 	return akm_core_wait_for_slot_event(flags, pSlot, pReserved);
 }
 
-/* ---- the function list ---------------------------------------------------- */
+/* ---- the function lists and the interfaces (PKCS#11 3.0 §5.2) ---------------- */
 
+/* Every function of v2.40's list, in its order; then those 3.0 adds. */
+#define V2_40_FUNCTIONS(X) \
+	X(C_Initialize) X(C_Finalize) X(C_GetInfo) \
+	X(C_GetFunctionList) X(C_GetSlotList) X(C_GetSlotInfo) \
+	X(C_GetTokenInfo) X(C_GetMechanismList) X(C_GetMechanismInfo) \
+	X(C_InitToken) X(C_InitPIN) X(C_SetPIN) \
+	X(C_OpenSession) X(C_CloseSession) X(C_CloseAllSessions) \
+	X(C_GetSessionInfo) X(C_GetOperationState) X(C_SetOperationState) \
+	X(C_Login) X(C_Logout) X(C_CreateObject) \
+	X(C_CopyObject) X(C_DestroyObject) X(C_GetObjectSize) \
+	X(C_GetAttributeValue) X(C_SetAttributeValue) X(C_FindObjectsInit) \
+	X(C_FindObjects) X(C_FindObjectsFinal) X(C_EncryptInit) \
+	X(C_Encrypt) X(C_EncryptUpdate) X(C_EncryptFinal) \
+	X(C_DecryptInit) X(C_Decrypt) X(C_DecryptUpdate) \
+	X(C_DecryptFinal) X(C_DigestInit) X(C_Digest) \
+	X(C_DigestUpdate) X(C_DigestKey) X(C_DigestFinal) \
+	X(C_SignInit) X(C_Sign) X(C_SignUpdate) \
+	X(C_SignFinal) X(C_SignRecoverInit) X(C_SignRecover) \
+	X(C_VerifyInit) X(C_Verify) X(C_VerifyUpdate) \
+	X(C_VerifyFinal) X(C_VerifyRecoverInit) X(C_VerifyRecover) \
+	X(C_DigestEncryptUpdate) X(C_DecryptDigestUpdate) X(C_SignEncryptUpdate) \
+	X(C_DecryptVerifyUpdate) X(C_GenerateKey) X(C_GenerateKeyPair) \
+	X(C_WrapKey) X(C_UnwrapKey) X(C_DeriveKey) \
+	X(C_SeedRandom) X(C_GenerateRandom) X(C_GetFunctionStatus) \
+	X(C_CancelFunction) X(C_WaitForSlotEvent)
+
+#define V3_0_FUNCTIONS(X) \
+	X(C_GetInterfaceList) X(C_GetInterface) X(C_LoginUser) \
+	X(C_SessionCancel) X(C_MessageEncryptInit) X(C_EncryptMessage) \
+	X(C_EncryptMessageBegin) X(C_EncryptMessageNext) X(C_MessageEncryptFinal) \
+	X(C_MessageDecryptInit) X(C_DecryptMessage) X(C_DecryptMessageBegin) \
+	X(C_DecryptMessageNext) X(C_MessageDecryptFinal) X(C_MessageSignInit) \
+	X(C_SignMessage) X(C_SignMessageBegin) X(C_SignMessageNext) \
+	X(C_MessageSignFinal) X(C_MessageVerifyInit) X(C_VerifyMessage) \
+	X(C_VerifyMessageBegin) X(C_VerifyMessageNext) X(C_MessageVerifyFinal)
+
+#define MEMBER(name) .name = name,
+
+/* The version each list carries is the interface's, written out: it is not
+ * the header's CRYPTOKI_VERSION (a 3.0 header would make the v2.40 list
+ * claim 3.0). */
 static CK_FUNCTION_LIST function_list = {
-	.version = {CRYPTOKI_VERSION_MAJOR, CRYPTOKI_VERSION_MINOR},
-	.C_Initialize = C_Initialize,
-	.C_Finalize = C_Finalize,
-	.C_GetInfo = C_GetInfo,
-	.C_GetFunctionList = C_GetFunctionList,
-	.C_GetSlotList = C_GetSlotList,
-	.C_GetSlotInfo = C_GetSlotInfo,
-	.C_GetTokenInfo = C_GetTokenInfo,
-	.C_GetMechanismList = C_GetMechanismList,
-	.C_GetMechanismInfo = C_GetMechanismInfo,
-	.C_InitToken = C_InitToken,
-	.C_InitPIN = C_InitPIN,
-	.C_SetPIN = C_SetPIN,
-	.C_OpenSession = C_OpenSession,
-	.C_CloseSession = C_CloseSession,
-	.C_CloseAllSessions = C_CloseAllSessions,
-	.C_GetSessionInfo = C_GetSessionInfo,
-	.C_GetOperationState = C_GetOperationState,
-	.C_SetOperationState = C_SetOperationState,
-	.C_Login = C_Login,
-	.C_Logout = C_Logout,
-	.C_CreateObject = C_CreateObject,
-	.C_CopyObject = C_CopyObject,
-	.C_DestroyObject = C_DestroyObject,
-	.C_GetObjectSize = C_GetObjectSize,
-	.C_GetAttributeValue = C_GetAttributeValue,
-	.C_SetAttributeValue = C_SetAttributeValue,
-	.C_FindObjectsInit = C_FindObjectsInit,
-	.C_FindObjects = C_FindObjects,
-	.C_FindObjectsFinal = C_FindObjectsFinal,
-	.C_EncryptInit = C_EncryptInit,
-	.C_Encrypt = C_Encrypt,
-	.C_EncryptUpdate = C_EncryptUpdate,
-	.C_EncryptFinal = C_EncryptFinal,
-	.C_DecryptInit = C_DecryptInit,
-	.C_Decrypt = C_Decrypt,
-	.C_DecryptUpdate = C_DecryptUpdate,
-	.C_DecryptFinal = C_DecryptFinal,
-	.C_DigestInit = C_DigestInit,
-	.C_Digest = C_Digest,
-	.C_DigestUpdate = C_DigestUpdate,
-	.C_DigestKey = C_DigestKey,
-	.C_DigestFinal = C_DigestFinal,
-	.C_SignInit = C_SignInit,
-	.C_Sign = C_Sign,
-	.C_SignUpdate = C_SignUpdate,
-	.C_SignFinal = C_SignFinal,
-	.C_SignRecoverInit = C_SignRecoverInit,
-	.C_SignRecover = C_SignRecover,
-	.C_VerifyInit = C_VerifyInit,
-	.C_Verify = C_Verify,
-	.C_VerifyUpdate = C_VerifyUpdate,
-	.C_VerifyFinal = C_VerifyFinal,
-	.C_VerifyRecoverInit = C_VerifyRecoverInit,
-	.C_VerifyRecover = C_VerifyRecover,
-	.C_DigestEncryptUpdate = C_DigestEncryptUpdate,
-	.C_DecryptDigestUpdate = C_DecryptDigestUpdate,
-	.C_SignEncryptUpdate = C_SignEncryptUpdate,
-	.C_DecryptVerifyUpdate = C_DecryptVerifyUpdate,
-	.C_GenerateKey = C_GenerateKey,
-	.C_GenerateKeyPair = C_GenerateKeyPair,
-	.C_WrapKey = C_WrapKey,
-	.C_UnwrapKey = C_UnwrapKey,
-	.C_DeriveKey = C_DeriveKey,
-	.C_SeedRandom = C_SeedRandom,
-	.C_GenerateRandom = C_GenerateRandom,
-	.C_GetFunctionStatus = C_GetFunctionStatus,
-	.C_CancelFunction = C_CancelFunction,
-	.C_WaitForSlotEvent = C_WaitForSlotEvent,
+	.version = {2, 40},
+	V2_40_FUNCTIONS(MEMBER)
+};
+
+/* Complete: the 3.0 functions the module cannot do answer
+ * CKR_FUNCTION_NOT_SUPPORTED (message.c). */
+static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
+	.version = {3, 0},
+	V2_40_FUNCTIONS(MEMBER)
+	V3_0_FUNCTIONS(MEMBER)
 };
 
 AKM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
@@ -135,52 +118,56 @@ AKM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 	return CKR_OK;
 }
 
-/* PKCS#11 3.0 §5.2 interface discovery, offering the v2.40 list as the
- * "PKCS 11" interface.  Debian 12's p11-kit header predates 3.0, so the
- * interface struct is declared here with the standard's layout. */
-typedef struct akm_ck_interface {
-	CK_CHAR *pInterfaceName;
-	CK_VOID_PTR pFunctionList;
-	CK_FLAGS flags;
-} akm_ck_interface;
-
-static akm_ck_interface interface_pkcs11 = {
-	(CK_CHAR *)"PKCS 11", &function_list, 0,
+/* Both interfaces are "PKCS 11"; the 3.0 one comes first and is the default
+ * (C_GetInterface with no name and no version), as in OpenSC's module.
+ * Neither is fork-safe (CKF_INTERFACE_FORK_SAFE): a forked child must call
+ * C_Initialize (docs/conformance.md). */
+static CK_INTERFACE interfaces[] = {
+	{(CK_CHAR *)"PKCS 11", &function_list_3_0, 0},
+	{(CK_CHAR *)"PKCS 11", &function_list, 0},
 };
+#define NINTERFACES (sizeof interfaces / sizeof interfaces[0])
 
-AKM_EXPORT CK_RV C_GetInterfaceList(akm_ck_interface *pInterfacesList, CK_ULONG_PTR pulCount);
-AKM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR *pInterfaceName, CK_VERSION *pVersion,
-                                akm_ck_interface **ppInterface, CK_FLAGS flags);
+static const CK_VERSION *interface_version(const CK_INTERFACE *i)
+{
+	return &((const CK_FUNCTION_LIST *)i->pFunctionList)->version; /* the lists begin alike */
+}
 
-AKM_EXPORT CK_RV C_GetInterfaceList(akm_ck_interface *pInterfacesList, CK_ULONG_PTR pulCount)
+AKM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
 {
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (pInterfacesList == NULL) {
-		*pulCount = 1;
+		*pulCount = NINTERFACES;
 		return CKR_OK;
 	}
-	if (*pulCount < 1) {
-		*pulCount = 1;
+	if (*pulCount < NINTERFACES) {
+		*pulCount = NINTERFACES;
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	pInterfacesList[0] = interface_pkcs11;
-	*pulCount = 1;
+	memcpy(pInterfacesList, interfaces, sizeof interfaces);
+	*pulCount = NINTERFACES;
 	return CKR_OK;
 }
 
-AKM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR *pInterfaceName, CK_VERSION *pVersion,
-                                akm_ck_interface **ppInterface, CK_FLAGS flags)
+/* The first interface with that name (any, when NULL), version (any, when
+ * NULL) and all the flags asked for; none is CKR_ARGUMENTS_BAD (3.0 §5.2). */
+AKM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+                                CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
 	if (ppInterface == NULL)
 		return CKR_ARGUMENTS_BAD;
-	if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName, "PKCS 11") != 0)
-		return CKR_ARGUMENTS_BAD;
-	if (pVersion != NULL && (pVersion->major != function_list.version.major ||
-	                         pVersion->minor != function_list.version.minor))
-		return CKR_ARGUMENTS_BAD;
-	if (flags != 0) /* no fork-safe or other flagged interface is offered */
-		return CKR_ARGUMENTS_BAD;
-	*ppInterface = &interface_pkcs11;
-	return CKR_OK;
+	for (size_t i = 0; i < NINTERFACES; i++) {
+		const CK_VERSION *v = interface_version(&interfaces[i]);
+		if (pInterfaceName != NULL &&
+		    strcmp((const char *)pInterfaceName, (const char *)interfaces[i].pInterfaceName) != 0)
+			continue;
+		if (pVersion != NULL && (pVersion->major != v->major || pVersion->minor != v->minor))
+			continue;
+		if ((interfaces[i].flags & flags) != flags)
+			continue;
+		*ppInterface = &interfaces[i];
+		return CKR_OK;
+	}
+	return CKR_ARGUMENTS_BAD;
 }
