@@ -90,46 +90,58 @@ static int tool_v(char **out, const char *prog, const char *sub, const char *con
 	return stdout_full ? run_argv_full(argv, out) : run_argv(argv, out);
 }
 
-int nmm(char **out, const char *sub, ...)
+/* akm-nmm (the station token through akm-pkcs11.so) or akm-node (a node's
+ * token through SoftHSM2), with stdout on /dev/full when `full`. */
+static int station_v(char **out, bool full, const char *sub, va_list ap)
 {
 	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file, NULL};
-	va_list ap;
-	va_start(ap, sub);
+	stdout_full = full;
 	int rc = tool_v(out, nmm_path, sub, common, ap);
-	va_end(ap);
+	stdout_full = false;
 	return rc;
 }
 
-int node(char **out, const char *label, const char *sub, ...)
+static int node_v(char **out, bool full, const char *label, const char *sub, va_list ap)
 {
 	const char *common[] = {"--module", env.softhsm_path, "--token", label, "--pin-file", pin_file, NULL};
+	stdout_full = full;
+	int rc = tool_v(out, node_path, sub, common, ap);
+	stdout_full = false;
+	return rc;
+}
+
+int nmm(char **out, const char *sub, ...)
+{
 	va_list ap;
 	va_start(ap, sub);
-	int rc = tool_v(out, node_path, sub, common, ap);
+	int rc = station_v(out, false, sub, ap);
 	va_end(ap);
 	return rc;
 }
 
 int nmm_full(char **out, const char *sub, ...)
 {
-	const char *common[] = {"--module", env.module_path, "--token", STATION, "--pin-file", pin_file, NULL};
 	va_list ap;
 	va_start(ap, sub);
-	stdout_full = true;
-	int rc = tool_v(out, nmm_path, sub, common, ap);
-	stdout_full = false;
+	int rc = station_v(out, true, sub, ap);
+	va_end(ap);
+	return rc;
+}
+
+int node(char **out, const char *label, const char *sub, ...)
+{
+	va_list ap;
+	va_start(ap, sub);
+	int rc = node_v(out, false, label, sub, ap);
 	va_end(ap);
 	return rc;
 }
 
 int node_full(char **out, const char *label, const char *sub, ...)
 {
-	const char *common[] = {"--module", env.softhsm_path, "--token", label, "--pin-file", pin_file, NULL};
 	va_list ap;
 	va_start(ap, sub);
-	stdout_full = true;
-	int rc = tool_v(out, node_path, sub, common, ap);
-	stdout_full = false;
+	int rc = node_v(out, true, label, sub, ap);
 	va_end(ap);
 	return rc;
 }
