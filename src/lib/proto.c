@@ -259,7 +259,8 @@ void akm_proto_after_psk(akm_proto_hs *hs, const akm_proto_id *id, const uint8_t
 	size_t n = 0;
 	if (put_id(&w, id) != AKM_FMT_OK || akm_buf_writer_done(&w, &n) != AKM_BUF_OK)
 		n = 0; /* callers give parsed or checked IDs; an empty ID matches nothing */
-	memcpy(hs->prk3, prk3, 32);
+	if (prk3 != hs->prk3)
+		memcpy(hs->prk3, prk3, 32);
 	hash3(hs->th3, 32, idb, n, NULL, 0, hs->th3m);
 	akm_proto_expand(hs->prk3, "mac3", hs->th3m, 32, hs->mac3);
 	hash3(hs->th3m, 32, hs->mac3, 32, NULL, 0, hs->th4);

@@ -104,6 +104,7 @@ akm_fmt_rc akm_proto_frame(uint8_t type, const uint8_t *body, size_t body_len, u
 /* ---- the handshake's secrets ---- */
 
 typedef struct akm_proto_hs {
+	uint8_t z[32];           /* the ECDH secret, as the token gives it (the caller's to fill) */
 	uint8_t th2[32], prk2e[32], th3[32], k3[32];
 	uint8_t th3m[32], prk3[32], mac3[32], th4[32], k4[32];
 	uint8_t k_n2s[32], k_s2n[32];
@@ -161,7 +162,8 @@ akm_fmt_rc akm_proto_challenge_parse(akm_proto_hs *hs, const uint8_t *body, size
 void akm_proto_psk_message(const akm_proto_hs *hs, uint8_t out[AKM_PROTO_PSK_MSG_LEN]);
 
 /* Both sides, with PRK_3 from the token and the IDs of message 3: TH_3m,
- * MAC_3, TH_4, K_4 and the session keys.  Needs TH_3 (after the cookie). */
+ * MAC_3, TH_4, K_4 and the session keys.  Needs TH_3 (after the cookie).
+ * prk3 may be hs->prk3 itself (the token's HMAC written there directly). */
 void akm_proto_after_psk(akm_proto_hs *hs, const akm_proto_id *id, const uint8_t prk3[32]);
 
 /* The node: message 3's body (hs has the cookie from message 2 and PRK_3

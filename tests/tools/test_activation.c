@@ -446,10 +446,46 @@ START_TEST(replays_and_changed_bytes_are_refused)
 }
 END_TEST
 
+/* Replaces the MAC key of the PR in node `label`'s token by another key of
+ * the same CKA_ID and label: a node that claims the PR without holding it. */
+static void replace_mac_key(const char *label)
+{
+	CK_SLOT_ID slot;
+	CK_FUNCTION_LIST *f = node_token_open(label, &slot);
+	CK_SESSION_HANDLE s;
+	ck_assert_int_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+	ck_assert_int_eq(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)), CKR_OK);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE find[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}};
+	CK_OBJECT_HANDLE h;
+	CK_ULONG n = 0;
+	ck_assert_int_eq(f->C_FindObjectsInit(s, find, 2), CKR_OK);
+	ck_assert_int_eq(f->C_FindObjects(s, &h, 1, &n), CKR_OK);
+	f->C_FindObjectsFinal(s);
+	ck_assert_int_eq(n, 1);
+	uint8_t id[64], name[80], value[32];
+	CK_ATTRIBUTE a[] = {{CKA_ID, id, sizeof id}, {CKA_LABEL, name, sizeof name}};
+	ck_assert_int_eq(f->C_GetAttributeValue(s, h, a, 2), CKR_OK);
+	ck_assert_int_eq(f->C_DestroyObject(s, h), CKR_OK);
+	ck_assert_int_eq(f->C_GenerateRandom(s, value, sizeof value), CKR_OK);
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_TOKEN, &yes, sizeof yes},
+		{CKA_PRIVATE, &yes, sizeof yes}, {CKA_SIGN, &yes, sizeof yes}, {CKA_VALUE, value, sizeof value},
+		{CKA_ID, id, a[0].ulValueLen}, {CKA_LABEL, name, a[1].ulValueLen},
+	};
+	ck_assert_int_eq(f->C_CreateObject(s, t, sizeof t / sizeof t[0], &h), CKR_OK);
+	f->C_Logout(s);
+	f->C_CloseSession(s);
+	f->C_Finalize(NULL);
+}
+
 START_TEST(wrong_hardware_revoked_and_malformed_input)
 {
 	provision_five();
-	static const char *const quick[] = {"--idle-timeout", "1", NULL};
+	/* Its refusals (seven from 127.0.0.1) must not lock the address out. */
+	static const char *const quick[] = {"--idle-timeout", "1", "--fail-limit", "100", NULL};
 	service_start(quick);
 	char *out = NULL;
 	EXPECT_RC(node(&out, nodes[1], "activate", "--nmm", sv.addr, "--hw-id", "not-my-hardware", NULL), 2, out,
@@ -458,6 +494,31 @@ START_TEST(wrong_hardware_revoked_and_malformed_input)
 	free(out);
 	ck_assert_int_eq(count_records("node-B", "clone-signal"), 1);
 	expect_status("node-B", "exported");
+
+	/* A node without the PR's key: its proof fails (ERROR 05, act-bad-proof),
+	 * nothing changes, and akm-nmm verify --nmm waiting for it says so
+	 * (exit 6). */
+	replace_mac_key(nodes[4]);
+	fflush(NULL);
+	pid_t waiter = fork();
+	ck_assert_int_ge(waiter, 0);
+	if (waiter == 0) {
+		char *o = NULL;
+		int rc = nmm(&o, "verify", "--node", "node-E", "--nmm", sv.addr, "--wait", "20", NULL);
+		if (rc != 6 || strstr(o, "verification failed at the node's exchange from 127.0.0.1 (act-bad-proof)") == NULL)
+			fprintf(stderr, "verify --nmm: exit %d:\n%s", rc, o ? o : "");
+		_exit(rc == 6 && strstr(o, "act-bad-proof") ? 0 : 1);
+	}
+	usleep(1500000);
+	EXPECT_RC(activate(&out, 4, "activate", sv.addr), 2, out, "without the PR's key");
+	ck_assert_msg(strstr(out, "the station refused: refused"), "printed:\n%s", out);
+	free(out);
+	int wstatus;
+	ck_assert_int_eq(waitpid(waiter, &wstatus, 0), waiter);
+	ck_assert_msg(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "verify --nmm did not see the failed proof");
+	ck_assert_int_eq(count_records("node-E", "act-bad-proof"), 1);
+	ck_assert_int_eq(count_records("node-E", "activate"), 0);
+	expect_status("node-E", "imported");
 
 	/* A revoked PR: refused (ERROR 05: its keys are not usable) and recorded. */
 	EXPECT_RC(nmm(&out, "revoke", "node-C", "--reason", "lost", NULL), 0, out, "revoke");

@@ -94,21 +94,19 @@ static int handshake(exchange *x)
 	if (akm_proto_challenge_parse(x->hs, x->frame + AKM_PROTO_HDR_LEN, x->len - AKM_PROTO_HDR_LEN, n_r, g_y) !=
 	    AKM_FMT_OK)
 		return akm_report(AKM_RC_REFUSED, x->what, "message 2 is malformed");
-	uint8_t *z = x->hs->k4; /* scratch in locked memory, overwritten below */
-	int e = akm_p11_ecdh_secret(x->node, x->eph_priv, g_y, z);
+	int e = akm_p11_ecdh_secret(x->node, x->eph_priv, g_y, x->hs->z);
 	akm_p11_destroy(x->node, &x->eph_priv);
 	akm_p11_destroy(x->node, &x->eph_pub);
 	if (e > 0)
 		return akm_report(AKM_RC_REFUSED, x->what, "message 2: the station's point is not on the curve");
 	if (e < 0)
 		return token_fail(x, "ECDH");
-	akm_proto_after_ecdh(x->hs, msg1, m1, n_r, g_y, z);
-	akm_wipe(z, 32);
+	akm_proto_after_ecdh(x->hs, msg1, m1, n_r, g_y, x->hs->z);
+	akm_wipe(x->hs->z, sizeof x->hs->z);
 
 	uint8_t psk[AKM_PROTO_PSK_MSG_LEN];
-	uint8_t *prk3 = x->hs->k_n2s; /* scratch in locked memory */
 	akm_proto_psk_message(x->hs, psk);
-	e = akm_p11_hmac(x->node, x->mac, psk, sizeof psk, prk3);
+	e = akm_p11_hmac(x->node, x->mac, psk, sizeof psk, x->hs->prk3);
 	akm_wipe(psk, sizeof psk);
 	if (e != 0)
 		return token_fail(x, "the relationship's MAC key");
@@ -119,10 +117,7 @@ static int handshake(exchange *x)
 	if (id.hw_len < 1 || id.hw_len > AKM_FMT_HW_MAX)
 		return akm_report(AKM_RC_USAGE, x->what, "the hardware value must have 1-64 characters");
 	memcpy(id.hw, x->a->hw, id.hw_len);
-	uint8_t prk3_copy[32];
-	memcpy(prk3_copy, prk3, 32);
-	akm_proto_after_psk(x->hs, &id, prk3_copy);
-	akm_wipe(prk3_copy, sizeof prk3_copy);
+	akm_proto_after_psk(x->hs, &id, x->hs->prk3);
 	if (akm_proto_proof(x->hs, &id, body, sizeof body, &blen) != AKM_FMT_OK)
 		return akm_report(AKM_RC_REFUSED, x->what, "the node's IDs do not fit message 3");
 	return send_frame(x, AKM_PROTO_PROOF, body, blen, "message 3");

@@ -173,9 +173,8 @@ static void rotate(nmm_act *d, uint64_t now)
 
 /* ---- answers ---- */
 
-static nmm_act_next error_frame(nmm_act_conn *c, uint8_t code, uint8_t *out, size_t *out_len)
+static nmm_act_next error_frame(uint8_t code, uint8_t *out, size_t *out_len)
 {
-	(void)c;
 	akm_proto_frame(AKM_PROTO_ERROR, &code, 1, out, AKM_PROTO_FRAME_MAX, out_len);
 	return NMM_ACT_REPLY_CLOSE;
 }
@@ -231,7 +230,7 @@ static nmm_act_next refuse(nmm_act *d, nmm_act_conn *c, const char *action, cons
 	if (!locked(d, k, now))
 		nmm_audit(d->s, action, NULL, 0, CKR_DATA_INVALID, "peer=%s; reason=%s", c->peer, reason);
 	count_failure(d, k, now, c->peer, NULL, 0);
-	return error_frame(c, code, out, out_len);
+	return error_frame(code, out, out_len);
 }
 
 bool nmm_act_admit(nmm_act *d, nmm_act_conn *c)
@@ -332,7 +331,7 @@ static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	akm_p11 *p = eph_session(d);
 	if (p == NULL) {
 		d->stats.failures++;
-		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+		return error_frame(AKM_PERR_BUSY, out, out_len);
 	}
 	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	uint8_t n_r[AKM_PROTO_NONCE_LEN], g_y[AKM_PROTO_POINT_LEN];
@@ -344,9 +343,9 @@ static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 		akm_p11_destroy(p, &pub);
 		hs_put(d, hs);
 		d->stats.failures++;
-		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+		return error_frame(AKM_PERR_BUSY, out, out_len);
 	}
-	int e = akm_p11_ecdh_secret(p, priv, g_x, hs->k4 /* scratch, locked */);
+	int e = akm_p11_ecdh_secret(p, priv, g_x, hs->z);
 	akm_p11_destroy(p, &priv);
 	akm_p11_destroy(p, &pub);
 	if (e != 0) {
@@ -356,10 +355,10 @@ static nmm_act_next on_hello(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 			              out, out_len);
 		akm_report(0, "activation", "ECDH: %s", p->err);
 		d->stats.failures++;
-		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+		return error_frame(AKM_PERR_BUSY, out, out_len);
 	}
 	randombytes_buf(n_r, sizeof n_r);
-	akm_proto_after_ecdh(hs, frame, len, n_r, g_y, hs->k4);
+	akm_proto_after_ecdh(hs, frame, len, n_r, g_y, hs->z);
 	uint64_t now = akm_net_now_ms();
 	rotate(d, now);
 	uint64_t t = akm_net_wall_ms();
@@ -418,7 +417,7 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 		return nmm_act_malformed(d, c, rc, out, out_len);
 	c->hs = hs_get(d);
 	if (c->hs == NULL)
-		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+		return error_frame(AKM_PERR_BUSY, out, out_len);
 	uint64_t t_issue, wall = akm_net_wall_ms();
 	rotate(d, akm_net_now_ms());
 	bool opened = akm_proto_cookie_open(c->hs, d->keys, cookie, &t_issue) ||
@@ -442,14 +441,14 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	if (locked(d, pk, now)) {
 		nmm_act_conn_end(d, c);
 		d->stats.locked++;
-		return error_frame(c, AKM_PERR_LOCKED, out, out_len);
+		return error_frame(AKM_PERR_LOCKED, out, out_len);
 	}
 	int found = nmm_node_by_pr(d->s, id.pr_id, id.pr_id_len, &c->n);
 	if (found < 0) {
 		akm_report(0, "activation", "finding the relationship: %s", d->s->p.err);
 		nmm_act_conn_end(d, c);
 		d->stats.failures++;
-		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+		return error_frame(AKM_PERR_BUSY, out, out_len);
 	}
 	if (found == 0) {
 		nmm_act_conn_end(d, c);
@@ -467,20 +466,19 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 			               "peer=%s; reason=state; state=%s", c->peer, nmm_state_name(c->n.state));
 		count_failure(d, ak, now, c->peer, NULL, 0);
 		nmm_act_conn_end(d, c);
-		return error_frame(c, AKM_PERR_REFUSED, out, out_len);
+		return error_frame(AKM_PERR_REFUSED, out, out_len);
 	}
-	uint8_t psk[AKM_PROTO_PSK_MSG_LEN], prk3[32];
+	uint8_t psk[AKM_PROTO_PSK_MSG_LEN];
 	akm_proto_psk_message(c->hs, psk);
-	int e = akm_p11_hmac(&d->s->p, c->n.mac, psk, sizeof psk, prk3);
+	int e = akm_p11_hmac(&d->s->p, c->n.mac, psk, sizeof psk, c->hs->prk3);
 	akm_wipe(psk, sizeof psk);
 	if (e != 0) {
 		akm_report(0, c->n.name, "PRK_3: %s", d->s->p.err);
 		nmm_act_conn_end(d, c);
 		d->stats.failures++;
-		return error_frame(c, AKM_PERR_BUSY, out, out_len);
+		return error_frame(AKM_PERR_BUSY, out, out_len);
 	}
-	akm_proto_after_psk(c->hs, &id, prk3);
-	akm_wipe(prk3, sizeof prk3);
+	akm_proto_after_psk(c->hs, &id, c->hs->prk3);
 	if (!akm_proto_mac3_ok(c->hs, mac3)) {
 		char ak[KEY_MAX];
 		addr_key(c->peer, ak);
@@ -491,7 +489,7 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 		count_failure(d, ak, now, c->peer, NULL, 0);
 		count_failure(d, pk, now, c->peer, c->n.pr_id, c->n.pr_id_len);
 		nmm_act_conn_end(d, c);
-		return error_frame(c, AKM_PERR_REFUSED, out, out_len);
+		return error_frame(AKM_PERR_REFUSED, out, out_len);
 	}
 	/* The node holds the PR: from here on, answers are authenticated. */
 	c->op = id.op;
@@ -610,27 +608,29 @@ nmm_act_next nmm_act_frame(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, si
 
 /* ---- verify over the network (akm-nmm verify --nmm) ---- */
 
-/* The highest sequence number among records h[0..n), and the first record
- * after `after` that settles the question, if any: 1 verified, -1 failed,
- * 0 neither yet. */
+/* Among the node's records h[0..n), in order of their sequence numbers,
+ * the first one after `after` that settles the question: 1 verified, -1
+ * failed (*v names it), 0 neither yet, -2 a record could not be read.
+ * Read from the newest back, so only the records since `after` (and one
+ * more) are read at each look.  *newest gets the highest sequence number. */
 static int verdict_in(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t n, uint64_t after, nmm_net_verdict *v,
-                      uint64_t *max_seq)
+                      uint64_t *newest)
 {
 	int result = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = n; i-- > 0;) {
 		nmm_audit_rec r;
 		if (nmm_audit_read(s, h[i], &r) != 0)
 			return -2;
-		if (r.seq > *max_seq)
-			*max_seq = r.seq;
-		if (r.seq <= after || result != 0)
-			continue;
+		if (i == n - 1)
+			*newest = r.seq;
+		if (r.seq <= after)
+			break;
 		bool exchange = strcmp(r.action, "activate") == 0 || strcmp(r.action, "checkin") == 0 ||
 		                strcmp(r.action, "report") == 0;
 		bool failed = strcmp(r.action, "node-verify-failed") == 0 || strcmp(r.action, "act-bad-proof") == 0 ||
 		              strcmp(r.action, "clone-signal") == 0;
 		if ((exchange && strstr(r.detail, "; verified") != NULL) || failed) {
-			result = failed ? -1 : 1;
+			result = failed ? -1 : 1; /* going back: the earliest such record is kept */
 			v->seq = r.seq;
 			v->time = r.time;
 			snprintf(v->action, sizeof v->action, "%.63s", r.action);
@@ -651,19 +651,20 @@ int nmm_verify_net(nmm_station *s, const nmm_node *n, const char *nmm, unsigned 
 	if (fd < 0)
 		return akm_report(AKM_RC_NETWORK, n->name, "the station service: %s", err);
 	close(fd); /* reachable: a connection closed before a word is not an exchange */
-	uint64_t start = 0, max_seq = 0;
+	uint64_t start = 0, newest = 0;
 	uint64_t deadline = akm_net_now_ms() + (uint64_t)wait_s * 1000u;
 	for (bool first = true;; first = false) {
 		CK_OBJECT_HANDLE *h = NULL;
 		size_t count = 0;
 		if (nmm_audit_find(s, n, &h, &count) != 0)
 			return akm_report(AKM_RC_TOKEN, n->name, "reading its audit records: %s", s->p.err);
-		int r = verdict_in(s, h, count, first ? UINT64_MAX : start, v, &max_seq);
+		/* The first look reads only the newest record: where the wait starts. */
+		int r = verdict_in(s, h, count, first ? UINT64_MAX : start, v, &newest);
 		free(h);
 		if (r == -2)
 			return akm_report(AKM_RC_TOKEN, n->name, "reading its audit records: %s", s->p.err);
 		if (first)
-			start = max_seq;
+			start = newest; /* what the trail held when the command began */
 		if (r == 1)
 			return AKM_RC_OK;
 		if (r == -1)
