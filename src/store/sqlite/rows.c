@@ -261,9 +261,13 @@ CK_RV akm_sqlite_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationshi
 	} else {
 		rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : akm_sqlite_rv(rc);
 	}
-	sqlite3_reset(st);
+	/* The row and the trail's last change of it from one snapshot: the
+	 * statement is reset only after the check, so outside a transaction
+	 * its read transaction spans both (another process committing a change
+	 * in between is not an older row put back). */
 	if (rv == CKR_OK && s->key != NULL)
 		rv = check_fresh(r, rel);
+	sqlite3_reset(st);
 	if (rv != CKR_OK || rel == &own)
 		akm_relationship_clear(rel);
 	return rv;
