@@ -119,6 +119,42 @@
  * audit record ("set-checkin"); it does not move CKA_AKM_CHANGED. */
 #define CKA_AKM_CHECKIN (CKA_AKM_BASE + 0x1A)
 
+
+/* ---- operational ASRs with a key tree (docs/asr.md) -------------------- */
+
+/* CK_ULONG: an ASR's leaf capacity, a power of two (4 .. 2^17): the key
+ * tree's leaves.  Station and member.  Read-only. */
+#define CKA_AKM_ASR_CAPACITY (CKA_AKM_BASE + 0x1B)
+/* CK_ULONG: how many members the ASR has now.  Read-only. */
+#define CKA_AKM_ASR_MEMBER_COUNT (CKA_AKM_BASE + 0x1C)
+/* CK_AKM_ASR_POLICY (the structure below): the ASR's refresh and limit
+ * policy.  Read-only. */
+#define CKA_AKM_ASR_POLICY (CKA_AKM_BASE + 0x1D)
+/* CK_ULONG, a member's key only: this member's leaf index (0 ..
+ * capacity-1), also its sender index in every message it seals.
+ * Read-only. */
+#define CKA_AKM_MEMBER_INDEX (CKA_AKM_BASE + 0x1E)
+/* For an ASR key CKA_AKM_EPOCH is generation << 32 | step: the generation
+ * is the station's (1 at creation, +1 at every rekey, removal, and join
+ * that rekeys), the step the members' own one-way refreshes within it.  On
+ * a member's key C_SetAttributeValue(CKA_AKM_EPOCH) to a higher step of the
+ * same generation moves the member there (a one-way derivation inside the
+ * token); anything else is CKR_ATTRIBUTE_VALUE_INVALID. */
+
+/* The policy of an ASR, fixed at creation (CKM_AKM_ASR_GEN), carried in
+ * every package and rekey message. */
+typedef struct CK_AKM_ASR_POLICY {
+	CK_ULONG ulPeriod;       /* seconds per step (autonomous refresh by time); 0: none by time */
+	CK_ULONG ulGrace;        /* seconds the previous step's key stays after a step (0 .. 86400) */
+	CK_ULONG ulMessageLimit; /* messages a member seals under one step's key before it steps
+	                          * (1 .. 2^20; 0 means 2^20) */
+	CK_ULONG ulFailureLimit; /* failed opens under one step's key before the member steps
+	                          * (1 .. 2^20; 0 means 2^14) */
+	CK_ULONG ulCapacity;     /* leaves: a power of two >= the members, 4 .. 2^17; 0: the
+	                          * smallest one >= 2 x the members */
+	CK_BBOOL bJoinRekeys;    /* whether adding a member makes a new generation */
+} CK_AKM_ASR_POLICY;
+
 #define CKV_AKM_KIND_PROVISIONING 1UL
 #define CKV_AKM_KIND_OPERATIONAL 2UL
 
@@ -138,6 +174,9 @@
  * relationship's label followed by "/enc" or "/mac". */
 #define CKV_AKM_PURPOSE_ENCRYPT 1UL
 #define CKV_AKM_PURPOSE_MAC 2UL
+/* A member's key of its ASR's previous step, kept for the grace period
+ * (CKA_ID = ASR ID || 0x04); usable only by CKM_AKM_ASR_OPEN. */
+#define CKV_AKM_PURPOSE_PREVIOUS 4UL
 
 /* CKA_AKM_DELIVERY values.  NODE_KEY: the keys leave only wrapped to the
  * node's own P-256 key recorded in CKA_AKM_NODE_KEY (ECDH inside the token);
@@ -225,6 +264,106 @@
 /* The parameter of CKM_AKM_EXPORT_WRAP (ulParameterLen = its size).  A
  * field that the mode does not use must be NULL / 0; anything else is
  * CKR_MECHANISM_PARAM_INVALID. */
+
+/* ---- operational ASRs (docs/asr.md) ------------------------------------ */
+
+/* Station, C_GenerateKey: creates an operational ASR among members that
+ * each have one active provisioning relationship in this token (found by
+ * CKA_AKM_PEER_NODE), with its key tree: member i at leaf i, every
+ * interior key generated in the backend and kept wrapped under the KEK, and
+ * the wrapped key of every tree edge (a parent's key under its child's,
+ * the leaves' keys being the members' PR encryption keys) computed inside
+ * the backend.  The parameter is a CK_AKM_ASR_GEN_PARAMS.  The template
+ * takes CKA_AKM_KIND (CKV_AKM_KIND_OPERATIONAL), CKA_AKM_RELATIONSHIP_ID,
+ * CKA_AKM_STATION_ID, CKA_LABEL and the usual CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE (true), CKA_EXTRACTABLE (false), CKA_CLASS.  *phKey gets
+ * the ASR's key (its group key, generation 1 step 0), which refuses every
+ * use but the mechanisms below.  Audited "asr-create". */
+#define CKM_AKM_ASR_GEN (CKM_AKM_BASE + 0x04)
+/* Station, C_WrapKey: one member's enrollment package, without its
+ * signature (docs/asr.md §3.2: the caller appends the station's ECDSA
+ * signature over its SHA-256).  hKey is the ASR's key, hWrappingKey
+ * CK_INVALID_HANDLE, the parameter a CK_AKM_ASR_MEMBER_PARAMS naming the
+ * member.  Reads only; wraps nothing new (the edges were made when the
+ * keys were). */
+#define CKM_AKM_ASR_PACKAGE (CKM_AKM_BASE + 0x05)
+/* Station, C_DeriveKey: changes an ASR, in one transaction: hBaseKey is
+ * the ASR's key, the template empty, the parameter a
+ * CK_AKM_ASR_UPDATE_PARAMS.  ADD puts a member (with an active PR) at the
+ * first free leaf; REMOVE frees its leaf and gives every key on its path a
+ * fresh one; REKEY gives the group a fresh key.  REMOVE, REKEY and (with
+ * bJoinRekeys) ADD make a new generation.  *phKey gets the ASR's key (the
+ * same object, its CKA_AKM_EPOCH moved).  Audited "asr-add", "asr-remove",
+ * "asr-rekey". */
+#define CKM_AKM_ASR_UPDATE (CKM_AKM_BASE + 0x06)
+/* Station, C_WrapKey: the rekey message of the ASR's current generation,
+ * without its signature (docs/asr.md §3.3): hKey the ASR's key,
+ * hWrappingKey CK_INVALID_HANDLE, no parameter.  CKR_KEY_FUNCTION_NOT_PERMITTED
+ * at generation 1 or after an ADD that did not rekey (no message). */
+#define CKM_AKM_ASR_REKEY_MESSAGE (CKM_AKM_BASE + 0x07)
+/* Member, C_UnwrapKey: enrolls the node in an ASR from a signed package:
+ * hUnwrappingKey is the node's PR encryption key (the pass-through backend
+ * object whose CKA_ID is the package's PR ID followed by 0x01),
+ * pWrappedKey the whole package, the parameter a CK_AKM_ASR_ENROLL_PARAMS,
+ * the template empty.  *phKey gets the node's key of the ASR.  Refusals
+ * change nothing and are audited ("asr-refused"). */
+#define CKM_AKM_ASR_ENROLL (CKM_AKM_BASE + 0x08)
+/* Member, C_UnwrapKey: applies a signed rekey message: hUnwrappingKey is
+ * the node's key of the ASR, pWrappedKey the message, the parameter a
+ * CK_AKM_ASR_ENROLL_PARAMS.  A member the message removes forgets the ASR
+ * (every key of it destroyed) and gets CKR_AKM_REMOVED. */
+#define CKM_AKM_ASR_REKEY (CKM_AKM_BASE + 0x09)
+/* Member, C_EncryptInit / C_Encrypt (single part only): seals a message
+ * with the node's key of an ASR (docs/asr.md §3.4): AES-256-GCM under the
+ * current step's key, the nonce the sender index and the sender's own
+ * sequence number, the header authenticated.  No parameter.  The output is
+ * the whole message, 31 + ID length + plaintext length + 16 bytes. */
+#define CKM_AKM_ASR_SEAL (CKM_AKM_BASE + 0x0A)
+/* Member, C_DecryptInit / C_Decrypt (single part only): opens a message
+ * sealed by another member, checking its ASR, generation, step, sender and
+ * replay window.  No parameter. */
+#define CKM_AKM_ASR_OPEN (CKM_AKM_BASE + 0x0B)
+
+typedef struct CK_AKM_ASR_GEN_PARAMS {
+	CK_AKM_ASR_POLICY policy;
+	CK_ULONG ulMemberCount;      /* 2 .. the capacity */
+	CK_BYTE_PTR *ppMembers;      /* the members' AKM IDs, 1-32 bytes each, no duplicates */
+	CK_ULONG_PTR pulMemberLens;
+} CK_AKM_ASR_GEN_PARAMS;
+
+typedef struct CK_AKM_ASR_MEMBER_PARAMS {
+	CK_BYTE_PTR pMember;         /* the member's AKM ID */
+	CK_ULONG ulMemberLen;
+} CK_AKM_ASR_MEMBER_PARAMS;
+
+#define CKV_AKM_ASR_ADD 1UL
+#define CKV_AKM_ASR_REMOVE 2UL
+#define CKV_AKM_ASR_REKEY 3UL
+
+typedef struct CK_AKM_ASR_UPDATE_PARAMS {
+	CK_ULONG ulOperation;        /* CKV_AKM_ASR_ADD, _REMOVE or _REKEY */
+	CK_BYTE_PTR pMember;         /* ADD, REMOVE: the member's AKM ID; REKEY: NULL */
+	CK_ULONG ulMemberLen;
+} CK_AKM_ASR_UPDATE_PARAMS;
+
+typedef struct CK_AKM_ASR_ENROLL_PARAMS {
+	CK_OBJECT_HANDLE hAnchor;    /* the station's public key (CKO_PUBLIC_KEY, P-256), whose
+	                              * CKA_ID is the station ID the package names */
+} CK_AKM_ASR_ENROLL_PARAMS;
+
+/* Return values of the ASR mechanisms (vendor-defined; each refusal is
+ * also an audit record naming it). */
+#define CKR_AKM_BASE (CKR_VENDOR_DEFINED | AKM_VENDOR_PREFIX) /* 0x8A4B4D00 */
+#define CKR_AKM_OTHER_MEMBER (CKR_AKM_BASE + 0x01)  /* a package or message for another member or PR */
+#define CKR_AKM_OLD_EPOCH (CKR_AKM_BASE + 0x02)     /* a generation not newer than the held one, or a
+                                                     * message of a step whose key is destroyed */
+#define CKR_AKM_UNKNOWN_EPOCH (CKR_AKM_BASE + 0x03) /* a generation this member does not hold yet
+                                                     * (a rekey message or package is missing) */
+#define CKR_AKM_REPLAY (CKR_AKM_BASE + 0x04)        /* a message already opened, or too old for the window */
+#define CKR_AKM_UNKNOWN_ASR (CKR_AKM_BASE + 0x05)   /* a message for an ASR this key is not */
+#define CKR_AKM_REMOVED (CKR_AKM_BASE + 0x06)       /* the rekey message removes this member */
+#define CKR_AKM_NOT_MEMBER (CKR_AKM_BASE + 0x07)    /* a sender index that is no member's (out of range, or ours) */
+
 typedef struct CK_AKM_EXPORT_WRAP_PARAMS {
 	CK_ULONG ulMode;           /* CKV_AKM_EXPORT_NODE_KEY or CKV_AKM_EXPORT_PASSPHRASE */
 	CK_BYTE_PTR pKey;          /* passphrase mode: the 32-byte key-wrap key; node-key mode: NULL */
