@@ -194,6 +194,10 @@ typedef enum akm_event_kind {
 	AKM_EVENT_SET_CHECKIN,
 	AKM_EVENT_SET_LABEL,
 	AKM_EVENT_EXPORT,
+	AKM_EVENT_ASR_CREATE, /* operational ASRs with a key tree (akm/asr.h) */
+	AKM_EVENT_ASR_ADD,
+	AKM_EVENT_ASR_REMOVE,
+	AKM_EVENT_ASR_REKEY,
 	/* breach signals */
 	AKM_EVENT_LOGIN_FAILED,
 	AKM_EVENT_EXPORT_REFUSED,

@@ -118,6 +118,15 @@ CK_RV akm_store_tree_find_member(akm_store *s, int64_t asr, const uint8_t *membe
 }
 CK_RV akm_store_tree_members(akm_store *s, int64_t asr, int64_t *n) { return s->ops->tree_members(s, asr, n); }
 
+CK_RV akm_store_tree_path(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row rows[32], bool has[32])
+{
+	return s->ops->tree_path(s, asr, idx, rows, has);
+}
+CK_RV akm_store_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len)
+{
+	return s->ops->update_key_wrapped(s, id, wrapped, len);
+}
+
 void akm_relationship_clear(akm_relationship *rel)
 {
 	free(rel->members);

@@ -233,6 +233,13 @@ CK_RV akm_store_tree_delete_all(akm_store *s, int64_t asr);
 CK_RV akm_store_tree_scan(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n);
 CK_RV akm_store_tree_find_member(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx);
 CK_RV akm_store_tree_members(akm_store *s, int64_t asr, int64_t *n);
+/* The rows of node `idx` and its ancestors up to the root that exist, in
+ * one read: rows[k] is node idx >> k when has[k] (k < 32; past the root
+ * nothing). */
+CK_RV akm_store_tree_path(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row rows[32], bool has[32]);
+/* A key row's wrapped blob replaced (an ASR's group key at a new
+ * generation), sealed anew. */
+CK_RV akm_store_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len);
 
 CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                      size_t *n);
