@@ -194,10 +194,6 @@ typedef enum akm_event_kind {
 	AKM_EVENT_SET_CHECKIN,
 	AKM_EVENT_SET_LABEL,
 	AKM_EVENT_EXPORT,
-	AKM_EVENT_ASR_CREATE, /* operational ASRs with a key tree (akm/asr.h) */
-	AKM_EVENT_ASR_ADD,
-	AKM_EVENT_ASR_REMOVE,
-	AKM_EVENT_ASR_REKEY,
 	/* breach signals */
 	AKM_EVENT_LOGIN_FAILED,
 	AKM_EVENT_EXPORT_REFUSED,
@@ -209,6 +205,11 @@ typedef enum akm_event_kind {
 	AKM_EVENT_ROLLBACK_DETECTED,
 	AKM_EVENT_TAMPER_DETECTED,
 	AKM_EVENT_LOGIN_REFUSED, /* a PIN not tried: back-off running or locked out */
+	/* changes of operational ASRs with a key tree (akm/asr.h) */
+	AKM_EVENT_ASR_CREATE,
+	AKM_EVENT_ASR_ADD,
+	AKM_EVENT_ASR_REMOVE,
+	AKM_EVENT_ASR_REKEY,
 	AKM_EVENT_KINDS
 } akm_event_kind;
 

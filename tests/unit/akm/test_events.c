@@ -32,6 +32,10 @@ static const struct {
 	{AKM_EVENT_ROLLBACK_DETECTED, "rollback-detected", "module", true},
 	{AKM_EVENT_TAMPER_DETECTED, "tamper-detected", "module", true},
 	{AKM_EVENT_LOGIN_REFUSED, "login-refused", "user", true},
+	{AKM_EVENT_ASR_CREATE, "asr-create", "user", false},
+	{AKM_EVENT_ASR_ADD, "asr-add", "user", false},
+	{AKM_EVENT_ASR_REMOVE, "asr-remove", "user", false},
+	{AKM_EVENT_ASR_REKEY, "asr-rekey", "user", false},
 };
 #define NEXPECTED (sizeof expected / sizeof expected[0])
 
