@@ -610,11 +610,10 @@ CK_RV akm_station_package(akm_relationships *r, int64_t key_id, const uint8_t *m
 	if (rv == CKR_USER_NOT_LOGGED_IN)
 		rv = CKR_KEY_HANDLE_INVALID;
 	/* One snapshot of every row read (another process's change in
-	 * between would look like a broken path): the write lock, rolled
-	 * back, which moves nothing. */
-	if (rv == CKR_OK && (rv = akm_store_begin(r->reg)) == CKR_OK) {
+	 * between would look like a broken path). */
+	if (rv == CKR_OK && (rv = akm_store_snapshot(r->reg)) == CKR_OK) {
 		rv = package_inlock(r, key_id, member, len, &p);
-		akm_store_rollback(r->reg);
+		akm_store_snapshot_end(r->reg);
 		rv = akm_answer(r, rv);
 	}
 	if (rv == CKR_OK && akm_asr_package_encode(&p, buf, sizeof buf, &blen) != AKM_FMT_OK) {
@@ -981,9 +980,9 @@ CK_RV akm_station_rekey_message(akm_relationships *r, int64_t key_id, uint8_t *o
 	CK_RV rv = r->status;
 	if (rv == CKR_USER_NOT_LOGGED_IN)
 		rv = CKR_KEY_HANDLE_INVALID;
-	if (rv == CKR_OK && (rv = akm_store_begin(r->reg)) == CKR_OK) {
+	if (rv == CKR_OK && (rv = akm_store_snapshot(r->reg)) == CKR_OK) {
 		rv = rekey_inlock(r, key_id, m);
-		akm_store_rollback(r->reg);
+		akm_store_snapshot_end(r->reg);
 		rv = akm_answer(r, rv);
 	}
 	if (rv == CKR_OK && akm_asr_rekey_encode(m, buf, sizeof buf, &blen) != AKM_FMT_OK) {
@@ -1008,7 +1007,7 @@ CK_RV akm_station_members(akm_relationships *r, int64_t asr, uint8_t **out, size
 		return CKR_HOST_MEMORY;
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
-	if (rv == CKR_OK && (rv = akm_store_begin(r->reg)) == CKR_OK) {
+	if (rv == CKR_OK && (rv = akm_store_snapshot(r->reg)) == CKR_OK) {
 		akm_relationship rel;
 		akm_tree_state st;
 		if ((rv = akm_store_get_relationship(r->reg, asr, &rel)) == CKR_OK) {
@@ -1039,7 +1038,7 @@ CK_RV akm_station_members(akm_relationships *r, int64_t asr, uint8_t **out, size
 				break;
 			after = rows[n - 1].idx;
 		}
-		akm_store_rollback(r->reg);
+		akm_store_snapshot_end(r->reg);
 		rv = akm_answer(r, rv);
 	}
 	akm_mutex_unlock(r->lock);

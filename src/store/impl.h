@@ -18,6 +18,8 @@ typedef struct akm_store_ops {
 	CK_RV (*begin)(akm_store *s);
 	CK_RV (*commit)(akm_store *s);
 	void (*rollback)(akm_store *s);
+	CK_RV (*snapshot)(akm_store *s);
+	void (*snapshot_end)(akm_store *s);
 	CK_RV (*change_mark)(akm_store *s, uint64_t *mark);
 	CK_RV (*get_int)(akm_store *s, const char *name, int64_t *value, bool *present);
 	CK_RV (*set_int)(akm_store *s, const char *name, int64_t value);

@@ -44,6 +44,8 @@ CK_RV akm_store_check(akm_store *s, bool upgrade) { return s->ops->check(s, upgr
 CK_RV akm_store_begin(akm_store *s) { return s->ops->begin(s); }
 CK_RV akm_store_commit(akm_store *s) { return s->ops->commit(s); }
 void akm_store_rollback(akm_store *s) { s->ops->rollback(s); }
+CK_RV akm_store_snapshot(akm_store *s) { return s->ops->snapshot(s); }
+void akm_store_snapshot_end(akm_store *s) { s->ops->snapshot_end(s); }
 CK_RV akm_store_change_mark(akm_store *s, uint64_t *mark) { return s->ops->change_mark(s, mark); }
 
 CK_RV akm_store_get_int(akm_store *s, const char *name, int64_t *value, bool *present)

@@ -187,6 +187,13 @@ CK_RV akm_store_begin(akm_store *s);
 CK_RV akm_store_commit(akm_store *s);
 void akm_store_rollback(akm_store *s);
 
+/* A read snapshot: the reads between these see one state of the store,
+ * whatever other processes commit meanwhile; nothing may be written in
+ * it (use akm_store_begin for that).  Cheaper than a write transaction:
+ * no write lock. */
+CK_RV akm_store_snapshot(akm_store *s);
+void akm_store_snapshot_end(akm_store *s);
+
 /* A mark that moves by one whenever any process (this one included)
  * commits a change: a cache of what was read can tell when to read again,
  * and a writer whose commit moved it by exactly one knows nobody else

@@ -24,7 +24,7 @@ typedef struct akm_sqlite {
 	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel, *audit_last,
 		*data_version, *audit_get, *audit_find, *audit_find_rid;
 	sqlite3_stmt *tree_get, *tree_id, *tree_insert, *tree_update, *tree_delete, *tree_delete_all, *tree_scan,
-		*tree_find, *tree_members, *tree_path, *update_wrapped;
+		*tree_find, *tree_members, *tree_path, *update_wrapped, *read_begin;
 	sqlite3_stmt *find[AKM_SQLITE_FIND_SHAPES];
 	/* The change mark: a counter every writer bumps after each commit, in
 	 * a small file beside the registry mapped into every process that uses
