@@ -139,6 +139,10 @@ static const akm_vendor_mechanism vendor_mechanisms[] = {
 	{CKM_AKM_RELATIONSHIP_GEN, {32, 32, CKF_GENERATE}, generate_one, NULL},
 	{CKM_AKM_RELATIONSHIP_BATCH_GEN, {32, 32, CKF_GENERATE}, generate_batch, NULL},
 	{CKM_AKM_EXPORT_WRAP, {32, 32, CKF_WRAP}, NULL, export_wrap},
+	{CKM_AKM_ASR_ENROLL, {32, 32, CKF_UNWRAP}, NULL, NULL, akm_core_asr_enroll, NULL, NULL},
+	{CKM_AKM_ASR_REKEY, {32, 32, CKF_UNWRAP}, NULL, NULL, akm_core_asr_rekey, NULL, NULL},
+	{CKM_AKM_ASR_SEAL, {32, 32, CKF_ENCRYPT}, NULL, NULL, NULL, akm_core_asr_crypt_init, akm_core_asr_crypt},
+	{CKM_AKM_ASR_OPEN, {32, 32, CKF_DECRYPT}, NULL, NULL, NULL, akm_core_asr_crypt_init, akm_core_asr_crypt},
 };
 #define NVENDOR (sizeof vendor_mechanisms / sizeof vendor_mechanisms[0])
 

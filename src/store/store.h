@@ -209,6 +209,12 @@ CK_RV akm_store_insert_key(akm_store *s, akm_key *key);
 CK_RV akm_store_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 CK_RV akm_store_update_relationship(akm_store *s, const akm_relationship *rel);
 CK_RV akm_store_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+/* An operational ASR member's step keys (docs/asr.md §5): the key's blob
+ * replaced in place (its row id, and so its object handle, stays), and one
+ * key row deleted alone (the previous step's key at the end of its grace
+ * period), its blob wiped like every deleted row's. */
+CK_RV akm_store_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len);
+CK_RV akm_store_delete_key(akm_store *s, int64_t id);
 /* Deletes a relationship, its keys and its tree rows, leaving no trace of their blobs. */
 CK_RV akm_store_delete_relationship(akm_store *s, int64_t id);
 void akm_relationship_clear(akm_relationship *rel);
