@@ -2,7 +2,7 @@
  * re-wrapped for export (relationships.h). */
 #include <string.h>
 
-#include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"

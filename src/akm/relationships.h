@@ -205,7 +205,7 @@ typedef enum akm_event_kind {
 	AKM_EVENT_ROLLBACK_DETECTED,
 	AKM_EVENT_TAMPER_DETECTED,
 	AKM_EVENT_LOGIN_REFUSED, /* a PIN not tried: back-off running or locked out */
-	/* an operational ASR's member (akm/asr.c) */
+	/* an operational ASR's member (akm/asr_member.c) */
 	AKM_EVENT_ASR_MEMBER_ENROLL,  /* enrolled from a package */
 	AKM_EVENT_ASR_MEMBER_REKEY,   /* a rekey message applied: a new generation */
 	AKM_EVENT_ASR_MEMBER_STEP,    /* moved to a later step */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
 #include "core/internal.h"

@@ -1,7 +1,7 @@
 /* The member side of operational ASRs as PKCS#11 calls (include/akm/
  * pkcs11-akm.h: CKM_AKM_ASR_ENROLL, _REKEY, _SEAL, _OPEN): arguments,
- * handles and parameters here; the work in the akm layer (akm/asr.c). */
-#include "akm/asr.h"
+ * handles and parameters here; the work in the akm layer (akm/asr_member.c). */
+#include "akm/asr_member.h"
 #include "akm/pkcs11-akm.h"
 #include "core/internal.h"
 #include "core/mechanisms.h"

@@ -1,10 +1,10 @@
-/* An operational ASR's member (asr.h, docs/asr.md §4–5). */
+/* An operational ASR's member (asr_member.h, docs/asr.md §4–5). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"

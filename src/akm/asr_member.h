@@ -14,8 +14,8 @@
  * (the PR ID in its key column), and its state record (fmt-asr.h type 4)
  * as the named blob "asr:<hex ASR ID>".
  */
-#ifndef AKM_ASR_H
-#define AKM_ASR_H
+#ifndef AKM_ASR_MEMBER_H
+#define AKM_ASR_MEMBER_H
 
 #include "akm/relationships.h"
 #include "lib/fmt-asr.h"
