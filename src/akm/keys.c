@@ -2,6 +2,7 @@
  * re-wrapped for export (relationships.h). */
 #include <string.h>
 
+#include "akm/asr.h"
 #include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
@@ -36,6 +37,14 @@ CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, C
 			goto out;
 		}
 		read = true;
+		/* A tree ASR's group key does nothing but the ASR mechanisms
+		 * (it never enters the cache, so this is always read here). */
+		if (akm_relationship_is_tree(&k.rel)) {
+			if (e != NULL)
+				akm_cache_drop(&r->cache, e);
+			rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+			goto out;
+		}
 		if (e != NULL)
 			akm_cache_entry_state(e, k.rel.state);
 	}
@@ -182,6 +191,10 @@ CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_ULONG mode, 
 	if (rv != CKR_OK) {
 		if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID)
 			rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	if (akm_relationship_is_tree(&k.rel)) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* an ASR's group key reaches members in packages only */
 		goto out;
 	}
 	if (k.rel.kind != CKV_AKM_KIND_PROVISIONING) {

@@ -225,6 +225,28 @@ CK_RV akm_backend_key_generate(akm_backend_service *s, akm_backend_key_kind kind
 CK_RV akm_backend_key_unwrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
                              size_t wrapped_len, CK_OBJECT_HANDLE *out);
 
+/* ==== ASR key trees (kek.c) ==============================================
+ *
+ * The station's key tree of an operational ASR (docs/asr.md §2): each
+ * interior node's key is generated in the backend and kept wrapped under
+ * the KEK; each edge is the parent's key wrapped (CKM_AES_KEY_WRAP_PAD)
+ * under the child's, computed here from session objects that exist only
+ * for the operation (the caller destroys them with akm_backend_destroy).
+ * A leaf's key is its member's PR encryption key (akm_backend_key_unwrap,
+ * AKM_BACKEND_KEY_CIPHER: it wraps).  No key is ever in the host's memory. */
+
+/* A fresh node key: a session object that wraps and may be wrapped (under
+ * the KEK here, under its children's keys by akm_backend_edge_wrap), and
+ * its KEK blob in wrapped (*wrapped_len: capacity in, length out). */
+CK_RV akm_backend_node_generate(akm_backend_service *s, uint8_t *wrapped, size_t *wrapped_len, CK_OBJECT_HANDLE *out);
+/* The node key of a KEK blob, as such a session object. */
+CK_RV akm_backend_node_unwrap(akm_backend_service *s, const uint8_t *wrapped, size_t wrapped_len,
+                              CK_OBJECT_HANDLE *out);
+/* The edge: `parent` (a node key) wrapped under `child` (a node key or a
+ * leaf's PR key) into out (*len: capacity in, length out: 40). */
+CK_RV akm_backend_edge_wrap(akm_backend_service *s, CK_OBJECT_HANDLE child, CK_OBJECT_HANDLE parent, uint8_t *out,
+                            size_t *len);
+
 /* ==== Export: a relationship's keys to its node (export.c) ================
  *
  * CKM_AKM_EXPORT_WRAP's work in the backend.  The transport key is made

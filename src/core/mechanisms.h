@@ -15,6 +15,9 @@ typedef struct akm_vendor_mechanism {
 	/* C_WrapKey with it, or NULL */
 	CK_RV (*wrap)(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key,
 	              CK_BYTE *out, CK_ULONG *out_len);
+	/* C_DeriveKey with it, or NULL */
+	CK_RV (*derive)(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE base, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+	                CK_OBJECT_HANDLE *out);
 	/* C_UnwrapKey with it, or NULL */
 	CK_RV (*unwrap)(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE unwrapping, CK_BYTE *wrapped,
 	                CK_ULONG wrapped_len, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out);

@@ -400,8 +400,9 @@ CK_RV akm_sqlite_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wra
 	akm_key key;
 	if (s->key == NULL)
 		return CKR_USER_NOT_LOGGED_IN;
-	if (len == 0 || len > sizeof key.wrapped)
-		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if (len > sizeof key.wrapped)
+		return CKR_ARGUMENTS_BAD;
+	/* The row is read (and checked) to seal it again with its new blob. */
 	CK_RV rv = akm_sqlite_get_key(s, id, &key, NULL);
 	if (rv != CKR_OK)
 		return rv;
@@ -409,7 +410,14 @@ CK_RV akm_sqlite_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wra
 	key.wrapped_len = len;
 	uint8_t mac[AKM_SEAL_LEN];
 	akm_seal_key(s, &key, mac);
-	return run_once(r, "UPDATE key SET wrapped = ?, mac = ? WHERE id = ?", wrapped, len, mac, id);
+	sqlite3_stmt *st = r->update_wrapped;
+	akm_sqlite_bind_blob(st, 1, wrapped, len);
+	akm_sqlite_bind_blob(st, 2, mac, sizeof mac);
+	sqlite3_bind_int64(st, 3, id);
+	rv = akm_sqlite_step_done(st);
+	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	return rv;
 }
 
 CK_RV akm_sqlite_delete_key(akm_store *s, int64_t id)
