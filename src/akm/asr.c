@@ -1014,7 +1014,7 @@ CK_RV akm_station_members(akm_relationships *r, int64_t asr, uint8_t **out, size
 			rv = akm_tree_state_parse(&rel, &st);
 			akm_relationship_clear(&rel);
 		}
-		uint32_t after = rv == CKR_OK ? (1U << st.depth) - 1 : 0;
+		uint32_t after = rv == CKR_OK ? (1U << st.depth) - 1 : 0, count = 0;
 		while (rv == CKR_OK) {
 			size_t n = 0;
 			if ((rv = akm_store_tree_scan(r->reg, asr, after, rows, 256, &n)) != CKR_OK)
@@ -1030,7 +1030,12 @@ CK_RV akm_station_members(akm_relationships *r, int64_t asr, uint8_t **out, size
 					buf = g;
 					cap = ncap;
 				}
+				if (rows[i].member_len == 0 || rows[i].idx >= 2U << st.depth) {
+					rv = TAMPERED(r, "tree row %lld: not a leaf", (long long)rows[i].id);
+					break;
+				}
 				buf[used++] = (uint8_t)rows[i].member_len;
+				count++;
 				memcpy(buf + used, rows[i].member, rows[i].member_len);
 				used += rows[i].member_len;
 			}
@@ -1038,6 +1043,10 @@ CK_RV akm_station_members(akm_relationships *r, int64_t asr, uint8_t **out, size
 				break;
 			after = rows[n - 1].idx;
 		}
+		/* Every leaf a member's, as many as the (sealed, fresh) row says:
+		 * a leaf moved to another ASR or deleted is found here too. */
+		if (rv == CKR_OK && count != st.members)
+			rv = TAMPERED(r, "ASR: %u leaves, %u members recorded", count, st.members);
 		akm_store_snapshot_end(r->reg);
 		rv = akm_answer(r, rv);
 	}
