@@ -38,6 +38,12 @@ static const struct {
 	[AKM_EVENT_ROLLBACK_DETECTED] = {"rollback-detected", "module", true, false, false},
 	[AKM_EVENT_TAMPER_DETECTED] = {"tamper-detected", "module", true, false, false},
 	[AKM_EVENT_LOGIN_REFUSED] = {"login-refused", "user", true, false, true},
+	[AKM_EVENT_ASR_MEMBER_ENROLL] = {"asr-enroll", "user", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_REKEY] = {"asr-rekeyed", "user", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_STEP] = {"asr-step", "module", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_RESERVE] = {"asr-reserve", "module", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_REMOVED] = {"asr-removed", "user", false, false, false},
+	[AKM_EVENT_ASR_MEMBER_REFUSED] = {"asr-refused", "user", true, false, false},
 };
 
 const char *akm_event_action(akm_event_kind kind)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
@@ -11,7 +12,9 @@ static bool use_allowed(CK_ULONG purpose, akm_key_use use)
 {
 	if (purpose == CKV_AKM_PURPOSE_ENCRYPT)
 		return use == AKM_KEY_ENCRYPT || use == AKM_KEY_DECRYPT || use == AKM_KEY_WRAP || use == AKM_KEY_UNWRAP;
-	return use == AKM_KEY_SIGN || use == AKM_KEY_VERIFY;
+	if (purpose == CKV_AKM_PURPOSE_MAC)
+		return use == AKM_KEY_SIGN || use == AKM_KEY_VERIFY;
+	return false; /* CKV_AKM_PURPOSE_PREVIOUS: CKM_AKM_ASR_OPEN only */
 }
 
 CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, CK_OBJECT_HANDLE *backend)
@@ -44,6 +47,13 @@ CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, C
 		}
 		if (e != NULL)
 			akm_cache_entry_state(e, k.rel.state);
+	}
+	if (e == NULL && akm_asr_is_member(&k.rel)) {
+		/* A member's ASR key seals and opens through CKM_AKM_ASR_SEAL
+		 * and _OPEN only: a nonce of the caller's would break the
+		 * scheme's one promise. */
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		goto out;
 	}
 	CK_ULONG state = e != NULL ? e->state : k.rel.state;
 	CK_ULONG purpose = e != NULL ? e->purpose : k.key.purpose;

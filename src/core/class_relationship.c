@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
 #include "core/internal.h"
@@ -273,6 +274,7 @@ typedef struct key_view {
 	CK_ULONG capacity, member_count;      /* a tree ASR's */
 	CK_AKM_ASR_POLICY policy;
 	uint8_t *members;                     /* a tree ASR's CKA_AKM_MEMBERS, malloc'd */
+	CK_ULONG leaf;                        /* a member's ASR key */
 	akm_attr_value attrs[60];
 	size_t n;
 } key_view;
@@ -304,7 +306,8 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v, bool wan
 		return rv;
 	}
 	/* A tree ASR's key does nothing but the ASR mechanisms. */
-	const CK_BBOOL *e = enc && !tree ? &yes : &no, *m = enc || tree ? &no : &yes;
+	bool asr = tree || akm_asr_is_member(rel);
+	const CK_BBOOL *e = enc && !asr ? &yes : &no, *m = enc || asr ? &no : &yes;
 	v->cls = CKO_SECRET_KEY;
 	v->key_type = key->key_type;
 	v->value_len = key->value_len;
@@ -373,8 +376,27 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v, bool wan
 		add(v, CKA_AKM_ASR_CAPACITY, &v->capacity, sizeof v->capacity, false);
 		add(v, CKA_AKM_ASR_MEMBER_COUNT, &v->member_count, sizeof v->member_count, false);
 		add(v, CKA_AKM_ASR_POLICY, &v->policy, sizeof v->policy, false);
-	} else {
+	} else if (!akm_asr_is_member(rel)) {
 		add(v, CKA_AKM_MEMBERS, rel->members, rel->members_len, false);
+	} else {
+		/* a member's row keeps its state record there: not a member list */
+		add(v, CKA_AKM_MEMBERS, "", 0, false);
+	}
+	if (akm_asr_is_member(rel)) {
+		akm_asr_info info;
+		if ((rv = akm_asr_info_get(rels, rel, &info)) != CKR_OK) {
+			akm_key_record_clear(&v->rec);
+			return rv;
+		}
+		v->leaf = info.leaf;
+		v->capacity = info.capacity;
+		v->member_count = info.members;
+		v->policy = (CK_AKM_ASR_POLICY){info.policy.period, info.policy.grace, info.policy.msg_limit,
+		                                info.policy.fail_limit, info.capacity, info.policy.join_rekeys};
+		add(v, CKA_AKM_MEMBER_INDEX, &v->leaf, sizeof v->leaf, false);
+		add(v, CKA_AKM_ASR_CAPACITY, &v->capacity, sizeof v->capacity, false);
+		add(v, CKA_AKM_ASR_MEMBER_COUNT, &v->member_count, sizeof v->member_count, false);
+		add(v, CKA_AKM_ASR_POLICY, &v->policy, sizeof v->policy, false);
 	}
 	add(v, CKA_AKM_KEY_PURPOSE, &v->purpose, sizeof v->purpose, false);
 	add(v, CKA_AKM_CREATED, &v->created, sizeof v->created, false);
@@ -497,6 +519,15 @@ static CK_RV rel_set_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIB
 	CK_RV rv = view_key(rels, key_id_of(h), &v, false);
 	if (rv != CKR_OK)
 		return akm_held_answer(rv);
+	if (akm_asr_is_member(&v.rec.rel) && count == 1 && tmpl[0].type == CKA_AKM_EPOCH) {
+		/* A member moves to a later step of its generation. */
+		CK_ULONG epoch;
+		rv = value_ulong(&tmpl[0], &epoch);
+		if (rv == CKR_OK)
+			rv = akm_asr_set_epoch(rels, key_id_of(h), epoch);
+		view_clear(&v);
+		return akm_held_answer(rv);
+	}
 	/* Check everything before changing anything. */
 	if ((rv = change_from_template(&v, tmpl, count, &ch)) == CKR_OK)
 		rv = akm_relationships_update(rels, key_id_of(h), &ch);

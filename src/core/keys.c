@@ -60,6 +60,10 @@ CK_RV akm_core_unwrap_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE u
                           CK_ULONG wrapped_len, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_HANDLE bunwrapping, key;
+	const akm_vendor_mechanism *v = akm_vendor_mechanism_find(m->mechanism);
+	if (v != NULL && v->unwrap != NULL)
+		return akm_core_relationships(c) == NULL ? CKR_MECHANISM_INVALID
+		                                         : v->unwrap(c, m, unwrapping, wrapped, wrapped_len, tmpl, count, out);
 	CK_RV rv = akm_core_mechanism_params(m);
 	if (rv != CKR_OK)
 		return rv;

@@ -30,6 +30,7 @@ typedef struct akm_store_ops {
 	CK_RV (*get_key)(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 	CK_RV (*update_relationship)(akm_store *s, const akm_relationship *rel);
 	CK_RV (*update_key_label)(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+	CK_RV (*delete_key)(akm_store *s, int64_t id);
 	CK_RV (*delete_relationship)(akm_store *s, int64_t id);
 	CK_RV (*get_relationship)(akm_store *s, int64_t id, akm_relationship *rel);
 	CK_RV (*tree_put)(akm_store *s, akm_tree_row *row);

@@ -93,6 +93,11 @@ CK_RV akm_store_update_key_label(akm_store *s, int64_t id, const uint8_t *label,
 	return s->ops->update_key_label(s, id, label, len);
 }
 
+CK_RV akm_store_delete_key(akm_store *s, int64_t id)
+{
+	return s->ops->delete_key(s, id);
+}
+
 CK_RV akm_store_delete_relationship(akm_store *s, int64_t id)
 {
 	return s->ops->delete_relationship(s, id);

@@ -216,6 +216,10 @@ CK_RV akm_store_insert_key(akm_store *s, akm_key *key);
 CK_RV akm_store_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 CK_RV akm_store_update_relationship(akm_store *s, const akm_relationship *rel);
 CK_RV akm_store_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+/* One key row deleted alone (an ASR member's previous step key at the end
+ * of its grace period, docs/asr.md §5), its blob wiped like every deleted
+ * row's. */
+CK_RV akm_store_delete_key(akm_store *s, int64_t id);
 /* Deletes a relationship, its keys and its tree rows, leaving no trace of their blobs. */
 CK_RV akm_store_delete_relationship(akm_store *s, int64_t id);
 void akm_relationship_clear(akm_relationship *rel);

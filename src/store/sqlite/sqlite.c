@@ -483,6 +483,7 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.get_key = akm_sqlite_get_key,
 	.update_relationship = akm_sqlite_update_relationship,
 	.update_key_label = akm_sqlite_update_key_label,
+	.delete_key = akm_sqlite_delete_key,
 	.delete_relationship = akm_sqlite_delete_relationship,
 	.get_relationship = akm_sqlite_get_relationship,
 	.tree_put = akm_sqlite_tree_put,

@@ -107,6 +107,7 @@ CK_RV akm_sqlite_insert_key(akm_store *s, akm_key *key);
 CK_RV akm_sqlite_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel);
 CK_RV akm_sqlite_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+CK_RV akm_sqlite_delete_key(akm_store *s, int64_t id);
 CK_RV akm_sqlite_delete_relationship(akm_store *s, int64_t id);
 CK_RV akm_sqlite_get_relationship(akm_store *s, int64_t id, akm_relationship *rel);
 CK_RV akm_sqlite_tree_put(akm_store *s, akm_tree_row *row);
