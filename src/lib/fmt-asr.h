@@ -14,7 +14,7 @@
 #include "lib/fmt.h"
 
 #define AKM_ASR_MAGIC "AKMA"
-enum { AKM_ASR_PACKAGE = 1, AKM_ASR_REKEY = 2, AKM_ASR_MESSAGE = 3 };
+enum { AKM_ASR_PACKAGE = 1, AKM_ASR_REKEY = 2, AKM_ASR_MESSAGE = 3, AKM_ASR_STATE = 4 };
 
 #define AKM_ASR_DEPTH_MAX 17          /* capacity at most 2^17 leaves */
 #define AKM_ASR_DEPTH_MIN 2           /* capacity at least 4 */
@@ -40,6 +40,10 @@ typedef struct akm_asr_policy {
 	uint32_t fail_limit;   /* 1 .. 2^20 */
 	uint8_t join_rekeys;   /* 0 or 1 */
 } akm_asr_policy;
+
+#define AKM_ASR_POLICY_LEN 17         /* its encoding: 4 x u32, u8 */
+/* Whether a policy keeps the rules above (the parsers' check). */
+bool akm_asr_policy_ok(const akm_asr_policy *p);
 
 /* What a package and a rekey message both say about the ASR. */
 typedef struct akm_asr_head {
