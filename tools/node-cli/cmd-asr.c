@@ -141,12 +141,8 @@ static int enroll_dir(const node_cli *c, akm_p11 *p, const char *dir)
 		if (akm_read_file(path, akm_asr_package_max(), &buf, &len) != AKM_READ_OK)
 			continue;
 		bool mine = false;
-		if (akm_asr_package_parse(buf, len, &pkg, &signed_len) == AKM_FMT_OK) {
-			CK_OBJECT_HANDLE k[AKM_NODE_KEYS_MAX];
-			size_t nk = 0;
-			mine = akm_node_find_keys(p, pkg.pr_id, pkg.pr_id_len, CKV_AKM_PURPOSE_ENCRYPT, k, AKM_NODE_KEYS_MAX,
-			                          &nk) == 0 && nk == 1;
-		}
+		if (akm_asr_package_parse(buf, len, &pkg, &signed_len) == AKM_FMT_OK)
+			mine = akm_node_holds_pr(p, pkg.pr_id, pkg.pr_id_len, NULL) == 1;
 		free(buf);
 		if (!mine)
 			continue;

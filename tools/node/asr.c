@@ -158,6 +158,17 @@ static int anchor_params(akm_p11 *node, CK_AKM_ASR_ENROLL_PARAMS *ep, char *err,
 	return AKM_RC_OK;
 }
 
+int akm_node_holds_pr(akm_p11 *node, const uint8_t *pr_id, size_t pr_len, CK_OBJECT_HANDLE *enc)
+{
+	CK_OBJECT_HANDLE keys[AKM_NODE_KEYS_MAX];
+	size_t n = 0;
+	if (akm_node_find_keys(node, pr_id, pr_len, CKV_AKM_PURPOSE_ENCRYPT, keys, AKM_NODE_KEYS_MAX, &n) != 0)
+		return -1;
+	if (n == 1 && enc != NULL)
+		*enc = keys[0];
+	return n == 1;
+}
+
 int akm_node_enroll(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr *out, char *err, size_t errlen)
 {
 	akm_asr_package pkg;
@@ -167,13 +178,13 @@ int akm_node_enroll(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr 
 		snprintf(err, errlen, "not an ASR package: %s", akm_fmt_strerror(frc));
 		return AKM_RC_REFUSED;
 	}
-	CK_OBJECT_HANDLE keys[AKM_NODE_KEYS_MAX];
-	size_t n = 0;
-	if (akm_node_find_keys(node, pkg.pr_id, pkg.pr_id_len, CKV_AKM_PURPOSE_ENCRYPT, keys, AKM_NODE_KEYS_MAX, &n) != 0) {
+	CK_OBJECT_HANDLE pr_key = CK_INVALID_HANDLE;
+	int held = akm_node_holds_pr(node, pkg.pr_id, pkg.pr_id_len, &pr_key);
+	if (held < 0) {
 		snprintf(err, errlen, "%s", node->err);
 		return AKM_RC_TOKEN;
 	}
-	if (n != 1) {
+	if (held == 0) {
 		snprintf(err, errlen, "it is for another node: this token holds no provisioning relationship with "
 		         "the package's PR ID (CKR_AKM_OTHER_MEMBER)");
 		return AKM_RC_REFUSED;
@@ -184,7 +195,7 @@ int akm_node_enroll(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr 
 		return rc;
 	CK_MECHANISM m = {CKM_AKM_ASR_ENROLL, &ep, sizeof ep};
 	CK_OBJECT_HANDLE key;
-	CK_RV rv = node->f->C_UnwrapKey(node->session, &m, keys[0], (CK_BYTE_PTR)buf, len, NULL, 0, &key);
+	CK_RV rv = node->f->C_UnwrapKey(node->session, &m, pr_key, (CK_BYTE_PTR)buf, len, NULL, 0, &key);
 	if (rv != CKR_OK)
 		return refusal(rv, "refused", err, errlen);
 	if (asr_read(node, key, out) != 0) {

@@ -175,6 +175,9 @@ int akm_node_asr_check_module(const akm_p11 *node, char *err, size_t errlen);
 int akm_node_asr_list(akm_p11 *node, akm_node_asr **out, size_t *count);
 /* The membership by name (or, name NULL, by ASR ID): 1, 0 absent, -1 error. */
 int akm_node_asr_find(akm_p11 *node, const char *name, const uint8_t *id, size_t id_len, akm_node_asr *a);
+/* Whether the token holds the PR pr_id (its encryption key into *enc, if
+ * not NULL): 1, 0, or -1 (node->err). */
+int akm_node_holds_pr(akm_p11 *node, const uint8_t *pr_id, size_t pr_len, CK_OBJECT_HANDLE *enc);
 /* A signed package (CKM_AKM_ASR_ENROLL with the PR it names and the pinned anchor). */
 int akm_node_enroll(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr *out, char *err, size_t errlen);
 /* A signed rekey message (CKM_AKM_ASR_REKEY). */
