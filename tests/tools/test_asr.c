@@ -108,7 +108,8 @@ static void provision(int first, int count)
 
 static void file_in(char *out, size_t size, const char *name)
 {
-	snprintf(out, size, "%s/%s", usb, name);
+	int n = snprintf(out, size, "%s/%s", usb, name);
+	ck_assert(n > 0 && (size_t)n < size);
 }
 
 static char *read_all(const char *path, size_t *len)
