@@ -29,6 +29,14 @@ typedef struct akm_store_ops {
 	CK_RV (*update_relationship)(akm_store *s, const akm_relationship *rel);
 	CK_RV (*update_key_label)(akm_store *s, int64_t id, const uint8_t *label, size_t len);
 	CK_RV (*delete_relationship)(akm_store *s, int64_t id);
+	CK_RV (*get_relationship)(akm_store *s, int64_t id, akm_relationship *rel);
+	CK_RV (*tree_put)(akm_store *s, akm_tree_row *row);
+	CK_RV (*tree_get)(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row *row);
+	CK_RV (*tree_delete)(akm_store *s, int64_t asr, uint32_t idx);
+	CK_RV (*tree_delete_all)(akm_store *s, int64_t asr);
+	CK_RV (*tree_scan)(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n);
+	CK_RV (*tree_find_member)(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx);
+	CK_RV (*tree_members)(akm_store *s, int64_t asr, int64_t *n);
 	CK_RV (*find)(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
 	              size_t *n);
 	CK_RV (*count)(akm_store *s, akm_store_table table, int64_t *n);
@@ -57,6 +65,7 @@ struct akm_store {
 #define AKM_SEAL_LEN 32
 void akm_seal_relationship(const akm_store *s, const akm_relationship *rel, uint8_t mac[AKM_SEAL_LEN]);
 void akm_seal_key(const akm_store *s, const akm_key *key, uint8_t mac[AKM_SEAL_LEN]);
+void akm_seal_tree(const akm_store *s, const akm_tree_row *row, uint8_t mac[AKM_SEAL_LEN]);
 /* A named value: an integer (is_int, value) or a blob. */
 void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t value, const uint8_t *blob,
                    size_t len, uint8_t mac[AKM_SEAL_LEN]);

@@ -104,6 +104,23 @@ void akm_seal_key(const akm_store *s, const akm_key *key, uint8_t mac[AKM_SEAL_L
 	row_finish(s, &h, mac);
 }
 
+void akm_seal_tree(const akm_store *s, const akm_tree_row *row, uint8_t mac[AKM_SEAL_LEN])
+{
+	akm_fieldhash h;
+	row_start(&h, "tree", row->id);
+	/* Its ASR and place with its keys: a blob moved to another node or
+	 * another ASR fails. */
+	akm_fieldhash_u64(&h, (uint64_t)row->asr);
+	akm_fieldhash_u64(&h, row->idx);
+	akm_fieldhash_u64(&h, row->gen);
+	akm_fieldhash_u64(&h, row->up_gen);
+	akm_fieldhash_bytes(&h, row->member, row->member_len);
+	akm_fieldhash_u64(&h, (uint64_t)row->pr);
+	akm_fieldhash_bytes(&h, row->key, row->key_len);
+	akm_fieldhash_bytes(&h, row->up, row->up_len);
+	row_finish(s, &h, mac);
+}
+
 void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t value, const uint8_t *blob,
                    size_t len, uint8_t mac[AKM_SEAL_LEN])
 {

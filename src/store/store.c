@@ -96,6 +96,28 @@ CK_RV akm_store_delete_relationship(akm_store *s, int64_t id)
 	return s->ops->delete_relationship(s, id);
 }
 
+CK_RV akm_store_get_relationship(akm_store *s, int64_t id, akm_relationship *rel)
+{
+	return s->ops->get_relationship(s, id, rel);
+}
+
+CK_RV akm_store_tree_put(akm_store *s, akm_tree_row *row) { return s->ops->tree_put(s, row); }
+CK_RV akm_store_tree_get(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row *row)
+{
+	return s->ops->tree_get(s, asr, idx, row);
+}
+CK_RV akm_store_tree_delete(akm_store *s, int64_t asr, uint32_t idx) { return s->ops->tree_delete(s, asr, idx); }
+CK_RV akm_store_tree_delete_all(akm_store *s, int64_t asr) { return s->ops->tree_delete_all(s, asr); }
+CK_RV akm_store_tree_scan(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n)
+{
+	return s->ops->tree_scan(s, asr, after, rows, max, n);
+}
+CK_RV akm_store_tree_find_member(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx)
+{
+	return s->ops->tree_find_member(s, asr, member, len, idx);
+}
+CK_RV akm_store_tree_members(akm_store *s, int64_t asr, int64_t *n) { return s->ops->tree_members(s, asr, n); }
+
 void akm_relationship_clear(akm_relationship *rel)
 {
 	free(rel->members);

@@ -83,6 +83,28 @@ typedef struct akm_key {
 	size_t wrapped_len;
 } akm_key;
 
+/* One node of an operational ASR's key tree (docs/asr.md §2; formats.md
+ * "tree"): heap numbering, root 1, leaf i is capacity + i.  A row exists
+ * iff the node has a key.  An interior node holds its key wrapped under the
+ * KEK (a member side may keep its path keys the same way); a leaf names its
+ * member and the member's provisioning relationship, whose encryption key
+ * is the leaf's key.  `up` is the parent's key wrapped (AES-KWP) under this
+ * node's key (empty for the root). */
+typedef struct akm_tree_row {
+	int64_t id;                   /* row id, given by the store */
+	int64_t asr;                  /* row id of its relationship */
+	uint32_t idx;                 /* heap index, >= 1 */
+	uint32_t gen;                 /* the generation of this node's key */
+	uint32_t up_gen;              /* the generation of the parent's key `up` wraps (0: no up) */
+	uint8_t member[AKM_ID_MAX];   /* leaf: the member's AKM ID */
+	size_t member_len;            /* 0 for an interior node */
+	int64_t pr;                   /* leaf: its PR's relationship row id; 0 otherwise */
+	uint8_t key[AKM_WRAPPED_MAX]; /* interior: its key wrapped under the KEK */
+	size_t key_len;
+	uint8_t up[AKM_WRAPPED_MAX];
+	size_t up_len;
+} akm_tree_row;
+
 /* Search: key ids greater than `after`, ascending, at most `max`, whose
  * columns equal every filter given (NULL/absent filters match all). */
 typedef struct akm_store_query {
@@ -121,6 +143,7 @@ typedef enum akm_store_table {
 	AKM_STORE_RELATIONSHIPS,
 	AKM_STORE_KEYS,
 	AKM_STORE_AUDIT,
+	AKM_STORE_TREE,
 } akm_store_table;
 
 typedef struct akm_store akm_store;
@@ -186,9 +209,30 @@ CK_RV akm_store_insert_key(akm_store *s, akm_key *key);
 CK_RV akm_store_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 CK_RV akm_store_update_relationship(akm_store *s, const akm_relationship *rel);
 CK_RV akm_store_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
-/* Deletes a relationship and its keys, leaving no trace of their blobs. */
+/* Deletes a relationship, its keys and its tree rows, leaving no trace of their blobs. */
 CK_RV akm_store_delete_relationship(akm_store *s, int64_t id);
 void akm_relationship_clear(akm_relationship *rel);
+
+/* A relationship by its row id (CKR_OBJECT_HANDLE_INVALID when absent);
+ * checked like get_key's; its members malloc'd (akm_relationship_clear). */
+CK_RV akm_store_get_relationship(akm_store *s, int64_t id, akm_relationship *rel);
+
+/* Key-tree rows (akm_tree_row).  put inserts the row, or replaces the one
+ * of the same (asr, idx) keeping its row id; row->id is set.  get answers
+ * CKR_OBJECT_HANDLE_INVALID when there is no such row; delete likewise;
+ * delete_all removes every row of an ASR (also done by
+ * akm_store_delete_relationship).  scan: the rows of `asr` with idx >
+ * `after`, ascending, at most `max`.  find_member: the idx of the leaf
+ * holding `member` (CKR_OBJECT_HANDLE_INVALID when none).  members: how
+ * many leaves (rows with a member) the ASR has.  Rows are sealed and
+ * checked like every other, and counted (akm_store_check). */
+CK_RV akm_store_tree_put(akm_store *s, akm_tree_row *row);
+CK_RV akm_store_tree_get(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row *row);
+CK_RV akm_store_tree_delete(akm_store *s, int64_t asr, uint32_t idx);
+CK_RV akm_store_tree_delete_all(akm_store *s, int64_t asr);
+CK_RV akm_store_tree_scan(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n);
+CK_RV akm_store_tree_find_member(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx);
+CK_RV akm_store_tree_members(akm_store *s, int64_t asr, int64_t *n);
 
 CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                      size_t *n);

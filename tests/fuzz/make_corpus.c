@@ -4,7 +4,9 @@
  * typical and longest, both bundle protections, and a few refused edge cases
  * (truncated, trailing byte, other version, other kind); for the protocol
  * (target proto), the frames of an exchange with the inputs of the test
- * vectors (docs/protocol.md §8) and the plaintexts its AEADs carry.  Deterministic: a
+ * vectors (docs/protocol.md §8) and the plaintexts its AEADs carry; for
+ * the ASR formats (target asr), each of the four at its shortest, typical
+ * and longest, and the test vectors of docs/asr.md §3.6.  Deterministic: a
  * rerun writes the same bytes.  Run from the source root:
  *
  *   ninja -C build tests/fuzz/fuzz-make-corpus
@@ -17,12 +19,14 @@
 #include <sys/stat.h>
 
 #include "lib/fmt-anchor.h"
+#include "lib/fmt-asr.h"
 #include "lib/fmt-bundle.h"
 #include "lib/fmt-login.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
 #include "lib/keyed.h"
 #include "lib/proto.h"
+#include "asr_vectors.h"
 #include "proto_vectors.h"
 
 static const char *root;
@@ -62,8 +66,10 @@ static void check(akm_fmt_rc rc, const char *what)
 static void put_with_edges(const char *target, const char *name, const uint8_t *buf, size_t len)
 {
 	char edge[256];
-	uint8_t tmp[AKM_FMT_BUNDLE_MAX + 2];
+	uint8_t tmp[4096];
 	put_file(target, name, buf, len);
+	if (len + 1 > sizeof tmp)
+		exit(1);
 	if (strstr(name, "typical") == NULL)
 		return;
 	snprintf(edge, sizeof edge, "edge-half-%s", name);
@@ -405,6 +411,112 @@ static void protos(void)
 	akm_proto_hs_free(hs);
 }
 
+
+/* The ASR formats (target asr): package, rekey message, message and member
+ * state at their shortest, typical and longest, and docs/asr.md §3.6's
+ * vectors. */
+static void asr_head(akm_asr_head *h, int size, uint32_t gen)
+{
+	memset(h, 0, sizeof *h);
+	h->station_id_len = id_len(size);
+	fill(h->station_id, h->station_id_len, 1);
+	h->asr_id_len = id_len(size);
+	fill(h->asr_id, h->asr_id_len, 2);
+	size_t ll = size == 0 ? 0 : size == 1 ? 10 : AKM_ASR_LABEL_MAX;
+	for (size_t i = 0; i < ll; i++)
+		h->label[i] = (char)(0x20 + (i * 7) % 95);
+	h->gen = gen;
+	h->step = size == 2 ? 0xFFFFFFFFu : (uint32_t)size;
+	h->gen_start = 1700000000;
+	h->policy = (akm_asr_policy){ .period = size == 0 ? 0 : 3600, .grace = size == 2 ? AKM_ASR_GRACE_MAX : 60,
+	                              .msg_limit = size == 0 ? 1 : (uint32_t)AKM_ASR_MSG_LIMIT_MAX,
+	                              .fail_limit = size == 0 ? 1 : (uint32_t)AKM_ASR_FAIL_LIMIT_DEFAULT,
+	                              .join_rekeys = size == 1 };
+	h->depth = size == 0 ? AKM_ASR_DEPTH_MIN : size == 1 ? 4 : AKM_ASR_DEPTH_MAX;
+	h->members = size == 0 ? 1 : size == 1 ? 11 : 1u << AKM_ASR_DEPTH_MAX;
+	fill(h->member_hash, sizeof h->member_hash, 3);
+	h->created = 1700000100;
+}
+
+static void asrs(void)
+{
+	static uint8_t buf[AKM_ASR_PLAIN_MAX + 256];
+	char name[64];
+	size_t len;
+	for (int size = 0; size < 3; size++) {
+		akm_asr_package p;
+		memset(&p, 0, sizeof p);
+		asr_head(&p.head, size, 1);
+		p.member_id_len = id_len(size);
+		fill(p.member_id, p.member_id_len, 4);
+		p.pr_id_len = id_len(size);
+		fill(p.pr_id, p.pr_id_len, 5);
+		p.leaf = size == 0 ? 0 : size == 1 ? 10 : (1u << AKM_ASR_DEPTH_MAX) - 1;
+		for (int i = 0; i < p.head.depth; i++)
+			fill(p.edges[i].wrapped, AKM_ASR_EDGE_LEN, (unsigned)(6 + i));
+		check(akm_asr_package_encode(&p, buf, sizeof buf, &len), "asr package");
+		fill(buf + len, AKM_FMT_SIG_LEN, 9);
+		snprintf(name, sizeof name, "package-%s.akma", size_name(size));
+		put_with_edges("asr", name, buf, len + AKM_FMT_SIG_LEN);
+
+		akm_asr_rekey r;
+		memset(&r, 0, sizeof r);
+		asr_head(&r.head, size, 2 + (uint32_t)size);
+		r.from_gen = r.head.gen - 1;
+		r.nremoved = size == 0 ? 0 : size == 1 ? 2 : AKM_ASR_REMOVED_MAX;
+		for (unsigned i = 0; i < r.nremoved; i++)
+			r.removed[i] = i * 5;
+		r.nedges = size == 0 ? 1 : size == 1 ? 7 : AKM_ASR_EDGES_MAX;
+		uint32_t top = 2u << r.head.depth;
+		for (unsigned i = 0; i < r.nedges; i++) {
+			r.edges[i].child = size == 0 ? 2 : top - 1 - 3 * i;
+			fill(r.edges[i].wrapped, AKM_ASR_EDGE_LEN, 10 + i);
+		}
+		check(akm_asr_rekey_encode(&r, buf, sizeof buf, &len), "asr rekey");
+		fill(buf + len, AKM_FMT_SIG_LEN, 11);
+		snprintf(name, sizeof name, "rekey-%s.akma", size_name(size));
+		put_with_edges("asr", name, buf, len + AKM_FMT_SIG_LEN);
+
+		akm_asr_message m = { .asr_id_len = id_len(size), .gen = 1 + (uint32_t)size, .step = (uint32_t)size,
+		                      .sender = (uint32_t)size * 100, .seq = size == 2 ? UINT64_MAX : 1 };
+		fill(m.asr_id, m.asr_id_len, 2);
+		size_t plain = size == 0 ? 0 : size == 1 ? 100 : 3000;
+		check(akm_asr_message_header(&m, plain, buf, sizeof buf, &len), "asr message");
+		fill(buf + len, plain + AKM_ASR_TAG_LEN, 12);
+		snprintf(name, sizeof name, "message-%s.akma", size_name(size));
+		put_with_edges("asr", name, buf, len + plain + AKM_ASR_TAG_LEN);
+
+		static akm_asr_sender senders[40];
+		akm_asr_state s;
+		memset(&s, 0, sizeof s);
+		s.station_id_len = id_len(size);
+		fill(s.station_id, s.station_id_len, 1);
+		s.depth = size == 0 ? AKM_ASR_DEPTH_MIN : size == 1 ? 4 : AKM_ASR_DEPTH_MAX;
+		s.leaf = (uint32_t)size;
+		s.members = size == 0 ? 1 : 11;
+		fill(s.member_hash, sizeof s.member_hash, 3);
+		s.policy = (akm_asr_policy){ .period = 60, .grace = 10, .msg_limit = 1000, .fail_limit = 100 };
+		s.gen = 1;
+		s.step = (uint32_t)size * 3;
+		s.gen_start = 1700000000;
+		s.step_since = 1700000100;
+		s.previous_until = size == 0 ? 0 : 1700000110;
+		s.sealed = (uint32_t)size;
+		s.failed = (uint32_t)size;
+		s.nsenders = size == 0 ? 0 : size == 1 ? 3 : 40;
+		for (uint32_t i = 0; i < s.nsenders; i++)
+			senders[i] = (akm_asr_sender){ .leaf = i * 2, .high = 100 + i, .bitmap = 0x5555u + i };
+		s.senders = senders;
+		check(akm_asr_state_encode(&s, buf, sizeof buf, &len), "asr state");
+		snprintf(name, sizeof name, "state-%s.akma", size_name(size));
+		put_with_edges("asr", name, buf, len);
+	}
+	put_file("asr", "vector-package.akma", AV_package, sizeof AV_package);
+	put_file("asr", "vector-rekey.akma", AV_rekey, sizeof AV_rekey);
+	put_file("asr", "vector-message.akma", AV_message, sizeof AV_message);
+	put_file("asr", "vector-state.akma", AV_state, sizeof AV_state);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -422,8 +534,9 @@ int main(int argc, char **argv)
 	node_states();
 	login_states();
 	protos();
+	asrs();
 	/* every target also gets an empty input */
-	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto" };
+	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto", "asr" };
 	for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		put_file(targets[i], "edge-empty", (const uint8_t *)"", 0);
 	return 0;

@@ -472,12 +472,12 @@ START_TEST(test_version_3_registry_upgrades)
 	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
 	ck_assert_int_eq(encrypt_with(a), CKR_OK);
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
-	db_exec("ALTER TABLE relationship DROP COLUMN checkin; PRAGMA user_version = 3;");
+	db_exec("ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
 	int64_t records = db_int("SELECT count(*) FROM audit");
 
 	it_open(&t); /* C_Initialize migrates, C_Login checks every count and the chain */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM relationship WHERE checkin = 0"), 3);
 	ck_assert_uint_eq(get_ulong(a, CKA_AKM_STATUS), CKV_AKM_STATUS_EXPORTED);
 	ck_assert_uint_eq(get_ulong(a, CKA_AKM_SEQUENCE), 1);

@@ -1642,6 +1642,13 @@ START_TEST(test_property_one_byte_anywhere)
 			if (row < 0)
 				row = db_int("SELECT rowid FROM \"%w\" ORDER BY rowid LIMIT 1", table);
 			last = db_int("SELECT rowid FROM \"%w\" ORDER BY rowid DESC LIMIT 1", table);
+			if (row < 0 && strcmp(table, "tree") == 0) {
+				/* Until the station makes key trees (CKM_AKM_ASR_GEN),
+				 * nothing writes this table. */
+				fprintf(stderr, "P: %s has no rows yet: not changed\n", table);
+				akm_strlist_free(&cols);
+				continue;
+			}
 			if (row < 0) {
 				note("P: %s has no rows: not changed", table);
 				akm_strlist_free(&cols);

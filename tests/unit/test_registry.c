@@ -470,6 +470,7 @@ START_TEST(test_migrates_version_3_sealed)
 		snprintf(mac_hex + 2 * i, 3, "%02x", rows_mac[i]);
 	char *sql = sqlite3_mprintf(
 		"ALTER TABLE relationship DROP COLUMN checkin;"
+		"DROP TABLE tree;"
 		"PRAGMA user_version = 3;"
 		"INSERT INTO relationship (id, rid, kind, state, epoch, station, peer, members, hw, created, changed,"
 		"  status, seq, site, node_key, delivery, audit, mac) VALUES (1, x'00112233', 1, 2, 0, CAST('nmm-1' AS BLOB),"
@@ -536,7 +537,7 @@ START_TEST(test_migrates_version_3_sealed)
 	akm_store_close(r);
 	/* ...and a table rebuilt without the column (version 3 again, so that
 	 * the migration gives 0 back) neither. */
-	raw_exec(db_path, "ALTER TABLE relationship DROP COLUMN checkin; PRAGMA user_version = 3;");
+	raw_exec(db_path, "ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
 	r = open_ok(db_path);
 	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
 	ck_assert_int_eq(akm_store_seal(r, vector_seal_key()), CKR_OK);

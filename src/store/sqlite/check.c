@@ -145,6 +145,9 @@ static CK_RV seal_all(akm_sqlite *r)
 		return rv;
 	r->rows.n[ROWS_KEY_COUNT] = v[0];
 	r->rows.n[ROWS_KEY_HIGH] = v[1];
+	/* Tree rows came after sealing (schema version 5): none here. */
+	r->rows.n[ROWS_TREE_COUNT] = 0;
+	r->rows.n[ROWS_TREE_HIGH] = 0;
 	r->rows.dirty = true;
 	return akm_sqlite_rows_save(r);
 }
@@ -192,7 +195,7 @@ CK_RV akm_sqlite_check(akm_store *s, bool upgrade)
 		return rv;
 	if ((rv = check_meta(r)) != CKR_OK || (rv = akm_sqlite_rows_load(r)) != CKR_OK)
 		return rv;
-	int64_t rel[3], key[3], audit[2], audit_seq, gen;
+	int64_t rel[3], key[3], tree[3], audit[2], audit_seq, gen;
 	bool present, have_gen;
 	if ((rv = query_ints(r, "SELECT count(*), ifnull(max(id), 0),"
 	                        " ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'relationship'), 0) FROM relationship",
@@ -200,6 +203,9 @@ CK_RV akm_sqlite_check(akm_store *s, bool upgrade)
 	    (rv = query_ints(r, "SELECT count(*), ifnull(max(id), 0),"
 	                        " ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'key'), 0) FROM key",
 	                     key, 3)) != CKR_OK ||
+	    (rv = query_ints(r, "SELECT count(*), ifnull(max(id), 0),"
+	                        " ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'tree'), 0) FROM tree",
+	                     tree, 3)) != CKR_OK ||
 	    (rv = query_ints(r, "SELECT count(*), ifnull(max(seq), 0) FROM audit", audit, 2)) != CKR_OK ||
 	    (rv = akm_sqlite_get_int(s, "audit_seq", &audit_seq, &present)) != CKR_OK ||
 	    (rv = akm_sqlite_get_int(s, "generation", &gen, &have_gen)) != CKR_OK)
@@ -216,6 +222,12 @@ CK_RV akm_sqlite_check(akm_store *s, bool upgrade)
 		return akm_store_tampered(s, "row ids beyond those the registry gave (relationship %lld/%lld, key %lld/%lld)",
 		                          (long long)rel[2], (long long)n[ROWS_REL_HIGH], (long long)key[2],
 		                          (long long)n[ROWS_KEY_HIGH]);
+	if (tree[0] != n[ROWS_TREE_COUNT])
+		return akm_store_tampered(s, "the registry holds %lld tree rows, but recorded %lld (rows deleted or inserted)",
+		                          (long long)tree[0], (long long)n[ROWS_TREE_COUNT]);
+	if (tree[1] > n[ROWS_TREE_HIGH] || tree[2] != n[ROWS_TREE_HIGH])
+		return akm_store_tampered(s, "tree row ids beyond those the registry gave (%lld/%lld)", (long long)tree[2],
+		                          (long long)n[ROWS_TREE_HIGH]);
 	if (audit[0] != audit_seq || audit[1] != audit_seq)
 		return akm_store_tampered(s, "the audit trail holds %lld records up to %lld, but its head says %lld",
 		                          (long long)audit[0], (long long)audit[1], (long long)audit_seq);

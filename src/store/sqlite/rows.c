@@ -8,7 +8,9 @@
 /* ---- bookkeeping: how many rows, and the highest ids given --------------- */
 
 #define ROWS_NAME "rows"
-#define ROWS_LEN 32 /* u64 relationships, keys, highest relationship id, highest key id */
+#define ROWS_LEN 48 /* u64 relationships, keys, highest relationship id, highest key id, tree rows,
+                    * highest tree row id */
+#define ROWS_LEN_V4 32 /* schema version 4 and before: no tree rows (read as 0 and 0) */
 
 CK_RV akm_sqlite_rows_load(akm_sqlite *r)
 {
@@ -22,11 +24,11 @@ CK_RV akm_sqlite_rows_load(akm_sqlite *r)
 		return rv;
 	memset(&r->rows.n, 0, sizeof r->rows.n);
 	if (present) {
-		if (len != ROWS_LEN)
+		if (len != ROWS_LEN && len != ROWS_LEN_V4)
 			return akm_store_tampered(&r->base, "meta row %s: %zu bytes, not %d", ROWS_NAME, len, ROWS_LEN);
 		akm_buf_reader rd;
 		akm_buf_reader_init(&rd, b, len);
-		for (int i = 0; i < 4; i++)
+		for (size_t i = 0; i < len / 8; i++)
 			r->rows.n[i] = (int64_t)akm_buf_get_u64(&rd);
 	}
 	r->rows.loaded = true;
@@ -40,7 +42,7 @@ CK_RV akm_sqlite_rows_save(akm_sqlite *r)
 	uint8_t b[ROWS_LEN];
 	akm_buf_writer w;
 	akm_buf_writer_init(&w, b, sizeof b);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		akm_buf_put_u64(&w, (uint64_t)r->rows.n[i]);
 	CK_RV rv = akm_sqlite_set_blob(&r->base, ROWS_NAME, b, sizeof b);
 	if (rv == CKR_OK)
@@ -50,13 +52,13 @@ CK_RV akm_sqlite_rows_save(akm_sqlite *r)
 
 /* Rows are counted in the transaction that writes them: a write outside
  * one gets its own. */
-static CK_RV own_begin(akm_sqlite *r, bool *own)
+CK_RV akm_sqlite_own_begin(akm_sqlite *r, bool *own)
 {
 	*own = r->tx_depth == 0;
 	return *own ? akm_sqlite_begin(&r->base) : CKR_OK;
 }
 
-static CK_RV own_end(akm_sqlite *r, bool own, CK_RV rv)
+CK_RV akm_sqlite_own_end(akm_sqlite *r, bool own, CK_RV rv)
 {
 	if (!own)
 		return rv;
@@ -66,8 +68,8 @@ static CK_RV own_end(akm_sqlite *r, bool own, CK_RV rv)
 	return rv;
 }
 
-/* The next id of a table (ROWS_REL_HIGH or ROWS_KEY_HIGH), counted in. */
-static CK_RV next_id(akm_sqlite *r, int high, int count, int64_t *id)
+/* The next id of a table (ROWS_REL_HIGH, ROWS_KEY_HIGH, ROWS_TREE_HIGH), counted in. */
+CK_RV akm_sqlite_next_id(akm_sqlite *r, int high, int count, int64_t *id)
 {
 	CK_RV rv = akm_sqlite_rows_load(r);
 	if (rv != CKR_OK)
@@ -88,10 +90,10 @@ CK_RV akm_sqlite_insert_relationship(akm_store *s, akm_relationship *rel)
 	bool own;
 	if (s->key == NULL)
 		return CKR_USER_NOT_LOGGED_IN;
-	CK_RV rv = own_begin(r, &own);
-	if (rv == CKR_OK && (rv = next_id(r, ROWS_REL_HIGH, ROWS_REL_COUNT, &rel->id)) == CKR_OK)
+	CK_RV rv = akm_sqlite_own_begin(r, &own);
+	if (rv == CKR_OK && (rv = akm_sqlite_next_id(r, ROWS_REL_HIGH, ROWS_REL_COUNT, &rel->id)) == CKR_OK)
 		rv = insert_relationship(r, rel);
-	if ((rv = own_end(r, own, rv)) != CKR_OK)
+	if ((rv = akm_sqlite_own_end(r, own, rv)) != CKR_OK)
 		rel->id = 0;
 	return rv;
 }
@@ -132,10 +134,10 @@ CK_RV akm_sqlite_insert_key(akm_store *s, akm_key *key)
 	bool own;
 	if (s->key == NULL)
 		return CKR_USER_NOT_LOGGED_IN;
-	CK_RV rv = own_begin(r, &own);
-	if (rv == CKR_OK && (rv = next_id(r, ROWS_KEY_HIGH, ROWS_KEY_COUNT, &key->id)) == CKR_OK)
+	CK_RV rv = akm_sqlite_own_begin(r, &own);
+	if (rv == CKR_OK && (rv = akm_sqlite_next_id(r, ROWS_KEY_HIGH, ROWS_KEY_COUNT, &key->id)) == CKR_OK)
 		rv = insert_key(r, key);
-	if ((rv = own_end(r, own, rv)) != CKR_OK)
+	if ((rv = akm_sqlite_own_end(r, own, rv)) != CKR_OK)
 		key->id = 0;
 	return rv;
 }
@@ -273,6 +275,25 @@ CK_RV akm_sqlite_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationshi
 	return rv;
 }
 
+CK_RV akm_sqlite_get_relationship(akm_store *s, int64_t id, akm_relationship *rel)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	memset(rel, 0, sizeof *rel);
+	sqlite3_stmt *st = r->get_rel;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	CK_RV rv = rc == SQLITE_ROW ? akm_sqlite_read_relationship(r, st, 0, id, rel, NULL)
+	           : rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : akm_sqlite_rv(rc);
+	/* The row and the trail's last change of it from one snapshot (as in
+	 * get_key). */
+	if (rv == CKR_OK && s->key != NULL)
+		rv = check_fresh(r, rel);
+	sqlite3_reset(st);
+	if (rv != CKR_OK)
+		akm_relationship_clear(rel);
+	return rv;
+}
+
 CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
@@ -360,16 +381,18 @@ CK_RV akm_sqlite_delete_relationship(akm_store *s, int64_t id)
 	bool own;
 	if (s->key == NULL)
 		return CKR_USER_NOT_LOGGED_IN;
-	CK_RV rv = own_begin(r, &own);
+	CK_RV rv = akm_sqlite_own_begin(r, &own);
 	if (rv == CKR_OK)
 		rv = delete_relationship(r, id);
-	return own_end(r, own, rv);
+	return akm_sqlite_own_end(r, own, rv);
 }
 
 static CK_RV delete_relationship(akm_sqlite *r, int64_t id)
 {
 	CK_RV rv = akm_sqlite_rows_load(r);
 	if (rv != CKR_OK)
+		return rv;
+	if ((rv = akm_sqlite_tree_delete_rows(r, id)) != CKR_OK)
 		return rv;
 	sqlite3_stmt *st = r->delete_keys;
 	sqlite3_bind_int64(st, 1, id);

@@ -56,6 +56,16 @@ static const char *const migrations[] = {
 	 * (CKA_AKM_CHECKIN).  Rows keep their MACs: the field is sealed only
 	 * once it is not 0 (store/seal.c), and every existing row gets 0. */
 	"ALTER TABLE relationship ADD COLUMN checkin INTEGER NOT NULL DEFAULT 0;",
+	/* 4 -> 5: the key trees of operational ASRs (docs/asr.md §2), one row
+	 * per node that has a key.  A new table: every existing row and its
+	 * MAC stay as they are. */
+	"CREATE TABLE tree ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  asr INTEGER NOT NULL REFERENCES relationship(id) ON DELETE CASCADE,"
+	"  idx INTEGER NOT NULL, gen INTEGER NOT NULL, up_gen INTEGER NOT NULL,"
+	"  member BLOB NOT NULL, pr INTEGER NOT NULL, key BLOB NOT NULL, up BLOB NOT NULL, mac BLOB,"
+	"  UNIQUE (asr, idx));"
+	"CREATE INDEX tree_member ON tree(asr, member);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(NMIGRATIONS == AKM_SQLITE_SCHEMA_VERSION, "a migration per schema version");

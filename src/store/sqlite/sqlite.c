@@ -211,7 +211,26 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	                  " FROM audit WHERE seq = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find, "SELECT seq FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find_rid,
-	                  "SELECT seq FROM audit WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?")) != CKR_OK) {
+	                  "SELECT seq FROM audit WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_get,
+	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree WHERE asr = ? AND idx = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_id, "SELECT id FROM tree WHERE asr = ? AND idx = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_insert,
+	                  "INSERT INTO tree (id, asr, idx, gen, up_gen, member, pr, key, up, mac)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_update,
+	                  "UPDATE tree SET gen = ?, up_gen = ?, member = ?, pr = ?, key = ?, up = ?, mac = ?"
+	                  " WHERE id = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_delete, "DELETE FROM tree WHERE asr = ? AND idx = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_delete_all, "DELETE FROM tree WHERE asr = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_scan,
+	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree WHERE asr = ? AND idx > ?"
+	                  " ORDER BY idx LIMIT ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_find,
+	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree WHERE asr = ? AND member = ?"
+	                  " ORDER BY idx")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_members,
+	                  "SELECT count(*) FROM tree WHERE asr = ? AND length(member) > 0")) != CKR_OK) {
 		snprintf(err, errlen, "registry %s: %s", path, sqlite3_errmsg(r->db));
 		sqlite_close(&r->base);
 		return rv;
@@ -257,7 +276,9 @@ static void sqlite_close(akm_store *s)
 	sqlite3_finalize(r->meta_set);
 	sqlite3_stmt **all[] = {&r->begin, &r->commit, &r->rollback, &r->update_rel, &r->update_label,
 	                        &r->delete_rel, &r->delete_keys, &r->get_rel, &r->audit_last, &r->data_version,
-	                        &r->audit_get, &r->audit_find, &r->audit_find_rid};
+	                        &r->audit_get, &r->audit_find, &r->audit_find_rid, &r->tree_get, &r->tree_id,
+	                        &r->tree_insert, &r->tree_update, &r->tree_delete, &r->tree_delete_all, &r->tree_scan,
+	                        &r->tree_find, &r->tree_members};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(*all[i]);
 	for (int i = 0; i < AKM_SQLITE_FIND_SHAPES; i++)
@@ -407,6 +428,7 @@ CK_RV akm_sqlite_count(akm_store *s, akm_store_table table, int64_t *n)
 		[AKM_STORE_RELATIONSHIPS] = "SELECT count(*) FROM relationship",
 		[AKM_STORE_KEYS] = "SELECT count(*) FROM key",
 		[AKM_STORE_AUDIT] = "SELECT count(*) FROM audit",
+		[AKM_STORE_TREE] = "SELECT count(*) FROM tree",
 	};
 	sqlite3_stmt *st;
 	if ((unsigned)table >= sizeof sql / sizeof sql[0])
@@ -439,6 +461,14 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.update_relationship = akm_sqlite_update_relationship,
 	.update_key_label = akm_sqlite_update_key_label,
 	.delete_relationship = akm_sqlite_delete_relationship,
+	.get_relationship = akm_sqlite_get_relationship,
+	.tree_put = akm_sqlite_tree_put,
+	.tree_get = akm_sqlite_tree_get,
+	.tree_delete = akm_sqlite_tree_delete,
+	.tree_delete_all = akm_sqlite_tree_delete_all,
+	.tree_scan = akm_sqlite_tree_scan,
+	.tree_find_member = akm_sqlite_tree_find_member,
+	.tree_members = akm_sqlite_tree_members,
 	.find = akm_sqlite_find,
 	.count = akm_sqlite_count,
 	.audit_append = akm_sqlite_audit_append,

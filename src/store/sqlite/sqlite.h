@@ -12,7 +12,7 @@
 #include "lib/buf.h"
 #include "store/impl.h"
 
-#define AKM_SQLITE_SCHEMA_VERSION 4
+#define AKM_SQLITE_SCHEMA_VERSION 5
 #define AKM_SQLITE_FIND_SHAPES 128 /* one prepared statement per combination of filters */
 
 typedef struct akm_sqlite {
@@ -23,6 +23,8 @@ typedef struct akm_sqlite {
 	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *meta_get, *meta_set;
 	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel, *audit_last,
 		*data_version, *audit_get, *audit_find, *audit_find_rid;
+	sqlite3_stmt *tree_get, *tree_id, *tree_insert, *tree_update, *tree_delete, *tree_delete_all, *tree_scan,
+		*tree_find, *tree_members;
 	sqlite3_stmt *find[AKM_SQLITE_FIND_SHAPES];
 	/* The change mark: a counter every writer bumps after each commit, in
 	 * a small file beside the registry mapped into every process that uses
@@ -33,7 +35,7 @@ typedef struct akm_sqlite {
 	/* The sealed bookkeeping (meta "rows"), read once per transaction and
 	 * written at its commit when it changed. */
 	struct {
-		int64_t n[4]; /* ROWS_* */
+		int64_t n[6]; /* ROWS_* */
 		bool loaded, dirty;
 	} rows;
 	/* The audit head (meta audit_seq, audit_hash), the same way: a batch
@@ -45,7 +47,7 @@ typedef struct akm_sqlite {
 	} head;
 } akm_sqlite;
 
-enum { ROWS_REL_COUNT, ROWS_KEY_COUNT, ROWS_REL_HIGH, ROWS_KEY_HIGH };
+enum { ROWS_REL_COUNT, ROWS_KEY_COUNT, ROWS_REL_HIGH, ROWS_KEY_HIGH, ROWS_TREE_COUNT, ROWS_TREE_HIGH };
 
 /* Helpers shared by the files of this implementation. */
 CK_RV akm_sqlite_rv(int rc);
@@ -74,6 +76,15 @@ CK_RV akm_sqlite_migrate(akm_sqlite *r, char *err, size_t errlen);
  * its commit. */
 CK_RV akm_sqlite_rows_load(akm_sqlite *r);
 CK_RV akm_sqlite_rows_save(akm_sqlite *r);
+/* A write outside a transaction gets its own (own_begin says whether it
+ * opened one; own_end commits or rolls back that one only). */
+CK_RV akm_sqlite_own_begin(akm_sqlite *r, bool *own);
+CK_RV akm_sqlite_own_end(akm_sqlite *r, bool own, CK_RV rv);
+/* The next row id of a table (ROWS_*_HIGH), its count (ROWS_*_COUNT) one up. */
+CK_RV akm_sqlite_next_id(akm_sqlite *r, int high, int count, int64_t *id);
+/* Deletes the tree rows of an ASR, counted out (tree.c; in the caller's
+ * transaction, the bookkeeping loaded). */
+CK_RV akm_sqlite_tree_delete_rows(akm_sqlite *r, int64_t asr);
 /* The same for the audit head (audit.c); forgetting both at the end of a
  * transaction (sqlite.c). */
 CK_RV akm_sqlite_head_save(akm_sqlite *r);
@@ -97,6 +108,14 @@ CK_RV akm_sqlite_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationshi
 CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel);
 CK_RV akm_sqlite_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
 CK_RV akm_sqlite_delete_relationship(akm_store *s, int64_t id);
+CK_RV akm_sqlite_get_relationship(akm_store *s, int64_t id, akm_relationship *rel);
+CK_RV akm_sqlite_tree_put(akm_store *s, akm_tree_row *row);
+CK_RV akm_sqlite_tree_get(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row *row);
+CK_RV akm_sqlite_tree_delete(akm_store *s, int64_t asr, uint32_t idx);
+CK_RV akm_sqlite_tree_delete_all(akm_store *s, int64_t asr);
+CK_RV akm_sqlite_tree_scan(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n);
+CK_RV akm_sqlite_tree_find_member(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx);
+CK_RV akm_sqlite_tree_members(akm_store *s, int64_t asr, int64_t *n);
 CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                       size_t *n);
 CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev);

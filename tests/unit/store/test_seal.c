@@ -145,6 +145,55 @@ START_TEST(test_every_relationship_field_is_bound)
 }
 END_TEST
 
+/* A key-tree row (schema version 5): leaf 1 of an ASR of capacity 8 (node
+ * 9), row id 3, ASR row 2, member node-7 of PR row 1, its up edge 40 bytes
+ * of 0x5a; every field and the row id bound. */
+static akm_tree_row vector_tree(void)
+{
+	akm_tree_row t;
+	memset(&t, 0, sizeof t);
+	t.id = 3;
+	t.asr = 2;
+	t.idx = 9;
+	t.gen = 1;
+	t.up_gen = 1;
+	memcpy(t.member, "node-7", 6);
+	t.member_len = 6;
+	t.pr = 1;
+	memset(t.up, 0x5a, 40);
+	t.up_len = 40;
+	return t;
+}
+
+START_TEST(test_tree_row)
+{
+	akm_store *s = sealed_store();
+	uint8_t base[AKM_SEAL_LEN], mac[AKM_SEAL_LEN];
+	akm_tree_row t = vector_tree();
+	akm_seal_tree(s, &t, base);
+	assert_hex(base, "fa634d583e00a764108bdcb1d97f2a87e50afdf121cbc0351cc69826a57d9656");
+	for (int field = 0; field < 11; field++) {
+		akm_tree_row m = vector_tree();
+		switch (field) {
+		case 0: m.id++; break;
+		case 1: m.asr++; break;
+		case 2: m.idx++; break;
+		case 3: m.gen++; break;
+		case 4: m.up_gen++; break;
+		case 5: m.member[0] ^= 1; break;
+		case 6: m.pr++; break;
+		case 7: m.key_len = 1; break;
+		case 8: m.up[39] ^= 1; break;
+		case 9: m.member_len = 0; m.key_len = 6; memcpy(m.key, "node-7", 6); break; /* no field slides */
+		case 10: m.up_len = 0; break;
+		}
+		akm_seal_tree(s, &m, mac);
+		ck_assert_msg(!akm_seal_matches(base, mac, sizeof mac), "field %d is not bound", field);
+	}
+	akm_store_seal(s, NULL);
+}
+END_TEST
+
 /* Every field of a key row, and its row id, changes the MAC. */
 START_TEST(test_every_key_field_is_bound)
 {
@@ -185,6 +234,7 @@ int main(void)
 	tcase_add_test(tc, test_vectors);
 	tcase_add_test(tc, test_every_key_field_is_bound);
 	tcase_add_test(tc, test_every_relationship_field_is_bound);
+	tcase_add_test(tc, test_tree_row);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
