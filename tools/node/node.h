@@ -145,7 +145,17 @@ typedef struct akm_node_act {
 	bool done;                       /* the DONE record arrived */
 	uint8_t done_result, done_status;
 	uint16_t done_n;
+	/* check-in: the ASR generations the node holds (sent), and the items
+	 * the station delivered (signed ASR packages, malloc'd: free with
+	 * akm_node_act_free, also after a failure) */
+	const akm_proto_held *held;
+	size_t nheld;
+	uint8_t *items[AKM_PROTO_ITEMS_MAX];
+	size_t item_len[AKM_PROTO_ITEMS_MAX];
+	size_t nitems;
 } akm_node_act;
+
+void akm_node_act_free(akm_node_act *a);
 
 /* Runs the exchange with the PR of `state` (its MAC key in `node`, logged
  * in).  AKM_RC_OK when the station accepted and verified; otherwise the

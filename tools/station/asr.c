@@ -17,6 +17,7 @@
 
 #include "lib/fmt-asr.h"
 #include "lib/hex.h"
+#include "shared/bytes.h"
 #include "shared/files.h"
 #include "shared/progress.h"
 
@@ -148,31 +149,84 @@ void nmm_asr_rekey_name(const nmm_asr *a, uint32_t gen, char *out, size_t cap)
 	snprintf(out, cap, "%s.g%u.akmr", a->name, gen);
 }
 
-int nmm_asr_write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, const char *dir, const char *what)
+/* Member n's package of ASR a, signed: *buf (malloc'd, signature
+ * appended) and *len.  CKR_OK, CKR_AKM_OTHER_MEMBER, or another CK_RV
+ * (s->p.err says it). */
+static CK_RV signed_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, uint8_t **out, size_t *out_len)
 {
 	CK_AKM_ASR_MEMBER_PARAMS mp = {(CK_BYTE_PTR)n->node_id, n->node_id_len};
 	CK_MECHANISM m = {CKM_AKM_ASR_PACKAGE, &mp, sizeof mp};
 	size_t cap = akm_asr_package_max();
 	uint8_t *buf = malloc(cap);
 	if (buf == NULL)
-		return akm_report(AKM_RC_FILES, what, "out of memory");
+		return CKR_HOST_MEMORY;
 	CK_ULONG len = cap - AKM_FMT_SIG_LEN;
 	CK_RV rv = s->p.f->C_WrapKey(s->p.session, &m, CK_INVALID_HANDLE, a->key, buf, &len);
+	if (rv == CKR_OK) {
+		uint8_t digest[32];
+		crypto_hash_sha256(digest, buf, len);
+		if (akm_p11_sign_digest(&s->p, s->priv, digest, buf + len) != 0)
+			rv = s->p.rv != CKR_OK ? s->p.rv : CKR_GENERAL_ERROR;
+	} else if (rv != CKR_AKM_OTHER_MEMBER) {
+		akm_p11_fail(&s->p, "C_WrapKey (CKM_AKM_ASR_PACKAGE)", rv, n->name);
+	}
 	if (rv != CKR_OK) {
 		free(buf);
-		if (rv == CKR_AKM_OTHER_MEMBER)
-			return akm_report(AKM_RC_REFUSED, what, "%s is not a member of %s", n->name, a->name);
-		akm_p11_fail(&s->p, "C_WrapKey (CKM_AKM_ASR_PACKAGE)", rv, n->name);
-		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+		return rv;
 	}
+	*out = buf;
+	*out_len = len + AKM_FMT_SIG_LEN;
+	return CKR_OK;
+}
+
+int nmm_asr_write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, const char *dir, const char *what)
+{
+	uint8_t *buf;
+	size_t len;
+	CK_RV rv = signed_package(s, a, n, &buf, &len);
+	if (rv == CKR_AKM_OTHER_MEMBER)
+		return akm_report(AKM_RC_REFUSED, what, "%s is not a member of %s", n->name, a->name);
+	if (rv == CKR_HOST_MEMORY)
+		return akm_report(AKM_RC_FILES, what, "out of memory");
+	if (rv != CKR_OK)
+		return akm_report(AKM_RC_TOKEN, what, "%s's package: %s", n->name, s->p.err);
 	char name[AKM_ASR_LABEL_MAX + AKM_FMT_NAME_MAX + 16];
 	nmm_asr_package_name(a, n->name, name, sizeof name);
-	int rc = sign_and_write(s, what, buf, len, dir, name);
+	char err[512];
+	int rc = AKM_RC_OK;
+	if (akm_write_atomic(dir, name, buf, len, 0644, err, sizeof err) != 0)
+		rc = akm_report(AKM_RC_FILES, what, "%s", err);
 	free(buf);
 	if (rc == AKM_RC_OK)
 		nmm_audit(s, "asr-package", a->id, a->id_len, CKR_OK, "member=%s gen=%lu file=%s", n->name,
 		          (unsigned long)(a->epoch >> 32), name);
 	return rc;
+}
+
+size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
+                       const akm_proto_held *held, size_t nheld, uint8_t **items, size_t *lens, size_t max)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < count && k < max; i++) {
+		const nmm_asr *a = &list[i];
+		uint32_t gen = (uint32_t)(a->epoch >> 32);
+		bool current = false;
+		for (size_t h = 0; h < nheld; h++)
+			current |= akm_bytes_equal(held[h].asr_id, held[h].asr_id_len, a->id, a->id_len) && held[h].gen >= gen;
+		if (current || a->state != CKV_AKM_STATE_ACTIVE)
+			continue;
+		CK_RV rv = signed_package(s, a, n, &items[k], &lens[k]);
+		if (rv == CKR_AKM_OTHER_MEMBER)
+			continue;
+		if (rv != CKR_OK) {
+			akm_report(0, n->name, "ASR %s's package for check-in: %s", a->name,
+			           rv == CKR_HOST_MEMORY ? "out of memory" : s->p.err);
+			continue;
+		}
+		nmm_audit(s, "asr-package", a->id, a->id_len, CKR_OK, "member=%s gen=%u via=checkin", n->name, gen);
+		k++;
+	}
+	return k;
 }
 
 int nmm_asr_write_rekey(nmm_station *s, const nmm_asr *a, const char *dir, const char *what, nmm_asr_change *out)

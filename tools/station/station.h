@@ -367,6 +367,14 @@ typedef struct nmm_asr_change {
 } nmm_asr_change;
 /* The current generation's signed rekey message into dir. */
 int nmm_asr_write_rekey(nmm_station *s, const nmm_asr *a, const char *dir, const char *what, nmm_asr_change *out);
+/* Check-in delivery: a signed package (malloc'd, into items[]) for every
+ * active ASR of list[0..count) that node n is a member of and does not
+ * hold at its current generation (held: what the node says it holds), at
+ * most max; each audited "asr-package" (via=checkin).  Failures are
+ * reported, and the ASRs that failed are left out. */
+size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
+                       const akm_proto_held *held, size_t nheld, uint8_t **items, size_t *lens, size_t max);
+
 /* CKV_AKM_ASR_ADD (n joins; its package is written, and the rekey message
  * when the policy rekeys on joins), _REMOVE (n leaves; the rekey message),
  * _REKEY (n NULL; the rekey message).  *a is read again after. */
@@ -398,6 +406,12 @@ typedef struct nmm_act_conn {
 	nmm_node n;                 /* the PR, after the proof */
 	uint8_t op;
 	uint8_t challenge[AKM_PROTO_CHALLENGE_LEN];
+	/* Check-in delivery: the signed packages waiting for the node (after
+	 * DONE, fetched part by part); malloc'd, freed by nmm_act_conn_end. */
+	uint8_t *items[AKM_PROTO_ITEMS_MAX];
+	size_t item_len[AKM_PROTO_ITEMS_MAX];
+	size_t nitems;
+	bool delivering;
 } nmm_act_conn;
 
 /* What to do after a frame: send `out` and wait for the next frame, send
