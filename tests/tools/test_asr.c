@@ -12,6 +12,10 @@
  *   - steps: a member steps on its own, the others follow from its
  *     messages, and after the grace period no older step's key is left in
  *     any member's token;
+ *   - delivery at check-in through a real akm-nmmd on 127.0.0.1: members
+ *     that never saw the drive check in and are enrolled, talk, and after
+ *     a removal the remaining ones catch up at their next check-in while
+ *     the removed one gets nothing;
  *   - refused with a clear error and nothing changed: any byte of a package
  *     or a rekey message changed (signature included), a package for
  *     another node, a package not newer than the held generation, a
@@ -19,6 +23,7 @@
  *     message, a message of a destroyed step, a message for an ASR the node
  *     is not in.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +32,7 @@
 #include <unistd.h>
 
 #include "nmm-test.h"
+#include "bench/act-fleet.h"
 
 #define PASSPHRASE "correct horse battery staple 12"
 #define NNODES 6
@@ -385,8 +391,76 @@ START_TEST(refusals_change_nothing)
 }
 END_TEST
 
+/* Member i checks in with the service at addr: its --json output. */
+static char *checkin(int i, const char *addr, int want)
+{
+	char *out = NULL;
+	EXPECT_RC(member(&out, i, "checkin", "--nmm", addr, "--json", NULL), want, out, "checkin");
+	return out;
+}
+
+static void expect_json(const char *text, const char *key, const char *value)
+{
+	char v[64];
+	ck_assert_msg(json_member(text, key, v, sizeof v) && strcmp(v, value) == 0, "%s is not %s in:\n%s", key, value,
+	              text);
+}
+
+START_TEST(delivered_at_checkin)
+{
+	const char *nmmd = getenv("AKM_TEST_NMMD");
+	ck_assert_msg(nmmd != NULL, "AKM_TEST_NMMD names no akm-nmmd");
+	provision(0, 3);
+	char *out = NULL, err[512];
+	EXPECT_RC(nmm(&out, "asr", "create", "asr1", "--members", "node-A,node-B,node-C", "--out", usb, NULL), 0, out,
+	          "asr create");
+	free(out);
+	act_service sv = {0};
+	snprintf(sv.dir, sizeof sv.dir, "%s", env.dir);
+	ck_assert_msg(act_service_start(&sv, nmmd, env.module_path, STATION, pin_file, NULL, err, sizeof err) == 0, "%s",
+	              err);
+	/* Nobody enrolled from the drive: each gets its package at check-in. */
+	for (int i = 0; i < 3; i++) {
+		out = checkin(i, sv.addr, 0);
+		expect_json(out, "pending", "1");
+		expect_json(out, "asr_enrolled", "1");
+		free(out);
+	}
+	long step;
+	ck_assert_int_eq(member_epoch(2, &step), 1);
+	int abc[] = {0, 1, 2};
+	all_talk(abc, 3, "ci1");
+	/* Nothing more to deliver. */
+	out = checkin(0, sv.addr, 0);
+	expect_json(out, "pending", "0");
+	free(out);
+
+	/* C leaves; A and B catch up at their next check-in, C gets nothing. */
+	EXPECT_RC(nmm(&out, "asr", "remove-member", "asr1", "--node", "node-C", "--out", usb, NULL), 0, out, "remove C");
+	free(out);
+	for (int i = 0; i < 2; i++) {
+		out = checkin(i, sv.addr, 0);
+		expect_json(out, "pending", "1");
+		expect_json(out, "asr_enrolled", "1");
+		free(out);
+		ck_assert_int_eq(member_epoch(i, &step), 2);
+	}
+	out = checkin(2, sv.addr, 0);
+	expect_json(out, "pending", "0");
+	free(out);
+	seal(0, "ci2: C is out", "ci2.msg");
+	expect_open(1, "ci2.msg", "ci2: C is out");
+	expect_refused(2, "ci2.msg", 2, "newer than this member's");
+	EXPECT_RC(nmm(&out, "audit", NULL), 0, out, "audit");
+	ck_assert_msg(strstr(out, "via=checkin") != NULL, "no check-in delivery in the trail:\n%s", out);
+	free(out);
+	act_service_stop(&sv, SIGTERM);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
+	tcase_add_test(tc, delivered_at_checkin);
 	tcase_add_test(tc, five_nodes_remove_add_steps);
 	tcase_add_test(tc, refusals_change_nothing);
 }
