@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
@@ -51,6 +52,7 @@ void akm_relationships_close(akm_relationships *r)
 		akm_counter_flush(r);
 	/* The backend session goes, and its session objects with it. */
 	akm_cache_clear(&r->cache, false);
+	akm_asr_mem_clear(r, false);
 	akm_backend_service_close(r->be);
 	akm_store_close(r->reg);
 	akm_mutex_free(r->lock);
@@ -168,6 +170,7 @@ void akm_relationships_logout(akm_relationships *r)
 	if (r->status == CKR_OK)
 		akm_counter_flush(r); /* while the counter is still within reach */
 	akm_cache_clear(&r->cache, true);
+	akm_asr_mem_clear(r, true);
 	akm_backend_service_logout(r->be);
 	akm_counter_forget(&r->counter);
 	akm_store_seal(r->reg, NULL);
@@ -187,7 +190,8 @@ bool akm_relationships_hides(akm_relationships *r, CK_OBJECT_HANDLE backend)
 {
 	akm_mutex_lock(r->lock);
 	bool hidden = backend != 0 && (akm_backend_kek_is(r->be, backend) || akm_backend_mac_is(r->be, backend) ||
-	                               akm_counter_is(&r->counter, backend) || akm_cache_holds(&r->cache, backend));
+	                               akm_counter_is(&r->counter, backend) || akm_cache_holds(&r->cache, backend) ||
+	                               akm_backend_ratchet_kek_is(r->be, backend) || akm_asr_mem_holds(r, backend));
 	akm_mutex_unlock(r->lock);
 	return hidden;
 }

@@ -24,6 +24,10 @@ static const struct {
 	[AKM_EVENT_SET_CHECKIN] = {"set-checkin", "user", false, true, false},
 	[AKM_EVENT_SET_LABEL] = {"set-label", "user", false, false, false},
 	[AKM_EVENT_EXPORT] = {"export", "user", false, false, false},
+	[AKM_EVENT_ASR_CREATE] = {"asr-create", "user", false, true, false},
+	[AKM_EVENT_ASR_ADD] = {"asr-add", "user", false, true, false},
+	[AKM_EVENT_ASR_REMOVE] = {"asr-remove", "user", false, true, false},
+	[AKM_EVENT_ASR_REKEY] = {"asr-rekey", "user", false, true, false},
 	[AKM_EVENT_LOGIN_FAILED] = {"login", "user", true, false, true},
 	[AKM_EVENT_EXPORT_REFUSED] = {"export-refused", "user", true, false, false},
 	[AKM_EVENT_USE_REFUSED] = {"use-refused", "user", true, false, false},
@@ -34,6 +38,12 @@ static const struct {
 	[AKM_EVENT_ROLLBACK_DETECTED] = {"rollback-detected", "module", true, false, false},
 	[AKM_EVENT_TAMPER_DETECTED] = {"tamper-detected", "module", true, false, false},
 	[AKM_EVENT_LOGIN_REFUSED] = {"login-refused", "user", true, false, true},
+	[AKM_EVENT_ASR_MEMBER_ENROLL] = {"asr-enroll", "user", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_REKEY] = {"asr-rekeyed", "user", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_STEP] = {"asr-step", "module", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_RESERVE] = {"asr-reserve", "module", false, true, false},
+	[AKM_EVENT_ASR_MEMBER_REMOVED] = {"asr-removed", "user", false, false, false},
+	[AKM_EVENT_ASR_MEMBER_REFUSED] = {"asr-refused", "user", true, false, false},
 };
 
 const char *akm_event_action(akm_event_kind kind)

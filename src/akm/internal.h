@@ -19,6 +19,7 @@ struct akm_relationships {
 	akm_key_cache cache;
 	akm_counter counter;
 	uint64_t change_mark;    /* the store's change mark when the cached states were read */
+	struct akm_asr_mem *asr; /* the member ASRs' keys in use and sequence reserves (asr.c) */
 };
 
 /* The counter's answer to a registry older than the token's record of it

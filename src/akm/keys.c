@@ -2,6 +2,8 @@
  * re-wrapped for export (relationships.h). */
 #include <string.h>
 
+#include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
@@ -10,7 +12,9 @@ static bool use_allowed(CK_ULONG purpose, akm_key_use use)
 {
 	if (purpose == CKV_AKM_PURPOSE_ENCRYPT)
 		return use == AKM_KEY_ENCRYPT || use == AKM_KEY_DECRYPT || use == AKM_KEY_WRAP || use == AKM_KEY_UNWRAP;
-	return use == AKM_KEY_SIGN || use == AKM_KEY_VERIFY;
+	if (purpose == CKV_AKM_PURPOSE_MAC)
+		return use == AKM_KEY_SIGN || use == AKM_KEY_VERIFY;
+	return false; /* CKV_AKM_PURPOSE_PREVIOUS: CKM_AKM_ASR_OPEN only */
 }
 
 CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, CK_OBJECT_HANDLE *backend)
@@ -33,8 +37,23 @@ CK_RV akm_relationships_use(akm_relationships *r, int64_t id, akm_key_use use, C
 			goto out;
 		}
 		read = true;
+		/* A tree ASR's group key does nothing but the ASR mechanisms
+		 * (it never enters the cache, so this is always read here). */
+		if (akm_relationship_is_tree(&k.rel)) {
+			if (e != NULL)
+				akm_cache_drop(&r->cache, e);
+			rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+			goto out;
+		}
 		if (e != NULL)
 			akm_cache_entry_state(e, k.rel.state);
+	}
+	if (e == NULL && akm_asr_is_member(&k.rel)) {
+		/* A member's ASR key seals and opens through CKM_AKM_ASR_SEAL
+		 * and _OPEN only: a nonce of the caller's would break the
+		 * scheme's one promise. */
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+		goto out;
 	}
 	CK_ULONG state = e != NULL ? e->state : k.rel.state;
 	CK_ULONG purpose = e != NULL ? e->purpose : k.key.purpose;
@@ -172,6 +191,10 @@ CK_RV akm_relationships_export(akm_relationships *r, int64_t id, CK_ULONG mode, 
 	if (rv != CKR_OK) {
 		if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID)
 			rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	if (akm_relationship_is_tree(&k.rel)) {
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* an ASR's group key reaches members in packages only */
 		goto out;
 	}
 	if (k.rel.kind != CKV_AKM_KIND_PROVISIONING) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "akm/asr_member.h"
 #include "akm/internal.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
@@ -385,14 +386,17 @@ CK_RV akm_relationships_destroy(akm_relationships *r, int64_t key_id)
 	if ((rv = relationship_keys(r, &k.rel, ids, &n)) != CKR_OK || (rv = akm_change_begin(r)) != CKR_OK)
 		goto out;
 	if ((rv = akm_store_delete_relationship(r->reg, k.rel.id)) != CKR_OK ||
+	    (akm_asr_is_member(&k.rel) && (rv = akm_asr_state_delete(r, &k.rel)) != CKR_OK) ||
 	    (rv = akm_event_append(r, AKM_EVENT_DESTROY, k.rel.rid, k.rel.rid_len, CKR_OK, NULL)) != CKR_OK) {
 		akm_store_rollback(r->reg);
 		rv = akm_answer(r, rv);
 		goto out;
 	}
-	if ((rv = akm_change_commit(r)) == CKR_OK)
+	if ((rv = akm_change_commit(r)) == CKR_OK) {
 		for (size_t i = 0; i < n; i++)
 			akm_cache_forget(&r->cache, ids[i]);
+		akm_asr_mem_forget(r, k.rel.id);
+	}
 out:
 	akm_key_record_clear(&k);
 	akm_mutex_unlock(r->lock);

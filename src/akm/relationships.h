@@ -205,6 +205,18 @@ typedef enum akm_event_kind {
 	AKM_EVENT_ROLLBACK_DETECTED,
 	AKM_EVENT_TAMPER_DETECTED,
 	AKM_EVENT_LOGIN_REFUSED, /* a PIN not tried: back-off running or locked out */
+	/* changes of operational ASRs with a key tree (akm/asr.h) */
+	AKM_EVENT_ASR_CREATE,
+	AKM_EVENT_ASR_ADD,
+	AKM_EVENT_ASR_REMOVE,
+	AKM_EVENT_ASR_REKEY,
+	/* an operational ASR's member (akm/asr_member.c) */
+	AKM_EVENT_ASR_MEMBER_ENROLL,  /* enrolled from a package */
+	AKM_EVENT_ASR_MEMBER_REKEY,   /* a rekey message applied: a new generation */
+	AKM_EVENT_ASR_MEMBER_STEP,    /* moved to a later step */
+	AKM_EVENT_ASR_MEMBER_RESERVE, /* sequence numbers reserved for sealing */
+	AKM_EVENT_ASR_MEMBER_REMOVED, /* a rekey message removed this member: the ASR forgotten */
+	AKM_EVENT_ASR_MEMBER_REFUSED, /* a package, rekey message or message refused (breach signal) */
 	AKM_EVENT_KINDS
 } akm_event_kind;
 

@@ -225,6 +225,28 @@ CK_RV akm_backend_key_generate(akm_backend_service *s, akm_backend_key_kind kind
 CK_RV akm_backend_key_unwrap(akm_backend_service *s, akm_backend_key_kind kind, const uint8_t *wrapped,
                              size_t wrapped_len, CK_OBJECT_HANDLE *out);
 
+/* ==== ASR key trees (kek.c) ==============================================
+ *
+ * The station's key tree of an operational ASR (docs/asr.md §2): each
+ * interior node's key is generated in the backend and kept wrapped under
+ * the KEK; each edge is the parent's key wrapped (CKM_AES_KEY_WRAP_PAD)
+ * under the child's, computed here from session objects that exist only
+ * for the operation (the caller destroys them with akm_backend_destroy).
+ * A leaf's key is its member's PR encryption key (akm_backend_key_unwrap,
+ * AKM_BACKEND_KEY_CIPHER: it wraps).  No key is ever in the host's memory. */
+
+/* A fresh node key: a session object that wraps and may be wrapped (under
+ * the KEK here, under its children's keys by akm_backend_edge_wrap), and
+ * its KEK blob in wrapped (*wrapped_len: capacity in, length out). */
+CK_RV akm_backend_node_generate(akm_backend_service *s, uint8_t *wrapped, size_t *wrapped_len, CK_OBJECT_HANDLE *out);
+/* The node key of a KEK blob, as such a session object. */
+CK_RV akm_backend_node_unwrap(akm_backend_service *s, const uint8_t *wrapped, size_t wrapped_len,
+                              CK_OBJECT_HANDLE *out);
+/* The edge: `parent` (a node key) wrapped under `child` (a node key or a
+ * leaf's PR key) into out (*len: capacity in, length out: 40). */
+CK_RV akm_backend_edge_wrap(akm_backend_service *s, CK_OBJECT_HANDLE child, CK_OBJECT_HANDLE parent, uint8_t *out,
+                            size_t *len);
+
 /* ==== Export: a relationship's keys to its node (export.c) ================
  *
  * CKM_AKM_EXPORT_WRAP's work in the backend.  The transport key is made
@@ -270,6 +292,57 @@ typedef enum akm_backend_export_step {
  * Nothing the export made is left in the backend, whatever the result. */
 CK_RV akm_backend_export(akm_backend_service *s, akm_backend_transport *t, const akm_backend_blob *keys, size_t n,
                          CK_BYTE *out, CK_ULONG *out_len, akm_backend_export_step *step);
+
+/* ==== Operational ASRs, a member's side (asr.c; docs/asr.md §5) ==========
+ *
+ * Path keys (the member's interior nodes of the key tree) are kept wrapped
+ * under the KEK like relationship keys.  Step keys must derive the next
+ * step (CKM_AES_ECB_ENCRYPT_DATA), which the KEK's unwrap template forbids
+ * (CKA_DERIVE false, fixed): they are kept wrapped under a second key, the
+ * ratchet KEK (AKM_BACKEND_RATCHET_KEK_LABEL), whose unwrap template gives
+ * a session object that is sensitive, not copyable, not modifiable, not a
+ * token object, and only encrypts, decrypts and derives (no wrap, no
+ * unwrap, no sign).  docs/asr.md §5 and docs/threat-model.md say why. */
+#define AKM_BACKEND_RATCHET_KEK_LABEL "akm-pkcs11 ASR ratchet KEK"
+/* Finds or (`create`) makes the ratchet KEK. */
+CK_RV akm_backend_ratchet_kek(akm_backend_service *s, bool create);
+bool akm_backend_ratchet_kek_is(const akm_backend_service *s, CK_OBJECT_HANDLE h);
+/* An edge (AES-KWP, 40 bytes) unwrapped under the key `under` (the PR's
+ * encryption key or a path key) into an extractable AES-256 session key:
+ * a path key (unwrap only) or, with `step`, the root as step 0's key
+ * (encrypt, decrypt, derive).  The caller stores it (akm_backend_asr_keep)
+ * or destroys it. */
+CK_RV akm_backend_asr_edge(akm_backend_service *s, CK_OBJECT_HANDLE under, const uint8_t *edge, size_t len,
+                           bool step, CK_OBJECT_HANDLE *out);
+/* Wraps an extractable key from akm_backend_asr_edge or _ratchet under the
+ * KEK (a path key) or the ratchet KEK (`step`), then makes it
+ * non-extractable.  *wrapped_len: room in, length out. */
+CK_RV akm_backend_asr_keep(akm_backend_service *s, CK_OBJECT_HANDLE h, bool step, uint8_t *wrapped,
+                           size_t *wrapped_len);
+/* A stored step key unwrapped (ratchet KEK) for use: not extractable. */
+CK_RV akm_backend_asr_step_unwrap(akm_backend_service *s, const uint8_t *wrapped, size_t len, CK_OBJECT_HANDLE *out);
+/* The next step's key: CKM_AES_ECB_ENCRYPT_DATA of `h` over `data` (32
+ * bytes), an AES-256 session key that encrypts, decrypts and derives;
+ * extractable only with `keep` (to be stored, akm_backend_asr_keep). */
+CK_RV akm_backend_asr_ratchet(akm_backend_service *s, CK_OBJECT_HANDLE h, const uint8_t data[32], bool keep,
+                              CK_OBJECT_HANDLE *out);
+/* AES-256-GCM, 12-byte nonce, 16-byte tag, in the module's own session:
+ * seal (in -> out || tag) or open (in || tag -> out;
+ * CKR_ENCRYPTED_DATA_INVALID for a tag that does not verify). */
+CK_RV akm_backend_asr_gcm(akm_backend_service *s, CK_OBJECT_HANDLE h, bool seal, const uint8_t nonce[12],
+                          const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t *out_len);
+/* ECDSA (CKM_ECDSA) with the public key `anchor` over a 32-byte digest,
+ * signature r || s: CKR_OK or CKR_SIGNATURE_INVALID. */
+CK_RV akm_backend_asr_verify(akm_backend_service *s, CK_OBJECT_HANDLE anchor, const uint8_t digest[32],
+                             const uint8_t sig[64]);
+/* CKA_ID of an object (up to *len bytes; *len gets its length). */
+CK_RV akm_backend_object_id(akm_backend_service *s, CK_OBJECT_HANDLE h, uint8_t *id, size_t *len);
+/* Whether object h is of class `cls` (and, for keys, type `type`; 0: any). */
+bool akm_backend_object_is(akm_backend_service *s, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls, CK_KEY_TYPE type);
+/* The token's secret key with CKA_ID `id` (the PR's encryption key):
+ * CKR_KEY_HANDLE_INVALID when there is not exactly one. */
+CK_RV akm_backend_key_by_id(akm_backend_service *s, const uint8_t *id, size_t len, CK_OBJECT_HANDLE *out);
 
 /* Whether the token's KEK has an unwrap template (a KEK made before there
  * was one has none, and no backend lets it be added afterwards). */

@@ -18,6 +18,7 @@ struct akm_backend_service {
 	CK_OBJECT_HANDLE kek;       /* the KEK in use: the token's, or a session copy of it */
 	CK_OBJECT_HANDLE kek_token; /* the token's KEK once found or made; 0 otherwise */
 	CK_OBJECT_HANDLE mac;       /* the registry's MAC key once found or made; 0 otherwise */
+	CK_OBJECT_HANDLE rkek;      /* the ratchet KEK (asr.c) once found or made; 0 otherwise */
 };
 
 /* Some backends (SoftHSM2) refuse a NULL pointer even for zero bytes,

@@ -170,3 +170,67 @@ CK_RV akm_backend_key_unwrap(akm_backend_service *s, akm_backend_key_kind kind, 
 {
 	return akm_backend_kek_unwrap(s, kind, wrapped, wrapped_len, false, out);
 }
+
+/* ---- ASR key trees ------------------------------------------------------------ */
+
+/* A node key wraps its parent's key and is wrapped once or twice (under
+ * the KEK when made, under its children's keys): CKA_WRAP and
+ * CKA_EXTRACTABLE, nothing else; a session object of the module's own
+ * session, destroyed by the caller as soon as the operation is done. */
+CK_RV akm_backend_node_generate(akm_backend_service *s, uint8_t *wrapped, size_t *wrapped_len, CK_OBJECT_HANDLE *out)
+{
+	CK_ULONG len = AKM_BACKEND_KEY_BYTES;
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_ATTRIBUTE t[] = {
+		{CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, (void *)&no, 1},
+		{CKA_PRIVATE, (void *)&yes, 1}, {CKA_SENSITIVE, (void *)&yes, 1},
+		{CKA_EXTRACTABLE, (void *)&yes, 1},
+		{CKA_ENCRYPT, (void *)&no, 1}, {CKA_DECRYPT, (void *)&no, 1},
+		{CKA_WRAP, (void *)&yes, 1}, {CKA_UNWRAP, (void *)&no, 1},
+		{CKA_SIGN, (void *)&no, 1}, {CKA_VERIFY, (void *)&no, 1},
+		{CKA_DERIVE, (void *)&no, 1},
+	};
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = s->f->C_GenerateKey(s->session, &gen, t, sizeof t / sizeof t[0], &h);
+	if (rv != CKR_OK)
+		return rv;
+	CK_ULONG wlen = (CK_ULONG)*wrapped_len;
+	if ((rv = s->f->C_WrapKey(s->session, &kwp, s->kek, h, wrapped, &wlen)) != CKR_OK) {
+		s->f->C_DestroyObject(s->session, h);
+		return rv;
+	}
+	*wrapped_len = (size_t)wlen;
+	*out = h;
+	return CKR_OK;
+}
+
+CK_RV akm_backend_node_unwrap(akm_backend_service *s, const uint8_t *wrapped, size_t wrapped_len,
+                              CK_OBJECT_HANDLE *out)
+{
+	static const CK_KEY_TYPE aes = CKK_AES;
+	CK_ATTRIBUTE t[NFIXED + 8];
+	/* The KEK's unwrap template with the node profile; CKA_MODIFIABLE
+	 * last (see akm_backend_kek_unwrap). */
+	memcpy(t, unwrap_fixed, sizeof unwrap_fixed - sizeof unwrap_fixed[0]);
+	CK_ULONG n = NFIXED - 1;
+	t[n++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, (void *)&aes, sizeof aes};
+	t[n++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, (void *)&yes, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_ENCRYPT, (void *)&no, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_DECRYPT, (void *)&no, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_WRAP, (void *)&yes, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_UNWRAP, (void *)&no, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_SIGN, (void *)&no, 1};
+	t[n++] = (CK_ATTRIBUTE){CKA_VERIFY, (void *)&no, 1};
+	t[n++] = unwrap_fixed[NFIXED - 1];
+	return s->f->C_UnwrapKey(s->session, &kwp, s->kek, (CK_BYTE *)wrapped, (CK_ULONG)wrapped_len, t, n, out);
+}
+
+CK_RV akm_backend_edge_wrap(akm_backend_service *s, CK_OBJECT_HANDLE child, CK_OBJECT_HANDLE parent, uint8_t *out,
+                            size_t *len)
+{
+	CK_ULONG l = (CK_ULONG)*len;
+	CK_RV rv = s->f->C_WrapKey(s->session, &kwp, child, parent, out, &l);
+	if (rv == CKR_OK)
+		*len = (size_t)l;
+	return rv;
+}

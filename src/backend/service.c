@@ -49,7 +49,7 @@ CK_RV akm_backend_service_revive(akm_backend_service *s)
 	if (rv != CKR_OK)
 		return rv;
 	s->session = fresh;
-	s->kek = s->kek_token = s->mac = 0;
+	s->kek = s->kek_token = s->mac = s->rkek = 0;
 	return CKR_OK;
 }
 
@@ -58,7 +58,7 @@ void akm_backend_service_logout(akm_backend_service *s)
 	/* Only a session copy is ours to destroy; the token's KEK stays. */
 	if (s->kek != 0 && s->kek != s->kek_token)
 		s->f->C_DestroyObject(s->session, s->kek);
-	s->kek = s->kek_token = s->mac = 0;
+	s->kek = s->kek_token = s->mac = s->rkek = 0;
 	s->f->C_Logout(s->session); /* already done when the application logged out */
 }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "akm/asr.h"
+#include "akm/asr_member.h"
 #include "akm/pkcs11-akm.h"
 #include "common/log.h"
 #include "core/internal.h"
@@ -116,7 +118,7 @@ static void set_bytes(uint8_t *dst, size_t *dst_len, const CK_ATTRIBUTE *a)
  * attribute of the other kind CKR_TEMPLATE_INCONSISTENT; a missing required
  * one CKR_TEMPLATE_INCOMPLETE.
  */
-static CK_RV spec_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_relationship_spec *spec)
+static CK_RV spec_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_relationship_spec *spec, bool tree)
 {
 	akm_relationship *rel = &spec->rel;
 	/* Pass 1: every attribute known and settable. */
@@ -149,7 +151,8 @@ static CK_RV spec_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_re
 		}
 		switch (a->type) {
 		case CKA_AKM_KIND:
-			if (u != CKV_AKM_KIND_PROVISIONING && u != CKV_AKM_KIND_OPERATIONAL)
+			if ((u != CKV_AKM_KIND_PROVISIONING && u != CKV_AKM_KIND_OPERATIONAL) ||
+			    (tree && u != CKV_AKM_KIND_OPERATIONAL))
 				return CKR_ATTRIBUTE_VALUE_INVALID;
 			rel->kind = u;
 			have_kind = true;
@@ -188,6 +191,24 @@ static CK_RV spec_from_template(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_re
 			break;
 		}
 	}
+	if (tree) {
+		/* CKM_AKM_ASR_GEN: an operational ASR whose members are in the
+		 * mechanism's parameter, its label in every package (at most
+		 * AKM_ASR_LABEL_MAX printable ASCII characters), its station ID
+		 * too. */
+		for (CK_ULONG i = 0; i < count; i++)
+			if (tmpl[i].type == CKA_AKM_MEMBERS || (rule_for(tmpl[i].type)->flags & P_ONLY_PR))
+				return CKR_TEMPLATE_INCONSISTENT;
+		if (spec->label_len > AKM_ASR_LABEL_MAX)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		for (size_t i = 0; i < spec->label_len; i++)
+			if (spec->label[i] < 0x20 || spec->label[i] > 0x7e)
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+		if (rel->station_len == 0)
+			return CKR_TEMPLATE_INCOMPLETE;
+		rel->kind = CKV_AKM_KIND_OPERATIONAL;
+		return CKR_OK;
+	}
 	if (!have_kind)
 		return CKR_TEMPLATE_INCOMPLETE;
 	/* Pass 3: per kind. */
@@ -217,7 +238,7 @@ CK_RV akm_relationship_generate(const akm_call *c, CK_ATTRIBUTE *const *tmpls, c
 	for (CK_ULONG i = 0; i < n && rv == CKR_OK; i++) {
 		specs[i].rel.state = CKV_AKM_STATE_ACTIVE;
 		specs[i].rel.status = CKV_AKM_STATUS_CREATED;
-		rv = spec_from_template(tmpls[i], counts[i], &specs[i]);
+		rv = spec_from_template(tmpls[i], counts[i], &specs[i], false);
 		if (rv != CKR_OK && n > 1)
 			akm_log(AKM_LOG_INFO, "relationship %lu of the batch refused (0x%lx)", i, rv);
 	}
@@ -231,6 +252,17 @@ CK_RV akm_relationship_generate(const akm_call *c, CK_ATTRIBUTE *const *tmpls, c
 	return rv;
 }
 
+CK_RV akm_relationship_asr_spec(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_relationship_spec *spec)
+{
+	memset(spec, 0, sizeof *spec);
+	spec->rel.state = CKV_AKM_STATE_ACTIVE;
+	spec->rel.status = CKV_AKM_STATUS_CREATED;
+	CK_RV rv = spec_from_template(tmpl, count, spec, true);
+	if (rv != CKR_OK)
+		akm_relationship_clear(&spec->rel);
+	return rv;
+}
+
 /* ---- the attributes a key shows ---------------------------------------------- */
 
 /* Everything a relationship key shows, with storage for the values. */
@@ -239,7 +271,11 @@ typedef struct key_view {
 	CK_OBJECT_CLASS cls;
 	CK_ULONG key_type, value_len, kind, state, epoch, purpose, created, changed, status, seq, delivery, checkin;
 	CK_MECHANISM_TYPE gen_mech;
-	akm_attr_value attrs[56];
+	CK_ULONG capacity, member_count;      /* a tree ASR's */
+	CK_AKM_ASR_POLICY policy;
+	uint8_t *members;                     /* a tree ASR's CKA_AKM_MEMBERS, malloc'd */
+	CK_ULONG leaf;                        /* a member's ASR key */
+	akm_attr_value attrs[60];
 	size_t n;
 } key_view;
 
@@ -248,7 +284,9 @@ static void add(key_view *v, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG
 	v->attrs[v->n++] = (akm_attr_value){type, value, len, sensitive};
 }
 
-static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v)
+/* `want_members`: a tree ASR's CKA_AKM_MEMBERS is computed from its leaves
+ * (every leaf read), so only when the template names it. */
+static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v, bool want_members)
 {
 	memset(v, 0, sizeof *v);
 	CK_RV rv = akm_relationships_get(rels, id, &v->rec);
@@ -256,8 +294,20 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v)
 		return rv;
 	const akm_key *key = &v->rec.key;
 	const akm_relationship *rel = &v->rec.rel;
-	bool enc = key->purpose == CKV_AKM_PURPOSE_ENCRYPT;
-	const CK_BBOOL *e = enc ? &yes : &no, *m = enc ? &no : &yes;
+	bool enc = key->purpose == CKV_AKM_PURPOSE_ENCRYPT, tree = akm_relationship_is_tree(rel);
+	akm_tree_state st;
+	size_t members_len = 0;
+	if (tree && (rv = akm_tree_state_parse(rel, &st)) != CKR_OK) {
+		akm_key_record_clear(&v->rec);
+		return CKR_DEVICE_ERROR;
+	}
+	if (tree && want_members && (rv = akm_station_members(rels, rel->id, &v->members, &members_len)) != CKR_OK) {
+		akm_key_record_clear(&v->rec);
+		return rv;
+	}
+	/* A tree ASR's key does nothing but the ASR mechanisms. */
+	bool asr = tree || akm_asr_is_member(rel);
+	const CK_BBOOL *e = enc && !asr ? &yes : &no, *m = enc || asr ? &no : &yes;
 	v->cls = CKO_SECRET_KEY;
 	v->key_type = key->key_type;
 	v->value_len = key->value_len;
@@ -269,7 +319,7 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v)
 	v->changed = (CK_ULONG)rel->changed;
 	v->status = rel->status;
 	v->seq = rel->seq;
-	v->gen_mech = CKM_AKM_RELATIONSHIP_GEN;
+	v->gen_mech = tree ? CKM_AKM_ASR_GEN : CKM_AKM_RELATIONSHIP_GEN;
 	add(v, CKA_CLASS, &v->cls, sizeof v->cls, false);
 	add(v, CKA_TOKEN, &yes, 1, false);
 	add(v, CKA_PRIVATE, &yes, 1, false);
@@ -313,8 +363,40 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v)
 		add(v, CKA_AKM_DELIVERY, &v->delivery, sizeof v->delivery, false);
 		v->checkin = rel->checkin;
 		add(v, CKA_AKM_CHECKIN, &v->checkin, sizeof v->checkin, false);
-	} else {
+	} else if (tree) {
+		v->capacity = 1UL << st.depth;
+		v->member_count = st.members;
+		v->policy.ulPeriod = st.policy.period;
+		v->policy.ulGrace = st.policy.grace;
+		v->policy.ulMessageLimit = st.policy.msg_limit;
+		v->policy.ulFailureLimit = st.policy.fail_limit;
+		v->policy.ulCapacity = v->capacity;
+		v->policy.bJoinRekeys = st.policy.join_rekeys ? CK_TRUE : CK_FALSE;
+		add(v, CKA_AKM_MEMBERS, v->members != NULL ? v->members : (const uint8_t *)"", (CK_ULONG)members_len, false);
+		add(v, CKA_AKM_ASR_CAPACITY, &v->capacity, sizeof v->capacity, false);
+		add(v, CKA_AKM_ASR_MEMBER_COUNT, &v->member_count, sizeof v->member_count, false);
+		add(v, CKA_AKM_ASR_POLICY, &v->policy, sizeof v->policy, false);
+	} else if (!akm_asr_is_member(rel)) {
 		add(v, CKA_AKM_MEMBERS, rel->members, rel->members_len, false);
+	} else {
+		/* a member's row keeps its state record there: not a member list */
+		add(v, CKA_AKM_MEMBERS, "", 0, false);
+	}
+	if (akm_asr_is_member(rel)) {
+		akm_asr_info info;
+		if ((rv = akm_asr_info_get(rels, rel, &info)) != CKR_OK) {
+			akm_key_record_clear(&v->rec);
+			return rv;
+		}
+		v->leaf = info.leaf;
+		v->capacity = info.capacity;
+		v->member_count = info.members;
+		v->policy = (CK_AKM_ASR_POLICY){info.policy.period, info.policy.grace, info.policy.msg_limit,
+		                                info.policy.fail_limit, info.capacity, info.policy.join_rekeys};
+		add(v, CKA_AKM_MEMBER_INDEX, &v->leaf, sizeof v->leaf, false);
+		add(v, CKA_AKM_ASR_CAPACITY, &v->capacity, sizeof v->capacity, false);
+		add(v, CKA_AKM_ASR_MEMBER_COUNT, &v->member_count, sizeof v->member_count, false);
+		add(v, CKA_AKM_ASR_POLICY, &v->policy, sizeof v->policy, false);
 	}
 	add(v, CKA_AKM_KEY_PURPOSE, &v->purpose, sizeof v->purpose, false);
 	add(v, CKA_AKM_CREATED, &v->created, sizeof v->created, false);
@@ -327,6 +409,8 @@ static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v)
 
 static void view_clear(key_view *v)
 {
+	free(v->members);
+	v->members = NULL;
 	akm_key_record_clear(&v->rec);
 }
 
@@ -338,7 +422,7 @@ static CK_RV rel_get_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIB
 	key_view v;
 	if (rels == NULL)
 		return CKR_OBJECT_HANDLE_INVALID;
-	CK_RV rv = view_key(rels, key_id_of(h), &v);
+	CK_RV rv = view_key(rels, key_id_of(h), &v, akm_template_find(tmpl, count, CKA_AKM_MEMBERS) != NULL);
 	if (rv == CKR_OK) {
 		rv = akm_template_fill(v.attrs, v.n, tmpl, count);
 		view_clear(&v);
@@ -381,6 +465,8 @@ static CK_RV change_from_template(const key_view *v, const CK_ATTRIBUTE *tmpl, C
 		if (rule == NULL || !(rule->flags & P_MODIFIABLE))
 			return CKR_ATTRIBUTE_READ_ONLY;
 		if (a->type == CKA_LABEL) {
+			if (akm_relationship_is_tree(was))
+				return CKR_ATTRIBUTE_READ_ONLY; /* carried in every package */
 			if (a->ulValueLen > rule->max || (a->ulValueLen > 0 && a->pValue == NULL))
 				return CKR_ATTRIBUTE_VALUE_INVALID;
 			ch->set_label = true;
@@ -430,9 +516,18 @@ static CK_RV rel_set_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIB
 		return CKR_OBJECT_HANDLE_INVALID;
 	if (!c->rw)
 		return CKR_SESSION_READ_ONLY;
-	CK_RV rv = view_key(rels, key_id_of(h), &v);
+	CK_RV rv = view_key(rels, key_id_of(h), &v, false);
 	if (rv != CKR_OK)
 		return akm_held_answer(rv);
+	if (akm_asr_is_member(&v.rec.rel) && count == 1 && tmpl[0].type == CKA_AKM_EPOCH) {
+		/* A member moves to a later step of its generation. */
+		CK_ULONG epoch;
+		rv = value_ulong(&tmpl[0], &epoch);
+		if (rv == CKR_OK)
+			rv = akm_asr_set_epoch(rels, key_id_of(h), epoch);
+		view_clear(&v);
+		return akm_held_answer(rv);
+	}
 	/* Check everything before changing anything. */
 	if ((rv = change_from_template(&v, tmpl, count, &ch)) == CKR_OK)
 		rv = akm_relationships_update(rels, key_id_of(h), &ch);
@@ -613,7 +708,7 @@ static CK_RV rel_find(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG coun
 				out[(*n)++] = handle_of(ids[i]);
 				continue;
 			}
-			if ((rv = view_key(rels, ids[i], &v)) != CKR_OK)
+			if ((rv = view_key(rels, ids[i], &v, akm_template_find(tmpl, count, CKA_AKM_MEMBERS) != NULL)) != CKR_OK)
 				goto out;
 			if (akm_template_matches(v.attrs, v.n, tmpl, count))
 				out[(*n)++] = handle_of(ids[i]);

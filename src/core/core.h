@@ -47,6 +47,8 @@ typedef struct akm_call {
 	unsigned stale;            /* ... and those that may linger in the backend */
 	unsigned multipart;        /* ... and those an update was given to */
 	bool rw;                   /* a read/write session */
+	CK_MECHANISM_TYPE op_mechanism; /* the first required operation's mechanism and key (ours) */
+	CK_OBJECT_HANDLE op_key;
 } akm_call;
 
 /* ---- module (module.c) ------------------------------------------------------ */

@@ -60,6 +60,10 @@ CK_RV akm_core_unwrap_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE u
                           CK_ULONG wrapped_len, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_HANDLE bunwrapping, key;
+	const akm_vendor_mechanism *v = akm_vendor_mechanism_find(m->mechanism);
+	if (v != NULL && v->unwrap != NULL)
+		return akm_core_relationships(c) == NULL ? CKR_MECHANISM_INVALID
+		                                         : v->unwrap(c, m, unwrapping, wrapped, wrapped_len, tmpl, count, out);
 	CK_RV rv = akm_core_mechanism_params(m);
 	if (rv != CKR_OK)
 		return rv;
@@ -76,6 +80,9 @@ CK_RV akm_core_derive_key(const akm_call *c, CK_MECHANISM *m, CK_OBJECT_HANDLE b
                           CK_ULONG count, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_HANDLE bbase, key, other;
+	const akm_vendor_mechanism *v = akm_vendor_mechanism_find(m->mechanism);
+	if (v != NULL && v->derive != NULL)
+		return akm_core_relationships(c) == NULL ? CKR_MECHANISM_INVALID : v->derive(c, m, base, tmpl, count, out);
 	CK_RV rv = akm_core_use_key(c, base, AKM_USE_DERIVE, &bbase);
 	if (rv != CKR_OK)
 		return rv;

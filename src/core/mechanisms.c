@@ -5,6 +5,7 @@
  * one handles.
  */
 #include "akm/pkcs11-akm.h"
+#include "core/asr_station.h"
 #include "core/internal.h"
 #include "core/mechanisms.h"
 #include "core/object.h"
@@ -139,6 +140,16 @@ static const akm_vendor_mechanism vendor_mechanisms[] = {
 	{CKM_AKM_RELATIONSHIP_GEN, {32, 32, CKF_GENERATE}, generate_one, NULL},
 	{CKM_AKM_RELATIONSHIP_BATCH_GEN, {32, 32, CKF_GENERATE}, generate_batch, NULL},
 	{CKM_AKM_EXPORT_WRAP, {32, 32, CKF_WRAP}, NULL, export_wrap},
+	/* operational ASRs, the station's side (core/asr_station.c) */
+	{CKM_AKM_ASR_GEN, {32, 32, CKF_GENERATE}, akm_asr_station_generate, NULL},
+	{CKM_AKM_ASR_PACKAGE, {32, 32, CKF_WRAP}, NULL, akm_asr_station_package},
+	{CKM_AKM_ASR_UPDATE, {32, 32, CKF_DERIVE}, NULL, NULL, akm_asr_station_update},
+	{CKM_AKM_ASR_REKEY_MESSAGE, {32, 32, CKF_WRAP}, NULL, akm_asr_station_rekey_message},
+	/* operational ASRs, a member's side (core/asr_member.c) */
+	{CKM_AKM_ASR_ENROLL, {32, 32, CKF_UNWRAP}, .unwrap = akm_core_asr_enroll},
+	{CKM_AKM_ASR_REKEY, {32, 32, CKF_UNWRAP}, .unwrap = akm_core_asr_rekey},
+	{CKM_AKM_ASR_SEAL, {32, 32, CKF_ENCRYPT}, .crypt_init = akm_core_asr_crypt_init, .crypt = akm_core_asr_crypt},
+	{CKM_AKM_ASR_OPEN, {32, 32, CKF_DECRYPT}, .crypt_init = akm_core_asr_crypt_init, .crypt = akm_core_asr_crypt},
 };
 #define NVENDOR (sizeof vendor_mechanisms / sizeof vendor_mechanisms[0])
 

@@ -110,5 +110,9 @@ extern const size_t akm_held_class_count;
  * templates, all or none; handles[i] gets the i-th one's encryption key. */
 CK_RV akm_relationship_generate(const akm_call *c, CK_ATTRIBUTE *const *tmpls, const CK_ULONG *counts,
                                 CK_ULONG n, CK_OBJECT_HANDLE *handles);
+/* CKM_AKM_ASR_GEN's template (the relationship's own attributes; its
+ * members are in the mechanism's parameter) into a spec. */
+struct akm_relationship_spec;
+CK_RV akm_relationship_asr_spec(const CK_ATTRIBUTE *tmpl, CK_ULONG count, struct akm_relationship_spec *spec);
 
 #endif

@@ -202,6 +202,14 @@ CK_RV akm_core_op_init(CK_SESSION_HANDLE h, unsigned op, CK_MECHANISM *mech, CK_
 	rv = akm_core_session_ops(h, &c, 0, op, mech->mechanism, key_required ? key : 0, 0, AKM_PARTS_ANY);
 	if (rv != CKR_OK)
 		return rv;
+	const akm_vendor_mechanism *v = akm_vendor_mechanism_find(mech->mechanism);
+	if (v != NULL && v->crypt_init != NULL && (op == AKM_OP_ENCRYPT || op == AKM_OP_DECRYPT)) {
+		/* The module's own operation: the backend's state is not touched. */
+		rv = akm_core_relationships(&c) == NULL ? CKR_MECHANISM_INVALID : v->crypt_init(&c, mech, key, op);
+		if (rv != CKR_OK)
+			goto refused;
+		return CKR_OK;
+	}
 	if ((rv = akm_core_mechanism_params(mech)) != CKR_OK)
 		goto refused;
 	CK_OBJECT_HANDLE bkey = 0;
@@ -256,8 +264,16 @@ CK_RV akm_core_op_inout(CK_SESSION_HANDLE h, unsigned ops, CK_BYTE *in, CK_ULONG
 		return rv;
 	if ((in == NULL && in_len > 0) || out_len == NULL)
 		return op_refuse(&c, ops);
-	rv = akm_backend_op_inout(c.be, fn, c.bs, in, in_len, out, out_len);
-	rv = check_result(&c, ops, rv);
+	const akm_vendor_mechanism *v =
+		(ops == AKM_OP_ENCRYPT || ops == AKM_OP_DECRYPT) ? akm_vendor_mechanism_find(c.op_mechanism) : NULL;
+	if (v != NULL && v->crypt != NULL) {
+		/* Single-part only: an update changes nothing (the operation
+		 * stays as it was). */
+		rv = final ? v->crypt(&c, c.op_key, ops, in, in_len, out, out_len) : CKR_FUNCTION_NOT_SUPPORTED;
+	} else {
+		rv = akm_backend_op_inout(c.be, fn, c.bs, in, in_len, out, out_len);
+		rv = check_result(&c, ops, rv);
+	}
 	if (!final && rv == CKR_FUNCTION_NOT_SUPPORTED)
 		ops_not_updated(&c, ops);
 	if (end_now)
@@ -292,6 +308,13 @@ CK_RV akm_core_op_final(CK_SESSION_HANDLE h, unsigned op, CK_BYTE *out, CK_ULONG
 		return rv;
 	if (out_len == NULL)
 		return op_refuse(&c, op);
+	const akm_vendor_mechanism *v =
+		(op == AKM_OP_ENCRYPT || op == AKM_OP_DECRYPT) ? akm_vendor_mechanism_find(c.op_mechanism) : NULL;
+	if (v != NULL && v->crypt != NULL) {
+		if (end_now)
+			ops_resume(&c, op); /* single-part only: the operation stays for C_Encrypt/C_Decrypt */
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	}
 	rv = akm_backend_op_out(c.be, fn, c.bs, out, out_len);
 	rv = check_result(&c, op, rv);
 	if (end_now)

@@ -34,6 +34,10 @@ CK_RV akm_core_session_ops(CK_SESSION_HANDLE h, akm_call *c, unsigned require, u
 	c->stale = s->stale;
 	c->multipart = s->multipart;
 	c->rw = s->rw;
+	if (require) {
+		c->op_mechanism = s->mechanism[__builtin_ctz(require)];
+		c->op_key = s->key[__builtin_ctz(require)];
+	}
 	if ((s->active & require) != require) {
 		rv = CKR_OPERATION_NOT_INITIALIZED;
 		goto out;

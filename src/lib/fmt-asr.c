@@ -330,6 +330,11 @@ void akm_asr_member_hash_final(akm_asr_member_hash_ctx *c, uint8_t out[AKM_FMT_H
 	sodium_memzero(c, sizeof *c);
 }
 
+void akm_asr_digest(const uint8_t *p, size_t n, uint8_t out[AKM_FMT_HASH_LEN])
+{
+	crypto_hash_sha256(out, p, n);
+}
+
 /* ---- message ---- */
 
 size_t akm_asr_message_header_len(size_t id_len)

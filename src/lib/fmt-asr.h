@@ -128,6 +128,10 @@ void akm_asr_member_hash_init(akm_asr_member_hash_ctx *c);
 void akm_asr_member_hash_add(akm_asr_member_hash_ctx *c, uint32_t leaf, const uint8_t *id, size_t len);
 void akm_asr_member_hash_final(akm_asr_member_hash_ctx *c, uint8_t out[AKM_FMT_HASH_LEN]);
 
+/* SHA-256 of a package's or rekey message's signed part: what the
+ * station's ECDSA signature signs (CKM_ECDSA over this digest). */
+void akm_asr_digest(const uint8_t *p, size_t n, uint8_t out[AKM_FMT_HASH_LEN]);
+
 /* ---- message ---- */
 /* Header length for an ASR ID of id_len bytes (31 + id_len); a whole
  * message is that + plaintext + 16. */

@@ -18,6 +18,8 @@ typedef struct akm_store_ops {
 	CK_RV (*begin)(akm_store *s);
 	CK_RV (*commit)(akm_store *s);
 	void (*rollback)(akm_store *s);
+	CK_RV (*snapshot)(akm_store *s);
+	void (*snapshot_end)(akm_store *s);
 	CK_RV (*change_mark)(akm_store *s, uint64_t *mark);
 	CK_RV (*get_int)(akm_store *s, const char *name, int64_t *value, bool *present);
 	CK_RV (*set_int)(akm_store *s, const char *name, int64_t value);
@@ -28,6 +30,7 @@ typedef struct akm_store_ops {
 	CK_RV (*get_key)(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 	CK_RV (*update_relationship)(akm_store *s, const akm_relationship *rel);
 	CK_RV (*update_key_label)(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+	CK_RV (*delete_key)(akm_store *s, int64_t id);
 	CK_RV (*delete_relationship)(akm_store *s, int64_t id);
 	CK_RV (*get_relationship)(akm_store *s, int64_t id, akm_relationship *rel);
 	CK_RV (*tree_put)(akm_store *s, akm_tree_row *row);
@@ -37,6 +40,8 @@ typedef struct akm_store_ops {
 	CK_RV (*tree_scan)(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n);
 	CK_RV (*tree_find_member)(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx);
 	CK_RV (*tree_members)(akm_store *s, int64_t asr, int64_t *n);
+	CK_RV (*tree_path)(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row rows[32], bool has[32]);
+	CK_RV (*update_key_wrapped)(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len);
 	CK_RV (*find)(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
 	              size_t *n);
 	CK_RV (*count)(akm_store *s, akm_store_table table, int64_t *n);

@@ -44,6 +44,8 @@ CK_RV akm_store_check(akm_store *s, bool upgrade) { return s->ops->check(s, upgr
 CK_RV akm_store_begin(akm_store *s) { return s->ops->begin(s); }
 CK_RV akm_store_commit(akm_store *s) { return s->ops->commit(s); }
 void akm_store_rollback(akm_store *s) { s->ops->rollback(s); }
+CK_RV akm_store_snapshot(akm_store *s) { return s->ops->snapshot(s); }
+void akm_store_snapshot_end(akm_store *s) { s->ops->snapshot_end(s); }
 CK_RV akm_store_change_mark(akm_store *s, uint64_t *mark) { return s->ops->change_mark(s, mark); }
 
 CK_RV akm_store_get_int(akm_store *s, const char *name, int64_t *value, bool *present)
@@ -91,6 +93,11 @@ CK_RV akm_store_update_key_label(akm_store *s, int64_t id, const uint8_t *label,
 	return s->ops->update_key_label(s, id, label, len);
 }
 
+CK_RV akm_store_delete_key(akm_store *s, int64_t id)
+{
+	return s->ops->delete_key(s, id);
+}
+
 CK_RV akm_store_delete_relationship(akm_store *s, int64_t id)
 {
 	return s->ops->delete_relationship(s, id);
@@ -117,6 +124,15 @@ CK_RV akm_store_tree_find_member(akm_store *s, int64_t asr, const uint8_t *membe
 	return s->ops->tree_find_member(s, asr, member, len, idx);
 }
 CK_RV akm_store_tree_members(akm_store *s, int64_t asr, int64_t *n) { return s->ops->tree_members(s, asr, n); }
+
+CK_RV akm_store_tree_path(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row rows[32], bool has[32])
+{
+	return s->ops->tree_path(s, asr, idx, rows, has);
+}
+CK_RV akm_store_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len)
+{
+	return s->ops->update_key_wrapped(s, id, wrapped, len);
+}
 
 void akm_relationship_clear(akm_relationship *rel)
 {

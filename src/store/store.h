@@ -187,6 +187,13 @@ CK_RV akm_store_begin(akm_store *s);
 CK_RV akm_store_commit(akm_store *s);
 void akm_store_rollback(akm_store *s);
 
+/* A read snapshot: the reads between these see one state of the store,
+ * whatever other processes commit meanwhile; nothing may be written in
+ * it (use akm_store_begin for that).  Cheaper than a write transaction:
+ * no write lock. */
+CK_RV akm_store_snapshot(akm_store *s);
+void akm_store_snapshot_end(akm_store *s);
+
 /* A mark that moves by one whenever any process (this one included)
  * commits a change: a cache of what was read can tell when to read again,
  * and a writer whose commit moved it by exactly one knows nobody else
@@ -209,6 +216,10 @@ CK_RV akm_store_insert_key(akm_store *s, akm_key *key);
 CK_RV akm_store_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 CK_RV akm_store_update_relationship(akm_store *s, const akm_relationship *rel);
 CK_RV akm_store_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+/* One key row deleted alone (an ASR member's previous step key at the end
+ * of its grace period, docs/asr.md §5), its blob wiped like every deleted
+ * row's. */
+CK_RV akm_store_delete_key(akm_store *s, int64_t id);
 /* Deletes a relationship, its keys and its tree rows, leaving no trace of their blobs. */
 CK_RV akm_store_delete_relationship(akm_store *s, int64_t id);
 void akm_relationship_clear(akm_relationship *rel);
@@ -233,6 +244,13 @@ CK_RV akm_store_tree_delete_all(akm_store *s, int64_t asr);
 CK_RV akm_store_tree_scan(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n);
 CK_RV akm_store_tree_find_member(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx);
 CK_RV akm_store_tree_members(akm_store *s, int64_t asr, int64_t *n);
+/* The rows of node `idx` and its ancestors up to the root that exist, in
+ * one read: rows[k] is node idx >> k when has[k] (k < 32; past the root
+ * nothing). */
+CK_RV akm_store_tree_path(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row rows[32], bool has[32]);
+/* A key row's wrapped blob replaced (an ASR's group key at a new
+ * generation), sealed anew. */
+CK_RV akm_store_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len);
 
 CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                      size_t *n);

@@ -373,6 +373,71 @@ CK_RV akm_sqlite_update_key_label(akm_store *s, int64_t id, const uint8_t *label
 	return rv;
 }
 
+/* One statement prepared for the call (rare calls: a member's steps). */
+static CK_RV run_once(akm_sqlite *r, const char *sql, const void *blob, size_t blob_len, const uint8_t *mac,
+                      int64_t id)
+{
+	sqlite3_stmt *st;
+	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL));
+	if (rv != CKR_OK)
+		return rv;
+	int i = 1;
+	if (blob != NULL)
+		akm_sqlite_bind_blob(st, i++, blob, blob_len);
+	if (mac != NULL)
+		akm_sqlite_bind_blob(st, i++, mac, AKM_SEAL_LEN);
+	sqlite3_bind_int64(st, i, id);
+	rv = akm_sqlite_step_done(st);
+	sqlite3_finalize(st);
+	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	return rv;
+}
+
+CK_RV akm_sqlite_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	akm_key key;
+	if (s->key == NULL)
+		return CKR_USER_NOT_LOGGED_IN;
+	if (len > sizeof key.wrapped)
+		return CKR_ARGUMENTS_BAD;
+	/* The row is read (and checked) to seal it again with its new blob. */
+	CK_RV rv = akm_sqlite_get_key(s, id, &key, NULL);
+	if (rv != CKR_OK)
+		return rv;
+	memcpy(key.wrapped, wrapped, len);
+	key.wrapped_len = len;
+	uint8_t mac[AKM_SEAL_LEN];
+	akm_seal_key(s, &key, mac);
+	sqlite3_stmt *st = r->update_wrapped;
+	akm_sqlite_bind_blob(st, 1, wrapped, len);
+	akm_sqlite_bind_blob(st, 2, mac, sizeof mac);
+	sqlite3_bind_int64(st, 3, id);
+	rv = akm_sqlite_step_done(st);
+	if (rv == CKR_OK && sqlite3_changes(r->db) != 1)
+		rv = CKR_OBJECT_HANDLE_INVALID;
+	return rv;
+}
+
+CK_RV akm_sqlite_delete_key(akm_store *s, int64_t id)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	bool own;
+	if (s->key == NULL)
+		return CKR_USER_NOT_LOGGED_IN;
+	CK_RV rv = akm_sqlite_own_begin(r, &own);
+	if (rv == CKR_OK)
+		rv = akm_sqlite_rows_load(r);
+	if (rv == CKR_OK)
+		rv = run_once(r, "DELETE FROM key WHERE id = ?", NULL, 0, NULL, id);
+	if (rv == CKR_OK) {
+		r->rows.n[ROWS_KEY_COUNT]--;
+		r->rows.dirty = true;
+	}
+	return akm_sqlite_own_end(r, own, rv);
+}
+
 static CK_RV delete_relationship(akm_sqlite *r, int64_t id);
 
 CK_RV akm_sqlite_delete_relationship(akm_store *s, int64_t id)

@@ -227,10 +227,16 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree WHERE asr = ? AND idx > ?"
 	                  " ORDER BY idx LIMIT ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->tree_find,
-	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree WHERE asr = ? AND member = ?"
-	                  " ORDER BY idx")) != CKR_OK ||
+	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree INDEXED BY tree_member"
+	                  " WHERE asr = ? AND member = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->tree_members,
-	                  "SELECT count(*) FROM tree WHERE asr = ? AND length(member) > 0")) != CKR_OK) {
+	                  "SELECT count(*) FROM tree WHERE asr = ? AND length(member) > 0")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->tree_path,
+	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree WHERE asr = ?1 AND idx IN"
+	                  " (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+	                  " ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->read_begin, "BEGIN DEFERRED")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->update_wrapped, "UPDATE key SET wrapped = ?, mac = ? WHERE id = ?")) != CKR_OK) {
 		snprintf(err, errlen, "registry %s: %s", path, sqlite3_errmsg(r->db));
 		sqlite_close(&r->base);
 		return rv;
@@ -278,7 +284,7 @@ static void sqlite_close(akm_store *s)
 	                        &r->delete_rel, &r->delete_keys, &r->get_rel, &r->audit_last, &r->data_version,
 	                        &r->audit_get, &r->audit_find, &r->audit_find_rid, &r->tree_get, &r->tree_id,
 	                        &r->tree_insert, &r->tree_update, &r->tree_delete, &r->tree_delete_all, &r->tree_scan,
-	                        &r->tree_find, &r->tree_members};
+	                        &r->tree_find, &r->tree_members, &r->tree_path, &r->update_wrapped, &r->read_begin};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(*all[i]);
 	for (int i = 0; i < AKM_SQLITE_FIND_SHAPES; i++)
@@ -323,6 +329,21 @@ CK_RV akm_sqlite_commit(akm_store *s)
 	r->tx_depth = 0;
 	akm_sqlite_tx_forget(r);
 	return rv;
+}
+
+/* A read transaction (deferred: its snapshot is taken at its first read,
+ * and no lock is held against writers in WAL mode). */
+static CK_RV sqlite_snapshot(akm_store *s)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	return r->tx_depth != 0 ? CKR_GENERAL_ERROR : akm_sqlite_step_done(r->read_begin);
+}
+
+static void sqlite_snapshot_end(akm_store *s)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	if (r->tx_depth == 0 && !sqlite3_get_autocommit(r->db))
+		akm_sqlite_step_done(r->rollback);
 }
 
 /* SQLite's data_version: changes when another connection commits. */
@@ -450,6 +471,8 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.begin = akm_sqlite_begin,
 	.commit = akm_sqlite_commit,
 	.rollback = akm_sqlite_rollback,
+	.snapshot = sqlite_snapshot,
+	.snapshot_end = sqlite_snapshot_end,
 	.change_mark = akm_sqlite_change_mark,
 	.get_int = akm_sqlite_get_int,
 	.set_int = akm_sqlite_set_int,
@@ -460,6 +483,7 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.get_key = akm_sqlite_get_key,
 	.update_relationship = akm_sqlite_update_relationship,
 	.update_key_label = akm_sqlite_update_key_label,
+	.delete_key = akm_sqlite_delete_key,
 	.delete_relationship = akm_sqlite_delete_relationship,
 	.get_relationship = akm_sqlite_get_relationship,
 	.tree_put = akm_sqlite_tree_put,
@@ -469,6 +493,8 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.tree_scan = akm_sqlite_tree_scan,
 	.tree_find_member = akm_sqlite_tree_find_member,
 	.tree_members = akm_sqlite_tree_members,
+	.tree_path = akm_sqlite_tree_path,
+	.update_key_wrapped = akm_sqlite_update_key_wrapped,
 	.find = akm_sqlite_find,
 	.count = akm_sqlite_count,
 	.audit_append = akm_sqlite_audit_append,

@@ -24,7 +24,7 @@ typedef struct akm_sqlite {
 	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel, *audit_last,
 		*data_version, *audit_get, *audit_find, *audit_find_rid;
 	sqlite3_stmt *tree_get, *tree_id, *tree_insert, *tree_update, *tree_delete, *tree_delete_all, *tree_scan,
-		*tree_find, *tree_members;
+		*tree_find, *tree_members, *tree_path, *update_wrapped, *read_begin;
 	sqlite3_stmt *find[AKM_SQLITE_FIND_SHAPES];
 	/* The change mark: a counter every writer bumps after each commit, in
 	 * a small file beside the registry mapped into every process that uses
@@ -107,6 +107,7 @@ CK_RV akm_sqlite_insert_key(akm_store *s, akm_key *key);
 CK_RV akm_sqlite_get_key(akm_store *s, int64_t id, akm_key *key, akm_relationship *rel);
 CK_RV akm_sqlite_update_relationship(akm_store *s, const akm_relationship *rel);
 CK_RV akm_sqlite_update_key_label(akm_store *s, int64_t id, const uint8_t *label, size_t len);
+CK_RV akm_sqlite_delete_key(akm_store *s, int64_t id);
 CK_RV akm_sqlite_delete_relationship(akm_store *s, int64_t id);
 CK_RV akm_sqlite_get_relationship(akm_store *s, int64_t id, akm_relationship *rel);
 CK_RV akm_sqlite_tree_put(akm_store *s, akm_tree_row *row);
@@ -116,6 +117,8 @@ CK_RV akm_sqlite_tree_delete_all(akm_store *s, int64_t asr);
 CK_RV akm_sqlite_tree_scan(akm_store *s, int64_t asr, uint32_t after, akm_tree_row *rows, size_t max, size_t *n);
 CK_RV akm_sqlite_tree_find_member(akm_store *s, int64_t asr, const uint8_t *member, size_t len, uint32_t *idx);
 CK_RV akm_sqlite_tree_members(akm_store *s, int64_t asr, int64_t *n);
+CK_RV akm_sqlite_tree_path(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row rows[32], bool has[32]);
+CK_RV akm_sqlite_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len);
 CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                       size_t *n);
 CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev);

@@ -226,3 +226,36 @@ CK_RV akm_sqlite_tree_members(akm_store *s, int64_t asr, int64_t *n)
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW ? CKR_OK : akm_sqlite_rv(rc);
 }
+
+CK_RV akm_sqlite_tree_path(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row rows[32], bool has[32])
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	sqlite3_stmt *st = r->tree_path;
+	memset(has, 0, 32 * sizeof has[0]);
+	if (idx == 0)
+		return CKR_ARGUMENTS_BAD;
+	sqlite3_bind_int64(st, 1, asr);
+	for (int k = 0; k < 32; k++)
+		sqlite3_bind_int64(st, 2 + k, idx >> k); /* 0 past the root: no row has it */
+	int rc;
+	CK_RV rv = CKR_OK;
+	akm_tree_row row;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rv = read_row(r, st, asr, &row)) != CKR_OK)
+			break;
+		int k = 0;
+		while (k < 32 && (idx >> k) != row.idx)
+			k++;
+		if (k == 32 || has[k]) {
+			rv = akm_store_tampered(s, "tree row %lld: not on the path of node %u", (long long)row.id, idx);
+			break;
+		}
+		rows[k] = row;
+		has[k] = true;
+	}
+	if (rv == CKR_OK && rc != SQLITE_DONE)
+		rv = akm_sqlite_rv(rc);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rv;
+}

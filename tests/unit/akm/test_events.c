@@ -32,6 +32,16 @@ static const struct {
 	{AKM_EVENT_ROLLBACK_DETECTED, "rollback-detected", "module", true},
 	{AKM_EVENT_TAMPER_DETECTED, "tamper-detected", "module", true},
 	{AKM_EVENT_LOGIN_REFUSED, "login-refused", "user", true},
+	{AKM_EVENT_ASR_CREATE, "asr-create", "user", false},
+	{AKM_EVENT_ASR_ADD, "asr-add", "user", false},
+	{AKM_EVENT_ASR_REMOVE, "asr-remove", "user", false},
+	{AKM_EVENT_ASR_REKEY, "asr-rekey", "user", false},
+	{AKM_EVENT_ASR_MEMBER_ENROLL, "asr-enroll", "user", false},
+	{AKM_EVENT_ASR_MEMBER_REKEY, "asr-rekeyed", "user", false},
+	{AKM_EVENT_ASR_MEMBER_STEP, "asr-step", "module", false},
+	{AKM_EVENT_ASR_MEMBER_RESERVE, "asr-reserve", "module", false},
+	{AKM_EVENT_ASR_MEMBER_REMOVED, "asr-removed", "user", false},
+	{AKM_EVENT_ASR_MEMBER_REFUSED, "asr-refused", "user", true},
 };
 #define NEXPECTED (sizeof expected / sizeof expected[0])
 
@@ -87,7 +97,7 @@ START_TEST(test_breach_signals)
 		breaches += expected[k].breach;
 	}
 	/* Changes are not signals; every failure that could be an attack is. */
-	ck_assert_uint_eq(breaches, 10);
+	ck_assert_uint_eq(breaches, 11);
 	ck_assert(!akm_event_is_breach(AKM_EVENT_CREATE));
 	ck_assert(!akm_event_is_breach(AKM_EVENT_EXPORT));
 	ck_assert(akm_event_is_breach(AKM_EVENT_ROLLBACK_DETECTED));

@@ -40,6 +40,20 @@ START_TEST(test_table)
 	ck_assert_ptr_null(exp->generate);
 	ck_assert_ptr_nonnull(exp->wrap);
 	ck_assert_ptr_ne((void *)gen->generate, (void *)batch->generate);
+	/* The station's ASR mechanisms: each handles the one call its flag
+	 * says. */
+	const struct { CK_MECHANISM_TYPE type; CK_FLAGS flag; } asr[] = {
+		{CKM_AKM_ASR_GEN, CKF_GENERATE}, {CKM_AKM_ASR_PACKAGE, CKF_WRAP},
+		{CKM_AKM_ASR_UPDATE, CKF_DERIVE}, {CKM_AKM_ASR_REKEY_MESSAGE, CKF_WRAP},
+	};
+	for (size_t i = 0; i < sizeof asr / sizeof asr[0]; i++) {
+		const akm_vendor_mechanism *v = akm_vendor_mechanism_find(asr[i].type);
+		ck_assert_ptr_nonnull(v);
+		ck_assert_uint_eq(v->info.flags, asr[i].flag);
+		ck_assert((v->generate != NULL) == (asr[i].flag == CKF_GENERATE));
+		ck_assert((v->wrap != NULL) == (asr[i].flag == CKF_WRAP));
+		ck_assert((v->derive != NULL) == (asr[i].flag == CKF_DERIVE));
+	}
 }
 END_TEST
 
@@ -47,7 +61,7 @@ START_TEST(test_others_are_not_vendor_mechanisms)
 {
 	const CK_MECHANISM_TYPE others[] = {
 		0, CKM_AES_KEY_GEN, CKM_AES_GCM, CKM_AES_KEY_WRAP_PAD, CKM_SHA256_HMAC, CKM_ECDH1_DERIVE,
-		CKM_VENDOR_DEFINED, CKM_AKM_BASE, CKM_AKM_BASE + 4, CKM_AKM_BASE + 0xff, CKM_AKM_BASE + 0x101,
+		CKM_VENDOR_DEFINED, CKM_AKM_BASE, CKM_AKM_BASE + 0x40, CKM_AKM_BASE + 0xff, CKM_AKM_BASE + 0x101,
 		CKM_AKM_RELATIONSHIP_GEN & ~CKM_VENDOR_DEFINED, /* the same number without the vendor bit */
 		ULONG_MAX,
 	};

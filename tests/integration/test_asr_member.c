@@ -1,0 +1,705 @@
+/*
+ * The member side of operational ASRs (docs/asr.md §4–5) through the
+ * module: three members, each akm-pkcs11 over its own SoftHSM2 token with
+ * its own registry (one copy of the module per member, dlopen'd from its
+ * own file so that each has its own state), and a station played by the
+ * test on a fourth token through SoftHSM2 directly: its key tree made of
+ * extractable AES keys, the edges computed with C_WrapKey
+ * (CKM_AES_KEY_WRAP_PAD), packages and rekey messages encoded with
+ * src/lib/fmt-asr.c and signed with a P-256 key whose public half each
+ * member holds as its anchor.
+ */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "akm/pkcs11-akm.h"
+#include "common.h"
+#include "lib/fmt-asr.h"
+
+#define NMEM 3
+#define DEPTH 2
+#define CAP (1u << DEPTH)
+
+static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+static const uint8_t ec_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+typedef struct member {
+	CK_FUNCTION_LIST *f;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE pr, anchor, asr;
+	char label[16], conf[PATH_MAX + 32];
+	uint8_t pr_value[32];
+} member;
+
+typedef struct world {
+	akm_testenv env;
+	CK_FUNCTION_LIST *hsm; /* SoftHSM2 directly: the station */
+	CK_SESSION_HANDLE st;
+	CK_OBJECT_HANDLE sign_key, pub_key;
+	CK_OBJECT_HANDLE node[2 * CAP]; /* the station's tree: 1..3 interior, 4..7 the PR keys */
+	member m[NMEM];
+	uint32_t gen;
+	uint64_t gen_start; /* of the current generation: one for every package */
+} world;
+
+static world W;
+
+/* ---- the station (SoftHSM2 directly) ---------------------------------------- */
+
+static CK_OBJECT_HANDLE station_aes(const uint8_t *value)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG len = 32;
+	CK_OBJECT_HANDLE h = 0;
+	if (value != NULL) {
+		CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+		                    {CKA_VALUE, (void *)value, 32}, {CKA_TOKEN, (void *)&no, 1},
+		                    {CKA_WRAP, (void *)&yes, 1}, {CKA_EXTRACTABLE, (void *)&yes, 1}};
+		ck_assert_int_eq(W.hsm->C_CreateObject(W.st, t, 6, &h), CKR_OK);
+		return h;
+	}
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_ATTRIBUTE t[] = {{CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, (void *)&no, 1},
+	                    {CKA_WRAP, (void *)&yes, 1}, {CKA_EXTRACTABLE, (void *)&yes, 1}};
+	ck_assert_int_eq(W.hsm->C_GenerateKey(W.st, &gen, t, 4, &h), CKR_OK);
+	return h;
+}
+
+/* The key of node child/2 wrapped under node child's. */
+static void edge(uint32_t child, uint8_t out[AKM_ASR_EDGE_LEN])
+{
+	CK_MECHANISM m = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	CK_ULONG len = AKM_ASR_EDGE_LEN;
+	ck_assert_int_eq(W.hsm->C_WrapKey(W.st, &m, W.node[child], W.node[child / 2], out, &len), CKR_OK);
+	ck_assert_uint_eq(len, AKM_ASR_EDGE_LEN);
+}
+
+static void sign(const uint8_t *p, size_t n, uint8_t sig[64])
+{
+	uint8_t d[32];
+	akm_asr_digest(p, n, d);
+	CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+	CK_ULONG len = 64;
+	ck_assert_int_eq(W.hsm->C_SignInit(W.st, &m, W.sign_key), CKR_OK);
+	ck_assert_int_eq(W.hsm->C_Sign(W.st, d, 32, sig, &len), CKR_OK);
+	ck_assert_uint_eq(len, 64);
+}
+
+static char member_id(int i) { return (char)('a' + i); }
+
+static void head(akm_asr_head *h, uint32_t gen, uint32_t members, const akm_asr_policy *pol)
+{
+	memset(h, 0, sizeof *h);
+	memcpy(h->station_id, "station-1", 9);
+	h->station_id_len = 9;
+	memcpy(h->asr_id, "asr-7", 5);
+	h->asr_id_len = 5;
+	strcpy(h->label, "pumps");
+	h->gen = gen;
+	h->gen_start = W.gen_start;
+	h->policy = *pol;
+	h->depth = DEPTH;
+	h->members = members;
+	akm_asr_member_hash_ctx c;
+	akm_asr_member_hash_init(&c);
+	for (uint32_t i = 0; i < members; i++) {
+		char id[8];
+		snprintf(id, sizeof id, "node-%c", member_id((int)i));
+		akm_asr_member_hash_add(&c, i, (const uint8_t *)id, strlen(id));
+	}
+	akm_asr_member_hash_final(&c, h->member_hash);
+	h->created = (uint64_t)time(NULL);
+}
+
+static size_t package(int i, uint32_t gen, const akm_asr_policy *pol, const char *pr_id, uint8_t *out)
+{
+	akm_asr_package p;
+	memset(&p, 0, sizeof p);
+	head(&p.head, gen, NMEM, pol);
+	snprintf((char *)p.member_id, sizeof p.member_id, "node-%c", member_id(i));
+	p.member_id_len = 6;
+	strcpy((char *)p.pr_id, pr_id);
+	p.pr_id_len = strlen(pr_id);
+	p.leaf = (uint32_t)i;
+	uint32_t child = CAP + (uint32_t)i;
+	for (int k = 0; k < DEPTH; k++, child /= 2)
+		edge(child, p.edges[k].wrapped);
+	size_t len = 0;
+	ck_assert_int_eq(akm_asr_package_encode(&p, out, 2048, &len), AKM_FMT_OK);
+	sign(out, len, out + len);
+	return len + 64;
+}
+
+static const akm_asr_policy default_policy = {.period = 0, .grace = 60, .msg_limit = 1000, .fail_limit = 16384};
+
+/* ---- members (one module copy each) ------------------------------------------ */
+
+static void member_open(int i)
+{
+	member *m = &W.m[i];
+	char so[PATH_MAX + 32], cmd[2 * PATH_MAX + 96];
+	snprintf(so, sizeof so, "%s/akm-%c.so", W.env.dir, member_id(i));
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", W.env.module_path, so);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(m->conf, sizeof m->conf, "%s/akm-%c.conf", W.env.dir, member_id(i));
+	FILE *f = fopen(m->conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "backend.module = %s\nbackend.token = pkcs11:token=%s\nregistry.path = %s/reg-%c.db\nlog.level = error\n",
+	        W.env.softhsm_path, m->label, W.env.dir, member_id(i));
+	fclose(f);
+	void *dl;
+	m->f = akm_test_load_module(so, &dl);
+	ck_assert_ptr_nonnull(m->f);
+	setenv("AKM_PKCS11_CONF", m->conf, 1);
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+	ck_assert_int_eq(m->f->C_Initialize(&args), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot(m->f, m->label, &slot), CKR_OK);
+	ck_assert_int_eq(m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &m->s), CKR_OK);
+	ck_assert_int_eq(m->f->C_Login(m->s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)),
+	                 CKR_OK);
+	/* Its PR's encryption key (tools/node/import.c's template) and the
+	 * station's anchor, both pass-through objects of its token. */
+	CK_OBJECT_CLASS sk = CKO_SECRET_KEY, pk = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE aes = CKK_AES, ec = CKK_EC;
+	char prid[8];
+	snprintf(prid, sizeof prid, "pr-%c\x01", member_id(i));
+	for (int k = 0; k < 32; k++)
+		m->pr_value[k] = (uint8_t)(rand() & 0xff);
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &sk, sizeof sk}, {CKA_KEY_TYPE, &aes, sizeof aes},
+	                    {CKA_VALUE, m->pr_value, 32}, {CKA_TOKEN, (void *)&yes, 1},
+	                    {CKA_PRIVATE, (void *)&yes, 1}, {CKA_SENSITIVE, (void *)&yes, 1},
+	                    {CKA_EXTRACTABLE, (void *)&no, 1}, {CKA_WRAP, (void *)&yes, 1},
+	                    {CKA_UNWRAP, (void *)&yes, 1}, {CKA_ENCRYPT, (void *)&yes, 1},
+	                    {CKA_DECRYPT, (void *)&yes, 1}, {CKA_ID, prid, 5}};
+	ck_assert_int_eq(m->f->C_CreateObject(m->s, t, sizeof t / sizeof t[0], &m->pr), CKR_OK);
+	uint8_t point[80];
+	CK_ATTRIBUTE pa = {CKA_EC_POINT, point, sizeof point};
+	ck_assert_int_eq(W.hsm->C_GetAttributeValue(W.st, W.pub_key, &pa, 1), CKR_OK);
+	CK_ATTRIBUTE a[] = {{CKA_CLASS, &pk, sizeof pk}, {CKA_KEY_TYPE, &ec, sizeof ec},
+	                    {CKA_EC_PARAMS, (void *)ec_p256, sizeof ec_p256}, {CKA_EC_POINT, point, pa.ulValueLen},
+	                    {CKA_TOKEN, (void *)&yes, 1}, {CKA_VERIFY, (void *)&yes, 1},
+	                    {CKA_ID, "station-1", 9}, {CKA_LABEL, "akm-station", 11}};
+	ck_assert_int_eq(m->f->C_CreateObject(m->s, a, sizeof a / sizeof a[0], &m->anchor), CKR_OK);
+	/* The station's copy of the leaf key. */
+	W.node[CAP + (uint32_t)i] = station_aes(m->pr_value);
+}
+
+static CK_RV enroll(int i, const uint8_t *pkg, size_t len, CK_OBJECT_HANDLE *out)
+{
+	member *m = &W.m[i];
+	CK_AKM_ASR_ENROLL_PARAMS p = {m->anchor};
+	CK_MECHANISM mech = {CKM_AKM_ASR_ENROLL, &p, sizeof p};
+	return m->f->C_UnwrapKey(m->s, &mech, m->pr, (CK_BYTE *)pkg, (CK_ULONG)len, NULL, 0, out);
+}
+
+static CK_RV seal(int i, const void *plain, size_t n, uint8_t *out, CK_ULONG *out_len)
+{
+	member *m = &W.m[i];
+	CK_MECHANISM mech = {CKM_AKM_ASR_SEAL, NULL, 0};
+	CK_RV rv = m->f->C_EncryptInit(m->s, &mech, m->asr);
+	if (rv != CKR_OK)
+		return rv;
+	return m->f->C_Encrypt(m->s, (CK_BYTE *)plain, (CK_ULONG)n, out, out_len);
+}
+
+static CK_RV open_(int i, const uint8_t *msg, size_t n, uint8_t *out, CK_ULONG *out_len)
+{
+	member *m = &W.m[i];
+	CK_MECHANISM mech = {CKM_AKM_ASR_OPEN, NULL, 0};
+	CK_RV rv = m->f->C_DecryptInit(m->s, &mech, m->asr);
+	if (rv != CKR_OK)
+		return rv;
+	return m->f->C_Decrypt(m->s, (CK_BYTE *)msg, (CK_ULONG)n, out, out_len);
+}
+
+/* The number of audit records member i's registry has. */
+static CK_ULONG audit_count(int i, const char *action)
+{
+	member *m = &W.m[i];
+	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_AKM_AUDIT_ACTION, (void *)action, strlen(action)}};
+	CK_OBJECT_HANDLE h[512];
+	CK_ULONG n = 0, total = 0;
+	ck_assert_int_eq(m->f->C_FindObjectsInit(m->s, t, action ? 2 : 1), CKR_OK);
+	do {
+		ck_assert_int_eq(m->f->C_FindObjects(m->s, h, 512, &n), CKR_OK);
+		total += n;
+	} while (n > 0);
+	ck_assert_int_eq(m->f->C_FindObjectsFinal(m->s), CKR_OK);
+	return total;
+}
+
+static CK_ULONG epoch_of(int i)
+{
+	CK_ULONG e = 0;
+	CK_ATTRIBUTE a = {CKA_AKM_EPOCH, &e, sizeof e};
+	ck_assert_int_eq(W.m[i].f->C_GetAttributeValue(W.m[i].s, W.m[i].asr, &a, 1), CKR_OK);
+	return e;
+}
+
+static void world_setup(const akm_asr_policy *pol)
+{
+	memset(&W, 0, sizeof W);
+	srand(42);
+	ck_assert_int_eq(akm_testenv_create(&W.env, "asr-station"), 0);
+	for (int i = 0; i < NMEM; i++) {
+		snprintf(W.m[i].label, sizeof W.m[i].label, "asr-%c", member_id(i));
+		ck_assert_int_eq(akm_testenv_add_token(&W.env, W.m[i].label), 0);
+	}
+	void *dl = dlopen(W.env.softhsm_path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_ptr_nonnull(dl);
+	CK_C_GetFunctionList gfl;
+	*(void **)&gfl = dlsym(dl, "C_GetFunctionList");
+	ck_assert_int_eq(gfl(&W.hsm), CKR_OK);
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+	ck_assert_int_eq(W.hsm->C_Initialize(&args), CKR_OK);
+	CK_SLOT_ID slot;
+	ck_assert_int_eq(akm_test_find_slot(W.hsm, "asr-station", &slot), CKR_OK);
+	ck_assert_int_eq(W.hsm->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &W.st), CKR_OK);
+	ck_assert_int_eq(W.hsm->C_Login(W.st, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)),
+	                 CKR_OK);
+	CK_MECHANISM kp = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, (void *)ec_p256, sizeof ec_p256}, {CKA_VERIFY, (void *)&yes, 1},
+	                      {CKA_TOKEN, (void *)&no, 1}};
+	CK_ATTRIBUTE priv[] = {{CKA_SIGN, (void *)&yes, 1}, {CKA_TOKEN, (void *)&no, 1}};
+	ck_assert_int_eq(W.hsm->C_GenerateKeyPair(W.st, &kp, pub, 3, priv, 2, &W.pub_key, &W.sign_key), CKR_OK);
+	for (uint32_t n = 1; n < CAP; n++)
+		W.node[n] = station_aes(NULL);
+	for (int i = 0; i < NMEM; i++)
+		member_open(i);
+	W.gen = 1;
+	W.gen_start = (uint64_t)time(NULL);
+	uint8_t pkg[2048];
+	for (int i = 0; i < NMEM; i++) {
+		char prid[8];
+		snprintf(prid, sizeof prid, "pr-%c", member_id(i));
+		size_t len = package(i, 1, pol, prid, pkg);
+		ck_assert_int_eq(enroll(i, pkg, len, &W.m[i].asr), CKR_OK);
+	}
+}
+
+static void world_teardown(void)
+{
+	for (int i = 0; i < NMEM; i++)
+		if (W.m[i].f != NULL)
+			W.m[i].f->C_Finalize(NULL);
+	W.hsm->C_Finalize(NULL);
+	akm_testenv_destroy(&W.env);
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+
+START_TEST(enroll_seal_open)
+{
+	world_setup(&default_policy);
+	uint8_t msg[256], plain[256];
+	CK_ULONG n = 0, pn;
+	/* The attributes of a member's key. */
+	CK_ULONG kind = 0, leaf = 9, cap = 0, members = 0;
+	CK_AKM_ASR_POLICY pol;
+	uint8_t id[40];
+	CK_ATTRIBUTE a[] = {{CKA_AKM_KIND, &kind, sizeof kind}, {CKA_AKM_MEMBER_INDEX, &leaf, sizeof leaf},
+	                    {CKA_AKM_ASR_CAPACITY, &cap, sizeof cap}, {CKA_AKM_ASR_MEMBER_COUNT, &members, sizeof members},
+	                    {CKA_AKM_ASR_POLICY, &pol, sizeof pol}, {CKA_ID, id, sizeof id}};
+	ck_assert_int_eq(W.m[1].f->C_GetAttributeValue(W.m[1].s, W.m[1].asr, a, 6), CKR_OK);
+	ck_assert_uint_eq(kind, CKV_AKM_KIND_OPERATIONAL);
+	ck_assert_uint_eq(leaf, 1);
+	ck_assert_uint_eq(cap, CAP);
+	ck_assert_uint_eq(members, NMEM);
+	ck_assert_uint_eq(pol.ulGrace, 60);
+	ck_assert_uint_eq(a[5].ulValueLen, 6);
+	ck_assert_mem_eq(id, "asr-7\x01", 6);
+	ck_assert_uint_eq(epoch_of(0), 1UL << 32);
+	ck_assert_uint_eq(audit_count(0, "asr-enroll"), 1);
+	/* Length query, then A seals; B and C open; A cannot (its own). */
+	CK_MECHANISM sm = {CKM_AKM_ASR_SEAL, NULL, 0};
+	ck_assert_int_eq(W.m[0].f->C_EncryptInit(W.m[0].s, &sm, W.m[0].asr), CKR_OK);
+	ck_assert_int_eq(W.m[0].f->C_Encrypt(W.m[0].s, (CK_BYTE *)"hello", 5, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 36 + 5 + 16);
+	CK_ULONG small = 10;
+	ck_assert_int_eq(W.m[0].f->C_Encrypt(W.m[0].s, (CK_BYTE *)"hello", 5, msg, &small), CKR_BUFFER_TOO_SMALL);
+	n = sizeof msg;
+	ck_assert_int_eq(W.m[0].f->C_Encrypt(W.m[0].s, (CK_BYTE *)"hello", 5, msg, &n), CKR_OK);
+	ck_assert_uint_eq(n, 57);
+	/* Multi-part refused. */
+	ck_assert_int_eq(W.m[0].f->C_EncryptInit(W.m[0].s, &sm, W.m[0].asr), CKR_OK);
+	CK_ULONG un = sizeof plain;
+	ck_assert_int_eq(W.m[0].f->C_EncryptUpdate(W.m[0].s, (CK_BYTE *)"x", 1, plain, &un), CKR_FUNCTION_NOT_SUPPORTED);
+	un = sizeof plain;
+	ck_assert_int_eq(W.m[0].f->C_Encrypt(W.m[0].s, (CK_BYTE *)"x", 1, plain, &un), CKR_OK);
+	for (int i = 1; i < NMEM; i++) {
+		pn = sizeof plain;
+		ck_assert_int_eq(open_(i, msg, n, plain, &pn), CKR_OK);
+		ck_assert_uint_eq(pn, 5);
+		ck_assert_mem_eq(plain, "hello", 5);
+	}
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(0, msg, n, plain, &pn), CKR_AKM_NOT_MEMBER);
+	/* A replay. */
+	CK_ULONG refused = audit_count(1, "asr-refused");
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(1, msg, n, plain, &pn), CKR_AKM_REPLAY);
+	ck_assert_uint_eq(audit_count(1, "asr-refused"), refused + 1);
+	/* B seals to A. */
+	uint8_t msg2[256];
+	CK_ULONG n2 = sizeof msg2;
+	ck_assert_int_eq(seal(1, "from b", 6, msg2, &n2), CKR_OK);
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(0, msg2, n2, plain, &pn), CKR_OK);
+	ck_assert_mem_eq(plain, "from b", 6);
+	/* Every byte of a message changed: refused by C, nothing accepted. */
+	uint8_t msg3[256];
+	CK_ULONG n3 = sizeof msg3;
+	ck_assert_int_eq(seal(1, "bytes", 5, msg3, &n3), CKR_OK);
+	for (CK_ULONG k = 0; k < n3; k++) {
+		msg3[k] ^= 0x01;
+		pn = sizeof plain;
+		CK_RV rv = open_(2, msg3, n3, plain, &pn);
+		ck_assert_msg(rv != CKR_OK, "byte %lu changed was accepted", k);
+		msg3[k] ^= 0x01;
+	}
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(2, msg3, n3, plain, &pn), CKR_OK);
+	/* A sender out of range. */
+	msg3[20] = 0x7f;
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(2, msg3, n3, plain, &pn), CKR_AKM_NOT_MEMBER);
+	/* The key refuses plain AES-GCM. */
+	uint8_t iv[12] = {0};
+	CK_GCM_PARAMS gp = {iv, 12, 96, NULL, 0, 128};
+	CK_MECHANISM gm = {CKM_AES_GCM, &gp, sizeof gp};
+	ck_assert_int_eq(W.m[0].f->C_EncryptInit(W.m[0].s, &gm, W.m[0].asr), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	world_teardown();
+}
+END_TEST
+
+START_TEST(enroll_refusals)
+{
+	world_setup(&default_policy);
+	uint8_t pkg[2048];
+	CK_OBJECT_HANDLE h;
+	/* The same generation again, and every byte of a package changed. */
+	size_t len = package(1, 1, &default_policy, "pr-b", pkg);
+	ck_assert_int_eq(enroll(1, pkg, len, &h), CKR_AKM_OLD_EPOCH);
+	CK_ULONG before = audit_count(1, "asr-refused");
+	len = package(1, 2, &default_policy, "pr-b", pkg);
+	for (size_t k = 0; k < len; k++) {
+		pkg[k] ^= 0x20;
+		ck_assert_msg(enroll(1, pkg, len, &h) != CKR_OK, "package byte %zu changed was accepted", k);
+		pkg[k] ^= 0x20;
+	}
+	ck_assert_uint_eq(audit_count(1, "asr-refused"), before + len);
+	ck_assert_uint_eq(epoch_of(1), 1UL << 32);
+	/* A package for another PR. */
+	len = package(1, 2, &default_policy, "pr-x", pkg);
+	ck_assert_int_eq(enroll(1, pkg, len, &h), CKR_AKM_OTHER_MEMBER);
+	/* Signed by another key. */
+	len = package(1, 2, &default_policy, "pr-b", pkg);
+	CK_OBJECT_HANDLE real = W.sign_key, pub;
+	CK_MECHANISM kp = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_ATTRIBUTE pt[] = {{CKA_EC_PARAMS, (void *)ec_p256, sizeof ec_p256}, {CKA_TOKEN, (void *)&no, 1}};
+	CK_ATTRIBUTE st[] = {{CKA_SIGN, (void *)&yes, 1}, {CKA_TOKEN, (void *)&no, 1}};
+	ck_assert_int_eq(W.hsm->C_GenerateKeyPair(W.st, &kp, pt, 2, st, 2, &pub, &W.sign_key), CKR_OK);
+	len = package(1, 2, &default_policy, "pr-b", pkg);
+	ck_assert_int_eq(enroll(1, pkg, len, &h), CKR_SIGNATURE_INVALID);
+	W.sign_key = real;
+	/* A newer generation is accepted (and replaces the old one). */
+	len = package(1, 2, &default_policy, "pr-b", pkg);
+	ck_assert_int_eq(enroll(1, pkg, len, &h), CKR_OK);
+	W.m[1].asr = h;
+	ck_assert_uint_eq(epoch_of(1), 2UL << 32);
+	world_teardown();
+}
+END_TEST
+
+static bool on_path_of(uint32_t node, uint32_t leaf_node)
+{
+	while (leaf_node > node)
+		leaf_node /= 2;
+	return leaf_node == node;
+}
+
+/* The station removes member `gone`: new keys for its path, the rekey
+ * message of the new generation. */
+static size_t rekey_message(uint32_t gone, uint8_t *out)
+{
+	akm_asr_rekey r;
+	memset(&r, 0, sizeof r);
+	W.gen++;
+	W.gen_start = (uint64_t)time(NULL);
+	head(&r.head, W.gen, NMEM - 1, &default_policy);
+	r.from_gen = W.gen - 1;
+	r.nremoved = 1;
+	r.removed[0] = gone;
+	/* Fresh keys for every interior node on gone's path (the root included). */
+	for (uint32_t n = (CAP + gone) / 2; n >= 1; n /= 2)
+		W.node[n] = station_aes(NULL);
+	W.node[CAP + gone] = 0;
+	/* Edges: each new node's key under each child that still has a key, descending. */
+	for (uint32_t child = 2 * CAP - 1; child >= 2; child--) {
+		uint32_t parent = child / 2;
+		bool changed = on_path_of(parent, CAP + gone);
+		if (!changed || W.node[child] == 0 || (child >= CAP && child - CAP >= NMEM))
+			continue;
+		r.edges[r.nedges].child = child;
+		edge(child, r.edges[r.nedges].wrapped);
+		r.nedges++;
+	}
+	size_t len = 0;
+	ck_assert_int_eq(akm_asr_rekey_encode(&r, out, 4096, &len), AKM_FMT_OK);
+	sign(out, len, out + len);
+	return len + 64;
+}
+
+static CK_RV rekey(int i, const uint8_t *msg, size_t len)
+{
+	member *m = &W.m[i];
+	CK_AKM_ASR_ENROLL_PARAMS p = {m->anchor};
+	CK_MECHANISM mech = {CKM_AKM_ASR_REKEY, &p, sizeof p};
+	CK_OBJECT_HANDLE out = 0;
+	CK_RV rv = m->f->C_UnwrapKey(m->s, &mech, m->asr, (CK_BYTE *)msg, (CK_ULONG)len, NULL, 0, &out);
+	if (rv == CKR_OK)
+		ck_assert_uint_eq(out, m->asr);
+	return rv;
+}
+
+START_TEST(rekey_removes)
+{
+	world_setup(&default_policy);
+	uint8_t old_msg[128], msg[4096], plain[128];
+	CK_ULONG on = sizeof old_msg, pn;
+	ck_assert_int_eq(seal(1, "before", 6, old_msg, &on), CKR_OK);
+	size_t len = rekey_message(2, msg);
+	/* Any byte changed: refused, nothing changed. */
+	for (size_t k = 0; k < len; k++) {
+		msg[k] ^= 0x04;
+		ck_assert_msg(rekey(0, msg, len) != CKR_OK, "rekey byte %zu changed was accepted", k);
+		msg[k] ^= 0x04;
+	}
+	ck_assert_uint_eq(epoch_of(0), 1UL << 32);
+	ck_assert_int_eq(rekey(0, msg, len), CKR_OK);
+	ck_assert_uint_eq(epoch_of(0), 2UL << 32);
+	ck_assert_int_eq(rekey(0, msg, len), CKR_AKM_OLD_EPOCH); /* the same generation again */
+	ck_assert_int_eq(rekey(1, msg, len), CKR_OK);
+	ck_assert_int_eq(rekey(2, msg, len), CKR_AKM_REMOVED);
+	/* C forgot it: its key is gone. */
+	CK_ULONG e;
+	CK_ATTRIBUTE a = {CKA_AKM_EPOCH, &e, sizeof e};
+	ck_assert_int_eq(W.m[2].f->C_GetAttributeValue(W.m[2].s, W.m[2].asr, &a, 1), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(audit_count(2, "asr-removed"), 1);
+	/* A message of the old generation is refused; new ones open at B only. */
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(0, old_msg, on, plain, &pn), CKR_AKM_OLD_EPOCH);
+	uint8_t m2[128];
+	CK_ULONG n2 = sizeof m2;
+	ck_assert_int_eq(seal(0, "after", 5, m2, &n2), CKR_OK);
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(1, m2, n2, plain, &pn), CKR_OK);
+	ck_assert_mem_eq(plain, "after", 5);
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(2, m2, n2, plain, &pn), CKR_KEY_HANDLE_INVALID);
+	/* A message skipped: the next generation is unknown until then. */
+	uint8_t m3[4096];
+	size_t l3 = rekey_message(1, m3);
+	W.gen++;
+	uint8_t m4[4096];
+	akm_asr_rekey r;
+	size_t sl;
+	ck_assert_int_eq(akm_asr_rekey_parse(m3, l3, &r, &sl), AKM_FMT_OK);
+	r.head.gen = W.gen;
+	r.from_gen = W.gen - 1;
+	size_t l4 = 0;
+	ck_assert_int_eq(akm_asr_rekey_encode(&r, m4, sizeof m4, &l4), AKM_FMT_OK);
+	sign(m4, l4, m4 + l4);
+	ck_assert_int_eq(rekey(0, m4, l4 + 64), CKR_AKM_UNKNOWN_EPOCH);
+	ck_assert_int_eq(rekey(0, m3, l3), CKR_OK);
+	world_teardown();
+}
+END_TEST
+
+static CK_ULONG key_rows(int i, CK_ULONG purpose)
+{
+	member *m = &W.m[i];
+	CK_OBJECT_HANDLE h[8];
+	CK_ULONG n = 0;
+	CK_ATTRIBUTE t[] = {{CKA_AKM_KEY_PURPOSE, &purpose, sizeof purpose}};
+	ck_assert_int_eq(m->f->C_FindObjectsInit(m->s, t, 1), CKR_OK);
+	ck_assert_int_eq(m->f->C_FindObjects(m->s, h, 8, &n), CKR_OK);
+	ck_assert_int_eq(m->f->C_FindObjectsFinal(m->s), CKR_OK);
+	return n;
+}
+
+START_TEST(steps_and_limits)
+{
+	akm_asr_policy pol = {.period = 0, .grace = 2, .msg_limit = 3, .fail_limit = 2};
+	world_setup(&pol);
+	uint8_t msg[128], plain[128];
+	CK_ULONG n, pn;
+	/* SetAttribute: forward only, same generation only. */
+	CK_ULONG e = (1UL << 32) | 2;
+	CK_ATTRIBUTE a = {CKA_AKM_EPOCH, &e, sizeof e};
+	ck_assert_int_eq(W.m[0].f->C_SetAttributeValue(W.m[0].s, W.m[0].asr, &a, 1), CKR_OK);
+	ck_assert_uint_eq(epoch_of(0), (1UL << 32) | 2);
+	e = (1UL << 32) | 1;
+	ck_assert_int_eq(W.m[0].f->C_SetAttributeValue(W.m[0].s, W.m[0].asr, &a, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	e = (2UL << 32) | 3;
+	ck_assert_int_eq(W.m[0].f->C_SetAttributeValue(W.m[0].s, W.m[0].asr, &a, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	ck_assert_uint_eq(key_rows(0, CKV_AKM_PURPOSE_PREVIOUS), 1);
+	/* A's step-2 message opens at B (step 0) by deriving ahead; B moves. */
+	n = sizeof msg;
+	ck_assert_int_eq(seal(0, "s2", 2, msg, &n), CKR_OK);
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(1, msg, n, plain, &pn), CKR_OK);
+	ck_assert_uint_eq(epoch_of(1), (1UL << 32) | 2);
+	/* The message limit (3, counting "s2"): the 4th seal is under the next step. */
+	for (int k = 0; k < 2; k++) {
+		n = sizeof msg;
+		ck_assert_int_eq(seal(0, "m", 1, msg, &n), CKR_OK);
+	}
+	ck_assert_uint_eq(epoch_of(0), (1UL << 32) | 2);
+	n = sizeof msg;
+	ck_assert_int_eq(seal(0, "m", 1, msg, &n), CKR_OK);
+	ck_assert_uint_eq(epoch_of(0), (1UL << 32) | 3);
+	/* The failure limit: two bad tags at C move C one step. */
+	ck_assert_uint_eq(epoch_of(2), 1UL << 32);
+	uint8_t bad[128];
+	CK_ULONG bn = sizeof bad;
+	ck_assert_int_eq(seal(1, "x", 1, bad, &bn), CKR_OK); /* B at step 2 */
+	bad[bn - 1] ^= 1;
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(2, bad, bn, plain, &pn), CKR_ENCRYPTED_DATA_INVALID);
+	bad[bn - 1] ^= 1;
+	bad[bn - 2] ^= 1;
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(2, bad, bn, plain, &pn), CKR_ENCRYPTED_DATA_INVALID);
+	ck_assert_uint_eq(epoch_of(2), (1UL << 32) | 1);
+	/* A message of a destroyed step: C at step 1, a step-0 message. */
+	/* (B's seal at step 2 opens at C by deriving ahead) */
+	bad[bn - 2] ^= 1;
+	pn = sizeof plain;
+	ck_assert_int_eq(open_(2, bad, bn, plain, &pn), CKR_OK);
+	ck_assert_uint_eq(epoch_of(2), (1UL << 32) | 2);
+	/* The grace period: the previous key goes (no key row left). */
+	ck_assert_uint_eq(key_rows(2, CKV_AKM_PURPOSE_PREVIOUS), 1);
+	sleep(3);
+	n = sizeof msg;
+	ck_assert_int_eq(seal(2, "late", 4, msg, &n), CKR_OK);
+	ck_assert_uint_eq(key_rows(2, CKV_AKM_PURPOSE_PREVIOUS), 0);
+	world_teardown();
+}
+END_TEST
+
+START_TEST(step_by_time)
+{
+	akm_asr_policy pol = {.period = 1, .grace = 0, .msg_limit = 1000, .fail_limit = 100};
+	world_setup(&pol);
+	uint8_t msg[128], plain[128];
+	CK_ULONG n = sizeof msg, pn = sizeof plain;
+	sleep(2);
+	ck_assert_int_eq(seal(0, "t", 1, msg, &n), CKR_OK);
+	ck_assert_uint_ge(epoch_of(0) & 0xffffffffUL, 2);
+	ck_assert_int_eq(open_(1, msg, n, plain, &pn), CKR_OK);
+	ck_assert_uint_eq(key_rows(0, CKV_AKM_PURPOSE_PREVIOUS), 0); /* no grace: none kept */
+	world_teardown();
+}
+END_TEST
+
+/* Power loss while sealing: a child seals in a loop writing every nonce
+ * (sender || seq) to a pipe and is killed at a random moment; no nonce
+ * ever repeats, and B opens the restarted sender's new messages. */
+START_TEST(power_loss)
+{
+	world_setup(&default_policy);
+	int rounds = getenv("AKM_ASR_KILL_ROUNDS") ? atoi(getenv("AKM_ASR_KILL_ROUNDS")) : 6;
+	uint64_t *seen = NULL;
+	size_t nseen = 0;
+	srand((unsigned)time(NULL));
+	for (int round = 0; round < rounds; round++) {
+		int fds[2];
+		ck_assert_int_eq(pipe(fds), 0);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(fds[0]);
+			/* A new process: the backend and the module initialised
+			 * afresh (fork rules). */
+			W.hsm->C_Finalize(NULL);
+			member *m = &W.m[0];
+			setenv("AKM_PKCS11_CONF", m->conf, 1);
+			CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+			if (m->f->C_Initialize(&args) != CKR_OK)
+				_exit(2);
+			CK_SLOT_ID slot;
+			CK_RV crv;
+			if ((crv = akm_test_find_slot(m->f, m->label, &slot)) != CKR_OK ||
+			    (crv = m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &m->s)) != CKR_OK ||
+			    (crv = m->f->C_Login(m->s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN))) != CKR_OK) {
+				fprintf(stderr, "child: 0x%lx\n", crv);
+				_exit(3);
+			}
+			for (;;) {
+				uint8_t out[128];
+				CK_ULONG on = sizeof out;
+				if (seal(0, "p", 1, out, &on) != CKR_OK)
+					_exit(4);
+				if (write(fds[1], out + 20, 12) != 12) /* sender u32 || seq u64 */
+					_exit(5);
+			}
+		}
+		close(fds[1]);
+		usleep(20000 + (useconds_t)(rand() % 200000));
+		kill(pid, SIGKILL);
+		int status;
+		waitpid(pid, &status, 0);
+		ck_assert_msg(WIFSIGNALED(status), "child exited %d", WEXITSTATUS(status));
+		uint8_t nonce[12];
+		while (read(fds[0], nonce, 12) == 12) {
+			uint64_t seq = 0;
+			for (int k = 4; k < 12; k++)
+				seq = seq << 8 | nonce[k];
+			seen = realloc(seen, (nseen + 1) * sizeof *seen);
+			seen[nseen++] = seq;
+		}
+		close(fds[0]);
+	}
+	ck_assert_uint_gt(nseen, 0);
+	for (size_t i = 0; i < nseen; i++)
+		for (size_t j = i + 1; j < nseen; j++)
+			ck_assert_msg(seen[i] != seen[j], "sequence number %llu used twice", (unsigned long long)seen[i]);
+	/* The parent's A (its own reserve) still seals, and B opens it. */
+	uint8_t msg[128], plain[128];
+	CK_ULONG n = sizeof msg, pn = sizeof plain;
+	ck_assert_int_eq(seal(0, "again", 5, msg, &n), CKR_OK);
+	uint64_t seq = 0;
+	for (int k = 24; k < 32; k++)
+		seq = seq << 8 | msg[k];
+	for (size_t i = 0; i < nseen; i++)
+		ck_assert_uint_ne(seen[i], seq);
+	ck_assert_int_eq(open_(1, msg, n, plain, &pn), CKR_OK);
+	free(seen);
+	world_teardown();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("asr-member");
+	TCase *tc = tcase_create("member");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, enroll_seal_open);
+	tcase_add_test(tc, enroll_refusals);
+	tcase_add_test(tc, rekey_removes);
+	tcase_add_test(tc, steps_and_limits);
+	tcase_add_test(tc, step_by_time);
+	tcase_add_test(tc, power_loss);
+	suite_add_tcase(s, tc);
+	IT_RUN_SUITE(s);
+}
