@@ -399,11 +399,27 @@ static char *checkin(int i, const char *addr, int want)
 	return out;
 }
 
+/* The service's log (for failure messages). */
+static char service_log[8192];
+
+static void read_service_log(void)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/nmmd.log", env.dir);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(service_log, 1, sizeof service_log - 1, f) : 0;
+	service_log[n] = '\0';
+	if (f)
+		fclose(f);
+}
+
 static void expect_json(const char *text, const char *key, const char *value)
 {
 	char v[64];
-	ck_assert_msg(json_member(text, key, v, sizeof v) && strcmp(v, value) == 0, "%s is not %s in:\n%s", key, value,
-	              text);
+	if (!json_member(text, key, v, sizeof v) || strcmp(v, value) != 0) {
+		read_service_log();
+		ck_abort_msg("%s is not %s in:\n%s\nakm-nmmd's log:\n%s", key, value, text, service_log);
+	}
 }
 
 START_TEST(delivered_at_checkin)

@@ -209,11 +209,17 @@ size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const 
 	size_t k = 0;
 	for (size_t i = 0; i < count && k < max; i++) {
 		const nmm_asr *a = &list[i];
-		uint32_t gen = (uint32_t)(a->epoch >> 32);
+		/* The list may be a little old (the service keeps it a while):
+		 * its generation and state are read now. */
+		CK_ULONG epoch, state;
+		if (akm_p11_get_ulong(&s->p, a->key, CKA_AKM_EPOCH, &epoch) != 0 ||
+		    akm_p11_get_ulong(&s->p, a->key, CKA_AKM_STATE, &state) != 0)
+			continue; /* gone since */
+		uint32_t gen = (uint32_t)(epoch >> 32);
 		bool current = false;
 		for (size_t h = 0; h < nheld; h++)
 			current |= akm_bytes_equal(held[h].asr_id, held[h].asr_id_len, a->id, a->id_len) && held[h].gen >= gen;
-		if (current || a->state != CKV_AKM_STATE_ACTIVE)
+		if (current || state != CKV_AKM_STATE_ACTIVE)
 			continue;
 		CK_RV rv = signed_package(s, a, n, &items[k], &lens[k]);
 		if (rv == CKR_AKM_OTHER_MEMBER)
