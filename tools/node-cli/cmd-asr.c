@@ -96,8 +96,8 @@ static int print_asr(const node_cli *c, const char *verb, const akm_node_asr *a)
 		akm_json_object_end(&j);
 		return akm_json_finish(&j);
 	}
-	printf("%s %s: generation %lu, step %lu, member %lu of %lu (capacity %lu)\n", verb, a->name,
-	       (unsigned long)(a->epoch >> 32), (unsigned long)(a->epoch & 0xFFFFFFFFUL), (unsigned long)a->leaf,
+	printf("%s %s: generation %lu, step %lu; this node is member index %lu; %lu members (capacity %lu)\n", verb,
+	       a->name, (unsigned long)(a->epoch >> 32), (unsigned long)(a->epoch & 0xFFFFFFFFUL), (unsigned long)a->leaf,
 	       (unsigned long)a->members, (unsigned long)a->capacity);
 	return 0;
 }
@@ -347,9 +347,9 @@ static int run_asr(const node_cli *c, const void *opts, int npos, char **pos)
 		akm_json_object_end(&j);
 		rc = akm_json_finish(&j);
 	} else {
-		printf("%-24s %5s %5s %7s %8s\n", "ASR", "GEN", "STEP", "MEMBER", "MEMBERS");
+		printf("%-24s %5s %5s %6s %8s\n", "ASR", "GEN", "STEP", "INDEX", "MEMBERS");
 		for (size_t i = 0; i < n; i++)
-			printf("%-24s %5lu %5lu %7lu %8lu\n", v[i].name, (unsigned long)(v[i].epoch >> 32),
+			printf("%-24s %5lu %5lu %6lu %8lu\n", v[i].name, (unsigned long)(v[i].epoch >> 32),
 			       (unsigned long)(v[i].epoch & 0xFFFFFFFFUL), (unsigned long)v[i].leaf, (unsigned long)v[i].members);
 		printf("%zu ASR%s\n", n, n == 1 ? "" : "s");
 	}
