@@ -332,70 +332,68 @@ static CK_RV head_from(const akm_relationship *rel, const akm_key *key, const ak
 	return CKR_OK;
 }
 
-/* The tree of a new ASR, level by level from the leaves up (at most two
- * levels of backend objects at a time), its rows written; the root's blob
- * into root_blob. */
+/* The tree of a new ASR, depth first (post-order): a node's key is made
+ * after its children's, their edges computed and their backend objects
+ * destroyed at once, so that at most two per level exist at a time
+ * whatever the size; every row is written.  Members are at leaves 0 ..
+ * n-1, so node `idx` has a key iff the first leaf under it is < n. */
+typedef struct build_ctx {
+	tree_op *op;
+	akm_station_gen *g;
+	const int64_t *prs;
+	const akm_key *encs;
+	uint8_t *root_blob;
+	size_t *root_len;
+} build_ctx;
+
+static CK_RV build_node(build_ctx *b, akm_tree_row *row, CK_OBJECT_HANDLE *h)
+{
+	tree_op *op = b->op;
+	uint32_t cap = op->cap, idx = row->idx;
+	memset(row, 0, sizeof *row);
+	row->asr = op->asr;
+	row->idx = idx;
+	row->gen = 1;
+	*h = 0;
+	if (idx >= cap) {
+		uint32_t i = idx - cap;
+		memcpy(row->member, b->g->members[i], b->g->member_lens[i]);
+		row->member_len = b->g->member_lens[i];
+		row->pr = b->prs[i];
+		CK_RV rv = akm_backend_key_unwrap(op->r->be, AKM_BACKEND_KEY_CIPHER, b->encs[i].wrapped,
+		                                  b->encs[i].wrapped_len, h);
+		return backend_answer(op->r, rv, "unwrapping a member's PR key");
+	}
+	CK_RV rv = fresh(op, row, b->root_blob, b->root_len, h);
+	for (uint32_t c = 2 * idx; rv == CKR_OK && c <= 2 * idx + 1; c++) {
+		uint32_t first = c;
+		while (first < cap)
+			first *= 2;
+		if (first - cap >= b->g->nmembers)
+			continue; /* no member below: no key */
+		akm_tree_row child;
+		CK_OBJECT_HANDLE hc = 0;
+		child.idx = c;
+		if ((rv = build_node(b, &child, &hc)) == CKR_OK && (rv = edge(op, &child, hc, *h, 1)) == CKR_OK)
+			rv = akm_store_tree_put(op->r->reg, &child);
+		drop(op, &hc);
+	}
+	if (rv != CKR_OK)
+		drop(op, h);
+	return rv;
+}
+
 static CK_RV build(tree_op *op, akm_station_gen *g, const int64_t *prs, const akm_key *encs, uint8_t *root_blob,
                    size_t *root_len)
 {
-	akm_relationships *r = op->r;
-	uint32_t cap = op->cap, m = (uint32_t)g->nmembers;
-	/* Level below (children) and this level: handles and rows, indexed
-	 * by position in the level. */
-	CK_OBJECT_HANDLE *hc = calloc(m, sizeof *hc), *hp = calloc(m, sizeof *hp);
-	akm_tree_row *rc = calloc(m, sizeof *rc), *rp = calloc(m, sizeof *rp);
-	CK_RV rv = hc && hp && rc && rp ? CKR_OK : CKR_HOST_MEMORY;
-	uint32_t width = cap, used = m; /* nodes of the child level; how many have keys (a prefix) */
-	for (uint32_t i = 0; rv == CKR_OK && i < m; i++) {
-		akm_tree_row *row = &rc[i];
-		memset(row, 0, sizeof *row);
-		row->asr = op->asr;
-		row->idx = cap + i;
-		row->gen = 1;
-		memcpy(row->member, g->members[i], g->member_lens[i]);
-		row->member_len = g->member_lens[i];
-		row->pr = prs[i];
-		if ((rv = akm_backend_key_unwrap(r->be, AKM_BACKEND_KEY_CIPHER, encs[i].wrapped, encs[i].wrapped_len,
-		                                 &hc[i])) != CKR_OK)
-			rv = backend_answer(r, rv, "unwrapping a member's PR key");
-	}
-	while (rv == CKR_OK && width > 1) {
-		uint32_t pw = width / 2, pused = (used + 1) / 2;
-		for (uint32_t j = 0; rv == CKR_OK && j < pused; j++) {
-			akm_tree_row *row = &rp[j];
-			memset(row, 0, sizeof *row);
-			row->asr = op->asr;
-			row->idx = pw + j;
-			row->gen = 1;
-			if ((rv = fresh(op, row, root_blob, root_len, &hp[j])) != CKR_OK)
-				break;
-			for (uint32_t k = 2 * j; rv == CKR_OK && k < 2 * j + 2 && k < used; k++) {
-				if ((rv = edge(op, &rc[k], hc[k], hp[j], 1)) == CKR_OK)
-					rv = akm_store_tree_put(r->reg, &rc[k]);
-				drop(op, &hc[k]);
-			}
-		}
-		if (rv != CKR_OK)
-			break;
-		CK_OBJECT_HANDLE *th = hc;
-		hc = hp;
-		hp = th;
-		akm_tree_row *tr = rc;
-		rc = rp;
-		rp = tr;
-		width = pw;
-		used = pused;
-	}
+	build_ctx b = {op, g, prs, encs, root_blob, root_len};
+	akm_tree_row root;
+	CK_OBJECT_HANDLE h = 0;
+	root.idx = 1;
+	CK_RV rv = build_node(&b, &root, &h);
 	if (rv == CKR_OK)
-		rv = akm_store_tree_put(r->reg, &rc[0]); /* the root */
-	for (uint32_t i = 0; hc != NULL && i < m; i++)
-		drop(op, &hc[i]);
-	for (uint32_t i = 0; hp != NULL && i < m; i++)
-		drop(op, &hp[i]);
-	free(hc);
-	free(hp);
-	free(rc);
-	free(rp);
+		rv = akm_store_tree_put(op->r->reg, &root);
+	drop(op, &h);
 	return rv;
 }
 

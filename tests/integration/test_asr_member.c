@@ -618,7 +618,7 @@ END_TEST
 START_TEST(power_loss)
 {
 	world_setup(&default_policy);
-	int rounds = getenv("AKM_ASR_KILL_ROUNDS") ? atoi(getenv("AKM_ASR_KILL_ROUNDS")) : 6;
+	int rounds = getenv("AKM_ASR_KILL_ROUNDS") ? atoi(getenv("AKM_ASR_KILL_ROUNDS")) : 4;
 	uint64_t *seen = NULL;
 	size_t nseen = 0;
 	srand((unsigned)time(NULL));
@@ -689,6 +689,69 @@ START_TEST(power_loss)
 }
 END_TEST
 
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* The cost of a seal and an open through the module against AES-GCM on
+ * SoftHSM2 directly: only with AKM_ASR_COST=<messages> (not a benchmark;
+ * docs/asr.md §5 quotes it). */
+START_TEST(cost)
+{
+	const char *env = getenv("AKM_ASR_COST");
+	int count = env ? atoi(env) : 0;
+	if (count <= 0)
+		return;
+	world_setup(&default_policy);
+	static uint8_t msgs[2000][128];
+	static CK_ULONG lens[2000];
+	if (count > 2000)
+		count = 2000;
+	uint8_t plain[128];
+	double t0 = now_us();
+	for (int k = 0; k < count; k++) {
+		lens[k] = sizeof msgs[k];
+		ck_assert_int_eq(seal(0, "sixty-four bytes of plaintext, give or take a few.............", 64, msgs[k],
+		                      &lens[k]), CKR_OK);
+	}
+	double t1 = now_us();
+	for (int k = 0; k < count; k++) {
+		CK_ULONG pn = sizeof plain;
+		ck_assert_int_eq(open_(1, msgs[k], lens[k], plain, &pn), CKR_OK);
+	}
+	double t2 = now_us();
+	CK_OBJECT_HANDLE key = station_aes(NULL);
+	CK_BBOOL t = CK_TRUE;
+	CK_ATTRIBUTE enc[] = {{CKA_ENCRYPT, &t, 1}};
+	(void)enc;
+	uint8_t iv[12] = {0}, out[128];
+	CK_GCM_PARAMS gp = {iv, 12, 96, msgs[0], 36, 128};
+	CK_MECHANISM gm = {CKM_AES_GCM, &gp, sizeof gp};
+	CK_OBJECT_HANDLE gk;
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_ULONG len32 = 32;
+	CK_ATTRIBUTE gt[] = {{CKA_VALUE_LEN, &len32, sizeof len32}, {CKA_TOKEN, (void *)&no, 1},
+	                     {CKA_ENCRYPT, (void *)&yes, 1}, {CKA_DECRYPT, (void *)&yes, 1}};
+	ck_assert_int_eq(W.hsm->C_GenerateKey(W.st, &gen, gt, 4, &gk), CKR_OK);
+	(void)key;
+	double t3 = now_us();
+	for (int k = 0; k < count; k++) {
+		iv[11] = (uint8_t)k;
+		iv[10] = (uint8_t)(k >> 8);
+		CK_ULONG on = sizeof out;
+		ck_assert_int_eq(W.hsm->C_EncryptInit(W.st, &gm, gk), CKR_OK);
+		ck_assert_int_eq(W.hsm->C_Encrypt(W.st, plain, 64, out, &on), CKR_OK);
+	}
+	double t4 = now_us();
+	fprintf(stderr, "cost per message (%d messages, 64 bytes): seal %.0f us, open %.0f us through the module; "
+	        "AES-GCM on SoftHSM2 directly %.0f us\n", count, (t1 - t0) / count, (t2 - t1) / count, (t4 - t3) / count);
+	world_teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("asr-member");
@@ -700,6 +763,7 @@ int main(void)
 	tcase_add_test(tc, steps_and_limits);
 	tcase_add_test(tc, step_by_time);
 	tcase_add_test(tc, power_loss);
+	tcase_add_test(tc, cost);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }
