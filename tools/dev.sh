@@ -190,6 +190,20 @@ demo_node() {
 	run "$DEMO_NODE" "$sub" --module "$DEMO_SOFTHSM" --token "akm-node-$node" --pin-file "$DEMO_PIN_FILE" "$@"
 }
 
+# demo_member <node> <sub-command> [args...]: a node as a member of
+# operational ASRs: akm-node through akm-pkcs11.so configured over the node's
+# own token (its configuration and registry in the demo folder).
+demo_member() {
+	local node=$1 sub=$2 conf="$DEMO_ROOT/member-$1.conf"
+	shift 2
+	if [ ! -f "$conf" ]; then
+		printf 'backend.module = %s\nbackend.token = pkcs11:token=akm-node-%s\nregistry.path = member-%s.db\n' \
+			"$DEMO_SOFTHSM" "$node" "$node" >"$conf"
+	fi
+	AKM_PKCS11_CONF="$conf" run "$DEMO_NODE" "$sub" --module "$DEMO_MODULE" --token "akm-node-$node" \
+		--pin-file "$DEMO_PIN_FILE" "$@"
+}
+
 cmd_demo() {
 	# The folder is deleted and recreated: keep it a plain folder of the tree.
 	case "/$DEMO_DIR/" in
@@ -211,6 +225,7 @@ cmd_demo() {
 	[ -f "$DEMO_SOFTHSM" ] || die "no SoftHSM2 module at \"$DEMO_SOFTHSM\" (backend.module of $akm_conf_template)"
 
 	local demo="$ROOT/$DEMO_DIR"
+	DEMO_ROOT=$demo
 	heading "A fresh demo folder: $demo"
 	rm -rf -- "$demo"
 	mkdir -p -- "$demo/tokens" "$demo/usb"
@@ -233,10 +248,10 @@ cmd_demo() {
 	(umask 077 && printf '%s\n' "$DEMO_USER_PIN" >"$DEMO_PIN_FILE")
 
 	local nodes=(A B C D E) node
-	heading "Throwaway SoftHSM2 tokens (SO PIN $DEMO_SO_PIN, user PIN $DEMO_USER_PIN): the station \"$DEMO_TOKEN\", and a secure element per node"
+	heading "Throwaway SoftHSM2 tokens (SO PIN $DEMO_SO_PIN, user PIN $DEMO_USER_PIN): the station \"$DEMO_TOKEN\", and a secure element per node (F joins later)"
 	run softhsm2-util --init-token --free --label "$DEMO_TOKEN" \
 		--so-pin "$DEMO_SO_PIN" --pin "$DEMO_USER_PIN"
-	for node in "${nodes[@]}"; do
+	for node in "${nodes[@]}" F; do
 		run softhsm2-util --init-token --free --label "akm-node-$node" \
 			--so-pin "$DEMO_SO_PIN" --pin "$DEMO_USER_PIN"
 	done
@@ -361,6 +376,78 @@ cmd_demo() {
 	trap - EXIT
 	note "akm-nmmd's log:"
 	sed 's/^/    /' "$demo/nmmd.log"
+
+
+	# --- an operational ASR among the nodes -----------------------------------
+	heading "Station: ASR group-1 among nodes A-E (docs/asr.md): a key tree, one signed package per member onto the drive"
+	mkdir -p -- "$demo/usb-asr"
+	demo_nmm asr create group-1 --members node-A,node-B,node-C,node-D,node-E --out "$demo/usb-asr" | tee "$out"
+	expect "$out" "5 packages written" "the station did not write the five packages"
+	run ls -l "$demo/usb-asr"
+	heading "Nodes A-E enroll (each through akm-pkcs11.so over its own token: the package's keys unwrapped there)"
+	for node in "${nodes[@]}"; do
+		demo_member "$node" enroll --dir "$demo/usb-asr" | tee "$out"
+		expect "$out" "enrolled in group-1" "node $node did not enroll"
+	done
+	heading "Node A seals a message; B-E open it"
+	printf 'from node A to group-1\n' >"$demo/asr-plain.txt"
+	demo_member A seal --asr group-1 --in "$demo/asr-plain.txt" --out "$demo/asr-1.msg"
+	for node in B C D E; do
+		demo_member "$node" open --in "$demo/asr-1.msg" | tee "$out"
+		expect "$out" "from node A to group-1" "node $node cannot open A's message"
+	done
+	heading "Station: remove node D (a new generation; one signed rekey message of O(log n) wrapped keys)"
+	demo_nmm asr remove-member group-1 --node node-D --out "$demo/usb-asr" | tee "$out"
+	expect "$out" "generation 1 -> 2" "removing D did not make generation 2"
+	for node in A B C E; do
+		demo_member "$node" rekey "$demo/usb-asr/group-1.g2.akmr"
+	done
+	printf 'from node A, after D left\n' >"$demo/asr-plain.txt"
+	demo_member A seal --asr group-1 --in "$demo/asr-plain.txt" --out "$demo/asr-2.msg"
+	for node in B C E; do
+		demo_member "$node" open --in "$demo/asr-2.msg" | tee "$out"
+		expect "$out" "after D left" "node $node cannot open the new generation's message"
+	done
+	note "Node D cannot open it:"
+	if demo_member D open --in "$demo/asr-2.msg" >"$out" 2>&1; then
+		cat "$out"
+		die "demo: the removed node D opened a message of the new generation"
+	fi
+	sed 's/^/    /' "$out"
+
+	heading "Node F: provisioned, delivered by USB, then added to group-1 (joining rekeys: generation 3)"
+	demo_node F hw-id | tee "$out"
+	local hw_f
+	hw_f=$(tail -n 1 "$out" | awk '{print $NF}')
+	printf 'node-F %s\n' "$hw_f" >"$demo/batch-f.txt"
+	demo_nmm provision --batch "$demo/batch-f.txt" --delivery passphrase | tee "$out"
+	expect "$out" "provisioned 1" "the station did not provision node F"
+	mkdir -p -- "$demo/usb-f"
+	demo_nmm export --node node-F --out "$demo/usb-f" --protection passphrase --generate-passphrase | tee "$out"
+	local passphrase_f
+	passphrase_f=$(grep -oE '([A-Za-z0-9]{5}-){5}[A-Za-z0-9]{5}' "$out" | head -n 1 || true)
+	[ -n "$passphrase_f" ] || die "demo: node F's passphrase is not in akm-nmm's output"
+	demo_node F trust "$demo/usb-f/station.akmp" --fingerprint "$fingerprint"
+	AKM_PASSPHRASE="$passphrase_f" demo_node F import --dir "$demo/usb-f"
+	demo_nmm asr add-member group-1 --node node-F --out "$demo/usb-asr" | tee "$out"
+	expect "$out" "generation 2 -> 3" "adding F did not make generation 3"
+	for node in A B C E; do
+		demo_member "$node" rekey "$demo/usb-asr/group-1.g3.akmr"
+	done
+	demo_member F enroll "$demo/usb-asr/group-1.node-F.akma"
+	printf 'from node A, F is in\n' >"$demo/asr-plain.txt"
+	demo_member A seal --asr group-1 --in "$demo/asr-plain.txt" --out "$demo/asr-3.msg"
+	demo_member F open --in "$demo/asr-3.msg" | tee "$out"
+	expect "$out" "F is in" "node F cannot open the group's message"
+	heading "Node F steps group-1's key forward by itself (a one-way derivation in its token); A follows from F's message"
+	demo_member F refresh --asr group-1
+	printf 'from node F, one step on\n' >"$demo/asr-plain.txt"
+	demo_member F seal --asr group-1 --in "$demo/asr-plain.txt" --out "$demo/asr-4.msg"
+	demo_member A open --in "$demo/asr-4.msg" | tee "$out"
+	expect "$out" "one step on" "node A cannot open F's next-step message"
+	demo_member A asr
+	heading "Station: akm-nmm asr show group-1"
+	demo_nmm asr show group-1
 
 	heading "What each node says about itself (akm-node id)"
 	for node in "${nodes[@]}"; do

@@ -889,6 +889,12 @@ CK_RV akm_asr_apply_rekey(akm_relationships *r, int64_t key_id, CK_OBJECT_HANDLE
 	c.st.step_since = c.now;
 	c.st.previous_until = 0;
 	c.st.sealed = c.st.failed = 0;
+	/* Replay windows are per generation: a message names its generation,
+	 * so none of an older one opens again, and a leaf freed by a removal
+	 * may be a new member's in this one, whose numbers start afresh. */
+	free(c.st.senders);
+	c.st.senders = NULL;
+	c.st.nsenders = 0;
 	c.rel.epoch = (CK_ULONG)c.st.gen << 32 | step;
 	if ((rv = row_change(r, &c.rel, AKM_EVENT_ASR_MEMBER_REKEY, detail)) != CKR_OK ||
 	    (rv = state_put(r, &c.rel, &c.st)) != CKR_OK)

@@ -493,6 +493,17 @@ akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, 
 	} else if (type != AKM_REC_VERIFY || r->nevents != 0) {
 		return AKM_FMT_BAD_FIELD;
 	}
+	if (r->nheld > 0) {
+		if (type != AKM_REC_VERIFY || r->nheld > AKM_PROTO_HELD_MAX)
+			return AKM_FMT_BAD_FIELD;
+		akm_buf_put_u8(&w, (uint8_t)r->nheld);
+		for (size_t i = 0; i < r->nheld; i++) {
+			if (r->held[i].asr_id_len < 1 || r->held[i].asr_id_len > AKM_FMT_ID_MAX)
+				return AKM_FMT_BAD_FIELD;
+			akm_buf_put_lv8(&w, r->held[i].asr_id, r->held[i].asr_id_len);
+			akm_buf_put_u32(&w, r->held[i].gen);
+		}
+	}
 	return akm_fmt_writer_done(&w, len);
 }
 
@@ -523,9 +534,87 @@ akm_fmt_rc akm_proto_node_rec_parse(uint8_t type, const uint8_t *p, size_t len, 
 				akm_buf_invalid(&rd);
 		}
 		r->nevents = akm_buf_reader_error(&rd) == AKM_BUF_OK ? n : 0;
+	} else if (akm_buf_remaining(&rd) > 0) {
+		/* A check-in's list of held generations: 1..16 of them. */
+		size_t n = akm_buf_get_u8(&rd);
+		if (n < 1 || n > AKM_PROTO_HELD_MAX) {
+			akm_buf_invalid(&rd);
+			n = 0;
+		}
+		for (size_t i = 0; i < n; i++) {
+			akm_proto_held *h = &r->held[i];
+			h->asr_id_len = akm_buf_get_lv8(&rd, h->asr_id, AKM_FMT_ID_MAX, NULL);
+			if (h->asr_id_len == 0)
+				akm_buf_invalid(&rd);
+			h->gen = akm_buf_get_u32(&rd);
+		}
+		r->nheld = akm_buf_reader_error(&rd) == AKM_BUF_OK ? n : 0;
 	}
 	akm_buf_end(&rd);
 	return akm_fmt_reader_done(&rd);
+}
+
+akm_fmt_rc akm_proto_fetch_encode(uint8_t item, uint8_t part, uint8_t *out, size_t cap, size_t *len)
+{
+	akm_buf_writer w;
+	akm_buf_writer_init(&w, out, cap);
+	akm_buf_put_u8(&w, item);
+	akm_buf_put_u8(&w, part);
+	return akm_fmt_writer_done(&w, len);
+}
+
+akm_fmt_rc akm_proto_fetch_parse(const uint8_t *p, size_t len, akm_proto_part *f)
+{
+	akm_buf_reader rd;
+	akm_buf_reader_init(&rd, p, len);
+	memset(f, 0, sizeof *f);
+	f->item = akm_buf_get_u8(&rd);
+	f->part = akm_buf_get_u8(&rd);
+	akm_buf_end(&rd);
+	return akm_fmt_reader_done(&rd);
+}
+
+uint8_t akm_proto_item_parts(size_t len)
+{
+	return (uint8_t)((len + AKM_PROTO_ITEM_PART - 1) / AKM_PROTO_ITEM_PART);
+}
+
+static bool parts_ok(uint8_t part, uint8_t parts)
+{
+	return parts >= 1 && parts <= akm_proto_item_parts(AKM_PROTO_ITEM_MAX) && part < parts;
+}
+
+akm_fmt_rc akm_proto_item_encode(const akm_proto_part *it, uint8_t *out, size_t cap, size_t *len)
+{
+	if (!parts_ok(it->part, it->parts) || it->len < 1 || it->len > AKM_PROTO_ITEM_PART)
+		return AKM_FMT_BAD_FIELD;
+	akm_buf_writer w;
+	akm_buf_writer_init(&w, out, cap);
+	akm_buf_put_u8(&w, it->item);
+	akm_buf_put_u8(&w, it->part);
+	akm_buf_put_u8(&w, it->parts);
+	akm_buf_put_bytes(&w, it->data, it->len);
+	return akm_fmt_writer_done(&w, len);
+}
+
+akm_fmt_rc akm_proto_item_parse(const uint8_t *p, size_t len, akm_proto_part *it)
+{
+	akm_buf_reader rd;
+	akm_buf_reader_init(&rd, p, len);
+	memset(it, 0, sizeof *it);
+	it->item = akm_buf_get_u8(&rd);
+	it->part = akm_buf_get_u8(&rd);
+	it->parts = akm_buf_get_u8(&rd);
+	if (!parts_ok(it->part, it->parts))
+		akm_buf_invalid(&rd);
+	akm_fmt_rc rc = akm_fmt_reader_done(&rd);
+	if (rc != AKM_FMT_OK)
+		return rc;
+	if (len - 3 < 1 || len - 3 > AKM_PROTO_ITEM_PART)
+		return len == 3 ? AKM_FMT_TRUNCATED : AKM_FMT_TOO_BIG;
+	it->data = p + 3;
+	it->len = len - 3;
+	return AKM_FMT_OK;
 }
 
 akm_fmt_rc akm_proto_done_encode(const akm_proto_done *d, uint8_t *out, size_t cap, size_t *len)

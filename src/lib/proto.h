@@ -77,7 +77,15 @@ enum {
 };
 
 /* Record types. */
-enum { AKM_REC_VERIFY = 0x01, AKM_REC_REPORT = 0x02, AKM_REC_DONE = 0x81 };
+enum { AKM_REC_VERIFY = 0x01, AKM_REC_REPORT = 0x02, AKM_REC_FETCH = 0x03, AKM_REC_DONE = 0x81, AKM_REC_ITEM = 0x82 };
+
+/* Check-in delivery (docs/protocol.md §4): the ASR generations a node
+ * holds (in its VERIFY record), the items the station has for it (DONE's
+ * n), fetched one part at a time (FETCH -> ITEM). */
+#define AKM_PROTO_HELD_MAX 16      /* generations a check-in names */
+#define AKM_PROTO_ITEMS_MAX 16     /* items one check-in delivers */
+#define AKM_PROTO_ITEM_PART 960    /* bytes of an item per ITEM record */
+#define AKM_PROTO_ITEM_MAX 4096    /* bytes of one item (a signed ASR package) */
 
 /* Event kinds of a REPORT. */
 enum {
@@ -217,11 +225,21 @@ typedef struct akm_proto_event {
 	char detail[AKM_PROTO_DETAIL_MAX + 1]; /* printable ASCII, NUL-terminated */
 } akm_proto_event;
 
-/* The node's record: the proof, and for a report its events. */
+/* An ASR generation a node holds. */
+typedef struct akm_proto_held {
+	uint8_t asr_id[AKM_FMT_ID_MAX]; size_t asr_id_len;
+	uint32_t gen;
+} akm_proto_held;
+
+/* The node's record: the proof; for a report its events; for a check-in
+ * the ASR generations the node holds (an empty list is not written, so a
+ * VERIFY without one is the proof alone). */
 typedef struct akm_proto_node_rec {
 	uint8_t proof[32];
 	size_t nevents;       /* REPORT: 1..AKM_PROTO_EVENTS_MAX; VERIFY: 0 */
 	akm_proto_event events[AKM_PROTO_EVENTS_MAX];
+	size_t nheld;         /* VERIFY: 0..AKM_PROTO_HELD_MAX; REPORT: 0 */
+	akm_proto_held held[AKM_PROTO_HELD_MAX];
 } akm_proto_node_rec;
 akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, uint8_t *out, size_t cap,
                                      size_t *len);
@@ -234,6 +252,19 @@ typedef struct akm_proto_done {
 } akm_proto_done;
 akm_fmt_rc akm_proto_done_encode(const akm_proto_done *d, uint8_t *out, size_t cap, size_t *len);
 akm_fmt_rc akm_proto_done_parse(const uint8_t *p, size_t len, akm_proto_done *d);
+
+/* FETCH (node): which part of which item; ITEM (station): that part. */
+typedef struct akm_proto_part {
+	uint8_t item, part, parts;        /* item < DONE's n; part < parts; parts 1..5 (FETCH: parts unused) */
+	const uint8_t *data;              /* ITEM: into the payload, 1..AKM_PROTO_ITEM_PART bytes */
+	size_t len;
+} akm_proto_part;
+akm_fmt_rc akm_proto_fetch_encode(uint8_t item, uint8_t part, uint8_t *out, size_t cap, size_t *len);
+akm_fmt_rc akm_proto_fetch_parse(const uint8_t *p, size_t len, akm_proto_part *f);
+akm_fmt_rc akm_proto_item_encode(const akm_proto_part *it, uint8_t *out, size_t cap, size_t *len);
+akm_fmt_rc akm_proto_item_parse(const uint8_t *p, size_t len, akm_proto_part *it);
+/* How many ITEM parts an item of `len` bytes (1..AKM_PROTO_ITEM_MAX) takes. */
+uint8_t akm_proto_item_parts(size_t len);
 
 /* Names for logs and audit details. */
 const char *akm_proto_op_name(uint8_t op);      /* "activate", "checkin", "report", "?" */

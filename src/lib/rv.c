@@ -1,5 +1,7 @@
 #include "lib/rv.h"
 
+#include "akm/pkcs11-akm.h"
+
 const char *akm_rv_name(CK_RV rv)
 {
 #define CKR_ENTRY(name) case name: return #name;
@@ -58,6 +60,10 @@ const char *akm_rv_name(CK_RV rv)
 	CKR_ENTRY(CKR_FIPS_SELF_TEST_FAILED) CKR_ENTRY(CKR_LIBRARY_LOAD_FAILED)
 	CKR_ENTRY(CKR_PIN_TOO_WEAK) CKR_ENTRY(CKR_PUBLIC_KEY_INVALID)
 	CKR_ENTRY(CKR_FUNCTION_REJECTED)
+	/* akm-pkcs11's own (include/akm/pkcs11-akm.h) */
+	CKR_ENTRY(CKR_AKM_OTHER_MEMBER) CKR_ENTRY(CKR_AKM_OLD_EPOCH) CKR_ENTRY(CKR_AKM_UNKNOWN_EPOCH)
+	CKR_ENTRY(CKR_AKM_REPLAY) CKR_ENTRY(CKR_AKM_UNKNOWN_ASR) CKR_ENTRY(CKR_AKM_REMOVED)
+	CKR_ENTRY(CKR_AKM_NOT_MEMBER)
 	default: return rv >= CKR_VENDOR_DEFINED ? "CKR_VENDOR_DEFINED+" : "CKR_(unknown)";
 	}
 #undef CKR_ENTRY

@@ -79,7 +79,8 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t n)
 	akm_proto_node_rec r;
 	if (akm_proto_node_rec_parse(type, p, n, &r) == AKM_FMT_OK) {
 		FUZZ_CHECK(type == AKM_REC_VERIFY || type == AKM_REC_REPORT);
-		FUZZ_CHECK(r.nevents <= AKM_PROTO_EVENTS_MAX);
+		FUZZ_CHECK(r.nevents <= AKM_PROTO_EVENTS_MAX && r.nheld <= AKM_PROTO_HELD_MAX);
+		FUZZ_CHECK(type == AKM_REC_VERIFY || r.nheld == 0);
 		FUZZ_CHECK(akm_proto_node_rec_encode(type, &r, out, sizeof out, &len) == AKM_FMT_OK);
 		FUZZ_CHECK(len == n && memcmp(out, p, n) == 0);
 		FUZZ_CHECK(akm_proto_node_rec_parse(type, p, n - 1, &r) != AKM_FMT_OK);
@@ -88,6 +89,17 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t n)
 	if (akm_proto_done_parse(p, n, &d) == AKM_FMT_OK) {
 		FUZZ_CHECK(n == 4);
 		FUZZ_CHECK(akm_proto_done_encode(&d, out, sizeof out, &len) == AKM_FMT_OK);
+		FUZZ_CHECK(len == n && memcmp(out, p, n) == 0);
+	}
+	akm_proto_part f;
+	if (akm_proto_fetch_parse(p, n, &f) == AKM_FMT_OK) {
+		FUZZ_CHECK(n == 2);
+		FUZZ_CHECK(akm_proto_fetch_encode(f.item, f.part, out, sizeof out, &len) == AKM_FMT_OK);
+		FUZZ_CHECK(len == n && memcmp(out, p, n) == 0);
+	}
+	if (akm_proto_item_parse(p, n, &f) == AKM_FMT_OK) {
+		FUZZ_CHECK(f.len >= 1 && f.len <= AKM_PROTO_ITEM_PART && f.part < f.parts && f.data == p + 3);
+		FUZZ_CHECK(akm_proto_item_encode(&f, out, sizeof out, &len) == AKM_FMT_OK);
 		FUZZ_CHECK(len == n && memcmp(out, p, n) == 0);
 	}
 }

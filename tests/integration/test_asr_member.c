@@ -618,7 +618,7 @@ END_TEST
 START_TEST(power_loss)
 {
 	world_setup(&default_policy);
-	int rounds = getenv("AKM_ASR_KILL_ROUNDS") ? atoi(getenv("AKM_ASR_KILL_ROUNDS")) : 6;
+	int rounds = getenv("AKM_ASR_KILL_ROUNDS") ? atoi(getenv("AKM_ASR_KILL_ROUNDS")) : 4;
 	uint64_t *seen = NULL;
 	size_t nseen = 0;
 	srand((unsigned)time(NULL));

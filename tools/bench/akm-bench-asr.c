@@ -1,358 +1,533 @@
 /*
- * akm-bench-asr: the station's side of operational ASRs (docs/asr.md §2;
- * docs/performance.md), for n = 1,000 and 10,000 members (and 100,000 with
- * --large or AKM_BENCH_ASR_LARGE=1), each n on a fresh token:
+ * akm-bench-asr: operational ASRs (docs/performance.md, "Operational
+ * ASRs"), against the alternatives in the same run.
  *
- *   (a) n PRs provisioned through the module (CKM_AKM_RELATIONSHIP_BATCH_GEN,
- *       batches of AKM_BATCH_MAX), timed for the record;
- *   (b) "created with every package": CKM_AKM_ASR_GEN, then each member's
- *       package (CKM_AKM_ASR_PACKAGE) signed with an EC key in the token
- *       (C_Sign CKM_ECDSA over its SHA-256); the three parts timed apart;
- *   (c) one removal (CKM_AKM_ASR_UPDATE REMOVE, the middle member) and its
- *       rekey message (CKM_AKM_ASR_REKEY_MESSAGE): station time, bytes,
- *       wrapped keys, against the bound 2 x ceil(log2 n) + 2;
- *   (d) the naive scheme in the same run, on SoftHSM2 directly: after a
- *       removal a fresh group key wrapped under each of the n - 1 remaining
- *       members' PR-like AES keys (n - 1 C_WrapKey, CKM_AES_KEY_WRAP_PAD).
+ *   (a) creation at the station, for each --sizes n: n provisioning
+ *       relationships made first (not timed), then CKM_AKM_ASR_GEN over all
+ *       of them and every member's package (CKM_AKM_ASR_PACKAGE, SHA-256,
+ *       the station's ECDSA signature in the token): "created with every
+ *       package";
+ *   (b) one removal from those n: CKM_AKM_ASR_UPDATE (remove), the rekey
+ *       message (CKM_AKM_ASR_REKEY_MESSAGE) and its signature: station
+ *       time, bytes, wrapped keys; beside it the scheme without a key tree,
+ *       per-member rewrap, measured on SoftHSM2 directly as a station with
+ *       KEK-wrapped PR keys would do it: for each of the n-1 remaining
+ *       members, its PR key unwrapped from its blob, the new group key
+ *       wrapped under it, the PR key destroyed;
+ *   (c) protected messages of --bytes (256) between two members, each a
+ *       SoftHSM2 token of its own reached through akm-pkcs11.so (enrolled
+ *       from real packages): seals per second by one, opens per second by
+ *       the other, and the pair rate; beside it raw AES-256-GCM through
+ *       SoftHSM2 (C_EncryptInit/C_Encrypt then C_DecryptInit/C_Decrypt, a
+ *       fresh IV and the same authenticated-data length), and the ratio.
  *
- * Output: one line per measurement, "name key=value ...", on stdout;
- * progress on stderr.  Exit status: 0 whatever the figures say, 1 when a
- * step failed, 2 on a bad command line.
+ * Every measurement runs in a forked child that loads its module.  Output:
+ * one line per measurement, "name key=value ...", on stdout; progress on
+ * stderr.  Exit status: 0 whatever the figures say, 1 when a step failed,
+ * 2 on a bad command line.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
+#include "bench/act-fleet.h"
 #include "bench/bench-env.h"
-#include "shared/p11.h"
-
-#include "akm/pkcs11-akm.h"
 #include "lib/fmt-asr.h"
+#include "shared/files.h"
 
-#define BA_TOKEN_LABEL "akm-abench"
-#define BA_USER_PIN "1234"
-#define BA_SO_PIN "12345678"
-#define BA_STATION "bench-station"
+#define AB_LABEL "akm-asrbench"
+#define AB_PIN "1234"
+#define AB_SO_PIN "12345678"
+#define AB_SIZES_MAX 8
 
-typedef struct ba_job {
-	const char *module_path;
-	unsigned long n;
-} ba_job;
+typedef struct ab_options {
+	const char *module, *softhsm;
+	unsigned long sizes[AB_SIZES_MAX];
+	size_t nsizes;
+	unsigned long messages, bytes;
+	const char *dir;              /* the bench folder (set in main) */
+	const char *akm_conf;
+	unsigned long n;              /* the size a child works on */
+} ab_options;
 
-typedef struct ba_result {
-	int ok;
-	char error[512];
-	double provision_s, gen_s, packages_s, sign_s, remove_s, message_s;
-	unsigned long capacity, package_bytes, message_bytes, edges;
-} ba_result;
+/* ---- (a), (b): the station ---- */
 
-static int open_token(akm_p11 *p, const char *module, char *error, size_t errlen)
+typedef struct station_result {
+	double setup_s, gen_s, packages_s, remove_s;
+	unsigned long package_bytes, rekey_bytes, rekey_edges, depth;
+} station_result;
+
+static bool fail(akm_p11 *p, const char *what)
 {
-	/* The bench token's PIN is not a secret (bench-env made the token). */
-	int rc = akm_p11_open(p, module, BA_TOKEN_LABEL) != 0 || akm_p11_login(p, BA_USER_PIN, strlen(BA_USER_PIN)) != 0
-	                 ? -1
-	                 : 0;
-	if (rc != 0)
-		snprintf(error, errlen, "%s", p->err);
-	return rc;
+	fprintf(stderr, "akm-bench-asr: %s: %s\n", what, p->err);
+	return false;
 }
 
-static void member_id(unsigned long i, char out[24])
-{
-	snprintf(out, 24, "m%07lu", i);
-}
-
-#define FAIL(...)                                               \
+#define CALL(p, what, expr)                                     \
 	do {                                                    \
-		snprintf(r->error, sizeof r->error, __VA_ARGS__); \
-		goto out;                                       \
+		CK_RV rv_ = (expr);                             \
+		if (rv_ != CKR_OK) {                            \
+			akm_p11_fail((p), what, rv_, NULL);     \
+			return fail((p), what);                 \
+		}                                               \
 	} while (0)
+
+/* n PRs with random node IDs (as akm-nmm makes them), in batches. */
+static bool make_prs(akm_p11 *p, unsigned long n, uint8_t (*ids)[16], const uint8_t *station, size_t station_len)
+{
+	static const CK_ULONG kind = CKV_AKM_KIND_PROVISIONING;
+	enum { B = 5000 };
+	CK_ATTRIBUTE(*t)[4] = calloc(B, sizeof *t);
+	CK_ATTRIBUTE_PTR *tp = calloc(B, sizeof *tp);
+	CK_ULONG *tc = calloc(B, sizeof *tc);
+	CK_OBJECT_HANDLE *keys = calloc(B, sizeof *keys);
+	char (*hw)[24] = calloc(B, sizeof *hw);
+	if (!t || !tp || !tc || !keys || !hw)
+		return false;
+	randombytes_buf(ids, n * 16);
+	for (unsigned long first = 0; first < n; first += B) {
+		unsigned long count = n - first < B ? n - first : B;
+		for (unsigned long j = 0; j < count; j++) {
+			int len = snprintf(hw[j], sizeof hw[j], "hw-%lu", first + j);
+			t[j][0] = (CK_ATTRIBUTE){CKA_AKM_KIND, (void *)&kind, sizeof kind};
+			t[j][1] = (CK_ATTRIBUTE){CKA_AKM_PEER_NODE, ids[first + j], 16};
+			t[j][2] = (CK_ATTRIBUTE){CKA_AKM_HW_BINDING, hw[j], (CK_ULONG)len};
+			t[j][3] = (CK_ATTRIBUTE){CKA_AKM_STATION_ID, (void *)station, station_len};
+			tp[j] = t[j];
+			tc[j] = 4;
+		}
+		CK_AKM_BATCH_GEN_PARAMS bp = {count, tp, tc, keys};
+		CK_MECHANISM m = {CKM_AKM_RELATIONSHIP_BATCH_GEN, &bp, sizeof bp};
+		CK_OBJECT_HANDLE first_key;
+		CALL(p, "C_GenerateKey (PR batch)", p->f->C_GenerateKey(p->session, &m, NULL, 0, &first_key));
+	}
+	free(t);
+	free(tp);
+	free(tc);
+	free(keys);
+	free(hw);
+	return true;
+}
+
+static bool sign(akm_p11 *p, CK_OBJECT_HANDLE priv, uint8_t *buf, size_t len)
+{
+	uint8_t digest[32];
+	crypto_hash_sha256(digest, buf, len);
+	return akm_p11_sign_digest(p, priv, digest, buf + len) == 0;
+}
 
 static bool station_job(void *out, const void *arg)
 {
-	ba_result *r = out;
-	const ba_job *jb = arg;
-	unsigned long n = jb->n;
+	const ab_options *o = arg;
+	station_result *r = out;
 	akm_p11 p;
-	char (*ids)[24] = calloc(n, sizeof *ids);
-	char (*labels)[24] = calloc(AKM_BATCH_MAX, sizeof *labels);
-	CK_ATTRIBUTE (*tmpls)[4] = calloc(AKM_BATCH_MAX, sizeof *tmpls);
-	CK_ATTRIBUTE_PTR *tp = calloc(AKM_BATCH_MAX, sizeof *tp);
-	CK_ULONG *counts = calloc(AKM_BATCH_MAX, sizeof *counts);
-	CK_OBJECT_HANDLE *handles = calloc(AKM_BATCH_MAX, sizeof *handles);
-	CK_BYTE_PTR *mids = calloc(n, sizeof *mids);
-	CK_ULONG *mlens = calloc(n, sizeof *mlens);
-	bool ok = false;
-	if (!ids || !labels || !tmpls || !tp || !counts || !handles || !mids || !mlens) {
-		snprintf(r->error, sizeof r->error, "out of memory");
-		goto done;
-	}
-	if (open_token(&p, jb->module_path, r->error, sizeof r->error) != 0)
-		goto done;
-	CK_ULONG kind_pr = CKV_AKM_KIND_PROVISIONING;
-	for (unsigned long i = 0; i < n; i++) {
-		member_id(i, ids[i]);
-		mids[i] = (CK_BYTE_PTR)ids[i];
-		mlens[i] = strlen(ids[i]);
-	}
-	/* (a) the PRs, in batches. */
+	if (akm_p11_open(&p, o->module, AB_LABEL) != 0 || akm_p11_login(&p, AB_PIN, strlen(AB_PIN)) != 0)
+		return fail(&p, "the station token");
+	unsigned long n = o->n;
+	uint8_t station[16];
+	randombytes_buf(station, sizeof station);
+	uint8_t(*ids)[16] = calloc(n, sizeof *ids);
+	CK_BYTE_PTR *members = calloc(n, sizeof *members);
+	CK_ULONG *lens = calloc(n, sizeof *lens);
+	if (!ids || !members || !lens)
+		return false;
 	double t0 = bench_now();
-	for (unsigned long base = 0; base < n; base += AKM_BATCH_MAX) {
-		unsigned long k = n - base < AKM_BATCH_MAX ? n - base : AKM_BATCH_MAX;
-		for (unsigned long j = 0; j < k; j++) {
-			snprintf(labels[j], sizeof labels[j], "pr-%s", ids[base + j]);
-			tmpls[j][0] = (CK_ATTRIBUTE){CKA_AKM_KIND, &kind_pr, sizeof kind_pr};
-			tmpls[j][1] = (CK_ATTRIBUTE){CKA_AKM_PEER_NODE, ids[base + j], strlen(ids[base + j])};
-			tmpls[j][2] = (CK_ATTRIBUTE){CKA_AKM_HW_BINDING, "bench-hw", 8};
-			tmpls[j][3] = (CK_ATTRIBUTE){CKA_LABEL, labels[j], strlen(labels[j])};
-			tp[j] = tmpls[j];
-			counts[j] = 4;
-		}
-		CK_AKM_BATCH_GEN_PARAMS bp = {k, tp, counts, handles};
-		CK_MECHANISM bm = {CKM_AKM_RELATIONSHIP_BATCH_GEN, &bp, sizeof bp};
-		CK_OBJECT_HANDLE first;
-		CK_RV rv = p.f->C_GenerateKey(p.session, &bm, NULL, 0, &first);
-		if (rv != CKR_OK)
-			FAIL("C_GenerateKey(CKM_AKM_RELATIONSHIP_BATCH_GEN): 0x%lx", (unsigned long)rv);
-	}
-	r->provision_s = bench_now() - t0;
-	/* The station's signing key, in the token. */
+	if (!make_prs(&p, n, ids, station, sizeof station))
+		return false;
 	CK_OBJECT_HANDLE pub, priv;
-	if (akm_p11_ec_generate(&p, false, "bench station", NULL, 0, &pub, &priv) != 0)
-		FAIL("%s", p.err);
-	/* (b) creation, packages, signatures. */
-	CK_AKM_ASR_GEN_PARAMS gp;
-	memset(&gp, 0, sizeof gp);
-	gp.ulMemberCount = n;
-	gp.ppMembers = mids;
-	gp.pulMemberLens = mlens;
-	CK_MECHANISM gm = {CKM_AKM_ASR_GEN, &gp, sizeof gp};
-	CK_ATTRIBUTE tmpl[] = {{CKA_AKM_STATION_ID, BA_STATION, strlen(BA_STATION)}, {CKA_LABEL, "bench-asr", 9}};
-	CK_OBJECT_HANDLE asr;
-	t0 = bench_now();
-	CK_RV rv = p.f->C_GenerateKey(p.session, &gm, tmpl, 2, &asr);
-	if (rv != CKR_OK)
-		FAIL("C_GenerateKey(CKM_AKM_ASR_GEN): 0x%lx", (unsigned long)rv);
-	r->gen_s = bench_now() - t0;
-	if (akm_p11_get_ulong(&p, asr, CKA_AKM_ASR_CAPACITY, &r->capacity) != 0)
-		FAIL("%s", p.err);
-	double pack = 0, sign = 0;
+	if (akm_p11_ec_generate(&p, false, NULL, NULL, 0, &pub, &priv) != 0)
+		return fail(&p, "the station's key pair");
+	r->setup_s = bench_now() - t0;
+	fprintf(stderr, "akm-bench-asr: %lu PRs made in %.1f s\n", n, r->setup_s);
+
 	for (unsigned long i = 0; i < n; i++) {
-		uint8_t buf[2048], digest[32], sig[64];
-		CK_ULONG len = sizeof buf;
-		CK_AKM_ASR_MEMBER_PARAMS mp = {mids[i], mlens[i]};
-		CK_MECHANISM pm = {CKM_AKM_ASR_PACKAGE, &mp, sizeof mp};
-		double a = bench_now();
-		if ((rv = p.f->C_WrapKey(p.session, &pm, CK_INVALID_HANDLE, asr, buf, &len)) != CKR_OK)
-			FAIL("C_WrapKey(CKM_AKM_ASR_PACKAGE, %s): 0x%lx", ids[i], (unsigned long)rv);
-		double b = bench_now();
-		crypto_hash_sha256(digest, buf, len);
-		if (akm_p11_sign_digest(&p, priv, digest, sig) != 0)
-			FAIL("%s", p.err);
-		sign += bench_now() - b;
-		pack += b - a;
-		r->package_bytes = len + 64;
+		members[i] = ids[i];
+		lens[i] = 16;
 	}
-	r->packages_s = pack;
-	r->sign_s = sign;
-	/* (c) one removal and its message. */
-	CK_AKM_ASR_UPDATE_PARAMS up = {CKV_AKM_ASR_REMOVE, mids[n / 2], mlens[n / 2]};
-	CK_MECHANISM um = {CKM_AKM_ASR_UPDATE, &up, sizeof up};
-	CK_OBJECT_HANDLE same;
-	t0 = bench_now();
-	if ((rv = p.f->C_DeriveKey(p.session, &um, asr, NULL, 0, &same)) != CKR_OK)
-		FAIL("C_DeriveKey(CKM_AKM_ASR_UPDATE REMOVE): 0x%lx", (unsigned long)rv);
+	CK_AKM_ASR_GEN_PARAMS gp = {.policy = {0}, .ulMemberCount = n, .ppMembers = members, .pulMemberLens = lens};
+	CK_MECHANISM gen = {CKM_AKM_ASR_GEN, &gp, sizeof gp};
+	static const CK_ULONG operational = CKV_AKM_KIND_OPERATIONAL;
+	CK_ATTRIBUTE t[] = {
+		{CKA_AKM_KIND, (void *)&operational, sizeof operational},
+		{CKA_LABEL, "bench", 5},
+		{CKA_AKM_STATION_ID, station, sizeof station},
+	};
+	size_t cap = akm_asr_package_max() > akm_asr_rekey_max() ? akm_asr_package_max() : akm_asr_rekey_max();
+	uint8_t *buf = malloc(cap);
+	CK_OBJECT_HANDLE asr;
 	double t1 = bench_now();
-	uint8_t msg[4096];
-	CK_ULONG mlen = sizeof msg;
+	CALL(&p, "C_GenerateKey (CKM_AKM_ASR_GEN)", p.f->C_GenerateKey(p.session, &gen, t, 3, &asr));
+	double t2 = bench_now();
+	for (unsigned long i = 0; i < n; i++) {
+		CK_AKM_ASR_MEMBER_PARAMS mp = {ids[i], 16};
+		CK_MECHANISM pm = {CKM_AKM_ASR_PACKAGE, &mp, sizeof mp};
+		CK_ULONG len = (CK_ULONG)(cap - AKM_FMT_SIG_LEN);
+		CALL(&p, "C_WrapKey (CKM_AKM_ASR_PACKAGE)", p.f->C_WrapKey(p.session, &pm, CK_INVALID_HANDLE, asr, buf, &len));
+		if (!sign(&p, priv, buf, len))
+			return fail(&p, "signing a package");
+		r->package_bytes = len + AKM_FMT_SIG_LEN;
+	}
+	double t3 = bench_now();
+	r->gen_s = t2 - t1;
+	r->packages_s = t3 - t2;
+
+	/* One removal, from the middle of the tree. */
+	CK_AKM_ASR_UPDATE_PARAMS up = {CKV_AKM_ASR_REMOVE, ids[n / 2], 16};
+	CK_MECHANISM um = {CKM_AKM_ASR_UPDATE, &up, sizeof up};
 	CK_MECHANISM rm = {CKM_AKM_ASR_REKEY_MESSAGE, NULL, 0};
-	if ((rv = p.f->C_WrapKey(p.session, &rm, CK_INVALID_HANDLE, asr, msg, &mlen)) != CKR_OK)
-		FAIL("C_WrapKey(CKM_AKM_ASR_REKEY_MESSAGE): 0x%lx", (unsigned long)rv);
-	r->remove_s = t1 - t0;
-	r->message_s = bench_now() - t1;
-	/* The message as a member gets it: signed part and signature. */
-	memset(msg + mlen, 0, 64);
-	static akm_asr_rekey parsed;
+	CK_OBJECT_HANDLE h;
+	CK_ULONG len = (CK_ULONG)(cap - AKM_FMT_SIG_LEN);
+	double t4 = bench_now();
+	CALL(&p, "C_DeriveKey (remove)", p.f->C_DeriveKey(p.session, &um, asr, NULL, 0, &h));
+	CALL(&p, "C_WrapKey (rekey message)", p.f->C_WrapKey(p.session, &rm, CK_INVALID_HANDLE, asr, buf, &len));
+	if (!sign(&p, priv, buf, len))
+		return fail(&p, "signing the rekey message");
+	r->remove_s = bench_now() - t4;
+	akm_asr_rekey rk;
 	size_t signed_len;
-	if (akm_asr_rekey_parse(msg, mlen + 64, &parsed, &signed_len) != AKM_FMT_OK)
-		FAIL("the rekey message does not parse");
-	r->message_bytes = mlen + 64;
-	r->edges = parsed.nedges;
-	ok = true;
-	r->ok = 1;
-out:
-	akm_p11_close(&p);
-done:
+	if (akm_asr_rekey_parse(buf, len + AKM_FMT_SIG_LEN, &rk, &signed_len) != AKM_FMT_OK)
+		return false;
+	r->rekey_bytes = len + AKM_FMT_SIG_LEN;
+	r->rekey_edges = rk.nedges;
+	r->depth = rk.head.depth;
+	free(buf);
 	free(ids);
-	free(labels);
-	free(tmpls);
-	free(tp);
-	free(counts);
-	free(handles);
-	free(mids);
-	free(mlens);
+	free(members);
+	free(lens);
+	akm_p11_close(&p);
+	return true;
+}
+
+/* Per-member rewrap on SoftHSM2 directly: n-1 x (unwrap the PR key from
+ * its blob under the KEK, wrap the new group key under it, destroy it). */
+typedef struct rewrap_result {
+	double seconds;
+	unsigned long wraps;
+} rewrap_result;
+
+static bool rewrap_job(void *out, const void *arg)
+{
+	const ab_options *o = arg;
+	rewrap_result *r = out;
+	akm_p11 p;
+	if (akm_p11_open(&p, o->softhsm, AB_LABEL) != 0 || akm_p11_login(&p, AB_PIN, strlen(AB_PIN)) != 0)
+		return fail(&p, "SoftHSM2");
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_ULONG vlen = 32;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE kt[] = {
+		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_VALUE_LEN, &vlen, sizeof vlen},
+		{CKA_TOKEN, &no, 1}, {CKA_WRAP, &yes, 1}, {CKA_UNWRAP, &yes, 1}, {CKA_EXTRACTABLE, &yes, 1},
+		{CKA_SENSITIVE, &yes, 1},
+	};
+	CK_MECHANISM kg = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	CK_OBJECT_HANDLE kek, pr, group;
+	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 8, &kek));
+	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 8, &pr));
+	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 8, &group));
+	uint8_t blob[64], wrapped[64];
+	CK_ULONG blen = sizeof blob;
+	CALL(&p, "C_WrapKey", p.f->C_WrapKey(p.session, &kwp, kek, pr, blob, &blen));
+	CK_ATTRIBUTE ut[] = {
+		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_TOKEN, &no, 1},
+		{CKA_WRAP, &yes, 1}, {CKA_SENSITIVE, &yes, 1}, {CKA_EXTRACTABLE, &no, 1},
+	};
+	unsigned long wraps = o->n - 1;
+	double t0 = bench_now();
+	for (unsigned long i = 0; i < wraps; i++) {
+		CK_OBJECT_HANDLE k;
+		CK_ULONG wlen = sizeof wrapped;
+		CALL(&p, "C_UnwrapKey", p.f->C_UnwrapKey(p.session, &kwp, kek, blob, blen, ut, 6, &k));
+		CALL(&p, "C_WrapKey", p.f->C_WrapKey(p.session, &kwp, k, group, wrapped, &wlen));
+		CALL(&p, "C_DestroyObject", p.f->C_DestroyObject(p.session, k));
+	}
+	r->seconds = bench_now() - t0;
+	r->wraps = wraps;
+	akm_p11_close(&p);
+	return true;
+}
+
+/* ---- (c) messages ---- */
+
+typedef struct msg_result {
+	double seconds;
+	unsigned long count;
+} msg_result;
+
+static void member_conf(const ab_options *o, size_t i, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/member-%zu.conf", o->dir, i);
+}
+
+/* The ASR "bench" among the fleet's two nodes, packages into the folder. */
+static bool create_job(void *out, const void *arg)
+{
+	const ab_options *o = arg;
+	(void)out;
+	nmm_station s = {0};
+	if (akm_p11_open(&s.p, o->module, AB_LABEL) != 0 || akm_p11_login(&s.p, AB_PIN, strlen(AB_PIN)) != 0)
+		return fail(&s.p, "the station");
+	s.open = true;
+	nmm_node nodes[2];
+	if (nmm_station_read(&s) != 0 || nmm_node_find(&s, "asrb-0", &nodes[0]) != 0 ||
+	    nmm_node_find(&s, "asrb-1", &nodes[1]) != 0)
+		return false;
+	nmm_asr_create_req req = {.name = "bench", .nodes = nodes, .count = 2, .dir = o->dir};
+	nmm_asr a;
+	bool ok = nmm_asr_create(&s, &req, &a) == AKM_RC_OK;
+	nmm_station_close(&s);
 	return ok;
 }
 
-/* (d) the naive scheme, on SoftHSM2 directly. */
-typedef struct naive_result {
-	int ok;
-	char error[512];
-	double keys_s, wrap_s;
-	unsigned long wraps;
-} naive_result;
-
-static bool naive_job(void *out, const void *arg)
+/* Member o->n enrolls, then seals (member 0) or opens (member 1)
+ * o->messages messages through its file. */
+static bool member_job(void *out, const void *arg)
 {
-	naive_result *r = out;
-	const ba_job *jb = arg;
+	const ab_options *o = arg;
+	msg_result *r = out;
+	char conf[4096], label[33], pkg[4096], msgs[4096], err[512];
+	member_conf(o, o->n, conf, sizeof conf);
+	setenv("AKM_PKCS11_CONF", conf, 1);
+	snprintf(label, sizeof label, "asrb-%lu", o->n);
+	snprintf(pkg, sizeof pkg, "%s/bench.asrb-%lu.akma", o->dir, o->n);
+	snprintf(msgs, sizeof msgs, "%s/messages", o->dir);
 	akm_p11 p;
-	bool ok = false;
-	unsigned long n = jb->n - 1;
-	CK_OBJECT_HANDLE *keys = calloc(n, sizeof *keys);
-	if (keys == NULL || open_token(&p, jb->module_path, r->error, sizeof r->error) != 0) {
-		free(keys);
+	if (akm_p11_open(&p, o->module, label) != 0 || akm_p11_login(&p, AB_PIN, strlen(AB_PIN)) != 0)
+		return fail(&p, label);
+	uint8_t *buf;
+	size_t len;
+	akm_node_asr a;
+	if (akm_read_file(pkg, akm_asr_package_max(), &buf, &len) != AKM_READ_OK ||
+	    akm_node_enroll(&p, buf, len, &a, err, sizeof err) != AKM_RC_OK) {
+		fprintf(stderr, "akm-bench-asr: %s enrolls: %s\n", label, err);
 		return false;
 	}
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ULONG len = 32;
-	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
-	CK_ATTRIBUTE pr[] = {{CKA_TOKEN, &no, 1}, {CKA_SENSITIVE, &yes, 1}, {CKA_EXTRACTABLE, &no, 1},
-	                     {CKA_VALUE_LEN, &len, sizeof len}, {CKA_WRAP, &yes, 1}};
-	CK_ATTRIBUTE grp[] = {{CKA_TOKEN, &no, 1}, {CKA_SENSITIVE, &yes, 1}, {CKA_EXTRACTABLE, &yes, 1},
-	                      {CKA_VALUE_LEN, &len, sizeof len}};
-	double t0 = bench_now();
-	for (unsigned long i = 0; i < n; i++) {
-		CK_RV rv = p.f->C_GenerateKey(p.session, &gen, pr, 5, &keys[i]);
-		if (rv != CKR_OK)
-			FAIL("C_GenerateKey (PR-like key): 0x%lx", (unsigned long)rv);
+	free(buf);
+	size_t mlen = akm_asr_message_header_len(a.id_len) + o->bytes + AKM_ASR_TAG_LEN;
+	uint8_t *all = malloc(mlen * o->messages);
+	uint8_t *plain = calloc(1, o->bytes);
+	if (all == NULL || plain == NULL)
+		return false;
+	double t0;
+	if (o->n == 0) {
+		t0 = bench_now();
+		for (unsigned long i = 0; i < o->messages; i++) {
+			uint8_t *m;
+			size_t ml;
+			if (akm_node_seal(&p, &a, plain, o->bytes, &m, &ml, err, sizeof err) != AKM_RC_OK || ml != mlen) {
+				fprintf(stderr, "akm-bench-asr: seal: %s\n", err);
+				return false;
+			}
+			memcpy(all + i * mlen, m, mlen);
+			free(m);
+		}
+		r->seconds = bench_now() - t0;
+		if (akm_write_atomic(NULL, msgs, all, mlen * o->messages, 0600, err, sizeof err) != 0)
+			return false;
+	} else {
+		size_t got;
+		uint8_t *in;
+		if (akm_read_file(msgs, mlen * o->messages, &in, &got) != AKM_READ_OK || got != mlen * o->messages)
+			return false;
+		t0 = bench_now();
+		for (unsigned long i = 0; i < o->messages; i++) {
+			akm_asr_message h;
+			akm_node_asr b;
+			uint8_t *pt;
+			size_t pl;
+			if (akm_node_open(&p, in + i * mlen, mlen, &h, &b, &pt, &pl, err, sizeof err) != AKM_RC_OK) {
+				fprintf(stderr, "akm-bench-asr: open: %s\n", err);
+				return false;
+			}
+			free(pt);
+		}
+		r->seconds = bench_now() - t0;
+		free(in);
 	}
-	r->keys_s = bench_now() - t0;
-	CK_OBJECT_HANDLE group;
-	CK_RV rv = p.f->C_GenerateKey(p.session, &gen, grp, 4, &group);
-	if (rv != CKR_OK)
-		FAIL("C_GenerateKey (group key): 0x%lx", (unsigned long)rv);
-	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
-	t0 = bench_now();
-	for (unsigned long i = 0; i < n; i++) {
-		uint8_t w[64];
-		CK_ULONG wl = sizeof w;
-		if ((rv = p.f->C_WrapKey(p.session, &kwp, keys[i], group, w, &wl)) != CKR_OK)
-			FAIL("C_WrapKey: 0x%lx", (unsigned long)rv);
-	}
-	r->wrap_s = bench_now() - t0;
-	r->wraps = n;
-	r->ok = 1;
-	ok = true;
-out:
+	r->count = o->messages;
+	free(all);
+	free(plain);
 	akm_p11_close(&p);
-	free(keys);
-	return ok;
+	return true;
 }
 
-static void usage(FILE *f)
+/* Raw AES-256-GCM on SoftHSM2: encrypt then decrypt, o->messages times. */
+static bool raw_job(void *out, const void *arg)
 {
-	fprintf(f, "Usage: akm-bench-asr --module PATH --softhsm PATH [--counts N[,N...]] [--large]\n"
-	           "  --module PATH    akm-pkcs11.so\n"
-	           "  --softhsm PATH   libsofthsm2.so (also akm-pkcs11's backend)\n"
-	           "  --counts LIST    member counts, 2 .. 131072 (default 1000,10000)\n"
-	           "  --large          add 100000 (also AKM_BENCH_ASR_LARGE=1)\n");
+	const ab_options *o = arg;
+	msg_result *r = out;
+	akm_p11 p;
+	if (akm_p11_open(&p, o->softhsm, AB_LABEL) != 0 || akm_p11_login(&p, AB_PIN, strlen(AB_PIN)) != 0)
+		return fail(&p, "SoftHSM2");
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_ULONG vlen = 32;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE kt[] = {
+		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_VALUE_LEN, &vlen, sizeof vlen},
+		{CKA_TOKEN, &no, 1}, {CKA_ENCRYPT, &yes, 1}, {CKA_DECRYPT, &yes, 1}, {CKA_SENSITIVE, &yes, 1},
+	};
+	CK_MECHANISM kg = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_OBJECT_HANDLE key;
+	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 7, &key));
+	uint8_t iv[12] = {0}, aad[64] = {0};
+	size_t aad_len = akm_asr_message_header_len(16);
+	uint8_t *plain = calloc(1, o->bytes), *ct = malloc(o->bytes + 16), *back = malloc(o->bytes + 16);
+	double t0 = bench_now();
+	for (unsigned long i = 0; i < o->messages; i++) {
+		memcpy(iv + 4, &i, sizeof i);
+		CK_GCM_PARAMS gp = {iv, sizeof iv, 96, aad, aad_len, 128};
+		CK_MECHANISM m = {CKM_AES_GCM, &gp, sizeof gp};
+		CK_ULONG cl = o->bytes + 16, pl = o->bytes + 16;
+		CALL(&p, "C_EncryptInit", p.f->C_EncryptInit(p.session, &m, key));
+		CALL(&p, "C_Encrypt", p.f->C_Encrypt(p.session, plain, o->bytes, ct, &cl));
+		CALL(&p, "C_DecryptInit", p.f->C_DecryptInit(p.session, &m, key));
+		CALL(&p, "C_Decrypt", p.f->C_Decrypt(p.session, ct, cl, back, &pl));
+	}
+	r->seconds = bench_now() - t0;
+	r->count = o->messages;
+	free(plain);
+	free(ct);
+	free(back);
+	akm_p11_close(&p);
+	return true;
+}
+
+static bool in_child(bool (*fn)(void *, const void *), const ab_options *o, void *out, size_t size,
+                     const char *what)
+{
+	char err[256];
+	if (bench_run_in_child(fn, o, out, size, 3600, &bench_running_child, &bench_interrupted, err, sizeof err))
+		return true;
+	fprintf(stderr, "akm-bench-asr: %s failed: %s\n", what, err);
+	return false;
+}
+
+static int usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	        "usage: akm-bench-asr --module akm-pkcs11.so --softhsm libsofthsm2.so [--sizes 1000,10000]\n"
+	        "                     [--messages N] [--bytes B]\n");
+	return code;
 }
 
 int main(int argc, char **argv)
 {
-	const char *module = NULL, *softhsm = NULL, *counts = "1000,10000";
-	bool large = getenv("AKM_BENCH_ASR_LARGE") != NULL && strcmp(getenv("AKM_BENCH_ASR_LARGE"), "1") == 0;
+	ab_options o = {.messages = 5000, .bytes = 256};
+	const char *sizes = "1000,10000";
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--module") == 0 && i + 1 < argc)
-			module = argv[++i];
-		else if (strcmp(argv[i], "--softhsm") == 0 && i + 1 < argc)
-			softhsm = argv[++i];
-		else if (strcmp(argv[i], "--counts") == 0 && i + 1 < argc)
-			counts = argv[++i];
-		else if (strcmp(argv[i], "--large") == 0)
-			large = true;
-		else if (strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			return usage(0);
+		if (v == NULL)
+			return usage(2);
+		i++;
+		if (strcmp(a, "--module") == 0)
+			o.module = v;
+		else if (strcmp(a, "--softhsm") == 0)
+			o.softhsm = v;
+		else if (strcmp(a, "--sizes") == 0)
+			sizes = v;
+		else if (strcmp(a, "--messages") == 0) {
+			if (bench_parse_count(v, 1, 10000000, &o.messages) != 0)
+				return usage(2);
+		} else if (strcmp(a, "--bytes") == 0) {
+			if (bench_parse_count(v, 1, AKM_ASR_PLAIN_MAX, &o.bytes) != 0)
+				return usage(2);
+		} else
+			return usage(2);
 	}
-	if (module == NULL || softhsm == NULL) {
-		usage(stderr);
-		return 2;
+	if (o.module == NULL || o.softhsm == NULL)
+		return usage(2);
+	char *copy = strdup(sizes), *save = NULL;
+	for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		if (o.nsizes == AB_SIZES_MAX || bench_parse_count(s, 2, 1UL << AKM_ASR_DEPTH_MAX, &o.sizes[o.nsizes]) != 0)
+			return usage(2);
+		o.nsizes++;
 	}
+	free(copy);
 	if (sodium_init() < 0)
 		return 1;
-	unsigned long ns[16];
-	int nn = 0;
-	char list[256];
-	snprintf(list, sizeof list, "%s%s", counts, large ? ",100000" : "");
-	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && nn < 16; tok = strtok_r(NULL, ",", &save)) {
-		if (bench_parse_count(tok, 2, 1UL << 17, &ns[nn]) != 0) {
-			fprintf(stderr, "akm-bench-asr: --counts: %s is not a count in 2 .. 131072\n", tok);
-			return 2;
-		}
-		nn++;
-	}
 	bench_catch_interrupts();
+
 	int status = 0;
-	for (int k = 0; k < nn && !bench_interrupted; k++) {
-		unsigned long n = ns[k];
-		char tag[32], error[512];
+	for (size_t k = 0; k < o.nsizes && status == 0; k++) {
 		bench_env env;
-		snprintf(tag, sizeof tag, "akm-%lu", n);
-		fprintf(stderr, "akm-bench-asr: %lu members: provisioning, creating, packaging...\n", n);
-		if (bench_env_create(&env, "akm-bench-asr", tag, softhsm, BA_TOKEN_LABEL, BA_SO_PIN, BA_USER_PIN) != 0)
+		if (bench_env_create(&env, "akm-bench-asr", "station", o.softhsm, AB_LABEL, AB_SO_PIN, AB_PIN) != 0)
 			return 1;
-		ba_job jb = {module, n};
-		ba_result r;
-		bool ok = bench_run_in_child(station_job, &jb, &r, sizeof r, 3600, &bench_running_child, &bench_interrupted,
-		                             error, sizeof error);
-		bench_env_destroy(&env);
-		if (!ok || !r.ok) {
-			fprintf(stderr, "akm-bench-asr: %lu members: %s\n", n, r.ok ? error : r.error[0] ? r.error : error);
+		o.n = o.sizes[k];
+		station_result sr = {0};
+		rewrap_result rr = {0};
+		if (!in_child(station_job, &o, &sr, sizeof sr, "the station") ||
+		    !in_child(rewrap_job, &o, &rr, sizeof rr, "per-member rewrap")) {
 			status = 1;
-			continue;
+		} else {
+			double created = sr.gen_s + sr.packages_s;
+			unsigned long bound = 2 * (unsigned long)ceil(log2((double)o.n)) + 2;
+			printf("asr_create members=%lu depth=%lu seconds=%.3f gen_s=%.3f packages_s=%.3f us_per_member=%.1f "
+			       "package_bytes=%lu target_s=%s\n",
+			       o.n, sr.depth, created, sr.gen_s, sr.packages_s, created * 1e6 / (double)o.n, sr.package_bytes,
+			       o.n == 10000 ? "2" : "-");
+			printf("asr_remove members=%lu station_s=%.4f wrapped_keys=%lu bound=%lu bytes=%lu\n", o.n, sr.remove_s,
+			       sr.rekey_edges, bound, sr.rekey_bytes);
+			printf("rewrap_remove members=%lu station_s=%.4f wrapped_keys=%lu bytes=%lu ratio_tree_vs_rewrap=%.1f\n",
+			       o.n, rr.seconds, rr.wraps, rr.wraps * (unsigned long)AKM_ASR_EDGE_LEN,
+			       sr.remove_s > 0 ? rr.seconds / sr.remove_s : 0);
+			fflush(stdout);
 		}
-		unsigned long bound = 2 * (unsigned long)ceil(log2((double)n)) + 2;
-		printf("asr-provision members=%lu prs=%lu seconds=%.3f prs_per_s=%.0f\n", n, n, r.provision_s,
-		       n / r.provision_s);
-		printf("asr-create members=%lu capacity=%lu gen_s=%.3f packages_s=%.3f sign_s=%.3f "
-		       "created_with_packages_s=%.3f per_package_us=%.1f package_bytes=%lu target_s=%s\n",
-		       n, r.capacity, r.gen_s, r.packages_s, r.sign_s, r.gen_s + r.packages_s + r.sign_s,
-		       1e6 * r.packages_s / n, r.package_bytes, n == 10000 ? "2" : "-");
-		printf("asr-remove members=%lu remove_s=%.4f message_s=%.4f station_s=%.4f message_bytes=%lu "
-		       "wrapped_keys=%lu bound=%lu target_s=%s\n",
-		       n, r.remove_s, r.message_s, r.remove_s + r.message_s, r.message_bytes, r.edges, bound,
-		       n == 100000 ? "0.5" : "-");
-		fflush(stdout);
-		/* (d) on SoftHSM2 alone. */
-		snprintf(tag, sizeof tag, "softhsm-%lu", n);
-		if (bench_env_create(&env, "akm-bench-asr", tag, softhsm, BA_TOKEN_LABEL, BA_SO_PIN, BA_USER_PIN) != 0)
+		bench_env_destroy(&env);
+	}
+
+	if (status == 0) {
+		bench_env env;
+		if (bench_env_create(&env, "akm-bench-asr", "messages", o.softhsm, AB_LABEL, AB_SO_PIN, AB_PIN) != 0)
 			return 1;
-		ba_job nj = {softhsm, n};
-		naive_result nr;
-		ok = bench_run_in_child(naive_job, &nj, &nr, sizeof nr, 3600, &bench_running_child, &bench_interrupted, error,
-		                        sizeof error);
-		bench_env_destroy(&env);
-		if (!ok || !nr.ok) {
-			fprintf(stderr, "akm-bench-asr: naive, %lu members: %s\n", n, nr.ok ? error : nr.error[0] ? nr.error : error);
+		o.dir = env.dir;
+		act_fleet fleet = {0};
+		char err[512];
+		if (act_fleet_create(&fleet, o.module, AB_LABEL, o.softhsm, "asrb", AB_PIN, 2, err, sizeof err) != 0) {
+			fprintf(stderr, "akm-bench-asr: %s\n", err);
 			status = 1;
-			continue;
 		}
-		printf("naive-rewrap members=%lu wraps=%lu wrap_s=%.4f bytes=%lu tree_over_naive_keys=%.4f "
-		       "tree_over_naive_time=%.4f\n",
-		       n, nr.wraps, nr.wrap_s, nr.wraps * 40, (double)r.edges / nr.wraps,
-		       (r.remove_s + r.message_s) / nr.wrap_s);
-		fflush(stdout);
+		for (size_t i = 0; status == 0 && i < 2; i++) {
+			char conf[4096], text[8192];
+			member_conf(&o, i, conf, sizeof conf);
+			int n = snprintf(text, sizeof text,
+			                 "backend.module = %s\nbackend.token = pkcs11:token=asrb-%zu\nregistry.path = member-%zu.db\n",
+			                 o.softhsm, i, i);
+			if (akm_write_atomic(NULL, conf, text, (size_t)n, 0600, err, sizeof err) != 0)
+				status = 1;
+		}
+		msg_result seal = {0}, open = {0}, raw = {0};
+		if (status == 0) {
+			o.n = 0;
+			char dummy[1];
+			if (!in_child(create_job, &o, dummy, sizeof dummy, "creating the ASR") ||
+			    !in_child(member_job, &o, &seal, sizeof seal, "sealing"))
+				status = 1;
+			o.n = 1;
+			if (status == 0 && !in_child(member_job, &o, &open, sizeof open, "opening"))
+				status = 1;
+			if (status == 0 && !in_child(raw_job, &o, &raw, sizeof raw, "raw AES-GCM"))
+				status = 1;
+		}
+		if (status == 0) {
+			double seal_s = seal.seconds / (double)seal.count, open_s = open.seconds / (double)open.count;
+			double pair = 1.0 / (seal_s + open_s), raw_pair = (double)raw.count / raw.seconds;
+			printf("asr_messages bytes=%lu count=%lu seal_per_s=%.0f open_per_s=%.0f pair_per_s=%.0f\n", o.bytes,
+			       seal.count, 1.0 / seal_s, 1.0 / open_s, pair);
+			printf("raw_gcm bytes=%lu count=%lu pair_per_s=%.0f\n", o.bytes, raw.count, raw_pair);
+			printf("asr_messages_ratio ratio_to_raw=%.2f target=0.8\n", pair / raw_pair);
+		}
+		act_fleet_free(&fleet);
+		bench_env_destroy(&env);
 	}
 	return status;
 }

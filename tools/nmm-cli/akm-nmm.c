@@ -18,6 +18,7 @@ static const nmm_cli_cmd *const commands[] = {
 	&nmm_cmd_init, &nmm_cmd_anchor, &nmm_cmd_provision, &nmm_cmd_enroll, &nmm_cmd_approve, &nmm_cmd_reject,
 	&nmm_cmd_revoke,
 	&nmm_cmd_export, &nmm_cmd_write_se, &nmm_cmd_verify, &nmm_cmd_list, &nmm_cmd_show, &nmm_cmd_audit,
+	&nmm_cmd_asr,
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -38,6 +39,8 @@ static const optdef options[] = {
 	{"--qr-png", O_TEXT}, {"--argon2-ops", O_NUMBER}, {"--argon2-mem-kib", O_NUMBER},
 	{"--se-module", O_TEXT}, {"--se-token", O_TEXT}, {"--se-pin-file", O_TEXT}, {"--pending", O_FLAG},
 	{"--reason", O_TEXT}, {"--verify", O_FLAG}, {"--delivery", O_TEXT}, {"--nmm", O_TEXT}, {"--wait", O_TEXT},
+	{"--members", O_TEXT}, {"--join-rekeys", O_TEXT}, {"--capacity", O_NUMBER}, {"--period", O_NUMBER},
+	{"--grace", O_NUMBER}, {"--message-limit", O_NUMBER}, {"--failure-limit", O_NUMBER},
 };
 enum { NOPTIONS = sizeof options / sizeof options[0], NCOMMON = 4 };
 
@@ -52,7 +55,8 @@ static void usage_all(FILE *f)
 {
 	fputs("usage: akm-nmm COMMAND [OPTIONS]   (akm-nmm COMMAND --help for one)\n"
 	      "The AKM provisioning station: provisioning relationships with nodes, their\n"
-	      "delivery on USB or into a secure element, verification and the audit trail.\n\n",
+	      "delivery on USB or into a secure element, verification, operational ASRs\n"
+	      "among nodes, and the audit trail.\n\n",
 	      f);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  akm-nmm %.*s\n", (int)strcspn(commands[i]->usage, "\n"), commands[i]->usage);

@@ -9,6 +9,7 @@
  *   cmd-provision.c  provision, enroll, approve, reject
  *   cmd-deliver.c    export, write-se, verify
  *   cmd-report.c     list, show, audit
+ *   cmd-asr.c        asr (operational ASRs)
  */
 #ifndef AKM_NMM_CLI_H
 #define AKM_NMM_CLI_H
@@ -61,6 +62,7 @@ extern const nmm_cli_cmd nmm_cmd_init, nmm_cmd_anchor;
 extern const nmm_cli_cmd nmm_cmd_provision, nmm_cmd_enroll, nmm_cmd_approve, nmm_cmd_reject, nmm_cmd_revoke;
 extern const nmm_cli_cmd nmm_cmd_export, nmm_cmd_write_se, nmm_cmd_verify;
 extern const nmm_cli_cmd nmm_cmd_list, nmm_cmd_show, nmm_cmd_audit;
+extern const nmm_cli_cmd nmm_cmd_asr;
 
 /* ---- what the command files share (akm-nmm.c) ---- */
 

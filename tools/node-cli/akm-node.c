@@ -6,7 +6,8 @@
  * command's own after it), the usage text, and opening the token.
  *
  *   akm-node [--module PATH] [--token URI|LABEL] [--pin-file FILE] [--json]
- *            (hw-id | trust | import | id | request | activate | checkin | report)
+ *            (hw-id | trust | import | id | request | activate | checkin | report |
+ *             enroll | rekey | seal | open | asr | refresh)
  *            [options]
  *
  * Exit status: 0 ok; 1 usage; 2 refused (bad or untrusted input); 3 not
@@ -22,7 +23,8 @@
 
 static const node_cli_cmd *const commands[] = {
 	&node_cmd_hw_id, &node_cmd_trust, &node_cmd_import, &node_cmd_id, &node_cmd_request,
-	&node_cmd_activate, &node_cmd_checkin, &node_cmd_report,
+	&node_cmd_activate, &node_cmd_checkin, &node_cmd_report, &node_cmd_enroll, &node_cmd_rekey, &node_cmd_seal,
+	&node_cmd_open, &node_cmd_asr, &node_cmd_refresh,
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -66,7 +68,7 @@ int node_cli_args(const node_cli_cmd *cmd, int npos, int want)
 /* ---- options ---- */
 
 enum { OPT_MODULE = 256, OPT_TOKEN, OPT_PIN_FILE, OPT_JSON, OPT_FIRST_OWN };
-enum { OWN_MAX = 16 };
+enum { OWN_MAX = 24 };
 
 /* getopt_long's table: the common options, then every command's own
  * (each name once), in command order. */

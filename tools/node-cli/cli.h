@@ -8,6 +8,7 @@
  *   cmd-identity.c  hw-id, id, request
  *   cmd-import.c    trust, import
  *   cmd-net.c       activate, checkin, report (the station service)
+ *   cmd-asr.c       enroll, rekey, seal, open, asr, refresh (operational ASRs)
  */
 #ifndef AKM_NODE_CLI_H
 #define AKM_NODE_CLI_H
@@ -48,6 +49,8 @@ typedef struct node_cli_cmd {
 
 extern const node_cli_cmd node_cmd_hw_id, node_cmd_trust, node_cmd_import, node_cmd_id, node_cmd_request;
 extern const node_cli_cmd node_cmd_activate, node_cmd_checkin, node_cmd_report;
+extern const node_cli_cmd node_cmd_enroll, node_cmd_rekey, node_cmd_seal, node_cmd_open, node_cmd_asr,
+	node_cmd_refresh;
 
 /* ---- what the command files share (akm-node.c) ---- */
 

@@ -74,6 +74,24 @@ static int read_event(const net_opts *o, akm_proto_event *e)
 	return AKM_RC_OK;
 }
 
+/* The ASR generations the node holds (at most AKM_PROTO_HELD_MAX). */
+static int held_generations(akm_p11 *p, akm_proto_held *held, size_t *n)
+{
+	akm_node_asr *v;
+	size_t count;
+	if (akm_node_asr_list(p, &v, &count) != 0)
+		return akm_report_why(AKM_RC_TOKEN, "listing the node's ASRs", p->err);
+	*n = 0;
+	for (size_t i = 0; i < count && *n < AKM_PROTO_HELD_MAX; i++) {
+		memcpy(held[*n].asr_id, v[i].id, v[i].id_len);
+		held[*n].asr_id_len = v[i].id_len;
+		held[*n].gen = (uint32_t)(v[i].epoch >> 32);
+		(*n)++;
+	}
+	free(v);
+	return AKM_RC_OK;
+}
+
 static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const net_opts *o, int npos)
 {
 	int rc = node_cli_args(cmd, npos, 0);
@@ -100,15 +118,42 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 	}
 	akm_node_state s;
 	char hw[AKM_FMT_HW_MAX + 1];
+	/* A check-in through akm-pkcs11 says which ASR generations the node
+	 * holds, and enrolls the packages the station delivers. */
+	char why[512];
+	bool member = op == AKM_OP_CHECKIN && akm_node_asr_check_module(&p, why, sizeof why) == 0;
+	akm_proto_held held[AKM_PROTO_HELD_MAX];
+	size_t nheld = 0, enrolled = 0;
 	int src = akm_node_state_read(&p, &s, NULL);
 	if (src < 0)
 		rc = akm_report_why(AKM_RC_TOKEN, "reading the node state", p.err);
 	else if (src == 1)
 		rc = akm_report_why(AKM_RC_NOT_FOUND, "not provisioned", "no provisioning relationship in this token");
+	else if (member && (rc = held_generations(&p, held, &nheld)) != AKM_RC_OK)
+		;
 	else if ((rc = akm_node_hw(&p, o->hw_id, hw)) == AKM_RC_OK) {
 		a.hw = hw;
+		a.held = held;
+		a.nheld = nheld;
 		rc = akm_node_exchange(&p, &s, &a, cmd->name);
 	}
+	for (size_t i = 0; rc == AKM_RC_OK && i < a.nitems; i++) {
+		akm_node_asr asr;
+		if (!member) {
+			akm_report(0, cmd->name, "an ASR package from the station is left: %s", why);
+			continue;
+		}
+		int erc = akm_node_enroll(&p, a.items[i], a.item_len[i], &asr, why, sizeof why);
+		if (erc != AKM_RC_OK) {
+			rc = akm_report_why(erc, "an ASR package from the station", why);
+		} else {
+			enrolled++;
+			if (!c->json)
+				printf("enrolled in %s: generation %lu, step %lu\n", asr.name, (unsigned long)(asr.epoch >> 32),
+				       (unsigned long)(asr.epoch & 0xFFFFFFFFUL));
+		}
+	}
+	akm_node_act_free(&a);
 	akm_p11_close(&p);
 	if (rc != AKM_RC_OK)
 		return rc;
@@ -125,8 +170,10 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 		akm_json_kv_string(&j, "status", status);
 		akm_json_kv_string(&j, "station_id", sid);
 		akm_json_kv_string(&j, "name", s.name);
-		if (op == AKM_OP_CHECKIN)
+		if (op == AKM_OP_CHECKIN) {
 			akm_json_kv_uint(&j, "pending", a.done_n);
+			akm_json_kv_uint(&j, "asr_enrolled", enrolled);
+		}
 		if (op == AKM_OP_REPORT)
 			akm_json_kv_uint(&j, "events_recorded", a.done_n);
 		akm_json_object_end(&j);
@@ -178,8 +225,9 @@ const node_cli_cmd node_cmd_activate = {
 const node_cli_cmd node_cmd_checkin = {
 	"checkin", "check in with the station",
 	"usage: akm-node checkin --nmm HOST:PORT [--hw-id VALUE] [--timeout S] [common options]\n"
-	"The same proof and verification as activate; the station tells how many\n"
-	"items wait for this node.\n" NET_HELP,
+	"The same proof and verification as activate; then, through akm-pkcs11.so\n"
+	"over this token, the node says which ASR generations it holds and enrolls\n"
+	"the packages the station has for it (docs/asr.md).\n" NET_HELP,
 	NODE_OPTS(net_opts_table), sizeof(net_opts), run_checkin,
 };
 

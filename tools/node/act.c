@@ -7,6 +7,7 @@
 #include "node/node.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -123,6 +124,48 @@ static int handshake(exchange *x)
 	return send_frame(x, AKM_PROTO_PROOF, body, blen, "message 3");
 }
 
+/* After a check-in's DONE: each of the n items the station has for the
+ * node, part by part (FETCH, then the ITEM the station answers). */
+static int fetch_items(exchange *x, size_t n)
+{
+	akm_node_act *a = x->a;
+	if (n > AKM_PROTO_ITEMS_MAX)
+		return akm_report(AKM_RC_REFUSED, x->what, "the station offers %zu items (at most %d)", n,
+		                  AKM_PROTO_ITEMS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *item = malloc(AKM_PROTO_ITEM_MAX);
+		if (item == NULL)
+			return akm_report(AKM_RC_TOKEN, x->what, "out of memory");
+		a->items[a->nitems] = item;
+		a->item_len[a->nitems] = 0;
+		a->nitems++;
+		uint8_t parts = 1;
+		for (uint8_t part = 0; part < parts; part++) {
+			uint8_t payload[AKM_PROTO_BODY_MAX], f[AKM_PROTO_FRAME_MAX], fb[2], rtype;
+			size_t plen, flen, fblen;
+			if (akm_proto_fetch_encode((uint8_t)i, part, fb, sizeof fb, &fblen) != AKM_FMT_OK ||
+			    akm_proto_record_seal(x->hs, true, AKM_REC_FETCH, fb, fblen, f, sizeof f, &flen) != AKM_FMT_OK)
+				return akm_report(AKM_RC_TOKEN, x->what, "a fetch record");
+			if (akm_net_send(x->fd, f, flen, x->deadline, x->err, sizeof x->err) != 0)
+				return net_fail(x, "fetching an item");
+			int rc = recv_frame(x, AKM_PROTO_RECORD, "an item");
+			if (rc != AKM_RC_OK)
+				return rc;
+			akm_proto_part it;
+			if (akm_proto_record_open(x->hs, false, x->frame, x->frame + AKM_PROTO_HDR_LEN,
+			                          x->len - AKM_PROTO_HDR_LEN, &rtype, payload, &plen) != AKM_FMT_OK ||
+			    rtype != AKM_REC_ITEM || akm_proto_item_parse(payload, plen, &it) != AKM_FMT_OK || it.item != i ||
+			    it.part != part || (part > 0 && it.parts != parts) ||
+			    a->item_len[i] + it.len > AKM_PROTO_ITEM_MAX)
+				return akm_report(AKM_RC_REFUSED, x->what, "the station's item %zu is malformed", i);
+			parts = it.parts;
+			memcpy(item + a->item_len[i], it.data, it.len);
+			a->item_len[i] += it.len;
+		}
+	}
+	return AKM_RC_OK;
+}
+
 /* Message 4, the node's record, the station's DONE. */
 static int finish(exchange *x)
 {
@@ -149,6 +192,10 @@ static int finish(exchange *x)
 		type = AKM_REC_REPORT;
 		nr.nevents = a->nevents;
 		memcpy(nr.events, a->events, a->nevents * sizeof *a->events);
+	} else if (a->op == AKM_OP_CHECKIN) {
+		nr.nheld = a->nheld < AKM_PROTO_HELD_MAX ? a->nheld : AKM_PROTO_HELD_MAX;
+		if (nr.nheld > 0)
+			memcpy(nr.held, a->held, nr.nheld * sizeof *a->held);
 	}
 	uint8_t payload[AKM_PROTO_BODY_MAX], f[AKM_PROTO_FRAME_MAX];
 	size_t plen, flen;
@@ -175,13 +222,23 @@ static int finish(exchange *x)
 		return akm_report(AKM_RC_VERIFY, x->what, "the station did not accept the verification proof");
 	if (d.result != AKM_PRES_OK)
 		return akm_report(AKM_RC_REFUSED, x->what, "the station refused: %s", akm_proto_result_name(d.result));
+	if (a->op == AKM_OP_CHECKIN && d.n > 0)
+		return fetch_items(x, d.n);
 	return AKM_RC_OK;
+}
+
+void akm_node_act_free(akm_node_act *a)
+{
+	for (size_t i = 0; i < a->nitems; i++)
+		free(a->items[i]);
+	a->nitems = 0;
 }
 
 int akm_node_exchange(akm_p11 *node, const akm_node_state *state, akm_node_act *a, const char *what)
 {
 	a->error = 0;
 	a->proven = a->done = false;
+	a->nitems = 0;
 	exchange x = {
 		.node = node, .st = state, .a = a, .what = what, .fd = -1,
 		.eph_pub = CK_INVALID_HANDLE, .eph_priv = CK_INVALID_HANDLE,

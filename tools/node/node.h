@@ -25,6 +25,8 @@
 #include "lib/fmt-anchor.h"
 #include "lib/fmt-node-state.h"
 #include "lib/proto.h"
+#include "lib/fmt-asr.h"
+#include "akm/pkcs11-akm.h"
 
 #define AKM_NODE_IDENTITY_LABEL "akm-node identity"
 #define AKM_NODE_IDENTITY_ID "akm-node"
@@ -143,7 +145,17 @@ typedef struct akm_node_act {
 	bool done;                       /* the DONE record arrived */
 	uint8_t done_result, done_status;
 	uint16_t done_n;
+	/* check-in: the ASR generations the node holds (sent), and the items
+	 * the station delivered (signed ASR packages, malloc'd: free with
+	 * akm_node_act_free, also after a failure) */
+	const akm_proto_held *held;
+	size_t nheld;
+	uint8_t *items[AKM_PROTO_ITEMS_MAX];
+	size_t item_len[AKM_PROTO_ITEMS_MAX];
+	size_t nitems;
 } akm_node_act;
+
+void akm_node_act_free(akm_node_act *a);
 
 /* Runs the exchange with the PR of `state` (its MAC key in `node`, logged
  * in).  AKM_RC_OK when the station accepted and verified; otherwise the
@@ -151,5 +163,43 @@ typedef struct akm_node_act {
  * AKM_RC_REFUSED (the station refused, or could not prove the relationship),
  * AKM_RC_VERIFY (the proof did not match), AKM_RC_TOKEN, AKM_RC_NETWORK. */
 int akm_node_exchange(akm_p11 *node, const akm_node_state *state, akm_node_act *a, const char *what);
+
+/* ---- operational ASRs (asr.c, docs/asr.md) ----
+ * Through akm-pkcs11.so over the node's token (the module keeps the ASR's
+ * keys, epochs, counter and windows).  The AKM_RC_* functions put their
+ * sentence in err. */
+
+/* A membership, as the node's key of the ASR shows it. */
+typedef struct akm_node_asr {
+	char name[AKM_ASR_LABEL_MAX + 1];
+	CK_OBJECT_HANDLE key;
+	uint8_t id[AKM_FMT_ID_MAX];
+	size_t id_len;
+	CK_ULONG epoch, leaf, capacity, members;
+	CK_AKM_ASR_POLICY policy;
+} akm_node_asr;
+
+/* 0 when the token is presented by akm-pkcs11, else -1 with why in err. */
+int akm_node_asr_check_module(const akm_p11 *node, char *err, size_t errlen);
+/* Every membership (*out malloc'd): 0 or -1 (node->err). */
+int akm_node_asr_list(akm_p11 *node, akm_node_asr **out, size_t *count);
+/* The membership by name (or, name NULL, by ASR ID): 1, 0 absent, -1 error. */
+int akm_node_asr_find(akm_p11 *node, const char *name, const uint8_t *id, size_t id_len, akm_node_asr *a);
+/* Whether the token holds the PR pr_id (its encryption key into *enc, if
+ * not NULL): 1, 0, or -1 (node->err). */
+int akm_node_holds_pr(akm_p11 *node, const uint8_t *pr_id, size_t pr_len, CK_OBJECT_HANDLE *enc);
+/* A signed package (CKM_AKM_ASR_ENROLL with the PR it names and the pinned anchor). */
+int akm_node_enroll(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr *out, char *err, size_t errlen);
+/* A signed rekey message (CKM_AKM_ASR_REKEY). */
+int akm_node_rekey(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr *out, char *err, size_t errlen);
+/* Seals in[0..len) (at most AKM_ASR_PLAIN_MAX) into a malloc'd message. */
+int akm_node_seal(akm_p11 *node, const akm_node_asr *a, const uint8_t *in, size_t len, uint8_t **out,
+                  size_t *out_len, char *err, size_t errlen);
+/* Opens a message of one of the node's ASRs: its header, the membership,
+ * and the malloc'd plaintext. */
+int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message *hdr, akm_node_asr *a,
+                  uint8_t **plain, size_t *plain_len, char *err, size_t errlen);
+/* Moves the member to `epoch` (a later step of its generation). */
+int akm_node_asr_step(akm_p11 *node, akm_node_asr *a, CK_ULONG epoch, char *err, size_t errlen);
 
 #endif

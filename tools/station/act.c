@@ -97,7 +97,15 @@ struct nmm_act {
 	uint64_t hellos_at_reset;
 	akm_proto_hs *free_hs[HS_POOL];
 	size_t nfree;
+	/* The station's ASRs, for check-in delivery: read again when older
+	 * than ASRS_TTL_MS (finding them is a search of the whole registry). */
+	nmm_asr *asrs;
+	size_t nasrs;
+	uint64_t asrs_at;
+	bool have_asrs;
 };
+
+#define ASRS_TTL_MS 2000
 
 #define EPH_USES 256
 
@@ -133,6 +141,7 @@ void nmm_act_free(nmm_act *d)
 	while (d->nfree > 0)
 		akm_proto_hs_free(d->free_hs[--d->nfree]);
 	akm_locked_free(d->keys);
+	free(d->asrs);
 	free(d->locks);
 	free(d->clones);
 	free(d);
@@ -296,6 +305,10 @@ void nmm_act_conn_end(nmm_act *d, nmm_act_conn *c)
 {
 	hs_put(d, c->hs);
 	c->hs = NULL;
+	for (size_t i = 0; i < c->nitems; i++)
+		free(c->items[i]);
+	c->nitems = 0;
+	c->delivering = false;
 }
 
 /* ---- message 1 -> message 2 ---- */
@@ -526,6 +539,25 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	return result(d, c, AKM_PRES_OK, (uint8_t)c->n.status, out, out_len);
 }
 
+/* The station's ASRs, at most ASRS_TTL_MS old. */
+static const nmm_asr *asrs_now(nmm_act *d, size_t *n)
+{
+	uint64_t now = akm_net_now_ms();
+	if (!d->have_asrs || now - d->asrs_at > ASRS_TTL_MS) {
+		nmm_asr *list;
+		size_t count;
+		if (nmm_asr_list(d->s, "check-in", &list, &count) == AKM_RC_OK) {
+			free(d->asrs);
+			d->asrs = list;
+			d->nasrs = count;
+			d->asrs_at = now;
+			d->have_asrs = true;
+		}
+	}
+	*n = d->nasrs;
+	return d->asrs;
+}
+
 /* ---- the node's record -> DONE ---- */
 
 static nmm_act_next done(nmm_act_conn *c, uint8_t res, uint16_t n, uint8_t *out, size_t *out_len)
@@ -588,7 +620,47 @@ static nmm_act_next on_record(nmm_act *d, nmm_act_conn *c, const uint8_t *frame,
 		return done(c, AKM_PRES_STATION_FAILURE, 0, out, out_len);
 	}
 	d->stats.completed++;
+	if (c->op == AKM_OP_CHECKIN) {
+		/* What the node does not hold yet: fetched next, part by part. */
+		size_t nasrs;
+		const nmm_asr *asrs = asrs_now(d, &nasrs);
+		c->nitems = nmm_asr_pending(d->s, asrs, nasrs, &c->n, nr.held, nr.nheld, c->items, c->item_len,
+		                            AKM_PROTO_ITEMS_MAX);
+		if (c->nitems > 0) {
+			c->delivering = true;
+			done(c, AKM_PRES_OK, (uint16_t)c->nitems, out, out_len);
+			return NMM_ACT_REPLY;
+		}
+	}
 	return done(c, AKM_PRES_OK, n, out, out_len);
+}
+
+/* A check-in's FETCH -> that ITEM part; after the last part of the last
+ * item, the connection closes. */
+static nmm_act_next on_fetch(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
+                             size_t *out_len)
+{
+	uint8_t type, payload[AKM_PROTO_BODY_MAX];
+	size_t plen;
+	akm_proto_part f;
+	if (akm_proto_record_open(c->hs, true, frame, frame + AKM_PROTO_HDR_LEN, len - AKM_PROTO_HDR_LEN, &type,
+	                          payload, &plen) != AKM_FMT_OK ||
+	    type != AKM_REC_FETCH || akm_proto_fetch_parse(payload, plen, &f) != AKM_FMT_OK || f.item >= c->nitems ||
+	    f.part >= akm_proto_item_parts(c->item_len[f.item])) {
+		nmm_audit_node(d->s, &c->n, "act-malformed", CKR_DATA_INVALID, "peer=%s; reason=fetch", c->peer);
+		d->stats.refused++;
+		return NMM_ACT_CLOSE;
+	}
+	size_t off = (size_t)f.part * AKM_PROTO_ITEM_PART, left = c->item_len[f.item] - off;
+	akm_proto_part it = {f.item, f.part, akm_proto_item_parts(c->item_len[f.item]), c->items[f.item] + off,
+	                     left < AKM_PROTO_ITEM_PART ? left : AKM_PROTO_ITEM_PART};
+	uint8_t body[AKM_PROTO_BODY_MAX];
+	size_t blen;
+	if (akm_proto_item_encode(&it, body, sizeof body, &blen) != AKM_FMT_OK ||
+	    akm_proto_record_seal(c->hs, false, AKM_REC_ITEM, body, blen, out, AKM_PROTO_FRAME_MAX, out_len) != AKM_FMT_OK)
+		return NMM_ACT_CLOSE;
+	bool last = f.item + 1u == c->nitems && f.part + 1u == it.parts;
+	return last ? NMM_ACT_REPLY_CLOSE : NMM_ACT_REPLY;
 }
 
 nmm_act_next nmm_act_frame(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, size_t len, uint8_t *out,
@@ -601,7 +673,7 @@ nmm_act_next nmm_act_frame(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, si
 		if (type == AKM_PROTO_PROOF)
 			return on_proof(d, c, frame, len, out, out_len);
 	} else if (type == AKM_PROTO_RECORD) {
-		return on_record(d, c, frame, len, out, out_len);
+		return c->delivering ? on_fetch(d, c, frame, len, out, out_len) : on_record(d, c, frame, len, out, out_len);
 	}
 	return nmm_act_malformed(d, c, AKM_FMT_BAD_FIELD, out, out_len);
 }

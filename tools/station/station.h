@@ -319,6 +319,68 @@ int nmm_write_se(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out);
  * differs. */
 int nmm_verify(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out);
 
+
+/* ---- operational ASRs (asr.c, docs/asr.md) ---- */
+
+/* An ASR as its key in the station token shows it. */
+typedef struct nmm_asr {
+	char name[65];                 /* its label */
+	CK_OBJECT_HANDLE key;
+	uint8_t id[AKM_FMT_ID_MAX];
+	size_t id_len;
+	CK_ULONG epoch;                /* generation << 32 | step */
+	CK_ULONG state, capacity, members, created, changed;
+	CK_AKM_ASR_POLICY policy;
+} nmm_asr;
+
+/* Every ASR of the station (*out malloc'd); failures reported under what. */
+int nmm_asr_list(nmm_station *s, const char *what, nmm_asr **out, size_t *count);
+/* The ASR named `name`: AKM_RC_OK, AKM_RC_NOT_FOUND or AKM_RC_TOKEN (reported). */
+int nmm_asr_find(nmm_station *s, const char *name, const char *what, nmm_asr *a);
+/* Its CKA_AKM_MEMBERS (length-prefixed AKM IDs in leaf order), malloc'd: 0 or -1. */
+int nmm_asr_members(nmm_station *s, const nmm_asr *a, uint8_t **members, size_t *len);
+/* The active nodes of "A,B,C", each named once, at least two (*nodes malloc'd). */
+int nmm_asr_resolve(nmm_station *s, const char *list, const char *what, nmm_node **nodes, size_t *count);
+/* The files: "<asr>.<member>.akma" and "<asr>.g<gen>.akmr". */
+void nmm_asr_package_name(const nmm_asr *a, const char *member, char *out, size_t cap);
+void nmm_asr_rekey_name(const nmm_asr *a, uint32_t gen, char *out, size_t cap);
+
+typedef struct nmm_asr_create_req {
+	const char *name;              /* checked by the caller (akm_fmt_name_ok) */
+	const nmm_node *nodes;         /* the members, active */
+	size_t count;
+	CK_AKM_ASR_POLICY policy;
+	const char *dir;               /* where the packages go (writable: checked first) */
+} nmm_asr_create_req;
+/* Creates the ASR in the module and writes every member's signed package
+ * into r->dir (each audited "asr-package"). */
+int nmm_asr_create(nmm_station *s, const nmm_asr_create_req *r, nmm_asr *a);
+/* One member's signed package into dir. */
+int nmm_asr_write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, const char *dir, const char *what);
+
+typedef struct nmm_asr_change {
+	uint32_t from_gen, gen;
+	bool has_rekey, has_package;
+	char rekey_file[128], package_file[160];
+	unsigned edges;                /* wrapped keys in the rekey message */
+	size_t bytes;                  /* its size */
+} nmm_asr_change;
+/* The current generation's signed rekey message into dir. */
+int nmm_asr_write_rekey(nmm_station *s, const nmm_asr *a, const char *dir, const char *what, nmm_asr_change *out);
+/* Check-in delivery: a signed package (malloc'd, into items[]) for every
+ * active ASR of list[0..count) that node n is a member of and does not
+ * hold at its current generation (held: what the node says it holds), at
+ * most max; each audited "asr-package" (via=checkin).  Failures are
+ * reported, and the ASRs that failed are left out. */
+size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
+                       const akm_proto_held *held, size_t nheld, uint8_t **items, size_t *lens, size_t max);
+
+/* CKV_AKM_ASR_ADD (n joins; its package is written, and the rekey message
+ * when the policy rekeys on joins), _REMOVE (n leaves; the rekey message),
+ * _REKEY (n NULL; the rekey message).  *a is read again after. */
+int nmm_asr_update(nmm_station *s, nmm_asr *a, CK_ULONG op, const nmm_node *n, const char *dir, const char *what,
+                   nmm_asr_change *out);
+
 /* ---- the activation service (act.c, docs/protocol.md) ---- */
 
 /* Lockouts and clone signals (akm-nmmd's options). */
@@ -344,6 +406,12 @@ typedef struct nmm_act_conn {
 	nmm_node n;                 /* the PR, after the proof */
 	uint8_t op;
 	uint8_t challenge[AKM_PROTO_CHALLENGE_LEN];
+	/* Check-in delivery: the signed packages waiting for the node (after
+	 * DONE, fetched part by part); malloc'd, freed by nmm_act_conn_end. */
+	uint8_t *items[AKM_PROTO_ITEMS_MAX];
+	size_t item_len[AKM_PROTO_ITEMS_MAX];
+	size_t nitems;
+	bool delivering;
 } nmm_act_conn;
 
 /* What to do after a frame: send `out` and wait for the next frame, send

@@ -1299,7 +1299,9 @@ START_TEST(events)
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, out, sizeof out, &len), AKM_FMT_BAD_FIELD);
 	r.nevents = 0;
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_DONE, &r, out, sizeof out, &len), AKM_FMT_BAD_FIELD);
-	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_VERIFY, PV_report_payload, 33, &r), AKM_FMT_TRAILING);
+	/* One byte more is a check-in's held list, of count 0 here (refused). */
+	ck_assert_int_eq(PV_report_payload[32], 0);
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_VERIFY, PV_report_payload, 33, &r), AKM_FMT_BAD_FIELD);
 	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_DONE, PV_proof, 32, &r), AKM_FMT_BAD_FIELD);
 	ck_assert_int_eq(akm_proto_node_rec_parse(0x03, PV_proof, 32, &r), AKM_FMT_BAD_FIELD);
 	ck_assert_int_eq(akm_proto_node_rec_parse(0x00, PV_proof, 32, &r), AKM_FMT_BAD_FIELD);
@@ -1371,6 +1373,85 @@ START_TEST(every_truncation)
 }
 END_TEST
 
+
+/* Check-in delivery: the held list of a VERIFY (optional: a VERIFY
+ * without it is the proof alone, as before), FETCH and ITEM. */
+START_TEST(checkin_delivery_records)
+{
+	akm_proto_node_rec r = {0}, back;
+	uint8_t buf[AKM_PROTO_BODY_MAX];
+	size_t len;
+	memset(r.proof, 0x11, 32);
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, 32);
+	r.nheld = 2;
+	memcpy(r.held[0].asr_id, "asr-one", 7);
+	r.held[0].asr_id_len = 7;
+	r.held[0].gen = 3;
+	memset(r.held[1].asr_id, 0xab, 32);
+	r.held[1].asr_id_len = 32;
+	r.held[1].gen = 0xfffffffe;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, 32 + 1 + (1 + 7 + 4) + (1 + 32 + 4));
+	ck_assert_uint_eq(buf[32], 2);
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, len, &back), AKM_FMT_OK);
+	ck_assert_uint_eq(back.nheld, 2);
+	ck_assert_uint_eq(back.held[1].gen, 0xfffffffe);
+	ck_assert_mem_eq(back.held[0].asr_id, "asr-one", 7);
+	for (size_t n = 33; n < len; n++)
+		ck_assert_int_ne(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, n, &back), AKM_FMT_OK);
+	/* A count of 0 or 17, an empty ID; a held list on a REPORT. */
+	buf[32] = 0;
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, 33, &back), AKM_FMT_BAD_FIELD);
+	buf[32] = 17;
+	ck_assert_int_ne(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, len, &back), AKM_FMT_OK);
+	r.held[0].asr_id_len = 0;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	r.held[0].asr_id_len = 7;
+	r.nheld = 17;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	r.nheld = 1;
+	r.nevents = 1;
+	r.events[0].kind = AKM_EVENT_OTHER;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+
+	akm_proto_part f, it;
+	ck_assert_int_eq(akm_proto_fetch_encode(3, 1, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(akm_proto_fetch_parse(buf, 2, &f), AKM_FMT_OK);
+	ck_assert_uint_eq(f.item, 3);
+	ck_assert_uint_eq(f.part, 1);
+	ck_assert_int_eq(akm_proto_fetch_parse(buf, 1, &f), AKM_FMT_TRUNCATED);
+	ck_assert_int_eq(akm_proto_fetch_parse(buf, 3, &f), AKM_FMT_TRAILING);
+
+	ck_assert_uint_eq(akm_proto_item_parts(1), 1);
+	ck_assert_uint_eq(akm_proto_item_parts(AKM_PROTO_ITEM_PART), 1);
+	ck_assert_uint_eq(akm_proto_item_parts(AKM_PROTO_ITEM_PART + 1), 2);
+	ck_assert_uint_eq(akm_proto_item_parts(AKM_PROTO_ITEM_MAX), 5);
+	uint8_t data[AKM_PROTO_ITEM_PART + 1];
+	memset(data, 0x5c, sizeof data);
+	it = (akm_proto_part){.item = 1, .part = 1, .parts = 2, .data = data, .len = AKM_PROTO_ITEM_PART};
+	ck_assert_int_eq(akm_proto_item_encode(&it, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, 3 + AKM_PROTO_ITEM_PART);
+	ck_assert_int_eq(akm_proto_item_parse(buf, len, &f), AKM_FMT_OK);
+	ck_assert(f.item == 1 && f.part == 1 && f.parts == 2 && f.len == AKM_PROTO_ITEM_PART && f.data == buf + 3);
+	ck_assert_int_eq(akm_proto_item_parse(buf, 3, &f), AKM_FMT_TRUNCATED);
+	ck_assert_int_eq(akm_proto_item_parse(buf, 2, &f), AKM_FMT_TRUNCATED);
+	/* Too much data, a part past the parts, 0 or 6 parts. */
+	it.len = AKM_PROTO_ITEM_PART + 1;
+	ck_assert_int_eq(akm_proto_item_encode(&it, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	it.len = 10;
+	it.part = 2;
+	ck_assert_int_eq(akm_proto_item_encode(&it, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	for (int parts = 0; parts <= 6; parts += 6) {
+		uint8_t bad[13] = {0, 0, (uint8_t)parts};
+		ck_assert_int_eq(akm_proto_item_parse(bad, sizeof bad, &f), AKM_FMT_BAD_FIELD);
+	}
+	uint8_t big[4 + AKM_PROTO_ITEM_PART] = {0, 0, 1};
+	ck_assert_int_ne(akm_proto_item_parse(big, sizeof big, &f), AKM_FMT_OK);
+}
+END_TEST
+
 START_TEST(names)
 {
 	ck_assert_str_eq(akm_proto_op_name(AKM_OP_ACTIVATE), "activate");
@@ -1413,6 +1494,7 @@ int main(void)
 	tcase_add_test(tc, record_sizes);
 	tcase_add_test(tc, events);
 	tcase_add_test(tc, every_truncation);
+	tcase_add_test(tc, checkin_delivery_records);
 	tcase_add_test(tc, names);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -1,0 +1,408 @@
+/*
+ * Operational ASRs at the station (station.h, docs/asr.md): create one
+ * among provisioned nodes, add and remove members, rekey, and write what
+ * the members need — one signed enrollment package per member, one signed
+ * rekey message per new generation — into a folder (a USB drive).  The key
+ * tree lives in the module; everything here is CKM_AKM_ASR_* calls, the
+ * station's signature, and files.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "station/station.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "lib/fmt-asr.h"
+#include "lib/hex.h"
+#include "shared/bytes.h"
+#include "shared/files.h"
+#include "shared/progress.h"
+
+static const CK_ULONG operational = CKV_AKM_KIND_OPERATIONAL;
+static const CK_ULONG purpose_enc = CKV_AKM_PURPOSE_ENCRYPT;
+
+/* Reads an ASR's attributes from its key. */
+static int asr_read(nmm_station *s, CK_OBJECT_HANDLE key, nmm_asr *a)
+{
+	memset(a, 0, sizeof *a);
+	a->key = key;
+	char label[AKM_ASR_LABEL_MAX + 8] = {0};
+	CK_ATTRIBUTE t[] = {
+		{CKA_LABEL, label, sizeof label - 1},
+		{CKA_AKM_RELATIONSHIP_ID, a->id, sizeof a->id},
+		{CKA_AKM_EPOCH, &a->epoch, sizeof a->epoch},
+		{CKA_AKM_STATE, &a->state, sizeof a->state},
+		{CKA_AKM_ASR_CAPACITY, &a->capacity, sizeof a->capacity},
+		{CKA_AKM_ASR_MEMBER_COUNT, &a->members, sizeof a->members},
+		{CKA_AKM_ASR_POLICY, &a->policy, sizeof a->policy},
+		{CKA_AKM_CREATED, &a->created, sizeof a->created},
+		{CKA_AKM_CHANGED, &a->changed, sizeof a->changed},
+	};
+	CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, key, t, sizeof t / sizeof t[0]);
+	if (rv != CKR_OK)
+		return akm_p11_fail(&s->p, "C_GetAttributeValue", rv, "ASR key");
+	a->id_len = t[1].ulValueLen;
+	size_t n = t[0].ulValueLen;
+	/* The module names an ASR's key after the ASR ("NAME", or "NAME/enc"). */
+	if (n >= 4 && memcmp(label + n - 4, "/enc", 4) == 0)
+		n -= 4;
+	if (n > AKM_ASR_LABEL_MAX)
+		n = AKM_ASR_LABEL_MAX;
+	memcpy(a->name, label, n);
+	a->name[n] = '\0';
+	return 0;
+}
+
+/* Every ASR key of the token (operational, with a key tree). */
+static int asr_keys(nmm_station *s, CK_OBJECT_HANDLE **keys, size_t *n)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls},
+		{CKA_AKM_KIND, (void *)&operational, sizeof operational},
+		{CKA_AKM_KEY_PURPOSE, (void *)&purpose_enc, sizeof purpose_enc},
+	};
+	return akm_p11_find_all(&s->p, t, sizeof t / sizeof t[0], keys, n);
+}
+
+int nmm_asr_list(nmm_station *s, const char *what, nmm_asr **out, size_t *count)
+{
+	CK_OBJECT_HANDLE *keys = NULL;
+	size_t n = 0, k = 0;
+	*out = NULL;
+	*count = 0;
+	if (asr_keys(s, &keys, &n) != 0)
+		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+	nmm_asr *list = calloc(n ? n : 1, sizeof *list);
+	if (list == NULL) {
+		free(keys);
+		return akm_report(AKM_RC_FILES, what, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		CK_ULONG cap = 0;
+		/* An operational relationship without a key tree (akm-mkrel's) is
+		 * not an ASR these commands manage. */
+		if (akm_p11_get_ulong(&s->p, keys[i], CKA_AKM_ASR_CAPACITY, &cap) != 0)
+			continue;
+		if (asr_read(s, keys[i], &list[k]) != 0) {
+			free(keys);
+			free(list);
+			return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+		}
+		k++;
+	}
+	free(keys);
+	*out = list;
+	*count = k;
+	return AKM_RC_OK;
+}
+
+int nmm_asr_find(nmm_station *s, const char *name, const char *what, nmm_asr *a)
+{
+	nmm_asr *list;
+	size_t n;
+	int rc = nmm_asr_list(s, what, &list, &n);
+	if (rc != AKM_RC_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].name, name) == 0) {
+			*a = list[i];
+			free(list);
+			return AKM_RC_OK;
+		}
+	free(list);
+	return akm_report(AKM_RC_NOT_FOUND, what, "no ASR named \"%s\" (akm-nmm asr list shows them)", name);
+}
+
+int nmm_asr_members(nmm_station *s, const nmm_asr *a, uint8_t **members, size_t *len)
+{
+	return akm_p11_get_bytes(&s->p, a->key, CKA_AKM_MEMBERS, members, len);
+}
+
+/* ---- files ---- */
+
+/* Signs the signed part buf[0..len) with the station key, appends the
+ * signature, and writes the whole to dir/name.  0, or a code (reported). */
+static int sign_and_write(nmm_station *s, const char *what, uint8_t *buf, size_t len, const char *dir,
+                          const char *name)
+{
+	uint8_t digest[32];
+	crypto_hash_sha256(digest, buf, len);
+	if (akm_p11_sign_digest(&s->p, s->priv, digest, buf + len) != 0)
+		return akm_report(AKM_RC_TOKEN, what, "signing %s: %s", name, s->p.err);
+	char err[512];
+	if (akm_write_atomic(dir, name, buf, len + AKM_FMT_SIG_LEN, 0644, err, sizeof err) != 0)
+		return akm_report(AKM_RC_FILES, what, "%s", err);
+	return AKM_RC_OK;
+}
+
+void nmm_asr_package_name(const nmm_asr *a, const char *member, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s.%s.akma", a->name, member);
+}
+
+void nmm_asr_rekey_name(const nmm_asr *a, uint32_t gen, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s.g%u.akmr", a->name, gen);
+}
+
+/* Member n's package of ASR a, signed: *buf (malloc'd, signature
+ * appended) and *len.  CKR_OK, CKR_AKM_OTHER_MEMBER, or another CK_RV
+ * (s->p.err says it). */
+static CK_RV signed_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, uint8_t **out, size_t *out_len)
+{
+	CK_AKM_ASR_MEMBER_PARAMS mp = {(CK_BYTE_PTR)n->node_id, n->node_id_len};
+	CK_MECHANISM m = {CKM_AKM_ASR_PACKAGE, &mp, sizeof mp};
+	size_t cap = akm_asr_package_max();
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL)
+		return CKR_HOST_MEMORY;
+	CK_ULONG len = cap - AKM_FMT_SIG_LEN;
+	CK_RV rv = s->p.f->C_WrapKey(s->p.session, &m, CK_INVALID_HANDLE, a->key, buf, &len);
+	if (rv == CKR_OK) {
+		uint8_t digest[32];
+		crypto_hash_sha256(digest, buf, len);
+		if (akm_p11_sign_digest(&s->p, s->priv, digest, buf + len) != 0)
+			rv = s->p.rv != CKR_OK ? s->p.rv : CKR_GENERAL_ERROR;
+	} else if (rv != CKR_AKM_OTHER_MEMBER) {
+		akm_p11_fail(&s->p, "C_WrapKey (CKM_AKM_ASR_PACKAGE)", rv, n->name);
+	}
+	if (rv != CKR_OK) {
+		free(buf);
+		return rv;
+	}
+	*out = buf;
+	*out_len = len + AKM_FMT_SIG_LEN;
+	return CKR_OK;
+}
+
+int nmm_asr_write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, const char *dir, const char *what)
+{
+	uint8_t *buf;
+	size_t len;
+	CK_RV rv = signed_package(s, a, n, &buf, &len);
+	if (rv == CKR_AKM_OTHER_MEMBER)
+		return akm_report(AKM_RC_REFUSED, what, "%s is not a member of %s", n->name, a->name);
+	if (rv == CKR_HOST_MEMORY)
+		return akm_report(AKM_RC_FILES, what, "out of memory");
+	if (rv != CKR_OK)
+		return akm_report(AKM_RC_TOKEN, what, "%s's package: %s", n->name, s->p.err);
+	char name[AKM_ASR_LABEL_MAX + AKM_FMT_NAME_MAX + 16];
+	nmm_asr_package_name(a, n->name, name, sizeof name);
+	char err[512];
+	int rc = AKM_RC_OK;
+	if (akm_write_atomic(dir, name, buf, len, 0644, err, sizeof err) != 0)
+		rc = akm_report(AKM_RC_FILES, what, "%s", err);
+	free(buf);
+	if (rc == AKM_RC_OK)
+		nmm_audit(s, "asr-package", a->id, a->id_len, CKR_OK, "member=%s gen=%lu file=%s", n->name,
+		          (unsigned long)(a->epoch >> 32), name);
+	return rc;
+}
+
+size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
+                       const akm_proto_held *held, size_t nheld, uint8_t **items, size_t *lens, size_t max)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < count && k < max; i++) {
+		const nmm_asr *a = &list[i];
+		/* The list may be a little old (the service keeps it a while):
+		 * its generation and state are read now. */
+		CK_ULONG epoch, state;
+		if (akm_p11_get_ulong(&s->p, a->key, CKA_AKM_EPOCH, &epoch) != 0 ||
+		    akm_p11_get_ulong(&s->p, a->key, CKA_AKM_STATE, &state) != 0)
+			continue; /* gone since */
+		uint32_t gen = (uint32_t)(epoch >> 32);
+		bool current = false;
+		for (size_t h = 0; h < nheld; h++)
+			current |= akm_bytes_equal(held[h].asr_id, held[h].asr_id_len, a->id, a->id_len) && held[h].gen >= gen;
+		if (current || state != CKV_AKM_STATE_ACTIVE)
+			continue;
+		CK_RV rv = signed_package(s, a, n, &items[k], &lens[k]);
+		if (rv == CKR_AKM_OTHER_MEMBER)
+			continue;
+		if (rv != CKR_OK) {
+			akm_report(0, n->name, "ASR %s's package for check-in: %s", a->name,
+			           rv == CKR_HOST_MEMORY ? "out of memory" : s->p.err);
+			continue;
+		}
+		nmm_audit(s, "asr-package", a->id, a->id_len, CKR_OK, "member=%s gen=%u via=checkin", n->name, gen);
+		k++;
+	}
+	return k;
+}
+
+int nmm_asr_write_rekey(nmm_station *s, const nmm_asr *a, const char *dir, const char *what, nmm_asr_change *out)
+{
+	CK_MECHANISM m = {CKM_AKM_ASR_REKEY_MESSAGE, NULL, 0};
+	size_t cap = akm_asr_rekey_max();
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL)
+		return akm_report(AKM_RC_FILES, what, "out of memory");
+	CK_ULONG len = cap - AKM_FMT_SIG_LEN;
+	CK_RV rv = s->p.f->C_WrapKey(s->p.session, &m, CK_INVALID_HANDLE, a->key, buf, &len);
+	if (rv != CKR_OK) {
+		free(buf);
+		akm_p11_fail(&s->p, "C_WrapKey (rekey message)", rv, NULL);
+		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+	}
+	akm_asr_rekey r;
+	size_t signed_len;
+	/* Parsed back (with a zero signature) for what the caller shows. */
+	memset(buf + len, 0, AKM_FMT_SIG_LEN);
+	if (akm_asr_rekey_parse(buf, len + AKM_FMT_SIG_LEN, &r, &signed_len) != AKM_FMT_OK || signed_len != len) {
+		free(buf);
+		return akm_report(AKM_RC_TOKEN, what, "the module's rekey message does not parse");
+	}
+	uint32_t gen = (uint32_t)(a->epoch >> 32);
+	nmm_asr_rekey_name(a, gen, out->rekey_file, sizeof out->rekey_file);
+	int rc = sign_and_write(s, what, buf, len, dir, out->rekey_file);
+	free(buf);
+	if (rc != AKM_RC_OK)
+		return rc;
+	out->edges = r.nedges;
+	out->bytes = len + AKM_FMT_SIG_LEN;
+	out->has_rekey = true;
+	nmm_audit(s, "asr-rekey-written", a->id, a->id_len, CKR_OK, "gen=%u edges=%u file=%s", gen, r.nedges,
+	          out->rekey_file);
+	return AKM_RC_OK;
+}
+
+/* ---- create ---- */
+
+/* The active nodes named in "A,B,C" (each once). */
+int nmm_asr_resolve(nmm_station *s, const char *list, const char *what, nmm_node **nodes, size_t *count)
+{
+	size_t cap = 1;
+	for (const char *p = list; *p; p++)
+		cap += *p == ',';
+	nmm_node *v = calloc(cap, sizeof *v);
+	char *copy = strdup(list);
+	if (v == NULL || copy == NULL) {
+		free(v);
+		free(copy);
+		return akm_report(AKM_RC_FILES, what, "out of memory");
+	}
+	size_t n = 0;
+	int rc = AKM_RC_OK;
+	char *save = NULL;
+	for (char *name = strtok_r(copy, ",", &save); name && rc == AKM_RC_OK; name = strtok_r(NULL, ",", &save)) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(v[i].name, name) == 0)
+				rc = akm_report(AKM_RC_USAGE, what, "node %s is named twice", name);
+		if (rc == AKM_RC_OK)
+			rc = nmm_node_find(s, name, &v[n]);
+		if (rc == AKM_RC_OK && v[n].state != CKV_AKM_STATE_ACTIVE)
+			rc = akm_report(AKM_RC_REFUSED, what, "node %s is %s, not active: only active nodes join an ASR",
+			                name, nmm_state_name(v[n].state));
+		n++;
+	}
+	free(copy);
+	if (rc == AKM_RC_OK && n < 2)
+		rc = akm_report(AKM_RC_USAGE, what, "an ASR needs at least two members (--members A,B,...)");
+	if (rc != AKM_RC_OK) {
+		free(v);
+		return rc;
+	}
+	*nodes = v;
+	*count = n;
+	return AKM_RC_OK;
+}
+
+int nmm_asr_create(nmm_station *s, const nmm_asr_create_req *r, nmm_asr *a)
+{
+	const char *what = "asr create";
+	nmm_asr *list;
+	size_t nlist;
+	int rc = nmm_asr_list(s, what, &list, &nlist);
+	if (rc != AKM_RC_OK)
+		return rc;
+	bool taken = false;
+	for (size_t i = 0; i < nlist; i++)
+		taken |= strcmp(list[i].name, r->name) == 0;
+	free(list);
+	if (taken)
+		return akm_report(AKM_RC_REFUSED, what, "an ASR named \"%s\" exists already", r->name);
+
+	CK_BYTE_PTR *ids = calloc(r->count, sizeof *ids);
+	CK_ULONG *lens = calloc(r->count, sizeof *lens);
+	if (ids == NULL || lens == NULL) {
+		free(ids);
+		free(lens);
+		return akm_report(AKM_RC_FILES, what, "out of memory");
+	}
+	for (size_t i = 0; i < r->count; i++) {
+		ids[i] = (CK_BYTE_PTR)r->nodes[i].node_id;
+		lens[i] = r->nodes[i].node_id_len;
+	}
+	CK_AKM_ASR_GEN_PARAMS gp = {r->policy, r->count, ids, lens};
+	CK_MECHANISM m = {CKM_AKM_ASR_GEN, &gp, sizeof gp};
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls},
+		{CKA_AKM_KIND, (void *)&operational, sizeof operational},
+		{CKA_LABEL, (void *)r->name, strlen(r->name)},
+		{CKA_AKM_STATION_ID, s->id, s->id_len},
+		{CKA_TOKEN, &yes, sizeof yes},
+	};
+	CK_OBJECT_HANDLE key;
+	CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &m, t, sizeof t / sizeof t[0], &key);
+	free(ids);
+	free(lens);
+	if (rv != CKR_OK) {
+		akm_p11_fail(&s->p, "C_GenerateKey (CKM_AKM_ASR_GEN)", rv, NULL);
+		return akm_report(rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID ? AKM_RC_REFUSED
+		                                                                                        : AKM_RC_TOKEN,
+		                  what, "the module refused the ASR: %s", s->p.err);
+	}
+	if (asr_read(s, key, a) != 0)
+		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+	akm_progress bar;
+	akm_progress_start(&bar, "packages", r->count);
+	for (size_t i = 0; i < r->count; i++) {
+		if ((rc = nmm_asr_write_package(s, a, &r->nodes[i], r->dir, what)) != AKM_RC_OK)
+			break;
+		akm_progress_update(&bar, i + 1);
+	}
+	akm_progress_end(&bar);
+	return rc;
+}
+
+/* ---- changes ---- */
+
+int nmm_asr_update(nmm_station *s, nmm_asr *a, CK_ULONG op, const nmm_node *n, const char *dir, const char *what,
+                   nmm_asr_change *out)
+{
+	memset(out, 0, sizeof *out);
+	out->from_gen = (uint32_t)(a->epoch >> 32);
+	CK_AKM_ASR_UPDATE_PARAMS up = {op, n ? (CK_BYTE_PTR)n->node_id : NULL, n ? n->node_id_len : 0};
+	CK_MECHANISM m = {CKM_AKM_ASR_UPDATE, &up, sizeof up};
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = s->p.f->C_DeriveKey(s->p.session, &m, a->key, NULL, 0, &h);
+	if (rv != CKR_OK) {
+		akm_p11_fail(&s->p, "C_DeriveKey (CKM_AKM_ASR_UPDATE)", rv, NULL);
+		if (rv == CKR_AKM_OTHER_MEMBER)
+			return akm_report(AKM_RC_REFUSED, what, "%s is not a member of %s", n ? n->name : "?", a->name);
+		return akm_report(rv == CKR_MECHANISM_PARAM_INVALID || rv == CKR_KEY_FUNCTION_NOT_PERMITTED
+		                          ? AKM_RC_REFUSED : AKM_RC_TOKEN,
+		                  what, "the module refused the change: %s", s->p.err);
+	}
+	if (asr_read(s, h, a) != 0)
+		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+	out->gen = (uint32_t)(a->epoch >> 32);
+	int rc = AKM_RC_OK;
+	if (out->gen != out->from_gen)
+		rc = nmm_asr_write_rekey(s, a, dir, what, out);
+	if (rc == AKM_RC_OK && op == CKV_AKM_ASR_ADD) {
+		rc = nmm_asr_write_package(s, a, n, dir, what);
+		if (rc == AKM_RC_OK) {
+			nmm_asr_package_name(a, n->name, out->package_file, sizeof out->package_file);
+			out->has_package = true;
+		}
+	}
+	return rc;
+}
