@@ -285,6 +285,12 @@ START_TEST(five_nodes_remove_add_steps)
 	all_talk(with_f, 5, "g3");
 	EXPECT_RC(nmm(&out, "asr", "show", "asr1", NULL), 0, out, "asr show");
 	ck_assert_msg(strstr(out, "generation 3") && strstr(out, "node-F") && !strstr(out, "node-D"), "%s", out);
+	/* Every member's delivery is written up to generation 3: A, B, C, E
+	 * by the creation's packages and the rekey messages, F by its own. */
+	int current = 0;
+	for (const char *p = out; (p = strstr(p, " current ")) != NULL; p++)
+		current++;
+	ck_assert_msg(current == 5 && strstr(out, "behind") == NULL, "%s", out);
 	free(out);
 
 	/* Steps: A moves on by itself; the others follow from its messages. */
