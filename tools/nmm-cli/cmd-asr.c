@@ -281,7 +281,17 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 		const uint8_t *id = m + i + 1;
 		size_t len = m[i];
 		snprintf(names[k], sizeof names[k], "?");
-		akm_hex_encode(id, len, ids[k]);
+		/* As the module's records name a member: its ID as text when
+		 * every byte is printable, else in hex. */
+		bool printable = len > 0;
+		for (size_t b = 0; b < len; b++)
+			printable = printable && id[b] > 0x20 && id[b] < 0x7f;
+		if (printable) {
+			memcpy(ids[k], id, len);
+			ids[k][len] = '\0';
+		} else {
+			akm_hex_encode(id, len, ids[k]);
+		}
 		for (size_t j = 0; j < nnodes; j++)
 			if (nodes[j].node_id_len == len && memcmp(nodes[j].node_id, id, len) == 0)
 				snprintf(names[k], sizeof names[k], "%s", nodes[j].name);
