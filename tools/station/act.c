@@ -105,7 +105,7 @@ struct nmm_act {
 	bool have_asrs;
 };
 
-#define ASRS_TTL_MS 2000
+#define ASRS_TTL_MS 250
 
 #define EPH_USES 256
 
