@@ -476,6 +476,15 @@ START_TEST(delivered_at_checkin)
 	EXPECT_RC(nmm(&out, "audit", NULL), 0, out, "audit");
 	ck_assert_msg(strstr(out, "via=checkin") != NULL, "no check-in delivery in the trail:\n%s", out);
 	free(out);
+	/* An ASR made while the service runs reaches its members at their
+	 * very next check-in (the service follows the trail's asr-create). */
+	EXPECT_RC(nmm(&out, "asr", "create", "asr2", "--members", "node-A,node-B", "--out", usb, NULL), 0, out,
+	          "asr create asr2");
+	free(out);
+	out = checkin(1, sv.addr, 0);
+	expect_json(out, "pending", "1");
+	expect_json(out, "asr_enrolled", "1");
+	free(out);
 	act_service_stop(&sv, SIGTERM);
 }
 END_TEST
