@@ -20,9 +20,10 @@ step 1, two ratchet steps, and member 2's state record after opening it.
                                  1 when not, 77 (skipped) without
                                  `cryptography` (43 or later: RFC 6979)
 """
-import hashlib
-import struct
 import sys
+
+import vectorlib
+from vectorlib import H, lv8, u8, u16, u32, u64
 
 SKIP = 77
 try:
@@ -46,14 +47,6 @@ DOC_SECTION = "### 3.6 Test vectors"
 
 # ---- notation (docs/asr.md §3) ---------------------------------------------
 
-def u8(v): return bytes([v])
-def u16(v): return struct.pack(">H", v)
-def u32(v): return struct.pack(">I", v)
-def u64(v): return struct.pack(">Q", v)
-def lv8(b):
-    assert len(b) < 256
-    return u8(len(b)) + b
-def H(*parts): return hashlib.sha256(b"".join(parts)).digest()
 
 
 MAGIC = b"AKMA"
@@ -226,12 +219,7 @@ def key_inputs(i):
 
 
 def wrap(name, b, width=64):
-    h = b.hex()
-    lines = [h[k:k + width] for k in range(0, len(h), width)] or [""]
-    pad = " " * 17
-    out = ["%-16s %s" % (name, lines[0])]
-    out += [pad + line for line in lines[1:]]
-    return out
+    return vectorlib.wrap(name, b, width, 16)
 
 
 def scalar_lines(i):
@@ -294,11 +282,7 @@ def markdown():
 
 
 def c_array(name, b):
-    lines = ["static const uint8_t AV_%s[%d] = {" % (name, len(b))]
-    for k in range(0, len(b), 12):
-        lines.append("\t" + " ".join("0x%02x," % c for c in b[k:k + 12]))
-    lines.append("};")
-    return lines
+    return vectorlib.c_array("AV", name, b)
 
 
 def c_header():
@@ -333,49 +317,10 @@ def c_header():
     return "\n".join(out) + "\n"
 
 
-def doc_section(text):
-    """§3.6 in the page: from its heading to the next section or the end."""
-    start_ = text.index(DOC_SECTION + "\n")
-    end = text.find("\n## ", start_ + len(DOC_SECTION))
-    return text[start_:] if end < 0 else text[start_:end + 1]
-
-
 def main(argv):
     self_test()
-    if len(argv) == 1:
-        sys.stdout.write(plain_text())
-    elif argv[1:] == ["--markdown"]:
-        sys.stdout.write(markdown())
-    elif argv[1:] == ["--c-header"]:
-        sys.stdout.write(c_header())
-    elif len(argv) == 3 and argv[1] in ("--write", "--check"):
-        root = argv[2]
-        with open(root + "/" + DOC_PATH, encoding="utf-8") as f:
-            doc = f.read()
-        try:
-            with open(root + "/" + HEADER_PATH, encoding="utf-8") as f:
-                header = f.read()
-        except FileNotFoundError:
-            header = None
-        if argv[1] == "--write":
-            with open(root + "/" + DOC_PATH, "w", encoding="utf-8") as f:
-                f.write(doc.replace(doc_section(doc), markdown()))
-            with open(root + "/" + HEADER_PATH, "w", encoding="utf-8") as f:
-                f.write(c_header())
-            return 0
-        bad = []
-        if doc_section(doc) != markdown():
-            bad.append(DOC_PATH + " section 3.6")
-        if header != c_header():
-            bad.append(HEADER_PATH)
-        if bad:
-            print("asr_vectors.py: not the script's output: %s (rerun with --write)" % ", ".join(bad))
-            return 1
-        print("asr_vectors.py: %s section 3.6 and %s are the script's output" % (DOC_PATH, HEADER_PATH))
-    else:
-        sys.stderr.write(__doc__)
-        return 2
-    return 0
+    return vectorlib.main(argv, "asr_vectors.py", DOC_PATH, HEADER_PATH, DOC_SECTION, "section 3.6", plain_text, markdown,
+                          c_header, __doc__)
 
 
 if __name__ == "__main__":

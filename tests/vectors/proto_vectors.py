@@ -18,6 +18,9 @@ import hmac
 import struct
 import sys
 
+import vectorlib
+from vectorlib import H, lv8, u8, u16, u32, u64
+
 SKIP = 77
 try:
     from cryptography.hazmat.primitives import serialization
@@ -36,14 +39,6 @@ DOC_SECTION = "## 8. Test vectors"
 
 # ---- primitives (docs/protocol.md §3, "Notation") ---------------------------
 
-def u8(v): return bytes([v])
-def u16(v): return struct.pack(">H", v)
-def u32(v): return struct.pack(">I", v)
-def be64(v): return struct.pack(">Q", v)
-def lv8(b):
-    assert len(b) < 256
-    return u8(len(b)) + b
-def H(*parts): return hashlib.sha256(b"".join(parts)).digest()
 def HMAC(k, *parts): return hmac.new(k, b"".join(parts), hashlib.sha256).digest()
 
 
@@ -160,7 +155,7 @@ def compute():
     v["Z"] = z
     v["TH_2"] = th2 = H(msg1, i["n_r"], v["G_Y"])
     v["PRK_2e"] = prk2e = HMAC(th2, z)
-    v["cookie"] = cookie = i["n_c"] + AEAD(i["k_cookie"], i["n_c"], be64(i["t_issue"]) + prk2e + th2,
+    v["cookie"] = cookie = i["n_c"] + AEAD(i["k_cookie"], i["n_c"], u64(i["t_issue"]) + prk2e + th2,
                                            b"AKM-ACT-1 cookie")
     assert len(cookie) == 112
     v["msg2"] = frame(CHALLENGE, i["n_r"] + v["G_Y"] + cookie)
@@ -182,15 +177,15 @@ def compute():
     v["K_n2s"] = k_n2s = Expand(prk3, b"n2s", th4)
     v["K_s2n"] = k_s2n = Expand(prk3, b"s2n", th4)
 
-    # Records: body = AEAD(K_dir, 0^16 || be64(i), type || payload, header)
+    # Records: body = AEAD(K_dir, 0^16 || u64(i), type || payload, header)
     def record(key, counter, rtype, payload):
         hdr = b"AK" + u8(1) + u8(RECORD) + u16(1 + len(payload) + 16)
-        return hdr + AEAD(key, bytes(16) + be64(counter), u8(rtype) + payload, hdr)
+        return hdr + AEAD(key, bytes(16) + u64(counter), u8(rtype) + payload, hdr)
 
     v["proof"] = proof = HMAC(i["k_pr_mac"], b"AKM-VERIFY-1", lv8(i["node_id"]), lv8(i["pr_id"]), ch)
     v["verify_payload"] = proof
     v["rec_n2s_0"] = record(k_n2s, 0, REC_VERIFY, proof)
-    events = b"".join(u16(kind) + u32(count) + be64(t) + lv8(detail)
+    events = b"".join(u16(kind) + u32(count) + u64(t) + lv8(detail)
                       for kind, count, t, detail in i["events"])
     v["report_payload"] = report = proof + u16(len(i["events"])) + events
     v["rec_n2s_1"] = record(k_n2s, 1, REC_REPORT, report)
@@ -232,12 +227,7 @@ DESCRIPTIONS = {
 
 
 def wrap(name, b, width=64):
-    h = b.hex()
-    lines = [h[k:k + width] for k in range(0, len(h), width)] or [""]
-    pad = " " * 15
-    out = ["%-14s %s" % (name, lines[0])]
-    out += [pad + line for line in lines[1:]]
-    return out
+    return vectorlib.wrap(name, b, width, 14)
 
 
 def scalar_lines(i):
@@ -291,11 +281,7 @@ def markdown():
 
 
 def c_array(name, b):
-    lines = ["static const uint8_t PV_%s[%d] = {" % (name, len(b))]
-    for k in range(0, len(b), 12):
-        lines.append("\t" + " ".join("0x%02x," % c for c in b[k:k + 12]))
-    lines.append("};")
-    return lines
+    return vectorlib.c_array("PV", name, b)
 
 
 def c_header():
@@ -328,50 +314,10 @@ def c_header():
     return "\n".join(out) + "\n"
 
 
-def doc_section(text):
-    """The text of section 8 in the page: from its heading to the next
-    section or the end."""
-    start = text.index(DOC_SECTION + "\n")
-    end = text.find("\n## ", start + len(DOC_SECTION))
-    return text[start:] if end < 0 else text[start:end + 1]
-
-
 def main(argv):
     self_test()
-    if len(argv) == 1:
-        sys.stdout.write(plain_text())
-    elif argv[1:] == ["--markdown"]:
-        sys.stdout.write(markdown())
-    elif argv[1:] == ["--c-header"]:
-        sys.stdout.write(c_header())
-    elif len(argv) == 3 and argv[1] in ("--write", "--check"):
-        root = argv[2]
-        with open(root + "/" + DOC_PATH, encoding="utf-8") as f:
-            doc = f.read()
-        try:
-            with open(root + "/" + HEADER_PATH, encoding="utf-8") as f:
-                header = f.read()
-        except FileNotFoundError:
-            header = None
-        if argv[1] == "--write":
-            with open(root + "/" + DOC_PATH, "w", encoding="utf-8") as f:
-                f.write(doc.replace(doc_section(doc), markdown()))
-            with open(root + "/" + HEADER_PATH, "w", encoding="utf-8") as f:
-                f.write(c_header())
-            return 0
-        bad = []
-        if doc_section(doc) != markdown():
-            bad.append(DOC_PATH + " section 8")
-        if header != c_header():
-            bad.append(HEADER_PATH)
-        if bad:
-            print("proto_vectors.py: not the script's output: %s (rerun with --write)" % ", ".join(bad))
-            return 1
-        print("proto_vectors.py: %s section 8 and %s are the script's output" % (DOC_PATH, HEADER_PATH))
-    else:
-        sys.stderr.write(__doc__)
-        return 2
-    return 0
+    return vectorlib.main(argv, "proto_vectors.py", DOC_PATH, HEADER_PATH, DOC_SECTION, "section 8", plain_text, markdown,
+                          c_header, __doc__)
 
 
 if __name__ == "__main__":

@@ -203,6 +203,24 @@ static bool station_job(void *out, const void *arg)
 	return true;
 }
 
+/* A session AES-256 key in SoftHSM2 for wrapping (extractable, so that
+ * it can also be wrapped) or for AES-GCM. */
+static bool aes_key(akm_p11 *p, bool wrapping, CK_OBJECT_HANDLE *h)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE aes = CKK_AES;
+	CK_ULONG vlen = 32;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE, w = wrapping ? CK_TRUE : CK_FALSE, c = wrapping ? CK_FALSE : CK_TRUE;
+	CK_ATTRIBUTE kt[] = {
+		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_VALUE_LEN, &vlen, sizeof vlen},
+		{CKA_TOKEN, &no, 1}, {CKA_WRAP, &w, 1}, {CKA_UNWRAP, &w, 1}, {CKA_EXTRACTABLE, &w, 1},
+		{CKA_ENCRYPT, &c, 1}, {CKA_DECRYPT, &c, 1}, {CKA_SENSITIVE, &yes, 1},
+	};
+	CK_MECHANISM kg = {CKM_AES_KEY_GEN, NULL, 0};
+	CALL(p, "C_GenerateKey", p->f->C_GenerateKey(p->session, &kg, kt, sizeof kt / sizeof kt[0], h));
+	return true;
+}
+
 /* Per-member rewrap on SoftHSM2 directly: n-1 x (unwrap the PR key from
  * its blob under the KEK, wrap the new group key under it, destroy it). */
 typedef struct rewrap_result {
@@ -219,19 +237,11 @@ static bool rewrap_job(void *out, const void *arg)
 		return fail(&p, "SoftHSM2");
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE aes = CKK_AES;
-	CK_ULONG vlen = 32;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ATTRIBUTE kt[] = {
-		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_VALUE_LEN, &vlen, sizeof vlen},
-		{CKA_TOKEN, &no, 1}, {CKA_WRAP, &yes, 1}, {CKA_UNWRAP, &yes, 1}, {CKA_EXTRACTABLE, &yes, 1},
-		{CKA_SENSITIVE, &yes, 1},
-	};
-	CK_MECHANISM kg = {CKM_AES_KEY_GEN, NULL, 0};
 	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
 	CK_OBJECT_HANDLE kek, pr, group;
-	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 8, &kek));
-	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 8, &pr));
-	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 8, &group));
+	if (!aes_key(&p, true, &kek) || !aes_key(&p, true, &pr) || !aes_key(&p, true, &group))
+		return false;
 	uint8_t blob[64], wrapped[64];
 	CK_ULONG blen = sizeof blob;
 	CALL(&p, "C_WrapKey", p.f->C_WrapKey(p.session, &kwp, kek, pr, blob, &blen));
@@ -366,17 +376,9 @@ static bool raw_job(void *out, const void *arg)
 	akm_p11 p;
 	if (akm_p11_open(&p, o->softhsm, AB_LABEL) != 0 || akm_p11_login(&p, AB_PIN, strlen(AB_PIN)) != 0)
 		return fail(&p, "SoftHSM2");
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE aes = CKK_AES;
-	CK_ULONG vlen = 32;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_ATTRIBUTE kt[] = {
-		{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &aes, sizeof aes}, {CKA_VALUE_LEN, &vlen, sizeof vlen},
-		{CKA_TOKEN, &no, 1}, {CKA_ENCRYPT, &yes, 1}, {CKA_DECRYPT, &yes, 1}, {CKA_SENSITIVE, &yes, 1},
-	};
-	CK_MECHANISM kg = {CKM_AES_KEY_GEN, NULL, 0};
 	CK_OBJECT_HANDLE key;
-	CALL(&p, "C_GenerateKey", p.f->C_GenerateKey(p.session, &kg, kt, 7, &key));
+	if (!aes_key(&p, false, &key))
+		return false;
 	uint8_t iv[12] = {0}, aad[64] = {0};
 	size_t aad_len = akm_asr_message_header_len(16);
 	uint8_t *plain = calloc(1, o->bytes), *ct = malloc(o->bytes + 16), *back = malloc(o->bytes + 16);

@@ -52,13 +52,7 @@ static int asr_read(akm_p11 *node, CK_OBJECT_HANDLE key, akm_node_asr *a)
 	if (rv != CKR_OK)
 		return akm_p11_fail(node, "C_GetAttributeValue", rv, "the ASR's key");
 	a->id_len = t[1].ulValueLen;
-	size_t n = t[0].ulValueLen;
-	if (n >= 4 && memcmp(label + n - 4, "/enc", 4) == 0)
-		n -= 4;
-	if (n > AKM_ASR_LABEL_MAX)
-		n = AKM_ASR_LABEL_MAX;
-	memcpy(a->name, label, n);
-	a->name[n] = '\0';
+	akm_p11_key_name(label, t[0].ulValueLen, a->name, sizeof a->name);
 	return 0;
 }
 
@@ -239,29 +233,37 @@ int akm_node_rekey(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr *
 	return AKM_RC_OK;
 }
 
-int akm_node_seal(akm_p11 *node, const akm_node_asr *a, const uint8_t *in, size_t len, uint8_t **out,
-                  size_t *out_len, char *err, size_t errlen)
+/* A single-part C_Encrypt (CKM_AKM_ASR_SEAL) or C_Decrypt (_OPEN) with the
+ * ASR's key into a malloc'd buffer of cap bytes. */
+static int one_shot(akm_p11 *node, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE key, const uint8_t *in, size_t len,
+                    size_t cap, uint8_t **out, size_t *out_len, const char *what, char *err, size_t errlen)
 {
-	CK_ULONG cap = (CK_ULONG)(akm_asr_message_header_len(a->id_len) + len + AKM_ASR_TAG_LEN);
-	uint8_t *buf = malloc(cap);
+	uint8_t *buf = malloc(cap ? cap : 1);
 	if (buf == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return AKM_RC_FILES;
 	}
-	CK_MECHANISM m = {CKM_AKM_ASR_SEAL, NULL, 0};
-	CK_RV rv = node->f->C_EncryptInit(node->session, &m, a->key);
+	CK_MECHANISM m = {mech, NULL, 0};
+	bool seal = mech == CKM_AKM_ASR_SEAL;
+	CK_RV rv = seal ? node->f->C_EncryptInit(node->session, &m, key) : node->f->C_DecryptInit(node->session, &m, key);
+	CK_ULONG n = (CK_ULONG)cap;
+	if (rv == CKR_OK)
+		rv = seal ? node->f->C_Encrypt(node->session, (CK_BYTE_PTR)in, len, buf, &n)
+		          : node->f->C_Decrypt(node->session, (CK_BYTE_PTR)in, len, buf, &n);
 	if (rv != CKR_OK) {
 		free(buf);
-		return refusal(rv, "sealing", err, errlen);
-	}
-	rv = node->f->C_Encrypt(node->session, (CK_BYTE_PTR)in, len, buf, &cap);
-	if (rv != CKR_OK) {
-		free(buf);
-		return refusal(rv, "sealing", err, errlen);
+		return refusal(rv, seal ? what : "refused", err, errlen);
 	}
 	*out = buf;
-	*out_len = cap;
+	*out_len = n;
 	return AKM_RC_OK;
+}
+
+int akm_node_seal(akm_p11 *node, const akm_node_asr *a, const uint8_t *in, size_t len, uint8_t **out,
+                  size_t *out_len, char *err, size_t errlen)
+{
+	return one_shot(node, CKM_AKM_ASR_SEAL, a->key, in, len, akm_asr_message_header_len(a->id_len) + len + AKM_ASR_TAG_LEN,
+	                out, out_len, "sealing", err, errlen);
 }
 
 int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message *hdr, akm_node_asr *a,
@@ -281,25 +283,11 @@ int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message
 		snprintf(err, errlen, "this node is not a member of the message's ASR (CKR_AKM_UNKNOWN_ASR)");
 		return AKM_RC_NOT_FOUND;
 	}
-	CK_ULONG cap = (CK_ULONG)(hdr->ct_len - AKM_ASR_TAG_LEN); /* the parser checked ct_len >= 16 */
-	uint8_t *buf = malloc(cap ? cap : 1);
-	if (buf == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return AKM_RC_FILES;
-	}
-	CK_MECHANISM m = {CKM_AKM_ASR_OPEN, NULL, 0};
-	CK_RV rv = node->f->C_DecryptInit(node->session, &m, a->key);
-	if (rv != CKR_OK) {
-		free(buf);
-		return refusal(rv, "opening", err, errlen);
-	}
-	rv = node->f->C_Decrypt(node->session, (CK_BYTE_PTR)msg, len, buf, &cap);
-	if (rv != CKR_OK) {
-		free(buf);
-		return refusal(rv, "refused", err, errlen);
-	}
-	*plain = buf;
-	*plain_len = cap;
+	/* The parser checked ct_len >= 16. */
+	int rc = one_shot(node, CKM_AKM_ASR_OPEN, a->key, msg, len, hdr->ct_len - AKM_ASR_TAG_LEN, plain, plain_len,
+	                  "opening", err, errlen);
+	if (rc != AKM_RC_OK)
+		return rc;
 	/* The epoch the member is at now (a message may have moved it). */
 	CK_ULONG epoch;
 	if (akm_p11_get_ulong(node, a->key, CKA_AKM_EPOCH, &epoch) == 0)

@@ -327,6 +327,16 @@ int akm_p11_get_ulong(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK
 	return 0;
 }
 
+void akm_p11_key_name(const char *label, size_t len, char *out, size_t cap)
+{
+	if (len >= 4 && (memcmp(label + len - 4, "/enc", 4) == 0 || memcmp(label + len - 4, "/mac", 4) == 0))
+		len -= 4;
+	if (len > cap - 1)
+		len = cap - 1;
+	memcpy(out, label, len);
+	out[len] = '\0';
+}
+
 void akm_p11_destroy(akm_p11 *p, CK_OBJECT_HANDLE *h)
 {
 	if (*h != CK_INVALID_HANDLE)

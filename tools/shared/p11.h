@@ -82,6 +82,10 @@ int akm_p11_get_bytes(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type,
 int akm_p11_get_ulong(akm_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *val);
 /* HMAC-SHA-256 (CKM_SHA256_HMAC, C_Sign) with a secret key of the token. */
 int akm_p11_hmac(akm_p11 *p, CK_OBJECT_HANDLE key, const void *msg, size_t len, uint8_t out[32]);
+/* A relationship's name from one of its keys' CKA_LABEL (len bytes, not
+ * NUL-terminated): the label without the purpose suffix "/enc" or "/mac"
+ * the module gives each key, cut to cap - 1 bytes, NUL-terminated. */
+void akm_p11_key_name(const char *label, size_t len, char *out, size_t cap);
 /* C_DestroyObject of *h unless it is CK_INVALID_HANDLE; *h becomes that. */
 void akm_p11_destroy(akm_p11 *p, CK_OBJECT_HANDLE *h);
 

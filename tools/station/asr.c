@@ -45,14 +45,7 @@ static int asr_read(nmm_station *s, CK_OBJECT_HANDLE key, nmm_asr *a)
 	if (rv != CKR_OK)
 		return akm_p11_fail(&s->p, "C_GetAttributeValue", rv, "ASR key");
 	a->id_len = t[1].ulValueLen;
-	size_t n = t[0].ulValueLen;
-	/* The module names an ASR's key after the ASR ("NAME", or "NAME/enc"). */
-	if (n >= 4 && memcmp(label + n - 4, "/enc", 4) == 0)
-		n -= 4;
-	if (n > AKM_ASR_LABEL_MAX)
-		n = AKM_ASR_LABEL_MAX;
-	memcpy(a->name, label, n);
-	a->name[n] = '\0';
+	akm_p11_key_name(label, t[0].ulValueLen, a->name, sizeof a->name);
 	return 0;
 }
 

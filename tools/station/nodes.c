@@ -88,13 +88,7 @@ int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n)
 		if (i >= 1 && i <= 4)
 			*lens[i] = missing ? 0 : a[i].ulValueLen;
 		else if (i == 0) {
-			size_t len = missing ? 0 : a[i].ulValueLen;
-			if (len >= 4 && (memcmp(label + len - 4, "/enc", 4) == 0 || memcmp(label + len - 4, "/mac", 4) == 0))
-				len -= 4;
-			if (len > AKM_FMT_NAME_MAX)
-				len = AKM_FMT_NAME_MAX;
-			memcpy(n->name, label, len);
-			n->name[len] = '\0';
+			akm_p11_key_name(label, missing ? 0 : a[i].ulValueLen, n->name, sizeof n->name);
 		} else if (i == 5)
 			n->site[missing ? 0 : a[i].ulValueLen] = '\0';
 		else if (i == 6)
