@@ -44,7 +44,8 @@ typedef struct asr_entry {
 	akm_asr_sender *written;       /* the windows as the registry has them (malloc'd) */
 	uint32_t nwritten;
 	uint32_t sealed_delta;         /* seals under st.step not yet written */
-	uint32_t opened;               /* acceptances not yet written */
+	struct { uint32_t leaf; uint64_t seq; } own[FLUSH_OPENS]; /* acceptances not yet written */
+	uint32_t opened;               /* how many */
 	bool dirty_mine;               /* the registry's state carries this process's mark */
 } asr_entry;
 
@@ -367,23 +368,6 @@ static const akm_asr_sender *written_find(const asr_entry *e, uint32_t leaf)
 	return lo < e->nwritten && e->written[lo].leaf == leaf ? &e->written[lo] : NULL;
 }
 
-static uint64_t shifted(uint64_t bitmap, uint64_t by)
-{
-	return by >= AKM_ASR_WINDOW ? 0 : bitmap << by;
-}
-
-/* Window `from` ORed into `into`: whatever either says was opened (or is
- * below its window) is so in the result. */
-static void window_merge(akm_asr_sender *into, const akm_asr_sender *from)
-{
-	if (from->high > into->high) {
-		into->bitmap = shifted(into->bitmap, from->high - into->high) | from->bitmap;
-		into->high = from->high;
-	} else {
-		into->bitmap |= shifted(from->bitmap, into->high - from->high);
-	}
-}
-
 /* A state another process marked dirty: it may have opened up to
  * FLUSH_OPENS messages of each sender beyond what the windows say (never a
  * sender the state lacks, nor beyond high + FLUSH_OPENS: such an opening
@@ -398,8 +382,12 @@ static void windows_raise(akm_asr_state *st)
 }
 
 /* The registry's state `st` (just read), raised when another process's
- * mark is on it, with what this process has of the same generation merged
- * in: its windows ORed, its unwritten seals of the same step added. */
+ * mark is on it, with what this process has of the same generation and
+ * has not written merged in: its acceptances, its seals of the same step.
+ * (What an earlier raise took as opened is not kept: the state read now
+ * covers it, being raised while the mark is on it, and once another
+ * process has written its state with its mark gone, the raise it made
+ * over ours covers ours and its own acceptances are in the windows.) */
 static CK_RV state_merge(akm_relationships *r, asr_entry *e, akm_asr_state *st)
 {
 	if (st->dirty != 0 && st->dirty != r->asr->self)
@@ -409,11 +397,11 @@ static CK_RV state_merge(akm_relationships *r, asr_entry *e, akm_asr_state *st)
 		e->sealed_delta = e->opened = 0;
 		return CKR_OK;
 	}
-	for (uint32_t i = 0; i < e->st.nsenders; i++) {
-		akm_asr_sender *w = sender_find(st, e->st.senders[i].leaf, true);
+	for (uint32_t i = 0; i < e->opened; i++) {
+		akm_asr_sender *w = sender_find(st, e->own[i].leaf, true);
 		if (w == NULL)
 			return CKR_DEVICE_MEMORY;
-		window_merge(w, &e->st.senders[i]);
+		akm_asr_window_check(w, e->own[i].seq, true);
 	}
 	if (e->st.step == st->step)
 		st->sealed = st->sealed > UINT32_MAX - e->sealed_delta ? UINT32_MAX : st->sealed + e->sealed_delta;
@@ -1680,6 +1668,8 @@ CK_RV akm_asr_open(akm_relationships *r, int64_t key_id, const uint8_t *in, size
 		goto out;
 	}
 	akm_asr_window_check(w, m.seq, true);
+	e->own[e->opened].leaf = m.sender;
+	e->own[e->opened].seq = m.seq;
 	e->opened++;
 	*out_len = (CK_ULONG)ol;
 	goto out;
