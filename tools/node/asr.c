@@ -264,22 +264,13 @@ int akm_node_seal(akm_p11 *node, const akm_node_asr *a, const uint8_t *in, size_
 	return AKM_RC_OK;
 }
 
-int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message *hdr, akm_node_asr *a,
-                  uint8_t **plain, size_t *plain_len, char *err, size_t errlen)
+int akm_node_open_in(akm_p11 *node, const akm_node_asr *a, const uint8_t *msg, size_t len, akm_asr_message *hdr,
+                     uint8_t **plain, size_t *plain_len, char *err, size_t errlen)
 {
 	akm_fmt_rc frc = akm_asr_message_parse(msg, len, hdr);
 	if (frc != AKM_FMT_OK) {
 		snprintf(err, errlen, "not an ASR message: %s", akm_fmt_strerror(frc));
 		return AKM_RC_REFUSED;
-	}
-	int found = akm_node_asr_find(node, NULL, hdr->asr_id, hdr->asr_id_len, a);
-	if (found < 0) {
-		snprintf(err, errlen, "%s", node->err);
-		return AKM_RC_TOKEN;
-	}
-	if (found == 0) {
-		snprintf(err, errlen, "this node is not a member of the message's ASR (CKR_AKM_UNKNOWN_ASR)");
-		return AKM_RC_NOT_FOUND;
 	}
 	CK_ULONG cap = (CK_ULONG)(hdr->ct_len - AKM_ASR_TAG_LEN); /* the parser checked ct_len >= 16 */
 	uint8_t *buf = malloc(cap ? cap : 1);
@@ -300,6 +291,29 @@ int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message
 	}
 	*plain = buf;
 	*plain_len = cap;
+	return AKM_RC_OK;
+}
+
+int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message *hdr, akm_node_asr *a,
+                  uint8_t **plain, size_t *plain_len, char *err, size_t errlen)
+{
+	akm_fmt_rc frc = akm_asr_message_parse(msg, len, hdr);
+	if (frc != AKM_FMT_OK) {
+		snprintf(err, errlen, "not an ASR message: %s", akm_fmt_strerror(frc));
+		return AKM_RC_REFUSED;
+	}
+	int found = akm_node_asr_find(node, NULL, hdr->asr_id, hdr->asr_id_len, a);
+	if (found < 0) {
+		snprintf(err, errlen, "%s", node->err);
+		return AKM_RC_TOKEN;
+	}
+	if (found == 0) {
+		snprintf(err, errlen, "this node is not a member of the message's ASR (CKR_AKM_UNKNOWN_ASR)");
+		return AKM_RC_NOT_FOUND;
+	}
+	int rc = akm_node_open_in(node, a, msg, len, hdr, plain, plain_len, err, errlen);
+	if (rc != AKM_RC_OK)
+		return rc;
 	/* The epoch the member is at now (a message may have moved it). */
 	CK_ULONG epoch;
 	if (akm_p11_get_ulong(node, a->key, CKA_AKM_EPOCH, &epoch) == 0)
