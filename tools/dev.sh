@@ -371,11 +371,6 @@ cmd_demo() {
 		die "demo: a node with the wrong hardware value was accepted"
 	fi
 	sed 's/^/    /' "$out"
-	kill -TERM "$DEMO_NMMD_PID"
-	wait "$DEMO_NMMD_PID" || die "demo: akm-nmmd did not stop cleanly"
-	trap - EXIT
-	note "akm-nmmd's log:"
-	sed 's/^/    /' "$demo/nmmd.log"
 
 
 	# --- an operational ASR among the nodes -----------------------------------
@@ -384,10 +379,15 @@ cmd_demo() {
 	demo_nmm asr create group-1 --members node-A,node-B,node-C,node-D,node-E --out "$demo/usb-asr" | tee "$out"
 	expect "$out" "5 packages written" "the station did not write the five packages"
 	run ls -l "$demo/usb-asr"
-	heading "Nodes A-E enroll (each through akm-pkcs11.so over its own token: the package's keys unwrapped there)"
-	for node in "${nodes[@]}"; do
+	heading "Nodes A-C enroll from the drive (each through akm-pkcs11.so over its own token: the package's keys unwrapped there)"
+	for node in A B C; do
 		demo_member "$node" enroll --dir "$demo/usb-asr" | tee "$out"
 		expect "$out" "enrolled in group-1" "node $node did not enroll"
+	done
+	heading "Nodes D-E get theirs at check-in instead (akm-nmmd signs a current package for each member that lacks it)"
+	for node in D E; do
+		demo_member "$node" checkin --nmm "$nmm_addr" | tee "$out"
+		expect "$out" "enrolled in group-1" "node $node was not enrolled at check-in"
 	done
 	heading "Node A seals a message; B-E open it"
 	printf 'from node A to group-1\n' >"$demo/asr-plain.txt"
@@ -399,9 +399,12 @@ cmd_demo() {
 	heading "Station: remove node D (a new generation; one signed rekey message of O(log n) wrapped keys)"
 	demo_nmm asr remove-member group-1 --node node-D --out "$demo/usb-asr" | tee "$out"
 	expect "$out" "generation 1 -> 2" "removing D did not make generation 2"
-	for node in A B C E; do
+	for node in A B C; do
 		demo_member "$node" rekey "$demo/usb-asr/group-1.g2.akmr"
 	done
+	note "Node E catches up at its next check-in:"
+	demo_member E checkin --nmm "$nmm_addr" | tee "$out"
+	expect "$out" "enrolled in group-1: generation 2" "node E did not get generation 2 at check-in"
 	printf 'from node A, after D left\n' >"$demo/asr-plain.txt"
 	demo_member A seal --asr group-1 --in "$demo/asr-plain.txt" --out "$demo/asr-2.msg"
 	for node in B C E; do
@@ -448,6 +451,14 @@ cmd_demo() {
 	demo_member A asr
 	heading "Station: akm-nmm asr show group-1"
 	demo_nmm asr show group-1
+
+
+	heading "Station service: stopped (SIGTERM finishes the exchanges in hand)"
+	kill -TERM "$DEMO_NMMD_PID"
+	wait "$DEMO_NMMD_PID" || die "demo: akm-nmmd did not stop cleanly"
+	trap - EXIT
+	note "akm-nmmd's log:"
+	sed 's/^/    /' "$demo/nmmd.log"
 
 	heading "What each node says about itself (akm-node id)"
 	for node in "${nodes[@]}"; do

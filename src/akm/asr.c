@@ -536,65 +536,131 @@ static CK_RV give(const uint8_t *buf, size_t len, uint8_t *out, CK_ULONG *out_le
 	return CKR_OK;
 }
 
+/* The last package's reads: a station making every member's package in
+ * leaf order reads again only the part of each path that differs from the
+ * one before (the key tree's rows near the root are shared), and not the
+ * ASR's rows at all.  Valid while the store's change mark and file version
+ * stay where they were when they were read (any commit moves one: by this
+ * process or another through a module, or by a program editing the file). */
+struct akm_asr_pkg {
+	bool valid;
+	uint64_t mark, version;
+	int64_t key_id;
+	akm_key_record k;
+	akm_tree_state st;
+	uint32_t idx;
+	akm_tree_row path[32];
+};
+
+void akm_station_pkg_forget(akm_relationships *r)
+{
+	if (r->pkg == NULL)
+		return;
+	akm_key_record_clear(&r->pkg->k);
+	free(r->pkg);
+	r->pkg = NULL;
+}
+
+/* Reads into c (valid on CKR_OK) the ASR of key_id and the path of leaf
+ * node idx; only what differs from c's last path when c is valid for
+ * this ASR at this change mark. */
+static CK_RV package_reads(akm_relationships *r, struct akm_asr_pkg *c, int64_t key_id, uint64_t mark,
+                           uint64_t version, const uint8_t *member, size_t len, uint32_t *idx_out)
+{
+	bool warm = c->valid && c->key_id == key_id && c->mark == mark && c->version == version;
+	CK_RV rv;
+	if (!warm) {
+		c->valid = false;
+		akm_key_record_clear(&c->k);
+		memset(&c->k, 0, sizeof c->k);
+		if ((rv = asr_read(r, key_id, &c->k, &c->st)) != CKR_OK)
+			return rv;
+	}
+	uint32_t cap = 1U << c->st.depth, idx;
+	if ((rv = akm_store_tree_find_member(r->reg, c->k.rel.id, member, len, &idx)) == CKR_OBJECT_HANDLE_INVALID)
+		return CKR_AKM_OTHER_MEMBER;
+	if (rv != CKR_OK)
+		return rv;
+	if (idx < cap || idx >= 2 * cap)
+		return TAMPERED(r, "tree: member at node %u, not a leaf", idx);
+	/* Levels below the first ancestor shared with the last path. */
+	unsigned fresh = c->st.depth + 1;
+	if (warm) {
+		fresh = 0;
+		while (fresh <= c->st.depth && (idx >> fresh) != (c->idx >> fresh))
+			fresh++;
+	}
+	if (fresh > c->st.depth) {
+		bool has[32];
+		if ((rv = akm_store_tree_path(r->reg, c->k.rel.id, idx, c->path, has)) != CKR_OK)
+			return rv;
+		for (unsigned i = 0; i <= c->st.depth; i++)
+			if (!has[i])
+				return TAMPERED(r, "tree of relationship row %lld: node %u is missing", (long long)c->k.rel.id,
+				                idx >> i);
+	} else {
+		for (unsigned i = 0; i < fresh; i++) {
+			rv = akm_store_tree_get(r->reg, c->k.rel.id, idx >> i, &c->path[i]);
+			if (rv == CKR_OBJECT_HANDLE_INVALID)
+				return TAMPERED(r, "tree of relationship row %lld: node %u is missing", (long long)c->k.rel.id,
+				                idx >> i);
+			if (rv != CKR_OK)
+				return rv;
+		}
+	}
+	/* Every node of the path, each edge wrapping its parent's key of the
+	 * generation the parent row has, the root's of this generation. */
+	for (unsigned i = 0; i < c->st.depth; i++)
+		if (c->path[i].up_len != AKM_ASR_EDGE_LEN || c->path[i].up_gen != c->path[i + 1].gen)
+			return TAMPERED(r, "tree row %lld: its edge is not of its parent's key", (long long)c->path[i].id);
+	if (c->path[c->st.depth].gen != gen_of(&c->k.rel))
+		return TAMPERED(r, "tree row %lld: the root is not of generation %u", (long long)c->path[c->st.depth].id,
+		                gen_of(&c->k.rel));
+	c->idx = idx;
+	c->key_id = key_id;
+	c->mark = mark;
+	c->version = version;
+	c->valid = true;
+	*idx_out = idx;
+	return CKR_OK;
+}
+
 static CK_RV package_inlock(akm_relationships *r, int64_t key_id, const uint8_t *member, size_t len,
                             akm_asr_package *p)
 {
-	akm_key_record k;
-	akm_tree_state st;
-	memset(&k, 0, sizeof k);
-	CK_RV rv = asr_read(r, key_id, &k, &st);
-	if (rv != CKR_OK)
-		goto out;
-	uint32_t cap = 1U << st.depth, idx;
-	if ((rv = akm_store_tree_find_member(r->reg, k.rel.id, member, len, &idx)) == CKR_OBJECT_HANDLE_INVALID) {
-		rv = CKR_AKM_OTHER_MEMBER;
-		goto out;
-	}
-	if (rv != CKR_OK)
-		goto out;
-	if (idx < cap || idx >= 2 * cap) {
-		rv = TAMPERED(r, "tree: member at node %u, not a leaf", idx);
-		goto out;
-	}
-	akm_tree_row path[32];
-	bool has[32];
-	if ((rv = akm_store_tree_path(r->reg, k.rel.id, idx, path, has)) != CKR_OK)
-		goto out;
-	/* Every node of the path, each edge wrapping its parent's key of the
-	 * generation the parent row has, the root's of this generation. */
-	for (unsigned i = 0; i <= st.depth; i++) {
-		if (!has[i]) {
-			rv = TAMPERED(r, "tree of relationship row %lld: node %u is missing", (long long)k.rel.id, idx >> i);
-			goto out;
-		}
-		if (i < st.depth && (path[i].up_len != AKM_ASR_EDGE_LEN || path[i].up_gen != path[i + 1].gen)) {
-			rv = TAMPERED(r, "tree row %lld: its edge is not of its parent's key", (long long)path[i].id);
-			goto out;
-		}
-	}
-	if (path[st.depth].gen != gen_of(&k.rel)) {
-		rv = TAMPERED(r, "tree row %lld: the root is not of generation %u", (long long)path[st.depth].id,
-		              gen_of(&k.rel));
-		goto out;
+	if (r->pkg == NULL && (r->pkg = calloc(1, sizeof *r->pkg)) == NULL)
+		return CKR_HOST_MEMORY;
+	struct akm_asr_pkg *c = r->pkg;
+	uint64_t mark, version;
+	uint32_t idx = 0;
+	CK_RV rv = akm_store_change_mark(r->reg, &mark);
+	if (rv == CKR_OK)
+		rv = akm_store_file_version(r->reg, &version);
+	if (rv == CKR_OK)
+		rv = package_reads(r, c, key_id, mark, version, member, len, &idx);
+	if (rv != CKR_OK) {
+		c->valid = false;
+		return rv;
 	}
 	akm_relationship pr;
-	if ((rv = leaf_pr(r, &path[0], NULL, &pr)) != CKR_OK)
-		goto out;
+	if ((rv = leaf_pr(r, &c->path[0], NULL, &pr)) != CKR_OK) {
+		c->valid = false;
+		return rv;
+	}
+	uint32_t cap = 1U << c->st.depth;
 	memset(p, 0, sizeof *p);
-	head_from(&k.rel, &k.key, &st, &p->head);
+	head_from(&c->k.rel, &c->k.key, &c->st, &p->head);
 	memcpy(p->member_id, member, len);
 	p->member_id_len = len;
 	memcpy(p->pr_id, pr.rid, pr.rid_len);
 	p->pr_id_len = pr.rid_len;
 	akm_relationship_clear(&pr);
 	p->leaf = idx - cap;
-	for (unsigned i = 0; i < st.depth; i++) {
+	for (unsigned i = 0; i < c->st.depth; i++) {
 		p->edges[i].child = idx >> i;
-		memcpy(p->edges[i].wrapped, path[i].up, AKM_ASR_EDGE_LEN);
+		memcpy(p->edges[i].wrapped, c->path[i].up, AKM_ASR_EDGE_LEN);
 	}
-out:
-	akm_key_record_clear(&k);
-	return rv;
+	return CKR_OK;
 }
 
 CK_RV akm_station_package(akm_relationships *r, int64_t key_id, const uint8_t *member, size_t len, uint8_t *out,

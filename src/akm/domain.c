@@ -55,6 +55,7 @@ void akm_relationships_close(akm_relationships *r)
 	/* The backend session goes, and its session objects with it. */
 	akm_cache_clear(&r->cache, false);
 	akm_asr_mem_clear(r, false);
+	akm_station_pkg_forget(r);
 	akm_backend_service_close(r->be);
 	akm_store_close(r->reg);
 	akm_mutex_free(r->lock);
@@ -175,6 +176,7 @@ void akm_relationships_logout(akm_relationships *r)
 	}
 	akm_cache_clear(&r->cache, true);
 	akm_asr_mem_clear(r, true);
+	akm_station_pkg_forget(r);
 	akm_backend_service_logout(r->be);
 	akm_counter_forget(&r->counter);
 	akm_store_seal(r->reg, NULL);

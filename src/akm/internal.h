@@ -20,7 +20,11 @@ struct akm_relationships {
 	akm_counter counter;
 	uint64_t change_mark;    /* the store's change mark when the cached states were read */
 	struct akm_asr_mem *asr; /* the member ASRs' keys in use and sequence reserves (asr.c) */
+	struct akm_asr_pkg *pkg; /* the station's last package's reads (asr.c), or NULL */
 };
+
+/* Forgets the station's cached package reads (asr.c): at logout and close. */
+void akm_station_pkg_forget(akm_relationships *r);
 
 /* The counter's answer to a registry older than the token's record of it
  * (counter.c): recorded by the login once its transaction is undone. */

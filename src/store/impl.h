@@ -21,6 +21,7 @@ typedef struct akm_store_ops {
 	CK_RV (*snapshot)(akm_store *s);
 	void (*snapshot_end)(akm_store *s);
 	CK_RV (*change_mark)(akm_store *s, uint64_t *mark);
+	CK_RV (*file_version)(akm_store *s, uint64_t *version);
 	CK_RV (*get_int)(akm_store *s, const char *name, int64_t *value, bool *present);
 	CK_RV (*set_int)(akm_store *s, const char *name, int64_t value);
 	CK_RV (*get_blob)(akm_store *s, const char *name, uint8_t *buf, size_t *len, bool *present);

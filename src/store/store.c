@@ -47,6 +47,7 @@ void akm_store_rollback(akm_store *s) { s->ops->rollback(s); }
 CK_RV akm_store_snapshot(akm_store *s) { return s->ops->snapshot(s); }
 void akm_store_snapshot_end(akm_store *s) { s->ops->snapshot_end(s); }
 CK_RV akm_store_change_mark(akm_store *s, uint64_t *mark) { return s->ops->change_mark(s, mark); }
+CK_RV akm_store_file_version(akm_store *s, uint64_t *version) { return s->ops->file_version(s, version); }
 
 CK_RV akm_store_get_int(akm_store *s, const char *name, int64_t *value, bool *present)
 {

@@ -200,6 +200,11 @@ void akm_store_snapshot_end(akm_store *s);
  * committed since it began.  Cheap enough for every operation's hot
  * path. */
 CK_RV akm_store_change_mark(akm_store *s, uint64_t *mark);
+/* A version that moves with every commit to the storage, also one made by
+ * a program outside the module (which the change mark does not see): for a
+ * cache of rows that must notice an edit of the file at once.  Costs a
+ * query (SQLite's data_version). */
+CK_RV akm_store_file_version(akm_store *s, uint64_t *version);
 
 /* Named values. */
 CK_RV akm_store_get_int(akm_store *s, const char *name, int64_t *value, bool *present);

@@ -161,7 +161,7 @@ START_TEST(five_nodes_activate_check_in_and_report)
 		expect_status(nodes[i], "verified");
 	for (int i = 0; i < 5; i++) {
 		EXPECT_RC(activate(&out, i, "checkin", sv.addr), 0, out, "checkin");
-		ck_assert_msg(strstr(out, "0 item(s) pending"), "checkin printed:\n%s", out);
+		ck_assert_msg(strstr(out, "0 ASR package(s) delivered, 0 enrolled"), "checkin printed:\n%s", out);
 		free(out);
 	}
 	EXPECT_RC(node(&out, nodes[0], "report", "--nmm", sv.addr, "--event", "wrong-pin", "--count", "3", "--detail",

@@ -285,6 +285,12 @@ START_TEST(five_nodes_remove_add_steps)
 	all_talk(with_f, 5, "g3");
 	EXPECT_RC(nmm(&out, "asr", "show", "asr1", NULL), 0, out, "asr show");
 	ck_assert_msg(strstr(out, "generation 3") && strstr(out, "node-F") && !strstr(out, "node-D"), "%s", out);
+	/* Every member's delivery is written up to generation 3: A, B, C, E
+	 * by the creation's packages and the rekey messages, F by its own. */
+	int current = 0;
+	for (const char *p = out; (p = strstr(p, " current ")) != NULL; p++)
+		current++;
+	ck_assert_msg(current == 5 && strstr(out, "behind") == NULL, "%s", out);
 	free(out);
 
 	/* Steps: A moves on by itself; the others follow from its messages. */
@@ -469,6 +475,15 @@ START_TEST(delivered_at_checkin)
 	expect_refused(2, "ci2.msg", 2, "newer than this member's");
 	EXPECT_RC(nmm(&out, "audit", NULL), 0, out, "audit");
 	ck_assert_msg(strstr(out, "via=checkin") != NULL, "no check-in delivery in the trail:\n%s", out);
+	free(out);
+	/* An ASR made while the service runs reaches its members at their
+	 * very next check-in (the service follows the trail's asr-create). */
+	EXPECT_RC(nmm(&out, "asr", "create", "asr2", "--members", "node-A,node-B", "--out", usb, NULL), 0, out,
+	          "asr create asr2");
+	free(out);
+	out = checkin(1, sv.addr, 0);
+	expect_json(out, "pending", "1");
+	expect_json(out, "asr_enrolled", "1");
 	free(out);
 	act_service_stop(&sv, SIGTERM);
 }

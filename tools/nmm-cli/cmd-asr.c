@@ -174,8 +174,8 @@ typedef struct delivery {
 	uint32_t max_gen;
 } delivery;
 
-static void read_delivery(nmm_station *s, const nmm_asr *a, char (*names)[AKM_FMT_NAME_MAX + 1], size_t n,
-                          delivery *d)
+static void read_delivery(nmm_station *s, const nmm_asr *a, char (*names)[AKM_FMT_NAME_MAX + 1],
+                          char (*ids)[2 * AKM_FMT_ID_MAX + 1], size_t n, delivery *d)
 {
 	d->max_gen = (uint32_t)(a->epoch >> 32);
 	d->pkg_gen = calloc(n ? n : 1, sizeof *d->pkg_gen);
@@ -197,10 +197,24 @@ static void read_delivery(nmm_station *s, const nmm_asr *a, char (*names)[AKM_FM
 		r.action[r.action_len] = '\0';
 		unsigned long gen = 0;
 		const char *g = strstr(r.detail, "gen=");
-		if (g == NULL || (gen = strtoul(g + 4, NULL, 10)) == 0 || gen > d->max_gen)
+		if (g != NULL)
+			gen = strtoul(g + 4, NULL, 10);
+		bool add = strcmp(r.action, "asr-add") == 0;
+		if (!add && (gen == 0 || gen > d->max_gen))
 			continue;
 		if (strcmp(r.action, "asr-rekey-written") == 0) {
 			d->rekey_written[gen] = 1;
+		} else if (strcmp(r.action, "asr-add") == 0) {
+			/* A member joining now: no package written before counts. */
+			const char *m = strstr(r.detail, "member ");
+			for (size_t k = 0; m != NULL && k < n; k++)
+				if (strncmp(m + 7, ids[k], strlen(ids[k])) == 0 && m[7 + strlen(ids[k])] == ' ')
+					d->pkg_gen[k] = 0;
+		} else if (strcmp(r.action, "asr-packages") == 0 && r.result == CKR_OK) {
+			/* create: every member of then (a member added later has its own) */
+			for (size_t k = 0; k < n; k++)
+				if (d->pkg_gen[k] < gen)
+					d->pkg_gen[k] = (uint32_t)gen;
 		} else if (strcmp(r.action, "asr-package") == 0) {
 			const char *m = strstr(r.detail, "member=");
 			if (m == NULL)
@@ -254,7 +268,10 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 	for (size_t i = 0; i < mlen; i += 1 + (size_t)m[i])
 		nm++;
 	char(*names)[AKM_FMT_NAME_MAX + 1] = calloc(nm ? nm : 1, sizeof *names);
-	if (names == NULL) {
+	char(*ids)[2 * AKM_FMT_ID_MAX + 1] = calloc(nm ? nm : 1, sizeof *ids);
+	if (names == NULL || ids == NULL) {
+		free(names);
+		free(ids);
 		free(m);
 		free(nodes);
 		return akm_report(AKM_RC_FILES, "asr show", "out of memory");
@@ -264,12 +281,23 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 		const uint8_t *id = m + i + 1;
 		size_t len = m[i];
 		snprintf(names[k], sizeof names[k], "?");
+		/* As the module's records name a member: its ID as text when
+		 * every byte is printable, else in hex. */
+		bool printable = len > 0;
+		for (size_t b = 0; b < len; b++)
+			printable = printable && id[b] > 0x20 && id[b] < 0x7f;
+		if (printable) {
+			memcpy(ids[k], id, len);
+			ids[k][len] = '\0';
+		} else {
+			akm_hex_encode(id, len, ids[k]);
+		}
 		for (size_t j = 0; j < nnodes; j++)
 			if (nodes[j].node_id_len == len && memcmp(nodes[j].node_id, id, len) == 0)
 				snprintf(names[k], sizeof names[k], "%s", nodes[j].name);
 	}
 	delivery d = {0};
-	read_delivery(s, &a, names, nm, &d);
+	read_delivery(s, &a, names, ids, nm, &d);
 	if (c->json) {
 		akm_json j;
 		akm_json_init(&j, stdout);
@@ -320,6 +348,7 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 	free(d.pkg_gen);
 	free(d.rekey_written);
 	free(names);
+	free(ids);
 	free(m);
 	free(nodes);
 	return code;

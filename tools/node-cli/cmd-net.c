@@ -182,8 +182,8 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 	if (op == AKM_OP_ACTIVATE)
 		printf("%s: activated by station %s; status %s\n", s.name, sid, status);
 	else if (op == AKM_OP_CHECKIN)
-		printf("%s: checked in with station %s; status %s; %u item(s) pending\n", s.name, sid, status,
-		       (unsigned)a.done_n);
+		printf("%s: checked in with station %s; status %s; %u ASR package(s) delivered, %zu enrolled\n", s.name,
+		       sid, status, (unsigned)a.done_n, enrolled);
 	else
 		printf("%s: station %s recorded %u event(s)\n", s.name, sid, (unsigned)a.done_n);
 	return AKM_RC_OK; /* stdout checked at the end (akm_stdout_finish) */

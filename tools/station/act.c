@@ -97,15 +97,17 @@ struct nmm_act {
 	uint64_t hellos_at_reset;
 	akm_proto_hs *free_hs[HS_POOL];
 	size_t nfree;
-	/* The station's ASRs, for check-in delivery: read again when older
-	 * than ASRS_TTL_MS (finding them is a search of the whole registry). */
+	/* The station's ASRs, for check-in delivery: searched for (a search of
+	 * the whole registry) only when the audit trail, followed from record
+	 * trail_seq on, shows that one was created since. */
 	nmm_asr *asrs;
 	size_t nasrs;
-	uint64_t asrs_at;
 	bool have_asrs;
+	uint64_t trail_seq;
 };
 
-#define ASRS_TTL_MS 2000
+/* An audit record's object handle (docs/object-model.md). */
+#define AUDIT_HANDLE(seq) (0x20000000UL + (CK_OBJECT_HANDLE)(seq))
 
 #define EPH_USES 256
 
@@ -539,18 +541,57 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	return result(d, c, AKM_PRES_OK, (uint8_t)c->n.status, out, out_len);
 }
 
-/* The station's ASRs, at most ASRS_TTL_MS old. */
+/* Whether audit record `seq` exists; its action into action (NUL-ended). */
+static bool trail_record(nmm_act *d, uint64_t seq, char action[64])
+{
+	CK_ATTRIBUTE a = {CKA_AKM_AUDIT_ACTION, action, 63};
+	if (d->s->p.f->C_GetAttributeValue(d->s->p.session, AUDIT_HANDLE(seq), &a, 1) != CKR_OK)
+		return false;
+	action[a.ulValueLen < 64 ? a.ulValueLen : 63] = '\0';
+	return true;
+}
+
+/* The last record of the trail: its sequence number (0 when empty). */
+static uint64_t trail_head(nmm_act *d)
+{
+	char action[64];
+	uint64_t lo = 0, hi = 1; /* record lo exists (or lo is 0), record hi does not */
+	while (trail_record(d, hi, action) && hi < (1ULL << 40)) {
+		lo = hi;
+		hi *= 2;
+	}
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (trail_record(d, mid, action))
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The station's ASRs: searched for the first time, and again whenever
+ * the trail has an "asr-create" record after the last one looked at (a
+ * few attribute reads per check-in instead of a search of the registry). */
 static const nmm_asr *asrs_now(nmm_act *d, size_t *n)
 {
-	uint64_t now = akm_net_now_ms();
-	if (!d->have_asrs || now - d->asrs_at > ASRS_TTL_MS) {
+	bool search = !d->have_asrs;
+	if (search) {
+		d->trail_seq = trail_head(d);
+	} else {
+		char action[64];
+		while (trail_record(d, d->trail_seq + 1, action)) {
+			d->trail_seq++;
+			search |= strcmp(action, "asr-create") == 0;
+		}
+	}
+	if (search) {
 		nmm_asr *list;
 		size_t count;
 		if (nmm_asr_list(d->s, "check-in", &list, &count) == AKM_RC_OK) {
 			free(d->asrs);
 			d->asrs = list;
 			d->nasrs = count;
-			d->asrs_at = now;
 			d->have_asrs = true;
 		}
 	}

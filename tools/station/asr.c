@@ -179,7 +179,9 @@ static CK_RV signed_package(nmm_station *s, const nmm_asr *a, const nmm_node *n,
 	return CKR_OK;
 }
 
-int nmm_asr_write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, const char *dir, const char *what)
+/* One member's signed package into dir; audited "asr-package" when `audit`. */
+static int write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, const char *dir, const char *what,
+                         bool audit)
 {
 	uint8_t *buf;
 	size_t len;
@@ -197,10 +199,15 @@ int nmm_asr_write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, c
 	if (akm_write_atomic(dir, name, buf, len, 0644, err, sizeof err) != 0)
 		rc = akm_report(AKM_RC_FILES, what, "%s", err);
 	free(buf);
-	if (rc == AKM_RC_OK)
+	if (rc == AKM_RC_OK && audit)
 		nmm_audit(s, "asr-package", a->id, a->id_len, CKR_OK, "member=%s gen=%lu file=%s", n->name,
 		          (unsigned long)(a->epoch >> 32), name);
 	return rc;
+}
+
+int nmm_asr_write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, const char *dir, const char *what)
+{
+	return write_package(s, a, n, dir, what, true);
 }
 
 size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
@@ -363,12 +370,20 @@ int nmm_asr_create(nmm_station *s, const nmm_asr_create_req *r, nmm_asr *a)
 		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
 	akm_progress bar;
 	akm_progress_start(&bar, "packages", r->count);
+	/* Every member's package, then one record of them all (a record per
+	 * package would be a commit each: thousands for a large ASR). */
+	size_t written = 0;
 	for (size_t i = 0; i < r->count; i++) {
-		if ((rc = nmm_asr_write_package(s, a, &r->nodes[i], r->dir, what)) != AKM_RC_OK)
+		if ((rc = write_package(s, a, &r->nodes[i], r->dir, what, false)) != AKM_RC_OK)
 			break;
+		written++;
 		akm_progress_update(&bar, i + 1);
 	}
 	akm_progress_end(&bar);
+	if (written > 0)
+		nmm_audit(s, "asr-packages", a->id, a->id_len, rc == AKM_RC_OK ? CKR_OK : CKR_FUNCTION_FAILED,
+		          "gen=%lu count=%zu of %zu; every member's in leaf order%s; dir=%s", (unsigned long)(a->epoch >> 32),
+		          written, r->count, rc == AKM_RC_OK ? "" : " until the failure", r->dir);
 	return rc;
 }
 

@@ -369,6 +369,15 @@ CK_RV akm_sqlite_change_mark(akm_store *s, uint64_t *mark)
 	return rv;
 }
 
+CK_RV akm_sqlite_file_version(akm_store *s, uint64_t *version)
+{
+	akm_sqlite *r = (akm_sqlite *)s;
+	int64_t v;
+	CK_RV rv = data_version(r, &v);
+	*version = (uint64_t)v + r->own_commits;
+	return rv;
+}
+
 void akm_sqlite_rollback(akm_store *s)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
@@ -474,6 +483,7 @@ const akm_store_ops akm_store_sqlite_ops = {
 	.snapshot = sqlite_snapshot,
 	.snapshot_end = sqlite_snapshot_end,
 	.change_mark = akm_sqlite_change_mark,
+	.file_version = akm_sqlite_file_version,
 	.get_int = akm_sqlite_get_int,
 	.set_int = akm_sqlite_set_int,
 	.get_blob = akm_sqlite_get_blob,

@@ -97,6 +97,7 @@ CK_RV akm_sqlite_begin(akm_store *s);
 CK_RV akm_sqlite_commit(akm_store *s);
 void akm_sqlite_rollback(akm_store *s);
 CK_RV akm_sqlite_change_mark(akm_store *s, uint64_t *mark);
+CK_RV akm_sqlite_file_version(akm_store *s, uint64_t *version);
 CK_RV akm_sqlite_get_int(akm_store *s, const char *name, int64_t *value, bool *present);
 CK_RV akm_sqlite_set_int(akm_store *s, const char *name, int64_t value);
 CK_RV akm_sqlite_get_blob(akm_store *s, const char *name, uint8_t *buf, size_t *len, bool *present);
