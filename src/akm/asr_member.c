@@ -1316,17 +1316,21 @@ out:
 
 /* Lock held: the entry of ASR key `key_id` with a view that holds: the
  * one it has while the change mark has not moved (nobody committed) and
- * for at most VIEW_NS, else read again; and what it has not written for
- * FLUSH_NS, written. */
+ * for at most VIEW_NS, else read again.  First, what this process has not
+ * written of any ASR for FLUSH_NS is written. */
 static CK_RV view_sync(akm_relationships *r, int64_t key_id, asr_entry **out)
 {
-	asr_entry *e = entry_by_key(r, key_id);
 	uint64_t now = mono_ns();
-	if (e != NULL && e->have_st && entry_pending(e) && now - e->pending_ns >= FLUSH_NS) {
-		CK_RV rv = entry_flush(r, e);
-		if (rv != CKR_OK)
-			return akm_answer(r, rv);
+	struct akm_asr_mem *m = r->asr;
+	for (size_t i = 0; m != NULL && i < m->n; i++) {
+		asr_entry *x = &m->e[i];
+		if (entry_pending(x) && now - x->pending_ns >= FLUSH_NS) {
+			CK_RV rv = entry_flush(r, x);
+			if (rv != CKR_OK && x->key_id == key_id)
+				return akm_answer(r, rv);
+		}
 	}
+	asr_entry *e = entry_by_key(r, key_id);
 	uint64_t mark;
 	if (e != NULL && e->have_st && e->fresh && akm_store_change_mark(r->reg, &mark) == CKR_OK && mark == e->mark &&
 	    now - e->read_ns < VIEW_NS) {
