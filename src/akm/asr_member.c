@@ -13,20 +13,54 @@
 #define RESERVE_BLOCK 1024    /* sequence numbers reserved per registry write */
 #define AHEAD_MAX 16          /* steps a message may be ahead of ours */
 #define ENTRIES_MAX 64        /* ASRs whose keys stay unwrapped in this process */
+/* The flush period (docs/asr.md §5): messages opened without a write at
+ * most (it is also how far a reader raises the windows of a state marked
+ * dirty: the two must be equal), and how long anything stays unwritten at
+ * most (checked at each seal or open of the ASR). */
+#define FLUSH_OPENS AKM_ASR_WINDOW
+#define FLUSH_NS 1000000000ULL
+#define VIEW_NS 1000000000ULL /* a view is read again at least this often */
+
+_Static_assert(FLUSH_OPENS <= AKM_ASR_WINDOW, "the raise must cover every unwritten acceptance");
 
 /* ---- what this process keeps per ASR ------------------------------------ */
 
 typedef struct asr_entry {
-	int64_t rel_id;
+	int64_t rel_id, key_id;
 	uint32_t gen, step;            /* of cur */
 	CK_OBJECT_HANDLE cur, prev;    /* the step keys unwrapped (0: not yet) */
 	uint64_t next_seq, limit;      /* the reserve this process holds: [next_seq, limit) */
+	/* The view: the state as last read or written, with what this process
+	 * did since (its acceptances ORed into the windows, its seals counted). */
+	bool have_st;                  /* st is this ASR's */
+	bool fresh;                    /* the view holds while the change mark is `mark` */
+	uint64_t mark;
+	uint64_t read_ns;              /* monotonic: when it was last read or written */
+	uint64_t pending_ns;           /* when the first change not yet written was made */
+	uint8_t rid[AKM_ID_MAX];
+	size_t rid_len;
+	bool have_prev_row;            /* the registry has a PREVIOUS key row */
+	akm_asr_state st;              /* senders malloc'd */
+	akm_asr_sender *written;       /* the windows as the registry has them (malloc'd) */
+	uint32_t nwritten;
+	uint32_t sealed_delta;         /* seals under st.step not yet written */
+	struct { uint32_t leaf; uint64_t seq; } own[FLUSH_OPENS]; /* acceptances not yet written */
+	uint32_t opened;               /* how many */
+	bool dirty_mine;               /* the registry's state carries this process's mark */
 } asr_entry;
 
 struct akm_asr_mem {
 	asr_entry e[ENTRIES_MAX];
 	size_t n;
+	uint64_t self;                 /* this process's dirty mark (random, not 0) */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static void destroy(akm_relationships *r, CK_OBJECT_HANDLE h)
 {
@@ -45,23 +79,91 @@ static void entry_drop_keys(akm_relationships *r, asr_entry *e, bool destroy_obj
 	e->gen = e->step = 0;
 }
 
-static asr_entry *entry_get(akm_relationships *r, int64_t rel_id)
+static void entry_free(akm_relationships *r, asr_entry *e, bool destroy_objects)
 {
-	if (r->asr == NULL && (r->asr = calloc(1, sizeof *r->asr)) == NULL)
-		return NULL;
+	entry_drop_keys(r, e, destroy_objects);
+	akm_asr_state_clear(&e->st);
+	free(e->written);
+	e->written = NULL;
+}
+
+/* Whether the registry lacks something of this process's: seals or
+ * acceptances not written, or its dirty mark left on the state. */
+static bool entry_pending(const asr_entry *e)
+{
+	return e->have_st && (e->opened > 0 || e->sealed_delta > 0 || e->dirty_mine);
+}
+
+static CK_RV mem_get(akm_relationships *r, struct akm_asr_mem **out)
+{
+	if (r->asr == NULL) {
+		struct akm_asr_mem *m = calloc(1, sizeof *m);
+		if (m == NULL)
+			return CKR_HOST_MEMORY;
+		/* The mark this process leaves on a state it may open messages
+		 * of without writing them: the token's random numbers. */
+		while (m->self == 0) {
+			if (akm_backend_random(r->be, (uint8_t *)&m->self, sizeof m->self) != CKR_OK) {
+				free(m);
+				return CKR_DEVICE_ERROR;
+			}
+		}
+		r->asr = m;
+	}
+	*out = r->asr;
+	return CKR_OK;
+}
+
+static asr_entry *entry_by_key(akm_relationships *r, int64_t key_id)
+{
 	struct akm_asr_mem *m = r->asr;
-	for (size_t i = 0; i < m->n; i++)
-		if (m->e[i].rel_id == rel_id)
+	for (size_t i = 0; m != NULL && i < m->n; i++)
+		if (m->e[i].key_id == key_id)
 			return &m->e[i];
-	if (m->n == ENTRIES_MAX) { /* the oldest goes */
-		entry_drop_keys(r, &m->e[0], true);
-		memmove(&m->e[0], &m->e[1], (m->n - 1) * sizeof m->e[0]);
+	return NULL;
+}
+
+static CK_RV entry_flush(akm_relationships *r, asr_entry *e);
+
+/* Lock held: the entry of relationship row `rel_id` (ASR key `key_id`),
+ * made when there is none.  When the table is full, one whose changes are
+ * all written goes, or else the oldest, written first (not in a
+ * transaction: CKR_DEVICE_MEMORY then, which cannot happen after
+ * view_sync found or made the entry): acceptances are never forgotten
+ * unwritten. */
+static CK_RV entry_get(akm_relationships *r, int64_t rel_id, int64_t key_id, bool in_txn, asr_entry **out)
+{
+	struct akm_asr_mem *m;
+	CK_RV rv = mem_get(r, &m);
+	if (rv != CKR_OK)
+		return rv;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->e[i].rel_id == rel_id) {
+			m->e[i].key_id = key_id;
+			*out = &m->e[i];
+			return CKR_OK;
+		}
+	if (m->n == ENTRIES_MAX) {
+		size_t v = 0;
+		while (v < m->n && entry_pending(&m->e[v]))
+			v++;
+		if (v == m->n) {
+			v = 0;
+			if (in_txn)
+				return CKR_DEVICE_MEMORY;
+			if ((rv = entry_flush(r, &m->e[0])) != CKR_OK)
+				return rv;
+		}
+		entry_free(r, &m->e[v], true);
+		memmove(&m->e[v], &m->e[v + 1], (m->n - v - 1) * sizeof m->e[0]);
 		m->n--;
 	}
 	asr_entry *e = &m->e[m->n++];
 	memset(e, 0, sizeof *e);
 	e->rel_id = rel_id;
-	return e;
+	e->key_id = key_id;
+	*out = e;
+	return CKR_OK;
 }
 
 void akm_asr_mem_forget(akm_relationships *r, int64_t rel_id)
@@ -72,7 +174,7 @@ void akm_asr_mem_forget(akm_relationships *r, int64_t rel_id)
 	for (size_t i = 0; i < m->n; i++) {
 		if (m->e[i].rel_id != rel_id)
 			continue;
-		entry_drop_keys(r, &m->e[i], true);
+		entry_free(r, &m->e[i], true);
 		memmove(&m->e[i], &m->e[i + 1], (m->n - i - 1) * sizeof m->e[0]);
 		m->n--;
 		return;
@@ -85,7 +187,7 @@ void akm_asr_mem_clear(akm_relationships *r, bool destroy_objects)
 	if (m == NULL)
 		return;
 	for (size_t i = 0; i < m->n; i++)
-		entry_drop_keys(r, &m->e[i], destroy_objects);
+		entry_free(r, &m->e[i], destroy_objects);
 	free(m);
 	r->asr = NULL;
 }
@@ -197,15 +299,20 @@ static CK_RV key_of(akm_relationships *r, const akm_relationship *rel, CK_ULONG 
 
 /* ---- one operation's view of an ASR -------------------------------------- */
 
+/* What a write does to the state's dirty mark (docs/asr.md §5). */
+enum { DIRTY_KEEP, DIRTY_MARK, DIRTY_CLEAR };
+
 typedef struct asr_ctx {
 	akm_key key;            /* the current step's key row */
 	akm_relationship rel;
-	akm_asr_state st;
+	akm_asr_state st;       /* the registry's, raised when another's mark was on it, with this process's merged in */
 	bool have_st;
 	akm_key prev;           /* the previous step's key row, when have_prev */
 	bool have_prev;
 	asr_entry *m;
 	uint64_t now;
+	uint64_t rec_dirty;     /* the mark the registry's state had */
+	int dirty_mode;         /* DIRTY_*: the mark written with the state */
 	/* what a step made, applied to m after the commit (or destroyed) */
 	bool stepped;
 	CK_OBJECT_HANDLE new_cur, new_prev, made_prev;
@@ -222,9 +329,128 @@ static void ctx_clear(asr_ctx *c)
 	c->have_st = false;
 }
 
-/* Lock held (a transaction when it will write): the rows, the state and
- * the keys in use of ASR key `key_id`. */
-static CK_RV ctx_load(akm_relationships *r, int64_t key_id, asr_ctx *c)
+/* ---- replay windows and what this process keeps unwritten ------------------ */
+
+static akm_asr_sender *sender_find(akm_asr_state *st, uint32_t leaf, bool add)
+{
+	uint32_t lo = 0, hi = st->nsenders;
+	while (lo < hi) { /* ascending leaves */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (st->senders[mid].leaf < leaf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < st->nsenders && st->senders[lo].leaf == leaf)
+		return &st->senders[lo];
+	if (!add || st->nsenders >= AKM_ASR_SENDERS_MAX)
+		return NULL;
+	akm_asr_sender *s = realloc(st->senders, (st->nsenders + 1) * sizeof *s);
+	if (s == NULL)
+		return NULL;
+	st->senders = s;
+	memmove(&s[lo + 1], &s[lo], (st->nsenders - lo) * sizeof *s);
+	s[lo] = (akm_asr_sender){.leaf = leaf};
+	st->nsenders++;
+	return &s[lo];
+}
+
+static const akm_asr_sender *written_find(const asr_entry *e, uint32_t leaf)
+{
+	uint32_t lo = 0, hi = e->nwritten;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (e->written[mid].leaf < leaf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < e->nwritten && e->written[lo].leaf == leaf ? &e->written[lo] : NULL;
+}
+
+/* A state another process marked dirty: it may have opened up to
+ * FLUSH_OPENS messages of each sender beyond what the windows say (never a
+ * sender the state lacks, nor beyond high + FLUSH_OPENS: such an opening
+ * is written at once).  Every such number is taken as opened. */
+static void windows_raise(akm_asr_state *st)
+{
+	for (uint32_t i = 0; i < st->nsenders; i++) {
+		akm_asr_sender *w = &st->senders[i];
+		w->high = w->high > UINT64_MAX - AKM_ASR_WINDOW ? UINT64_MAX : w->high + AKM_ASR_WINDOW;
+		w->bitmap = UINT64_MAX;
+	}
+}
+
+/* The registry's state `st` (just read), raised when another process's
+ * mark is on it, with what this process has of the same generation and
+ * has not written merged in: its acceptances, its seals of the same step.
+ * (What an earlier raise took as opened is not kept: the state read now
+ * covers it, being raised while the mark is on it, and once another
+ * process has written its state with its mark gone, the raise it made
+ * over ours covers ours and its own acceptances are in the windows.) */
+static CK_RV state_merge(akm_relationships *r, asr_entry *e, akm_asr_state *st)
+{
+	if (st->dirty != 0 && st->dirty != r->asr->self)
+		windows_raise(st);
+	if (!e->have_st || e->st.gen != st->gen) {
+		/* Another generation's windows and counts do not apply. */
+		e->sealed_delta = e->opened = 0;
+		return CKR_OK;
+	}
+	for (uint32_t i = 0; i < e->opened; i++) {
+		akm_asr_sender *w = sender_find(st, e->own[i].leaf, true);
+		if (w == NULL)
+			return CKR_DEVICE_MEMORY;
+		akm_asr_window_check(w, e->own[i].seq, true);
+	}
+	if (e->st.step == st->step)
+		st->sealed = st->sealed > UINT32_MAX - e->sealed_delta ? UINT32_MAX : st->sealed + e->sealed_delta;
+	else
+		e->sealed_delta = 0; /* counts restart at each step */
+	return CKR_OK;
+}
+
+static CK_RV senders_copy(const akm_asr_state *st, akm_asr_sender **out)
+{
+	*out = NULL;
+	if (st->nsenders == 0)
+		return CKR_OK;
+	if ((*out = malloc(st->nsenders * sizeof **out)) == NULL)
+		return CKR_HOST_MEMORY;
+	memcpy(*out, st->senders, st->nsenders * sizeof **out);
+	return CKR_OK;
+}
+
+/* The entry's view becomes `st` (taken over: st is emptied): the state
+ * as it is in the registry when `written` (what this process wrote; else
+ * what it read, whose windows `rec` has), fresh at change mark `mark`. */
+static void view_set(akm_relationships *r, asr_entry *e, akm_asr_state *st, akm_asr_sender *rec, uint32_t nrec,
+                     bool have_prev, bool fresh, uint64_t mark, const akm_relationship *rel)
+{
+	uint64_t now = mono_ns();
+	akm_asr_state_clear(&e->st);
+	e->st = *st;
+	memset(st, 0, sizeof *st);
+	free(e->written);
+	e->written = rec;
+	e->nwritten = nrec;
+	e->have_st = true;
+	e->have_prev_row = have_prev;
+	e->fresh = fresh;
+	e->mark = mark;
+	e->read_ns = now;
+	bool was = entry_pending(e);
+	e->dirty_mine = e->st.dirty == r->asr->self;
+	if (entry_pending(e) && !was)
+		e->pending_ns = now;
+	memcpy(e->rid, rel->rid, rel->rid_len);
+	e->rid_len = rel->rid_len;
+}
+
+/* Lock held, in a transaction or a snapshot: the rows and the state of
+ * ASR key `key_id`; for using it (`use`), only an active ASR's current
+ * key. */
+static CK_RV rows_read(akm_relationships *r, int64_t key_id, bool use, asr_ctx *c)
 {
 	memset(c, 0, sizeof *c);
 	c->now = now_s();
@@ -235,16 +461,19 @@ static CK_RV ctx_load(akm_relationships *r, int64_t key_id, asr_ctx *c)
 		return CKR_KEY_TYPE_INCONSISTENT;
 	if (c->key.purpose != CKV_AKM_PURPOSE_ENCRYPT)
 		return CKR_KEY_FUNCTION_NOT_PERMITTED; /* the previous step's key: opened through the current one */
-	if (c->rel.state != CKV_AKM_STATE_ACTIVE)
+	if (use && c->rel.state != CKV_AKM_STATE_ACTIVE)
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
 	if ((rv = state_get(r, &c->rel, &c->st)) != CKR_OK)
 		return rv;
 	c->have_st = true;
-	if ((rv = key_of(r, &c->rel, CKV_AKM_PURPOSE_PREVIOUS, &c->prev, &c->have_prev)) != CKR_OK)
-		return rv;
-	if ((c->m = entry_get(r, c->rel.id)) == NULL)
-		return CKR_HOST_MEMORY;
-	asr_entry *m = c->m;
+	c->rec_dirty = c->st.dirty;
+	return key_of(r, &c->rel, CKV_AKM_PURPOSE_PREVIOUS, &c->prev, &c->have_prev);
+}
+
+/* The step keys of c's state unwrapped into m, unless it has them. */
+static CK_RV entry_keys(akm_relationships *r, asr_entry *m, const asr_ctx *c)
+{
+	CK_RV rv;
 	if (m->cur != 0 && m->gen == c->st.gen && m->step == c->st.step)
 		return CKR_OK;
 	/* Another process moved it, or first use here: unwrap again. */
@@ -263,6 +492,58 @@ unwrap_failed:
 	        akm_store_location(r->reg), rv);
 	entry_drop_keys(r, m, true);
 	return CKR_DEVICE_ERROR;
+}
+
+/* Lock held, in a transaction: the rows, the state (with this process's
+ * merged in) and the keys in use of ASR key `key_id`. */
+static CK_RV ctx_load(akm_relationships *r, int64_t key_id, asr_ctx *c)
+{
+	CK_RV rv = rows_read(r, key_id, true, c);
+	if (rv != CKR_OK)
+		return rv;
+	if ((rv = entry_get(r, c->rel.id, key_id, true, &c->m)) != CKR_OK ||
+	    (rv = state_merge(r, c->m, &c->st)) != CKR_OK)
+		return rv;
+	return entry_keys(r, c->m, c);
+}
+
+/* Lock held, no transaction: the entry's view read again (in a read
+ * snapshot), this process's unwritten changes kept. */
+static CK_RV view_load(akm_relationships *r, int64_t key_id, asr_entry **out)
+{
+	asr_ctx c;
+	uint64_t mark = 0;
+	bool have_mark = akm_store_change_mark(r->reg, &mark) == CKR_OK;
+	CK_RV rv = akm_store_snapshot(r->reg);
+	if (rv == CKR_OK) {
+		rv = rows_read(r, key_id, true, &c);
+		akm_store_snapshot_end(r->reg);
+	} else {
+		memset(&c, 0, sizeof c);
+	}
+	asr_entry *e = NULL;
+	akm_asr_sender *rec = NULL;
+	uint32_t nrec = c.have_st ? c.st.nsenders : 0;
+	if (rv == CKR_OK)
+		rv = entry_get(r, c.rel.id, key_id, false, &e);
+	if (rv == CKR_OK)
+		rv = senders_copy(&c.st, &rec); /* the windows as written, before the merge */
+	if (rv == CKR_OK)
+		rv = state_merge(r, e, &c.st);
+	if (rv == CKR_OK)
+		rv = entry_keys(r, e, &c);
+	if (rv != CKR_OK) {
+		free(rec);
+		asr_entry *old = entry_by_key(r, key_id);
+		if (old != NULL)
+			old->fresh = false;
+		ctx_clear(&c);
+		return akm_answer(r, rv);
+	}
+	view_set(r, e, &c.st, rec, nrec, c.have_prev, have_mark, mark, &c.rel);
+	ctx_clear(&c);
+	*out = e;
+	return CKR_OK;
 }
 
 /* In the transaction: moves to step `t` (> the current one): derives the
@@ -420,20 +701,105 @@ static void refusal(akm_relationships *r, const uint8_t *rid, size_t rid_len, CK
 	akm_event_record(r, AKM_EVENT_ASR_MEMBER_REFUSED, rid, rid_len, rv, detail);
 }
 
+/* In the transaction: the state with its dirty mark as c->dirty_mode says
+ * (KEEP: this process's mark stays if it was there, another's goes: its
+ * windows were raised over what it may have opened). */
+static CK_RV ctx_put_state(akm_relationships *r, asr_ctx *c)
+{
+	uint64_t self = r->asr->self;
+	c->st.dirty = c->dirty_mode == DIRTY_MARK    ? self
+	              : c->dirty_mode == DIRTY_CLEAR ? 0
+	              : c->rec_dirty == self         ? self
+	                                             : 0;
+	return state_put(r, &c->rel, &c->st);
+}
+
+/* After a commit that wrote c's state (`before` the change mark at its
+ * beginning): the entry's view is what was written, nothing of this
+ * process's unwritten. */
+static void ctx_adopt(akm_relationships *r, asr_ctx *c, uint64_t before)
+{
+	asr_entry *e = c->m;
+	if (e == NULL || !c->have_st)
+		return;
+	e->opened = e->sealed_delta = 0;
+	e->dirty_mine = false;
+	akm_asr_sender *w = NULL;
+	/* Without a copy of the windows written, nothing opens without a
+	 * write until the view is read again. */
+	bool copied = senders_copy(&c->st, &w) == CKR_OK;
+	uint32_t n = copied ? c->st.nsenders : 0;
+	/* Fresh when this commit alone moved the mark. */
+	view_set(r, e, &c->st, w, n, c->have_prev,
+	         copied && r->change_mark == before + 1 && c->rel.state == CKV_AKM_STATE_ACTIVE, r->change_mark, &c->rel);
+}
+
 /* Commits, or rolls back; then ctx_finish. */
 static CK_RV ctx_commit(akm_relationships *r, asr_ctx *c, CK_RV rv)
 {
 	if (rv == CKR_OK)
-		rv = state_put(r, &c->rel, &c->st);
+		rv = ctx_put_state(r, c);
 	if (rv == CKR_OK) {
+		uint64_t before = r->change_mark;
 		rv = akm_change_commit(r);
 		ctx_finish(r, c, rv == CKR_OK);
+		if (rv == CKR_OK)
+			ctx_adopt(r, c, before);
+		else if (c->m != NULL)
+			c->m->fresh = false;
 		return rv;
 	}
 	akm_store_rollback(r->reg);
 	ctx_finish(r, c, false);
+	if (c->m != NULL)
+		c->m->fresh = false; /* its unwritten changes stay, merged at the next read */
 	return akm_answer(r, rv);
 }
+
+/* Lock held, no transaction: everything this process has of the ASR
+ * written, the dirty mark cleared (a flush). */
+static CK_RV entry_flush(akm_relationships *r, asr_entry *e)
+{
+	asr_ctx c;
+	CK_RV rv = akm_change_begin(r);
+	if (rv != CKR_OK)
+		return rv;
+	rv = rows_read(r, e->key_id, false, &c);
+	if (rv == CKR_OK) {
+		c.m = e;
+		c.dirty_mode = DIRTY_CLEAR;
+		rv = state_merge(r, e, &c.st);
+	}
+	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_TYPE_INCONSISTENT ||
+	    rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+		/* The ASR is gone (removed, replaced): nothing of it to write. */
+		akm_store_rollback(r->reg);
+		e->opened = e->sealed_delta = 0;
+		e->dirty_mine = e->fresh = false;
+		ctx_clear(&c);
+		return CKR_OK;
+	}
+	rv = ctx_commit(r, &c, rv);
+	ctx_clear(&c);
+	return rv;
+}
+
+void akm_asr_mem_flush(akm_relationships *r)
+{
+	struct akm_asr_mem *m = r->asr;
+	for (size_t i = 0; m != NULL && i < m->n; i++) {
+		if (!entry_pending(&m->e[i]))
+			continue;
+		CK_RV rv = entry_flush(r, &m->e[i]);
+		if (rv != CKR_OK)
+			akm_log(AKM_LOG_WARNING,
+			        "registry %s: a member ASR's replay windows could not be written (0x%lx): the next "
+			        "process refuses up to %d messages per sender as possible replays",
+			        akm_store_location(r->reg), rv, AKM_ASR_WINDOW);
+	}
+}
+
+static CK_RV view_sync(akm_relationships *r, int64_t key_id, asr_entry **out);
 
 /* ---- checks shared by enrollment and rekeying ----------------------------- */
 
@@ -675,8 +1041,8 @@ CK_RV akm_asr_enroll(akm_relationships *r, CK_OBJECT_HANDLE pr_key, CK_OBJECT_HA
 		goto out;
 	if (have_old)
 		akm_asr_mem_forget(r, old.id);
-	asr_entry *m = entry_get(r, rel.id);
-	if (m != NULL) {
+	asr_entry *m;
+	if (entry_get(r, rel.id, key.id, false, &m) == CKR_OK) {
 		m->cur = step_key;
 		m->gen = st.gen;
 		m->step = st.step;
@@ -739,7 +1105,8 @@ CK_RV akm_asr_apply_rekey(akm_relationships *r, int64_t key_id, CK_OBJECT_HANDLE
 	bool in_txn = false;
 	if (rv != CKR_OK)
 		goto out;
-	if ((rv = akm_change_begin(r)) != CKR_OK)
+	asr_entry *e;
+	if ((rv = view_sync(r, key_id, &e)) != CKR_OK || (rv = akm_change_begin(r)) != CKR_OK)
 		goto out;
 	in_txn = true;
 	if ((rv = ctx_load(r, key_id, &c)) != CKR_OK)
@@ -896,18 +1263,24 @@ CK_RV akm_asr_apply_rekey(akm_relationships *r, int64_t key_id, CK_OBJECT_HANDLE
 	c.st.senders = NULL;
 	c.st.nsenders = 0;
 	c.rel.epoch = (CK_ULONG)c.st.gen << 32 | step;
+	c.have_prev = false;
+	c.dirty_mode = DIRTY_CLEAR; /* new windows: nobody has opened anything of this generation */
 	if ((rv = row_change(r, &c.rel, AKM_EVENT_ASR_MEMBER_REKEY, detail)) != CKR_OK ||
-	    (rv = state_put(r, &c.rel, &c.st)) != CKR_OK)
+	    (rv = ctx_put_state(r, &c)) != CKR_OK)
 		goto abort;
 	in_txn = false;
-	if ((rv = akm_change_commit(r)) != CKR_OK)
+	uint64_t before = r->change_mark;
+	if ((rv = akm_change_commit(r)) != CKR_OK) {
+		c.m->fresh = false;
 		goto out;
+	}
 	/* The old generation's keys go at once. */
 	entry_drop_keys(r, c.m, true);
 	c.m->cur = step_key;
 	c.m->gen = c.st.gen;
 	c.m->step = c.st.step;
 	step_key = 0;
+	ctx_adopt(r, &c, before);
 	goto out;
 refused:
 	akm_store_rollback(r->reg);
@@ -941,82 +1314,134 @@ out:
 
 /* ---- sealing and opening ---------------------------------------------------- */
 
+/* Lock held: the entry of ASR key `key_id` with a view that holds: the
+ * one it has while the change mark has not moved (nobody committed) and
+ * for at most VIEW_NS, else read again.  First, what this process has not
+ * written of any ASR for FLUSH_NS is written. */
+static CK_RV view_sync(akm_relationships *r, int64_t key_id, asr_entry **out)
+{
+	uint64_t now = mono_ns();
+	struct akm_asr_mem *m = r->asr;
+	for (size_t i = 0; m != NULL && i < m->n; i++) {
+		asr_entry *x = &m->e[i];
+		if (entry_pending(x) && now - x->pending_ns >= FLUSH_NS) {
+			CK_RV rv = entry_flush(r, x);
+			if (rv != CKR_OK && x->key_id == key_id)
+				return akm_answer(r, rv);
+		}
+	}
+	asr_entry *e = entry_by_key(r, key_id);
+	uint64_t mark;
+	if (e != NULL && e->have_st && e->fresh && akm_store_change_mark(r->reg, &mark) == CKR_OK && mark == e->mark &&
+	    now - e->read_ns < VIEW_NS) {
+		*out = e;
+		return CKR_OK;
+	}
+	return view_load(r, key_id, out);
+}
+
+/* Whether the view needs a write before anything else: the previous key's
+ * grace is over, the clock says a later step, or the keys are not the
+ * state's. */
+static bool view_needs_change(const asr_entry *e, uint64_t now)
+{
+	const akm_asr_state *st = &e->st;
+	if (e->cur == 0 || e->gen != st->gen || e->step != st->step)
+		return true;
+	if (e->have_prev_row && st->previous_until != 0 && now >= st->previous_until)
+		return true;
+	return st->policy.period > 0 && now > st->gen_start && (now - st->gen_start) / st->policy.period > st->step;
+}
+
+static CK_RV answer(CK_RV rv)
+{
+	return rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+}
+
 CK_RV akm_asr_check_key(akm_relationships *r, int64_t key_id)
 {
-	akm_key_record k;
 	akm_mutex_lock(r->lock);
+	/* The view read (and checked: an active member ASR's current key,
+	 * its state and keys readable) or still holding. */
+	asr_entry *e;
 	CK_RV rv = r->status;
 	if (rv == CKR_OK)
-		rv = akm_answer(r, akm_store_get_key(r->reg, key_id, &k.key, &k.rel));
-	if (rv == CKR_OK) {
-		if (!akm_asr_is_member(&k.rel))
-			rv = CKR_KEY_TYPE_INCONSISTENT;
-		else if (k.key.purpose != CKV_AKM_PURPOSE_ENCRYPT || k.rel.state != CKV_AKM_STATE_ACTIVE)
-			rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-		akm_key_record_clear(&k);
-	}
+		rv = view_sync(r, key_id, &e);
 	akm_mutex_unlock(r->lock);
-	return rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+	return answer(rv);
+}
+
+/* A seal's work in a transaction: steps when due, a new reserve when this
+ * process has none left; *e's view is what was written. */
+static CK_RV seal_slow(akm_relationships *r, int64_t key_id, asr_entry **e)
+{
+	asr_ctx c;
+	memset(&c, 0, sizeof c);
+	CK_RV rv = akm_change_begin(r);
+	if (rv != CKR_OK)
+		return rv;
+	if ((rv = ctx_load(r, key_id, &c)) != CKR_OK || (rv = maintain(r, &c)) != CKR_OK)
+		goto done;
+	if (c.st.sealed >= c.st.policy.msg_limit && (rv = step_to(r, &c, c.st.step + 1, "message limit")) != CKR_OK)
+		goto done;
+	/* The sequence numbers: a block reserved in the registry before any
+	 * number of it is used. */
+	if (c.m->next_seq == 0 || c.m->next_seq >= c.m->limit) {
+		c.next_seq = c.rel.seq > 0 ? c.rel.seq : 1;
+		c.limit = c.next_seq + RESERVE_BLOCK;
+		c.rel.seq = (CK_ULONG)c.limit;
+		char detail[64];
+		snprintf(detail, sizeof detail, "seq %llu..%llu", (unsigned long long)c.next_seq,
+		         (unsigned long long)c.limit - 1);
+		rv = row_change(r, &c.rel, AKM_EVENT_ASR_MEMBER_RESERVE, detail);
+	}
+done:
+	*e = c.m;
+	rv = ctx_commit(r, &c, rv);
+	ctx_clear(&c);
+	return rv;
 }
 
 CK_RV akm_asr_seal(akm_relationships *r, int64_t key_id, const uint8_t *in, size_t in_len, uint8_t *out,
                    CK_ULONG *out_len)
 {
-	asr_ctx c;
-	memset(&c, 0, sizeof c);
 	if (in_len > AKM_ASR_PLAIN_MAX)
 		return CKR_DATA_LEN_RANGE;
 	akm_mutex_lock(r->lock);
+	asr_entry *e = NULL;
 	CK_RV rv = r->status;
-	if (rv != CKR_OK)
+	if (rv != CKR_OK || (rv = view_sync(r, key_id, &e)) != CKR_OK)
 		goto out;
-	akm_key_record k;
-	if ((rv = akm_answer(r, akm_store_get_key(r->reg, key_id, &k.key, &k.rel))) != CKR_OK)
-		goto out;
-	size_t need = akm_asr_message_header_len(k.rel.rid_len) + in_len + AKM_ASR_TAG_LEN;
-	akm_key_record_clear(&k);
+	size_t need = akm_asr_message_header_len(e->rid_len) + in_len + AKM_ASR_TAG_LEN;
 	if (out == NULL || *out_len < need) {
 		rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
 		*out_len = (CK_ULONG)need;
 		goto out;
 	}
-	if ((rv = akm_change_begin(r)) != CKR_OK)
-		goto out;
-	if ((rv = ctx_load(r, key_id, &c)) != CKR_OK || (rv = maintain(r, &c)) != CKR_OK) {
-		rv = ctx_commit(r, &c, rv);
-		goto out;
-	}
-	if (c.st.sealed >= c.st.policy.msg_limit && (rv = step_to(r, &c, c.st.step + 1, "message limit")) != CKR_OK) {
-		rv = ctx_commit(r, &c, rv);
-		goto out;
-	}
-	/* The sequence number: from this process's reserve, which is raised in
-	 * the registry before any number of it is used. */
-	uint64_t seq = c.m->next_seq;
-	if (seq == 0 || seq >= c.m->limit) {
-		seq = c.rel.seq > 0 ? c.rel.seq : 1;
-		c.next_seq = seq;
-		c.limit = seq + RESERVE_BLOCK;
-		c.rel.seq = (CK_ULONG)c.limit;
-		char detail[64];
-		snprintf(detail, sizeof detail, "seq %llu..%llu", (unsigned long long)c.next_seq,
-		         (unsigned long long)c.limit - 1);
-		if ((rv = row_change(r, &c.rel, AKM_EVENT_ASR_MEMBER_RESERVE, detail)) != CKR_OK) {
-			rv = ctx_commit(r, &c, rv);
+	/* Without a write unless something is due (docs/asr.md §5): the
+	 * number from the block this process reserved, the count in memory
+	 * until the next write. */
+	if (view_needs_change(e, now_s()) || e->st.sealed >= e->st.policy.msg_limit || e->next_seq == 0 ||
+	    e->next_seq >= e->limit) {
+		if ((rv = seal_slow(r, key_id, &e)) != CKR_OK)
+			goto out;
+		if (!e->have_st || e->cur == 0 || e->next_seq == 0 || e->next_seq >= e->limit) {
+			rv = CKR_DEVICE_ERROR;
 			goto out;
 		}
 	}
-	c.st.sealed++;
-	if ((rv = ctx_commit(r, &c, CKR_OK)) != CKR_OK)
-		goto out;
-	c.m->next_seq = seq + 1;
+	uint64_t seq = e->next_seq++;
+	if (!entry_pending(e))
+		e->pending_ns = mono_ns();
+	e->sealed_delta++;
+	e->st.sealed++;
 	akm_asr_message m;
 	memset(&m, 0, sizeof m);
-	memcpy(m.asr_id, c.rel.rid, c.rel.rid_len);
-	m.asr_id_len = c.rel.rid_len;
-	m.gen = c.st.gen;
-	m.step = c.st.step;
-	m.sender = c.st.leaf;
+	memcpy(m.asr_id, e->rid, e->rid_len);
+	m.asr_id_len = e->rid_len;
+	m.gen = e->st.gen;
+	m.step = e->st.step;
+	m.sender = e->st.leaf;
 	m.seq = seq;
 	size_t hl = 0, ol = in_len + AKM_ASR_TAG_LEN;
 	uint8_t nonce[AKM_ASR_NONCE_LEN];
@@ -1025,102 +1450,71 @@ CK_RV akm_asr_seal(akm_relationships *r, int64_t key_id, const uint8_t *in, size
 		rv = CKR_GENERAL_ERROR;
 		goto out;
 	}
-	rv = akm_backend_asr_gcm(r->be, c.m->cur, true, nonce, out, hl, in, in_len, out + hl, &ol);
+	rv = akm_backend_asr_gcm(r->be, e->cur, true, nonce, out, hl, in, in_len, out + hl, &ol);
 	if (rv == CKR_OK)
 		*out_len = (CK_ULONG)(hl + ol);
 	else
 		rv = CKR_DEVICE_ERROR;
 out:
-	ctx_clear(&c);
 	akm_mutex_unlock(r->lock);
-	return rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+	return answer(rv);
 }
 
-static akm_asr_sender *sender_find(akm_asr_state *st, uint32_t leaf, bool add)
+static void refused_open(akm_relationships *r, const uint8_t *rid, size_t rid_len, CK_RV rv, const char *why,
+                         const akm_asr_message *m)
 {
-	for (uint32_t i = 0; i < st->nsenders; i++)
-		if (st->senders[i].leaf == leaf)
-			return &st->senders[i];
-	if (!add || st->nsenders >= AKM_ASR_SENDERS_MAX)
-		return NULL;
-	akm_asr_sender *s = realloc(st->senders, (st->nsenders + 1) * sizeof *s);
-	if (s == NULL)
-		return NULL;
-	st->senders = s;
-	uint32_t at = 0;
-	while (at < st->nsenders && s[at].leaf < leaf)
-		at++;
-	memmove(&s[at + 1], &s[at], (st->nsenders - at) * sizeof *s);
-	s[at] = (akm_asr_sender){.leaf = leaf};
-	st->nsenders++;
-	return &s[at];
+	char d[128];
+	snprintf(d, sizeof d, "open: %s (sender %u gen %u step %u seq %llu)", why, m->sender, m->gen, m->step,
+	         (unsigned long long)m->seq);
+	refusal(r, rid, rid_len, rv, d);
 }
 
-CK_RV akm_asr_open(akm_relationships *r, int64_t key_id, const uint8_t *in, size_t in_len, uint8_t *out,
-                   CK_ULONG *out_len)
+/* An open in a transaction, on the state as the registry has it (with
+ * this process's merged in): whatever the view said, every check again. */
+static CK_RV open_slow(akm_relationships *r, int64_t key_id, const akm_asr_message *m, uint8_t *out, size_t need,
+                       CK_ULONG *out_len)
 {
 	asr_ctx c;
-	akm_asr_message m;
 	const char *why = NULL;
 	CK_OBJECT_HANDLE temp[AHEAD_MAX];
 	size_t ntemp = 0;
 	memset(&c, 0, sizeof c);
-	akm_mutex_lock(r->lock);
-	CK_RV rv = r->status;
+	CK_RV rv = akm_change_begin(r);
 	if (rv != CKR_OK)
-		goto out;
-	akm_key_record k;
-	if ((rv = akm_answer(r, akm_store_get_key(r->reg, key_id, &k.key, &k.rel))) != CKR_OK)
-		goto out;
-	if (akm_asr_message_parse(in, in_len, &m) != AKM_FMT_OK) {
-		rv = CKR_ENCRYPTED_DATA_INVALID;
-		if (out != NULL)
-			refusal(r, k.rel.rid, k.rel.rid_len, rv, "open: malformed message");
-		akm_key_record_clear(&k);
-		goto out;
-	}
-	akm_key_record_clear(&k);
-	size_t need = m.ct_len - AKM_ASR_TAG_LEN;
-	if (out == NULL || *out_len < need) {
-		rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
-		*out_len = (CK_ULONG)need;
-		goto out;
-	}
-	if ((rv = akm_change_begin(r)) != CKR_OK)
-		goto out;
+		return rv;
 	if ((rv = ctx_load(r, key_id, &c)) != CKR_OK || (rv = maintain(r, &c)) != CKR_OK) {
 		rv = ctx_commit(r, &c, rv);
 		goto out;
 	}
 	uint32_t cap = UINT32_C(1) << c.st.depth;
 	CK_OBJECT_HANDLE key = 0;
-	if (m.asr_id_len != c.rel.rid_len || memcmp(m.asr_id, c.rel.rid, c.rel.rid_len) != 0) {
+	if (m->asr_id_len != c.rel.rid_len || memcmp(m->asr_id, c.rel.rid, c.rel.rid_len) != 0) {
 		rv = CKR_AKM_UNKNOWN_ASR;
 		why = "another ASR";
-	} else if (m.gen < c.st.gen) {
+	} else if (m->gen < c.st.gen) {
 		rv = CKR_AKM_OLD_EPOCH;
 		why = "older generation";
-	} else if (m.gen > c.st.gen) {
+	} else if (m->gen > c.st.gen) {
 		rv = CKR_AKM_UNKNOWN_EPOCH;
 		why = "newer generation";
-	} else if (m.sender >= cap || m.sender == c.st.leaf) {
+	} else if (m->sender >= cap || m->sender == c.st.leaf) {
 		rv = CKR_AKM_NOT_MEMBER;
-		why = m.sender == c.st.leaf ? "our own sender index" : "sender out of range";
-	} else if (m.step == c.st.step) {
+		why = m->sender == c.st.leaf ? "our own sender index" : "sender out of range";
+	} else if (m->step == c.st.step) {
 		key = c.stepped ? c.new_cur : c.m->cur;
-	} else if (m.step + 1 == c.st.step && (c.stepped ? c.new_prev : c.m->prev) != 0 &&
+	} else if (m->step + 1 == c.st.step && (c.stepped ? c.new_prev : c.m->prev) != 0 &&
 	           c.st.previous_until > c.now) {
 		key = c.stepped ? c.new_prev : c.m->prev;
-	} else if (m.step < c.st.step) {
+	} else if (m->step < c.st.step) {
 		rv = CKR_AKM_OLD_EPOCH;
 		why = "a step whose key is destroyed";
-	} else if (m.step - c.st.step > AHEAD_MAX) {
+	} else if (m->step - c.st.step > AHEAD_MAX) {
 		rv = CKR_AKM_UNKNOWN_EPOCH;
 		why = "too many steps ahead";
 	} else {
 		/* Ahead: derived for this message only; kept if it opens. */
 		CK_OBJECT_HANDLE x = c.stepped ? c.new_cur : c.m->cur;
-		for (uint32_t s = c.st.step; s < m.step && rv == CKR_OK; s++) {
+		for (uint32_t s = c.st.step; s < m->step && rv == CKR_OK; s++) {
 			rv = akm_backend_asr_ratchet(r->be, x, akm_asr_ratchet_data, false, &temp[ntemp]);
 			if (rv == CKR_OK)
 				x = temp[ntemp++];
@@ -1131,11 +1525,10 @@ CK_RV akm_asr_open(akm_relationships *r, int64_t key_id, const uint8_t *in, size
 		}
 		key = x;
 	}
-	akm_asr_sender *w = NULL;
 	if (rv == CKR_OK) {
-		w = sender_find(&c.st, m.sender, false);
-		akm_asr_sender fresh = {.leaf = m.sender};
-		if (!akm_asr_window_check(w != NULL ? w : &fresh, m.seq, false)) {
+		akm_asr_sender *w = sender_find(&c.st, m->sender, false);
+		akm_asr_sender fresh = {.leaf = m->sender};
+		if (!akm_asr_window_check(w != NULL ? w : &fresh, m->seq, false)) {
 			rv = CKR_AKM_REPLAY;
 			why = "replay";
 		}
@@ -1143,8 +1536,8 @@ CK_RV akm_asr_open(akm_relationships *r, int64_t key_id, const uint8_t *in, size
 	if (rv == CKR_OK) {
 		uint8_t nonce[AKM_ASR_NONCE_LEN];
 		size_t ol = need;
-		akm_asr_nonce(m.sender, m.seq, nonce);
-		rv = akm_backend_asr_gcm(r->be, key, false, nonce, m.header, m.header_len, m.ct, m.ct_len, out, &ol);
+		akm_asr_nonce(m->sender, m->seq, nonce);
+		rv = akm_backend_asr_gcm(r->be, key, false, nonce, m->header, m->header_len, m->ct, m->ct_len, out, &ol);
 		if (rv == CKR_ENCRYPTED_DATA_INVALID) {
 			why = "bad tag";
 			c.st.failed++;
@@ -1153,19 +1546,24 @@ CK_RV akm_asr_open(akm_relationships *r, int64_t key_id, const uint8_t *in, size
 				srv = step_to(r, &c, c.st.step + 1, "failure limit");
 			if ((srv = ctx_commit(r, &c, srv)) != CKR_OK)
 				rv = srv;
-			goto refused_done;
+			goto refused;
 		}
 		if (rv != CKR_OK) {
 			rv = ctx_commit(r, &c, CKR_DEVICE_ERROR);
 			goto out;
 		}
 		*out_len = (CK_ULONG)ol;
-		if ((w = sender_find(&c.st, m.sender, true)) == NULL) {
+		akm_asr_sender *w = sender_find(&c.st, m->sender, true);
+		if (w == NULL) {
 			rv = ctx_commit(r, &c, CKR_DEVICE_MEMORY);
 			goto out;
 		}
-		akm_asr_window_check(w, m.seq, true);
-		CK_RV srv = m.step > c.st.step ? step_to(r, &c, m.step, "a member's message") : CKR_OK;
+		akm_asr_window_check(w, m->seq, true);
+		/* Written now with this process's mark, so that the next ones
+		 * need no write; the FLUSH_OPENS-th since the last write
+		 * clears it (a flush). */
+		c.dirty_mode = c.m->opened + 1 >= FLUSH_OPENS ? DIRTY_CLEAR : DIRTY_MARK;
+		CK_RV srv = m->step > c.st.step ? step_to(r, &c, m->step, "a member's message") : CKR_OK;
 		rv = ctx_commit(r, &c, srv);
 		goto out;
 	}
@@ -1177,19 +1575,113 @@ CK_RV akm_asr_open(akm_relationships *r, int64_t key_id, const uint8_t *in, size
 			goto out;
 		}
 	}
-refused_done:
-	if (why != NULL) {
-		char d[128];
-		snprintf(d, sizeof d, "open: %s (sender %u gen %u step %u seq %llu)", why, m.sender, m.gen, m.step,
-		         (unsigned long long)m.seq);
-		refusal(r, c.rel.rid, c.rel.rid_len, rv, d);
-	}
+refused:
+	if (why != NULL)
+		refused_open(r, c.rel.rid, c.rel.rid_len, rv, why, m);
 out:
 	for (size_t i = 0; i < ntemp; i++)
 		destroy(r, temp[i]);
 	ctx_clear(&c);
+	return rv;
+}
+
+CK_RV akm_asr_open(akm_relationships *r, int64_t key_id, const uint8_t *in, size_t in_len, uint8_t *out,
+                   CK_ULONG *out_len)
+{
+	akm_asr_message m;
+	const char *why = NULL;
+	akm_mutex_lock(r->lock);
+	asr_entry *e = NULL;
+	CK_RV rv = r->status;
+	if (rv != CKR_OK || (rv = view_sync(r, key_id, &e)) != CKR_OK)
+		goto out;
+	if (akm_asr_message_parse(in, in_len, &m) != AKM_FMT_OK) {
+		rv = CKR_ENCRYPTED_DATA_INVALID;
+		if (out != NULL)
+			refusal(r, e->rid, e->rid_len, rv, "open: malformed message");
+		goto out;
+	}
+	size_t need = m.ct_len - AKM_ASR_TAG_LEN;
+	if (out == NULL || *out_len < need) {
+		rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+		*out_len = (CK_ULONG)need;
+		goto out;
+	}
+	/* From the view, without a write (docs/asr.md §5), unless something
+	 * is due or the registry must have the opening first. */
+	uint64_t now = now_s();
+	const akm_asr_state *st = &e->st;
+	if (view_needs_change(e, now))
+		goto slow;
+	uint32_t cap = UINT32_C(1) << st->depth;
+	CK_OBJECT_HANDLE key = 0;
+	if (m.asr_id_len != e->rid_len || memcmp(m.asr_id, e->rid, e->rid_len) != 0) {
+		rv = CKR_AKM_UNKNOWN_ASR;
+		why = "another ASR";
+	} else if (m.gen < st->gen) {
+		rv = CKR_AKM_OLD_EPOCH;
+		why = "older generation";
+	} else if (m.gen > st->gen) {
+		rv = CKR_AKM_UNKNOWN_EPOCH;
+		why = "newer generation";
+	} else if (m.sender >= cap || m.sender == st->leaf) {
+		rv = CKR_AKM_NOT_MEMBER;
+		why = m.sender == st->leaf ? "our own sender index" : "sender out of range";
+	} else if (m.step == st->step) {
+		key = e->cur;
+	} else if (m.step + 1 == st->step && e->prev != 0 && st->previous_until > now) {
+		key = e->prev;
+	} else if (m.step < st->step) {
+		rv = CKR_AKM_OLD_EPOCH;
+		why = "a step whose key is destroyed";
+	} else if (m.step - st->step > AHEAD_MAX) {
+		rv = CKR_AKM_UNKNOWN_EPOCH;
+		why = "too many steps ahead";
+	} else {
+		goto slow; /* ahead: the member moves there if it opens */
+	}
+	akm_asr_sender *w = NULL;
+	if (rv == CKR_OK) {
+		w = sender_find(&e->st, m.sender, false);
+		akm_asr_sender fresh = {.leaf = m.sender};
+		if (!akm_asr_window_check(w != NULL ? w : &fresh, m.seq, false)) {
+			rv = CKR_AKM_REPLAY;
+			why = "replay";
+		}
+	}
+	if (rv != CKR_OK) {
+		refused_open(r, e->rid, e->rid_len, rv, why, &m);
+		goto out;
+	}
+	/* An opening stays unwritten only while the state carries this
+	 * process's mark, the sender is in the state as written and the
+	 * number within a window of what it says (what a reader of the marked
+	 * state raises over), and fewer than FLUSH_OPENS are unwritten. */
+	const akm_asr_sender *ww = written_find(e, m.sender);
+	if (!e->dirty_mine || w == NULL || ww == NULL || ww->high > UINT64_MAX - AKM_ASR_WINDOW ||
+	    m.seq > ww->high + AKM_ASR_WINDOW || e->opened + 1 >= FLUSH_OPENS)
+		goto slow;
+	uint8_t nonce[AKM_ASR_NONCE_LEN];
+	size_t ol = need;
+	akm_asr_nonce(m.sender, m.seq, nonce);
+	rv = akm_backend_asr_gcm(r->be, key, false, nonce, m.header, m.header_len, m.ct, m.ct_len, out, &ol);
+	if (rv == CKR_ENCRYPTED_DATA_INVALID)
+		goto slow; /* counted, and recorded, in a transaction */
+	if (rv != CKR_OK) {
+		rv = CKR_DEVICE_ERROR;
+		goto out;
+	}
+	akm_asr_window_check(w, m.seq, true);
+	e->own[e->opened].leaf = m.sender;
+	e->own[e->opened].seq = m.seq;
+	e->opened++;
+	*out_len = (CK_ULONG)ol;
+	goto out;
+slow:
+	rv = open_slow(r, key_id, &m, out, need, out_len);
+out:
 	akm_mutex_unlock(r->lock);
-	return rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+	return answer(rv);
 }
 
 CK_RV akm_asr_set_epoch(akm_relationships *r, int64_t key_id, CK_ULONG epoch)
@@ -1197,8 +1689,9 @@ CK_RV akm_asr_set_epoch(akm_relationships *r, int64_t key_id, CK_ULONG epoch)
 	asr_ctx c;
 	memset(&c, 0, sizeof c);
 	akm_mutex_lock(r->lock);
+	asr_entry *e;
 	CK_RV rv = r->status;
-	if (rv != CKR_OK || (rv = akm_change_begin(r)) != CKR_OK)
+	if (rv != CKR_OK || (rv = view_sync(r, key_id, &e)) != CKR_OK || (rv = akm_change_begin(r)) != CKR_OK)
 		goto out;
 	if ((rv = ctx_load(r, key_id, &c)) != CKR_OK) {
 		rv = ctx_commit(r, &c, rv);

@@ -58,6 +58,10 @@ CK_RV akm_asr_state_delete(akm_relationships *r, const akm_relationship *rel);
 /* Lock held: the keys in use of relationship row `rel_id` are destroyed
  * and its reserve forgotten. */
 void akm_asr_mem_forget(akm_relationships *r, int64_t rel_id);
+/* Lock held, no transaction: what this process has not written of each
+ * ASR (seals counted, messages opened, docs/asr.md §5) written, and its
+ * dirty marks cleared: at logout and when the registry closes. */
+void akm_asr_mem_flush(akm_relationships *r);
 /* Lock held: everything forgotten (the backend objects destroyed when
  * asked: not when their session is going anyway). */
 void akm_asr_mem_clear(akm_relationships *r, bool destroy);

@@ -48,8 +48,10 @@ void akm_relationships_close(akm_relationships *r)
 {
 	if (r == NULL)
 		return;
-	if (r->status == CKR_OK)
+	if (r->status == CKR_OK) {
+		akm_asr_mem_flush(r);
 		akm_counter_flush(r);
+	}
 	/* The backend session goes, and its session objects with it. */
 	akm_cache_clear(&r->cache, false);
 	akm_asr_mem_clear(r, false);
@@ -168,8 +170,10 @@ CK_RV akm_relationships_login(akm_relationships *r)
 void akm_relationships_logout(akm_relationships *r)
 {
 	akm_mutex_lock(r->lock);
-	if (r->status == CKR_OK)
+	if (r->status == CKR_OK) {
+		akm_asr_mem_flush(r); /* while the registry can still be written */
 		akm_counter_flush(r); /* while the counter is still within reach */
+	}
 	akm_cache_clear(&r->cache, true);
 	akm_asr_mem_clear(r, true);
 	akm_station_pkg_forget(r);

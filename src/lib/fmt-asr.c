@@ -16,7 +16,7 @@
                    AKM_ASR_EDGES_MAX * (4 + AKM_ASR_EDGE_LEN) + AKM_FMT_SIG_LEN)
 #define SENDER_LEN (4 + 8 + 8)
 #define STATE_FIXED (START_LEN + 1 + AKM_FMT_ID_MAX + 4 + 1 + 4 + AKM_FMT_HASH_LEN + AKM_ASR_POLICY_LEN + \
-                     4 + 4 + 8 + 8 + 8 + 4 + 4 + 4)
+                     4 + 4 + 8 + 8 + 8 + 4 + 4 + 8 + 4)
 #define MEMBERS_DOMAIN "AKM-ASR-1 members"
 
 _Static_assert(sizeof(crypto_hash_sha256_state) <= sizeof(((akm_asr_member_hash_ctx *)0)->state),
@@ -432,7 +432,9 @@ akm_fmt_rc akm_asr_state_encode(const akm_asr_state *s, uint8_t *buf, size_t cap
 		return AKM_FMT_BAD_FIELD;
 	akm_buf_writer w;
 	akm_buf_writer_init(&w, buf, cap);
-	put_start(&w, AKM_ASR_STATE);
+	akm_buf_put_bytes(&w, AKM_ASR_MAGIC, 4);
+	akm_buf_put_u8(&w, AKM_ASR_STATE_VERSION);
+	akm_buf_put_u8(&w, AKM_ASR_STATE);
 	akm_buf_put_lv8(&w, s->station_id, s->station_id_len);
 	akm_buf_put_u32(&w, s->leaf);
 	akm_buf_put_u8(&w, s->depth);
@@ -446,6 +448,7 @@ akm_fmt_rc akm_asr_state_encode(const akm_asr_state *s, uint8_t *buf, size_t cap
 	akm_buf_put_u64(&w, s->previous_until);
 	akm_buf_put_u32(&w, s->sealed);
 	akm_buf_put_u32(&w, s->failed);
+	akm_buf_put_u64(&w, s->dirty);
 	akm_buf_put_u32(&w, s->nsenders);
 	for (uint32_t i = 0; i < s->nsenders; i++) {
 		akm_buf_put_u32(&w, s->senders[i].leaf);
@@ -461,9 +464,17 @@ akm_fmt_rc akm_asr_state_parse(const uint8_t *buf, size_t len, akm_asr_state *ou
 	memset(&s, 0, sizeof s);
 	akm_buf_reader r;
 	akm_buf_reader_init(&r, buf, len);
-	akm_fmt_rc rc = get_start(&r, AKM_ASR_STATE);
+	/* Versions 1 and 2 (1: written before the dirty mark, read as clean). */
+	if (!akm_buf_expect(&r, AKM_ASR_MAGIC, 4))
+		return AKM_FMT_BAD_MAGIC;
+	uint8_t version = akm_buf_get_u8(&r), type = akm_buf_get_u8(&r);
+	akm_fmt_rc rc = akm_fmt_reader_done(&r);
 	if (rc != AKM_FMT_OK)
 		return rc;
+	if (version != 1 && version != AKM_ASR_STATE_VERSION)
+		return AKM_FMT_BAD_VERSION;
+	if (type != AKM_ASR_STATE)
+		return AKM_FMT_BAD_MAGIC;
 	s.station_id_len = akm_fmt_get_id(&r, s.station_id);
 	s.leaf = akm_buf_get_u32(&r);
 	get_depth_members(&r, &s.depth, &s.members);
@@ -480,6 +491,8 @@ akm_fmt_rc akm_asr_state_parse(const uint8_t *buf, size_t len, akm_asr_state *ou
 	s.previous_until = akm_buf_get_u64(&r);
 	s.sealed = akm_buf_get_u32(&r);
 	s.failed = akm_buf_get_u32(&r);
+	if (version >= 2)
+		s.dirty = akm_buf_get_u64(&r);
 	s.nsenders = akm_buf_get_u32(&r);
 	if (s.nsenders > AKM_ASR_SENDERS_MAX)
 		akm_buf_invalid(&r);

@@ -167,13 +167,23 @@ typedef struct akm_asr_state {
 	uint64_t previous_until;   /* Unix seconds the previous step's key goes (0: none kept) */
 	uint32_t sealed;           /* messages sealed under this step's key */
 	uint32_t failed;           /* failed opens under this step's key */
+	/* 0 (clean): every message opened is in the windows; else the mark
+	 * of the process that may have opened messages since the record was
+	 * written (docs/asr.md §5): a reader raises every window by
+	 * AKM_ASR_WINDOW.  Version 2 of the record; a version-1 record (no
+	 * such field) parses as clean. */
+	uint64_t dirty;
 	uint32_t nsenders;         /* <= AKM_ASR_SENDERS_MAX */
 	akm_asr_sender *senders;   /* ascending leaf; the caller's array (encode) or malloc'd (parse) */
 } akm_asr_state;
 
+/* The record's version (the other formats are version 1): 2 adds `dirty`. */
+#define AKM_ASR_STATE_VERSION 2
+/* Encodes version 2. */
 akm_fmt_rc akm_asr_state_encode(const akm_asr_state *s, uint8_t *buf, size_t cap, size_t *len);
 size_t akm_asr_state_len(const akm_asr_state *s);
-/* Parses; s->senders is malloc'd (free with akm_asr_state_clear). */
+/* Parses version 2, or version 1 (dirty 0); s->senders is malloc'd (free
+ * with akm_asr_state_clear). */
 akm_fmt_rc akm_asr_state_parse(const uint8_t *buf, size_t len, akm_asr_state *s);
 void akm_asr_state_clear(akm_asr_state *s);
 

@@ -62,7 +62,7 @@ static void check(akm_fmt_rc rc, const char *what)
 }
 
 /* The valid file plus its edge cases: first half, one byte short, a
- * trailing byte, version 2. */
+ * trailing byte, the next version. */
 static void put_with_edges(const char *target, const char *name, const uint8_t *buf, size_t len)
 {
 	char edge[256];
@@ -80,8 +80,8 @@ static void put_with_edges(const char *target, const char *name, const uint8_t *
 	tmp[len] = 0;
 	snprintf(edge, sizeof edge, "edge-trailing-%s", name);
 	put_file(target, edge, tmp, len + 1);
-	tmp[4] = 2;
-	snprintf(edge, sizeof edge, "edge-version2-%s", name);
+	tmp[4] = (uint8_t)(buf[4] + 1); /* the next version: 2, or 3 for an ASR member state */
+	snprintf(edge, sizeof edge, "edge-version%u-%s", (unsigned)tmp[4], name);
 	put_file(target, edge, tmp, len);
 }
 
@@ -503,6 +503,7 @@ static void asrs(void)
 		s.previous_until = size == 0 ? 0 : 1700000110;
 		s.sealed = (uint32_t)size;
 		s.failed = (uint32_t)size;
+		s.dirty = size == 0 ? 0 : size == 1 ? UINT64_C(0x0123456789abcdef) : UINT64_MAX;
 		s.nsenders = size == 0 ? 0 : size == 1 ? 3 : 40;
 		for (uint32_t i = 0; i < s.nsenders; i++)
 			senders[i] = (akm_asr_sender){ .leaf = i * 2, .high = 100 + i, .bitmap = 0x5555u + i };
@@ -515,6 +516,7 @@ static void asrs(void)
 	put_file("asr", "vector-rekey.akma", AV_rekey, sizeof AV_rekey);
 	put_file("asr", "vector-message.akma", AV_message, sizeof AV_message);
 	put_file("asr", "vector-state.akma", AV_state, sizeof AV_state);
+	put_file("asr", "vector-state-v1.akma", AV_state_v1, sizeof AV_state_v1);
 }
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
  */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,7 +226,8 @@ static CK_ULONG audit_count(int i, const char *action)
 {
 	member *m = &W.m[i];
 	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
-	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_AKM_AUDIT_ACTION, (void *)action, strlen(action)}};
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls},
+	                    {CKA_AKM_AUDIT_ACTION, (void *)action, action ? strlen(action) : 0}};
 	CK_OBJECT_HANDLE h[512];
 	CK_ULONG n = 0, total = 0;
 	ck_assert_int_eq(m->f->C_FindObjectsInit(m->s, t, action ? 2 : 1), CKR_OK);
@@ -243,6 +245,96 @@ static CK_ULONG epoch_of(int i)
 	CK_ATTRIBUTE a = {CKA_AKM_EPOCH, &e, sizeof e};
 	ck_assert_int_eq(W.m[i].f->C_GetAttributeValue(W.m[i].s, W.m[i].asr, &a, 1), CKR_OK);
 	return e;
+}
+
+
+/* ---- more processes of one member ----------------------------------------- */
+
+/* The store's change mark of member i's registry (the counter beside it,
+ * store/sqlite: one more for every commit of any process). */
+static uint64_t change_mark(int i)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/reg-%c.db-changes", W.env.dir, member_id(i));
+	uint64_t v = 0;
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, &v, sizeof v), (ssize_t)sizeof v);
+	close(fd);
+	return v;
+}
+
+/* The sequence number of a message (asr-7's header: byte 24 on). */
+static uint64_t seq_of(const uint8_t *msg)
+{
+	uint64_t seq = 0;
+	for (int k = 24; k < 32; k++)
+		seq = seq << 8 | msg[k];
+	return seq;
+}
+
+#define NMSG 100
+typedef struct batch {
+	uint8_t m[NMSG][96];
+	CK_ULONG len[NMSG];
+} batch;
+
+/* A seals n messages ("m0", "m1", ...): consecutive sequence numbers. */
+static void seal_batch(batch *b, int n)
+{
+	for (int k = 0; k < n; k++) {
+		char text[8];
+		snprintf(text, sizeof text, "m%d", k);
+		b->len[k] = sizeof b->m[k];
+		ck_assert_int_eq(seal(0, text, strlen(text), b->m[k], &b->len[k]), CKR_OK);
+		if (k > 0)
+			ck_assert_uint_eq(seq_of(b->m[k]), seq_of(b->m[k - 1]) + 1);
+	}
+}
+
+static CK_RV open_msg(int i, const batch *b, int k)
+{
+	uint8_t plain[96];
+	CK_ULONG pn = sizeof plain;
+	return open_(i, b->m[k], b->len[k], plain, &pn);
+}
+
+/* A new process of member i (forked; the module initialised afresh, as
+ * the fork rules want, logged in): runs fn there, whose answer is the
+ * exit status.  In the child, checks answer a number (the line) rather
+ * than fail. */
+typedef int (*child_fn)(int i, void *arg);
+static pid_t member_fork(int i, child_fn fn, void *arg)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid != 0)
+		return pid;
+	W.hsm->C_Finalize(NULL);
+	member *m = &W.m[i];
+	setenv("AKM_PKCS11_CONF", m->conf, 1);
+	CK_C_INITIALIZE_ARGS args = {.flags = CKF_OS_LOCKING_OK};
+	CK_SLOT_ID slot;
+	if (m->f->C_Initialize(&args) != CKR_OK || akm_test_find_slot(m->f, m->label, &slot) != CKR_OK ||
+	    m->f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &m->s) != CKR_OK ||
+	    m->f->C_Login(m->s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)) != CKR_OK)
+		_exit(2);
+	_exit(fn(i, arg));
+}
+
+#define CHILD_CHECK(cond)                                                          \
+	do {                                                                       \
+		if (!(cond)) {                                                     \
+			fprintf(stderr, "child: %s (line %d)\n", #cond, __LINE__); \
+			return __LINE__ % 200 + 50;                                \
+		}                                                                  \
+	} while (0)
+
+static int child_status(pid_t pid)
+{
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 static void world_setup(const akm_asr_policy *pol)
@@ -612,12 +704,29 @@ START_TEST(step_by_time)
 }
 END_TEST
 
+static double now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* Power loss while sealing: a child seals in a loop writing every nonce
  * (sender || seq) to a pipe and is killed at a random moment; no nonce
  * ever repeats, and B opens the restarted sender's new messages. */
 START_TEST(power_loss)
 {
-	world_setup(&default_policy);
+	/* A limit the children never reach: they seal fast enough to leave
+	 * B more than 16 steps behind otherwise. */
+	akm_asr_policy pol = default_policy;
+	pol.msg_limit = AKM_ASR_MSG_LIMIT_MAX;
+	world_setup(&pol);
 	int rounds = getenv("AKM_ASR_KILL_ROUNDS") ? atoi(getenv("AKM_ASR_KILL_ROUNDS")) : 4;
 	uint64_t *seen = NULL;
 	size_t nseen = 0;
@@ -655,25 +764,51 @@ START_TEST(power_loss)
 			}
 		}
 		close(fds[1]);
-		usleep(20000 + (useconds_t)(rand() % 200000));
-		kill(pid, SIGKILL);
+		/* The pipe read while the child seals (a full pipe would stop
+		 * it in write() rather than in a seal), until the moment to kill. */
+		size_t nbytes = 0, cap = 0;
+		uint8_t *bytes = NULL;
+		double until = now_us() + 20000 + rand() % 200000;
+		bool killed = false;
+		for (;;) {
+			if (!killed && now_us() >= until) {
+				kill(pid, SIGKILL);
+				killed = true;
+			}
+			struct pollfd pfd = {fds[0], POLLIN, 0};
+			if (poll(&pfd, 1, killed ? 1000 : 5) <= 0) {
+				if (killed)
+					break;
+				continue;
+			}
+			if (cap - nbytes < 4096) {
+				cap = cap * 2 + 65536;
+				bytes = realloc(bytes, cap);
+				ck_assert_ptr_nonnull(bytes);
+			}
+			ssize_t got = read(fds[0], bytes + nbytes, cap - nbytes);
+			if (got <= 0)
+				break; /* the child is gone and the pipe empty */
+			nbytes += (size_t)got;
+		}
 		int status;
 		waitpid(pid, &status, 0);
 		ck_assert_msg(WIFSIGNALED(status), "child exited %d", WEXITSTATUS(status));
-		uint8_t nonce[12];
-		while (read(fds[0], nonce, 12) == 12) {
+		seen = realloc(seen, (nseen + nbytes / 12 + 1) * sizeof *seen);
+		for (size_t at = 0; at + 12 <= nbytes; at += 12) {
 			uint64_t seq = 0;
 			for (int k = 4; k < 12; k++)
-				seq = seq << 8 | nonce[k];
-			seen = realloc(seen, (nseen + 1) * sizeof *seen);
+				seq = seq << 8 | bytes[at + k];
 			seen[nseen++] = seq;
 		}
+		free(bytes);
 		close(fds[0]);
 	}
 	ck_assert_uint_gt(nseen, 0);
-	for (size_t i = 0; i < nseen; i++)
-		for (size_t j = i + 1; j < nseen; j++)
-			ck_assert_msg(seen[i] != seen[j], "sequence number %llu used twice", (unsigned long long)seen[i]);
+	qsort(seen, nseen, sizeof *seen, cmp_u64);
+	for (size_t i = 1; i < nseen; i++)
+		if (seen[i] == seen[i - 1])
+			ck_abort_msg("sequence number %llu used twice", (unsigned long long)seen[i]);
 	/* The parent's A (its own reserve) still seals, and B opens it. */
 	uint8_t msg[128], plain[128];
 	CK_ULONG n = sizeof msg, pn = sizeof plain;
@@ -681,20 +816,255 @@ START_TEST(power_loss)
 	uint64_t seq = 0;
 	for (int k = 24; k < 32; k++)
 		seq = seq << 8 | msg[k];
-	for (size_t i = 0; i < nseen; i++)
-		ck_assert_uint_ne(seen[i], seq);
+	ck_assert_ptr_null(bsearch(&seq, seen, nseen, sizeof *seen, cmp_u64));
 	ck_assert_int_eq(open_(1, msg, n, plain, &pn), CKR_OK);
 	free(seen);
 	world_teardown();
 }
 END_TEST
 
-static double now_us(void)
+
+static double elapsed_s(double since_us)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+	return (now_us() - since_us) / 1e6;
 }
+
+/* Seals and opens write the registry rarely: a seal only for a new
+ * reserve (one per 1,024 numbers), an open only to mark the state dirty
+ * after a flush and to flush after 64 openings (and after 1 s: allowed
+ * for, should the machine be that slow). */
+START_TEST(writes_per_message)
+{
+	akm_asr_policy pol = default_policy;
+	pol.msg_limit = AKM_ASR_MSG_LIMIT_MAX;
+	world_setup(&pol);
+	static batch b;
+	uint8_t msg[96];
+	CK_ULONG n = sizeof msg;
+	/* The first seal reserves a block: one write, one asr-reserve record. */
+	uint64_t mark = change_mark(0);
+	ck_assert_int_eq(seal(0, "first", 5, msg, &n), CKR_OK);
+	ck_assert_uint_eq(change_mark(0), mark + 1);
+	ck_assert_uint_eq(audit_count(0, "asr-reserve"), 1);
+	CK_ULONG records = audit_count(0, NULL);
+	/* 100 seals: nothing written. */
+	mark = change_mark(0);
+	double t0 = now_us();
+	seal_batch(&b, NMSG);
+	ck_assert_uint_le(change_mark(0) - mark, (uint64_t)elapsed_s(t0));
+	ck_assert_uint_eq(audit_count(0, NULL), records);
+	/* Up to the end of the block and past it: the next reserve's write. */
+	t0 = now_us();
+	for (int k = 1 + NMSG; k < 1100; k++) {
+		n = sizeof msg;
+		ck_assert_int_eq(seal(0, "more", 4, msg, &n), CKR_OK);
+	}
+	ck_assert_uint_eq(audit_count(0, "asr-reserve"), 2);
+	ck_assert_uint_le(change_mark(0) - mark, 1 + (uint64_t)elapsed_s(t0));
+	ck_assert_uint_ge(change_mark(0) - mark, 1);
+	/* B opens the 100: the mark with the first (1), the flush at the
+	 * 64th opening since (2), the mark again with the next (3); no
+	 * record. */
+	mark = change_mark(1);
+	records = audit_count(1, NULL);
+	t0 = now_us();
+	for (int k = 0; k < NMSG; k++)
+		ck_assert_int_eq(open_msg(1, &b, k), CKR_OK);
+	ck_assert_uint_le(change_mark(1) - mark, 3 + (uint64_t)elapsed_s(t0));
+	ck_assert_uint_ge(change_mark(1) - mark, 1);
+	ck_assert_uint_eq(audit_count(1, NULL), records);
+	/* Every one of them is a replay now, in this process. */
+	for (int k = 0; k < NMSG; k += 9)
+		ck_assert_int_eq(open_msg(1, &b, k), CKR_AKM_REPLAY);
+	world_teardown();
+}
+END_TEST
+
+/* Two processes of one member open the same ASR's messages.  P1 (this
+ * process) opens m0..m4: m0 written with its dirty mark, m1..m4 only in
+ * its memory.  P2, a new process, refuses every one of them before P1
+ * wrote anything more, and every number P1 could have opened without
+ * writing (up to m0 + 64: the price), and opens m70, which P1 then
+ * refuses, with m71 (P2's mark is on the state).  Once P2 has exited
+ * (its exit handler writes its state, mark cleared), P1 opens what
+ * nobody opened. */
+typedef struct two_arg {
+	batch *b;
+	int ready[2], go[2];
+} two_arg;
+
+static int p2_opens(int i, void *arg)
+{
+	two_arg *a = arg;
+	close(a->ready[0]);
+	close(a->go[1]);
+	for (int k = 0; k < 5; k++)
+		CHILD_CHECK(open_msg(i, a->b, k) == CKR_AKM_REPLAY);
+	CHILD_CHECK(open_msg(i, a->b, 10) == CKR_AKM_REPLAY);
+	CHILD_CHECK(open_msg(i, a->b, 64) == CKR_AKM_REPLAY);
+	CHILD_CHECK(open_msg(i, a->b, 70) == CKR_OK);
+	CHILD_CHECK(open_msg(i, a->b, 70) == CKR_AKM_REPLAY);
+	char c = 'r';
+	CHILD_CHECK(write(a->ready[1], &c, 1) == 1);
+	CHILD_CHECK(read(a->go[0], &c, 1) == 1);
+	exit(0); /* the exit handlers: the module's flushes */
+}
+
+START_TEST(replay_two_processes)
+{
+	akm_asr_policy pol = default_policy;
+	pol.msg_limit = AKM_ASR_MSG_LIMIT_MAX;
+	world_setup(&pol);
+	static batch b;
+	seal_batch(&b, NMSG);
+	for (int k = 0; k < 5; k++)
+		ck_assert_int_eq(open_msg(1, &b, k), CKR_OK);
+	two_arg a = {.b = &b};
+	ck_assert_int_eq(pipe(a.ready), 0);
+	ck_assert_int_eq(pipe(a.go), 0);
+	pid_t pid = member_fork(1, p2_opens, &a);
+	close(a.ready[1]);
+	close(a.go[0]);
+	char c;
+	if (read(a.ready[0], &c, 1) != 1) {
+		ck_abort_msg("P2 failed: status %d", child_status(pid));
+	}
+	/* P2 is still running, its opening of m70 written with its mark. */
+	ck_assert_int_eq(open_msg(1, &b, 70), CKR_AKM_REPLAY);
+	ck_assert_int_eq(open_msg(1, &b, 71), CKR_AKM_REPLAY);
+	ck_assert_int_eq(open_msg(1, &b, 2), CKR_AKM_REPLAY);
+	ck_assert_int_eq(write(a.go[1], &c, 1), 1);
+	ck_assert_int_eq(child_status(pid), 0);
+	close(a.ready[0]);
+	close(a.go[1]);
+	/* P2's state is written, its mark gone: what nobody opened opens
+	 * (m65..m69 below P2's m70, m71 and after above it); what P2's
+	 * window passed stays refused. */
+	ck_assert_int_eq(open_msg(1, &b, 65), CKR_OK);
+	ck_assert_int_eq(open_msg(1, &b, 71), CKR_OK);
+	ck_assert_int_eq(open_msg(1, &b, 99), CKR_OK);
+	ck_assert_int_eq(open_msg(1, &b, 70), CKR_AKM_REPLAY);
+	ck_assert_int_eq(open_msg(1, &b, 10), CKR_AKM_REPLAY);
+	world_teardown();
+}
+END_TEST
+
+/* A receiver killed (SIGKILL) after opening m0..m9 without a flush: the
+ * restarted receiver refuses every one of them, and every number up to
+ * m0 + 64 (the window it could have opened without writing), and opens
+ * the sender's next messages beyond that floor. */
+static int opens_then_waits(int i, void *arg)
+{
+	two_arg *a = arg;
+	close(a->ready[0]);
+	for (int k = 0; k < 10; k++)
+		CHILD_CHECK(open_msg(i, a->b, k) == CKR_OK);
+	char c = 'r';
+	CHILD_CHECK(write(a->ready[1], &c, 1) == 1);
+	for (;;)
+		pause();
+}
+
+START_TEST(receiver_killed)
+{
+	akm_asr_policy pol = default_policy;
+	pol.msg_limit = AKM_ASR_MSG_LIMIT_MAX;
+	world_setup(&pol);
+	static batch b;
+	seal_batch(&b, NMSG);
+	two_arg a = {.b = &b};
+	ck_assert_int_eq(pipe(a.ready), 0);
+	pid_t pid = member_fork(1, opens_then_waits, &a);
+	close(a.ready[1]);
+	char c;
+	if (read(a.ready[0], &c, 1) != 1)
+		ck_abort_msg("the receiver failed: status %d", child_status(pid));
+	close(a.ready[0]);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(child_status(pid), -SIGKILL);
+	/* The restarted receiver (this process's B: it has opened nothing). */
+	CK_ULONG refused = audit_count(1, "asr-refused");
+	for (int k = 0; k < NMSG; k++) {
+		CK_RV rv = open_msg(1, &b, k);
+		if (k <= 64)
+			ck_assert_msg(rv == CKR_AKM_REPLAY, "m%d: 0x%lx, not refused", k, rv);
+		else
+			ck_assert_msg(rv == CKR_OK, "m%d: 0x%lx, not opened", k, rv);
+	}
+	ck_assert_uint_eq(audit_count(1, "asr-refused"), refused + 65);
+	world_teardown();
+}
+END_TEST
+
+/* A clean end writes what a process opened and clears its mark: the
+ * next process opens the sender's next message right after the last one
+ * opened, nothing refused.  Through exit() (the module's exit handler),
+ * then through C_CloseSession of the last session. */
+typedef struct range_arg {
+	batch *b;
+	int from, to;
+	bool close_session;
+} range_arg;
+
+static int opens_range(int i, void *arg)
+{
+	range_arg *a = arg;
+	for (int k = a->from; k < a->to; k++)
+		CHILD_CHECK(open_msg(i, a->b, k) == CKR_OK);
+	if (!a->close_session)
+		exit(0); /* the exit handlers, the module's among them */
+	CHILD_CHECK(W.m[i].f->C_CloseSession(W.m[i].s) == CKR_OK);
+	_exit(0); /* no exit handler */
+}
+
+START_TEST(clean_end_flushes)
+{
+	akm_asr_policy pol = default_policy;
+	pol.msg_limit = AKM_ASR_MSG_LIMIT_MAX;
+	world_setup(&pol);
+	static batch b;
+	seal_batch(&b, 30);
+	range_arg a1 = {.b = &b, .from = 0, .to = 10};
+	ck_assert_int_eq(child_status(member_fork(1, opens_range, &a1)), 0);
+	range_arg a2 = {.b = &b, .from = 10, .to = 20, .close_session = true};
+	ck_assert_int_eq(child_status(member_fork(1, opens_range, &a2)), 0);
+	CK_ULONG refused = audit_count(1, "asr-refused");
+	for (int k = 20; k < 30; k++)
+		ck_assert_int_eq(open_msg(1, &b, k), CKR_OK);
+	ck_assert_uint_eq(audit_count(1, "asr-refused"), refused);
+	for (int k = 0; k < 20; k++)
+		ck_assert_int_eq(open_msg(1, &b, k), CKR_AKM_REPLAY);
+	world_teardown();
+}
+END_TEST
+
+/* Failures are counted and step the member at the limit while openings
+ * are kept in memory; the step writes them (m1 stays a replay). */
+START_TEST(failures_in_memory)
+{
+	akm_asr_policy pol = default_policy;
+	pol.msg_limit = AKM_ASR_MSG_LIMIT_MAX;
+	pol.fail_limit = 3;
+	world_setup(&pol);
+	static batch b;
+	seal_batch(&b, 5);
+	ck_assert_int_eq(open_msg(1, &b, 0), CKR_OK); /* written, with the mark */
+	ck_assert_int_eq(open_msg(1, &b, 1), CKR_OK); /* in memory */
+	uint8_t forged[96], plain[96];
+	memcpy(forged, b.m[2], b.len[2]);
+	forged[b.len[2] - 1] ^= 1;
+	for (int k = 0; k < 3; k++) {
+		ck_assert_uint_eq(epoch_of(1), 1UL << 32);
+		CK_ULONG pn = sizeof plain;
+		ck_assert_int_eq(open_(1, forged, b.len[2], plain, &pn), CKR_ENCRYPTED_DATA_INVALID);
+	}
+	ck_assert_uint_eq(epoch_of(1), (1UL << 32) | 1);
+	ck_assert_uint_eq(audit_count(1, "asr-step"), 1);
+	ck_assert_int_eq(open_msg(1, &b, 1), CKR_AKM_REPLAY);
+	ck_assert_int_eq(open_msg(1, &b, 2), CKR_OK); /* the previous step's key, in its grace */
+	world_teardown();
+}
+END_TEST
 
 /* The cost of a seal and an open through the module against AES-GCM on
  * SoftHSM2 directly: only with AKM_ASR_COST=<messages> (not a benchmark;
@@ -763,6 +1133,11 @@ int main(void)
 	tcase_add_test(tc, steps_and_limits);
 	tcase_add_test(tc, step_by_time);
 	tcase_add_test(tc, power_loss);
+	tcase_add_test(tc, writes_per_message);
+	tcase_add_test(tc, replay_two_processes);
+	tcase_add_test(tc, receiver_killed);
+	tcase_add_test(tc, clean_end_flushes);
+	tcase_add_test(tc, failures_in_memory);
 	tcase_add_test(tc, cost);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);

@@ -10,7 +10,8 @@ signatures and ciphertexts again with OpenSSL.
 A three-member ASR of capacity 4 (depth 2): leaves 0, 1, 2.  The vectors:
 member 1's enrollment package (generation 1), the rekey message to
 generation 2 that removes member 0, member 1's message under generation 1
-step 1, two ratchet steps, and member 2's state record after opening it.
+step 1, two ratchet steps, and member 2's state record after opening it
+(version 2, marked dirty; and as version 1 wrote it).
 
   asr_vectors.py                 every input, intermediate and output
   asr_vectors.py --markdown      docs/asr.md §3.6
@@ -51,12 +52,13 @@ DOC_SECTION = "### 3.6 Test vectors"
 
 MAGIC = b"AKMA"
 VERSION = 1
+STATE_VERSION = 2  # the member state: 2 adds the dirty mark (1 is still read, as clean)
 PACKAGE, REKEY, MESSAGE, STATE = 1, 2, 3, 4
 RATCHET = b"AKM-ASR-1 next 1" + b"AKM-ASR-1 next 2"
 assert len(RATCHET) == 32
 
 
-def start(t): return MAGIC + u8(VERSION) + u8(t)
+def start(t, version=VERSION): return MAGIC + u8(version) + u8(t)
 
 
 def policy(p):
@@ -115,6 +117,9 @@ def inputs():
         "station_scalar": 0xC9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721,
         "leaf_sent": 1, "seq": 5, "plain": b"open valve 7",
         "msg_gen": 1, "msg_step": 1,
+        # The mark of the process that opened it (written with the opening:
+        # it may open more before it writes again, docs/asr.md §5).
+        "dirty": 0x5EA1ED0F0DDBA11,
     }
     # Leaf keys (the members' PR encryption keys, heap nodes 4..7) and
     # interior keys of generations 1 (nodes 1..3) and 2 (nodes 1, 2 new).
@@ -173,11 +178,15 @@ def compute():
     v["nonce"] = nonce(i["leaf_sent"], i["seq"])
     v["message"] = hdr + AESGCM(v["step1_key"]).encrypt(v["nonce"], i["plain"], hdr)
 
-    # Member 2's state after opening it (seq 5 from sender 1; seq 3 before).
-    st = start(STATE) + lv8(i["station_id"]) + u32(2) + u8(i["depth"]) + u32(3) + v["member_hash_g1"] + \
+    # Member 2's state after opening it (seq 5 from sender 1; seq 3 before),
+    # marked dirty by the process that opened it; and the same state as
+    # version 1 wrote it (no mark: read as clean).
+    fixed = lv8(i["station_id"]) + u32(2) + u8(i["depth"]) + u32(3) + v["member_hash_g1"] + \
         policy(i["policy"]) + u32(1) + u32(1) + u64(1700000000) + u64(1700003600) + u64(1700003660) + \
-        u32(7) + u32(0) + u32(1) + u32(1) + u64(5) + u64(0b101)
-    v["state"] = st
+        u32(7) + u32(0)
+    senders = u32(1) + u32(1) + u64(5) + u64(0b101)
+    v["state"] = start(STATE, STATE_VERSION) + fixed + u64(i["dirty"]) + senders
+    v["state_v1"] = start(STATE, 1) + fixed + senders
     return i, v
 
 
@@ -209,7 +218,7 @@ def self_test():
 INPUT_KEYS = ["pr_key_0", "pr_key_1", "pr_key_2", "g1_node_1", "g1_node_2", "g1_node_3",
               "g2_node_1", "g2_node_2"]
 OUTPUT_NAMES = ["station_point", "member_hash_g1", "member_hash_g2", "package", "rekey",
-                "step1_key", "step2_key", "nonce", "message", "state"]
+                "step1_key", "step2_key", "nonce", "message", "state", "state_v1"]
 
 
 def key_inputs(i):
@@ -236,7 +245,8 @@ def scalar_lines(i):
             "generation 2     gen_start %d, created %d, removes leaf 0" % (i["gen_start"][2], i["created"][2]),
             "station scalar   %064x" % i["station_scalar"],
             "message          sender %d, seq %d, generation %d step %d, plaintext \"%s\""
-            % (i["leaf_sent"], i["seq"], i["msg_gen"], i["msg_step"], i["plain"].decode())]
+            % (i["leaf_sent"], i["seq"], i["msg_gen"], i["msg_step"], i["plain"].decode()),
+            "dirty mark       %016x" % i["dirty"]]
 
 
 def plain_text():
@@ -267,7 +277,9 @@ def markdown():
            "(edges: child 5 = new node 2 under PR key 1, child 3 = new root under",
            "node 3, child 2 = new root under new node 2); member 1's message under",
            "generation 1 step 1 (step 1's key = the ratchet of the root); member 2's",
-           "state after opening it (sender 1: high 5, bitmap 101b: seq 3 and 5).",
+           "state after opening it (sender 1: high 5, bitmap 101b: seq 3 and 5),",
+           "version 2 with the dirty mark of the process that opened it, and the",
+           "same state as version 1 wrote it (`state_v1`, no mark: read as clean).",
            "Keys are SHA-256(\"AKM-ASR-1 vector \" || what), e.g. `pr 1`,",
            "`gen 1 node 2`.",
            "", "```"]
@@ -307,7 +319,8 @@ def c_header():
            "#define AV_MEMBER_2 \"%s\"" % i["members"][2][1].decode(),
            "#define AV_PR_1 \"%s\"" % i["prs"][1].decode(),
            "#define AV_SENDER %d" % i["leaf_sent"], "#define AV_SEQ %dULL" % i["seq"],
-           "#define AV_PLAIN \"%s\"" % i["plain"].decode()]
+           "#define AV_PLAIN \"%s\"" % i["plain"].decode(),
+           "#define AV_DIRTY 0x%016xULL" % i["dirty"]]
     for n, b in key_inputs(i).items():
         out += c_array(n, b)
     out += ["", "/* outputs */"]

@@ -17,9 +17,14 @@
  *   (c) protected messages of --bytes (256) between two members, each a
  *       SoftHSM2 token of its own reached through akm-pkcs11.so (enrolled
  *       from real packages): seals per second by one, opens per second by
- *       the other, and the pair rate; beside it raw AES-256-GCM through
- *       SoftHSM2 (C_EncryptInit/C_Encrypt then C_DecryptInit/C_Decrypt, a
- *       fresh IV and the same authenticated-data length), and the ratio.
+ *       the other (akm_node_seal, akm_node_open_in: C_EncryptInit/C_Encrypt,
+ *       C_DecryptInit/C_Decrypt on the membership held), and the pair rate;
+ *       beside it raw AES-256-GCM through SoftHSM2 (C_EncryptInit/C_Encrypt
+ *       then C_DecryptInit/C_Decrypt, a fresh IV and the same
+ *       authenticated-data length), and the ratio; then what akm_node_open
+ *       (akm-node open) adds per message, looking the membership up by the
+ *       message's ASR ID and reading its epoch, and the pair rate and ratio
+ *       with it.
  *
  * Every measurement runs in a forked child that loads its module.  Output:
  * one line per measurement, "name key=value ...", on stdout; progress on
@@ -269,6 +274,7 @@ static bool rewrap_job(void *out, const void *arg)
 typedef struct msg_result {
 	double seconds;
 	unsigned long count;
+	double lookup_s;              /* opener: what akm_node_open adds, for as many messages */
 } msg_result;
 
 static void member_conf(const ab_options *o, size_t i, char *path, size_t cap)
@@ -349,16 +355,26 @@ static bool member_job(void *out, const void *arg)
 		t0 = bench_now();
 		for (unsigned long i = 0; i < o->messages; i++) {
 			akm_asr_message h;
-			akm_node_asr b;
 			uint8_t *pt;
 			size_t pl;
-			if (akm_node_open(&p, in + i * mlen, mlen, &h, &b, &pt, &pl, err, sizeof err) != AKM_RC_OK) {
+			if (akm_node_open_in(&p, &a, in + i * mlen, mlen, &h, &pt, &pl, err, sizeof err) != AKM_RC_OK) {
 				fprintf(stderr, "akm-bench-asr: open: %s\n", err);
 				return false;
 			}
 			free(pt);
 		}
 		r->seconds = bench_now() - t0;
+		/* What akm_node_open (akm-node open) adds per message: the
+		 * membership looked up by the message's ASR ID, its epoch read. */
+		t0 = bench_now();
+		for (unsigned long i = 0; i < o->messages; i++) {
+			akm_node_asr b;
+			CK_ULONG epoch;
+			if (akm_node_asr_find(&p, NULL, a.id, a.id_len, &b) != 1 ||
+			    akm_p11_get_ulong(&p, b.key, CKA_AKM_EPOCH, &epoch) != 0)
+				return false;
+		}
+		r->lookup_s = bench_now() - t0;
 		free(in);
 	}
 	r->count = o->messages;
@@ -527,6 +543,9 @@ int main(int argc, char **argv)
 			       seal.count, 1.0 / seal_s, 1.0 / open_s, pair);
 			printf("raw_gcm bytes=%lu count=%lu pair_per_s=%.0f\n", o.bytes, raw.count, raw_pair);
 			printf("asr_messages_ratio ratio_to_raw=%.2f target=0.8\n", pair / raw_pair);
+			double lookup = open.lookup_s / (double)open.count;
+			printf("asr_open_lookup count=%lu us_per_open=%.1f pair_per_s=%.0f ratio_to_raw=%.2f\n", open.count,
+			       lookup * 1e6, 1.0 / (seal_s + open_s + lookup), 1.0 / (seal_s + open_s + lookup) / raw_pair);
 		}
 		act_fleet_free(&fleet);
 		bench_env_destroy(&env);

@@ -277,7 +277,7 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 		return akm_report(AKM_RC_FILES, "asr show", "out of memory");
 	}
 	size_t k = 0;
-	for (size_t i = 0; i + 1 + m[i] <= mlen && k < nm; i += 1 + (size_t)m[i], k++) {
+	for (size_t i = 0; k < nm && i < mlen && i + 1 + m[i] <= mlen; i += 1 + (size_t)m[i], k++) {
 		const uint8_t *id = m + i + 1;
 		size_t len = m[i];
 		snprintf(names[k], sizeof names[k], "?");

@@ -266,6 +266,19 @@ int akm_node_seal(akm_p11 *node, const akm_node_asr *a, const uint8_t *in, size_
 	                out, out_len, "sealing", err, errlen);
 }
 
+int akm_node_open_in(akm_p11 *node, const akm_node_asr *a, const uint8_t *msg, size_t len, akm_asr_message *hdr,
+                     uint8_t **plain, size_t *plain_len, char *err, size_t errlen)
+{
+	akm_fmt_rc frc = akm_asr_message_parse(msg, len, hdr);
+	if (frc != AKM_FMT_OK) {
+		snprintf(err, errlen, "not an ASR message: %s", akm_fmt_strerror(frc));
+		return AKM_RC_REFUSED;
+	}
+	/* The parser checked ct_len >= 16. */
+	return one_shot(node, CKM_AKM_ASR_OPEN, a->key, msg, len, hdr->ct_len - AKM_ASR_TAG_LEN, plain, plain_len,
+	                "opening", err, errlen);
+}
+
 int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message *hdr, akm_node_asr *a,
                   uint8_t **plain, size_t *plain_len, char *err, size_t errlen)
 {
@@ -283,9 +296,7 @@ int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message
 		snprintf(err, errlen, "this node is not a member of the message's ASR (CKR_AKM_UNKNOWN_ASR)");
 		return AKM_RC_NOT_FOUND;
 	}
-	/* The parser checked ct_len >= 16. */
-	int rc = one_shot(node, CKM_AKM_ASR_OPEN, a->key, msg, len, hdr->ct_len - AKM_ASR_TAG_LEN, plain, plain_len,
-	                  "opening", err, errlen);
+	int rc = akm_node_open_in(node, a, msg, len, hdr, plain, plain_len, err, errlen);
 	if (rc != AKM_RC_OK)
 		return rc;
 	/* The epoch the member is at now (a message may have moved it). */

@@ -195,10 +195,16 @@ int akm_node_rekey(akm_p11 *node, const uint8_t *buf, size_t len, akm_node_asr *
 /* Seals in[0..len) (at most AKM_ASR_PLAIN_MAX) into a malloc'd message. */
 int akm_node_seal(akm_p11 *node, const akm_node_asr *a, const uint8_t *in, size_t len, uint8_t **out,
                   size_t *out_len, char *err, size_t errlen);
-/* Opens a message of one of the node's ASRs: its header, the membership,
+/* Opens a message of one of the node's ASRs: its header, the membership
+ * (looked up by the message's ASR ID, its epoch read after the opening),
  * and the malloc'd plaintext. */
 int akm_node_open(akm_p11 *node, const uint8_t *msg, size_t len, akm_asr_message *hdr, akm_node_asr *a,
                   uint8_t **plain, size_t *plain_len, char *err, size_t errlen);
+/* The same for a membership the caller holds (as akm_node_seal takes
+ * it): no look-up, and a->epoch is not read again; a message of another
+ * ASR is refused by the token (CKR_AKM_UNKNOWN_ASR). */
+int akm_node_open_in(akm_p11 *node, const akm_node_asr *a, const uint8_t *msg, size_t len, akm_asr_message *hdr,
+                     uint8_t **plain, size_t *plain_len, char *err, size_t errlen);
 /* Moves the member to `epoch` (a later step of its generation). */
 int akm_node_asr_step(akm_p11 *node, akm_node_asr *a, CK_ULONG epoch, char *err, size_t errlen);
 

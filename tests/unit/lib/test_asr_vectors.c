@@ -256,6 +256,7 @@ START_TEST(state)
 	ck_assert_uint_eq(s.step_since, 1700003600);
 	ck_assert_uint_eq(s.previous_until, 1700003660);
 	ck_assert_uint_eq(s.sealed, 7);
+	ck_assert_uint_eq(s.dirty, AV_DIRTY);
 	ck_assert_uint_eq(s.nsenders, 1);
 	ck_assert_uint_eq(s.senders[0].leaf, AV_SENDER);
 	ck_assert_uint_eq(s.senders[0].high, AV_SEQ);
@@ -268,6 +269,20 @@ START_TEST(state)
 	ck_assert_int_eq(akm_asr_state_encode(&s, buf, sizeof buf, &len), AKM_FMT_OK);
 	ck_assert_uint_eq(len, sizeof AV_state);
 	ck_assert_mem_eq(buf, AV_state, len);
+	/* As version 1 wrote it: the same state, clean; written again as
+	 * version 2 it is the vector with a zero mark. */
+	akm_asr_state v1;
+	ck_assert_int_eq(akm_asr_state_parse(AV_state_v1, sizeof AV_state_v1, &v1), AKM_FMT_OK);
+	ck_assert_uint_eq(v1.dirty, 0);
+	ck_assert_uint_eq(v1.sealed, 7);
+	ck_assert_uint_eq(v1.nsenders, 1);
+	ck_assert_uint_eq(v1.senders[0].high, AV_SEQ);
+	ck_assert_uint_eq(v1.senders[0].bitmap, 5);
+	v1.dirty = AV_DIRTY;
+	ck_assert_int_eq(akm_asr_state_encode(&v1, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, sizeof AV_state);
+	ck_assert_mem_eq(buf, AV_state, len);
+	akm_asr_state_clear(&v1);
 	akm_asr_state_clear(&s);
 }
 END_TEST

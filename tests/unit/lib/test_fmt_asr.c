@@ -219,6 +219,7 @@ static void fill_state(akm_asr_state *s, akm_asr_sender *senders)
 	s->previous_until = 1700000560;
 	s->sealed = 12;
 	s->failed = 1;
+	s->dirty = 0xfedcba9876543210ULL;
 	s->nsenders = 2;
 	senders[0] = (akm_asr_sender){ .leaf = 0, .high = 100, .bitmap = 0x8000000000000001ULL };
 	senders[1] = (akm_asr_sender){ .leaf = 3, .high = 1, .bitmap = 1 };
@@ -240,6 +241,8 @@ START_TEST(state_round_trip)
 	ck_assert_uint_eq(q.senders[1].leaf, 3);
 	ck_assert_uint_eq(q.previous_until, 1700000560);
 	ck_assert_uint_eq(q.policy.grace, 86400);
+	ck_assert_uint_eq(q.dirty, 0xfedcba9876543210ULL);
+	ck_assert_uint_eq(buf[4], AKM_ASR_STATE_VERSION);
 	size_t len2 = 0;
 	ck_assert_int_eq(akm_asr_state_encode(&q, again, sizeof again, &len2), AKM_FMT_OK);
 	ck_assert_uint_eq(len2, len);
@@ -516,7 +519,7 @@ START_TEST(state_bad_fields)
 	ck_assert_int_eq(akm_asr_state_encode(&s, good, sizeof good, &len), AKM_FMT_OK);
 	/* start 6 | station 1+9 -> 16 leaf | 20 depth | 21 members | 25 hash | 57 policy (17)
 	 * | 74 gen | 78 step | 82 gen_start | 90 since | 98 prev | 106 sealed | 110 failed
-	 * | 114 nsenders | 118 senders (20 each) */
+	 * | 114 dirty | 122 nsenders | 126 senders (20 each) */
 #define EXPECT(rc_, edit)                                         \
 	do {                                                      \
 		memcpy(b, good, len);                             \
@@ -535,12 +538,30 @@ START_TEST(state_bad_fields)
 	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 57 + 4, 86401));
 	EXPECT(AKM_FMT_BAD_FIELD, b[57 + 16] = 3);
 	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 74, 0));
-	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 114, AKM_ASR_SENDERS_MAX + 1));
-	EXPECT(AKM_FMT_TRUNCATED, put32(b + 114, 3));
-	EXPECT(AKM_FMT_TRAILING, put32(b + 114, 1));
-	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 118 + 20, 0)); /* not ascending */
-	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 118 + 20, 4)); /* >= capacity */
+	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 122, AKM_ASR_SENDERS_MAX + 1));
+	EXPECT(AKM_FMT_TRUNCATED, put32(b + 122, 3));
+	EXPECT(AKM_FMT_TRAILING, put32(b + 122, 1));
+	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 126 + 20, 0)); /* not ascending */
+	EXPECT(AKM_FMT_BAD_FIELD, put32(b + 126 + 20, 4)); /* >= capacity */
+	EXPECT(AKM_FMT_BAD_VERSION, b[4] = 3);
+	EXPECT(AKM_FMT_BAD_VERSION, b[4] = 0);
+	/* Version 1 is the same without the dirty mark: as it is, the mark's
+	 * 8 bytes are read as the sender count and the rest. */
+	EXPECT(AKM_FMT_BAD_FIELD, b[4] = 1);
 #undef EXPECT
+	/* A version-1 record (written before the mark) parses as clean. */
+	uint8_t v1[512];
+	memcpy(v1, good, 114);
+	memcpy(v1 + 114, good + 122, len - 122);
+	v1[4] = 1;
+	ck_assert_int_eq(akm_asr_state_parse(v1, len - 8, &q), AKM_FMT_OK);
+	ck_assert_uint_eq(q.dirty, 0);
+	ck_assert_uint_eq(q.nsenders, 2);
+	ck_assert_uint_eq(q.senders[1].leaf, 3);
+	ck_assert_uint_eq(q.failed, 1);
+	akm_asr_state_clear(&q);
+	for (size_t k = 0; k < len - 8; k++)
+		ck_assert_int_eq(akm_asr_state_parse(v1, k, &q), AKM_FMT_TRUNCATED);
 	uint8_t out[512];
 	size_t n;
 	fill_state(&s, senders);
