@@ -512,8 +512,79 @@ START_TEST(test_unwritable_export)
 }
 END_TEST
 
+
+/* The floors at the station (docs/formats.md, "Passphrase keys"): without
+ * AKM_INSECURE_TEST_KDF, export refuses Argon2id below 2 passes / 64 MiB
+ * and a passphrase shorter than 16 characters (exit 2, no bundle written,
+ * the sequence not raised); at the floor it exports, and the node imports
+ * that bundle without the variable.  With AKM_INSECURE_TEST_KDF=1 both
+ * tools warn on stderr. */
+START_TEST(test_passphrase_floors)
+{
+	char hw[64], dir[PATH_MAX + 32], bundle[PATH_MAX + 64], short_file[PATH_MAX + 32], *out;
+	station_with_nodes();
+	provision_token_node("node-F", hw, sizeof hw);
+	path_in(dir, sizeof dir, "usb-floor");
+	mkdir(dir, 0700);
+	snprintf(bundle, sizeof bundle, "%s/node-F.akmb", dir);
+	path_in(short_file, sizeof short_file, "short-passphrase");
+	write_file(short_file, "abc123\n", 7);
+
+	unsetenv("AKM_INSECURE_TEST_KDF");
+	int rc = nmm(&out, "export", "--node", "node-F", "--out", dir, "--protection", "passphrase", "--passphrase-file",
+	             pass_file, "--argon2-ops", "1", "--argon2-mem-kib", "8192", NULL);
+	EXPECT_RC(rc, 2, out, "export at 1 pass / 8 MiB");
+	ck_assert_msg(strstr(out, "floor") != NULL, "%s", out);
+	free(out);
+	rc = nmm(&out, "export", "--node", "node-F", "--out", dir, "--protection", "passphrase", "--passphrase-file",
+	         pass_file, "--argon2-ops", "2", "--argon2-mem-kib", "65535", NULL);
+	EXPECT_RC(rc, 2, out, "export at 2 passes / 64 MiB - 1 KiB");
+	free(out);
+	rc = nmm(&out, "export", "--node", "node-F", "--out", dir, "--protection", "passphrase", "--passphrase-file",
+	         short_file, NULL);
+	EXPECT_RC(rc, 2, out, "export with a 6-character passphrase");
+	ck_assert_msg(strstr(out, "at least 16") != NULL, "%s", out);
+	free(out);
+	ck_assert_msg(access(bundle, F_OK) != 0, "a refused export wrote %s", bundle);
+	char status[64];
+	status_of("node-F", status, sizeof status);
+	ck_assert_msg(strcmp(status, "exported") != 0, "a refused export changed the status to %s", status);
+
+	rc = nmm(&out, "export", "--node", "node-F", "--out", dir, "--protection", "passphrase", "--passphrase-file",
+	         pass_file, "--argon2-ops", "2", "--argon2-mem-kib", "65536", NULL);
+	EXPECT_RC(rc, 0, out, "export at the floor");
+	ck_assert_msg(strstr(out, "AKM_INSECURE_TEST_KDF") == NULL, "%s", out);
+	free(out);
+	EXPECT_RC(import_file(&out, "node-F", bundle, pass_file), 2, out, "import without the anchor");
+	free(out);
+	char anchor[PATH_MAX + 64];
+	snprintf(anchor, sizeof anchor, "%s/station.akmp", dir);
+	EXPECT_RC(node(&out, "node-F", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor, NULL), 0, out,
+	          "import at the floor");
+	free(out);
+
+	setenv("AKM_INSECURE_TEST_KDF", "1", 1);
+	rc = nmm(&out, "export", "--node", "node-F", "--out", dir, "--protection", "passphrase", "--passphrase-file",
+	         pass_file, "--argon2-ops", "1", "--argon2-mem-kib", "8192", NULL);
+	EXPECT_RC(rc, 0, out, "export at 1 pass / 8 MiB with AKM_INSECURE_TEST_KDF=1");
+	ck_assert_msg(strstr(out, "AKM_INSECURE_TEST_KDF=1") != NULL, "no warning:\n%s", out);
+	free(out);
+	unsetenv("AKM_INSECURE_TEST_KDF");
+	rc = import_file(&out, "node-F", bundle, pass_file);
+	EXPECT_RC(rc, 2, out, "import of a bundle below the floor");
+	ck_assert_msg(strstr(out, "floor") != NULL, "%s", out);
+	free(out);
+	setenv("AKM_INSECURE_TEST_KDF", "1", 1);
+	rc = import_file(&out, "node-F", bundle, pass_file);
+	EXPECT_RC(rc, 0, out, "import below the floor with AKM_INSECURE_TEST_KDF=1");
+	ck_assert_msg(strstr(out, "AKM_INSECURE_TEST_KDF=1") != NULL, "no warning:\n%s", out);
+	free(out);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
+	tcase_add_test(tc, test_passphrase_floors);
 	tcase_add_test(tc, test_wrong_hardware);
 	tcase_add_test(tc, test_unwritable_export);
 	tcase_add_test(tc, test_passphrase_bundles);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -574,8 +575,8 @@ START_TEST(transfer_passphrase)
 	ck_assert_int_eq(akm_node_trust(&b, &s.anchor, err, sizeof err), 0);
 
 	akm_secret pass, wrong, master;
-	ck_assert_int_eq(akm_secret_from(&pass, "K7QXM-ABCDE", 11), 0);
-	ck_assert_int_eq(akm_secret_from(&wrong, "K7QXM-ABCDF", 11), 0);
+	ck_assert_int_eq(akm_secret_from(&pass, "K7QXM-ABCDE-FGHJK", 17), 0);
+	ck_assert_int_eq(akm_secret_from(&wrong, "K7QXM-ABCDF-FGHJK", 17), 0);
 	uint8_t salt[16];
 	randombytes_buf(salt, sizeof salt);
 	ck_assert_int_eq(akm_pass_master(&master, &pass, salt, 1, 8192), 0);
@@ -693,10 +694,10 @@ START_TEST(import_program)
 	token_serial(NODE_B, hw_b);
 	path_in(pass_file, sizeof pass_file, "pass");
 	path_in(bad_file, sizeof bad_file, "bad-pass");
-	write_file(pass_file, "K7QXM-ABCDE\n", 12);
-	write_file(bad_file, "K7QXM-ABCDX\n", 12);
+	write_file(pass_file, "K7QXM-ABCDE-FGHJK\n", 18);
+	write_file(bad_file, "K7QXM-ABCDX-FGHJK\n", 18);
 	akm_secret pass, master;
-	ck_assert_int_eq(akm_secret_from(&pass, "K7QXM-ABCDE", 11), 0);
+	ck_assert_int_eq(akm_secret_from(&pass, "K7QXM-ABCDE-FGHJK", 17), 0);
 	uint8_t salt[16];
 	randombytes_buf(salt, sizeof salt);
 	ck_assert_int_eq(akm_pass_master(&master, &pass, salt, 1, 8192), 0);
@@ -711,11 +712,245 @@ START_TEST(import_program)
 	free(out);
 	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "id", NULL }, &out), 3);
 	free(out);
-	setenv("AKM_PASSPHRASE", "K7QXM-ABCDE", 1);
+	setenv("AKM_PASSPHRASE", "K7QXM-ABCDE-FGHJK", 1);
 	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--json", NULL }, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "\"name\":\"node-B\""));
 	free(out);
 	unsetenv("AKM_PASSPHRASE");
+	akm_secret_free(&master);
+	akm_secret_free(&pass);
+	akm_p11_close(&s.p);
+}
+END_TEST
+
+
+/* ---------------------------------------------------------------------- */
+/* Field safety (issue 10, item 7)                                         */
+
+/* buf (a bundle the station sealed) with its sequence set to `seq` and
+ * signed again with the station key: what a station in error, or a stolen
+ * station key, could make. */
+static size_t resign_seq(station *s, const uint8_t *buf, size_t len, uint64_t seq, uint8_t out[AKM_FMT_BUNDLE_MAX])
+{
+	akm_bundle *b = calloc(1, sizeof *b);
+	ck_assert_ptr_nonnull(b);
+	size_t signed_len, n = 0;
+	ck_assert_int_eq(akm_bundle_parse(buf, len, b, &signed_len), AKM_FMT_OK);
+	b->seq = seq;
+	ck_assert_int_eq(akm_bundle_encode_signed(b, out, AKM_FMT_BUNDLE_MAX, &signed_len), AKM_FMT_OK);
+	uint8_t digest[32];
+	crypto_hash_sha256(digest, out, signed_len);
+	ck_assert_msg(akm_p11_sign_digest(&s->p, s->priv, digest, b->sig) == 0, "%s", s->p.err);
+	ck_assert_int_eq(akm_bundle_finish(b, out, AKM_FMT_BUNDLE_MAX, &n), AKM_FMT_OK);
+	free(b);
+	return n;
+}
+
+static akm_import_rc check_only(akm_p11 *node, const uint8_t *buf, size_t len, const char *hw)
+{
+	akm_import_args a = { .hw = hw };
+	char err[512] = "";
+	akm_import_rc rc = akm_node_import_check(node, buf, len, &a, NULL, err, sizeof err);
+	if (getenv("AKM_TEST_VERBOSE") != NULL && rc != AKM_IMPORT_OK)
+		fprintf(stderr, "refused (%d): %s\n", (int)rc, err);
+	return rc;
+}
+
+/* The floors on the node's side (secret.h): a bundle whose recorded
+ * Argon2id cost is below 2 passes / 64 MiB is refused before anything is
+ * derived, unless AKM_INSECURE_TEST_KDF=1; one at the floor is accepted.  A
+ * passphrase shorter than 16 characters is refused before Argon2id. */
+START_TEST(passphrase_floor_node)
+{
+	station s;
+	station_open(&s);
+	char hw_b[17];
+	token_serial(NODE_B, hw_b);
+	akm_p11 b;
+	open_node(&b, NODE_B);
+	char err[512];
+	ck_assert_int_eq(akm_node_trust(&b, &s.anchor, err, sizeof err), 0);
+	akm_secret pass, shortp, weak_master, master;
+	ck_assert_int_eq(akm_secret_from(&pass, "K7QXM-ABCDE-FGHJK", 17), 0);
+	ck_assert_int_eq(akm_secret_from(&shortp, "K7QXM", 5), 0);
+	uint8_t salt[16];
+	randombytes_buf(salt, sizeof salt);
+	ck_assert_int_eq(akm_pass_master(&weak_master, &pass, salt, 1, 8192), 0);
+	uint8_t pr[16];
+	CK_OBJECT_HANDLE enc, mac;
+	station_pr(&s, "node-B", hw_b, NULL, pr, &enc, &mac);
+	uint8_t b1[AKM_FMT_BUNDLE_MAX], b2[AKM_FMT_BUNDLE_MAX];
+	size_t l1 = seal(&s, enc, AKM_BUNDLE_PASSPHRASE, NULL, &weak_master, salt, b1);
+
+	const char *saved = getenv("AKM_INSECURE_TEST_KDF");
+	unsetenv("AKM_INSECURE_TEST_KDF");
+	refused(&b, b1, l1, hw_b, &pass, AKM_IMPORT_WEAK);
+	/* At the floor: 2 passes over 64 MiB. */
+	ck_assert_int_eq(akm_pass_master(&master, &pass, salt, AKM_PASS_MIN_OPS, AKM_PASS_MIN_MEM_KIB), 0);
+	nmm_seal_args a = {
+		.enc_key = enc, .station_priv = s.priv,
+		.station_id = station_id, .station_id_len = sizeof station_id,
+		.protection = AKM_BUNDLE_PASSPHRASE, .master = &master, .salt = salt,
+		.opslimit = AKM_PASS_MIN_OPS, .memlimit_kib = AKM_PASS_MIN_MEM_KIB,
+	};
+	size_t l2 = 0;
+	ck_assert_msg(nmm_seal(&s.p, &a, b2, &l2, err, sizeof err) == 0, "seal: %s", err);
+	refused(&b, b2, l2, hw_b, &shortp, AKM_IMPORT_BAD_PASSPHRASE);
+	akm_node_state st;
+	ck_assert_int_eq(node_open(&b, b2, l2, hw_b, &pass, &st), AKM_IMPORT_OK);
+	/* The test-only variable lowers the floor (in this process). */
+	setenv("AKM_INSECURE_TEST_KDF", "1", 1);
+	size_t l3 = seal(&s, enc, AKM_BUNDLE_PASSPHRASE, NULL, &weak_master, salt, b1);
+	ck_assert_int_eq(node_open(&b, b1, l3, hw_b, &pass, &st), AKM_IMPORT_OK);
+	if (saved == NULL)
+		unsetenv("AKM_INSECURE_TEST_KDF");
+
+	akm_secret_free(&master);
+	akm_secret_free(&weak_master);
+	akm_secret_free(&shortp);
+	akm_secret_free(&pass);
+	akm_p11_close(&b);
+	akm_p11_close(&s.p);
+}
+END_TEST
+
+/* A bounded sequence jump: after sequence 1, a bundle the station key
+ * signed with 2^64-1 (or 1 + 1001) is refused and changes nothing; 1 + 1000
+ * passes the checks; the genuine sequence 2 is then accepted.  A node with
+ * no state yet takes any sequence. */
+START_TEST(sequence_jump_bounded)
+{
+	station s;
+	station_open(&s);
+	char hw_a[17];
+	token_serial(NODE_A, hw_a);
+	akm_p11 a;
+	open_node(&a, NODE_A);
+	CK_OBJECT_HANDLE pub, priv;
+	uint8_t point_a[65];
+	ck_assert_int_eq(akm_node_identity(&a, true, &pub, &priv, point_a), 0);
+	char err[512];
+	ck_assert_int_eq(akm_node_trust(&a, &s.anchor, err, sizeof err), 0);
+	uint8_t pr[16];
+	CK_OBJECT_HANDLE enc, mac;
+	station_pr(&s, "node-A", hw_a, point_a, pr, &enc, &mac);
+	uint8_t b1[AKM_FMT_BUNDLE_MAX], b2[AKM_FMT_BUNDLE_MAX], big[AKM_FMT_BUNDLE_MAX];
+	size_t l1 = seal(&s, enc, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b1);
+	size_t lbig = resign_seq(&s, b1, l1, UINT64_MAX, big);
+	ck_assert_int_eq(check_only(&a, big, lbig, hw_a), AKM_IMPORT_OK); /* no state yet */
+	akm_node_state st;
+	ck_assert_int_eq(node_open(&a, b1, l1, hw_a, NULL, &st), AKM_IMPORT_OK);
+	ck_assert_uint_eq(st.seq, 1);
+	refused(&a, big, lbig, hw_a, NULL, AKM_IMPORT_POLICY);
+	lbig = resign_seq(&s, b1, l1, 1 + AKM_NODE_SEQ_JUMP_MAX + 1, big);
+	refused(&a, big, lbig, hw_a, NULL, AKM_IMPORT_POLICY);
+	lbig = resign_seq(&s, b1, l1, 1 + AKM_NODE_SEQ_JUMP_MAX, big);
+	ck_assert_int_eq(check_only(&a, big, lbig, hw_a), AKM_IMPORT_OK);
+	size_t l2 = seal(&s, enc, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b2);
+	ck_assert_int_eq(node_open(&a, b2, l2, hw_a, NULL, &st), AKM_IMPORT_OK);
+	ck_assert_uint_eq(st.seq, 2);
+	akm_p11_close(&a);
+	akm_p11_close(&s.p);
+}
+END_TEST
+
+/* import --dir verifies every candidate before it chooses: an unsigned
+ * decoy with a higher sequence (the genuine bundle with its sequence
+ * raised, the signature left as it was), a symbolic link to it and a FIFO
+ * named *.akmb do not hide the genuine bundle, and the FIFO does not hang
+ * the import (nor does it as FILE: refused at once).  With only the decoy
+ * left: exit 2 with its reason.  A node with an identity key refuses a
+ * passphrase bundle unless AKM_NODE_ALLOW_PASSPHRASE=1. */
+START_TEST(import_dir_verifies_candidates)
+{
+	station s;
+	station_open(&s);
+	char hw_a[17];
+	token_serial(NODE_A, hw_a);
+	akm_p11 a;
+	open_node(&a, NODE_A);
+	CK_OBJECT_HANDLE pub, priv;
+	uint8_t point_a[65];
+	ck_assert_int_eq(akm_node_identity(&a, true, &pub, &priv, point_a), 0);
+	akm_p11_close(&a);
+
+	char dir[PATH_MAX], anchor[PATH_MAX], file[PATH_MAX + 32], *out = NULL;
+	path_in(dir, sizeof dir, "usb");
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	path_in(anchor, sizeof anchor, "usb/station.akmp");
+	uint8_t abuf[256];
+	size_t alen;
+	ck_assert_int_eq(akm_anchor_encode(&s.anchor, abuf, sizeof abuf, &alen), AKM_FMT_OK);
+	write_file(anchor, abuf, alen);
+
+	uint8_t pr[16];
+	CK_OBJECT_HANDLE enc, mac;
+	station_pr(&s, "node-A", hw_a, point_a, pr, &enc, &mac);
+	uint8_t b1[AKM_FMT_BUNDLE_MAX], decoy[AKM_FMT_BUNDLE_MAX];
+	size_t l1 = seal(&s, enc, AKM_BUNDLE_NODE_KEY, point_a, NULL, NULL, b1);
+	snprintf(file, sizeof file, "%s/node-A.akmb", dir);
+	write_file(file, b1, l1);
+	/* The decoy: sequence 900, not signed again (its signature fails). */
+	akm_bundle *b = calloc(1, sizeof *b);
+	size_t signed_len, ld = 0;
+	ck_assert_int_eq(akm_bundle_parse(b1, l1, b, &signed_len), AKM_FMT_OK);
+	b->seq = 900;
+	ck_assert_int_eq(akm_bundle_encode_signed(b, decoy, sizeof decoy, &signed_len), AKM_FMT_OK);
+	ck_assert_int_eq(akm_bundle_finish(b, decoy, sizeof decoy, &ld), AKM_FMT_OK);
+	free(b);
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof p, "%s/zz-decoy.akmb", dir);
+	write_file(p, decoy, ld);
+	snprintf(p, sizeof p, "%s/zz-link.akmb", dir);
+	ck_assert_int_eq(symlink("zz-decoy.akmb", p), 0);
+	snprintf(p, sizeof p, "%s/zz-fifo.akmb", dir);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+
+	time_t t0 = time(NULL);
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, NULL }, &out), 0);
+	ck_assert_msg(strstr(out, "node-A.akmb") != NULL && strstr(out, "sequence 1") != NULL, "%s", out);
+	free(out);
+	ck_assert_msg(time(NULL) - t0 < 60, "import --dir took too long (the FIFO?)");
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", p, NULL }, &out), 2);
+	ck_assert_msg(strstr(out, "not a regular file") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, NULL }, &out), 2);
+	ck_assert_msg(strstr(out, "signature") != NULL, "%s", out);
+	free(out);
+
+	/* A passphrase bundle for node A, which has an identity key. */
+	char pass_file[PATH_MAX], dir2[PATH_MAX];
+	path_in(pass_file, sizeof pass_file, "pass");
+	write_file(pass_file, "K7QXM-ABCDE-FGHJK\n", 18);
+	path_in(dir2, sizeof dir2, "usb2");
+	ck_assert_int_eq(mkdir(dir2, 0700), 0);
+	akm_secret pass, master;
+	ck_assert_int_eq(akm_secret_from(&pass, "K7QXM-ABCDE-FGHJK", 17), 0);
+	uint8_t salt[16];
+	randombytes_buf(salt, sizeof salt);
+	ck_assert_int_eq(akm_pass_master(&master, &pass, salt, 1, 8192), 0);
+	char hw_b[17];
+	token_serial(NODE_B, hw_b);
+	akm_p11 bn;
+	open_node(&bn, NODE_B);
+	uint8_t point_b[65];
+	ck_assert_int_eq(akm_node_identity(&bn, true, &pub, &priv, point_b), 0);
+	akm_p11_close(&bn);
+	uint8_t pr2[16];
+	CK_OBJECT_HANDLE enc2, mac2;
+	station_pr(&s, "node-B", hw_b, NULL, pr2, &enc2, &mac2);
+	size_t l2 = seal(&s, enc2, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, decoy);
+	snprintf(p, sizeof p, "%s/node-B.akmb", dir2);
+	write_file(p, decoy, l2);
+	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", p, "--anchor", anchor, "--passphrase-file", pass_file, NULL }, &out), 2);
+	ck_assert_msg(strstr(out, "identity key") != NULL, "%s", out);
+	free(out);
+	setenv("AKM_NODE_ALLOW_PASSPHRASE", "1", 1);
+	int rc = run_node(NODE_B, (const char *[]){ "import", p, "--anchor", anchor, "--passphrase-file", pass_file, NULL }, &out);
+	unsetenv("AKM_NODE_ALLOW_PASSPHRASE");
+	ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+	free(out);
 	akm_secret_free(&master);
 	akm_secret_free(&pass);
 	akm_p11_close(&s.p);
@@ -736,6 +971,9 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, transfer_node_key);
 	tcase_add_test(tc, transfer_passphrase);
 	tcase_add_test(tc, import_program);
+	tcase_add_test(tc, passphrase_floor_node);
+	tcase_add_test(tc, sequence_jump_bounded);
+	tcase_add_test(tc, import_dir_verifies_candidates);
 	suite_add_tcase(s, tc);
 	return s;
 }

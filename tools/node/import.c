@@ -102,6 +102,15 @@ static akm_import_rc open_transport(akm_p11 *node, const uint8_t *buf, akm_bundl
 	}
 	akm_secret master = { 0 }, sub = { 0 };
 	akm_import_rc rc = AKM_IMPORT_TOKEN_ERROR;
+	/* The floors (secret.h): a bundle below them was not made by a
+	 * station in service; nothing is derived from it. */
+	if (akm_pass_check_cost(b->opslimit, b->memlimit_kib, "akm-node", err, errlen) != 0) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, ": the bundle is refused");
+		return AKM_IMPORT_WEAK;
+	}
+	if (akm_pass_check_strength(args->passphrase, err, errlen) != 0)
+		return AKM_IMPORT_BAD_PASSPHRASE;
 	if (akm_pass_master(&master, args->passphrase, b->salt, b->opslimit, b->memlimit_kib) != 0 ||
 	    akm_pass_subkeys(&sub, &master, b->pr_id, b->pr_id_len, b->seq) != 0) {
 		snprintf(err, errlen, "deriving the key from the passphrase failed (out of memory for Argon2id?)");
@@ -134,6 +143,152 @@ out:
 	return rc;
 }
 
+/* Checks 1-3 of akm_node_import, without changing anything and before
+ * anything costly: who made the bundle (the pinned station's signature),
+ * for whom (the hardware value, the node's AKM ID), whether it is fresh
+ * (sequence above the last accepted, by at most the bounded jump), and the
+ * node's policy.  *b is the parsed bundle, *old the node's state when
+ * *have_old. */
+static akm_import_rc import_checks(akm_p11 *node, const uint8_t *buf, size_t len, const akm_import_args *args,
+                                   akm_bundle *b, akm_node_state *old, bool *have_old, char *err, size_t errlen)
+{
+	akm_import_rc rc = AKM_IMPORT_TOKEN_ERROR;
+	char hex[2 * AKM_FMT_ID_MAX + 1];
+	*have_old = false;
+	size_t signed_len;
+	akm_fmt_rc frc = akm_bundle_parse(buf, len, b, &signed_len);
+	if (frc != AKM_FMT_OK) {
+		snprintf(err, errlen, "not a valid bundle: %s", akm_fmt_strerror(frc));
+		rc = AKM_IMPORT_MALFORMED;
+		return rc;
+	}
+
+	/* 1. Who made it: the pinned station, and its signature (checked
+	 *    before anything costly, such as Argon2id). */
+	bool found;
+	CK_OBJECT_HANDLE anchor;
+	uint8_t station_id[AKM_FMT_ID_MAX], station_point[65];
+	size_t station_id_len = 0;
+	if (akm_node_anchor_read(node, &found, &anchor, station_id, &station_id_len, station_point) != 0) {
+		snprintf(err, errlen, "reading the pinned station anchor: %s", node->err);
+		return rc;
+	}
+	if (!found) {
+		snprintf(err, errlen, "no trusted station: pin the station's anchor first (akm-node trust)");
+		rc = AKM_IMPORT_UNTRUSTED;
+		return rc;
+	}
+	if (!akm_bytes_equal(station_id, station_id_len, b->station_id, b->station_id_len)) {
+		akm_hex_encode(b->station_id, b->station_id_len, hex);
+		snprintf(err, errlen, "the bundle comes from station %s, which this node does not trust", hex);
+		rc = AKM_IMPORT_UNTRUSTED;
+		return rc;
+	}
+	uint8_t digest[32];
+	crypto_hash_sha256(digest, buf, signed_len);
+	int vrc = akm_p11_verify_digest(node, station_point, digest, b->sig);
+	if (vrc < 0) {
+		snprintf(err, errlen, "checking the station's signature: %s", node->err);
+		return rc;
+	}
+	if (vrc != 0) {
+		snprintf(err, errlen, "the station's signature does not verify (forged or damaged bundle)");
+		rc = AKM_IMPORT_UNTRUSTED;
+		return rc;
+	}
+
+	/* 2. For whom: this node's hardware value. */
+	if (args->hw == NULL || !akm_bytes_equal((const uint8_t *)args->hw, strlen(args->hw), b->hw, b->hw_len)) {
+		snprintf(err, errlen, "the bundle is bound to another node's hardware value (node %s)", b->name);
+		rc = AKM_IMPORT_WRONG_NODE;
+		return rc;
+	}
+
+	/* 3. Fresh: newer than what this node accepted. */
+	CK_OBJECT_HANDLE old_obj = CK_INVALID_HANDLE;
+	int src = akm_node_state_read(node, old, &old_obj);
+	if (src < 0) {
+		snprintf(err, errlen, "reading the node state: %s", node->err);
+		return rc;
+	}
+	*have_old = src == 0;
+	if (*have_old) {
+		if (!akm_bytes_equal(old->station_id, old->station_id_len, b->station_id, b->station_id_len)) {
+			snprintf(err, errlen, "this node was provisioned by another station");
+			rc = AKM_IMPORT_UNTRUSTED;
+			return rc;
+		}
+		if (!akm_bytes_equal(old->node_id, old->node_id_len, b->node_id, b->node_id_len)) {
+			akm_hex_encode(b->node_id, b->node_id_len, hex);
+			snprintf(err, errlen, "the bundle is for node AKM ID %s, not this node's", hex);
+			rc = AKM_IMPORT_WRONG_NODE;
+			return rc;
+		}
+		if (b->seq == old->seq) {
+			snprintf(err, errlen, "this bundle (sequence %llu) was already imported", (unsigned long long)b->seq);
+			rc = AKM_IMPORT_REPLAY;
+			return rc;
+		}
+		if (b->seq < old->seq) {
+			snprintf(err, errlen, "the bundle (sequence %llu) is older than the one imported last (sequence %llu)",
+			    (unsigned long long)b->seq, (unsigned long long)old->seq);
+			rc = AKM_IMPORT_REPLAY;
+			return rc;
+		}
+		/* A bounded jump: a bundle far ahead (say 2^64-1, signed by a
+		 * station in error or by a stolen key) would refuse every later
+		 * genuine one. */
+		uint64_t max_jump = args->max_seq_jump ? args->max_seq_jump : AKM_NODE_SEQ_JUMP_MAX;
+		if (b->seq - old->seq > max_jump) {
+			snprintf(err, errlen,
+			         "the bundle's sequence %llu is more than %llu above the one imported last (%llu): refused, "
+			         "so that it cannot shut out later bundles",
+			         (unsigned long long)b->seq, (unsigned long long)max_jump, (unsigned long long)old->seq);
+			rc = AKM_IMPORT_POLICY;
+			return rc;
+		}
+	}
+
+	/* 3b. A node with its own identity key gets its keys sealed to it;
+	 *     a passphrase bundle (which anyone with the batch passphrase
+	 *     could have opened and copied) only when allowed. */
+	if (b->protection == AKM_BUNDLE_PASSPHRASE && !args->allow_passphrase) {
+		CK_OBJECT_HANDLE ipub, ipriv;
+		uint8_t ipoint[65];
+		int irc = akm_node_identity(node, false, &ipub, &ipriv, ipoint);
+		if (irc < 0) {
+			snprintf(err, errlen, "reading the node identity key: %s", node->err);
+			return rc;
+		}
+		if (irc == 0) {
+			snprintf(err, errlen,
+			         "this node has an identity key, and the bundle is protected by a passphrase only: refused "
+			         "(give --allow-passphrase or set %s=1 to accept it)", AKM_NODE_ALLOW_PASSPHRASE_ENV);
+			rc = AKM_IMPORT_POLICY;
+			return rc;
+		}
+	}
+	return AKM_IMPORT_OK;
+}
+
+akm_import_rc akm_node_import_check(akm_p11 *node, const uint8_t *buf, size_t len, const akm_import_args *args,
+                                    uint64_t *seq, char *err, size_t errlen)
+{
+	akm_bundle *b = calloc(1, sizeof *b);
+	if (b == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return AKM_IMPORT_TOKEN_ERROR;
+	}
+	akm_node_state old;
+	bool have_old;
+	akm_import_rc rc = import_checks(node, buf, len, args, b, &old, &have_old, err, errlen);
+	if (seq != NULL)
+		*seq = b->seq;
+	sodium_memzero(b, sizeof *b);
+	free(b);
+	return rc;
+}
+
 akm_import_rc akm_node_import(akm_p11 *node, const uint8_t *buf, size_t len,
                               const akm_import_args *args, akm_node_state *state,
                               char *err, size_t errlen)
@@ -145,90 +300,12 @@ akm_import_rc akm_node_import(akm_p11 *node, const uint8_t *buf, size_t len,
 	}
 	akm_import_rc rc = AKM_IMPORT_TOKEN_ERROR;
 	CK_OBJECT_HANDLE tkey = CK_INVALID_HANDLE, enc = CK_INVALID_HANDLE, mac = CK_INVALID_HANDLE;
-	char hex[2 * AKM_FMT_ID_MAX + 1];
 
-	size_t signed_len;
-	akm_fmt_rc frc = akm_bundle_parse(buf, len, b, &signed_len);
-	if (frc != AKM_FMT_OK) {
-		snprintf(err, errlen, "not a valid bundle: %s", akm_fmt_strerror(frc));
-		rc = AKM_IMPORT_MALFORMED;
-		goto out;
-	}
-
-	/* 1. Who made it: the pinned station, and its signature (checked
-	 *    before anything costly, such as Argon2id). */
-	bool found;
-	CK_OBJECT_HANDLE anchor;
-	uint8_t station_id[AKM_FMT_ID_MAX], station_point[65];
-	size_t station_id_len = 0;
-	if (akm_node_anchor_read(node, &found, &anchor, station_id, &station_id_len, station_point) != 0) {
-		snprintf(err, errlen, "reading the pinned station anchor: %s", node->err);
-		goto out;
-	}
-	if (!found) {
-		snprintf(err, errlen, "no trusted station: pin the station's anchor first (akm-node trust)");
-		rc = AKM_IMPORT_UNTRUSTED;
-		goto out;
-	}
-	if (!akm_bytes_equal(station_id, station_id_len, b->station_id, b->station_id_len)) {
-		akm_hex_encode(b->station_id, b->station_id_len, hex);
-		snprintf(err, errlen, "the bundle comes from station %s, which this node does not trust", hex);
-		rc = AKM_IMPORT_UNTRUSTED;
-		goto out;
-	}
-	uint8_t digest[32];
-	crypto_hash_sha256(digest, buf, signed_len);
-	int vrc = akm_p11_verify_digest(node, station_point, digest, b->sig);
-	if (vrc < 0) {
-		snprintf(err, errlen, "checking the station's signature: %s", node->err);
-		goto out;
-	}
-	if (vrc != 0) {
-		snprintf(err, errlen, "the station's signature does not verify (forged or damaged bundle)");
-		rc = AKM_IMPORT_UNTRUSTED;
-		goto out;
-	}
-
-	/* 2. For whom: this node's hardware value. */
-	if (args->hw == NULL || !akm_bytes_equal((const uint8_t *)args->hw, strlen(args->hw), b->hw, b->hw_len)) {
-		snprintf(err, errlen, "the bundle is bound to another node's hardware value (node %s)", b->name);
-		rc = AKM_IMPORT_WRONG_NODE;
-		goto out;
-	}
-
-	/* 3. Fresh: newer than what this node accepted. */
 	akm_node_state old;
-	CK_OBJECT_HANDLE old_obj = CK_INVALID_HANDLE;
-	int src = akm_node_state_read(node, &old, &old_obj);
-	if (src < 0) {
-		snprintf(err, errlen, "reading the node state: %s", node->err);
+	bool have_old;
+	rc = import_checks(node, buf, len, args, b, &old, &have_old, err, errlen);
+	if (rc != AKM_IMPORT_OK)
 		goto out;
-	}
-	bool have_old = src == 0;
-	if (have_old) {
-		if (!akm_bytes_equal(old.station_id, old.station_id_len, b->station_id, b->station_id_len)) {
-			snprintf(err, errlen, "this node was provisioned by another station");
-			rc = AKM_IMPORT_UNTRUSTED;
-			goto out;
-		}
-		if (!akm_bytes_equal(old.node_id, old.node_id_len, b->node_id, b->node_id_len)) {
-			akm_hex_encode(b->node_id, b->node_id_len, hex);
-			snprintf(err, errlen, "the bundle is for node AKM ID %s, not this node's", hex);
-			rc = AKM_IMPORT_WRONG_NODE;
-			goto out;
-		}
-		if (b->seq == old.seq) {
-			snprintf(err, errlen, "this bundle (sequence %llu) was already imported", (unsigned long long)b->seq);
-			rc = AKM_IMPORT_REPLAY;
-			goto out;
-		}
-		if (b->seq < old.seq) {
-			snprintf(err, errlen, "the bundle (sequence %llu) is older than the one imported last (sequence %llu)",
-			    (unsigned long long)b->seq, (unsigned long long)old.seq);
-			rc = AKM_IMPORT_REPLAY;
-			goto out;
-		}
-	}
 
 	/* 4. The transport key (ECDH or passphrase). */
 	rc = open_transport(node, buf, b, args, &tkey, err, errlen);

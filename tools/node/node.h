@@ -73,6 +73,9 @@ typedef enum {
 	AKM_IMPORT_WRONG_NODE,    /* for another node (hardware value, node key or name) */
 	AKM_IMPORT_REPLAY,        /* sequence not newer than the last accepted */
 	AKM_IMPORT_BAD_PASSPHRASE,/* passphrase does not open it */
+	AKM_IMPORT_WEAK,          /* its Argon2id cost is below the floor (secret.h) */
+	AKM_IMPORT_POLICY,        /* refused by this node's policy (a sequence jump too large,
+	                           * a passphrase bundle on a node with an identity key) */
 	AKM_IMPORT_TOKEN_ERROR    /* the token failed */
 } akm_import_rc;
 
@@ -80,7 +83,15 @@ typedef struct akm_import_args {
 	const char *hw;                  /* the node's hardware value (text) */
 	const akm_secret *passphrase;    /* for protection 2, else NULL */
 	const uint8_t *file_hash;        /* SHA-256 of the bundle file (recorded) */
+	uint64_t max_seq_jump;           /* 0: AKM_NODE_SEQ_JUMP_MAX */
+	bool allow_passphrase;           /* a passphrase bundle on a node with an identity key */
 } akm_import_args;
+
+/* A bundle whose sequence is more than this above the last accepted is
+ * refused (AKM_IMPORT_POLICY); a node with no state yet takes any. */
+#define AKM_NODE_SEQ_JUMP_MAX 1000U
+/* Set to 1: a node with an identity key accepts passphrase bundles too. */
+#define AKM_NODE_ALLOW_PASSPHRASE_ENV "AKM_NODE_ALLOW_PASSPHRASE"
 
 /* Checks one bundle against the node (its station anchor and signature,
  * hardware value, node key, sequence) and unwraps its keys into the node
@@ -89,6 +100,13 @@ typedef struct akm_import_args {
  * NULL) is the node's new state. */
 akm_import_rc akm_node_import(akm_p11 *node, const uint8_t *buf, size_t len, const akm_import_args *args,
                               akm_node_state *state, char *err, size_t errlen);
+
+/* Checks 1-3 of akm_node_import only (station and signature, hardware
+ * value and AKM ID, sequence and the node's policy), changing nothing and
+ * deriving nothing: what import --dir asks of each candidate before it
+ * chooses.  *seq (if not NULL) gets the bundle's sequence when it parsed. */
+akm_import_rc akm_node_import_check(akm_p11 *node, const uint8_t *buf, size_t len, const akm_import_args *args,
+                                    uint64_t *seq, char *err, size_t errlen);
 
 /* ---- akm-node's tasks (tasks.c): failures reported, AKM_RC_* returned ---- */
 
@@ -109,6 +127,8 @@ typedef struct akm_node_import_job {
 	size_t len;
 	bool wants_passphrase;         /* out */
 	bool pinned_now;               /* the anchor was pinned by this job */
+	bool allow_passphrase;         /* a passphrase bundle on a node with an identity key
+	                                * (also: AKM_NODE_ALLOW_PASSPHRASE=1) */
 	CK_OBJECT_HANDLE anchor_obj;
 } akm_node_import_job;
 /* Finds and reads the bundle, makes sure a station is trusted. */

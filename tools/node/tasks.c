@@ -45,7 +45,7 @@ int akm_node_hw(const akm_p11 *p, const char *given, char out[AKM_FMT_HW_MAX + 1
  * "<what> <path>: <why>". */
 static int read_small(const char *path, const char *what, uint8_t **buf, size_t *len)
 {
-	akm_read_rc rc = akm_read_file(path, AKM_NODE_FILE_MAX, buf, len);
+	akm_read_rc rc = akm_read_regular(path, AKM_NODE_FILE_MAX, false, buf, len);
 	if (rc == AKM_READ_OK)
 		return AKM_RC_OK;
 	int e = errno;
@@ -55,6 +55,7 @@ static int read_small(const char *path, const char *what, uint8_t **buf, size_t 
 	case AKM_READ_OPEN: return akm_report_why(e == ENOENT ? AKM_RC_NOT_FOUND : AKM_RC_FILES, m, strerror(e));
 	case AKM_READ_TOO_BIG: return akm_report_why(AKM_RC_REFUSED, m, "too large");
 	case AKM_READ_NOMEM: return akm_report_why(AKM_RC_FILES, m, "out of memory");
+	case AKM_READ_NOT_REGULAR: return akm_report_why(AKM_RC_REFUSED, m, "not a regular file");
 	default: return akm_report_why(AKM_RC_FILES, m, "read error");
 	}
 }
@@ -78,49 +79,93 @@ int akm_node_load_anchor(const char *path, akm_anchor *a, uint8_t fingerprint[32
 	return AKM_RC_OK;
 }
 
-/* The newest bundle in dir bound to hw; AKM_RC_NOT_FOUND when there is none. */
-static int pick_bundle(const char *dir, const char *hw, char *path, size_t path_cap, uint8_t **buf,
-                       size_t *len)
+static bool allow_passphrase(const akm_node_import_job *job)
 {
+	const char *v = getenv(AKM_NODE_ALLOW_PASSPHRASE_ENV);
+	return job->allow_passphrase || (v != NULL && strcmp(v, "1") == 0);
+}
+
+/* The bundle to import from dir: of the *.akmb regular files there, each
+ * is checked as import would (station signature, hardware value and AKM
+ * ID, sequence, policy: akm_node_import_check) before any is chosen, and
+ * the newest that passes is taken; a decoy (unsigned, another node's, a
+ * sequence out of bounds) cannot hide the genuine one.  Files are opened
+ * without following links or blocking (a FIFO is skipped).  When none
+ * passes: the refusal of the newest bundle bound to this node, exit 2, or
+ * AKM_RC_NOT_FOUND when none is. */
+static int pick_bundle(akm_p11 *p, akm_node_import_job *job)
+{
+	const char *dir = job->dir, *hw = job->hw;
 	DIR *d = opendir(dir);
 	if (d == NULL)
 		return akm_report_why(errno == ENOENT ? AKM_RC_NOT_FOUND : AKM_RC_FILES, dir, strerror(errno));
 	struct dirent *e;
-	bool found = false;
-	uint64_t best_seq = 0;
+	bool found = false, refused = false;
+	uint64_t best_seq = 0, refused_seq = 0;
+	char refused_path[4096] = "", refused_why[512] = "";
+	int token_failed = 0;
+	akm_import_args args = { .hw = hw, .allow_passphrase = allow_passphrase(job) };
 	akm_bundle *b = malloc(sizeof *b);
 	while (b != NULL && (e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 		if (n < 6 || strcmp(e->d_name + n - 5, ".akmb") != 0 || e->d_name[0] == '.')
 			continue;
-		char p[4096];
-		if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= sizeof p)
+		char path[4096];
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
 			continue;
 		uint8_t *cand;
 		size_t got;
-		if (akm_read_file(p, AKM_NODE_FILE_MAX, &cand, &got) != AKM_READ_OK)
+		if (akm_read_regular(path, AKM_NODE_FILE_MAX, true, &cand, &got) != AKM_READ_OK)
 			continue;
 		size_t signed_len;
-		if (akm_bundle_parse(cand, got, b, &signed_len) == AKM_FMT_OK && b->hw_len == strlen(hw) &&
-		    memcmp(b->hw, hw, b->hw_len) == 0 && (!found || b->seq > best_seq)) {
+		if (akm_bundle_parse(cand, got, b, &signed_len) != AKM_FMT_OK || b->hw_len != strlen(hw) ||
+		    memcmp(b->hw, hw, b->hw_len) != 0) {
+			free(cand);
+			continue;
+		}
+		char why[512];
+		uint64_t seq = 0;
+		akm_import_rc irc = akm_node_import_check(p, cand, got, &args, &seq, why, sizeof why);
+		if (irc == AKM_IMPORT_TOKEN_ERROR) {
+			free(cand);
+			token_failed = akm_report_why(AKM_RC_TOKEN, path, why);
+			break;
+		}
+		if (irc != AKM_IMPORT_OK) {
+			/* Kept to say why, when nothing passes: the newest refused. */
+			if (!refused || seq > refused_seq) {
+				refused = true;
+				refused_seq = seq;
+				snprintf(refused_path, sizeof refused_path, "%s", path);
+				snprintf(refused_why, sizeof refused_why, "%s", why);
+			}
+			free(cand);
+			continue;
+		}
+		if (!found || seq > best_seq) {
 			found = true;
-			best_seq = b->seq;
-			free(*buf);
-			*buf = cand;
-			*len = got;
-			snprintf(path, path_cap, "%s", p);
+			best_seq = seq;
+			free(job->bundle);
+			job->bundle = cand;
+			job->len = got;
+			snprintf(job->path, sizeof job->path, "%s", path);
 		} else {
 			free(cand);
 		}
 	}
 	free(b);
 	closedir(d);
-	if (!found) {
-		char m[600];
-		snprintf(m, sizeof m, "no bundle for this node (hardware value %s) in %s", hw, dir);
-		return akm_report_why(AKM_RC_NOT_FOUND, m, NULL);
+	if (token_failed)
+		return token_failed;
+	if (found)
+		return AKM_RC_OK;
+	if (refused) {
+		snprintf(job->path, sizeof job->path, "%s", refused_path);
+		return akm_report_why(AKM_RC_REFUSED, refused_path, refused_why);
 	}
-	return AKM_RC_OK;
+	char m[600];
+	snprintf(m, sizeof m, "no bundle for this node (hardware value %s) in %s", hw, dir);
+	return akm_report_why(AKM_RC_NOT_FOUND, m, NULL);
 }
 
 int akm_node_import_prepare(akm_p11 *p, akm_node_import_job *job)
@@ -136,9 +181,6 @@ int akm_node_import_prepare(akm_p11 *p, akm_node_import_job *job)
 		snprintf(job->path, sizeof job->path, "%s", job->file);
 		if ((rc = read_small(job->file, "bundle", &job->bundle, &job->len)) != AKM_RC_OK)
 			return rc;
-	} else if ((rc = pick_bundle(job->dir, job->hw, job->path, sizeof job->path, &job->bundle, &job->len)) !=
-	           AKM_RC_OK) {
-		return rc;
 	}
 
 	bool pinned;
@@ -157,6 +199,11 @@ int akm_node_import_prepare(akm_p11 *p, akm_node_import_job *job)
 		return akm_report_why(AKM_RC_REFUSED, "no trusted station",
 		                      "pin the station's anchor with 'akm-node trust FILE' or give --anchor FILE");
 	}
+	/* --dir: chosen among the candidates that pass the checks, which
+	 * need the anchor pinned (it is removed again if nothing is
+	 * accepted). */
+	if (job->file == NULL && (rc = pick_bundle(p, job)) != AKM_RC_OK)
+		return rc;
 
 	/* A passphrase only for a bundle that asks for one. */
 	akm_bundle *peek = malloc(sizeof *peek);
@@ -173,7 +220,8 @@ int akm_node_import_finish(akm_p11 *p, akm_node_import_job *job, const akm_secre
 	char err[512];
 	uint8_t file_hash[32];
 	crypto_hash_sha256(file_hash, job->bundle, job->len);
-	akm_import_args args = { .hw = job->hw, .passphrase = passphrase, .file_hash = file_hash };
+	akm_import_args args = { .hw = job->hw, .passphrase = passphrase, .file_hash = file_hash,
+	                         .allow_passphrase = allow_passphrase(job) };
 	akm_import_rc irc = akm_node_import(p, job->bundle, job->len, &args, state, err, sizeof err);
 	if (irc != AKM_IMPORT_OK)
 		return akm_report_why(irc == AKM_IMPORT_TOKEN_ERROR ? AKM_RC_TOKEN : AKM_RC_REFUSED, job->path, err);

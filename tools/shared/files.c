@@ -191,3 +191,54 @@ akm_read_rc akm_read_file(const char *path, size_t max, uint8_t **data, size_t *
 	*len = n;
 	return AKM_READ_OK;
 }
+
+akm_read_rc akm_read_regular(const char *path, size_t max, bool nofollow, uint8_t **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (nofollow ? O_NOFOLLOW : 0));
+	if (fd < 0)
+		return AKM_READ_OPEN;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return AKM_READ_ERROR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return AKM_READ_NOT_REGULAR;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return AKM_READ_TOO_BIG;
+	}
+	uint8_t *buf = malloc(max + 1);
+	if (buf == NULL) {
+		close(fd);
+		return AKM_READ_NOMEM;
+	}
+	/* One byte more than allowed: a file that grew to fill it is too big. */
+	size_t n = 0;
+	while (n < max + 1) {
+		ssize_t r = read(fd, buf + n, max + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			close(fd);
+			free(buf);
+			return AKM_READ_ERROR;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n > max) {
+		free(buf);
+		return AKM_READ_TOO_BIG;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return AKM_READ_OK;
+}

@@ -3,6 +3,7 @@
 #ifndef AKM_TOOLS_FILES_H
 #define AKM_TOOLS_FILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +27,14 @@ typedef enum {
 	AKM_READ_OPEN,     /* cannot open it (errno) */
 	AKM_READ_NOMEM,
 	AKM_READ_ERROR,    /* a read error */
-	AKM_READ_TOO_BIG   /* more than max bytes */
+	AKM_READ_TOO_BIG,  /* more than max bytes */
+	AKM_READ_NOT_REGULAR /* akm_read_regular: not a regular file (a FIFO, a device, a folder) */
 } akm_read_rc;
 akm_read_rc akm_read_file(const char *path, size_t max, uint8_t **data, size_t *len);
+/* The same for a regular file only, opened without blocking (O_NONBLOCK:
+ * a FIFO or a device on a drive cannot hang the reader) and checked with
+ * fstat before a byte is read; with `nofollow`, a symbolic link is refused
+ * too (O_NOFOLLOW, AKM_READ_OPEN with errno ELOOP). */
+akm_read_rc akm_read_regular(const char *path, size_t max, bool nofollow, uint8_t **data, size_t *len);
 
 #endif

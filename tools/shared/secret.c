@@ -209,6 +209,48 @@ int akm_secret_read(akm_secret *s, const char *path, const char *env, const char
 
 /* ---- passphrase keys ---- */
 
+bool akm_pass_insecure_test_kdf(const char *who)
+{
+	static bool warned;
+	const char *v = getenv(AKM_INSECURE_TEST_KDF_ENV);
+	if (v == NULL || strcmp(v, "1") != 0)
+		return false;
+	if (!warned) {
+		warned = true;
+		fprintf(stderr,
+		        "%s: warning: %s=1: Argon2id below its floor (%u passes, %u MiB) is accepted; "
+		        "for tests only, never in service\n",
+		        who ? who : "akm", AKM_INSECURE_TEST_KDF_ENV, AKM_PASS_MIN_OPS, AKM_PASS_MIN_MEM_KIB / 1024U);
+	}
+	return true;
+}
+
+int akm_pass_check_cost(uint32_t opslimit, uint32_t memlimit_kib, const char *who, char *err, size_t errlen)
+{
+	if (opslimit >= AKM_PASS_MIN_OPS && memlimit_kib >= AKM_PASS_MIN_MEM_KIB)
+		return 0;
+	if (akm_pass_insecure_test_kdf(who))
+		return 0;
+	snprintf(err, errlen,
+	         "Argon2id at %u pass%s over %u KiB is below the floor of %u passes over %u KiB (64 MiB)",
+	         opslimit, opslimit == 1 ? "" : "es", memlimit_kib, AKM_PASS_MIN_OPS, AKM_PASS_MIN_MEM_KIB);
+	return -1;
+}
+
+int akm_pass_check_strength(const akm_secret *passphrase, char *err, size_t errlen)
+{
+	/* Characters, not bytes: a UTF-8 continuation byte does not count. */
+	size_t chars = 0;
+	for (size_t i = 0; i < passphrase->len; i++)
+		chars += ((unsigned char)passphrase->data[i] & 0xC0) != 0x80;
+	if (chars >= AKM_PASS_MIN_LEN)
+		return 0;
+	snprintf(err, errlen,
+	         "the passphrase has %zu characters; at least %u are needed (or use --generate-passphrase)", chars,
+	         AKM_PASS_MIN_LEN);
+	return -1;
+}
+
 int akm_pass_master(akm_secret *master, const akm_secret *passphrase, const uint8_t salt[16],
                     uint32_t opslimit, uint32_t memlimit_kib)
 {

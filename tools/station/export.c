@@ -179,6 +179,11 @@ int nmm_export_run(nmm_station *s, nmm_export *x, const akm_secret *passphrase)
 	char err[512];
 	int code = AKM_RC_OK;
 	if (x->npass > 0) {
+		/* The floors (secret.h), before anything is written. */
+		if (akm_pass_check_cost(x->opslimit, x->memlimit_kib, "akm-nmm", err, sizeof err) != 0)
+			return akm_report(AKM_RC_REFUSED, "export", "%s", err);
+		if (passphrase == NULL || akm_pass_check_strength(passphrase, err, sizeof err) != 0)
+			return akm_report(AKM_RC_REFUSED, "export", "%s", passphrase ? err : "no passphrase");
 		/* One Argon2id for the whole batch; each bundle gets its own
 		 * subkeys from it. */
 		randombytes_buf(x->salt, sizeof x->salt);
