@@ -262,12 +262,19 @@ cmd_demo() {
 
 	heading "Through akm-pkcs11.so: generate an AES-256 key \"akm-demo-aes\""
 	note "(pkcs11-tool then tries to read the key's value: CKR_ATTRIBUTE_SENSITIVE is the right answer for a sensitive key)"
+	# Private objects (--private): without a login, no one sees or uses them.
 	demo_p11 "${token[@]}" "${login[@]}" --keygen --key-type AES:32 \
-		--label akm-demo-aes --id a1 --sensitive
+		--label akm-demo-aes --id a1 --sensitive --private
 
 	heading "Through akm-pkcs11.so: generate an EC P-256 key pair \"akm-demo-ec\""
 	demo_p11 "${token[@]}" "${login[@]}" --keypairgen --key-type EC:prime256v1 \
-		--label akm-demo-ec --id e1 --usage-sign
+		--label akm-demo-ec --id e1 --usage-sign --private
+
+	heading "Without a login, the demo's keys are not there (private objects: pkcs11-tool -O, no --login)"
+	demo_p11 "${token[@]}" -O | tee "$out"
+	if grep -qE 'akm-demo-(aes|ec)' "$out"; then
+		die "demo: a demo key is visible without a login (not a private object)"
+	fi
 
 	# --- the provisioning station ---------------------------------------------
 	heading "Station: akm-nmm init (station ID, signing key, site metadata)"
@@ -482,7 +489,7 @@ cmd_demo() {
 	demo_nmm audit --verify
 
 	# --- relationships for applications -----------------------------------------
-	local mkrel=("$BUILD_DIR/tools/akm-mkrel" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin "$DEMO_USER_PIN")
+	local mkrel=("$BUILD_DIR/tools/akm-mkrel" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin-file "$DEMO_PIN_FILE")
 	heading "AKM relationships: an operational relationship among A and B (tools/akm-mkrel)"
 	run "${mkrel[@]}" --asr node-A,node-B --id ab01 --label asr-1 --station nmm-demo
 

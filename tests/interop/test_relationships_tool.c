@@ -12,6 +12,7 @@
 #include "interop.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +48,17 @@ static int mkrel(const akm_testenv *env, const char *pin, const char *const args
 	argv[n++] = env->module_path;
 	argv[n++] = "--token";
 	argv[n++] = env->token_label;
-	argv[n++] = "--pin";
-	argv[n++] = pin;
 	for (size_t i = 0; args[i]; i++) {
 		ck_assert(n < sizeof argv / sizeof argv[0] - 1);
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	return akm_interop_run(argv, NULL, out);
+	/* The PIN as the other tools take it: $AKM_PIN here (--pin-file below). */
+	if (pin != NULL)
+		ck_assert_int_eq(setenv("AKM_PIN", pin, 1), 0);
+	int rc = akm_interop_run(argv, NULL, out);
+	unsetenv("AKM_PIN");
+	return rc;
 }
 
 /* Creates a relationship with akm-mkrel, asserting success, and returns its
@@ -189,6 +193,27 @@ START_TEST(akm_mkrel_reports_refusals)
 	ck_assert_int_eq(mkrel(&env, AKM_TEST_USER_PIN, (const char *const[]){"--asr", "A,B", "--id", "abc", NULL}, &out), 1);
 	free(out);
 	ck_assert_int_eq(mkrel(&env, AKM_TEST_USER_PIN, (const char *const[]){"--asr", "A,B", "--pr", "n", "--hw", "h", NULL}, &out), 1);
+	free(out);
+
+	/* The PIN is never taken from the command line (--pin is no option);
+	 * without --pin-file, $AKM_PIN or a terminal there is none (exit 1);
+	 * --pin-file works. */
+	ck_assert_int_eq(mkrel(&env, NULL, (const char *const[]){"--pin", AKM_TEST_USER_PIN, "--asr", "A,B", NULL}, &out), 1);
+	ck_assert_msg(strstr(out, "unknown option --pin"), "--pin accepted:\n%s", out);
+	free(out);
+	ck_assert_int_eq(mkrel(&env, NULL, (const char *const[]){"--asr", "A,B", NULL}, &out), 1);
+	ck_assert_msg(strstr(out, "no PIN"), "no PIN source:\n%s", out);
+	free(out);
+	char pin_path[PATH_MAX + 16];
+	snprintf(pin_path, sizeof pin_path, "%s/mkrel-pin", env.dir);
+	FILE *pf = fopen(pin_path, "w");
+	ck_assert_ptr_nonnull(pf);
+	fprintf(pf, "%s\n", AKM_TEST_USER_PIN);
+	fclose(pf);
+	/* Logged in with it: the module's refusal of a duplicate ID is reached. */
+	ck_assert_int_eq(mkrel(&env, NULL, (const char *const[]){"--pin-file", pin_path, "--pr", "n", "--hw", "h", "--id",
+	                                                         "0a0b", NULL}, &out), 2);
+	ck_assert_msg(strstr(out, "CKR_ATTRIBUTE_VALUE_INVALID"), "--pin-file:\n%s", out);
 	free(out);
 
 	/* Only the first relationship is there. */

@@ -582,8 +582,44 @@ START_TEST(test_passphrase_floors)
 }
 END_TEST
 
+/* verify compares the element's serial with the PR's hardware binding: a
+ * clone (another element that imported the node's passphrase bundle with
+ * --hw-id set to the node's value) holds the same record and keys and
+ * proves the MAC key, but its serial differs: exit 6, audited; the genuine
+ * element verifies. */
+START_TEST(test_verify_clone)
+{
+	station_with_nodes();
+	char hw[64], *out;
+	provision_token_node("node-V", hw, sizeof hw);
+	ck_assert_int_eq(akm_testenv_add_token(&env, "node-V-clone"), 0);
+	char dir[PATH_MAX + 32], bundle[PATH_MAX + 64], anchor[PATH_MAX + 64];
+	path_in(dir, sizeof dir, "usb-v");
+	snprintf(bundle, sizeof bundle, "%s/node-V.akmb", dir);
+	snprintf(anchor, sizeof anchor, "%s/station.akmp", dir);
+	export_to("node-V", dir, "passphrase", pass_file);
+	EXPECT_RC(node(&out, "node-V", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor, NULL), 0,
+	          out, "import into node-V");
+	free(out);
+	EXPECT_RC(node(&out, "node-V-clone", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor,
+	               "--hw-id", hw, NULL), 0, out, "import into the clone (claiming node-V's hardware value)");
+	free(out);
+	EXPECT_RC(nmm(&out, "verify", "--node", "node-V", "--se-module", env.softhsm_path, "--se-token", "node-V-clone",
+	              "--se-pin-file", pin_file, NULL), 6, out, "verify against the clone");
+	ck_assert_msg(strstr(out, "serial") != NULL, "%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "show", "node-V", NULL), 0, out, "show");
+	ck_assert_msg(strstr(out, "serial is not the node's hardware binding") != NULL, "no audit record:\n%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "verify", "--node", "node-V", "--se-module", env.softhsm_path, "--se-token", "node-V",
+	              "--se-pin-file", pin_file, NULL), 0, out, "verify against the genuine element");
+	free(out);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
+	tcase_add_test(tc, test_verify_clone);
 	tcase_add_test(tc, test_passphrase_floors);
 	tcase_add_test(tc, test_wrong_hardware);
 	tcase_add_test(tc, test_unwritable_export);

@@ -2,7 +2,7 @@
  * akm-mkrel: creates one AKM security relationship in an akm-pkcs11 token,
  * through nothing but the PKCS#11 interface and include/akm/pkcs11-akm.h.
  *
- *   akm-mkrel --module PATH --token LABEL --pin PIN
+ *   akm-mkrel --module PATH --token LABEL [--pin-file FILE]
  *             (--pr NODE --hw HWVALUE | --asr MEMBER,MEMBER[,...])
  *             [--id HEX] [--label LABEL] [--station ID] [--pending]
  *
@@ -17,6 +17,11 @@
  *   relationship id: 00112233
  *   encryption key:  id 0011223301 label pr-1/enc
  *   mac key:         id 0011223302 label pr-1/mac
+ *
+ * The user PIN is read as the other tools read it (tools/shared/secret.h):
+ * from --pin-file FILE (its first line), else from $AKM_PIN, else from a
+ * prompt without echo when stdin is a terminal; never from the command
+ * line, where every user of the host could read it.
  *
  * Exit status: 0 created; 1 bad command line; 2 the module could not be
  * loaded, the token was not found, or a C_* call failed (its CKR_* name is
@@ -37,6 +42,7 @@
 
 #include "akm/pkcs11-akm.h"
 #include "shared/p11.h"
+#include "shared/secret.h"
 #include "lib/hex.h"
 #include "lib/rv.h"
 
@@ -60,10 +66,11 @@ static bool failed(const char *what, CK_RV rv)
 
 static void usage(FILE *to)
 {
-	fputs("usage: akm-mkrel --module PATH --token LABEL --pin PIN\n"
+	fputs("usage: akm-mkrel --module PATH --token LABEL [--pin-file FILE]\n"
 	      "                 (--pr NODE --hw HWVALUE | --asr MEMBER,MEMBER[,...])\n"
 	      "                 [--id HEX] [--label LABEL] [--station ID] [--pending]\n"
 	      "Creates one AKM relationship (CKM_AKM_RELATIONSHIP_GEN) and prints its ID and its keys.\n"
+	      "The PIN: --pin-file FILE (first line), else $AKM_PIN, else a prompt.\n"
 	      "Exit status: 0 created, 1 bad command line, 2 PKCS#11 error.\n",
 	      to);
 }
@@ -103,7 +110,7 @@ static CK_BYTE *encode_members(const char *list, CK_ULONG *len)
 }
 
 typedef struct options {
-	const char *module, *token, *pin, *pr_node, *hw, *asr_members, *id_hex, *label, *station;
+	const char *module, *token, *pin_file, *pr_node, *hw, *asr_members, *id_hex, *label, *station;
 	bool pending;
 } options;
 
@@ -122,7 +129,7 @@ static int parse_options(int argc, char **argv, options *o)
 		}
 		static const struct { const char *name; size_t offset; } with_value[] = {
 			{"--module", offsetof(options, module)}, {"--token", offsetof(options, token)},
-			{"--pin", offsetof(options, pin)}, {"--pr", offsetof(options, pr_node)},
+			{"--pin-file", offsetof(options, pin_file)}, {"--pr", offsetof(options, pr_node)},
 			{"--hw", offsetof(options, hw)}, {"--asr", offsetof(options, asr_members)},
 			{"--id", offsetof(options, id_hex)}, {"--label", offsetof(options, label)},
 			{"--station", offsetof(options, station)},
@@ -140,8 +147,8 @@ static int parse_options(int argc, char **argv, options *o)
 		}
 		*slot = argv[++i];
 	}
-	if (!o->module || !o->token || !o->pin) {
-		fprintf(stderr, "akm-mkrel: --module, --token and --pin are required\n");
+	if (!o->module || !o->token) {
+		fprintf(stderr, "akm-mkrel: --module and --token are required\n");
 		return -1;
 	}
 	if ((o->pr_node != NULL) == (o->asr_members != NULL)) {
@@ -193,6 +200,16 @@ int main(int argc, char **argv)
 	if (o.station)
 		tmpl[n++] = (CK_ATTRIBUTE){CKA_AKM_STATION_ID, (void *)o.station, strlen(o.station)};
 
+	/* The PIN, before anything is loaded. */
+	akm_secret_init();
+	akm_secret pin;
+	char err[512];
+	if (akm_secret_read(&pin, o.pin_file, "AKM_PIN", "User PIN: ", "PIN", err, sizeof err) != 0) {
+		fprintf(stderr, "akm-mkrel: %s\n", err);
+		free(members);
+		return EXIT_USAGE;
+	}
+
 	/* Loading the module and finding the token by label: the tools' one
 	 * loader (tools/shared/p11.c), which is plain dlopen, C_GetFunctionList,
 	 * C_Initialize, C_GetSlotList and C_GetTokenInfo. */
@@ -200,6 +217,7 @@ int main(int argc, char **argv)
 	int status = EXIT_PKCS11;
 	if (akm_p11_load(&p, o.module) != 0) {
 		fprintf(stderr, "akm-mkrel: %s\n", p.err);
+		akm_secret_free(&pin);
 		free(members);
 		return EXIT_PKCS11;
 	}
@@ -222,7 +240,9 @@ int main(int argc, char **argv)
 		goto out_finalize;
 	}
 	session = p.session;
-	if (akm_p11_login(&p, o.pin, strlen(o.pin)) != 0) {
+	int login = akm_p11_login(&p, pin.data, pin.len);
+	akm_secret_free(&pin);
+	if (login != 0) {
 		failed("C_Login", p.rv);
 		goto out_close;
 	}
@@ -279,6 +299,7 @@ out_finalize:
 	 * atexit handlers. */
 	akm_p11_end(&p, false);
 out_unload:
+	akm_secret_free(&pin);
 	free(members);
 	return status;
 }

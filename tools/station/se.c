@@ -117,6 +117,12 @@ int nmm_verify(nmm_station *s, nmm_node *n, akm_p11 *se, nmm_se_result *out)
 		out->differs = "the secure element holds no provisioning relationship";
 	else
 		out->differs = compare(s, n, st);
+	/* The element itself: its serial is the node's hardware binding.  A
+	 * clone (another element that imported a copy of the node's bundle,
+	 * e.g. with the batch passphrase) holds the same record and keys, but
+	 * not the same serial. */
+	if (out->differs == NULL && !akm_bytes_equal((const uint8_t *)out->serial, strlen(out->serial), n->hw, n->hw_len))
+		out->differs = "the secure element's serial is not the node's hardware binding (a copy in another element?)";
 	if (out->differs)
 		result = CKR_DATA_INVALID;
 	if (out->differs == NULL) {
