@@ -80,7 +80,7 @@ static void provision_five(void)
 	          0, out, "export A-C");
 	free(out);
 	for (int i = 0; i < 3; i++) {
-		EXPECT_RC(node(&out, nodes[i], "import", "--dir", usb, "--passphrase-file", pass, "--anchor", anchor, NULL),
+		EXPECT_RC(node(&out, nodes[i], "import", "--dir", usb, "--passphrase-file", pass, "--anchor", anchor, "--trust-on-first-use", NULL),
 		          0, out, "import");
 		free(out);
 	}

@@ -106,7 +106,7 @@ static void provision(int first, int count)
 	          0, out, "export");
 	free(out);
 	for (int i = first; i < first + count; i++) {
-		EXPECT_RC(node(&out, nodes[i], "import", "--dir", usb, "--passphrase-file", pass, "--anchor", anchor, NULL),
+		EXPECT_RC(node(&out, nodes[i], "import", "--dir", usb, "--passphrase-file", pass, "--anchor", anchor, "--trust-on-first-use", NULL),
 		          0, out, "import");
 		free(out);
 	}

@@ -460,10 +460,10 @@ START_TEST(test_enrollment)
 	/* G's token cannot open F's bundle (another node). */
 	char bundle_f[PATH_MAX + 48];
 	snprintf(bundle_f, sizeof bundle_f, "%s/node-F.akmb", usb);
-	EXPECT_RC(node(&out, "node-G", "import", bundle_f, "--anchor", anchor, NULL), 2, out,
+	EXPECT_RC(node(&out, "node-G", "import", bundle_f, "--anchor", anchor, "--trust-on-first-use", NULL), 2, out,
 	          "F's bundle imported on G");
 	free(out);
-	EXPECT_RC(node(&out, "node-F", "import", "--dir", usb, "--anchor", anchor, NULL), 0, out, "import F");
+	EXPECT_RC(node(&out, "node-F", "import", "--dir", usb, "--anchor", anchor, "--trust-on-first-use", NULL), 0, out, "import F");
 	free(out);
 	node_ids ids;
 	node_id("node-F", &ids);
@@ -559,7 +559,7 @@ START_TEST(test_generated_passphrase)
 	snprintf(anchor, sizeof anchor, "%s/station.akmp", usb);
 	ck_assert_int_eq(setenv("AKM_PASSPHRASE", pass, 1), 0);
 	for (int i = 0; i < 2; i++) {
-		EXPECT_RC(node(&out, labels[i], "import", "--dir", usb, "--anchor", anchor, NULL), 0, out,
+		EXPECT_RC(node(&out, labels[i], "import", "--dir", usb, "--anchor", anchor, "--trust-on-first-use", NULL), 0, out,
 		          "import with the generated passphrase (AKM_PASSPHRASE)");
 		free(out);
 	}

@@ -559,7 +559,7 @@ START_TEST(test_passphrase_floors)
 	free(out);
 	char anchor[PATH_MAX + 64];
 	snprintf(anchor, sizeof anchor, "%s/station.akmp", dir);
-	EXPECT_RC(node(&out, "node-F", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor, NULL), 0, out,
+	EXPECT_RC(node(&out, "node-F", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor, "--trust-on-first-use", NULL), 0, out,
 	          "import at the floor");
 	free(out);
 
@@ -598,10 +598,10 @@ START_TEST(test_verify_clone)
 	snprintf(bundle, sizeof bundle, "%s/node-V.akmb", dir);
 	snprintf(anchor, sizeof anchor, "%s/station.akmp", dir);
 	export_to("node-V", dir, "passphrase", pass_file);
-	EXPECT_RC(node(&out, "node-V", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor, NULL), 0,
+	EXPECT_RC(node(&out, "node-V", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor, "--trust-on-first-use", NULL), 0,
 	          out, "import into node-V");
 	free(out);
-	EXPECT_RC(node(&out, "node-V-clone", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor,
+	EXPECT_RC(node(&out, "node-V-clone", "import", bundle, "--passphrase-file", pass_file, "--anchor", anchor, "--trust-on-first-use",
 	               "--hw-id", hw, NULL), 0, out, "import into the clone (claiming node-V's hardware value)");
 	free(out);
 	EXPECT_RC(nmm(&out, "verify", "--node", "node-V", "--se-module", env.softhsm_path, "--se-token", "node-V-clone",

@@ -660,16 +660,34 @@ START_TEST(import_program)
 	ck_assert_ptr_nonnull(strstr(out, "no trusted station"));
 	free(out);
 	/* the decoy with --anchor: refused (other hardware); the anchor is not left pinned */
-	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", decoy, "--anchor", anchor, NULL }, &out), 2);
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", decoy, "--anchor", anchor, "--trust-on-first-use", NULL }, &out), 2);
 	free(out);
 	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, NULL }, &out), 2);
 	ck_assert_ptr_nonnull(strstr(out, "no trusted station"));
 	free(out);
 	/* no bundle for this node in a folder */
-	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", env.token_dir, "--anchor", anchor, NULL }, &out), 3);
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", env.token_dir, "--anchor", anchor, "--trust-on-first-use", NULL }, &out), 3);
 	free(out);
 
-	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, NULL }, &out), 0);
+	/* An anchor from the drive is pinned only with its fingerprint (or an
+	 * explicit --trust-on-first-use): --anchor alone, or with another
+	 * fingerprint, is refused and pins nothing. */
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, NULL }, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "--fingerprint"));
+	free(out);
+	uint8_t fpb[32];
+	char fph[65], wrong_fp[65];
+	crypto_hash_sha256(fpb, abuf, alen);
+	akm_hex_encode(fpb, 32, fph);
+	memcpy(wrong_fp, fph, sizeof fph);
+	wrong_fp[0] = wrong_fp[0] == '0' ? '1' : '0';
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--fingerprint", wrong_fp, NULL }, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "fingerprint differs"));
+	free(out);
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, NULL }, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "no trusted station"));
+	free(out);
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--fingerprint", fph, NULL }, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "node-A"));
 	free(out);
 	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", file, NULL }, &out), 2);
@@ -707,13 +725,13 @@ START_TEST(import_program)
 	size_t lb = seal(&s, encb, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, b2);
 	snprintf(fb, sizeof fb, "%s/node-B.akmb", dir);
 	write_file(fb, b2, lb);
-	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--passphrase-file", bad_file, NULL }, &out), 2);
+	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--trust-on-first-use", "--passphrase-file", bad_file, NULL }, &out), 2);
 	ck_assert_ptr_nonnull(strstr(out, "passphrase"));
 	free(out);
 	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "id", NULL }, &out), 3);
 	free(out);
 	setenv("AKM_PASSPHRASE", "K7QXM-ABCDE-FGHJK", 1);
-	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--json", NULL }, &out), 0);
+	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--trust-on-first-use", "--json", NULL }, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "\"name\":\"node-B\""));
 	free(out);
 	unsetenv("AKM_PASSPHRASE");
@@ -907,7 +925,7 @@ START_TEST(import_dir_verifies_candidates)
 	ck_assert_int_eq(mkfifo(p, 0600), 0);
 
 	time_t t0 = time(NULL);
-	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, NULL }, &out), 0);
+	ck_assert_int_eq(run_node(NODE_A, (const char *[]){ "import", "--dir", dir, "--anchor", anchor, "--trust-on-first-use", NULL }, &out), 0);
 	ck_assert_msg(strstr(out, "node-A.akmb") != NULL && strstr(out, "sequence 1") != NULL, "%s", out);
 	free(out);
 	ck_assert_msg(time(NULL) - t0 < 60, "import --dir took too long (the FIFO?)");
@@ -943,12 +961,21 @@ START_TEST(import_dir_verifies_candidates)
 	size_t l2 = seal(&s, enc2, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, decoy);
 	snprintf(p, sizeof p, "%s/node-B.akmb", dir2);
 	write_file(p, decoy, l2);
-	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", p, "--anchor", anchor, "--passphrase-file", pass_file, NULL }, &out), 2);
+	ck_assert_int_eq(run_node(NODE_B, (const char *[]){ "import", p, "--anchor", anchor, "--trust-on-first-use", "--passphrase-file", pass_file, NULL }, &out), 2);
 	ck_assert_msg(strstr(out, "identity key") != NULL, "%s", out);
 	free(out);
 	setenv("AKM_NODE_ALLOW_PASSPHRASE", "1", 1);
-	int rc = run_node(NODE_B, (const char *[]){ "import", p, "--anchor", anchor, "--passphrase-file", pass_file, NULL }, &out);
+	int rc = run_node(NODE_B, (const char *[]){ "import", p, "--anchor", anchor, "--trust-on-first-use", "--passphrase-file", pass_file, NULL }, &out);
 	unsetenv("AKM_NODE_ALLOW_PASSPHRASE");
+	ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
+	free(out);
+	/* The option does the same (a newer bundle). */
+	l2 = seal(&s, enc2, AKM_BUNDLE_PASSPHRASE, NULL, &master, salt, decoy);
+	write_file(p, decoy, l2);
+	rc = run_node(NODE_B, (const char *[]){ "import", p, "--passphrase-file", pass_file, NULL }, &out);
+	ck_assert_msg(rc == 2 && strstr(out, "identity key") != NULL, "exit %d: %s", rc, out);
+	free(out);
+	rc = run_node(NODE_B, (const char *[]){ "import", p, "--allow-passphrase", "--passphrase-file", pass_file, NULL }, &out);
 	ck_assert_msg(rc == 0, "exit %d: %s", rc, out);
 	free(out);
 	akm_secret_free(&master);

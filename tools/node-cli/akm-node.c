@@ -110,6 +110,7 @@ static void build_table(opt_table *t)
 	for (size_t c = 0; c < NCOMMANDS; c++)
 		for (size_t k = 0; k < commands[c]->nopts; k++) {
 			const char *name = commands[c]->opts[k].name;
+			bool flag = commands[c]->opts[k].flag;
 			bool known = false;
 			for (size_t i = 0; i < t->nown; i++)
 				known = known || strcmp(t->own[i], name) == 0;
@@ -120,7 +121,8 @@ static void build_table(opt_table *t)
 				abort();
 			}
 			t->own[t->nown] = name;
-			t->longs[n++] = (struct option){ name, required_argument, NULL, OPT_FIRST_OWN + (int)t->nown };
+			t->longs[n++] = (struct option){ name, flag ? no_argument : required_argument, NULL,
+			                                 OPT_FIRST_OWN + (int)t->nown };
 			t->nown++;
 		}
 	t->longs[n] = (struct option){ NULL, 0, NULL, 0 };
@@ -203,7 +205,12 @@ static int parse(opt_table *t, int argc, char **argv, const node_cli_cmd *cmd, n
 		case OPT_VERSION: t->version = true; break;
 		case 'v': akm_report_verbosity(AKM_VERBOSITY_DETAIL); break;
 		case 'q': akm_report_verbosity(AKM_VERBOSITY_QUIET); break;
-		default: *(const char **)((char *)opts + own->off) = optarg; break;
+		default:
+			if (own->flag)
+				*(bool *)((char *)opts + own->off) = true;
+			else
+				*(const char **)((char *)opts + own->off) = optarg;
+			break;
 		}
 	}
 	return 0;

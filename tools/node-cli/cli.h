@@ -25,14 +25,17 @@ typedef struct node_cli {
 	bool json;
 } node_cli;
 
-/* An option a command takes (all take a value): its long name and where
- * the value goes in the command's option struct (a const char *). */
+/* An option a command takes: its long name and where the value goes in the
+ * command's option struct (a const char *), or, for a flag (no value), the
+ * bool set when it is given.  An option name has one kind in every command. */
 typedef struct node_cli_opt {
 	const char *name;
 	size_t off;
+	bool flag;
 } node_cli_opt;
 
-#define NODE_OPT(type, field, name) {name, offsetof(type, field)}
+#define NODE_OPT(type, field, name) {name, offsetof(type, field), false}
+#define NODE_FLAG(type, field, name) {name, offsetof(type, field), true}
 
 typedef struct node_cli_cmd {
 	const char *name;

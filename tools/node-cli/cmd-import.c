@@ -76,7 +76,8 @@ const node_cli_cmd node_cmd_trust = {
 /* ---- import ---- */
 
 typedef struct import_opts {
-	const char *dir, *hw_id, *passphrase_file, *anchor;
+	const char *dir, *hw_id, *passphrase_file, *anchor, *fingerprint;
+	bool trust_on_first_use, allow_passphrase;
 } import_opts;
 
 static int print_imported(const node_cli *c, const char *path, const akm_node_state *s)
@@ -117,8 +118,21 @@ static int run_import(const node_cli *c, const void *opts, int npos, char **pos)
 	int rc;
 	if (o->hw_id != NULL && (rc = akm_node_hw(NULL, o->hw_id, hw)) != 0)
 		return rc;
+	if ((o->fingerprint != NULL || o->trust_on_first_use) && o->anchor == NULL)
+		return akm_report_why(AKM_RC_USAGE, "import", o->fingerprint ? "--fingerprint goes with --anchor FILE"
+		                                                             : "--trust-on-first-use goes with --anchor FILE");
+	if (o->fingerprint != NULL && o->trust_on_first_use)
+		return akm_report_why(AKM_RC_USAGE, "import", "--fingerprint and --trust-on-first-use exclude each other");
 	if (o->anchor != NULL && (rc = akm_node_load_anchor(o->anchor, &anchor, fp)) != 0)
 		return rc;
+	if (o->fingerprint != NULL) {
+		uint8_t want[32];
+		size_t n;
+		if (akm_hex_decode(o->fingerprint, want, sizeof want, &n) != 0 || n != 32)
+			return akm_report_why(AKM_RC_USAGE, "--fingerprint", "expected 64 hex digits (SHA-256)");
+		if (sodium_memcmp(want, fp, 32) != 0)
+			return akm_report_why(AKM_RC_REFUSED, o->anchor, "the anchor's fingerprint differs from --fingerprint");
+	}
 
 	akm_p11 p;
 	if ((rc = node_cli_token_open(c, &p, true)) != 0) {
@@ -129,6 +143,8 @@ static int run_import(const node_cli *c, const void *opts, int npos, char **pos)
 	akm_node_import_job job = {
 		.file = npos == 1 ? pos[0] : NULL, .dir = o->dir, .hw = hw,
 		.anchor = o->anchor != NULL ? &anchor : NULL,
+		.anchor_vouched = o->fingerprint != NULL || o->trust_on_first_use,
+		.allow_passphrase = o->allow_passphrase,
 	};
 	if ((rc = akm_node_hw(&p, o->hw_id, hw)) != 0 || (rc = akm_node_import_prepare(&p, &job)) != 0)
 		goto out;
@@ -155,19 +171,29 @@ static const node_cli_opt import_options[] = {
 	NODE_OPT(import_opts, hw_id, "hw-id"),
 	NODE_OPT(import_opts, passphrase_file, "passphrase-file"),
 	NODE_OPT(import_opts, anchor, "anchor"),
+	NODE_OPT(import_opts, fingerprint, "fingerprint"),
+	NODE_FLAG(import_opts, trust_on_first_use, "trust-on-first-use"),
+	NODE_FLAG(import_opts, allow_passphrase, "allow-passphrase"),
 };
 
 const node_cli_cmd node_cmd_import = {
 	"import", "import a USB bundle into the token",
 	"usage: akm-node import (FILE | --dir DIR) [--hw-id VALUE]\n"
-	"                       [--passphrase-file FILE] [--anchor FILE] [common options]\n"
+	"                       [--passphrase-file FILE] [--allow-passphrase]\n"
+	"                       [--anchor FILE (--fingerprint HEX | --trust-on-first-use)]\n"
+	"                       [common options]\n"
 	"Checks a USB bundle against this node (station signature, hardware value,\n"
 	"node key, sequence number) and unwraps its keys into the token.\n"
-	"  --dir DIR              pick the *.akmb bound to this node's hardware value\n"
+	"  --dir DIR              the newest *.akmb there that passes every check\n"
+	"                         (regular files only; the others are skipped)\n"
 	"  --hw-id VALUE          this node's hardware value (default: the token serial)\n"
 	"  --passphrase-file FILE the bundle passphrase (else $AKM_PASSPHRASE, else a prompt)\n"
+	"  --allow-passphrase     accept a passphrase bundle although this node has an\n"
+	"                         identity key (also: AKM_NODE_ALLOW_PASSPHRASE=1)\n"
 	"  --anchor FILE          pin this station anchor first if none is pinned\n"
-	"                         (if one is, it must be the same)\n"
+	"                         (if one is, it must be the same); pinning needs\n"
+	"  --fingerprint HEX      the anchor's SHA-256 as the operator gave it, or\n"
+	"  --trust-on-first-use   an explicit choice to trust the anchor on the drive\n"
 	"Refusals exit 2 and change nothing in the token.\n",
 	NODE_OPTS(import_options), sizeof(import_opts), run_import,
 };

@@ -126,6 +126,8 @@ typedef struct akm_node_import_job {
 	uint8_t *bundle;               /* out: its bytes (malloc'd) */
 	size_t len;
 	bool wants_passphrase;         /* out */
+	bool anchor_vouched;           /* the anchor may be pinned: its fingerprint was given and
+	                                * matched, or trust on first use was chosen */
 	bool pinned_now;               /* the anchor was pinned by this job */
 	bool allow_passphrase;         /* a passphrase bundle on a node with an identity key
 	                                * (also: AKM_NODE_ALLOW_PASSPHRASE=1) */

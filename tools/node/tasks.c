@@ -187,6 +187,13 @@ int akm_node_import_prepare(akm_p11 *p, akm_node_import_job *job)
 	if (akm_node_anchor_find(p, &pinned, &job->anchor_obj) != 0)
 		return akm_report_why(AKM_RC_TOKEN, "reading the pinned station anchor", p->err);
 	if (job->anchor != NULL) {
+		/* An anchor read from the drive the bundles came on vouches for
+		 * nothing by itself: it is pinned only with its fingerprint from
+		 * the operator, or by an explicit choice. */
+		if (!pinned && !job->anchor_vouched)
+			return akm_report_why(AKM_RC_REFUSED, "--anchor",
+			                      "no station is trusted yet, and an anchor from the drive is pinned only with "
+			                      "--fingerprint HEX (from the operator: akm-nmm anchor) or --trust-on-first-use");
 		int t = akm_node_trust(p, job->anchor, err, sizeof err);
 		if (t != 0)
 			return akm_report_why(t == -1 ? AKM_RC_REFUSED : AKM_RC_TOKEN, "--anchor", err);
