@@ -617,8 +617,47 @@ START_TEST(test_verify_clone)
 }
 END_TEST
 
+/* A self-enrollment cannot squat a name quietly, nor reuse a hardware
+ * value unseen: a request for "node-P" claiming node-T's hardware value is
+ * enrolled (pending); provisioning node-P then fails naming the pending
+ * request and the commands to settle it (not "already present"); approve
+ * shows the request's node key fingerprint (as akm-node request printed
+ * it) and warns, on stderr and in --json, that the hardware value is bound
+ * to node-T's PR too. */
+START_TEST(test_enrollment_squat_and_reuse)
+{
+	station_with_nodes();
+	char hw_t[64], *out, req[PATH_MAX + 32];
+	provision_token_node("node-T", hw_t, sizeof hw_t);
+	ck_assert_int_eq(akm_testenv_add_token(&env, "node-S"), 0);
+	path_in(req, sizeof req, "squat.akmr");
+	EXPECT_RC(node(&out, "node-S", "request", "--name", "node-P", "--hw-id", hw_t, "--out", req, "--json", NULL), 0, out,
+	          "request node-P");
+	char fp[80];
+	ck_assert_msg(json_member(out, "node_key_sha256", fp, sizeof fp), "%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "enroll", req, NULL), 0, out, "enroll node-P");
+	free(out);
+	int rc = nmm(&out, "provision", "--node", "node-P", "--hw-id", "hw-genuine-P", NULL);
+	ck_assert_msg(rc != 0, "provision over a pending request: exit 0:\n%s", out);
+	ck_assert_msg(strstr(out, "pending enrollment request") != NULL && strstr(out, "akm-nmm approve node-P") != NULL &&
+	              strstr(out, "akm-nmm reject node-P") != NULL && strstr(out, fp) != NULL,
+	              "provision over a pending request:\n%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "approve", "node-P", "--json", NULL), 0, out, "approve node-P");
+	char got[80];
+	const char *obj = strchr(out, '{');
+	ck_assert_msg(obj && json_member(obj, "node_key_fingerprint", got, sizeof got) && strcmp(got, fp) == 0,
+	              "approve --json: no fingerprint %s:\n%s", fp, out);
+	ck_assert_msg(strstr(out, "already bound to node-T") != NULL, "no warning on stderr:\n%s", out);
+	ck_assert_msg(strstr(out, "\"hw_also_bound_to\":[\"node-T\"]") != NULL, "no warning in --json:\n%s", out);
+	free(out);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
+	tcase_add_test(tc, test_enrollment_squat_and_reuse);
 	tcase_add_test(tc, test_verify_clone);
 	tcase_add_test(tc, test_passphrase_floors);
 	tcase_add_test(tc, test_wrong_hardware);

@@ -185,6 +185,30 @@ static int change_state(const nmm_cli *c, const char *reason, CK_ULONG to, const
 	if (code != AKM_RC_OK)
 		return code;
 	CK_ULONG from = 0;
+	/* approve: the request's key fingerprint (to compare with what the
+	 * node printed) and a warning when its hardware value is bound to
+	 * another node's PR too. */
+	nmm_approval ap;
+	bool approving = to == CKV_AKM_STATE_ACTIVE;
+	char warning[600] = "";
+	if (approving) {
+		nmm_node n;
+		code = nmm_node_find(&s, name, &n);
+		if (code == AKM_RC_OK)
+			code = nmm_node_approval(&s, &n, action, &ap);
+		if (code != AKM_RC_OK) {
+			nmm_station_close(&s);
+			return code;
+		}
+		if (ap.reused > 0) {
+			snprintf(warning, sizeof warning,
+			         "warning: its hardware value %.*s is already bound to %s's PR%s: a second PR for one device "
+			         "(a clone, or a request squatting another node's value?)",
+			         (int)n.hw_len, (const char *)n.hw, ap.reused_names[0],
+			         ap.reused > 1 ? " and others" : "");
+			akm_report(0, name, "%s", warning);
+		}
+	}
 	code = nmm_node_change_state(&s, name, to, action, reason, &from);
 	if (code == AKM_RC_OK && c->json) {
 		akm_json j;
@@ -193,11 +217,26 @@ static int change_state(const nmm_cli *c, const char *reason, CK_ULONG to, const
 		akm_json_kv_string(&j, "node", name);
 		akm_json_kv_string(&j, "state", nmm_state_name(to));
 		akm_json_kv_string(&j, "previous_state", nmm_state_name(from));
+		if (approving) {
+			akm_json_kv_string(&j, "node_key_fingerprint", ap.key_fingerprint);
+			akm_json_key(&j, "hw_also_bound_to");
+			akm_json_array_begin(&j);
+			for (size_t i = 0; i < ap.reused && i < sizeof ap.reused_names / sizeof ap.reused_names[0]; i++)
+				akm_json_string(&j, ap.reused_names[i]);
+			akm_json_array_end(&j);
+			akm_json_key(&j, "warnings");
+			akm_json_array_begin(&j);
+			if (warning[0])
+				akm_json_string(&j, warning);
+			akm_json_array_end(&j);
+		}
 		akm_json_object_end(&j);
 		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
 		printf("%s: %s\n", name, to == CKV_AKM_STATE_ACTIVE ? "approved (active)"
 		                          : strcmp(action, "revoke") == 0 ? "revoked" : "rejected (revoked)");
+		if (approving)
+			printf("node key fingerprint: %s\n", ap.key_fingerprint[0] ? ap.key_fingerprint : "none");
 	}
 	nmm_station_close(&s);
 	return code;
@@ -224,7 +263,9 @@ static int run_revoke(const nmm_cli *c, const void *opts)
 const nmm_cli_cmd nmm_cmd_approve = {
 	"approve", run_approve, 1, 1,
 	"approve NAME\n"
-	"  Makes a pending node active.\n",
+	"  Makes a pending node active; shows its node key's fingerprint (compare it\n"
+	"  with what 'akm-node request' printed on the node) and warns when its\n"
+	"  hardware value is already bound to another node's PR.\n",
 	NMM_NO_OPTS,
 };
 

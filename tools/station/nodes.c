@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "shared/bytes.h"
+#include "lib/hex.h"
 #include "lib/rv.h"
 
 const char *nmm_state_name(CK_ULONG state)
@@ -280,4 +284,30 @@ int nmm_node_list(nmm_station *s, bool pending_only, const char *what, nmm_node 
 	if (code == AKM_RC_OK)
 		qsort(*nodes, *count, sizeof **nodes, cmp_node);
 	return code;
+}
+
+int nmm_node_approval(nmm_station *s, const nmm_node *n, const char *what, nmm_approval *a)
+{
+	memset(a, 0, sizeof *a);
+	if (n->has_node_key) {
+		uint8_t fp[32];
+		crypto_hash_sha256(fp, n->node_key, sizeof n->node_key);
+		akm_hex_encode(fp, sizeof fp, a->key_fingerprint);
+	}
+	nmm_node *all = NULL;
+	size_t count = 0;
+	int code = nmm_node_list(s, false, what, &all, &count);
+	if (code != AKM_RC_OK)
+		return code;
+	for (size_t i = 0; i < count; i++) {
+		const nmm_node *o = &all[i];
+		if (strcmp(o->name, n->name) == 0 || o->state == CKV_AKM_STATE_REVOKED ||
+		    !akm_bytes_equal(o->hw, o->hw_len, n->hw, n->hw_len))
+			continue;
+		if (a->reused < sizeof a->reused_names / sizeof a->reused_names[0])
+			snprintf(a->reused_names[a->reused], sizeof a->reused_names[0], "%s", o->name);
+		a->reused++;
+	}
+	free(all);
+	return AKM_RC_OK;
 }

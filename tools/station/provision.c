@@ -208,7 +208,20 @@ static void found_present(nmm_plan *p, nmm_plan_entry *e, const nmm_node *have, 
 	bool same_hw = have->hw_len == hl && memcmp(have->hw, e->hw, hl) == 0;
 	CK_ULONG want = p->delivery ? p->delivery : CKV_AKM_DELIVERY_NODE_KEY;
 	const char *when = meanwhile ? " (by another run meanwhile)" : "";
-	if (same_hw && have->delivery == want) {
+	if (have->state == CKV_AKM_STATE_PENDING) {
+		/* A self-enrollment holds the name: say so, not "present". */
+		char fp[65] = "none";
+		if (have->has_node_key) {
+			uint8_t d[32];
+			crypto_hash_sha256(d, have->node_key, sizeof have->node_key);
+			akm_hex_encode(d, sizeof d, fp);
+		}
+		entry_fail(p, e,
+		           "a pending enrollment request%s holds this name (hw-id %.*s, node key fingerprint %s): "
+		           "approve it (akm-nmm approve %s) if it is this node, or reject it (akm-nmm reject %s) and "
+		           "provision the node under another name",
+		           when, (int)have->hw_len, (const char *)have->hw, fp, e->name, e->name);
+	} else if (same_hw && have->delivery == want) {
 		e->skip = true;
 		e->present = true;
 		e->meanwhile = meanwhile;

@@ -151,6 +151,19 @@ int nmm_node_raise_status(nmm_station *s, nmm_node *n, CK_ULONG status);
 int nmm_node_change_state(nmm_station *s, const char *name, CK_ULONG to, const char *action,
                           const char *reason, CK_ULONG *from);
 
+/* What the operator sees before approving a pending node (approve): its
+ * node key's fingerprint (SHA-256 of the point, hex, as akm-node request
+ * printed it; empty without a node key), and the other nodes, not revoked,
+ * whose PR is bound to the same hardware value (a second PR for one
+ * device: a clone, or a request squatting another node's value). */
+typedef struct nmm_approval {
+	char key_fingerprint[65];
+	size_t reused;                       /* other nodes with this hardware value */
+	char reused_names[4][AKM_FMT_NAME_MAX + 1]; /* the first of them */
+} nmm_approval;
+/* AKM_RC_OK with *a filled, or a code (reported under `what`). */
+int nmm_node_approval(nmm_station *s, const nmm_node *n, const char *what, nmm_approval *a);
+
 /* ---- the audit trail (audit.c) ---- */
 
 /* Appends an application audit record; the detail starts with the site
