@@ -29,6 +29,8 @@
 
 #include "nmm-test.h"
 #include "lib/hex.h"
+#include "shared/p11.h"
+#include "akm/pkcs11-akm.h"
 
 #define PASSPHRASE "Refusal-Test-Passphrase-1"
 
@@ -655,8 +657,80 @@ START_TEST(test_enrollment_squat_and_reuse)
 }
 END_TEST
 
+/* The station's audit records are signed; another application holding the
+ * PIN can append records to the same trail (actor "app"), and show/audit
+ * mark those as not the station's: one without a signature (missing), one
+ * with a genuine record's signed detail under another action (invalid).
+ * The station's own records verify ("station": true). */
+START_TEST(test_foreign_audit_records)
+{
+	station_with_nodes();
+	char hw[64], *out;
+	provision_token_node("node-A", hw, sizeof hw);
+	EXPECT_RC(nmm(&out, "show", "node-A", "--json", NULL), 0, out, "show --json");
+	ck_assert_msg(strstr(out, "\"station_signature\":\"valid\"") != NULL, "no signed record:\n%s", out);
+	ck_assert_msg(strstr(out, "\"not_the_stations\":true") == NULL, "%s", out);
+	char pr_hex[80];
+	const char *obj = json_find_node(out, "node-A");
+	ck_assert_msg(obj && json_member(obj, "pr_id", pr_hex, sizeof pr_hex), "%s", out);
+	/* A signed detail of the station's, to copy. */
+	const char *sigp = strstr(out, "; station-sig=");
+	ck_assert_msg(sigp != NULL, "%s", out);
+	const char *d = sigp;
+	while (d > out && strncmp(d, "\"detail\":\"", 10) != 0)
+		d--;
+	ck_assert_msg(d > out, "%s", out);
+	d += 10;
+	char signed_detail[1024];
+	size_t dl = strcspn(d, "\"");
+	ck_assert_uint_lt(dl, sizeof signed_detail);
+	memcpy(signed_detail, d, dl);
+	signed_detail[dl] = '\0';
+	ck_assert_msg(strstr(signed_detail, "; station-sig=") != NULL, "%s", signed_detail);
+	free(out);
+
+	/* Another application on the station token. */
+	akm_p11 p;
+	ck_assert_msg(akm_p11_open(&p, env.module_path, STATION) == 0, "%s", p.err);
+	ck_assert_msg(akm_p11_login(&p, AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)) == 0, "%s", p.err);
+	uint8_t rid[32];
+	size_t rid_len = 0;
+	ck_assert_int_eq(akm_hex_decode(pr_hex, rid, sizeof rid, &rid_len), 0);
+	const char *forged[2][2] = {
+		{"verify", "site=Refusals; location=Lab; node=node-A; se=forged; seq=1"},
+		{"revoke", signed_detail},
+	};
+	for (int i = 0; i < 2; i++) {
+		CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
+		CK_ULONG res = CKR_OK;
+		CK_BBOOL yes = CK_TRUE;
+		CK_ATTRIBUTE t[] = {
+			{CKA_CLASS, &cls, sizeof cls},
+			{CKA_TOKEN, &yes, sizeof yes},
+			{CKA_AKM_AUDIT_ACTION, (void *)forged[i][0], strlen(forged[i][0])},
+			{CKA_AKM_AUDIT_DETAIL, (void *)forged[i][1], strlen(forged[i][1])},
+			{CKA_AKM_AUDIT_RESULT, &res, sizeof res},
+			{CKA_AKM_RELATIONSHIP_ID, rid, rid_len},
+		};
+		CK_OBJECT_HANDLE h;
+		ck_assert_int_eq(p.f->C_CreateObject(p.session, t, 6, &h), CKR_OK);
+	}
+	akm_p11_close(&p);
+
+	EXPECT_RC(nmm(&out, "show", "node-A", NULL), 0, out, "show");
+	ck_assert_msg(strstr(out, "NOT THE STATION'S: signature missing") != NULL, "forged record not marked:\n%s", out);
+	ck_assert_msg(strstr(out, "NOT THE STATION'S: signature invalid") != NULL, "copied detail not marked:\n%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "audit", "--json", NULL), 0, out, "audit --json");
+	ck_assert_msg(strstr(out, "\"station_signature\":\"missing\"") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"not_the_stations\":true") != NULL, "%s", out);
+	free(out);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
+	tcase_add_test(tc, test_foreign_audit_records);
 	tcase_add_test(tc, test_enrollment_squat_and_reuse);
 	tcase_add_test(tc, test_verify_clone);
 	tcase_add_test(tc, test_passphrase_floors);

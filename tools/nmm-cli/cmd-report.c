@@ -109,7 +109,13 @@ const nmm_cli_cmd nmm_cmd_list = {
 
 /* ---- the audit trail ---- */
 
-static void json_record(akm_json *j, const nmm_audit_rec *r)
+/* Not the station's: an application record without its valid signature. */
+static bool foreign(nmm_audit_sig v)
+{
+	return v != NMM_AUDIT_SIG_MODULE && v != NMM_AUDIT_SIG_VALID;
+}
+
+static void json_record(akm_json *j, const nmm_audit_rec *r, nmm_audit_sig sig)
 {
 	akm_json_object_begin(j);
 	akm_json_kv_uint(j, "seq", r->seq);
@@ -126,20 +132,28 @@ static void json_record(akm_json *j, const nmm_audit_rec *r)
 		akm_json_null(j);
 	akm_json_key(j, "detail");
 	akm_json_string_n(j, r->detail, r->detail_len);
+	/* "module" (the module's own record), "valid" (the station's), or
+	 * why an application record is not the station's. */
+	akm_json_kv_string(j, "station_signature", nmm_audit_sig_name(sig));
+	akm_json_kv_bool(j, "station", sig == NMM_AUDIT_SIG_VALID);
+	akm_json_kv_bool(j, "not_the_stations", foreign(sig));
 	akm_json_object_end(j);
 }
 
-static void print_record(const nmm_audit_rec *r, bool with_rid)
+static void print_record(const nmm_audit_rec *r, bool with_rid, nmm_audit_sig sig)
 {
-	char when[32], rid[2 * AKM_FMT_ID_MAX + 1];
+	char when[32], rid[2 * AKM_FMT_ID_MAX + 1], mark[64] = "";
 	iso_time(r->time, when);
 	akm_hex_encode(r->rid, r->rid_len, rid);
+	int shown = (int)nmm_audit_detail_shown(r);
+	if (foreign(sig))
+		snprintf(mark, sizeof mark, "  [NOT THE STATION'S: signature %s]", nmm_audit_sig_name(sig));
 	if (with_rid)
-		printf("%6lu %s %-6s %-20s %-28s %-32s %s\n", (unsigned long)r->seq, when, r->actor, r->action,
-		       akm_rv_name(r->result), r->rid_len ? rid : "-", r->detail);
+		printf("%6lu %s %-6s %-20s %-28s %-32s %.*s%s\n", (unsigned long)r->seq, when, r->actor, r->action,
+		       akm_rv_name(r->result), r->rid_len ? rid : "-", shown, r->detail, mark);
 	else
-		printf("  %6lu %s %-6s %-20s %-28s %s\n", (unsigned long)r->seq, when, r->actor, r->action,
-		       akm_rv_name(r->result), r->detail);
+		printf("  %6lu %s %-6s %-20s %-28s %.*s%s\n", (unsigned long)r->seq, when, r->actor, r->action,
+		       akm_rv_name(r->result), shown, r->detail, mark);
 }
 
 /* Prints records h[0..count) (JSON into the open array of j, or lines with
@@ -154,10 +168,11 @@ static int emit_records(const nmm_cli *c, nmm_station *s, const CK_OBJECT_HANDLE
 			code = akm_report(AKM_RC_TOKEN, cmd, "%s", s->p.err);
 			break;
 		}
+		nmm_audit_sig sig = nmm_audit_check_sig(s, &r);
 		if (c->json)
-			json_record(j, &r);
+			json_record(j, &r, sig);
 		else
-			print_record(&r, with_rid);
+			print_record(&r, with_rid, sig);
 	}
 	if (c->json) {
 		akm_json_array_end(j);

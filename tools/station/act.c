@@ -738,6 +738,10 @@ static int verdict_in(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t n, uint6
 			*newest = r.seq;
 		if (r.seq <= after)
 			break;
+		/* Only the station's own records count (signed by its key): a
+		 * record another application appended proves nothing. */
+		if (nmm_audit_check_sig(s, &r) != NMM_AUDIT_SIG_VALID)
+			continue;
 		bool exchange = strcmp(r.action, "activate") == 0 || strcmp(r.action, "checkin") == 0 ||
 		                strcmp(r.action, "report") == 0;
 		bool failed = strcmp(r.action, "node-verify-failed") == 0 || strcmp(r.action, "act-bad-proof") == 0 ||

@@ -8,13 +8,100 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
 #include "lib/audit.h"
 #include "lib/buf.h"
+#include "lib/hex.h"
 #include "lib/rv.h"
+
+/* ---- the station's signature on its records ---- */
+
+/* SHA-256("AKM-NMM-AUDIT-1" || u8 len || action || u8 len || rid ||
+ * u64 result || u16 len || detail), detail being the record's detail up to
+ * the signature field (it ends with "; t=<unix time>"). */
+static void sig_digest(const char *action, size_t action_len, const uint8_t *rid, size_t rid_len, CK_ULONG result,
+                       const char *detail, size_t detail_len, uint8_t digest[32])
+{
+	crypto_hash_sha256_state st;
+	uint8_t n8, b[8];
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const uint8_t *)NMM_AUDIT_SIG_CONTEXT, strlen(NMM_AUDIT_SIG_CONTEXT));
+	n8 = (uint8_t)(action_len > 255 ? 255 : action_len);
+	crypto_hash_sha256_update(&st, &n8, 1);
+	crypto_hash_sha256_update(&st, (const uint8_t *)action, n8);
+	n8 = (uint8_t)(rid_len > 255 ? 255 : rid_len);
+	crypto_hash_sha256_update(&st, &n8, 1);
+	if (n8)
+		crypto_hash_sha256_update(&st, rid, n8);
+	uint64_t r = result;
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(r >> (56 - 8 * i));
+	crypto_hash_sha256_update(&st, b, 8);
+	uint16_t dl = (uint16_t)(detail_len > 65535 ? 65535 : detail_len);
+	b[0] = (uint8_t)(dl >> 8);
+	b[1] = (uint8_t)dl;
+	crypto_hash_sha256_update(&st, b, 2);
+	crypto_hash_sha256_update(&st, (const uint8_t *)detail, dl);
+	crypto_hash_sha256_final(&st, digest);
+}
+
+const char *nmm_audit_sig_name(nmm_audit_sig v)
+{
+	switch (v) {
+	case NMM_AUDIT_SIG_MODULE: return "module";
+	case NMM_AUDIT_SIG_VALID: return "valid";
+	case NMM_AUDIT_SIG_MISSING: return "missing";
+	case NMM_AUDIT_SIG_INVALID: return "invalid";
+	case NMM_AUDIT_SIG_TIME: return "time differs";
+	}
+	return "?";
+}
+
+size_t nmm_audit_detail_shown(const nmm_audit_rec *r)
+{
+	const char *sig = strstr(r->detail, NMM_AUDIT_SIG_FIELD);
+	return sig ? (size_t)(sig - r->detail) : r->detail_len;
+}
+
+nmm_audit_sig nmm_audit_check_sig(nmm_station *s, const nmm_audit_rec *r)
+{
+	/* The module's own records carry its actor, which no application
+	 * can claim; the applications' records all say "app". */
+	if (r->actor_len != 3 || memcmp(r->actor, "app", 3) != 0)
+		return NMM_AUDIT_SIG_MODULE;
+	const char *sig = strstr(r->detail, NMM_AUDIT_SIG_FIELD);
+	if (sig == NULL)
+		return NMM_AUDIT_SIG_MISSING;
+	size_t signed_len = (size_t)(sig - r->detail);
+	const char *hex = sig + strlen(NMM_AUDIT_SIG_FIELD);
+	uint8_t raw[64];
+	size_t n = 0;
+	if (strlen(hex) != 128 || akm_hex_decode(hex, raw, sizeof raw, &n) != 0 || n != 64)
+		return NMM_AUDIT_SIG_INVALID;
+	uint8_t digest[32];
+	sig_digest(r->action, r->action_len, r->rid, r->rid_len, r->result, r->detail, signed_len, digest);
+	CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+	CK_RV rv = s->p.f->C_VerifyInit(s->p.session, &mech, s->pub);
+	if (rv == CKR_OK)
+		rv = s->p.f->C_Verify(s->p.session, digest, sizeof digest, raw, sizeof raw);
+	if (rv != CKR_OK)
+		return NMM_AUDIT_SIG_INVALID;
+	/* The time the station signed, against the module's time of the
+	 * record: a signed detail copied into a later record does not pass. */
+	const char *t = NULL;
+	for (const char *p = r->detail; (p = strstr(p, "; t=")) != NULL && p < sig; p += 4)
+		t = p + 4;
+	unsigned long long when = t ? strtoull(t, NULL, 10) : 0;
+	long long diff = (long long)when - (long long)r->time;
+	if (t == NULL || diff > NMM_AUDIT_SIG_SKEW || diff < -NMM_AUDIT_SIG_SKEW)
+		return NMM_AUDIT_SIG_TIME;
+	return NMM_AUDIT_SIG_VALID;
+}
 
 /* ---- appending ---- */
 
@@ -23,16 +110,31 @@ static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, siz
 static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
                      const char *site, const char *fmt, va_list ap)
 {
-	char detail[512];
-	int used = snprintf(detail, sizeof detail, "%s", site);
+	/* The detail, then "; t=<now>" and the station's signature: room
+	 * kept for them (NMM_AUDIT_SIG_ROOM). */
+	char detail[512 + NMM_AUDIT_SIG_ROOM];
+	const size_t body = 512;
+	int used = snprintf(detail, body, "%s", site);
 	if (used < 0)
 		used = 0;
-	if ((size_t)used < sizeof detail && fmt != NULL && *fmt != '\0') {
-		int more = snprintf(detail + used, sizeof detail - (size_t)used, "; ");
-		if (more > 0 && (size_t)(used + more) < sizeof detail) {
+	if ((size_t)used < body && fmt != NULL && *fmt != '\0') {
+		int more = snprintf(detail + used, body - (size_t)used, "; ");
+		if (more > 0 && (size_t)(used + more) < body) {
 			used += more;
-			vsnprintf(detail + used, sizeof detail - (size_t)used, fmt, ap);
+			vsnprintf(detail + used, body - (size_t)used, fmt, ap);
 		}
+	}
+	size_t dl = strlen(detail);
+	snprintf(detail + dl, sizeof detail - dl, "; t=%llu", (unsigned long long)time(NULL));
+	dl = strlen(detail);
+	uint8_t digest[32], sig[64];
+	sig_digest(action, strlen(action), rid, rid_len, result, detail, dl, digest);
+	if (akm_p11_sign_digest(&s->p, s->priv, digest, sig) == 0) {
+		char hex[129];
+		akm_hex_encode(sig, sizeof sig, hex);
+		snprintf(detail + dl, sizeof detail - dl, "%s%s", NMM_AUDIT_SIG_FIELD, hex);
+	} else {
+		akm_report(0, "audit", "cannot sign the \"%s\" record: %s", action, s->p.err);
 	}
 	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
 	CK_ULONG res = result;

@@ -183,6 +183,31 @@ typedef struct nmm_audit_rec {
 	uint8_t prev[32], hash[32];
 } nmm_audit_rec;
 
+/* The station's own records are signed: akm-nmm and akm-nmmd end the
+ * detail of every record they append with "; t=<unix time>; station-sig=
+ * <hex r||s>", an ECDSA signature by the station key over
+ * SHA-256("AKM-NMM-AUDIT-1" || action || relationship ID || result ||
+ * the detail before "; station-sig=") (docs/akm-nmm.md, "Audit trail").
+ * Any application holding the PIN can append records with the actor "app";
+ * only the station can sign them. */
+#define NMM_AUDIT_SIG_CONTEXT "AKM-NMM-AUDIT-1"
+#define NMM_AUDIT_SIG_FIELD "; station-sig="
+#define NMM_AUDIT_SIG_ROOM 200   /* "; t=..." and the field */
+#define NMM_AUDIT_SIG_SKEW 300   /* seconds between the signed time and the record's */
+typedef enum {
+	NMM_AUDIT_SIG_MODULE = 0,  /* the module's own record (not an application's) */
+	NMM_AUDIT_SIG_VALID,       /* the station's */
+	NMM_AUDIT_SIG_MISSING,     /* an application record without a signature: not the station's */
+	NMM_AUDIT_SIG_INVALID,     /* a signature that does not verify: not the station's */
+	NMM_AUDIT_SIG_TIME,        /* signed, but at another time (a copied detail): not the station's */
+} nmm_audit_sig;
+/* Checks record r's station signature with the station's public key. */
+nmm_audit_sig nmm_audit_check_sig(nmm_station *s, const nmm_audit_rec *r);
+const char *nmm_audit_sig_name(nmm_audit_sig v);
+/* The length of r's detail without the time and signature fields' tail
+ * ("; station-sig=..."), for display. */
+size_t nmm_audit_detail_shown(const nmm_audit_rec *r);
+
 /* The records of one node (n) or of all (NULL), in order (malloc'd
  * handles).  0 or -1 (s->p.err). */
 int nmm_audit_find(nmm_station *s, const nmm_node *n, CK_OBJECT_HANDLE **h, size_t *count);
