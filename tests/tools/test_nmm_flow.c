@@ -266,7 +266,7 @@ START_TEST(test_full_flow)
 	/* A and B pin the anchor from the drive; C trusts it first by fingerprint. */
 	for (int i = 0; i < 2; i++) {
 		EXPECT_RC(node(&out, nodes[i], "import", "--dir", usb, "--passphrase-file", pass_file, "--anchor",
-		               station_anchor, NULL), 0, out, "import A/B");
+		               station_anchor, "--trust-on-first-use", NULL), 0, out, "import A/B");
 		free(out);
 	}
 	EXPECT_RC(node(&out, nodes[2], "trust", station_anchor, NULL), 0, out, "trust on C");
@@ -276,7 +276,7 @@ START_TEST(test_full_flow)
 	free(out);
 	/* D's bundle is not on the drive. */
 	EXPECT_RC(node(&out, nodes[3], "import", "--dir", usb, "--passphrase-file", pass_file, "--anchor",
-	               station_anchor, NULL), 3, out, "import on D from a drive without its bundle");
+	               station_anchor, "--trust-on-first-use", NULL), 3, out, "import on D from a drive without its bundle");
 	free(out);
 
 	/* Each node leaves only the way it was made for: D has no node key

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shared/interrupt.h"
 #include "shared/qr.h"
 #include "lib/hex.h"
 
@@ -80,6 +81,10 @@ static int print_exported(const nmm_cli *c, const export_opts *o, const nmm_expo
 		akm_json_object_end(j);
 	}
 	akm_json_array_end(j);
+	if (x->interrupted) {
+		akm_json_kv_string(j, "interrupted", akm_interrupt_name(x->interrupted));
+		akm_json_kv_uint(j, "not_started", x->count - x->written);
+	}
 	akm_json_kv_string(j, "dir", o->out);
 	akm_json_kv_string(j, "anchor_file", NMM_ANCHOR_FILE);
 	if (x->pass_written > 0) {
@@ -170,18 +175,26 @@ static int run_export(const nmm_cli *c, const void *opts)
 				qr_written = o->qr_png;
 		}
 	}
-	if (code == AKM_RC_OK)
+	if (code == AKM_RC_OK) {
+		/* SIGINT/SIGTERM: the bundle in hand is finished (file, status,
+		 * record), then what was written is printed; exit 130/143. */
+		akm_interrupt_begin();
 		code = nmm_export_run(&s, &x, x.npass > 0 ? &pass : NULL);
+		akm_interrupt_end();
+	}
 	/* No QR code of a passphrase that protects nothing. */
 	if (qr_written && x.pass_written == 0) {
 		unlink(qr_written);
 		qr_written = NULL;
 	}
-	if (code == AKM_RC_OK || begun) {
+	if (code == AKM_RC_OK || begun || x.interrupted) {
 		int out = print_exported(c, o, &x, qr_written, &j, begun);
 		if (code == AKM_RC_OK)
 			code = out;
 	}
+	if (x.interrupted)
+		akm_report(0, "export", "interrupted by %s: %zu of %zu bundles written (each with its export record), "
+		           "the rest not started (exit %d)", akm_interrupt_name(x.interrupted), x.written, x.count, code);
 	akm_secret_free(&pass);
 	nmm_export_free(&x);
 	nmm_station_close(&s);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shared/interrupt.h"
 #include "lib/hex.h"
 
 /* ---- provision ---- */
@@ -26,6 +27,9 @@ static int print_provisioned(const nmm_cli *c, const nmm_plan *p)
 			if (p->e[i].meanwhile)
 				printf("%s: already present (provisioned meanwhile by another run)\n", p->e[i].name);
 		printf("provisioned %zu, already present %zu, failed %zu\n", p->provisioned, p->present, p->failed);
+		if (p->interrupted)
+			printf("interrupted by %s: %zu not started\n", akm_interrupt_name(p->interrupted),
+			       p->n - p->provisioned - p->present - p->failed);
 		return AKM_RC_OK;
 	}
 	akm_json j;
@@ -33,6 +37,10 @@ static int print_provisioned(const nmm_cli *c, const nmm_plan *p)
 	akm_json_object_begin(&j);
 	akm_json_kv_uint(&j, "provisioned", p->provisioned);
 	akm_json_kv_uint(&j, "present", p->present);
+	if (p->interrupted) {
+		akm_json_kv_string(&j, "interrupted", akm_interrupt_name(p->interrupted));
+		akm_json_kv_uint(&j, "not_started", p->n - p->provisioned - p->present - p->failed);
+	}
 	akm_json_key(&j, "present_nodes");
 	akm_json_array_begin(&j);
 	for (size_t i = 0; i < p->n; i++) {
@@ -92,11 +100,20 @@ static int run_provision(const nmm_cli *c, const void *opts)
 		code = nmm_plan_check(&p);
 	nmm_station s;
 	if (code == AKM_RC_OK && (code = nmm_cli_station_open(c, &s)) == AKM_RC_OK) {
+		/* SIGINT/SIGTERM: the batch (or node) in hand is finished, then
+		 * what was done is printed and the exit code is 130/143. */
+		akm_interrupt_begin();
 		code = nmm_provision(&s, &p);
+		akm_interrupt_end();
 		nmm_station_close(&s);
 	}
-	if (code == AKM_RC_OK) {
-		code = print_provisioned(c, &p);
+	if (code == AKM_RC_OK || p.interrupted) {
+		int out = print_provisioned(c, &p);
+		if (p.interrupted)
+			akm_report(0, "provision", "stopped by %s after the nodes in hand (exit %d)",
+			           akm_interrupt_name(p.interrupted), code);
+		else
+			code = out;
 		if (code == AKM_RC_OK && p.failed)
 			code = AKM_RC_REFUSED;
 	}

@@ -18,7 +18,9 @@ enum {
 	AKM_RC_TOKEN = 4,     /* the token or the module failed */
 	AKM_RC_FILES = 5,     /* a file-system error */
 	AKM_RC_VERIFY = 6,    /* a verification failed */
-	AKM_RC_NETWORK = 7    /* the station service could not be reached, or the connection failed */
+	AKM_RC_NETWORK = 7,   /* the station service could not be reached, or the connection failed */
+	AKM_RC_INTERRUPTED = 130, /* stopped by SIGINT after the node in hand (shared/interrupt.h) */
+	AKM_RC_TERMINATED = 143   /* stopped by SIGTERM after the node in hand */
 };
 
 /* Where messages go: `message` is NULL for one without a why. */

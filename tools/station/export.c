@@ -7,6 +7,7 @@
 #include "station/station.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sodium.h>
 
 #include "shared/files.h"
+#include "shared/interrupt.h"
 #include "shared/progress.h"
 
 int nmm_export_check(const nmm_export *x, const char *qr_png)
@@ -207,6 +209,12 @@ int nmm_export_run(nmm_station *s, nmm_export *x, const akm_secret *passphrase)
 	akm_progress bar;
 	akm_progress_start(&bar, "exporting", x->count);
 	for (size_t i = 0; i < x->count && code == AKM_RC_OK; i++) {
+		/* Interrupted: the bundle in hand was finished (file, status,
+		 * record); the next is not started. */
+		if ((x->interrupted = akm_interrupted()) != 0) {
+			code = x->interrupted == SIGTERM ? AKM_RC_TERMINATED : AKM_RC_INTERRUPTED;
+			break;
+		}
 		code = export_one(s, x, &x->items[i], &master);
 		if (code == AKM_RC_OK)
 			akm_progress_update(&bar, i + 1);

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "station/station.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "shared/interrupt.h"
 #include "shared/progress.h"
 #include "lib/hex.h"
 #include "lib/rv.h"
@@ -283,6 +285,8 @@ static int create_chunk(nmm_station *s, nmm_plan *p, nmm_plan_entry **chunk, siz
 			                akm_rv_name(rv));
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (!done && akm_interrupted())
+			break; /* one by one: the node in hand was finished */
 		if (!done) {
 			CK_MECHANISM mech = {CKM_AKM_RELATIONSHIP_GEN, NULL, 0};
 			CK_RV rv = s->p.f->C_GenerateKey(s->p.session, &mech, tmpls[i], counts[i], &keys[i]);
@@ -328,6 +332,8 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 	akm_progress_start(&bar, "provisioning", p->n);
 	size_t nchunk = 0;
 	for (size_t i = 0; i <= p->n && code == AKM_RC_OK; i++) {
+		if (akm_interrupted())
+			break; /* the batch gathered so far is not started */
 		if (i < p->n) {
 			nmm_plan_entry *e = &p->e[i];
 			if (e->skip)
@@ -353,6 +359,11 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 		akm_progress_update(&bar, i);
 	}
 	akm_progress_end(&bar);
+	/* Stopped before every node was settled: interrupted. */
+	if (code == AKM_RC_OK && akm_interrupted() && p->provisioned + p->present + p->failed < p->n) {
+		p->interrupted = akm_interrupted();
+		code = p->interrupted == SIGTERM ? AKM_RC_TERMINATED : AKM_RC_INTERRUPTED;
+	}
 out:
 	free(t);
 	free(tmpls);

@@ -244,6 +244,7 @@ typedef struct nmm_plan {
 	size_t n, cap;
 	char *arena;       /* the batch file or the generated names */
 	size_t provisioned, present, failed;
+	int interrupted;   /* the signal that stopped the run (shared/interrupt.h), or 0 */
 	CK_ULONG delivery; /* CKA_AKM_DELIVERY of every node made (0: the module's default, node-key) */
 } nmm_plan;
 
@@ -262,6 +263,13 @@ int nmm_plan_check(nmm_plan *p);
  * of that label) is counted as present the same way (entry marked
  * `meanwhile`), and fails, named, otherwise. */
 int nmm_provision(nmm_station *s, nmm_plan *p);
+/* Interrupted (SIGINT/SIGTERM with shared/interrupt.h's handler installed):
+ * nmm_provision finishes the batch transaction (or, one by one, the node)
+ * in hand, with its audit record, and returns AKM_RC_INTERRUPTED or
+ * AKM_RC_TERMINATED with p->interrupted set; the counts say what was done,
+ * and the nodes neither made, present nor failed were not started.
+ * nmm_export_run likewise finishes the bundle in hand (file, status, export
+ * record) and stops. */
 void nmm_plan_free(nmm_plan *p);
 
 /* An enrollment request read and checked (before the station is opened). */
@@ -328,6 +336,7 @@ typedef struct nmm_export {
 	size_t npass;                /* bundles that need the passphrase */
 	uint8_t salt[AKM_FMT_SALT_LEN];
 	size_t written, pass_written;
+	int interrupted;             /* the signal that stopped the run, or 0 */
 } nmm_export;
 
 /* Whether the drive (and the folder of qr_png, if not NULL) takes files:
