@@ -8,7 +8,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nmm-cli/cli.h"
 
+#include "akm-config.h"
+
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,34 +25,13 @@ static const nmm_cli_cmd *const commands[] = {
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
-/* Every option akm-nmm knows and its kind; the first four are common to
- * all commands.  When several given options do not apply to a command, the
- * first of them in this order is named. */
-enum { O_FLAG, O_TEXT, O_NUMBER };
-typedef struct optdef {
-	const char *name;
-	int kind;
-} optdef;
-static const optdef options[] = {
-	{"--module", O_TEXT}, {"--token", O_TEXT}, {"--pin-file", O_TEXT}, {"--json", O_FLAG},
-	{"--station-id", O_TEXT}, {"--site", O_TEXT}, {"--location", O_TEXT}, {"--anchor-out", O_TEXT},
-	{"--out", O_TEXT}, {"--node", O_TEXT}, {"--hw-id", O_TEXT}, {"--batch", O_TEXT},
-	{"--count", O_NUMBER}, {"--prefix", O_TEXT}, {"--nodes", O_TEXT}, {"--all", O_FLAG},
-	{"--protection", O_TEXT}, {"--passphrase-file", O_TEXT}, {"--generate-passphrase", O_FLAG},
-	{"--qr-png", O_TEXT}, {"--argon2-ops", O_NUMBER}, {"--argon2-mem-kib", O_NUMBER},
-	{"--se-module", O_TEXT}, {"--se-token", O_TEXT}, {"--se-pin-file", O_TEXT}, {"--pending", O_FLAG},
-	{"--reason", O_TEXT}, {"--verify", O_FLAG}, {"--delivery", O_TEXT}, {"--nmm", O_TEXT}, {"--wait", O_TEXT},
-	{"--members", O_TEXT}, {"--join-rekeys", O_TEXT}, {"--capacity", O_NUMBER}, {"--period", O_NUMBER},
-	{"--grace", O_NUMBER}, {"--message-limit", O_NUMBER}, {"--failure-limit", O_NUMBER},
-};
-enum { NOPTIONS = sizeof options / sizeof options[0], NCOMMON = 4 };
-
 static const char common_usage[] =
 	"Common options: --module PATH (or AKM_MODULE), --token URI|LABEL (or AKM_TOKEN),\n"
-	"  --pin-file FILE (or AKM_PIN, or a prompt), --json, -h/--help.\n"
-	"Exit: 0 ok, 1 usage, 2 refused, 3 not found, 4 token/module failure,\n"
-	"  5 file-system error, 6 verification failed, 7 the station service could not be\n"
-	"  reached or the node did not answer in time.\n";
+	"  --pin-file FILE|- (or AKM_PIN, or a prompt), --json, -v/--verbose, -q/--quiet,\n"
+	"  -h/--help, --version.  Each option may be given once.\n"
+	"Exit: 0 ok, 1 usage, 2 refused (a wrong PIN among them), 3 not found, 4 token/module\n"
+	"  failure, 5 file-system error, 6 verification failed, 7 the station service could\n"
+	"  not be reached or the node did not answer in time (docs/exit-codes.md).\n";
 
 static void usage_all(FILE *f)
 {
@@ -83,12 +65,57 @@ static int parse_number(const char *text, unsigned long *out)
 	return 0;
 }
 
-/* An option as given: which, and its value (text or number). */
-typedef struct given {
-	const optdef *d;
-	const char *text;
-	unsigned long number;
-} given;
+/* ---- options: getopt_long over the common options and every command's ---- */
+
+enum { OPT_MODULE = 256, OPT_TOKEN, OPT_PIN_FILE, OPT_JSON, OPT_VERSION, OPT_FIRST_OWN = 512 };
+static const struct option common_longs[] = {
+	{"module", required_argument, NULL, OPT_MODULE}, {"token", required_argument, NULL, OPT_TOKEN},
+	{"pin-file", required_argument, NULL, OPT_PIN_FILE}, {"json", no_argument, NULL, OPT_JSON},
+	{"version", no_argument, NULL, OPT_VERSION}, {"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
+};
+enum { NCOMMON_LONGS = sizeof common_longs / sizeof common_longs[0] };
+
+/* The options of every command, each name once: own[i] is the first
+ * command option of that name (its kind), getopt's value OPT_FIRST_OWN + i. */
+typedef struct opt_table {
+	struct option *longs;
+	const nmm_cli_opt **own;
+	size_t nown;
+} opt_table;
+
+static int build_table(opt_table *t)
+{
+	size_t max = 0;
+	for (size_t c = 0; c < NCOMMANDS; c++)
+		max += commands[c]->nopts;
+	t->longs = calloc(NCOMMON_LONGS + max + 1, sizeof *t->longs);
+	t->own = calloc(max + 1, sizeof *t->own);
+	t->nown = 0;
+	if (t->longs == NULL || t->own == NULL)
+		return -1;
+	memcpy(t->longs, common_longs, sizeof common_longs);
+	size_t n = NCOMMON_LONGS;
+	for (size_t c = 0; c < NCOMMANDS; c++)
+		for (size_t k = 0; k < commands[c]->nopts; k++) {
+			const nmm_cli_opt *o = &commands[c]->opts[k];
+			size_t i = 0;
+			while (i < t->nown && strcmp(t->own[i]->name, o->name) != 0)
+				i++;
+			if (i < t->nown) {
+				if (t->own[i]->kind != o->kind) { /* a programming error, caught by any test */
+					fprintf(stderr, "akm-nmm: option %s: two kinds\n", o->name);
+					abort();
+				}
+				continue;
+			}
+			t->own[t->nown] = o;
+			t->longs[n++] = (struct option){o->name + 2, o->kind == NMM_KIND_FLAG ? no_argument : required_argument,
+			                                NULL, OPT_FIRST_OWN + (int)t->nown};
+			t->nown++;
+		}
+	return 0;
+}
 
 static const nmm_cli_opt *cmd_option(const nmm_cli_cmd *c, const char *name)
 {
@@ -98,125 +125,193 @@ static const nmm_cli_opt *cmd_option(const nmm_cli_cmd *c, const char *name)
 	return NULL;
 }
 
-/* Puts one given option into the common options or the command's struct. */
-static void apply(nmm_cli *cli, const nmm_cli_cmd *c, void *opts, const given *g)
+/* An option as given: getopt's value, and its value. */
+typedef struct given {
+	int opt;
+	const char *text;
+} given;
+
+/* The name of getopt's value opt, "--name" (or "-v"...). */
+static const char *opt_name(const opt_table *t, int opt, char buf[64])
 {
-	size_t index = (size_t)(g->d - options);
-	if (index < NCOMMON) {
-		const char **text[] = {&cli->module, &cli->token, &cli->pin_file};
-		if (g->d->kind == O_FLAG)
-			cli->json = true;
-		else
-			*text[index] = g->text;
-		return;
-	}
-	const nmm_cli_opt *o = cmd_option(c, g->d->name);
-	char *base = opts;
-	if (g->d->kind == O_FLAG) {
-		*(bool *)(base + o->off) = true;
-	} else if (g->d->kind == O_TEXT) {
-		*(const char **)(base + o->off) = g->text;
-	} else {
-		*(unsigned long *)(base + o->off) = g->number;
-		*(bool *)(base + o->set_off) = true;
-	}
+	if (opt >= OPT_FIRST_OWN)
+		return t->own[opt - OPT_FIRST_OWN]->name;
+	for (size_t i = 0; i < NCOMMON_LONGS; i++)
+		if (common_longs[i].val == opt) {
+			snprintf(buf, 64, "--%s", common_longs[i].name);
+			return buf;
+		}
+	return "?";
+}
+
+/* The option as it was written (argv[optind - 1]), up to its '=':
+ * "akm-nmm: unknown option --x (see --help)" and the like. */
+static int report_bad_option(const opt_table *t, const char *arg, int opt)
+{
+	int n = (int)strcspn(arg, "=");
+	char msg[256];
+	snprintf(msg, sizeof msg, "unknown option %.*s (see --help)", n, arg);
+	if (opt == ':')
+		snprintf(msg, sizeof msg, "option %.*s needs a value", n, arg);
+	else if (arg[0] == '-' && arg[1] == '-' && arg[n] == '=')
+		for (size_t i = 0; t->longs[i].name != NULL; i++)
+			if (t->longs[i].has_arg == no_argument && strlen(t->longs[i].name) == (size_t)n - 2 &&
+			    strncmp(t->longs[i].name, arg + 2, (size_t)n - 2) == 0)
+				snprintf(msg, sizeof msg, "option %.*s takes no value", n, arg);
+	return akm_report_why(AKM_RC_USAGE, msg, NULL);
 }
 
 /* Parses the command line into cli and the command's option struct.
- * Returns -1 to go on, or the exit code. */
+ * Options may come before or after the command word.  Returns -1 to go on,
+ * or the exit code. */
 static int parse(int argc, char **argv, nmm_cli *cli, const nmm_cli_cmd **cmdp, void **optsp, given *seen,
                  char **args)
 {
+	opt_table t;
+	if (build_table(&t) != 0) {
+		free(t.longs);
+		free(t.own);
+		return akm_report(AKM_RC_USAGE, "akm-nmm", "out of memory");
+	}
 	const nmm_cli_cmd *cmd = NULL;
-	bool help = false;
+	const char *unknown_cmd = NULL;
+	bool help = false, version = false;
 	size_t nseen = 0;
-	int nargs = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			help = true;
-			continue;
-		}
-		if (strcmp(a, "--") == 0) {
-			while (++i < argc)
-				args[nargs++] = argv[i];
-			break;
-		}
-		if (a[0] != '-' || a[1] == '\0') {
-			if (cmd == NULL) {
+	int nargs = 0, code = -1;
+	opterr = 0;
+	optind = 1;
+	int opt;
+	/* "-": arguments in order, as value 1; "--" ends the options. */
+	while (code < 0 && (opt = getopt_long(argc, argv, "-:hvq", t.longs, NULL)) != -1) {
+		if (opt == 1) {
+			if (cmd == NULL && unknown_cmd == NULL) {
 				for (size_t k = 0; k < NCOMMANDS; k++)
-					if (strcmp(a, commands[k]->name) == 0)
+					if (strcmp(optarg, commands[k]->name) == 0)
 						cmd = commands[k];
-				if (cmd == NULL) {
-					fprintf(stderr, "akm-nmm: %s: no such command\n", a);
-					usage_all(stderr);
-					return AKM_RC_USAGE;
-				}
+				if (cmd == NULL)
+					unknown_cmd = optarg;
 			} else {
-				args[nargs++] = argv[i];
+				args[nargs++] = optarg;
 			}
 			continue;
 		}
-		const char *what = cmd ? cmd->name : "akm-nmm";
-		size_t nlen = strcspn(a, "=");
-		const optdef *d = NULL;
-		for (size_t k = 0; k < NOPTIONS; k++)
-			if (strlen(options[k].name) == nlen && strncmp(a, options[k].name, nlen) == 0)
-				d = &options[k];
-		if (d == NULL)
-			return akm_report(AKM_RC_USAGE, what, "unknown option %.*s (see --help)", (int)nlen, a);
-		given *g = &seen[nseen++];
-		*g = (given){d, NULL, 0};
-		if (d->kind == O_FLAG) {
-			if (a[nlen] == '=')
-				return akm_report(AKM_RC_USAGE, what, "%s takes no value", d->name);
+		if (opt == '?' || opt == ':') {
+			code = report_bad_option(&t, argv[optind - 1], opt);
+			break;
+		}
+		if (opt == 'h') {
+			help = true;
 			continue;
 		}
-		if (a[nlen] == '=')
-			g->text = a + nlen + 1;
-		else if (i + 1 < argc)
-			g->text = argv[++i];
-		else
-			return akm_report(AKM_RC_USAGE, what, "%s needs a value", d->name);
-		if (d->kind == O_NUMBER && parse_number(g->text, &g->number) != 0)
-			return akm_report(AKM_RC_USAGE, what, "%s needs a whole number, not \"%s\"", d->name, g->text);
+		char buf[64];
+		for (size_t s = 0; s < nseen; s++)
+			if (seen[s].opt == opt)
+			{
+				char msg[128];
+				snprintf(msg, sizeof msg, "%s given twice", opt_name(&t, opt, buf));
+				code = akm_report_why(AKM_RC_USAGE, cmd ? cmd->name : msg, cmd ? msg : NULL);
+			}
+		seen[nseen++] = (given){opt, optarg};
+	}
+	for (; optind < argc; optind++) { /* after "--" */
+		if (cmd == NULL && unknown_cmd == NULL) {
+			for (size_t k = 0; k < NCOMMANDS; k++)
+				if (strcmp(argv[optind], commands[k]->name) == 0)
+					cmd = commands[k];
+			if (cmd == NULL)
+				unknown_cmd = argv[optind];
+		} else {
+			args[nargs++] = argv[optind];
+		}
+	}
+	for (size_t s = 0; s < nseen; s++) {
+		version = version || seen[s].opt == OPT_VERSION;
+		if (seen[s].opt == 'v')
+			akm_report_verbosity(AKM_VERBOSITY_DETAIL);
+		if (seen[s].opt == 'q')
+			akm_report_verbosity(AKM_VERBOSITY_QUIET);
+	}
+	if (code >= 0)
+		goto done;
+	if (version) {
+		printf("akm-nmm (akm-pkcs11) %s\n", AKM_VERSION);
+		code = AKM_RC_OK;
+		goto done;
+	}
+	if (unknown_cmd != NULL) {
+		fprintf(stderr, "akm-nmm: %s: no such command\n", unknown_cmd);
+		usage_all(stderr);
+		code = AKM_RC_USAGE;
+		goto done;
 	}
 	if (cmd == NULL) {
 		usage_all(help ? stdout : stderr);
-		return help ? AKM_RC_OK : AKM_RC_USAGE;
+		code = help ? AKM_RC_OK : AKM_RC_USAGE;
+		goto done;
 	}
 	if (help) {
 		usage_one(stdout, cmd);
-		return AKM_RC_OK;
+		code = AKM_RC_OK;
+		goto done;
 	}
-	/* Options that do not apply to this command. */
-	for (size_t k = NCOMMON; k < NOPTIONS; k++) {
-		if (cmd_option(cmd, options[k].name) != NULL)
-			continue;
-		for (size_t s = 0; s < nseen; s++)
-			if (seen[s].d == &options[k])
-				return akm_report(AKM_RC_USAGE, cmd->name, "option %s does not apply to this command (see --help)",
-				                  options[k].name);
+	void *opts = calloc(1, cmd->opts_size);
+	if (opts == NULL) {
+		code = akm_report(AKM_RC_USAGE, "akm-nmm", "out of memory");
+		goto done;
 	}
-	if (nargs < cmd->min_args || nargs > cmd->max_args) {
+	for (size_t s = 0; s < nseen && code < 0; s++) {
+		given *g = &seen[s];
+		switch (g->opt) {
+		case OPT_MODULE: cli->module = g->text; continue;
+		case OPT_TOKEN: cli->token = g->text; continue;
+		case OPT_PIN_FILE: cli->pin_file = g->text; continue;
+		case OPT_JSON: cli->json = true; continue;
+		case OPT_VERSION: case 'v': case 'q': continue;
+		default: break;
+		}
+		const nmm_cli_opt *o = cmd_option(cmd, t.own[g->opt - OPT_FIRST_OWN]->name);
+		if (o == NULL) {
+			code = akm_report(AKM_RC_USAGE, cmd->name, "option %s does not apply to %s (see --help)",
+			                  t.own[g->opt - OPT_FIRST_OWN]->name, cmd->name);
+			break;
+		}
+		char *base = opts;
+		if (o->kind == NMM_KIND_FLAG) {
+			*(bool *)(base + o->off) = true;
+		} else if (o->kind == NMM_KIND_TEXT) {
+			*(const char **)(base + o->off) = g->text;
+		} else {
+			unsigned long number;
+			if (parse_number(g->text, &number) != 0) {
+				code = akm_report(AKM_RC_USAGE, cmd->name, "%s: needs a whole number, not \"%s\"", o->name,
+				                  g->text);
+				break;
+			}
+			*(unsigned long *)(base + o->off) = number;
+			*(bool *)(base + o->set_off) = true;
+		}
+	}
+	if (code < 0 && (nargs < cmd->min_args || nargs > cmd->max_args)) {
 		if (nargs < cmd->min_args)
 			akm_report(AKM_RC_USAGE, cmd->name, "missing argument");
 		else
 			akm_report(AKM_RC_USAGE, cmd->name, "unexpected argument \"%s\"", args[cmd->max_args]);
 		usage_one(stderr, cmd);
-		return AKM_RC_USAGE;
+		code = AKM_RC_USAGE;
 	}
-	void *opts = calloc(1, cmd->opts_size);
-	if (opts == NULL)
-		return akm_report(AKM_RC_USAGE, "akm-nmm", "out of memory");
-	for (size_t s = 0; s < nseen; s++)
-		apply(cli, cmd, opts, &seen[s]);
+	if (code >= 0) {
+		free(opts);
+		goto done;
+	}
 	cli->cmd = cmd->name;
 	cli->args = args;
 	cli->nargs = nargs;
 	*cmdp = cmd;
 	*optsp = opts;
-	return -1;
+done:
+	free(t.longs);
+	free(t.own);
+	return code;
 }
 
 /* The command line, the command: its exit code. */
@@ -280,8 +375,14 @@ static int open_logged_in(const nmm_cli *c, akm_p11 *p, const char *module, cons
 		code = akm_report(AKM_RC_TOKEN, c->cmd, "%s%s", prefix, p->err);
 	else if (station)
 		code = nmm_station_check_module(p, c->cmd, module);
+	if (code == AKM_RC_OK)
+		akm_note(c->cmd, "%smodule %s, token \"%.32s\" (serial %.16s), logging in", prefix, module,
+		         (const char *)p->token.label, (const char *)p->token.serialNumber);
+	/* A wrong or locked PIN is refused input: one code in every tool
+	 * (docs/exit-codes.md). */
 	if (code == AKM_RC_OK && akm_p11_login(p, pin.data, pin.len) != 0)
-		code = akm_report(AKM_RC_TOKEN, c->cmd, "%s%s", prefix, p->err);
+		code = akm_report(strstr(p->err, "CKR_PIN_") ? AKM_RC_REFUSED : AKM_RC_TOKEN, c->cmd, "%s%s", prefix,
+		                  p->err);
 	akm_secret_free(&pin);
 	if (code != AKM_RC_OK)
 		akm_p11_close(p);

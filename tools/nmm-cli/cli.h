@@ -29,17 +29,26 @@ typedef struct nmm_cli {
 	int nargs;
 } nmm_cli;
 
-/* An option a command takes: its name (one of the names akm-nmm.c knows,
- * which also says whether it is a flag, a text or a number) and where its
- * value goes in the command's option struct (a bool, a const char * or an
- * unsigned long; a number also sets the bool at set_off). */
+/* An option a command takes: its name ("--name"), its kind (from the type
+ * of its field: a flag is a bool, a text a const char *, a number an
+ * unsigned long, which also sets the bool at set_off) and where its value
+ * goes in the command's option struct.  Adding an option to a command is one
+ * line in its table: the parser (akm-nmm.c) learns the option from the
+ * tables.  Two commands' options of the same name must be of the same kind.
+ * Every option may be given once (a second is refused). */
+enum { NMM_KIND_FLAG, NMM_KIND_TEXT, NMM_KIND_NUMBER };
 typedef struct nmm_cli_opt {
 	const char *name;
+	int kind;
 	size_t off, set_off;
 } nmm_cli_opt;
 
-#define NMM_OPT(type, field, name) {name, offsetof(type, field), (size_t)-1}
-#define NMM_NUM_OPT(type, field, set_field, name) {name, offsetof(type, field), offsetof(type, set_field)}
+#define NMM_KIND_OF(type, field)                                                                 \
+	_Generic(((type *)0)->field, bool: NMM_KIND_FLAG, const char *: NMM_KIND_TEXT, char *: NMM_KIND_TEXT, \
+	         unsigned long: NMM_KIND_NUMBER)
+#define NMM_OPT(type, field, name) {name, NMM_KIND_OF(type, field), offsetof(type, field), (size_t)-1}
+#define NMM_NUM_OPT(type, field, set_field, name) \
+	{name, NMM_KIND_NUMBER, offsetof(type, field), offsetof(type, set_field)}
 
 typedef struct nmm_cli_cmd {
 	const char *name;

@@ -10,11 +10,12 @@
  *             enroll | rekey | seal | open | asr | refresh)
  *            [options]
  *
- * Exit status: 0 ok; 1 usage; 2 refused (bad or untrusted input); 3 not
- * found; 4 token or module failure; 5 file-system error; 6 verification
- * failed; 7 the station service could not be reached.
+ * Exit status: the tools' one table (tools/shared/report.h,
+ * docs/exit-codes.md).
  */
 #include "node-cli/cli.h"
+
+#include "akm-config.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -33,9 +34,13 @@ static const char common_help[] =
 	"  --module PATH       the token's PKCS#11 module (else $AKM_MODULE)\n"
 	"  --token URI|LABEL   the token: a PKCS#11 URI or its label (else $AKM_TOKEN,\n"
 	"                      else the only token of the module)\n"
-	"  --pin-file FILE     the user PIN, first line of FILE (else $AKM_PIN, else a prompt)\n"
+	"  --pin-file FILE|-   the user PIN, first line of FILE or of stdin (else $AKM_PIN,\n"
+	"                      else a prompt)\n"
 	"  --json              machine-readable output on stdout\n"
-	"  -h, --help          this help\n";
+	"  -v, --verbose       progress and details on stderr\n"
+	"  -q, --quiet         only errors on stderr\n"
+	"  -h, --help          this help; --version: the version\n"
+	"Each option may be given once.\n";
 
 static void usage_all(FILE *to)
 {
@@ -46,8 +51,9 @@ static void usage_all(FILE *to)
 		fprintf(to, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
 	fputs("'akm-node COMMAND --help' describes each.\n", to);
 	fputs(common_help, to);
-	fputs("Exit status: 0 ok, 1 usage, 2 refused, 3 not found, 4 token or module failure,\n"
-	      "5 file-system error, 6 verification failed, 7 station unreachable.\n", to);
+	fputs("Exit status: 0 ok, 1 usage, 2 refused (a wrong PIN among them), 3 not found,\n"
+	      "4 token or module failure, 5 file-system error, 6 verification failed,\n"
+	      "7 station unreachable (docs/exit-codes.md).\n", to);
 }
 
 void node_cli_usage(const node_cli_cmd *cmd, FILE *to)
@@ -67,38 +73,52 @@ int node_cli_args(const node_cli_cmd *cmd, int npos, int want)
 
 /* ---- options ---- */
 
-enum { OPT_MODULE = 256, OPT_TOKEN, OPT_PIN_FILE, OPT_JSON, OPT_FIRST_OWN };
-enum { OWN_MAX = 24 };
+enum { OPT_MODULE = 256, OPT_TOKEN, OPT_PIN_FILE, OPT_JSON, OPT_VERSION, OPT_FIRST_OWN };
+enum { OWN_MAX = 32 };
 
 /* getopt_long's table: the common options, then every command's own
  * (each name once), in command order. */
+static const struct option common_longs[] = {
+	{ "module", required_argument, NULL, OPT_MODULE },
+	{ "token", required_argument, NULL, OPT_TOKEN },
+	{ "pin-file", required_argument, NULL, OPT_PIN_FILE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+};
+enum { NCOMMON_LONGS = sizeof common_longs / sizeof common_longs[0] };
+
 typedef struct opt_table {
-	struct option longs[4 + 1 + OWN_MAX + 1];
+	struct option longs[NCOMMON_LONGS + OWN_MAX + 1];
 	const char *own[OWN_MAX]; /* the name of OPT_FIRST_OWN + i */
 	size_t nown;
+	int seen[NCOMMON_LONGS + OWN_MAX]; /* getopt values given so far */
+	size_t nseen;
+	bool version;
 } opt_table;
 
 static void build_table(opt_table *t)
 {
-	static const struct option common[] = {
-		{ "module", required_argument, NULL, OPT_MODULE },
-		{ "token", required_argument, NULL, OPT_TOKEN },
-		{ "pin-file", required_argument, NULL, OPT_PIN_FILE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-	};
 	size_t n = 0;
-	for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
-		t->longs[n++] = common[i];
+	for (size_t i = 0; i < NCOMMON_LONGS; i++)
+		t->longs[n++] = common_longs[i];
 	t->nown = 0;
+	t->nseen = 0;
+	t->version = false;
 	for (size_t c = 0; c < NCOMMANDS; c++)
 		for (size_t k = 0; k < commands[c]->nopts; k++) {
 			const char *name = commands[c]->opts[k].name;
 			bool known = false;
 			for (size_t i = 0; i < t->nown; i++)
 				known = known || strcmp(t->own[i], name) == 0;
-			if (known || t->nown == OWN_MAX)
+			if (known)
 				continue;
+			if (t->nown == OWN_MAX) { /* a programming error, caught by any test */
+				fprintf(stderr, "akm-node: more than %d options: raise OWN_MAX\n", OWN_MAX);
+				abort();
+			}
 			t->own[t->nown] = name;
 			t->longs[n++] = (struct option){ name, required_argument, NULL, OPT_FIRST_OWN + (int)t->nown };
 			t->nown++;
@@ -114,34 +134,75 @@ static const node_cli_opt *own_option(const node_cli_cmd *cmd, const char *name)
 	return NULL;
 }
 
+/* The name of getopt's value opt: "--name" (or "-v"). */
+static const char *opt_name(const opt_table *t, int opt, char buf[64])
+{
+	const char *name = opt >= OPT_FIRST_OWN ? t->own[opt - OPT_FIRST_OWN] : NULL;
+	for (size_t i = 0; name == NULL && i < NCOMMON_LONGS; i++)
+		if (common_longs[i].val == opt)
+			name = common_longs[i].name;
+	snprintf(buf, 64, "--%s", name ? name : "?");
+	return buf;
+}
+
+/* "akm-node: unknown option --x" for the option as written (up to '='). */
+static int bad_option(const opt_table *t, const char *arg, int opt)
+{
+	int n = (int)strcspn(arg, "=");
+	char msg[256];
+	snprintf(msg, sizeof msg, "unknown option %.*s (see --help)", n, arg);
+	if (opt == ':')
+		snprintf(msg, sizeof msg, "option %.*s needs a value", n, arg);
+	else if (arg[0] == '-' && arg[1] == '-' && arg[n] == '=')
+		for (size_t i = 0; t->longs[i].name != NULL; i++)
+			if (t->longs[i].has_arg == no_argument && strlen(t->longs[i].name) == (size_t)n - 2 &&
+			    strncmp(t->longs[i].name, arg + 2, (size_t)n - 2) == 0)
+				snprintf(msg, sizeof msg, "option %.*s takes no value", n, arg);
+	return akm_report_why(AKM_RC_USAGE, msg, NULL);
+}
+
 /* Parses options: the common ones before the command (cmd NULL), then the
- * command's.  Returns 0 or AKM_RC_USAGE. */
-static int parse(const opt_table *t, int argc, char **argv, const node_cli_cmd *cmd, node_cli *c, void *opts,
+ * command's (the common ones also there).  Each option once.  Returns 0 or
+ * AKM_RC_USAGE. */
+static int parse(opt_table *t, int argc, char **argv, const node_cli_cmd *cmd, node_cli *c, void *opts,
                  bool *help)
 {
 	opterr = 0;
 	int opt;
-	while ((opt = getopt_long(argc, argv, cmd ? ":h" : "+:h", t->longs, NULL)) != -1) {
-		if (opt == '?') {
-			fprintf(stderr, "akm-node: unknown option %s\n", argv[optind - 1]);
-			return AKM_RC_USAGE;
+	char buf[64];
+	while ((opt = getopt_long(argc, argv, cmd ? ":hvq" : "+:hvq", t->longs, NULL)) != -1) {
+		if (opt == '?' || opt == ':')
+			return bad_option(t, argv[optind - 1], opt);
+		if (opt == 'h') {
+			*help = true;
+			continue;
 		}
-		if (opt == ':') {
-			fprintf(stderr, "akm-node: option %s needs a value\n", argv[optind - 1]);
-			return AKM_RC_USAGE;
-		}
+		for (size_t i = 0; i < t->nseen; i++)
+			if (t->seen[i] == opt)
+			{
+				char msg[128];
+				snprintf(msg, sizeof msg, "%s given twice", opt_name(t, opt, buf));
+				return akm_report_why(AKM_RC_USAGE, cmd ? cmd->name : msg, cmd ? msg : NULL);
+			}
+		t->seen[t->nseen++] = opt;
 		const node_cli_opt *own = opt >= OPT_FIRST_OWN ? own_option(cmd, t->own[opt - OPT_FIRST_OWN]) : NULL;
 		if (opt >= OPT_FIRST_OWN && own == NULL) {
-			fprintf(stderr, "akm-node: option %s does not apply to %s\n", argv[optind - 1],
-			        cmd ? cmd->name : "every command");
-			return AKM_RC_USAGE;
+			if (cmd == NULL) {
+				char msg[128];
+				snprintf(msg, sizeof msg, "option %s goes after the command", opt_name(t, opt, buf));
+				return akm_report_why(AKM_RC_USAGE, msg, NULL);
+			}
+			return akm_report(AKM_RC_USAGE, cmd->name, "option %s does not apply to %s (see --help)",
+			                  opt_name(t, opt, buf), cmd->name);
 		}
 		switch (opt) {
 		case OPT_MODULE: c->module = optarg; break;
 		case OPT_TOKEN: c->token = optarg; break;
 		case OPT_PIN_FILE: c->pin_file = optarg; break;
 		case OPT_JSON: c->json = true; break;
-		case 'h': *help = true; break;
+		case OPT_VERSION: t->version = true; break;
+		case 'v': akm_report_verbosity(AKM_VERBOSITY_DETAIL); break;
+		case 'q': akm_report_verbosity(AKM_VERBOSITY_QUIET); break;
 		default: *(const char **)((char *)opts + own->off) = optarg; break;
 		}
 	}
@@ -160,6 +221,10 @@ static int run(int argc, char **argv)
 	bool help = false;
 	if (parse(&t, argc, argv, NULL, &c, NULL, &help) != 0)
 		return AKM_RC_USAGE;
+	if (t.version) {
+		printf("akm-node (akm-pkcs11) %s\n", AKM_VERSION);
+		return AKM_RC_OK;
+	}
 	if (optind >= argc) {
 		usage_all(help ? stdout : stderr);
 		return help ? AKM_RC_OK : AKM_RC_USAGE;
@@ -184,6 +249,9 @@ static int run(int argc, char **argv)
 	if (parse(&t, sub_argc, sub_argv, cmd, &c, opts, &help) != 0) {
 		node_cli_usage(cmd, stderr);
 		code = AKM_RC_USAGE;
+	} else if (t.version) {
+		printf("akm-node (akm-pkcs11) %s\n", AKM_VERSION);
+		code = AKM_RC_OK;
 	} else if (help) {
 		node_cli_usage(cmd, stdout);
 		code = AKM_RC_OK;

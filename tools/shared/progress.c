@@ -1,6 +1,7 @@
 /* The progress bar (progress.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "shared/progress.h"
+#include "shared/report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static void progress_draw(akm_progress *p)
 void akm_progress_start(akm_progress *p, const char *label, uint64_t total)
 {
 	memset(p, 0, sizeof *p);
-	p->tty = isatty(STDERR_FILENO) == 1;
+	p->tty = isatty(STDERR_FILENO) == 1 && akm_report_level() >= AKM_VERBOSITY_NORMAL;
 	p->label = label;
 	p->total = total;
 	p->start = p->last_draw = now_seconds();

@@ -11,6 +11,17 @@
 static akm_report_fn sink;
 static void *sink_ctx;
 static const char *program = "akm";
+static int verbosity = AKM_VERBOSITY_NORMAL;
+
+void akm_report_verbosity(int level)
+{
+	verbosity = level;
+}
+
+int akm_report_level(void)
+{
+	return verbosity;
+}
 
 void akm_report_to(akm_report_fn fn, void *ctx)
 {
@@ -35,10 +46,10 @@ static void deliver(const char *what, const char *message)
 		fprintf(stderr, "%s: %s\n", program, what);
 }
 
-int akm_report(int code, const char *what, const char *fmt, ...)
+static void vreport(const char *what, const char *fmt, va_list ap0)
 {
 	va_list ap;
-	va_start(ap, fmt);
+	va_copy(ap, ap0);
 	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	char small[512], *text = small;
@@ -46,7 +57,7 @@ int akm_report(int code, const char *what, const char *fmt, ...)
 		text = small; /* out of memory: the message cut, not lost */
 		n = (int)sizeof small - 1;
 	}
-	va_start(ap, fmt);
+	va_copy(ap, ap0);
 	vsnprintf(text, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap);
 	va_end(ap);
 	if (n < 0)
@@ -54,11 +65,37 @@ int akm_report(int code, const char *what, const char *fmt, ...)
 	deliver(what, text);
 	if (text != small)
 		free(text);
+}
+
+int akm_report(int code, const char *what, const char *fmt, ...)
+{
+	/* -q: a warning (a report that is not a failure) is not printed by the
+	 * default sink; a service's sink gets everything. */
+	if (code == AKM_RC_OK && sink == NULL && verbosity < AKM_VERBOSITY_NORMAL)
+		return code;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(what, fmt, ap);
+	va_end(ap);
 	return code;
+}
+
+void akm_note(const char *what, const char *fmt, ...)
+{
+	if (sink == NULL && verbosity < AKM_VERBOSITY_DETAIL)
+		return;
+	if (sink != NULL)
+		return; /* details are for the terminal, not a service's log */
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(what, fmt, ap);
+	va_end(ap);
 }
 
 int akm_report_why(int code, const char *what, const char *why)
 {
+	if (code == AKM_RC_OK && sink == NULL && verbosity < AKM_VERBOSITY_NORMAL)
+		return code;
 	deliver(what, why != NULL && why[0] != '\0' ? why : NULL);
 	return code;
 }

@@ -28,6 +28,16 @@ void akm_report_to(akm_report_fn fn, void *ctx);
 /* The program name of the default sink ("akm" until set). */
 void akm_report_program(const char *name);
 
+/* How much the default sink prints: AKM_VERBOSITY_QUIET (-q) only errors
+ * (a report with a code other than AKM_RC_OK), AKM_VERBOSITY_NORMAL also
+ * warnings (a report with AKM_RC_OK) and progress bars, AKM_VERBOSITY_DETAIL
+ * (-v) also akm_note()'s progress and details. */
+enum { AKM_VERBOSITY_QUIET = -1, AKM_VERBOSITY_NORMAL = 0, AKM_VERBOSITY_DETAIL = 1 };
+void akm_report_verbosity(int level);
+int akm_report_level(void);
+/* A detail shown only with -v: "<program>: <what>: <message>". */
+void akm_note(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Reports "<what>: <message>"; returns code, for `return akm_report(...)`. */
 int akm_report(int code, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Reports "<what>: <why>", or "<what>" alone when why is NULL or empty. */

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,12 @@ static int read_line(int fd, akm_secret *s)
 static int read_file(akm_secret *s, const char *path, const char *what, const char *opt,
                      char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* "-": the first line of stdin (read a byte at a time, so nothing after
+	 * it is taken from whoever reads stdin next). */
+	bool std_in = strcmp(path, "-") == 0;
+	if (std_in)
+		path = "stdin";
+	int fd = std_in ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot read the %s file %s (%s): %s", what, path, opt,
 		         strerror(errno));

@@ -17,7 +17,7 @@ typedef struct akm_secret {
 /* sodium_init(); exits with a message if it fails.  Call first. */
 void akm_secret_init(void);
 /* Reads a secret: from the file `path` (first line, without the newline) if
- * given, else from the environment variable `env` if set, else — when stdin
+ * given; "-" is stdin), else from the environment variable `env` if set, else — when stdin
  * is a terminal — from a prompt without echo.  Returns 0, or -1 with a
  * sentence in err (e.g. "no PIN: give --pin-file or set AKM_PIN"). */
 int akm_secret_read(akm_secret *s, const char *path, const char *env, const char *prompt,
