@@ -97,6 +97,19 @@ static int parse_store_uri(akm_config *cfg, const char *conf_path, const char *v
 	return 0;
 }
 
+static int parse_log_target(const char *value, akm_log_target *target)
+{
+	if (strcmp(value, "syslog") == 0)
+		*target = AKM_LOG_TO_SYSLOG;
+	else if (strcmp(value, "stderr") == 0)
+		*target = AKM_LOG_TO_STDERR;
+	else if (strcmp(value, "both") == 0)
+		*target = AKM_LOG_TO_BOTH;
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_log_level(const char *value, akm_log_level *level)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -264,20 +277,21 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 {
 	char line[AKM_CONFIG_MAX_LINE + 2];
 	unsigned lineno = 0;
-	int seen_module = 0, seen_registry = 0, seen_uri = 0, seen_log = 0;
+	int seen_module = 0, seen_registry = 0, seen_uri = 0, seen_log = 0, seen_target = 0;
 	CK_RV rv = CKR_GENERAL_ERROR, parsed;
 
 	unsigned seen_login = 0;
 
 	memset(cfg, 0, sizeof *cfg);
 	cfg->log_level = AKM_LOG_WARNING;
+	cfg->log_target = AKM_LOG_TARGET_DEFAULT;
 	akm_login_policy_default(&cfg->login);
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);
 
 	char *data = NULL;
 	size_t size = 0;
 	if ((parsed = read_bounded(path, &data, &size, err, errlen)) != CKR_OK) {
-		akm_config_free(cfg);
+		akm_config_free(cfg); /* log_target 0: the file did not say */
 		return parsed;
 	}
 	for (size_t pos = 0; pos < size;) {
@@ -378,6 +392,17 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 				          "log.level: '%.40s' is not one of error, warning, info, debug", value);
 				goto fail;
 			}
+		} else if (strcmp(key, "log.target") == 0) {
+			if (seen_target++) {
+				set_error(err, errlen, path, lineno, "log.target given twice");
+				goto fail;
+			}
+			if (parse_log_target(value, &cfg->log_target) != 0) {
+				set_error(err, errlen, path, lineno,
+				          "log.target: '%.40s' is not one of syslog, stderr, both", value);
+				seen_target = 0; /* not said: the module keeps its target */
+				goto fail;
+			}
 		} else if (is_login_key(key)) {
 			if (parse_login_key(cfg, path, lineno, key, value, &seen_login, err, errlen) != 0)
 				goto fail;
@@ -406,7 +431,10 @@ CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errle
 
 fail:
 	free(data);
+	akm_log_target target = cfg->log_target;
 	akm_config_free(cfg);
+	if (seen_target)
+		cfg->log_target = target;
 	return rv;
 }
 

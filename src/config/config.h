@@ -32,6 +32,7 @@ typedef struct akm_config {
 	char registry_uri[PATH_MAX + 16]; /* the store to open: "sqlite:<registry_path>", or registry.uri */
 	P11KitUri *registry_token;     /* the token that keeps the registry; NULL: the first slot */
 	akm_log_level log_level;
+	akm_log_target log_target;     /* log.target (default syslog); see akm_config_load on errors */
 	akm_login_policy login;        /* login.backoff, login.backoff.*, login.lockout */
 } akm_config;
 
@@ -40,7 +41,9 @@ const char *akm_config_default_path(void);
 
 /* Reads and checks `path`: a regular file of at most AKM_CONFIG_MAX_SIZE
  * bytes (anything else is refused before it is read).  On failure returns
- * CKR_GENERAL_ERROR (or CKR_HOST_MEMORY), leaves *cfg empty and writes
+ * CKR_GENERAL_ERROR (or CKR_HOST_MEMORY), leaves *cfg empty (log_target 0)
+ * but for log_target when a line before the error gave a good one (so that
+ * the error goes where the file asks) and writes
  * "<file>:<line>: <what>" (or "<file>: <what>") into err. */
 CK_RV akm_config_load(akm_config *cfg, const char *path, char *err, size_t errlen);
 

@@ -33,6 +33,13 @@
 #include <p11-kit/pkcs11.h>
 
 #include "backend/backend.h"
+#include "common/log.h"
+
+/* The entry points' per-call trace (src/module/trace.c): on at
+ * log.level = debug.  Test akm_core_tracing() before formatting a line. */
+static inline bool akm_core_tracing(void) { return akm_log_enabled(AKM_LOG_DEBUG); }
+#define akm_core_trace(...) akm_log(AKM_LOG_DEBUG, __VA_ARGS__)
+static inline const char *akm_core_rv_name(CK_RV rv) { return akm_rv_name(rv); }
 
 #define AKM_NOT_LOGGED_IN ((CK_USER_TYPE)-1)
 

@@ -120,6 +120,10 @@ CK_RV akm_core_initialize(const CK_C_INITIALIZE_ARGS *args)
 
 	const char *path = akm_config_default_path();
 	rv = akm_config_load(&akm_core.config, path, err, sizeof err);
+	/* A file refused before its log.target line (or unreadable) leaves the
+	 * target as it was: syslog, or what the last file read said. */
+	if (akm_core.config.log_target != 0)
+		akm_log_set_target(akm_core.config.log_target);
 	if (rv != CKR_OK) {
 		akm_log(AKM_LOG_ERROR, "%s", err);
 		goto fail_lock;

@@ -10,14 +10,14 @@
 #include "module/entry.h"
 #include "module/pkcs11-v3.h"
 
-AKM_EXPORT CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+CK_RV akm_entry_C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
                              CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen)
 {
 	(void)hSession, (void)userType, (void)pPin, (void)ulPinLen, (void)pUsername, (void)ulUsernameLen;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-AKM_EXPORT CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
+CK_RV akm_entry_C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 {
 	(void)hSession, (void)flags;
 	return CKR_FUNCTION_NOT_SUPPORTED;
@@ -26,13 +26,13 @@ AKM_EXPORT CK_RV C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 /* ---- message-based encryption, decryption, signatures, verification ---- */
 
 #define MESSAGE_INIT(name)                                                                      \
-	AKM_EXPORT CK_RV name(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)          \
+	CK_RV akm_entry_##name(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)        \
 	{                                                                                           \
 		(void)h, (void)m, (void)k;                                                              \
 		return CKR_FUNCTION_NOT_SUPPORTED;                                                      \
 	}
 #define MESSAGE_FINAL(name)                                                                     \
-	AKM_EXPORT CK_RV name(CK_SESSION_HANDLE h)                                                  \
+	CK_RV akm_entry_##name(CK_SESSION_HANDLE h)                                                \
 	{                                                                                           \
 		(void)h;                                                                                \
 		return CKR_FUNCTION_NOT_SUPPORTED;                                                      \
@@ -49,7 +49,7 @@ MESSAGE_FINAL(C_MessageVerifyFinal)
 
 /* One message whole (C_EncryptMessage, C_DecryptMessage). */
 #define MESSAGE_CRYPT(name)                                                                     \
-	AKM_EXPORT CK_RV name(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR ad,    \
+	CK_RV akm_entry_##name(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR ad,  \
 	                      CK_ULONG adlen, CK_BYTE_PTR in, CK_ULONG inlen, CK_BYTE_PTR out,      \
 	                      CK_ULONG_PTR outlen)                                                  \
 	{                                                                                           \
@@ -62,7 +62,7 @@ MESSAGE_CRYPT(C_DecryptMessage)
 
 /* The start of a message in parts (C_EncryptMessageBegin, C_DecryptMessageBegin). */
 #define MESSAGE_CRYPT_BEGIN(name)                                                               \
-	AKM_EXPORT CK_RV name(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR ad,    \
+	CK_RV akm_entry_##name(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR ad,  \
 	                      CK_ULONG adlen)                                                       \
 	{                                                                                           \
 		(void)h, (void)p, (void)plen, (void)ad, (void)adlen;                                    \
@@ -73,7 +73,7 @@ MESSAGE_CRYPT_BEGIN(C_DecryptMessageBegin)
 
 /* A part of a message (C_EncryptMessageNext, C_DecryptMessageNext). */
 #define MESSAGE_CRYPT_NEXT(name)                                                                \
-	AKM_EXPORT CK_RV name(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR in,    \
+	CK_RV akm_entry_##name(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR in,  \
 	                      CK_ULONG inlen, CK_BYTE_PTR out, CK_ULONG_PTR outlen, CK_FLAGS flags) \
 	{                                                                                           \
 		(void)h, (void)p, (void)plen, (void)in, (void)inlen, (void)out, (void)outlen,           \
@@ -83,28 +83,28 @@ MESSAGE_CRYPT_BEGIN(C_DecryptMessageBegin)
 MESSAGE_CRYPT_NEXT(C_EncryptMessageNext)
 MESSAGE_CRYPT_NEXT(C_DecryptMessageNext)
 
-AKM_EXPORT CK_RV C_SignMessage(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
+CK_RV akm_entry_C_SignMessage(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
                                CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
 	(void)h, (void)p, (void)plen, (void)data, (void)len, (void)sig, (void)siglen;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-AKM_EXPORT CK_RV C_SignMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
+CK_RV akm_entry_C_SignMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
                                    CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
 	(void)h, (void)p, (void)plen, (void)data, (void)len, (void)sig, (void)siglen;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-AKM_EXPORT CK_RV C_VerifyMessage(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
+CK_RV akm_entry_C_VerifyMessage(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
                                  CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG siglen)
 {
 	(void)h, (void)p, (void)plen, (void)data, (void)len, (void)sig, (void)siglen;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-AKM_EXPORT CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
+CK_RV akm_entry_C_VerifyMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen, CK_BYTE_PTR data,
                                      CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG siglen)
 {
 	(void)h, (void)p, (void)plen, (void)data, (void)len, (void)sig, (void)siglen;
@@ -112,13 +112,13 @@ AKM_EXPORT CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULON
 }
 
 /* The start of a signed or verified message in parts. */
-AKM_EXPORT CK_RV C_SignMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen)
+CK_RV akm_entry_C_SignMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen)
 {
 	(void)h, (void)p, (void)plen;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-AKM_EXPORT CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen)
+CK_RV akm_entry_C_VerifyMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR p, CK_ULONG plen)
 {
 	(void)h, (void)p, (void)plen;
 	return CKR_FUNCTION_NOT_SUPPORTED;

@@ -5,7 +5,7 @@
 #include "module/pkcs11-v3.h"
 #include "akm/pkcs11-akm.h"
 
-AKM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
+CK_RV akm_entry_C_Initialize(CK_VOID_PTR pInitArgs)
 {
 	CK_C_INITIALIZE_ARGS *args = pInitArgs;
 	if (args != NULL) {
@@ -19,14 +19,14 @@ AKM_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 	return akm_core_initialize(args);
 }
 
-AKM_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
+CK_RV akm_entry_C_Finalize(CK_VOID_PTR pReserved)
 {
 	if (pReserved != NULL)
 		return akm_core_initialized() ? CKR_ARGUMENTS_BAD : CKR_CRYPTOKI_NOT_INITIALIZED;
 	return akm_core_finalize();
 }
 
-AKM_EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo)
+CK_RV akm_entry_C_GetInfo(CK_INFO_PTR pInfo)
 {
 	ENTRY_INITIALIZED();
 	ENTRY_ARGUMENT(pInfo != NULL);
@@ -35,21 +35,21 @@ AKM_EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 }
 
 /* Legacy parallel-function calls (§5.16): always CKR_FUNCTION_NOT_PARALLEL. */
-AKM_EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
+CK_RV akm_entry_C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
 {
 	ENTRY_SESSION(c, hSession);
 	(void)c;
 	return CKR_FUNCTION_NOT_PARALLEL;
 }
 
-AKM_EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession)
+CK_RV akm_entry_C_CancelFunction(CK_SESSION_HANDLE hSession)
 {
 	ENTRY_SESSION(c, hSession);
 	(void)c;
 	return CKR_FUNCTION_NOT_PARALLEL;
 }
 
-AKM_EXPORT CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+CK_RV akm_entry_C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
 	return akm_core_wait_for_slot_event(flags, pSlot, pReserved);
 }
@@ -110,7 +110,7 @@ static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
 	V3_0_FUNCTIONS(MEMBER)
 };
 
-AKM_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
+CK_RV akm_entry_C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 {
 	if (ppFunctionList == NULL)
 		return CKR_ARGUMENTS_BAD;
@@ -133,7 +133,7 @@ static const CK_VERSION *interface_version(const CK_INTERFACE *i)
 	return &((const CK_FUNCTION_LIST *)i->pFunctionList)->version; /* the lists begin alike */
 }
 
-AKM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
+CK_RV akm_entry_C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
 {
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
@@ -152,7 +152,7 @@ AKM_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_P
 
 /* The first interface with that name (any, when NULL), version (any, when
  * NULL) and all the flags asked for; none is CKR_ARGUMENTS_BAD (3.0 §5.2). */
-AKM_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
+CK_RV akm_entry_C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion,
                                 CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
 {
 	if (ppInterface == NULL)

@@ -1,7 +1,7 @@
 /* Object management (PKCS#11 v2.40 §5.7). */
 #include "module/entry.h"
 
-AKM_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+CK_RV akm_entry_C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
                                 CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
 {
 	ENTRY_SESSION(c, hSession);
@@ -10,7 +10,7 @@ AKM_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTe
 	return akm_core_create_object(&c, pTemplate, ulCount, phObject);
 }
 
-AKM_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+CK_RV akm_entry_C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                               CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
                               CK_OBJECT_HANDLE_PTR phNewObject)
 {
@@ -20,13 +20,13 @@ AKM_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
 	return akm_core_copy_object(&c, hObject, pTemplate, ulCount, phNewObject);
 }
 
-AKM_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+CK_RV akm_entry_C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
 	ENTRY_SESSION(c, hSession);
 	return akm_core_destroy_object(&c, hObject);
 }
 
-AKM_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+CK_RV akm_entry_C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                                  CK_ULONG_PTR pulSize)
 {
 	ENTRY_SESSION(c, hSession);
@@ -34,7 +34,7 @@ AKM_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
 	return akm_core_object_size(&c, hObject, pulSize);
 }
 
-AKM_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+CK_RV akm_entry_C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                                      CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
 	ENTRY_SESSION(c, hSession);
@@ -42,7 +42,7 @@ AKM_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 	return akm_core_get_attributes(&c, hObject, pTemplate, ulCount);
 }
 
-AKM_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+CK_RV akm_entry_C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                                      CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
 	ENTRY_SESSION(c, hSession);
@@ -50,7 +50,7 @@ AKM_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 	return akm_core_set_attributes(&c, hObject, pTemplate, ulCount);
 }
 
-AKM_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+CK_RV akm_entry_C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
                                    CK_ULONG ulCount)
 {
 	ENTRY_SESSION(c, hSession);
@@ -58,7 +58,7 @@ AKM_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR 
 	return akm_core_find_init(&c, pTemplate, ulCount);
 }
 
-AKM_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+CK_RV akm_entry_C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
                                CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
 {
 	ENTRY_SESSION(c, hSession);
@@ -66,7 +66,7 @@ AKM_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR 
 	return akm_core_find(&c, phObject, ulMaxObjectCount, pulObjectCount);
 }
 
-AKM_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
+CK_RV akm_entry_C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
 	ENTRY_SESSION(c, hSession);
 	return akm_core_find_final(&c);

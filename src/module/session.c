@@ -1,7 +1,7 @@
 /* Session management and login (PKCS#11 v2.40 §5.6). */
 #include "module/entry.h"
 
-AKM_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
+CK_RV akm_entry_C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
                                CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
 {
 	ENTRY_SLOT(c, slotID);
@@ -11,26 +11,26 @@ AKM_EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pA
 	return akm_core_open_session(&c, flags, phSession);
 }
 
-AKM_EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
+CK_RV akm_entry_C_CloseSession(CK_SESSION_HANDLE hSession)
 {
 	ENTRY_SESSION(c, hSession);
 	return akm_core_close_session(&c);
 }
 
-AKM_EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
+CK_RV akm_entry_C_CloseAllSessions(CK_SLOT_ID slotID)
 {
 	ENTRY_SLOT(c, slotID);
 	return akm_core_close_all_sessions(&c);
 }
 
-AKM_EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
+CK_RV akm_entry_C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 {
 	ENTRY_SESSION(c, hSession);
 	ENTRY_ARGUMENT(pInfo != NULL);
 	return akm_core_session_info(&c, pInfo);
 }
 
-AKM_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
+CK_RV akm_entry_C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
                                      CK_ULONG_PTR pulOperationStateLen)
 {
 	ENTRY_SESSION(c, hSession);
@@ -38,7 +38,7 @@ AKM_EXPORT CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOp
 	return akm_core_get_operation_state(&c, pOperationState, pulOperationStateLen);
 }
 
-AKM_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
+CK_RV akm_entry_C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
                                      CK_ULONG ulOperationStateLen, CK_OBJECT_HANDLE hEncryptionKey,
                                      CK_OBJECT_HANDLE hAuthenticationKey)
 {
@@ -48,7 +48,7 @@ AKM_EXPORT CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOp
 	                                    hAuthenticationKey);
 }
 
-AKM_EXPORT CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+CK_RV akm_entry_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
                          CK_ULONG ulPinLen)
 {
 	ENTRY_SESSION(c, hSession);
@@ -58,7 +58,7 @@ AKM_EXPORT CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_U
 	return akm_core_login(&c, userType, pPin, ulPinLen);
 }
 
-AKM_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE hSession)
+CK_RV akm_entry_C_Logout(CK_SESSION_HANDLE hSession)
 {
 	ENTRY_SESSION(c, hSession);
 	return akm_core_logout(&c);

@@ -1,7 +1,7 @@
 /* Slot and token management (PKCS#11 v2.40 §5.5). */
 #include "module/entry.h"
 
-AKM_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+CK_RV akm_entry_C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
 	ENTRY_INITIALIZED();
 	ENTRY_ARGUMENT(pulCount != NULL);
@@ -9,21 +9,21 @@ AKM_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, 
 	return akm_core_slot_list(pSlotList, pulCount);
 }
 
-AKM_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+CK_RV akm_entry_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
 	ENTRY_SLOT(c, slotID);
 	ENTRY_ARGUMENT(pInfo != NULL);
 	return akm_core_slot_info(&c, pInfo);
 }
 
-AKM_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+CK_RV akm_entry_C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
 	ENTRY_SLOT(c, slotID);
 	ENTRY_ARGUMENT(pInfo != NULL);
 	return akm_core_token_info(&c, pInfo);
 }
 
-AKM_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
+CK_RV akm_entry_C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
                                     CK_ULONG_PTR pulCount)
 {
 	ENTRY_SLOT(c, slotID);
@@ -31,7 +31,7 @@ AKM_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMe
 	return akm_core_mechanism_list(&c, pMechanismList, pulCount);
 }
 
-AKM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
+CK_RV akm_entry_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
                                     CK_MECHANISM_INFO_PTR pInfo)
 {
 	ENTRY_SLOT(c, slotID);
@@ -39,7 +39,7 @@ AKM_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
 	return akm_core_mechanism_info(&c, type, pInfo);
 }
 
-AKM_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
+CK_RV akm_entry_C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
                              CK_UTF8CHAR_PTR pLabel)
 {
 	ENTRY_SLOT(c, slotID);
@@ -47,14 +47,14 @@ AKM_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG u
 	return akm_core_init_token(&c, pPin, ulPinLen, pLabel);
 }
 
-AKM_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+CK_RV akm_entry_C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
 	ENTRY_SESSION(c, hSession);
 	ENTRY_ARGUMENT(pPin != NULL || ulPinLen == 0);
 	return akm_core_init_pin(&c, pPin, ulPinLen);
 }
 
-AKM_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
+CK_RV akm_entry_C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
                           CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
 	ENTRY_SESSION(c, hSession);

@@ -363,7 +363,8 @@ static int write_akm_conf(akm_testenv *env)
 	                 "backend.module = %s\n"
 	                 "backend.token = pkcs11:token=%s\n"
 	                 "registry.path = %s/registry.db\n"
-	                 "log.level = warning\n",
+	                 "log.level = warning\n"
+	                 "log.target = stderr\n", /* tests read the module's messages there */
 	                 env->softhsm_path, env->token_label, env->dir);
 	if (n < 0 || (size_t)n >= sizeof text)
 		return -1;

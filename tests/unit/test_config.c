@@ -85,6 +85,7 @@ START_TEST(test_defaults)
 	memset(&info, ' ', sizeof info);
 	ck_assert(akm_config_selects_token(&cfg, &info)); /* no URI: every token */
 	ck_assert_int_eq(cfg.log_level, AKM_LOG_WARNING);
+	ck_assert_int_eq(cfg.log_target, AKM_LOG_TO_SYSLOG); /* never the application's stderr by default */
 	snprintf(expect, sizeof expect, "%s/registry.db", dir);
 	ck_assert_str_eq(cfg.registry_path, expect);
 	/* PIN throttling: on, after 3, 1 s doubling up to 15 min, no lockout. */
@@ -123,6 +124,8 @@ static const struct { const char *text, *expect; } bad_files[] = {
 	{"backend.module = %s\nnonsense\n", "akm.conf:2: expected 'key = value'"},
 	{"backend.module = %s\nbackend.colour = red\n", "akm.conf:2: unknown key 'backend.colour'"},
 	{"backend.module = %s\nlog.level = loud\n", "akm.conf:2: log.level: 'loud' is not one of"},
+	{"backend.module = %s\nlog.target = console\n", "akm.conf:2: log.target: 'console' is not one of syslog, stderr, both"},
+	{"backend.module = %s\nlog.target = stderr\nlog.target = syslog\n", "akm.conf:3: log.target given twice"},
 	{"backend.module = %s\nbackend.token = https://example\n", "akm.conf:2: backend.token: 'https://example' is not a PKCS#11 token URI"},
 	{"backend.module = %s\nbackend.module = %s\n", "akm.conf:2: backend.module given twice"},
 	{"backend.module = /nonexistent/lib.so\n", "akm.conf:1: backend.module: /nonexistent/lib.so: No such file"},
@@ -159,6 +162,31 @@ START_TEST(test_bad_files)
 	ck_assert_msg(strstr(err, bad_files[_i].expect) != NULL, "got '%s', want '%s'", err,
 	              bad_files[_i].expect);
 	ck_assert_uint_eq(cfg.ntokens, 0); /* nothing half-loaded */
+}
+END_TEST
+
+/* log.target: each value; a refused file still says where its error goes
+ * when log.target came before the bad line. */
+START_TEST(test_log_target)
+{
+	akm_config cfg;
+	char err[1024];
+	static const struct { const char *value; akm_log_target target; } values[] = {
+		{"syslog", AKM_LOG_TO_SYSLOG}, {"stderr", AKM_LOG_TO_STDERR}, {"both", AKM_LOG_TO_BOTH}};
+	for (size_t i = 0; i < 3; i++) {
+		char text[128];
+		snprintf(text, sizeof text, "backend.module = %%s\nlog.target = %s\n", values[i].value);
+		ck_assert_msg(load(text, &cfg, err, sizeof err) == CKR_OK, "%s", err);
+		ck_assert_int_eq(cfg.log_target, values[i].target);
+		akm_config_free(&cfg);
+	}
+	ck_assert_int_eq(load("log.target = stderr\nbogus = 1\n", &cfg, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_int_eq(cfg.log_target, AKM_LOG_TO_STDERR);
+	/* Not said before the error: 0, the module keeps its target. */
+	ck_assert_int_eq(load("bogus = 1\nlog.target = stderr\n", &cfg, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_int_eq(cfg.log_target, 0);
+	ck_assert_int_eq(load("log.target = loud\n", &cfg, err, sizeof err), CKR_GENERAL_ERROR);
+	ck_assert_int_eq(cfg.log_target, 0);
 }
 END_TEST
 
@@ -328,6 +356,7 @@ int main(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_login_keys);
 	tcase_add_loop_test(tc, test_bad_files, 0, sizeof bad_files / sizeof bad_files[0]);
+	tcase_add_test(tc, test_log_target);
 	tcase_add_test(tc, test_registry_uri_and_token);
 	tcase_add_test(tc, test_long_line_and_missing_file);
 	tcase_add_test(tc, test_not_a_regular_file);
