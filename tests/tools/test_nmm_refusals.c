@@ -636,7 +636,7 @@ START_TEST(test_enrollment_squat_and_reuse)
 	EXPECT_RC(node(&out, "node-S", "request", "--name", "node-P", "--hw-id", hw_t, "--out", req, "--json", NULL), 0, out,
 	          "request node-P");
 	char fp[80];
-	ck_assert_msg(json_member(out, "node_key_sha256", fp, sizeof fp), "%s", out);
+	ck_assert_msg(json_member(out, "node_key_fingerprint", fp, sizeof fp), "%s", out);
 	free(out);
 	EXPECT_RC(nmm(&out, "enroll", req, NULL), 0, out, "enroll node-P");
 	free(out);
@@ -661,7 +661,8 @@ END_TEST
  * PIN can append records to the same trail (actor "app"), and show/audit
  * mark those as not the station's: one without a signature (missing), one
  * with a genuine record's signed detail under another action (invalid).
- * The station's own records verify ("station": true). */
+ * The station's own records verify ("station_signed": true).  The forged "verify"
+ * record does not count as the node's last verification (list, show). */
 START_TEST(test_foreign_audit_records)
 {
 	station_with_nodes();
@@ -720,6 +721,15 @@ START_TEST(test_foreign_audit_records)
 	EXPECT_RC(nmm(&out, "show", "node-A", NULL), 0, out, "show");
 	ck_assert_msg(strstr(out, "NOT THE STATION'S: signature missing") != NULL, "forged record not marked:\n%s", out);
 	ck_assert_msg(strstr(out, "NOT THE STATION'S: signature invalid") != NULL, "copied detail not marked:\n%s", out);
+	free(out);
+	/* The forged "verify" record (result CKR_OK) is no verification. */
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	ck_assert_msg(strstr(out, "\"last_verification\":null") != NULL, "a forged record counted as a verification:\n%s",
+	              out);
+	free(out);
+	EXPECT_RC(nmm(&out, "show", "node-A", "--json", NULL), 0, out, "show --json");
+	ck_assert_msg(strstr(out, "\"last_verification\":null") != NULL, "a forged record counted as a verification:\n%s",
+	              out);
 	free(out);
 	EXPECT_RC(nmm(&out, "audit", "--json", NULL), 0, out, "audit --json");
 	ck_assert_msg(strstr(out, "\"station_signature\":\"missing\"") != NULL, "%s", out);

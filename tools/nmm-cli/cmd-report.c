@@ -273,7 +273,7 @@ static void json_record(akm_json *j, const nmm_audit_rec *r, nmm_audit_sig sig)
 	/* "module" (the module's own record), "valid" (the station's), or
 	 * why an application record is not the station's. */
 	akm_json_kv_string(j, "station_signature", nmm_audit_sig_name(sig));
-	akm_json_kv_bool(j, "station", sig == NMM_AUDIT_SIG_VALID);
+	akm_json_kv_bool(j, "station_signed", sig == NMM_AUDIT_SIG_VALID);
 	akm_json_kv_bool(j, "not_the_stations", foreign(sig));
 	akm_json_object_end(j);
 }
@@ -387,7 +387,8 @@ static int run_show(const nmm_cli *c, const void *opts)
 			code = akm_report(AKM_RC_TOKEN, "show", "%s", s.p.err);
 			goto out;
 		}
-		if (nmm_audit_verification(&r, &lv) != 0)
+		/* Only the station's own (signed) records say it. */
+		if (nmm_audit_check_sig(&s, &r) == NMM_AUDIT_SIG_VALID && nmm_audit_verification(&r, &lv) != 0)
 			break;
 	}
 	akm_json j;

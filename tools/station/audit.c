@@ -302,10 +302,16 @@ int nmm_audit_verification(const nmm_audit_rec *r, nmm_last_verify *v)
 	const char *why = strstr(r->detail, "; node=");
 	why = why ? strstr(why + 7, "; ") : NULL;
 	why = why ? why + 2 : r->detail;
+	/* Without the station's time and signature fields. */
+	const char *end = r->detail + nmm_audit_detail_shown(r);
+	const char *t = strstr(why, "; t=");
+	if (t != NULL && t < end)
+		end = t;
+	int wl = end > why ? (int)(end - why) : 0;
 	if (!v->ok && r->result != CKR_OK)
-		snprintf(v->reason, sizeof v->reason, "%s: %.100s", akm_rv_name(r->result), why);
+		snprintf(v->reason, sizeof v->reason, "%s: %.*s", akm_rv_name(r->result), wl < 100 ? wl : 100, why);
 	else
-		snprintf(v->reason, sizeof v->reason, "%.150s", why);
+		snprintf(v->reason, sizeof v->reason, "%.*s", wl < 150 ? wl : 150, why);
 	return says;
 }
 
@@ -349,7 +355,9 @@ int nmm_last_verifications(nmm_station *s, const nmm_node *nodes, size_t count, 
 		pr_index key = {r->rid, r->rid_len, 0};
 		const pr_index *hit = bsearch(&key, ix, count, sizeof *ix, cmp_pr);
 		nmm_last_verify v;
-		if (hit != NULL && nmm_audit_verification(r, &v) != 0)
+		/* A verdict counts only from the station's own (signed) record;
+		 * the signature is checked for verdict records only. */
+		if (hit != NULL && nmm_audit_verification(r, &v) != 0 && nmm_audit_check_sig(s, r) == NMM_AUDIT_SIG_VALID)
 			last[hit->node] = v;
 	}
 	free(r);
