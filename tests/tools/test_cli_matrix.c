@@ -284,6 +284,11 @@ static void check_vocabulary(json_t *v, const char *what, const char *text)
 		ck_assert_msg(json_object_get(v, "location") != NULL, "%s: \"site\" without \"location\":\n%s", what,
 		              text);
 	}
+	/* An audit record of the station's: its site metadata as fields. */
+	json_t *detail = json_object_get(v, "detail");
+	if (json_is_string(detail) && strncmp(json_string_value(detail), "site=", 5) == 0)
+		ck_assert_msg(json_is_string(json_object_get(v, "site")) && json_is_string(json_object_get(v, "location")),
+		              "%s: a record's site metadata only in its detail:\n%s", what, text);
 	static const char *const hex_keys[] = {"node_id", "station_id", "pr_id"};
 	for (size_t k = 0; k < sizeof hex_keys / sizeof hex_keys[0]; k++) {
 		json_t *h = json_object_get(v, hex_keys[k]);
@@ -336,6 +341,16 @@ START_TEST(test_json_everywhere)
 	ck_assert_str_eq(json_string_value(json_object_get(n, "location")), "Rack 1");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(n, "last_verification"), "result")),
 	                 "verified");
+	/* The station's provision record (the module's own "create" comes first). */
+	json_t *rec = NULL, *r;
+	size_t ri;
+	json_array_foreach(json_object_get(doc, "history"), ri, r)
+		if (rec == NULL && strcmp(json_string_value(json_object_get(r, "action")), "provision") == 0)
+			rec = r;
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "site")), "Matrix");
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "location")), "Rack 1");
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "node")), "m1");
 	json_decref(doc);
 	free(out);
 	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list");

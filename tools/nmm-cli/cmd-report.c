@@ -270,6 +270,21 @@ static void json_record(akm_json *j, const nmm_audit_rec *r, nmm_audit_sig sig)
 		akm_json_null(j);
 	akm_json_key(j, "detail");
 	akm_json_string_n(j, r->detail, r->detail_len);
+	/* The station's records start "site=S; location=L[; node=N]; ...":
+	 * those as fields too (docs/json.md). */
+	const char *d = r->detail, *loc = strstr(d, "; location=");
+	if (strncmp(d, "site=", 5) == 0 && loc != NULL) {
+		const char *l = loc + 11, *node = strstr(l, "; node=");
+		const char *lend = node ? node : l + strcspn(l, ";");
+		akm_json_key(j, "site");
+		akm_json_string_n(j, d + 5, (size_t)(loc - d - 5));
+		akm_json_key(j, "location");
+		akm_json_string_n(j, l, (size_t)(lend - l));
+		if (node != NULL) {
+			akm_json_key(j, "node");
+			akm_json_string_n(j, node + 7, strcspn(node + 7, ";"));
+		}
+	}
 	/* "module" (the module's own record), "valid" (the station's), or
 	 * why an application record is not the station's. */
 	akm_json_kv_string(j, "station_signature", nmm_audit_sig_name(sig));
