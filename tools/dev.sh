@@ -36,7 +36,7 @@ DEBIAN_PACKAGES=(
 	libp11-kit-dev p11-kit softhsm2 opensc libengine-pkcs11-openssl
 	openssl libssl-dev libsqlite3-dev libsodium-dev valgrind util-linux
 	libqrencode-dev libpng-dev zbar-tools clang libclang-rt-14-dev
-	python3-cryptography
+	python3-cryptography libjansson-dev
 )
 
 # The demo's throwaway token.  Its PINs are not secrets: the token lives in

@@ -94,7 +94,7 @@ static size_t json_count_nodes(const char *text)
 	return n;
 }
 
-/* The value after "<label>:" on a line of text output ("AKM ID: 00ab..."). */
+/* The value after "<label>:" on a line of text output ("node ID: 00ab..."). */
 static bool text_field(const char *text, const char *label, char *out, size_t size)
 {
 	size_t llen = strlen(label);
@@ -143,9 +143,9 @@ static void node_id(const char *label, node_ids *ids)
 {
 	char *out;
 	EXPECT_RC(node(&out, label, "id", NULL), 0, out, "akm-node id");
-	ck_assert_msg(text_field(out, "AKM ID", ids->akm_id, sizeof ids->akm_id) &&
+	ck_assert_msg(text_field(out, "node ID", ids->akm_id, sizeof ids->akm_id) &&
 	              text_field(out, "PR ID", ids->pr_id, sizeof ids->pr_id) &&
-	              text_field(out, "station", ids->station, sizeof ids->station) &&
+	              text_field(out, "station ID", ids->station, sizeof ids->station) &&
 	              text_field(out, "name", ids->name, sizeof ids->name),
 	              "akm-node id printed:\n%s", out);
 	free(out);
@@ -335,22 +335,26 @@ START_TEST(test_full_flow)
 		node_id(nodes[i], &ids);
 		ck_assert_str_eq(ids.name, nodes[i]);
 		EXPECT_RC(nmm(&out, "show", nodes[i], "--json", NULL), 0, out, "show --json");
-		/* docs/akm-nmm.md: {"node":{"name","node_id","pr_id","station_id","hw_id","site",...},"history":[...]} */
+		/* docs/akm-nmm.md: {"node":{"name","node_id","pr_id","station_id","hw_id","site","location",...},"history":[...]} */
 		const char *obj = json_find_node(out, nodes[i]);
 		ck_assert_msg(obj != NULL, "show --json has no object for %s:\n%s", nodes[i], out);
-		char node_id[80] = "", pr_id[80] = "", station_id[80] = "", hw_id[80] = "", site[160] = "";
+		char node_id[80] = "", pr_id[80] = "", station_id[80] = "", hw_id[80] = "", site[160] = "",
+		     location[160] = "";
 		json_member(obj, "node_id", node_id, sizeof node_id);
 		json_member(obj, "pr_id", pr_id, sizeof pr_id);
 		json_member(obj, "station_id", station_id, sizeof station_id);
 		json_member(obj, "hw_id", hw_id, sizeof hw_id);
 		json_member(obj, "site", site, sizeof site);
+		json_member(obj, "location", location, sizeof location);
 		ck_assert_msg(strcmp(node_id, ids.akm_id) == 0 && strcmp(pr_id, ids.pr_id) == 0 &&
 		              strcmp(station_id, ids.station) == 0,
 		              "%s: akm-node id says AKM ID %s, PR ID %s, station %s; show --json says:\n%s", nodes[i],
 		              ids.akm_id, ids.pr_id, ids.station, out);
 		ck_assert_msg(strcmp(hw_id, hw[i]) == 0, "show --json gives %s's hw-id as \"%s\", not %s", nodes[i],
 		              hw_id, hw[i]);
-		ck_assert_msg(strstr(site, "Test site") && strstr(site, "Lab 1"), "show --json: site \"%s\"", site);
+		/* docs/json.md: site and location are fields of their own. */
+		ck_assert_msg(strcmp(site, "Test site") == 0 && strcmp(location, "Lab 1") == 0,
+		              "show --json: site \"%s\", location \"%s\"", site, location);
 		ck_assert_msg(strstr(out, "\"history\"") != NULL, "show --json has no history:\n%s", out);
 		free(out);
 	}

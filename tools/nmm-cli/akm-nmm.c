@@ -21,7 +21,7 @@ static const nmm_cli_cmd *const commands[] = {
 	&nmm_cmd_init, &nmm_cmd_anchor, &nmm_cmd_provision, &nmm_cmd_enroll, &nmm_cmd_approve, &nmm_cmd_reject,
 	&nmm_cmd_revoke,
 	&nmm_cmd_export, &nmm_cmd_write_se, &nmm_cmd_verify, &nmm_cmd_list, &nmm_cmd_show, &nmm_cmd_audit,
-	&nmm_cmd_asr,
+	&nmm_cmd_asr, &nmm_cmd_tokens,
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -375,9 +375,12 @@ static int open_logged_in(const nmm_cli *c, akm_p11 *p, const char *module, cons
 		code = akm_report(AKM_RC_TOKEN, c->cmd, "%s%s", prefix, p->err);
 	else if (station)
 		code = nmm_station_check_module(p, c->cmd, module);
-	if (code == AKM_RC_OK)
-		akm_note(c->cmd, "%smodule %s, token \"%.32s\" (serial %.16s), logging in", prefix, module,
-		         (const char *)p->token.label, (const char *)p->token.serialNumber);
+	if (code == AKM_RC_OK) {
+		char label[AKM_ESCAPED(32)], serial[AKM_ESCAPED(16)];
+		akm_note(c->cmd, "%smodule %s, token \"%s\" (serial %s), logging in", prefix, module,
+		         akm_p11_text(p->token.label, sizeof p->token.label, label, sizeof label),
+		         akm_p11_text(p->token.serialNumber, sizeof p->token.serialNumber, serial, sizeof serial));
+	}
 	/* A wrong or locked PIN is refused input: one code in every tool
 	 * (docs/exit-codes.md). */
 	if (code == AKM_RC_OK && akm_p11_login(p, pin.data, pin.len) != 0)
@@ -392,13 +395,13 @@ static int open_logged_in(const nmm_cli *c, akm_p11 *p, const char *module, cons
 int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p)
 {
 	memset(p, 0, sizeof *p);
-	const char *module = c->module ? c->module : getenv("AKM_MODULE");
-	const char *token = c->token ? c->token : getenv("AKM_TOKEN");
-	if (module == NULL || *module == '\0')
+	akm_p11_target t;
+	char err[2200];
+	if (akm_p11_resolve(&t, c->module, c->token, c->pin_file, "AKM_MODULE", "AKM_TOKEN", err, sizeof err) != 0)
+		return akm_report(AKM_RC_USAGE, c->cmd, "%s", err);
+	if (t.module == NULL || *t.module == '\0')
 		return akm_report(AKM_RC_USAGE, c->cmd, "no PKCS#11 module: give --module or set AKM_MODULE");
-	if (token != NULL && *token == '\0')
-		token = NULL;
-	return open_logged_in(c, p, module, token, c->pin_file, "AKM_PIN", "Station token PIN: ", "PIN", "", true);
+	return open_logged_in(c, p, t.module, t.token, t.pin_file, "AKM_PIN", "Station token PIN: ", "PIN", "", true);
 }
 
 int nmm_cli_station_open(const nmm_cli *c, nmm_station *s)
@@ -419,8 +422,12 @@ int nmm_cli_station_open(const nmm_cli *c, nmm_station *s)
 int nmm_cli_se_open(const nmm_cli *c, const char *module, const char *token, const char *pin_file, akm_p11 *se)
 {
 	memset(se, 0, sizeof *se);
-	if (module == NULL || token == NULL)
+	akm_p11_target t;
+	char err[2200];
+	if (akm_p11_resolve(&t, module, token, pin_file, NULL, NULL, err, sizeof err) != 0)
+		return akm_report(AKM_RC_USAGE, c->cmd, "secure element: %s", err);
+	if (t.module == NULL || t.token == NULL)
 		return akm_report(AKM_RC_USAGE, c->cmd, "--se-module PATH and --se-token URI|LABEL are required");
-	return open_logged_in(c, se, module, token, pin_file, "AKM_SE_PIN", "Secure element PIN: ", "SE PIN",
+	return open_logged_in(c, se, t.module, t.token, t.pin_file, "AKM_SE_PIN", "Secure element PIN: ", "SE PIN",
 	                      "secure element: ", false);
 }

@@ -328,9 +328,10 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 		akm_json_object_end(&j);
 		code = akm_json_finish(&j);
 	} else {
-		char hex[2 * AKM_FMT_ID_MAX + 1];
+		char hex[2 * AKM_FMT_ID_MAX + 1], ename[AKM_ESCAPED(sizeof a.name)];
 		akm_hex_encode(a.id, a.id_len, hex);
-		printf("ASR %s (%s), %s\n", a.name, hex, nmm_state_name(a.state));
+		printf("ASR %s (%s), %s\n", akm_escape(ename, sizeof ename, a.name, (size_t)-1), hex,
+		       nmm_state_name(a.state));
 		printf("generation %lu, step %lu; %lu members, capacity %lu, key tree depth %u\n",
 		       (unsigned long)(a.epoch >> 32), (unsigned long)(a.epoch & 0xFFFFFFFFUL), (unsigned long)a.members,
 		       (unsigned long)a.capacity, depth_of(a.capacity));
@@ -377,8 +378,10 @@ static int do_list(const nmm_cli *c, nmm_station *s)
 		code = akm_json_finish(&j);
 	} else {
 		printf("%-24s %5s %5s %8s %5s %s\n", "NAME", "GEN", "STEP", "MEMBERS", "DEPTH", "STATE");
+		char ename[AKM_ESCAPED(sizeof list[0].name)];
 		for (size_t i = 0; i < n; i++)
-			printf("%-24s %5lu %5lu %8lu %5u %s\n", list[i].name, (unsigned long)(list[i].epoch >> 32),
+			printf("%-24s %5lu %5lu %8lu %5u %s\n", akm_escape(ename, sizeof ename, list[i].name, (size_t)-1),
+			       (unsigned long)(list[i].epoch >> 32),
 			       (unsigned long)(list[i].epoch & 0xFFFFFFFFUL), (unsigned long)list[i].members,
 			       depth_of(list[i].capacity), nmm_state_name(list[i].state));
 		printf("%zu ASR%s\n", n, n == 1 ? "" : "s");

@@ -25,8 +25,27 @@ static void iso_time(CK_ULONG t, char out[32])
 		snprintf(out, 32, "%lu", (unsigned long)t);
 }
 
-static void json_node(akm_json *j, const nmm_node *n)
+/* The last verification (nmm_last_verify), null when none is recorded. */
+static void json_last_verify(akm_json *j, const nmm_last_verify *v)
 {
+	akm_json_key(j, "last_verification");
+	if (v == NULL || !v->known) {
+		akm_json_null(j);
+		return;
+	}
+	akm_json_object_begin(j);
+	akm_json_kv_uint(j, "time", v->time);
+	akm_json_kv_string(j, "result", v->ok ? "verified" : "failed");
+	akm_json_kv_string(j, "action", v->action);
+	akm_json_kv_string(j, "reason", v->reason);
+	akm_json_kv_uint(j, "audit_seq", v->seq);
+	akm_json_object_end(j);
+}
+
+static void json_node(akm_json *j, const nmm_node *n, const nmm_last_verify *v)
+{
+	char site[sizeof n->site], location[sizeof n->site];
+	nmm_site_fields(n->site, site, sizeof site, location, sizeof location);
 	akm_json_object_begin(j);
 	akm_json_kv_string(j, "name", n->name);
 	akm_json_kv_string(j, "state", nmm_state_name(n->state));
@@ -37,7 +56,8 @@ static void json_node(akm_json *j, const nmm_node *n)
 	akm_json_kv_hex(j, "node_id", n->node_id, n->node_id_len);
 	akm_json_kv_hex(j, "pr_id", n->pr_id, n->pr_id_len);
 	akm_json_kv_hex(j, "station_id", n->station_id, n->station_id_len);
-	akm_json_kv_string(j, "site", n->site);
+	akm_json_kv_string(j, "site", site);
+	akm_json_kv_string(j, "location", location);
 	akm_json_kv_string(j, "delivery", nmm_delivery_name(n->delivery));
 	akm_json_key(j, "node_key");
 	if (n->has_node_key)
@@ -46,25 +66,98 @@ static void json_node(akm_json *j, const nmm_node *n)
 		akm_json_null(j);
 	akm_json_kv_uint(j, "created", n->created);
 	akm_json_kv_uint(j, "changed", n->changed);
+	json_last_verify(j, v);
 	akm_json_object_end(j);
+}
+
+/* "verified 2026-12-03T17:00:00Z" / "FAILED 2026-...", or "-". */
+static void last_verify_text(const nmm_last_verify *v, char *out, size_t cap)
+{
+	if (!v->known) {
+		snprintf(out, cap, "-");
+		return;
+	}
+	char when[32];
+	iso_time(v->time, when);
+	snprintf(out, cap, "%s %s", v->ok ? "verified" : "FAILED", when);
 }
 
 /* ---- list ---- */
 
 typedef struct list_opts {
 	bool pending;
+	const char *state, *status;
 } list_opts;
+
+static const CK_ULONG all_states[] = {CKV_AKM_STATE_PENDING, CKV_AKM_STATE_ACTIVE, CKV_AKM_STATE_SUSPENDED,
+                                      CKV_AKM_STATE_REVOKED};
+static const CK_ULONG all_statuses[] = {CKV_AKM_STATUS_CREATED, CKV_AKM_STATUS_EXPORTED, CKV_AKM_STATUS_IMPORTED,
+                                        CKV_AKM_STATUS_ACTIVATED, CKV_AKM_STATUS_VERIFIED};
+enum { NSTATES = sizeof all_states / sizeof all_states[0], NSTATUSES = sizeof all_statuses / sizeof all_statuses[0] };
+
+/* --state NAME / --status NAME: the value, or a usage error naming the
+ * names there are. */
+static int pick(const char *opt, const char *given, const CK_ULONG *values, size_t n,
+                const char *(*name)(CK_ULONG), CK_ULONG *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(given, name(values[i])) == 0) {
+			*out = values[i];
+			return AKM_RC_OK;
+		}
+	char names[128] = "";
+	for (size_t i = 0; i < n; i++)
+		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", name(values[i]));
+	char esc[AKM_ESCAPED(40)];
+	return akm_report(AKM_RC_USAGE, "list", "%s: no such %s \"%s\" (one of: %s)", opt, opt + 2,
+	                  akm_escape(esc, sizeof esc, given, strnlen(given, 40)), names);
+}
 
 static int run_list(const nmm_cli *c, const void *opts)
 {
 	const list_opts *o = opts;
+	CK_ULONG want_state = 0, want_status = 0;
+	int code;
+	if (o->pending && o->state)
+		return akm_report(AKM_RC_USAGE, "list", "--pending is --state pending: give one of them");
+	if (o->state && (code = pick("--state", o->state, all_states, NSTATES, nmm_state_name, &want_state)) != 0)
+		return code;
+	if (o->status &&
+	    (code = pick("--status", o->status, all_statuses, NSTATUSES, nmm_status_name, &want_status)) != 0)
+		return code;
+	if (o->pending)
+		want_state = CKV_AKM_STATE_PENDING;
 	nmm_station s;
-	int code = nmm_cli_station_open(c, &s);
+	code = nmm_cli_station_open(c, &s);
 	if (code != AKM_RC_OK)
 		return code;
 	nmm_node *nodes = NULL;
+	nmm_last_verify *last = NULL;
 	size_t count = 0;
-	code = nmm_node_list(&s, o->pending, "list", &nodes, &count);
+	code = nmm_node_list(&s, false, "list", &nodes, &count);
+	if (code == AKM_RC_OK && (last = calloc(count ? count : 1, sizeof *last)) == NULL)
+		code = akm_report(AKM_RC_FILES, "list", "out of memory");
+	if (code == AKM_RC_OK && nmm_last_verifications(&s, nodes, count, last) != 0)
+		code = akm_report(AKM_RC_TOKEN, "list", "reading the audit trail: %s", s.p.err);
+	/* Counts over every node; the filters pick the ones shown. */
+	size_t by_state[NSTATES + 1] = {0}, by_status[NSTATUSES + 1] = {0}, shown = 0, failed = 0;
+	bool *show = code == AKM_RC_OK ? calloc(count ? count : 1, sizeof *show) : NULL;
+	if (code == AKM_RC_OK && show == NULL)
+		code = akm_report(AKM_RC_FILES, "list", "out of memory");
+	for (size_t i = 0; code == AKM_RC_OK && i < count; i++) {
+		size_t k = 0;
+		while (k < NSTATES && all_states[k] != nodes[i].state)
+			k++;
+		by_state[k]++;
+		k = 0;
+		while (k < NSTATUSES && all_statuses[k] != nodes[i].status)
+			k++;
+		by_status[k]++;
+		show[i] = (want_state == 0 || nodes[i].state == want_state) &&
+		          (want_status == 0 || nodes[i].status == want_status);
+		shown += show[i];
+		failed += show[i] && last[i].known && !last[i].ok;
+	}
 	if (code == AKM_RC_OK && c->json) {
 		akm_json j;
 		akm_json_init(&j, stdout);
@@ -73,24 +166,63 @@ static int run_list(const nmm_cli *c, const void *opts)
 		akm_json_key(&j, "nodes");
 		akm_json_array_begin(&j);
 		for (size_t i = 0; i < count; i++)
-			json_node(&j, &nodes[i]);
+			if (show[i])
+				json_node(&j, &nodes[i], &last[i]);
 		akm_json_array_end(&j);
+		akm_json_key(&j, "counts");
+		akm_json_object_begin(&j);
+		akm_json_kv_uint(&j, "total", count);
+		akm_json_kv_uint(&j, "shown", shown);
+		akm_json_kv_uint(&j, "last_verification_failed", failed);
+		akm_json_key(&j, "state");
+		akm_json_object_begin(&j);
+		for (size_t k = 0; k < NSTATES; k++)
+			akm_json_kv_uint(&j, nmm_state_name(all_states[k]), by_state[k]);
+		akm_json_object_end(&j);
+		akm_json_key(&j, "status");
+		akm_json_object_begin(&j);
+		for (size_t k = 0; k < NSTATUSES; k++)
+			akm_json_kv_uint(&j, nmm_status_name(all_statuses[k]), by_status[k]);
+		akm_json_object_end(&j);
+		akm_json_object_end(&j);
 		akm_json_object_end(&j);
 		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
-		size_t pending = 0;
-		printf("%-24s %-9s %-9s %4s %-24s %-20s %s\n", "NAME", "STATE", "STATUS", "SEQ", "HW-ID", "CREATED", "SITE");
+		printf("%-24s %-9s %-9s %4s %-24s %-20s %-29s %s\n", "NAME", "STATE", "STATUS", "SEQ", "HW-ID", "CREATED",
+		       "LAST VERIFICATION", "SITE");
 		for (size_t i = 0; i < count; i++) {
 			const nmm_node *n = &nodes[i];
-			char created[32];
+			if (!show[i])
+				continue;
+			char created[32], lv[64], hw[AKM_ESCAPED(AKM_FMT_HW_MAX)], site[AKM_ESCAPED(sizeof n->site)];
+			char name[AKM_ESCAPED(sizeof n->name)];
 			iso_time(n->created, created);
-			printf("%-24s %-9s %-9s %4lu %-24.*s %-20s %s\n", n->name, nmm_state_name(n->state),
-			       nmm_status_name(n->status), (unsigned long)n->sequence, (int)n->hw_len, (const char *)n->hw,
-			       created, n->site);
-			pending += n->state == CKV_AKM_STATE_PENDING;
+			last_verify_text(&last[i], lv, sizeof lv);
+			printf("%-24s %-9s %-9s %4lu %-24s %-20s %-29s %s\n",
+			       akm_escape(name, sizeof name, n->name, (size_t)-1), nmm_state_name(n->state),
+			       nmm_status_name(n->status), (unsigned long)n->sequence,
+			       akm_escape(hw, sizeof hw, n->hw, n->hw_len), created, lv,
+			       akm_escape(site, sizeof site, n->site, (size_t)-1));
 		}
-		printf("%zu node%s, %zu pending\n", count, count == 1 ? "" : "s", pending);
+		if (want_state != 0 || want_status != 0)
+			printf("%zu of %zu node%s shown", shown, count, count == 1 ? "" : "s");
+		else
+			printf("%zu node%s", count, count == 1 ? "" : "s");
+		printf(", %zu pending", by_state[0]);
+		printf("; by state:");
+		for (size_t k = 0; k < NSTATES; k++)
+			if (by_state[k])
+				printf(" %s %zu", nmm_state_name(all_states[k]), by_state[k]);
+		printf("; by status:");
+		for (size_t k = 0; k < NSTATUSES; k++)
+			if (by_status[k])
+				printf(" %s %zu", nmm_status_name(all_statuses[k]), by_status[k]);
+		if (failed)
+			printf("; %zu with a failed last verification", failed);
+		putchar('\n');
 	}
+	free(show);
+	free(last);
 	free(nodes);
 	nmm_station_close(&s);
 	return code;
@@ -98,12 +230,18 @@ static int run_list(const nmm_cli *c, const void *opts)
 
 static const nmm_cli_opt list_options[] = {
 	NMM_OPT(list_opts, pending, "--pending"),
+	NMM_OPT(list_opts, state, "--state"),
+	NMM_OPT(list_opts, status, "--status"),
 };
 
 const nmm_cli_cmd nmm_cmd_list = {
 	"list", run_list, 0, 0,
-	"list [--pending]\n"
-	"  Lists the station's nodes: state, credential status, sequence, hw-id, site.\n",
+	"list [--state STATE | --pending] [--status STATUS]\n"
+	"  Lists the station's nodes: state, credential status, sequence, hw-id, the last\n"
+	"  verification (verified or FAILED, when) and site; then counts by state and\n"
+	"  status over every node.  --state (pending, active, suspended, revoked) and\n"
+	"  --status (created, exported, imported, activated, verified) show only the\n"
+	"  nodes in that state or status; --pending is --state pending.\n",
 	NMM_OPTS(list_options), sizeof(list_opts),
 };
 
@@ -126,20 +264,41 @@ static void json_record(akm_json *j, const nmm_audit_rec *r)
 		akm_json_null(j);
 	akm_json_key(j, "detail");
 	akm_json_string_n(j, r->detail, r->detail_len);
+	/* The station's records start "site=S; location=L[; node=N]; ...":
+	 * those as fields too (docs/json.md). */
+	const char *d = r->detail, *loc = strstr(d, "; location=");
+	if (strncmp(d, "site=", 5) == 0 && loc != NULL) {
+		const char *l = loc + 11, *node = strstr(l, "; node=");
+		const char *lend = node ? node : l + strcspn(l, ";");
+		akm_json_key(j, "site");
+		akm_json_string_n(j, d + 5, (size_t)(loc - d - 5));
+		akm_json_key(j, "location");
+		akm_json_string_n(j, l, (size_t)(lend - l));
+		if (node != NULL) {
+			akm_json_key(j, "node");
+			akm_json_string_n(j, node + 7, strcspn(node + 7, ";"));
+		}
+	}
 	akm_json_object_end(j);
 }
 
 static void print_record(const nmm_audit_rec *r, bool with_rid)
 {
 	char when[32], rid[2 * AKM_FMT_ID_MAX + 1];
+	char actor[AKM_ESCAPED(sizeof r->actor)], action[AKM_ESCAPED(sizeof r->action)];
+	char *detail = malloc(AKM_ESCAPED(sizeof r->detail));
 	iso_time(r->time, when);
 	akm_hex_encode(r->rid, r->rid_len, rid);
+	akm_escape(actor, sizeof actor, r->actor, r->actor_len);
+	akm_escape(action, sizeof action, r->action, r->action_len);
+	const char *d = detail ? akm_escape(detail, AKM_ESCAPED(sizeof r->detail), r->detail, r->detail_len) : "?";
 	if (with_rid)
-		printf("%6lu %s %-6s %-20s %-28s %-32s %s\n", (unsigned long)r->seq, when, r->actor, r->action,
-		       akm_rv_name(r->result), r->rid_len ? rid : "-", r->detail);
+		printf("%6lu %s %-6s %-20s %-28s %-32s %s\n", (unsigned long)r->seq, when, actor, action,
+		       akm_rv_name(r->result), r->rid_len ? rid : "-", d);
 	else
-		printf("  %6lu %s %-6s %-20s %-28s %s\n", (unsigned long)r->seq, when, r->actor, r->action,
-		       akm_rv_name(r->result), r->detail);
+		printf("  %6lu %s %-6s %-20s %-28s %s\n", (unsigned long)r->seq, when, actor, action,
+		       akm_rv_name(r->result), d);
+	free(detail);
 }
 
 /* Prints records h[0..count) (JSON into the open array of j, or lines with
@@ -169,26 +328,38 @@ static int emit_records(const nmm_cli *c, nmm_station *s, const CK_OBJECT_HANDLE
 	return code;
 }
 
-static void print_node(const nmm_node *n)
+static void print_node(const nmm_node *n, const nmm_last_verify *v)
 {
 	char nid[2 * AKM_FMT_ID_MAX + 1], pid[2 * AKM_FMT_ID_MAX + 1], sid[2 * AKM_FMT_ID_MAX + 1];
-	char created[32], changed[32], key[65];
+	char created[32], changed[32], key[65], lv[64];
+	char hw[AKM_ESCAPED(AKM_FMT_HW_MAX)], site[sizeof n->site], location[sizeof n->site];
+	char esite[AKM_ESCAPED(sizeof n->site)], elocation[AKM_ESCAPED(sizeof n->site)];
+	char reason[AKM_ESCAPED(sizeof v->reason)], name[AKM_ESCAPED(sizeof n->name)];
 	akm_hex_encode(n->node_id, n->node_id_len, nid);
 	akm_hex_encode(n->pr_id, n->pr_id_len, pid);
 	akm_hex_encode(n->station_id, n->station_id_len, sid);
 	iso_time(n->created, created);
 	iso_time(n->changed, changed);
+	last_verify_text(v, lv, sizeof lv);
+	nmm_site_fields(n->site, site, sizeof site, location, sizeof location);
 	if (n->has_node_key) {
 		uint8_t d[32];
 		crypto_hash_sha256(d, n->node_key, sizeof n->node_key);
 		akm_hex_encode(d, sizeof d, key);
 	}
-	printf("node:        %s\nstate:       %s\nstatus:      %s\nsequence:    %lu\nhw-id:       %.*s\n"
-	       "AKM ID:      %s\nPR ID:       %s\nstation:     %s\nsite:        %s\ndelivery:    %s\n"
-	       "node key:    %s\ncreated:     %s\nchanged:     %s\nhistory:\n",
-	       n->name, nmm_state_name(n->state), nmm_status_name(n->status), (unsigned long)n->sequence,
-	       (int)n->hw_len, (const char *)n->hw, nid, pid, sid, n->site, nmm_delivery_name(n->delivery),
+	printf("node:        %s\nstate:       %s\nstatus:      %s\nsequence:    %lu\nhw-id:       %s\n"
+	       "node ID:     %s\nPR ID:       %s\nstation ID:  %s\nsite:        %s\nlocation:    %s\n"
+	       "delivery:    %s\nnode key:    %s\ncreated:     %s\nchanged:     %s\n",
+	       akm_escape(name, sizeof name, n->name, (size_t)-1), nmm_state_name(n->state), nmm_status_name(n->status),
+	       (unsigned long)n->sequence, akm_escape(hw, sizeof hw, n->hw, n->hw_len), nid, pid, sid,
+	       akm_escape(esite, sizeof esite, site, (size_t)-1),
+	       akm_escape(elocation, sizeof elocation, location, (size_t)-1), nmm_delivery_name(n->delivery),
 	       n->has_node_key ? key : "(none)", created, changed);
+	printf("last verification: %s", lv);
+	if (v->known)
+		printf(" (%s, audit record %lu: %s)", v->action, (unsigned long)v->seq,
+		       akm_escape(reason, sizeof reason, v->reason, (size_t)-1));
+	printf("\nhistory:\n");
 }
 
 static int run_show(const nmm_cli *c, const void *opts)
@@ -207,16 +378,27 @@ static int run_show(const nmm_cli *c, const void *opts)
 		code = akm_report(AKM_RC_TOKEN, "show", "%s", s.p.err);
 		goto out;
 	}
+	/* The last verification among the node's records (newest first). */
+	nmm_last_verify lv = {0};
+	for (size_t i = count; i-- > 0;) {
+		nmm_audit_rec r;
+		if (nmm_audit_read(&s, h[i], &r) != 0) {
+			code = akm_report(AKM_RC_TOKEN, "show", "%s", s.p.err);
+			goto out;
+		}
+		if (nmm_audit_verification(&r, &lv) != 0)
+			break;
+	}
 	akm_json j;
 	if (c->json) {
 		akm_json_init(&j, stdout);
 		akm_json_object_begin(&j);
 		akm_json_key(&j, "node");
-		json_node(&j, &n);
+		json_node(&j, &n, &lv);
 		akm_json_key(&j, "history");
 		akm_json_array_begin(&j);
 	} else {
-		print_node(&n);
+		print_node(&n, &lv);
 	}
 	code = emit_records(c, &s, h, count, &j, false, "show");
 out:
@@ -228,7 +410,8 @@ out:
 const nmm_cli_cmd nmm_cmd_show = {
 	"show", run_show, 1, 1,
 	"show NAME\n"
-	"  One node's relationship and its history from the audit trail.\n",
+	"  One node's relationship, its last verification (verified or FAILED, when,\n"
+	"  the record and its reason) and its history from the audit trail.\n",
 	NMM_NO_OPTS,
 };
 

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "lib/hex.h"
+#include "shared/tokens.h"
 
 /* ---- init ---- */
 
@@ -125,4 +126,25 @@ const nmm_cli_cmd nmm_cmd_anchor = {
 	"anchor --out FILE\n"
 	"  Writes the station's trust anchor (station ID and public key) for nodes to pin.\n",
 	NMM_OPTS(anchor_options), sizeof(anchor_opts),
+};
+
+/* ---- tokens ---- */
+
+static int run_tokens(const nmm_cli *c, const void *opts)
+{
+	(void)opts;
+	akm_p11_target t;
+	char err[2200];
+	if (akm_p11_resolve(&t, c->module, c->token, c->pin_file, "AKM_MODULE", "AKM_TOKEN", err, sizeof err) != 0)
+		return akm_report(AKM_RC_USAGE, c->cmd, "%s", err);
+	return akm_tokens_print(c->cmd, t.module, c->json);
+}
+
+const nmm_cli_cmd nmm_cmd_tokens = {
+	"tokens", run_tokens, 0, 0,
+	"tokens\n"
+	"  Lists the tokens of the module (--module, or a token URI's module-path):\n"
+	"  slot, label, serial, manufacturer, model, flags and a URI naming each.  No\n"
+	"  PIN, and any module: the module check is for the station's own commands.\n",
+	NMM_NO_OPTS,
 };

@@ -25,7 +25,7 @@
 static const node_cli_cmd *const commands[] = {
 	&node_cmd_hw_id, &node_cmd_trust, &node_cmd_import, &node_cmd_id, &node_cmd_request,
 	&node_cmd_activate, &node_cmd_checkin, &node_cmd_report, &node_cmd_enroll, &node_cmd_rekey, &node_cmd_seal,
-	&node_cmd_open, &node_cmd_asr, &node_cmd_refresh,
+	&node_cmd_open, &node_cmd_asr, &node_cmd_refresh, &node_cmd_tokens,
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -273,21 +273,24 @@ int main(int argc, char **argv)
 
 int node_cli_token_open(const node_cli *c, akm_p11 *p, bool login)
 {
-	const char *module = c->module ? c->module : getenv("AKM_MODULE");
-	const char *token = c->token ? c->token : getenv("AKM_TOKEN");
-	if (module == NULL || module[0] == '\0') {
-		memset(p, 0, sizeof *p);
+	akm_p11_target t;
+	char err[2200];
+	memset(p, 0, sizeof *p);
+	if (akm_p11_resolve(&t, c->module, c->token, c->pin_file, "AKM_MODULE", "AKM_TOKEN", err, sizeof err) != 0)
+		return akm_report_why(AKM_RC_USAGE, "the token", err);
+	if (t.module == NULL || t.module[0] == '\0')
 		return akm_report_why(AKM_RC_USAGE, "no PKCS#11 module", "give --module PATH or set AKM_MODULE");
-	}
-	if (token != NULL && token[0] == '\0')
-		token = NULL;
-	if (akm_p11_open(p, module, token) != 0)
+	if (akm_p11_open(p, t.module, t.token) != 0)
 		return akm_report_why(AKM_RC_TOKEN, "opening the token", p->err);
+	char label[AKM_ESCAPED(32)], serial[AKM_ESCAPED(16)];
+	akm_note("the token", "module %s, token \"%s\" (serial %s)%s", t.module,
+	         akm_p11_text(p->token.label, sizeof p->token.label, label, sizeof label),
+	         akm_p11_text(p->token.serialNumber, sizeof p->token.serialNumber, serial, sizeof serial),
+	         login ? ", logging in" : "");
 	if (!login)
 		return 0;
 	akm_secret pin = { 0 };
-	char err[256];
-	if (akm_secret_read(&pin, c->pin_file, "AKM_PIN", "User PIN: ", "PIN", err, sizeof err) != 0)
+	if (akm_secret_read(&pin, t.pin_file, "AKM_PIN", "User PIN: ", "PIN", err, sizeof err) != 0)
 		return akm_report_why(AKM_RC_USAGE, "logging in", err);
 	int rc = akm_p11_login(p, pin.data, pin.len);
 	akm_secret_free(&pin);

@@ -47,7 +47,7 @@ typedef struct node_cli_cmd {
 
 #define NODE_OPTS(table) table, sizeof table / sizeof table[0]
 
-extern const node_cli_cmd node_cmd_hw_id, node_cmd_trust, node_cmd_import, node_cmd_id, node_cmd_request;
+extern const node_cli_cmd node_cmd_tokens, node_cmd_hw_id, node_cmd_trust, node_cmd_import, node_cmd_id, node_cmd_request;
 extern const node_cli_cmd node_cmd_activate, node_cmd_checkin, node_cmd_report;
 extern const node_cli_cmd node_cmd_enroll, node_cmd_rekey, node_cmd_seal, node_cmd_open, node_cmd_asr,
 	node_cmd_refresh;

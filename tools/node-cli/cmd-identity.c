@@ -1,5 +1,6 @@
 /* akm-node hw-id, id, request (docs/akm-node.md): who this node is. */
 #include "node-cli/cli.h"
+#include "shared/tokens.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,30 @@ const node_cli_cmd node_cmd_hw_id = {
 	NULL, 0, sizeof(no_opts), run_hw_id,
 };
 
+/* ---- tokens ---- */
+
+static int run_tokens(const node_cli *c, const void *opts, int npos, char **pos)
+{
+	(void)opts;
+	(void)pos;
+	int rc = node_cli_args(&node_cmd_tokens, npos, 0);
+	if (rc != 0)
+		return rc;
+	akm_p11_target t;
+	char err[2200];
+	if (akm_p11_resolve(&t, c->module, c->token, c->pin_file, "AKM_MODULE", "AKM_TOKEN", err, sizeof err) != 0)
+		return akm_report_why(AKM_RC_USAGE, "tokens", err);
+	return akm_tokens_print("tokens", t.module, c->json);
+}
+
+const node_cli_cmd node_cmd_tokens = {
+	"tokens", "list the module's tokens",
+	"usage: akm-node tokens [common options]\n"
+	"Lists the tokens of the module (--module, or a token URI's module-path):\n"
+	"slot, label, serial, manufacturer, model, flags and a URI naming each.  No PIN.\n",
+	NULL, 0, sizeof(no_opts), run_tokens,
+};
+
 /* ---- id ---- */
 
 static int run_id(const node_cli *c, const void *opts, int npos, char **pos)
@@ -80,9 +105,9 @@ static int run_id(const node_cli *c, const void *opts, int npos, char **pos)
 		akm_json j;
 		akm_json_init(&j, stdout);
 		akm_json_object_begin(&j);
-		akm_json_kv_string(&j, "akm_id", node_id);
+		akm_json_kv_string(&j, "node_id", node_id);
 		akm_json_kv_string(&j, "pr_id", pr_id);
-		akm_json_kv_string(&j, "station", st);
+		akm_json_kv_string(&j, "station_id", st);
 		akm_json_kv_uint(&j, "sequence", s.seq);
 		akm_json_kv_string(&j, "name", s.name);
 		akm_json_key(&j, "hw_id");
@@ -92,7 +117,7 @@ static int run_id(const node_cli *c, const void *opts, int npos, char **pos)
 		akm_json_object_end(&j);
 		return akm_json_finish(&j);
 	}
-	printf("AKM ID: %s\nPR ID: %s\nstation: %s\nsequence: %llu\nname: %s\n", node_id, pr_id, st,
+	printf("node ID: %s\nPR ID: %s\nstation ID: %s\nsequence: %llu\nname: %s\n", node_id, pr_id, st,
 	       (unsigned long long)s.seq, s.name);
 	return 0;
 }
@@ -120,8 +145,10 @@ static int run_request(const node_cli *c, const void *opts, int npos, char **pos
 		return rc;
 	if (o->name == NULL || o->out == NULL)
 		return akm_report_why(AKM_RC_USAGE, "request", "--name NAME and --out FILE are required");
-	if (!akm_fmt_name_ok(o->name))
-		return akm_report_why(AKM_RC_USAGE, "--name", "a node name has 1 to 64 characters of A-Z a-z 0-9 . _ -");
+	/* The station's rule (nmm_valid_name): no leading '.' or '-' either. */
+	if (!akm_fmt_name_ok(o->name) || o->name[0] == '.' || o->name[0] == '-')
+		return akm_report_why(AKM_RC_USAGE, "--name",
+		                      "a node name has 1 to 64 characters of A-Z a-z 0-9 . _ -, not starting with . or -");
 	char hw[AKM_FMT_HW_MAX + 1];
 	if (o->hw_id != NULL && (rc = akm_node_hw(NULL, o->hw_id, hw)) != 0)
 		return rc;
@@ -141,7 +168,7 @@ static int run_request(const node_cli *c, const void *opts, int npos, char **pos
 			akm_json_kv_string(&j, "name", o->name);
 			akm_json_kv_string(&j, "hw_id", hw);
 			akm_json_kv_string(&j, "out", o->out);
-			akm_json_kv_string(&j, "node_key_sha256", kfph);
+			akm_json_kv_string(&j, "node_key_fingerprint", kfph);
 			akm_json_object_end(&j);
 			rc = akm_json_finish(&j);
 		} else {

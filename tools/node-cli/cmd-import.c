@@ -51,8 +51,8 @@ static int run_trust(const node_cli *c, const void *opts, int npos, char **pos)
 		akm_json j;
 		akm_json_init(&j, stdout);
 		akm_json_object_begin(&j);
-		akm_json_kv_string(&j, "station", id);
-		akm_json_kv_string(&j, "fingerprint", fph);
+		akm_json_kv_string(&j, "station_id", id);
+		akm_json_kv_string(&j, "anchor_fingerprint", fph);
 		akm_json_object_end(&j);
 		return akm_json_finish(&j);
 	}
@@ -93,7 +93,7 @@ static int print_imported(const node_cli *c, const char *path, const akm_node_st
 		akm_json_kv_string(&j, "name", s->name);
 		akm_json_kv_string(&j, "node_id", node_id);
 		akm_json_kv_string(&j, "pr_id", pr_id);
-		akm_json_kv_string(&j, "station", st);
+		akm_json_kv_string(&j, "station_id", st);
 		akm_json_kv_uint(&j, "sequence", s->seq);
 		akm_json_object_end(&j);
 		return akm_json_finish(&j);

@@ -103,6 +103,11 @@ static void write_escaped(FILE *f, const char *text, size_t n)
 			if (len == 0) {
 				fputs("\\ufffd", f);
 				i++;
+			} else if (len == 2 && c == 0xC2 && s[i + 1] < 0xA0) {
+				/* C1 controls (U+0080-U+009F, CSI among them): escaped, so
+				 * --json on a terminal cannot drive it either. */
+				fprintf(f, "\\u%04x", (unsigned)s[i + 1]);
+				i += 2;
 			} else {
 				fwrite(s + i, 1, len, f);
 				i += len;

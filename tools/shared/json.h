@@ -10,7 +10,8 @@
 /*
  * Values are written as they come; the writer adds the commas, the colons
  * and the escaping.  Strings are escaped as RFC 8259 asks (quote, backslash,
- * control characters); bytes that are not valid UTF-8 become U+FFFD, so any
+ * control characters; C1 controls too, as \u0080-\u009f); bytes that are not
+ * valid UTF-8 become U+FFFD, so any
  * byte string from a token gives valid JSON.  Nesting up to AKM_JSON_DEPTH. */
 #define AKM_JSON_DEPTH 16
 

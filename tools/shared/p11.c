@@ -13,6 +13,7 @@
 #include <p11-kit/uri.h>
 
 #include "lib/rv.h"
+#include "shared/report.h"
 
 int akm_p11_fail(akm_p11 *p, const char *call, CK_RV rv, const char *context)
 {
@@ -82,25 +83,81 @@ static bool label_matches(const CK_TOKEN_INFO *info, const char *label)
 	return strlen(label) == used && memcmp(info->label, label, used) == 0;
 }
 
-int akm_p11_select(akm_p11 *p, const char *token)
+int akm_p11_tokens(akm_p11 *p, CK_SLOT_ID **slots_out, CK_TOKEN_INFO **infos_out, size_t *n)
 {
+	*slots_out = NULL;
+	*infos_out = NULL;
+	*n = 0;
 	CK_ULONG count = 0;
 	CK_RV rv = p->f->C_GetSlotList(CK_TRUE, NULL, &count);
 	if (rv != CKR_OK)
 		return akm_p11_fail(p, "C_GetSlotList", rv, NULL);
 	CK_SLOT_ID *slots = calloc(count ? count : 1, sizeof *slots);
-	if (slots == NULL)
+	CK_TOKEN_INFO *infos = calloc(count ? count : 1, sizeof *infos);
+	if (slots == NULL || infos == NULL) {
+		free(slots);
+		free(infos);
 		return akm_p11_fail_text(p, "out of memory listing slots");
+	}
 	if ((rv = p->f->C_GetSlotList(CK_TRUE, slots, &count)) != CKR_OK) {
 		free(slots);
+		free(infos);
 		return akm_p11_fail(p, "C_GetSlotList", rv, NULL);
 	}
+	size_t k = 0;
+	for (CK_ULONG i = 0; i < count; i++)
+		if (p->f->C_GetTokenInfo(slots[i], &infos[k]) == CKR_OK)
+			slots[k++] = slots[i];
+	*slots_out = slots;
+	*infos_out = infos;
+	*n = k;
+	return 0;
+}
+
+const char *akm_p11_text(const CK_UTF8CHAR *field, size_t size, char *out, size_t cap)
+{
+	return akm_escape(out, cap, field, padded_len(field, size));
+}
+
+/* Appends the tokens there are to p->err: "; the module has: "a" (serial
+ * 1), ..." (initialised ones; cut with "..." when long). */
+static void list_candidates(akm_p11 *p, const CK_TOKEN_INFO *infos, size_t n)
+{
+	size_t used = strlen(p->err);
+	size_t listed = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((infos[i].flags & CKF_TOKEN_INITIALIZED) == 0)
+			continue;
+		char label[AKM_ESCAPED(32)], serial[AKM_ESCAPED(16)], item[256];
+		int len = snprintf(item, sizeof item, "%s\"%s\" (serial %s)", listed ? ", " : "; the module has: ",
+		                   akm_p11_text(infos[i].label, sizeof infos[i].label, label, sizeof label),
+		                   akm_p11_text(infos[i].serialNumber, sizeof infos[i].serialNumber, serial, sizeof serial));
+		if (len < 0 || used + (size_t)len + 5 >= sizeof p->err) {
+			snprintf(p->err + used, sizeof p->err - used, ", ...");
+			return;
+		}
+		memcpy(p->err + used, item, (size_t)len + 1);
+		used += (size_t)len;
+		listed++;
+	}
+	if (listed == 0)
+		snprintf(p->err + used, sizeof p->err - used, "; the module has no initialised token");
+}
+
+int akm_p11_select(akm_p11 *p, const char *token)
+{
+	CK_SLOT_ID *slots = NULL;
+	CK_TOKEN_INFO *infos = NULL;
+	size_t count = 0;
+	if (akm_p11_tokens(p, &slots, &infos, &count) != 0)
+		return -1;
 
 	P11KitUri *uri = NULL;
 	if (token != NULL && strncmp(token, "pkcs11:", 7) == 0) {
 		uri = p11_kit_uri_new();
 		if (uri == NULL) {
 			free(slots);
+			free(infos);
 			return akm_p11_fail_text(p, "out of memory parsing the token URI");
 		}
 		int urv = p11_kit_uri_parse(token, P11_KIT_URI_FOR_ANY, uri);
@@ -108,24 +165,23 @@ int akm_p11_select(akm_p11 *p, const char *token)
 			snprintf(p->err, sizeof p->err, "token URI %s: %s", token, p11_kit_uri_message(urv));
 			p11_kit_uri_free(uri);
 			free(slots);
+			free(infos);
 			return -1;
 		}
 	}
 
 	size_t matches = 0;
-	for (CK_ULONG i = 0; i < count; i++) {
-		CK_TOKEN_INFO info;
-		if (p->f->C_GetTokenInfo(slots[i], &info) != CKR_OK)
-			continue;
+	for (size_t i = 0; i < count; i++) {
+		const CK_TOKEN_INFO *info = &infos[i];
 		/* Without a name, "the only token" is the only initialised one
 		 * (SoftHSM2 always shows one more, empty, slot). */
-		bool match = token == NULL ? (info.flags & CKF_TOKEN_INITIALIZED) != 0 :
-		             uri != NULL ? p11_kit_uri_match_token_info(uri, &info) == 1
-		                         : label_matches(&info, token);
+		bool match = token == NULL ? (info->flags & CKF_TOKEN_INITIALIZED) != 0 :
+		             uri != NULL ? p11_kit_uri_match_token_info(uri, info) == 1
+		                         : label_matches(info, token);
 		if (match) {
 			if (matches++ == 0) {
 				p->slot = slots[i];
-				p->token = info;
+				p->token = *info;
 			}
 		}
 	}
@@ -133,21 +189,105 @@ int akm_p11_select(akm_p11 *p, const char *token)
 		p11_kit_uri_free(uri);
 	free(slots);
 
-	if (matches == 1)
+	if (matches == 1) {
+		free(infos);
 		return 0;
-	if (matches == 0)
-		p->rv = CKR_TOKEN_NOT_PRESENT;
-	if (token == NULL) {
-		if (matches == 0)
-			return akm_p11_fail_text(p, "no token present in the module");
-		snprintf(p->err, sizeof p->err, "%zu tokens present: name one with --token URI|LABEL", matches);
-		return -1;
 	}
 	if (matches == 0)
-		snprintf(p->err, sizeof p->err, "no token matches %s", token);
+		p->rv = CKR_TOKEN_NOT_PRESENT;
+	char shown[AKM_ESCAPED(200)];
+	if (token != NULL)
+		akm_escape(shown, sizeof shown, token, strnlen(token, 200));
+	if (token == NULL && matches == 0)
+		snprintf(p->err, sizeof p->err, "no token present in the module");
+	else if (token == NULL)
+		snprintf(p->err, sizeof p->err, "%zu tokens present: name one with --token URI|LABEL", matches);
+	else if (matches == 0)
+		snprintf(p->err, sizeof p->err, "no token matches %.200s", shown);
 	else
-		snprintf(p->err, sizeof p->err, "%zu tokens match %s: give a more precise URI", matches, token);
+		snprintf(p->err, sizeof p->err, "%zu tokens match %.200s: give a more precise URI", matches, shown);
+	list_candidates(p, infos, count);
+	free(infos);
 	return -1;
+}
+
+int akm_p11_uri_extras(const char *token, char *module, size_t module_cap, char *pin_file, size_t pin_cap,
+                       char *err, size_t errlen)
+{
+	module[0] = '\0';
+	pin_file[0] = '\0';
+	if (token == NULL || strncmp(token, "pkcs11:", 7) != 0)
+		return 0;
+	P11KitUri *uri = p11_kit_uri_new();
+	if (uri == NULL) {
+		snprintf(err, errlen, "out of memory parsing the token URI");
+		return -1;
+	}
+	int urv = p11_kit_uri_parse(token, P11_KIT_URI_FOR_ANY, uri);
+	if (urv != P11_KIT_URI_OK) {
+		snprintf(err, errlen, "token URI %s: %s", token, p11_kit_uri_message(urv));
+		p11_kit_uri_free(uri);
+		return -1;
+	}
+	int rc = 0;
+	const char *m = p11_kit_uri_get_module_path(uri);
+	const char *ps = p11_kit_uri_get_pin_source(uri);
+	if (m != NULL && snprintf(module, module_cap, "%s", m) >= (int)module_cap) {
+		snprintf(err, errlen, "token URI: module-path is too long");
+		rc = -1;
+	}
+	if (rc == 0 && ps != NULL) {
+		/* RFC 7512: pin-source is a URI; "file:" ones (file:/path,
+		 * file:///path) and plain paths name a file. */
+		const char *path = ps;
+		if (strncmp(ps, "file://", 7) == 0)
+			path = ps + 7;
+		else if (strncmp(ps, "file:", 5) == 0)
+			path = ps + 5;
+		else if (strchr(ps, ':') != NULL && ps[0] != '/' && ps[0] != '.') {
+			snprintf(err, errlen, "token URI: pin-source %s is not a file (a path or a file: URI)", ps);
+			rc = -1;
+		}
+		if (rc == 0 && path[0] == '\0') {
+			snprintf(err, errlen, "token URI: pin-source names no file");
+			rc = -1;
+		}
+		if (rc == 0 && snprintf(pin_file, pin_cap, "%s", path) >= (int)pin_cap) {
+			snprintf(err, errlen, "token URI: pin-source is too long");
+			rc = -1;
+		}
+	}
+	p11_kit_uri_free(uri);
+	return rc;
+}
+
+int akm_p11_resolve(akm_p11_target *t, const char *opt_module, const char *opt_token, const char *opt_pin,
+                   const char *env_module, const char *env_token, char *err, size_t errlen)
+{
+	t->module = opt_module ? opt_module : env_module ? getenv(env_module) : NULL;
+	t->token = opt_token ? opt_token : env_token ? getenv(env_token) : NULL;
+	t->pin_file = opt_pin;
+	if (t->token != NULL && t->token[0] == '\0')
+		t->token = NULL;
+	if (akm_p11_uri_extras(t->token, t->module_buf, sizeof t->module_buf, t->pin_buf, sizeof t->pin_buf, err,
+	                       errlen) != 0)
+		return -1;
+	if (t->module_buf[0] != '\0') {
+		if (opt_module != NULL && strcmp(opt_module, t->module_buf) != 0) {
+			snprintf(err, errlen, "--module %.1000s and the token URI's module-path %.1000s differ: give one",
+			         opt_module, t->module_buf);
+			return -1;
+		}
+		t->module = t->module_buf;
+	}
+	if (t->pin_buf[0] != '\0') {
+		if (opt_pin != NULL) {
+			snprintf(err, errlen, "--pin-file and the token URI's pin-source both name the PIN: give one");
+			return -1;
+		}
+		t->pin_file = t->pin_buf;
+	}
+	return 0;
 }
 
 int akm_p11_open_session(akm_p11 *p)

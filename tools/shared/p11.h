@@ -43,8 +43,35 @@ int akm_p11_load(akm_p11 *p, const char *module);
 int akm_p11_initialize(akm_p11 *p);
 /* Picks the slot of `token`: a PKCS#11 URI ("pkcs11:token=...;serial=..."),
  * a plain label, or NULL for the only initialised token.  Exactly one
- * token must match; none is CKR_TOKEN_NOT_PRESENT in p->rv. */
+ * token must match; none is CKR_TOKEN_NOT_PRESENT in p->rv.  When none or
+ * several match, p->err lists the tokens there are ("no token matches X;
+ * the module has: "a" (serial 1), "b" (serial 2)"). */
 int akm_p11_select(akm_p11 *p, const char *token);
+/* The tokens present in the module (C_GetSlotList(CK_TRUE)), their slots
+ * and CK_TOKEN_INFO, malloc'd (the caller frees both).  0 or -1. */
+int akm_p11_tokens(akm_p11 *p, CK_SLOT_ID **slots, CK_TOKEN_INFO **infos, size_t *n);
+/* A blank-padded CK_TOKEN_INFO text field, escaped (akm_escape) and
+ * without its padding, into out (AKM_ESCAPED(size) bytes). */
+const char *akm_p11_text(const CK_UTF8CHAR *field, size_t size, char *out, size_t cap);
+/* What a PKCS#11 URI given as a token says besides the token (RFC 7512
+ * query attributes): module-path into module (empty when absent) and
+ * pin-source into pin_file (a path; a "file:" URI becomes its path;
+ * empty when absent).  Not a URI: both empty.  0, or -1 with a sentence
+ * in err (a URI that does not parse, a pin-source that is not a file). */
+int akm_p11_uri_extras(const char *token, char *module, size_t module_cap, char *pin_file, size_t pin_cap,
+                       char *err, size_t errlen);
+/* What a tool opens: the module (--module, else the token URI's
+ * module-path, else $env_module), the token (--token, else $env_token) and
+ * the PIN file (--pin-file, else the token URI's pin-source, else NULL: the
+ * caller's variable or prompt).  --module and a module-path that differ,
+ * or --pin-file and a pin-source, are refused: 0, or -1 with a sentence
+ * in err (a usage error). */
+typedef struct akm_p11_target {
+	const char *module, *token, *pin_file;
+	char module_buf[4096], pin_buf[4096];
+} akm_p11_target;
+int akm_p11_resolve(akm_p11_target *t, const char *opt_module, const char *opt_token, const char *opt_pin,
+                   const char *env_module, const char *env_token, char *err, size_t errlen);
 /* A R/W session on the selected slot. */
 int akm_p11_open_session(akm_p11 *p);
 /* All four.  Returns 0 or -1 (p is safe to close either way). */

@@ -9,6 +9,8 @@
 #ifndef AKM_TOOLS_REPORT_H
 #define AKM_TOOLS_REPORT_H
 
+#include <stddef.h>
+
 /* Results, and the tools' exit codes. */
 enum {
 	AKM_RC_OK = 0,
@@ -42,6 +44,17 @@ void akm_note(const char *what, const char *fmt, ...) __attribute__((format(prin
 int akm_report(int code, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Reports "<what>: <why>", or "<what>" alone when why is NULL or empty. */
 int akm_report_why(int code, const char *what, const char *why);
+
+/* ---- text from records, for a terminal ----
+ * Stored text (labels, names, sites, audit details) may hold anything: it
+ * is printed through akm_escape, so no control character or terminal
+ * escape reaches the operator's terminal.  Bytes below 0x20, 0x7F, the C1
+ * controls (U+0080-U+009F) and bytes that are not UTF-8 become \xNN, a
+ * backslash \\; other UTF-8 passes.  len bytes of s ((size_t)-1: up to
+ * its NUL).  The result is cut (whole escapes) to fit cap; returns
+ * out.  AKM_ESCAPED(n): the room n bytes may need. */
+#define AKM_ESCAPED(n) (4 * (n) + 1)
+const char *akm_escape(char *out, size_t cap, const void *s, size_t len);
 
 /* ---- stdout: every write checked ----
  * A command's output is its result (the shown-once passphrase among it):

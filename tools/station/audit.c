@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -171,4 +172,87 @@ int nmm_audit_verify(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t count, nm
 	}
 	c->valid = c->why[0] == '\0';
 	return AKM_RC_OK;
+}
+
+/* ---- the last verification of nodes ---- */
+
+int nmm_audit_verification(const nmm_audit_rec *r, nmm_last_verify *v)
+{
+	const char *a = r->action;
+	bool exchange = strcmp(a, "activate") == 0 || strcmp(a, "checkin") == 0 || strcmp(a, "report") == 0;
+	bool failed = strcmp(a, "node-verify-failed") == 0 || strcmp(a, "act-bad-proof") == 0 ||
+	              strcmp(a, "clone-signal") == 0;
+	int says;
+	if (strcmp(a, "verify") == 0)
+		says = r->result == CKR_OK ? 1 : -1;
+	else if (failed)
+		says = -1;
+	else if (exchange && strstr(r->detail, "; verified") != NULL)
+		says = 1;
+	else
+		return 0;
+	memset(v, 0, sizeof *v);
+	v->known = true;
+	v->ok = says > 0;
+	v->time = r->time;
+	v->seq = r->seq;
+	snprintf(v->action, sizeof v->action, "%.31s", a);
+	/* The detail: "<site metadata>; node=NAME; <what happened>". */
+	const char *why = strstr(r->detail, "; node=");
+	why = why ? strstr(why + 7, "; ") : NULL;
+	why = why ? why + 2 : r->detail;
+	if (!v->ok && r->result != CKR_OK)
+		snprintf(v->reason, sizeof v->reason, "%s: %.100s", akm_rv_name(r->result), why);
+	else
+		snprintf(v->reason, sizeof v->reason, "%.150s", why);
+	return says;
+}
+
+typedef struct pr_index {
+	const uint8_t *id;
+	size_t len;
+	size_t node;
+} pr_index;
+
+static int cmp_pr(const void *a, const void *b)
+{
+	const pr_index *x = a, *y = b;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->id, y->id, x->len);
+}
+
+int nmm_last_verifications(nmm_station *s, const nmm_node *nodes, size_t count, nmm_last_verify *last)
+{
+	memset(last, 0, count * sizeof *last);
+	if (count == 0)
+		return 0;
+	pr_index *ix = calloc(count, sizeof *ix);
+	if (ix == NULL)
+		return akm_p11_fail_text(&s->p, "out of memory");
+	for (size_t i = 0; i < count; i++)
+		ix[i] = (pr_index){nodes[i].pr_id, nodes[i].pr_id_len, i};
+	qsort(ix, count, sizeof *ix, cmp_pr);
+	CK_OBJECT_HANDLE *h = NULL;
+	size_t n = 0;
+	int rc = nmm_audit_find(s, NULL, &h, &n);
+	nmm_audit_rec *r = rc == 0 ? malloc(sizeof *r) : NULL;
+	if (rc == 0 && r == NULL)
+		rc = akm_p11_fail_text(&s->p, "out of memory");
+	/* In order: a later record replaces an earlier one's verdict. */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if ((rc = nmm_audit_read(s, h[i], r)) != 0)
+			break;
+		if (r->rid_len == 0)
+			continue;
+		pr_index key = {r->rid, r->rid_len, 0};
+		const pr_index *hit = bsearch(&key, ix, count, sizeof *ix, cmp_pr);
+		nmm_last_verify v;
+		if (hit != NULL && nmm_audit_verification(r, &v) != 0)
+			last[hit->node] = v;
+	}
+	free(r);
+	free(h);
+	free(ix);
+	return rc;
 }

@@ -22,6 +22,11 @@ const char *nmm_state_name(CK_ULONG state)
 	}
 }
 
+bool nmm_valid_name(const char *name)
+{
+	return akm_fmt_name_ok(name) && name[0] != '.' && name[0] != '-';
+}
+
 const char *nmm_status_name(CK_ULONG status)
 {
 	switch (status) {

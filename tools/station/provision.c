@@ -132,8 +132,8 @@ int nmm_plan_check(nmm_plan *p)
 		sorted[i] = e;
 		if (e->skip)
 			continue;
-		if (!akm_fmt_name_ok(e->name))
-			entry_fail(p, e, "not a node name (1-64 characters of A-Z a-z 0-9 . _ -)");
+		if (!nmm_valid_name(e->name))
+			entry_fail(p, e, "not a node name (" NMM_NAME_RULE ")");
 		else if (!nmm_valid_hw(e->hw, strlen(e->hw)))
 			entry_fail(p, e, "hw-id \"%.80s\" is not 1-64 printable characters without spaces", e->hw);
 	}
@@ -379,9 +379,8 @@ int nmm_enroll_read(const char *path, nmm_enrollment *e)
 	if (frc != AKM_FMT_OK)
 		return akm_report(AKM_RC_REFUSED, "enroll", "%s is not a valid enrollment request: %s", path,
 		                  akm_fmt_strerror(frc));
-	if (!akm_fmt_name_ok(e->r.name))
-		return akm_report(AKM_RC_REFUSED, "enroll", "%s: the node name is not 1-64 characters of A-Z a-z 0-9 . _ -",
-		                  path);
+	if (!nmm_valid_name(e->r.name))
+		return akm_report(AKM_RC_REFUSED, "enroll", "%s: the node name is not " NMM_NAME_RULE, path);
 	if (!nmm_valid_hw((const char *)e->r.hw, e->r.hw_len))
 		return akm_report(AKM_RC_REFUSED, "enroll", "%s: the hw-id is not 1-64 printable characters without spaces",
 		                  path);

@@ -163,6 +163,25 @@ void nmm_station_site(const nmm_station *s, char *out, size_t cap)
 	snprintf(out, cap, "site=%s; location=%s", s->site, s->location);
 }
 
+void nmm_site_fields(const char *text, char *site, size_t site_cap, char *location, size_t location_cap)
+{
+	snprintf(location, location_cap, "%s", "");
+	if (strncmp(text, "site=", 5) != 0) {
+		snprintf(site, site_cap, "%s", text);
+		return;
+	}
+	text += 5;
+	const char *loc = strstr(text, "; location=");
+	for (const char *next = loc; next != NULL; next = strstr(next + 1, "; location="))
+		loc = next; /* the last: a site may contain the words */
+	if (loc == NULL) {
+		snprintf(site, site_cap, "%s", text);
+		return;
+	}
+	snprintf(site, site_cap, "%.*s", (int)(loc - text), text);
+	snprintf(location, location_cap, "%s", loc + 11);
+}
+
 int nmm_station_init(nmm_station *s, const uint8_t *id, size_t id_len, const char *site,
                      const char *location, const char *anchor_out, char fp[65])
 {

@@ -79,6 +79,9 @@ int nmm_station_anchor(const nmm_station *s, uint8_t *buf, size_t cap, size_t *l
 int nmm_station_write_anchor(const nmm_station *s, const char *what, const char *path, char fp[65]);
 /* "site=<s>; location=<l>" */
 void nmm_station_site(const nmm_station *s, char *out, size_t cap);
+/* The two fields of such a text (a node's CKA_AKM_SITE): each empty when
+ * absent; text in another form is all site. */
+void nmm_site_fields(const char *text, char *site, size_t site_cap, char *location, size_t location_cap);
 /* The folder the file `path` goes in takes a new file now: AKM_RC_OK, or
  * AKM_RC_FILES reported under `what`. */
 int nmm_check_target(const char *what, const char *path);
@@ -115,6 +118,11 @@ uint8_t nmm_delivery_protection(CK_ULONG delivery);
 
 const char *nmm_state_name(CK_ULONG state);
 const char *nmm_status_name(CK_ULONG status);
+/* A name the station gives a node: a format name (1-64 of A-Z a-z 0-9 . _
+ * -) that does not start with '.' or '-' (it names files on the drive and
+ * arguments on command lines). */
+bool nmm_valid_name(const char *name);
+#define NMM_NAME_RULE "1-64 characters of A-Z a-z 0-9 . _ -, not starting with . or -"
 /* hw-ids: 1-64 printable bytes, no space. */
 bool nmm_valid_hw(const char *hw, size_t len);
 
@@ -175,6 +183,26 @@ typedef struct nmm_audit_rec {
 int nmm_audit_find(nmm_station *s, const nmm_node *n, CK_OBJECT_HANDLE **h, size_t *count);
 /* One record: 0 or -1 (s->p.err). */
 int nmm_audit_read(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r);
+
+/* A node's last verification as its audit records tell it: akm-nmm verify
+ * (action "verify": verified when its result is CKR_OK), the station
+ * service's exchanges (activate, checkin, report: verified when the record
+ * says "verified") and its failures (node-verify-failed, act-bad-proof,
+ * clone-signal: failed).  Other records say nothing about it. */
+typedef struct nmm_last_verify {
+	bool known;            /* a record says something */
+	bool ok;               /* verified (else failed) */
+	CK_ULONG time, seq;
+	char action[32];
+	char reason[160];      /* the record's detail after its site metadata and node name */
+} nmm_last_verify;
+/* What record r says (r->rid is the node's PR ID): 1 verified, -1 failed,
+ * 0 nothing (*v untouched then). */
+int nmm_audit_verification(const nmm_audit_rec *r, nmm_last_verify *v);
+/* The last verification of each node of nodes[0..count) (sorted by name or
+ * not), into last[0..count), from one read of the whole trail.  0 or -1
+ * (s->p.err). */
+int nmm_last_verifications(nmm_station *s, const nmm_node *nodes, size_t count, nmm_last_verify *last);
 
 typedef struct nmm_audit_check {
 	bool valid;
