@@ -8,6 +8,10 @@ folder `build` configured):
 
     python3 src/module/gen-trace.py build
 
+With --check it writes nothing and fails (exit 1) when the files are not
+its output, or when an entry file still exports a C_* itself (test
+trace-generated, suite unit).
+
 It preprocesses src/module/*.c with the project's flags and reads every
 "CK_RV akm_entry_C_<name>(<parameters>)" definition.  A trace line names
 the function, the slot, session and object handles and the user type and
@@ -21,16 +25,23 @@ import re
 import subprocess
 import sys
 
-build = sys.argv[1] if len(sys.argv) > 1 else "build"
+args = [a for a in sys.argv[1:] if a != "--check"]
+check = "--check" in sys.argv[1:]
+build = args[0] if args else "build"
 src = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(os.path.dirname(src))
 cflags = subprocess.run(["pkg-config", "--cflags", "p11-kit-1"], capture_output=True, text=True,
                         check=True).stdout.split()
 
 defs = {}
+problems = []
 for path in sorted(glob.glob(os.path.join(src, "*.c"))):
     if path.endswith("trace.c"):
         continue
+    with open(path) as f:
+        if "AKM_EXPORT" in f.read():
+            problems.append("%s exports a C_* itself: name it akm_entry_C_* and rerun gen-trace.py" %
+                            os.path.relpath(path, root))
     text = subprocess.run(["cc", "-E", "-P", "-D_GNU_SOURCE", "-I" + os.path.join(root, "src"),
                            "-I" + os.path.join(root, "include"), "-I" + os.path.join(root, build),
                            "-DAKM_GEN_TRACE"] + cflags + [path],
@@ -110,8 +121,21 @@ for fn in sorted(defs):
     out.append("")
 hdr += ["", "#endif", ""]
 out.insert(4, "#include <string.h>")
-with open(os.path.join(src, "trace.c"), "w") as f:
-    f.write("\n".join(out))
-with open(os.path.join(src, "entries.h"), "w") as f:
-    f.write("\n".join(hdr))
+outputs = {"trace.c": "\n".join(out), "entries.h": "\n".join(hdr)}
+if check:
+    for name, text in outputs.items():
+        with open(os.path.join(src, name)) as f:
+            if f.read() != text:
+                problems.append("src/module/%s is not gen-trace.py's output: rerun it" % name)
+    for p in problems:
+        print("FAIL: " + p, file=sys.stderr)
+    if problems:
+        sys.exit(1)
+    print("ok: %d functions traced, the files are up to date" % len(defs))
+    sys.exit(0)
+for p in problems:
+    print("warning: " + p, file=sys.stderr)
+for name, text in outputs.items():
+    with open(os.path.join(src, name), "w") as f:
+        f.write(text)
 print("%d functions" % len(defs))

@@ -110,9 +110,22 @@ export SOFTHSM2_CONF=$tmp/softhsm2.conf
 softhsm2-util --init-token --free --label akm-install --so-pin 12345678 --pin 1234 >/dev/null ||
     { echo "FAIL: softhsm2-util --init-token" >&2; exit 1; }
 
+# An ASan build of the module (tools/dev.sh test-asan) would need the
+# runtime preloaded into p11-kit, which hangs there (below).
+preload=${LD_PRELOAD:-} asan_options=${ASAN_OPTIONS:-}
+asan=$(ldd "$module" 2>/dev/null | sed -n 's/^[[:space:]]*libasan\.so[^ ]* => \([^ ]*\) .*/\1/p' | head -n 1)
+if [[ -n $asan ]]; then
+    # p11-kit with libasan preloaded hangs in p11-kit-trust.so's constructor
+    # (newlocale under glibc's setlocale lock; Debian 12): parts 4 and 5 are
+    # for the ordinary build.
+    echo "note: parts 4 and 5 skipped: the module is an ASan build (p11-kit hangs with libasan preloaded)" >&2
+    ((fail)) && exit 1
+    echo "ok: $(wc -l <"$tmp/installed.txt") files installed as expected, modes safe (ASan build: p11-kit not run)"
+    exit 0
+fi
 run=(env -i HOME="$home" PATH=/usr/local/bin:/usr/bin:/bin SOFTHSM2_CONF="$tmp/softhsm2.conf"
-     AKM_PKCS11_CONF="$tmp/akm-pkcs11.conf" ${LD_PRELOAD:+LD_PRELOAD="$LD_PRELOAD"}
-     ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"})
+     AKM_PKCS11_CONF="$tmp/akm-pkcs11.conf" ${preload:+LD_PRELOAD="$preload"}
+     ${asan_options:+ASAN_OPTIONS="$asan_options"})
 if [[ $(id -u) == 0 ]]; then
     if ! command -v setpriv >/dev/null || ! id nobody >/dev/null 2>&1; then
         echo "SKIP (part 4): root without setpriv or user nobody (p11-kit ignores per-user modules for root)" >&2
@@ -122,6 +135,8 @@ if [[ $(id -u) == 0 ]]; then
     chmod 0755 "$tmp"
     run=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups "${run[@]}")
 fi
+# A hang fails in a minute rather than at meson's timeout.
+command -v timeout >/dev/null && run=(timeout 60 "${run[@]}")
 "${run[@]}" p11-kit list-modules >"$tmp/list.out" 2>"$tmp/list.err"
 status=$?
 [[ $status == 0 ]] || err "p11-kit list-modules exited $status"
