@@ -479,7 +479,7 @@ cmd_demo() {
 		expect "$out" "node-$node" "node $node is not listed"
 	done
 	demo_nmm list --json >"$out"
-	[ "$(grep -o '"verified"' "$out" | wc -l)" -eq 5 ] || die "demo: not all five nodes are verified"
+	[ "$(grep -o '"status":"verified"' "$out" | wc -l)" -eq 5 ] || die "demo: not all five nodes are verified"
 	note "(list --json: all five activated over the network and verified)"
 
 	heading "Station: node A's record and history (akm-nmm show node-A)"
