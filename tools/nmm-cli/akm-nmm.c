@@ -144,23 +144,6 @@ static const char *opt_name(const opt_table *t, int opt, char buf[64])
 	return "?";
 }
 
-/* The option as it was written (argv[optind - 1]), up to its '=':
- * "akm-nmm: unknown option --x (see --help)" and the like. */
-static int report_bad_option(const opt_table *t, const char *arg, int opt)
-{
-	int n = (int)strcspn(arg, "=");
-	char msg[256];
-	snprintf(msg, sizeof msg, "unknown option %.*s (see --help)", n, arg);
-	if (opt == ':')
-		snprintf(msg, sizeof msg, "option %.*s needs a value", n, arg);
-	else if (arg[0] == '-' && arg[1] == '-' && arg[n] == '=')
-		for (size_t i = 0; t->longs[i].name != NULL; i++)
-			if (t->longs[i].has_arg == no_argument && strlen(t->longs[i].name) == (size_t)n - 2 &&
-			    strncmp(t->longs[i].name, arg + 2, (size_t)n - 2) == 0)
-				snprintf(msg, sizeof msg, "option %.*s takes no value", n, arg);
-	return akm_report_why(AKM_RC_USAGE, msg, NULL);
-}
-
 /* Parses the command line into cli and the command's option struct.
  * Options may come before or after the command word.  Returns -1 to go on,
  * or the exit code. */
@@ -196,7 +179,7 @@ static int parse(int argc, char **argv, nmm_cli *cli, const nmm_cli_cmd **cmdp, 
 			continue;
 		}
 		if (opt == '?' || opt == ':') {
-			code = report_bad_option(&t, argv[optind - 1], opt);
+			code = akm_report_bad_option(t.longs, argv[optind - 1], opt);
 			break;
 		}
 		if (opt == 'h') {

@@ -147,22 +147,6 @@ static const char *opt_name(const opt_table *t, int opt, char buf[64])
 	return buf;
 }
 
-/* "akm-node: unknown option --x" for the option as written (up to '='). */
-static int bad_option(const opt_table *t, const char *arg, int opt)
-{
-	int n = (int)strcspn(arg, "=");
-	char msg[256];
-	snprintf(msg, sizeof msg, "unknown option %.*s (see --help)", n, arg);
-	if (opt == ':')
-		snprintf(msg, sizeof msg, "option %.*s needs a value", n, arg);
-	else if (arg[0] == '-' && arg[1] == '-' && arg[n] == '=')
-		for (size_t i = 0; t->longs[i].name != NULL; i++)
-			if (t->longs[i].has_arg == no_argument && strlen(t->longs[i].name) == (size_t)n - 2 &&
-			    strncmp(t->longs[i].name, arg + 2, (size_t)n - 2) == 0)
-				snprintf(msg, sizeof msg, "option %.*s takes no value", n, arg);
-	return akm_report_why(AKM_RC_USAGE, msg, NULL);
-}
-
 /* Parses options: the common ones before the command (cmd NULL), then the
  * command's (the common ones also there).  Each option once.  Returns 0 or
  * AKM_RC_USAGE. */
@@ -174,7 +158,7 @@ static int parse(opt_table *t, int argc, char **argv, const node_cli_cmd *cmd, n
 	char buf[64];
 	while ((opt = getopt_long(argc, argv, cmd ? ":hvq" : "+:hvq", t->longs, NULL)) != -1) {
 		if (opt == '?' || opt == ':')
-			return bad_option(t, argv[optind - 1], opt);
+			return akm_report_bad_option(t->longs, argv[optind - 1], opt);
 		if (opt == 'h') {
 			*help = true;
 			continue;

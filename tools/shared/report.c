@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,19 @@ int akm_stdout_finish(int code)
 {
 	int out = akm_stdout_check();
 	return code == AKM_RC_OK ? out : code;
+}
+
+int akm_report_bad_option(const struct option *longs, const char *arg, int opt)
+{
+	int n = (int)strcspn(arg, "=");
+	char msg[256];
+	snprintf(msg, sizeof msg, "unknown option %.*s (see --help)", n, arg);
+	if (opt == ':')
+		snprintf(msg, sizeof msg, "option %.*s needs a value", n, arg);
+	else if (arg[0] == '-' && arg[1] == '-' && arg[n] == '=')
+		for (size_t i = 0; longs[i].name != NULL; i++)
+			if (longs[i].has_arg == no_argument && strlen(longs[i].name) == (size_t)n - 2 &&
+			    strncmp(longs[i].name, arg + 2, (size_t)n - 2) == 0)
+				snprintf(msg, sizeof msg, "option %.*s takes no value", n, arg);
+	return akm_report_why(AKM_RC_USAGE, msg, NULL);
 }

@@ -46,6 +46,12 @@ void akm_note(const char *what, const char *fmt, ...) __attribute__((format(prin
 int akm_report(int code, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Reports "<what>: <why>", or "<what>" alone when why is NULL or empty. */
 int akm_report_why(int code, const char *what, const char *why);
+/* getopt_long's complaint about `arg` (argv[optind - 1]), for the options
+ * `longs` (ended by a zero entry): "unknown option --x (see --help)",
+ * "option --x needs a value" (opt ':'), "option --x takes no value"; the
+ * option is named as written, up to its '='.  Returns AKM_RC_USAGE. */
+struct option;
+int akm_report_bad_option(const struct option *longs, const char *arg, int opt);
 
 /* ---- text from records, for a terminal ----
  * Stored text (labels, names, sites, audit details) may hold anything: it
