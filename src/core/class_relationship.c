@@ -681,6 +681,14 @@ static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_stor
 			break;
 		}
 	}
+	/* A key's CKA_ID is its relationship's ID and its purpose byte
+	 * (akm/relationships.c): a search by it goes through the ID, which the
+	 * registry indexes (it has no index on CKA_ID since schema version 6). */
+	if (q->ckid != NULL && q->ckid_len > 0) {
+		CK_ATTRIBUTE rid = {CKA_AKM_RELATIONSHIP_ID, (void *)q->ckid, q->ckid_len - 1};
+		if (!narrow(&q->rid, &q->rid_len, &rid))
+			return false;
+	}
 	return true;
 }
 

@@ -12,7 +12,7 @@
 #include "lib/buf.h"
 #include "store/impl.h"
 
-#define AKM_SQLITE_SCHEMA_VERSION 5
+#define AKM_SQLITE_SCHEMA_VERSION 6
 #define AKM_SQLITE_FIND_SHAPES 128 /* one prepared statement per combination of filters */
 
 typedef struct akm_sqlite {
