@@ -76,12 +76,12 @@ extern char **environ;
 #define RB_TARGET_GCM_RATIO 0.9
 /* "Flat in N": from the smallest to the largest N, resident memory may grow
  * by this fraction of the smallest figure, plus a fixed allowance for
- * SQLite's page cache (bounded: 2 MiB per connection by default), which a
- * small registry does not fill and a large one does.  Anything that grew
- * with the number of relationships would pass this only below ~4 bytes per
- * relationship at 1,000,000. */
+ * SQLite's page cache (bounded: 16 MiB per connection, store/sqlite/sqlite.c),
+ * which a small registry does not fill and a large one does.  Anything that
+ * grew with the number of relationships would pass this only below ~18
+ * bytes per relationship at 1,000,000. */
 #define RB_RSS_FLAT_FRACTION 0.10
-#define RB_RSS_FLAT_ALLOWANCE_MB 3.0
+#define RB_RSS_FLAT_ALLOWANCE_MB 17.0
 
 /* ---------------------------------------------------------------------- */
 /* Throwaway folders: a SoftHSM2 token and an akm-pkcs11 configuration      */
