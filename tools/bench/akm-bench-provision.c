@@ -113,15 +113,19 @@ typedef struct child_cost {
 } child_cost;
 
 /* Runs argv (argv[0] a path, or a name looked up in PATH when `search`),
- * stdin from /dev/null, stdout and stderr to `log`; 0 with *cost, or -1
- * (with its output on stderr) when it could not run or did not exit 0. */
-static int run_child(const char *const *argv, bool search, const char *log, child_cost *cost)
+ * stdin from /dev/null, stdout to `log` and stderr there too or, when
+ * `errlog` is not NULL, to errlog; 0 with *cost, or -1 (with its output on
+ * stderr) when it could not run or did not exit 0. */
+static int run_child(const char *const *argv, bool search, const char *log, const char *errlog, child_cost *cost)
 {
 	posix_spawn_file_actions_t actions;
 	posix_spawn_file_actions_init(&actions);
 	posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+	if (errlog != NULL)
+		posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	else
+		posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
 	pid_t pid;
 	double start = bench_now();
 	int spawn_error = (search ? posix_spawnp : posix_spawn)(&pid, argv[0], &actions, NULL, (char *const *)argv,
@@ -144,7 +148,7 @@ static int run_child(const char *const *argv, bool search, const char *log, chil
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "akm-bench-provision: %s %s failed (status 0x%x):\n", argv[0], argv[1] ? argv[1] : "",
 		        status);
-		print_tail(log);
+		print_tail(errlog != NULL ? errlog : log);
 		return -1;
 	}
 	return 0;
@@ -172,7 +176,7 @@ static double run_nmm_cost(const bp_options *o, const char *pin_file, const char
 	child_cost own;
 	if (cost == NULL)
 		cost = &own;
-	return run_child(argv, false, log, cost) == 0 ? cost->seconds : -1;
+	return run_child(argv, false, log, NULL, cost) == 0 ? cost->seconds : -1;
 }
 
 static double run_nmm(const bp_options *o, const bench_env *env, const char *pin_file, const char *log,
@@ -493,17 +497,18 @@ static char *node_list(const char *prefix, unsigned long n)
  * pkcs11-tool is not installed. */
 static int list_objects(const char *module, const char *dir, child_cost *cost, unsigned long *objects)
 {
-	char log[PATH_MAX];
+	char log[PATH_MAX], errlog[PATH_MAX];
 	snprintf(log, sizeof log, "%s/pkcs11-tool.log", dir);
+	snprintf(errlog, sizeof errlog, "%s/pkcs11-tool.err", dir);
 	const char *argv[] = {"pkcs11-tool", "--module", module, "--token-label", BP_TOKEN_LABEL, "--login",
 	                      "--pin", BP_USER_PIN, "-O", NULL};
 	if (system("command -v pkcs11-tool >/dev/null 2>&1") != 0)
 		return 1;
-	if (run_child(argv, true, log, cost) != 0)
+	if (run_child(argv, true, log, errlog, cost) != 0)
 		return -1;
 	/* A line per object ("Secret Key Object; AES length 32", "Data
-	 * object 3", ...), its attributes indented below it; a warning on
-	 * stderr may land inside a line of the buffered stdout. */
+	 * object 3", ...), its attributes indented below it (its warnings
+	 * apart, on stderr). */
 	FILE *f = fopen(log, "r");
 	char line[512];
 	*objects = 0;
