@@ -29,9 +29,6 @@ static const node_cli_opt report_opts_table[] = {
 	NODE_OPT(net_opts, detail, "detail"),
 };
 
-static const char *const event_names[] = {NULL,         "wrong-pin", "bundle-refused", "key-failure",
-                                          "replay",     "tamper",    "other"};
-
 /* A number of 1..max from text: 0 or -1. */
 static int number(const char *what, const char *text, unsigned long max, unsigned long *out)
 {
@@ -50,8 +47,9 @@ static int read_event(const net_opts *o, akm_proto_event *e)
 	if (o->event == NULL)
 		return akm_report(AKM_RC_USAGE, "report", "--event KIND is required (wrong-pin, bundle-refused, "
 		                  "key-failure, replay, tamper, other)");
-	for (uint16_t k = 1; k <= AKM_EVENT_KIND_MAX; k++)
-		if (strcmp(o->event, event_names[k]) == 0)
+	/* the kinds an operator reports (the others come from the registry) */
+	for (uint16_t k = 1; k <= AKM_EVENT_OTHER; k++)
+		if (strcmp(o->event, akm_proto_event_name(k)) == 0)
 			e->kind = k;
 	if (e->kind == 0)
 		return akm_report(AKM_RC_USAGE, "--event", "unknown kind \"%s\" (wrong-pin, bundle-refused, key-failure, "
