@@ -450,6 +450,13 @@ int nmm_asr_write_rekey(nmm_station *s, const nmm_asr *a, const char *dir, const
 size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
                        const akm_proto_held *held, size_t nheld, uint8_t **items, size_t *lens, size_t max);
 
+/* The member at `leaf` of ASR a (the sender index its messages carry):
+ * 1 found (its PR into *n), 0 none (an empty leaf or beyond the
+ * capacity), -1 token failure (s->p.err).  Through CKA_AKM_MEMBERS (leaf
+ * order, removed leaves skipped) and the leaf field of CKM_AKM_ASR_PACKAGE
+ * (not signed, not kept, not audited): log2(members) packages. */
+int nmm_asr_member_at(nmm_station *s, const nmm_asr *a, uint32_t leaf, nmm_node *n);
+
 /* CKV_AKM_ASR_ADD (n joins; its package is written, and the rekey message
  * when the policy rekeys on joins), _REMOVE (n leaves; the rekey message),
  * _REKEY (n NULL; the rekey message).  *a is read again after. */
@@ -469,6 +476,8 @@ typedef struct nmm_act_policy {
 /* What the service counts (its status and benchmark figures). */
 typedef struct nmm_act_stats {
 	uint64_t hellos, completed, refused, bad_proofs, replays, clones, timeouts, lockouts, locked, failures;
+	uint64_t reported;          /* check-in events recorded (aggregates) */
+	uint64_t report_dups;       /* check-in reports whose events were recorded already */
 } nmm_act_stats;
 
 typedef struct nmm_act nmm_act;
