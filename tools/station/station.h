@@ -33,6 +33,7 @@
 #include "lib/fmt-bundle.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
+#include "lib/policy.h"
 #include "lib/proto.h"
 
 /* The station's objects in its token. */
@@ -153,7 +154,8 @@ CK_RV nmm_node_set(nmm_station *s, const nmm_node *n, CK_ATTRIBUTE_TYPE type, CK
 /* Moves CKA_AKM_STATUS forward to `status` (no change when it is there or
  * beyond).  0 or -1 (reported). */
 int nmm_node_raise_status(nmm_station *s, nmm_node *n, CK_ULONG status);
-/* approve (to CKV_AKM_STATE_ACTIVE, from pending) or reject (to
+/* approve (to CKV_AKM_STATE_ACTIVE, from pending), reinstate (to
+ * CKV_AKM_STATE_ACTIVE, from suspended) or reject/revoke (to
  * CKV_AKM_STATE_REVOKED), audited as `action` with the reason if any;
  * *from gets the state before. */
 int nmm_node_change_state(nmm_station *s, const char *name, CK_ULONG to, const char *action,
@@ -462,6 +464,32 @@ int nmm_asr_member_at(nmm_station *s, const nmm_asr *a, uint32_t leaf, nmm_node 
  * _REKEY (n NULL; the rekey message).  *a is read again after. */
 int nmm_asr_update(nmm_station *s, nmm_asr *a, CK_ULONG op, const nmm_node *n, const char *dir, const char *what,
                    nmm_asr_change *out);
+
+/* ---- the automatic response (respond.c, docs/akm-nmmd.md) ---- */
+
+/* One fired rule's action for one subject. */
+typedef struct nmm_response {
+	akm_policy_action action;
+	akm_policy_scope scope;
+	const uint8_t *subject;        /* the node's PR ID or the ASR ID */
+	size_t subject_len;
+	const char *rule;
+	const char *detail;            /* "rule=<name> metric=<m> value=<v> threshold=<t> events=<seq,...>" */
+} nmm_response;
+/* Carries out r through the station token and writes its one record
+ * ("policy-<action>", the detail then the outcome): alert (the record),
+ * quarantine (PR -> suspended), evict (the node removed from every ASR it
+ * is a member of), revoke (PR -> revoked, and evict), reactivate (the
+ * record, which akm-nmmd follows: the node must activate again), rekey
+ * (the ASR's new generation), stale (the record).  Idempotent: a state
+ * already reached, or an eviction from no ASR, changes nothing (and says
+ * so).  `said` gets a line for the log.  AKM_RC_OK, or a code (reported;
+ * the record says "failed"). */
+int nmm_respond(nmm_station *s, const nmm_response *r, char *said, size_t cap);
+/* Removes node n from every active ASR it is a member of (the module's
+ * remove; each ASR's new generation reaches the remaining members at
+ * their next check-in).  outcome names them. */
+int nmm_evict(nmm_station *s, const nmm_node *n, char *outcome, size_t cap);
 
 /* ---- the activation service (act.c, docs/protocol.md) ---- */
 
