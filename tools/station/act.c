@@ -40,6 +40,7 @@ typedef struct entry {
 	uint64_t through;      /* report table: the node's last audit seq recorded (pr: keys) */
 	uint64_t total;        /* ... the sealed count last reported (sealed: keys) */
 	uint32_t gen;          /* ... at this generation */
+	bool reactivate;       /* ... a policy demands that the node activate again (pr: keys) */
 } entry;
 
 typedef struct table {
@@ -106,8 +107,13 @@ struct nmm_act {
 	 * trail_seq on, shows that one was created since. */
 	nmm_asr *asrs;
 	size_t nasrs;
-	bool have_asrs;
+	bool have_asrs, asrs_stale;
+	/* The trail follower (nmm_act_follow): every record after trail_seq,
+	 * handed to on_record when one is set. */
+	bool following;
 	uint64_t trail_seq;
+	void (*on_record)(void *ctx, const nmm_audit_rec *r);
+	void *on_record_ctx;
 };
 
 #define EPH_USES 256
@@ -521,6 +527,17 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 		count_failure(d, pk, now, c->peer, c->n.pr_id, c->n.pr_id_len);
 		return result(d, c, AKM_PRES_WRONG_NODE, (uint8_t)c->n.status, out, out_len);
 	}
+	/* A policy demanded that this node activate again (respond.c): until
+	 * it does, its check-ins and reports are answered "not active". */
+	if (id.op != AKM_OP_ACTIVATE) {
+		entry *re = lookup(d->reports, pk, false, now);
+		if (re != NULL && re->reactivate) {
+			d->stats.refused++;
+			nmm_audit_node(d->s, &c->n, "act-refused", CKR_KEY_FUNCTION_NOT_PERMITTED,
+			               "peer=%s; reason=reactivate; op=%s", c->peer, akm_proto_op_name(id.op));
+			return result(d, c, AKM_PRES_NOT_ACTIVE, (uint8_t)c->n.status, out, out_len);
+		}
+	}
 	/* One transaction: the replay counter, and the status. */
 	CK_ULONG counter = (CK_ULONG)t_issue, status = CKV_AKM_STATUS_ACTIVATED;
 	CK_ATTRIBUTE t[] = {
@@ -544,22 +561,70 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	return result(d, c, AKM_PRES_OK, (uint8_t)c->n.status, out, out_len);
 }
 
+/* ---- the trail follower ---- */
+
+void nmm_act_set_follower(nmm_act *d, uint64_t from, void (*on_record)(void *ctx, const nmm_audit_rec *r), void *ctx)
+{
+	d->on_record = on_record;
+	d->on_record_ctx = ctx;
+	d->following = true;
+	d->trail_seq = from > 0 ? from - 1 : akm_trail_head(&d->s->p);
+}
+
+/* Whether a record changes the station's ASR list. */
+static bool changes_asrs(const char *action)
+{
+	return strcmp(action, "asr-create") == 0 || strcmp(action, "destroy") == 0;
+}
+
+/* A station-signed record of the follower that concerns act.c itself:
+ * a policy's demand that a node activate again, and its activation. */
+static void follow_own(nmm_act *d, const nmm_audit_rec *r)
+{
+	bool demand = strcmp(r->action, "policy-reactivate") == 0 && r->result == CKR_OK;
+	bool activated = strcmp(r->action, "activate") == 0 && strstr(r->detail, "; verified") != NULL;
+	if ((!demand && !activated) || r->rid_len == 0 || strcmp(r->actor, "app") != 0 ||
+	    nmm_audit_check_sig(d->s, r) != NMM_AUDIT_SIG_VALID)
+		return;
+	char k[KEY_MAX];
+	pr_key(r->rid, r->rid_len, k);
+	entry *e = lookup(d->reports, k, demand, akm_net_now_ms());
+	if (e != NULL)
+		e->reactivate = demand;
+}
+
+size_t nmm_act_follow(nmm_act *d, size_t max)
+{
+	if (!d->following)
+		nmm_act_set_follower(d, 0, NULL, NULL);
+	size_t n = 0;
+	static nmm_audit_rec r; /* 2.5 KB: one thread */
+	for (; n < max; n++) {
+		if (nmm_audit_read(d->s, AKM_TRAIL_HANDLE(d->trail_seq + 1), &r) != 0)
+			break;
+		d->trail_seq++;
+		if (changes_asrs(r.action))
+			d->asrs_stale = true;
+		follow_own(d, &r);
+		if (d->on_record != NULL)
+			d->on_record(d->on_record_ctx, &r);
+	}
+	return n;
+}
+
+uint64_t nmm_act_trail_seq(const nmm_act *d)
+{
+	return d->trail_seq;
+}
+
 /* The station's ASRs: searched for the first time, and again whenever
- * the trail has an "asr-create" record after the last one looked at (a
+ * the trail has a record after the last one looked at that creates one (a
  * few attribute reads per check-in instead of a search of the registry). */
 static const nmm_asr *asrs_now(nmm_act *d, size_t *n)
 {
-	bool search = !d->have_asrs;
-	if (search) {
-		d->trail_seq = akm_trail_head(&d->s->p);
-	} else {
-		char action[64];
-		while (akm_trail_action(&d->s->p, d->trail_seq + 1, action)) {
-			d->trail_seq++;
-			search |= strcmp(action, "asr-create") == 0;
-		}
-	}
-	if (search) {
+	while (nmm_act_follow(d, 4096) == 4096)
+		;
+	if (!d->have_asrs || d->asrs_stale) {
 		nmm_asr *list;
 		size_t count;
 		if (nmm_asr_list(d->s, "check-in", &list, &count) == AKM_RC_OK) {
@@ -567,6 +632,7 @@ static const nmm_asr *asrs_now(nmm_act *d, size_t *n)
 			d->asrs = list;
 			d->nasrs = count;
 			d->have_asrs = true;
+			d->asrs_stale = false;
 		}
 	}
 	*n = d->nasrs;
@@ -619,10 +685,9 @@ static void sealed_key(const nmm_node *n, const uint8_t *asr, size_t asr_len, ch
  * the count).  A report whose `through` is not above the last one recorded
  * for the PR (a resend after a lost DONE) records no events again.
  * Returns how many records were written. */
-static uint16_t record_report(nmm_act *d, nmm_act_conn *c, const akm_proto_node_rec *nr)
+static void record_report(nmm_act *d, nmm_act_conn *c, const akm_proto_node_rec *nr)
 {
 	uint64_t now = akm_net_now_ms();
-	uint16_t written = 0;
 	char pk[KEY_MAX], hex[2 * AKM_FMT_ID_MAX + 1];
 	for (size_t i = 0; i < nr->nheld; i++) {
 		if (nr->sealed[i] == 0)
@@ -637,14 +702,14 @@ static uint16_t record_report(nmm_act *d, nmm_act_conn *c, const akm_proto_node_
 		akm_hex_encode(nr->held[i].asr_id, nr->held[i].asr_id_len, hex);
 		if (nmm_audit_node(d->s, &c->n, "node-report", CKR_OK, "peer=%s; event=asr-sent; count=%llu; total=%lu; "
 		                   "asr=%s; epoch=%lu", c->peer, (unsigned long long)(nr->sealed[i] - before),
-		                   (unsigned long)nr->sealed[i], hex, (unsigned long)nr->held[i].gen) == CKR_OK)
-			written++;
+		                   (unsigned long)nr->sealed[i], hex, (unsigned long)nr->held[i].gen) != CKR_OK)
+			d->stats.failures++;
 	}
 	pr_key(c->n.pr_id, c->n.pr_id_len, pk);
 	entry *e = lookup(d->reports, pk, true, now);
 	if (nr->ncevents > 0 && e->through != 0 && nr->through <= e->through) {
 		d->stats.report_dups++;
-		return written;
+		return;
 	}
 	if (nr->through > e->through)
 		e->through = nr->through;
@@ -672,11 +737,10 @@ static uint16_t record_report(nmm_act *d, nmm_act_conn *c, const akm_proto_node_
 		                   "peer=%s; event=%s; count=%lu; at=%llu%s%s; kind=%s; through=%llu", c->peer,
 		                   report_event_name(ev->kind, ev->asr_id_len > 0), (unsigned long)ev->count,
 		                   (unsigned long long)ev->time, asr, who, akm_proto_event_name(ev->kind),
-		                   (unsigned long long)nr->through) == CKR_OK)
-			written++;
+		                   (unsigned long long)nr->through) != CKR_OK)
+			d->stats.failures++;
 	}
 	d->stats.reported += nr->ncevents;
-	return written;
 }
 
 /* ---- the node's record -> DONE ---- */
@@ -735,7 +799,7 @@ static nmm_act_next on_record(nmm_act *d, nmm_act_conn *c, const uint8_t *frame,
 			n++;
 	}
 	if (nr.has_report)
-		n += record_report(d, c, &nr);
+		record_report(d, c, &nr); /* a check-in's DONE counts items, not events */
 	CK_RV rv = nmm_audit_node(d->s, &c->n, akm_proto_op_name(c->op), CKR_OK, "peer=%s; verified; status=%s%s",
 	                          c->peer, nmm_status_name(c->n.status), c->op == AKM_OP_REPORT ? "; events" : "");
 	if (rv != CKR_OK) {
@@ -754,6 +818,7 @@ static nmm_act_next on_record(nmm_act *d, nmm_act_conn *c, const uint8_t *frame,
 			done(c, AKM_PRES_OK, (uint16_t)c->nitems, out, out_len);
 			return NMM_ACT_REPLY;
 		}
+		n = 0;
 	}
 	return done(c, AKM_PRES_OK, n, out, out_len);
 }

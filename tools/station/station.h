@@ -29,6 +29,7 @@
 #include "shared/p11.h"
 #include "shared/report.h"
 #include "shared/secret.h"
+#include "shared/trail.h"
 #include "lib/fmt-anchor.h"
 #include "lib/fmt-bundle.h"
 #include "lib/fmt-node-state.h"
@@ -555,6 +556,48 @@ nmm_act_next nmm_act_malformed(nmm_act *d, nmm_act_conn *c, akm_fmt_rc why, uint
 nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *out_len);
 /* Forgets the connection's keys (wiped). */
 void nmm_act_conn_end(nmm_act *d, nmm_act_conn *c);
+
+/* The trail follower: every audit record after `from` - 1 (from 0: after
+ * the trail's head now) is read, in order, by nmm_act_follow (and by the
+ * check-in delivery, which needs to know of new ASRs) and handed to
+ * on_record (NULL: none).  The follower itself acts on two station-signed
+ * records: "policy-reactivate" (the node's check-ins and reports are
+ * answered RESULT 10 until it activates again) and "activate ... verified"
+ * (which lifts that).  nmm_act_follow reads at most max records and returns
+ * how many it read. */
+void nmm_act_set_follower(nmm_act *d, uint64_t from, void (*on_record)(void *ctx, const nmm_audit_rec *r),
+                          void *ctx);
+size_t nmm_act_follow(nmm_act *d, size_t max);
+/* The last record followed. */
+uint64_t nmm_act_trail_seq(const nmm_act *d);
+
+/* ---- the breach monitor (watch.c, docs/akm-nmmd.md "Automatic response") ---- */
+
+typedef struct nmm_watch nmm_watch;
+/* Log lines: level as syslog's (3 error, 5 notice). */
+typedef void (*nmm_watch_log)(void *ctx, int level, const char *line);
+typedef struct nmm_watch_stats {
+	uint64_t records, unsigned_records, events, replayed, replayed_actions;
+	uint64_t actions, failed_actions, loads, refused;
+	uint64_t last_action_ms;    /* how long the last action took */
+} nmm_watch_stats;
+
+nmm_watch *nmm_watch_new(nmm_station *s, nmm_act *act, nmm_watch_log log, void *ctx);
+void nmm_watch_free(nmm_watch *w);
+/* Reads and parses the policy file: AKM_RC_OK in force (a "policy-load"
+ * record), or AKM_RC_REFUSED: the file's line named in the log and in a
+ * "policy-refused" record, and the previous policy (if any) stays. */
+int nmm_watch_load(nmm_watch *w, const char *path);
+/* The start: the monitor seeded from the token (ASR generations, the
+ * nodes' last check-ins, the suspended nodes) and the trail replayed from
+ * the first record of the policy's longest look-back (a rule's window
+ * times its datapoints, at most 7 days) without acting again; from then
+ * on every record is followed. */
+int nmm_watch_start(nmm_watch *w);
+/* Often (akm-nmmd: every 100 ms): new records followed, the engine ticked
+ * once a second, fired actions carried out (respond.c). */
+void nmm_watch_poll(nmm_watch *w);
+const nmm_watch_stats *nmm_watch_stats_of(const nmm_watch *w);
 
 /* verify --nmm: the station service asks every node that activates,
  * checks in or reports for its AKM ID and PR ID and a proof over a fresh
