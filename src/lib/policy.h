@@ -46,7 +46,8 @@ typedef enum akm_mon_metric {
 	AKM_MON_BAD_PROOF,        /* "bad-proof": act-bad-proof, node-verify-failed */
 	AKM_MON_FORGED,           /* "forged": a forged ASR message (attributed to its sender) */
 	AKM_MON_REPLAY,           /* "replay": a replayed handshake or message */
-	AKM_MON_CLONE,            /* "clone": one PR from two hardware values or addresses */
+	AKM_MON_CLONE,            /* "clone": a PR proven with another hardware value or node ID */
+	AKM_MON_CLONE_ADDRESS,    /* "clone-address": one PR from two addresses within 60 s (weaker) */
 	AKM_MON_UNKNOWN_REL,      /* "unknown-relationship" */
 	AKM_MON_REFUSED_STATE,    /* "refused-state": a suspended or revoked relationship used */
 	AKM_MON_TAMPER,           /* "tamper": a tampered bundle, package, row or trail */
