@@ -97,9 +97,10 @@ static char *wait_record(const char *action, const char *text, long after, long 
 		}
 		if (now_s() > until) {
 			read_service_log();
-			size_t tl = strlen(t);
-			ck_abort_msg("no %s record%s%s within %d s; the trail's end:\n%s\nakm-nmmd's log:\n%s", action,
-			             text ? " with " : "", text ? text : "", seconds, t + (tl > 4000 ? tl - 4000 : 0), service_log);
+			size_t tl = strlen(t), ll = strlen(service_log);
+			ck_abort_msg("no %s record%s%s within %d s; the trail's end:\n%s\nakm-nmmd's log's end:\n%s", action,
+			             text ? " with " : "", text ? text : "", seconds, t + (tl > 2500 ? tl - 2500 : 0),
+			             service_log + (ll > 1000 ? ll - 1000 : 0));
 		}
 		free(t);
 		usleep(200000);
@@ -126,7 +127,8 @@ static void pr_of(const char *name, char *hex, size_t cap)
 {
 	char *out = NULL;
 	EXPECT_RC(nmm(&out, "show", name, "--json", NULL), 0, out, "show");
-	ck_assert(json_member(out, "pr_id", hex, cap));
+	const char *obj = json_find_node(out, name);
+	ck_assert(obj != NULL && json_member(obj, "pr_id", hex, cap));
 	free(out);
 }
 
@@ -135,8 +137,9 @@ static void expect_state(const char *name, const char *state)
 {
 	char *out = NULL, v[64];
 	EXPECT_RC(nmm(&out, "show", name, "--json", NULL), 0, out, "show");
-	ck_assert_msg(json_member(out, "state", v, sizeof v) && strcmp(v, state) == 0, "%s is not %s:\n%s", name, state,
-	              out);
+	const char *obj = json_find_node(out, name);
+	ck_assert_msg(obj != NULL && json_member(obj, "state", v, sizeof v) && strcmp(v, state) == 0, "%s is not %s",
+	              name, state);
 	free(out);
 }
 
