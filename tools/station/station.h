@@ -17,6 +17,7 @@
  *   export.c     bundles onto a drive (USB)
  *   se.c         a node's secure element attached to the station: write, verify
  *   act.c        the activation service's side of the protocol (akm-nmmd)
+ *   policy.c     the breach policy: its file, the audit records' events (docs/policy.md)
  */
 #ifndef AKM_TOOLS_STATION_H
 #define AKM_TOOLS_STATION_H
@@ -34,7 +35,7 @@
 #include "lib/fmt-bundle.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
-#include "lib/policy.h"
+#include "lib/monitor.h"
 #include "lib/proto.h"
 
 /* The station's objects in its token. */
@@ -256,6 +257,24 @@ typedef struct nmm_audit_check {
  * *c (a broken chain is a verdict, not an error), or AKM_RC_TOKEN
  * (reported). */
 int nmm_audit_verify(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t count, nmm_audit_check *c);
+
+/* ---- the breach policy (policy.c; docs/policy.md) ---- */
+
+#define NMM_POLICY_FILE_MAX (256u * 1024u)
+/* Reads and parses the policy file at path into *p: AKM_RC_OK, or the code
+ * reported under `what` (a malformed or unsafe policy: AKM_RC_REFUSED,
+ * "<path>:<line>: <what is wrong>"). */
+int nmm_policy_read(const char *what, const char *path, akm_policy *p);
+/* The same without the report: the sentence in err (akm-nmmd logs it and
+ * records it, policy-refused). */
+int nmm_policy_load(const char *path, akm_policy *p, char *err, size_t errlen);
+/* The monitor's events of audit record r (lib/monitor.h,
+ * akm_mon_from_audit) when the station trusts it: the module's own
+ * records, and application records with the station's valid signature
+ * (checked only for records that map to events); 0 for any other, with
+ * *untrusted (may be NULL) set when r would have mapped to events but is an
+ * application record without the station's signature. */
+size_t nmm_policy_events(nmm_station *s, const nmm_audit_rec *r, akm_mon_event *ev, size_t max, bool *untrusted);
 
 /* ---- provisioning (provision.c) ---- */
 

@@ -19,7 +19,6 @@
 #include "lib/monitor.h"
 #include "shared/net.h"
 
-#define POLICY_FILE_MAX (256u * 1024u)
 #define FOLLOW_BATCH 4096
 
 struct nmm_watch {
@@ -60,19 +59,17 @@ static void on_record(void *ctx, const nmm_audit_rec *r)
 	w->stats.records++;
 	/* An application's record counts only when the station signed it
 	 * (akm-nmm's and this service's): anyone with the PIN can append. */
-	if (strcmp(r->actor, "app") == 0 && nmm_audit_check_sig(w->s, r) != NMM_AUDIT_SIG_VALID) {
-		w->stats.unsigned_records++;
-		return;
-	}
-	if (strcmp(r->action, "reinstate") == 0 && r->result == CKR_OK && r->rid_len > 0) {
+	if (strcmp(r->action, "reinstate") == 0 && r->result == CKR_OK && r->rid_len > 0 &&
+	    nmm_audit_check_sig(w->s, r) == NMM_AUDIT_SIG_VALID) {
 		akm_monitor_reinstate(w->m, r->rid, r->rid_len);
 		say(w, 5, "policy: node reinstated by the operator (record %lu): its counters start afresh",
 		    (unsigned long)r->seq);
 		return;
 	}
-	akm_mon_record mr = {r->actor, r->action, r->detail, r->rid, r->rid_len, r->result, r->time, r->seq};
 	akm_mon_event ev[AKM_MON_FROM_AUDIT_MAX];
-	size_t n = akm_mon_from_audit(&mr, ev, AKM_MON_FROM_AUDIT_MAX);
+	bool untrusted;
+	size_t n = nmm_policy_events(w->s, r, ev, AKM_MON_FROM_AUDIT_MAX, &untrusted);
+	w->stats.unsigned_records += untrusted;
 	for (size_t i = 0; i < n; i++) {
 		akm_monitor_feed(w->m, &ev[i]);
 		w->stats.events++;
@@ -104,46 +101,17 @@ static void drain(nmm_watch *w)
 
 /* ---- the policy ---- */
 
-static int read_file(const char *path, char **text, size_t *len, char *why, size_t cap)
-{
-	FILE *f = fopen(path, "re");
-	if (f == NULL) {
-		snprintf(why, cap, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	char *buf = malloc(POLICY_FILE_MAX + 1);
-	size_t n = buf ? fread(buf, 1, POLICY_FILE_MAX + 1, f) : 0;
-	bool err = buf == NULL || ferror(f);
-	fclose(f);
-	if (err || n > POLICY_FILE_MAX) {
-		snprintf(why, cap, "%s: %s", path, err ? "cannot be read" : "larger than 256 KB");
-		free(buf);
-		return -1;
-	}
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
 int nmm_watch_load(nmm_watch *w, const char *path)
 {
 	char why[512];
-	char *text = NULL;
-	size_t len = 0;
 	static akm_policy p; /* 60 KB: not on the stack */
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	int rc = read_file(path, &text, &len, why, sizeof why);
-	if (rc == 0) {
-		akm_policy_rc prc = akm_policy_parse(text, len, base, &p, why, sizeof why);
-		rc = prc == AKM_POLICY_OK ? 0 : -1;
-	}
-	free(text);
+	int rc = nmm_policy_load(path, &p, why, sizeof why) == AKM_RC_OK ? 0 : -1;
 	if (rc == 0 && w->m != NULL && !akm_monitor_replace(w->m, &p)) {
-		snprintf(why, sizeof why, "%s: out of memory", base);
+		snprintf(why, sizeof why, "%s: out of memory", path);
 		rc = -1;
 	}
 	if (rc == 0 && w->m == NULL && (w->m = akm_monitor_create(&p, NULL)) == NULL) {
-		snprintf(why, sizeof why, "%s: out of memory", base);
+		snprintf(why, sizeof why, "%s: out of memory", path);
 		rc = -1;
 	}
 	if (rc != 0) {
