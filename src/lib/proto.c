@@ -716,7 +716,7 @@ const char *akm_proto_result_name(uint8_t r)
 {
 	switch (r) {
 	case AKM_PRES_OK: return "accepted";
-	case AKM_PRES_NOT_ACTIVE: return "the relationship is not active";
+	case AKM_PRES_NOT_ACTIVE: return "activation required: run akm-node activate";
 	case AKM_PRES_WRONG_NODE: return "wrong hardware value or AKM ID";
 	case AKM_PRES_REPLAY: return "replayed exchange";
 	case AKM_PRES_STATION_FAILURE: return "the station failed";

@@ -589,6 +589,8 @@ static void on_signal(service *sv)
 		if (si.ssi_signo == SIGHUP) {
 			if (S.config != NULL)
 				reload(sv);
+			else if (policy_path() == NULL)
+				logmsg(LOG_NOTICE, "SIGHUP: no configuration file or policy to reload");
 			reload_policy(sv);
 		} else if (!sv->stopping) {
 			sv->stopping = true;
