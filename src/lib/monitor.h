@@ -94,7 +94,7 @@ typedef struct akm_monitor akm_monitor;
 /* Bounds of one monitor's memory (docs/policy.md, "Memory"). */
 typedef struct akm_monitor_limits {
 	size_t subjects;     /* nodes + ASRs tracked at once; default 100,000 */
-	size_t counted;      /* subjects with live counters at once; default 16,384 */
+	size_t counted;      /* nodes, and ASRs, with live counters at once (each); default 16,384 */
 	size_t queue;        /* fired actions waiting to be drained; default 4,096 */
 } akm_monitor_limits;
 

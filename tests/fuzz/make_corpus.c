@@ -6,7 +6,9 @@
  * (target proto), the frames of an exchange with the inputs of the test
  * vectors (docs/protocol.md §8) and the plaintexts its AEADs carry; for
  * the ASR formats (target asr), each of the four at its shortest, typical
- * and longest, and the test vectors of docs/asr.md §3.6.  Deterministic: a
+ * and longest, and the test vectors of docs/asr.md §3.6; for the policy
+ * file (target policy), the shipped conf/policy.conf and a few accepted and
+ * refused policies.  Deterministic: a
  * rerun writes the same bytes.  Run from the source root:
  *
  *   ninja -C build tests/fuzz/fuzz-make-corpus
@@ -550,6 +552,43 @@ static void asrs(void)
 	put_file("asr", "vector-state-v1.akma", AV_state_v1, sizeof AV_state_v1);
 }
 
+/* Policy files (docs/policy.md): the shipped conf/policy.conf (read from
+ * the source root), every setting and form, and refused ones. */
+static void policies(void)
+{
+	FILE *f = fopen("conf/policy.conf", "rb");
+	if (f == NULL) {
+		fprintf(stderr, "make-corpus: conf/policy.conf: %s (run from the source root)\n", strerror(errno));
+		exit(1);
+	}
+	static uint8_t shipped[65536];
+	size_t n = fread(shipped, 1, sizeof shipped, f);
+	fclose(f);
+	put_file("policy", "shipped.conf", shipped, n);
+	static const struct {
+		const char *name, *text;
+	} texts[] = {
+		{"every-setting.conf", "# comment\nrule a-1   # trailing\n  scope node\n\tmetric bad-proof\n"
+		                       "  threshold >=5\r\n  window 90\n  datapoints-to-alarm 2\n  datapoints-to-clear 3\n"
+		                       "  actions alert,quarantine , evict\n  cool-down 2h\n"},
+		{"gauges.conf", "rule b\nactions rekey\nthreshold > 1d\nmetric asr-age\nscope asr\n"
+		                "rule m\nscope asr\nmetric asr-messages\nthreshold >= 1000\nactions rekey alert\n"
+		                "rule s\nscope node\nmetric node-silence\nthreshold > 3d\nactions stale\ncool-down 1d\n"},
+		{"station.conf", "rule c\nscope station\nmetric breaches\nthreshold == 7\nwindow 7d\nactions alert\n"
+		                 "rule d\nscope asr\nmetric forged\nthreshold > 2\nwindow 1s\nactions alert rekey\n"
+		                 "cool-down 10s\n"},
+		{"bad-metric.conf", "rule r\nscope node\nmetric forgd\n"},
+		{"bad-outside.conf", "scope node\n"},
+		{"bad-twice.conf", "rule r\nscope node\nscope asr\n"},
+		{"unsafe-station.conf", "rule r\nscope station\nmetric tamper\nthreshold > 0\nwindow 1h\nactions quarantine\n"},
+		{"unsafe-zero.conf", "rule r\nscope node\nmetric forged\nthreshold < 3\nwindow 5m\nactions revoke\n"},
+		{"unsafe-storm.conf", "rule r\nscope asr\nmetric asr-age\nthreshold > 5s\nactions rekey\n"},
+		{"unsafe-duplicate.conf", "rule r\nscope node\nmetric clone\nthreshold >= 1\nwindow 1h\nactions alert\nrule r\n"},
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+		put_file("policy", texts[i].name, (const uint8_t *)texts[i].text, strlen(texts[i].text));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -568,8 +607,10 @@ int main(int argc, char **argv)
 	login_states();
 	protos();
 	asrs();
+	policies();
 	/* every target also gets an empty input */
-	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto", "asr" };
+	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto", "asr",
+	                                       "policy" };
 	for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		put_file(targets[i], "edge-empty", (const uint8_t *)"", 0);
 	return 0;
