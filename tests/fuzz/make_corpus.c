@@ -364,6 +364,37 @@ static void protos(void)
 	hs->sent = 0;
 	check(akm_proto_record_seal(hs, true, AKM_REC_VERIFY, p + 1, len, f, sizeof f, &len), "verify record");
 	put_file("proto", "rec-verify", f, len);
+	/* a check-in's VERIFY with its report: the vectors' (one held ASR,
+	 * two events), and the longest (16 held with 32-byte IDs, as many
+	 * 32-byte-ID events as fit) */
+	for (int size = 1; size <= 2; size++) {
+		akm_proto_node_rec cr;
+		memset(&cr, 0, sizeof cr);
+		memcpy(cr.proof, PV_proof, 32);
+		cr.has_report = true;
+		cr.through = PV_THROUGH;
+		cr.nheld = size == 1 ? 1 : AKM_PROTO_HELD_MAX;
+		for (size_t i = 0; i < cr.nheld; i++) {
+			memset(cr.held[i].asr_id, 'a' + (int)i, cr.held[i].asr_id_len = size == 1 ? 7 : AKM_FMT_ID_MAX);
+			cr.held[i].gen = (uint32_t)i + 1;
+			cr.sealed[i] = 1000u * (uint32_t)i;
+		}
+		cr.ncevents = size == 1 ? PV_NCEVENTS : 5;
+		for (size_t i = 0; i < cr.ncevents; i++) {
+			akm_proto_cevent *e = &cr.cevents[i];
+			*e = (akm_proto_cevent){(uint8_t)(1 + i % AKM_EVENT_KIND_MAX), (uint32_t)i + 1, 1700000000 + i,
+			                        (uint32_t)i, 3, {0}, size == 1 ? (i == 0 ? 7 : 0) : AKM_FMT_ID_MAX};
+			memset(e->asr_id, 'a', e->asr_id_len);
+		}
+		p[0] = AKM_REC_VERIFY;
+		check(akm_proto_node_rec_encode(AKM_REC_VERIFY, &cr, p + 1, sizeof p - 1, &len), "check-in report");
+		snprintf(name, sizeof name, "plain-checkin-%s", size_name(size));
+		put_plain(name, p, 1 + len);
+		hs->sent = 0;
+		check(akm_proto_record_seal(hs, true, AKM_REC_VERIFY, p + 1, len, f, sizeof f, &len), "check-in record");
+		snprintf(name, sizeof name, "rec-checkin-%s", size_name(size));
+		put_file("proto", name, f, len);
+	}
 	for (int size = 1; size <= 2; size++) {
 		/* the vectors' two events; 32 events with the longest details
 		 * that fit in one record (15 characters) */

@@ -59,6 +59,7 @@ static const cmd cmds[] = {
 	{true, "approve", {"e1"}, LOGIN | STN},
 	{true, "reject", {"e1"}, LOGIN | STN},
 	{true, "revoke", {"c000003", "--reason", "matrix"}, LOGIN | STN | JSON},
+	{true, "reinstate", {"m1", "--reason", "matrix"}, LOGIN | STN},
 	{true, "export", {"--node", "m1", "--out", "@usb"}, LOGIN | STN | JSON},
 	{true, "write-se", {"--node", "m1", "--se-module", "@softhsm", "--se-token", "node-M", "--se-pin-file", "@pin"},
 	 LOGIN | STN},

@@ -69,7 +69,8 @@ typedef struct nmm_cli_none {
 #define NMM_NO_OPTS NULL, 0, sizeof(nmm_cli_none)
 
 extern const nmm_cli_cmd nmm_cmd_init, nmm_cmd_anchor, nmm_cmd_tokens;
-extern const nmm_cli_cmd nmm_cmd_provision, nmm_cmd_enroll, nmm_cmd_approve, nmm_cmd_reject, nmm_cmd_revoke;
+extern const nmm_cli_cmd nmm_cmd_provision, nmm_cmd_enroll, nmm_cmd_approve, nmm_cmd_reject, nmm_cmd_revoke,
+    nmm_cmd_reinstate;
 extern const nmm_cli_cmd nmm_cmd_export, nmm_cmd_write_se, nmm_cmd_verify;
 extern const nmm_cli_cmd nmm_cmd_list, nmm_cmd_show, nmm_cmd_audit;
 extern const nmm_cli_cmd nmm_cmd_asr, nmm_cmd_policy;

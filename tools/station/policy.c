@@ -7,22 +7,40 @@
  */
 #include "station/station.h"
 
+#include "shared/files.h"
+
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int nmm_policy_read(const char *what, const char *path, akm_policy *p)
+int nmm_policy_load(const char *path, akm_policy *p, char *err, size_t errlen)
 {
 	uint8_t *text = NULL;
 	size_t len = 0;
-	int code = nmm_read_file(what, path, NMM_POLICY_FILE_MAX, &text, &len);
-	if (code != AKM_RC_OK)
-		return code;
-	char err[512];
-	akm_policy_rc rc = akm_policy_parse((const char *)text, len, path, p, err, sizeof err);
+	switch (akm_read_file(path, NMM_POLICY_FILE_MAX, &text, &len)) {
+	case AKM_READ_OK:
+		break;
+	case AKM_READ_OPEN:
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return errno == ENOENT ? AKM_RC_NOT_FOUND : AKM_RC_FILES;
+	case AKM_READ_TOO_BIG:
+		snprintf(err, errlen, "%s is larger than %u bytes", path, NMM_POLICY_FILE_MAX);
+		return AKM_RC_REFUSED;
+	default:
+		snprintf(err, errlen, "cannot read %s", path);
+		return AKM_RC_FILES;
+	}
+	akm_policy_rc rc = akm_policy_parse((const char *)text, len, path, p, err, errlen);
 	free(text);
-	if (rc != AKM_POLICY_OK)
-		return akm_report(AKM_RC_REFUSED, what, "%s", err);
-	return AKM_RC_OK;
+	return rc == AKM_POLICY_OK ? AKM_RC_OK : AKM_RC_REFUSED;
+}
+
+int nmm_policy_read(const char *what, const char *path, akm_policy *p)
+{
+	char err[512];
+	int code = nmm_policy_load(path, p, err, sizeof err);
+	return code == AKM_RC_OK ? AKM_RC_OK : akm_report(code, what, "%s", err);
 }
 
 size_t nmm_policy_events(nmm_station *s, const nmm_audit_rec *r, akm_mon_event *ev, size_t max, bool *untrusted)
