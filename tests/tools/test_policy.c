@@ -72,21 +72,6 @@ static unsigned long record_seq(const char *name, const char *action)
 	return seq;
 }
 
-/* The whole trail and the nodes, as akm-nmm prints them. */
-static char *snapshot(void)
-{
-	char *trail = NULL, *nodes = NULL;
-	EXPECT_RC(nmm(&trail, "audit", "--json", NULL), 0, trail, "audit --json");
-	EXPECT_RC(nmm(&nodes, "list", "--json", NULL), 0, nodes, "list --json");
-	size_t n = strlen(trail) + strlen(nodes) + 1;
-	char *both = malloc(n);
-	ck_assert_ptr_nonnull(both);
-	snprintf(both, n, "%s%s", trail, nodes);
-	free(trail);
-	free(nodes);
-	return both;
-}
-
 /* The line of text holding `needle`, copied into line. */
 static bool line_with(const char *text, const char *needle, char *line, size_t size)
 {
@@ -188,7 +173,7 @@ START_TEST(dry_run_on_a_real_trail)
 	char policy[PATH_MAX + 16];
 	path_in(policy, sizeof policy, "policy.conf");
 	write_file(policy, policy_text, strlen(policy_text));
-	char *before = snapshot();
+	char *before = nmm_station_state();
 
 	/* The dry run, text. */
 	EXPECT_RC(nmm(&out, "policy", "test", policy, "--all", NULL), 0, out, "policy test --all");
@@ -245,7 +230,7 @@ START_TEST(dry_run_on_a_real_trail)
 	free(out);
 
 	/* Nothing changed: the same trail (not a record more) and nodes. */
-	char *after = snapshot();
+	char *after = nmm_station_state();
 	ck_assert_str_eq(after, before);
 	free(after);
 
@@ -269,7 +254,7 @@ START_TEST(dry_run_on_a_real_trail)
 		ck_assert_msg(strstr(out, want) && strstr(out, bad[i].message), "case %zu printed:\n%s", i, out);
 		free(out);
 	}
-	after = snapshot();
+	after = nmm_station_state();
 	ck_assert_str_eq(after, before);
 	free(after);
 	free(before);
