@@ -18,6 +18,11 @@
  *   - a malformed and an unsafe policy on SIGHUP: refused with the line
  *     named in the log and in a policy-refused record; the old policy still
  *     acts (the clone above is caught after the refusals);
+ *   - reactivate: a node that reports three wrong PINs must activate
+ *     again: its check-ins are answered "activation required" until its
+ *     activate succeeds;
+ *   - a restart of the service between two reports: the trail replayed
+ *     at start still counts the first (the forged case above);
  *   - scheduled rekeys: by message count (asr-messages) and by age
  *     (asr-age), each a policy-rekey record and a new generation the
  *     members receive at check-in.
@@ -230,6 +235,14 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	usleep(1500000);
 	ck_assert_int_eq(count_lines("policy-quarantine", NULL), 0);
 	expect_state("node-A", "active");
+	/* A restart: the service replays the trail over the rule's window,
+	 * so the first report still counts. */
+	ck_assert_int_eq(act_service_stop(&sv, SIGTERM), 0);
+	service_start();
+	long reload;
+	free(wait_record("policy-load", "rules=1", r1, &reload, 5));
+	read_service_log();
+	ck_assert_msg(strstr(service_log, "trail record(s) replayed"), "%s", service_log);
 	out = checkin(2, sv.addr, 0);
 	free(out);
 	line = wait_record("node-report", "event=asr-forged", r1, &r2, 5);
@@ -307,7 +320,13 @@ static const char clone_policy[] =
 	"    metric clone\n"
 	"    threshold >= 1\n"
 	"    window 1h\n"
-	"    actions quarantine\n";
+	"    actions quarantine\n"
+	"rule pins\n"
+	"    scope node\n"
+	"    metric wrong-pin\n"
+	"    threshold >= 3\n"
+	"    window 10m\n"
+	"    actions reactivate\n";
 
 START_TEST(clone_caught_and_policy_reload_refused)
 {
@@ -316,7 +335,7 @@ START_TEST(clone_caught_and_policy_reload_refused)
 	write_policy(clone_policy);
 	service_start();
 	long loaded;
-	free(wait_record("policy-load", "rules=1", 0, &loaded, 5));
+	free(wait_record("policy-load", "rules=2", 0, &loaded, 5));
 	for (int i = 0; i < 2; i++)
 		free(checkin(i, sv.addr, 0));
 
@@ -350,6 +369,32 @@ START_TEST(clone_caught_and_policy_reload_refused)
 	out = checkin(1, sv.addr, 2);
 	free(out);
 	expect_state("node-A", "active");
+	free(checkin(0, sv.addr, 0));
+
+	/* node-A reports three wrong PINs: the policy demands that it
+	 * activate again; its check-ins are answered "activation required"
+	 * until it does, and only then. */
+	EXPECT_RC(member(&out, 0, "report", "--nmm", sv.addr, "--event", "wrong-pin", "--count", "3", NULL), 0, out,
+	          "report");
+	free(out);
+	line = wait_record("policy-reactivate", "rule=pins metric=wrong-pin value=3", 0, NULL, 5);
+	ck_assert_msg(strstr(line, "node=node-A") && strstr(line, "activation required"), "%s", line);
+	free(line);
+	double until = now_s() + 5;
+	int rc;
+	do {
+		rc = member(&out, 0, "checkin", "--nmm", sv.addr, NULL);
+		if (rc == 0)
+			free(out);
+	} while (rc == 0 && now_s() < until && (usleep(200000), true));
+	ck_assert_msg(rc == 2 && strstr(out, "activation required"), "check-in after reactivate: exit %d:\n%s", rc, out);
+	free(out);
+	free(wait_record("act-refused", "reason=reactivate; op=checkin", 0, NULL, 2));
+	expect_state("node-A", "active");
+	EXPECT_RC(member(&out, 0, "activate", "--nmm", sv.addr, NULL), 0, out, "activate again");
+	free(out);
+	/* the service follows its own activate record within 100 ms */
+	usleep(300000);
 	free(checkin(0, sv.addr, 0));
 	act_service_stop(&sv, SIGTERM);
 }
