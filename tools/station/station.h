@@ -17,6 +17,7 @@
  *   export.c     bundles onto a drive (USB)
  *   se.c         a node's secure element attached to the station: write, verify
  *   act.c        the activation service's side of the protocol (akm-nmmd)
+ *   policy.c     the breach policy: its file, the audit records' events (docs/policy.md)
  */
 #ifndef AKM_TOOLS_STATION_H
 #define AKM_TOOLS_STATION_H
@@ -29,10 +30,12 @@
 #include "shared/p11.h"
 #include "shared/report.h"
 #include "shared/secret.h"
+#include "shared/trail.h"
 #include "lib/fmt-anchor.h"
 #include "lib/fmt-bundle.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
+#include "lib/monitor.h"
 #include "lib/proto.h"
 
 /* The station's objects in its token. */
@@ -179,7 +182,8 @@ CK_RV nmm_node_set(nmm_station *s, const nmm_node *n, CK_ATTRIBUTE_TYPE type, CK
 /* Moves CKA_AKM_STATUS forward to `status` (no change when it is there or
  * beyond).  0 or -1 (reported). */
 int nmm_node_raise_status(nmm_station *s, nmm_node *n, CK_ULONG status);
-/* approve (to CKV_AKM_STATE_ACTIVE, from pending) or reject (to
+/* approve (to CKV_AKM_STATE_ACTIVE, from pending), reinstate (to
+ * CKV_AKM_STATE_ACTIVE, from suspended) or reject/revoke (to
  * CKV_AKM_STATE_REVOKED), audited as `action` with the reason if any;
  * *from gets the state before. */
 int nmm_node_change_state(nmm_station *s, const char *name, CK_ULONG to, const char *action,
@@ -282,6 +286,24 @@ typedef struct nmm_audit_check {
  * *c (a broken chain is a verdict, not an error), or AKM_RC_TOKEN
  * (reported). */
 int nmm_audit_verify(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t count, nmm_audit_check *c);
+
+/* ---- the breach policy (policy.c; docs/policy.md) ---- */
+
+#define NMM_POLICY_FILE_MAX (256u * 1024u)
+/* Reads and parses the policy file at path into *p: AKM_RC_OK, or the code
+ * reported under `what` (a malformed or unsafe policy: AKM_RC_REFUSED,
+ * "<path>:<line>: <what is wrong>"). */
+int nmm_policy_read(const char *what, const char *path, akm_policy *p);
+/* The same without the report: the sentence in err (akm-nmmd logs it and
+ * records it, policy-refused). */
+int nmm_policy_load(const char *path, akm_policy *p, char *err, size_t errlen);
+/* The monitor's events of audit record r (lib/monitor.h,
+ * akm_mon_from_audit) when the station trusts it: the module's own
+ * records, and application records with the station's valid signature
+ * (checked only for records that map to events); 0 for any other, with
+ * *untrusted (may be NULL) set when r would have mapped to events but is an
+ * application record without the station's signature. */
+size_t nmm_policy_events(nmm_station *s, const nmm_audit_rec *r, akm_mon_event *ev, size_t max, bool *untrusted);
 
 /* ---- provisioning (provision.c) ---- */
 
@@ -506,11 +528,44 @@ int nmm_asr_write_rekey(nmm_station *s, const nmm_asr *a, const char *dir, const
 size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
                        const akm_proto_held *held, size_t nheld, uint8_t **items, size_t *lens, size_t max);
 
+/* The member at `leaf` of ASR a (the sender index its messages carry):
+ * 1 found (its PR into *n), 0 none (an empty leaf or beyond the
+ * capacity), -1 token failure (s->p.err).  Through CKA_AKM_MEMBERS (leaf
+ * order, removed leaves skipped) and the leaf field of CKM_AKM_ASR_PACKAGE
+ * (not signed, not kept, not audited): log2(members) packages. */
+int nmm_asr_member_at(nmm_station *s, const nmm_asr *a, uint32_t leaf, nmm_node *n);
+
 /* CKV_AKM_ASR_ADD (n joins; its package is written, and the rekey message
  * when the policy rekeys on joins), _REMOVE (n leaves; the rekey message),
  * _REKEY (n NULL; the rekey message).  *a is read again after. */
 int nmm_asr_update(nmm_station *s, nmm_asr *a, CK_ULONG op, const nmm_node *n, const char *dir, const char *what,
                    nmm_asr_change *out);
+
+/* ---- the automatic response (respond.c, docs/akm-nmmd.md) ---- */
+
+/* One fired rule's action for one subject. */
+typedef struct nmm_response {
+	akm_policy_action action;
+	akm_policy_scope scope;
+	const uint8_t *subject;        /* the node's PR ID or the ASR ID */
+	size_t subject_len;
+	const char *rule;
+	const char *detail;            /* "rule=<name> metric=<m> value=<v> threshold=<t> events=<seq,...>" */
+} nmm_response;
+/* Carries out r through the station token and writes its one record
+ * ("policy-<action>", the detail then the outcome): alert (the record),
+ * quarantine (PR -> suspended), evict (the node removed from every ASR it
+ * is a member of), revoke (PR -> revoked, and evict), reactivate (the
+ * record, which akm-nmmd follows: the node must activate again), rekey
+ * (the ASR's new generation), stale (the record).  Idempotent: a state
+ * already reached, or an eviction from no ASR, changes nothing (and says
+ * so).  `said` gets a line for the log.  AKM_RC_OK, or a code (reported;
+ * the record says "failed"). */
+int nmm_respond(nmm_station *s, const nmm_response *r, char *said, size_t cap);
+/* Removes node n from every active ASR it is a member of (the module's
+ * remove; each ASR's new generation reaches the remaining members at
+ * their next check-in).  outcome names them. */
+int nmm_evict(nmm_station *s, const nmm_node *n, char *outcome, size_t cap);
 
 /* ---- the activation service (act.c, docs/protocol.md) ---- */
 
@@ -525,6 +580,8 @@ typedef struct nmm_act_policy {
 /* What the service counts (its status and benchmark figures). */
 typedef struct nmm_act_stats {
 	uint64_t hellos, completed, refused, bad_proofs, replays, clones, timeouts, lockouts, locked, failures;
+	uint64_t reported;          /* check-in events recorded (aggregates) */
+	uint64_t report_dups;       /* check-in reports whose events were recorded already */
 } nmm_act_stats;
 
 typedef struct nmm_act nmm_act;
@@ -574,6 +631,48 @@ nmm_act_next nmm_act_malformed(nmm_act *d, nmm_act_conn *c, akm_fmt_rc why, uint
 nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *out_len);
 /* Forgets the connection's keys (wiped). */
 void nmm_act_conn_end(nmm_act *d, nmm_act_conn *c);
+
+/* The trail follower: every audit record after `from` - 1 (from 0: after
+ * the trail's head now) is read, in order, by nmm_act_follow (and by the
+ * check-in delivery, which needs to know of new ASRs) and handed to
+ * on_record (NULL: none).  The follower itself acts on two station-signed
+ * records: "policy-reactivate" (the node's check-ins and reports are
+ * answered RESULT 10 until it activates again) and "activate ... verified"
+ * (which lifts that).  nmm_act_follow reads at most max records and returns
+ * how many it read. */
+void nmm_act_set_follower(nmm_act *d, uint64_t from, void (*on_record)(void *ctx, const nmm_audit_rec *r),
+                          void *ctx);
+size_t nmm_act_follow(nmm_act *d, size_t max);
+/* The last record followed. */
+uint64_t nmm_act_trail_seq(const nmm_act *d);
+
+/* ---- the breach monitor (watch.c, docs/akm-nmmd.md "Automatic response") ---- */
+
+typedef struct nmm_watch nmm_watch;
+/* Log lines: level as syslog's (3 error, 5 notice). */
+typedef void (*nmm_watch_log)(void *ctx, int level, const char *line);
+typedef struct nmm_watch_stats {
+	uint64_t records, unsigned_records, events, replayed, replayed_actions;
+	uint64_t actions, failed_actions, loads, refused;
+	uint64_t last_action_ms;    /* how long the last action took */
+} nmm_watch_stats;
+
+nmm_watch *nmm_watch_new(nmm_station *s, nmm_act *act, nmm_watch_log log, void *ctx);
+void nmm_watch_free(nmm_watch *w);
+/* Reads and parses the policy file: AKM_RC_OK in force (a "policy-load"
+ * record), or AKM_RC_REFUSED: the file's line named in the log and in a
+ * "policy-refused" record, and the previous policy (if any) stays. */
+int nmm_watch_load(nmm_watch *w, const char *path);
+/* The start: the monitor seeded from the token (ASR generations, the
+ * nodes' last check-ins, the suspended nodes) and the trail replayed from
+ * the first record of the policy's longest look-back (a rule's window
+ * times its datapoints, at most 7 days) without acting again; from then
+ * on every record is followed. */
+int nmm_watch_start(nmm_watch *w);
+/* Often (akm-nmmd: every 100 ms): new records followed, the engine ticked
+ * once a second, fired actions carried out (respond.c). */
+void nmm_watch_poll(nmm_watch *w);
+const nmm_watch_stats *nmm_watch_stats_of(const nmm_watch *w);
 
 /* verify --nmm: the station service asks every node that activates,
  * checks in or reports for its AKM ID and PR ID and a proof over a fresh
