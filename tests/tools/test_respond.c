@@ -274,6 +274,10 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	line = wait_record("asr-remove", NULL, q, NULL, 1);
 	free(line);
 	expect_state("node-A", "suspended");
+	/* a quarantined node gets no package, from akm-nmm either */
+	EXPECT_RC(nmm(&out, "asr", "package", "asr1", "--node", "node-A", "--out", usb, NULL), 2, out, "asr package");
+	ck_assert_msg(strstr(out, "node-A is not active"), "%s", out);
+	free(out);
 	/* once: a second check-in's report of the same events changes nothing */
 	ck_assert_int_eq(count_lines("policy-quarantine", NULL), 1);
 
