@@ -4,7 +4,8 @@
  * each have their own SoftHSM2 token reached through akm-pkcs11.so:
  *
  *   - forged messages: node-A's messages, tampered on the way, are refused
- *     by node-B and node-C, which report them at check-in; the station
+ *     by node-B and node-C, which report them (B at check-in, C with
+ *     akm-node report); the station
  *     attributes them to node-A (the sender leaf of ASR asr1), and past the
  *     threshold the policy quarantines node-A and evicts it from asr1; B and
  *     C receive the new generation at check-in and talk; A's check-in is
@@ -243,7 +244,12 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	free(wait_record("policy-load", "rules=1", r1, &reload, 5));
 	read_service_log();
 	ck_assert_msg(strstr(service_log, "trail record(s) replayed"), "%s", service_log);
-	out = checkin(2, sv.addr, 0);
+	/* C's registry's record goes with a report (akm-node report carries
+	 * them after the operator's event, as a check-in does) */
+	EXPECT_RC(member(&out, 2, "report", "--nmm", sv.addr, "--event", "other", "--detail", "odd traffic", "--json",
+	                 NULL),
+	          0, out, "report");
+	expect_json(out, "events_reported", "1");
 	free(out);
 	line = wait_record("node-report", "event=asr-forged", r1, &r2, 5);
 	ck_assert_msg(strstr(line, sender) && strstr(line, "node=node-C"), "%s", line);
@@ -268,6 +274,10 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	line = wait_record("asr-remove", NULL, q, NULL, 1);
 	free(line);
 	expect_state("node-A", "suspended");
+	/* a quarantined node gets no package, from akm-nmm either */
+	EXPECT_RC(nmm(&out, "asr", "package", "asr1", "--node", "node-A", "--out", usb, NULL), 2, out, "asr package");
+	ck_assert_msg(strstr(out, "node-A is not active"), "%s", out);
+	free(out);
 	/* once: a second check-in's report of the same events changes nothing */
 	ck_assert_int_eq(count_lines("policy-quarantine", NULL), 1);
 
