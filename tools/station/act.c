@@ -106,8 +106,6 @@ struct nmm_act {
 	uint64_t trail_seq;
 };
 
-/* An audit record's object handle (docs/object-model.md). */
-#define AUDIT_HANDLE(seq) (0x20000000UL + (CK_OBJECT_HANDLE)(seq))
 
 #define EPH_USES 256
 
@@ -545,29 +543,10 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 static bool trail_record(nmm_act *d, uint64_t seq, char action[64])
 {
 	CK_ATTRIBUTE a = {CKA_AKM_AUDIT_ACTION, action, 63};
-	if (d->s->p.f->C_GetAttributeValue(d->s->p.session, AUDIT_HANDLE(seq), &a, 1) != CKR_OK)
+	if (d->s->p.f->C_GetAttributeValue(d->s->p.session, NMM_AUDIT_HANDLE(seq), &a, 1) != CKR_OK)
 		return false;
 	action[a.ulValueLen < 64 ? a.ulValueLen : 63] = '\0';
 	return true;
-}
-
-/* The last record of the trail: its sequence number (0 when empty). */
-static uint64_t trail_head(nmm_act *d)
-{
-	char action[64];
-	uint64_t lo = 0, hi = 1; /* record lo exists (or lo is 0), record hi does not */
-	while (trail_record(d, hi, action) && hi < (1ULL << 40)) {
-		lo = hi;
-		hi *= 2;
-	}
-	while (hi - lo > 1) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (trail_record(d, mid, action))
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 /* The station's ASRs: searched for the first time, and again whenever
@@ -577,7 +556,7 @@ static const nmm_asr *asrs_now(nmm_act *d, size_t *n)
 {
 	bool search = !d->have_asrs;
 	if (search) {
-		d->trail_seq = trail_head(d);
+		d->trail_seq = nmm_audit_last(d->s, 0);
 	} else {
 		char action[64];
 		while (trail_record(d, d->trail_seq + 1, action)) {
