@@ -292,8 +292,8 @@ static const char page_css[] =
 	"header{background:#1d2733;color:#fff;padding:14px 28px}"
 	"header h1{font-size:19px;margin:0;font-weight:600}header p{margin:2px 0 0;color:#b8c4d0;font-size:13px}"
 	"main{padding:18px 28px;max-width:1200px}"
-	".cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:18px}"
-	".card{flex:1 1 0;background:#fff;border-radius:8px;padding:10px 14px;min-width:96px;box-shadow:0 1px 2px #0002}"
+	".cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(108px,1fr));gap:12px;margin-bottom:18px}"
+	".card{background:#fff;border-radius:8px;padding:10px 14px;box-shadow:0 1px 2px #0002}"
 	".card b{display:block;font-size:24px;font-weight:600}.card span{color:#5b6b7b;font-size:12px;"
 	"text-transform:uppercase;letter-spacing:.04em}"
 	".card.bad{border-left:4px solid #c62828}.card.warn{border-left:4px solid #ef8f00}"
@@ -304,7 +304,8 @@ static const char page_css[] =
 	"table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 10px 5px 0;"
 	"border-bottom:1px solid #e6eaee;vertical-align:top}"
 	"th{font-size:12px;color:#5b6b7b;font-weight:600;text-transform:uppercase;letter-spacing:.03em}"
-	"td.num,th.num{text-align:right}td.detail{color:#46525e;font-size:12.5px;word-break:break-all}"
+	"td.num,th.num{text-align:right}td.nowrap{white-space:nowrap}"
+	"td.detail{color:#46525e;font-size:12.5px;overflow-wrap:anywhere;font-family:ui-monospace,monospace}"
 	".tag{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600}"
 	".t-quarantined{background:#fde0e0;color:#a31515}.t-stale{background:#fff0d6;color:#9a5b00}"
 	".t-pending{background:#e3ecfb;color:#1f4fa3}.t-revoked{background:#eceff1;color:#455a64}"
@@ -312,7 +313,6 @@ static const char page_css[] =
 	".bar{background:#e6eaee;border-radius:4px;height:8px;width:120px;display:inline-block;"
 	"vertical-align:middle;margin-right:8px}.bar i{display:block;height:8px;border-radius:4px;"
 	"background:#2e7d32}"
-	".two{display:grid;grid-template-columns:1fr 1fr;gap:18px}.two section{margin:0}"
 	"p.note{color:#5b6b7b;font-size:12.5px;margin:8px 0 0}footer{color:#5b6b7b;font-size:12px;"
 	"padding:0 28px 24px}";
 
@@ -385,7 +385,8 @@ static void records(FILE *f, const char *title, const nmm_status_record *r, size
 	for (size_t i = 0; i < n; i++) {
 		char t[32];
 		when(r[i].time, t, true);
-		fprintf(f, "<tr><td>%s</td><td class=\"num\">%llu</td><td>", t, (unsigned long long)r[i].seq);
+		fprintf(f, "<tr><td class=\"nowrap\">%s</td><td class=\"num\">%llu</td><td class=\"nowrap\">", t,
+		        (unsigned long long)r[i].seq);
 		h(f, r[i].kind);
 		fputs("</td><td>", f);
 		h(f, r[i].node[0] ? r[i].node : "\xe2\x80\x94");
@@ -486,12 +487,12 @@ static void page(FILE *f, const nmm_status *st)
 		}
 		fputs("</tbody></table>", f);
 	}
-	fputs("</section><div class=\"two\">", f);
+	fputs("</section>", f);
 	records(f, "Recent breach signals", st->recent_events, st->nrecent_events < 15 ? st->nrecent_events : 15,
 	        "None in the records read.");
 	records(f, "Automatic actions", st->recent_actions, st->nrecent_actions < 15 ? st->nrecent_actions : 15,
 	        "None in the records read.");
-	fprintf(f, "</div></main><footer>Audit trail: last record #%llu; %zu records read back to #%llu. "
+	fprintf(f, "</main><footer>Audit trail: last record #%llu; %zu records read back to #%llu. "
 	           "Figures gathered at most once a second. The same figures: /metrics (Prometheus), "
 	           "/status.json, akm-nmm status.</footer></body></html>\n",
 	        (unsigned long long)st->audit_last, st->records_read, (unsigned long long)st->from_seq);
