@@ -67,6 +67,7 @@ static const cmd cmds[] = {
 	{true, "list", {NULL}, LOGIN | STN | JSON},
 	{true, "show", {"m1"}, LOGIN | STN | JSON},
 	{true, "audit", {NULL}, LOGIN | STN | JSON},
+	{true, "status", {NULL}, LOGIN | STN | JSON},
 	{true, "asr", {"list"}, LOGIN | STN | JSON},
 	{true, "tokens", {NULL}, JSON},
 	{false, "hw-id", {NULL}, JSON},
