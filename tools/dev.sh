@@ -146,10 +146,10 @@ cmd_fuzz() {
 	fi
 	run ninja -C "$dir" tests/fuzz/fuzz-bundle tests/fuzz/fuzz-request \
 		tests/fuzz/fuzz-anchor tests/fuzz/fuzz-node-state tests/fuzz/fuzz-login \
-		tests/fuzz/fuzz-proto
+		tests/fuzz/fuzz-proto tests/fuzz/fuzz-policy
 	mkdir -p "$dir/findings"
 	local target failed=()
-	for target in bundle request anchor node_state login proto; do
+	for target in bundle request anchor node_state login proto policy; do
 		local work="$dir/fuzz-corpus/$target"
 		rm -rf -- "$work"
 		mkdir -p -- "$work"

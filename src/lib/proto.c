@@ -493,7 +493,9 @@ akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, 
 	} else if (type != AKM_REC_VERIFY || r->nevents != 0) {
 		return AKM_FMT_BAD_FIELD;
 	}
-	if (r->nheld > 0) {
+	if (r->has_report && (type != AKM_REC_VERIFY || r->ncevents > AKM_PROTO_CEVENTS_MAX))
+		return AKM_FMT_BAD_FIELD;
+	if (r->nheld > 0 || r->has_report) {
 		if (type != AKM_REC_VERIFY || r->nheld > AKM_PROTO_HELD_MAX)
 			return AKM_FMT_BAD_FIELD;
 		akm_buf_put_u8(&w, (uint8_t)r->nheld);
@@ -504,7 +506,29 @@ akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, 
 			akm_buf_put_u32(&w, r->held[i].gen);
 		}
 	}
+	if (r->has_report) {
+		for (size_t i = 0; i < r->nheld; i++)
+			akm_buf_put_u32(&w, r->sealed[i]);
+		akm_buf_put_u64(&w, r->through);
+		akm_buf_put_u8(&w, (uint8_t)r->ncevents);
+		for (size_t i = 0; i < r->ncevents; i++) {
+			const akm_proto_cevent *e = &r->cevents[i];
+			if (e->kind < 1 || e->kind > AKM_EVENT_KIND_MAX || e->count < 1 || e->asr_id_len > AKM_FMT_ID_MAX)
+				return AKM_FMT_BAD_FIELD;
+			akm_buf_put_u8(&w, e->kind);
+			akm_buf_put_u32(&w, e->count);
+			akm_buf_put_u64(&w, e->time);
+			akm_buf_put_u32(&w, e->sender);
+			akm_buf_put_u32(&w, e->gen);
+			akm_buf_put_lv8(&w, e->asr_id, e->asr_id_len);
+		}
+	}
 	return akm_fmt_writer_done(&w, len);
+}
+
+size_t akm_proto_cevent_len(const akm_proto_cevent *e)
+{
+	return 1 + 4 + 8 + 4 + 4 + 1 + e->asr_id_len;
 }
 
 akm_fmt_rc akm_proto_node_rec_parse(uint8_t type, const uint8_t *p, size_t len, akm_proto_node_rec *r)
@@ -535,9 +559,10 @@ akm_fmt_rc akm_proto_node_rec_parse(uint8_t type, const uint8_t *p, size_t len, 
 		}
 		r->nevents = akm_buf_reader_error(&rd) == AKM_BUF_OK ? n : 0;
 	} else if (akm_buf_remaining(&rd) > 0) {
-		/* A check-in's list of held generations: 1..16 of them. */
+		/* A check-in's list of held generations: 1..16 of them, or 0
+		 * when the check-in report follows. */
 		size_t n = akm_buf_get_u8(&rd);
-		if (n < 1 || n > AKM_PROTO_HELD_MAX) {
+		if (n > AKM_PROTO_HELD_MAX || (n == 0 && akm_buf_remaining(&rd) == 0)) {
 			akm_buf_invalid(&rd);
 			n = 0;
 		}
@@ -549,6 +574,30 @@ akm_fmt_rc akm_proto_node_rec_parse(uint8_t type, const uint8_t *p, size_t len, 
 			h->gen = akm_buf_get_u32(&rd);
 		}
 		r->nheld = akm_buf_reader_error(&rd) == AKM_BUF_OK ? n : 0;
+		if (akm_buf_reader_error(&rd) == AKM_BUF_OK && akm_buf_remaining(&rd) > 0) {
+			/* The check-in report. */
+			r->has_report = true;
+			for (size_t i = 0; i < n; i++)
+				r->sealed[i] = akm_buf_get_u32(&rd);
+			r->through = akm_buf_get_u64(&rd);
+			size_t ne = akm_buf_get_u8(&rd);
+			if (ne > AKM_PROTO_CEVENTS_MAX) {
+				akm_buf_invalid(&rd);
+				ne = 0;
+			}
+			for (size_t i = 0; i < ne; i++) {
+				akm_proto_cevent *e = &r->cevents[i];
+				e->kind = akm_buf_get_u8(&rd);
+				e->count = akm_buf_get_u32(&rd);
+				if (e->kind < 1 || e->kind > AKM_EVENT_KIND_MAX || e->count < 1)
+					akm_buf_invalid(&rd);
+				e->time = akm_buf_get_u64(&rd);
+				e->sender = akm_buf_get_u32(&rd);
+				e->gen = akm_buf_get_u32(&rd);
+				e->asr_id_len = akm_buf_get_lv8(&rd, e->asr_id, AKM_FMT_ID_MAX, NULL);
+			}
+			r->ncevents = akm_buf_reader_error(&rd) == AKM_BUF_OK ? ne : 0;
+		}
 	}
 	akm_buf_end(&rd);
 	return akm_fmt_reader_done(&rd);
@@ -667,7 +716,7 @@ const char *akm_proto_result_name(uint8_t r)
 {
 	switch (r) {
 	case AKM_PRES_OK: return "accepted";
-	case AKM_PRES_NOT_ACTIVE: return "the relationship is not active";
+	case AKM_PRES_NOT_ACTIVE: return "activation required: run akm-node activate";
 	case AKM_PRES_WRONG_NODE: return "wrong hardware value or AKM ID";
 	case AKM_PRES_REPLAY: return "replayed exchange";
 	case AKM_PRES_STATION_FAILURE: return "the station failed";
@@ -685,6 +734,10 @@ const char *akm_proto_event_name(uint16_t kind)
 	case AKM_EVENT_REPLAY: return "replay";
 	case AKM_EVENT_TAMPER: return "tamper";
 	case AKM_EVENT_OTHER: return "other";
+	case AKM_EVENT_FORGED: return "forged";
+	case AKM_EVENT_NOT_MEMBER: return "not-member";
+	case AKM_EVENT_STALE: return "stale";
+	case AKM_EVENT_ROLLBACK: return "rollback";
 	default: return "?";
 	}
 }

@@ -87,7 +87,9 @@ enum { AKM_REC_VERIFY = 0x01, AKM_REC_REPORT = 0x02, AKM_REC_FETCH = 0x03, AKM_R
 #define AKM_PROTO_ITEM_PART 960    /* bytes of an item per ITEM record */
 #define AKM_PROTO_ITEM_MAX 4096    /* bytes of one item (a signed ASR package) */
 
-/* Event kinds of a REPORT. */
+/* Event kinds of a REPORT and of a check-in's events (7-10: what a node's
+ * own registry records about ASR messages and rollbacks, docs/protocol.md
+ * §4 "Events at check-in"). */
 enum {
 	AKM_EVENT_WRONG_PIN = 1,
 	AKM_EVENT_BUNDLE_REFUSED = 2,
@@ -95,8 +97,15 @@ enum {
 	AKM_EVENT_REPLAY = 4,
 	AKM_EVENT_TAMPER = 5,
 	AKM_EVENT_OTHER = 6,
+	AKM_EVENT_FORGED = 7,       /* an ASR message whose tag did not verify */
+	AKM_EVENT_NOT_MEMBER = 8,   /* an ASR message naming a sender out of range, or the receiver itself */
+	AKM_EVENT_STALE = 9,        /* an ASR message of another generation or an unusable step */
+	AKM_EVENT_ROLLBACK = 10,    /* the node's registry was rolled back */
 };
-#define AKM_EVENT_KIND_MAX 6
+#define AKM_EVENT_KIND_MAX 10
+/* Check-in events: at most this many aggregates in one VERIFY. */
+#define AKM_PROTO_CEVENTS_MAX 16
+#define AKM_PROTO_NO_SENDER 0xFFFFFFFFu
 
 /* ---- frames ---- */
 
@@ -231,16 +240,37 @@ typedef struct akm_proto_held {
 	uint32_t gen;
 } akm_proto_held;
 
+/* A check-in's event: one aggregate of the node's own breach records
+ * (docs/protocol.md §4). */
+typedef struct akm_proto_cevent {
+	uint8_t kind;         /* AKM_EVENT_* */
+	uint32_t count;       /* records aggregated, >= 1 */
+	uint64_t time;        /* the last one's, seconds since 1970 */
+	uint32_t sender;      /* the ASR message's sender leaf, or AKM_PROTO_NO_SENDER */
+	uint32_t gen;         /* the ASR message's generation (0: none) */
+	uint8_t asr_id[AKM_FMT_ID_MAX]; size_t asr_id_len; /* 0: not about an ASR */
+} akm_proto_cevent;
+
 /* The node's record: the proof; for a report its events; for a check-in
  * the ASR generations the node holds (an empty list is not written, so a
- * VERIFY without one is the proof alone). */
+ * VERIFY without one is the proof alone), and optionally (has_report) the
+ * check-in report: per held ASR the messages the node sealed in that
+ * generation, the node's audit sequence number the events cover, and the
+ * events aggregated (the held count is then written even when 0). */
 typedef struct akm_proto_node_rec {
 	uint8_t proof[32];
 	size_t nevents;       /* REPORT: 1..AKM_PROTO_EVENTS_MAX; VERIFY: 0 */
 	akm_proto_event events[AKM_PROTO_EVENTS_MAX];
 	size_t nheld;         /* VERIFY: 0..AKM_PROTO_HELD_MAX; REPORT: 0 */
 	akm_proto_held held[AKM_PROTO_HELD_MAX];
+	bool has_report;      /* VERIFY only */
+	uint32_t sealed[AKM_PROTO_HELD_MAX]; /* per held[i] */
+	uint64_t through;     /* the node's audit records up to this sequence number are reported */
+	size_t ncevents;      /* 0..AKM_PROTO_CEVENTS_MAX */
+	akm_proto_cevent cevents[AKM_PROTO_CEVENTS_MAX];
 } akm_proto_node_rec;
+/* The bytes a check-in's event takes (for a node filling a record). */
+size_t akm_proto_cevent_len(const akm_proto_cevent *e);
 akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, uint8_t *out, size_t cap,
                                      size_t *len);
 akm_fmt_rc akm_proto_node_rec_parse(uint8_t type, const uint8_t *p, size_t len, akm_proto_node_rec *r);

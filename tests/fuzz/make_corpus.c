@@ -6,7 +6,9 @@
  * (target proto), the frames of an exchange with the inputs of the test
  * vectors (docs/protocol.md §8) and the plaintexts its AEADs carry; for
  * the ASR formats (target asr), each of the four at its shortest, typical
- * and longest, and the test vectors of docs/asr.md §3.6.  Deterministic: a
+ * and longest, and the test vectors of docs/asr.md §3.6; for the policy
+ * file (target policy), the shipped conf/policy.conf and a few accepted and
+ * refused policies.  Deterministic: a
  * rerun writes the same bytes.  Run from the source root:
  *
  *   ninja -C build tests/fuzz/fuzz-make-corpus
@@ -362,6 +364,37 @@ static void protos(void)
 	hs->sent = 0;
 	check(akm_proto_record_seal(hs, true, AKM_REC_VERIFY, p + 1, len, f, sizeof f, &len), "verify record");
 	put_file("proto", "rec-verify", f, len);
+	/* a check-in's VERIFY with its report: the vectors' (one held ASR,
+	 * two events), and the longest (16 held with 32-byte IDs, as many
+	 * 32-byte-ID events as fit) */
+	for (int size = 1; size <= 2; size++) {
+		akm_proto_node_rec cr;
+		memset(&cr, 0, sizeof cr);
+		memcpy(cr.proof, PV_proof, 32);
+		cr.has_report = true;
+		cr.through = PV_THROUGH;
+		cr.nheld = size == 1 ? 1 : AKM_PROTO_HELD_MAX;
+		for (size_t i = 0; i < cr.nheld; i++) {
+			memset(cr.held[i].asr_id, 'a' + (int)i, cr.held[i].asr_id_len = size == 1 ? 7 : AKM_FMT_ID_MAX);
+			cr.held[i].gen = (uint32_t)i + 1;
+			cr.sealed[i] = 1000u * (uint32_t)i;
+		}
+		cr.ncevents = size == 1 ? PV_NCEVENTS : 5;
+		for (size_t i = 0; i < cr.ncevents; i++) {
+			akm_proto_cevent *e = &cr.cevents[i];
+			*e = (akm_proto_cevent){(uint8_t)(1 + i % AKM_EVENT_KIND_MAX), (uint32_t)i + 1, 1700000000 + i,
+			                        (uint32_t)i, 3, {0}, size == 1 ? (i == 0 ? 7 : 0) : AKM_FMT_ID_MAX};
+			memset(e->asr_id, 'a', e->asr_id_len);
+		}
+		p[0] = AKM_REC_VERIFY;
+		check(akm_proto_node_rec_encode(AKM_REC_VERIFY, &cr, p + 1, sizeof p - 1, &len), "check-in report");
+		snprintf(name, sizeof name, "plain-checkin-%s", size_name(size));
+		put_plain(name, p, 1 + len);
+		hs->sent = 0;
+		check(akm_proto_record_seal(hs, true, AKM_REC_VERIFY, p + 1, len, f, sizeof f, &len), "check-in record");
+		snprintf(name, sizeof name, "rec-checkin-%s", size_name(size));
+		put_file("proto", name, f, len);
+	}
 	for (int size = 1; size <= 2; size++) {
 		/* the vectors' two events; 32 events with the longest details
 		 * that fit in one record (15 characters) */
@@ -519,6 +552,43 @@ static void asrs(void)
 	put_file("asr", "vector-state-v1.akma", AV_state_v1, sizeof AV_state_v1);
 }
 
+/* Policy files (docs/policy.md): the shipped conf/policy.conf (read from
+ * the source root), every setting and form, and refused ones. */
+static void policies(void)
+{
+	FILE *f = fopen("conf/policy.conf", "rb");
+	if (f == NULL) {
+		fprintf(stderr, "make-corpus: conf/policy.conf: %s (run from the source root)\n", strerror(errno));
+		exit(1);
+	}
+	static uint8_t shipped[65536];
+	size_t n = fread(shipped, 1, sizeof shipped, f);
+	fclose(f);
+	put_file("policy", "shipped.conf", shipped, n);
+	static const struct {
+		const char *name, *text;
+	} texts[] = {
+		{"every-setting.conf", "# comment\nrule a-1   # trailing\n  scope node\n\tmetric bad-proof\n"
+		                       "  threshold >=5\r\n  window 90\n  datapoints-to-alarm 2\n  datapoints-to-clear 3\n"
+		                       "  actions alert,quarantine , evict\n  cool-down 2h\n"},
+		{"gauges.conf", "rule b\nactions rekey\nthreshold > 1d\nmetric asr-age\nscope asr\n"
+		                "rule m\nscope asr\nmetric asr-messages\nthreshold >= 1000\nactions rekey alert\n"
+		                "rule s\nscope node\nmetric node-silence\nthreshold > 3d\nactions stale\ncool-down 1d\n"},
+		{"station.conf", "rule c\nscope station\nmetric breaches\nthreshold == 7\nwindow 7d\nactions alert\n"
+		                 "rule d\nscope asr\nmetric forged\nthreshold > 2\nwindow 1s\nactions alert rekey\n"
+		                 "cool-down 10s\n"},
+		{"bad-metric.conf", "rule r\nscope node\nmetric forgd\n"},
+		{"bad-outside.conf", "scope node\n"},
+		{"bad-twice.conf", "rule r\nscope node\nscope asr\n"},
+		{"unsafe-station.conf", "rule r\nscope station\nmetric tamper\nthreshold > 0\nwindow 1h\nactions quarantine\n"},
+		{"unsafe-zero.conf", "rule r\nscope node\nmetric forged\nthreshold < 3\nwindow 5m\nactions revoke\n"},
+		{"unsafe-storm.conf", "rule r\nscope asr\nmetric asr-age\nthreshold > 5s\nactions rekey\n"},
+		{"unsafe-duplicate.conf", "rule r\nscope node\nmetric clone\nthreshold >= 1\nwindow 1h\nactions alert\nrule r\n"},
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+		put_file("policy", texts[i].name, (const uint8_t *)texts[i].text, strlen(texts[i].text));
+}
+
 /* The status page's requests (lib/http.h): a browser's, a scraper's, and
  * the refusals' shapes (one each of what the parser names). */
 static void http_requests(void)
@@ -559,9 +629,11 @@ int main(int argc, char **argv)
 	login_states();
 	protos();
 	asrs();
+	policies();
 	http_requests();
 	/* every target also gets an empty input */
-	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto", "asr", "http" };
+	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto", "asr",
+	                                       "policy", "http" };
 	for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		put_file(targets[i], "edge-empty", (const uint8_t *)"", 0);
 	return 0;

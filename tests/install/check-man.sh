@@ -25,6 +25,6 @@ for page in "$src"/docs/man/*.[1-8]; do
     upper=$(echo "$title" | tr '[:lower:]' '[:upper:]')
     grep -q "^\.TH $upper $sect " "$page" || { echo "FAIL: $name: .TH is not '$upper $sect'" >&2; fail=1; }
 done
-((n == 5)) || { echo "FAIL: $n pages in docs/man, expected 5" >&2; fail=1; }
+((n == 6)) || { echo "FAIL: $n pages in docs/man, expected 6" >&2; fail=1; }
 ((fail == 0)) && echo "ok: $n man pages format without warnings"
 exit $fail

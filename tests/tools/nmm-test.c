@@ -44,6 +44,21 @@ double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* `list --json` and `audit --json`: the station's whole visible state. */
+char *nmm_station_state(void)
+{
+	char *list = NULL, *audit = NULL;
+	EXPECT_RC(nmm(&list, "list", "--json", NULL), 0, list, "list --json");
+	EXPECT_RC(nmm(&audit, "audit", "--json", NULL), 0, audit, "audit --json");
+	size_t n = strlen(list) + strlen(audit) + 2;
+	char *both = malloc(n);
+	ck_assert_ptr_nonnull(both);
+	snprintf(both, n, "%s\n%s", list, audit);
+	free(list);
+	free(audit);
+	return both;
+}
+
 /* ---- running the tools ---------------------------------------------------- */
 
 int run_argv(const char *const *argv, char **out)

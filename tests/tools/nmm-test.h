@@ -40,6 +40,10 @@ void write_file(const char *path, const void *data, size_t len);
 /* NAME in the test environment's folder. */
 void path_in(char *out, size_t size, const char *name);
 double now_s(void);
+/* `list --json` and `audit --json` of the station (malloc'd): its whole
+ * visible state, to compare before and after a command that must change
+ * nothing. */
+char *nmm_station_state(void);
 
 /* ---- running the tools ---------------------------------------------------- */
 

@@ -59,6 +59,7 @@ static const cmd cmds[] = {
 	{true, "approve", {"e1"}, LOGIN | STN},
 	{true, "reject", {"e1"}, LOGIN | STN},
 	{true, "revoke", {"c000003", "--reason", "matrix"}, LOGIN | STN | JSON},
+	{true, "reinstate", {"m1", "--reason", "matrix"}, LOGIN | STN},
 	{true, "export", {"--node", "m1", "--out", "@usb"}, LOGIN | STN | JSON},
 	{true, "write-se", {"--node", "m1", "--se-module", "@softhsm", "--se-token", "node-M", "--se-pin-file", "@pin"},
 	 LOGIN | STN},
@@ -69,6 +70,7 @@ static const cmd cmds[] = {
 	{true, "audit", {NULL}, LOGIN | STN | JSON},
 	{true, "status", {NULL}, LOGIN | STN | JSON},
 	{true, "asr", {"list"}, LOGIN | STN | JSON},
+	{true, "policy", {"test", "@policy.conf", "--all"}, LOGIN | STN | JSON},
 	{true, "tokens", {NULL}, JSON},
 	{false, "hw-id", {NULL}, JSON},
 	{false, "trust", {"@anchor.akmp"}, LOGIN | JSON},
@@ -172,6 +174,9 @@ static void prepare(void)
 	free(out);
 	path_in(bad_pin, sizeof bad_pin, "bad-pin");
 	write_file(bad_pin, "9999\n", 5);
+	static const char policy[] = "rule r\nscope node\nmetric clone\nthreshold >= 1\nwindow 1h\nactions alert\n";
+	path_in(path, sizeof path, "policy.conf");
+	write_file(path, policy, strlen(policy));
 }
 
 /* The names a tool's general usage lists: every command of this table

@@ -63,21 +63,6 @@ static bool exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-/* `list --json` and `audit --json`: the station's whole visible state. */
-static char *station_state(void)
-{
-	char *list = NULL, *audit = NULL;
-	EXPECT_RC(nmm(&list, "list", "--json", NULL), 0, list, "list --json");
-	EXPECT_RC(nmm(&audit, "audit", "--json", NULL), 0, audit, "audit --json");
-	size_t n = strlen(list) + strlen(audit) + 2;
-	char *both = malloc(n);
-	ck_assert_ptr_nonnull(both);
-	snprintf(both, n, "%s\n%s", list, audit);
-	free(list);
-	free(audit);
-	return both;
-}
-
 /* export --generate-passphrase [--json] --qr-png with stdout on /dev/full:
  * exit 5, and nothing on the drive or in the station changed. */
 static void generated_export_changes_nothing(const char *node_name, bool json)
@@ -86,7 +71,7 @@ static void generated_export_changes_nothing(const char *node_name, bool json)
 	path_in(usb, sizeof usb, json ? "usb-full-json" : "usb-full");
 	path_in(qr, sizeof qr, json ? "qr-json.png" : "qr.png");
 	ck_assert_int_eq(mkdir(usb, 0700), 0);
-	char *before = station_state();
+	char *before = nmm_station_state();
 	if (json)
 		EXPECT_FULL(nmm_full(&out, "export", "--node", node_name, "--out", usb, "--generate-passphrase", "--qr-png",
 		                     qr, "--json", NULL),
@@ -97,7 +82,7 @@ static void generated_export_changes_nothing(const char *node_name, bool json)
 		            out, "export --generate-passphrase > /dev/full");
 	ck_assert_msg(entries(usb) == 0, "the export left %zu file(s) in %s", entries(usb), usb);
 	ck_assert_msg(!exists(qr), "the export left its QR code %s", qr);
-	char *after = station_state();
+	char *after = nmm_station_state();
 	ck_assert_msg(strcmp(before, after) == 0, "the station changed:\nbefore:\n%s\nafter:\n%s", before, after);
 	/* (the whole audit trail as before: no export record of this node) */
 	EXPECT_RC(nmm(&out, "audit", "--node", node_name, "--json", NULL), 0, out, "audit --node");

@@ -301,8 +301,8 @@ START_TEST(page_metrics_and_cli)
 	ck_assert(prom_value(m, "akm_asr_generation{asr=\"asr1\"}", &x) && x == 1);
 	ck_assert(prom_value(m, "akm_asr_members{asr=\"asr1\"}", &x) && x == 3);
 	ck_assert(prom_value(m, "akm_asr_members_current{asr=\"asr1\"}", &x) && x == 3);
-	ck_assert_msg(prom_value(m, "akm_events_total{kind=\"act-malformed\"}", &x) && x == 3, "%s", m);
-	ck_assert_msg(prom_value(m, "akm_events_total{kind=\"act-refused\"}", &x) && x == 1, "%s", m);
+	ck_assert_msg(prom_value(m, "akm_events_total{kind=\"malformed\"}", &x) && x == 3, "%s", m);
+	ck_assert_msg(prom_value(m, "akm_events_total{kind=\"refused-state\"}", &x) && x == 1, "%s", m);
 	ck_assert(prom_value(m, "akm_policy_actions_total{action=\"policy-quarantine\"}", &x) && x == 1);
 	free(a);
 	/* HEAD: the headers, no body. */
@@ -363,7 +363,7 @@ START_TEST(page_metrics_and_cli)
 	EXPECT_RC(nmm(&out, "status", NULL), 0, out, "status");
 	ck_assert_msg(strstr(out, "nodes: 5: 0 pending, 3 active, 1 suspended (quarantined), 1 revoked") &&
 	                  strstr(out, "st-1") && strstr(out, "quarantined") && strstr(out, "asr1") &&
-	                  strstr(out, "act-malformed 3") && strstr(out, "policy-quarantine 1"),
+	                  strstr(out, "malformed 3") && strstr(out, "policy-quarantine 1"),
 	              "status:\n%s", out);
 	free(out);
 	EXPECT_RC(nmm(&out, "status", "--json", NULL), 0, out, "status --json");
@@ -371,7 +371,7 @@ START_TEST(page_metrics_and_cli)
 	                  strstr(out, "\"attention\":[{\"name\":\"st-1\",\"state\":\"suspended\"") &&
 	                  strstr(out, "\"name\":\"asr1\",\"state\":\"active\",\"generation\":1,\"step\":0,\"members\":3,"
 	                              "\"current\":3") &&
-	                  strstr(out, "\"act-malformed\":3") && strstr(out, "\"policy-quarantine\":1"),
+	                  strstr(out, "\"malformed\":3") && strstr(out, "\"policy-quarantine\":1"),
 	              "status --json:\n%s", out);
 	free(out);
 	/* The three active nodes checked in a second ago or more: stale after 1 s. */

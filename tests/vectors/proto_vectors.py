@@ -126,6 +126,13 @@ def inputs():
         # The node's second record (counter 1, to show the counter in the
         # nonce): a REPORT of two events, the second with an empty detail.
         events=[(1, 3, 1700000100, b"user PIN, slot 0"), (5, 1, 1700000200, b"")],
+        # A check-in's VERIFY (record 2) with the check-in report: one held
+        # ASR with its sealed count, the node's audit sequence number the
+        # events cover, two aggregated events (a forged ASR message from
+        # sender 3, a wrong PIN about no ASR).
+        held=[(b"asr-one", 3, 1500)],
+        through=4242,
+        cevents=[(7, 12, 1700000300, 3, 3, b"asr-one"), (1, 2, 1700000400, 0xffffffff, 0, b"")],
         done_result=0x00,                     # verified
         done_status=0x05,                     # CKV_AKM_STATUS_VERIFIED
         done_n=2,
@@ -189,6 +196,13 @@ def compute():
                       for kind, count, t, detail in i["events"])
     v["report_payload"] = report = proof + u16(len(i["events"])) + events
     v["rec_n2s_1"] = record(k_n2s, 1, REC_REPORT, report)
+    held = b"".join(lv8(a) + u32(g) for a, g, _ in i["held"])
+    sealed = b"".join(u32(n) for _, _, n in i["held"])
+    cevents = b"".join(u8(kind) + u32(count) + u64(t) + u32(sender) + u32(gen) + lv8(asr)
+                       for kind, count, t, sender, gen, asr in i["cevents"])
+    v["checkin_report"] = checkin = (proof + u8(len(i["held"])) + held + sealed + u64(i["through"])
+                                      + u8(len(i["cevents"])) + cevents)
+    v["rec_n2s_2"] = record(k_n2s, 2, REC_VERIFY, checkin)
     v["done_payload"] = done = u8(i["done_result"]) + u8(i["done_status"]) + u16(i["done_n"])
     v["rec_s2n_0"] = record(k_s2n, 0, REC_DONE, done)
 
@@ -204,7 +218,8 @@ INPUT_NAMES = ["x", "y", "n_i", "n_r", "n_c", "k_cookie", "k_pr_mac", "pr_id", "
                "station_id", "challenge"]
 OUTPUT_NAMES = ["G_X", "msg1", "G_Y", "Z", "TH_2", "PRK_2e", "cookie", "msg2", "TH_3", "K_3", "ID",
                 "TH_3m", "psk_msg", "PRK_3", "MAC_3", "msg3", "TH_4", "K_4", "msg4", "K_n2s", "K_s2n",
-                "proof", "rec_n2s_0", "report_payload", "rec_n2s_1", "done_payload", "rec_s2n_0"]
+                "proof", "rec_n2s_0", "report_payload", "rec_n2s_1", "checkin_report", "rec_n2s_2",
+                "done_payload", "rec_s2n_0"]
 DESCRIPTIONS = {
     "x": "the node's ephemeral P-256 scalar",
     "y": "the station's ephemeral P-256 scalar",
@@ -221,6 +236,8 @@ DESCRIPTIONS = {
     "rec_n2s_0": "node record 0: VERIFY (01), payload = proof",
     "report_payload": "proof || u16 2 || 2 events",
     "rec_n2s_1": "node record 1: REPORT (02)",
+    "checkin_report": "proof || u8 1 || held || u32 sealed || u64 through || u8 2 || 2 check-in events",
+    "rec_n2s_2": "node record 2: VERIFY (01) of a check-in with its report",
     "done_payload": "result || status || u16 n",
     "rec_s2n_0": "station record 0: DONE (81)",
 }
@@ -237,6 +254,11 @@ def scalar_lines(i):
             ] + ["event %d        kind %d, count %d, time %d, detail \"%s\""
                  % (k + 1, kind, count, t, detail.decode()) for k, (kind, count, t, detail)
                  in enumerate(i["events"])] + [
+            "held 1         ASR \"%s\", generation %d, sealed %d" % (a.decode(), g, n) for a, g, n in i["held"]] + [
+            "through        %d" % i["through"]] + [
+            "c-event %d      kind %d, count %d, time %d, sender %d, gen %d, ASR \"%s\""
+            % (k + 1, kind, count, t, sender, gen, asr.decode()) for k, (kind, count, t, sender, gen, asr)
+            in enumerate(i["cevents"])] + [
             "DONE           result %02x, status %02x (CKV_AKM_STATUS_VERIFIED), n %d"
             % (i["done_result"], i["done_status"], i["done_n"])]
 
@@ -265,7 +287,8 @@ def markdown():
            "",
            "Inputs (the scalars x and y stand for the tokens' ephemeral keys; a",
            "REPORT record, sent as the node's record 1, shows the counter in the",
-           "nonce and the events' encoding):",
+           "nonce and the events' encoding; a check-in's VERIFY with its report,",
+           "as record 2, the check-in events' encoding):",
            "", "```"]
     out += scalar_lines(i)
     for n in INPUT_NAMES:
@@ -302,6 +325,15 @@ def c_header():
     for k, (kind, count, t, detail) in enumerate(i["events"]):
         out += ["#define PV_EVENT%d_KIND %d" % (k, kind), "#define PV_EVENT%d_COUNT %d" % (k, count),
                 "#define PV_EVENT%d_TIME %dULL" % (k, t), "#define PV_EVENT%d_DETAIL \"%s\"" % (k, detail.decode())]
+    out += ["#define PV_THROUGH %dULL" % i["through"], "#define PV_NHELD %d" % len(i["held"]),
+            "#define PV_NCEVENTS %d" % len(i["cevents"])]
+    for k, (a, g, n) in enumerate(i["held"]):
+        out += ["#define PV_HELD%d_ASR \"%s\"" % (k, a.decode()), "#define PV_HELD%d_GEN %d" % (k, g),
+                "#define PV_HELD%d_SEALED %d" % (k, n)]
+    for k, (kind, count, t, sender, gen, asr) in enumerate(i["cevents"]):
+        out += ["#define PV_CEVENT%d_KIND %d" % (k, kind), "#define PV_CEVENT%d_COUNT %d" % (k, count),
+                "#define PV_CEVENT%d_TIME %dULL" % (k, t), "#define PV_CEVENT%d_SENDER %du" % (k, sender),
+                "#define PV_CEVENT%d_GEN %d" % (k, gen), "#define PV_CEVENT%d_ASR \"%s\"" % (k, asr.decode())]
     for n in INPUT_NAMES:
         if n in ("x", "y"):
             continue  # the C side gets the points and Z

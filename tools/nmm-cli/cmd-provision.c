@@ -206,7 +206,7 @@ static int change_state(const nmm_cli *c, const char *reason, CK_ULONG to, const
 	 * node printed) and a warning when its hardware value is bound to
 	 * another node's PR too. */
 	nmm_approval ap;
-	bool approving = to == CKV_AKM_STATE_ACTIVE;
+	bool approving = to == CKV_AKM_STATE_ACTIVE && strcmp(action, "approve") == 0;
 	char warning[600] = "";
 	if (approving) {
 		nmm_node n;
@@ -250,7 +250,8 @@ static int change_state(const nmm_cli *c, const char *reason, CK_ULONG to, const
 		akm_json_object_end(&j);
 		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
-		printf("%s: %s\n", name, to == CKV_AKM_STATE_ACTIVE ? "approved (active)"
+		printf("%s: %s\n", name, strcmp(action, "reinstate") == 0 ? "reinstated (active)"
+		                          : to == CKV_AKM_STATE_ACTIVE ? "approved (active)"
 		                          : strcmp(action, "revoke") == 0 ? "revoked" : "rejected (revoked)");
 		if (approving)
 			printf("node key fingerprint: %s\n", ap.key_fingerprint[0] ? ap.key_fingerprint : "none");
@@ -275,6 +276,12 @@ static int run_revoke(const nmm_cli *c, const void *opts)
 {
 	const reject_opts *o = opts;
 	return change_state(c, o->reason, CKV_AKM_STATE_REVOKED, "revoke");
+}
+
+static int run_reinstate(const nmm_cli *c, const void *opts)
+{
+	const reject_opts *o = opts;
+	return change_state(c, o->reason, CKV_AKM_STATE_ACTIVE, "reinstate");
 }
 
 const nmm_cli_cmd nmm_cmd_approve = {
@@ -302,5 +309,15 @@ const nmm_cli_cmd nmm_cmd_revoke = {
 	"revoke NAME [--reason TEXT]\n"
 	"  Revokes an active node's provisioning relationship: its bundles are no\n"
 	"  longer made and the station service refuses its activation and check-ins.\n",
+	NMM_OPTS(reject_options), sizeof(reject_opts),
+};
+
+const nmm_cli_cmd nmm_cmd_reinstate = {
+	"reinstate", run_reinstate, 1, 1,
+	"reinstate NAME [--reason TEXT]\n"
+	"  Brings a quarantined (suspended) node back: its provisioning relationship\n"
+	"  becomes active again, the station service accepts its check-ins and, at\n"
+	"  the next one, delivers the ASRs it is still a member of; the policy's\n"
+	"  counters for it start afresh.  The only way back from quarantine.\n",
 	NMM_OPTS(reject_options), sizeof(reject_opts),
 };

@@ -40,6 +40,7 @@
 
 typedef struct settings {
 	const char *module, *token, *pin_file, *config;
+	const char *policy_file;     /* the breach-response policy (docs/akm-nmmd.md) */
 	const char *listen[LISTEN_MAX];
 	size_t nlisten;
 	const char *port_file;
@@ -86,6 +87,12 @@ static void report_sink(void *ctx, const char *what, const char *message)
 		logmsg(LOG_ERR, "%s: %s", what, message);
 	else
 		logmsg(LOG_ERR, "%s", what);
+}
+
+static void watch_log(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	logmsg(level, "%s", line);
 }
 
 /* sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -191,6 +198,15 @@ static int read_config(const char *path, const settings *base, settings *out, ch
 		for (char *e = value + strlen(value) - 1; e >= value && (*e == ' ' || *e == '\t'); e--)
 			*e = '\0';
 		char w[200];
+		if (strcmp(name, "policy") == 0) {
+			/* a path, kept for the life of the process (a reload reads a
+			 * new copy; the old ones are a few bytes each) */
+			if (*value == '\0' || (out->policy_file = strdup(value)) == NULL) {
+				snprintf(why, whylen, "%s:%u: policy: a file name is needed", path, ln);
+				rc = -1;
+			}
+			continue;
+		}
 		if (!set_number(out, name, value, w, sizeof w)) {
 			snprintf(why, whylen, "%s:%u: %s", path, ln, w);
 			rc = -1;
@@ -221,6 +237,7 @@ typedef struct service {
 	size_t nconns, cap, open;
 	nmm_station station;
 	nmm_act *act;
+	nmm_watch *watch;         /* the breach monitor and its policy */
 	bool stopping;
 	uint64_t stop_deadline;
 	akm_secret pin;          /* kept (locked) for re-opening the station */
@@ -542,10 +559,6 @@ static int build_settings(settings *out, char *why, size_t whylen)
 
 static void reload(service *sv)
 {
-	if (S.config == NULL) {
-		logmsg(LOG_NOTICE, "SIGHUP: no configuration file to reload");
-		return;
-	}
 	notify("RELOADING=1");
 	settings n;
 	char why[512];
@@ -566,12 +579,34 @@ static void reload(service *sv)
 	notify("READY=1");
 }
 
+/* The policy file: --policy, the configuration's "policy", else the
+ * installed one when it exists (NULL: none). */
+static const char *policy_path(void)
+{
+	if (S.policy_file != NULL)
+		return S.policy_file;
+	return access(AKM_DEFAULT_POLICY, R_OK) == 0 ? AKM_DEFAULT_POLICY : NULL;
+}
+
+/* SIGHUP, after the settings: the policy read again; a refused one leaves
+ * the previous in force (nmm_watch_load logs and records it). */
+static void reload_policy(service *sv)
+{
+	const char *path = policy_path();
+	if (path != NULL)
+		nmm_watch_load(sv->watch, path);
+}
+
 static void on_signal(service *sv)
 {
 	struct signalfd_siginfo si;
 	while (read(sv->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
-			reload(sv);
+			if (S.config != NULL)
+				reload(sv);
+			else if (policy_path() == NULL)
+				logmsg(LOG_NOTICE, "SIGHUP: no configuration file or policy to reload");
+			reload_policy(sv);
 		} else if (!sv->stopping) {
 			sv->stopping = true;
 			sv->stop_deadline = akm_net_now_ms() + S.exchange_ms;
@@ -624,6 +659,8 @@ static int run(service *sv)
 		if (now - last_sweep >= 100) {
 			sweep(sv);
 			nmm_web_sweep(sv->web);
+			if (!sv->refreshing)
+				nmm_watch_poll(sv->watch);
 			last_sweep = now;
 		}
 	}
@@ -645,8 +682,11 @@ static const char usage_text[] =
 	"  --config FILE          settings as \"name = value\" lines, reloaded on SIGHUP:\n"
 	"                         max-connections, idle-timeout, exchange-timeout,\n"
 	"                         fail-limit, fail-window, lockout, clone-window,\n"
-	"                         token-refresh, stale-after\n"
+	"                         token-refresh, policy, stale-after\n"
 	"                         (times in seconds)\n"
+	"  --policy FILE          the breach-response policy (docs/policy.md), reloaded\n"
+	"                         on SIGHUP (else " AKM_DEFAULT_POLICY "\n"
+	"                         when it exists)\n"
 	"  --max-connections N    open connections at most (1024)\n"
 	"  --idle-timeout S       a silent peer is dropped after S seconds (10)\n"
 	"  --exchange-timeout S   a whole exchange may take S seconds (30)\n"
@@ -668,14 +708,14 @@ static const char usage_text[] =
 	"  --version              print the version\n"
 	"  -h, --help             this help\n"
 	"Signals: SIGTERM/SIGINT stop accepting and finish the exchanges in hand;\n"
-	"SIGHUP reloads --config.\n";
+	"SIGHUP reloads --config and the policy.\n";
 
 int main(int argc, char **argv)
 {
 	akm_secret_init();
 	akm_report_program("akm-nmmd");
-	enum { O_MODULE = 256, O_TOKEN, O_PIN, O_LISTEN, O_PORTFILE, O_CONFIG, O_STATUS_LISTEN, O_STATUS_TOKEN, O_NUM,
-	       O_SYSLOG, O_VERSION, O_STATUS_REMOTE };
+	enum { O_MODULE = 256, O_TOKEN, O_PIN, O_LISTEN, O_PORTFILE, O_CONFIG, O_POLICY, O_STATUS_LISTEN, O_STATUS_TOKEN,
+	       O_NUM, O_SYSLOG, O_VERSION, O_STATUS_REMOTE };
 	struct option opts[] = {
 		{"module", required_argument, NULL, O_MODULE},
 		{"token", required_argument, NULL, O_TOKEN},
@@ -683,6 +723,7 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"port-file", required_argument, NULL, O_PORTFILE},
 		{"config", required_argument, NULL, O_CONFIG},
+		{"policy", required_argument, NULL, O_POLICY},
 		{"max-connections", required_argument, NULL, O_NUM},
 		{"idle-timeout", required_argument, NULL, O_NUM},
 		{"exchange-timeout", required_argument, NULL, O_NUM},
@@ -700,14 +741,14 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char **single[] = {&S.module, &S.token, &S.pin_file, NULL, &S.port_file, &S.config,
+	const char **single[] = {&S.module, &S.token, &S.pin_file, NULL, &S.port_file, &S.config, &S.policy_file,
 	                         &S.status_listen, &S.status_token_file};
 	int o, idx;
 	char why[512];
 	bool version = false; /* printed once the settings (and --config) are checked */
 	while ((o = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		switch (o) {
-		case O_MODULE: case O_TOKEN: case O_PIN: case O_PORTFILE: case O_CONFIG: case O_STATUS_LISTEN:
+		case O_MODULE: case O_TOKEN: case O_PIN: case O_PORTFILE: case O_CONFIG: case O_POLICY: case O_STATUS_LISTEN:
 		case O_STATUS_TOKEN: {
 			const char **slot = single[o - O_MODULE];
 			if (*slot != NULL) {
@@ -824,6 +865,21 @@ int main(int argc, char **argv)
 		nmm_station_close(&sv.station);
 		return AKM_RC_TOKEN;
 	}
+	/* The breach monitor: the policy (a refused one at the start stops
+	 * the service: it would run without the response it was given), then
+	 * the trail replayed and followed. */
+	sv.watch = nmm_watch_new(&sv.station, sv.act, watch_log, NULL);
+	const char *policy = policy_path();
+	if (sv.watch == NULL || (policy != NULL && nmm_watch_load(sv.watch, policy) != AKM_RC_OK) ||
+	    nmm_watch_start(sv.watch) != AKM_RC_OK) {
+		if (sv.watch == NULL)
+			logmsg(LOG_ERR, "cannot start: no memory for the monitor");
+		nmm_watch_free(sv.watch);
+		nmm_act_free(sv.act);
+		nmm_station_close(&sv.station);
+		akm_secret_free(&sv.pin);
+		return sv.watch == NULL ? AKM_RC_TOKEN : AKM_RC_USAGE;
+	}
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &sv.sigfd};
 	epoll_ctl(sv.ep, EPOLL_CTL_ADD, sv.sigfd, &ev);
 	for (size_t i = 0; i < S.nlisten; i++) {
@@ -872,6 +928,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)st->completed, (unsigned long long)st->refused, (unsigned long long)st->bad_proofs,
 	       (unsigned long long)st->replays);
 	nmm_web_free(sv.web);
+	nmm_watch_free(sv.watch);
 	nmm_act_free(sv.act);
 	nmm_station_close(&sv.station);
 	akm_secret_free(&sv.pin);

@@ -29,9 +29,6 @@ static const node_cli_opt report_opts_table[] = {
 	NODE_OPT(net_opts, detail, "detail"),
 };
 
-static const char *const event_names[] = {NULL,         "wrong-pin", "bundle-refused", "key-failure",
-                                          "replay",     "tamper",    "other"};
-
 /* A number of 1..max from text: 0 or -1. */
 static int number(const char *what, const char *text, unsigned long max, unsigned long *out)
 {
@@ -50,8 +47,9 @@ static int read_event(const net_opts *o, akm_proto_event *e)
 	if (o->event == NULL)
 		return akm_report(AKM_RC_USAGE, "report", "--event KIND is required (wrong-pin, bundle-refused, "
 		                  "key-failure, replay, tamper, other)");
-	for (uint16_t k = 1; k <= AKM_EVENT_KIND_MAX; k++)
-		if (strcmp(o->event, event_names[k]) == 0)
+	/* the kinds an operator reports (the others come from the registry) */
+	for (uint16_t k = 1; k <= AKM_EVENT_OTHER; k++)
+		if (strcmp(o->event, akm_proto_event_name(k)) == 0)
 			e->kind = k;
 	if (e->kind == 0)
 		return akm_report(AKM_RC_USAGE, "--event", "unknown kind \"%s\" (wrong-pin, bundle-refused, key-failure, "
@@ -124,6 +122,10 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 	bool member = op == AKM_OP_CHECKIN && akm_node_asr_check_module(&p, why, sizeof why) == 0;
 	akm_proto_held held[AKM_PROTO_HELD_MAX];
 	size_t nheld = 0, enrolled = 0;
+	/* ... and reports its registry's breach records since the last
+	 * report the station accepted (docs/protocol.md §4). */
+	static akm_proto_node_rec report;
+	memset(&report, 0, sizeof report);
 	int src = akm_node_state_read(&p, &s, NULL);
 	if (src < 0)
 		rc = akm_report_why(AKM_RC_TOKEN, "reading the node state", p.err);
@@ -131,10 +133,14 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 		rc = akm_report_why(AKM_RC_NOT_FOUND, "not provisioned", "no provisioning relationship in this token");
 	else if (member && (rc = held_generations(&p, held, &nheld)) != AKM_RC_OK)
 		;
+	else if (member && (report.nheld = nheld, memcpy(report.held, held, nheld * sizeof *held),
+	                    (rc = akm_node_report_build(&p, &report, why, sizeof why)) != AKM_RC_OK))
+		rc = akm_report_why(rc, "the check-in report", why);
 	else if ((rc = akm_node_hw(&p, o->hw_id, hw)) == AKM_RC_OK) {
 		a.hw = hw;
 		a.held = held;
 		a.nheld = nheld;
+		a.report = member ? &report : NULL;
 		rc = akm_node_exchange(&p, &s, &a, cmd->name);
 	}
 	for (size_t i = 0; rc == AKM_RC_OK && i < a.nitems; i++) {
@@ -152,6 +158,14 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 				printf("enrolled in %s: generation %lu, step %lu\n", asr.name, (unsigned long)(asr.epoch >> 32),
 				       (unsigned long)(asr.epoch & 0xFFFFFFFFUL));
 		}
+	}
+	/* The station recorded the report (DONE came): the cursor moves on.
+	 * A failure before leaves it, and the next check-in sends the
+	 * records again (the station drops what it has, protocol.md §4). */
+	if (member && a.done && a.done_result == AKM_PRES_OK) {
+		int crc = akm_node_report_done(&p, &report, why, sizeof why);
+		if (crc != AKM_RC_OK && rc == AKM_RC_OK)
+			rc = akm_report_why(crc, "the check-in report's cursor", why);
 	}
 	akm_node_act_free(&a);
 	akm_p11_close(&p);
@@ -173,6 +187,10 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 		if (op == AKM_OP_CHECKIN) {
 			akm_json_kv_uint(&j, "pending", a.done_n);
 			akm_json_kv_uint(&j, "asr_enrolled", enrolled);
+			size_t events = 0;
+			for (size_t i = 0; i < report.ncevents; i++)
+				events += report.cevents[i].count;
+			akm_json_kv_uint(&j, "events_reported", events);
 		}
 		if (op == AKM_OP_REPORT)
 			akm_json_kv_uint(&j, "events_recorded", a.done_n);

@@ -192,6 +192,11 @@ static int finish(exchange *x)
 		type = AKM_REC_REPORT;
 		nr.nevents = a->nevents;
 		memcpy(nr.events, a->events, a->nevents * sizeof *a->events);
+	} else if (a->op == AKM_OP_CHECKIN && a->report != NULL) {
+		uint8_t proof[32];
+		memcpy(proof, nr.proof, 32);
+		nr = *a->report; /* the held list and the report */
+		memcpy(nr.proof, proof, 32);
 	} else if (a->op == AKM_OP_CHECKIN) {
 		nr.nheld = a->nheld < AKM_PROTO_HELD_MAX ? a->nheld : AKM_PROTO_HELD_MAX;
 		if (nr.nheld > 0)

@@ -172,6 +172,7 @@ typedef struct akm_node_act {
 	 * akm_node_act_free, also after a failure) */
 	const akm_proto_held *held;
 	size_t nheld;
+	const akm_proto_node_rec *report; /* check-in: the report to send with held (NULL: none) */
 	uint8_t *items[AKM_PROTO_ITEMS_MAX];
 	size_t item_len[AKM_PROTO_ITEMS_MAX];
 	size_t nitems;
@@ -185,6 +186,23 @@ void akm_node_act_free(akm_node_act *a);
  * AKM_RC_REFUSED (the station refused, or could not prove the relationship),
  * AKM_RC_VERIFY (the proof did not match), AKM_RC_TOKEN, AKM_RC_NETWORK. */
 int akm_node_exchange(akm_p11 *node, const akm_node_state *state, akm_node_act *a, const char *what);
+
+/* ---- the check-in report (report.c, docs/protocol.md §4) ---- */
+
+/* Audit records read at most per check-in (the rest at the next one). */
+#define AKM_NODE_REPORT_SCAN 10000u
+
+/* Fills r's check-in report: has_report, per held ASR (r->held[0..nheld),
+ * given) the messages this node sealed in that generation (an upper
+ * bound: the sealing reserve's growth since the node first saw the
+ * generation), and the node's breach records after the cursor aggregated
+ * by (kind, ASR, sender, generation) into r->cevents as far as they fit
+ * (r->through: the last record covered).  Through akm-pkcs11 only.
+ * AKM_RC_OK, or a code with the sentence in err. */
+int akm_node_report_build(akm_p11 *node, akm_proto_node_rec *r, char *err, size_t errlen);
+/* After the station's DONE: the cursor moves to r->through, and each
+ * membership's generation is remembered with the reserve at its start. */
+int akm_node_report_done(akm_p11 *node, const akm_proto_node_rec *r, char *err, size_t errlen);
 
 /* ---- operational ASRs (asr.c, docs/asr.md) ----
  * Through akm-pkcs11.so over the node's token (the module keeps the ASR's

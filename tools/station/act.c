@@ -22,6 +22,7 @@
 #include "lib/rv.h"
 #include "shared/bytes.h"
 #include "shared/net.h"
+#include "shared/trail.h"
 
 /* ---- lockout and clone tables: fixed size, oldest entry replaced ---- */
 
@@ -36,6 +37,10 @@ typedef struct entry {
 	uint32_t fails;
 	bool audited;          /* the current lockout has its record */
 	char peer[64];         /* clone table: the address of the last success */
+	uint64_t through;      /* report table: the node's last audit seq recorded (pr: keys) */
+	uint64_t total;        /* ... the sealed count last reported (sealed: keys) */
+	uint32_t gen;          /* ... at this generation */
+	bool reactivate;       /* ... a policy demands that the node activate again (pr: keys) */
 } entry;
 
 typedef struct table {
@@ -85,7 +90,7 @@ struct nmm_act {
 	bool have_prev;
 	uint64_t rotated;         /* when the current key was made (monotonic ms) */
 	uint64_t last_issue;      /* the last t_issue given (wall ms) */
-	table *locks, *clones;
+	table *locks, *clones, *reports;
 	nmm_act_stats stats;
 	/* The session of the ephemeral keys, renewed every EPH_USES messages:
 	 * a token may keep a destroyed session object until its session
@@ -102,10 +107,14 @@ struct nmm_act {
 	 * trail_seq on, shows that one was created since. */
 	nmm_asr *asrs;
 	size_t nasrs;
-	bool have_asrs;
+	bool have_asrs, asrs_stale;
+	/* The trail follower (nmm_act_follow): every record after trail_seq,
+	 * handed to on_record when one is set. */
+	bool following;
 	uint64_t trail_seq;
+	void (*on_record)(void *ctx, const nmm_audit_rec *r);
+	void *on_record_ctx;
 };
-
 
 #define EPH_USES 256
 
@@ -123,7 +132,8 @@ nmm_act *nmm_act_new(nmm_station *s, const nmm_act_policy *pol)
 	d->keys = akm_locked_alloc(64);
 	d->locks = calloc(1, sizeof *d->locks);
 	d->clones = calloc(1, sizeof *d->clones);
-	if (d->keys == NULL || d->locks == NULL || d->clones == NULL) {
+	d->reports = calloc(1, sizeof *d->reports);
+	if (d->keys == NULL || d->locks == NULL || d->clones == NULL || d->reports == NULL) {
 		nmm_act_free(d);
 		return NULL;
 	}
@@ -144,6 +154,7 @@ void nmm_act_free(nmm_act *d)
 	free(d->asrs);
 	free(d->locks);
 	free(d->clones);
+	free(d->reports);
 	free(d);
 }
 
@@ -516,6 +527,17 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 		count_failure(d, pk, now, c->peer, c->n.pr_id, c->n.pr_id_len);
 		return result(d, c, AKM_PRES_WRONG_NODE, (uint8_t)c->n.status, out, out_len);
 	}
+	/* A policy demanded that this node activate again (respond.c): until
+	 * it does, its check-ins and reports are answered "not active". */
+	if (id.op != AKM_OP_ACTIVATE) {
+		entry *re = lookup(d->reports, pk, false, now);
+		if (re != NULL && re->reactivate) {
+			d->stats.refused++;
+			nmm_audit_node(d->s, &c->n, "act-refused", CKR_KEY_FUNCTION_NOT_PERMITTED,
+			               "peer=%s; reason=reactivate; op=%s", c->peer, akm_proto_op_name(id.op));
+			return result(d, c, AKM_PRES_NOT_ACTIVE, (uint8_t)c->n.status, out, out_len);
+		}
+	}
 	/* One transaction: the replay counter, and the status. */
 	CK_ULONG counter = (CK_ULONG)t_issue, status = CKV_AKM_STATUS_ACTIVATED;
 	CK_ATTRIBUTE t[] = {
@@ -539,32 +561,70 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	return result(d, c, AKM_PRES_OK, (uint8_t)c->n.status, out, out_len);
 }
 
-/* Whether audit record `seq` exists; its action into action (NUL-ended). */
-static bool trail_record(nmm_act *d, uint64_t seq, char action[64])
+/* ---- the trail follower ---- */
+
+void nmm_act_set_follower(nmm_act *d, uint64_t from, void (*on_record)(void *ctx, const nmm_audit_rec *r), void *ctx)
 {
-	CK_ATTRIBUTE a = {CKA_AKM_AUDIT_ACTION, action, 63};
-	if (d->s->p.f->C_GetAttributeValue(d->s->p.session, NMM_AUDIT_HANDLE(seq), &a, 1) != CKR_OK)
-		return false;
-	action[a.ulValueLen < 64 ? a.ulValueLen : 63] = '\0';
-	return true;
+	d->on_record = on_record;
+	d->on_record_ctx = ctx;
+	d->following = true;
+	d->trail_seq = from > 0 ? from - 1 : akm_trail_head(&d->s->p);
+}
+
+/* Whether a record changes the station's ASR list. */
+static bool changes_asrs(const char *action)
+{
+	return strcmp(action, "asr-create") == 0 || strcmp(action, "destroy") == 0;
+}
+
+/* A station-signed record of the follower that concerns act.c itself:
+ * a policy's demand that a node activate again, and its activation. */
+static void follow_own(nmm_act *d, const nmm_audit_rec *r)
+{
+	bool demand = strcmp(r->action, "policy-reactivate") == 0 && r->result == CKR_OK;
+	bool activated = strcmp(r->action, "activate") == 0 && strstr(r->detail, "; verified") != NULL;
+	if ((!demand && !activated) || r->rid_len == 0 || strcmp(r->actor, "app") != 0 ||
+	    nmm_audit_check_sig(d->s, r) != NMM_AUDIT_SIG_VALID)
+		return;
+	char k[KEY_MAX];
+	pr_key(r->rid, r->rid_len, k);
+	entry *e = lookup(d->reports, k, demand, akm_net_now_ms());
+	if (e != NULL)
+		e->reactivate = demand;
+}
+
+size_t nmm_act_follow(nmm_act *d, size_t max)
+{
+	if (!d->following)
+		nmm_act_set_follower(d, 0, NULL, NULL);
+	size_t n = 0;
+	static nmm_audit_rec r; /* 2.5 KB: one thread */
+	for (; n < max; n++) {
+		if (nmm_audit_read(d->s, AKM_TRAIL_HANDLE(d->trail_seq + 1), &r) != 0)
+			break;
+		d->trail_seq++;
+		if (changes_asrs(r.action))
+			d->asrs_stale = true;
+		follow_own(d, &r);
+		if (d->on_record != NULL)
+			d->on_record(d->on_record_ctx, &r);
+	}
+	return n;
+}
+
+uint64_t nmm_act_trail_seq(const nmm_act *d)
+{
+	return d->trail_seq;
 }
 
 /* The station's ASRs: searched for the first time, and again whenever
- * the trail has an "asr-create" record after the last one looked at (a
+ * the trail has a record after the last one looked at that creates one (a
  * few attribute reads per check-in instead of a search of the registry). */
 static const nmm_asr *asrs_now(nmm_act *d, size_t *n)
 {
-	bool search = !d->have_asrs;
-	if (search) {
-		d->trail_seq = nmm_audit_last(d->s, 0);
-	} else {
-		char action[64];
-		while (trail_record(d, d->trail_seq + 1, action)) {
-			d->trail_seq++;
-			search |= strcmp(action, "asr-create") == 0;
-		}
-	}
-	if (search) {
+	while (nmm_act_follow(d, 4096) == 4096)
+		;
+	if (!d->have_asrs || d->asrs_stale) {
 		nmm_asr *list;
 		size_t count;
 		if (nmm_asr_list(d->s, "check-in", &list, &count) == AKM_RC_OK) {
@@ -572,10 +632,115 @@ static const nmm_asr *asrs_now(nmm_act *d, size_t *n)
 			d->asrs = list;
 			d->nasrs = count;
 			d->have_asrs = true;
+			d->asrs_stale = false;
 		}
 	}
 	*n = d->nasrs;
 	return d->asrs;
+}
+
+/* ---- a check-in's report (docs/protocol.md §4 "Events at check-in") ---- */
+
+/* The event's name in a node-report record (the monitor's table,
+ * lib/monitor.h): the ASR kinds named as such. */
+static const char *report_event_name(uint8_t kind, bool about_asr)
+{
+	switch (kind) {
+	case AKM_EVENT_REPLAY: return about_asr ? "asr-replay" : "replay";
+	case AKM_EVENT_FORGED:
+	case AKM_EVENT_NOT_MEMBER: return "asr-forged";
+	case AKM_EVENT_STALE: return "other";
+	case AKM_EVENT_ROLLBACK: return "tamper";
+	default: return akm_proto_event_name(kind);
+	}
+}
+
+/* The ASR of ID id among the station's (NULL: not this station's). */
+static const nmm_asr *asr_by_id(nmm_act *d, const uint8_t *id, size_t len)
+{
+	size_t n;
+	const nmm_asr *list = asrs_now(d, &n);
+	for (size_t i = 0; i < n; i++)
+		if (akm_bytes_equal(list[i].id, list[i].id_len, id, len))
+			return &list[i];
+	return NULL;
+}
+
+/* The key of (PR, ASR) in the report table. */
+static void sealed_key(const nmm_node *n, const uint8_t *asr, size_t asr_len, char out[KEY_MAX])
+{
+	uint8_t h[16];
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, sizeof h);
+	crypto_generichash_update(&st, n->pr_id, n->pr_id_len);
+	crypto_generichash_update(&st, (const uint8_t *)"|", 1);
+	crypto_generichash_update(&st, asr, asr_len);
+	crypto_generichash_final(&st, h, sizeof h);
+	memcpy(out, "sealed:", 7);
+	akm_hex_encode(h, sizeof h, out + 7);
+}
+
+/* One node-report record per aggregated event, and one per ASR whose
+ * sealed count grew (event=asr-sent, the growth since the last report as
+ * the count).  A report whose `through` is not above the last one recorded
+ * for the PR (a resend after a lost DONE) records no events again.
+ * Returns how many records were written. */
+static void record_report(nmm_act *d, nmm_act_conn *c, const akm_proto_node_rec *nr)
+{
+	uint64_t now = akm_net_now_ms();
+	char pk[KEY_MAX], hex[2 * AKM_FMT_ID_MAX + 1];
+	for (size_t i = 0; i < nr->nheld; i++) {
+		if (nr->sealed[i] == 0)
+			continue;
+		sealed_key(&c->n, nr->held[i].asr_id, nr->held[i].asr_id_len, pk);
+		entry *e = lookup(d->reports, pk, true, now);
+		uint64_t before = e->gen == nr->held[i].gen && e->total <= nr->sealed[i] ? e->total : 0;
+		e->gen = nr->held[i].gen;
+		e->total = nr->sealed[i];
+		if (nr->sealed[i] == before)
+			continue;
+		akm_hex_encode(nr->held[i].asr_id, nr->held[i].asr_id_len, hex);
+		if (nmm_audit_node(d->s, &c->n, "node-report", CKR_OK, "peer=%s; event=asr-sent; count=%llu; total=%lu; "
+		                   "asr=%s; epoch=%lu", c->peer, (unsigned long long)(nr->sealed[i] - before),
+		                   (unsigned long)nr->sealed[i], hex, (unsigned long)nr->held[i].gen) != CKR_OK)
+			d->stats.failures++;
+	}
+	pr_key(c->n.pr_id, c->n.pr_id_len, pk);
+	entry *e = lookup(d->reports, pk, true, now);
+	if (nr->ncevents > 0 && e->through != 0 && nr->through <= e->through) {
+		d->stats.report_dups++;
+		return;
+	}
+	if (nr->through > e->through)
+		e->through = nr->through;
+	for (size_t i = 0; i < nr->ncevents; i++) {
+		const akm_proto_cevent *ev = &nr->cevents[i];
+		char asr[2 * AKM_FMT_ID_MAX + 48] = "", who[2 * AKM_FMT_ID_MAX + AKM_FMT_NAME_MAX + 64] = "";
+		if (ev->asr_id_len > 0) {
+			akm_hex_encode(ev->asr_id, ev->asr_id_len, hex);
+			snprintf(asr, sizeof asr, "; asr=%s; epoch=%lu", hex, (unsigned long)ev->gen);
+		}
+		if (ev->sender != AKM_PROTO_NO_SENDER)
+			snprintf(who, sizeof who, "; leaf=%lu", (unsigned long)ev->sender);
+		/* A forged message is attributed to the member its sender field
+		 * names (docs/protocol.md §4: what that proves, and what not). */
+		const nmm_asr *a = ev->kind == AKM_EVENT_FORGED && ev->sender != AKM_PROTO_NO_SENDER
+		                           ? asr_by_id(d, ev->asr_id, ev->asr_id_len) : NULL;
+		nmm_node sender;
+		if (a != NULL && nmm_asr_member_at(d->s, a, ev->sender, &sender) == 1) {
+			char sp[2 * AKM_FMT_ID_MAX + 1];
+			akm_hex_encode(sender.pr_id, sender.pr_id_len, sp);
+			snprintf(who, sizeof who, "; leaf=%lu; sender=%s; sender-node=%s", (unsigned long)ev->sender, sp,
+			         sender.name);
+		}
+		if (nmm_audit_node(d->s, &c->n, "node-report", CKR_OK,
+		                   "peer=%s; event=%s; count=%lu; at=%llu%s%s; kind=%s; through=%llu", c->peer,
+		                   report_event_name(ev->kind, ev->asr_id_len > 0), (unsigned long)ev->count,
+		                   (unsigned long long)ev->time, asr, who, akm_proto_event_name(ev->kind),
+		                   (unsigned long long)nr->through) != CKR_OK)
+			d->stats.failures++;
+	}
+	d->stats.reported += nr->ncevents;
 }
 
 /* ---- the node's record -> DONE ---- */
@@ -629,10 +794,12 @@ static nmm_act_next on_record(nmm_act *d, nmm_act_conn *c, const uint8_t *frame,
 		const akm_proto_event *ev = &nr.events[i];
 		if (nmm_audit_node(d->s, &c->n, "node-report", CKR_OK,
 		                   "peer=%s; event=%s; count=%lu; at=%llu; detail=%s", c->peer,
-		                   akm_proto_event_name(ev->kind), (unsigned long)ev->count,
+		                   report_event_name((uint8_t)ev->kind, false), (unsigned long)ev->count,
 		                   (unsigned long long)ev->time, ev->detail) == CKR_OK)
 			n++;
 	}
+	if (nr.has_report)
+		record_report(d, c, &nr); /* a check-in's DONE counts items, not events */
 	CK_RV rv = nmm_audit_node(d->s, &c->n, akm_proto_op_name(c->op), CKR_OK, "peer=%s; verified; status=%s%s",
 	                          c->peer, nmm_status_name(c->n.status), c->op == AKM_OP_REPORT ? "; events" : "");
 	if (rv != CKR_OK) {
@@ -651,6 +818,7 @@ static nmm_act_next on_record(nmm_act *d, nmm_act_conn *c, const uint8_t *frame,
 			done(c, AKM_PRES_OK, (uint16_t)c->nitems, out, out_len);
 			return NMM_ACT_REPLY;
 		}
+		n = 0;
 	}
 	return done(c, AKM_PRES_OK, n, out, out_len);
 }

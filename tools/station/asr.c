@@ -142,12 +142,13 @@ void nmm_asr_rekey_name(const nmm_asr *a, uint32_t gen, char *out, size_t cap)
 	snprintf(out, cap, "%s.g%u.akmr", a->name, gen);
 }
 
-/* Member n's package of ASR a, signed: *buf (malloc'd, signature
- * appended) and *len.  CKR_OK, CKR_AKM_OTHER_MEMBER, or another CK_RV
- * (s->p.err says it). */
-static CK_RV signed_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, uint8_t **out, size_t *out_len)
+/* Member n's package of ASR a: *buf (malloc'd, room for the signature
+ * after it) and *len (the signed part).  CKR_OK, CKR_AKM_OTHER_MEMBER, or
+ * another CK_RV (s->p.err says it). */
+static CK_RV package(nmm_station *s, const nmm_asr *a, const uint8_t *node_id, size_t node_id_len, uint8_t **out,
+                     CK_ULONG *out_len)
 {
-	CK_AKM_ASR_MEMBER_PARAMS mp = {(CK_BYTE_PTR)n->node_id, n->node_id_len};
+	CK_AKM_ASR_MEMBER_PARAMS mp = {(CK_BYTE_PTR)node_id, node_id_len};
 	CK_MECHANISM m = {CKM_AKM_ASR_PACKAGE, &mp, sizeof mp};
 	size_t cap = akm_asr_package_max();
 	uint8_t *buf = malloc(cap);
@@ -155,21 +156,101 @@ static CK_RV signed_package(nmm_station *s, const nmm_asr *a, const nmm_node *n,
 		return CKR_HOST_MEMORY;
 	CK_ULONG len = cap - AKM_FMT_SIG_LEN;
 	CK_RV rv = s->p.f->C_WrapKey(s->p.session, &m, CK_INVALID_HANDLE, a->key, buf, &len);
-	if (rv == CKR_OK) {
-		uint8_t digest[32];
-		crypto_hash_sha256(digest, buf, len);
-		if (akm_p11_sign_digest(&s->p, s->priv, digest, buf + len) != 0)
-			rv = s->p.rv != CKR_OK ? s->p.rv : CKR_GENERAL_ERROR;
-	} else if (rv != CKR_AKM_OTHER_MEMBER) {
-		akm_p11_fail(&s->p, "C_WrapKey (CKM_AKM_ASR_PACKAGE)", rv, n->name);
-	}
 	if (rv != CKR_OK) {
+		if (rv != CKR_AKM_OTHER_MEMBER)
+			akm_p11_fail(&s->p, "C_WrapKey (CKM_AKM_ASR_PACKAGE)", rv, NULL);
 		free(buf);
 		return rv;
 	}
 	*out = buf;
+	*out_len = len;
+	return CKR_OK;
+}
+
+/* Member n's package of ASR a, signed: *buf (malloc'd, signature
+ * appended) and *len.  CKR_OK, CKR_AKM_OTHER_MEMBER,
+ * CKR_KEY_FUNCTION_NOT_PERMITTED (n's PR is not active now: a suspended or
+ * revoked node never gets a package), or another CK_RV (s->p.err says
+ * it). */
+static CK_RV signed_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, uint8_t **out, size_t *out_len)
+{
+	CK_ULONG state = 0;
+	if (akm_p11_get_ulong(&s->p, n->enc, CKA_AKM_STATE, &state) != 0)
+		return s->p.rv != CKR_OK ? s->p.rv : CKR_GENERAL_ERROR;
+	if (state != CKV_AKM_STATE_ACTIVE)
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	uint8_t *buf;
+	CK_ULONG len;
+	CK_RV rv = package(s, a, n->node_id, n->node_id_len, &buf, &len);
+	if (rv != CKR_OK)
+		return rv;
+	uint8_t digest[32];
+	crypto_hash_sha256(digest, buf, len);
+	if (akm_p11_sign_digest(&s->p, s->priv, digest, buf + len) != 0) {
+		free(buf);
+		return s->p.rv != CKR_OK ? s->p.rv : CKR_GENERAL_ERROR;
+	}
+	*out = buf;
 	*out_len = len + AKM_FMT_SIG_LEN;
 	return CKR_OK;
+}
+
+/* The leaf and PR of the member with list index i (its ID at members[off[i]]). */
+static int leaf_of(nmm_station *s, const nmm_asr *a, const uint8_t *id, size_t id_len, akm_asr_package *pk)
+{
+	uint8_t *buf;
+	CK_ULONG len;
+	if (package(s, a, id, id_len, &buf, &len) != CKR_OK)
+		return -1;
+	memset(buf + len, 0, AKM_FMT_SIG_LEN); /* parsed with a zero signature: only the fields are read */
+	size_t signed_len;
+	int rc = akm_asr_package_parse(buf, len + AKM_FMT_SIG_LEN, pk, &signed_len) == AKM_FMT_OK ? 0 : -1;
+	free(buf);
+	return rc;
+}
+
+int nmm_asr_member_at(nmm_station *s, const nmm_asr *a, uint32_t leaf, nmm_node *n)
+{
+	uint8_t *members;
+	size_t mlen;
+	if (leaf >= a->capacity || nmm_asr_members(s, a, &members, &mlen) != 0)
+		return leaf >= a->capacity ? 0 : -1;
+	/* The members' offsets, in leaf order. */
+	size_t count = 0, *off = malloc((mlen + 1) * sizeof *off);
+	if (off == NULL) {
+		free(members);
+		return akm_p11_fail_text(&s->p, "out of memory");
+	}
+	for (size_t p = 0; p < mlen && members[p] > 0 && p + 1 + members[p] <= mlen; p += 1 + (size_t)members[p])
+		off[count++] = p;
+	/* The list skips removed leaves, so member i has leaf >= i: a binary
+	 * search over i <= leaf by the leaf its package names. */
+	size_t lo = 0, hi = count < (size_t)leaf + 1 ? count : (size_t)leaf + 1;
+	int found = 0;
+	akm_asr_package pk;
+	while (lo < hi && found == 0) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (leaf_of(s, a, members + off[mid] + 1, members[off[mid]], &pk) != 0) {
+			/* a member the module gives no package for (its PR not
+			 * usable): the rest of the range one by one */
+			for (size_t i = lo; i < hi && found == 0; i++)
+				if (leaf_of(s, a, members + off[i] + 1, members[off[i]], &pk) == 0 && pk.leaf == leaf)
+					found = 1;
+			break;
+		}
+		if (pk.leaf == leaf)
+			found = 1;
+		else if (pk.leaf < leaf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	free(off);
+	free(members);
+	if (found != 1)
+		return found;
+	found = nmm_node_by_pr(s, pk.pr_id, pk.pr_id_len, n);
+	return found;
 }
 
 /* One member's signed package into dir; audited "asr-package" when `audit`. */
@@ -181,6 +262,9 @@ static int write_package(nmm_station *s, const nmm_asr *a, const nmm_node *n, co
 	CK_RV rv = signed_package(s, a, n, &buf, &len);
 	if (rv == CKR_AKM_OTHER_MEMBER)
 		return akm_report(AKM_RC_REFUSED, what, "%s is not a member of %s", n->name, a->name);
+	if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
+		return akm_report(AKM_RC_REFUSED, what, "%s is not active: a suspended or revoked node gets no package "
+		                  "(akm-nmm reinstate brings a quarantined one back)", n->name);
 	if (rv == CKR_HOST_MEMORY)
 		return akm_report(AKM_RC_FILES, what, "out of memory");
 	if (rv != CKR_OK)
@@ -222,7 +306,7 @@ size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const 
 		if (current || state != CKV_AKM_STATE_ACTIVE)
 			continue;
 		CK_RV rv = signed_package(s, a, n, &items[k], &lens[k]);
-		if (rv == CKR_AKM_OTHER_MEMBER)
+		if (rv == CKR_AKM_OTHER_MEMBER || rv == CKR_KEY_FUNCTION_NOT_PERMITTED)
 			continue;
 		if (rv != CKR_OK) {
 			akm_report(0, n->name, "ASR %s's package for check-in: %s", a->name,

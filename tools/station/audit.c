@@ -210,33 +210,6 @@ int nmm_audit_read(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r)
 	return 0;
 }
 
-/* Whether record seq exists (one attribute read by handle). */
-static bool record_exists(nmm_station *s, uint64_t seq)
-{
-	CK_ULONG v;
-	CK_ATTRIBUTE a = {CKA_AKM_AUDIT_SEQ, &v, sizeof v};
-	return seq > 0 && s->p.f->C_GetAttributeValue(s->p.session, NMM_AUDIT_HANDLE(seq), &a, 1) == CKR_OK;
-}
-
-uint64_t nmm_audit_last(nmm_station *s, uint64_t hint)
-{
-	/* record lo exists (or lo is 0), record hi does not */
-	uint64_t lo = hint > 0 && record_exists(s, hint) ? hint : 0, step = 1, hi = lo + 1;
-	while (record_exists(s, hi) && hi < (1ULL << 40)) {
-		lo = hi;
-		step *= 2;
-		hi = lo + step;
-	}
-	while (hi - lo > 1) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (record_exists(s, mid))
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 int nmm_audit_find(nmm_station *s, const nmm_node *n, CK_OBJECT_HANDLE **h, size_t *count)
 {
 	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;

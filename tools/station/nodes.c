@@ -235,8 +235,15 @@ int nmm_node_change_state(nmm_station *s, const char *name, CK_ULONG to, const c
 	if (code != AKM_RC_OK)
 		return code;
 	*from = n.state;
-	if (to == CKV_AKM_STATE_ACTIVE && n.state != CKV_AKM_STATE_PENDING)
+	/* Back to active: approve takes a pending node, reinstate a
+	 * suspended (quarantined) one; the module refuses any other move in
+	 * the same call that makes it. */
+	bool reinstate = strcmp(action, "reinstate") == 0;
+	if (to == CKV_AKM_STATE_ACTIVE && !reinstate && n.state != CKV_AKM_STATE_PENDING)
 		return akm_report(AKM_RC_REFUSED, name, "not pending approval (it is %s)", nmm_state_name(n.state));
+	if (to == CKV_AKM_STATE_ACTIVE && reinstate && n.state != CKV_AKM_STATE_SUSPENDED)
+		return akm_report(AKM_RC_REFUSED, name, "not quarantined (it is %s): only a suspended node is reinstated",
+		                  nmm_state_name(n.state));
 	if (to == CKV_AKM_STATE_REVOKED && n.state == CKV_AKM_STATE_REVOKED)
 		return akm_report(AKM_RC_REFUSED, name, "already revoked");
 	CK_RV rv = nmm_node_set(s, &n, CKA_AKM_STATE, to);

@@ -17,6 +17,7 @@
  *   export.c     bundles onto a drive (USB)
  *   se.c         a node's secure element attached to the station: write, verify
  *   act.c        the activation service's side of the protocol (akm-nmmd)
+ *   policy.c     the breach policy: its file, the audit records' events (docs/policy.md)
  *   status.c     the station at a glance (akm-nmm status, akm-nmmd's status page)
  */
 #ifndef AKM_TOOLS_STATION_H
@@ -31,10 +32,12 @@
 #include "shared/p11.h"
 #include "shared/report.h"
 #include "shared/secret.h"
+#include "shared/trail.h"
 #include "lib/fmt-anchor.h"
 #include "lib/fmt-bundle.h"
 #include "lib/fmt-node-state.h"
 #include "lib/fmt-request.h"
+#include "lib/monitor.h"
 #include "lib/proto.h"
 
 /* The station's objects in its token. */
@@ -155,7 +158,8 @@ CK_RV nmm_node_set(nmm_station *s, const nmm_node *n, CK_ATTRIBUTE_TYPE type, CK
 /* Moves CKA_AKM_STATUS forward to `status` (no change when it is there or
  * beyond).  0 or -1 (reported). */
 int nmm_node_raise_status(nmm_station *s, nmm_node *n, CK_ULONG status);
-/* approve (to CKV_AKM_STATE_ACTIVE, from pending) or reject (to
+/* approve (to CKV_AKM_STATE_ACTIVE, from pending), reinstate (to
+ * CKV_AKM_STATE_ACTIVE, from suspended) or reject/revoke (to
  * CKV_AKM_STATE_REVOKED), audited as `action` with the reason if any;
  * *from gets the state before. */
 int nmm_node_change_state(nmm_station *s, const char *name, CK_ULONG to, const char *action,
@@ -223,12 +227,6 @@ size_t nmm_audit_detail_shown(const nmm_audit_rec *r);
 int nmm_audit_find(nmm_station *s, const nmm_node *n, CK_OBJECT_HANDLE **h, size_t *count);
 /* One record: 0 or -1 (s->p.err). */
 int nmm_audit_read(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r);
-/* A record's object handle (docs/object-model.md §9a). */
-#define NMM_AUDIT_HANDLE(seq) ((CK_OBJECT_HANDLE)(0x20000000UL + (CK_ULONG)(seq)))
-/* The sequence number of the trail's last record (0: empty), found by
- * reading records by handle: galloping from `hint` (a number known to
- * exist, or 0), then bisecting — a few dozen attribute reads, no search. */
-uint64_t nmm_audit_last(nmm_station *s, uint64_t hint);
 
 /* A node's last verification as its audit records tell it: akm-nmm verify
  * (action "verify": verified when its result is CKR_OK), the station
@@ -261,6 +259,24 @@ typedef struct nmm_audit_check {
  * *c (a broken chain is a verdict, not an error), or AKM_RC_TOKEN
  * (reported). */
 int nmm_audit_verify(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t count, nmm_audit_check *c);
+
+/* ---- the breach policy (policy.c; docs/policy.md) ---- */
+
+#define NMM_POLICY_FILE_MAX (256u * 1024u)
+/* Reads and parses the policy file at path into *p: AKM_RC_OK, or the code
+ * reported under `what` (a malformed or unsafe policy: AKM_RC_REFUSED,
+ * "<path>:<line>: <what is wrong>"). */
+int nmm_policy_read(const char *what, const char *path, akm_policy *p);
+/* The same without the report: the sentence in err (akm-nmmd logs it and
+ * records it, policy-refused). */
+int nmm_policy_load(const char *path, akm_policy *p, char *err, size_t errlen);
+/* The monitor's events of audit record r (lib/monitor.h,
+ * akm_mon_from_audit) when the station trusts it: the module's own
+ * records, and application records with the station's valid signature
+ * (checked only for records that map to events); 0 for any other, with
+ * *untrusted (may be NULL) set when r would have mapped to events but is an
+ * application record without the station's signature. */
+size_t nmm_policy_events(nmm_station *s, const nmm_audit_rec *r, akm_mon_event *ev, size_t max, bool *untrusted);
 
 /* ---- provisioning (provision.c) ---- */
 
@@ -458,6 +474,13 @@ int nmm_asr_write_rekey(nmm_station *s, const nmm_asr *a, const char *dir, const
 size_t nmm_asr_pending(nmm_station *s, const nmm_asr *list, size_t count, const nmm_node *n,
                        const akm_proto_held *held, size_t nheld, uint8_t **items, size_t *lens, size_t max);
 
+/* The member at `leaf` of ASR a (the sender index its messages carry):
+ * 1 found (its PR into *n), 0 none (an empty leaf or beyond the
+ * capacity), -1 token failure (s->p.err).  Through CKA_AKM_MEMBERS (leaf
+ * order, removed leaves skipped) and the leaf field of CKM_AKM_ASR_PACKAGE
+ * (not signed, not kept, not audited): log2(members) packages. */
+int nmm_asr_member_at(nmm_station *s, const nmm_asr *a, uint32_t leaf, nmm_node *n);
+
 /* CKV_AKM_ASR_ADD (n joins; its package is written, and the rekey message
  * when the policy rekeys on joins), _REMOVE (n leaves; the rekey message),
  * _REKEY (n NULL; the rekey message).  *a is read again after. */
@@ -485,6 +508,32 @@ void nmm_asr_delivery_read(nmm_station *s, const nmm_asr *a, char (*names)[AKM_F
 const char *nmm_asr_delivery_state(const nmm_asr_delivery *d, size_t k, char *buf, size_t cap);
 void nmm_asr_delivery_free(nmm_asr_delivery *d);
 
+/* ---- the automatic response (respond.c, docs/akm-nmmd.md) ---- */
+
+/* One fired rule's action for one subject. */
+typedef struct nmm_response {
+	akm_policy_action action;
+	akm_policy_scope scope;
+	const uint8_t *subject;        /* the node's PR ID or the ASR ID */
+	size_t subject_len;
+	const char *rule;
+	const char *detail;            /* "rule=<name> metric=<m> value=<v> threshold=<t> events=<seq,...>" */
+} nmm_response;
+/* Carries out r through the station token and writes its one record
+ * ("policy-<action>", the detail then the outcome): alert (the record),
+ * quarantine (PR -> suspended), evict (the node removed from every ASR it
+ * is a member of), revoke (PR -> revoked, and evict), reactivate (the
+ * record, which akm-nmmd follows: the node must activate again), rekey
+ * (the ASR's new generation), stale (the record).  Idempotent: a state
+ * already reached, or an eviction from no ASR, changes nothing (and says
+ * so).  `said` gets a line for the log.  AKM_RC_OK, or a code (reported;
+ * the record says "failed"). */
+int nmm_respond(nmm_station *s, const nmm_response *r, char *said, size_t cap);
+/* Removes node n from every active ASR it is a member of (the module's
+ * remove; each ASR's new generation reaches the remaining members at
+ * their next check-in).  outcome names them. */
+int nmm_evict(nmm_station *s, const nmm_node *n, char *outcome, size_t cap);
+
 /* ---- the activation service (act.c, docs/protocol.md) ---- */
 
 /* Lockouts and clone signals (akm-nmmd's options). */
@@ -498,6 +547,8 @@ typedef struct nmm_act_policy {
 /* What the service counts (its status and benchmark figures). */
 typedef struct nmm_act_stats {
 	uint64_t hellos, completed, refused, bad_proofs, replays, clones, timeouts, lockouts, locked, failures;
+	uint64_t reported;          /* check-in events recorded (aggregates) */
+	uint64_t report_dups;       /* check-in reports whose events were recorded already */
 } nmm_act_stats;
 
 typedef struct nmm_act nmm_act;
@@ -548,6 +599,48 @@ nmm_act_next nmm_act_timeout(nmm_act *d, nmm_act_conn *c, uint8_t *out, size_t *
 /* Forgets the connection's keys (wiped). */
 void nmm_act_conn_end(nmm_act *d, nmm_act_conn *c);
 
+/* The trail follower: every audit record after `from` - 1 (from 0: after
+ * the trail's head now) is read, in order, by nmm_act_follow (and by the
+ * check-in delivery, which needs to know of new ASRs) and handed to
+ * on_record (NULL: none).  The follower itself acts on two station-signed
+ * records: "policy-reactivate" (the node's check-ins and reports are
+ * answered RESULT 10 until it activates again) and "activate ... verified"
+ * (which lifts that).  nmm_act_follow reads at most max records and returns
+ * how many it read. */
+void nmm_act_set_follower(nmm_act *d, uint64_t from, void (*on_record)(void *ctx, const nmm_audit_rec *r),
+                          void *ctx);
+size_t nmm_act_follow(nmm_act *d, size_t max);
+/* The last record followed. */
+uint64_t nmm_act_trail_seq(const nmm_act *d);
+
+/* ---- the breach monitor (watch.c, docs/akm-nmmd.md "Automatic response") ---- */
+
+typedef struct nmm_watch nmm_watch;
+/* Log lines: level as syslog's (3 error, 5 notice). */
+typedef void (*nmm_watch_log)(void *ctx, int level, const char *line);
+typedef struct nmm_watch_stats {
+	uint64_t records, unsigned_records, events, replayed, replayed_actions;
+	uint64_t actions, failed_actions, loads, refused;
+	uint64_t last_action_ms;    /* how long the last action took */
+} nmm_watch_stats;
+
+nmm_watch *nmm_watch_new(nmm_station *s, nmm_act *act, nmm_watch_log log, void *ctx);
+void nmm_watch_free(nmm_watch *w);
+/* Reads and parses the policy file: AKM_RC_OK in force (a "policy-load"
+ * record), or AKM_RC_REFUSED: the file's line named in the log and in a
+ * "policy-refused" record, and the previous policy (if any) stays. */
+int nmm_watch_load(nmm_watch *w, const char *path);
+/* The start: the monitor seeded from the token (ASR generations, the
+ * nodes' last check-ins, the suspended nodes) and the trail replayed from
+ * the first record of the policy's longest look-back (a rule's window
+ * times its datapoints, at most 7 days) without acting again; from then
+ * on every record is followed. */
+int nmm_watch_start(nmm_watch *w);
+/* Often (akm-nmmd: every 100 ms): new records followed, the engine ticked
+ * once a second, fired actions carried out (respond.c). */
+void nmm_watch_poll(nmm_watch *w);
+const nmm_watch_stats *nmm_watch_stats_of(const nmm_watch *w);
+
 /* verify --nmm: the station service asks every node that activates,
  * checks in or reports for its AKM ID and PR ID and a proof over a fresh
  * challenge (docs/protocol.md §4).  This waits, up to wait_s seconds, for
@@ -576,6 +669,7 @@ int nmm_verify_net(nmm_station *s, const nmm_node *n, const char *nmm, unsigned 
 #define NMM_STATUS_BUCKETS 60         /* the chart: events per bucket */
 #define NMM_STATUS_ASR_DELIVERY 64    /* ASRs whose delivery is read from the trail */
 #define NMM_STATUS_TAIL_MAX 5000      /* records read from the trail's end, by default */
+#define NMM_STATUS_TRUST_CACHE 8192   /* signature verdicts remembered across gatherings */
 
 /* A node's place in the tables: the lower, the earlier. */
 typedef enum {
@@ -626,6 +720,7 @@ typedef struct nmm_status_totals {
 	size_t nevents;
 	nmm_status_count actions[NMM_STATUS_KINDS];
 	size_t nactions;
+	uint64_t trust[NMM_STATUS_TRUST_CACHE];  /* seq << 1 | trusted, by seq modulo the size */
 } nmm_status_totals;
 
 typedef struct nmm_status_opts {
@@ -654,7 +749,8 @@ typedef struct nmm_status {
 	uint64_t audit_last, from_seq, oldest_time;
 	size_t records_read;
 	bool tail_truncated;         /* tail_max reached before the chart's span */
-	nmm_status_count events[NMM_STATUS_KINDS];   /* breach signals by kind, in the tail */
+	uint64_t untrusted;          /* records claiming a breach without a valid station signature */
+	nmm_status_count events[NMM_STATUS_KINDS];   /* breach signals by kind (the policy's metric names), in the span */
 	size_t nevents;
 	uint64_t events_total;
 	nmm_status_count actions[NMM_STATUS_KINDS];  /* policy-* and reinstate records by action */
@@ -670,14 +766,12 @@ typedef struct nmm_status {
 	nmm_status_totals totals;    /* a copy of opts->totals after this gathering */
 } nmm_status;
 
-/* What an audit action says about a breach: the kind of signal ("wrong-pin",
- * "bad-proof", "clone", ...; for a node's report "node-<event>"), or NULL
- * when the record is no breach signal.  detail: the record's (for
- * node-report's event name). */
-const char *nmm_breach_kind(const char *action, const char *detail);
 /* Whether the action is an automatic action or an operator's answer to one
  * (policy-*, reinstate). */
 bool nmm_is_policy_action(const char *action);
+/* Whether record r counts: the module's own, or the station's with a valid
+ * signature (nmm_audit_check_sig), remembered in cache when not NULL. */
+bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_totals *cache);
 
 /* Gathers the figures: AKM_RC_OK, or a code reported under `what`. */
 int nmm_status_gather(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status *st);

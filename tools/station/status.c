@@ -14,36 +14,42 @@
 #include "lib/hex.h"
 #include "lib/http.h"
 #include "shared/json.h"
+#include "shared/trail.h"
 
 /* ---- what the trail's records mean here ---- */
 
-/* The breach signals of docs/object-model.md §9 and docs/protocol.md §6:
- * the action names the kind. */
-static const char *const breach_actions[] = {
-	"login",            /* a wrong PIN (recorded at the next accepted login) */
-	"login-refused", "use-refused", "verify-failed", "decrypt-failed", "unknown-relationship", "unwrap-failed",
-	"rollback-detected", "tamper-detected", "export-refused", "asr-refused",
-	"act-malformed", "act-refused", "act-bad-proof", "act-replay", "act-timeout", "clone-signal",
-	"node-verify-failed", "lockout",
-};
-
-const char *nmm_breach_kind(const char *action, const char *detail)
+/* The breach signals a record stands for, as the policy engine counts
+ * them (lib/monitor.h's table, docs/policy.md "Where events come from"):
+ * their number, into ev[].  Like the engine, only the module's records and
+ * the station's signed ones count; the signature (an ECDSA verification)
+ * is checked only for a record that would count, and remembered by
+ * sequence number in `trust` (records never change). */
+static size_t breach_events(nmm_station *s, const nmm_audit_rec *r, nmm_status_totals *trust, akm_mon_event *ev,
+                            bool *untrusted)
 {
-	static __thread char kind[48];
-	if (strcmp(action, "node-report") == 0) {
-		/* "...; event=<name>; count=..." (act.c) */
-		const char *e = detail ? strstr(detail, "; event=") : NULL;
-		if (e == NULL)
-			return "node-report";
-		e += 8;
-		size_t n = strcspn(e, "; ");
-		snprintf(kind, sizeof kind, "node-%.*s", (int)(n < 40 ? n : 40), e);
-		return kind;
-	}
-	for (size_t i = 0; i < sizeof breach_actions / sizeof breach_actions[0]; i++)
-		if (strcmp(action, breach_actions[i]) == 0)
-			return breach_actions[i];
-	return NULL;
+	akm_mon_record mr = {r->actor, r->action, r->detail, r->rid, r->rid_len, r->result, r->time, r->seq};
+	akm_mon_event all[AKM_MON_FROM_AUDIT_MAX];
+	size_t n = akm_mon_from_audit(&mr, all, AKM_MON_FROM_AUDIT_MAX), k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (all[i].kind >= AKM_MON_FIRST_BREACH && all[i].kind <= AKM_MON_LAST_BREACH)
+			ev[k++] = all[i];
+	*untrusted = false;
+	if (k == 0)
+		return 0;
+	return nmm_status_trusted(s, r, trust) ? k : (*untrusted = true, 0);
+}
+
+bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_totals *cache)
+{
+	if (strcmp(r->actor, "app") != 0)
+		return true; /* the module's own */
+	uint64_t *slot = cache ? &cache->trust[r->seq % NMM_STATUS_TRUST_CACHE] : NULL;
+	if (slot != NULL && *slot >> 1 == r->seq)
+		return *slot & 1;
+	bool ok = nmm_audit_check_sig(s, r) == NMM_AUDIT_SIG_VALID;
+	if (slot != NULL)
+		*slot = r->seq << 1 | (ok ? 1 : 0);
+	return ok;
 }
 
 bool nmm_is_policy_action(const char *action)
@@ -132,7 +138,11 @@ static void shown_record(const nmm_audit_rec *r, const char *kind, nmm_status_re
 	while (d < end && *d == ' ')
 		d++;
 	int len = (int)(end - d);
-	snprintf(o->detail, sizeof o->detail, "%.*s", len > 0 ? len : 0, d);
+	/* The record's action first when the kind is another name for it. */
+	if (strcmp(kind, o->action) != 0)
+		snprintf(o->detail, sizeof o->detail, "%s%s%.*s", o->action, len > 0 ? ": " : "", len > 0 ? len : 0, d);
+	else
+		snprintf(o->detail, sizeof o->detail, "%.*s", len > 0 ? len : 0, d);
 }
 
 static int gather_asrs(nmm_station *s, const char *what, nmm_status *st, nmm_asr **listp, asr_members **am,
@@ -295,14 +305,14 @@ static int gather_trail(nmm_station *s, const nmm_status_opts *o, const char *wh
 	uint64_t span = o->chart_seconds ? o->chart_seconds : 3600;
 	st->bucket_seconds = span / NMM_STATUS_BUCKETS ? span / NMM_STATUS_BUCKETS : 1;
 	st->chart_start = st->now - st->bucket_seconds * NMM_STATUS_BUCKETS;
-	st->audit_last = nmm_audit_last(s, 0);
+	st->audit_last = akm_trail_head(&s->p);
 	nmm_audit_rec *r = malloc(sizeof *r);
 	if (r == NULL)
 		return akm_report(AKM_RC_FILES, what, "out of memory");
 	nmm_status_totals *tot = o->totals;
 	uint64_t seq = st->audit_last;
 	for (; seq >= 1 && st->records_read < max; seq--) {
-		if (nmm_audit_read(s, NMM_AUDIT_HANDLE(seq), r) != 0) {
+		if (nmm_audit_read(s, AKM_TRAIL_HANDLE(seq), r) != 0) {
 			free(r);
 			return akm_report(AKM_RC_TOKEN, what, "reading audit record %llu: %s", (unsigned long long)seq,
 			                  s->p.err);
@@ -311,19 +321,26 @@ static int gather_trail(nmm_station *s, const nmm_status_opts *o, const char *wh
 		st->from_seq = seq;
 		st->oldest_time = r->time;
 		bool in_span = r->time >= st->chart_start;
-		const char *kind = nmm_breach_kind(r->action, r->detail);
-		if (kind != NULL) {
+		akm_mon_event ev[AKM_MON_FROM_AUDIT_MAX];
+		bool untrusted;
+		size_t nev = breach_events(s, r, tot, ev, &untrusted);
+		if (untrusted)
+			st->untrusted++;
+		for (size_t i = 0; i < nev; i++) {
+			const char *kind = akm_mon_metric_name(ev[i].kind);
+			uint32_t count = ev[i].count ? ev[i].count : 1;
 			if (in_span) {
-				bump(st->events, &st->nevents, kind, 1);
-				st->events_total++;
+				bump(st->events, &st->nevents, kind, count);
+				st->events_total += count;
 				size_t b = (size_t)((r->time - st->chart_start) / st->bucket_seconds);
-				st->chart[b < NMM_STATUS_BUCKETS ? b : NMM_STATUS_BUCKETS - 1]++;
+				st->chart[b < NMM_STATUS_BUCKETS ? b : NMM_STATUS_BUCKETS - 1] += count;
 			}
 			if (tot != NULL && seq > tot->seen_seq)
-				bump(tot->events, &tot->nevents, kind, 1);
-			if (st->nrecent_events < NMM_STATUS_RECENT)
-				shown_record(r, kind, &st->recent_events[st->nrecent_events++]);
-		} else if (nmm_is_policy_action(r->action)) {
+				bump(tot->events, &tot->nevents, kind, count);
+		}
+		if (nev > 0 && st->nrecent_events < NMM_STATUS_RECENT)
+			shown_record(r, akm_mon_metric_name(ev[0].kind), &st->recent_events[st->nrecent_events++]);
+		if (nev == 0 && nmm_is_policy_action(r->action) && nmm_status_trusted(s, r, tot)) {
 			if (in_span) {
 				bump(st->actions, &st->nactions, r->action, 1);
 				st->actions_total++;
@@ -494,6 +511,9 @@ void nmm_status_metrics(const nmm_status *st, FILE *f)
 	family(f, "akm_audit_records_skipped_total", "counter",
 	       "Audit records never read for the counters (more new records at once than the read limit).");
 	sample(f, "akm_audit_records_skipped_total", NULL, NULL, st->have_totals ? st->totals.skipped : 0);
+	family(f, "akm_audit_unsigned_records", "gauge",
+	       "Application records in the window read that claim a breach but carry no valid station signature.");
+	sample(f, "akm_audit_unsigned_records", NULL, NULL, st->untrusted);
 	family(f, "akm_events_recent", "gauge", "Breach signals by kind within the last akm_events_window_seconds.");
 	for (size_t i = 0; i < st->nevents; i++)
 		sample(f, "akm_events_recent", "kind", st->events[i].name, st->events[i].n);
@@ -602,6 +622,7 @@ int nmm_status_json(const nmm_status *st, FILE *f)
 	akm_json_kv_uint(&j, "records_read", st->records_read);
 	akm_json_kv_uint(&j, "window", st->bucket_seconds * NMM_STATUS_BUCKETS);
 	akm_json_kv_bool(&j, "truncated", st->tail_truncated);
+	akm_json_kv_uint(&j, "unsigned_records", st->untrusted);
 	akm_json_kv_uint(&j, "events_total", st->events_total);
 	json_counts(&j, "events", st->events, st->nevents);
 	akm_json_kv_uint(&j, "actions_total", st->actions_total);
@@ -693,4 +714,8 @@ void nmm_status_text(const nmm_status *st, FILE *f)
 	fprintf(f, "audit trail: last record #%llu; %zu read back to #%llu%s\n", (unsigned long long)st->audit_last,
 	        st->records_read, (unsigned long long)st->from_seq,
 	        st->tail_truncated ? " (the limit: older records of the window not counted)" : "");
+	if (st->untrusted > 0)
+		fprintf(f, "warning: %llu record(s) claim a breach without the station's signature (not counted; "
+		           "akm-nmm audit shows them)\n",
+		        (unsigned long long)st->untrusted);
 }

@@ -72,6 +72,27 @@ static void vector_events(akm_proto_node_rec *r)
 	strcpy(r->events[1].detail, PV_EVENT1_DETAIL);
 }
 
+/* The vectors' check-in VERIFY with its report (record 2). */
+static void vector_checkin(akm_proto_node_rec *r)
+{
+	memset(r, 0, sizeof *r);
+	memcpy(r->proof, PV_proof, 32);
+	r->nheld = PV_NHELD;
+	memcpy(r->held[0].asr_id, PV_HELD0_ASR, r->held[0].asr_id_len = strlen(PV_HELD0_ASR));
+	r->held[0].gen = PV_HELD0_GEN;
+	r->has_report = true;
+	r->sealed[0] = PV_HELD0_SEALED;
+	r->through = PV_THROUGH;
+	r->ncevents = PV_NCEVENTS;
+	akm_proto_cevent *e = r->cevents;
+	e[0] = (akm_proto_cevent){PV_CEVENT0_KIND, PV_CEVENT0_COUNT, PV_CEVENT0_TIME, PV_CEVENT0_SENDER, PV_CEVENT0_GEN,
+	                          {0}, strlen(PV_CEVENT0_ASR)};
+	memcpy(e[0].asr_id, PV_CEVENT0_ASR, e[0].asr_id_len);
+	e[1] = (akm_proto_cevent){PV_CEVENT1_KIND, PV_CEVENT1_COUNT, PV_CEVENT1_TIME, PV_CEVENT1_SENDER, PV_CEVENT1_GEN,
+	                          {0}, strlen(PV_CEVENT1_ASR)};
+	memcpy(e[1].asr_id, PV_CEVENT1_ASR, e[1].asr_id_len);
+}
+
 /* PRK_3 as the token computes it: HMAC(K_PR_mac, "AKM-ACT-1 psk" || PRK_2e). */
 static void prk3_of(const akm_proto_hs *hs, const uint8_t k_pr_mac[32], uint8_t prk3[32])
 {
@@ -383,6 +404,12 @@ START_TEST(vectors_node_side)
 	                 AKM_FMT_OK);
 	EQ(frame, flen, PV_rec_n2s_1);
 	ck_assert_uint_eq(hs->sent, 2);
+	vector_checkin(&nr);
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &nr, payload, sizeof payload, &len), AKM_FMT_OK);
+	EQ(payload, len, PV_checkin_report);
+	ck_assert_int_eq(akm_proto_record_seal(hs, true, AKM_REC_VERIFY, payload, len, frame, sizeof frame, &flen),
+	                 AKM_FMT_OK);
+	EQ(frame, flen, PV_rec_n2s_2);
 	/* the station's DONE */
 	uint8_t type = 0;
 	ck_assert_int_eq(rx(PV_rec_s2n_0, sizeof PV_rec_s2n_0, AKM_PROTO_RECORD, &len), AKM_FMT_OK);
@@ -481,6 +508,14 @@ START_TEST(vectors_station_side)
 	vector_events(&want_nr);
 	ck_assert(memcmp(&nr, &want_nr, sizeof nr) == 0);
 	ck_assert_uint_eq(hs->received, 2);
+	ck_assert_int_eq(rx(PV_rec_n2s_2, sizeof PV_rec_n2s_2, AKM_PROTO_RECORD, &len), AKM_FMT_OK);
+	ck_assert_int_eq(akm_proto_record_open(hs, true, PV_rec_n2s_2, PV_rec_n2s_2 + HDR, len, &type, payload, &len),
+	                 AKM_FMT_OK);
+	ck_assert_uint_eq(type, AKM_REC_VERIFY);
+	EQ(payload, len, PV_checkin_report);
+	ck_assert_int_eq(akm_proto_node_rec_parse(type, payload, len, &nr), AKM_FMT_OK);
+	vector_checkin(&want_nr);
+	ck_assert(memcmp(&nr, &want_nr, sizeof nr) == 0);
 	/* DONE */
 	akm_proto_done d = { PV_DONE_RESULT, PV_DONE_STATUS, PV_DONE_N };
 	ck_assert_int_eq(akm_proto_done_encode(&d, payload, sizeof payload, &len), AKM_FMT_OK);
@@ -1256,9 +1291,9 @@ START_TEST(events)
 	ck_assert_int_eq(parse_report(p, n), AKM_FMT_BAD_FIELD);
 	n = report_of(p, 33, 1, "", 0);
 	ck_assert_int_eq(parse_report(p, n), AKM_FMT_BAD_FIELD);
-	for (uint16_t kind = 0; kind <= 7; kind++) {
+	for (uint16_t kind = 0; kind <= AKM_EVENT_KIND_MAX + 1; kind++) {
 		n = report_of(p, 2, kind, "a", 1);
-		ck_assert_int_eq(parse_report(p, n), kind >= 1 && kind <= 6 ? AKM_FMT_OK : AKM_FMT_BAD_FIELD);
+		ck_assert_int_eq(parse_report(p, n), kind >= 1 && kind <= AKM_EVENT_KIND_MAX ? AKM_FMT_OK : AKM_FMT_BAD_FIELD);
 	}
 	n = report_of(p, 1, 0x0101, "a", 1);
 	ck_assert_int_eq(parse_report(p, n), AKM_FMT_BAD_FIELD);
@@ -1281,7 +1316,7 @@ START_TEST(events)
 	r.nevents = 33;
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, out, sizeof out, &len), AKM_FMT_BAD_FIELD);
 	vector_events(&r);
-	r.events[1].kind = 7;
+	r.events[1].kind = AKM_EVENT_KIND_MAX + 1;
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, out, sizeof out, &len), AKM_FMT_BAD_FIELD);
 	r.events[1].kind = 0;
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, out, sizeof out, &len), AKM_FMT_BAD_FIELD);
@@ -1415,6 +1450,39 @@ START_TEST(checkin_delivery_records)
 	r.events[0].kind = AKM_EVENT_OTHER;
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
 
+	/* The check-in report: with no held ASR the count 0 is written; every
+	 * truncation refused; a kind or count of 0, 17 events, refused. */
+	memset(&r, 0, sizeof r);
+	r.has_report = true;
+	r.through = 77;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, 32 + 1 + 8 + 1);
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, len, &back), AKM_FMT_OK);
+	ck_assert(back.has_report);
+	ck_assert_uint_eq(back.through, 77);
+	ck_assert_uint_eq(back.nheld, 0);
+	r.ncevents = AKM_PROTO_CEVENTS_MAX;
+	for (size_t i = 0; i < r.ncevents; i++)
+		r.cevents[i] = (akm_proto_cevent){AKM_EVENT_FORGED, 1, 5, (uint32_t)i, 2, {'a'}, 1};
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, 32 + 1 + 8 + 1 + AKM_PROTO_CEVENTS_MAX * akm_proto_cevent_len(&r.cevents[0]));
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, len, &back), AKM_FMT_OK);
+	ck_assert_uint_eq(back.ncevents, AKM_PROTO_CEVENTS_MAX);
+	ck_assert_uint_eq(back.cevents[15].sender, 15);
+	for (size_t n = 33; n < len; n++)
+		ck_assert_int_ne(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, n, &back), AKM_FMT_OK);
+	buf[41] = AKM_PROTO_CEVENTS_MAX + 1;
+	ck_assert_int_ne(akm_proto_node_rec_parse(AKM_REC_VERIFY, buf, len, &back), AKM_FMT_OK);
+	r.ncevents = AKM_PROTO_CEVENTS_MAX + 1;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	r.ncevents = 1;
+	r.cevents[0].count = 0;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	r.cevents[0].count = 1;
+	r.cevents[0].kind = AKM_EVENT_KIND_MAX + 1;
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+
 	akm_proto_part f, it;
 	ck_assert_int_eq(akm_proto_fetch_encode(3, 1, buf, sizeof buf, &len), AKM_FMT_OK);
 	ck_assert_uint_eq(len, 2);
@@ -1463,7 +1531,8 @@ START_TEST(names)
 	ck_assert_str_eq(akm_proto_result_name(AKM_PRES_REPLAY), "replayed exchange");
 	ck_assert_str_eq(akm_proto_result_name(0x15), "unknown result");
 	ck_assert_str_eq(akm_proto_event_name(AKM_EVENT_TAMPER), "tamper");
-	ck_assert_str_eq(akm_proto_event_name(7), "?");
+	ck_assert_str_eq(akm_proto_event_name(AKM_EVENT_FORGED), "forged");
+	ck_assert_str_eq(akm_proto_event_name(AKM_EVENT_KIND_MAX + 1), "?");
 }
 END_TEST
 

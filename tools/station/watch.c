@@ -1,0 +1,263 @@
+/*
+ * The station's breach monitor as akm-nmmd runs it (station.h "the
+ * monitor", docs/akm-nmmd.md "Automatic response"): the audit trail,
+ * followed record by record (act.c's follower), becomes the policy
+ * engine's events (lib/monitor.h); a tick evaluates the gauges; every fired
+ * action is carried out by respond.c.  Records appended by any process —
+ * this service, akm-nmm, the module itself — are seen, in order.
+ */
+#include "station/station.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/hex.h"
+#include "lib/monitor.h"
+#include "shared/net.h"
+
+#define FOLLOW_BATCH 4096
+
+struct nmm_watch {
+	nmm_station *s;
+	nmm_act *act;
+	akm_monitor *m;
+	akm_policy policy;
+	bool have_policy;
+	bool replaying;           /* actions fired while replaying are not carried out again */
+	uint64_t last_tick;
+	nmm_watch_log log;
+	void *log_ctx;
+	nmm_watch_stats stats;
+};
+
+static void say(nmm_watch *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(nmm_watch *w, int level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (w->log != NULL)
+		w->log(w->log_ctx, level, line);
+}
+
+static uint64_t now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+/* ---- records -> events ---- */
+
+static void on_record(void *ctx, const nmm_audit_rec *r)
+{
+	nmm_watch *w = ctx;
+	w->stats.records++;
+	/* An application's record counts only when the station signed it
+	 * (akm-nmm's and this service's): anyone with the PIN can append. */
+	if (strcmp(r->action, "reinstate") == 0 && r->result == CKR_OK && r->rid_len > 0 &&
+	    nmm_audit_check_sig(w->s, r) == NMM_AUDIT_SIG_VALID) {
+		akm_monitor_reinstate(w->m, r->rid, r->rid_len);
+		say(w, 5, "policy: node reinstated by the operator (record %lu): its counters start afresh",
+		    (unsigned long)r->seq);
+		return;
+	}
+	akm_mon_event ev[AKM_MON_FROM_AUDIT_MAX];
+	bool untrusted;
+	size_t n = nmm_policy_events(w->s, r, ev, AKM_MON_FROM_AUDIT_MAX, &untrusted);
+	w->stats.unsigned_records += untrusted;
+	for (size_t i = 0; i < n; i++) {
+		akm_monitor_feed(w->m, &ev[i]);
+		w->stats.events++;
+	}
+}
+
+/* ---- actions ---- */
+
+static void drain(nmm_watch *w)
+{
+	akm_mon_action a;
+	while (akm_monitor_drain(w->m, &a, 1) == 1) {
+		char detail[512], said[1024];
+		akm_mon_action_detail(&a, detail, sizeof detail);
+		if (w->replaying) {
+			w->stats.replayed_actions++;
+			continue; /* fired before the restart: its record is in the trail already */
+		}
+		uint64_t t0 = akm_net_now_ms();
+		nmm_response r = {a.action, a.scope, a.subject, a.subject_len, a.rule, detail};
+		int rc = nmm_respond(w->s, &r, said, sizeof said);
+		w->stats.actions++;
+		if (rc != AKM_RC_OK)
+			w->stats.failed_actions++;
+		w->stats.last_action_ms = akm_net_now_ms() - t0;
+		say(w, rc == AKM_RC_OK ? 5 : 3, "policy: %s", said);
+	}
+}
+
+/* ---- the policy ---- */
+
+int nmm_watch_load(nmm_watch *w, const char *path)
+{
+	char why[512];
+	static akm_policy p; /* 60 KB: not on the stack */
+	int rc = nmm_policy_load(path, &p, why, sizeof why) == AKM_RC_OK ? 0 : -1;
+	if (rc == 0 && w->m != NULL && !akm_monitor_replace(w->m, &p)) {
+		snprintf(why, sizeof why, "%s: out of memory", path);
+		rc = -1;
+	}
+	if (rc == 0 && w->m == NULL && (w->m = akm_monitor_create(&p, NULL)) == NULL) {
+		snprintf(why, sizeof why, "%s: out of memory", path);
+		rc = -1;
+	}
+	if (rc != 0) {
+		w->stats.refused++;
+		say(w, 3, "policy refused, %s: %s", w->have_policy ? "the previous one stays in force" : "none in force",
+		    why);
+		nmm_audit(w->s, "policy-refused", NULL, 0, CKR_FUNCTION_FAILED, "file=%s; why=%s", path, why);
+		return AKM_RC_REFUSED;
+	}
+	w->policy = p;
+	w->have_policy = true;
+	w->stats.loads++;
+	say(w, 5, "policy loaded from %s: %zu rule(s)", path, p.nrules);
+	nmm_audit(w->s, "policy-load", NULL, 0, CKR_OK, "file=%s; rules=%zu", path, p.nrules);
+	return AKM_RC_OK;
+}
+
+/* ---- start: how much of the trail is replayed ---- */
+
+/* The longest span a rule looks back: its window times its datapoints
+ * (at most 7 days). */
+static uint64_t lookback(const akm_policy *p)
+{
+	uint64_t span = 0;
+	for (size_t i = 0; i < p->nrules; i++) {
+		const akm_policy_rule *r = &p->rules[i];
+		uint64_t s = (uint64_t)r->window * (r->to_alarm ? r->to_alarm : 1);
+		span = s > span ? s : span;
+	}
+	return span < AKM_POLICY_WINDOW_MAX ? span : AKM_POLICY_WINDOW_MAX;
+}
+
+/* The first record not older than t (the trail is in time order: the
+ * module stamps each record when it appends it), by bisection. */
+static uint64_t first_since(nmm_station *s, uint64_t head, uint64_t t)
+{
+	uint64_t lo = 1, hi = head + 1; /* the answer is in [lo, hi] */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		CK_ULONG rt = 0;
+		CK_ATTRIBUTE a = {CKA_AKM_AUDIT_TIME, &rt, sizeof rt};
+		if (s->p.f->C_GetAttributeValue(s->p.session, AKM_TRAIL_HANDLE(mid), &a, 1) != CKR_OK || rt >= t)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* What the token says now, for the gauges and the quarantine marks: each
+ * ASR's generation (CKA_AKM_CHANGED: when it last changed), each node's
+ * last check-in (CKA_AKM_CHECKIN) and the suspended nodes. */
+static void seed(nmm_watch *w)
+{
+	nmm_asr *asrs;
+	size_t na;
+	if (nmm_asr_list(w->s, "policy", &asrs, &na) == AKM_RC_OK) {
+		for (size_t i = 0; i < na; i++) {
+			akm_mon_event ev = {.kind = AKM_MON_ASR_REKEYED, .epoch = asrs[i].epoch >> 32, .count = 1,
+			                    .time = asrs[i].changed};
+			memcpy(ev.asr, asrs[i].id, ev.asr_len = asrs[i].id_len);
+			akm_monitor_feed(w->m, &ev);
+		}
+		free(asrs);
+	}
+	CK_OBJECT_HANDLE *keys;
+	size_t nk;
+	if (nmm_node_all(w->s, 0, &keys, &nk) != 0)
+		return;
+	for (size_t i = 0; i < nk; i++) {
+		nmm_node n;
+		CK_ULONG checkin = 0;
+		if (nmm_node_read(w->s, keys[i], &n) != 0)
+			continue;
+		if (n.state == CKV_AKM_STATE_SUSPENDED || n.state == CKV_AKM_STATE_REVOKED)
+			akm_monitor_quarantine(w->m, n.pr_id, n.pr_id_len);
+		if (n.state == CKV_AKM_STATE_ACTIVE && akm_p11_get_ulong(&w->s->p, keys[i], CKA_AKM_CHECKIN, &checkin) == 0 &&
+		    checkin > 0) {
+			akm_mon_event ev = {.kind = AKM_MON_CHECKIN, .count = 1, .time = checkin / 1000};
+			memcpy(ev.node, n.pr_id, ev.node_len = n.pr_id_len);
+			akm_monitor_feed(w->m, &ev);
+		}
+	}
+	free(keys);
+}
+
+int nmm_watch_start(nmm_watch *w)
+{
+	uint64_t head = akm_trail_head(&w->s->p), now = now_s();
+	uint64_t span = w->have_policy ? lookback(&w->policy) : 0;
+	uint64_t from = span > 0 ? first_since(w->s, head, now > span ? now - span : 0) : head + 1;
+	nmm_act_set_follower(w->act, from, on_record, w);
+	if (w->m == NULL) {
+		static const akm_policy none;
+		if ((w->m = akm_monitor_create(&none, NULL)) == NULL)
+			return AKM_RC_TOKEN;
+	}
+	uint64_t t0 = akm_net_now_ms();
+	w->replaying = true;
+	seed(w);
+	size_t n;
+	while ((n = nmm_act_follow(w->act, FOLLOW_BATCH)) > 0)
+		w->stats.replayed += n;
+	akm_monitor_tick(w->m, now);
+	drain(w);
+	w->replaying = false;
+	w->last_tick = now;
+	say(w, 5, "policy: %llu trail record(s) replayed (from %llu, the last %llu s) in %llu ms",
+	    (unsigned long long)w->stats.replayed, (unsigned long long)from, (unsigned long long)span,
+	    (unsigned long long)(akm_net_now_ms() - t0));
+	return AKM_RC_OK;
+}
+
+void nmm_watch_poll(nmm_watch *w)
+{
+	while (nmm_act_follow(w->act, FOLLOW_BATCH) == FOLLOW_BATCH)
+		;
+	uint64_t now = now_s();
+	if (now != w->last_tick) {
+		akm_monitor_tick(w->m, now);
+		w->last_tick = now;
+	}
+	drain(w);
+}
+
+nmm_watch *nmm_watch_new(nmm_station *s, nmm_act *act, nmm_watch_log log, void *ctx)
+{
+	nmm_watch *w = calloc(1, sizeof *w);
+	if (w == NULL)
+		return NULL;
+	w->s = s;
+	w->act = act;
+	w->log = log;
+	w->log_ctx = ctx;
+	return w;
+}
+
+void nmm_watch_free(nmm_watch *w)
+{
+	if (w == NULL)
+		return;
+	akm_monitor_free(w->m);
+	free(w);
+}
+
+const nmm_watch_stats *nmm_watch_stats_of(const nmm_watch *w)
+{
+	return &w->stats;
+}
