@@ -1,6 +1,8 @@
 /* The status page's HTTP request-head parser and escaping (http.h). */
 #include "lib/http.h"
 
+#include "lib/hex.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -198,17 +200,6 @@ akm_http_rc akm_http_parse(const char *buf, size_t len, akm_http_request *r)
 	return other_method ? AKM_HTTP_METHOD : AKM_HTTP_OK;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool akm_http_query_param(const char *query, const char *name, char *out, size_t cap)
 {
 	size_t nl = strlen(name);
@@ -227,7 +218,7 @@ bool akm_http_query_param(const char *query, const char *name, char *out, size_t
 				} else if (c == '%') {
 					if (i + 2 >= pl)
 						return out[0] = '\0', false;
-					int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+					int hi = akm_hex_digit(p[i + 1]), lo = akm_hex_digit(p[i + 2]);
 					if (hi < 0 || lo < 0)
 						return out[0] = '\0', false;
 					c = hi << 4 | lo;

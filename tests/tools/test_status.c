@@ -371,7 +371,8 @@ START_TEST(page_metrics_and_cli)
 	                  strstr(out, "\"attention\":[{\"name\":\"st-1\",\"state\":\"suspended\"") &&
 	                  strstr(out, "\"name\":\"asr1\",\"state\":\"active\",\"generation\":1,\"step\":0,\"members\":3,"
 	                              "\"current\":3") &&
-	                  strstr(out, "\"malformed\":3") && strstr(out, "\"policy-quarantine\":1"),
+	                  strstr(out, "\"by_kind\":{\"malformed\":3,\"refused-state\":1}") &&
+	                  strstr(out, "\"by_action\":{\"policy-quarantine\":1}"),
 	              "status --json:\n%s", out);
 	free(out);
 	/* The three active nodes checked in a second ago or more: stale after 1 s. */

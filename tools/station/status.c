@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "lib/hex.h"
+#include "lib/rv.h"
 #include "lib/http.h"
 #include "shared/json.h"
 #include "shared/trail.h"
@@ -552,7 +553,7 @@ static void json_records(akm_json *j, const char *key, const nmm_status_record *
 		akm_json_kv_string(j, "kind", r[i].kind);
 		akm_json_key(j, "node");
 		akm_json_string(j, r[i].node[0] ? r[i].node : NULL);
-		akm_json_kv_uint(j, "result", r[i].result);
+		akm_json_kv_string(j, "result", akm_rv_name(r[i].result));
 		akm_json_kv_string(j, "detail", r[i].detail);
 		akm_json_object_end(j);
 	}
@@ -624,9 +625,9 @@ int nmm_status_json(const nmm_status *st, FILE *f)
 	akm_json_kv_bool(&j, "truncated", st->tail_truncated);
 	akm_json_kv_uint(&j, "unsigned_records", st->untrusted);
 	akm_json_kv_uint(&j, "events_total", st->events_total);
-	json_counts(&j, "events", st->events, st->nevents);
+	json_counts(&j, "by_kind", st->events, st->nevents);
 	akm_json_kv_uint(&j, "actions_total", st->actions_total);
-	json_counts(&j, "actions", st->actions, st->nactions);
+	json_counts(&j, "by_action", st->actions, st->nactions);
 	json_records(&j, "recent_events", st->recent_events, st->nrecent_events);
 	json_records(&j, "recent_actions", st->recent_actions, st->nrecent_actions);
 	akm_json_kv_uint(&j, "chart_start", st->chart_start);
