@@ -52,7 +52,7 @@ struct nmm_web {
 	/* the figures, gathered at most every NMM_WEB_CACHE_MS */
 	nmm_status st;
 	bool have_st;
-	uint64_t st_at;
+	uint64_t st_at, st_for;    /* gathered when, kept for how long */
 	nmm_status_totals totals;
 };
 
@@ -253,16 +253,22 @@ static bool cookie_ok(const nmm_web *w, const char *c)
 /* The figures, gathered again when older than NMM_WEB_CACHE_MS. */
 static const nmm_status *figures(nmm_web *w, uint64_t now_ms)
 {
-	if (w->have_st && now_ms - w->st_at < NMM_WEB_CACHE_MS)
+	if (w->have_st && now_ms - w->st_at < w->st_for)
 		return &w->st;
 	if (w->have_st)
 		nmm_status_free(&w->st);
 	w->have_st = false;
 	nmm_status_opts o = {.stale_after = w->stale_after, .totals = &w->totals};
+	uint64_t t0 = akm_net_now_ms();
 	if (nmm_status_gather(w->s, &o, "status page", &w->st) != AKM_RC_OK)
 		return NULL;
 	w->have_st = true;
 	w->st_at = now_ms;
+	/* The loop also serves the nodes: a gathering that took long (a very
+	 * large station) is reused for ten times as long, so the page never
+	 * takes more than a tenth of the service's time. */
+	uint64_t took = akm_net_now_ms() - t0;
+	w->st_for = took * 10 > NMM_WEB_CACHE_MS ? took * 10 : NMM_WEB_CACHE_MS;
 	return &w->st;
 }
 

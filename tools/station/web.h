@@ -22,7 +22,7 @@
 
 #define NMM_WEB_CONNS 32          /* open connections at most */
 #define NMM_WEB_TIMEOUT_MS 5000   /* a connection's whole life: request read, answer sent */
-#define NMM_WEB_CACHE_MS 1000     /* figures reused for this long */
+#define NMM_WEB_CACHE_MS 1000     /* figures reused for this long (or ten times the gathering's time) */
 #define NMM_WEB_TOKEN_MIN 16      /* the token: 16-128 characters of A-Z a-z 0-9 - . _ ~ */
 #define NMM_WEB_NODES_SHOWN 100   /* node rows on the page */
 
