@@ -56,6 +56,8 @@ static const struct audit_map {
 	{"act-timeout", BY_STATION, ANY_RESULT, NULL, AKM_MON_MALFORMED, TO_NONE},
 	{"act-refused", BY_STATION, ANY_RESULT, "reason=unknown", AKM_MON_UNKNOWN_REL, TO_NONE},
 	{"act-refused", BY_STATION, ANY_RESULT, "reason=state", AKM_MON_REFUSED_STATE, TO_NODE},
+	/* the policy's own demand (policy-reactivate) answered: no event */
+	{"act-refused", BY_STATION, ANY_RESULT, "reason=reactivate", AKM_MON_NONE, TO_NONE},
 	{"act-refused", BY_STATION, ANY_RESULT, NULL, AKM_MON_MALFORMED, TO_NONE}, /* cookie, decrypt */
 	{"act-bad-proof", BY_STATION, ANY_RESULT, NULL, AKM_MON_BAD_PROOF, TO_NODE},
 	{"node-verify-failed", BY_STATION, ANY_RESULT, NULL, AKM_MON_BAD_PROOF, TO_NODE},
@@ -227,6 +229,8 @@ size_t akm_mon_from_audit(const akm_mon_record *r, akm_mon_event *out, size_t ma
 		ev->count = 1;
 		if (m->to == TO_REPORT)
 			return from_report(r, ev);
+		if (m->kind == AKM_MON_NONE)
+			return 0;
 		ev->kind = m->kind;
 		if (m->to == TO_NODE)
 			set_id(ev->node, &ev->node_len, r->rid, r->rid_len);

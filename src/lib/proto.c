@@ -469,6 +469,56 @@ static bool detail_ok(const char *s, size_t n)
 	return true;
 }
 
+/* The node's report (a check-in's after its held list, a REPORT's after
+ * its events): the sealed counts of the held ASRs, `through`, the
+ * aggregated events. */
+static bool put_report(akm_buf_writer *w, const akm_proto_node_rec *r)
+{
+	if (r->ncevents > AKM_PROTO_CEVENTS_MAX)
+		return false;
+	for (size_t i = 0; i < r->nheld; i++)
+		akm_buf_put_u32(w, r->sealed[i]);
+	akm_buf_put_u64(w, r->through);
+	akm_buf_put_u8(w, (uint8_t)r->ncevents);
+	for (size_t i = 0; i < r->ncevents; i++) {
+		const akm_proto_cevent *e = &r->cevents[i];
+		if (e->kind < 1 || e->kind > AKM_EVENT_KIND_MAX || e->count < 1 || e->asr_id_len > AKM_FMT_ID_MAX)
+			return false;
+		akm_buf_put_u8(w, e->kind);
+		akm_buf_put_u32(w, e->count);
+		akm_buf_put_u64(w, e->time);
+		akm_buf_put_u32(w, e->sender);
+		akm_buf_put_u32(w, e->gen);
+		akm_buf_put_lv8(w, e->asr_id, e->asr_id_len);
+	}
+	return true;
+}
+
+static void get_report(akm_buf_reader *rd, akm_proto_node_rec *r, size_t nheld)
+{
+	r->has_report = true;
+	for (size_t i = 0; i < nheld; i++)
+		r->sealed[i] = akm_buf_get_u32(rd);
+	r->through = akm_buf_get_u64(rd);
+	size_t ne = akm_buf_get_u8(rd);
+	if (ne > AKM_PROTO_CEVENTS_MAX) {
+		akm_buf_invalid(rd);
+		ne = 0;
+	}
+	for (size_t i = 0; i < ne; i++) {
+		akm_proto_cevent *e = &r->cevents[i];
+		e->kind = akm_buf_get_u8(rd);
+		e->count = akm_buf_get_u32(rd);
+		if (e->kind < 1 || e->kind > AKM_EVENT_KIND_MAX || e->count < 1)
+			akm_buf_invalid(rd);
+		e->time = akm_buf_get_u64(rd);
+		e->sender = akm_buf_get_u32(rd);
+		e->gen = akm_buf_get_u32(rd);
+		e->asr_id_len = akm_buf_get_lv8(rd, e->asr_id, AKM_FMT_ID_MAX, NULL);
+	}
+	r->ncevents = akm_buf_reader_error(rd) == AKM_BUF_OK ? ne : 0;
+}
+
 akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, uint8_t *out, size_t cap,
                                      size_t *len)
 {
@@ -493,9 +543,7 @@ akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, 
 	} else if (type != AKM_REC_VERIFY || r->nevents != 0) {
 		return AKM_FMT_BAD_FIELD;
 	}
-	if (r->has_report && (type != AKM_REC_VERIFY || r->ncevents > AKM_PROTO_CEVENTS_MAX))
-		return AKM_FMT_BAD_FIELD;
-	if (r->nheld > 0 || r->has_report) {
+	if (r->nheld > 0 || (r->has_report && type == AKM_REC_VERIFY)) {
 		if (type != AKM_REC_VERIFY || r->nheld > AKM_PROTO_HELD_MAX)
 			return AKM_FMT_BAD_FIELD;
 		akm_buf_put_u8(&w, (uint8_t)r->nheld);
@@ -506,23 +554,8 @@ akm_fmt_rc akm_proto_node_rec_encode(uint8_t type, const akm_proto_node_rec *r, 
 			akm_buf_put_u32(&w, r->held[i].gen);
 		}
 	}
-	if (r->has_report) {
-		for (size_t i = 0; i < r->nheld; i++)
-			akm_buf_put_u32(&w, r->sealed[i]);
-		akm_buf_put_u64(&w, r->through);
-		akm_buf_put_u8(&w, (uint8_t)r->ncevents);
-		for (size_t i = 0; i < r->ncevents; i++) {
-			const akm_proto_cevent *e = &r->cevents[i];
-			if (e->kind < 1 || e->kind > AKM_EVENT_KIND_MAX || e->count < 1 || e->asr_id_len > AKM_FMT_ID_MAX)
-				return AKM_FMT_BAD_FIELD;
-			akm_buf_put_u8(&w, e->kind);
-			akm_buf_put_u32(&w, e->count);
-			akm_buf_put_u64(&w, e->time);
-			akm_buf_put_u32(&w, e->sender);
-			akm_buf_put_u32(&w, e->gen);
-			akm_buf_put_lv8(&w, e->asr_id, e->asr_id_len);
-		}
-	}
+	if (r->has_report && !put_report(&w, r))
+		return AKM_FMT_BAD_FIELD;
 	return akm_fmt_writer_done(&w, len);
 }
 
@@ -558,6 +591,8 @@ akm_fmt_rc akm_proto_node_rec_parse(uint8_t type, const uint8_t *p, size_t len, 
 				akm_buf_invalid(&rd);
 		}
 		r->nevents = akm_buf_reader_error(&rd) == AKM_BUF_OK ? n : 0;
+		if (akm_buf_reader_error(&rd) == AKM_BUF_OK && akm_buf_remaining(&rd) > 0)
+			get_report(&rd, r, 0); /* the node's registry's events after the operator's */
 	} else if (akm_buf_remaining(&rd) > 0) {
 		/* A check-in's list of held generations: 1..16 of them, or 0
 		 * when the check-in report follows. */
@@ -574,30 +609,8 @@ akm_fmt_rc akm_proto_node_rec_parse(uint8_t type, const uint8_t *p, size_t len, 
 			h->gen = akm_buf_get_u32(&rd);
 		}
 		r->nheld = akm_buf_reader_error(&rd) == AKM_BUF_OK ? n : 0;
-		if (akm_buf_reader_error(&rd) == AKM_BUF_OK && akm_buf_remaining(&rd) > 0) {
-			/* The check-in report. */
-			r->has_report = true;
-			for (size_t i = 0; i < n; i++)
-				r->sealed[i] = akm_buf_get_u32(&rd);
-			r->through = akm_buf_get_u64(&rd);
-			size_t ne = akm_buf_get_u8(&rd);
-			if (ne > AKM_PROTO_CEVENTS_MAX) {
-				akm_buf_invalid(&rd);
-				ne = 0;
-			}
-			for (size_t i = 0; i < ne; i++) {
-				akm_proto_cevent *e = &r->cevents[i];
-				e->kind = akm_buf_get_u8(&rd);
-				e->count = akm_buf_get_u32(&rd);
-				if (e->kind < 1 || e->kind > AKM_EVENT_KIND_MAX || e->count < 1)
-					akm_buf_invalid(&rd);
-				e->time = akm_buf_get_u64(&rd);
-				e->sender = akm_buf_get_u32(&rd);
-				e->gen = akm_buf_get_u32(&rd);
-				e->asr_id_len = akm_buf_get_lv8(&rd, e->asr_id, AKM_FMT_ID_MAX, NULL);
-			}
-			r->ncevents = akm_buf_reader_error(&rd) == AKM_BUF_OK ? ne : 0;
-		}
+		if (akm_buf_reader_error(&rd) == AKM_BUF_OK && akm_buf_remaining(&rd) > 0)
+			get_report(&rd, r, n); /* the check-in report */
 	}
 	akm_buf_end(&rd);
 	return akm_fmt_reader_done(&rd);

@@ -254,16 +254,17 @@ typedef struct akm_proto_cevent {
 /* The node's record: the proof; for a report its events; for a check-in
  * the ASR generations the node holds (an empty list is not written, so a
  * VERIFY without one is the proof alone), and optionally (has_report) the
- * check-in report: per held ASR the messages the node sealed in that
+ * node's report: per held ASR the messages the node sealed in that
  * generation, the node's audit sequence number the events cover, and the
- * events aggregated (the held count is then written even when 0). */
+ * events aggregated (a VERIFY then writes its held count even when 0; a
+ * REPORT carries it after its events, with no held ASR). */
 typedef struct akm_proto_node_rec {
 	uint8_t proof[32];
 	size_t nevents;       /* REPORT: 1..AKM_PROTO_EVENTS_MAX; VERIFY: 0 */
 	akm_proto_event events[AKM_PROTO_EVENTS_MAX];
 	size_t nheld;         /* VERIFY: 0..AKM_PROTO_HELD_MAX; REPORT: 0 */
 	akm_proto_held held[AKM_PROTO_HELD_MAX];
-	bool has_report;      /* VERIFY only */
+	bool has_report;
 	uint32_t sealed[AKM_PROTO_HELD_MAX]; /* per held[i] */
 	uint64_t through;     /* the node's audit records up to this sequence number are reported */
 	size_t ncevents;      /* 0..AKM_PROTO_CEVENTS_MAX */

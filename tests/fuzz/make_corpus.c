@@ -413,6 +413,20 @@ static void protos(void)
 		check(akm_proto_node_rec_encode(AKM_REC_REPORT, &nr, p + 1, sizeof p - 1, &len), "report");
 		snprintf(name, sizeof name, "plain-report-%s", size_name(size));
 		put_plain(name, p, 1 + len);
+		if (size == 1) {
+			/* the same with the node's registry report after it */
+			akm_proto_node_rec wr = nr;
+			wr.has_report = true;
+			wr.through = PV_THROUGH;
+			wr.ncevents = 1;
+			wr.cevents[0] = (akm_proto_cevent){AKM_EVENT_FORGED, 2, 1700000000, 3, 1, {'a', 'b'}, 2};
+			size_t wlen;
+			p[0] = AKM_REC_REPORT;
+			check(akm_proto_node_rec_encode(AKM_REC_REPORT, &wr, p + 1, sizeof p - 1, &wlen), "report with report");
+			put_plain("plain-report-registry", p, 1 + wlen);
+			p[0] = AKM_REC_REPORT;
+			check(akm_proto_node_rec_encode(AKM_REC_REPORT, &nr, p + 1, sizeof p - 1, &len), "report");
+		}
 		hs->sent = 0;
 		check(akm_proto_record_seal(hs, true, AKM_REC_REPORT, p + 1, len, f, sizeof f, &len), "report record");
 		snprintf(name, sizeof name, "rec-report-%s", size_name(size));

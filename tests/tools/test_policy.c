@@ -218,6 +218,11 @@ START_TEST(dry_run_on_a_real_trail)
 	EXPECT_RC(nmm(&out, "policy", "test", policy, "--since", since, NULL), 0, out, "policy test --since");
 	ck_assert_msg(strstr(out, "policy-quarantine") == NULL && strstr(out, "rule=pins"), "printed:\n%s", out);
 	free(out);
+	snprintf(since, sizeof since, "%lu", seq_clone);
+	EXPECT_RC(nmm(&out, "policy", "test", policy, "--since", since, NULL), 0, out, "policy test --since clone");
+	snprintf(want, sizeof want, "replayed records %lu..", seq_clone);
+	ck_assert_msg(strstr(out, "policy-quarantine") && strstr(out, want), "printed:\n%s", out);
+	free(out);
 	EXPECT_RC(nmm(&out, "policy", "test", policy, NULL), 0, out, "policy test");
 	ck_assert_msg(strstr(out, "4 actions would have fired"), "printed:\n%s", out);
 	free(out);

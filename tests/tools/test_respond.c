@@ -4,7 +4,8 @@
  * each have their own SoftHSM2 token reached through akm-pkcs11.so:
  *
  *   - forged messages: node-A's messages, tampered on the way, are refused
- *     by node-B and node-C, which report them at check-in; the station
+ *     by node-B and node-C, which report them (B at check-in, C with
+ *     akm-node report); the station
  *     attributes them to node-A (the sender leaf of ASR asr1), and past the
  *     threshold the policy quarantines node-A and evicts it from asr1; B and
  *     C receive the new generation at check-in and talk; A's check-in is
@@ -18,6 +19,11 @@
  *   - a malformed and an unsafe policy on SIGHUP: refused with the line
  *     named in the log and in a policy-refused record; the old policy still
  *     acts (the clone above is caught after the refusals);
+ *   - reactivate: a node that reports three wrong PINs must activate
+ *     again: its check-ins are answered "activation required" until its
+ *     activate succeeds;
+ *   - a restart of the service between two reports: the trail replayed
+ *     at start still counts the first (the forged case above);
  *   - scheduled rekeys: by message count (asr-messages) and by age
  *     (asr-age), each a policy-rekey record and a new generation the
  *     members receive at check-in.
@@ -230,7 +236,20 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	usleep(1500000);
 	ck_assert_int_eq(count_lines("policy-quarantine", NULL), 0);
 	expect_state("node-A", "active");
-	out = checkin(2, sv.addr, 0);
+	/* A restart: the service replays the trail over the rule's window,
+	 * so the first report still counts. */
+	ck_assert_int_eq(act_service_stop(&sv, SIGTERM), 0);
+	service_start();
+	long reload;
+	free(wait_record("policy-load", "rules=1", r1, &reload, 5));
+	read_service_log();
+	ck_assert_msg(strstr(service_log, "trail record(s) replayed"), "%s", service_log);
+	/* C's registry's record goes with a report (akm-node report carries
+	 * them after the operator's event, as a check-in does) */
+	EXPECT_RC(member(&out, 2, "report", "--nmm", sv.addr, "--event", "other", "--detail", "odd traffic", "--json",
+	                 NULL),
+	          0, out, "report");
+	expect_json(out, "events_reported", "1");
 	free(out);
 	line = wait_record("node-report", "event=asr-forged", r1, &r2, 5);
 	ck_assert_msg(strstr(line, sender) && strstr(line, "node=node-C"), "%s", line);
@@ -255,6 +274,10 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	line = wait_record("asr-remove", NULL, q, NULL, 1);
 	free(line);
 	expect_state("node-A", "suspended");
+	/* a quarantined node gets no package, from akm-nmm either */
+	EXPECT_RC(nmm(&out, "asr", "package", "asr1", "--node", "node-A", "--out", usb, NULL), 2, out, "asr package");
+	ck_assert_msg(strstr(out, "node-A is not active"), "%s", out);
+	free(out);
 	/* once: a second check-in's report of the same events changes nothing */
 	ck_assert_int_eq(count_lines("policy-quarantine", NULL), 1);
 
@@ -307,7 +330,13 @@ static const char clone_policy[] =
 	"    metric clone\n"
 	"    threshold >= 1\n"
 	"    window 1h\n"
-	"    actions quarantine\n";
+	"    actions quarantine\n"
+	"rule pins\n"
+	"    scope node\n"
+	"    metric wrong-pin\n"
+	"    threshold >= 3\n"
+	"    window 10m\n"
+	"    actions reactivate\n";
 
 START_TEST(clone_caught_and_policy_reload_refused)
 {
@@ -316,7 +345,7 @@ START_TEST(clone_caught_and_policy_reload_refused)
 	write_policy(clone_policy);
 	service_start();
 	long loaded;
-	free(wait_record("policy-load", "rules=1", 0, &loaded, 5));
+	free(wait_record("policy-load", "rules=2", 0, &loaded, 5));
 	for (int i = 0; i < 2; i++)
 		free(checkin(i, sv.addr, 0));
 
@@ -350,6 +379,32 @@ START_TEST(clone_caught_and_policy_reload_refused)
 	out = checkin(1, sv.addr, 2);
 	free(out);
 	expect_state("node-A", "active");
+	free(checkin(0, sv.addr, 0));
+
+	/* node-A reports three wrong PINs: the policy demands that it
+	 * activate again; its check-ins are answered "activation required"
+	 * until it does, and only then. */
+	EXPECT_RC(member(&out, 0, "report", "--nmm", sv.addr, "--event", "wrong-pin", "--count", "3", NULL), 0, out,
+	          "report");
+	free(out);
+	line = wait_record("policy-reactivate", "rule=pins metric=wrong-pin value=3", 0, NULL, 5);
+	ck_assert_msg(strstr(line, "node=node-A") && strstr(line, "activation required"), "%s", line);
+	free(line);
+	double until = now_s() + 5;
+	int rc;
+	do {
+		rc = member(&out, 0, "checkin", "--nmm", sv.addr, NULL);
+		if (rc == 0)
+			free(out);
+	} while (rc == 0 && now_s() < until && (usleep(200000), true));
+	ck_assert_msg(rc == 2 && strstr(out, "activation required"), "check-in after reactivate: exit %d:\n%s", rc, out);
+	free(out);
+	free(wait_record("act-refused", "reason=reactivate; op=checkin", 0, NULL, 2));
+	expect_state("node-A", "active");
+	EXPECT_RC(member(&out, 0, "activate", "--nmm", sv.addr, NULL), 0, out, "activate again");
+	free(out);
+	/* the service follows its own activate record within 100 ms */
+	usleep(300000);
 	free(checkin(0, sv.addr, 0));
 	act_service_stop(&sv, SIGTERM);
 }

@@ -12,6 +12,7 @@
 
 #include "lib/hex.h"
 #include "lib/monitor.h"
+#include "shared/trail.h"
 
 /* The default replay: the records of the last 7 days (the longest window). */
 #define DEFAULT_SPAN AKM_POLICY_WINDOW_MAX
@@ -222,6 +223,36 @@ static void print_summary(replay *r)
 	printf("); nothing was changed\n");
 }
 
+/* The first of the trail's records h[0..n) (in order) to replay: from
+ * sequence number `since` (a record's handle is 0x20000000 + seq: no read),
+ * or from time `from` (a binary search reading only the records' times,
+ * which do not go down along the trail); 0 for --all.  Records before it
+ * are not read at all. */
+static size_t first_record(nmm_station *s, const CK_OBJECT_HANDLE *h, size_t n, const policy_opts *o, uint64_t from)
+{
+	size_t lo = 0, hi = n;
+	if (o->all)
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		bool before;
+		if (o->since_set) {
+			before = h[mid] < AKM_TRAIL_HANDLE(o->since);
+		} else {
+			CK_ULONG t = 0;
+			CK_ATTRIBUTE a = {CKA_AKM_AUDIT_TIME, &t, sizeof t};
+			if (s->p.f->C_GetAttributeValue(s->p.session, h[mid], &a, 1) != CKR_OK)
+				return lo; /* read from here: the loop reports a record it cannot read */
+			before = t < from;
+		}
+		if (before)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static int run_test(const nmm_cli *c, const policy_opts *o, const char *path)
 {
 	akm_policy *pol = calloc(1, sizeof *pol);
@@ -272,13 +303,11 @@ static int run_test(const nmm_cli *c, const policy_opts *o, const char *path)
 		       o->all ? "all records" : o->since_set ? "records from --since on" : "the last 7 days");
 		printf("%6s %-20s %-18s %-20s %s\n", "SEQ", "TIME", "WOULD RECORD", "SUBJECT", "WHY");
 	}
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = first_record(&s, h, count, o, from_time); i < count; i++) {
 		if (nmm_audit_read(&s, h[i], rec) != 0) {
 			code = akm_report(AKM_RC_TOKEN, "policy", "reading the audit trail: %s", s.p.err);
 			break;
 		}
-		if ((o->since_set && rec->seq < o->since) || (!o->all && !o->since_set && rec->time < from_time))
-			continue;
 		replay_record(&r, rec);
 	}
 	/* The gauges as of now: what would fire next. */

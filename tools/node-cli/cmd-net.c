@@ -102,7 +102,7 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 	if (o->timeout != NULL && number("--timeout", o->timeout, 3600, &timeout) != 0)
 		return AKM_RC_USAGE;
 	a.timeout_ms = (unsigned)timeout * 1000u;
-	akm_proto_event ev;
+	akm_proto_event ev = {0};
 	if (op == AKM_OP_REPORT) {
 		if ((rc = read_event(o, &ev)) != AKM_RC_OK)
 			return rc;
@@ -119,7 +119,8 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 	/* A check-in through akm-pkcs11 says which ASR generations the node
 	 * holds, and enrolls the packages the station delivers. */
 	char why[512];
-	bool member = op == AKM_OP_CHECKIN && akm_node_asr_check_module(&p, why, sizeof why) == 0;
+	bool through_akm = op != AKM_OP_ACTIVATE && akm_node_asr_check_module(&p, why, sizeof why) == 0;
+	bool member = op == AKM_OP_CHECKIN && through_akm;
 	akm_proto_held held[AKM_PROTO_HELD_MAX];
 	size_t nheld = 0, enrolled = 0;
 	/* ... and reports its registry's breach records since the last
@@ -133,14 +134,15 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 		rc = akm_report_why(AKM_RC_NOT_FOUND, "not provisioned", "no provisioning relationship in this token");
 	else if (member && (rc = held_generations(&p, held, &nheld)) != AKM_RC_OK)
 		;
-	else if (member && (report.nheld = nheld, memcpy(report.held, held, nheld * sizeof *held),
-	                    (rc = akm_node_report_build(&p, &report, why, sizeof why)) != AKM_RC_OK))
-		rc = akm_report_why(rc, "the check-in report", why);
+	else if (through_akm && (report.nheld = nheld, memcpy(report.held, held, nheld * sizeof *held),
+	                         report.nevents = op == AKM_OP_REPORT ? 1 : 0, report.events[0] = ev,
+	                         (rc = akm_node_report_build(&p, &report, why, sizeof why)) != AKM_RC_OK))
+		rc = akm_report_why(rc, "the node's report", why);
 	else if ((rc = akm_node_hw(&p, o->hw_id, hw)) == AKM_RC_OK) {
 		a.hw = hw;
 		a.held = held;
 		a.nheld = nheld;
-		a.report = member ? &report : NULL;
+		a.report = through_akm ? &report : NULL;
 		rc = akm_node_exchange(&p, &s, &a, cmd->name);
 	}
 	for (size_t i = 0; rc == AKM_RC_OK && i < a.nitems; i++) {
@@ -162,7 +164,7 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 	/* The station recorded the report (DONE came): the cursor moves on.
 	 * A failure before leaves it, and the next check-in sends the
 	 * records again (the station drops what it has, protocol.md §4). */
-	if (member && a.done && a.done_result == AKM_PRES_OK) {
+	if (through_akm && a.done && a.done_result == AKM_PRES_OK) {
 		int crc = akm_node_report_done(&p, &report, why, sizeof why);
 		if (crc != AKM_RC_OK && rc == AKM_RC_OK)
 			rc = akm_report_why(crc, "the check-in report's cursor", why);
@@ -192,8 +194,13 @@ static int run_net(const node_cli *c, const node_cli_cmd *cmd, uint8_t op, const
 				events += report.cevents[i].count;
 			akm_json_kv_uint(&j, "events_reported", events);
 		}
-		if (op == AKM_OP_REPORT)
+		if (op == AKM_OP_REPORT) {
 			akm_json_kv_uint(&j, "events_recorded", a.done_n);
+			size_t events = 0;
+			for (size_t i = 0; i < report.ncevents; i++)
+				events += report.cevents[i].count;
+			akm_json_kv_uint(&j, "events_reported", events);
+		}
 		akm_json_object_end(&j);
 		return akm_json_finish(&j);
 	}

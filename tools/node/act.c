@@ -190,6 +190,12 @@ static int finish(exchange *x)
 	uint8_t type = AKM_REC_VERIFY;
 	if (a->op == AKM_OP_REPORT) {
 		type = AKM_REC_REPORT;
+		if (a->report != NULL) {
+			nr.has_report = true;
+			nr.through = a->report->through;
+			nr.ncevents = a->report->ncevents;
+			memcpy(nr.cevents, a->report->cevents, nr.ncevents * sizeof *nr.cevents);
+		}
 		nr.nevents = a->nevents;
 		memcpy(nr.events, a->events, a->nevents * sizeof *a->events);
 	} else if (a->op == AKM_OP_CHECKIN && a->report != NULL) {

@@ -172,7 +172,8 @@ typedef struct akm_node_act {
 	 * akm_node_act_free, also after a failure) */
 	const akm_proto_held *held;
 	size_t nheld;
-	const akm_proto_node_rec *report; /* check-in: the report to send with held (NULL: none) */
+	const akm_proto_node_rec *report; /* check-in, report: the node's report (its held list for a
+	                                   * check-in; NULL: none) */
 	uint8_t *items[AKM_PROTO_ITEMS_MAX];
 	size_t item_len[AKM_PROTO_ITEMS_MAX];
 	size_t nitems;
@@ -192,8 +193,10 @@ int akm_node_exchange(akm_p11 *node, const akm_node_state *state, akm_node_act *
 /* Audit records read at most per check-in (the rest at the next one). */
 #define AKM_NODE_REPORT_SCAN 10000u
 
-/* Fills r's check-in report: has_report, per held ASR (r->held[0..nheld),
- * given) the messages this node sealed in that generation (an upper
+/* Fills r's report (a check-in's, or a REPORT's after its events
+ * r->events[0..nevents), given: room is left for them): has_report, per
+ * held ASR (r->held[0..nheld), given) the messages this node sealed in
+ * that generation (an upper
  * bound: the sealing reserve's growth since the node first saw the
  * generation), and the node's breach records after the cursor aggregated
  * by (kind, ASR, sender, generation) into r->cevents as far as they fit

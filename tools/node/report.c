@@ -147,10 +147,18 @@ static uint8_t kind_of(const akm_trail_rec *r, uint32_t *sender, uint32_t *gen)
 	return AKM_EVENT_OTHER;
 }
 
-/* The bytes of the VERIFY payload before the events. */
+/* The bytes of the payload before the aggregated events: a check-in's
+ * VERIFY (held list, sealed counts) or a REPORT (the operator's events). */
 static size_t fixed_len(const akm_proto_node_rec *r)
 {
-	size_t n = 32 + 1 + 8 + 1;
+	size_t n = 32 + 8 + 1;
+	if (r->nevents > 0) {
+		n += 2;
+		for (size_t i = 0; i < r->nevents; i++)
+			n += 2 + 4 + 8 + 1 + strnlen(r->events[i].detail, sizeof r->events[i].detail);
+		return n;
+	}
+	n += 1;
 	for (size_t i = 0; i < r->nheld; i++)
 		n += 1 + r->held[i].asr_id_len + 4 + 4;
 	return n;

@@ -28,6 +28,7 @@ struct nmm_watch {
 	akm_policy policy;
 	bool have_policy;
 	bool replaying;           /* actions fired while replaying are not carried out again */
+	bool started;             /* nmm_watch_start ran */
 	uint64_t last_tick;
 	nmm_watch_log log;
 	void *log_ctx;
@@ -66,6 +67,8 @@ static void on_record(void *ctx, const nmm_audit_rec *r)
 		    (unsigned long)r->seq);
 		return;
 	}
+	if (!w->have_policy)
+		return; /* nothing to count for (a first policy seeds the gauges again) */
 	akm_mon_event ev[AKM_MON_FROM_AUDIT_MAX];
 	bool untrusted;
 	size_t n = nmm_policy_events(w->s, r, ev, AKM_MON_FROM_AUDIT_MAX, &untrusted);
@@ -99,6 +102,8 @@ static void drain(nmm_watch *w)
 	}
 }
 
+static void seed(nmm_watch *w);
+
 /* ---- the policy ---- */
 
 int nmm_watch_load(nmm_watch *w, const char *path)
@@ -121,9 +126,18 @@ int nmm_watch_load(nmm_watch *w, const char *path)
 		nmm_audit(w->s, "policy-refused", NULL, 0, CKR_FUNCTION_FAILED, "file=%s; why=%s", path, why);
 		return AKM_RC_REFUSED;
 	}
+	bool first = !w->have_policy;
 	w->policy = p;
 	w->have_policy = true;
 	w->stats.loads++;
+	if (first && w->started) {
+		/* the first policy after a start without one: the gauges from
+		 * the token, as at the start (the trail since was not counted) */
+		w->replaying = true;
+		seed(w);
+		drain(w);
+		w->replaying = false;
+	}
 	say(w, 5, "policy loaded from %s: %zu rule(s)", path, p.nrules);
 	nmm_audit(w->s, "policy-load", NULL, 0, CKR_OK, "file=%s; rules=%zu", path, p.nrules);
 	return AKM_RC_OK;
@@ -218,6 +232,7 @@ int nmm_watch_start(nmm_watch *w)
 	akm_monitor_tick(w->m, now);
 	drain(w);
 	w->replaying = false;
+	w->started = true;
 	w->last_tick = now;
 	say(w, 5, "policy: %llu trail record(s) replayed (from %llu, the last %llu s) in %llu ms",
 	    (unsigned long long)w->stats.replayed, (unsigned long long)from, (unsigned long long)span,

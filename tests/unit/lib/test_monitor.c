@@ -189,6 +189,7 @@ START_TEST(test_audit_mapping)
 	nothing("app", "policy-refused", NULL, CKR_OK, "");
 	nothing("app", "policy-load", NULL, CKR_OK, "");
 	nothing("app", "reinstate", "PR1", CKR_OK, "");
+	nothing("app", "act-refused", "PR1", CKR_KEY_FUNCTION_NOT_PERMITTED, SITE "peer=a; reason=reactivate; op=checkin");
 	nothing("user", "login", NULL, CKR_OK, "");
 	nothing("user", "create", "PR1", CKR_OK, "provisioning");
 	nothing("app", "tamper-detected", NULL, CKR_DEVICE_ERROR, "");

@@ -1395,10 +1395,19 @@ START_TEST(every_truncation)
 		              "report cut at %zu", k);
 	for (size_t k = 0; k < 4; k++)
 		ck_assert_int_eq(akm_proto_done_parse(PV_done_payload, k, &d), AKM_FMT_TRUNCATED);
-	/* one byte more */
+	/* one byte more begins the node's report (be64 through, u8 n): cut
+	 * short; the whole of an empty one parses */
+	memset(buf, 0, sizeof buf);
 	memcpy(buf, PV_report_payload, sizeof PV_report_payload);
-	buf[sizeof PV_report_payload] = 0;
-	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_REPORT, buf, sizeof PV_report_payload + 1, &nr),
+	for (size_t k = 1; k < 9; k++)
+		ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_REPORT, buf, sizeof PV_report_payload + k, &nr),
+		                 AKM_FMT_TRUNCATED);
+	buf[sizeof PV_report_payload + 7] = 42;
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_REPORT, buf, sizeof PV_report_payload + 9, &nr), AKM_FMT_OK);
+	ck_assert(nr.has_report);
+	ck_assert_uint_eq(nr.through, 42);
+	ck_assert_uint_eq(nr.nevents, PV_NEVENTS);
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_REPORT, buf, sizeof PV_report_payload + 10, &nr),
 	                 AKM_FMT_TRAILING);
 	memcpy(buf, PV_done_payload, 4);
 	buf[4] = 0;
@@ -1482,6 +1491,16 @@ START_TEST(checkin_delivery_records)
 	r.cevents[0].kind = AKM_EVENT_KIND_MAX + 1;
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_VERIFY, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
 	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, buf, sizeof buf, &len), AKM_FMT_BAD_FIELD);
+	/* a REPORT carries it after its events (no held ASR, no sealed counts) */
+	r.cevents[0].kind = AKM_EVENT_FORGED;
+	r.nevents = 1;
+	r.events[0] = (akm_proto_event){AKM_EVENT_OTHER, 1, 7, "x"};
+	ck_assert_int_eq(akm_proto_node_rec_encode(AKM_REC_REPORT, &r, buf, sizeof buf, &len), AKM_FMT_OK);
+	ck_assert_uint_eq(len, 32 + 2 + (2 + 4 + 8 + 1 + 1) + 8 + 1 + akm_proto_cevent_len(&r.cevents[0]));
+	ck_assert_int_eq(akm_proto_node_rec_parse(AKM_REC_REPORT, buf, len, &back), AKM_FMT_OK);
+	ck_assert(back.has_report && back.ncevents == 1 && back.nevents == 1 && back.nheld == 0);
+	ck_assert_uint_eq(back.cevents[0].kind, AKM_EVENT_FORGED);
+	ck_assert_uint_eq(back.through, 77);
 
 	akm_proto_part f, it;
 	ck_assert_int_eq(akm_proto_fetch_encode(3, 1, buf, sizeof buf, &len), AKM_FMT_OK);
