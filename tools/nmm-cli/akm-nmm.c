@@ -20,7 +20,7 @@
 static const nmm_cli_cmd *const commands[] = {
 	&nmm_cmd_init, &nmm_cmd_anchor, &nmm_cmd_provision, &nmm_cmd_enroll, &nmm_cmd_approve, &nmm_cmd_reject,
 	&nmm_cmd_revoke, &nmm_cmd_reinstate,
-	&nmm_cmd_export, &nmm_cmd_write_se, &nmm_cmd_verify, &nmm_cmd_list, &nmm_cmd_show, &nmm_cmd_audit,
+	&nmm_cmd_export, &nmm_cmd_write_se, &nmm_cmd_verify, &nmm_cmd_list, &nmm_cmd_show, &nmm_cmd_audit, &nmm_cmd_status,
 	&nmm_cmd_asr, &nmm_cmd_policy, &nmm_cmd_tokens,
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };

@@ -8,7 +8,7 @@
  *   cmd-station.c    init, anchor
  *   cmd-provision.c  provision, enroll, approve, reject
  *   cmd-deliver.c    export, write-se, verify
- *   cmd-report.c     list, show, audit
+ *   cmd-report.c     list, show, audit, status
  *   cmd-asr.c        asr (operational ASRs)
  *   cmd-policy.c     policy test (the breach policy, a dry run)
  */
@@ -72,7 +72,7 @@ extern const nmm_cli_cmd nmm_cmd_init, nmm_cmd_anchor, nmm_cmd_tokens;
 extern const nmm_cli_cmd nmm_cmd_provision, nmm_cmd_enroll, nmm_cmd_approve, nmm_cmd_reject, nmm_cmd_revoke,
     nmm_cmd_reinstate;
 extern const nmm_cli_cmd nmm_cmd_export, nmm_cmd_write_se, nmm_cmd_verify;
-extern const nmm_cli_cmd nmm_cmd_list, nmm_cmd_show, nmm_cmd_audit;
+extern const nmm_cli_cmd nmm_cmd_list, nmm_cmd_show, nmm_cmd_audit, nmm_cmd_status;
 extern const nmm_cli_cmd nmm_cmd_asr, nmm_cmd_policy;
 
 /* ---- what the command files share (akm-nmm.c) ---- */

@@ -1,4 +1,4 @@
-/* akm-nmm list, show, audit (docs/akm-nmm.md): the station's nodes and its
+/* akm-nmm list, show, audit, status (docs/akm-nmm.md): the station's nodes and its
  * audit trail, read through the module. */
 #define _POSIX_C_SOURCE 200809L
 #include "nmm-cli/cli.h"
@@ -520,4 +520,50 @@ const nmm_cli_cmd nmm_cmd_audit = {
 	"  Prints the audit trail (of one node with --node); --verify recomputes the\n"
 	"  hash chain and checks it against the token's head.\n",
 	NMM_OPTS(audit_options), sizeof(audit_opts),
+};
+
+/* ---- status ---- */
+
+typedef struct status_opts {
+	unsigned long stale_after;
+	bool has_stale_after;
+} status_opts;
+
+static int run_status(const nmm_cli *c, const void *opts)
+{
+	const status_opts *o = opts;
+	if (o->has_stale_after && o->stale_after == 0)
+		return akm_report(AKM_RC_USAGE, "status", "--stale-after: give a number of seconds, at least 1");
+	nmm_station s;
+	int code = nmm_cli_station_open(c, &s);
+	if (code != AKM_RC_OK)
+		return code;
+	nmm_status_opts so = {.stale_after = o->has_stale_after ? o->stale_after : 0};
+	nmm_status st;
+	code = nmm_status_gather(&s, &so, "status", &st);
+	if (code == AKM_RC_OK) {
+		if (c->json)
+			code = nmm_status_json(&st, stdout);
+		else
+			nmm_status_text(&st, stdout);
+		nmm_status_free(&st);
+	}
+	nmm_station_close(&s);
+	return code;
+}
+
+static const nmm_cli_opt status_options[] = {
+	NMM_NUM_OPT(status_opts, stale_after, has_stale_after, "--stale-after"),
+};
+
+const nmm_cli_cmd nmm_cmd_status = {
+	"status", run_status, 0, 0,
+	"status [--stale-after SECONDS]\n"
+	"  The station at a glance: nodes by state and status, stale nodes (active,\n"
+	"  silent for more than --stale-after seconds since their last check-in;\n"
+	"  86400), quarantined, stale and pending nodes first, ASRs with generation,\n"
+	"  members and how many are current, breach signals and automatic actions of\n"
+	"  the last hour from the end of the audit trail.  The same figures as\n"
+	"  akm-nmmd's status page and /metrics.\n",
+	NMM_OPTS(status_options), sizeof(status_opts),
 };

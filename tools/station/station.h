@@ -18,6 +18,7 @@
  *   se.c         a node's secure element attached to the station: write, verify
  *   act.c        the activation service's side of the protocol (akm-nmmd)
  *   policy.c     the breach policy: its file, the audit records' events (docs/policy.md)
+ *   status.c     the station at a glance (akm-nmm status, akm-nmmd's status page)
  */
 #ifndef AKM_TOOLS_STATION_H
 #define AKM_TOOLS_STATION_H
@@ -25,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "akm/pkcs11-akm.h"
 #include "shared/p11.h"
@@ -541,6 +543,27 @@ int nmm_asr_member_at(nmm_station *s, const nmm_asr *a, uint32_t leaf, nmm_node 
 int nmm_asr_update(nmm_station *s, nmm_asr *a, CK_ULONG op, const nmm_node *n, const char *dir, const char *what,
                    nmm_asr_change *out);
 
+/* Delivery as the trail records it (asr show, status): the generation
+ * each member's last package was written for, and the generations rekey
+ * messages were written for; a member is current when its package's
+ * generation and the rekey messages after it reach the ASR's generation. */
+typedef struct nmm_asr_delivery {
+	uint32_t *pkg_gen;             /* per member, 0: none */
+	uint8_t *rekey_written;        /* by generation, 1 when written */
+	uint32_t max_gen;
+} nmm_asr_delivery;
+/* A member's AKM ID as the module's records name it: as text when every
+ * byte is printable, else in hex. */
+void nmm_asr_member_text(const uint8_t *id, size_t len, char out[2 * AKM_FMT_ID_MAX + 1]);
+/* From the ASR's own records (one indexed search): names[k] and ids[k]
+ * (nmm_asr_member_text) of its n members in leaf order. */
+void nmm_asr_delivery_read(nmm_station *s, const nmm_asr *a, char (*names)[AKM_FMT_NAME_MAX + 1],
+                           char (*ids)[2 * AKM_FMT_ID_MAX + 1], size_t n, nmm_asr_delivery *d);
+/* Member k: "current" or "behind", and in buf what was written ("package
+ * g1, rekeys to g3", "no package written"). */
+const char *nmm_asr_delivery_state(const nmm_asr_delivery *d, size_t k, char *buf, size_t cap);
+void nmm_asr_delivery_free(nmm_asr_delivery *d);
+
 /* ---- the automatic response (respond.c, docs/akm-nmmd.md) ---- */
 
 /* One fired rule's action for one subject. */
@@ -686,5 +709,135 @@ typedef struct nmm_net_verdict {
 	char action[64], peer[64];
 } nmm_net_verdict;
 int nmm_verify_net(nmm_station *s, const nmm_node *n, const char *nmm, unsigned wait_s, nmm_net_verdict *v);
+
+/* ---- the station at a glance (status.c) ---- */
+
+/* One gathering of the figures akm-nmm status prints and akm-nmmd's status
+ * page and /metrics serve (docs/akm-nmm.md "status"): nodes by state and
+ * status, stale nodes, ASRs with generation and delivery, and the tail of
+ * the audit trail (breach signals and automatic actions).  Cheap at scale:
+ * one search for the PRs and one batched attribute read per PR, at most
+ * NMM_STATUS_NODES_MAX nodes kept (problems first), the trail read
+ * backwards by handle from its last record, at most `tail_max` records. */
+#define NMM_STATUS_NODES_MAX 500      /* nodes kept for the tables */
+#define NMM_STATUS_RECENT 25          /* recent events, and recent actions, kept */
+#define NMM_STATUS_KINDS 48           /* distinct event kinds and action names counted */
+#define NMM_STATUS_BUCKETS 60         /* the chart: events per bucket */
+#define NMM_STATUS_ASR_DELIVERY 64    /* ASRs whose delivery is read from the trail */
+#define NMM_STATUS_TAIL_MAX 5000      /* records read from the trail's end, by default */
+#define NMM_STATUS_TRUST_CACHE 8192   /* signature verdicts remembered across gatherings */
+
+/* A node's place in the tables: the lower, the earlier. */
+typedef enum {
+	NMM_STATUS_QUARANTINED = 0,  /* suspended */
+	NMM_STATUS_STALE,            /* active, silent longer than stale_after */
+	NMM_STATUS_PENDING,          /* waiting for approval */
+	NMM_STATUS_REVOKED,
+	NMM_STATUS_UNHEARD,          /* active, never checked in */
+	NMM_STATUS_OK,
+} nmm_status_rank;
+
+typedef struct nmm_status_node {
+	char name[AKM_FMT_NAME_MAX + 1];
+	CK_ULONG state, status;
+	uint64_t checkin;            /* seconds since 1970 of the last check-in, 0: never */
+	nmm_status_rank rank;
+} nmm_status_node;
+
+typedef struct nmm_status_asr {
+	char name[65];
+	CK_ULONG state, members, capacity;
+	uint32_t generation, step;
+	bool delivery_known;         /* read (the first NMM_STATUS_ASR_DELIVERY ASRs) */
+	size_t current;              /* members current (delivery), when known */
+} nmm_status_asr;
+
+/* An audit record as the page shows it. */
+typedef struct nmm_status_record {
+	uint64_t seq, time;
+	CK_ULONG result;
+	char action[33];
+	char kind[48];               /* breach kind, or the action name */
+	char node[AKM_FMT_NAME_MAX + 1]; /* from "node=" in the detail, else "" */
+	char detail[200];            /* the detail without the site, time and signature fields */
+} nmm_status_record;
+
+typedef struct nmm_status_count {
+	char name[48];
+	uint64_t n;
+} nmm_status_count;
+
+/* Counts kept across gatherings (akm-nmmd's /metrics counters): every
+ * record after seen_seq that a gathering reads is counted once. */
+typedef struct nmm_status_totals {
+	uint64_t seen_seq;           /* 0: nothing yet (the first gathering counts the records it reads) */
+	uint64_t skipped;            /* records never read (more new ones than tail_max at once) */
+	nmm_status_count events[NMM_STATUS_KINDS];
+	size_t nevents;
+	nmm_status_count actions[NMM_STATUS_KINDS];
+	size_t nactions;
+	uint64_t trust[NMM_STATUS_TRUST_CACHE];  /* seq << 1 | trusted, by seq modulo the size */
+} nmm_status_totals;
+
+typedef struct nmm_status_opts {
+	uint64_t now;                /* seconds since 1970 (0: time(NULL)) */
+	uint64_t stale_after;        /* seconds (0: NMM_STATUS_STALE_AFTER) */
+	size_t tail_max;             /* 0: NMM_STATUS_TAIL_MAX */
+	uint64_t chart_seconds;      /* the chart's span (0: 3600, in minutes) */
+	nmm_status_totals *totals;   /* NULL: none (akm-nmm status) */
+} nmm_status_opts;
+#define NMM_STATUS_STALE_AFTER 86400
+
+typedef struct nmm_status {
+	uint64_t now, stale_after;
+	char station_id[2 * AKM_FMT_ID_MAX + 1], site[2 * NMM_SITE_MAX + 32];
+	/* nodes */
+	uint64_t nodes_total;
+	uint64_t by_state[5];        /* pending, active, suspended, revoked, other */
+	uint64_t by_status[6];       /* created, exported, imported, activated, verified, other */
+	uint64_t stale, unheard;     /* active nodes silent too long, or never heard */
+	nmm_status_node *nodes;      /* at most NMM_STATUS_NODES_MAX: by rank, then name */
+	size_t nnodes;
+	/* ASRs */
+	nmm_status_asr *asrs;        /* all, by name */
+	size_t nasrs;
+	/* the trail's tail: records from_seq..to_seq read (newest first) */
+	uint64_t audit_last, from_seq, oldest_time;
+	size_t records_read;
+	bool tail_truncated;         /* tail_max reached before the chart's span */
+	uint64_t untrusted;          /* records claiming a breach without a valid station signature */
+	nmm_status_count events[NMM_STATUS_KINDS];   /* breach signals by kind (the policy's metric names), in the span */
+	size_t nevents;
+	uint64_t events_total;
+	nmm_status_count actions[NMM_STATUS_KINDS];  /* policy-* and reinstate records by action */
+	size_t nactions;
+	uint64_t actions_total;
+	nmm_status_record recent_events[NMM_STATUS_RECENT];  /* newest first */
+	size_t nrecent_events;
+	nmm_status_record recent_actions[NMM_STATUS_RECENT];
+	size_t nrecent_actions;
+	uint64_t chart_start, bucket_seconds;
+	uint32_t chart[NMM_STATUS_BUCKETS];          /* breach signals per bucket, oldest first */
+	bool have_totals;
+	nmm_status_totals totals;    /* a copy of opts->totals after this gathering */
+} nmm_status;
+
+/* Whether the action is an automatic action or an operator's answer to one
+ * (policy-*, reinstate). */
+bool nmm_is_policy_action(const char *action);
+/* Whether record r counts: the module's own, or the station's with a valid
+ * signature (nmm_audit_check_sig), remembered in cache when not NULL. */
+bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_totals *cache);
+
+/* Gathers the figures: AKM_RC_OK, or a code reported under `what`. */
+int nmm_status_gather(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status *st);
+void nmm_status_free(nmm_status *st);
+
+/* The figures as Prometheus text exposition format 0.0.4 (docs/akm-nmmd.md
+ * "Status page", metric names there), as JSON (docs/json.md "status"),
+ * and as akm-nmm status prints them. */
+void nmm_status_metrics(const nmm_status *st, FILE *f);
+int nmm_status_json(const nmm_status *st, FILE *f); /* akm_json_finish's code */
+void nmm_status_text(const nmm_status *st, FILE *f);
 
 #endif
