@@ -185,6 +185,12 @@ CK_RV nmm_audit(nmm_station *s, const char *action, const uint8_t *rid, size_t r
 /* The same for one node: its site metadata and name. */
 CK_RV nmm_audit_node(nmm_station *s, const nmm_node *n, const char *action, CK_RV result,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same with the caller's text first and the site metadata (and the
+ * node's name, n not NULL: then its PR is the relationship) after it: a
+ * detail that must begin with its own fields (the breach response's
+ * "rule=..."). */
+CK_RV nmm_audit_first(nmm_station *s, const nmm_node *n, const char *action, const uint8_t *rid, size_t rid_len,
+                      CK_RV result, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 typedef struct nmm_audit_rec {
 	CK_ULONG seq, time, result;
