@@ -30,13 +30,15 @@ case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 case "$ASAN_BUILD_DIR" in /*) ;; *) ASAN_BUILD_DIR="$ROOT/$ASAN_BUILD_DIR" ;; esac
 DEMO_DIR=${DEMO_DIR:-demo}
 
-# What building, testing and the demo need on Debian 12.
+# What building, testing and the demo need on Debian 12 (chromium and
+# chromium-driver: the status page rendered by the test status-page).
 DEBIAN_PACKAGES=(
 	build-essential meson ninja-build pkg-config check
 	libp11-kit-dev p11-kit softhsm2 opensc libengine-pkcs11-openssl
 	openssl libssl-dev libsqlite3-dev libsodium-dev valgrind util-linux
 	libqrencode-dev libpng-dev zbar-tools clang libclang-rt-14-dev
 	python3-cryptography libjansson-dev
+	chromium chromium-driver
 )
 
 # The demo's throwaway token.  Its PINs are not secrets: the token lives in

@@ -12,7 +12,7 @@ void akm_hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hex_digit(char c)
+int akm_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -28,7 +28,7 @@ int akm_hex_decode_n(const char *in, size_t digits, uint8_t *out, size_t cap, si
 	if (digits % 2 != 0 || digits / 2 > cap)
 		return -1;
 	for (size_t i = 0; i < digits / 2; i++) {
-		int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
+		int hi = akm_hex_digit(in[2 * i]), lo = akm_hex_digit(in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (uint8_t)(hi << 4 | lo);

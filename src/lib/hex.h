@@ -8,6 +8,9 @@
 /* Writes 2*len digits and a NUL into out (2*len+1 bytes). */
 void akm_hex_encode(const uint8_t *in, size_t len, char *out);
 
+/* The value of one hex digit (either case), or -1. */
+int akm_hex_digit(char c);
+
 /* Decodes exactly `digits` characters of in (either case) into out:
  * 0, or -1 when a character is not a hex digit, `digits` is odd, or the
  * result would not fit in cap bytes.  *len gets digits/2. */

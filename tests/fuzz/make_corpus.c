@@ -603,6 +603,28 @@ static void policies(void)
 		put_file("policy", texts[i].name, (const uint8_t *)texts[i].text, strlen(texts[i].text));
 }
 
+/* The status page's requests (lib/http.h): a browser's, a scraper's, and
+ * the refusals' shapes (one each of what the parser names). */
+static void http_requests(void)
+{
+	static const struct {
+		const char *name, *text;
+	} seeds[] = {
+		{"typical-get", "GET /?token=abc HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nUser-Agent: x\r\n"
+		                "Cookie: a=b; akm_status=abc\r\n\r\n"},
+		{"typical-metrics", "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer abc\r\n"
+		                    "Accept: text/plain\r\n\r\n"},
+		{"head-http10", "HEAD /status.json HTTP/1.0\r\n\r\n"},
+		{"pipelined", "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{"post", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"},
+		{"bare-lf", "GET / HTTP/1.1\nHost: h\n\n"},
+		{"fold", "GET / HTTP/1.1\r\nHost: h\r\n x\r\n\r\n"},
+		{"version", "GET / HTTP/2.0\r\nHost: h\r\n\r\n"},
+	};
+	for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+		put_file("http", seeds[i].name, (const uint8_t *)seeds[i].text, strlen(seeds[i].text));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -622,9 +644,10 @@ int main(int argc, char **argv)
 	protos();
 	asrs();
 	policies();
+	http_requests();
 	/* every target also gets an empty input */
 	static const char *const targets[] = { "bundle", "request", "anchor", "node_state", "login", "proto", "asr",
-	                                       "policy" };
+	                                       "policy", "http" };
 	for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
 		put_file(targets[i], "edge-empty", (const uint8_t *)"", 0);
 	return 0;

@@ -28,7 +28,7 @@ expect() {
     [[ $got == "$want" ]] || { echo "FAIL: [$*]: got \"$got\", want \"$want\""; fail=1; }
 }
 expect _akm_nmm "export" akm-nmm ex
-expect _akm_nmm "init anchor provision enroll approve reject revoke reinstate export write-se verify list show audit asr policy tokens" akm-nmm ""
+expect _akm_nmm "init anchor provision enroll approve reject revoke reinstate export write-se verify list show audit status asr policy tokens" akm-nmm ""
 expect _akm_nmm "test" akm-nmm policy ""
 expect _akm_nmm "--since" akm-nmm policy test p.conf --si
 expect _akm_nmm "create add-member remove-member package rekey list show" akm-nmm --module m.so asr ""

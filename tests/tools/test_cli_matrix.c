@@ -68,6 +68,7 @@ static const cmd cmds[] = {
 	{true, "list", {NULL}, LOGIN | STN | JSON},
 	{true, "show", {"m1"}, LOGIN | STN | JSON},
 	{true, "audit", {NULL}, LOGIN | STN | JSON},
+	{true, "status", {NULL}, LOGIN | STN | JSON},
 	{true, "asr", {"list"}, LOGIN | STN | JSON},
 	{true, "policy", {"test", "@policy.conf", "--all"}, LOGIN | STN | JSON},
 	{true, "tokens", {NULL}, JSON},

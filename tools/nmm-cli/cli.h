@@ -8,7 +8,7 @@
  *   cmd-station.c    init, anchor
  *   cmd-provision.c  provision, enroll, approve, reject
  *   cmd-deliver.c    export, write-se, verify
- *   cmd-report.c     list, show, audit
+ *   cmd-report.c     list, show, audit, status
  *   cmd-asr.c        asr (operational ASRs)
  *   cmd-policy.c     policy test (the breach policy, a dry run)
  */
@@ -72,7 +72,7 @@ extern const nmm_cli_cmd nmm_cmd_init, nmm_cmd_anchor, nmm_cmd_tokens;
 extern const nmm_cli_cmd nmm_cmd_provision, nmm_cmd_enroll, nmm_cmd_approve, nmm_cmd_reject, nmm_cmd_revoke,
     nmm_cmd_reinstate;
 extern const nmm_cli_cmd nmm_cmd_export, nmm_cmd_write_se, nmm_cmd_verify;
-extern const nmm_cli_cmd nmm_cmd_list, nmm_cmd_show, nmm_cmd_audit;
+extern const nmm_cli_cmd nmm_cmd_list, nmm_cmd_show, nmm_cmd_audit, nmm_cmd_status;
 extern const nmm_cli_cmd nmm_cmd_asr, nmm_cmd_policy;
 
 /* ---- what the command files share (akm-nmm.c) ---- */
@@ -83,6 +83,21 @@ int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p);
 /* The token, then the station in it (AKM_RC_NOT_FOUND when it is not
  * initialised). */
 int nmm_cli_station_open(const nmm_cli *c, nmm_station *s);
+/* The station opened so that it can be opened again in the same run
+ * (nmm_plan.reopen: a long provisioning run finalises the token now and
+ * then, for a backend that gives back what it accumulated only at
+ * C_Finalize): the PIN is kept, in locked memory (shared/secret.h), until
+ * nmm_cli_reopen_end.  Set r->c first. */
+typedef struct nmm_cli_reopen {
+	const nmm_cli *c;
+	akm_secret pin;
+	char token[4096];
+	bool any_token;
+} nmm_cli_reopen;
+int nmm_cli_station_open_reopenable(nmm_cli_reopen *r, nmm_station *s);
+/* nmm_plan.reopen, ctx an nmm_cli_reopen. */
+int nmm_cli_station_reopen(nmm_station *s, void *ctx);
+void nmm_cli_reopen_end(nmm_cli_reopen *r);
 /* A node's secure element: --se-module, --se-token, --se-pin-file (or
  * AKM_SE_PIN, or a prompt). */
 int nmm_cli_se_open(const nmm_cli *c, const char *module, const char *token, const char *pin_file, akm_p11 *se);

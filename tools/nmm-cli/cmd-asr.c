@@ -164,89 +164,6 @@ static int do_create(const nmm_cli *c, nmm_station *s, const asr_opts *o, const 
 	return code;
 }
 
-/* Delivery as the trail records it: the generation each member's last
- * package was written for, and the generations rekey messages were written
- * for (a member is up to date when its package's generation and the rekey
- * messages after it reach the current one). */
-typedef struct delivery {
-	uint32_t *pkg_gen;            /* per member, 0: none */
-	uint8_t *rekey_written;       /* by generation, 1 when written */
-	uint32_t max_gen;
-} delivery;
-
-static void read_delivery(nmm_station *s, const nmm_asr *a, char (*names)[AKM_FMT_NAME_MAX + 1],
-                          char (*ids)[2 * AKM_FMT_ID_MAX + 1], size_t n, delivery *d)
-{
-	d->max_gen = (uint32_t)(a->epoch >> 32);
-	d->pkg_gen = calloc(n ? n : 1, sizeof *d->pkg_gen);
-	d->rekey_written = calloc((size_t)d->max_gen + 2, 1);
-	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
-	CK_ATTRIBUTE t[] = {
-		{CKA_CLASS, &cls, sizeof cls},
-		{CKA_AKM_RELATIONSHIP_ID, (void *)a->id, a->id_len},
-	};
-	CK_OBJECT_HANDLE *h = NULL;
-	size_t count = 0;
-	if (d->pkg_gen == NULL || d->rekey_written == NULL || akm_p11_find_all(&s->p, t, 2, &h, &count) != 0)
-		count = 0;
-	for (size_t i = 0; i < count; i++) {
-		nmm_audit_rec r;
-		if (nmm_audit_read(s, h[i], &r) != 0)
-			continue;
-		r.detail[r.detail_len] = '\0';
-		r.action[r.action_len] = '\0';
-		unsigned long gen = 0;
-		const char *g = strstr(r.detail, "gen=");
-		if (g != NULL)
-			gen = strtoul(g + 4, NULL, 10);
-		bool add = strcmp(r.action, "asr-add") == 0;
-		if (!add && (gen == 0 || gen > d->max_gen))
-			continue;
-		if (strcmp(r.action, "asr-rekey-written") == 0) {
-			d->rekey_written[gen] = 1;
-		} else if (strcmp(r.action, "asr-add") == 0) {
-			/* A member joining now: no package written before counts. */
-			const char *m = strstr(r.detail, "member ");
-			for (size_t k = 0; m != NULL && k < n; k++)
-				if (strncmp(m + 7, ids[k], strlen(ids[k])) == 0 && m[7 + strlen(ids[k])] == ' ')
-					d->pkg_gen[k] = 0;
-		} else if (strcmp(r.action, "asr-packages") == 0 && r.result == CKR_OK) {
-			/* create: every member of then (a member added later has its own) */
-			for (size_t k = 0; k < n; k++)
-				if (d->pkg_gen[k] < gen)
-					d->pkg_gen[k] = (uint32_t)gen;
-		} else if (strcmp(r.action, "asr-package") == 0) {
-			const char *m = strstr(r.detail, "member=");
-			if (m == NULL)
-				continue;
-			m += 7;
-			size_t len = strcspn(m, " ;");
-			for (size_t k = 0; k < n; k++)
-				if (strlen(names[k]) == len && memcmp(names[k], m, len) == 0)
-					d->pkg_gen[k] = (uint32_t)gen;
-		}
-	}
-	free(h);
-}
-
-/* The member's delivery in words: "current (package g1, rekeys to g3)". */
-static const char *delivery_state(const delivery *d, size_t k, char *buf, size_t cap)
-{
-	uint32_t g = d->pkg_gen ? d->pkg_gen[k] : 0;
-	if (g == 0) {
-		snprintf(buf, cap, "no package written");
-		return "behind";
-	}
-	uint32_t reach = g;
-	while (reach < d->max_gen && d->rekey_written[reach + 1])
-		reach++;
-	if (reach == g)
-		snprintf(buf, cap, "package g%u", g);
-	else
-		snprintf(buf, cap, "package g%u, rekeys to g%u", g, reach);
-	return reach == d->max_gen ? "current" : "behind";
-}
-
 static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 {
 	nmm_asr a;
@@ -281,23 +198,13 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 		const uint8_t *id = m + i + 1;
 		size_t len = m[i];
 		snprintf(names[k], sizeof names[k], "?");
-		/* As the module's records name a member: its ID as text when
-		 * every byte is printable, else in hex. */
-		bool printable = len > 0;
-		for (size_t b = 0; b < len; b++)
-			printable = printable && id[b] > 0x20 && id[b] < 0x7f;
-		if (printable) {
-			memcpy(ids[k], id, len);
-			ids[k][len] = '\0';
-		} else {
-			akm_hex_encode(id, len, ids[k]);
-		}
+		nmm_asr_member_text(id, len, ids[k]);
 		for (size_t j = 0; j < nnodes; j++)
 			if (nodes[j].node_id_len == len && memcmp(nodes[j].node_id, id, len) == 0)
 				snprintf(names[k], sizeof names[k], "%s", nodes[j].name);
 	}
-	delivery d = {0};
-	read_delivery(s, &a, names, ids, nm, &d);
+	nmm_asr_delivery d = {0};
+	nmm_asr_delivery_read(s, &a, names, ids, nm, &d);
 	if (c->json) {
 		akm_json j;
 		akm_json_init(&j, stdout);
@@ -317,7 +224,7 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 		akm_json_array_begin(&j);
 		for (size_t i = 0; i < nm; i++) {
 			char words[64];
-			const char *st = delivery_state(&d, i, words, sizeof words);
+			const char *st = nmm_asr_delivery_state(&d, i, words, sizeof words);
 			akm_json_object_begin(&j);
 			akm_json_kv_string(&j, "name", names[i]);
 			akm_json_kv_string(&j, "delivery", st);
@@ -342,12 +249,11 @@ static int do_show(const nmm_cli *c, nmm_station *s, const char *name)
 		printf("%-24s %-8s %s\n", "MEMBER", "DELIVERY", "WRITTEN");
 		for (size_t i = 0; i < nm; i++) {
 			char words[64];
-			const char *st = delivery_state(&d, i, words, sizeof words);
+			const char *st = nmm_asr_delivery_state(&d, i, words, sizeof words);
 			printf("%-24s %-8s %s\n", names[i], st, words);
 		}
 	}
-	free(d.pkg_gen);
-	free(d.rekey_written);
+	nmm_asr_delivery_free(&d);
 	free(names);
 	free(ids);
 	free(m);

@@ -31,6 +31,7 @@
 #include "shared/net.h"
 #include "shared/secret.h"
 #include "station/station.h"
+#include "station/web.h"
 
 #define VERSION_TEXT "akm-nmmd (akm-pkcs11) " AKM_VERSION
 #define LISTEN_MAX 4
@@ -48,10 +49,15 @@ typedef struct settings {
 	nmm_act_policy policy;
 	uint64_t token_refresh;      /* re-open the station after this many ephemeral keys (0: never) */
 	bool syslog;
+	/* the status page (web.h) */
+	const char *status_listen, *status_token_file;
+	bool status_allow_remote;
+	uint64_t stale_after;        /* seconds */
 } settings;
 
 static settings S = {
 	.max_conns = 1024, .idle_ms = 10000, .exchange_ms = 30000, .token_refresh = 20000,
+	.stale_after = NMM_STATUS_STALE_AFTER,
 	.policy = {.fail_limit = 5, .fail_window_ms = 60000, .lockout_ms = 300000, .clone_window_ms = 60000},
 };
 
@@ -129,6 +135,7 @@ static bool set_number(settings *s, const char *name, const char *value, char *w
 		{"lockout", 0, 86400 * 30, 1000, &s->policy.lockout_ms, false},
 		{"clone-window", 0, 86400, 1000, &s->policy.clone_window_ms, false},
 		{"token-refresh", 0, 100000000, 1, &s->token_refresh, false},
+		{"stale-after", 1, 86400ULL * 3650, 1, &s->stale_after, false},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		if (strcmp(name, t[i].name) != 0)
@@ -236,6 +243,7 @@ typedef struct service {
 	akm_secret pin;          /* kept (locked) for re-opening the station */
 	const char *module, *token;
 	bool refreshing;         /* new work waits until the station is re-opened */
+	nmm_web *web;            /* the status page, when --status-listen is given */
 	int exit_code;           /* of main, once the loop ends */
 } service;
 
@@ -461,6 +469,11 @@ static int write_port_file(service *sv)
 		bound_address(sv->lfd[i], addr, sizeof addr);
 		fprintf(f, "%s\n", addr);
 	}
+	if (sv->web != NULL) { /* the status page's URL last */
+		char url[200];
+		nmm_web_url(sv->web, url, sizeof url);
+		fprintf(f, "%s\n", url);
+	}
 	if (fclose(f) != 0) {
 		logmsg(LOG_ERR, "%s: %s", S.port_file, strerror(errno));
 		return -1;
@@ -559,6 +572,8 @@ static void reload(service *sv)
 		}
 		S = n;
 		nmm_act_set_policy(sv->act, &S.policy);
+		if (sv->web != NULL)
+			nmm_web_set_stale_after(sv->web, S.stale_after);
 		logmsg(LOG_NOTICE, "configuration reloaded from %s", S.config);
 	}
 	notify("READY=1");
@@ -601,6 +616,8 @@ static void on_signal(service *sv)
 				close(sv->lfd[i]);
 			}
 			sv->nl = 0;
+			nmm_web_free(sv->web); /* the page closes at once: it holds no exchange */
+			sv->web = NULL;
 			logmsg(LOG_NOTICE, "stopping: %zu exchange(s) to finish", sv->open);
 		}
 	}
@@ -624,7 +641,7 @@ static int run(service *sv)
 					on_accept(sv, sv->lfd[k]);
 					listener = true;
 				}
-			if (listener)
+			if (listener || nmm_web_event(sv->web, ptr, evs[i].events))
 				continue;
 			conn *c = ptr;
 			if (!c->used)
@@ -641,6 +658,7 @@ static int run(service *sv)
 		uint64_t now = akm_net_now_ms();
 		if (now - last_sweep >= 100) {
 			sweep(sv);
+			nmm_web_sweep(sv->web);
 			if (!sv->refreshing)
 				nmm_watch_poll(sv->watch);
 			last_sweep = now;
@@ -664,7 +682,7 @@ static const char usage_text[] =
 	"  --config FILE          settings as \"name = value\" lines, reloaded on SIGHUP:\n"
 	"                         max-connections, idle-timeout, exchange-timeout,\n"
 	"                         fail-limit, fail-window, lockout, clone-window,\n"
-	"                         token-refresh, policy\n"
+	"                         token-refresh, policy, stale-after\n"
 	"                         (times in seconds)\n"
 	"  --policy FILE          the breach-response policy (docs/policy.md), reloaded\n"
 	"                         on SIGHUP (else " AKM_DEFAULT_POLICY "\n"
@@ -680,6 +698,12 @@ static const char usage_text[] =
 	"  --token-refresh N      re-open the station token after N ephemeral keys, for\n"
 	"                         tokens that keep destroyed objects until finalised\n"
 	"                         (SoftHSM2); 0: never (20000)\n"
+	"  --status-listen ADDR   serve the status page (/, /metrics, /status.json) on\n"
+	"                         ADDR: a loopback HOST:PORT or unix:PATH\n"
+	"  --status-token-file FILE  the page's token (16-128 of A-Z a-z 0-9 - . _ ~),\n"
+	"                         needed with --status-listen\n"
+	"  --status-allow-remote  let --status-listen take a non-loopback address\n"
+	"  --stale-after S        an active node silent for S seconds is stale (86400)\n"
 	"  --syslog               log to syslog (else stderr, which systemd keeps)\n"
 	"  --version              print the version\n"
 	"  -h, --help             this help\n"
@@ -690,7 +714,8 @@ int main(int argc, char **argv)
 {
 	akm_secret_init();
 	akm_report_program("akm-nmmd");
-	enum { O_MODULE = 256, O_TOKEN, O_PIN, O_LISTEN, O_PORTFILE, O_CONFIG, O_POLICY, O_NUM, O_SYSLOG, O_VERSION };
+	enum { O_MODULE = 256, O_TOKEN, O_PIN, O_LISTEN, O_PORTFILE, O_CONFIG, O_POLICY, O_STATUS_LISTEN, O_STATUS_TOKEN,
+	       O_NUM, O_SYSLOG, O_VERSION, O_STATUS_REMOTE };
 	struct option opts[] = {
 		{"module", required_argument, NULL, O_MODULE},
 		{"token", required_argument, NULL, O_TOKEN},
@@ -707,18 +732,24 @@ int main(int argc, char **argv)
 		{"lockout", required_argument, NULL, O_NUM},
 		{"clone-window", required_argument, NULL, O_NUM},
 		{"token-refresh", required_argument, NULL, O_NUM},
+		{"stale-after", required_argument, NULL, O_NUM},
+		{"status-listen", required_argument, NULL, O_STATUS_LISTEN},
+		{"status-token-file", required_argument, NULL, O_STATUS_TOKEN},
+		{"status-allow-remote", no_argument, NULL, O_STATUS_REMOTE},
 		{"syslog", no_argument, NULL, O_SYSLOG},
 		{"version", no_argument, NULL, O_VERSION},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char **single[] = {&S.module, &S.token, &S.pin_file, NULL, &S.port_file, &S.config, &S.policy_file};
+	const char **single[] = {&S.module, &S.token, &S.pin_file, NULL, &S.port_file, &S.config, &S.policy_file,
+	                         &S.status_listen, &S.status_token_file};
 	int o, idx;
 	char why[512];
 	bool version = false; /* printed once the settings (and --config) are checked */
 	while ((o = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		switch (o) {
-		case O_MODULE: case O_TOKEN: case O_PIN: case O_PORTFILE: case O_CONFIG: case O_POLICY: {
+		case O_MODULE: case O_TOKEN: case O_PIN: case O_PORTFILE: case O_CONFIG: case O_POLICY: case O_STATUS_LISTEN:
+		case O_STATUS_TOKEN: {
 			const char **slot = single[o - O_MODULE];
 			if (*slot != NULL) {
 				fprintf(stderr, "akm-nmmd: --%s given twice\n", opts[idx].name);
@@ -748,6 +779,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case O_SYSLOG: S.syslog = true; break;
+		case O_STATUS_REMOTE: S.status_allow_remote = true; break;
 		case O_VERSION: version = true; break;
 		case 'h': fputs(usage_text, stdout); return fflush(stdout) == 0 && !ferror(stdout) ? 0 : AKM_RC_FILES;
 		default: fputs(usage_text, stderr); return AKM_RC_USAGE;
@@ -774,7 +806,29 @@ int main(int argc, char **argv)
 			return AKM_RC_USAGE;
 		}
 	}
+	/* The status page: its address and token checked, the token read
+	 * once (into locked memory), before the station is opened. */
+	static akm_secret status_token;
+	if ((S.status_token_file != NULL || S.status_allow_remote) && S.status_listen == NULL) {
+		fprintf(stderr, "akm-nmmd: --status-token-file and --status-allow-remote go with --status-listen\n");
+		return AKM_RC_USAGE;
+	}
+	if (S.status_listen != NULL) {
+		char err[512];
+		if (S.status_token_file != NULL &&
+		    akm_secret_read(&status_token, S.status_token_file, NULL, NULL, "status token", err, sizeof err) != 0) {
+			fprintf(stderr, "akm-nmmd: %s\n", err);
+			return AKM_RC_USAGE;
+		}
+		nmm_web_opts wo = {S.status_listen, S.status_allow_remote, &status_token, S.stale_after};
+		if (nmm_web_check(&wo, err, sizeof err) != 0) {
+			fprintf(stderr, "akm-nmmd: %s\n", err);
+			akm_secret_free(&status_token);
+			return AKM_RC_USAGE;
+		}
+	}
 	if (version) {
+		akm_secret_free(&status_token);
 		puts(VERSION_TEXT);
 		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : AKM_RC_FILES;
 	}
@@ -841,6 +895,20 @@ int main(int argc, char **argv)
 		epoll_ctl(sv.ep, EPOLL_CTL_ADD, fd, &ev);
 		sv.nl++;
 	}
+	if (S.status_listen != NULL) {
+		char err[512];
+		nmm_web_opts wo = {S.status_listen, S.status_allow_remote, &status_token, S.stale_after};
+		sv.web = nmm_web_new(&sv.station, sv.ep, &wo, err, sizeof err);
+		akm_secret_free(&status_token); /* the page keeps only a keyed hash of it */
+		if (sv.web == NULL) {
+			logmsg(LOG_ERR, "%s", err);
+			nmm_station_close(&sv.station);
+			return AKM_RC_FILES;
+		}
+		char url[200];
+		nmm_web_url(sv.web, url, sizeof url);
+		logmsg(LOG_NOTICE, "status page on %s", url);
+	}
 	if (write_port_file(&sv) != 0) {
 		nmm_station_close(&sv.station);
 		return AKM_RC_FILES;
@@ -859,6 +927,7 @@ int main(int argc, char **argv)
 	logmsg(LOG_NOTICE, "stopped: %llu exchanges completed, %llu refused, %llu bad proofs, %llu replays",
 	       (unsigned long long)st->completed, (unsigned long long)st->refused, (unsigned long long)st->bad_proofs,
 	       (unsigned long long)st->replays);
+	nmm_web_free(sv.web);
 	nmm_watch_free(sv.watch);
 	nmm_act_free(sv.act);
 	nmm_station_close(&sv.station);

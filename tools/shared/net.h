@@ -29,6 +29,10 @@ int akm_net_listen(const char *spec, int backlog, char *err, size_t errlen);
  * and audit records name. */
 void akm_net_peer(const struct sockaddr_storage *ss, char out[64]);
 
+/* Whether the address stays on this machine: 127.0.0.0/8, ::1, an
+ * IPv4-mapped 127.x, or a Unix socket. */
+bool akm_net_is_local(const struct sockaddr_storage *ss);
+
 /* Milliseconds on the monotonic clock. */
 uint64_t akm_net_now_ms(void);
 /* Milliseconds since 1970 (the wall clock). */

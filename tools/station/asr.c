@@ -498,3 +498,97 @@ int nmm_asr_update(nmm_station *s, nmm_asr *a, CK_ULONG op, const nmm_node *n, c
 	}
 	return rc;
 }
+
+/* ---- delivery as the trail records it ---- */
+
+void nmm_asr_member_text(const uint8_t *id, size_t len, char out[2 * AKM_FMT_ID_MAX + 1])
+{
+	bool printable = len > 0 && len <= AKM_FMT_ID_MAX;
+	for (size_t b = 0; printable && b < len; b++)
+		printable = id[b] > 0x20 && id[b] < 0x7f;
+	if (printable) {
+		memcpy(out, id, len);
+		out[len] = '\0';
+	} else {
+		akm_hex_encode(id, len <= AKM_FMT_ID_MAX ? len : AKM_FMT_ID_MAX, out);
+	}
+}
+
+void nmm_asr_delivery_read(nmm_station *s, const nmm_asr *a, char (*names)[AKM_FMT_NAME_MAX + 1],
+                           char (*ids)[2 * AKM_FMT_ID_MAX + 1], size_t n, nmm_asr_delivery *d)
+{
+	d->max_gen = (uint32_t)(a->epoch >> 32);
+	d->pkg_gen = calloc(n ? n : 1, sizeof *d->pkg_gen);
+	d->rekey_written = calloc((size_t)d->max_gen + 2, 1);
+	CK_OBJECT_CLASS cls = CKO_AKM_AUDIT_RECORD;
+	CK_ATTRIBUTE t[] = {
+		{CKA_CLASS, &cls, sizeof cls},
+		{CKA_AKM_RELATIONSHIP_ID, (void *)a->id, a->id_len},
+	};
+	CK_OBJECT_HANDLE *h = NULL;
+	size_t count = 0;
+	if (d->pkg_gen == NULL || d->rekey_written == NULL || akm_p11_find_all(&s->p, t, 2, &h, &count) != 0)
+		count = 0;
+	nmm_audit_rec *r = count ? malloc(sizeof *r) : NULL;
+	for (size_t i = 0; r != NULL && i < count; i++) {
+		if (nmm_audit_read(s, h[i], r) != 0)
+			continue;
+		unsigned long gen = 0;
+		const char *g = strstr(r->detail, "gen=");
+		if (g != NULL)
+			gen = strtoul(g + 4, NULL, 10);
+		bool add = strcmp(r->action, "asr-add") == 0;
+		if (!add && (gen == 0 || gen > d->max_gen))
+			continue;
+		if (strcmp(r->action, "asr-rekey-written") == 0) {
+			d->rekey_written[gen] = 1;
+		} else if (add) {
+			/* A member joining now: no package written before counts. */
+			const char *m = strstr(r->detail, "member ");
+			for (size_t k = 0; m != NULL && k < n; k++)
+				if (strncmp(m + 7, ids[k], strlen(ids[k])) == 0 && m[7 + strlen(ids[k])] == ' ')
+					d->pkg_gen[k] = 0;
+		} else if (strcmp(r->action, "asr-packages") == 0 && r->result == CKR_OK) {
+			/* create: every member of then (a member added later has its own) */
+			for (size_t k = 0; k < n; k++)
+				if (d->pkg_gen[k] < gen)
+					d->pkg_gen[k] = (uint32_t)gen;
+		} else if (strcmp(r->action, "asr-package") == 0) {
+			const char *m = strstr(r->detail, "member=");
+			if (m == NULL)
+				continue;
+			m += 7;
+			size_t len = strcspn(m, " ;");
+			for (size_t k = 0; k < n; k++)
+				if (strlen(names[k]) == len && memcmp(names[k], m, len) == 0)
+					d->pkg_gen[k] = (uint32_t)gen;
+		}
+	}
+	free(r);
+	free(h);
+}
+
+const char *nmm_asr_delivery_state(const nmm_asr_delivery *d, size_t k, char *buf, size_t cap)
+{
+	uint32_t g = d->pkg_gen ? d->pkg_gen[k] : 0;
+	if (g == 0) {
+		snprintf(buf, cap, "no package written");
+		return "behind";
+	}
+	uint32_t reach = g;
+	while (reach < d->max_gen && d->rekey_written[reach + 1])
+		reach++;
+	if (reach == g)
+		snprintf(buf, cap, "package g%u", g);
+	else
+		snprintf(buf, cap, "package g%u, rekeys to g%u", g, reach);
+	return reach == d->max_gen ? "current" : "behind";
+}
+
+void nmm_asr_delivery_free(nmm_asr_delivery *d)
+{
+	free(d->pkg_gen);
+	free(d->rekey_written);
+	d->pkg_gen = NULL;
+	d->rekey_written = NULL;
+}

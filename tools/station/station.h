@@ -18,6 +18,7 @@
  *   se.c         a node's secure element attached to the station: write, verify
  *   act.c        the activation service's side of the protocol (akm-nmmd)
  *   policy.c     the breach policy: its file, the audit records' events (docs/policy.md)
+ *   status.c     the station at a glance (akm-nmm status, akm-nmmd's status page)
  */
 #ifndef AKM_TOOLS_STATION_H
 #define AKM_TOOLS_STATION_H
@@ -25,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "akm/pkcs11-akm.h"
 #include "shared/p11.h"
@@ -148,6 +150,32 @@ int nmm_node_all(nmm_station *s, CK_ULONG state, CK_OBJECT_HANDLE **keys, size_t
 /* Every node (or the pending ones), sorted by name; *nodes is malloc'd.
  * Failures reported under `what`. */
 int nmm_node_list(nmm_station *s, bool pending_only, const char *what, nmm_node **nodes, size_t *count);
+/* The station's nodes one at a time in name order (strcmp, as nmm_node_list
+ * sorts them), without holding them: the module's search of relationship
+ * keys runs in label order ("<name>/enc", docs/object-model.md), which is
+ * name order but for a name X and the names that continue it with '-' or
+ * '.' (those labels sort before "X/enc"): X is looked up and given first
+ * when the first of them comes, and skipped when its own label comes.
+ * Lookups (and nmm_node_stream_verification) go through a second session,
+ * the search holding the first.  Memory does not grow with the station. */
+struct nmm_last_verify;
+typedef struct nmm_node_stream {
+	nmm_station *s;
+	CK_SESSION_HANDLE search, side;
+	CK_OBJECT_HANDLE found[64];
+	size_t nfound, pos;
+	bool searching;
+	char prev[AKM_FMT_NAME_MAX + 1]; /* the last name the search gave */
+	nmm_node queue[AKM_FMT_NAME_MAX + 1]; /* to give, in order: the prefixes looked up, then that name */
+	size_t nqueue, qpos;
+} nmm_node_stream;
+/* 0, or -1 (s->p.err). */
+int nmm_node_stream_open(nmm_station *s, nmm_node_stream *st);
+/* 1 with the next node in *n, 0 at the end, -1 (s->p.err). */
+int nmm_node_stream_next(nmm_node_stream *st, nmm_node *n);
+/* nmm_last_verification of a node given, through the second session. */
+int nmm_node_stream_verification(nmm_node_stream *st, const nmm_node *n, struct nmm_last_verify *v);
+void nmm_node_stream_close(nmm_node_stream *st);
 /* Node `name`, which must be active, with its MAC key found (for a
  * delivery).  Failures reported. */
 int nmm_node_open_active(nmm_station *s, const char *name, nmm_node *n);
@@ -251,6 +279,9 @@ int nmm_audit_verification(const nmm_audit_rec *r, nmm_last_verify *v);
  * not), into last[0..count), from one read of the whole trail.  0 or -1
  * (s->p.err). */
 int nmm_last_verifications(nmm_station *s, const nmm_node *nodes, size_t count, nmm_last_verify *last);
+/* The same for one node, from its PR's records only (a search by its PR
+ * ID): what a listing that does not hold every node asks.  0 or -1. */
+int nmm_last_verification(nmm_station *s, const nmm_node *n, nmm_last_verify *v);
 
 typedef struct nmm_audit_check {
 	bool valid;
@@ -288,13 +319,17 @@ typedef struct nmm_plan_entry {
 	const char *name, *hw;
 	size_t line;
 	char *error;       /* malloc'd: why it failed */
+	char *own_name;    /* malloc'd copy `name` points to (a generated node kept for the report), or NULL */
 	bool skip;         /* present already, or failed */
 	bool present;      /* present already, with the same hw-id */
 	bool meanwhile;    /* ... made by another run while this one was creating it */
 	uint8_t pr_id[16], node_id[16];
 } nmm_plan_entry;
 
-/* The nodes one provisioning run creates. */
+/* The nodes one provisioning run creates: listed (a node, a batch file:
+ * e[0..n)), or generated (--count: n nodes <prefix>000001.., made a window
+ * of e[0..nwin) at a time, so memory does not grow with n; the generated
+ * nodes with something to report are kept in `kept`). */
 typedef struct nmm_plan {
 	nmm_plan_entry *e;
 	size_t n, cap;
@@ -302,19 +337,42 @@ typedef struct nmm_plan {
 	size_t provisioned, present, failed;
 	int interrupted;   /* the signal that stopped the run (shared/interrupt.h), or 0 */
 	CK_ULONG delivery; /* CKA_AKM_DELIVERY of every node made (0: the module's default, node-key) */
+	/* generated */
+	const char *prefix; /* non-NULL: a generated plan */
+	size_t base, nwin;  /* e[0..nwin) are nodes base.. of the plan */
+	nmm_plan_entry *kept;
+	size_t nkept, capkept;
+	/* Called after every reopen_every nodes made, when set: the
+	 * station token finalised and opened again (nmm_cli_station_reopen),
+	 * for a backend that gives back only at C_Finalize what a long run
+	 * accumulates.  AKM_RC_OK or a reported code. */
+	int (*reopen)(nmm_station *s, void *ctx);
+	void *reopen_ctx;
+	size_t reopen_every; /* 0: NMM_REOPEN_EVERY */
 } nmm_plan;
+#define NMM_REOPEN_EVERY 20000
+/* Relationships per batch transaction (CKM_AKM_RELATIONSHIP_BATCH_GEN; at
+ * most AKM_BATCH_MAX): the size measured best on a station of a million
+ * nodes, where each transaction's scattered index pages are fewer per node
+ * the more nodes share them (docs/performance.md). */
+#define NMM_PROVISION_BATCH 10000
 
 /* One node (the strings are kept, not copied). */
 int nmm_plan_add(nmm_plan *p, const char *name, const char *hw, size_t line);
 /* "NAME HWID" lines; blank lines and #-lines ignored. */
 int nmm_plan_from_file(nmm_plan *p, const char *path);
-/* <prefix>000001.. with hw-id "hw-<name>". */
+/* <prefix>000001.. with hw-id "hw-<name>": generated while the run goes
+ * (each name checked as it is made), not held all at once. */
 int nmm_plan_from_count(nmm_plan *p, unsigned long count, const char *prefix);
+/* The entries a report names (failed, present, made meanwhile): every
+ * entry of a listed plan, the kept ones of a generated plan. */
+const nmm_plan_entry *nmm_plan_reported(const nmm_plan *p, size_t *n);
 /* Names and hw-ids checked; the second of two equal names fails. */
 int nmm_plan_check(nmm_plan *p);
 /* Creates the relationships, skipping nodes present with the same hw-id
  * and delivery (present with another delivery: that node fails), in batch
- * transactions of 250 (one by one when a batch is refused).  A node another
+ * transactions of NMM_PROVISION_BATCH (one by one when a batch is refused;
+ * docs/performance.md says how the size was chosen).  A node another
  * run creates at the same time (the token refuses a second relationship key
  * of that label) is counted as present the same way (entry marked
  * `meanwhile`), and fails, named, otherwise. */
@@ -491,6 +549,27 @@ int nmm_asr_member_at(nmm_station *s, const nmm_asr *a, uint32_t leaf, nmm_node 
 int nmm_asr_update(nmm_station *s, nmm_asr *a, CK_ULONG op, const nmm_node *n, const char *dir, const char *what,
                    nmm_asr_change *out);
 
+/* Delivery as the trail records it (asr show, status): the generation
+ * each member's last package was written for, and the generations rekey
+ * messages were written for; a member is current when its package's
+ * generation and the rekey messages after it reach the ASR's generation. */
+typedef struct nmm_asr_delivery {
+	uint32_t *pkg_gen;             /* per member, 0: none */
+	uint8_t *rekey_written;        /* by generation, 1 when written */
+	uint32_t max_gen;
+} nmm_asr_delivery;
+/* A member's AKM ID as the module's records name it: as text when every
+ * byte is printable, else in hex. */
+void nmm_asr_member_text(const uint8_t *id, size_t len, char out[2 * AKM_FMT_ID_MAX + 1]);
+/* From the ASR's own records (one indexed search): names[k] and ids[k]
+ * (nmm_asr_member_text) of its n members in leaf order. */
+void nmm_asr_delivery_read(nmm_station *s, const nmm_asr *a, char (*names)[AKM_FMT_NAME_MAX + 1],
+                           char (*ids)[2 * AKM_FMT_ID_MAX + 1], size_t n, nmm_asr_delivery *d);
+/* Member k: "current" or "behind", and in buf what was written ("package
+ * g1, rekeys to g3", "no package written"). */
+const char *nmm_asr_delivery_state(const nmm_asr_delivery *d, size_t k, char *buf, size_t cap);
+void nmm_asr_delivery_free(nmm_asr_delivery *d);
+
 /* ---- the automatic response (respond.c, docs/akm-nmmd.md) ---- */
 
 /* One fired rule's action for one subject. */
@@ -636,5 +715,135 @@ typedef struct nmm_net_verdict {
 	char action[64], peer[64];
 } nmm_net_verdict;
 int nmm_verify_net(nmm_station *s, const nmm_node *n, const char *nmm, unsigned wait_s, nmm_net_verdict *v);
+
+/* ---- the station at a glance (status.c) ---- */
+
+/* One gathering of the figures akm-nmm status prints and akm-nmmd's status
+ * page and /metrics serve (docs/akm-nmm.md "status"): nodes by state and
+ * status, stale nodes, ASRs with generation and delivery, and the tail of
+ * the audit trail (breach signals and automatic actions).  Cheap at scale:
+ * one search for the PRs and one batched attribute read per PR, at most
+ * NMM_STATUS_NODES_MAX nodes kept (problems first), the trail read
+ * backwards by handle from its last record, at most `tail_max` records. */
+#define NMM_STATUS_NODES_MAX 500      /* nodes kept for the tables */
+#define NMM_STATUS_RECENT 25          /* recent events, and recent actions, kept */
+#define NMM_STATUS_KINDS 48           /* distinct event kinds and action names counted */
+#define NMM_STATUS_BUCKETS 60         /* the chart: events per bucket */
+#define NMM_STATUS_ASR_DELIVERY 64    /* ASRs whose delivery is read from the trail */
+#define NMM_STATUS_TAIL_MAX 5000      /* records read from the trail's end, by default */
+#define NMM_STATUS_TRUST_CACHE 8192   /* signature verdicts remembered across gatherings */
+
+/* A node's place in the tables: the lower, the earlier. */
+typedef enum {
+	NMM_STATUS_QUARANTINED = 0,  /* suspended */
+	NMM_STATUS_STALE,            /* active, silent longer than stale_after */
+	NMM_STATUS_PENDING,          /* waiting for approval */
+	NMM_STATUS_REVOKED,
+	NMM_STATUS_UNHEARD,          /* active, never checked in */
+	NMM_STATUS_OK,
+} nmm_status_rank;
+
+typedef struct nmm_status_node {
+	char name[AKM_FMT_NAME_MAX + 1];
+	CK_ULONG state, status;
+	uint64_t checkin;            /* seconds since 1970 of the last check-in, 0: never */
+	nmm_status_rank rank;
+} nmm_status_node;
+
+typedef struct nmm_status_asr {
+	char name[65];
+	CK_ULONG state, members, capacity;
+	uint32_t generation, step;
+	bool delivery_known;         /* read (the first NMM_STATUS_ASR_DELIVERY ASRs) */
+	size_t current;              /* members current (delivery), when known */
+} nmm_status_asr;
+
+/* An audit record as the page shows it. */
+typedef struct nmm_status_record {
+	uint64_t seq, time;
+	CK_ULONG result;
+	char action[33];
+	char kind[48];               /* breach kind, or the action name */
+	char node[AKM_FMT_NAME_MAX + 1]; /* from "node=" in the detail, else "" */
+	char detail[200];            /* the detail without the site, time and signature fields */
+} nmm_status_record;
+
+typedef struct nmm_status_count {
+	char name[48];
+	uint64_t n;
+} nmm_status_count;
+
+/* Counts kept across gatherings (akm-nmmd's /metrics counters): every
+ * record after seen_seq that a gathering reads is counted once. */
+typedef struct nmm_status_totals {
+	uint64_t seen_seq;           /* 0: nothing yet (the first gathering counts the records it reads) */
+	uint64_t skipped;            /* records never read (more new ones than tail_max at once) */
+	nmm_status_count events[NMM_STATUS_KINDS];
+	size_t nevents;
+	nmm_status_count actions[NMM_STATUS_KINDS];
+	size_t nactions;
+	uint64_t trust[NMM_STATUS_TRUST_CACHE];  /* seq << 1 | trusted, by seq modulo the size */
+} nmm_status_totals;
+
+typedef struct nmm_status_opts {
+	uint64_t now;                /* seconds since 1970 (0: time(NULL)) */
+	uint64_t stale_after;        /* seconds (0: NMM_STATUS_STALE_AFTER) */
+	size_t tail_max;             /* 0: NMM_STATUS_TAIL_MAX */
+	uint64_t chart_seconds;      /* the chart's span (0: 3600, in minutes) */
+	nmm_status_totals *totals;   /* NULL: none (akm-nmm status) */
+} nmm_status_opts;
+#define NMM_STATUS_STALE_AFTER 86400
+
+typedef struct nmm_status {
+	uint64_t now, stale_after;
+	char station_id[2 * AKM_FMT_ID_MAX + 1], site[2 * NMM_SITE_MAX + 32];
+	/* nodes */
+	uint64_t nodes_total;
+	uint64_t by_state[5];        /* pending, active, suspended, revoked, other */
+	uint64_t by_status[6];       /* created, exported, imported, activated, verified, other */
+	uint64_t stale, unheard;     /* active nodes silent too long, or never heard */
+	nmm_status_node *nodes;      /* at most NMM_STATUS_NODES_MAX: by rank, then name */
+	size_t nnodes;
+	/* ASRs */
+	nmm_status_asr *asrs;        /* all, by name */
+	size_t nasrs;
+	/* the trail's tail: records from_seq..to_seq read (newest first) */
+	uint64_t audit_last, from_seq, oldest_time;
+	size_t records_read;
+	bool tail_truncated;         /* tail_max reached before the chart's span */
+	uint64_t untrusted;          /* records claiming a breach without a valid station signature */
+	nmm_status_count events[NMM_STATUS_KINDS];   /* breach signals by kind (the policy's metric names), in the span */
+	size_t nevents;
+	uint64_t events_total;
+	nmm_status_count actions[NMM_STATUS_KINDS];  /* policy-* and reinstate records by action */
+	size_t nactions;
+	uint64_t actions_total;
+	nmm_status_record recent_events[NMM_STATUS_RECENT];  /* newest first */
+	size_t nrecent_events;
+	nmm_status_record recent_actions[NMM_STATUS_RECENT];
+	size_t nrecent_actions;
+	uint64_t chart_start, bucket_seconds;
+	uint32_t chart[NMM_STATUS_BUCKETS];          /* breach signals per bucket, oldest first */
+	bool have_totals;
+	nmm_status_totals totals;    /* a copy of opts->totals after this gathering */
+} nmm_status;
+
+/* Whether the action is an automatic action or an operator's answer to one
+ * (policy-*, reinstate). */
+bool nmm_is_policy_action(const char *action);
+/* Whether record r counts: the module's own, or the station's with a valid
+ * signature (nmm_audit_check_sig), remembered in cache when not NULL. */
+bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_totals *cache);
+
+/* Gathers the figures: AKM_RC_OK, or a code reported under `what`. */
+int nmm_status_gather(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status *st);
+void nmm_status_free(nmm_status *st);
+
+/* The figures as Prometheus text exposition format 0.0.4 (docs/akm-nmmd.md
+ * "Status page", metric names there), as JSON (docs/json.md "status"),
+ * and as akm-nmm status prints them. */
+void nmm_status_metrics(const nmm_status *st, FILE *f);
+int nmm_status_json(const nmm_status *st, FILE *f); /* akm_json_finish's code */
+void nmm_status_text(const nmm_status *st, FILE *f);
 
 #endif
