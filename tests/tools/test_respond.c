@@ -14,7 +14,7 @@
  *     naming the rule and the node-report records' seqs); only
  *     `akm-nmm reinstate` brings A back (approve is refused), and then it
  *     checks in again;
- *   - a cloned node: node-B's PR proven with another hardware value is
+ *   - a cloned node: node-B's PR activating from another hardware value is
  *     quarantined (and its own check-in refused after);
  *   - a malformed and an unsafe policy on SIGHUP: refused with the line
  *     named in the log and in a policy-refused record; the old policy still
@@ -372,7 +372,7 @@ START_TEST(clone_caught_and_policy_reload_refused)
 
 	/* node-B's PR from other hardware: a clone, quarantined by the old
 	 * policy; its own check-in is refused after. */
-	EXPECT_RC(member(&out, 1, "checkin", "--nmm", sv.addr, "--hw-id", "cloned-hardware", NULL), 2, out, "clone");
+	EXPECT_RC(member(&out, 1, "activate", "--nmm", sv.addr, "--hw-id", "cloned-hardware", NULL), 2, out, "clone");
 	free(out);
 	long c;
 	free(wait_record("clone-signal", "reason=hardware", 0, &c, 5));
