@@ -203,7 +203,7 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	free(out);
 	write_policy(forged_policy);
 	service_start();
-	wait_record("policy-load", "rules=1", 0, NULL, 5);
+	free(wait_record("policy-load", "rules=1", 0, NULL, 5));
 	for (int i = 0; i < 3; i++) {
 		out = checkin(i, sv.addr, 0);
 		expect_json(out, "asr_enrolled", "1");
