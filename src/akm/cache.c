@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-static int64_t now_ms(void)
+int64_t akm_cache_now_ms(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
@@ -13,13 +13,13 @@ static int64_t now_ms(void)
 
 CK_ULONG akm_cache_state(const akm_cache_entry *e)
 {
-	return e->state != 0 && now_ms() - e->state_at < AKM_CACHE_STATE_MS ? e->state : 0;
+	return e->state != 0 && akm_cache_now_ms() - e->state_at < AKM_CACHE_STATE_MS ? e->state : 0;
 }
 
 void akm_cache_entry_state(akm_cache_entry *e, CK_ULONG state)
 {
 	e->state = state;
-	e->state_at = now_ms();
+	e->state_at = akm_cache_now_ms();
 }
 
 void akm_cache_init(akm_key_cache *c, size_t max, akm_cache_destroy_fn destroy, void *ctx)

@@ -61,6 +61,8 @@ void akm_cache_set_state(akm_key_cache *c, int64_t id, CK_ULONG state);
  * when no change mark moved (a side file replaced behind the module's back
  * cannot hide a revocation for longer); 0 after that. */
 #define AKM_CACHE_STATE_MS 1000
+/* A monotonic clock in milliseconds (the time those bounds are counted in). */
+int64_t akm_cache_now_ms(void);
 CK_ULONG akm_cache_state(const akm_cache_entry *e);
 void akm_cache_entry_state(akm_cache_entry *e, CK_ULONG state);
 /* Whether `backend` is an object the cache holds. */

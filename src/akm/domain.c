@@ -54,6 +54,7 @@ void akm_relationships_close(akm_relationships *r)
 	}
 	/* The backend session goes, and its session objects with it. */
 	akm_cache_clear(&r->cache, false);
+	akm_ahead_forget(r);
 	akm_asr_mem_clear(r, false);
 	akm_station_pkg_forget(r);
 	akm_backend_service_close(r->be);
@@ -175,6 +176,7 @@ void akm_relationships_logout(akm_relationships *r)
 		akm_counter_flush(r); /* while the counter is still within reach */
 	}
 	akm_cache_clear(&r->cache, true);
+	akm_ahead_forget(r);
 	akm_asr_mem_clear(r, true);
 	akm_station_pkg_forget(r);
 	akm_backend_service_logout(r->be);

@@ -9,7 +9,8 @@
 
 #define AKM_CACHE_MAX 4096
 #define AKM_KEEP_CREATED_MAX 16
-#define AKM_EARLY_EVENTS_MAX 32 /* creations of at most this many keep their keys cached */
+#define AKM_EARLY_EVENTS_MAX 32
+#define AKM_AHEAD_MAX 64 /* key records read ahead of a search's caller */ /* creations of at most this many keep their keys cached */
 
 struct akm_relationships {
 	akm_store *reg;
@@ -21,7 +22,22 @@ struct akm_relationships {
 	uint64_t change_mark;    /* the store's change mark when the cached states were read */
 	struct akm_asr_mem *asr; /* the member ASRs' keys in use and sequence reserves (asr.c) */
 	struct akm_asr_pkg *pkg; /* the station's last package's reads (asr.c), or NULL */
+	/* Key records read ahead for a search's results (akm_relationships_
+	 * prefetch), in one read snapshot: what akm_relationships_read answers
+	 * from while the store's change mark is still `mark` (no process using
+	 * the module has committed since) and for at most AKM_CACHE_STATE_MS
+	 * (a program writing the file outside the module moves no mark). */
+	struct {
+		int64_t id[AKM_AHEAD_MAX];
+		akm_key_record rec[AKM_AHEAD_MAX];
+		size_t n;
+		uint64_t mark;
+		int64_t at_ms;
+	} ahead;
 };
+
+/* Forgets the records read ahead (lock held): at logout and close. */
+void akm_ahead_forget(akm_relationships *r);
 
 /* Forgets the station's cached package reads (asr.c): at logout and close. */
 void akm_station_pkg_forget(akm_relationships *r);

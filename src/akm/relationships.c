@@ -247,6 +247,77 @@ CK_RV akm_relationships_get(akm_relationships *r, int64_t key_id, akm_key_record
 	return rv;
 }
 
+/* ---- reads ahead of a search ------------------------------------------------ */
+
+void akm_ahead_forget(akm_relationships *r)
+{
+	for (size_t i = 0; i < r->ahead.n; i++)
+		akm_key_record_clear(&r->ahead.rec[i]);
+	r->ahead.n = 0;
+}
+
+void akm_relationships_prefetch(akm_relationships *r, const int64_t *ids, size_t n)
+{
+	uint64_t mark;
+	akm_mutex_lock(r->lock);
+	akm_ahead_forget(r);
+	/* The mark before the rows: a commit between the two makes the rows
+	 * newer than the mark, never older (they are then read again). */
+	if (r->status == CKR_OK && akm_store_change_mark(r->reg, &mark) == CKR_OK &&
+	    akm_store_snapshot(r->reg) == CKR_OK) {
+		for (size_t i = 0; i < n && r->ahead.n < AKM_AHEAD_MAX; i++) {
+			akm_key_record *k = &r->ahead.rec[r->ahead.n];
+			/* A row that fails its checks is not kept: the read of it
+			 * reports and records it. */
+			if (akm_store_get_key(r->reg, ids[i], &k->key, &k->rel) == CKR_OK)
+				r->ahead.id[r->ahead.n++] = ids[i];
+		}
+		akm_store_snapshot_end(r->reg);
+		r->ahead.mark = mark;
+		r->ahead.at_ms = akm_cache_now_ms();
+	}
+	akm_mutex_unlock(r->lock);
+}
+
+/* The record of key_id read ahead, copied into out, when it is still
+ * valid (lock held): CKR_OK, CKR_HOST_MEMORY, or CKR_OBJECT_HANDLE_INVALID
+ * when it is not there. */
+static CK_RV ahead_get(akm_relationships *r, int64_t key_id, akm_key_record *out)
+{
+	uint64_t mark;
+	if (r->ahead.n == 0)
+		return CKR_OBJECT_HANDLE_INVALID;
+	if (akm_store_change_mark(r->reg, &mark) != CKR_OK || mark != r->ahead.mark ||
+	    akm_cache_now_ms() - r->ahead.at_ms >= AKM_CACHE_STATE_MS) {
+		akm_ahead_forget(r);
+		return CKR_OBJECT_HANDLE_INVALID;
+	}
+	for (size_t i = 0; i < r->ahead.n; i++) {
+		if (r->ahead.id[i] != key_id)
+			continue;
+		*out = r->ahead.rec[i];
+		out->rel.members = NULL;
+		if (out->rel.members_len > 0) {
+			if ((out->rel.members = malloc(out->rel.members_len)) == NULL)
+				return CKR_HOST_MEMORY;
+			memcpy(out->rel.members, r->ahead.rec[i].rel.members, out->rel.members_len);
+		}
+		return CKR_OK;
+	}
+	return CKR_OBJECT_HANDLE_INVALID;
+}
+
+CK_RV akm_relationships_read(akm_relationships *r, int64_t key_id, akm_key_record *out)
+{
+	memset(out, 0, sizeof *out);
+	akm_mutex_lock(r->lock);
+	CK_RV rv = r->status;
+	if (rv == CKR_OK && (rv = ahead_get(r, key_id, out)) == CKR_OBJECT_HANDLE_INVALID)
+		rv = akm_answer(r, akm_store_get_key(r->reg, key_id, &out->key, &out->rel));
+	akm_mutex_unlock(r->lock);
+	return rv;
+}
+
 /* ---- changes ---------------------------------------------------------------- */
 
 /* Key ids of a relationship's credential set. */
@@ -405,17 +476,30 @@ out:
 
 /* ---- search ------------------------------------------------------------------- */
 
-CK_RV akm_relationships_find(akm_relationships *r, const akm_store_query *q, int64_t after, int64_t *ids,
-                             size_t max, size_t *n)
+/* A search in row order (label == NULL: after the key id `after`) or in
+ * label order (after the label, SIZE_MAX for from the first). */
+static CK_RV find(akm_relationships *r, const akm_store_query *q, int64_t after, const uint8_t *label,
+                  size_t label_len, int64_t *ids, size_t max, size_t *n, uint8_t *last, size_t *last_len)
 {
 	*n = 0;
+	/* A key's CKA_ID is its relationship's ID and its purpose byte
+	 * (key_names; asr.c and asr_member.c likewise): a search by it goes
+	 * through the ID, which the registry indexes (there is no index on
+	 * CKA_ID since schema version 6). */
+	akm_store_query by_rid = *q;
+	if (q->ckid != NULL && q->ckid_len > 0 && q->rid == NULL) {
+		by_rid.rid = q->ckid;
+		by_rid.rid_len = q->ckid_len - 1;
+	}
+	bool first = label != NULL ? label_len == SIZE_MAX : after == 0;
 	akm_mutex_lock(r->lock);
 	CK_RV rv = r->status;
 	if (rv == CKR_OK)
-		rv = akm_store_find(r->reg, q, after, ids, max, n);
+		rv = label != NULL ? akm_store_find_by_label(r->reg, &by_rid, label, label_len, ids, max, n, last, last_len)
+		                   : akm_store_find(r->reg, &by_rid, after, ids, max, n);
 	/* Asking for a relationship nobody has is worth recording (not a
 	 * search whose other filters matched nothing). */
-	if (rv == CKR_OK && after == 0 && *n == 0 && q->rid != NULL) {
+	if (rv == CKR_OK && first && *n == 0 && q->rid != NULL) {
 		akm_store_query only_rid = {0};
 		int64_t any;
 		size_t found = 0;
@@ -427,4 +511,18 @@ CK_RV akm_relationships_find(akm_relationships *r, const akm_store_query *q, int
 	}
 	akm_mutex_unlock(r->lock);
 	return rv;
+}
+
+CK_RV akm_relationships_find(akm_relationships *r, const akm_store_query *q, int64_t after, int64_t *ids,
+                             size_t max, size_t *n)
+{
+	return find(r, q, after, NULL, 0, ids, max, n, NULL, NULL);
+}
+
+CK_RV akm_relationships_find_by_label(akm_relationships *r, const akm_store_query *q, const uint8_t *after,
+                                      size_t after_len, int64_t *ids, size_t max, size_t *n, uint8_t *last,
+                                      size_t *last_len)
+{
+	static const uint8_t none;
+	return find(r, q, 0, after != NULL ? after : &none, after_len, ids, max, n, last, last_len);
 }

@@ -96,6 +96,15 @@ typedef struct akm_key_record {
  * status (CKR_USER_NOT_LOGGED_IN, a refusal) otherwise.  Every read goes to
  * the store, so changes by other processes count at once. */
 CK_RV akm_relationships_get(akm_relationships *r, int64_t key_id, akm_key_record *out);
+/* For showing a key's attributes (C_GetAttributeValue), not for deciding
+ * what it may do: the same, answered from the records a search read ahead
+ * (akm_relationships_prefetch) while no process using the module has
+ * committed since and for at most AKM_CACHE_STATE_MS; else as get. */
+CK_RV akm_relationships_read(akm_relationships *r, int64_t key_id, akm_key_record *out);
+/* Reads the records of keys ids[0..n) (at most AKM_AHEAD_MAX) in one read
+ * snapshot, for akm_relationships_read: a search's results, which its
+ * caller typically reads next. */
+void akm_relationships_prefetch(akm_relationships *r, const int64_t *ids, size_t n);
 void akm_key_record_clear(akm_key_record *k);
 
 /* The rules of a relationship's life (docs/object-model.md): whether a
@@ -136,6 +145,12 @@ CK_RV akm_relationships_destroy(akm_relationships *r, int64_t key_id);
  * search (after == 0) for a relationship ID nobody has is an event. */
 CK_RV akm_relationships_find(akm_relationships *r, const akm_store_query *q, int64_t after, int64_t *ids,
                              size_t max, size_t *n);
+/* The same in label order (akm_store_find_by_label): after the label
+ * after[0..after_len), or from the first when after_len is SIZE_MAX; `last`
+ * (AKM_LABEL_MAX bytes) gets the label to go on from. */
+CK_RV akm_relationships_find_by_label(akm_relationships *r, const akm_store_query *q, const uint8_t *after,
+                                      size_t after_len, int64_t *ids, size_t max, size_t *n, uint8_t *last,
+                                      size_t *last_len);
 
 /* ---- keys (keys.c) ---------------------------------------------------------- */
 

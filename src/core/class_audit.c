@@ -228,7 +228,7 @@ static CK_RV audit_create(const akm_call *c, CK_ATTRIBUTE *tmpl, CK_ULONG count,
 	return rv;
 }
 
-static CK_RV audit_find(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, int64_t *cursor,
+static CK_RV audit_find(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_find_cursor *cursor,
                         CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
 {
 	akm_relationships *rels = akm_core_relationships(c);
@@ -248,13 +248,13 @@ static CK_RV audit_find(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG co
 	while (*n < max) {
 		int64_t seqs[64];
 		size_t got = 0;
-		if ((rv = akm_audit_find(rels, rid ? rid->pValue : NULL, rid ? rid->ulValueLen : 0, *cursor, seqs, 64,
+		if ((rv = akm_audit_find(rels, rid ? rid->pValue : NULL, rid ? rid->ulValueLen : 0, cursor->at, seqs, 64,
 		                         &got)) != CKR_OK || got == 0)
 			break;
 		size_t i;
 		for (i = 0; i < got && *n < max; i++) {
 			audit_view v;
-			*cursor = seqs[i];
+			cursor->at = seqs[i];
 			if (!exact) {
 				if ((rv = view_audit(rels, seqs[i], &v, false)) != CKR_OK)
 					goto out;

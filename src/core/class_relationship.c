@@ -286,10 +286,12 @@ static void add(key_view *v, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG
 
 /* `want_members`: a tree ASR's CKA_AKM_MEMBERS is computed from its leaves
  * (every leaf read), so only when the template names it. */
-static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v, bool want_members)
+/* `shown`: for showing it (C_GetAttributeValue), read ahead when a search
+ * did (akm_relationships_read); else read now. */
+static CK_RV view_key(akm_relationships *rels, int64_t id, key_view *v, bool want_members, bool shown)
 {
 	memset(v, 0, sizeof *v);
-	CK_RV rv = akm_relationships_get(rels, id, &v->rec);
+	CK_RV rv = shown ? akm_relationships_read(rels, id, &v->rec) : akm_relationships_get(rels, id, &v->rec);
 	if (rv != CKR_OK)
 		return rv;
 	const akm_key *key = &v->rec.key;
@@ -422,7 +424,7 @@ static CK_RV rel_get_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIB
 	key_view v;
 	if (rels == NULL)
 		return CKR_OBJECT_HANDLE_INVALID;
-	CK_RV rv = view_key(rels, key_id_of(h), &v, akm_template_find(tmpl, count, CKA_AKM_MEMBERS) != NULL);
+	CK_RV rv = view_key(rels, key_id_of(h), &v, akm_template_find(tmpl, count, CKA_AKM_MEMBERS) != NULL, true);
 	if (rv == CKR_OK) {
 		rv = akm_template_fill(v.attrs, v.n, tmpl, count);
 		view_clear(&v);
@@ -436,7 +438,7 @@ static CK_RV rel_size(const akm_call *c, CK_OBJECT_HANDLE h, CK_ULONG *size)
 	akm_key_record k;
 	if (rels == NULL)
 		return CKR_OBJECT_HANDLE_INVALID;
-	CK_RV rv = akm_relationships_get(rels, key_id_of(h), &k);
+	CK_RV rv = akm_relationships_read(rels, key_id_of(h), &k);
 	if (rv == CKR_OK) {
 		*size = (CK_ULONG)(k.key.wrapped_len + k.key.label_len + k.key.ckid_len + k.rel.members_len +
 		                   k.rel.rid_len + k.rel.peer_len + k.rel.hw_len + k.rel.station_len);
@@ -516,7 +518,7 @@ static CK_RV rel_set_attributes(const akm_call *c, CK_OBJECT_HANDLE h, CK_ATTRIB
 		return CKR_OBJECT_HANDLE_INVALID;
 	if (!c->rw)
 		return CKR_SESSION_READ_ONLY;
-	CK_RV rv = view_key(rels, key_id_of(h), &v, false);
+	CK_RV rv = view_key(rels, key_id_of(h), &v, false, false);
 	if (rv != CKR_OK)
 		return akm_held_answer(rv);
 	if (akm_asr_is_member(&v.rec.rel) && count == 1 && tmpl[0].type == CKA_AKM_EPOCH) {
@@ -684,7 +686,9 @@ static bool template_to_query(const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_stor
 	return true;
 }
 
-static CK_RV rel_find(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, int64_t *cursor,
+/* In label order (CKA_LABEL's bytes; labels are unique): a station lists
+ * its nodes by name as the registry keeps them (docs/object-model.md). */
+static CK_RV rel_find(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_find_cursor *cursor,
                       CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
 {
 	akm_relationships *rels = akm_core_relationships(c);
@@ -695,21 +699,30 @@ static CK_RV rel_find(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG coun
 	*n = 0;
 	if (rels == NULL || !template_to_query(tmpl, count, &q, &exact))
 		return CKR_OK;
+	bool want_members = akm_template_find(tmpl, count, CKA_AKM_MEMBERS) != NULL;
 	while (*n < max) {
-		size_t got = 0, page = exact ? max - *n : 64;
+		uint8_t last[AKM_LABEL_MAX];
+		size_t got = 0, last_len = 0, page = exact ? max - *n : 64;
 		if (page > 64)
 			page = 64;
-		if ((rv = akm_relationships_find(rels, &q, *cursor, ids, page, &got)) != CKR_OK || got == 0)
+		if ((rv = akm_relationships_find_by_label(rels, &q, cursor->label, cursor->label_len, ids, page, &got, last,
+		                                          &last_len)) != CKR_OK || got == 0)
 			break;
-		for (size_t i = 0; i < got && *n < max; i++) {
-			key_view v;
-			*cursor = ids[i];
-			if (exact) {
+		/* Their rows in one read, for the matching below and for the
+		 * caller's C_GetAttributeValue of what it found. */
+		akm_relationships_prefetch(rels, ids, got);
+		if (exact) { /* every one matches: the page is taken whole */
+			for (size_t i = 0; i < got; i++)
 				out[(*n)++] = handle_of(ids[i]);
-				continue;
-			}
-			if ((rv = view_key(rels, ids[i], &v, akm_template_find(tmpl, count, CKA_AKM_MEMBERS) != NULL)) != CKR_OK)
+			memcpy(cursor->label, last, last_len);
+			cursor->label_len = last_len;
+		}
+		for (size_t i = 0; !exact && i < got && *n < max; i++) {
+			key_view v;
+			if ((rv = view_key(rels, ids[i], &v, want_members, true)) != CKR_OK)
 				goto out;
+			memcpy(cursor->label, v.rec.key.label, v.rec.key.label_len);
+			cursor->label_len = v.rec.key.label_len;
 			if (akm_template_matches(v.attrs, v.n, tmpl, count))
 				out[(*n)++] = handle_of(ids[i]);
 			view_clear(&v);

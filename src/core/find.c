@@ -6,6 +6,7 @@
  * keys when none claims it).  The module's own backend objects (KEK,
  * counter, cached keys) are never shown.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,7 @@ CK_RV akm_core_find_init(const akm_call *c, CK_ATTRIBUTE *tmpl, CK_ULONG count)
 		if (akm_held_classes[i]->claims(tmpl, count))
 			claimed = akm_held_classes[i];
 	st.count = count;
+	st.cursor.label_len = SIZE_MAX;
 	st.in_backend = st.backend = claimed == NULL;
 	st.held = akm_core_relationships(c) == NULL ? NULL : claimed != NULL ? claimed : &akm_class_relationship;
 	CK_RV rv;
@@ -98,20 +100,28 @@ CK_RV akm_core_find(const akm_call *c, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_U
 	akm_find_state st;
 	if (!(c->active & AKM_OP_FIND) || !akm_core_find_load(c, &st))
 		return CKR_OPERATION_NOT_INITIALIZED;
-	CK_ULONG n = 0, more = 0;
+	CK_ULONG n = 0;
 	CK_RV rv = find_backend(c, &st, out, max, &n);
-	if (rv == CKR_OK && n < max && st.held != NULL) {
-		rv = st.held->find(c, st.tmpl, st.count, &st.cursor, out + n, max - n, &more);
-		/* A refused registry fails a search for the module's objects; a
-		 * general search still lists the backend's (the refusal is in
-		 * the log). */
-		if (rv != CKR_OK && st.in_backend) {
-			rv = CKR_OK;
-			more = 0;
+	while (rv == CKR_OK && n < max && (st.ahead_pos < st.ahead_n || st.held != NULL)) {
+		if (st.ahead_pos == st.ahead_n) {
+			CK_ULONG more = 0;
+			rv = st.held->find(c, st.tmpl, st.count, &st.cursor, st.ahead, AKM_FIND_AHEAD, &more);
+			/* A refused registry fails a search for the module's
+			 * objects; a general search still lists the backend's
+			 * (the refusal is in the log). */
+			if (rv != CKR_OK && st.in_backend) {
+				rv = CKR_OK;
+				more = 0;
+			}
+			if (rv != CKR_OK)
+				break;
+			if (more < AKM_FIND_AHEAD)
+				st.held = NULL;
+			st.ahead_n = more;
+			st.ahead_pos = 0;
+			continue;
 		}
-		if (rv == CKR_OK && more < max - n)
-			st.held = NULL;
-		n += more;
+		out[n++] = st.ahead[st.ahead_pos++];
 	}
 	akm_core_find_save(c, &st);
 	if (rv == CKR_OK)

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "core/core.h"
 #include "core/handles.h"
+#include "core/object.h"
 
 typedef struct akm_slot {
 	CK_SLOT_ID backend_id;
@@ -22,13 +23,21 @@ struct akm_object_class;
 
 /* A search in progress: the template (owned by the session), and where it
  * stands in the backend's objects and then in the module's own. */
+#define AKM_FIND_AHEAD 64
+
 typedef struct akm_find_state {
 	CK_ATTRIBUTE *tmpl;
 	CK_ULONG count;
 	bool in_backend; /* the search covers the backend's objects */
 	bool backend;   /* ... and the backend's search is still running */
 	const struct akm_object_class *held; /* the module's own class searched, or NULL when done */
-	int64_t cursor; /* where that search stands */
+	akm_find_cursor cursor; /* where that search stands */
+	/* The module's objects found ahead of the caller: its class is asked
+	 * for AKM_FIND_AHEAD at a time, whatever the caller asks for (a
+	 * caller taking one handle per C_FindObjects costs one registry query
+	 * per AKM_FIND_AHEAD objects, not one per object). */
+	CK_OBJECT_HANDLE ahead[AKM_FIND_AHEAD];
+	CK_ULONG ahead_n, ahead_pos;
 } akm_find_state;
 
 typedef struct akm_session {

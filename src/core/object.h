@@ -20,7 +20,18 @@
 #include <p11-kit/pkcs11.h>
 
 #include "akm/pkcs11-akm.h"
+#include "akm/relationships.h" /* AKM_LABEL_MAX */
 #include "core/core.h"
+
+/* Where a search of the module's objects stands: the last row id handed
+ * out (audit records, in the trail's order), or the last label
+ * (relationship keys, in label order; label_len SIZE_MAX before the
+ * first). */
+typedef struct akm_find_cursor {
+	int64_t at;
+	uint8_t label[AKM_LABEL_MAX];
+	size_t label_len;
+} akm_find_cursor;
 
 /* Relationship keys: this base plus the key's id.  Pass-through handles are
  * counted from 1 and stay below both bases. */
@@ -67,8 +78,9 @@ typedef struct akm_object_class {
 	/* Whether a template is about this class only (C_CreateObject, searches). */
 	bool (*claims)(const CK_ATTRIBUTE *tmpl, CK_ULONG count);
 	CK_RV (*create)(const akm_call *c, CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_OBJECT_HANDLE *out);
-	/* Handles of objects matching tmpl after *cursor (updated), at most max. */
-	CK_RV (*find)(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, int64_t *cursor,
+	/* Handles of objects matching tmpl after *cursor (updated), at most max,
+	 * in the class's order. */
+	CK_RV (*find)(const akm_call *c, const CK_ATTRIBUTE *tmpl, CK_ULONG count, akm_find_cursor *cursor,
 	              CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n);
 	/* CKM_AKM_EXPORT_WRAP: the credential set h belongs to, wrapped under a
 	 * transport key the module makes as p says (checked by the caller:

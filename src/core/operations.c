@@ -130,6 +130,9 @@ void akm_core_find_save(const akm_call *c, const akm_find_state *st)
 		s->find.backend = st->backend;
 		s->find.held = st->held;
 		s->find.cursor = st->cursor;
+		memcpy(s->find.ahead, st->ahead, sizeof st->ahead);
+		s->find.ahead_n = st->ahead_n;
+		s->find.ahead_pos = st->ahead_pos;
 	}
 	akm_mutex_unlock(akm_core.lock);
 }

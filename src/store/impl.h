@@ -45,6 +45,8 @@ typedef struct akm_store_ops {
 	CK_RV (*update_key_wrapped)(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len);
 	CK_RV (*find)(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
 	              size_t *n);
+	CK_RV (*find_by_label)(akm_store *s, const akm_store_query *q, const uint8_t *after, size_t after_len,
+	                       int64_t *ids, size_t max, size_t *n, uint8_t *last, size_t *last_len);
 	CK_RV (*count)(akm_store *s, akm_store_table table, int64_t *n);
 	CK_RV (*audit_append)(akm_store *s, const akm_audit_event *ev);
 	CK_RV (*pending_add)(akm_store *s, const akm_audit_event *ev);

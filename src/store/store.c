@@ -147,6 +147,12 @@ CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int6
 	return s->ops->find(s, q, after, ids, max, n);
 }
 
+CK_RV akm_store_find_by_label(akm_store *s, const akm_store_query *q, const uint8_t *after, size_t after_len,
+                              int64_t *ids, size_t max, size_t *n, uint8_t *last, size_t *last_len)
+{
+	return s->ops->find_by_label(s, q, after, after_len, ids, max, n, last, last_len);
+}
+
 CK_RV akm_store_count(akm_store *s, akm_store_table table, int64_t *n)
 {
 	return s->ops->count(s, table, n);

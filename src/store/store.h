@@ -259,6 +259,13 @@ CK_RV akm_store_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrap
 
 CK_RV akm_store_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                      size_t *n);
+/* The same in the order of the keys' labels (bytes; labels are unique):
+ * keys whose label is greater than `after` (all when after_len is
+ * SIZE_MAX), at most max; `last` (AKM_LABEL_MAX bytes) gets the label of
+ * the last one, where the next call goes on from.  Read through the label
+ * index: a listing in label order costs what one in row order does. */
+CK_RV akm_store_find_by_label(akm_store *s, const akm_store_query *q, const uint8_t *after, size_t after_len,
+                              int64_t *ids, size_t max, size_t *n, uint8_t *last, size_t *last_len);
 CK_RV akm_store_count(akm_store *s, akm_store_table table, int64_t *n);
 
 /* Events before login, when nothing can be sealed: kept unsealed (at most

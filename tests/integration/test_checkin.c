@@ -7,7 +7,9 @@
  * operational relationship's keys, set with CKA_AKM_STATUS all or nothing,
  * two processes raising it to the same value (exactly one wins, also when
  * both read the old value before either could write), and a registry of
- * schema version 3 upgraded with its rows accepted as they are.
+ * schema version 3 upgraded with its rows accepted as they are; one of
+ * version 5 (before issue 14's index changes) migrated with every row and
+ * MAC kept byte for byte.
  *
  * The put-back of an older sealed row after a raise is in
  * test_registry_attacks.c, with the other put-back attacks.
@@ -472,12 +474,12 @@ START_TEST(test_version_3_registry_upgrades)
 	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
 	ck_assert_int_eq(encrypt_with(a), CKR_OK);
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
-	db_exec("ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
+	db_exec(AKM_TEST_SQL_BACK_TO_V5 "ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
 	int64_t records = db_int("SELECT count(*) FROM audit");
 
 	it_open(&t); /* C_Initialize migrates, C_Login checks every count and the chain */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 6);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM relationship WHERE checkin = 0"), 3);
 	ck_assert_uint_eq(get_ulong(a, CKA_AKM_STATUS), CKV_AKM_STATUS_EXPORTED);
 	ck_assert_uint_eq(get_ulong(a, CKA_AKM_SEQUENCE), 1);
@@ -502,6 +504,115 @@ START_TEST(test_version_3_registry_upgrades)
 }
 END_TEST
 
+/* ---- a registry of schema version 5 (before issue 14) ------------------------ */
+
+/* Every row of every table, each column quoted (blobs as hex), one line a
+ * row in row-id order: what a migration must leave as it is, MACs included. */
+static char *db_rows(void)
+{
+	static const char *const tables[] = {
+		"SELECT 'meta', name, quote(value), quote(mac) FROM meta ORDER BY name",
+		"SELECT 'relationship', id, quote(rid), kind, state, epoch, quote(station), quote(peer), quote(members),"
+		" quote(hw), created, changed, status, seq, quote(site), quote(node_key), delivery, audit, checkin,"
+		" quote(mac) FROM relationship ORDER BY id",
+		"SELECT 'key', id, relationship, purpose, key_type, value_len, quote(ckid), quote(label), quote(wrapped),"
+		" quote(mac) FROM key ORDER BY id",
+		"SELECT 'audit', seq, time, actor, action, quote(rid), result, quote(detail), quote(prev), quote(hash),"
+		" row_change, quote(mac) FROM audit ORDER BY seq",
+		"SELECT 'tree', id, asr, idx, gen, up_gen, quote(member), pr, quote(key), quote(up), quote(mac)"
+		" FROM tree ORDER BY id",
+		"SELECT 'pending', id, time, actor, action, result, quote(detail) FROM pending ORDER BY id",
+	};
+	sqlite3 *db = NULL;
+	ck_assert_int_eq(sqlite3_open_v2(registry, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	char *all = sqlite3_mprintf("%s", "");
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		sqlite3_stmt *st;
+		ck_assert_int_eq(sqlite3_prepare_v2(db, tables[i], -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(st); c++) {
+				char *more = sqlite3_mprintf("%s%s%s", all, c ? "|" : "", (const char *)sqlite3_column_text(st, c));
+				sqlite3_free(all);
+				all = more;
+			}
+			char *more = sqlite3_mprintf("%s\n", all);
+			sqlite3_free(all);
+			all = more;
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return all;
+}
+
+/* A registry as the code before schema version 6 left it (made here by this
+ * module and taken back to version 5 exactly: the two indexes version 6
+ * drops, the version; the module's schema check accepts only exactly
+ * version 5's objects): C_Initialize migrates it, every row of every table
+ * keeps every column and its MAC byte for byte, the login's checks (sealed
+ * counts, the audit chain) accept it, every key is read and used through
+ * the module, CKA_ID finds a key without the index, and nothing is
+ * recorded as tampering. */
+START_TEST(test_version_5_registry_upgrades)
+{
+	CK_OBJECT_HANDLE a, b, asr;
+	ck_assert_int_eq(make_pr("node-a", &a), CKR_OK);
+	ck_assert_int_eq(make_pr("node-b", &b), CKR_OK);
+	ck_assert_int_eq(make_asr("asr-1", &asr), CKR_OK);
+	ck_assert_int_eq(set_status_checkin(a, CKV_AKM_STATUS_ACTIVATED, T0, true), CKR_OK);
+	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
+	ck_assert_int_eq(encrypt_with(a), CKR_OK);
+	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	db_exec(AKM_TEST_SQL_BACK_TO_V5);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master WHERE name IN ('key_ckid', 'audit_row_change')"), 2);
+	char *before = db_rows();
+	int64_t keys = db_int("SELECT count(*) FROM key"), records = db_int("SELECT count(*) FROM audit");
+	ck_assert_int_ge(keys, 6);
+	ck_assert_int_ge(db_int("SELECT count(*) FROM audit WHERE row_change = 1"), 5);
+
+	it_open(&t); /* C_Initialize migrates, C_Login checks every count and the chain */
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master WHERE name IN ('key_ckid', 'audit_row_change')"), 0);
+	char *after = db_rows();
+	ck_assert_str_eq(after, before);
+	sqlite3_free(after);
+	sqlite3_free(before);
+	/* Every key through the module: found, its attributes read (each read
+	 * checks the row's MAC and that it is the trail's last version). */
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE all = {CKA_CLASS, &cls, sizeof cls};
+	CK_OBJECT_HANDLE found[64];
+	CK_ULONG n = 0;
+	ck_assert_int_eq(t.f->C_FindObjectsInit(t.s, &all, 1), CKR_OK);
+	ck_assert_int_eq(t.f->C_FindObjects(t.s, found, 64, &n), CKR_OK);
+	ck_assert_int_eq(t.f->C_FindObjectsFinal(t.s), CKR_OK);
+	ck_assert_int_eq((int64_t)n, keys);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_BYTE rid[32];
+		CK_ULONG state = 0;
+		CK_ATTRIBUTE at[] = {{CKA_AKM_RELATIONSHIP_ID, rid, sizeof rid}, {CKA_AKM_STATE, &state, sizeof state}};
+		ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, found[i], at, 2), CKR_OK);
+	}
+	ck_assert_uint_eq(get_ulong(a, CKA_AKM_STATUS), CKV_AKM_STATUS_ACTIVATED);
+	ck_assert_uint_eq(get_ulong(a, CKA_AKM_CHECKIN), T0);
+	ck_assert_uint_eq(get_ulong(b, CKA_AKM_STATE), CKV_AKM_STATE_SUSPENDED);
+	ck_assert_uint_ne(mac_of(b), CK_INVALID_HANDLE); /* found by CKA_ID */
+	ck_assert_int_eq(encrypt_with(a), CKR_OK);
+	ck_assert_int_eq(encrypt_with(asr), CKR_OK);
+	ck_assert_int_eq(encrypt_with(b), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	/* Raised again after the migration: the rollback check (the trail's
+	 * last change of the row) works without audit_row_change. */
+	ck_assert_int_eq(set_ulong(a, CKA_AKM_CHECKIN, T0 + 1), CKR_OK);
+	reopen();
+	ck_assert_uint_eq(get_ulong(a, CKA_AKM_CHECKIN), T0 + 1);
+	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM audit WHERE actor = 'module'"), 0);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM audit"), records + 2);
+	it_open(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("checkin");
@@ -512,6 +623,7 @@ int main(void)
 	tcase_add_test(tc, test_checkin_with_status);
 	tcase_add_test(tc, test_two_processes_race);
 	tcase_add_test(tc, test_version_3_registry_upgrades);
+	tcase_add_test(tc, test_version_5_registry_upgrades);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }

@@ -574,6 +574,90 @@ START_TEST(test_revocation_by_another_process)
 }
 END_TEST
 
+/* A search read ahead (the module reads a page of results and their rows in
+ * one snapshot, and C_GetAttributeValue answers from them): taken one
+ * handle per C_FindObjects it gives what one call gives, in the same order;
+ * a change another process commits in the middle of it is seen at the next
+ * C_GetAttributeValue, and a key that process destroyed is gone; a change
+ * this session makes is seen at once. */
+START_TEST(test_search_read_ahead_sees_other_processes)
+{
+	CK_FUNCTION_LIST *f = t.f;
+	enum { N = 150 }; /* more than a page read ahead (64) */
+	CK_OBJECT_HANDLE made[N];
+	for (int i = 0; i < N; i++) {
+		char node[16], label[16];
+		snprintf(node, sizeof node, "node-%03d", i);
+		snprintf(label, sizeof label, "pr-%03d", i);
+		ck_assert_int_eq(make_pr(t.s, node, "hw", label, &made[i]), CKR_OK);
+	}
+	CK_ULONG kind = CKV_AKM_KIND_PROVISIONING;
+	CK_ATTRIBUTE by_kind = {CKA_AKM_KIND, &kind, sizeof kind};
+	CK_OBJECT_HANDLE all[2 * N + 1], one[2 * N + 1];
+	CK_ULONG n_all = 0, n_one = find_all(&by_kind, 1, one, 2 * N + 1);
+	ck_assert_int_eq(f->C_FindObjectsInit(t.s, &by_kind, 1), CKR_OK);
+	ck_assert_int_eq(f->C_FindObjects(t.s, all, 2 * N + 1, &n_all), CKR_OK);
+	ck_assert_int_eq(f->C_FindObjectsFinal(t.s), CKR_OK);
+	ck_assert_uint_eq(n_all, 2 * N);
+	ck_assert_uint_eq(n_one, n_all);
+	for (CK_ULONG i = 0; i < n_all; i++)
+		ck_assert_uint_eq(one[i], all[i]);
+
+	/* Iterating one at a time (a relationship's two keys come one after
+	 * the other); after the first key, another process suspends the first
+	 * and third relationships and destroys the second. */
+	CK_OBJECT_HANDLE h[5];
+	CK_ULONG got;
+	ck_assert_int_eq(f->C_FindObjectsInit(t.s, &by_kind, 1), CKR_OK);
+	ck_assert_int_eq(f->C_FindObjects(t.s, &h[0], 1, &got), CKR_OK);
+	ck_assert_uint_eq(got, 1);
+	ck_assert_uint_eq(get_ulong(h[0], CKA_AKM_STATE), CKV_AKM_STATE_ACTIVE); /* read ahead */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		CK_SLOT_ID slot;
+		CK_SESSION_HANDLE s;
+		CK_ULONG suspended = CKV_AKM_STATE_SUSPENDED;
+		CK_ATTRIBUTE suspend = {CKA_AKM_STATE, &suspended, sizeof suspended};
+		if (f->C_Initialize(NULL) != CKR_OK || akm_test_find_slot(f, t.env.token_label, &slot) != CKR_OK ||
+		    f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK ||
+		    f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)AKM_TEST_USER_PIN, 4) != CKR_OK)
+			_exit(2);
+		_exit(f->C_SetAttributeValue(s, all[1], &suspend, 1) == CKR_OK &&
+		      f->C_SetAttributeValue(s, all[4], &suspend, 1) == CKR_OK &&
+		      f->C_DestroyObject(s, all[2]) == CKR_OK && f->C_Finalize(NULL) == CKR_OK ? 0 : 3);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(f->C_FindObjects(t.s, &h[1], 4, &got), CKR_OK);
+	ck_assert_uint_eq(got, 4);
+	ck_assert_uint_eq(h[1], all[1]);
+	ck_assert_uint_eq(get_ulong(h[1], CKA_AKM_STATE), CKV_AKM_STATE_SUSPENDED);
+	CK_ULONG state = 0;
+	CK_ATTRIBUTE a = {CKA_AKM_STATE, &state, sizeof state};
+	/* Destroyed meanwhile: the handles found ahead name nothing now. */
+	ck_assert_uint_eq(h[2], all[2]);
+	ck_assert_uint_eq(h[3], all[3]);
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, h[2], &a, 1), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_int_eq(f->C_GetAttributeValue(t.s, h[3], &a, 1), CKR_OBJECT_HANDLE_INVALID);
+	ck_assert_uint_eq(h[4], all[4]);
+	ck_assert_uint_eq(get_ulong(h[4], CKA_AKM_STATE), CKV_AKM_STATE_SUSPENDED);
+	/* This session's own change, in the middle of the search (the fourth
+	 * relationship's first key). */
+	CK_OBJECT_HANDLE next[2];
+	ck_assert_int_eq(f->C_FindObjects(t.s, next, 2, &got), CKR_OK);
+	ck_assert_uint_eq(got, 2);
+	ck_assert_uint_eq(next[1], all[6]);
+	ck_assert_uint_eq(get_ulong(next[1], CKA_AKM_STATE), CKV_AKM_STATE_ACTIVE);
+	CK_ULONG revoked = CKV_AKM_STATE_REVOKED;
+	CK_ATTRIBUTE revoke = {CKA_AKM_STATE, &revoked, sizeof revoked};
+	ck_assert_int_eq(f->C_SetAttributeValue(t.s, next[1], &revoke, 1), CKR_OK);
+	ck_assert_uint_eq(get_ulong(next[1], CKA_AKM_STATE), CKV_AKM_STATE_REVOKED);
+	ck_assert_int_eq(f->C_FindObjectsFinal(t.s), CKR_OK);
+}
+END_TEST
+
 /* Reads a whole file; *len gets its size. */
 static unsigned char *slurp(const char *path, size_t *len)
 {
@@ -811,6 +895,7 @@ int main(void)
 	tcase_add_test(tc, test_kek_unwrap_template);
 	tcase_add_test(tc, test_revocation_by_another_process);
 	tcase_add_test(tc, test_search_with_an_attribute_twice);
+	tcase_add_test(tc, test_search_read_ahead_sees_other_processes);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }

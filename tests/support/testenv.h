@@ -30,6 +30,15 @@ typedef struct akm_testenv {
 	char token_label[33];        /* label of the first token */
 } akm_testenv;
 
+/* SQL that takes a registry of this module's schema (version 6) back to
+ * schema version 5 exactly as version 5 made it (the two indexes version 6
+ * dropped; docs/formats.md §2): a registry as today's code before issue 14
+ * leaves it, or, with more SQL after it, an older one. */
+#define AKM_TEST_SQL_BACK_TO_V5                                                            \
+	"CREATE INDEX key_ckid ON key(ckid);"                                                 \
+	"CREATE INDEX audit_row_change ON audit(rid, seq) WHERE row_change = 1;"              \
+	"PRAGMA user_version = 5;"
+
 /* Creates the folder, a SoftHSM2 configuration, one token initialised with
  * softhsm2-util (label, SO PIN AKM_TEST_SO_PIN, user PIN AKM_TEST_USER_PIN),
  * and an akm-pkcs11 configuration selecting "pkcs11:token=<label>"; exports

@@ -576,11 +576,146 @@ START_TEST(test_generated_passphrase)
 }
 END_TEST
 
+/* ---- listing without holding every node (issue 14) --------------------------- */
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The "name" members of list --json's nodes, in order (at most max). */
+static size_t json_names(const char *text, char names[][80], size_t max)
+{
+	size_t n = 0;
+	const char *p = strstr(text, "\"nodes\"");
+	const char *end = p ? strstr(p, "\"counts\"") : NULL;
+	ck_assert_ptr_nonnull(end);
+	for (p = strchr(p, '{'); p != NULL && p < end && n < max; p = strchr(p + 1, '{')) {
+		char v[80];
+		if (json_member(p, "name", v, sizeof v) && json_member(p, "hw_id", names[n], sizeof names[n])) {
+			snprintf(names[n], sizeof names[n], "%s", v);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* list and list --json stream the nodes in the order they always had:
+ * by name (strcmp), also for names that continue another with '-' or '.'
+ * (whose labels "<name>/enc" sort the other way), and each node's row says
+ * what show says of it; the counts are over every node, the filters pick
+ * the rows. */
+START_TEST(test_list_streamed_in_name_order)
+{
+	static const char *const names[] = {
+		"m.n", "a-b", "node-1", "Z", "a", "x--y", "a.c", "a-b-c", "node-10", "a0", "ab", "m", "a_b", "x-",
+		"a-b.d", "A", "node-1-2", "x-.z", "node-100", "b", "m.n-o", "x", "a-", "node-1.5",
+	};
+	enum { N = sizeof names / sizeof names[0] };
+	char *out = NULL;
+	EXPECT_RC(nmm(&out, "init", "--site", "List site", "--location", "Bench", NULL), 0, out, "init");
+	free(out);
+	char batch[PATH_MAX + 32], text[2048] = "";
+	path_in(batch, sizeof batch, "names.txt");
+	for (size_t i = 0; i < N; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "%s hw-%zu\n", names[i], i);
+	write_file(batch, text, strlen(text));
+	EXPECT_RC(nmm(&out, "provision", "--batch", batch, NULL), 0, out, "provision");
+	free(out);
+	EXPECT_RC(nmm(&out, "revoke", "a-b", NULL), 0, out, "revoke a-b");
+	free(out);
+	EXPECT_RC(nmm(&out, "revoke", "x", NULL), 0, out, "revoke x");
+	free(out);
+	const char *sorted[N];
+	memcpy(sorted, names, sizeof sorted);
+	qsort(sorted, N, sizeof sorted[0], cmp_name);
+
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	char got[N + 1][80];
+	ck_assert_uint_eq(json_names(out, got, N + 1), N);
+	for (size_t i = 0; i < N; i++) {
+		ck_assert_msg(strcmp(got[i], sorted[i]) == 0, "list --json: node %zu is %s, expected %s", i, got[i], sorted[i]);
+		/* Its row is what show says of it. */
+		const char *row = json_find_node(out, sorted[i]);
+		ck_assert_ptr_nonnull(row);
+		char *shown = NULL;
+		EXPECT_RC(nmm(&shown, "show", sorted[i], "--json", NULL), 0, shown, "show");
+		ck_assert_ptr_nonnull(json_find_node(shown, sorted[i]));
+		static const char *const fields[] = {"state", "status", "hw_id", "node_id", "pr_id", "station_id", "delivery"};
+		for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+			char a[200] = "", b[200] = "";
+			ck_assert(json_member(row, fields[k], a, sizeof a));
+			ck_assert(json_member(json_find_node(shown, sorted[i]), fields[k], b, sizeof b));
+			ck_assert_msg(strcmp(a, b) == 0, "%s: list says %s %s, show says %s", sorted[i], fields[k], a, b);
+		}
+		free(shown);
+	}
+	ck_assert_ptr_nonnull(strstr(out, "\"total\":24,\"shown\":24"));
+	ck_assert_ptr_nonnull(strstr(out, "\"revoked\":2"));
+	free(out);
+
+	/* The text rows, in the same order, then the counts. */
+	EXPECT_RC(nmm(&out, "list", NULL), 0, out, "list");
+	const char *line = strchr(out, '\n');
+	for (size_t i = 0; i < N; i++) {
+		ck_assert_ptr_nonnull(line);
+		char first[80];
+		ck_assert_int_eq(sscanf(line + 1, "%79s", first), 1);
+		ck_assert_msg(strcmp(first, sorted[i]) == 0, "list: row %zu is %s, expected %s", i, first, sorted[i]);
+		line = strchr(line + 1, '\n');
+	}
+	ck_assert_ptr_nonnull(strstr(out, "24 nodes, 0 pending; by state: active 22 revoked 2"));
+	free(out);
+
+	/* A filter picks rows, still in order; the counts stay over all. */
+	EXPECT_RC(nmm(&out, "list", "--state", "revoked", "--json", NULL), 0, out, "list --state revoked");
+	ck_assert_uint_eq(json_names(out, got, N + 1), 2);
+	ck_assert_str_eq(got[0], "a-b");
+	ck_assert_str_eq(got[1], "x");
+	ck_assert_ptr_nonnull(strstr(out, "\"total\":24,\"shown\":2"));
+	free(out);
+}
+END_TEST
+
+/* provision --count makes its nodes a window at a time and, once
+ * AKM_NMM_REOPEN_EVERY nodes were made since the last time, finalises the
+ * token and opens it again between two batches (for a backend that frees
+ * only then what a long run accumulated): every node is made once, named
+ * in order, and the run says (-v) when it reopened. */
+START_TEST(test_count_reopens_the_token)
+{
+	char *out = NULL;
+	EXPECT_RC(nmm(&out, "init", "--site", "Count site", "--location", "Bench", NULL), 0, out, "init");
+	free(out);
+	ck_assert_int_eq(setenv("AKM_NMM_REOPEN_EVERY", "5000", 1), 0);
+	int rc = nmm(&out, "provision", "--count", "12000", "--prefix", "g-", "-v", NULL);
+	unsetenv("AKM_NMM_REOPEN_EVERY");
+	EXPECT_RC(rc, 0, out, "provision --count 12000");
+	ck_assert_ptr_nonnull(strstr(out, "provisioned 12000, already present 0, failed 0"));
+	size_t reopened = 0;
+	for (const char *p = out; (p = strstr(p, "opening it again")) != NULL; p++)
+		reopened++;
+	ck_assert_uint_ge(reopened, 1); /* after each batch (NMM_PROVISION_BATCH) that brings 5000 more */
+	free(out);
+	/* A rerun finds every one present. */
+	EXPECT_RC(nmm(&out, "provision", "--count", "12000", "--prefix", "g-", NULL), 0, out, "rerun");
+	ck_assert_ptr_nonnull(strstr(out, "provisioned 0, already present 12000, failed 0"));
+	free(out);
+	EXPECT_RC(nmm(&out, "list", "--json", NULL), 0, out, "list --json");
+	ck_assert_ptr_nonnull(strstr(out, "\"total\":12000,\"shown\":12000"));
+	const char *first = strstr(out, "\"name\":\"g-000001\""), *last = strstr(out, "\"name\":\"g-012000\"");
+	ck_assert(first != NULL && last != NULL && first < last);
+	free(out);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_full_flow);
 	tcase_add_test(tc, test_enrollment);
 	tcase_add_test(tc, test_generated_passphrase);
+	tcase_add_test(tc, test_list_streamed_in_name_order);
+	tcase_add_test(tc, test_count_reopens_the_token);
 }
 
 int main(void)

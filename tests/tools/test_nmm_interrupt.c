@@ -35,8 +35,8 @@
 #include "nmm-test.h"
 
 #define PASSPHRASE "Interrupt-Test-Passphrase-1"
-#define COUNT "1000"
-#define COUNT_N 1000
+#define COUNT "25000"
+#define COUNT_N 25000
 
 /* Runs akm-nmm SUB ... (NULL-terminated) with stdout and stderr into *out;
  * sends `sig` after delay_s seconds (if still running).  Returns the exit

@@ -263,6 +263,10 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	free(line);
 	line = wait_record("policy-quarantine", "rule=forged", r2, &q, 5);
 	expect_events(line, want, 2);
+	/* the relationship is A's PR, and the detail begins with the rule */
+	char lead[256];
+	snprintf(lead, sizeof lead, "%s rule=forged metric=forged value=2 threshold=>=2 events=", pra);
+	ck_assert_msg(strstr(line, lead), "not \"%s\": %s", lead, line);
 	ck_assert_msg(strstr(line, "node=node-A") && strstr(line, "state active -> suspended"), "%s", line);
 	free(line);
 	line = wait_record("policy-evict", "rule=forged", r2, &e, 5);

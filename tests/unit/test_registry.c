@@ -17,6 +17,7 @@
 
 #include "store/store.h"
 #include "store/sqlite/sqlite.h"
+#include "testenv.h"
 
 #define KIND_PROVISIONING 1
 #define KIND_OPERATIONAL 2
@@ -469,6 +470,7 @@ START_TEST(test_migrates_version_3_sealed)
 	for (int i = 0; i < 32; i++)
 		snprintf(mac_hex + 2 * i, 3, "%02x", rows_mac[i]);
 	char *sql = sqlite3_mprintf(
+		AKM_TEST_SQL_BACK_TO_V5
 		"ALTER TABLE relationship DROP COLUMN checkin;"
 		"DROP TABLE tree;"
 		"PRAGMA user_version = 3;"
@@ -537,7 +539,7 @@ START_TEST(test_migrates_version_3_sealed)
 	akm_store_close(r);
 	/* ...and a table rebuilt without the column (version 3 again, so that
 	 * the migration gives 0 back) neither. */
-	raw_exec(db_path, "ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
+	raw_exec(db_path, AKM_TEST_SQL_BACK_TO_V5 "ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
 	r = open_ok(db_path);
 	ck_assert_int_eq(raw_int(db_path, "PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
 	ck_assert_int_eq(akm_store_seal(r, vector_seal_key()), CKR_OK);

@@ -24,6 +24,21 @@
  * Also measured: a do-nothing akm-nmm command (list --pending), the fixed
  * cost of one command that (a) and (b) include.
  *
+ * --station N,N,... measures instead a station at each size (issue 14,
+ * docs/performance.md "A station of a million nodes"), each on a fresh
+ * token, side by side with SoftHSM2 in the same run:
+ *   - `akm-nmm provision --count N` (a child process): µs per PR, bytes it
+ *     wrote to storage per PR (the child's ru_oublock from wait4, which
+ *     Linux counts as write_bytes / 512) and its peak RSS (ru_maxrss);
+ *   - `akm-nmm list` and `akm-nmm list --json` at N: seconds, peak RSS;
+ *   - `pkcs11-tool -O` (logged in) over the station token: µs per object
+ *     listed (skipped when pkcs11-tool is not installed);
+ *   - SoftHSM2 directly: the same PRs as two token keys each for at most
+ *     --seconds (its file store slows as objects accumulate), µs per PR,
+ *     bytes written per PR, peak RSS, and `pkcs11-tool -O` over what it
+ *     made.
+ * The node IDs and PR IDs are akm-nmm's own: 16 random bytes each.
+ *
  * Output: one line per measurement, "name key=value ...", on stdout;
  * progress on stderr.  Exit status: 0 whatever the figures say, 1 when a
  * step failed, 2 on a bad command line.
@@ -39,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -65,6 +81,8 @@ typedef struct bp_options {
 	unsigned long count, export_count;
 	double seconds;
 	unsigned long argon2_ops, argon2_mem_kib;
+	unsigned long station[8];
+	int station_count;
 } bp_options;
 
 
@@ -87,10 +105,60 @@ static void print_tail(const char *path)
 	fprintf(stderr, "%s", text);
 }
 
+/* What a child process cost: wall time, peak RSS, bytes written. */
+typedef struct child_cost {
+	double seconds;
+	double peak_rss_mb;   /* ru_maxrss */
+	double written_bytes; /* ru_oublock * 512: Linux counts write_bytes / 512 */
+} child_cost;
+
+/* Runs argv (argv[0] a path, or a name looked up in PATH when `search`),
+ * stdin from /dev/null, stdout to `log` and stderr there too or, when
+ * `errlog` is not NULL, to errlog; 0 with *cost, or -1 (with its output on
+ * stderr) when it could not run or did not exit 0. */
+static int run_child(const char *const *argv, bool search, const char *log, const char *errlog, child_cost *cost)
+{
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (errlog != NULL)
+		posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	else
+		posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+	pid_t pid;
+	double start = bench_now();
+	int spawn_error = (search ? posix_spawnp : posix_spawn)(&pid, argv[0], &actions, NULL, (char *const *)argv,
+	                                                       environ);
+	posix_spawn_file_actions_destroy(&actions);
+	if (spawn_error != 0) {
+		fprintf(stderr, "akm-bench-provision: cannot run %s: %s\n", argv[0], strerror(spawn_error));
+		return -1;
+	}
+	bench_running_child = pid;
+	int status = 0;
+	struct rusage ru;
+	memset(&ru, 0, sizeof ru);
+	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+		;
+	bench_running_child = 0;
+	cost->seconds = bench_now() - start;
+	cost->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+	cost->written_bytes = (double)ru.ru_oublock * 512.0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "akm-bench-provision: %s %s failed (status 0x%x):\n", argv[0], argv[1] ? argv[1] : "",
+		        status);
+		print_tail(errlog != NULL ? errlog : log);
+		return -1;
+	}
+	return 0;
+}
+
 /* Runs akm-nmm SUB --module --token --pin-file ARGS..., output to `log`;
- * returns its wall time in seconds, or -1 (with its output on stderr). */
-static double run_nmm(const bp_options *o, const bench_env *env, const char *pin_file, const char *log,
-                      const char *const *args)
+ * returns its wall time in seconds, or -1 (with its output on stderr);
+ * *cost (when not NULL) gets what it cost. */
+static double run_nmm_cost(const bp_options *o, const char *pin_file, const char *log, const char *const *args,
+                           child_cost *cost)
 {
 	const char *argv[32];
 	size_t n = 0;
@@ -105,32 +173,17 @@ static double run_nmm(const bp_options *o, const bench_env *env, const char *pin
 	for (size_t i = 1; args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	child_cost own;
+	if (cost == NULL)
+		cost = &own;
+	return run_child(argv, false, log, NULL, cost) == 0 ? cost->seconds : -1;
+}
+
+static double run_nmm(const bp_options *o, const bench_env *env, const char *pin_file, const char *log,
+                      const char *const *args)
+{
 	(void)env;
-	posix_spawn_file_actions_t actions;
-	posix_spawn_file_actions_init(&actions);
-	posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-	pid_t pid;
-	double start = bench_now();
-	int spawn_error = posix_spawn(&pid, o->nmm_path, &actions, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&actions);
-	if (spawn_error != 0) {
-		fprintf(stderr, "akm-bench-provision: cannot run %s: %s\n", o->nmm_path, strerror(spawn_error));
-		return -1;
-	}
-	bench_running_child = pid;
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	bench_running_child = 0;
-	double elapsed = bench_now() - start;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "akm-bench-provision: akm-nmm %s failed (status 0x%x):\n", args[0], status);
-		print_tail(log);
-		return -1;
-	}
-	return elapsed;
+	return run_nmm_cost(o, pin_file, log, args, NULL);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -213,6 +266,7 @@ typedef struct softhsm_result {
 	char error[sizeof ((akm_p11 *)0)->err];
 	unsigned long prs;
 	double seconds;
+	double peak_rss_mb, written_bytes; /* the child's own, from getrusage */
 } softhsm_result;
 
 static bool softhsm_prs(void *out, const void *arg)
@@ -235,8 +289,12 @@ static bool softhsm_prs(void *out, const void *arg)
 			        2 * i, i / (now - start));
 			report = now + 10;
 		}
-		char id[40], label[48];
-		int id_len = snprintf(id, sizeof id, "pr-%08lu-e", i);
+		/* The PR ID as akm-nmm makes it (16 random bytes) and a purpose
+		 * byte, like a relationship key's CKA_ID. */
+		char id[17], label[48];
+		int id_len = (int)sizeof id;
+		randombytes_buf(id, 16);
+		id[16] = 'e';
 		int label_len = snprintf(label, sizeof label, "node-%06lu/enc", i + 1);
 		CK_MECHANISM aes = {CKM_AES_KEY_GEN, NULL, 0};
 		CK_ATTRIBUTE enc[] = {
@@ -270,6 +328,11 @@ static bool softhsm_prs(void *out, const void *arg)
 	r->seconds = bench_now() - start;
 	r->prs = i;
 	akm_p11_close(&p);
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+		r->written_bytes = (double)ru.ru_oublock * 512.0;
+	}
 	r->ok = 1;
 	return true;
 }
@@ -296,6 +359,11 @@ static void usage(FILE *out)
 	        "  --seconds S            at most this long for SoftHSM2's PRs (default 120)\n"
 	        "  --argon2-ops N         Argon2id passes for the passphrase exports (default %u)\n"
 	        "  --argon2-mem-kib N     Argon2id memory in KiB (default %u)\n"
+	        "  --station N,N,...      instead: a station of each size (fresh token each):\n"
+	        "                         provision --count N (us per PR, bytes written per\n"
+	        "                         PR, peak RSS), list and list --json at N (peak RSS),\n"
+	        "                         pkcs11-tool -O (us per object), and SoftHSM2's PRs\n"
+	        "                         for at most --seconds alongside\n"
 	        "  --help                 this text\n"
 	        "\n"
 	        "Output: one line per measurement, \"name key=value ...\".\n"
@@ -344,6 +412,24 @@ static int parse_options(int argc, char **argv, bp_options *o)
 		} else if (strcmp(arg, "--argon2-mem-kib") == 0) {
 			if (bench_parse_count(value, 8, 4UL * 1024 * 1024, &o->argon2_mem_kib) != 0) {
 				fprintf(stderr, "akm-bench-provision: --argon2-mem-kib: expected a size in [8, 4194304]\n");
+				return -1;
+			}
+		} else if (strcmp(arg, "--station") == 0) {
+			char copy[256];
+			snprintf(copy, sizeof copy, "%s", value);
+			o->station_count = 0;
+			char *save = NULL;
+			for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+				if (o->station_count == 8 ||
+				    bench_parse_count(item, 1, 10000000UL, &o->station[o->station_count]) != 0) {
+					fprintf(stderr, "akm-bench-provision: --station: expected up to 8 comma-separated counts"
+					        " in [1, 10000000]\n");
+					return -1;
+				}
+				o->station_count++;
+			}
+			if (o->station_count == 0) {
+				fprintf(stderr, "akm-bench-provision: --station: expected a count\n");
 				return -1;
 			}
 		} else if (strcmp(arg, "--seconds") == 0) {
@@ -403,6 +489,196 @@ static char *node_list(const char *prefix, unsigned long n)
 	return list;
 }
 
+/* ---------------------------------------------------------------------- */
+/* --station: a station of N nodes, side by side with SoftHSM2              */
+
+/* pkcs11-tool -O over `module`'s bench token, logged in: 0 with its cost
+ * and the number of objects it printed, -1 on a failure, 1 when
+ * pkcs11-tool is not installed. */
+static int list_objects(const char *module, const char *dir, child_cost *cost, unsigned long *objects)
+{
+	char log[PATH_MAX], errlog[PATH_MAX];
+	snprintf(log, sizeof log, "%s/pkcs11-tool.log", dir);
+	snprintf(errlog, sizeof errlog, "%s/pkcs11-tool.err", dir);
+	const char *argv[] = {"pkcs11-tool", "--module", module, "--token-label", BP_TOKEN_LABEL, "--login",
+	                      "--pin", BP_USER_PIN, "-O", NULL};
+	if (system("command -v pkcs11-tool >/dev/null 2>&1") != 0)
+		return 1;
+	if (run_child(argv, true, log, errlog, cost) != 0)
+		return -1;
+	/* A line per object ("Secret Key Object; AES length 32", "Data
+	 * object 3", ...), its attributes indented below it (its warnings
+	 * apart, on stderr). */
+	FILE *f = fopen(log, "r");
+	char line[512];
+	*objects = 0;
+	while (f && fgets(line, sizeof line, f))
+		*objects += strstr(line, "Object;") != NULL || strstr(line, "Data object") != NULL;
+	if (f)
+		fclose(f);
+	return 0;
+}
+
+typedef struct station_figures {
+	unsigned long n;
+	child_cost provision, list, list_json, tool;
+	unsigned long tool_objects;
+	bool have_tool;
+	long long registry_bytes;
+	softhsm_result shsm;
+	child_cost shsm_tool;
+	unsigned long shsm_tool_objects;
+} station_figures;
+
+static long long file_bytes(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+static int station_run(const bp_options *o, unsigned long n, station_figures *fig)
+{
+	bench_env env;
+	char tag[32], pin_file[PATH_MAX], log[PATH_MAX], count_text[32], wal[PATH_MAX + 8];
+	memset(fig, 0, sizeof *fig);
+	fig->n = n;
+	snprintf(tag, sizeof tag, "station-%lu", n);
+	snprintf(count_text, sizeof count_text, "%lu", n);
+	if (bench_env_create(&env, "akm-bench-provision", tag, o->softhsm_path, BP_TOKEN_LABEL, BP_SO_PIN,
+	                     BP_USER_PIN) != 0) {
+		bench_env_destroy(&env);
+		return -1;
+	}
+	snprintf(pin_file, sizeof pin_file, "%s/pin", env.dir);
+	snprintf(log, sizeof log, "%s/akm-nmm.log", env.dir);
+	snprintf(wal, sizeof wal, "%s-wal", env.registry);
+	const char *init[] = {"init", "--site", "bench", "--location", "bench", NULL};
+	const char *prov[] = {"provision", "--count", count_text, NULL};
+	const char *list[] = {"list", NULL};
+	const char *list_json[] = {"list", "--json", NULL};
+	int rc = -1;
+	if (write_text(pin_file, BP_USER_PIN "\n") != 0 || run_nmm_cost(o, pin_file, log, init, NULL) < 0)
+		goto out;
+	fprintf(stderr, "akm-bench-provision: station of %lu: akm-nmm provision --count %lu\n", n, n);
+	if (run_nmm_cost(o, pin_file, log, prov, &fig->provision) < 0)
+		goto out;
+	fig->registry_bytes = file_bytes(env.registry) + file_bytes(wal);
+	fprintf(stderr, "akm-bench-provision: station of %lu: akm-nmm list, list --json\n", n);
+	if (run_nmm_cost(o, pin_file, log, list, &fig->list) < 0 ||
+	    run_nmm_cost(o, pin_file, log, list_json, &fig->list_json) < 0)
+		goto out;
+	fprintf(stderr, "akm-bench-provision: station of %lu: pkcs11-tool -O\n", n);
+	int t = list_objects(o->module_path, env.dir, &fig->tool, &fig->tool_objects);
+	if (t < 0)
+		goto out;
+	fig->have_tool = t == 0;
+	bench_env_destroy(&env);
+	if (bench_interrupted)
+		return -1;
+
+	/* SoftHSM2 alongside: the same PRs for at most --seconds. */
+	if (bench_env_create(&env, "akm-bench-provision", "station-softhsm", o->softhsm_path, BP_TOKEN_LABEL, BP_SO_PIN,
+	                     BP_USER_PIN) != 0) {
+		bench_env_destroy(&env);
+		return -1;
+	}
+	fprintf(stderr, "akm-bench-provision: SoftHSM2: %lu PRs as two token keys each (at most %.0f s)\n", n,
+	        o->seconds);
+	softhsm_job sj = {.softhsm_path = o->softhsm_path, .count = n, .seconds = o->seconds};
+	char error[256];
+	if (!bench_run_in_child(softhsm_prs, &sj, &fig->shsm, sizeof fig->shsm, (unsigned)(o->seconds + 300),
+	                        &bench_running_child, &bench_interrupted, error, sizeof error) ||
+	    !fig->shsm.ok) {
+		fprintf(stderr, "akm-bench-provision: SoftHSM2: %s\n", fig->shsm.error[0] ? fig->shsm.error : error);
+		goto out;
+	}
+	if (fig->have_tool && list_objects(o->softhsm_path, env.dir, &fig->shsm_tool, &fig->shsm_tool_objects) < 0)
+		goto out;
+	rc = 0;
+out:
+	bench_env_destroy(&env);
+	return rc;
+}
+
+static void station_print(const station_figures *f)
+{
+	double n = (double)f->n;
+	printf("station n=%lu ids=random provision_seconds=%.3f provision_us_per_pr=%.1f "
+	       "provision_written_bytes_per_pr=%.0f provision_peak_rss_mb=%.1f registry_bytes_per_pr=%.0f "
+	       "list_seconds=%.3f list_peak_rss_mb=%.1f list_json_seconds=%.3f list_json_peak_rss_mb=%.1f",
+	       f->n, f->provision.seconds, f->provision.seconds * 1e6 / n, f->provision.written_bytes / n,
+	       f->provision.peak_rss_mb, (double)f->registry_bytes / n, f->list.seconds, f->list.peak_rss_mb,
+	       f->list_json.seconds, f->list_json.peak_rss_mb);
+	if (f->have_tool)
+		printf(" pkcs11_tool_objects=%lu pkcs11_tool_seconds=%.3f pkcs11_tool_us_per_object=%.2f"
+		       " pkcs11_tool_peak_rss_mb=%.1f",
+		       f->tool_objects, f->tool.seconds, f->tool_objects ? f->tool.seconds * 1e6 / (double)f->tool_objects : 0.0,
+		       f->tool.peak_rss_mb);
+	printf("\n");
+	const softhsm_result *s = &f->shsm;
+	printf("station_softhsm n=%lu prs=%lu complete=%s seconds=%.3f us_per_pr=%.1f written_bytes_per_pr=%.0f "
+	       "peak_rss_mb=%.1f",
+	       f->n, s->prs, s->prs == f->n ? "true" : "false", s->seconds, s->prs ? s->seconds * 1e6 / (double)s->prs : 0.0,
+	       s->prs ? s->written_bytes / (double)s->prs : 0.0, s->peak_rss_mb);
+	if (f->have_tool)
+		printf(" pkcs11_tool_objects=%lu pkcs11_tool_us_per_object=%.2f", f->shsm_tool_objects,
+		       f->shsm_tool_objects ? f->shsm_tool.seconds * 1e6 / (double)f->shsm_tool_objects : 0.0);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* The issue's targets over the sizes measured. */
+#define BP_TARGET_US_RATIO 1.3
+#define BP_TARGET_WRITTEN_PER_PR 10240.0
+#define BP_TARGET_PEAK_RSS_MB 64.0
+#define BP_TARGET_TOOL_US 20.0
+
+static void station_targets(const station_figures *f, int count)
+{
+	const station_figures *lo = &f[0], *hi = &f[0];
+	double written = 0, rss = 0;
+	for (int i = 0; i < count; i++) {
+		if (f[i].n < lo->n)
+			lo = &f[i];
+		if (f[i].n > hi->n)
+			hi = &f[i];
+		if (f[i].provision.written_bytes / (double)f[i].n > written)
+			written = f[i].provision.written_bytes / (double)f[i].n;
+	}
+	rss = hi->provision.peak_rss_mb;
+	if (hi->list.peak_rss_mb > rss)
+		rss = hi->list.peak_rss_mb;
+	if (hi->list_json.peak_rss_mb > rss)
+		rss = hi->list_json.peak_rss_mb;
+	double ratio = (hi->provision.seconds / (double)hi->n) / (lo->provision.seconds / (double)lo->n);
+	printf("target what=us_per_pr_largest_over_smallest n=%lu/%lu value=%.3f max=%.1f pass=%s\n", hi->n, lo->n,
+	       ratio, BP_TARGET_US_RATIO, ratio <= BP_TARGET_US_RATIO ? "true" : "false");
+	printf("target what=written_bytes_per_pr_any_n value=%.0f max=%.0f pass=%s\n", written,
+	       BP_TARGET_WRITTEN_PER_PR, written <= BP_TARGET_WRITTEN_PER_PR ? "true" : "false");
+	printf("target what=peak_rss_mb_provision_and_list_at_largest n=%lu value=%.1f max=%.0f pass=%s\n", hi->n, rss,
+	       BP_TARGET_PEAK_RSS_MB, rss < BP_TARGET_PEAK_RSS_MB ? "true" : "false");
+	if (hi->have_tool) {
+		double us = hi->tool_objects ? hi->tool.seconds * 1e6 / (double)hi->tool_objects : 0.0;
+		printf("target what=pkcs11_tool_us_per_object_at_largest n=%lu value=%.2f max=%.0f pass=%s\n", hi->n, us,
+		       BP_TARGET_TOOL_US, us <= BP_TARGET_TOOL_US ? "true" : "false");
+	}
+}
+
+static int station_main(const bp_options *o)
+{
+	station_figures fig[8];
+	printf("config mode=station module=%s softhsm=%s nmm=%s softhsm_seconds=%.1f\n", o->module_path,
+	       o->softhsm_path, o->nmm_path, o->seconds);
+	fflush(stdout);
+	for (int i = 0; i < o->station_count; i++) {
+		if (station_run(o, o->station[i], &fig[i]) != 0)
+			return 1;
+		station_print(&fig[i]);
+	}
+	station_targets(fig, o->station_count);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	bp_options o;
@@ -410,6 +686,8 @@ int main(int argc, char **argv)
 		return 2;
 	bench_catch_interrupts();
 	akm_secret_init();
+	if (o.station_count > 0)
+		return station_main(&o);
 
 	int errors = 0;
 	bench_env env;

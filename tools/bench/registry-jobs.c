@@ -34,15 +34,48 @@ static uint64_t next_random(uint64_t *state)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* The job's choice of IDs (job.sequential_ids; one job per child). */
+static bool sequential_ids;
+
+/* splitmix64's output function: a bijection of 64-bit values. */
+static uint64_t mix64(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
+
+/* 16 bytes that look random and are distinct per i (two bijections of i),
+ * shaped like the tools' IDs (akm-nmm draws 16 random bytes), so that
+ * every index keyed on an ID sees inserts scattered over it as a station
+ * does; the same i always gives the same bytes, for the finds. */
+static CK_ULONG random_id(unsigned long i, uint64_t salt, char *out, size_t size)
+{
+	uint64_t a = mix64((uint64_t)i ^ salt), b = mix64((uint64_t)i + salt * 0x9E3779B97F4A7C15ULL);
+	if (size < 16)
+		return 0;
+	for (int k = 0; k < 8; k++) {
+		out[k] = (char)(a >> (8 * k));
+		out[8 + k] = (char)(b >> (8 * k));
+	}
+	return 16;
+}
+
 /* The i-th relationship's ID, peer node and hardware binding: distinct per
- * relationship, so every index of the registry sees realistic data. */
+ * relationship, so every index of the registry sees realistic data.  With
+ * --ids sequential, the IDs of earlier versions of this benchmark (ascending
+ * text: every insert at the end of its index, the best case). */
 static CK_ULONG relationship_id(unsigned long i, char *out, size_t size)
 {
+	if (!sequential_ids)
+		return random_id(i, 0x5EED0001ULL, out, size);
 	return (CK_ULONG)snprintf(out, size, "akm-rel-%010lu", i);
 }
 
 static CK_ULONG peer_node(unsigned long i, char *out, size_t size)
 {
+	if (!sequential_ids)
+		return random_id(i, 0x5EED0002ULL, out, size);
 	return (CK_ULONG)snprintf(out, size, "node-%010lu", i);
 }
 
@@ -282,8 +315,8 @@ static int timed_finds(figures *f, p11_target *t, CK_ATTRIBUTE_TYPE type, bool i
 		if (find_count(f, t, type, value, len, found, 4, &count) != 0)
 			return -1;
 		if (count != expected) {
-			snprintf(f->error, sizeof f->error, "find of \"%s\" gave %lu objects, expected %lu",
-			         value, (unsigned long)count, (unsigned long)expected);
+			snprintf(f->error, sizeof f->error, "find of ID %lu gave %lu objects, expected %lu", i,
+			         (unsigned long)count, (unsigned long)expected);
 			return -1;
 		}
 		now = bench_now();
@@ -477,6 +510,7 @@ static unsigned job_alarm(const job *jb)
 static bool job_child(void *out, const void *arg)
 {
 	figures *f = out;
+	sequential_ids = ((const job *)arg)->sequential_ids;
 	f->ok = run_job(f, arg) == 0 && f->error[0] == '\0';
 	return f->ok;
 }

@@ -6,6 +6,7 @@
 #ifndef AKM_BENCH_REGISTRY_JOBS_H
 #define AKM_BENCH_REGISTRY_JOBS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define RB_TOKEN_LABEL "akm-rbench"
@@ -52,6 +53,7 @@ typedef struct job {
 	unsigned long batch;
 	double seconds;
 	uint64_t seed;
+	bool sequential_ids; /* IDs "akm-rel-%010lu" (a labelled comparison), not 16 random-looking bytes */
 	const char *what;    /* for progress lines */
 } job;
 

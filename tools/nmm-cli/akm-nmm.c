@@ -345,9 +345,10 @@ bool nmm_cli_valid_text(const char *t, size_t max)
 /* Opens module/token and logs in with the PIN from pin_file, the variable
  * pin_env or a prompt; failures are "<cmd>: <prefix><why>".  The station
  * token's module must be akm-pkcs11 (checked before logging in). */
+/* `keep` (when not NULL) gets the PIN, for nmm_cli_station_reopen. */
 static int open_logged_in(const nmm_cli *c, akm_p11 *p, const char *module, const char *token,
                           const char *pin_file, const char *pin_env, const char *prompt, const char *pin_what,
-                          const char *prefix, bool station)
+                          const char *prefix, bool station, akm_secret *keep)
 {
 	akm_secret pin = {0};
 	char err[256];
@@ -369,13 +370,16 @@ static int open_logged_in(const nmm_cli *c, akm_p11 *p, const char *module, cons
 	if (code == AKM_RC_OK && akm_p11_login(p, pin.data, pin.len) != 0)
 		code = akm_report(strstr(p->err, "CKR_PIN_") ? AKM_RC_REFUSED : AKM_RC_TOKEN, c->cmd, "%s%s", prefix,
 		                  p->err);
-	akm_secret_free(&pin);
+	if (code == AKM_RC_OK && keep != NULL)
+		*keep = pin;
+	else
+		akm_secret_free(&pin);
 	if (code != AKM_RC_OK)
 		akm_p11_close(p);
 	return code;
 }
 
-int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p)
+static int token_open(const nmm_cli *c, akm_p11 *p, akm_secret *keep)
 {
 	memset(p, 0, sizeof *p);
 	akm_p11_target t;
@@ -384,13 +388,19 @@ int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p)
 		return akm_report(AKM_RC_USAGE, c->cmd, "%s", err);
 	if (t.module == NULL || *t.module == '\0')
 		return akm_report(AKM_RC_USAGE, c->cmd, "no PKCS#11 module: give --module or set AKM_MODULE");
-	return open_logged_in(c, p, t.module, t.token, t.pin_file, "AKM_PIN", "Station token PIN: ", "PIN", "", true);
+	return open_logged_in(c, p, t.module, t.token, t.pin_file, "AKM_PIN", "Station token PIN: ", "PIN", "", true,
+	                      keep);
 }
 
-int nmm_cli_station_open(const nmm_cli *c, nmm_station *s)
+int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p)
+{
+	return token_open(c, p, NULL);
+}
+
+static int station_open(const nmm_cli *c, nmm_station *s, akm_secret *keep)
 {
 	memset(s, 0, sizeof *s);
-	int code = nmm_cli_token_open(c, &s->p);
+	int code = token_open(c, &s->p, keep);
 	if (code != AKM_RC_OK)
 		return code;
 	s->open = true;
@@ -400,6 +410,43 @@ int nmm_cli_station_open(const nmm_cli *c, nmm_station *s)
 	if (code != AKM_RC_OK)
 		nmm_station_close(s);
 	return code;
+}
+
+int nmm_cli_station_open(const nmm_cli *c, nmm_station *s)
+{
+	return station_open(c, s, NULL);
+}
+
+int nmm_cli_station_open_reopenable(nmm_cli_reopen *r, nmm_station *s)
+{
+	r->pin = (akm_secret){0};
+	int code = station_open(r->c, s, &r->pin);
+	if (code != AKM_RC_OK)
+		return code;
+	akm_p11_target t;
+	char err[2200];
+	if (akm_p11_resolve(&t, r->c->module, r->c->token, r->c->pin_file, "AKM_MODULE", "AKM_TOKEN", err,
+	                    sizeof err) != 0) {
+		nmm_cli_reopen_end(r);
+		nmm_station_close(s);
+		return akm_report(AKM_RC_USAGE, r->c->cmd, "%s", err);
+	}
+	snprintf(r->token, sizeof r->token, "%s", t.token ? t.token : "");
+	r->any_token = t.token == NULL;
+	return AKM_RC_OK;
+}
+
+int nmm_cli_station_reopen(nmm_station *s, void *ctx)
+{
+	nmm_cli_reopen *r = ctx;
+	if (akm_p11_reinit(&s->p, r->any_token ? NULL : r->token, r->pin.data, r->pin.len) != 0)
+		return akm_report(AKM_RC_TOKEN, r->c->cmd, "opening the token again: %s", s->p.err);
+	return AKM_RC_OK;
+}
+
+void nmm_cli_reopen_end(nmm_cli_reopen *r)
+{
+	akm_secret_free(&r->pin);
 }
 
 int nmm_cli_se_open(const nmm_cli *c, const char *module, const char *token, const char *pin_file, akm_p11 *se)
@@ -412,5 +459,5 @@ int nmm_cli_se_open(const nmm_cli *c, const char *module, const char *token, con
 	if (t.module == NULL || t.token == NULL)
 		return akm_report(AKM_RC_USAGE, c->cmd, "--se-module PATH and --se-token URI|LABEL are required");
 	return open_logged_in(c, se, t.module, t.token, t.pin_file, "AKM_SE_PIN", "Secure element PIN: ", "SE PIN",
-	                      "secure element: ", false);
+	                      "secure element: ", false, NULL);
 }

@@ -83,6 +83,21 @@ int nmm_cli_token_open(const nmm_cli *c, akm_p11 *p);
 /* The token, then the station in it (AKM_RC_NOT_FOUND when it is not
  * initialised). */
 int nmm_cli_station_open(const nmm_cli *c, nmm_station *s);
+/* The station opened so that it can be opened again in the same run
+ * (nmm_plan.reopen: a long provisioning run finalises the token now and
+ * then, for a backend that gives back what it accumulated only at
+ * C_Finalize): the PIN is kept, in locked memory (shared/secret.h), until
+ * nmm_cli_reopen_end.  Set r->c first. */
+typedef struct nmm_cli_reopen {
+	const nmm_cli *c;
+	akm_secret pin;
+	char token[4096];
+	bool any_token;
+} nmm_cli_reopen;
+int nmm_cli_station_open_reopenable(nmm_cli_reopen *r, nmm_station *s);
+/* nmm_plan.reopen, ctx an nmm_cli_reopen. */
+int nmm_cli_station_reopen(nmm_station *s, void *ctx);
+void nmm_cli_reopen_end(nmm_cli_reopen *r);
 /* A node's secure element: --se-module, --se-token, --se-pin-file (or
  * AKM_SE_PIN, or a prompt). */
 int nmm_cli_se_open(const nmm_cli *c, const char *module, const char *token, const char *pin_file, akm_p11 *se);

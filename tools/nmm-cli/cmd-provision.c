@@ -2,6 +2,7 @@
 #include "nmm-cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shared/interrupt.h"
@@ -17,15 +18,17 @@ typedef struct provision_opts {
 
 static int print_provisioned(const nmm_cli *c, const nmm_plan *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (p->e[i].error)
-			akm_report(0, p->e[i].name, "%s", p->e[i].error);
+	size_t n;
+	const nmm_plan_entry *e = nmm_plan_reported(p, &n);
+	for (size_t i = 0; i < n; i++)
+		if (e[i].error)
+			akm_report(0, e[i].name, "%s", e[i].error);
 	if (!c->json) {
 		/* A node a concurrent run made is named: this run was asked to
 		 * make it and did not. */
-		for (size_t i = 0; i < p->n; i++)
-			if (p->e[i].meanwhile)
-				printf("%s: already present (provisioned meanwhile by another run)\n", p->e[i].name);
+		for (size_t i = 0; i < n; i++)
+			if (e[i].meanwhile)
+				printf("%s: already present (provisioned meanwhile by another run)\n", e[i].name);
 		printf("provisioned %zu, already present %zu, failed %zu\n", p->provisioned, p->present, p->failed);
 		if (p->interrupted)
 			printf("interrupted by %s: %zu not started\n", akm_interrupt_name(p->interrupted),
@@ -43,23 +46,23 @@ static int print_provisioned(const nmm_cli *c, const nmm_plan *p)
 	}
 	akm_json_key(&j, "present_nodes");
 	akm_json_array_begin(&j);
-	for (size_t i = 0; i < p->n; i++) {
-		if (!p->e[i].present)
+	for (size_t i = 0; i < n; i++) {
+		if (!e[i].present)
 			continue;
 		akm_json_object_begin(&j);
-		akm_json_kv_string(&j, "node", p->e[i].name);
-		akm_json_kv_bool(&j, "meanwhile", p->e[i].meanwhile);
+		akm_json_kv_string(&j, "node", e[i].name);
+		akm_json_kv_bool(&j, "meanwhile", e[i].meanwhile);
 		akm_json_object_end(&j);
 	}
 	akm_json_array_end(&j);
 	akm_json_key(&j, "failed");
 	akm_json_array_begin(&j);
-	for (size_t i = 0; i < p->n; i++) {
-		if (!p->e[i].error)
+	for (size_t i = 0; i < n; i++) {
+		if (!e[i].error)
 			continue;
 		akm_json_object_begin(&j);
-		akm_json_kv_string(&j, "node", p->e[i].name);
-		akm_json_kv_string(&j, "error", p->e[i].error);
+		akm_json_kv_string(&j, "node", e[i].name);
+		akm_json_kv_string(&j, "error", e[i].error);
 		akm_json_object_end(&j);
 	}
 	akm_json_array_end(&j);
@@ -99,13 +102,22 @@ static int run_provision(const nmm_cli *c, const void *opts)
 	if (code == AKM_RC_OK)
 		code = nmm_plan_check(&p);
 	nmm_station s;
-	if (code == AKM_RC_OK && (code = nmm_cli_station_open(c, &s)) == AKM_RC_OK) {
+	nmm_cli_reopen again = {.c = c};
+	if (code == AKM_RC_OK && (code = nmm_cli_station_open_reopenable(&again, &s)) == AKM_RC_OK) {
+		/* A long run finalises the token every NMM_REOPEN_EVERY nodes:
+		 * SoftHSM2 frees destroyed session objects only then. */
+		p.reopen = nmm_cli_station_reopen;
+		p.reopen_ctx = &again;
+		const char *every = getenv("AKM_NMM_REOPEN_EVERY");
+		unsigned long n = every != NULL ? strtoul(every, NULL, 10) : 0;
+		p.reopen_every = n > 0 && n <= 10000000UL ? (size_t)n : 0;
 		/* SIGINT/SIGTERM: the batch (or node) in hand is finished, then
 		 * what was done is printed and the exit code is 130/143. */
 		akm_interrupt_begin();
 		code = nmm_provision(&s, &p);
 		akm_interrupt_end();
 		nmm_station_close(&s);
+		nmm_cli_reopen_end(&again);
 	}
 	if (code == AKM_RC_OK || p.interrupted) {
 		int out = print_provisioned(c, &p);

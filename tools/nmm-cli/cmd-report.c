@@ -131,43 +131,67 @@ static int run_list(const nmm_cli *c, const void *opts)
 	code = nmm_cli_station_open(c, &s);
 	if (code != AKM_RC_OK)
 		return code;
-	nmm_node *nodes = NULL;
-	nmm_last_verify *last = NULL;
-	size_t count = 0;
-	code = nmm_node_list(&s, false, "list", &nodes, &count);
-	if (code == AKM_RC_OK && (last = calloc(count ? count : 1, sizeof *last)) == NULL)
-		code = akm_report(AKM_RC_FILES, "list", "out of memory");
-	if (code == AKM_RC_OK && nmm_last_verifications(&s, nodes, count, last) != 0)
-		code = akm_report(AKM_RC_TOKEN, "list", "reading the audit trail: %s", s.p.err);
-	/* Counts over every node; the filters pick the ones shown. */
-	size_t by_state[NSTATES + 1] = {0}, by_status[NSTATUSES + 1] = {0}, shown = 0, failed = 0;
-	bool *show = code == AKM_RC_OK ? calloc(count ? count : 1, sizeof *show) : NULL;
-	if (code == AKM_RC_OK && show == NULL)
-		code = akm_report(AKM_RC_FILES, "list", "out of memory");
-	for (size_t i = 0; code == AKM_RC_OK && i < count; i++) {
-		size_t k = 0;
-		while (k < NSTATES && all_states[k] != nodes[i].state)
-			k++;
-		by_state[k]++;
-		k = 0;
-		while (k < NSTATUSES && all_statuses[k] != nodes[i].status)
-			k++;
-		by_status[k]++;
-		show[i] = (want_state == 0 || nodes[i].state == want_state) &&
-		          (want_status == 0 || nodes[i].status == want_status);
-		shown += show[i];
-		failed += show[i] && last[i].known && !last[i].ok;
+	/* The nodes come one at a time in name order and are written as they
+	 * come (nmm_node_stream): memory does not grow with the station.  The
+	 * counts over every node follow them. */
+	nmm_node_stream ns;
+	if (nmm_node_stream_open(&s, &ns) != 0) {
+		code = akm_report(AKM_RC_TOKEN, "list", "%s", s.p.err);
+		nmm_station_close(&s);
+		return code;
 	}
-	if (code == AKM_RC_OK && c->json) {
-		akm_json j;
+	size_t by_state[NSTATES + 1] = {0}, by_status[NSTATUSES + 1] = {0}, count = 0, shown = 0, failed = 0;
+	akm_json j;
+	if (c->json) {
 		akm_json_init(&j, stdout);
 		akm_json_object_begin(&j);
 		akm_json_kv_hex(&j, "station_id", s.id, s.id_len);
 		akm_json_key(&j, "nodes");
 		akm_json_array_begin(&j);
-		for (size_t i = 0; i < count; i++)
-			if (show[i])
-				json_node(&j, &nodes[i], &last[i]);
+	} else {
+		printf("%-24s %-9s %-9s %4s %-24s %-20s %-29s %s\n", "NAME", "STATE", "STATUS", "SEQ", "HW-ID", "CREATED",
+		       "LAST VERIFICATION", "SITE");
+	}
+	for (;;) {
+		nmm_node node, *n = &node;
+		int r = nmm_node_stream_next(&ns, n);
+		if (r < 0)
+			code = akm_report(AKM_RC_TOKEN, "list", "%s", s.p.err);
+		if (r <= 0)
+			break;
+		count++;
+		size_t k = 0;
+		while (k < NSTATES && all_states[k] != n->state)
+			k++;
+		by_state[k]++;
+		k = 0;
+		while (k < NSTATUSES && all_statuses[k] != n->status)
+			k++;
+		by_status[k]++;
+		if ((want_state != 0 && n->state != want_state) || (want_status != 0 && n->status != want_status))
+			continue;
+		nmm_last_verify last;
+		if (nmm_node_stream_verification(&ns, n, &last) != 0) {
+			code = akm_report(AKM_RC_TOKEN, "list", "reading the audit trail: %s", s.p.err);
+			break;
+		}
+		shown++;
+		failed += last.known && !last.ok;
+		if (c->json) {
+			json_node(&j, n, &last);
+			continue;
+		}
+		char created[32], lv[64], hw[AKM_ESCAPED(AKM_FMT_HW_MAX)], site[AKM_ESCAPED(sizeof n->site)];
+		char name[AKM_ESCAPED(sizeof n->name)];
+		iso_time(n->created, created);
+		last_verify_text(&last, lv, sizeof lv);
+		printf("%-24s %-9s %-9s %4lu %-24s %-20s %-29s %s\n", akm_escape(name, sizeof name, n->name, (size_t)-1),
+		       nmm_state_name(n->state), nmm_status_name(n->status), (unsigned long)n->sequence,
+		       akm_escape(hw, sizeof hw, n->hw, n->hw_len), created, lv,
+		       akm_escape(site, sizeof site, n->site, (size_t)-1));
+	}
+	nmm_node_stream_close(&ns);
+	if (code == AKM_RC_OK && c->json) {
 		akm_json_array_end(&j);
 		akm_json_key(&j, "counts");
 		akm_json_object_begin(&j);
@@ -188,22 +212,6 @@ static int run_list(const nmm_cli *c, const void *opts)
 		akm_json_object_end(&j);
 		code = akm_json_finish(&j);
 	} else if (code == AKM_RC_OK) {
-		printf("%-24s %-9s %-9s %4s %-24s %-20s %-29s %s\n", "NAME", "STATE", "STATUS", "SEQ", "HW-ID", "CREATED",
-		       "LAST VERIFICATION", "SITE");
-		for (size_t i = 0; i < count; i++) {
-			const nmm_node *n = &nodes[i];
-			if (!show[i])
-				continue;
-			char created[32], lv[64], hw[AKM_ESCAPED(AKM_FMT_HW_MAX)], site[AKM_ESCAPED(sizeof n->site)];
-			char name[AKM_ESCAPED(sizeof n->name)];
-			iso_time(n->created, created);
-			last_verify_text(&last[i], lv, sizeof lv);
-			printf("%-24s %-9s %-9s %4lu %-24s %-20s %-29s %s\n",
-			       akm_escape(name, sizeof name, n->name, (size_t)-1), nmm_state_name(n->state),
-			       nmm_status_name(n->status), (unsigned long)n->sequence,
-			       akm_escape(hw, sizeof hw, n->hw, n->hw_len), created, lv,
-			       akm_escape(site, sizeof site, n->site, (size_t)-1));
-		}
 		if (want_state != 0 || want_status != 0)
 			printf("%zu of %zu node%s shown", shown, count, count == 1 ? "" : "s");
 		else
@@ -221,9 +229,6 @@ static int run_list(const nmm_cli *c, const void *opts)
 			printf("; %zu with a failed last verification", failed);
 		putchar('\n');
 	}
-	free(show);
-	free(last);
-	free(nodes);
 	nmm_station_close(&s);
 	return code;
 }

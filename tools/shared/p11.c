@@ -354,6 +354,26 @@ int akm_p11_end(akm_p11 *p, bool unload)
 	return rc;
 }
 
+int akm_p11_reinit(akm_p11 *p, const char *token, const char *pin, size_t pin_len)
+{
+	if (p->f == NULL)
+		return akm_p11_fail_text(p, "the module is not loaded");
+	bool was_logged_in = p->logged_in;
+	if (p->session != CK_INVALID_HANDLE)
+		p->f->C_CloseSession(p->session);
+	p->session = CK_INVALID_HANDLE;
+	p->logged_in = false;
+	if (p->initialized) {
+		CK_RV rv = p->f->C_Finalize(NULL);
+		p->initialized = false;
+		if (rv != CKR_OK)
+			return akm_p11_fail(p, "C_Finalize", rv, NULL);
+	}
+	if (akm_p11_initialize(p) != 0 || akm_p11_select(p, token) != 0 || akm_p11_open_session(p) != 0)
+		return -1;
+	return was_logged_in ? akm_p11_login(p, pin, pin_len) : 0;
+}
+
 void akm_p11_close(akm_p11 *p)
 {
 	akm_p11_end(p, true);

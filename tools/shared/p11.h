@@ -83,6 +83,12 @@ int akm_p11_login(akm_p11 *p, const char *pin, size_t pin_len);
  * `unload` (a program about to exit leaves a module loaded: some keep
  * threads or exit handlers).  0, or -1 with the first call that failed. */
 int akm_p11_end(akm_p11 *p, bool unload);
+/* The module finalised and initialised again in place (still loaded): the
+ * session closed, C_Finalize, C_Initialize, `token` selected, a new session
+ * and, when it was logged in, C_Login with `pin`.  A module that keeps what
+ * a long run accumulated until C_Finalize (SoftHSM2 2.6.1 keeps destroyed
+ * session objects) gives it back.  0, or -1 with the call that failed. */
+int akm_p11_reinit(akm_p11 *p, const char *token, const char *pin, size_t pin_len);
 /* akm_p11_end(p, true), for the station and node tools. */
 void akm_p11_close(akm_p11 *p);
 /* The token's hardware value: its serial number (CK_TOKEN_INFO.serialNumber,

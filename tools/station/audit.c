@@ -183,6 +183,45 @@ CK_RV nmm_audit_node(nmm_station *s, const nmm_node *n, const char *action, CK_R
 	return rv;
 }
 
+/* Forwards to audit_v with a va_list (for nmm_audit_first's second part). */
+static CK_RV audit_l(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                     const char *lead, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static CK_RV audit_l(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                     const char *lead, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	CK_RV rv = audit_v(s, action, rid, rid_len, result, lead, fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+CK_RV nmm_audit_first(nmm_station *s, const nmm_node *n, const char *action, const uint8_t *rid, size_t rid_len,
+                      CK_RV result, const char *fmt, ...)
+{
+	char lead[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(lead, sizeof lead, fmt, ap);
+	va_end(ap);
+	char site[sizeof n->site + 2 * NMM_SITE_MAX + AKM_FMT_NAME_MAX + 64];
+	if (n != NULL && n->site[0] != '\0') {
+		snprintf(site, sizeof site, "%s; node=%s", n->site, n->name);
+	} else {
+		char st[2 * NMM_SITE_MAX + 32];
+		nmm_station_site(s, st, sizeof st);
+		if (n != NULL)
+			snprintf(site, sizeof site, "%s; node=%s", st, n->name);
+		else
+			snprintf(site, sizeof site, "%s", st);
+	}
+	if (n != NULL) {
+		rid = n->pr_id;
+		rid_len = n->pr_id_len;
+	}
+	return audit_l(s, action, rid, rid_len, result, lead, "%s", site);
+}
+
 /* ---- reading ---- */
 
 int nmm_audit_read(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r)
@@ -315,6 +354,36 @@ int nmm_audit_verification(const nmm_audit_rec *r, nmm_last_verify *v)
 	return says;
 }
 
+/* What record h says of its node's last verification, into *v when it
+ * says something (a verdict counts only from the station's own signed
+ * record; the signature is checked for verdict records only).  0 or -1. */
+static int record_verdict(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r, nmm_last_verify *v)
+{
+	if (nmm_audit_read(s, h, r) != 0)
+		return -1;
+	nmm_last_verify says;
+	if (r->rid_len != 0 && nmm_audit_verification(r, &says) != 0 && nmm_audit_check_sig(s, r) == NMM_AUDIT_SIG_VALID)
+		*v = says;
+	return 0;
+}
+
+int nmm_last_verification(nmm_station *s, const nmm_node *n, nmm_last_verify *v)
+{
+	memset(v, 0, sizeof *v);
+	CK_OBJECT_HANDLE *h = NULL;
+	size_t count = 0;
+	int rc = nmm_audit_find(s, n, &h, &count);
+	nmm_audit_rec *r = rc == 0 ? malloc(sizeof *r) : NULL;
+	if (rc == 0 && r == NULL)
+		rc = akm_p11_fail_text(&s->p, "out of memory");
+	/* In order: a later record replaces an earlier one's verdict. */
+	for (size_t i = 0; rc == 0 && i < count; i++)
+		rc = record_verdict(s, h[i], r, v);
+	free(r);
+	free(h);
+	return rc;
+}
+
 typedef struct pr_index {
 	const uint8_t *id;
 	size_t len;
@@ -348,16 +417,12 @@ int nmm_last_verifications(nmm_station *s, const nmm_node *nodes, size_t count, 
 		rc = akm_p11_fail_text(&s->p, "out of memory");
 	/* In order: a later record replaces an earlier one's verdict. */
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if ((rc = nmm_audit_read(s, h[i], r)) != 0)
+		nmm_last_verify v = {0};
+		if ((rc = record_verdict(s, h[i], r, &v)) != 0)
 			break;
-		if (r->rid_len == 0)
-			continue;
 		pr_index key = {r->rid, r->rid_len, 0};
-		const pr_index *hit = bsearch(&key, ix, count, sizeof *ix, cmp_pr);
-		nmm_last_verify v;
-		/* A verdict counts only from the station's own (signed) record;
-		 * the signature is checked for verdict records only. */
-		if (hit != NULL && nmm_audit_verification(r, &v) != 0 && nmm_audit_check_sig(s, r) == NMM_AUDIT_SIG_VALID)
+		const pr_index *hit = v.known ? bsearch(&key, ix, count, sizeof *ix, cmp_pr) : NULL;
+		if (hit != NULL)
 			last[hit->node] = v;
 	}
 	free(r);

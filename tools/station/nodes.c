@@ -298,6 +298,123 @@ int nmm_node_list(nmm_station *s, bool pending_only, const char *what, nmm_node 
 	return code;
 }
 
+/* ---- listing one at a time ---- */
+
+/* Whether `name` continues the first xlen bytes of x with '-' or '.' (its
+ * label sorts before "x/enc"). */
+static bool continues(const char *name, const char *x, size_t xlen)
+{
+	return strncmp(name, x, xlen) == 0 && (name[xlen] == '-' || name[xlen] == '.');
+}
+
+int nmm_node_stream_open(nmm_station *s, nmm_node_stream *st)
+{
+	memset(st, 0, sizeof *st);
+	st->s = s;
+	st->search = s->p.session;
+	CK_RV rv = s->p.f->C_OpenSession(s->p.slot, CKF_SERIAL_SESSION, NULL, NULL, &st->side);
+	if (rv != CKR_OK)
+		return akm_p11_fail(&s->p, "C_OpenSession", rv, "a second session for lookups while listing");
+	CK_ULONG kind = CKV_AKM_KIND_PROVISIONING, purpose = CKV_AKM_PURPOSE_ENCRYPT;
+	CK_ATTRIBUTE t[] = {
+		{CKA_AKM_KIND, &kind, sizeof kind},
+		{CKA_AKM_KEY_PURPOSE, &purpose, sizeof purpose},
+		{CKA_AKM_STATION_ID, s->id, s->id_len},
+	};
+	if ((rv = s->p.f->C_FindObjectsInit(st->search, t, 3)) != CKR_OK) {
+		s->p.f->C_CloseSession(st->side);
+		st->side = CK_INVALID_HANDLE;
+		return akm_p11_fail(&s->p, "C_FindObjectsInit", rv, "listing the nodes");
+	}
+	st->searching = true;
+	return 0;
+}
+
+/* The search's next node into *n: 1, 0 at its end, -1. */
+static int search_next(nmm_node_stream *st, nmm_node *n)
+{
+	nmm_station *s = st->s;
+	if (st->pos == st->nfound) {
+		CK_ULONG got = 0;
+		CK_RV rv = s->p.f->C_FindObjects(st->search, st->found, 64, &got);
+		if (rv != CKR_OK)
+			return akm_p11_fail(&s->p, "C_FindObjects", rv, "listing the nodes");
+		st->nfound = got;
+		st->pos = 0;
+		if (got == 0)
+			return 0;
+	}
+	return nmm_node_read(s, st->found[st->pos++], n) == 0 ? 1 : -1;
+}
+
+/* Calls that search go through the second session (the listing's search
+ * holds the first). */
+static void side_begin(nmm_node_stream *st)
+{
+	st->s->p.session = st->side;
+}
+
+static void side_end(nmm_node_stream *st)
+{
+	st->s->p.session = st->search;
+}
+
+int nmm_node_stream_next(nmm_node_stream *st, nmm_node *n)
+{
+	while (st->qpos == st->nqueue) {
+		nmm_node y;
+		int r = search_next(st, &y);
+		if (r <= 0)
+			return r;
+		st->nqueue = st->qpos = 0;
+		size_t ylen = strlen(y.name);
+		/* The names before y in label order that continue it came
+		 * first: y was given before the first of them. */
+		bool given = continues(st->prev, y.name, ylen);
+		/* The names y continues come before it, the shortest first,
+		 * each when y is the first (in label order) to continue it. */
+		for (size_t i = 1; !given && i < ylen && r >= 0; i++) {
+			if ((y.name[i] != '-' && y.name[i] != '.') || continues(st->prev, y.name, i))
+				continue;
+			char x[AKM_FMT_NAME_MAX + 1];
+			snprintf(x, sizeof x, "%.*s", (int)i, y.name);
+			side_begin(st);
+			r = nmm_node_lookup(st->s, x, &st->queue[st->nqueue]);
+			side_end(st);
+			if (r > 0)
+				st->nqueue++;
+		}
+		if (r < 0)
+			return -1;
+		snprintf(st->prev, sizeof st->prev, "%s", y.name);
+		if (!given)
+			st->queue[st->nqueue++] = y;
+	}
+	*n = st->queue[st->qpos++];
+	return 1;
+}
+
+int nmm_node_stream_verification(nmm_node_stream *st, const nmm_node *n, struct nmm_last_verify *v)
+{
+	side_begin(st);
+	int r = nmm_last_verification(st->s, n, v);
+	side_end(st);
+	return r;
+}
+
+void nmm_node_stream_close(nmm_node_stream *st)
+{
+	nmm_station *s = st->s;
+	if (s == NULL)
+		return;
+	if (st->searching)
+		s->p.f->C_FindObjectsFinal(st->search);
+	if (st->side != CK_INVALID_HANDLE)
+		s->p.f->C_CloseSession(st->side);
+	st->searching = false;
+	st->side = CK_INVALID_HANDLE;
+}
+
 int nmm_node_approval(nmm_station *s, const nmm_node *n, const char *what, nmm_approval *a)
 {
 	memset(a, 0, sizeof *a);

@@ -22,6 +22,9 @@
 
 /* ---- the plan ---- */
 
+_Static_assert(NMM_PROVISION_BATCH <= AKM_BATCH_MAX, "a batch the module takes in one call");
+
+
 int nmm_plan_add(nmm_plan *p, const char *name, const char *hw, size_t line)
 {
 	if (p->n == p->cap) {
@@ -97,19 +100,83 @@ int nmm_plan_from_file(nmm_plan *p, const char *path)
 	return AKM_RC_OK;
 }
 
+/* The room one generated name and its hw-id take in the window's arena. */
+static size_t generated_size(const nmm_plan *p)
+{
+	return 2 * (strlen(p->prefix) + 24 + 4);
+}
+
 int nmm_plan_from_count(nmm_plan *p, unsigned long count, const char *prefix)
 {
-	size_t plen = strlen(prefix);
-	size_t per = 2 * (plen + 24 + 4);
-	p->arena = malloc(per * count + 1);
-	if (p->arena == NULL)
+	p->prefix = prefix;
+	p->n = count;
+	p->cap = count < NMM_PROVISION_BATCH ? count : NMM_PROVISION_BATCH;
+	p->e = calloc(p->cap ? p->cap : 1, sizeof *p->e);
+	p->arena = malloc(generated_size(p) * (p->cap ? p->cap : 1));
+	if (p->e == NULL || p->arena == NULL)
 		return akm_report(AKM_RC_FILES, "provision", "out of memory for %lu nodes", count);
-	for (unsigned long i = 1; i <= count; i++) {
-		char *name = p->arena + per * (i - 1), *hw = name + per / 2;
-		snprintf(name, per / 2, "%s%06lu", prefix, i);
-		snprintf(hw, per / 2, "hw-%s%06lu", prefix, i);
-		if (nmm_plan_add(p, name, hw, i) != 0)
+	return AKM_RC_OK;
+}
+
+const nmm_plan_entry *nmm_plan_reported(const nmm_plan *p, size_t *n)
+{
+	*n = p->prefix != NULL ? p->nkept : p->n;
+	return p->prefix != NULL ? p->kept : p->e;
+}
+
+/* A generated plan: the entries of the window with something to report
+ * kept (their names copied), the others forgotten. */
+static int plan_keep(nmm_plan *p)
+{
+	for (size_t i = 0; i < p->nwin; i++) {
+		nmm_plan_entry *e = &p->e[i];
+		if (e->error == NULL && !e->present && !e->meanwhile)
+			continue;
+		if (p->nkept == p->capkept) {
+			size_t cap = p->capkept ? 2 * p->capkept : 64;
+			nmm_plan_entry *bigger = realloc(p->kept, cap * sizeof *bigger);
+			if (bigger == NULL)
+				return akm_report(AKM_RC_FILES, "provision", "out of memory");
+			p->kept = bigger;
+			p->capkept = cap;
+		}
+		nmm_plan_entry *k = &p->kept[p->nkept];
+		*k = *e;
+		if ((k->own_name = strdup(e->name)) == NULL)
 			return akm_report(AKM_RC_FILES, "provision", "out of memory");
+		k->name = k->own_name;
+		k->hw = "";
+		p->nkept++;
+		e->error = NULL; /* now the kept entry's */
+	}
+	p->nwin = 0;
+	return AKM_RC_OK;
+}
+
+/* A generated plan: the window of nodes first.. (at most p->cap), each
+ * name and hw-id checked as the listed ones are. */
+static int plan_window(nmm_plan *p, size_t first)
+{
+	int code = plan_keep(p);
+	if (code != AKM_RC_OK)
+		return code;
+	size_t per = generated_size(p);
+	p->base = first;
+	p->nwin = p->n - first < p->cap ? p->n - first : p->cap;
+	for (size_t i = 0; i < p->nwin; i++) {
+		char *name = p->arena + per * i, *hw = name + per / 2;
+		unsigned long number = (unsigned long)(first + i + 1);
+		snprintf(name, per / 2, "%s%06lu", p->prefix, number);
+		snprintf(hw, per / 2, "hw-%s%06lu", p->prefix, number);
+		nmm_plan_entry *e = &p->e[i];
+		memset(e, 0, sizeof *e);
+		e->name = name;
+		e->hw = hw;
+		e->line = number;
+		if (!nmm_valid_name(e->name))
+			entry_fail(p, e, "not a node name (" NMM_NAME_RULE ")");
+		else if (!nmm_valid_hw(e->hw, strlen(e->hw)))
+			entry_fail(p, e, "hw-id \"%.80s\" is not 1-64 printable characters without spaces", e->hw);
 	}
 	return AKM_RC_OK;
 }
@@ -123,9 +190,12 @@ static int cmp_entry_name(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Names and hw-ids checked; the second of two equal names fails. */
+/* Names and hw-ids checked; the second of two equal names fails.  A
+ * generated plan's names differ and are checked as they are made. */
 int nmm_plan_check(nmm_plan *p)
 {
+	if (p->prefix != NULL)
+		return AKM_RC_OK;
 	nmm_plan_entry **sorted = malloc((p->n ? p->n : 1) * sizeof *sorted);
 	if (sorted == NULL)
 		return akm_report(AKM_RC_FILES, "provision", "out of memory");
@@ -198,7 +268,6 @@ static void template_fill(pr_template *t, nmm_station *s, const char *site, cons
 	t->n = n;
 }
 
-#define CHUNK 250
 
 /* Node e is in the station already (`have`), found before creating it or,
  * `meanwhile`, made by another run while this one was creating it: with
@@ -318,11 +387,11 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 {
 	char site[2 * NMM_SITE_MAX + 32];
 	nmm_station_site(s, site, sizeof site);
-	pr_template *t = malloc(CHUNK * sizeof *t);
-	CK_ATTRIBUTE **tmpls = malloc(CHUNK * sizeof *tmpls);
-	CK_ULONG *counts = malloc(CHUNK * sizeof *counts);
-	CK_OBJECT_HANDLE *keys = malloc(CHUNK * sizeof *keys);
-	nmm_plan_entry **chunk = malloc(CHUNK * sizeof *chunk);
+	pr_template *t = malloc(NMM_PROVISION_BATCH * sizeof *t);
+	CK_ATTRIBUTE **tmpls = malloc(NMM_PROVISION_BATCH * sizeof *tmpls);
+	CK_ULONG *counts = malloc(NMM_PROVISION_BATCH * sizeof *counts);
+	CK_OBJECT_HANDLE *keys = malloc(NMM_PROVISION_BATCH * sizeof *keys);
+	nmm_plan_entry **chunk = malloc(NMM_PROVISION_BATCH * sizeof *chunk);
 	int code = AKM_RC_OK;
 	if (!t || !tmpls || !counts || !keys || !chunk) {
 		code = akm_report(AKM_RC_FILES, "provision", "out of memory");
@@ -330,12 +399,31 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 	}
 	akm_progress bar;
 	akm_progress_start(&bar, "provisioning", p->n);
-	size_t nchunk = 0;
+	size_t nchunk = 0, made = 0;
 	for (size_t i = 0; i <= p->n && code == AKM_RC_OK; i++) {
 		if (akm_interrupted())
 			break; /* the batch gathered so far is not started */
+		/* A generated plan: the batch gathered in the window made, then
+		 * the next window. */
+		if (p->prefix != NULL && i < p->n && i == p->base + p->nwin) {
+			if (nchunk > 0) {
+				size_t before = p->provisioned;
+				code = create_chunk(s, p, chunk, nchunk, t, tmpls, counts, keys, site);
+				made += p->provisioned - before;
+				nchunk = 0;
+			}
+			if (code != AKM_RC_OK || (code = plan_window(p, i)) != AKM_RC_OK)
+				break;
+		}
+		if (p->reopen != NULL && made >= (p->reopen_every ? p->reopen_every : NMM_REOPEN_EVERY)) {
+			akm_note("provision", "%zu nodes made: finalising the token and opening it again (the backend frees "
+			         "what the run accumulated only then)", p->provisioned);
+			if ((code = p->reopen(s, p->reopen_ctx)) != AKM_RC_OK)
+				break;
+			made = 0;
+		}
 		if (i < p->n) {
-			nmm_plan_entry *e = &p->e[i];
+			nmm_plan_entry *e = &p->e[p->prefix != NULL ? i - p->base : i];
 			if (e->skip)
 				continue;
 			nmm_node have;
@@ -349,16 +437,20 @@ int nmm_provision(nmm_station *s, nmm_plan *p)
 				continue;
 			}
 			chunk[nchunk++] = e;
-			if (nchunk < CHUNK)
+			if (nchunk < NMM_PROVISION_BATCH)
 				continue;
 		}
 		if (nchunk > 0) {
+			size_t before = p->provisioned;
 			code = create_chunk(s, p, chunk, nchunk, t, tmpls, counts, keys, site);
+			made += p->provisioned - before;
 			nchunk = 0;
 		}
 		akm_progress_update(&bar, i);
 	}
 	akm_progress_end(&bar);
+	if (p->prefix != NULL && plan_keep(p) != AKM_RC_OK && code == AKM_RC_OK)
+		code = AKM_RC_FILES;
 	/* Stopped before every node was settled: interrupted. */
 	if (code == AKM_RC_OK && akm_interrupted() && p->provisioned + p->present + p->failed < p->n) {
 		p->interrupted = akm_interrupted();
@@ -376,8 +468,13 @@ out:
 
 void nmm_plan_free(nmm_plan *p)
 {
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < (p->prefix != NULL ? p->nwin : p->n); i++)
 		free(p->e[i].error);
+	for (size_t i = 0; i < p->nkept; i++) {
+		free(p->kept[i].error);
+		free(p->kept[i].own_name);
+	}
+	free(p->kept);
 	free(p->e);
 	free(p->arena);
 	memset(p, 0, sizeof *p);

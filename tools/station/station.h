@@ -150,6 +150,32 @@ int nmm_node_all(nmm_station *s, CK_ULONG state, CK_OBJECT_HANDLE **keys, size_t
 /* Every node (or the pending ones), sorted by name; *nodes is malloc'd.
  * Failures reported under `what`. */
 int nmm_node_list(nmm_station *s, bool pending_only, const char *what, nmm_node **nodes, size_t *count);
+/* The station's nodes one at a time in name order (strcmp, as nmm_node_list
+ * sorts them), without holding them: the module's search of relationship
+ * keys runs in label order ("<name>/enc", docs/object-model.md), which is
+ * name order but for a name X and the names that continue it with '-' or
+ * '.' (those labels sort before "X/enc"): X is looked up and given first
+ * when the first of them comes, and skipped when its own label comes.
+ * Lookups (and nmm_node_stream_verification) go through a second session,
+ * the search holding the first.  Memory does not grow with the station. */
+struct nmm_last_verify;
+typedef struct nmm_node_stream {
+	nmm_station *s;
+	CK_SESSION_HANDLE search, side;
+	CK_OBJECT_HANDLE found[64];
+	size_t nfound, pos;
+	bool searching;
+	char prev[AKM_FMT_NAME_MAX + 1]; /* the last name the search gave */
+	nmm_node queue[AKM_FMT_NAME_MAX + 1]; /* to give, in order: the prefixes looked up, then that name */
+	size_t nqueue, qpos;
+} nmm_node_stream;
+/* 0, or -1 (s->p.err). */
+int nmm_node_stream_open(nmm_station *s, nmm_node_stream *st);
+/* 1 with the next node in *n, 0 at the end, -1 (s->p.err). */
+int nmm_node_stream_next(nmm_node_stream *st, nmm_node *n);
+/* nmm_last_verification of a node given, through the second session. */
+int nmm_node_stream_verification(nmm_node_stream *st, const nmm_node *n, struct nmm_last_verify *v);
+void nmm_node_stream_close(nmm_node_stream *st);
 /* Node `name`, which must be active, with its MAC key found (for a
  * delivery).  Failures reported. */
 int nmm_node_open_active(nmm_station *s, const char *name, nmm_node *n);
@@ -187,6 +213,12 @@ CK_RV nmm_audit(nmm_station *s, const char *action, const uint8_t *rid, size_t r
 /* The same for one node: its site metadata and name. */
 CK_RV nmm_audit_node(nmm_station *s, const nmm_node *n, const char *action, CK_RV result,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same with the caller's text first and the site metadata (and the
+ * node's name, n not NULL: then its PR is the relationship) after it: a
+ * detail that must begin with its own fields (the breach response's
+ * "rule=..."). */
+CK_RV nmm_audit_first(nmm_station *s, const nmm_node *n, const char *action, const uint8_t *rid, size_t rid_len,
+                      CK_RV result, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 typedef struct nmm_audit_rec {
 	CK_ULONG seq, time, result;
@@ -247,6 +279,9 @@ int nmm_audit_verification(const nmm_audit_rec *r, nmm_last_verify *v);
  * not), into last[0..count), from one read of the whole trail.  0 or -1
  * (s->p.err). */
 int nmm_last_verifications(nmm_station *s, const nmm_node *nodes, size_t count, nmm_last_verify *last);
+/* The same for one node, from its PR's records only (a search by its PR
+ * ID): what a listing that does not hold every node asks.  0 or -1. */
+int nmm_last_verification(nmm_station *s, const nmm_node *n, nmm_last_verify *v);
 
 typedef struct nmm_audit_check {
 	bool valid;
@@ -284,13 +319,17 @@ typedef struct nmm_plan_entry {
 	const char *name, *hw;
 	size_t line;
 	char *error;       /* malloc'd: why it failed */
+	char *own_name;    /* malloc'd copy `name` points to (a generated node kept for the report), or NULL */
 	bool skip;         /* present already, or failed */
 	bool present;      /* present already, with the same hw-id */
 	bool meanwhile;    /* ... made by another run while this one was creating it */
 	uint8_t pr_id[16], node_id[16];
 } nmm_plan_entry;
 
-/* The nodes one provisioning run creates. */
+/* The nodes one provisioning run creates: listed (a node, a batch file:
+ * e[0..n)), or generated (--count: n nodes <prefix>000001.., made a window
+ * of e[0..nwin) at a time, so memory does not grow with n; the generated
+ * nodes with something to report are kept in `kept`). */
 typedef struct nmm_plan {
 	nmm_plan_entry *e;
 	size_t n, cap;
@@ -298,19 +337,42 @@ typedef struct nmm_plan {
 	size_t provisioned, present, failed;
 	int interrupted;   /* the signal that stopped the run (shared/interrupt.h), or 0 */
 	CK_ULONG delivery; /* CKA_AKM_DELIVERY of every node made (0: the module's default, node-key) */
+	/* generated */
+	const char *prefix; /* non-NULL: a generated plan */
+	size_t base, nwin;  /* e[0..nwin) are nodes base.. of the plan */
+	nmm_plan_entry *kept;
+	size_t nkept, capkept;
+	/* Called after every reopen_every nodes made, when set: the
+	 * station token finalised and opened again (nmm_cli_station_reopen),
+	 * for a backend that gives back only at C_Finalize what a long run
+	 * accumulates.  AKM_RC_OK or a reported code. */
+	int (*reopen)(nmm_station *s, void *ctx);
+	void *reopen_ctx;
+	size_t reopen_every; /* 0: NMM_REOPEN_EVERY */
 } nmm_plan;
+#define NMM_REOPEN_EVERY 20000
+/* Relationships per batch transaction (CKM_AKM_RELATIONSHIP_BATCH_GEN; at
+ * most AKM_BATCH_MAX): the size measured best on a station of a million
+ * nodes, where each transaction's scattered index pages are fewer per node
+ * the more nodes share them (docs/performance.md). */
+#define NMM_PROVISION_BATCH 10000
 
 /* One node (the strings are kept, not copied). */
 int nmm_plan_add(nmm_plan *p, const char *name, const char *hw, size_t line);
 /* "NAME HWID" lines; blank lines and #-lines ignored. */
 int nmm_plan_from_file(nmm_plan *p, const char *path);
-/* <prefix>000001.. with hw-id "hw-<name>". */
+/* <prefix>000001.. with hw-id "hw-<name>": generated while the run goes
+ * (each name checked as it is made), not held all at once. */
 int nmm_plan_from_count(nmm_plan *p, unsigned long count, const char *prefix);
+/* The entries a report names (failed, present, made meanwhile): every
+ * entry of a listed plan, the kept ones of a generated plan. */
+const nmm_plan_entry *nmm_plan_reported(const nmm_plan *p, size_t *n);
 /* Names and hw-ids checked; the second of two equal names fails. */
 int nmm_plan_check(nmm_plan *p);
 /* Creates the relationships, skipping nodes present with the same hw-id
  * and delivery (present with another delivery: that node fails), in batch
- * transactions of 250 (one by one when a batch is refused).  A node another
+ * transactions of NMM_PROVISION_BATCH (one by one when a batch is refused;
+ * docs/performance.md says how the size was chosen).  A node another
  * run creates at the same time (the token refuses a second relationship key
  * of that label) is counted as present the same way (entry marked
  * `meanwhile`), and fails, named, otherwise. */

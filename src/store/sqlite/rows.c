@@ -476,17 +476,19 @@ static CK_RV delete_relationship(akm_sqlite *r, int64_t id)
 	return CKR_OK;
 }
 
-CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after,
-                        int64_t *ids, size_t max, size_t *n)
+/* The search's statement for the filters of q, in row order or (by_label)
+ * label order after a label (after_label) or from the first; prepared once
+ * per combination. */
+static CK_RV find_statement(akm_sqlite *r, const akm_store_query *q, bool by_label, bool after_label,
+                            sqlite3_stmt **out)
 {
-	akm_sqlite *r = (akm_sqlite *)s;
 	unsigned shape = (q->rid != NULL) | (q->ckid != NULL) << 1 | (q->label != NULL) << 2 |
-	                 (q->peer != NULL) << 3 | q->has_kind << 4 | q->has_state << 5 | q->has_purpose << 6;
-	sqlite3_stmt *st = r->find[shape];
+	                 (q->peer != NULL) << 3 | q->has_kind << 4 | q->has_state << 5 | q->has_purpose << 6 |
+	                 by_label << 7 | after_label << 8;
 	CK_RV rv;
-	*n = 0;
-	if (st == NULL) {
-		char sql[768] = "SELECT k.id FROM key k JOIN relationship r ON r.id = k.relationship WHERE k.id > ?";
+	if (r->find[shape] == NULL) {
+		char sql[768] = "SELECT k.id, k.label FROM key k JOIN relationship r ON r.id = k.relationship WHERE ";
+		strcat(sql, !by_label ? "k.id > ?" : after_label ? "k.label > ?" : "?1 IS NOT NULL");
 		if (q->rid) strcat(sql, " AND r.rid = ?");
 		if (q->ckid) strcat(sql, " AND k.ckid = ?");
 		if (q->label) strcat(sql, " AND k.label = ?");
@@ -494,13 +496,12 @@ CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after,
 		if (q->has_kind) strcat(sql, " AND r.kind = ?");
 		if (q->has_state) strcat(sql, " AND r.state = ?");
 		if (q->has_purpose) strcat(sql, " AND k.purpose = ?");
-		strcat(sql, " ORDER BY k.id LIMIT ?");
+		strcat(sql, by_label ? " ORDER BY k.label LIMIT ?" : " ORDER BY k.id LIMIT ?");
 		if ((rv = akm_sqlite_prepare(r, &r->find[shape], sql)) != CKR_OK)
 			return rv;
-		st = r->find[shape];
 	}
-	int i = 1;
-	sqlite3_bind_int64(st, i++, after);
+	sqlite3_stmt *st = r->find[shape];
+	int i = 2;
 	if (q->rid) akm_sqlite_bind_blob(st, i++, q->rid, q->rid_len);
 	if (q->ckid) akm_sqlite_bind_blob(st, i++, q->ckid, q->ckid_len);
 	if (q->label) akm_sqlite_bind_blob(st, i++, q->label, q->label_len);
@@ -508,12 +509,51 @@ CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after,
 	if (q->has_kind) sqlite3_bind_int64(st, i++, (sqlite3_int64)q->kind);
 	if (q->has_state) sqlite3_bind_int64(st, i++, (sqlite3_int64)q->state);
 	if (q->has_purpose) sqlite3_bind_int64(st, i++, (sqlite3_int64)q->purpose);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)max);
-	int rc;
-	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	*out = st;
+	return CKR_OK;
+}
+
+/* Runs a search statement (its first parameter bound by the caller) for at
+ * most max ids; the label of the last into last when not NULL. */
+static CK_RV find_run(sqlite3_stmt *st, int64_t *ids, size_t max, size_t *n, uint8_t *last, size_t *last_len)
+{
+	int rc = SQLITE_DONE;
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_count(st), (sqlite3_int64)max);
+	*n = 0;
+	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		ids[(*n)++] = sqlite3_column_int64(st, 0);
-	rv = *n == max || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+		if (last != NULL)
+			*last_len = akm_sqlite_column_blob(st, 1, last, AKM_LABEL_MAX);
+	}
+	CK_RV rv = *n == max || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rv;
+}
+
+CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max, size_t *n)
+{
+	sqlite3_stmt *st;
+	*n = 0;
+	CK_RV rv = find_statement((akm_sqlite *)s, q, false, false, &st);
+	if (rv != CKR_OK)
+		return rv;
+	sqlite3_bind_int64(st, 1, after);
+	return find_run(st, ids, max, n, NULL, NULL);
+}
+
+CK_RV akm_sqlite_find_by_label(akm_store *s, const akm_store_query *q, const uint8_t *after, size_t after_len,
+                               int64_t *ids, size_t max, size_t *n, uint8_t *last, size_t *last_len)
+{
+	sqlite3_stmt *st;
+	bool from = after_len != SIZE_MAX;
+	*n = 0;
+	CK_RV rv = find_statement((akm_sqlite *)s, q, true, from, &st);
+	if (rv != CKR_OK)
+		return rv;
+	if (from)
+		akm_sqlite_bind_blob(st, 1, after, after_len);
+	else
+		sqlite3_bind_int64(st, 1, 1);
+	return find_run(st, ids, max, n, last, last_len);
 }

@@ -66,6 +66,16 @@ static const char *const migrations[] = {
 	"  member BLOB NOT NULL, pr INTEGER NOT NULL, key BLOB NOT NULL, up BLOB NOT NULL, mac BLOB,"
 	"  UNIQUE (asr, idx));"
 	"CREATE INDEX tree_member ON tree(asr, member);",
+	/* 5 -> 6: no index that repeats another (issue 14; docs/performance.md
+	 * "A station of a million nodes").  key_ckid repeated the relationship
+	 * ID index (a key's CKA_ID is its relationship's ID and its purpose
+	 * byte: a search by CKA_ID goes through the ID, rows.c), and
+	 * audit_row_change the audit_rid index (an index on rid holds seq, the
+	 * row id, already; a relationship has a few records).  Keyed on random
+	 * IDs, each cost a scattered page per row written.  Only indexes go:
+	 * every row, its row id and its MAC stay as they are. */
+	"DROP INDEX key_ckid;"
+	"DROP INDEX audit_row_change;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(NMIGRATIONS == AKM_SQLITE_SCHEMA_VERSION, "a migration per schema version");

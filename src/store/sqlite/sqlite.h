@@ -12,8 +12,8 @@
 #include "lib/buf.h"
 #include "store/impl.h"
 
-#define AKM_SQLITE_SCHEMA_VERSION 5
-#define AKM_SQLITE_FIND_SHAPES 128 /* one prepared statement per combination of filters */
+#define AKM_SQLITE_SCHEMA_VERSION 6
+#define AKM_SQLITE_FIND_SHAPES 512 /* one prepared statement per combination of filters and order */
 
 typedef struct akm_sqlite {
 	akm_store base;
@@ -122,6 +122,8 @@ CK_RV akm_sqlite_tree_path(akm_store *s, int64_t asr, uint32_t idx, akm_tree_row
 CK_RV akm_sqlite_update_key_wrapped(akm_store *s, int64_t id, const uint8_t *wrapped, size_t len);
 CK_RV akm_sqlite_find(akm_store *s, const akm_store_query *q, int64_t after, int64_t *ids, size_t max,
                       size_t *n);
+CK_RV akm_sqlite_find_by_label(akm_store *s, const akm_store_query *q, const uint8_t *after, size_t after_len,
+                               int64_t *ids, size_t max, size_t *n, uint8_t *last, size_t *last_len);
 CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev);
 CK_RV akm_sqlite_pending_add(akm_store *s, const akm_audit_event *ev);
 CK_RV akm_sqlite_pending_flush(akm_store *s, akm_pending_rule allowed, int64_t *refused);

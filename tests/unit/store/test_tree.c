@@ -378,7 +378,7 @@ START_TEST(test_migrates_version_4)
 	rows[7] = 1, rows[15] = 1, rows[23] = 1, rows[31] = 1;
 	ck_assert_int_eq(akm_store_set_blob(s, "rows", rows, sizeof rows), CKR_OK);
 	akm_store_close(s);
-	raw_exec("DROP TABLE tree; PRAGMA user_version = 4;");
+	raw_exec(AKM_TEST_SQL_BACK_TO_V5 "DROP TABLE tree; PRAGMA user_version = 4;");
 	char *before = NULL;
 	{
 		sqlite3 *db;
@@ -393,7 +393,7 @@ START_TEST(test_migrates_version_4)
 		sqlite3_close(db);
 	}
 	s = open_sealed();
-	ck_assert_int_eq(raw_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(raw_int("PRAGMA user_version"), AKM_SQLITE_SCHEMA_VERSION);
 	ck_assert_msg(check_at_login(s) == CKR_OK, "%s", akm_store_tamper_reason(s));
 	{
 		sqlite3 *db;
