@@ -226,8 +226,8 @@ static void station_with_trouble(void)
 	nmm_node n;
 	ck_assert_int_eq(nmm_node_find(&s, "st-1", &n), AKM_RC_OK);
 	ck_assert_int_eq(nmm_node_set(&s, &n, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
-	ck_assert_int_eq(nmm_audit_node(&s, &n, "policy-quarantine", CKR_OK,
-	                                "rule=forged-messages metric=bad-mac value=5 threshold=3 events=9,10,11"),
+	ck_assert_int_eq(nmm_audit_first(&s, &n, "policy-quarantine", NULL, 0, CKR_OK,
+	                                 "rule=forged-messages metric=forged value=5 threshold=>=3 events=9,10,11"),
 	                 CKR_OK);
 	nmm_station_close(&s);
 	/* Three malformed frames at the protocol port. */
@@ -385,6 +385,13 @@ START_TEST(page_metrics_and_cli)
 	              "status:\n%s", out);
 	free(out);
 	EXPECT_RC(nmm(&out, "status", "--json", NULL), 0, out, "status --json");
+	/* The action's record as shown: its node apart, its own fields first,
+	 * no site metadata, time or signature. */
+	ck_assert_msg(strstr(out, "\"recent_actions\":[{") &&
+	                  strstr(out, "\"action\":\"policy-quarantine\",\"kind\":\"policy-quarantine\",\"node\":\"st-1\","
+	                              "\"result\":\"CKR_OK\",\"detail\":\"rule=forged-messages metric=forged value=5 "
+	                              "threshold=>=3 events=9,10,11\"}"),
+	              "status --json: the action's record:\n%s", out);
 	ck_assert_msg(strstr(out, "\"state\":{\"pending\":0,\"active\":3,\"suspended\":1,\"revoked\":1}") &&
 	                  strstr(out, "\"attention\":[{\"name\":\"st-1\",\"state\":\"suspended\"") &&
 	                  strstr(out, "\"name\":\"asr1\",\"state\":\"active\",\"generation\":1,\"step\":0,\"members\":3,"

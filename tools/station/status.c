@@ -124,21 +124,28 @@ static void shown_record(const nmm_audit_rec *r, const char *kind, nmm_status_re
 	const char *t = strstr(d, "; t=");
 	if (t != NULL && t < end)
 		end = t;
-	const char *node = strstr(d, "node=");
-	if (node != NULL && node < end && (node == d || node[-1] == ' ')) {
-		size_t n = strcspn(node + 5, "; ");
-		snprintf(o->node, sizeof o->node, "%.*s", (int)(n < AKM_FMT_NAME_MAX ? n : AKM_FMT_NAME_MAX), node + 5);
-		const char *after = node + 5 + n;
-		d = *after == ';' ? after + 1 : after;
-	} else if (strncmp(d, "site=", 5) == 0) {
-		/* "site=..; location=..; rest" */
-		const char *loc = strstr(d, "; location=");
-		const char *rest = loc ? strstr(loc + 2, "; ") : NULL;
-		d = rest && rest < end ? rest + 1 : end;
+	/* The detail's "; "-separated fields without the site metadata and
+	 * the node's name (kept apart), wherever they stand (the policy's
+	 * records put their own fields first). */
+	char rest[sizeof o->detail];
+	size_t used = 0;
+	rest[0] = '\0';
+	while (d < end) {
+		const char *sep = strstr(d, "; ");
+		const char *fe = sep != NULL && sep < end ? sep : end;
+		size_t fl = (size_t)(fe - d);
+		if (fl > 5 && strncmp(d, "node=", 5) == 0) {
+			snprintf(o->node, sizeof o->node, "%.*s", (int)(fl - 5 < AKM_FMT_NAME_MAX ? fl - 5 : AKM_FMT_NAME_MAX),
+			         d + 5);
+		} else if (strncmp(d, "site=", 5) != 0 && strncmp(d, "location=", 9) != 0 && fl > 0) {
+			int n = snprintf(rest + used, sizeof rest - used, "%s%.*s", used ? "; " : "", (int)fl, d);
+			if (n > 0)
+				used = used + (size_t)n < sizeof rest ? used + (size_t)n : sizeof rest - 1;
+		}
+		d = fe == end ? end : fe + 2;
 	}
-	while (d < end && *d == ' ')
-		d++;
-	int len = (int)(end - d);
+	d = rest;
+	int len = (int)used;
 	/* The record's action first when the kind is another name for it. */
 	if (strcmp(kind, o->action) != 0)
 		snprintf(o->detail, sizeof o->detail, "%s%s%.*s", o->action, len > 0 ? ": " : "", len > 0 ? len : 0, d);
