@@ -837,6 +837,18 @@ bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_total
 
 /* Gathers the figures: AKM_RC_OK, or a code reported under `what`. */
 int nmm_status_gather(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status *st);
+/* The same in steps, for a service that must not stop for long (akm-nmmd):
+ * begin (the ASRs, the search for the PRs), then steps of at most
+ * max_nodes PR reads each (1 when all are read, 0 when more remain, a
+ * negated code on a failure), then finish (the ASRs' delivery and the
+ * trail's tail: the rest into *st, the run freed) or abort.  Nothing of the
+ * token is held between steps but object handles: a run must be aborted
+ * if the station is opened again meanwhile. */
+typedef struct nmm_status_run nmm_status_run;
+int nmm_status_begin(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status_run **run);
+int nmm_status_step(nmm_status_run *run, size_t max_nodes);
+int nmm_status_finish(nmm_status_run *run, nmm_status *st);
+void nmm_status_abort(nmm_status_run *run);
 void nmm_status_free(nmm_status *st);
 
 /* The figures as Prometheus text exposition format 0.0.4 (docs/akm-nmmd.md
