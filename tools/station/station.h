@@ -828,8 +828,9 @@ typedef struct nmm_status {
 	nmm_status_totals totals;    /* a copy of opts->totals after this gathering */
 } nmm_status;
 
-/* Whether the action is an automatic action or an operator's answer to one
- * (policy-*, reinstate). */
+/* Whether the action is an automatic action (policy-alert, -quarantine,
+ * -evict, -revoke, -reactivate, -rekey, -stale) or an operator's answer to
+ * one (reinstate); policy-load and policy-refused are not. */
 bool nmm_is_policy_action(const char *action);
 /* Whether record r counts: the module's own, or the station's with a valid
  * signature (nmm_audit_check_sig), remembered in cache when not NULL. */

@@ -55,7 +55,16 @@ bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_total
 
 bool nmm_is_policy_action(const char *action)
 {
-	return strncmp(action, "policy-", 7) == 0 || strcmp(action, "reinstate") == 0;
+	/* "policy-<action>" for the policy's actions (lib/policy.h's names);
+	 * not policy-load or policy-refused, which are about the file. */
+	if (strcmp(action, "reinstate") == 0)
+		return true;
+	if (strncmp(action, "policy-", 7) != 0)
+		return false;
+	for (int a = 0; a < AKM_ACT_COUNT; a++)
+		if (strcmp(action + 7, akm_policy_action_name((akm_policy_action)a)) == 0)
+			return true;
+	return false;
 }
 
 /* ---- gathering ---- */
