@@ -490,6 +490,11 @@ cmd_demo() {
 	heading "Station: the audit trail's hash chain (akm-nmm audit --verify)"
 	demo_nmm audit --verify
 
+	heading "Station at a glance (akm-nmm status; akm-nmmd --status-listen serves it as a page)"
+	demo_nmm status | tee "$out"
+	expect "$out" "0 suspended (quarantined)" "status does not count the nodes by state"
+	expect "$out" "group-1" "status does not show the ASR"
+
 	# --- relationships for applications -----------------------------------------
 	local mkrel=("$BUILD_DIR/tools/akm-mkrel" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin-file "$DEMO_PIN_FILE")
 	heading "AKM relationships: an operational relationship among A and B (tools/akm-mkrel)"

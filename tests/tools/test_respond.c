@@ -14,7 +14,7 @@
  *     naming the rule and the node-report records' seqs); only
  *     `akm-nmm reinstate` brings A back (approve is refused), and then it
  *     checks in again;
- *   - a cloned node: node-B's PR proven with another hardware value is
+ *   - a cloned node: node-B's PR activating from another hardware value is
  *     quarantined (and its own check-in refused after);
  *   - a malformed and an unsafe policy on SIGHUP: refused with the line
  *     named in the log and in a policy-refused record; the old policy still
@@ -203,7 +203,7 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	free(out);
 	write_policy(forged_policy);
 	service_start();
-	wait_record("policy-load", "rules=1", 0, NULL, 5);
+	free(wait_record("policy-load", "rules=1", 0, NULL, 5));
 	for (int i = 0; i < 3; i++) {
 		out = checkin(i, sv.addr, 0);
 		expect_json(out, "asr_enrolled", "1");
@@ -263,6 +263,10 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	free(line);
 	line = wait_record("policy-quarantine", "rule=forged", r2, &q, 5);
 	expect_events(line, want, 2);
+	/* the relationship is A's PR, and the detail begins with the rule */
+	char lead[256];
+	snprintf(lead, sizeof lead, "%s rule=forged metric=forged value=2 threshold=>=2 events=", pra);
+	ck_assert_msg(strstr(line, lead), "not \"%s\": %s", lead, line);
 	ck_assert_msg(strstr(line, "node=node-A") && strstr(line, "state active -> suspended"), "%s", line);
 	free(line);
 	line = wait_record("policy-evict", "rule=forged", r2, &e, 5);
@@ -368,7 +372,7 @@ START_TEST(clone_caught_and_policy_reload_refused)
 
 	/* node-B's PR from other hardware: a clone, quarantined by the old
 	 * policy; its own check-in is refused after. */
-	EXPECT_RC(member(&out, 1, "checkin", "--nmm", sv.addr, "--hw-id", "cloned-hardware", NULL), 2, out, "clone");
+	EXPECT_RC(member(&out, 1, "activate", "--nmm", sv.addr, "--hw-id", "cloned-hardware", NULL), 2, out, "clone");
 	free(out);
 	long c;
 	free(wait_record("clone-signal", "reason=hardware", 0, &c, 5));

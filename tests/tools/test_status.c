@@ -2,9 +2,11 @@
  * Status for people (issue 13, item 4), end to end: a real akm-nmmd on
  * 127.0.0.1 with its status page on, five nodes with their own SoftHSM2
  * tokens (act-fleet) that activated and checked in, one of them revoked,
- * one quarantined (suspended through C_SetAttributeValue, with a
- * policy-quarantine record as the policy engine writes one), an ASR, and
- * breach signals (malformed frames, a revoked node's attempt):
+ * one quarantined by hand (suspended through C_SetAttributeValue, with a
+ * policy-quarantine record as the policy engine writes one), one caught by
+ * the service's own policy as a clone (its PR proven with another hardware
+ * value: quarantined and evicted from the ASR by akm-nmmd, --policy), an
+ * ASR, and breach signals (malformed frames, a revoked node's attempt):
  *
  *   - without the token (none, a wrong one, a wrong cookie) every page is
  *     401 and shows no figure; ?token= sets an HttpOnly SameSite=Strict
@@ -35,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nmm-test.h"
@@ -160,6 +163,26 @@ static void expect_refused(const char *path, const char *headers, const char *wh
 
 /* ---- the station ---- */
 
+/* The station, opened in this process through the library. */
+static void open_station(nmm_station *s)
+{
+	memset(s, 0, sizeof *s);
+	ck_assert_int_eq(akm_p11_open(&s->p, env.module_path, STATION), 0);
+	ck_assert_int_eq(akm_p11_login(&s->p, AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)), 0);
+	s->open = true;
+	ck_assert_int_eq(nmm_station_read(s), AKM_RC_OK);
+}
+
+static char *status_json(const nmm_status *st)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	ck_assert_int_eq(nmm_status_json(st, f), AKM_RC_OK);
+	fclose(f);
+	return text;
+}
+
 static void station_with_trouble(void)
 {
 	char err[512], *out = NULL;
@@ -179,7 +202,14 @@ static void station_with_trouble(void)
 	free(out);
 	path_in(token_file, sizeof token_file, "status.token");
 	write_file(token_file, TOKEN "\n", strlen(TOKEN) + 1);
-	const char *extra[] = {"--status-listen", "127.0.0.1:0", "--status-token-file", token_file, NULL};
+	/* The service's policy: a clone is quarantined and evicted. */
+	char policy[PATH_MAX + 16];
+	static const char clone_rule[] = "rule clone\n    scope node\n    metric clone\n    threshold >= 1\n"
+	                                 "    window 1h\n    actions alert, quarantine, evict\n    cool-down 1h\n";
+	path_in(policy, sizeof policy, "policy.conf");
+	write_file(policy, clone_rule, strlen(clone_rule));
+	const char *extra[] = {"--status-listen", "127.0.0.1:0", "--status-token-file", token_file, "--policy", policy,
+	                       NULL};
 	snprintf(sv.dir, sizeof sv.dir, "%s", env.dir);
 	ck_assert_msg(act_service_start(&sv, nmmd, env.module_path, STATION, pin_file, extra, err, sizeof err) == 0, "%s",
 	              err);
@@ -200,16 +230,13 @@ static void station_with_trouble(void)
 	act_run_free(&r);
 	/* st-1 quarantined as the policy engine does it: its PR suspended,
 	 * and the record naming the rule. */
-	nmm_station s = {0};
-	ck_assert_int_eq(akm_p11_open(&s.p, env.module_path, STATION), 0);
-	ck_assert_int_eq(akm_p11_login(&s.p, AKM_TEST_USER_PIN, strlen(AKM_TEST_USER_PIN)), 0);
-	s.open = true;
-	ck_assert_int_eq(nmm_station_read(&s), AKM_RC_OK);
+	nmm_station s;
+	open_station(&s);
 	nmm_node n;
 	ck_assert_int_eq(nmm_node_find(&s, "st-1", &n), AKM_RC_OK);
 	ck_assert_int_eq(nmm_node_set(&s, &n, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
-	ck_assert_int_eq(nmm_audit_node(&s, &n, "policy-quarantine", CKR_OK,
-	                                "rule=forged-messages metric=bad-mac value=5 threshold=3 events=9,10,11"),
+	ck_assert_int_eq(nmm_audit_first(&s, &n, "policy-quarantine", NULL, 0, CKR_OK,
+	                                 "rule=forged-messages metric=forged value=5 threshold=>=3 events=9,10,11"),
 	                 CKR_OK);
 	nmm_station_close(&s);
 	/* Three malformed frames at the protocol port. */
@@ -224,6 +251,21 @@ static void station_with_trouble(void)
 		free(read_all_fd(fd, 5, NULL));
 		close(fd);
 	}
+	/* st-2's PR proven with another hardware value: a clone, which the
+	 * service's policy quarantines and evicts from asr1 by itself. */
+	char *out2 = NULL;
+	EXPECT_RC(node(&out2, "st-2", "checkin", "--nmm", sv.addr, "--hw-id", "cloned-hardware", NULL), 2, out2,
+	          "the clone's check-in");
+	free(out2);
+	bool evicted = false;
+	for (int i = 0; i < 100 && !evicted; i++) {
+		EXPECT_RC(nmm(&out2, "audit", "--node", "st-2", NULL), 0, out2, "audit --node st-2");
+		evicted = strstr(out2, "policy-evict") != NULL;
+		free(out2);
+		if (!evicted)
+			usleep(100 * 1000);
+	}
+	ck_assert_msg(evicted, "akm-nmmd did not evict the clone st-2 within 10 s");
 	usleep(1100 * 1000); /* past the page's one-second cache */
 }
 
@@ -292,18 +334,23 @@ START_TEST(page_metrics_and_cli)
 	char why[256];
 	ck_assert_msg(prom_check(m, why, sizeof why) == 0, "/metrics: %s\n%s", why, m);
 	double x;
-	ck_assert(prom_value(m, "akm_nodes{state=\"active\"}", &x) && x == 3);
-	ck_assert(prom_value(m, "akm_nodes{state=\"suspended\"}", &x) && x == 1);
+	ck_assert(prom_value(m, "akm_nodes{state=\"active\"}", &x) && x == 2);
+	ck_assert(prom_value(m, "akm_nodes{state=\"suspended\"}", &x) && x == 2);
 	ck_assert(prom_value(m, "akm_nodes{state=\"revoked\"}", &x) && x == 1);
 	ck_assert(prom_value(m, "akm_nodes_status{status=\"verified\"}", &x) && x == 4);
 	ck_assert(prom_value(m, "akm_nodes_stale", &x) && x == 0);
 	ck_assert(prom_value(m, "akm_asrs", &x) && x == 1);
-	ck_assert(prom_value(m, "akm_asr_generation{asr=\"asr1\"}", &x) && x == 1);
-	ck_assert(prom_value(m, "akm_asr_members{asr=\"asr1\"}", &x) && x == 3);
-	ck_assert(prom_value(m, "akm_asr_members_current{asr=\"asr1\"}", &x) && x == 3);
+	ck_assert(prom_value(m, "akm_asr_generation{asr=\"asr1\"}", &x) && x == 2); /* st-2 evicted */
+	ck_assert(prom_value(m, "akm_asr_members{asr=\"asr1\"}", &x) && x == 2);
+	/* The new generation reaches the members at their next check-in: none yet. */
+	ck_assert_msg(prom_value(m, "akm_asr_members_current{asr=\"asr1\"}", &x) && x == 0, "%s", m);
 	ck_assert_msg(prom_value(m, "akm_events_total{kind=\"malformed\"}", &x) && x == 3, "%s", m);
 	ck_assert_msg(prom_value(m, "akm_events_total{kind=\"refused-state\"}", &x) && x == 1, "%s", m);
-	ck_assert(prom_value(m, "akm_policy_actions_total{action=\"policy-quarantine\"}", &x) && x == 1);
+	ck_assert_msg(prom_value(m, "akm_events_total{kind=\"clone\"}", &x) && x == 1, "%s", m);
+	ck_assert(prom_value(m, "akm_policy_actions_total{action=\"policy-quarantine\"}", &x) && x == 2);
+	ck_assert(prom_value(m, "akm_policy_actions_total{action=\"policy-evict\"}", &x) && x == 1);
+	ck_assert(prom_value(m, "akm_policy_actions_total{action=\"policy-alert\"}", &x) && x == 1);
+	ck_assert_msg(strstr(m, "policy-load") == NULL, "the policy's loading counted as an action:\n%s", m);
 	free(a);
 	/* HEAD: the headers, no body. */
 	char req[512];
@@ -315,7 +362,7 @@ START_TEST(page_metrics_and_cli)
 	/* /status.json */
 	code = get("/status.json", "Authorization: Bearer " TOKEN "\r\n", &a);
 	ck_assert_int_eq(code, 200);
-	ck_assert(strstr(body_of(a), "\"suspended\":1") && strstr(body_of(a), "\"name\":\"st-1\""));
+	ck_assert(strstr(body_of(a), "\"suspended\":2") && strstr(body_of(a), "\"name\":\"st-1\""));
 	free(a);
 	code = get("/other", "Authorization: Bearer " TOKEN "\r\n", &a);
 	ck_assert_int_eq(code, 404);
@@ -361,30 +408,66 @@ START_TEST(page_metrics_and_cli)
 	/* akm-nmm status on the same station. */
 	char *out = NULL;
 	EXPECT_RC(nmm(&out, "status", NULL), 0, out, "status");
-	ck_assert_msg(strstr(out, "nodes: 5: 0 pending, 3 active, 1 suspended (quarantined), 1 revoked") &&
-	                  strstr(out, "st-1") && strstr(out, "quarantined") && strstr(out, "asr1") &&
-	                  strstr(out, "malformed 3") && strstr(out, "policy-quarantine 1"),
+	ck_assert_msg(strstr(out, "nodes: 5: 0 pending, 2 active, 2 suspended (quarantined), 1 revoked") &&
+	                  strstr(out, "st-1") && strstr(out, "st-2") && strstr(out, "quarantined") &&
+	                  strstr(out, "asr1") && strstr(out, "clone 1") && strstr(out, "malformed 3") &&
+	                  strstr(out, "policy-quarantine 2") && strstr(out, "policy-evict 1"),
 	              "status:\n%s", out);
 	free(out);
 	EXPECT_RC(nmm(&out, "status", "--json", NULL), 0, out, "status --json");
-	ck_assert_msg(strstr(out, "\"state\":{\"pending\":0,\"active\":3,\"suspended\":1,\"revoked\":1}") &&
+	/* The action's record as shown: its node apart, its own fields first,
+	 * no site metadata, time or signature. */
+	ck_assert_msg(strstr(out, "\"action\":\"policy-quarantine\",\"kind\":\"policy-quarantine\",\"node\":\"st-1\","
+	                              "\"result\":\"CKR_OK\",\"detail\":\"rule=forged-messages metric=forged value=5 "
+	                              "threshold=>=3 events=9,10,11\"}"),
+	              "status --json: the action's record:\n%s", out);
+	ck_assert_msg(strstr(out, "\"state\":{\"pending\":0,\"active\":2,\"suspended\":2,\"revoked\":1}") &&
 	                  strstr(out, "\"attention\":[{\"name\":\"st-1\",\"state\":\"suspended\"") &&
-	                  strstr(out, "\"name\":\"asr1\",\"state\":\"active\",\"generation\":1,\"step\":0,\"members\":3,"
-	                              "\"current\":3") &&
-	                  strstr(out, "\"by_kind\":{\"malformed\":3,\"refused-state\":1}") &&
-	                  strstr(out, "\"by_action\":{\"policy-quarantine\":1}"),
+	                  strstr(out, "{\"name\":\"st-2\",\"state\":\"suspended\"") &&
+	                  strstr(out, "\"name\":\"asr1\",\"state\":\"active\",\"generation\":2,\"step\":0,\"members\":2,"
+	                              "\"current\":0") &&
+	                  strstr(out, "\"malformed\":3") && strstr(out, "\"refused-state\":1") &&
+	                  strstr(out, "\"clone\":1") && strstr(out, "\"policy-quarantine\":2") &&
+	                  strstr(out, "\"policy-evict\":1"),
 	              "status --json:\n%s", out);
 	free(out);
-	/* The three active nodes checked in a second ago or more: stale after 1 s. */
+	/* The two active nodes checked in a second ago or more: stale after 1 s. */
 	sleep(2);
 	EXPECT_RC(nmm(&out, "status", "--stale-after", "1", "--json", NULL), 0, out, "status --stale-after 1");
-	ck_assert_msg(strstr(out, "\"stale\":3") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"stale\":2") != NULL, "%s", out);
 	free(out);
 	EXPECT_RC(nmm(&out, "status", "--stale-after", "0", NULL), 1, out, "--stale-after 0");
 	ck_assert(strstr(out, "--stale-after") != NULL);
 	free(out);
 	EXPECT_RC(nmm(&out, "status", "--stale-after", "soon", NULL), 1, out, "--stale-after soon");
 	free(out);
+
+	/* The gathering in steps (as akm-nmmd runs it) gives what one
+	 * gathering gives, one PR a step. */
+	nmm_station s;
+	open_station(&s);
+	nmm_status_opts o = {.now = (uint64_t)time(NULL)};
+	nmm_status whole, stepped;
+	ck_assert_int_eq(nmm_status_gather(&s, &o, "test", &whole), AKM_RC_OK);
+	nmm_status_run *run = NULL;
+	ck_assert_int_eq(nmm_status_begin(&s, &o, "test", &run), AKM_RC_OK);
+	int steps = 0, done;
+	while ((done = nmm_status_step(run, 1)) == 0)
+		steps++;
+	ck_assert_int_eq(done, 1);
+	ck_assert_int_eq(steps, 4); /* five PRs */
+	ck_assert_int_eq(nmm_status_finish(run, &stepped), AKM_RC_OK);
+	char *a1 = status_json(&whole), *a2 = status_json(&stepped);
+	ck_assert_str_eq(a1, a2);
+	free(a1);
+	free(a2);
+	nmm_status_free(&whole);
+	nmm_status_free(&stepped);
+	/* One begun and dropped leaves nothing behind (ASan/LSan builds). */
+	ck_assert_int_eq(nmm_status_begin(&s, &o, "test", &run), AKM_RC_OK);
+	ck_assert_int_eq(nmm_status_step(run, 2), 0);
+	nmm_status_abort(run);
+	nmm_station_close(&s);
 }
 END_TEST
 
@@ -536,7 +619,7 @@ START_TEST(page_in_headless_chromium)
 		path_in(shot, sizeof shot, "status-page.png");
 	unlink(shot);
 	snprintf(cmd, sizeof cmd,
-	         "timeout 90 %s %s --user-data-dir=%s-2 --window-size=1280,1400 --screenshot=%s '%s' >/dev/null 2>&1",
+	         "timeout 90 %s %s --user-data-dir=%s-2 --window-size=1280,1500 --screenshot=%s '%s' >/dev/null 2>&1",
 	         chromium, flags, profile, shot, url);
 	ck_assert_int_eq(shell(cmd), 0);
 	size_t len = 0;

@@ -125,6 +125,9 @@ START_TEST(policy_actions)
 	ck_assert(nmm_is_policy_action("reinstate"));
 	ck_assert(!nmm_is_policy_action("revoke"));
 	ck_assert(!nmm_is_policy_action("policy"));
+	ck_assert(!nmm_is_policy_action("policy-load"));
+	ck_assert(!nmm_is_policy_action("policy-refused"));
+	ck_assert(nmm_is_policy_action("policy-stale"));
 }
 END_TEST
 

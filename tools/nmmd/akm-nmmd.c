@@ -529,6 +529,7 @@ static void refresh_station(service *sv)
 		return;
 	}
 	park_all(sv, false);
+	nmm_web_station_reopened(sv->web);
 	logmsg(LOG_INFO, "station re-opened after %llu ephemeral keys (%llu ms)",
 	       (unsigned long long)S.token_refresh, (unsigned long long)(akm_net_now_ms() - t0));
 }

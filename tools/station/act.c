@@ -40,7 +40,6 @@ typedef struct entry {
 	uint64_t through;      /* report table: the node's last audit seq recorded (pr: keys) */
 	uint64_t total;        /* ... the sealed count last reported (sealed: keys) */
 	uint32_t gen;          /* ... at this generation */
-	bool reactivate;       /* ... a policy demands that the node activate again (pr: keys) */
 } entry;
 
 typedef struct table {
@@ -91,6 +90,10 @@ struct nmm_act {
 	uint64_t rotated;         /* when the current key was made (monotonic ms) */
 	uint64_t last_issue;      /* the last t_issue given (wall ms) */
 	table *locks, *clones, *reports;
+	/* Nodes a policy asked to activate again (their PR keys): a list of
+	 * their own, never dropped for room (there are few). */
+	char (*reacts)[KEY_MAX];
+	size_t nreacts, capreacts;
 	nmm_act_stats stats;
 	/* The session of the ephemeral keys, renewed every EPH_USES messages:
 	 * a token may keep a destroyed session object until its session
@@ -155,6 +158,7 @@ void nmm_act_free(nmm_act *d)
 	free(d->locks);
 	free(d->clones);
 	free(d->reports);
+	free(d->reacts);
 	free(d);
 }
 
@@ -237,6 +241,15 @@ static void pr_key(const uint8_t *pr, size_t n, char out[KEY_MAX])
 {
 	memcpy(out, "pr:", 3);
 	akm_hex_encode(pr, n, out + 3);
+}
+
+/* The PR key `k` among those a policy asked to activate again, or NULL. */
+static char (*react_find(nmm_act *d, const char *k))[KEY_MAX]
+{
+	for (size_t i = 0; i < d->nreacts; i++)
+		if (strcmp(d->reacts[i], k) == 0)
+			return &d->reacts[i];
+	return NULL;
 }
 
 /* A refusal before the PR is known. */
@@ -530,8 +543,7 @@ static nmm_act_next on_proof(nmm_act *d, nmm_act_conn *c, const uint8_t *frame, 
 	/* A policy demanded that this node activate again (respond.c): until
 	 * it does, its check-ins and reports are answered "not active". */
 	if (id.op != AKM_OP_ACTIVATE) {
-		entry *re = lookup(d->reports, pk, false, now);
-		if (re != NULL && re->reactivate) {
+		if (react_find(d, pk) != NULL) {
 			d->stats.refused++;
 			nmm_audit_node(d->s, &c->n, "act-refused", CKR_KEY_FUNCTION_NOT_PERMITTED,
 			               "peer=%s; reason=reactivate; op=%s", c->peer, akm_proto_op_name(id.op));
@@ -588,9 +600,22 @@ static void follow_own(nmm_act *d, const nmm_audit_rec *r)
 		return;
 	char k[KEY_MAX];
 	pr_key(r->rid, r->rid_len, k);
-	entry *e = lookup(d->reports, k, demand, akm_net_now_ms());
-	if (e != NULL)
-		e->reactivate = demand;
+	char(*e)[KEY_MAX] = react_find(d, k);
+	if (!demand && e != NULL) {
+		memcpy(*e, d->reacts[--d->nreacts], KEY_MAX); /* the last one takes its place */
+	} else if (demand && e == NULL) {
+		if (d->nreacts == d->capreacts) {
+			size_t cap = d->capreacts ? 2 * d->capreacts : 16;
+			char(*g)[KEY_MAX] = realloc(d->reacts, cap * sizeof *g);
+			if (g == NULL) {
+				akm_report(0, "activation", "no memory to keep a demand to activate again");
+				return;
+			}
+			d->reacts = g;
+			d->capreacts = cap;
+		}
+		memcpy(d->reacts[d->nreacts++], k, KEY_MAX);
+	}
 }
 
 size_t nmm_act_follow(nmm_act *d, size_t max)

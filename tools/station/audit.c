@@ -183,6 +183,45 @@ CK_RV nmm_audit_node(nmm_station *s, const nmm_node *n, const char *action, CK_R
 	return rv;
 }
 
+/* Forwards to audit_v with a va_list (for nmm_audit_first's second part). */
+static CK_RV audit_l(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                     const char *lead, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static CK_RV audit_l(nmm_station *s, const char *action, const uint8_t *rid, size_t rid_len, CK_RV result,
+                     const char *lead, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	CK_RV rv = audit_v(s, action, rid, rid_len, result, lead, fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+CK_RV nmm_audit_first(nmm_station *s, const nmm_node *n, const char *action, const uint8_t *rid, size_t rid_len,
+                      CK_RV result, const char *fmt, ...)
+{
+	char lead[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(lead, sizeof lead, fmt, ap);
+	va_end(ap);
+	char site[sizeof n->site + 2 * NMM_SITE_MAX + AKM_FMT_NAME_MAX + 64];
+	if (n != NULL && n->site[0] != '\0') {
+		snprintf(site, sizeof site, "%s; node=%s", n->site, n->name);
+	} else {
+		char st[2 * NMM_SITE_MAX + 32];
+		nmm_station_site(s, st, sizeof st);
+		if (n != NULL)
+			snprintf(site, sizeof site, "%s; node=%s", st, n->name);
+		else
+			snprintf(site, sizeof site, "%s", st);
+	}
+	if (n != NULL) {
+		rid = n->pr_id;
+		rid_len = n->pr_id_len;
+	}
+	return audit_l(s, action, rid, rid_len, result, lead, "%s", site);
+}
+
 /* ---- reading ---- */
 
 int nmm_audit_read(nmm_station *s, CK_OBJECT_HANDLE h, nmm_audit_rec *r)

@@ -178,13 +178,9 @@ int nmm_respond(nmm_station *s, const nmm_response *r, char *said, size_t cap)
 	         subject_name[0] ? subject_name : hex, rc == AKM_RC_OK ? "" : "FAILED ", outcome, r->detail);
 	/* One record, whatever happened: the rule, the numbers, the events,
 	 * then the outcome. */
-	CK_RV rec;
-	if (have_node)
-		rec = nmm_audit_node(s, &n, audit_action, rc == AKM_RC_OK ? CKR_OK : CKR_FUNCTION_FAILED, "%s; %s%s",
-		                     r->detail, rc == AKM_RC_OK ? "" : "failed: ", outcome);
-	else
-		rec = nmm_audit(s, audit_action, r->subject, r->subject_len, rc == AKM_RC_OK ? CKR_OK : CKR_FUNCTION_FAILED,
-		                "%s; %s%s", r->detail, rc == AKM_RC_OK ? "" : "failed: ", outcome);
+	CK_RV rec = nmm_audit_first(s, have_node ? &n : NULL, audit_action, r->subject, r->subject_len,
+	                            rc == AKM_RC_OK ? CKR_OK : CKR_FUNCTION_FAILED, "%s; %s%s", r->detail,
+	                            rc == AKM_RC_OK ? "" : "failed: ", outcome);
 	if (rec != CKR_OK && rc == AKM_RC_OK)
 		rc = AKM_RC_TOKEN;
 	return rc;

@@ -218,6 +218,12 @@ CK_RV nmm_audit(nmm_station *s, const char *action, const uint8_t *rid, size_t r
 /* The same for one node: its site metadata and name. */
 CK_RV nmm_audit_node(nmm_station *s, const nmm_node *n, const char *action, CK_RV result,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same with the caller's text first and the site metadata (and the
+ * node's name, n not NULL: then its PR is the relationship) after it: a
+ * detail that must begin with its own fields (the breach response's
+ * "rule=..."). */
+CK_RV nmm_audit_first(nmm_station *s, const nmm_node *n, const char *action, const uint8_t *rid, size_t rid_len,
+                      CK_RV result, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 typedef struct nmm_audit_rec {
 	CK_ULONG seq, time, result;
@@ -827,8 +833,9 @@ typedef struct nmm_status {
 	nmm_status_totals totals;    /* a copy of opts->totals after this gathering */
 } nmm_status;
 
-/* Whether the action is an automatic action or an operator's answer to one
- * (policy-*, reinstate). */
+/* Whether the action is an automatic action (policy-alert, -quarantine,
+ * -evict, -revoke, -reactivate, -rekey, -stale) or an operator's answer to
+ * one (reinstate); policy-load and policy-refused are not. */
 bool nmm_is_policy_action(const char *action);
 /* Whether record r counts: the module's own, or the station's with a valid
  * signature (nmm_audit_check_sig), remembered in cache when not NULL. */
@@ -836,6 +843,18 @@ bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_total
 
 /* Gathers the figures: AKM_RC_OK, or a code reported under `what`. */
 int nmm_status_gather(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status *st);
+/* The same in steps, for a service that must not stop for long (akm-nmmd):
+ * begin (the ASRs, the search for the PRs), then steps of at most
+ * max_nodes PR reads each (1 when all are read, 0 when more remain, a
+ * negated code on a failure), then finish (the ASRs' delivery and the
+ * trail's tail: the rest into *st, the run freed) or abort.  Nothing of the
+ * token is held between steps but object handles: a run must be aborted
+ * if the station is opened again meanwhile. */
+typedef struct nmm_status_run nmm_status_run;
+int nmm_status_begin(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status_run **run);
+int nmm_status_step(nmm_status_run *run, size_t max_nodes);
+int nmm_status_finish(nmm_status_run *run, nmm_status *st);
+void nmm_status_abort(nmm_status_run *run);
 void nmm_status_free(nmm_status *st);
 
 /* The figures as Prometheus text exposition format 0.0.4 (docs/akm-nmmd.md

@@ -55,7 +55,16 @@ bool nmm_status_trusted(nmm_station *s, const nmm_audit_rec *r, nmm_status_total
 
 bool nmm_is_policy_action(const char *action)
 {
-	return strncmp(action, "policy-", 7) == 0 || strcmp(action, "reinstate") == 0;
+	/* "policy-<action>" for the policy's actions (lib/policy.h's names);
+	 * not policy-load or policy-refused, which are about the file. */
+	if (strcmp(action, "reinstate") == 0)
+		return true;
+	if (strncmp(action, "policy-", 7) != 0)
+		return false;
+	for (int a = 0; a < AKM_ACT_COUNT; a++)
+		if (strcmp(action + 7, akm_policy_action_name((akm_policy_action)a)) == 0)
+			return true;
+	return false;
 }
 
 /* ---- gathering ---- */
@@ -124,21 +133,28 @@ static void shown_record(const nmm_audit_rec *r, const char *kind, nmm_status_re
 	const char *t = strstr(d, "; t=");
 	if (t != NULL && t < end)
 		end = t;
-	const char *node = strstr(d, "node=");
-	if (node != NULL && node < end && (node == d || node[-1] == ' ')) {
-		size_t n = strcspn(node + 5, "; ");
-		snprintf(o->node, sizeof o->node, "%.*s", (int)(n < AKM_FMT_NAME_MAX ? n : AKM_FMT_NAME_MAX), node + 5);
-		const char *after = node + 5 + n;
-		d = *after == ';' ? after + 1 : after;
-	} else if (strncmp(d, "site=", 5) == 0) {
-		/* "site=..; location=..; rest" */
-		const char *loc = strstr(d, "; location=");
-		const char *rest = loc ? strstr(loc + 2, "; ") : NULL;
-		d = rest && rest < end ? rest + 1 : end;
+	/* The detail's "; "-separated fields without the site metadata and
+	 * the node's name (kept apart), wherever they stand (the policy's
+	 * records put their own fields first). */
+	char rest[sizeof o->detail];
+	size_t used = 0;
+	rest[0] = '\0';
+	while (d < end) {
+		const char *sep = strstr(d, "; ");
+		const char *fe = sep != NULL && sep < end ? sep : end;
+		size_t fl = (size_t)(fe - d);
+		if (fl > 5 && strncmp(d, "node=", 5) == 0) {
+			snprintf(o->node, sizeof o->node, "%.*s", (int)(fl - 5 < AKM_FMT_NAME_MAX ? fl - 5 : AKM_FMT_NAME_MAX),
+			         d + 5);
+		} else if (strncmp(d, "site=", 5) != 0 && strncmp(d, "location=", 9) != 0 && fl > 0) {
+			int n = snprintf(rest + used, sizeof rest - used, "%s%.*s", used ? "; " : "", (int)fl, d);
+			if (n > 0)
+				used = used + (size_t)n < sizeof rest ? used + (size_t)n : sizeof rest - 1;
+		}
+		d = fe == end ? end : fe + 2;
 	}
-	while (d < end && *d == ' ')
-		d++;
-	int len = (int)(end - d);
+	d = rest;
+	int len = (int)used;
 	/* The record's action first when the kind is another name for it. */
 	if (strcmp(kind, o->action) != 0)
 		snprintf(o->detail, sizeof o->detail, "%s%s%.*s", o->action, len > 0 ? ": " : "", len > 0 ? len : 0, d);
@@ -225,19 +241,28 @@ static void keep_node(nmm_status *st, const nmm_status_node *n, size_t *worst)
 			*worst = i;
 }
 
-static int gather_nodes(nmm_station *s, const char *what, nmm_status *st, member_ref *refs, size_t nrefs)
+/* One gathering in progress (nmm_status_begin .. nmm_status_finish). */
+struct nmm_status_run {
+	nmm_station *s;
+	nmm_status_opts o;
+	const char *what;
+	nmm_status st;
+	nmm_asr *list;             /* the ASRs, by name */
+	asr_members *am;
+	member_ref *refs;
+	size_t nrefs;
+	CK_OBJECT_HANDLE *keys;    /* the PRs found, read `next` onwards */
+	size_t nkeys, next, worst;
+};
+
+/* Reads PRs next .. next+max-1 of the run: AKM_RC_OK, or a code reported. */
+static int gather_nodes(nmm_status_run *run, size_t max)
 {
-	CK_OBJECT_HANDLE *keys = NULL;
-	size_t count = 0;
-	if (nmm_node_all(s, 0, &keys, &count) != 0)
-		return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
-	st->nodes = calloc(NMM_STATUS_NODES_MAX, sizeof *st->nodes);
-	if (st->nodes == NULL) {
-		free(keys);
-		return akm_report(AKM_RC_FILES, what, "out of memory");
-	}
-	size_t worst = 0;
-	for (size_t i = 0; i < count; i++) {
+	nmm_station *s = run->s;
+	nmm_status *st = &run->st;
+	member_ref *refs = run->refs;
+	size_t nrefs = run->nrefs, end = run->nkeys - run->next > max ? run->next + max : run->nkeys;
+	for (size_t i = run->next; i < end; i++) {
 		/* One batched read per PR: what the figures need, nothing more. */
 		char label[AKM_FMT_NAME_MAX + 8];
 		uint8_t peer[AKM_FMT_ID_MAX];
@@ -249,13 +274,12 @@ static int gather_nodes(nmm_station *s, const char *what, nmm_status *st, member
 			{CKA_AKM_CHECKIN, &checkin, sizeof checkin},
 			{CKA_AKM_PEER_NODE, peer, sizeof peer},
 		};
-		CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, keys[i], a, sizeof a / sizeof a[0]);
+		CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, run->keys[i], a, sizeof a / sizeof a[0]);
 		if (rv == CKR_OBJECT_HANDLE_INVALID)
 			continue; /* destroyed since the search */
 		if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
-			free(keys);
 			akm_p11_fail(&s->p, "C_GetAttributeValue", rv, "reading a provisioning relationship");
-			return akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+			return akm_report(AKM_RC_TOKEN, run->what, "%s", s->p.err);
 		}
 		if (a[3].ulValueLen == CK_UNAVAILABLE_INFORMATION)
 			checkin = 0; /* a module before CKA_AKM_CHECKIN */
@@ -279,7 +303,7 @@ static int gather_nodes(nmm_station *s, const char *what, nmm_status *st, member
 			n.rank = NMM_STATUS_STALE;
 			st->stale++;
 		}
-		keep_node(st, &n, &worst);
+		keep_node(st, &n, &run->worst);
 		/* A member of an ASR whose delivery is read: its name. */
 		if (nrefs > 0 && a[4].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[4].ulValueLen <= AKM_FMT_ID_MAX &&
 		    state != CKV_AKM_STATE_REVOKED) {
@@ -292,8 +316,7 @@ static int gather_nodes(nmm_station *s, const char *what, nmm_status *st, member
 				snprintf(hit->name, AKM_FMT_NAME_MAX + 1, "%s", n.name);
 		}
 	}
-	free(keys);
-	qsort(st->nodes, st->nnodes, sizeof *st->nodes, cmp_shown);
+	run->next = end;
 	return AKM_RC_OK;
 }
 
@@ -370,46 +393,103 @@ static int gather_trail(nmm_station *s, const nmm_status_opts *o, const char *wh
 	return AKM_RC_OK;
 }
 
-int nmm_status_gather(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status *st)
+static void run_free(nmm_status_run *run)
 {
-	memset(st, 0, sizeof *st);
+	for (size_t i = 0; run->am != NULL && i < run->st.nasrs && i < NMM_STATUS_ASR_DELIVERY; i++) {
+		free(run->am[i].names);
+		free(run->am[i].ids);
+	}
+	free(run->am);
+	free(run->refs);
+	free(run->list);
+	free(run->keys);
+	free(run);
+}
+
+void nmm_status_abort(nmm_status_run *run)
+{
+	if (run == NULL)
+		return;
+	nmm_status st = run->st;   /* run_free reads the ASR count */
+	run_free(run);
+	nmm_status_free(&st);
+}
+
+int nmm_status_begin(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status_run **out)
+{
+	*out = NULL;
+	nmm_status_run *run = calloc(1, sizeof *run);
+	if (run == NULL)
+		return akm_report(AKM_RC_FILES, what, "out of memory");
+	run->s = s;
+	run->o = *o;
+	run->what = what;
+	nmm_status *st = &run->st;
 	st->now = o->now ? o->now : (uint64_t)time(NULL);
 	st->stale_after = o->stale_after ? o->stale_after : NMM_STATUS_STALE_AFTER;
 	akm_hex_encode(s->id, s->id_len, st->station_id);
 	nmm_station_site(s, st->site, sizeof st->site);
-	nmm_asr *list = NULL;
-	asr_members *am = NULL;
-	member_ref *refs = NULL;
-	size_t nrefs = 0;
-	int code = gather_asrs(s, what, st, &list, &am, &refs, &nrefs);
+	int code = gather_asrs(s, what, st, &run->list, &run->am, &run->refs, &run->nrefs);
+	if (code == AKM_RC_OK && nmm_node_all(s, 0, &run->keys, &run->nkeys) != 0)
+		code = akm_report(AKM_RC_TOKEN, what, "%s", s->p.err);
+	if (code == AKM_RC_OK && (st->nodes = calloc(NMM_STATUS_NODES_MAX, sizeof *st->nodes)) == NULL)
+		code = akm_report(AKM_RC_FILES, what, "out of memory");
+	if (code != AKM_RC_OK) {
+		nmm_status_abort(run);
+		return code;
+	}
+	*out = run;
+	return AKM_RC_OK;
+}
+
+int nmm_status_step(nmm_status_run *run, size_t max_nodes)
+{
+	int code = gather_nodes(run, max_nodes);
+	if (code != AKM_RC_OK)
+		return -code;
+	return run->next == run->nkeys ? 1 : 0;
+}
+
+int nmm_status_finish(nmm_status_run *run, nmm_status *st)
+{
+	nmm_station *s = run->s;
+	int code = AKM_RC_OK;
+	while (code == AKM_RC_OK && run->next < run->nkeys)
+		code = gather_nodes(run, SIZE_MAX);
 	if (code == AKM_RC_OK)
-		code = gather_nodes(s, what, st, refs, nrefs);
+		qsort(run->st.nodes, run->st.nnodes, sizeof *run->st.nodes, cmp_shown);
 	/* Delivery: the ASRs' records, with the members' names now known. */
-	for (size_t i = 0; code == AKM_RC_OK && i < st->nasrs && i < NMM_STATUS_ASR_DELIVERY; i++) {
-		nmm_status_asr *a = &st->asrs[i];
+	for (size_t i = 0; code == AKM_RC_OK && i < run->st.nasrs && i < NMM_STATUS_ASR_DELIVERY; i++) {
+		nmm_status_asr *a = &run->st.asrs[i];
 		if (!a->delivery_known)
 			continue;
 		nmm_asr_delivery d = {0};
-		nmm_asr_delivery_read(s, &list[i], am[i].names, am[i].ids, am[i].n, &d);
-		for (size_t k = 0; k < am[i].n; k++) {
+		nmm_asr_delivery_read(s, &run->list[i], run->am[i].names, run->am[i].ids, run->am[i].n, &d);
+		for (size_t k = 0; k < run->am[i].n; k++) {
 			char words[64];
 			if (strcmp(nmm_asr_delivery_state(&d, k, words, sizeof words), "current") == 0)
 				a->current++;
 		}
 		nmm_asr_delivery_free(&d);
 	}
-	for (size_t i = 0; am != NULL && i < st->nasrs && i < NMM_STATUS_ASR_DELIVERY; i++) {
-		free(am[i].names);
-		free(am[i].ids);
-	}
-	free(am);
-	free(refs);
-	free(list);
 	if (code == AKM_RC_OK)
-		code = gather_trail(s, o, what, st);
-	if (code != AKM_RC_OK)
-		nmm_status_free(st);
-	return code;
+		code = gather_trail(s, &run->o, run->what, &run->st);
+	if (code != AKM_RC_OK) {
+		nmm_status_abort(run);
+		memset(st, 0, sizeof *st);
+		return code;
+	}
+	*st = run->st;
+	run_free(run);
+	return AKM_RC_OK;
+}
+
+int nmm_status_gather(nmm_station *s, const nmm_status_opts *o, const char *what, nmm_status *st)
+{
+	nmm_status_run *run;
+	memset(st, 0, sizeof *st);
+	int code = nmm_status_begin(s, o, what, &run);
+	return code == AKM_RC_OK ? nmm_status_finish(run, st) : code;
 }
 
 void nmm_status_free(nmm_status *st)

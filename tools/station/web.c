@@ -52,7 +52,8 @@ struct nmm_web {
 	/* the figures, gathered at most every NMM_WEB_CACHE_MS */
 	nmm_status st;
 	bool have_st;
-	uint64_t st_at, st_for;    /* gathered when, kept for how long */
+	uint64_t st_at;            /* gathered when */
+	nmm_status_run *run;       /* the next gathering, in steps (nmm_web_sweep) */
 	nmm_status_totals totals;
 };
 
@@ -188,6 +189,7 @@ void nmm_web_free(nmm_web *w)
 	}
 	if (w->have_st)
 		nmm_status_free(&w->st);
+	nmm_status_abort(w->run);
 	sodium_free(w->sec);
 	free(w);
 }
@@ -250,26 +252,59 @@ static bool cookie_ok(const nmm_web *w, const char *c)
 	return strlen(c) == 64 && sodium_memcmp(c, w->sec->session, 64) == 0;
 }
 
-/* The figures, gathered again when older than NMM_WEB_CACHE_MS. */
-static const nmm_status *figures(nmm_web *w, uint64_t now_ms)
+/* A finished gathering replaces the figures. */
+static void install(nmm_web *w, uint64_t now_ms)
 {
-	if (w->have_st && now_ms - w->st_at < w->st_for)
-		return &w->st;
+	nmm_status st;
+	int code = nmm_status_finish(w->run, &st);
+	w->run = NULL;
+	if (code != AKM_RC_OK)
+		return; /* reported; the previous figures stay */
 	if (w->have_st)
 		nmm_status_free(&w->st);
-	w->have_st = false;
-	nmm_status_opts o = {.stale_after = w->stale_after, .totals = &w->totals};
-	uint64_t t0 = akm_net_now_ms();
-	if (nmm_status_gather(w->s, &o, "status page", &w->st) != AKM_RC_OK)
-		return NULL;
+	w->st = st;
 	w->have_st = true;
 	w->st_at = now_ms;
-	/* The loop also serves the nodes: a gathering that took long (a very
-	 * large station) is reused for ten times as long, so the page never
-	 * takes more than a tenth of the service's time. */
-	uint64_t took = akm_net_now_ms() - t0;
-	w->st_for = took * 10 > NMM_WEB_CACHE_MS ? took * 10 : NMM_WEB_CACHE_MS;
-	return &w->st;
+}
+
+/* The figures for a request.  Fresh ones (younger than NMM_WEB_CACHE_MS)
+ * as they are; older ones while the next gathering runs in steps of
+ * NMM_WEB_STEP_NODES PRs, one every sweep (100 ms), so that a station of
+ * any size never stops the service for long; the very first one at once.
+ * NULL when there are none. */
+static const nmm_status *figures(nmm_web *w, uint64_t now_ms)
+{
+	if (w->have_st && now_ms - w->st_at < NMM_WEB_CACHE_MS)
+		return &w->st;
+	if (w->run == NULL) {
+		nmm_status_opts o = {.stale_after = w->stale_after, .totals = &w->totals};
+		if (nmm_status_begin(w->s, &o, "status page", &w->run) != AKM_RC_OK)
+			return w->have_st ? &w->st : NULL;
+	}
+	if (!w->have_st)
+		install(w, now_ms);
+	return w->have_st ? &w->st : NULL;
+}
+
+static void gather_step(nmm_web *w)
+{
+	if (w->run == NULL)
+		return;
+	int done = nmm_status_step(w->run, NMM_WEB_STEP_NODES);
+	if (done < 0) {
+		nmm_status_abort(w->run);
+		w->run = NULL;
+	} else if (done == 1) {
+		install(w, akm_net_now_ms());
+	}
+}
+
+void nmm_web_station_reopened(nmm_web *w)
+{
+	if (w != NULL && w->run != NULL) {
+		nmm_status_abort(w->run);
+		w->run = NULL;
+	}
 }
 
 /* ---- the HTML page ---- */
@@ -499,7 +534,7 @@ static void page(FILE *f, const nmm_status *st)
 	records(f, "Automatic actions", st->recent_actions, st->nrecent_actions < 15 ? st->nrecent_actions : 15,
 	        "None in the records read.");
 	fprintf(f, "</main><footer>Audit trail: last record #%llu; %zu records read back to #%llu. "
-	           "Figures gathered at most once a second. The same figures: /metrics (Prometheus), "
+	           "Figures gathered at most once a second, in steps. The same figures: /metrics (Prometheus), "
 	           "/status.json, akm-nmm status.</footer></body></html>\n",
 	        (unsigned long long)st->audit_last, st->records_read, (unsigned long long)st->from_seq);
 }
@@ -709,6 +744,7 @@ void nmm_web_sweep(nmm_web *w)
 {
 	if (w == NULL)
 		return;
+	gather_step(w);
 	uint64_t now = akm_net_now_ms();
 	for (size_t i = 0; i < NMM_WEB_CONNS; i++) {
 		web_conn *c = &w->conns[i];

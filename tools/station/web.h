@@ -6,7 +6,8 @@
  * connection, at most NMM_WEB_CONNS connections.  Every page needs the
  * token: "Authorization: Bearer <token>", or the cookie set by visiting
  * /?token=<token> once.  The figures are gathered by status.c at most once
- * a second, however often the pages are asked for.
+ * a second, however often the pages are asked for, in steps between which
+ * the service goes on serving the nodes.
  *
  *   /             the HTML page (inline CSS and SVG, no script, no external resource)
  *   /metrics      Prometheus text format 0.0.4
@@ -22,7 +23,8 @@
 
 #define NMM_WEB_CONNS 32          /* open connections at most */
 #define NMM_WEB_TIMEOUT_MS 5000   /* a connection's whole life: request read, answer sent */
-#define NMM_WEB_CACHE_MS 1000     /* figures reused for this long (or ten times the gathering's time) */
+#define NMM_WEB_CACHE_MS 1000     /* figures answered as they are for this long */
+#define NMM_WEB_STEP_NODES 1000   /* PRs read per sweep (100 ms) while gathering again */
 #define NMM_WEB_TOKEN_MIN 16      /* the token: 16-128 characters of A-Z a-z 0-9 - . _ ~ */
 #define NMM_WEB_NODES_SHOWN 100   /* node rows on the page */
 
@@ -48,8 +50,12 @@ void nmm_web_set_stale_after(nmm_web *w, uint64_t seconds);
 void nmm_web_url(const nmm_web *w, char *out, size_t cap);
 /* Whether an epoll event's data.ptr is the web's; if so, handles it. */
 bool nmm_web_event(nmm_web *w, void *ptr, uint32_t events);
-/* Closes the connections past their deadline. */
+/* Every 100 ms: the next step of a gathering in progress; closes the
+ * connections past their deadline. */
 void nmm_web_sweep(nmm_web *w);
+/* The station was opened again (--token-refresh): a gathering in
+ * progress, holding object handles of before, is dropped. */
+void nmm_web_station_reopened(nmm_web *w);
 /* Stops listening (the service is stopping); the connections are closed. */
 void nmm_web_free(nmm_web *w);
 
