@@ -24,7 +24,6 @@
 
 _Static_assert(NMM_PROVISION_BATCH <= AKM_BATCH_MAX, "a batch the module takes in one call");
 
-
 int nmm_plan_add(nmm_plan *p, const char *name, const char *hw, size_t line)
 {
 	if (p->n == p->cap) {
@@ -267,7 +266,6 @@ static void template_fill(pr_template *t, nmm_station *s, const char *site, cons
 		t->a[n++] = (CK_ATTRIBUTE){CKA_AKM_DELIVERY, &t->delivery, sizeof t->delivery};
 	t->n = n;
 }
-
 
 /* Node e is in the station already (`have`), found before creating it or,
  * `meanwhile`, made by another run while this one was creating it: with
