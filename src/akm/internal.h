@@ -30,7 +30,7 @@ struct akm_relationships {
 	struct {
 		int64_t id[AKM_AHEAD_MAX];
 		akm_key_record rec[AKM_AHEAD_MAX];
-		size_t n;
+		size_t n, next; /* next: where the last one read was */
 		uint64_t mark;
 		int64_t at_ms;
 	} ahead;

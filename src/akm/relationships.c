@@ -253,7 +253,7 @@ void akm_ahead_forget(akm_relationships *r)
 {
 	for (size_t i = 0; i < r->ahead.n; i++)
 		akm_key_record_clear(&r->ahead.rec[i]);
-	r->ahead.n = 0;
+	r->ahead.n = r->ahead.next = 0;
 }
 
 void akm_relationships_prefetch(akm_relationships *r, const int64_t *ids, size_t n)
@@ -292,9 +292,12 @@ static CK_RV ahead_get(akm_relationships *r, int64_t key_id, akm_key_record *out
 		akm_ahead_forget(r);
 		return CKR_OBJECT_HANDLE_INVALID;
 	}
-	for (size_t i = 0; i < r->ahead.n; i++) {
+	/* Read in the order found, typically: from where the last one was. */
+	for (size_t k = 0; k < r->ahead.n; k++) {
+		size_t i = (r->ahead.next + k) % r->ahead.n;
 		if (r->ahead.id[i] != key_id)
 			continue;
+		r->ahead.next = i;
 		*out = r->ahead.rec[i];
 		out->rel.members = NULL;
 		if (out->rel.members_len > 0) {

@@ -696,6 +696,13 @@ START_TEST(test_count_reopens_the_token)
 	for (const char *p = out; (p = strstr(p, "opening it again")) != NULL; p++)
 		reopened++;
 	ck_assert_uint_ge(reopened, 1); /* after each batch (NMM_PROVISION_BATCH) that brings 5000 more */
+	/* Nothing failed after it: the batches' records signed by the station. */
+	ck_assert_msg(strstr(out, "cannot") == NULL && strstr(out, "CKR_") == NULL, "%s", out);
+	free(out);
+	EXPECT_RC(nmm(&out, "audit", "--verify", NULL), 0, out, "audit --verify");
+	free(out);
+	EXPECT_RC(nmm(&out, "audit", "--json", NULL), 0, out, "audit --json");
+	ck_assert_ptr_null(strstr(out, "\"station_signed\":false,\"not_the_stations\":true"));
 	free(out);
 	/* A rerun finds every one present. */
 	EXPECT_RC(nmm(&out, "provision", "--count", "12000", "--prefix", "g-", NULL), 0, out, "rerun");

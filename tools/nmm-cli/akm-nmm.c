@@ -439,7 +439,7 @@ int nmm_cli_station_open_reopenable(nmm_cli_reopen *r, nmm_station *s)
 int nmm_cli_station_reopen(nmm_station *s, void *ctx)
 {
 	nmm_cli_reopen *r = ctx;
-	if (akm_p11_reinit(&s->p, r->any_token ? NULL : r->token, r->pin.data, r->pin.len) != 0)
+	if (nmm_station_reopen(s, r->any_token ? NULL : r->token, r->pin.data, r->pin.len) != AKM_RC_OK)
 		return akm_report(AKM_RC_TOKEN, r->c->cmd, "opening the token again: %s", s->p.err);
 	return AKM_RC_OK;
 }

@@ -124,6 +124,14 @@ int nmm_station_read(nmm_station *s)
 	return AKM_RC_OK;
 }
 
+int nmm_station_reopen(nmm_station *s, const char *token, const char *pin, size_t pin_len)
+{
+	if (akm_p11_reinit(&s->p, token, pin, pin_len) != 0)
+		return AKM_RC_TOKEN;
+	/* Handles are the session's: the station's keys are found again. */
+	return nmm_station_read(s) == AKM_RC_OK ? AKM_RC_OK : AKM_RC_TOKEN;
+}
+
 void nmm_station_close(nmm_station *s)
 {
 	if (s->open)

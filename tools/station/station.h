@@ -72,6 +72,11 @@ int nmm_station_check_module(akm_p11 *p, const char *what, const char *module);
 /* Reads the station objects of the open token s->p: AKM_RC_OK,
  * AKM_RC_NOT_FOUND (silently: no station in this token) or AKM_RC_TOKEN. */
 int nmm_station_read(nmm_station *s);
+/* The station's token finalised and opened again in place (akm_p11_reinit:
+ * a backend that keeps what a long run accumulated until C_Finalize gives
+ * it back), logged in with `pin`, and the station's objects found again.
+ * AKM_RC_OK, or AKM_RC_TOKEN with s->p.err. */
+int nmm_station_reopen(nmm_station *s, const char *token, const char *pin, size_t pin_len);
 /* Creates the station in the open token s->p: its signing key pair and its
  * record (id, site, location: checked by the caller); writes the anchor to
  * anchor_out when not NULL; fp gets the anchor's fingerprint (hex). */
