@@ -26,7 +26,9 @@
  *     at start still counts the first (the forged case above);
  *   - scheduled rekeys: by message count (asr-messages) and by age
  *     (asr-age), each a policy-rekey record and a new generation the
- *     members receive at check-in.
+ *     members receive at check-in; then three refusals of one tampered
+ *     message reported as one aggregate of three, and nothing again at
+ *     the next check-in (the cursor moved).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -469,6 +471,29 @@ START_TEST(scheduled_rekeys)
 	}
 	int ab[] = {0, 1};
 	all_talk(ab, 2, "gen3");
+
+	/* Aggregation and the cursor: A refuses B's tampered message three
+	 * times; its next check-in reports one aggregate of three (sender B,
+	 * generation 3), the one after reports nothing. */
+	seal(1, "from B", "b.msg");
+	tamper("b.msg", "b-forged.msg");
+	for (int k = 0; k < 3; k++)
+		expect_refused(0, "b-forged.msg", 2, "altered");
+	out = checkin(0, sv.addr, 0);
+	expect_json(out, "events_reported", "3");
+	free(out);
+	char prb[80], want[160];
+	pr_of("node-B", prb, sizeof prb);
+	snprintf(want, sizeof want, "event=asr-forged; count=3;");
+	line = wait_record("node-report", want, k2, NULL, 5);
+	snprintf(want, sizeof want, "epoch=3; leaf=1; sender=%s; sender-node=node-B", prb);
+	ck_assert_msg(strstr(line, want) && strstr(line, "node=node-A"), "%s", line);
+	free(line);
+	ck_assert_int_eq(count_lines("node-report", "event=asr-forged"), 1);
+	out = checkin(0, sv.addr, 0);
+	expect_json(out, "events_reported", "0");
+	free(out);
+	ck_assert_int_eq(count_lines("node-report", "event=asr-forged"), 1);
 	act_service_stop(&sv, SIGTERM);
 }
 END_TEST
