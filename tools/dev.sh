@@ -206,6 +206,19 @@ demo_member() {
 		--pin-file "$DEMO_PIN_FILE" "$@"
 }
 
+# demo_wait_state <node> <state>: waits up to 10 s for the station to show
+# the node's PR in that state (akm-nmmd acts on its own, within a second).
+demo_wait_state() {
+	local tries=0
+	until "$DEMO_NMM" show "$1" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin-file "$DEMO_PIN_FILE" 2>/dev/null |
+		grep -qE "^state: +$2"; do
+		tries=$((tries + 1))
+		[ "$tries" -lt 100 ] || die "demo: $1 is not $2 within 10 s"
+		sleep 0.1
+	done
+	note "    $1 is $2"
+}
+
 cmd_demo() {
 	# The folder is deleted and recreated: keep it a plain folder of the tree.
 	case "/$DEMO_DIR/" in
@@ -350,7 +363,7 @@ cmd_demo() {
 	local port_file="$demo/nmmd.port"
 	rm -f -- "$port_file"
 	"$DEMO_NMMD" --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin-file "$DEMO_PIN_FILE" \
-		--listen 127.0.0.1:0 --port-file "$port_file" 2>"$demo/nmmd.log" &
+		--listen 127.0.0.1:0 --port-file "$port_file" --policy "$ROOT/conf/policy.conf" 2>"$demo/nmmd.log" &
 	DEMO_NMMD_PID=$!
 	trap 'kill "$DEMO_NMMD_PID" 2>/dev/null || true' EXIT
 	local tries=0
@@ -380,6 +393,11 @@ cmd_demo() {
 		die "demo: a node with the wrong hardware value was accepted"
 	fi
 	sed 's/^/    /' "$out"
+	heading "akm-nmmd's policy (conf/policy.conf, rule clone) quarantines node C by itself; only the operator brings it back"
+	demo_wait_state node-C suspended
+	demo_nmm audit --node node-C | grep -E "clone-signal|policy-" | sed 's/^/    /'
+	demo_nmm reinstate node-C --reason "demo: the other hardware value was our own test" | tee "$out"
+	demo_wait_state node-C active
 
 
 	# --- an operational ASR among the nodes -----------------------------------
@@ -461,6 +479,52 @@ cmd_demo() {
 	heading "Station: akm-nmm asr show group-1"
 	demo_nmm asr show group-1
 
+	# --- set and forget: the station's policy acts by itself ---------------------
+	heading "Node E's message is altered on the way: A-C refuse it, and report it at their next check-in"
+	printf 'from node E\n' >"$demo/asr-plain.txt"
+	demo_member E seal --asr group-1 --in "$demo/asr-plain.txt" --out "$demo/asr-5.msg"
+	# the last byte (the tag's) changed: the message still names E as its sender
+	python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[-1] ^= 1; open(sys.argv[2], "wb").write(b)' \
+		"$demo/asr-5.msg" "$demo/asr-5-forged.msg"
+	for node in A B C; do
+		if demo_member "$node" open --in "$demo/asr-5-forged.msg" >"$out" 2>&1; then
+			cat "$out"
+			die "demo: node $node opened an altered message"
+		fi
+		sed 's/^/    /' "$out"
+	done
+	for node in A B C; do
+		demo_member "$node" checkin --nmm "$nmm_addr" | tee "$out"
+		expect "$out" "checked in" "node $node did not check in"
+	done
+	heading "akm-nmmd's policy (conf/policy.conf, rule forged-messages: 3 within 10 minutes) quarantines E and evicts it"
+	demo_wait_state node-E suspended
+	note "    the members' reports (each names E as the sender), then what the policy did:"
+	"$DEMO_NMM" audit --module "$DEMO_MODULE" --token "$DEMO_TOKEN" --pin-file "$DEMO_PIN_FILE" |
+		grep -E "event=asr-forged" | sed 's/^/    /'
+	demo_nmm audit --node node-E | grep -E "policy-" | sed 's/^/    /'
+	demo_nmm asr show group-1 | tee "$out"
+	expect "$out" "generation 4" "evicting E did not make generation 4"
+	note "The remaining members get generation 4 at their next check-in; E's check-in is refused:"
+	for node in A B C F; do
+		demo_member "$node" checkin --nmm "$nmm_addr" | tee "$out"
+		expect "$out" "enrolled in group-1: generation 4" "node $node did not get generation 4 at check-in"
+	done
+	if demo_member E checkin --nmm "$nmm_addr" >"$out" 2>&1; then
+		cat "$out"
+		die "demo: the quarantined node E checked in"
+	fi
+	sed 's/^/    /' "$out"
+	printf 'from node A, after E was evicted\n' >"$demo/asr-plain.txt"
+	demo_member A seal --asr group-1 --in "$demo/asr-plain.txt" --out "$demo/asr-6.msg"
+	demo_member F open --in "$demo/asr-6.msg" | tee "$out"
+	expect "$out" "after E was evicted" "node F cannot open the new generation's message"
+	if demo_member E open --in "$demo/asr-6.msg" >"$out" 2>&1; then
+		cat "$out"
+		die "demo: the evicted node E opened a message of the new generation"
+	fi
+	sed 's/^/    /' "$out"
+
 
 	heading "Station service: stopped (SIGTERM finishes the exchanges in hand)"
 	kill -TERM "$DEMO_NMMD_PID"
@@ -481,8 +545,8 @@ cmd_demo() {
 		expect "$out" "node-$node" "node $node is not listed"
 	done
 	demo_nmm list --json >"$out"
-	[ "$(grep -o '"status":"verified"' "$out" | wc -l)" -eq 5 ] || die "demo: not all five nodes are verified"
-	note "(list --json: all five activated over the network and verified)"
+	[ "$(grep -o '"status":"verified"' "$out" | wc -l)" -eq 6 ] || die "demo: not all six nodes are verified"
+	note "(list --json: all six verified: A-E activated over the network, F checked in)"
 
 	heading "Station: node A's record and history (akm-nmm show node-A)"
 	demo_nmm show node-A
@@ -492,7 +556,7 @@ cmd_demo() {
 
 	heading "Station at a glance (akm-nmm status; akm-nmmd --status-listen serves it as a page)"
 	demo_nmm status | tee "$out"
-	expect "$out" "0 suspended (quarantined)" "status does not count the nodes by state"
+	expect "$out" "1 suspended (quarantined)" "status does not count node E as quarantined"
 	expect "$out" "group-1" "status does not show the ASR"
 
 	# --- relationships for applications -----------------------------------------
