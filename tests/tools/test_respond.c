@@ -257,8 +257,8 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	ck_assert_msg(strstr(line, sender) && strstr(line, "node=node-C"), "%s", line);
 	free(line);
 
-	/* The policy fires: alert, quarantine, evict, each naming the rule
-	 * and both reports. */
+	/* The policy fires: alert, evict, quarantine (quarantine last: see
+	 * watch.c), each naming the rule and both reports. */
 	long want[] = {r1, r2};
 	line = wait_record("policy-alert", "rule=forged metric=forged value=2 threshold=>=2", r2, &a, 5);
 	expect_events(line, want, 2);
@@ -275,9 +275,9 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 	expect_events(line, want, 2);
 	ck_assert_msg(strstr(line, "node=node-A") && strstr(line, "removed from asr1 gen 2"), "%s", line);
 	free(line);
-	ck_assert(a < q && q < e);
-	/* the module's own records of the changes, in between */
-	line = wait_record("asr-remove", NULL, q, NULL, 1);
+	ck_assert(a < e && e < q);
+	/* the module's own record of the removal, before the evict record */
+	line = wait_record("asr-remove", NULL, a, NULL, 1);
 	free(line);
 	expect_state("node-A", "suspended");
 	/* a quarantined node gets no package, from akm-nmm either */
@@ -343,6 +343,77 @@ static const char clone_policy[] =
 	"    threshold >= 3\n"
 	"    window 10m\n"
 	"    actions reactivate\n";
+
+/* A policy that watches something else: the forged messages are recorded
+ * and nothing is done, as when akm-nmmd stopped (or crashed) between the
+ * reports' records and its actions. */
+static const char unrelated_policy[] =
+	"rule clone\n"
+	"    scope node\n"
+	"    metric clone\n"
+	"    threshold >= 1\n"
+	"    window 10m\n"
+	"    actions alert\n";
+
+START_TEST(restart_finishes_actions_not_in_the_trail)
+{
+	provision(0, 3);
+	char *out = NULL, *line;
+	EXPECT_RC(nmm(&out, "asr", "create", "asr1", "--members", "node-A,node-B,node-C", "--out", usb, NULL), 0, out,
+	          "asr create");
+	free(out);
+	write_policy(unrelated_policy);
+	service_start();
+	free(wait_record("policy-load", "rules=1", 0, NULL, 5));
+	for (int i = 0; i < 3; i++) {
+		out = checkin(i, sv.addr, 0);
+		expect_json(out, "asr_enrolled", "1");
+		free(out);
+	}
+	seal(0, "from A", "a1.msg");
+	tamper("a1.msg", "a1-forged.msg");
+	long r1 = 0, r2 = 0;
+	for (int i = 1; i < 3; i++) {
+		expect_refused(i, "a1-forged.msg", 2, "altered");
+		out = checkin(i, sv.addr, 0);
+		free(out);
+		free(wait_record("node-report", "event=asr-forged", r1, i == 1 ? &r1 : &r2, 5));
+	}
+	usleep(1200000);
+	ck_assert_int_eq(count_lines("policy-quarantine", NULL), 0);
+	ck_assert_int_eq(act_service_stop(&sv, SIGTERM), 0);
+
+	/* Started with the forged-messages policy: the replay of its window
+	 * fires the rule, and what the trail does not show done is done now,
+	 * quarantine after evict. */
+	write_policy(forged_policy);
+	service_start();
+	long want[] = {r1, r2}, a, e, q;
+	line = wait_record("policy-alert", "rule=forged metric=forged value=2", r2, &a, 5);
+	expect_events(line, want, 2);
+	free(line);
+	line = wait_record("policy-evict", "rule=forged", r2, &e, 5);
+	ck_assert_msg(strstr(line, "removed from asr1 gen 2"), "%s", line);
+	free(line);
+	line = wait_record("policy-quarantine", "rule=forged", r2, &q, 5);
+	expect_events(line, want, 2);
+	free(line);
+	ck_assert(e < q);
+	expect_state("node-A", "suspended");
+	read_service_log();
+	ck_assert_msg(strstr(service_log, "fired by the replay, not done yet"), "%s", service_log);
+	ck_assert_int_eq(act_service_stop(&sv, SIGTERM), 0);
+
+	/* A second restart replays the same window and finds it all done. */
+	service_start();
+	free(wait_record("policy-load", "rules=1", q, NULL, 5));
+	usleep(1500000);
+	ck_assert_int_eq(count_lines("policy-alert", NULL), 1);
+	ck_assert_int_eq(count_lines("policy-evict", NULL), 1);
+	ck_assert_int_eq(count_lines("policy-quarantine", NULL), 1);
+	act_service_stop(&sv, SIGTERM);
+}
+END_TEST
 
 START_TEST(clone_caught_and_policy_reload_refused)
 {
@@ -501,6 +572,7 @@ END_TEST
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, forged_messages_quarantine_evict_reinstate);
+	tcase_add_test(tc, restart_finishes_actions_not_in_the_trail);
 	tcase_add_test(tc, clone_caught_and_policy_reload_refused);
 	tcase_add_test(tc, scheduled_rekeys);
 }

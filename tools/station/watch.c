@@ -27,12 +27,23 @@ struct nmm_watch {
 	akm_monitor *m;
 	akm_policy policy;
 	bool have_policy;
-	bool replaying;           /* actions fired while replaying are not carried out again */
+	bool replaying;           /* an action fired while replaying is carried out only if the trail does not show it done */
 	bool started;             /* nmm_watch_start ran */
 	uint64_t last_tick;
 	nmm_watch_log log;
 	void *log_ctx;
 	nmm_watch_stats stats;
+	/* While replaying: the station-signed policy-<action> records seen,
+	 * so that an action fired by the replay is carried out unless the
+	 * trail shows it done after the events that fired it (a crash
+	 * between an event's record and the action's loses nothing). */
+	struct done_rec {
+		char action[24], rule[AKM_POLICY_NAME_MAX + 1];
+		uint8_t subject[AKM_MON_ID_MAX];
+		size_t subject_len;
+		uint64_t seq;
+	} *done;
+	size_t ndone, done_cap;
 };
 
 static void say(nmm_watch *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -54,10 +65,57 @@ static uint64_t now_s(void)
 
 /* ---- records -> events ---- */
 
+/* "policy-<action>" with a detail "rule=<name> ...", signed by the
+ * station: remembered while replaying (see struct nmm_watch). */
+static void remember_done(nmm_watch *w, const nmm_audit_rec *r)
+{
+	if (strncmp(r->action, "policy-", 7) != 0 || strcmp(r->action, "policy-load") == 0 ||
+	    strcmp(r->action, "policy-refused") == 0 || strncmp(r->detail, "rule=", 5) != 0 ||
+	    r->rid_len > AKM_MON_ID_MAX)
+		return;
+	size_t rule_len = strcspn(r->detail + 5, " ;");
+	if (rule_len > AKM_POLICY_NAME_MAX || strlen(r->action) >= sizeof w->done->action)
+		return;
+	if (nmm_audit_check_sig(w->s, r) != NMM_AUDIT_SIG_VALID)
+		return; /* anyone with the PIN can append: only the station's count */
+	if (w->ndone == w->done_cap) {
+		size_t cap = w->done_cap ? 2 * w->done_cap : 64;
+		struct done_rec *d = realloc(w->done, cap * sizeof *d);
+		if (d == NULL)
+			return; /* the action is carried out again: idempotent, or one record more */
+		w->done = d;
+		w->done_cap = cap;
+	}
+	struct done_rec *d = &w->done[w->ndone++];
+	snprintf(d->action, sizeof d->action, "%s", r->action);
+	memcpy(d->rule, r->detail + 5, rule_len);
+	d->rule[rule_len] = '\0';
+	memcpy(d->subject, r->rid, d->subject_len = r->rid_len);
+	d->seq = r->seq;
+}
+
+/* Whether the trail shows a fired to have been carried out: a record of
+ * its action, rule and subject after the last event that fired it (any,
+ * for a gauge's, which names no event). */
+static bool was_done(const nmm_watch *w, const akm_mon_action *a)
+{
+	const char *name = akm_mon_action_audit_name(a->action);
+	uint64_t after = a->nseqs > 0 ? a->seqs[a->nseqs - 1] : 0;
+	for (size_t i = 0; i < w->ndone; i++) {
+		const struct done_rec *d = &w->done[i];
+		if (d->seq > after && strcmp(d->action, name) == 0 && strcmp(d->rule, a->rule) == 0 &&
+		    d->subject_len == a->subject_len && memcmp(d->subject, a->subject, a->subject_len) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void on_record(void *ctx, const nmm_audit_rec *r)
 {
 	nmm_watch *w = ctx;
 	w->stats.records++;
+	if (w->replaying)
+		remember_done(w, r);
 	/* An application's record counts only when the station signed it
 	 * (akm-nmm's and this service's): anyone with the PIN can append. */
 	if (strcmp(r->action, "reinstate") == 0 && r->result == CKR_OK && r->rid_len > 0 &&
@@ -81,28 +139,57 @@ static void on_record(void *ctx, const nmm_audit_rec *r)
 
 /* ---- actions ---- */
 
+static void carry_out(nmm_watch *w, const akm_mon_action *a)
+{
+	char detail[512], said[1024];
+	akm_mon_action_detail(a, detail, sizeof detail);
+	if (w->replaying && was_done(w, a)) {
+		w->stats.replayed_actions++;
+		return; /* fired before the restart: its record is in the trail already */
+	}
+	uint64_t t0 = akm_net_now_ms();
+	nmm_response r = {a->action, a->scope, a->subject, a->subject_len, a->rule, detail};
+	int rc = nmm_respond(w->s, &r, said, sizeof said);
+	w->stats.actions++;
+	if (rc != AKM_RC_OK)
+		w->stats.failed_actions++;
+	w->stats.last_action_ms = akm_net_now_ms() - t0;
+	say(w, rc == AKM_RC_OK ? 5 : 3, "policy: %s%s", w->replaying ? "(fired by the replay, not done yet) " : "",
+	    said);
+}
+
+/* Quarantine and revoke go last of the actions fired together: they mark
+ * the node quarantined, after which the engine fires nothing destructive
+ * for it, so a crash before them leaves the rule to fire again (and the
+ * replay to finish what is not in the trail), while a crash after them
+ * leaves nothing undone. */
+static bool goes_last(akm_policy_action a)
+{
+	return a == AKM_ACT_QUARANTINE || a == AKM_ACT_REVOKE;
+}
+
 static void drain(nmm_watch *w)
 {
-	akm_mon_action a;
-	while (akm_monitor_drain(w->m, &a, 1) == 1) {
-		char detail[512], said[1024];
-		akm_mon_action_detail(&a, detail, sizeof detail);
-		if (w->replaying) {
-			w->stats.replayed_actions++;
-			continue; /* fired before the restart: its record is in the trail already */
-		}
-		uint64_t t0 = akm_net_now_ms();
-		nmm_response r = {a.action, a.scope, a.subject, a.subject_len, a.rule, detail};
-		int rc = nmm_respond(w->s, &r, said, sizeof said);
-		w->stats.actions++;
-		if (rc != AKM_RC_OK)
-			w->stats.failed_actions++;
-		w->stats.last_action_ms = akm_net_now_ms() - t0;
-		say(w, rc == AKM_RC_OK ? 5 : 3, "policy: %s", said);
+	enum { BATCH = 64 };
+	akm_mon_action a[BATCH];
+	size_t n;
+	while ((n = akm_monitor_drain(w->m, a, BATCH)) > 0) {
+		for (int last = 0; last < 2; last++)
+			for (size_t i = 0; i < n; i++)
+				if (goes_last(a[i].action) == (last == 1))
+					carry_out(w, &a[i]);
 	}
 }
 
 static void seed(nmm_watch *w);
+
+static void end_replay(nmm_watch *w)
+{
+	w->replaying = false;
+	free(w->done);
+	w->done = NULL;
+	w->ndone = w->done_cap = 0;
+}
 
 /* ---- the policy ---- */
 
@@ -136,7 +223,7 @@ int nmm_watch_load(nmm_watch *w, const char *path)
 		w->replaying = true;
 		seed(w);
 		drain(w);
-		w->replaying = false;
+		end_replay(w);
 	}
 	say(w, 5, "policy loaded from %s: %zu rule(s)", path, p.nrules);
 	nmm_audit(w->s, "policy-load", NULL, 0, CKR_OK, "file=%s; rules=%zu", path, p.nrules);
@@ -231,7 +318,7 @@ int nmm_watch_start(nmm_watch *w)
 		w->stats.replayed += n;
 	akm_monitor_tick(w->m, now);
 	drain(w);
-	w->replaying = false;
+	end_replay(w);
 	w->started = true;
 	w->last_tick = now;
 	say(w, 5, "policy: %llu trail record(s) replayed (from %llu, the last %llu s) in %llu ms",
@@ -269,6 +356,7 @@ void nmm_watch_free(nmm_watch *w)
 	if (w == NULL)
 		return;
 	akm_monitor_free(w->m);
+	free(w->done);
 	free(w);
 }
 
