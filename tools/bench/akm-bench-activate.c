@@ -18,6 +18,10 @@
  *       tokens), which together bound the rate on a machine they share;
  *       the service's peak memory (VmHWM) after the runs.
  *
+ * With --policy FILE the service runs its breach monitor on that policy
+ * (akm-nmmd --policy): every audit record it appends is followed, its
+ * station signature checked and mapped to events; without it, no policy.
+ *
  * Output: one line per measurement, "name key=value ...", on stdout;
  * progress on stderr.  Exit status: 0 whatever the figures say, 1 when a
  * step failed, 2 on a bad command line.
@@ -40,6 +44,7 @@
 
 typedef struct ab_options {
 	const char *module, *softhsm, *nmmd;
+	const char *policy; /* akm-nmmd --policy: its breach monitor on (each record followed and mapped) */
 	unsigned long nodes;
 	unsigned long levels[AB_LEVELS_MAX];
 	size_t nlevels;
@@ -129,7 +134,8 @@ static int usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	        "usage: akm-bench-activate --module akm-pkcs11.so --softhsm libsofthsm2.so --nmmd akm-nmmd\n"
-	        "                          [--nodes N] [--concurrency 1,16,128] [--seconds S] [--token-ops N]\n");
+	        "                          [--nodes N] [--concurrency 1,16,128] [--seconds S] [--token-ops N]\n"
+	        "                          [--policy FILE]\n");
 	return code;
 }
 
@@ -153,6 +159,8 @@ int main(int argc, char **argv)
 			o.nmmd = v;
 		else if (strcmp(a, "--concurrency") == 0)
 			levels = v;
+		else if (strcmp(a, "--policy") == 0)
+			o.policy = v;
 		else if (strcmp(a, "--nodes") == 0)
 			bad = bench_parse_count(v, 1, 100000, &o.nodes);
 		else if (strcmp(a, "--seconds") == 0)
@@ -213,7 +221,10 @@ int main(int argc, char **argv)
 	}
 	double limit = 1e6 / tr.us_per_activation;
 	printf("token-alone ops=%lu us_per_activation=%.1f limit_per_s=%.0f\n", tr.ops, tr.us_per_activation, limit);
-	if (act_service_start(&sv, o.nmmd, o.module, AB_LABEL, pin_file, NULL, err, sizeof err) != 0) {
+	const char *policy_args[] = {"--policy", o.policy, NULL};
+	printf("service policy=%s\n", o.policy ? o.policy : "none");
+	if (act_service_start(&sv, o.nmmd, o.module, AB_LABEL, pin_file, o.policy ? policy_args : NULL, err,
+	                      sizeof err) != 0) {
 		fprintf(stderr, "akm-bench-activate: %s\n", err);
 		goto out;
 	}
