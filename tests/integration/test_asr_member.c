@@ -696,9 +696,18 @@ START_TEST(step_by_time)
 	uint8_t msg[128], plain[128];
 	CK_ULONG n = sizeof msg, pn = sizeof plain;
 	sleep(2);
-	ck_assert_int_eq(seal(0, "t", 1, msg, &n), CKR_OK);
-	ck_assert_uint_ge(epoch_of(0) & 0xffffffffUL, 2);
-	ck_assert_int_eq(open_(1, msg, n, plain, &pn), CKR_OK);
+	/* With a 1 s period and no grace, a step boundary that passes between
+	 * the seal and the open makes the message one step old for B
+	 * (CKR_AKM_OLD_EPOCH, rightly): seal again then, a few times at most. */
+	CK_RV rv = CKR_AKM_OLD_EPOCH;
+	for (int attempt = 0; attempt < 5 && rv == CKR_AKM_OLD_EPOCH; attempt++) {
+		n = sizeof msg;
+		pn = sizeof plain;
+		ck_assert_int_eq(seal(0, "t", 1, msg, &n), CKR_OK);
+		ck_assert_uint_ge(epoch_of(0) & 0xffffffffUL, 2);
+		rv = open_(1, msg, n, plain, &pn);
+	}
+	ck_assert_int_eq(rv, CKR_OK);
 	ck_assert_uint_eq(key_rows(0, CKV_AKM_PURPOSE_PREVIOUS), 0); /* no grace: none kept */
 	world_teardown();
 }
