@@ -85,12 +85,15 @@ nmm_audit_sig nmm_audit_check_sig(nmm_station *s, const nmm_audit_rec *r)
 		return NMM_AUDIT_SIG_INVALID;
 	uint8_t digest[32];
 	sig_digest(r->action, r->action_len, r->rid, r->rid_len, r->result, r->detail, signed_len, digest);
-	CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
-	CK_RV rv = s->p.f->C_VerifyInit(s->p.session, &mech, s->pub);
-	if (rv == CKR_OK)
-		rv = s->p.f->C_Verify(s->p.session, digest, sizeof digest, raw, sizeof raw);
-	if (rv != CKR_OK)
-		return NMM_AUDIT_SIG_INVALID;
+	const struct nmm_audit_own *own = &s->own[r->seq % NMM_AUDIT_OWN];
+	if (own->seq != r->seq || r->seq == 0 || memcmp(own->digest, digest, sizeof digest) != 0) {
+		CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
+		CK_RV rv = s->p.f->C_VerifyInit(s->p.session, &mech, s->pub);
+		if (rv == CKR_OK)
+			rv = s->p.f->C_Verify(s->p.session, digest, sizeof digest, raw, sizeof raw);
+		if (rv != CKR_OK)
+			return NMM_AUDIT_SIG_INVALID;
+	}
 	/* The time the station signed, against the module's time of the
 	 * record: a signed detail copied into a later record does not pass. */
 	const char *t = NULL;
@@ -129,7 +132,8 @@ static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, siz
 	dl = strlen(detail);
 	uint8_t digest[32], sig[64];
 	sig_digest(action, strlen(action), rid, rid_len, result, detail, dl, digest);
-	if (akm_p11_sign_digest(&s->p, s->priv, digest, sig) == 0) {
+	bool signed_ = akm_p11_sign_digest(&s->p, s->priv, digest, sig) == 0;
+	if (signed_) {
 		char hex[129];
 		akm_hex_encode(sig, sizeof sig, hex);
 		snprintf(detail + dl, sizeof detail - dl, "%s%s", NMM_AUDIT_SIG_FIELD, hex);
@@ -151,6 +155,11 @@ static CK_RV audit_v(nmm_station *s, const char *action, const uint8_t *rid, siz
 	CK_RV rv = s->p.f->C_CreateObject(s->p.session, t, rid_len ? 6 : 5, &h);
 	if (rv != CKR_OK)
 		akm_report(0, "audit", "cannot append the \"%s\" record: %s", action, akm_rv_name(rv));
+	else if (signed_ && h > AKM_TRAIL_HANDLE(0)) {
+		struct nmm_audit_own *own = &s->own[(h - AKM_TRAIL_HANDLE(0)) % NMM_AUDIT_OWN];
+		own->seq = h - AKM_TRAIL_HANDLE(0);
+		memcpy(own->digest, digest, sizeof digest);
+	}
 	return rv;
 }
 

@@ -94,6 +94,7 @@ static int find_key(nmm_station *s, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *h, si
 
 int nmm_station_read(nmm_station *s)
 {
+	memset(s->own, 0, sizeof s->own);
 	CK_OBJECT_CLASS data_class = CKO_DATA;
 	CK_ATTRIBUTE find_data[] = {
 		{CKA_CLASS, &data_class, sizeof data_class},
@@ -195,6 +196,7 @@ int nmm_station_init(nmm_station *s, const uint8_t *id, size_t id_len, const cha
 {
 	memcpy(s->id, id, id_len);
 	s->id_len = id_len;
+	memset(s->own, 0, sizeof s->own);
 	snprintf(s->site, sizeof s->site, "%s", site);
 	snprintf(s->location, sizeof s->location, "%s", location);
 	nmm_station existing;

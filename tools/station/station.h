@@ -49,6 +49,8 @@
 
 /* ---- the station (station.c) ---- */
 
+#define NMM_AUDIT_OWN 512
+
 typedef struct nmm_station {
 	akm_p11 p;               /* the station token, open and logged in */
 	bool open;
@@ -58,6 +60,14 @@ typedef struct nmm_station {
 	uint64_t created;
 	CK_OBJECT_HANDLE pub, priv;
 	uint8_t point[AKM_FMT_POINT_LEN];
+	/* The records this process signed and appended lately (slot seq %
+	 * NMM_AUDIT_OWN): nmm_audit_check_sig accepts one of them, unchanged,
+	 * without verifying its signature in the token again (akm-nmmd
+	 * follows its own records: one ECDSA verify each otherwise). */
+	struct nmm_audit_own {
+		CK_ULONG seq; /* 0: none (records start at 1) */
+		uint8_t digest[32];
+	} own[NMM_AUDIT_OWN];
 } nmm_station;
 
 /* The station keeps its relationships only through akm-pkcs11: the token p
