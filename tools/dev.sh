@@ -146,16 +146,18 @@ cmd_fuzz() {
 	fi
 	run ninja -C "$dir" tests/fuzz/fuzz-bundle tests/fuzz/fuzz-request \
 		tests/fuzz/fuzz-anchor tests/fuzz/fuzz-node-state tests/fuzz/fuzz-login \
-		tests/fuzz/fuzz-proto tests/fuzz/fuzz-policy
+		tests/fuzz/fuzz-proto tests/fuzz/fuzz-policy tests/fuzz/fuzz-asr tests/fuzz/fuzz-http
 	mkdir -p "$dir/findings"
-	local target failed=()
-	for target in bundle request anchor node_state login proto policy; do
+	local target failed=() max_len
+	for target in bundle request anchor node_state login proto policy asr http; do
+		# an ASR package or an HTTP request head runs to 4 KiB; the rest fit 1,100 bytes
+		case "$target" in asr | http) max_len=4200 ;; *) max_len=1100 ;; esac
 		local work="$dir/fuzz-corpus/$target"
 		rm -rf -- "$work"
 		mkdir -p -- "$work"
 		cp -- tests/fuzz/corpus/"$target"/* "$work"/
 		heading "Fuzzing $target for ${seconds}s"
-		if ! run "$dir/tests/fuzz/fuzz-${target//_/-}" -max_total_time="$seconds" -max_len=1100 \
+		if ! run "$dir/tests/fuzz/fuzz-${target//_/-}" -max_total_time="$seconds" -max_len="$max_len" \
 			-print_final_stats=1 -artifact_prefix="$dir/findings/$target-" "$work"; then
 			failed+=("$target")
 		fi
