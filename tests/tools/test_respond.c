@@ -196,14 +196,16 @@ static const char forged_policy[] =
 	"    actions alert, quarantine, evict\n"
 	"    cool-down 10m\n";
 
-START_TEST(forged_messages_quarantine_evict_reinstate)
+/* Nodes A-C provisioned, ASR asr1 among them, akm-nmmd started on the
+ * policy `text`, and each member enrolled at its first check-in. */
+static void asr1_of_three(const char *text)
 {
 	provision(0, 3);
-	char *out = NULL, *line;
+	char *out = NULL;
 	EXPECT_RC(nmm(&out, "asr", "create", "asr1", "--members", "node-A,node-B,node-C", "--out", usb, NULL), 0, out,
 	          "asr create");
 	free(out);
-	write_policy(forged_policy);
+	write_policy(text);
 	service_start();
 	free(wait_record("policy-load", "rules=1", 0, NULL, 5));
 	for (int i = 0; i < 3; i++) {
@@ -211,6 +213,12 @@ START_TEST(forged_messages_quarantine_evict_reinstate)
 		expect_json(out, "asr_enrolled", "1");
 		free(out);
 	}
+}
+
+START_TEST(forged_messages_quarantine_evict_reinstate)
+{
+	char *out = NULL, *line;
+	asr1_of_three(forged_policy);
 	int abc[] = {0, 1, 2};
 	all_talk(abc, 3, "before");
 
@@ -357,19 +365,8 @@ static const char unrelated_policy[] =
 
 START_TEST(restart_finishes_actions_not_in_the_trail)
 {
-	provision(0, 3);
 	char *out = NULL, *line;
-	EXPECT_RC(nmm(&out, "asr", "create", "asr1", "--members", "node-A,node-B,node-C", "--out", usb, NULL), 0, out,
-	          "asr create");
-	free(out);
-	write_policy(unrelated_policy);
-	service_start();
-	free(wait_record("policy-load", "rules=1", 0, NULL, 5));
-	for (int i = 0; i < 3; i++) {
-		out = checkin(i, sv.addr, 0);
-		expect_json(out, "asr_enrolled", "1");
-		free(out);
-	}
+	asr1_of_three(unrelated_policy);
 	seal(0, "from A", "a1.msg");
 	tamper("a1.msg", "a1-forged.msg");
 	long r1 = 0, r2 = 0;
