@@ -456,15 +456,9 @@ CK_RV akm_station_create(akm_relationships *r, akm_station_gen *g, int64_t *key_
 	char detail[96];
 	snprintf(detail, sizeof detail, "members %zu capacity %u generation 1", g->nmembers, cap);
 	/* The relationship row with the state, then its tree. */
-	int64_t seq;
-	uint8_t hash[AKM_AUDIT_HASH_LEN];
 	rel->members = state;
 	rel->members_len = state_len;
-	if ((rv = akm_event_append(r, AKM_EVENT_ASR_CREATE, rel->rid, rel->rid_len, CKR_OK, detail)) == CKR_OK &&
-	    (rv = akm_store_audit_head(r->reg, &seq, hash)) == CKR_OK) {
-		rel->audit = seq;
-		rv = akm_store_insert_relationship(r->reg, rel);
-	}
+	rv = akm_event_insert_created(r, rel, AKM_EVENT_ASR_CREATE, detail);
 	rel->members = NULL;
 	rel->members_len = 0;
 	if (rv != CKR_OK)

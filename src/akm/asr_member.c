@@ -1013,9 +1013,7 @@ CK_RV akm_asr_enroll(akm_relationships *r, CK_OBJECT_HANDLE pr_key, CK_OBJECT_HA
 		goto rollback;
 	char detail[96];
 	snprintf(detail, sizeof detail, "gen %u step %u leaf %u", st.gen, st.step, st.leaf);
-	if ((rv = akm_event_append(r, AKM_EVENT_ASR_MEMBER_ENROLL, rel.rid, rel.rid_len, CKR_OK, detail)) != CKR_OK ||
-	    (rv = last_record(r, &rel.audit)) != CKR_OK ||
-	    (rv = akm_store_insert_relationship(r->reg, &rel)) != CKR_OK)
+	if ((rv = akm_event_insert_created(r, &rel, AKM_EVENT_ASR_MEMBER_ENROLL, detail)) != CKR_OK)
 		goto rollback;
 	key.relationship = rel.id;
 	if ((rv = akm_store_insert_key(r->reg, &key)) != CKR_OK)

@@ -63,9 +63,6 @@ void akm_relationships_close(akm_relationships *r)
 	free(r);
 }
 
-/* The purpose string the row key is derived for (docs/formats.md). */
-#define ROW_KEY_PURPOSE "akm-pkcs11 registry rows v1"
-
 /* Lock held, the store's write transaction open, the token's keys looked
  * for: makes what a new registry lacks, seals the store, and checks the
  * registry against the token. */
@@ -102,7 +99,7 @@ static CK_RV login_inlock(akm_relationships *r, bool have_kek, bool have_mac)
 		return rv;
 	}
 	uint8_t key[AKM_STORE_KEY_LEN];
-	rv = akm_backend_mac_derive(r->be, ROW_KEY_PURPOSE, key);
+	rv = akm_backend_mac_derive(r->be, AKM_ROW_KEY_PURPOSE, key);
 	if (rv == CKR_OK)
 		rv = akm_store_seal(r->reg, key);
 	akm_wipe(key, sizeof key);

@@ -88,6 +88,22 @@ CK_RV akm_event_append(akm_relationships *r, akm_event_kind kind, const uint8_t 
 	return rv;
 }
 
+CK_RV akm_event_insert_created(akm_relationships *r, akm_relationship *rel, akm_event_kind kind,
+                               const char *detail)
+{
+	int64_t seq;
+	uint8_t hash[AKM_AUDIT_HASH_LEN];
+	CK_RV rv = akm_store_audit_head(r->reg, &seq, hash);
+	if (rv != CKR_OK)
+		return rv;
+	rel->audit = seq + 1;
+	if ((rv = akm_store_insert_relationship(r->reg, rel)) != CKR_OK ||
+	    (rv = akm_event_append(r, kind, rel->rid, rel->rid_len, CKR_OK, detail)) != CKR_OK ||
+	    (rv = akm_store_audit_head(r->reg, &seq, hash)) != CKR_OK)
+		return rv;
+	return seq == rel->audit ? CKR_OK : CKR_GENERAL_ERROR;
+}
+
 void akm_event_record(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
                       CK_RV result, const char *detail)
 {

@@ -68,7 +68,12 @@ CK_RV akm_change_commit(akm_relationships *r);
  * none is open): the store's answer (events.c). */
 CK_RV akm_event_append(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
                        CK_RV result, const char *detail);
-/* The same, logging a failure instead of returning it. */
+/* In the open transaction: a new relationship row and the record of its
+ * creation.  The row goes first, naming the record it will get (its last
+ * change), so that the record is written knowing the row (store.h). */
+CK_RV akm_event_insert_created(akm_relationships *r, akm_relationship *rel, akm_event_kind kind,
+                               const char *detail);
+/* akm_event_append, logging a failure instead of returning it. */
 void akm_event_record(akm_relationships *r, akm_event_kind kind, const uint8_t *rid, size_t rid_len,
                       CK_RV result, const char *detail);
 

@@ -148,11 +148,8 @@ static CK_RV pending_store(akm_relationships *r, pending_rel *p)
 {
 	akm_relationship *rel = &p->spec->rel;
 	CK_RV rv;
-	/* The record first: the row names it as its last change. */
-	if ((rv = akm_event_append(r, AKM_EVENT_CREATE, rel->rid, rel->rid_len, CKR_OK,
-	                           rel->kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational")) != CKR_OK ||
-	    (rv = last_record(r, &rel->audit)) != CKR_OK ||
-	    (rv = akm_store_insert_relationship(r->reg, rel)) != CKR_OK)
+	if ((rv = akm_event_insert_created(r, rel, AKM_EVENT_CREATE,
+	                                   rel->kind == CKV_AKM_KIND_PROVISIONING ? "provisioning" : "operational")) != CKR_OK)
 		return rv;
 	p->enc.relationship = p->mac.relationship = rel->id;
 	if ((rv = akm_store_insert_key(r->reg, &p->enc)) != CKR_OK)

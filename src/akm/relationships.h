@@ -40,6 +40,9 @@
 
 #define AKM_MEMBERS_MAX 1024     /* members of an operational relationship */
 #define AKM_LABEL_SUFFIX_LEN 4   /* "/enc", "/mac" */
+/* The purpose string the registry's row key is derived for from the
+ * token's MAC key (backend.h, docs/formats.md §2.6). */
+#define AKM_ROW_KEY_PURPOSE "akm-pkcs11 registry rows v1"
 
 typedef struct akm_relationships akm_relationships;
 

@@ -79,9 +79,10 @@ void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t va
                    size_t len, uint8_t mac[AKM_SEAL_LEN]);
 /* An audit record: its hashed fields, whether rid and detail are present
  * (not NULL), whether it records a change of a relationship's row, its
- * chain links. */
+ * chain links, the row id of the relationship it is about (0: none). */
 void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, bool has_detail,
-                    bool row_change, const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN]);
+                    bool row_change, const uint8_t *prev, const uint8_t *hash, int64_t rel,
+                    uint8_t mac[AKM_SEAL_LEN]);
 /* Whether a stored MAC (any length, NULL for none) is the computed one;
  * constant time. */
 bool akm_seal_matches(const uint8_t mac[AKM_SEAL_LEN], const void *stored, size_t stored_len);

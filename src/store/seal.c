@@ -136,7 +136,8 @@ void akm_seal_meta(const akm_store *s, const char *name, bool is_int, int64_t va
 }
 
 void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, bool has_detail,
-                    bool row_change, const uint8_t *prev, const uint8_t *hash, uint8_t mac[AKM_SEAL_LEN])
+                    bool row_change, const uint8_t *prev, const uint8_t *hash, int64_t rel,
+                    uint8_t mac[AKM_SEAL_LEN])
 {
 	akm_fieldhash h;
 	row_start(&h, "audit", e->seq);
@@ -151,6 +152,12 @@ void akm_seal_audit(const akm_store *s, const akm_audit_entry *e, bool has_rid, 
 	akm_fieldhash_u64(&h, row_change);
 	akm_fieldhash_bytes(&h, prev, AKM_AUDIT_HASH_LEN);
 	akm_fieldhash_bytes(&h, hash, AKM_AUDIT_HASH_LEN);
+	/* Schema version 7's field, as CKA_AKM_CHECKIN's in a relationship
+	 * row: hashed only when the record names a relationship row, so a
+	 * record written before has the digest it always had, and a record
+	 * that names one cannot be made to name none (or another). */
+	if (rel != 0)
+		akm_fieldhash_u64(&h, (uint64_t)rel);
 	row_finish(s, &h, mac);
 }
 

@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "akm/pkcs11-akm.h"
+#include "registry-back.h"
 
 static it_ctx t;
 static char registry[PATH_MAX + 16];
@@ -447,6 +448,15 @@ static int64_t db_int(const char *sql)
 	return v;
 }
 
+/* The registry (closed) as the code of schema version 6 leaves it. */
+static void back_to_v6(void)
+{
+	char err[512];
+	ck_assert_msg(akm_test_back_to_v6(registry, t.env.softhsm_path, t.env.token_label, AKM_TEST_USER_PIN, err,
+	                                  sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 6);
+}
+
 static CK_RV encrypt_with(CK_OBJECT_HANDLE key)
 {
 	CK_BYTE iv[12] = {1}, in[16] = {2}, out[64];
@@ -474,12 +484,14 @@ START_TEST(test_version_3_registry_upgrades)
 	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
 	ck_assert_int_eq(encrypt_with(a), CKR_OK);
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
-	db_exec(AKM_TEST_SQL_BACK_TO_V5 "ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
+	back_to_v6();
+	db_exec(AKM_TEST_SQL_BACK_TO_V5_FROM_6
+	        "ALTER TABLE relationship DROP COLUMN checkin; DROP TABLE tree; PRAGMA user_version = 3;");
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
 	int64_t records = db_int("SELECT count(*) FROM audit");
 
 	it_open(&t); /* C_Initialize migrates, C_Login checks every count and the chain */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 7);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM relationship WHERE checkin = 0"), 3);
 	ck_assert_uint_eq(get_ulong(a, CKA_AKM_STATUS), CKV_AKM_STATUS_EXPORTED);
 	ck_assert_uint_eq(get_ulong(a, CKA_AKM_SEQUENCE), 1);
@@ -563,7 +575,8 @@ START_TEST(test_version_5_registry_upgrades)
 	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
 	ck_assert_int_eq(encrypt_with(a), CKR_OK);
 	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
-	db_exec(AKM_TEST_SQL_BACK_TO_V5);
+	back_to_v6();
+	db_exec(AKM_TEST_SQL_BACK_TO_V5_FROM_6);
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master WHERE name IN ('key_ckid', 'audit_row_change')"), 2);
 	char *before = db_rows();
@@ -572,7 +585,7 @@ START_TEST(test_version_5_registry_upgrades)
 	ck_assert_int_ge(db_int("SELECT count(*) FROM audit WHERE row_change = 1"), 5);
 
 	it_open(&t); /* C_Initialize migrates, C_Login checks every count and the chain */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 7);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master WHERE name IN ('key_ckid', 'audit_row_change')"), 0);
 	char *after = db_rows();
 	ck_assert_str_eq(after, before);
@@ -613,6 +626,96 @@ START_TEST(test_version_5_registry_upgrades)
 }
 END_TEST
 
+/* ---- a registry of schema version 6 ----------------------------------------- */
+
+static char *db_text(const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_open_v2(registry, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	char *v = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A registry as the code of schema version 6 leaves it (made here by this
+ * module, its records sealed again without the relationship row they name,
+ * the column and indexes of version 7 taken away): C_Initialize migrates it
+ * with every row of every table and its MAC byte for byte unchanged and no
+ * record naming a row; every key is read (each read finds the row's last
+ * change among those records, through the ID); a change after the
+ * migration writes a record naming its row; the row put back as it was
+ * before that change is refused, the last change now found through the row
+ * id and the older ones through the ID. */
+START_TEST(test_version_6_registry_upgrades)
+{
+	CK_OBJECT_HANDLE a, b, asr;
+	ck_assert_int_eq(make_pr("node-a", &a), CKR_OK);
+	ck_assert_int_eq(make_pr("node-b", &b), CKR_OK);
+	ck_assert_int_eq(make_asr("asr-1", &asr), CKR_OK);
+	ck_assert_int_eq(set_status_checkin(a, CKV_AKM_STATUS_ACTIVATED, T0, true), CKR_OK);
+	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
+	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	/* Version 7 wrote each record about a relationship naming its row. */
+	ck_assert_int_ge(db_int("SELECT count(*) FROM audit WHERE rel IS NOT NULL"), 5);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM audit a JOIN relationship r ON r.id = a.rel WHERE r.rid <> a.rid"), 0);
+	back_to_v6();
+	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'rel'"), 0);
+	char *before = db_rows();
+	int64_t records = db_int("SELECT count(*) FROM audit");
+
+	it_open(&t); /* C_Initialize migrates, C_Login checks every count */
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 7);
+	char *after = db_rows();
+	ck_assert_str_eq(after, before);
+	sqlite3_free(after);
+	sqlite3_free(before);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM audit WHERE rel IS NOT NULL"), 0);
+	ck_assert_uint_eq(get_ulong(a, CKA_AKM_CHECKIN), T0);
+	ck_assert_uint_eq(get_ulong(a, CKA_AKM_STATUS), CKV_AKM_STATUS_ACTIVATED);
+	ck_assert_uint_eq(get_ulong(b, CKA_AKM_STATE), CKV_AKM_STATE_SUSPENDED);
+	ck_assert_int_eq(encrypt_with(a), CKR_OK);
+	ck_assert_int_eq(encrypt_with(asr), CKR_OK);
+	ck_assert_int_eq(encrypt_with(b), CKR_KEY_FUNCTION_NOT_PERMITTED);
+
+	/* a's row as it is now, as SQL that puts it back. */
+	CK_BYTE rid[32];
+	CK_ATTRIBUTE at = {CKA_AKM_RELATIONSHIP_ID, rid, sizeof rid};
+	ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, a, &at, 1), CKR_OK);
+	char hex[65], *sql;
+	for (CK_ULONG i = 0; i < at.ulValueLen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rid[i]);
+	sql = sqlite3_mprintf("SELECT 'UPDATE relationship SET checkin = ' || checkin || ', changed = ' || changed ||"
+	                      " ', audit = ' || audit || ', mac = ' || quote(mac) || ' WHERE id = ' || id"
+	                      " FROM relationship WHERE rid = x'%s'", hex);
+	char *put_back = db_text(sql);
+	sqlite3_free(sql);
+	/* A change now: its record names a's row. */
+	ck_assert_int_eq(set_ulong(a, CKA_AKM_CHECKIN, T0 + 1), CKR_OK);
+	sql = sqlite3_mprintf("SELECT (SELECT rel FROM audit ORDER BY seq DESC LIMIT 1) ="
+	                      " (SELECT id FROM relationship WHERE rid = x'%s')", hex);
+	ck_assert_int_eq(db_int(sql), 1);
+	sqlite3_free(sql);
+	reopen();
+	ck_assert_uint_eq(get_ulong(a, CKA_AKM_CHECKIN), T0 + 1);
+	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM audit WHERE actor = 'module'"), 0);
+	/* Nothing refused on the way: the use refused (b) and the change. */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM audit"), records + 2);
+	/* The row put back as it was before that change: refused when read. */
+	db_exec(put_back);
+	sqlite3_free(put_back);
+	it_open(&t);
+	CK_ULONG v = 0;
+	CK_ATTRIBUTE ck = {CKA_AKM_CHECKIN, &v, sizeof v};
+	ck_assert_int_eq(t.f->C_GetAttributeValue(t.s, a, &ck, 1), CKR_DEVICE_ERROR);
+	ck_assert_int_ge(db_int("SELECT count(*) FROM audit WHERE actor = 'module' AND action = 'tamper-detected'"), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("checkin");
@@ -624,6 +727,7 @@ int main(void)
 	tcase_add_test(tc, test_two_processes_race);
 	tcase_add_test(tc, test_version_3_registry_upgrades);
 	tcase_add_test(tc, test_version_5_registry_upgrades);
+	tcase_add_test(tc, test_version_6_registry_upgrades);
 	suite_add_tcase(s, tc);
 	IT_RUN_SUITE(s);
 }

@@ -30,14 +30,28 @@ typedef struct akm_testenv {
 	char token_label[33];        /* label of the first token */
 } akm_testenv;
 
-/* SQL that takes a registry of this module's schema (version 6) back to
- * schema version 5 exactly as version 5 made it (the two indexes version 6
- * dropped; docs/formats.md §2): a registry as today's code before issue 14
- * leaves it, or, with more SQL after it, an older one. */
-#define AKM_TEST_SQL_BACK_TO_V5                                                            \
+/* SQL that takes a registry of this module's schema (version 7) back to
+ * schema version 6 exactly as version 6 made it (docs/formats.md §2): the
+ * audit records' `rel` column and its two indexes go, audit_rid comes back
+ * whole.  Alone only for a registry none of whose records names a
+ * relationship row (rel NULL everywhere: their MACs do not cover it); for
+ * any other, akm_test_back_to_v6 (registry-back.h) seals those records
+ * again first. */
+#define AKM_TEST_SQL_BACK_TO_V6                                                            \
+	"DROP INDEX audit_rel;"                                                               \
+	"DROP INDEX audit_rid;"                                                               \
+	"ALTER TABLE audit DROP COLUMN rel;"                                                  \
+	"CREATE INDEX audit_rid ON audit(rid);"                                               \
+	"PRAGMA user_version = 6;"
+
+/* The same, on to schema version 5 (the two indexes version 6 dropped): a
+ * registry as the code before issue 14 leaves it, or, with more SQL after
+ * it, an older one.  After akm_test_back_to_v6, AKM_TEST_SQL_BACK_TO_V5_FROM_6. */
+#define AKM_TEST_SQL_BACK_TO_V5_FROM_6                                                     \
 	"CREATE INDEX key_ckid ON key(ckid);"                                                 \
 	"CREATE INDEX audit_row_change ON audit(rid, seq) WHERE row_change = 1;"              \
 	"PRAGMA user_version = 5;"
+#define AKM_TEST_SQL_BACK_TO_V5 AKM_TEST_SQL_BACK_TO_V6 AKM_TEST_SQL_BACK_TO_V5_FROM_6
 
 /* Creates the folder, a SoftHSM2 configuration, one token initialised with
  * softhsm2-util (label, SO PIN AKM_TEST_SO_PIN, user PIN AKM_TEST_USER_PIN),

@@ -1373,6 +1373,71 @@ START_TEST(test_pending_events)
 }
 END_TEST
 
+static void assert_found(akm_store *r, const char *rid, int64_t after, size_t max, const int64_t *want, size_t nwant)
+{
+	int64_t seqs[8];
+	size_t n = 99;
+	ck_assert_int_eq(akm_store_audit_find(r, (const uint8_t *)rid, strlen(rid), after, seqs, max, &n), CKR_OK);
+	ck_assert_uint_eq(n, nwant);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(seqs[i], want[i]);
+}
+
+/* Schema version 7: a record about a relationship that has a row names the
+ * row (`rel`), sealed with it; a search by ID finds a relationship's
+ * records through its row id and those written before the row (naming
+ * none) through the ID, in order; an ID with no row through every record;
+ * a record's row set to none, to another row or to one that never was is
+ * an altered record. */
+START_TEST(test_audit_record_names_its_row)
+{
+	char path[256];
+	path_in_dir(path, sizeof path, "rel.db");
+	akm_store *r = open_ok(path);
+	append_event(r, "early", "rel-a", CKR_OK, NULL); /* 1: no row yet */
+	int64_t keys[2];
+	int64_t a = insert_pair(r, "rel-a", keys), b = insert_pair(r, "rel-b", keys);
+	append_event(r, "use", "rel-a", CKR_OK, NULL);     /* 2 */
+	append_event(r, "use", "rel-b", CKR_OK, NULL);     /* 3 */
+	append_event(r, "other", "rel-x", CKR_OK, NULL);   /* 4: no row */
+	append_event(r, "use", "rel-a", CKR_OK, "again");  /* 5 */
+	ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM audit WHERE rel IS NULL"), 2);
+	ck_assert_int_eq(raw_int(path, "SELECT rel FROM audit WHERE seq = 2"), a);
+	ck_assert_int_eq(raw_int(path, "SELECT rel FROM audit WHERE seq = 5"), a);
+	ck_assert_int_eq(raw_int(path, "SELECT rel FROM audit WHERE seq = 3"), b);
+	assert_found(r, "rel-a", 0, 8, (const int64_t[]){1, 2, 5}, 3);
+	assert_found(r, "rel-a", 1, 8, (const int64_t[]){2, 5}, 2);
+	assert_found(r, "rel-a", 0, 2, (const int64_t[]){1, 2}, 2);
+	assert_found(r, "rel-b", 0, 8, (const int64_t[]){3}, 1);
+	assert_found(r, "rel-x", 0, 8, (const int64_t[]){4}, 1);
+	assert_verifies(r, 5);
+	static const char *const edits[] = {
+		"UPDATE audit SET rel = NULL WHERE seq = 2",
+		"UPDATE audit SET rel = (SELECT id FROM relationship WHERE rid = CAST('rel-b' AS BLOB)) WHERE seq = 2",
+		"UPDATE audit SET rel = 999 WHERE seq = 2",
+		"UPDATE audit SET rel = 0 WHERE seq = 2",
+		"UPDATE audit SET rel = 'x' WHERE seq = 2",
+	};
+	char restore[96];
+	snprintf(restore, sizeof restore, "UPDATE audit SET rel = %lld WHERE seq = 2", (long long)a);
+	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+		raw_exec(path, edits[i]);
+		assert_verify_fails(r, (const char *const[]){"record 2 ", "altered", NULL});
+		raw_exec(path, restore);
+		assert_verifies(r, 5);
+	}
+	/* A record that never named a row cannot be made to name one. */
+	raw_exec(path, "UPDATE audit SET rel = 1 WHERE seq = 1");
+	assert_verify_fails(r, (const char *const[]){"record 1 ", "altered", NULL});
+	raw_exec(path, "UPDATE audit SET rel = NULL WHERE seq = 1");
+	/* The row gone: its records found through every record. */
+	ck_assert_int_eq(akm_store_delete_relationship(r, a), CKR_OK);
+	assert_found(r, "rel-a", 0, 8, (const int64_t[]){1, 2, 5}, 3);
+	assert_verifies(r, 5);
+	akm_store_close(r);
+}
+END_TEST
+
 START_TEST(test_audit_detects_removed_record)
 {
 	check_tamper("middle.db", "DELETE FROM audit WHERE seq = 10",
@@ -1657,6 +1722,7 @@ int main(void)
 	tcase_add_test(audit, test_audit_chain);
 	tcase_add_test(audit, test_pending_events);
 	tcase_add_test(audit, test_audit_detects_removed_record);
+	tcase_add_test(audit, test_audit_record_names_its_row);
 	tcase_add_test(audit, test_audit_detects_altered_record);
 	tcase_add_test(audit, test_audit_detects_reordered_records);
 	tcase_add_test(audit, test_audit_detects_removed_tail);

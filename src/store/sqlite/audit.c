@@ -53,6 +53,16 @@ CK_RV akm_sqlite_head_save(akm_sqlite *r)
 	return rv;
 }
 
+CK_RV akm_sqlite_audit_rel(akm_sqlite *r, const uint8_t *rid, size_t rid_len, int64_t *rel)
+{
+	sqlite3_stmt *st = r->audit_rel;
+	akm_sqlite_bind_blob(st, 1, rid, rid_len);
+	int rc = sqlite3_step(st);
+	*rel = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : akm_sqlite_rv(rc);
+}
+
 CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
@@ -71,7 +81,11 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 	akm_audit_entry e = {seq, now, ev->actor, strlen(ev->actor), ev->action, strlen(ev->action),
 	                     ev->rid, ev->rid_len, ev->result, ev->detail, ev->detail ? strlen(ev->detail) : 0};
 	akm_audit_hash(prev, &e, hash);
-	akm_seal_audit(s, &e, ev->rid != NULL, ev->detail != NULL, ev->row_change, prev, hash, mac);
+	/* The relationship the record is about, when it has a row. */
+	int64_t rel = 0;
+	if (ev->rid != NULL && (rv = akm_sqlite_audit_rel(r, ev->rid, ev->rid_len, &rel)) != CKR_OK)
+		goto out;
+	akm_seal_audit(s, &e, ev->rid != NULL, ev->detail != NULL, ev->row_change, prev, hash, rel, mac);
 	sqlite3_stmt *st = r->audit_insert;
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_int64(st, 2, now);
@@ -86,6 +100,8 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 	akm_sqlite_bind_blob(st, 9, hash, sizeof hash);
 	sqlite3_bind_int64(st, 10, ev->row_change);
 	akm_sqlite_bind_blob(st, 11, mac, sizeof mac);
+	if (rel != 0)
+		sqlite3_bind_int64(st, 12, rel);
 	if ((rv = akm_sqlite_step_done(st)) != CKR_OK)
 		goto out;
 	/* Written with the transaction's commit. */
@@ -121,16 +137,20 @@ CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_au
 	size_t prev_len, hash_len;
 	akm_sqlite_row_blob(&row, 6, rec->prev, sizeof rec->prev, &prev_len);
 	akm_sqlite_row_blob(&row, 7, rec->hash, sizeof rec->hash, &hash_len);
-	int64_t row_change;
+	int64_t row_change, rel = 0;
 	akm_sqlite_row_int(&row, 8, &row_change);
 	row.ok &= row_change == 0 || row_change == 1;
+	if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
+		akm_sqlite_row_int(&row, 10, &rel);
+		row.ok &= rel > 0;
+	}
 	akm_audit_entry e = {seq, rec->time, rec->actor, rec->actor_len, rec->action, rec->action_len,
 	                     has_rid ? rec->rid : NULL, rec->rid_len, (uint64_t)result,
 	                     has_detail ? rec->detail : NULL, rec->detail_len};
 	if (entry != NULL)
 		*entry = e;
 	uint8_t mac[AKM_SEAL_LEN];
-	akm_seal_audit(&r->base, &e, has_rid, has_detail, row_change != 0, rec->prev, rec->hash,
+	akm_seal_audit(&r->base, &e, has_rid, has_detail, row_change != 0, rec->prev, rec->hash, rel,
 	               seal_out != NULL ? seal_out : mac);
 	if (!row.ok || prev_len != AKM_AUDIT_HASH_LEN || hash_len != AKM_AUDIT_HASH_LEN ||
 	    (seal_out == NULL && r->base.key != NULL &&
@@ -169,7 +189,7 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 	sqlite3_stmt *st;
 	*records = 0;
 	CK_RV rv = akm_sqlite_rv(sqlite3_prepare_v2(r->db,
-		"SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac, seq FROM audit ORDER BY seq",
+		"SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac, rel, seq FROM audit ORDER BY seq",
 		-1, &st, NULL));
 	if (rv != CKR_OK) {
 		snprintf(err, errlen, "registry %s: %s", r->path, sqlite3_errmsg(r->db));
@@ -180,7 +200,7 @@ CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t 
 	int rc;
 	akm_audit_chain_init(&chain);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 10);
+		int64_t seq = sqlite3_column_int64(st, 11);
 		akm_audit_entry e;
 		if (akm_sqlite_audit_read(r, st, seq, &rec, &e, NULL) != CKR_OK) {
 			snprintf(err, errlen, "%s", akm_store_tamper_reason(s));
@@ -222,11 +242,22 @@ CK_RV akm_sqlite_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, in
                               int64_t *seqs, size_t max, size_t *n)
 {
 	akm_sqlite *r = (akm_sqlite *)s;
-	sqlite3_stmt *st = rid != NULL ? r->audit_find_rid : r->audit_find;
+	sqlite3_stmt *st = r->audit_find;
 	int i = 1;
 	*n = 0;
-	if (rid != NULL)
+	if (rid != NULL) {
+		/* A relationship's records through its row id (and those
+		 * written before version 7 through the ID); an ID with no
+		 * relationship now, through every record. */
+		int64_t rel;
+		CK_RV rv = akm_sqlite_audit_rel(r, rid, rid_len, &rel);
+		if (rv != CKR_OK)
+			return rv;
+		st = rel != 0 ? r->audit_find_rid : r->audit_find_gone;
+		if (rel != 0)
+			sqlite3_bind_int64(st, i++, rel);
 		akm_sqlite_bind_blob(st, i++, rid, rid_len);
+	}
 	sqlite3_bind_int64(st, i++, after);
 	sqlite3_bind_int64(st, i, (sqlite3_int64)max);
 	int rc;

@@ -125,9 +125,9 @@ static CK_RV seal_all(akm_sqlite *r)
 	    (rv = seal_table(r, "SELECT relationship, purpose, key_type, value_len, ckid, label, wrapped, mac, id"
 	                        " FROM key WHERE mac IS NULL",
 	                     8, "UPDATE key SET mac = ? WHERE id = ?", seal_key)) != CKR_OK ||
-	    (rv = seal_table(r, "SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac, seq"
+	    (rv = seal_table(r, "SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac, rel, seq"
 	                        " FROM audit WHERE mac IS NULL",
-	                     10, "UPDATE audit SET mac = ? WHERE seq = ?", seal_audit)) != CKR_OK)
+	                     11, "UPDATE audit SET mac = ? WHERE seq = ?", seal_audit)) != CKR_OK)
 		return rv;
 	/* The bookkeeping, from the tables as they are, unless there is one
 	 * (the check below says whether it holds). */

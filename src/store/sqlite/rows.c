@@ -233,7 +233,8 @@ CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int
 static CK_RV check_fresh(akm_sqlite *r, const akm_relationship *rel)
 {
 	sqlite3_stmt *st = r->audit_last;
-	akm_sqlite_bind_blob(st, 1, rel->rid, rel->rid_len);
+	sqlite3_bind_int64(st, 1, rel->id);
+	akm_sqlite_bind_blob(st, 2, rel->rid, rel->rid_len);
 	int rc = sqlite3_step(st);
 	int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);

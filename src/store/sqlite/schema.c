@@ -76,6 +76,18 @@ static const char *const migrations[] = {
 	 * every row, its row id and its MAC stay as they are. */
 	"DROP INDEX key_ckid;"
 	"DROP INDEX audit_row_change;",
+	/* 6 -> 7: a relationship's audit records found through its row id
+	 * (issue 14).  An index keyed on the relationship ID took a scattered
+	 * page for every record; `rel`, the row id of the relationship the
+	 * record is about (set when the record is written, sealed with it,
+	 * store/seal.c), keeps the records of new relationships together at
+	 * the end of audit_rel.  Records written before (or about an ID with
+	 * no relationship) keep rel NULL and are found by ID in the partial
+	 * index audit_rid.  Every row and its MAC stay as they are. */
+	"ALTER TABLE audit ADD COLUMN rel INTEGER;"
+	"DROP INDEX audit_rid;"
+	"CREATE INDEX audit_rel ON audit(rel) WHERE rel IS NOT NULL;"
+	"CREATE INDEX audit_rid ON audit(rid) WHERE rel IS NULL AND rid IS NOT NULL;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(NMIGRATIONS == AKM_SQLITE_SCHEMA_VERSION, "a migration per schema version");

@@ -196,8 +196,9 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	                  " changed, status, seq, site, node_key, delivery, audit, checkin, mac)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_insert,
-	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash, row_change, mac)"
-	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash, row_change, mac, rel)"
+	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_rel, "SELECT id FROM relationship WHERE rid = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->meta_get, "SELECT value, mac FROM meta WHERE name = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->meta_set,
 	                  "INSERT OR REPLACE INTO meta (name, value, mac) VALUES (?, ?, ?)")) != CKR_OK ||
@@ -213,15 +214,20 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	                  "SELECT rid, kind, state, epoch, station, peer, members, hw, created, changed, status,"
 	                  " seq, site, node_key, delivery, audit, checkin, mac FROM relationship WHERE id = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_last,
-	                  "SELECT ifnull(max(seq), 0) FROM audit WHERE rid = ? AND row_change = 1")) != CKR_OK ||
+	                  "SELECT max(s) FROM (SELECT ifnull(max(seq), 0) AS s FROM audit WHERE rel = ?1 AND row_change = 1"
+	                  " UNION ALL SELECT ifnull(max(seq), 0) FROM audit"
+	                  " WHERE rel IS NULL AND rid = ?2 AND row_change = 1)")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->delete_keys, "DELETE FROM key WHERE relationship = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->data_version, "PRAGMA data_version")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_get,
-	                  "SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac"
+	                  "SELECT time, actor, action, rid, result, detail, prev, hash, row_change, mac, rel"
 	                  " FROM audit WHERE seq = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find, "SELECT seq FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->audit_find_rid,
-	                  "SELECT seq FROM audit WHERE rid = ? AND seq > ? ORDER BY seq LIMIT ?")) != CKR_OK ||
+	                  "SELECT seq FROM audit WHERE rel = ?1 AND seq > ?3 UNION ALL SELECT seq FROM audit"
+	                  " WHERE rel IS NULL AND rid = ?2 AND seq > ?3 ORDER BY 1 LIMIT ?4")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->audit_find_gone,
+	                  "SELECT seq FROM audit WHERE rid = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->tree_get,
 	                  "SELECT id, idx, gen, up_gen, member, pr, key, up, mac FROM tree WHERE asr = ? AND idx = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->tree_id, "SELECT id FROM tree WHERE asr = ? AND idx = ?")) != CKR_OK ||
@@ -288,6 +294,8 @@ static void sqlite_close(akm_store *s)
 	sqlite3_finalize(r->insert_key);
 	sqlite3_finalize(r->insert_rel);
 	sqlite3_finalize(r->audit_insert);
+	sqlite3_finalize(r->audit_rel);
+	sqlite3_finalize(r->audit_find_gone);
 	sqlite3_finalize(r->meta_get);
 	sqlite3_finalize(r->meta_set);
 	sqlite3_stmt **all[] = {&r->begin, &r->commit, &r->rollback, &r->update_rel, &r->update_label,

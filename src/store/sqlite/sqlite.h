@@ -12,7 +12,7 @@
 #include "lib/buf.h"
 #include "store/impl.h"
 
-#define AKM_SQLITE_SCHEMA_VERSION 6
+#define AKM_SQLITE_SCHEMA_VERSION 7
 #define AKM_SQLITE_FIND_SHAPES 512 /* one prepared statement per combination of filters and order */
 
 typedef struct akm_sqlite {
@@ -20,7 +20,7 @@ typedef struct akm_sqlite {
 	sqlite3 *db;
 	char *path;
 	int tx_depth; /* a write transaction is open */
-	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *meta_get, *meta_set;
+	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *audit_rel, *audit_find_gone, *meta_get, *meta_set;
 	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel, *audit_last,
 		*data_version, *audit_get, *audit_find, *audit_find_rid;
 	sqlite3_stmt *tree_get, *tree_id, *tree_insert, *tree_update, *tree_delete, *tree_delete_all, *tree_scan,
@@ -133,7 +133,7 @@ CK_RV akm_sqlite_audit_hash_at(akm_store *s, int64_t seq, uint8_t hash[AKM_AUDIT
  * key's 8 columns from `col` (relationship, purpose, key_type, value_len,
  * ckid, label, wrapped, mac), a relationship's 18 (rid, kind, state,
  * epoch, station, peer, members, hw, created, changed, status, seq, site,
- * node_key, delivery, audit, checkin, mac), an audit record's 10 from 0 (those of
+ * node_key, delivery, audit, checkin, mac), an audit record's 11 from 0 (those of
  * audit_get; `entry` gets its hashed fields, pointing into rec).  The MAC is checked, or with seal_out computed into it (to
  * seal a row of a registry written before rows were sealed). */
 CK_RV akm_sqlite_read_key(akm_sqlite *r, sqlite3_stmt *st, int col, int64_t id, akm_key *key,
@@ -143,6 +143,8 @@ CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int
 CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_audit_record *rec,
                             akm_audit_entry *entry, uint8_t *seal_out);
 CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t errlen);
+/* The row id of the relationship whose ID is rid, 0 when none has it. */
+CK_RV akm_sqlite_audit_rel(akm_sqlite *r, const uint8_t *rid, size_t rid_len, int64_t *rel);
 CK_RV akm_sqlite_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec);
 CK_RV akm_sqlite_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, int64_t after, int64_t *seqs,
                             size_t max, size_t *n);

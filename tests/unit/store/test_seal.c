@@ -194,6 +194,29 @@ START_TEST(test_tree_row)
 }
 END_TEST
 
+/* An audit record (docs/formats.md §2.6): seq 3, time 1700000100, actor
+ * user, action set-status, rid 00112233, result 0, detail "created ->
+ * exported", a change of its row, prev 32 bytes of 0x11, hash 32 of 0x22;
+ * naming no relationship row, and naming row 1 (schema version 7: the
+ * field is hashed only when there is one). */
+START_TEST(test_audit_record)
+{
+	akm_store *s = sealed_store();
+	uint8_t prev[32], hash[32], none[AKM_SEAL_LEN], row1[AKM_SEAL_LEN], mac[AKM_SEAL_LEN];
+	memset(prev, 0x11, sizeof prev);
+	memset(hash, 0x22, sizeof hash);
+	akm_audit_entry e = {3, 1700000100, "user", 4, "set-status", 10, (const uint8_t *)"\x00\x11\x22\x33", 4, 0,
+	                     "created -> exported", 19};
+	akm_seal_audit(s, &e, true, true, true, prev, hash, 0, none);
+	assert_hex(none, "d62c256c5caa267f2607ef86a31d5ac6d7472f97c2b7433f52237b3bea850ebc");
+	akm_seal_audit(s, &e, true, true, true, prev, hash, 1, row1);
+	assert_hex(row1, "a0ebe530367384b4bd31d8ca1772ee632fbe991d98da8bd587b12b32cd5d563d");
+	akm_seal_audit(s, &e, true, true, true, prev, hash, 2, mac);
+	ck_assert(!akm_seal_matches(row1, mac, sizeof mac));
+	akm_store_seal(s, NULL);
+}
+END_TEST
+
 /* Every field of a key row, and its row id, changes the MAC. */
 START_TEST(test_every_key_field_is_bound)
 {
@@ -232,6 +255,7 @@ int main(void)
 	Suite *s = suite_create("store-seal");
 	TCase *tc = tcase_create("seal");
 	tcase_add_test(tc, test_vectors);
+	tcase_add_test(tc, test_audit_record);
 	tcase_add_test(tc, test_every_key_field_is_bound);
 	tcase_add_test(tc, test_every_relationship_field_is_bound);
 	tcase_add_test(tc, test_tree_row);
