@@ -557,6 +557,20 @@ static char *db_rows(void)
 	return all;
 }
 
+/* What the migration tests of versions 5 and 6 start from, the module
+ * finalised: PRs a (activated, its counter raised, used) and b
+ * (suspended), an ASR. */
+static void upgrade_rows(CK_OBJECT_HANDLE *a, CK_OBJECT_HANDLE *b, CK_OBJECT_HANDLE *asr)
+{
+	ck_assert_int_eq(make_pr("node-a", a), CKR_OK);
+	ck_assert_int_eq(make_pr("node-b", b), CKR_OK);
+	ck_assert_int_eq(make_asr("asr-1", asr), CKR_OK);
+	ck_assert_int_eq(set_status_checkin(*a, CKV_AKM_STATUS_ACTIVATED, T0, true), CKR_OK);
+	ck_assert_int_eq(set_ulong(*b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
+	ck_assert_int_eq(encrypt_with(*a), CKR_OK);
+	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+}
+
 /* A registry as the code before schema version 6 left it (made here by this
  * module and taken back to version 5 exactly: the two indexes version 6
  * drops, the version; the module's schema check accepts only exactly
@@ -568,13 +582,7 @@ static char *db_rows(void)
 START_TEST(test_version_5_registry_upgrades)
 {
 	CK_OBJECT_HANDLE a, b, asr;
-	ck_assert_int_eq(make_pr("node-a", &a), CKR_OK);
-	ck_assert_int_eq(make_pr("node-b", &b), CKR_OK);
-	ck_assert_int_eq(make_asr("asr-1", &asr), CKR_OK);
-	ck_assert_int_eq(set_status_checkin(a, CKV_AKM_STATUS_ACTIVATED, T0, true), CKR_OK);
-	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
-	ck_assert_int_eq(encrypt_with(a), CKR_OK);
-	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	upgrade_rows(&a, &b, &asr);
 	back_to_v6();
 	db_exec(AKM_TEST_SQL_BACK_TO_V5_FROM_6);
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
@@ -653,12 +661,7 @@ static char *db_text(const char *sql)
 START_TEST(test_version_6_registry_upgrades)
 {
 	CK_OBJECT_HANDLE a, b, asr;
-	ck_assert_int_eq(make_pr("node-a", &a), CKR_OK);
-	ck_assert_int_eq(make_pr("node-b", &b), CKR_OK);
-	ck_assert_int_eq(make_asr("asr-1", &asr), CKR_OK);
-	ck_assert_int_eq(set_status_checkin(a, CKV_AKM_STATUS_ACTIVATED, T0, true), CKR_OK);
-	ck_assert_int_eq(set_ulong(b, CKA_AKM_STATE, CKV_AKM_STATE_SUSPENDED), CKR_OK);
-	ck_assert_int_eq(t.f->C_Finalize(NULL), CKR_OK);
+	upgrade_rows(&a, &b, &asr);
 	/* Version 7 wrote each record about a relationship naming its row. */
 	ck_assert_int_ge(db_int("SELECT count(*) FROM audit WHERE rel IS NOT NULL"), 5);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM audit a JOIN relationship r ON r.id = a.rel WHERE r.rid <> a.rid"), 0);
