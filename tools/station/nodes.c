@@ -85,6 +85,7 @@ int nmm_node_read(nmm_station *s, CK_OBJECT_HANDLE enc, nmm_node *n)
 		{CKA_AKM_CREATED, &n->created, sizeof n->created},
 		{CKA_AKM_CHANGED, &n->changed, sizeof n->changed},
 		{CKA_AKM_DELIVERY, &n->delivery, sizeof n->delivery},
+		{CKA_AKM_CHECKIN, &n->checkin, sizeof n->checkin},
 	};
 	enum { NA = sizeof a / sizeof a[0] };
 	CK_RV rv = s->p.f->C_GetAttributeValue(s->p.session, enc, a, NA);

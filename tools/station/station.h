@@ -129,6 +129,7 @@ typedef struct nmm_node {
 	bool has_node_key;
 	CK_ULONG state, status, sequence, created, changed;
 	CK_ULONG delivery;         /* CKA_AKM_DELIVERY: CKV_AKM_DELIVERY_NODE_KEY or _PASSPHRASE */
+	CK_ULONG checkin;          /* CKA_AKM_CHECKIN: the last check-in (ms since 1970), 0 for none */
 } nmm_node;
 
 /* "node-key" or "passphrase". */

@@ -278,25 +278,22 @@ static void seed(nmm_watch *w)
 		}
 		free(asrs);
 	}
-	CK_OBJECT_HANDLE *keys;
-	size_t nk;
-	if (nmm_node_all(w->s, 0, &keys, &nk) != 0)
+	/* Each node read as the search gives it (from the rows the module
+	 * read ahead with it: a registry of a million nodes in one pass). */
+	nmm_node_stream st;
+	if (nmm_node_stream_open(w->s, &st) != 0)
 		return;
-	for (size_t i = 0; i < nk; i++) {
-		nmm_node n;
-		CK_ULONG checkin = 0;
-		if (nmm_node_read(w->s, keys[i], &n) != 0)
-			continue;
+	nmm_node n;
+	while (nmm_node_stream_next(&st, &n) > 0) {
 		if (n.state == CKV_AKM_STATE_SUSPENDED || n.state == CKV_AKM_STATE_REVOKED)
 			akm_monitor_quarantine(w->m, n.pr_id, n.pr_id_len);
-		if (n.state == CKV_AKM_STATE_ACTIVE && akm_p11_get_ulong(&w->s->p, keys[i], CKA_AKM_CHECKIN, &checkin) == 0 &&
-		    checkin > 0) {
-			akm_mon_event ev = {.kind = AKM_MON_CHECKIN, .count = 1, .time = checkin / 1000};
+		if (n.state == CKV_AKM_STATE_ACTIVE && n.checkin > 0) {
+			akm_mon_event ev = {.kind = AKM_MON_CHECKIN, .count = 1, .time = n.checkin / 1000};
 			memcpy(ev.node, n.pr_id, ev.node_len = n.pr_id_len);
 			akm_monitor_feed(w->m, &ev);
 		}
 	}
-	free(keys);
+	nmm_node_stream_close(&st);
 }
 
 int nmm_watch_start(nmm_watch *w)
