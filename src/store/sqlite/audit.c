@@ -53,9 +53,11 @@ CK_RV akm_sqlite_head_save(akm_sqlite *r)
 	return rv;
 }
 
-CK_RV akm_sqlite_audit_rel(akm_sqlite *r, const uint8_t *rid, size_t rid_len, int64_t *rel)
+/* The row id of the relationship whose ID is rid, 0 when none has it: what
+ * a record about it names (`rel`, schema version 7). */
+static CK_RV rel_of(akm_sqlite *r, const uint8_t *rid, size_t rid_len, int64_t *rel)
 {
-	sqlite3_stmt *st = r->audit_rel;
+	sqlite3_stmt *st = r->rel_by_rid;
 	akm_sqlite_bind_blob(st, 1, rid, rid_len);
 	int rc = sqlite3_step(st);
 	*rel = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
@@ -83,7 +85,7 @@ CK_RV akm_sqlite_audit_append(akm_store *s, const akm_audit_event *ev)
 	akm_audit_hash(prev, &e, hash);
 	/* The relationship the record is about, when it has a row. */
 	int64_t rel = 0;
-	if (ev->rid != NULL && (rv = akm_sqlite_audit_rel(r, ev->rid, ev->rid_len, &rel)) != CKR_OK)
+	if (ev->rid != NULL && (rv = rel_of(r, ev->rid, ev->rid_len, &rel)) != CKR_OK)
 		goto out;
 	akm_seal_audit(s, &e, ev->rid != NULL, ev->detail != NULL, ev->row_change, prev, hash, rel, mac);
 	sqlite3_stmt *st = r->audit_insert;
@@ -250,7 +252,7 @@ CK_RV akm_sqlite_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, in
 		 * written before version 7 through the ID); an ID with no
 		 * relationship now, through every record. */
 		int64_t rel;
-		CK_RV rv = akm_sqlite_audit_rel(r, rid, rid_len, &rel);
+		CK_RV rv = rel_of(r, rid, rid_len, &rel);
 		if (rv != CKR_OK)
 			return rv;
 		st = rel != 0 ? r->audit_find_rid : r->audit_find_gone;

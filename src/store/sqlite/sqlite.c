@@ -198,7 +198,7 @@ static CK_RV sqlite_open(const char *path, akm_store **out, char *err, size_t er
 	    (rv = akm_sqlite_prepare(r, &r->audit_insert,
 	                  "INSERT INTO audit (seq, time, actor, action, rid, result, detail, prev, hash, row_change, mac, rel)"
 	                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CKR_OK ||
-	    (rv = akm_sqlite_prepare(r, &r->audit_rel, "SELECT id FROM relationship WHERE rid = ?")) != CKR_OK ||
+	    (rv = akm_sqlite_prepare(r, &r->rel_by_rid, "SELECT id FROM relationship WHERE rid = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->meta_get, "SELECT value, mac FROM meta WHERE name = ?")) != CKR_OK ||
 	    (rv = akm_sqlite_prepare(r, &r->meta_set,
 	                  "INSERT OR REPLACE INTO meta (name, value, mac) VALUES (?, ?, ?)")) != CKR_OK ||
@@ -294,7 +294,7 @@ static void sqlite_close(akm_store *s)
 	sqlite3_finalize(r->insert_key);
 	sqlite3_finalize(r->insert_rel);
 	sqlite3_finalize(r->audit_insert);
-	sqlite3_finalize(r->audit_rel);
+	sqlite3_finalize(r->rel_by_rid);
 	sqlite3_finalize(r->audit_find_gone);
 	sqlite3_finalize(r->meta_get);
 	sqlite3_finalize(r->meta_set);

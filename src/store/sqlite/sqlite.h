@@ -20,7 +20,7 @@ typedef struct akm_sqlite {
 	sqlite3 *db;
 	char *path;
 	int tx_depth; /* a write transaction is open */
-	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *audit_rel, *audit_find_gone, *meta_get, *meta_set;
+	sqlite3_stmt *get_key, *insert_key, *insert_rel, *audit_insert, *rel_by_rid, *audit_find_gone, *meta_get, *meta_set;
 	sqlite3_stmt *begin, *commit, *rollback, *update_rel, *update_label, *delete_rel, *delete_keys, *get_rel, *audit_last,
 		*data_version, *audit_get, *audit_find, *audit_find_rid;
 	sqlite3_stmt *tree_get, *tree_id, *tree_insert, *tree_update, *tree_delete, *tree_delete_all, *tree_scan,
@@ -143,8 +143,6 @@ CK_RV akm_sqlite_read_relationship(akm_sqlite *r, sqlite3_stmt *st, int col, int
 CK_RV akm_sqlite_audit_read(akm_sqlite *r, sqlite3_stmt *st, int64_t seq, akm_audit_record *rec,
                             akm_audit_entry *entry, uint8_t *seal_out);
 CK_RV akm_sqlite_audit_verify(akm_store *s, int64_t *records, char *err, size_t errlen);
-/* The row id of the relationship whose ID is rid, 0 when none has it. */
-CK_RV akm_sqlite_audit_rel(akm_sqlite *r, const uint8_t *rid, size_t rid_len, int64_t *rel);
 CK_RV akm_sqlite_audit_get(akm_store *s, int64_t seq, akm_audit_record *rec);
 CK_RV akm_sqlite_audit_find(akm_store *s, const uint8_t *rid, size_t rid_len, int64_t after, int64_t *seqs,
                             size_t max, size_t *n);
